@@ -1,0 +1,78 @@
+"""Shared pieces of the headless commands: options, password input, JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from ketadesk.core.errors import UserFacingError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def new_command(
+    subparsers: Any, name: str, *, help: str, handler: Handler, needs_login: bool = False
+) -> argparse.ArgumentParser:
+    """Add one command; ``--db`` is accepted after the command name as well as before it."""
+    from ketadesk.cli import add_db_option
+
+    parser: argparse.ArgumentParser = subparsers.add_parser(name, help=help, description=help)
+    add_db_option(parser, is_subcommand=True)
+    if needs_login:
+        add_login_options(parser)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def add_login_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--as", dest="as_user", metavar="NAME", required=True,
+                        help="your KetaDesk user name")
+    parser.add_argument("--password-stdin", action="store_true",
+                        help="read passwords from standard input, one per line")
+
+
+class PasswordReader:
+    """Reads passwords one per line from stdin (``--password-stdin``) or from a TTY prompt.
+
+    Passwords never come from argv or the environment.
+    """
+
+    def __init__(self, from_stdin: bool) -> None:
+        self._from_stdin = from_stdin
+
+    def read(self, prompt: str) -> str:
+        if self._from_stdin:
+            line = sys.stdin.readline()
+            if not line:
+                raise UserFacingError(
+                    f"Expected a password on standard input ({prompt.rstrip(': ')}), "
+                    "but there was none."
+                )
+            return line.rstrip("\r\n")
+        if not sys.stdin.isatty():
+            raise UserFacingError(
+                "No terminal to ask for a password; use --password-stdin to pipe it in."
+            )
+        return getpass.getpass(prompt)
+
+    def read_new(self, prompt: str) -> str:
+        """A new password: asked twice on a TTY, once from stdin."""
+        first = self.read(prompt)
+        if not self._from_stdin:
+            second = self.read("Repeat it: ")
+            if first != second:
+                raise UserFacingError("The two passwords do not match; nothing was changed.")
+        return first
+
+
+def password_reader(args: argparse.Namespace) -> PasswordReader:
+    return PasswordReader(bool(getattr(args, "password_stdin", False)))
+
+
+def print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write("\n")
