@@ -1,0 +1,186 @@
+"""Home dose log: sessions reported by the patient and entered by staff, checked against rules.
+
+The rules (minimum interval, maximum single dose, blood-pressure hold thresholds, sitter) come
+from the patient's protocol; this module only compares. A rule that cannot be checked because
+a reading is missing produces a "not checked" flag rather than passing silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from itertools import pairwise
+
+from ketadesk.core.errors import UserFacingError
+
+
+@dataclass(frozen=True)
+class DoseLogEntry:
+    """One home session.
+
+    ``taken_at`` is timezone-aware; ``dose_mg`` in mg; blood pressures in mmHg (``None`` when
+    not measured); heart rates in beats per minute; ``sitter_present`` is ``None`` when not
+    asked.
+    """
+
+    taken_at: datetime
+    dose_mg: float
+    bp_before_systolic: int | None = None
+    bp_before_diastolic: int | None = None
+    bp_after_systolic: int | None = None
+    bp_after_diastolic: int | None = None
+    hr_before: int | None = None
+    hr_after: int | None = None
+    sitter_present: bool | None = None
+    effects: str = ""
+
+
+@dataclass(frozen=True)
+class DoseRules:
+    """The protocol limits a home dose is checked against; ``None`` = no such rule.
+
+    ``min_hours_between_doses`` in hours, ``max_single_dose_mg`` in mg, hold thresholds in
+    mmHg (a dose should be held when the pre-dose reading is *above* the threshold).
+    """
+
+    min_hours_between_doses: float | None = None
+    max_single_dose_mg: float | None = None
+    hold_systolic_above: int | None = None
+    hold_diastolic_above: int | None = None
+    sitter_required: bool = False
+
+
+class DoseFlagKind(StrEnum):
+    TOO_SOON = "too_soon"
+    OVER_MAXIMUM = "over_maximum"
+    BP_ABOVE_HOLD = "bp_above_hold"
+    NO_SITTER = "no_sitter"
+    BP_NOT_CHECKED = "bp_not_checked"
+    SITTER_NOT_CHECKED = "sitter_not_checked"
+
+
+@dataclass(frozen=True)
+class DoseFlag:
+    """A protocol break (``is_breach``) or a rule that could not be checked."""
+
+    kind: DoseFlagKind
+    message: str
+
+    @property
+    def is_breach(self) -> bool:
+        return self.kind not in (DoseFlagKind.BP_NOT_CHECKED, DoseFlagKind.SITTER_NOT_CHECKED)
+
+
+_Add = Callable[[int, DoseFlagKind, str], None]
+
+
+def _format_mg(value: float) -> str:
+    return f"{value:g} mg"
+
+
+def _format_hours(hours: float) -> str:
+    if hours < 1:
+        return f"{round(hours * 60)} minutes"
+    return f"{hours:.1f} hours".replace(".0 hours", " hours")
+
+
+def _check_entry(index: int, entry: DoseLogEntry) -> None:
+    if entry.taken_at.tzinfo is None or entry.taken_at.utcoffset() is None:
+        raise UserFacingError(
+            f"Dose log entry {index + 1} has a time without a time zone; re-enter it."
+        )
+    if entry.dose_mg <= 0:
+        raise UserFacingError(f"Dose log entry {index + 1}: the dose must be more than 0 mg.")
+
+
+def dose_log_flags(entries: Sequence[DoseLogEntry], rules: DoseRules) -> dict[int, list[DoseFlag]]:
+    """Return the flags for each entry that has any, keyed by its index in ``entries``.
+
+    Entries may be in any order; "too soon" compares each dose with the one taken just before
+    it in time (interval in hours). Doses in mg, blood pressure in mmHg. Entries without flags
+    are absent from the result. Raises ``UserFacingError`` for a time without a time zone or
+    a dose of 0 mg or less.
+    """
+    for index, entry in enumerate(entries):
+        _check_entry(index, entry)
+
+    flags: dict[int, list[DoseFlag]] = {}
+
+    def add(index: int, kind: DoseFlagKind, message: str) -> None:
+        flags.setdefault(index, []).append(DoseFlag(kind, message))
+
+    if rules.min_hours_between_doses is not None:
+        order = sorted(range(len(entries)), key=lambda i: entries[i].taken_at)
+        for previous, current in pairwise(order):
+            gap = entries[current].taken_at - entries[previous].taken_at
+            gap_hours = gap.total_seconds() / 3600
+            if gap_hours < rules.min_hours_between_doses:
+                add(
+                    current,
+                    DoseFlagKind.TOO_SOON,
+                    f"Taken {_format_hours(gap_hours)} after the previous dose; the protocol "
+                    f"requires at least {_format_hours(rules.min_hours_between_doses)} "
+                    "between doses.",
+                )
+
+    for index, entry in enumerate(entries):
+        if rules.max_single_dose_mg is not None and entry.dose_mg > rules.max_single_dose_mg:
+            add(
+                index,
+                DoseFlagKind.OVER_MAXIMUM,
+                f"Dose of {_format_mg(entry.dose_mg)} is above the protocol maximum single dose "
+                f"of {_format_mg(rules.max_single_dose_mg)}.",
+            )
+        _check_blood_pressure(index, entry, rules, add)
+        if rules.sitter_required:
+            if entry.sitter_present is None:
+                add(
+                    index,
+                    DoseFlagKind.SITTER_NOT_CHECKED,
+                    "Not checked: the protocol requires a sitter, but whether one was present "
+                    "was not recorded.",
+                )
+            elif not entry.sitter_present:
+                add(
+                    index,
+                    DoseFlagKind.NO_SITTER,
+                    "Dose taken without a sitter present; the protocol requires one.",
+                )
+    return flags
+
+
+def _check_blood_pressure(index: int, entry: DoseLogEntry, rules: DoseRules, add: _Add) -> None:
+    reasons: list[str] = []
+    missing: list[str] = []
+    if rules.hold_systolic_above is not None:
+        if entry.bp_before_systolic is None:
+            missing.append("systolic")
+        elif entry.bp_before_systolic > rules.hold_systolic_above:
+            reasons.append(f"systolic above {rules.hold_systolic_above} mmHg")
+    if rules.hold_diastolic_above is not None:
+        if entry.bp_before_diastolic is None:
+            missing.append("diastolic")
+        elif entry.bp_before_diastolic > rules.hold_diastolic_above:
+            reasons.append(f"diastolic above {rules.hold_diastolic_above} mmHg")
+    if reasons:
+        reading = f"{_reading(entry.bp_before_systolic)}/{_reading(entry.bp_before_diastolic)} mmHg"
+        add(
+            index,
+            DoseFlagKind.BP_ABOVE_HOLD,
+            f"Dosed despite a pre-dose blood pressure of {reading} ("
+            + " and ".join(reasons)
+            + "); the protocol says to hold the dose.",
+        )
+    elif missing:
+        add(
+            index,
+            DoseFlagKind.BP_NOT_CHECKED,
+            "Not checked: no pre-dose " + " or ".join(missing) + " blood pressure was recorded, "
+            "so the protocol's hold threshold could not be checked.",
+        )
+
+
+def _reading(value: int | None) -> str:
+    return "?" if value is None else str(value)
