@@ -301,7 +301,7 @@ def name_problem(text: str, *, required: bool, label: str = "The name") -> str |
             return f"{label} contains an invisible control character; retype it."
         if category == "Nd":
             return f"{label} cannot contain digits."
-        return f"{label} may contain letters, spaces, hyphens and apostrophes only."
+        return f"{label} may contain only letters, spaces, hyphens, apostrophes and full stops."
     return None
 
 
@@ -362,7 +362,11 @@ def normalise_zip(text: str) -> str:
 def _text_problem(text: str, *, label: str, limit: int) -> str | None:
     if len(text.strip()) > limit:
         return f"{label} is longer than {limit} characters."
-    if any(unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn") for ch in text):
+    # Line breaks and tabs are harmless here (a multi-line spreadsheet cell); they become
+    # single spaces in normalise_demographics.
+    if any(
+        unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn") and ch not in "\t\r\n" for ch in text
+    ):
         return f"{label} contains an invisible control character; retype it."
     return None
 
