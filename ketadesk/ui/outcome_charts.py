@@ -109,6 +109,17 @@ _DOSE_MARKER_COLOUR = QColor("#555555")
 _PROTOCOL_MARKER_COLOUR = QColor("#6A3D9A")
 _AXIS_COLOUR = QColor("#333333")
 _GRID_COLOUR = QColor("#DDDDDD")
+
+
+def _pen(colour: QColor, width: float, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
+    pen = QPen(colour, width)
+    pen.setStyle(style)
+    return pen
+
+
+LegendEntry = tuple[str, QPen, str]
+"""Legend row: label, line pen, point shape ("circle", "square", "triangle" or "")."""
+
 _BAND_SHADES = ("#F3F8F3", "#FBF8E6", "#FCEFE0", "#FADDD5", "#F5C9C4")
 
 
@@ -165,8 +176,9 @@ class _ChartBase(QWidget):
 
     _margin_left = 64.0
     _margin_right = 180.0
-    _margin_top = 86.0  # title, legend row, two rows of event labels
     _margin_bottom = 64.0
+    _legend_top = 30.0
+    _legend_row_height = 18.0
 
     def __init__(self, title: str, y_axis_label: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -187,10 +199,54 @@ class _ChartBase(QWidget):
     def _plot_rect(self) -> QRectF:
         return QRectF(
             self._margin_left,
-            self._margin_top,
+            self._margin_top(),
             max(10.0, self.width() - self._margin_left - self._margin_right),
-            max(10.0, self.height() - self._margin_top - self._margin_bottom),
+            max(10.0, self.height() - self._margin_top() - self._margin_bottom),
         )
+
+    def _legend_entries(self) -> list[LegendEntry]:
+        """What the legend lists for the current data (subclasses fill it in)."""
+        return []
+
+    def _marker_entries(self, markers: Sequence[ChartMarker]) -> list[LegendEntry]:
+        entries: list[LegendEntry] = []
+        if any(m.kind is MarkerKind.DOSE_CHANGE for m in markers):
+            entries.append(
+                ("Dose change", _pen(_DOSE_MARKER_COLOUR, 1.4, Qt.PenStyle.DashLine), "")
+            )
+        if any(m.kind is MarkerKind.PROTOCOL_VERSION for m in markers):
+            entries.append(
+                (
+                    "Protocol version",
+                    _pen(_PROTOCOL_MARKER_COLOUR, 1.4, Qt.PenStyle.DashDotLine),
+                    "",
+                )
+            )
+        return entries
+
+    def _legend_positions(self, entries: Sequence[LegendEntry]) -> list[QPointF]:
+        """Top-left of each legend entry; entries wrap onto further rows in narrow widgets."""
+        metrics = QFontMetricsF(self._font(8.5))
+        x, y = self._margin_left, self._legend_top
+        positions: list[QPointF] = []
+        for label, _line, _shape in entries:
+            width = 29 + metrics.horizontalAdvance(label) + 18
+            if x > self._margin_left and x + width > self.width() - 4:
+                x, y = self._margin_left, y + self._legend_row_height
+            positions.append(QPointF(x, y))
+            x += width
+        return positions
+
+    def _marker_label_height(self) -> float:
+        return QFontMetricsF(self._font(8)).height() + 4
+
+    def _margin_top(self) -> float:
+        """Title, legend rows, then two rows of event labels above the plot."""
+        positions = self._legend_positions(self._legend_entries())
+        legend_bottom = (positions[-1].y() if positions else self._legend_top) + (
+            self._legend_row_height
+        )
+        return legend_bottom + 2 * self._marker_label_height() + 4
 
     def _font(self, point_size: float, *, bold: bool = False) -> QFont:
         font = QFont(self.font())
@@ -273,20 +329,15 @@ class _ChartBase(QWidget):
             x = frame.x(marker.when)
             is_protocol = marker.kind is MarkerKind.PROTOCOL_VERSION
             colour = _PROTOCOL_MARKER_COLOUR if is_protocol else _DOSE_MARKER_COLOUR
-            pen = QPen(colour, 1.4)
-            pen.setStyle(Qt.PenStyle.DashDotLine if is_protocol else Qt.PenStyle.DashLine)
-            painter.setPen(pen)
-            painter.drawLine(
-                QPointF(
-                    x, plot.top() - 2 * (metrics.height() + 4) + (row % 2) * (metrics.height() + 4)
-                ),
-                QPointF(x, plot.bottom()),
-            )
+            style = Qt.PenStyle.DashDotLine if is_protocol else Qt.PenStyle.DashLine
+            painter.setPen(_pen(colour, 1.4, style))
+            # Alternate two label rows so neighbouring markers do not overprint each other.
+            row_height = self._marker_label_height()
+            top = plot.top() - 2 * row_height + (row % 2) * row_height
+            painter.drawLine(QPointF(x, top), QPointF(x, plot.bottom()))
             prefix = "Protocol " if is_protocol else "Dose "
             text = prefix + marker.label
             width = metrics.horizontalAdvance(text) + 6
-            # Alternate two label rows so neighbouring markers do not overprint each other.
-            top = plot.top() - 2 * (metrics.height() + 4) + (row % 2) * (metrics.height() + 4)
             left = min(x + 2, self.width() - width - 2)
             box = QRectF(left, top, width, metrics.height() + 2)
             painter.fillRect(box, QColor(255, 255, 255, 225))
@@ -294,13 +345,15 @@ class _ChartBase(QWidget):
             painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
             row += 1
 
-    def _draw_legend(self, painter: QPainter, entries: Sequence[tuple[str, QPen, str]]) -> None:
-        """Draw one legend row (label, line pen, point shape) under the title."""
-        x = self._margin_left
-        y = 30.0
+    def _draw_legend(self, painter: QPainter) -> None:
+        """Draw the legend (line sample, point shape, label) under the title."""
+        entries = self._legend_entries()
         painter.setFont(self._font(8.5))
         metrics = QFontMetricsF(painter.font())
-        for label, pen, shape in entries:
+        for (label, pen, shape), top_left in zip(
+            entries, self._legend_positions(entries), strict=True
+        ):
+            x, y = top_left.x(), top_left.y()
             mid = y + metrics.height() / 2
             painter.setPen(pen)
             painter.drawLine(QPointF(x, mid), QPointF(x + 24, mid))
@@ -308,7 +361,6 @@ class _ChartBase(QWidget):
                 _draw_point(painter, QPointF(x + 12, mid), shape, pen.color())
             painter.setPen(_AXIS_COLOUR)
             painter.drawText(QPointF(x + 29, y + metrics.ascent()), label)
-            x += 29 + metrics.horizontalAdvance(label) + 18
 
     def _draw_right_label(self, painter: QPainter, y: float, text: str, colour: QColor) -> None:
         """Write a label in the right margin, vertically centred on ``y``."""
@@ -379,8 +431,18 @@ def _draw_series(
             )
 
 
+def _phq9_pen() -> QPen:
+    return _pen(_PHQ9_COLOUR, 2.4)
+
+
+def _gad7_pen() -> QPen:
+    return _pen(_GAD7_COLOUR, 2.0, Qt.PenStyle.DashLine)
+
+
 class QuestionnaireChart(_ChartBase):
     """PHQ-9 and GAD-7 totals over time with severity bands, events and PHQ-9 response."""
+
+    _margin_bottom = 84.0  # date axis, axis title, then the response line (may wrap)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("PHQ-9 and GAD-7 totals", "Total score (points)", parent)
@@ -462,9 +524,7 @@ class QuestionnaireChart(_ChartBase):
         self._draw_markers(painter, frame, data.markers)
 
         painter.setFont(self._font(8.5, bold=True))
-        phq_pen = QPen(_PHQ9_COLOUR, 2.4)
-        gad_pen = QPen(_GAD7_COLOUR, 2.0)
-        gad_pen.setStyle(Qt.PenStyle.DashLine)
+        phq_pen, gad_pen = _phq9_pen(), _gad7_pen()
         _draw_series(
             painter,
             frame,
@@ -484,20 +544,7 @@ class QuestionnaireChart(_ChartBase):
         )
         self._draw_safety_alerts(painter, frame)
 
-        legend: list[tuple[str, QPen, str]] = []
-        if data.phq9:
-            legend.append(("PHQ-9 (depression)", phq_pen, "circle"))
-        if data.gad7:
-            legend.append(("GAD-7 (anxiety)", gad_pen, "square"))
-        dose_pen = QPen(_DOSE_MARKER_COLOUR, 1.4, Qt.PenStyle.DashLine)
-        protocol_pen = QPen(_PROTOCOL_MARKER_COLOUR, 1.4, Qt.PenStyle.DashDotLine)
-        if any(m.kind is MarkerKind.DOSE_CHANGE for m in data.markers):
-            legend.append(("Dose change", dose_pen, ""))
-        if any(m.kind is MarkerKind.PROTOCOL_VERSION for m in data.markers):
-            legend.append(("Protocol version", protocol_pen, ""))
-        if any(p.safety_alert for p in data.phq9):
-            legend.append(("PHQ-9 item 9 alert", QPen(_ALERT_COLOUR, 0), "triangle"))
-        self._draw_legend(painter, legend)
+        self._draw_legend(painter)
         self._draw_outcome_points(painter, frame)
         self._draw_response_banner(painter, plot)
         painter.setFont(self._font(7.5))
@@ -511,6 +558,18 @@ class QuestionnaireChart(_ChartBase):
             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap,
             note,
         )
+
+    def _legend_entries(self) -> list[LegendEntry]:
+        data = self._data
+        legend: list[LegendEntry] = []
+        if data.phq9:
+            legend.append(("PHQ-9 (depression)", _phq9_pen(), "circle"))
+        if data.gad7:
+            legend.append(("GAD-7 (anxiety)", _gad7_pen(), "square"))
+        legend += self._marker_entries(data.markers)
+        if any(p.safety_alert for p in data.phq9):
+            legend.append(("PHQ-9 item 9 alert", _pen(_ALERT_COLOUR, 0), "triangle"))
+        return legend
 
     def _draw_safety_alerts(self, painter: QPainter, frame: _Frame) -> None:
         painter.setFont(self._font(8, bold=True))
@@ -548,17 +607,25 @@ class QuestionnaireChart(_ChartBase):
         status = self.phq9_response()
         painter.setFont(self._font(9, bold=True))
         metrics = QFontMetricsF(painter.font())
-        box = QRectF(
-            plot.left(),
-            plot.bottom() + 40 - 2,
-            metrics.horizontalAdvance(text) + 16,
-            metrics.height() + 4,
-        )
-        box.moveTop(self.height() - box.height() - 2)
+        flags = Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap
+        bounds = metrics.boundingRect(QRectF(0, 0, plot.width() - 12, 200), int(flags), text)
+        box = QRectF(plot.left(), plot.bottom() + 44, bounds.width() + 12, bounds.height() + 4)
         is_good = status is not None and (status.is_response or status.is_remission)
         painter.fillRect(box, QColor("#E3F2E6") if is_good else QColor("#F2F2F2"))
         painter.setPen(QColor("#1B5E20") if is_good else _AXIS_COLOUR)
-        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        painter.drawText(box.adjusted(6, 2, -6, -2), flags, text)
+
+
+def _systolic_pen() -> QPen:
+    return _pen(_SYSTOLIC_COLOUR, 2.2)
+
+
+def _diastolic_pen() -> QPen:
+    return _pen(_DIASTOLIC_COLOUR, 2.0, Qt.PenStyle.DashLine)
+
+
+def _hold_pen() -> QPen:
+    return _pen(_HOLD_COLOUR, 1.6, Qt.PenStyle.DashLine)
 
 
 class BloodPressureChart(_ChartBase):
@@ -616,7 +683,7 @@ class BloodPressureChart(_ChartBase):
         self._draw_markers(painter, frame, data.markers)
 
         painter.setFont(self._font(8, bold=True))
-        hold_pen = QPen(_HOLD_COLOUR, 1.6, Qt.PenStyle.DashLine)
+        hold_pen = _hold_pen()
         for name, threshold in (
             ("systolic", data.hold_systolic_above),
             ("diastolic", data.hold_diastolic_above),
@@ -630,8 +697,7 @@ class BloodPressureChart(_ChartBase):
             self._draw_right_label(painter, y + 7, f"> {threshold} mmHg", _HOLD_COLOUR)
 
         painter.setFont(self._font(8))
-        systolic_pen = QPen(_SYSTOLIC_COLOUR, 2.2)
-        diastolic_pen = QPen(_DIASTOLIC_COLOUR, 2.0, Qt.PenStyle.DashLine)
+        systolic_pen, diastolic_pen = _systolic_pen(), _diastolic_pen()
         _draw_series(
             painter,
             frame,
@@ -659,26 +725,19 @@ class BloodPressureChart(_ChartBase):
                 QPointF(centre.x() + 9, centre.y() - 9), f"{reading.systolic}/{reading.diastolic}"
             )
 
-        legend: list[tuple[str, QPen, str]] = [
-            ("Systolic", systolic_pen, "triangle"),
-            ("Diastolic", diastolic_pen, "square"),
+        self._draw_legend(painter)
+
+    def _legend_entries(self) -> list[LegendEntry]:
+        data = self._data
+        legend: list[LegendEntry] = [
+            ("Systolic", _systolic_pen(), "triangle"),
+            ("Diastolic", _diastolic_pen(), "square"),
         ]
         if data.hold_systolic_above is not None or data.hold_diastolic_above is not None:
-            legend.append(("Hold threshold", hold_pen, ""))
+            legend.append(("Hold threshold", _hold_pen(), ""))
         if self.readings_above_hold():
-            ring = QPen(_HOLD_COLOUR, 2)
-            legend.append(("Above hold (ringed)", ring, ""))
-        if any(m.kind is MarkerKind.DOSE_CHANGE for m in data.markers):
-            legend.append(("Dose change", QPen(_DOSE_MARKER_COLOUR, 1.4, Qt.PenStyle.DashLine), ""))
-        if any(m.kind is MarkerKind.PROTOCOL_VERSION for m in data.markers):
-            legend.append(
-                (
-                    "Protocol version",
-                    QPen(_PROTOCOL_MARKER_COLOUR, 1.4, Qt.PenStyle.DashDotLine),
-                    "",
-                )
-            )
-        self._draw_legend(painter, legend)
+            legend.append(("Above hold (ringed)", _pen(_HOLD_COLOUR, 2), ""))
+        return legend + self._marker_entries(data.markers)
 
 
 class OutcomeChartsPanel(QWidget):
