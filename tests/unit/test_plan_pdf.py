@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import re
+import threading
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import DictionaryObject
 
 from ketadesk.core.errors import UserFacingError
+from ketadesk.reports.plan_batch import JobStatus, PlanJob, render_plan_files
 from ketadesk.reports.plan_document import (
     CalendarRow,
     MonitoringPlanText,
@@ -445,3 +449,71 @@ def test_foreign_pdf_is_not_a_ketadesk_plan() -> None:
 def test_damaged_plan_bytes_are_reported_plainly(pdf: bytes) -> None:
     with pytest.raises(UserFacingError):
         read_plan_identity(pdf[: len(pdf) // 3])
+
+
+# --------------------------------------------------------------------------- batch rendering
+
+
+def _jobs(tmp_path: Path, count: int) -> list[PlanJob]:
+    jobs = []
+    for i in range(count):
+        doc = dataclasses.replace(synthetic_plan(weeks=4, flags=3), plan_id=f"PLN-TEST-{i:03d}")
+        jobs.append(PlanJob(doc=doc, path=tmp_path / f"plan-{i:03d}.pdf"))
+    return jobs
+
+
+def test_batch_writes_each_plan_and_reports_failures_per_item(tmp_path: Path) -> None:
+    jobs = _jobs(tmp_path, 4)
+    unsigned = dataclasses.replace(jobs[1].doc, signed_by=None, signed_at=None)
+    jobs[1] = PlanJob(doc=unsigned, path=jobs[1].path)
+    jobs[2] = PlanJob(doc=jobs[2].doc, path=tmp_path / "missing-folder" / "plan.pdf")
+    jobs[3].path.write_bytes(b"someone else's file")
+    seen: list[tuple[int, int]] = []
+
+    results = render_plan_files(jobs, workers=2, progress=lambda d, t: seen.append((d, t)))
+
+    assert [r.status for r in results] == [
+        JobStatus.WRITTEN,
+        JobStatus.FAILED,
+        JobStatus.FAILED,
+        JobStatus.SKIPPED,
+    ]
+    written = results[0]
+    data = written.path.read_bytes()
+    assert written.file_sha256 == hashlib.sha256(data).hexdigest()
+    assert read_plan_identity(data).content_hash == written.content_hash
+    assert written.content_hash == plan_content_hash(jobs[0].doc)
+    assert "Only signed protocol versions" in (results[1].message or "")
+    assert "could not be written" in (results[2].message or "")
+    assert jobs[3].path.read_bytes() == b"someone else's file"
+    assert seen[-1] == (4, 4) and len(seen) == 4
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_batch_cancel_stops_before_unstarted_plans(tmp_path: Path) -> None:
+    jobs = _jobs(tmp_path, 5)
+    stop = threading.Event()
+
+    def progress(done: int, total: int) -> None:
+        if done == 1:
+            stop.set()
+
+    results = render_plan_files(jobs, workers=1, cancel=stop, progress=progress)
+    assert results[0].status is JobStatus.WRITTEN
+    assert all(r.status is JobStatus.CANCELLED for r in results[1:])
+    assert not jobs[4].path.exists()
+
+    already = threading.Event()
+    already.set()
+    parallel = render_plan_files(_jobs(tmp_path / "x", 3), workers=2, cancel=already)
+    assert {r.status for r in parallel} == {JobStatus.CANCELLED}
+
+
+def test_batch_with_password_encrypts_every_file(tmp_path: Path) -> None:
+    jobs = [dataclasses.replace(job, password="s3cret pass") for job in _jobs(tmp_path, 2)]
+    results = render_plan_files(jobs, workers=2)
+    for result in results:
+        data = result.path.read_bytes()
+        assert PdfReader(io.BytesIO(data)).is_encrypted
+        assert read_plan_identity(data, password="s3cret pass").plan_id == result.plan_id
+    assert "s3cret" not in repr(jobs[0])
