@@ -73,8 +73,10 @@ def _template_schema() -> dict[str, Any]:
 def _describe(error: jsonschema.ValidationError) -> str:
     parts: list[str] = []
     for part in error.absolute_path:
-        if isinstance(part, int):
-            parts.append(f"template {part + 1}" if not parts else f"item {part + 1}")
+        if isinstance(part, int) and parts == ["templates"]:
+            parts = [f"template {part + 1}"]
+        elif isinstance(part, int):
+            parts.append(f"item {part + 1}")
         else:
             parts.append(str(part))
     where = " > ".join(parts) if parts else "the top level"
