@@ -52,11 +52,11 @@ class RouteLimits:
 
 #: Field name -> words used in messages and the settings page.
 ROUTE_LIMIT_FIELDS: Mapping[str, str] = {
-    "max_single_dose_mg_per_kg": "maximum single dose (mg/kg)",
-    "max_single_dose_mg": "maximum single dose (mg)",
-    "max_daily_mg": "maximum daily dose (mg)",
-    "min_interval_hours": "minimum interval between doses (hours)",
-    "max_sessions_per_week": "maximum sessions per week",
+    "max_single_dose_mg_per_kg": "maximum single dose in mg/kg",
+    "max_single_dose_mg": "maximum single dose in mg",
+    "max_daily_mg": "maximum daily dose in mg",
+    "min_interval_hours": "minimum interval between doses in hours",
+    "max_sessions_per_week": "maximum number of sessions per week",
 }
 
 

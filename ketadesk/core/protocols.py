@@ -173,7 +173,7 @@ def frequency_text(frequency: Frequency) -> str:
     else:
         n = frequency.sessions_per_week or 0
         text = f"{n} session{'s' if n != 1 else ''} a week"
-    text += f", at least {_num(frequency.min_hours_between_doses)} hours apart"
+    text += f", at least {number_text(frequency.min_hours_between_doses)} hours apart"
     if frequency.time_of_day_notes.strip():
         text += f" ({frequency.time_of_day_notes.strip()})"
     return text
@@ -285,20 +285,20 @@ def route_text(protocol: Protocol) -> str:
 # --------------------------------------------------------------------------- sig
 
 
-def _num(value: float) -> str:
-    """A number without a trailing ".0" (10 -> "10", 12.5 -> "12.5")."""
+def number_text(value: float) -> str:
+    """Format a number without a trailing ".0" (10 -> "10", 12.5 -> "12.5")."""
     text = f"{value:.3f}".rstrip("0").rstrip(".")
     return text if text not in ("", "-0") else "0"
 
 
 def _units_text(dose_mg: float, strength: float, unit_name: str) -> str:
     if strength <= 0:
-        return f"{_num(dose_mg)} mg"
+        return f"{number_text(dose_mg)} mg"
     units = dose_mg / strength
     plural = unit_name if math.isclose(units, 1.0) or unit_name.endswith("s") else unit_name + "s"
     if unit_name.lower() == "ml":
         plural = "mL"
-    return f"{_num(units)} {plural} ({_num(dose_mg)} mg)"
+    return f"{number_text(units)} {plural} ({number_text(dose_mg)} mg)"
 
 
 def sig_text(protocol: Protocol) -> str:
@@ -319,7 +319,7 @@ def sig_text(protocol: Protocol) -> str:
     parts = [f"{opening}, {frequency_text(protocol.frequency)}."]
     if len(doses) > 1:
         n = ladder.sessions_per_step
-        steps = ", ".join(_num(d) for d in doses[1:])
+        steps = ", ".join(number_text(d) for d in doses[1:])
         when = (
             f"after {n} tolerated session{'s' if n != 1 else ''} at each dose"
             if ladder.step_up_rule is StepUpRule.AFTER_TOLERATED_SESSIONS
@@ -327,11 +327,11 @@ def sig_text(protocol: Protocol) -> str:
             f"{'s' if n != 1 else ''} at each dose)"
         )
         parts.append(f"Increase to {steps} mg in turn, {when}.")
-    parts.append(f"Do not exceed {_num(ladder.max_dose_mg)} mg per dose.")
+    parts.append(f"Do not exceed {number_text(ladder.max_dose_mg)} mg per dose.")
     m_dose = maintenance_dose_mg(protocol)
     m_freq = protocol.maintenance.frequency
     if protocol.maintenance.dose_mg is not None or m_freq is not None:
-        text = f"Then continue at {_num(m_dose)} mg"
+        text = f"Then continue at {number_text(m_dose)} mg"
         if m_freq is not None:
             text += f", {frequency_text(m_freq)}"
         parts.append(text + ".")
@@ -625,11 +625,11 @@ _Formatter = Callable[[Any], str]
 
 
 def _fmt_mg(value: Any) -> str:
-    return "none" if value is None else f"{_num(float(value))} mg"
+    return "none" if value is None else f"{number_text(float(value))} mg"
 
 
 def _fmt_list_mg(value: Any) -> str:
-    return "none" if not value else ", ".join(_num(float(v)) for v in value) + " mg"
+    return "none" if not value else ", ".join(number_text(float(v)) for v in value) + " mg"
 
 
 def _fmt_plain(value: Any) -> str:
@@ -638,7 +638,7 @@ def _fmt_plain(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return _num(value)
+        return number_text(value)
     return str(value)
 
 
