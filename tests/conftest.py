@@ -1,9 +1,77 @@
-"""Shared test set-up: Qt offscreen, no keyring, every database in a temp folder."""
+"""Shared test set-up: Qt offscreen, no keyring, every database a real encrypted file in a
+temp folder (copied from one prepared per test session, so argon2id is paid once)."""
 
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-# Tests never touch the developer's real keyring or data folders.
+# Tests never touch the developer's real keyring.
 os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+
+PHYSICIAN = "drquill"
+ADMIN = "frontdesk"
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class OpenPractice:
+    db: object  # ketadesk.storage.database.PracticeDatabase
+    physician: object  # ketadesk.core.permissions.Actor
+    admin: object
+    path: Path
+
+
+@pytest.fixture(scope="session")
+def prepared_practice(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty practice database with a physician (manages users) and an admin."""
+    from ketadesk.core.permissions import Role
+    from ketadesk.storage.database import PracticeDatabase
+    from ketadesk.storage.users import add_user
+
+    path = tmp_path_factory.mktemp("prepared") / "practice.db"
+    db, physician, _ = PracticeDatabase.create(
+        path, user_name=PHYSICIAN, full_name="Dr. Rowan Quill", password=PASSWORD
+    )
+    add_user(
+        db,
+        physician,
+        user_name=ADMIN,
+        full_name="Sam Frontdesk",
+        role=Role.ADMIN,
+        password=PASSWORD,
+    )
+    db.close()
+    return path
+
+
+def copy_practice(prepared: Path, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / prepared.name
+    for suffix in ("", "-wal", "-shm", ".keys.json"):
+        source = Path(f"{prepared}{suffix}")
+        if source.exists():
+            shutil.copy2(source, Path(f"{target}{suffix}"))
+    return target
+
+
+@pytest.fixture
+def practice(prepared_practice: Path, tmp_path: Path) -> Iterator[OpenPractice]:
+    """A fresh copy of the prepared practice, unlocked as the physician."""
+    from ketadesk.storage.database import PracticeDatabase
+    from ketadesk.storage.users import get_user
+
+    path = copy_practice(prepared_practice, tmp_path / "db")
+    db, outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)
+    from ketadesk.core.permissions import Actor, Role
+
+    admin_info = get_user(db, ADMIN)
+    admin = Actor(admin_info.user_id, ADMIN, admin_info.full_name, Role.ADMIN, False)
+    yield OpenPractice(db, outcome.actor, admin, path)
+    db.close()

@@ -7,9 +7,14 @@ import getpass
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ketadesk.core.errors import UserFacingError
+
+if TYPE_CHECKING:
+    from ketadesk.core.permissions import Actor
+    from ketadesk.storage.database import PracticeDatabase
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -29,10 +34,14 @@ def new_command(
 
 
 def add_login_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--as", dest="as_user", metavar="NAME", required=True,
-                        help="your KetaDesk user name")
-    parser.add_argument("--password-stdin", action="store_true",
-                        help="read passwords from standard input, one per line")
+    parser.add_argument(
+        "--as", dest="as_user", metavar="NAME", required=True, help="your KetaDesk user name"
+    )
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read passwords from standard input, one per line",
+    )
 
 
 class PasswordReader:
@@ -76,3 +85,25 @@ def password_reader(args: argparse.Namespace) -> PasswordReader:
 def print_json(value: Any) -> None:
     json.dump(value, sys.stdout, indent=2, ensure_ascii=False, default=str)
     sys.stdout.write("\n")
+
+
+def database_path(args: argparse.Namespace) -> Path:
+    """The ``--db`` path, or the default practice database in the user data folder."""
+    given = getattr(args, "db", None)
+    if given:
+        return Path(given).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("KetaDesk", appauthor=False)) / "practice.db"
+
+
+def open_database_as(args: argparse.Namespace) -> tuple[PracticeDatabase, Actor]:
+    """Unlock the database as ``--as NAME`` with the first password from stdin or the TTY."""
+    from ketadesk.storage.database import PracticeDatabase
+
+    reader = password_reader(args)
+    password = reader.read(f"Password for {args.as_user}: ")
+    database, outcome = PracticeDatabase.unlock(database_path(args), args.as_user, password)
+    if not outcome.audit.is_intact and outcome.actor.can_manage_users:
+        print(f"ketadesk: warning: {outcome.audit.describe()}", file=sys.stderr)
+    return database, outcome.actor

@@ -1,0 +1,75 @@
+"""``demo``: a practice database full of synthetic patients, for trying KetaDesk out."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from typing import Any
+
+from ketadesk.commands._common import database_path, new_command, password_reader
+from ketadesk.core.errors import UserFacingError
+from ketadesk.core.permissions import Role
+
+# Later features add demo records once the patients exist: "module:function(database, physician)".
+DEMO_STEPS: tuple[str, ...] = ()
+
+
+def register(subparsers: Any) -> None:
+    demo = new_command(
+        subparsers,
+        "demo",
+        help="create a demo database of synthetic patients "
+        "(users 'physician' and 'admin', both with the password from stdin)",
+        handler=_demo,
+    )
+    demo.add_argument("--patients", type=int, default=200, metavar="N")
+    demo.add_argument("--password-stdin", action="store_true")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ketadesk.storage import demo_data
+    from ketadesk.storage.database import PracticeDatabase
+    from ketadesk.storage.users import add_user
+
+    if not 0 <= args.patients <= 200_000:
+        raise UserFacingError("--patients must be between 0 and 200000.")
+    password = password_reader(args).read_new("Password for the demo users: ")
+    path = database_path(args)
+    started = time.perf_counter()
+    database, physician, _recovery = PracticeDatabase.create(
+        path, user_name="physician", full_name="Dr. Avery Demo-Physician", password=password
+    )
+    try:
+        add_user(
+            database,
+            physician,
+            user_name="admin",
+            full_name="Morgan Demo-Admin",
+            role=Role.ADMIN,
+            password=password,
+        )
+        from ketadesk.storage.users import set_credentials
+
+        set_credentials(
+            database,
+            physician,
+            "physician",
+            npi="1234567893",
+            dea_number="AD1234563",
+            licence_states=("FL", "NJ"),
+        )
+        with database.session() as session:
+            demo_data.populate_demo_patients(session, args.patients, entered_by=physician.user_name)
+        for step in DEMO_STEPS:
+            module_name, function_name = step.split(":")
+            getattr(importlib.import_module(module_name), function_name)(database, physician)
+    finally:
+        database.close()
+    print(
+        f"Demo database with {args.patients} synthetic patients written to {path} "
+        f"in {time.perf_counter() - started:.1f} s",
+        file=sys.stderr,
+    )
+    return 0

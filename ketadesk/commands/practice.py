@@ -1,0 +1,246 @@
+"""Practice database commands: init, user, verify-audit, backup, restore."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ketadesk.commands._common import (
+    database_path,
+    new_command,
+    open_database_as,
+    password_reader,
+)
+from ketadesk.core import audit_actions
+from ketadesk.core.errors import UserFacingError
+from ketadesk.core.permissions import Permission, Role, require
+
+
+def register(subparsers: Any) -> None:
+    init = new_command(
+        subparsers, "init", help="create a practice database and its first physician", handler=_init
+    )
+    init.add_argument("--user", required=True, help="user name of the first physician")
+    init.add_argument("--full-name", required=True)
+    init.add_argument("--password-stdin", action="store_true")
+
+    user = subparsers.add_parser("user", help="manage users", description="manage users")
+    user_commands = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
+    add = new_command(
+        user_commands,
+        "add",
+        help="add a user (stdin: your password, then the new user's initial password)",
+        handler=_user_add,
+        needs_login=True,
+    )
+    add.add_argument("--user", dest="new_user", required=True)
+    add.add_argument("--role", choices=[r.value for r in Role], required=True)
+    add.add_argument("--full-name", required=True)
+    add.add_argument(
+        "--manage-users",
+        action="store_true",
+        help="allow this user to add users and reset passwords",
+    )
+    add.add_argument("--npi")
+    add.add_argument("--dea")
+    add.add_argument("--licence-states", default="", help="e.g. FL,NJ")
+    new_command(
+        user_commands,
+        "passwd",
+        help="change your password (old, then new)",
+        handler=_user_passwd,
+        needs_login=True,
+    )
+    new_command(user_commands, "list", help="list users", handler=_user_list, needs_login=True)
+
+    new_command(
+        subparsers,
+        "verify-audit",
+        help="recompute the audit chain",
+        handler=_verify_audit,
+        needs_login=True,
+    )
+    backup = new_command(
+        subparsers,
+        "backup",
+        help="write an encrypted, consistent backup",
+        handler=_backup,
+        needs_login=True,
+    )
+    backup.add_argument("--out", required=True, metavar="FILE")
+    restore = new_command(
+        subparsers, "restore", help="replace the database with a backup", handler=_restore
+    )
+    restore.add_argument("file", metavar="FILE")
+    restore.add_argument(
+        "--as",
+        dest="as_user",
+        metavar="NAME",
+        required=True,
+        help="a user of the backup, to prove it opens",
+    )
+    restore.add_argument("--password-stdin", action="store_true")
+    restore.add_argument(
+        "--other-practice",
+        action="store_true",
+        help="allow restoring a backup made from a different practice database",
+    )
+
+
+def _init(args: argparse.Namespace) -> int:
+    from ketadesk.storage.database import PracticeDatabase
+
+    password = password_reader(args).read_new(f"New password for {args.user}: ")
+    path = database_path(args)
+    database, _actor, recovery_key = PracticeDatabase.create(
+        path, user_name=args.user, full_name=args.full_name, password=password
+    )
+    database.close()
+    print(f"Created the practice database {path}")
+    print(f"First physician: {args.user} (may manage users)")
+    print()
+    print("RECOVERY KEY (shown only once):")
+    print(f"    {recovery_key}")
+    print("Write it down and keep it offline, somewhere safe. It opens the database if every")
+    print("password is forgotten; anyone who has it and the database file can read it.")
+    return 0
+
+
+def _user_add(args: argparse.Namespace) -> int:
+    from ketadesk.storage.users import add_user
+
+    database, actor = open_database_as(args)
+    try:
+        require(actor, Permission.MANAGE_USERS, "add users")
+        new_password = password_reader(args).read_new(f"Initial password for {args.new_user}: ")
+        states = tuple(s.strip().upper() for s in args.licence_states.split(",") if s.strip())
+        info = add_user(
+            database,
+            actor,
+            user_name=args.new_user,
+            full_name=args.full_name,
+            role=Role(args.role),
+            password=new_password,
+            can_manage_users=args.manage_users,
+            npi=args.npi,
+            dea_number=args.dea,
+            licence_states=states,
+        )
+    finally:
+        database.close()
+    print(f"Added {info.user_name} ({info.role})")
+    return 0
+
+
+def _user_passwd(args: argparse.Namespace) -> int:
+    from ketadesk.storage.database import PracticeDatabase
+    from ketadesk.storage.users import change_own_password
+
+    reader = password_reader(args)
+    old_password = reader.read(f"Current password for {args.as_user}: ")
+    database, outcome = PracticeDatabase.unlock(database_path(args), args.as_user, old_password)
+    try:
+        new_password = reader.read_new("New password: ")
+        change_own_password(database, outcome.actor, old_password, new_password)
+    finally:
+        database.close()
+    print("Password changed.")
+    return 0
+
+
+def _user_list(args: argparse.Namespace) -> int:
+    from ketadesk.storage.users import list_users
+
+    database, _actor = open_database_as(args)
+    try:
+        for info in list_users(database):
+            flags = " manages users" if info.can_manage_users else ""
+            state = "" if info.is_active else " (removed)"
+            print(f"{info.user_name:20} {info.role:10} {info.full_name}{flags}{state}")
+    finally:
+        database.close()
+    return 0
+
+
+def _verify_audit(args: argparse.Namespace) -> int:
+    from ketadesk.storage.audit_log import verify_audit
+
+    database, _actor = open_database_as(args)
+    try:
+        with database.session() as session:
+            verdict = verify_audit(session)
+    finally:
+        database.close()
+    if verdict.is_intact:
+        print(verdict.describe())
+        return 0
+    print(verdict.describe(), file=sys.stderr)
+    return 1
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from ketadesk.storage.audit_log import record_event
+
+    database, actor = open_database_as(args)
+    try:
+        out = Path(args.out).expanduser()
+        if out.resolve() == database.path.resolve():
+            raise UserFacingError("The backup must not overwrite the practice database itself.")
+        with database.session() as session:
+            record_event(session, actor, audit_actions.BACKUP_CREATED, detail=out.name[:100])
+        database.backup_to(out)
+    finally:
+        database.close()
+    print(f"Encrypted backup written to {out} (with its key file {out.name}.keys.json)")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from ketadesk.storage.audit_log import record_event
+    from ketadesk.storage.database import PracticeDatabase
+    from ketadesk.storage.keyslots import KeySlotFile
+
+    source = Path(args.file).expanduser()
+    target = database_path(args)
+    if not source.exists():
+        raise UserFacingError(f"There is no backup file at {source}.")
+    backup_slots = KeySlotFile.load(source)
+    if target.exists() and KeySlotFile.path_for(target).exists():
+        current = KeySlotFile.load(target)
+        if current.database_id != backup_slots.database_id and not args.other_practice:
+            raise UserFacingError(
+                "That backup was made from a different practice database; nothing was changed. "
+                "Add --other-practice if you really mean to replace this practice's records."
+            )
+    password = password_reader(args).read(f"Password for {args.as_user} in the backup: ")
+    # Prove the backup opens and is intact before anything is replaced.
+    backup_db, _outcome = PracticeDatabase.unlock(source, args.as_user, password)
+    backup_db.close()
+    if target.exists():
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        keep = target.with_name(f"{target.stem}-before-restore-{stamp}{target.suffix}")
+        shutil.copy2(target, keep)
+        if KeySlotFile.path_for(target).exists():
+            shutil.copy2(KeySlotFile.path_for(target), KeySlotFile.path_for(keep))
+        print(f"The replaced database was kept as {keep}")
+    for stale in (Path(f"{target}-wal"), Path(f"{target}-shm")):
+        stale.unlink(missing_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".restoring")
+    shutil.copy2(source, partial)
+    shutil.copy2(KeySlotFile.path_for(source), KeySlotFile.path_for(target))
+    partial.replace(target)
+    database, outcome = PracticeDatabase.unlock(target, args.as_user, password)
+    try:
+        with database.session() as session:
+            record_event(
+                session, outcome.actor, audit_actions.BACKUP_RESTORED, detail=source.name[:100]
+            )
+    finally:
+        database.close()
+    print(f"Restored {target} from {source}")
+    return 0

@@ -1,0 +1,85 @@
+"""Roles and what each may do. Physicians do all clinical work and sign; admins keep the roster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    PHYSICIAN = "physician"
+    ADMIN = "admin"
+
+
+class Permission(StrEnum):
+    VIEW_ROSTER = "view_roster"
+    EDIT_DEMOGRAPHICS = "edit_demographics"
+    RECORD_REPORTED_MEDICATION = "record_reported_medication"
+    VERIFY_MEDICATION = "verify_medication"
+    EDIT_CLINICAL = "edit_clinical"
+    SIGN = "sign"
+    EXPORT_PLANS = "export_plans"
+    MANAGE_USERS = "manage_users"
+
+
+_ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.PHYSICIAN: frozenset(Permission) - {Permission.MANAGE_USERS},
+    Role.ADMIN: frozenset(
+        {
+            Permission.VIEW_ROSTER,
+            Permission.EDIT_DEMOGRAPHICS,
+            Permission.RECORD_REPORTED_MEDICATION,
+            Permission.EXPORT_PLANS,
+        }
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The logged-in user, as the domain sees them (no ORM row, no password)."""
+
+    user_id: int
+    user_name: str
+    full_name: str
+    role: Role
+    can_manage_users: bool
+
+    def can(self, permission: Permission) -> bool:
+        if permission is Permission.MANAGE_USERS:
+            return self.can_manage_users
+        return permission in _ROLE_PERMISSIONS[self.role]
+
+    @property
+    def is_physician(self) -> bool:
+        return self.role is Role.PHYSICIAN
+
+
+def require(actor: Actor, permission: Permission, doing: str) -> None:
+    """Raise a clear error when ``actor`` may not do ``doing``."""
+    from ketadesk.core.errors import UserFacingError
+
+    if not actor.can(permission):
+        who = (
+            "physicians"
+            if permission
+            in (Permission.SIGN, Permission.EDIT_CLINICAL, Permission.VERIFY_MEDICATION)
+            else "users who manage users"
+            if permission is Permission.MANAGE_USERS
+            else "other users"
+        )
+        raise UserFacingError(f"Only {who} may {doing}.", exit_code=3)
+
+
+PASSWORD_MIN_LENGTH = 10
+
+
+def password_problem(password: str, user_name: str = "") -> str | None:
+    """A sentence saying why a new password is not acceptable, or None when it is."""
+    if len(password) < PASSWORD_MIN_LENGTH:
+        return f"The password must be at least {PASSWORD_MIN_LENGTH} characters long."
+    if user_name and password.casefold() == user_name.casefold():
+        return "The password must not be the same as the user name."
+    if password.strip() != password:
+        return "The password must not start or end with a space."
+    return None

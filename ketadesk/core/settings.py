@@ -1,0 +1,60 @@
+"""Practice settings: the one place their defaults live. Values are stored in the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    key: str
+    label: str
+    default: Any
+    minimum: int | None = None
+    maximum: int | None = None
+    manage_users_only: bool = True
+
+
+SETTINGS: dict[str, SettingSpec] = {
+    spec.key: spec
+    for spec in (
+        SettingSpec(
+            "auto_lock_minutes", "Lock the screen after this many idle minutes", 10, 1, 120
+        ),
+        SettingSpec("practice_name", "Practice name", "KetaDesk Practice"),
+        SettingSpec("practice_address", "Practice address", ""),
+        SettingSpec("practice_phone", "Practice phone", ""),
+    )
+}
+
+
+def register_setting(spec: SettingSpec) -> None:
+    """Feature modules add their own settings here at import (one place for all defaults)."""
+    SETTINGS[spec.key] = spec
+
+
+def default_for(key: str) -> Any:
+    return SETTINGS[key].default
+
+
+def validate_setting(key: str, value: Any) -> Any:
+    """Return the value to store, or raise UserFacingError in words."""
+    from ketadesk.core.errors import UserFacingError
+
+    spec = SETTINGS.get(key)
+    if spec is None:
+        raise UserFacingError(f"There is no practice setting called '{key}'.")
+    if isinstance(spec.default, int) and not isinstance(spec.default, bool):
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise UserFacingError(f"{spec.label}: enter a whole number.") from None
+        if spec.minimum is not None and number < spec.minimum:
+            raise UserFacingError(f"{spec.label}: the smallest allowed value is {spec.minimum}.")
+        if spec.maximum is not None and number > spec.maximum:
+            raise UserFacingError(f"{spec.label}: the largest allowed value is {spec.maximum}.")
+        return number
+    if isinstance(spec.default, str):
+        return str(value).strip()
+    return value

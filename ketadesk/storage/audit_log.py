@@ -1,0 +1,81 @@
+"""Writing and verifying the audit trail. Rows are only ever inserted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketadesk.core.audit_chain import (
+    GENESIS_HASH,
+    AuditRecord,
+    ChainVerdict,
+    event_hash,
+    verify_chain,
+)
+from ketadesk.core.permissions import Actor
+from ketadesk.models.audit import AuditEvent
+
+DETAIL_MAX = 400
+
+
+def record_event(
+    session: Session,
+    actor: Actor | tuple[str, str],
+    action: str,
+    *,
+    patient_id: int | None = None,
+    detail: str = "",
+    at: datetime | None = None,
+) -> AuditEvent:
+    """Append one event to the chain inside the caller's transaction.
+
+    ``detail`` is a short, non-clinical description (never free clinical text).
+    ``actor`` is the logged-in user, or ``(user_name, role)`` for events before log-in.
+    """
+    user_name, role = (actor.user_name, str(actor.role)) if isinstance(actor, Actor) else actor
+    last = session.execute(
+        select(AuditEvent.seq, AuditEvent.row_hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    seq = 1 if last is None else last[0] + 1
+    prev_hash = GENESIS_HASH if last is None else last[1]
+    occurred_at = (at or datetime.now(UTC)).astimezone(UTC)
+    detail = detail[:DETAIL_MAX]
+    row = AuditEvent(
+        seq=seq,
+        occurred_at=occurred_at,
+        user_name=user_name,
+        role=role,
+        patient_id=patient_id,
+        action=action,
+        detail=detail,
+        prev_hash=prev_hash,
+        row_hash=event_hash(
+            prev_hash, seq, occurred_at, user_name, role, patient_id, action, detail
+        ),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _records(session: Session) -> Iterator[AuditRecord]:
+    # Storage order (the rowid), not seq order, so reordered rows are caught.
+    for row in session.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars():
+        yield AuditRecord(
+            row.seq,
+            row.occurred_at,
+            row.user_name,
+            row.role,
+            row.patient_id,
+            row.action,
+            row.detail,
+            row.prev_hash,
+            row.row_hash,
+        )
+
+
+def verify_audit(session: Session) -> ChainVerdict:
+    return verify_chain(_records(session))
