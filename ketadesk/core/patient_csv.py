@@ -238,10 +238,13 @@ def _header_key(text: str) -> str:
     return "".join(ch for ch in folded if ch.isascii() and ch.isalnum())
 
 
+# Control characters (Unicode category Cc) other than tab and line breaks, and the
+# replacement character left behind by an earlier failed decoding.
+_BINARY_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
+
+
 def _has_binary_controls(text: str) -> bool:
-    return any(
-        (unicodedata.category(ch) == "Cc" and ch not in "\t\r\n") or ch == "\ufffd" for ch in text
-    )
+    return _BINARY_CONTROLS.search(text) is not None
 
 
 def _looks_like_other_8bit_encoding(text: str) -> bool:
