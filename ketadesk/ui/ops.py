@@ -1,0 +1,107 @@
+"""Long work off the GUI thread.
+
+``OpRunner.run(fn, on_success, changes="patients")`` runs ``fn`` on a worker thread, calls
+``on_success(result)`` back on the GUI thread, routes errors to one dialog, then emits one
+``data_changed`` signal that views subscribe to. Never touch a widget from ``fn``.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+from ketadesk.core.errors import UserFacingError
+
+log = logging.getLogger(__name__)
+
+
+class _Relay(QObject):
+    finished = Signal(object)
+    failed = Signal(object)
+
+
+class _Job(QRunnable):
+    def __init__(self, fn: Callable[[], Any], relay: _Relay) -> None:
+        super().__init__()
+        self._fn = fn
+        self._relay = relay
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            result = self._fn()
+        except BaseException as error:  # delivered to the GUI thread, shown there
+            self._relay.failed.emit(error)
+        else:
+            self._relay.finished.emit(result)
+
+
+def show_error(parent: QWidget | None, error: BaseException) -> None:
+    """The one place errors become a dialog. Unexpected errors never show patient data."""
+    if isinstance(error, UserFacingError):
+        QMessageBox.warning(parent, "KetaDesk", error.message)
+        return
+    # The message of an unexpected error may hold patient data: log its type and where only.
+    where = traceback.extract_tb(error.__traceback__)[-1:] if error.__traceback__ else []
+    log.error("unexpected %s at %s", type(error).__name__,
+              [f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in where])
+    QMessageBox.critical(
+        parent, "KetaDesk",
+        "Something went wrong and this action was not completed. Nothing already saved was "
+        f"lost.\n\n(Technical: {type(error).__name__})",
+    )
+
+
+class OpRunner(QObject):
+    data_changed = Signal(str)
+    busy_changed = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._pool = QThreadPool.globalInstance()
+        self._running: set[_Relay] = set()
+
+    def run(
+        self,
+        fn: Callable[[], Any],
+        on_success: Callable[[Any], None] | None = None,
+        *,
+        on_failure: Callable[[BaseException], None] | None = None,
+        changes: str | None = None,
+        parent_widget: QWidget | None = None,
+    ) -> None:
+        relay = _Relay()
+        self._running.add(relay)
+        self.busy_changed.emit(True)
+
+        def done(result: Any) -> None:
+            self._finish(relay)
+            if on_success is not None:
+                on_success(result)
+            if changes:
+                self.data_changed.emit(changes)
+
+        def failed(error: BaseException) -> None:
+            self._finish(relay)
+            if on_failure is not None:
+                on_failure(error)
+            else:
+                show_error(parent_widget or QApplication.activeWindow(), error)
+
+        relay.finished.connect(done)
+        relay.failed.connect(failed)
+        self._pool.start(_Job(fn, relay))
+
+    def _finish(self, relay: _Relay) -> None:
+        self._running.discard(relay)
+        if not self._running:
+            self.busy_changed.emit(False)
+
+    def wait_for_done(self, msecs: int = 30000) -> bool:
+        """For tests and shutdown: wait until every queued op has finished."""
+        return bool(self._pool.waitForDone(msecs))
