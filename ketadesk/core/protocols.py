@@ -11,8 +11,10 @@ differences between two protocols in words; ``sig_text`` writes the human-readab
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -88,6 +90,16 @@ class WeightReading:
 
     kg: float
     measured_on: date
+
+
+def latest_weight(readings: Iterable[WeightReading]) -> WeightReading | None:
+    """Return the most recently measured weight (kg), or ``None`` when there is none; weights
+    of 0 kg or less are ignored. On a tie the last reading given wins."""
+    latest: WeightReading | None = None
+    for reading in readings:
+        if reading.kg > 0 and (latest is None or reading.measured_on >= latest.measured_on):
+            latest = reading
+    return latest
 
 
 @dataclass(frozen=True)
@@ -445,6 +457,15 @@ def protocol_to_dict(protocol: Protocol) -> dict[str, Any]:
         "notes": protocol.notes,
         "example_values": protocol.example_values,
     }
+
+
+def protocol_content_hash(protocol: Protocol) -> str:
+    """Return the SHA-256 (hex) of the protocol's canonical JSON (sorted keys, no spaces), so a
+    stored or printed protocol can be checked against its signed version."""
+    canonical = json.dumps(
+        protocol_to_dict(protocol), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 class _Reader:

@@ -24,10 +24,13 @@ from ketadesk.core.protocols import (
     StepUpRule,
     SupplyPlan,
     TitrationLadder,
+    WeightReading,
     frequency_text,
     highest_dose_mg,
     ladder_doses_mg,
+    latest_weight,
     maintenance_dose_mg,
+    protocol_content_hash,
     protocol_diff,
     protocol_from_dict,
     protocol_to_dict,
@@ -302,3 +305,23 @@ def test_sig_for_physician_review_and_route_wording() -> None:
     assert "only after a physician review (no sooner than 1 session at each dose)" in sig
     other = sig_text(make_protocol(route=Route.OTHER, route_other="buccal film"))
     assert other.startswith("Take 2 troches (10 mg) by buccal film")
+
+
+# ---------------------------------------------------------------- hash and weight
+
+
+def test_content_hash_is_stable_and_changes_with_any_field() -> None:
+    p = make_protocol()
+    assert protocol_content_hash(p) == protocol_content_hash(protocol_from_dict(
+        json.loads(json.dumps(protocol_to_dict(p)))))
+    assert len(protocol_content_hash(p)) == 64
+    changed = make_protocol(supply=SupplyPlan(refills=1))
+    assert protocol_content_hash(changed) != protocol_content_hash(p)
+
+
+def test_latest_weight_picks_the_newest_positive_reading() -> None:
+    old = WeightReading(70, date(2026, 1, 1))
+    new = WeightReading(72, date(2026, 3, 1))
+    broken = WeightReading(0, date(2026, 4, 1))
+    assert latest_weight([new, old, broken]) == new
+    assert latest_weight([]) is None
