@@ -391,18 +391,23 @@ def _hold_text(monitoring: MonitoringPlan) -> str:
 # --------------------------------------------------------------------------- dict round-trip
 
 
+def _opt_float(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
 def frequency_to_dict(frequency: Frequency) -> dict[str, Any]:
     return {
         "kind": frequency.kind.value,
         "sessions_per_week": frequency.sessions_per_week,
         "every_n_days": frequency.every_n_days,
-        "min_hours_between_doses": frequency.min_hours_between_doses,
+        "min_hours_between_doses": float(frequency.min_hours_between_doses),
         "time_of_day_notes": frequency.time_of_day_notes,
     }
 
 
 def protocol_to_dict(protocol: Protocol) -> dict[str, Any]:
-    """Return the protocol as JSON-able plain values (dates as ISO text, enums as their values).
+    """Return the protocol as JSON-able plain values (dates as ISO text, enums as their values,
+    mg and hour amounts always as floats so 10 and 10.0 serialise alike).
 
     The layout is stable and keys are fixed, so ``json.dumps(..., sort_keys=True)`` of the result
     is a sound basis for a content hash.
@@ -418,18 +423,18 @@ def protocol_to_dict(protocol: Protocol) -> dict[str, Any]:
         "route_other": protocol.route_other,
         "formulation": protocol.formulation,
         "unit_name": protocol.unit_name,
-        "strength_mg_per_unit": protocol.strength_mg_per_unit,
+        "strength_mg_per_unit": float(protocol.strength_mg_per_unit),
         "ladder": {
-            "start_dose_mg": ladder.start_dose_mg,
-            "max_dose_mg": ladder.max_dose_mg,
-            "increment_mg": ladder.increment_mg,
-            "step_doses_mg": list(ladder.step_doses_mg),
+            "start_dose_mg": float(ladder.start_dose_mg),
+            "max_dose_mg": float(ladder.max_dose_mg),
+            "increment_mg": _opt_float(ladder.increment_mg),
+            "step_doses_mg": [float(d) for d in ladder.step_doses_mg],
             "step_up_rule": ladder.step_up_rule.value,
             "sessions_per_step": ladder.sessions_per_step,
         },
         "frequency": frequency_to_dict(protocol.frequency),
         "maintenance": {
-            "dose_mg": protocol.maintenance.dose_mg,
+            "dose_mg": _opt_float(protocol.maintenance.dose_mg),
             "frequency": (
                 frequency_to_dict(protocol.maintenance.frequency)
                 if protocol.maintenance.frequency is not None

@@ -195,6 +195,7 @@ def test_round_trip_property(p: Protocol) -> None:
     data = protocol_to_dict(p)
     assert protocol_from_dict(json.loads(json.dumps(data))) == p
     assert protocol_diff(p, protocol_from_dict(data)) == []
+    assert protocol_content_hash(protocol_from_dict(data)) == protocol_content_hash(p)
 
 
 def test_from_dict_reports_missing_field_by_name() -> None:
