@@ -1,0 +1,73 @@
+"""``python -m ketadesk check-interactions --json FILE|-``: headless interaction check.
+
+Needs no database. One JSON object in gives one object out; a JSON array in gives an array
+out, in the same order. Bad JSON or a wrong shape is one plain line on stderr, exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ketadesk.commands._common import new_command, print_json
+from ketadesk.core.errors import UserFacingError
+
+
+def register(subparsers: Any) -> None:
+    parser = new_command(
+        subparsers,
+        "check-interactions",
+        help="check medications, conditions and vitals against the ketamine knowledge base",
+        handler=run,
+    )
+    parser.add_argument(
+        "--json",
+        dest="json_path",
+        metavar="FILE",
+        required=True,
+        help="JSON input file, or - for standard input",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from ketadesk.core.interaction_check import (
+        check_request,
+        parse_check_request,
+        result_to_json,
+    )
+    from ketadesk.core.knowledge_base import load_knowledge_base
+
+    document = _read_json(args.json_path)
+    if isinstance(document, list):
+        requests = [
+            parse_check_request(item, f"Item {index} of the input array")
+            for index, item in enumerate(document, start=1)
+        ]
+    else:
+        requests = [parse_check_request(document)]
+    kb = load_knowledge_base()
+    results = [result_to_json(check_request(request, kb)) for request in requests]
+    print_json(results if isinstance(document, list) else results[0])
+    return 0
+
+
+def _read_json(source: str) -> object:
+    try:
+        if source == "-":
+            text = sys.stdin.read()
+        else:
+            text = Path(source).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserFacingError(f"Input file not found: {source}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserFacingError(f"Could not read the input ({type(error).__name__}).") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserFacingError(
+            f"The input is not valid JSON (line {error.lineno}, column {error.colno}: "
+            f"{error.msg})."
+        ) from None
