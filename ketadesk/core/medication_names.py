@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 
 from ketadesk.core.knowledge_base import KnowledgeBase, canonical_key, load_knowledge_base
@@ -148,8 +149,11 @@ def _fuzzy_cached(kb: KnowledgeBase, key: str) -> str | None:
         return None
     horizon = allowed + settings.required_margin - 1
     scored: list[tuple[int, str]] = []
+    key_letters = _letters(key)
     for candidate in kb.names_by_initial.get(key[0], ()):
         if abs(len(candidate) - len(key)) > horizon:
+            continue
+        if _letter_bound(key_letters, _letters(candidate)) > horizon:
             continue
         distance = edit_distance(key, candidate, horizon)
         if distance <= horizon:
@@ -171,6 +175,16 @@ def _fuzzy_cached(kb: KnowledgeBase, key: str) -> str | None:
         if edit_distance(key, partner, limit) < limit:
             return None
     return best
+
+
+@functools.lru_cache(maxsize=8192)
+def _letters(text: str) -> Counter[str]:
+    return Counter(text)
+
+
+def _letter_bound(a: Counter[str], b: Counter[str]) -> int:
+    """A lower bound on the edit distance: letters one string has that the other lacks."""
+    return max(sum((a - b).values()), sum((b - a).values()))
 
 
 def edit_distance(a: str, b: str, limit: int) -> int:
