@@ -25,6 +25,18 @@ SETTINGS: dict[str, SettingSpec] = {
         SettingSpec("practice_name", "Practice name", "KetaDesk Practice"),
         SettingSpec("practice_address", "Practice address", ""),
         SettingSpec("practice_phone", "Practice phone", ""),
+        # Practice defaults for monitoring, used until a patient's protocol sets its own.
+        SettingSpec(
+            "default_checkin_every_days",
+            "Practice default: a check-in is due every this many days (a protocol may override)",
+            14, 1, 365,
+        ),
+        SettingSpec(
+            "default_questionnaire_every_weeks",
+            "Practice default: PHQ-9 and GAD-7 are due every this many weeks "
+            "(a protocol may override)",
+            4, 1, 52,
+        ),
     )
 }
 
