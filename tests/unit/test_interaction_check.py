@@ -87,6 +87,12 @@ def test_combination_product_flags_each_interacting_ingredient() -> None:
     assert not any(f.drug in ("bupropion", "acetaminophen") for f in flags)
 
 
+def test_caffeine_in_a_combination_is_recognised_but_not_flagged() -> None:
+    result = check_patient(["Fioricet 1 tab prn headache"], [], None, False)
+    assert result.read_as[0].generics == ("butalbital", "acetaminophen", "caffeine")
+    assert {f.drug for f in result.flags} == {"butalbital"}
+
+
 @pytest.mark.parametrize(
     "line",
     ["sertraline 100 mg daily", "Lexapro 10 mg", "Cymbalta 60 mg", "Effexor XR 150 mg",
