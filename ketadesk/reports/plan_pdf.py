@@ -22,12 +22,14 @@ from xml.sax.saxutils import escape
 
 import jsonschema
 from pypdf import PdfReader, PdfWriter
+from reportlab import rl_config
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import LETTER
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import inch
 from reportlab.pdfbase import pdfdoc, pdfmetrics
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas as rl_canvas
 from reportlab.platypus import (
@@ -121,7 +123,12 @@ def _patient_text() -> _PatientText:
 
 @functools.cache
 def _register_fonts() -> None:
-    """Register DejaVu Sans once per process; it is embedded (subset) in every plan."""
+    """Register DejaVu Sans once per process; it is embedded (subset) in every plan.
+
+    Also switches off reportlab's ASCII85 wrapping of compressed streams: binary streams are
+    about 20% smaller and skip a pure-Python encoding pass. Every PDF reader accepts them.
+    """
+    rl_config.useA85 = 0
     pdfmetrics.registerFont(TTFont(FONT, str(resource_path("fonts", "DejaVuSans.ttf"))))
     pdfmetrics.registerFont(TTFont(FONT_BOLD, str(resource_path("fonts", "DejaVuSans-Bold.ttf"))))
     pdfmetrics.registerFontFamily(
@@ -345,15 +352,42 @@ def _heading(text: str, *, room: float = 1.6 * inch) -> list[Any]:
     return [CondPageBreak(room), Paragraph(_esc(text), _styles().heading)]
 
 
-def _key_value_table(rows: Sequence[tuple[str, str]], width: float, label_width: float) -> Table:
-    """Label / value pairs; values are already-escaped Paragraph markup."""
+def _fit(text: str, style: ParagraphStyle, width: float) -> str | Paragraph:
+    """Plain text when it fits on one line of ``width`` points, else a wrapping Paragraph.
+
+    Plain table cells are drawn directly, without paragraph layout; plans have hundreds of
+    short cells and this keeps rendering close to the raw reportlab floor. The table's style
+    must give plain cells the same font, size and colour as ``style``.
+    """
+    if "\n" not in text and stringWidth(text, style.fontName, style.fontSize) <= width:
+        return text
+    return Paragraph(_esc(text), style)
+
+
+def _key_value_table(
+    rows: Sequence[tuple[str, str | Paragraph]], width: float, label_width: float
+) -> Table:
+    """Label / value pairs; a plain-text value is wrapped only when it is too long for one line."""
     st = _styles()
-    data = [[Paragraph(_esc(label), st.label), Paragraph(value, st.cell)] for label, value in rows]
+    value_width = width - label_width - 6
+    data = [
+        [
+            _fit(label, st.label, label_width - 6),
+            _fit(value, st.cell, value_width) if isinstance(value, str) else value,
+        ]
+        for label, value in rows
+    ]
     table = Table(data, colWidths=[label_width, width - label_width])
     table.setStyle(
         _table_style(
             [
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("FONTNAME", (0, 0), (0, -1), FONT_BOLD),
+                ("FONTSIZE", (0, 0), (0, -1), st.label.fontSize),
+                ("TEXTCOLOR", (0, 0), (0, -1), MUTED),
+                ("FONTSIZE", (1, 0), (1, -1), st.cell.fontSize),
+                ("TEXTCOLOR", (1, 0), (1, -1), INK),
+                ("LEADING", (0, 0), (-1, -1), st.cell.leading),
                 ("LEFTPADDING", (0, 0), (-1, -1), 0),
                 ("RIGHTPADDING", (0, 0), (-1, -1), 6),
                 ("TOPPADDING", (0, 0), (-1, -1), 2.2),
@@ -440,7 +474,7 @@ def _letterhead(doc: PlanDocument) -> list[Any]:
             ]
         )
     )
-    flow: list[Any] = [head]
+    flow: list[Any] = [head, Spacer(1, 4)]
     if doc.is_draft:
         flow += [
             Spacer(1, 8),
@@ -462,35 +496,31 @@ def _letterhead(doc: PlanDocument) -> list[Any]:
 def _people(doc: PlanDocument) -> list[Any]:
     patient, prescriber = doc.patient, doc.prescriber
     half = (CONTENT_WIDTH - 18) / 2
-    patient_rows = [
-        ("Name", f"<b>{_esc(patient.full_name)}</b>"),
-        ("Date of birth", _esc(_fmt_date(patient.date_of_birth))),
-        ("MRN", _esc(patient.mrn)),
-        ("State", _esc(patient.state)),
+    st = _styles()
+    patient_rows: list[tuple[str, str | Paragraph]] = [
+        ("Name", Paragraph(f"<b>{_esc(patient.full_name)}</b>", st.cell)),
+        ("Date of birth", _fmt_date(patient.date_of_birth)),
+        ("MRN", patient.mrn),
+        ("State", patient.state),
     ]
-    prescriber_rows = [
-        ("Name", f"<b>{_esc(prescriber.full_name)}</b>"),
-        ("NPI", _esc(prescriber.npi)),
-        ("Licensed in", _esc(", ".join(prescriber.licence_states) or "Not recorded")),
-        ("Practice phone", _esc(doc.practice.phone)),
+    prescriber_rows: list[tuple[str, str | Paragraph]] = [
+        ("Name", Paragraph(f"<b>{_esc(prescriber.full_name)}</b>", st.cell)),
+        ("NPI", prescriber.npi),
+        ("Licensed in", ", ".join(prescriber.licence_states) or "Not recorded"),
+        ("Phone", doc.practice.phone),
     ]
-    support_rows = [
+    support_rows: list[tuple[str, str | Paragraph]] = [
         (
             "Sitter",
-            _esc(_or_not_recorded(patient.sitter_name))
-            + (f" · {_esc(patient.sitter_phone)}" if patient.sitter_phone else ""),
+            _or_not_recorded(patient.sitter_name)
+            + (f" · {patient.sitter_phone}" if patient.sitter_phone else ""),
         ),
         (
             "Emergency contact",
-            _esc(_or_not_recorded(patient.emergency_contact_name))
-            + (
-                f" · {_esc(patient.emergency_contact_phone)}"
-                if patient.emergency_contact_phone
-                else ""
-            ),
+            _or_not_recorded(patient.emergency_contact_name)
+            + (f" · {patient.emergency_contact_phone}" if patient.emergency_contact_phone else ""),
         ),
     ]
-    st = _styles()
     left = [
         Paragraph("Patient", st.heading),
         _key_value_table(patient_rows, half, 1.05 * inch),
@@ -530,17 +560,17 @@ def _protocol(doc: PlanDocument) -> list[Any]:
         "<br/>".join(f"{i}. {_esc(step)}" for i, step in enumerate(p.titration_steps, 1))
         or "No titration: the dose stays the same."
     )
-    rows = [
-        ("Treating", _esc(p.indication)),
-        ("Treatment type", _esc(p.kind)),
-        ("Medicine", f"Ketamine, {_esc(p.formulation)}, {_esc(p.strength)}"),
-        ("Route", _esc(p.route)),
-        ("Dose", dose),
-        ("How often", _esc(p.frequency)),
-        ("Titration", titration),
+    rows: list[tuple[str, str | Paragraph]] = [
+        ("Treating", p.indication),
+        ("Treatment type", p.kind),
+        ("Medicine", f"Ketamine, {p.formulation}, {p.strength}"),
+        ("Route", p.route),
+        ("Dose", Paragraph(dose, st.cell)),
+        ("How often", p.frequency),
+        ("Titration", Paragraph(titration, st.cell)),
         ("Maximum dose", f"{_fmt_number(p.max_dose_mg)} mg per dose — never take more"),
-        ("Duration", _esc(p.duration)),
-        ("Supply", f"{_esc(p.supply_per_30_days)} per 30 days · refills: {p.refills}"),
+        ("Duration", p.duration),
+        ("Supply", f"{p.supply_per_30_days} per 30 days · refills: {p.refills}"),
     ]
     sig = _boxed(
         [
@@ -593,21 +623,32 @@ def _calendar(doc: PlanDocument) -> list[Any]:
     ]
     data: list[list[Any]] = [header]
     style = _grid_style()
+    # Short cells are plain strings (drawn directly, no paragraph layout): a 12-week calendar
+    # has a few hundred cells and this keeps one plan close to the raw reportlab floor.
+    style += [
+        ("FONTSIZE", (1, 1), (-1, -1), 9),
+        ("LEADING", (1, 1), (-1, -1), 12),
+        ("TEXTCOLOR", (1, 1), (-1, -1), INK),
+        ("FONTNAME", (3, 1), (3, -1), FONT_BOLD),
+        ("FONTSIZE", (0, 1), (0, -1), 14),
+        ("LEADING", (0, 1), (0, -1), 12),
+        ("TEXTCOLOR", (0, 1), (0, -1), MUTED),
+        ("ALIGN", (0, 0), (0, -1), "CENTER"),
+    ]
     previous_week = None
     for index, row in enumerate(rows, start=1):
         week = (row.day - first).days // 7 + 1
         data.append(_calendar_cells(row, week))
+        if row.dose_mg is None:
+            style += [
+                ("FONTNAME", (3, index), (3, index), FONT),
+                ("TEXTCOLOR", (3, index), (4, index), MUTED),
+            ]
         if previous_week is not None and week != previous_week:
             style.append(("LINEABOVE", (0, index), (-1, index), 0.9, ACCENT))
         if week % 2 == 0:
             style.append(("BACKGROUND", (0, index), (-1, index), SHADE))
         previous_week = week
-    style += [
-        ("FONTNAME", (0, 1), (0, -1), FONT),
-        ("FONTSIZE", (0, 1), (0, -1), 14),
-        ("ALIGN", (0, 0), (0, -1), "CENTER"),
-        ("ALIGN", (2, 1), (4, -1), "LEFT"),
-    ]
     widths = [0.5, 1.3, 0.55, 0.85, 0.65]
     col_widths = [w * inch for w in widths]
     col_widths.append(CONTENT_WIDTH - sum(col_widths))
@@ -618,24 +659,15 @@ def _calendar(doc: PlanDocument) -> list[Any]:
 
 
 def _calendar_cells(row: CalendarRow, week: int) -> list[Any]:
-    st = _styles()
     if row.dose_mg is None:
-        dose = Paragraph("No dose", st.small)
-        per_kg = Paragraph("—", st.small)
+        dose, per_kg = "No dose", "—"
     else:
-        dose = Paragraph(f"<b>{_fmt_number(row.dose_mg)} mg</b>", st.cell)
-        per_kg = Paragraph(
-            _fmt_number(row.mg_per_kg) if row.mg_per_kg is not None else "—", st.cell
-        )
-    notes = "<br/>".join(_esc(event) for event in row.events)
-    return [
-        TICK_BOX,
-        Paragraph(_esc(_fmt_day(row.day)), st.cell),
-        Paragraph(str(week), st.cell),
-        dose,
-        per_kg,
-        Paragraph(notes, st.cell),
-    ]
+        dose = f"{_fmt_number(row.dose_mg)} mg"
+        per_kg = _fmt_number(row.mg_per_kg) if row.mg_per_kg is not None else "—"
+    notes: Any = ""
+    if row.events:
+        notes = Paragraph("<br/>".join(_esc(event) for event in row.events), _styles().cell)
+    return [TICK_BOX, _fmt_day(row.day), str(week), dose, per_kg, notes]
 
 
 def _monitoring(doc: PlanDocument) -> list[Any]:
@@ -721,18 +753,26 @@ def _review(doc: PlanDocument) -> list[Any]:
                 Paragraph("Physician's decision", st.header_cell),
             ]
         ]
-        for flag in review.flags:
-            data.append(
-                [
-                    Paragraph(_severity_markup(flag.severity), st.cell),
-                    Paragraph(_esc(flag.title), st.cell),
-                    Paragraph(_esc(flag.decision), st.cell),
-                ]
-            )
         widths = [1.0 * inch, 2.9 * inch]
         widths.append(CONTENT_WIDTH - sum(widths))
+        severity_style: list[tuple[Any, ...]] = [
+            ("FONTSIZE", (0, 1), (-1, -1), st.cell.fontSize),
+            ("LEADING", (0, 1), (-1, -1), st.cell.leading),
+            ("TEXTCOLOR", (1, 1), (-1, -1), INK),
+            ("FONTNAME", (0, 1), (0, -1), FONT_BOLD),
+        ]
+        for row_index, flag in enumerate(review.flags, start=1):
+            colour = _SEVERITY_COLOURS.get(flag.severity.strip().lower(), INK)
+            severity_style.append(("TEXTCOLOR", (0, row_index), (0, row_index), colour))
+            data.append(
+                [
+                    flag.severity,
+                    _fit(flag.title, st.cell, widths[1] - 10),
+                    _fit(flag.decision, st.cell, widths[2] - 10),
+                ]
+            )
         table = Table(data, colWidths=widths, repeatRows=1)
-        table.setStyle(_table_style(_grid_style()))
+        table.setStyle(_table_style([*_grid_style(), *severity_style]))
         flow += [Spacer(1, 3), table]
     else:
         flow.append(Paragraph("No interactions were flagged.", st.body))
@@ -752,12 +792,11 @@ def _review(doc: PlanDocument) -> list[Any]:
     return flow
 
 
-_SEVERITY_COLOURS = {"major": "#a33a2c", "moderate": "#9a6a12", "minor": "#3f6b4f"}
-
-
-def _severity_markup(severity: str) -> str:
-    colour = _SEVERITY_COLOURS.get(severity.strip().lower(), "#1d2a33")
-    return f'<font color="{colour}"><b>{_esc(severity)}</b></font>'
+_SEVERITY_COLOURS = {
+    "major": colors.HexColor("#a33a2c"),
+    "moderate": colors.HexColor("#9a6a12"),
+    "minor": colors.HexColor("#3f6b4f"),
+}
 
 
 def _disclaimer_and_signature(doc: PlanDocument) -> list[Any]:
