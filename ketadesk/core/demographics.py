@@ -230,6 +230,7 @@ class _StateGeo:
     county_by_key: Mapping[str, str]
 
 
+@lru_cache(maxsize=4096)
 def _county_key(text: str) -> str:
     """Comparison key: case-, accent-, punctuation-insensitive, "County" and "Saint" folded."""
     folded = unicodedata.normalize("NFKD", text.casefold())
@@ -305,6 +306,9 @@ def name_problem(text: str, *, required: bool, label: str = "The name") -> str |
     return None
 
 
+_WHITESPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
 def email_problem(text: str) -> str | None:
     """Return why ``text`` is not a plausible email address, or None (also when empty)."""
     stripped = text.strip()
@@ -316,7 +320,7 @@ def email_problem(text: str) -> str | None:
     if stripped.count("@") != 1:
         return message
     local, domain = stripped.split("@")
-    if not local or len(local) > 64 or any(ch.isspace() or ord(ch) < 32 for ch in stripped):
+    if not local or len(local) > 64 or _WHITESPACE_OR_CONTROL.search(stripped):
         return message
     if local.startswith(".") or local.endswith(".") or ".." in local:
         return message
@@ -486,6 +490,12 @@ def normalise_demographics(draft: PatientDemographics) -> PatientDemographics:
     problems = [p for p in problems if p.field != "dob"]
     if problems:
         raise UserFacingError("The patient details have problems; fix them before saving.")
+    return normalised_valid_demographics(draft)
+
+
+def normalised_valid_demographics(draft: PatientDemographics) -> PatientDemographics:
+    """``normalise_demographics`` without re-checking: only for a draft that has just passed
+    ``validate_demographics`` with no errors (e.g. a CSV row). Otherwise it may raise."""
     state = parse_state(draft.state)
     email = draft.email.strip()
     if email:

@@ -13,7 +13,7 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -21,7 +21,7 @@ from ketadesk.core.demographics import (
     FIELD_LABELS,
     PatientDemographics,
     blocking_problems,
-    normalise_demographics,
+    normalised_valid_demographics,
     parse_date_input,
     validate_demographics,
 )
@@ -33,6 +33,7 @@ from ketadesk.core.search_text import fold_for_search
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_FIELD_CHARS = 1000
 MAX_COLUMNS = 200
+PROGRESS_EVERY_ROWS = 500
 DELIMITERS = (",", ";", "\t")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 
@@ -150,6 +151,10 @@ _MOJIBAKE = re.compile(
     "[ÂÃÄÅ][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6"
     "\u02dc\u2013-\u203a\u20ac\u2122]|â€"
 )
+
+# "KD" + 8 digits in any spacing is meant as a KetaDesk MRN, so its check digit is verified;
+# any other value in the MRN column is another system's identifier.
+_KETADESK_MRN_SHAPE = re.compile(r"KD[\s-]*(?:[0-9][\s-]*){8}", re.IGNORECASE)
 
 DuplicateKey = tuple[str, str, date]
 
@@ -553,7 +558,7 @@ def _row_to_plan_entry(
     external_id: str | None = None
     raw_mrn = cell("mrn")
     if raw_mrn:
-        if raw_mrn.upper().startswith("KD"):
+        if _KETADESK_MRN_SHAPE.fullmatch(raw_mrn):
             try:
                 mrn = normalise_mrn(raw_mrn)
             except UserFacingError as error:
@@ -565,7 +570,7 @@ def _row_to_plan_entry(
 
     if problems or blocking_problems(field_problems):
         return None, problems
-    row = CsvRow(row_number, normalise_demographics(draft), weight_kg, mrn, external_id)
+    row = CsvRow(row_number, normalised_valid_demographics(draft), weight_kg, mrn, external_id)
     return row, problems
 
 
@@ -574,12 +579,15 @@ def read_patient_csv(
     *,
     today: date,
     column_mapping: Mapping[str, str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> CsvImportPlan:
     """Read a roster CSV into a ``CsvImportPlan`` (nothing is written anywhere).
 
     ``today`` is the local calendar date used for ages. ``column_mapping`` is
     {field: header}, e.g. {"dob": "Birth Date"}, as chosen in the mapping step; when None the
     columns are recognised by name and common aliases. Weights are returned in kg.
+    ``progress(done, total)`` is called every few hundred rows (counts of records after the
+    header) for a progress bar; an exception it raises (e.g. to cancel) propagates.
     Raises UserFacingError for file-level problems (empty, binary or undecidable encoding,
     missing required columns); each bad row becomes a ``CsvRowProblem`` instead.
     """
@@ -606,8 +614,11 @@ def read_patient_csv(
     problems: list[CsvRowProblem] = []
     data_rows = 0
     external_ids = 0
-    for offset, record in enumerate(records[header_index + 1 :]):
+    body = records[header_index + 1 :]
+    for offset, record in enumerate(body):
         row_number = header_index + offset + 2
+        if progress is not None and offset % PROGRESS_EVERY_ROWS == 0:
+            progress(offset, len(body))
         if not any(cell.strip() for cell in record):
             continue
         data_rows += 1
@@ -631,6 +642,8 @@ def read_patient_csv(
         if row is not None:
             rows.append(row)
             external_ids += row.external_id is not None
+    if progress is not None:
+        progress(len(body), len(body))
     if data_rows == 0:
         raise UserFacingError("The file has a header row but no patients.")
     if external_ids:

@@ -253,9 +253,14 @@ def test_mrn_column() -> None:
         f"Zoë,Quillon,1980-02-01,F,FL,Leon,,,,,{good.lower()}",
         "Zoë,Brackwater,1980-02-01,F,FL,Leon,,,,,KD-00000019",
         "Zoë,Ysolde,1980-02-01,F,FL,Leon,,,,,OLD-7781",
+        "Zoë,Quest,1980-02-01,F,FL,Leon,,,,,KDX-12",
     ]
     plan = read_patient_csv(csv_bytes(*lines), today=TODAY)
-    assert [(r.mrn, r.external_id) for r in plan.rows] == [(good, None), (None, "OLD-7781")]
+    assert [(r.mrn, r.external_id) for r in plan.rows] == [
+        (good, None),
+        (None, "OLD-7781"),
+        (None, "KDX-12"),
+    ]
     assert [(p.row_number, p.field) for p in plan.problems] == [(3, "mrn")]
     assert any("another system" in n for n in plan.notices)
 
@@ -286,3 +291,13 @@ def test_find_duplicates_against_existing_keys() -> None:
 def test_decode_reports_encoding_label() -> None:
     assert decode_csv_bytes(b"a,b\n") == ("a,b\n", "UTF-8")
     assert decode_csv_bytes("é\n".encode("latin-1"))[1].startswith("Latin-1")
+
+
+def test_progress_is_reported_to_the_end() -> None:
+    lines = [HEADER] + ["Zoë,Quillon,1980-02-01,F,FL,Leon,,,,,"] * 1200
+    calls: list[tuple[int, int]] = []
+    plan = read_patient_csv(
+        csv_bytes(*lines), today=TODAY, progress=lambda done, total: calls.append((done, total))
+    )
+    assert len(plan.rows) == 1200
+    assert calls == [(0, 1200), (500, 1200), (1000, 1200), (1200, 1200)]
