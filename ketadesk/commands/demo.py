@@ -13,7 +13,9 @@ from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Role
 
 # Later features add demo records once the patients exist: "module:function(database, physician)".
-DEMO_STEPS: tuple[str, ...] = ()
+DEMO_STEPS: tuple[str, ...] = (
+    "ketadesk.storage.demo_outcomes:populate",
+)
 
 
 def register(subparsers: Any) -> None:
