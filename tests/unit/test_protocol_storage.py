@@ -1,0 +1,228 @@
+"""Protocol storage on a real encrypted practice database: drafts, signing over a current
+interaction review, immutable signed versions, discontinuation, limits, templates, audit."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from ketadesk.core import audit_actions
+from ketadesk.core.errors import UserFacingError
+from ketadesk.core.practice_limits import LimitValue, PracticeLimits, RouteLimits
+from ketadesk.core.protocol_templates import builtin_templates, confirm_template, find_template
+from ketadesk.core.protocols import Protocol, Route
+from ketadesk.models.audit import AuditEvent
+from ketadesk.models.patients import Patient, VitalSign
+from ketadesk.storage import protocols as store
+
+TODAY = datetime.now(UTC).date()
+SOURCE = "Test practice policy 2026-01 (synthetic)"
+
+
+def add_patient(session: Any, mrn: str, weight_kg: float | None = 70.0,
+                weighed: date | None = None) -> int:
+    patient = Patient(mrn=mrn, first_name="Zoë", last_name="Ñúñez-Łukasiewicz",
+                      dob=date(1980, 5, 1), state="NJ", status="active")
+    session.add(patient)
+    session.flush()
+    if weight_kg is not None:
+        on = weighed or TODAY - timedelta(days=3)
+        session.add(VitalSign(patient_id=patient.id, weight_kg=weight_kg, systolic=120,
+                              diastolic=80, entered_by="drquill",
+                              measured_at=datetime(on.year, on.month, on.day, 14, tzinfo=UTC)))
+    return patient.id
+
+
+def full_limits(mg_per_kg: float = 2.0, mg: float = 300.0) -> PracticeLimits:
+    route = RouteLimits(
+        max_single_dose_mg_per_kg=LimitValue(mg_per_kg, SOURCE),
+        max_single_dose_mg=LimitValue(mg, SOURCE),
+        max_daily_mg=LimitValue(mg, SOURCE),
+        min_interval_hours=LimitValue(24, SOURCE),
+        max_sessions_per_week=LimitValue(7, SOURCE),
+    )
+    return PracticeLimits(routes={r: route for r in Route},
+                          weight_max_age_days=LimitValue(90, SOURCE))
+
+
+def confirmed(name: str = "Microdose, sublingual") -> Protocol:
+    template = confirm_template(find_template(name, builtin_templates()))
+    return replace(template.protocol, review_date=TODAY + timedelta(days=60))
+
+
+def events(session: Any, action: str) -> list[AuditEvent]:
+    return list(session.execute(select(AuditEvent).where(AuditEvent.action == action)).scalars())
+
+
+def test_limits_start_empty_and_only_managing_physicians_change_them(practice: Any) -> None:
+    with practice.db.session() as s:
+        limits = store.get_practice_limits(s)
+        assert limits.for_route(Route.SUBLINGUAL).max_single_dose_mg.value is None
+        with pytest.raises(UserFacingError, match="Only"):
+            store.set_practice_limits(s, practice.admin, full_limits())
+        store.set_practice_limits(s, practice.physician, full_limits())
+    with practice.db.session() as s:
+        stored = store.get_practice_limits(s)
+        assert stored.for_route(Route.INTRANASAL).max_single_dose_mg_per_kg == LimitValue(
+            2.0, SOURCE)
+        [event] = events(s, audit_actions.PRACTICE_LIMITS_CHANGED)
+        assert event.detail.startswith("21 changed: intranasal.max_single_dose_mg_per_kg unset->2;")
+        assert "intranasal.max_single_dose_mg unset->300" in event.detail
+        assert SOURCE not in event.detail  # sources are free text: not in the audit trail
+
+
+def test_a_set_limit_needs_a_source_and_a_positive_value(practice: Any) -> None:
+    no_source = full_limits().with_route(
+        Route.SUBLINGUAL, RouteLimits(max_single_dose_mg=LimitValue(200, "  ")))
+    with practice.db.session() as s, pytest.raises(UserFacingError, match="source"):
+        store.set_practice_limits(s, practice.physician, no_source)
+    negative = full_limits().with_route(
+        Route.SUBLINGUAL, RouteLimits(max_single_dose_mg=LimitValue(-1, SOURCE)))
+    with practice.db.session() as s, pytest.raises(UserFacingError, match="more than 0"):
+        store.set_practice_limits(s, practice.physician, negative)
+
+
+def test_draft_from_template_keeps_example_values_and_the_chart_weight(practice: Any) -> None:
+    with practice.db.session() as s:
+        pid = add_patient(s, "KD-T1", 72.5, TODAY - timedelta(days=10))
+        template = find_template("Intranasal", builtin_templates())
+        version = store.create_draft_from_template(s, practice.physician, pid, template, TODAY)
+    assert version.number == 1 and not version.is_signed
+    assert version.protocol.example_values
+    assert version.template_name == "Intranasal"
+    assert version.weight is not None and version.weight.kg == 72.5
+    assert version.weight.measured_on == TODAY - timedelta(days=10)
+    with practice.db.session() as s:
+        assert store.active_signed_protocol(s, pid) is None
+        assert store.current_protocol(s, pid) is not None
+
+
+def test_saving_again_updates_the_open_draft_instead_of_adding_versions(practice: Any) -> None:
+    with practice.db.session() as s:
+        pid = add_patient(s, "KD-T2")
+        first = store.save_draft(s, practice.physician, pid, confirmed(), TODAY)
+        changed = replace(first.protocol, notes="take seated")
+        second = store.save_draft(s, practice.physician, pid, changed, TODAY + timedelta(days=1))
+    assert second.version_id == first.version_id and second.number == 1
+    assert second.start_date == TODAY + timedelta(days=1)
+    assert second.content_hash != first.content_hash
+    with practice.db.session() as s:
+        [course] = store.patient_protocols(s, pid)
+        assert len(course.versions) == 1 and course.draft is not None
+        assert len(events(s, audit_actions.PROTOCOL_DRAFT_CREATED)) == 1
+        assert len(events(s, audit_actions.PROTOCOL_DRAFT_SAVED)) == 1
+        assert all("seated" not in e.detail for e in events(s, audit_actions.PROTOCOL_DRAFT_SAVED))
+
+
+def test_admins_cannot_edit_sign_or_discontinue(practice: Any) -> None:
+    with practice.db.session() as s:
+        pid = add_patient(s, "KD-T3")
+        version = store.save_draft(s, practice.physician, pid, confirmed(), TODAY)
+        with pytest.raises(UserFacingError, match="Only physicians"):
+            store.save_draft(s, practice.admin, pid, confirmed(), TODAY)
+        with pytest.raises(UserFacingError, match="Only physicians"):
+            store.sign_version(s, practice.admin, version.version_id)
+        with pytest.raises(UserFacingError, match="Only physicians"):
+            store.discontinue_protocol(s, practice.admin, version.protocol_id, "moved away")
+
+
+def test_discontinue_needs_a_reason_and_keeps_it_out_of_the_audit(practice: Any) -> None:
+    with practice.db.session() as s:
+        pid = add_patient(s, "KD-T4")
+        version = store.save_draft(s, practice.physician, pid, confirmed(), TODAY)
+        with pytest.raises(UserFacingError, match="reason"):
+            store.discontinue_protocol(s, practice.physician, version.protocol_id, "   ")
+        course = store.discontinue_protocol(s, practice.physician, version.protocol_id,
+                                            "Patient moved out of state")
+        assert course.status == "discontinued"
+        assert course.discontinued_reason == "Patient moved out of state"
+        assert store.current_protocol(s, pid) is None
+        with pytest.raises(UserFacingError, match="already discontinued"):
+            store.discontinue_protocol(s, practice.physician, version.protocol_id, "again")
+        [event] = events(s, audit_actions.PROTOCOL_DISCONTINUED)
+        assert "moved" not in event.detail
+        # A new draft starts a new course of treatment.
+        fresh = store.save_draft(s, practice.physician, pid, confirmed(), TODAY)
+        assert fresh.protocol_id != version.protocol_id and fresh.number == 1
+
+
+def test_version_diff_names_dose_start_date_and_weight_changes(practice: Any) -> None:
+    with practice.db.session() as s:
+        pid = add_patient(s, "KD-T5")
+        a = store.save_draft(s, practice.physician, pid, confirmed(), TODAY)
+    ladder = replace(a.protocol.ladder, start_dose_mg=a.protocol.ladder.start_dose_mg + 5)
+    b = replace(a, protocol=replace(a.protocol, ladder=ladder),
+                start_date=a.start_date + timedelta(days=7), weight=None)
+    diff = store.version_diff(a, b)
+    assert diff[0].startswith("Start date: ")
+    assert any(line.startswith("Weight used: 70 kg") and line.endswith("→ none") for line in diff)
+    assert any(line.startswith("Start dose: ") for line in diff)
+    assert store.version_diff(a, a) == []
+
+
+def test_practice_templates_save_export_import_and_refuse_builtin_names(
+    practice: Any, tmp_path: Path
+) -> None:
+    builtin = find_template("Microdose, sublingual", builtin_templates())
+    with practice.db.session() as s:
+        with pytest.raises(UserFacingError, match="built-in"):
+            store.save_template(s, practice.physician, confirm_template(builtin))
+        store.save_template(s, practice.physician,
+                            confirm_template(builtin, "Microdose SL (our practice)"))
+        with pytest.raises(UserFacingError, match="Only physicians"):
+            store.save_template(s, practice.admin, confirm_template(builtin, "x"))
+        names = [t.name for t in store.all_templates(s)]
+        assert names[:3] == [t.name for t in builtin_templates()]
+        assert names[3:] == ["Microdose SL (our practice)"]
+        path = tmp_path / "ours.json"
+        assert store.export_templates_file(s, path) == 1
+        store.delete_template(s, practice.physician, "microdose sl (our practice)")
+        assert store.practice_templates(s) == ()
+    exported = json.loads(path.read_text("utf-8"))
+    assert exported["templates"][0]["protocol"]["example_values"] is False
+    with practice.db.session() as s:
+        [imported] = store.import_templates_file(s, practice.physician, path)
+        assert imported.name == "Microdose SL (our practice)" and not imported.built_in
+        assert not imported.example_values
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "ketadesk-protocol-templates", "templates": [{}]', "utf-8")
+    with practice.db.session() as s, pytest.raises(UserFacingError, match="not valid JSON"):
+        store.import_templates_file(s, practice.physician, bad)
+
+
+def test_monitoring_cadence_falls_back_to_practice_defaults(practice: Any) -> None:
+    with practice.db.session() as s:
+        pid = add_patient(s, "KD-T6")
+        plan = store.monitoring_cadence(s, pid)
+    assert not plan.from_signed_protocol and plan.protocol_start is None
+    assert plan.cadence.checkin_every_days == 14
+    assert plan.cadence.questionnaire_every_weeks == 4
+    protocol = confirmed()
+    mon = replace(protocol.monitoring, phq9_every_weeks=2, gad7_every_weeks=6,
+                  check_in_every_days=None, hold_systolic_above_mmhg=150)
+    cadence = store.cadence_from_protocol(replace(protocol, monitoring=mon), 14, 4)
+    assert cadence.checkin_every_days == 14
+    assert cadence.questionnaire_every_weeks == 2
+    assert cadence.instruments == ("PHQ-9", "GAD-7")
+    rules = store.dose_rules_from_protocol(replace(protocol, monitoring=mon))
+    assert rules.hold_systolic_above == 150
+    assert rules.max_single_dose_mg == protocol.ladder.max_dose_mg
+
+
+def test_chart_weight_is_the_latest_reading(practice: Any) -> None:
+    with practice.db.session() as s:
+        pid = add_patient(s, "KD-T7", 80.0, TODAY - timedelta(days=100))
+        s.add(VitalSign(patient_id=pid, weight_kg=78.2, entered_by="drquill",
+                        measured_at=datetime.now(UTC) - timedelta(days=1)))
+        s.add(VitalSign(patient_id=pid, weight_kg=None, systolic=130, entered_by="drquill",
+                        measured_at=datetime.now(UTC)))
+        s.flush()
+        weight = store.chart_weight(s, pid)
+        assert weight is not None and weight.kg == 78.2
+        assert store.chart_weight(s, add_patient(s, "KD-T8", None)) is None
