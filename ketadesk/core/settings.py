@@ -14,6 +14,8 @@ class SettingSpec:
     minimum: int | None = None
     maximum: int | None = None
     manage_users_only: bool = True
+    # For text settings: the only values accepted (empty = any text).
+    choices: tuple[str, ...] = ()
 
 
 SETTINGS: dict[str, SettingSpec] = {
@@ -37,6 +39,14 @@ SETTINGS: dict[str, SettingSpec] = {
             "(a protocol may override)",
             4, 1, 52,
         ),
+        # Interaction flags at or above this severity are shown in a modal before a protocol
+        # is signed (lower ones still show on the review, just not modally).
+        SettingSpec(
+            "interaction_interrupt_threshold",
+            "Interaction flags at or above this severity interrupt protocol signing",
+            "major",
+            choices=("contraindicated", "major", "moderate", "minor"),
+        ),
     )
 }
 
@@ -57,6 +67,8 @@ def validate_setting(key: str, value: Any) -> Any:
     spec = SETTINGS.get(key)
     if spec is None:
         raise UserFacingError(f"There is no practice setting called '{key}'.")
+    if spec.choices and str(value).strip() not in spec.choices:
+        raise UserFacingError(f"{spec.label}: choose one of {', '.join(spec.choices)}.")
     if isinstance(spec.default, int) and not isinstance(spec.default, bool):
         try:
             number = int(value)
