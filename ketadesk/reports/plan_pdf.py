@@ -72,6 +72,7 @@ MARGIN_X = 0.75 * inch
 MARGIN_TOP = 0.85 * inch
 MARGIN_BOTTOM = 0.9 * inch
 CONTENT_WIDTH = PAGE_WIDTH - 2 * MARGIN_X
+FRAME_HEIGHT = PAGE_HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
 
 INK = colors.HexColor("#1d2a33")
 MUTED = colors.HexColor("#5b6b75")
@@ -377,7 +378,7 @@ def _key_value_table(
         ]
         for label, value in rows
     ]
-    table = Table(data, colWidths=[label_width, width - label_width])
+    table = Table(data, colWidths=[label_width, width - label_width], splitInRow=1)
     table.setStyle(
         _table_style(
             [
@@ -412,6 +413,11 @@ def _boxed(flowables: list[Any], *, fill: Any, rule: Any, width: float = CONTENT
             ]
         )
     )
+    # Only a box taller than a page may split inside itself: splitting a short box at the foot of
+    # a page leaves an empty coloured sliver there.
+    _, height = box.wrap(width, PAGE_HEIGHT)
+    if height > 0.8 * FRAME_HEIGHT:
+        box.splitInRow = 1
     return box
 
 
@@ -652,7 +658,7 @@ def _calendar(doc: PlanDocument) -> list[Any]:
     widths = [0.5, 1.3, 0.55, 0.85, 0.65]
     col_widths = [w * inch for w in widths]
     col_widths.append(CONTENT_WIDTH - sum(col_widths))
-    table = Table(data, colWidths=col_widths, repeatRows=1)
+    table = Table(data, colWidths=col_widths, repeatRows=1, splitInRow=1)
     table.setStyle(_table_style(style))
     flow.append(table)
     return flow
@@ -714,7 +720,7 @@ def _safety(doc: PlanDocument) -> list[Any]:
         + " · Emergencies: <b>911</b> · Mental-health crisis: call or text <b>988</b>"
     )
     data.append([Paragraph("<b>Numbers to keep</b>", st.cell), Paragraph(contacts, st.cell)])
-    table = Table(data, colWidths=[1.75 * inch, CONTENT_WIDTH - 1.75 * inch])
+    table = Table(data, colWidths=[1.75 * inch, CONTENT_WIDTH - 1.75 * inch], splitInRow=1)
     table.setStyle(
         _table_style(
             [
@@ -771,7 +777,7 @@ def _review(doc: PlanDocument) -> list[Any]:
                     _fit(flag.decision, st.cell, widths[2] - 10),
                 ]
             )
-        table = Table(data, colWidths=widths, repeatRows=1)
+        table = Table(data, colWidths=widths, repeatRows=1, splitInRow=1)
         table.setStyle(_table_style([*_grid_style(), *severity_style]))
         flow += [Spacer(1, 3), table]
     else:
@@ -919,7 +925,7 @@ def render_plan_pdf(doc: PlanDocument, *, password: str | None = None) -> bytes:
         MARGIN_X,
         MARGIN_BOTTOM,
         CONTENT_WIDTH,
-        PAGE_HEIGHT - MARGIN_TOP - MARGIN_BOTTOM,
+        FRAME_HEIGHT,
         leftPadding=0,
         rightPadding=0,
         topPadding=0,

@@ -9,6 +9,7 @@ import re
 import threading
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pypdf import PdfReader, PdfWriter
@@ -517,3 +518,50 @@ def test_batch_with_password_encrypts_every_file(tmp_path: Path) -> None:
         assert PdfReader(io.BytesIO(data)).is_encrypted
         assert read_plan_identity(data, password="s3cret pass").plan_id == result.plan_id
     assert "s3cret" not in repr(jobs[0])
+
+
+def test_oversized_entries_flow_onto_further_pages_instead_of_failing() -> None:
+    """Cells taller than a page and unbroken words must still render, inside the page."""
+    base = synthetic_plan(weeks=2, flags=2)
+    long_word = "Hydroxy" * 30
+    steps = tuple(f"Step {i}: {12.5 + i} mg per dose if tolerated" for i in range(90))
+    flag = ReviewFlag("Major", f"Ketamine + {long_word}", "Hold and review. " * 250)
+    rows = list(base.calendar)
+    rows[0] = dataclasses.replace(rows[0], events=tuple(f"Check {i}" for i in range(80)))
+    doc = dataclasses.replace(
+        base,
+        protocol=dataclasses.replace(base.protocol, titration_steps=steps),
+        review=dataclasses.replace(base.review, flags=(flag, *base.review.flags)),
+        calendar=tuple(rows),
+    )
+    pdf = render_plan_pdf(doc)
+    text = extract_plan_text(pdf)
+    assert "Step 89: 101.5 mg per dose if tolerated" in text
+    assert "Check 79" in text
+    furniture = re.compile(
+        r"^(Plan PLN-.*|Page \d+ of \d+|Content hash .*|.*\(continued\)|Severity|Finding|"
+        r"Physician's decision)$"
+    )
+    body = " ".join(
+        line for line in text.replace("\f", "\n").splitlines() if not furniture.match(line)
+    )
+    assert _flat(body).count("Hold and review.") == 250
+
+    reader = PdfReader(io.BytesIO(pdf))
+    for page in reader.pages:
+        starts = _text_starts(page)
+        assert starts
+        for x, y in starts:
+            assert 0 <= x <= 612 and 0 <= y <= 792, (x, y)
+
+
+def _text_starts(page: Any) -> list[tuple[float, float]]:
+    """Where each text run on a page begins, in page coordinates (points)."""
+    starts: list[tuple[float, float]] = []
+
+    def visit(text: str, cm: list[float], tm: list[float], *_: object) -> None:
+        if text.strip():
+            starts.append((cm[4] + tm[4] * cm[0], cm[5] + tm[5] * cm[3]))
+
+    page.extract_text(visitor_text=visit)
+    return starts
