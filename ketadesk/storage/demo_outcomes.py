@@ -85,7 +85,7 @@ def populate_demo_outcomes(
         is_overdue = rng.random() < _OVERDUE_SHARE and patient_id not in alert_ids
         # Overdue patients stopped being seen some weeks ago; the others were seen recently.
         last_contact = today - timedelta(days=rng.randrange(35, 70) if is_overdue else 0)
-        improving = rng.random() < 0.7
+        improving = rng.random() < 0.7 and patient_id not in alert_ids
         baseline_phq, baseline_gad = rng.randrange(12, 25), rng.randrange(9, 19)
 
         form_dates: list[date] = []

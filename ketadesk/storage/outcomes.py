@@ -817,3 +817,14 @@ def overdue_patient_ids(session: Session, today: date) -> set[int]:
         for patient_id, status in due_by_patient(session, None, today).items()
         if status.is_overdue
     }
+
+
+def patient_id_for_mrn(session: Session, mrn_text: str) -> int:
+    """The id of the patient with this MRN (as typed; normalised and check-digit verified)."""
+    from ketadesk.core.mrn import normalise_mrn
+
+    mrn = normalise_mrn(mrn_text)
+    found = session.execute(select(Patient.id).where(Patient.mrn == mrn)).scalar_one_or_none()
+    if found is None:
+        raise UserFacingError(f"No patient has the MRN {mrn} in this practice database.")
+    return found
