@@ -18,7 +18,13 @@ from pypdf import PdfReader
 from pypdf.errors import FileNotDecryptedError, PdfReadError, PyPdfError
 
 from ketadesk.core.errors import UserFacingError
-from ketadesk.reports.plan_pdf import INFO_KEY_HASH, INFO_KEY_PLAN_ID, INFO_KEY_VERSION
+from ketadesk.reports.plan_document import PlanDocument
+from ketadesk.reports.plan_pdf import (
+    INFO_KEY_HASH,
+    INFO_KEY_PLAN_ID,
+    INFO_KEY_VERSION,
+    render_plan_pdf,
+)
 
 _HASH = re.compile(r"Content hash \(SHA-256\):\s*([0-9a-f]{64})")
 _PASSWORD_NEEDED = "This plan is password-protected; enter its password."
@@ -103,3 +109,15 @@ def read_plan_identity(pdf_bytes: bytes, password: str | None = None) -> PlanIde
             "file; the file has been altered."
         )
     return PlanIdentity(plan_id=plan_id, version=int(version_text), content_hash=meta_hash)
+
+
+def printed_plan_matches(pdf_bytes: bytes, doc: PlanDocument, password: str | None = None) -> bool:
+    """True when the PDF's printed text is exactly what ``doc`` renders to, page by page.
+
+    The content hash proves which data a plan claims to show; this proves the pages really show
+    it (someone who edits a dose on the page but keeps the footer is caught here). ``doc`` must be
+    built as it was for export (same ``calendar_weeks_shown`` and draft flag).
+    """
+    printed = _page_texts(_open(pdf_bytes, password))
+    expected = _page_texts(_open(render_plan_pdf(doc), None))
+    return printed == expected

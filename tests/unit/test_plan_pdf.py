@@ -16,6 +16,7 @@ from pypdf import PdfReader, PdfWriter
 from pypdf.generic import DictionaryObject
 
 from ketadesk.core.errors import UserFacingError
+from ketadesk.reports import plan_pdf
 from ketadesk.reports.plan_batch import JobStatus, PlanJob, render_plan_files
 from ketadesk.reports.plan_document import (
     CalendarRow,
@@ -31,7 +32,11 @@ from ketadesk.reports.plan_document import (
     shown_calendar_rows,
 )
 from ketadesk.reports.plan_pdf import DRAFT_WATERMARK, render_plan_pdf
-from ketadesk.reports.plan_verify import extract_plan_text, read_plan_identity
+from ketadesk.reports.plan_verify import (
+    extract_plan_text,
+    printed_plan_matches,
+    read_plan_identity,
+)
 
 PATIENT_NAME = "Zoë Ñúñez-Łukasiewicz"
 SITTER_NAME = "Søren Ødegård"
@@ -353,6 +358,24 @@ def test_tampered_footer_does_not_match_the_signed_hash(plan: PlanDocument, pdf:
     writer.write(out)
     with pytest.raises(UserFacingError, match="does not agree"):
         read_plan_identity(out.getvalue())
+
+
+def test_printed_pages_are_checked_against_the_signed_data(
+    plan: PlanDocument, pdf: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert printed_plan_matches(pdf, plan)
+
+    # A forger with KetaDesk's own code prints a higher dose under the signed plan's hash.
+    rows = list(plan.calendar)
+    rows[0] = dataclasses.replace(rows[0], dose_mg=500.0)
+    forged_doc = dataclasses.replace(plan, calendar=tuple(rows))
+    signed_hash = plan_content_hash(plan)
+    monkeypatch.setattr(plan_pdf, "plan_content_hash", lambda _doc: signed_hash)
+    forged = render_plan_pdf(forged_doc)
+    monkeypatch.undo()
+
+    assert read_plan_identity(forged).content_hash == signed_hash  # the hash alone is fooled
+    assert not printed_plan_matches(forged, plan)  # the printed pages are not
 
 
 def test_encrypted_pdf_needs_its_password(plan: PlanDocument) -> None:
