@@ -633,21 +633,25 @@ def review_gate(session: Session, patient_id: int) -> ReviewGate:
     if state == "current" and review_id is not None:
         return ReviewGate("current", review_id, "")
     if state == "stale":
+        what = str(getattr(status, "stale_reason", "") or "the chart changed")
         when = _stale_since(status)
-        since = f" (medications changed on {when})" if when else " (medications changed since)"
-        reason = f"{REVIEW_REQUIRED_TEXT}; the review for this patient is stale{since}."
+        reason = (
+            f"{REVIEW_REQUIRED_TEXT}; the review for this patient is stale "
+            f"({what}{' on ' + when if when else ''}). Review interactions again and sign."
+        )
     else:
-        reason = f"{REVIEW_REQUIRED_TEXT}; this patient has no signed interaction review yet."
+        reason = (
+            f"{REVIEW_REQUIRED_TEXT}; this patient has no signed interaction review yet."
+        )
     return ReviewGate(state if state in ("none", "stale") else "none", review_id, reason)
 
 
 def _stale_since(status: object) -> str:
-    for name in ("medications_changed_on", "changed_on", "stale_since", "medications_changed_at"):
-        value = getattr(status, name, None)
-        if isinstance(value, datetime):
-            return value.date().isoformat()
-        if isinstance(value, date):
-            return value.isoformat()
+    value = getattr(status, "stale_since", None)
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
     return ""
 
 

@@ -18,8 +18,10 @@ from ketadesk.core.practice_limits import LimitValue, PracticeLimits, RouteLimit
 from ketadesk.core.protocol_templates import builtin_templates, confirm_template, find_template
 from ketadesk.core.protocols import Protocol, Route
 from ketadesk.models.audit import AuditEvent
-from ketadesk.models.patients import Patient, VitalSign
+from ketadesk.models.patients import Patient, PatientMedication, VitalSign
+from ketadesk.models.protocols import ProtocolVersion
 from ketadesk.storage import protocols as store
+from ketadesk.storage.audit_log import verify_audit
 
 TODAY = datetime.now(UTC).date()
 SOURCE = "Test practice policy 2026-01 (synthetic)"
@@ -226,3 +228,113 @@ def test_chart_weight_is_the_latest_reading(practice: Any) -> None:
         weight = store.chart_weight(s, pid)
         assert weight is not None and weight.kg == 78.2
         assert store.chart_weight(s, add_patient(s, "KD-T8", None)) is None
+
+
+# --------------------------------------------------------------------------- signing
+
+
+def sign_review_now(session: Any, actor: Any, pid: int) -> int:
+    from ketadesk.storage.interaction_reviews import sign_review
+
+    return sign_review(session, actor, pid).review_id
+
+
+def acknowledge_all(session: Any, actor: Any, pid: int, protocol: Protocol) -> list[str]:
+    check = store.signing_check(session, actor, pid, protocol, TODAY)
+    assert not check.errors, [m.message for m in check.errors]
+    return [m.code for m in check.warnings]
+
+
+def test_signing_needs_a_current_signed_interaction_review(practice: Any) -> None:
+    with practice.db.session() as s:
+        store.set_practice_limits(s, practice.physician, full_limits())
+        pid = add_patient(s, "KD-S1")
+        draft = store.save_draft(s, practice.physician, pid, confirmed(), TODAY)
+        with pytest.raises(UserFacingError, match="no signed interaction review yet"):
+            store.sign_version(s, practice.physician, draft.version_id)
+        gate = store.review_gate(s, pid)
+        assert gate.state == "none" and not gate.allows_signing
+
+
+def test_sign_then_edit_makes_a_new_draft_and_the_signed_version_never_changes(
+    practice: Any,
+) -> None:
+    with practice.db.session() as s:
+        store.set_practice_limits(s, practice.physician, full_limits())
+        pid = add_patient(s, "KD-S2")
+        draft = store.save_draft(s, practice.physician, pid, confirmed(), TODAY)
+        review_id = sign_review_now(s, practice.physician, pid)
+        codes = acknowledge_all(s, practice.physician, pid, draft.protocol)
+        if codes:
+            with pytest.raises(UserFacingError, match="Acknowledge each warning"):
+                store.sign_version(s, practice.physician, draft.version_id, today=TODAY)
+        signed = store.sign_version(s, practice.physician, draft.version_id,
+                                    acknowledged_warnings=codes, today=TODAY)
+    assert signed.is_signed and signed.signed_by == practice.physician.user_name
+    assert signed.signed_by_full_name == "Dr. Rowan Quill"
+    assert signed.interaction_review_id == review_id
+    assert signed.acknowledged_warnings == tuple(sorted(codes))
+    assert "signed" in signed.label and "Dr. Rowan Quill" in signed.label
+    with practice.db.session() as s:
+        with pytest.raises(UserFacingError, match="already signed"):
+            store.sign_version(s, practice.physician, signed.version_id, today=TODAY)
+        assert store.active_signed_protocol(s, pid) == signed
+        edit = store.create_draft_from_previous(s, practice.physician, pid)
+        assert edit.number == 2 and not edit.is_signed
+        assert edit.content_hash == signed.content_hash
+        changed = replace(edit.protocol, notes="changed after signing")
+        store.save_draft(s, practice.physician, pid, changed, TODAY)
+    with practice.db.session() as s:
+        again = store.get_version(s, signed.version_id)
+        assert again == signed  # the signed version is untouched
+        assert store.active_signed_protocol(s, pid) == signed  # the draft is not in force
+        course = store.current_protocol(s, pid)
+        assert course is not None and [v.number for v in course.versions] == [1, 2]
+        assert store.version_diff(course.versions[0], course.versions[1]) == [
+            "Notes: none → changed after signing"]
+        plan = store.monitoring_cadence(s, pid)
+        assert plan.protocol_version_id == signed.version_id
+        assert plan.protocol_start == TODAY and plan.dose_rules is not None
+        assert plan.dose_rules.max_single_dose_mg == signed.protocol.ladder.max_dose_mg
+        assert store.active_signed_protocols(s, [pid]) == {pid: signed}
+        [event] = events(s, audit_actions.PROTOCOL_SIGNED)
+        assert f"review {review_id}" in event.detail and event.patient_id == pid
+        assert verify_audit(s).is_intact
+
+
+def test_a_stale_review_blocks_signing_with_the_reason_in_words(practice: Any) -> None:
+    with practice.db.session() as s:
+        store.set_practice_limits(s, practice.physician, full_limits())
+        pid = add_patient(s, "KD-S3")
+        sign_review_now(s, practice.physician, pid)
+        s.add(PatientMedication(patient_id=pid, entered_text="sertraline 50 mg daily",
+                                source="patient_reported", entered_by="drquill"))
+        s.flush()
+        draft = store.save_draft(s, practice.physician, pid, confirmed(), TODAY)
+        with pytest.raises(UserFacingError) as caught:
+            store.sign_version(s, practice.physician, draft.version_id, today=TODAY)
+    message = caught.value.message
+    assert message.startswith("A protocol can be signed only over a current, signed interaction "
+                              "review; the review for this patient is stale (")
+    assert "medication" in message
+
+
+def test_an_over_limit_dose_blocks_signing_in_words(practice: Any) -> None:
+    with practice.db.session() as s:
+        store.set_practice_limits(s, practice.physician, full_limits(mg_per_kg=0.5))
+        pid = add_patient(s, "KD-S4", weight_kg=50.0)
+        protocol = confirmed("Standard dose, sublingual RDT")
+        draft = store.save_draft(s, practice.physician, pid, protocol, TODAY)
+        sign_review_now(s, practice.physician, pid)
+        check = store.signing_check(s, practice.physician, pid, protocol, TODAY)
+        top = max(protocol.ladder.max_dose_mg, protocol.ladder.start_dose_mg)
+        wanted = f"exceeds the practice maximum of 0.5 mg/kg for sublingual ({top:g} mg at 50 kg"
+        assert any(wanted in m.message for m in check.errors), check.errors
+        codes = [m.code for m in check.warnings]
+        assert check.blockers(codes) == ["1 problem must be fixed first."]
+        with pytest.raises(UserFacingError, match="exceeds the practice maximum"):
+            store.sign_version(s, practice.physician, draft.version_id,
+                               acknowledged_warnings=codes,
+                               today=TODAY)
+        row = s.get(ProtocolVersion, draft.version_id)
+        assert row is not None and row.status == "draft"
