@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -79,3 +80,65 @@ def _records(session: Session) -> Iterator[AuditRecord]:
 
 def verify_audit(session: Session) -> ChainVerdict:
     return verify_chain(_records(session))
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    user_name: str | None = None
+    patient_id: int | None = None
+    action: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 5000
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    seq: int
+    occurred_at: datetime
+    user_name: str
+    role: str
+    patient_id: int | None
+    patient_mrn: str | None
+    action: str
+    detail: str
+
+
+def find_events(session: Session, wanted: AuditFilter) -> list[AuditRow]:
+    """Newest first, at most ``wanted.limit`` rows; with the patient's MRN, never their name."""
+    from ketadesk.models.patients import Patient
+
+    query = (
+        select(AuditEvent, Patient.mrn)
+        .outerjoin(Patient, Patient.id == AuditEvent.patient_id)
+        .order_by(AuditEvent.seq.desc())
+        .limit(wanted.limit)
+    )
+    if wanted.user_name:
+        query = query.where(AuditEvent.user_name == wanted.user_name)
+    if wanted.patient_id is not None:
+        query = query.where(AuditEvent.patient_id == wanted.patient_id)
+    if wanted.action:
+        query = query.where(AuditEvent.action == wanted.action)
+    if wanted.since is not None:
+        query = query.where(AuditEvent.occurred_at >= wanted.since)
+    if wanted.until is not None:
+        query = query.where(AuditEvent.occurred_at < wanted.until)
+    return [
+        AuditRow(e.seq, e.occurred_at, e.user_name, e.role, e.patient_id, mrn, e.action, e.detail)
+        for e, mrn in session.execute(query)
+    ]
+
+
+def audit_user_names(session: Session) -> list[str]:
+    return list(
+        session.execute(
+            select(AuditEvent.user_name).distinct().order_by(AuditEvent.user_name)
+        ).scalars()
+    )
+
+
+def audit_action_names(session: Session) -> list[str]:
+    return list(
+        session.execute(select(AuditEvent.action).distinct().order_by(AuditEvent.action)).scalars()
+    )

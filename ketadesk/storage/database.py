@@ -176,6 +176,44 @@ class PracticeDatabase:
         return database, outcome
 
     @classmethod
+    def unlock_with_device_secret(
+        cls, path: Path, user_name: str, device_secret: bytes
+    ) -> tuple[PracticeDatabase, UnlockOutcome]:
+        """Open with a secret remembered in the OS keyring ("remember on this computer")."""
+        path = Path(path)
+        if not path.exists():
+            raise UserFacingError(f"There is no practice database at {path}.")
+        slots = KeySlotFile.load(path)
+        key = slots.unwrap_with_device_secret(user_name, device_secret)
+        if key is None:
+            raise UserFacingError(
+                "This computer no longer remembers you for this database; enter your password."
+            )
+        database = cls.open_with_key(path, key, slots)
+        try:
+            outcome = database._after_unlock(user_name)
+        except BaseException:
+            database.close()
+            raise
+        return database, outcome
+
+    def remember_on_this_computer(self, actor: Actor) -> bytes:
+        """Add a device slot for ``actor``; returns the secret to keep in the OS keyring."""
+        slots = KeySlotFile.load(self.path)
+        secret = slots.add_device_slot(self.database_key(), actor.user_name)
+        slots.save(self.path)
+        with self.session() as session:
+            record_event(session, actor, audit_actions.REMEMBER_DEVICE)
+        return secret
+
+    def forget_this_computer(self, actor: Actor) -> None:
+        slots = KeySlotFile.load(self.path)
+        slots.slots = [
+            s for s in slots.slots if not (s.kind == "device" and s.user_name == actor.user_name)
+        ]
+        slots.save(self.path)
+
+    @classmethod
     def open_with_key(cls, path: Path, key: bytes, slots: KeySlotFile) -> PracticeDatabase:
         """Checks the key and every page, upgrades an older schema (after a backup), opens."""
         check_key_opens(path, key)
@@ -288,10 +326,12 @@ class PracticeDatabase:
         """Record the lock, then drop the key and all pooled connections."""
         if self._key is None:
             return
-        with self.session() as session:
-            record_event(session, actor, audit_actions.LOCK)
-        forget_key(self.engine)
-        self._key = None
+        try:
+            with self.session() as session:
+                record_event(session, actor, audit_actions.LOCK)
+        finally:
+            forget_key(self.engine)
+            self._key = None
 
     def unlock_again(self, user_name: str, password: str) -> Actor:
         """Re-authenticate after a lock (the same or another user: "switch user")."""

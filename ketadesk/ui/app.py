@@ -1,0 +1,91 @@
+"""Starting the desktop app: first-run set-up or log-in, then the main window."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication, QDialog
+
+from ketadesk import APP_NAME, __version__
+from ketadesk.storage.secret_store import KeyringSecretStore, SecretStore
+from ketadesk.ui.context import AppContext
+from ketadesk.ui.login_dialog import LoginDialog
+from ketadesk.ui.main_window import MainWindow
+from ketadesk.ui.setup_dialog import SetupDialog
+
+
+def default_database_path() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("KetaDesk", appauthor=False)) / "practice.db"
+
+
+def create_application(argv: list[str] | None = None) -> QApplication:
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(argv or [APP_NAME])
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    try:
+        from ketadesk.resources import resource_path
+
+        app.setWindowIcon(QIcon(str(resource_path("icons", "ketadesk.png"))))
+    except FileNotFoundError:
+        pass
+    return app
+
+
+class SessionFlow(QObject):
+    """Log in → main window → (log out) → log in again, until the user quits."""
+
+    def __init__(self, db_path: Path, secret_store: SecretStore) -> None:
+        super().__init__()
+        self.db_path = db_path
+        self.secret_store = secret_store
+        self.window: MainWindow | None = None
+
+    def start(self) -> bool:
+        """Show set-up or log-in; open the main window. False when the user cancels."""
+        if not self.db_path.exists():
+            setup = SetupDialog(self.db_path)
+            if setup.exec() != QDialog.DialogCode.Accepted or setup.database is None:
+                return False
+            assert setup.actor is not None
+            context = AppContext(setup.database, setup.actor)
+            self._open_window(context, None)
+            return True
+        login = LoginDialog(self.db_path, self.secret_store)
+        if login.exec() != QDialog.DialogCode.Accepted or login.database is None:
+            return False
+        assert login.outcome is not None
+        context = AppContext(login.database, login.outcome.actor)
+        self._open_window(context, login.outcome.audit)
+        return True
+
+    def _open_window(self, context: AppContext, audit: object) -> None:
+        from ketadesk.core.audit_chain import ChainVerdict
+
+        self.window = MainWindow(context, audit if isinstance(audit, ChainVerdict) else None)
+        self.window.logged_out.connect(self._after_logout)
+        self.window.show()
+
+    def _after_logout(self) -> None:
+        window = self.window
+        self.window = None
+        logging_out = window is not None and window.is_logging_out
+        if not logging_out or not self.start():
+            QApplication.quit()
+
+
+def run_app(db_path: str | None = None) -> int:
+    app = create_application(sys.argv[:1])
+    flow = SessionFlow(
+        Path(db_path).expanduser() if db_path else default_database_path(), KeyringSecretStore()
+    )
+    if not flow.start():
+        return 0
+    app.setQuitOnLastWindowClosed(False)  # log out closes the window but not the app
+    return int(app.exec())

@@ -1,0 +1,307 @@
+"""The main window: composes the roster, patient charts, admin screens and the lock screen."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ketadesk import APP_NAME
+from ketadesk.core import audit_actions
+from ketadesk.core.audit_chain import ChainVerdict
+from ketadesk.core.permissions import Actor, Permission
+from ketadesk.storage.audit_log import record_event
+from ketadesk.storage.settings_store import get_setting
+from ketadesk.ui.context import AppContext
+from ketadesk.ui.idle_watcher import IdleWatcher
+from ketadesk.ui.lock_screen import LockScreen
+
+log = logging.getLogger(__name__)
+
+
+class MainWindow(QMainWindow):
+    """One window per logged-in session. ``logged_out`` is emitted when the user logs out."""
+
+    logged_out = Signal()
+    locked = Signal()
+    unlocked = Signal()
+
+    def __init__(self, context: AppContext, audit: ChainVerdict | None = None) -> None:
+        super().__init__()
+        self.context = context
+        self._hidden_windows: list[QWidget] = []
+        self._logging_out = False
+        self.setWindowTitle(f"{APP_NAME} — {context.actor.full_name}")
+        self.stack = QStackedWidget()
+        self.workspace = QWidget()
+        self.banners = QVBoxLayout()
+        self.banners.setContentsMargins(0, 0, 0, 0)
+        self.tabs = QTabWidget()
+        self.tabs.setTabsClosable(True)
+        self.tabs.setDocumentMode(True)
+        self.tabs.setAccessibleName("Open screens")
+        self.roster = self._build_roster()
+        self.tabs.addTab(self.roster, "Roster")
+        self.tabs.tabBar().setTabButton(0, self.tabs.tabBar().ButtonPosition.RightSide, None)
+        layout = QVBoxLayout(self.workspace)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(self.banners)
+        layout.addWidget(self.tabs)
+        self.lock_screen = LockScreen()
+        self.stack.addWidget(self.workspace)
+        self.stack.addWidget(self.lock_screen)
+        self.setCentralWidget(self.stack)
+        self.audit_warning = QLabel()
+        self.audit_warning.setWordWrap(True)
+        self.audit_warning.setStyleSheet(
+            "background: #fff4ce; border: 1px solid #c19c00; padding: 6px;"
+        )
+        self.audit_warning.hide()
+        self.banners.addWidget(self.audit_warning)
+        if audit is not None and not audit.is_intact and context.actor.can_manage_users:
+            self.show_audit_warning(audit)
+        self._build_menus()
+        with context.db.session() as session:
+            minutes = int(get_setting(session, "auto_lock_minutes"))
+        self.idle = IdleWatcher(minutes * 60_000, self)
+        self._restore_geometry()
+        self._connect_signals()
+        self._apply_permissions()
+        self.statusBar().showMessage(
+            f"Logged in as {context.actor.full_name} ({context.actor.role})"
+        )
+
+    # --- construction -----------------------------------------------------------------------
+    def _build_roster(self) -> QWidget:
+        placeholder = QLabel("The patient roster appears here.")
+        placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        return placeholder
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.lock_action = QAction("&Lock screen", self, shortcut=QKeySequence("Ctrl+L"))
+        self.switch_action = QAction("S&witch user…", self)
+        self.logout_action = QAction("Log &out", self)
+        self.quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
+        for action in (self.lock_action, self.switch_action, self.logout_action):
+            file_menu.addAction(action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        self.practice_menu = bar.addMenu("&Practice")
+        self.password_action = QAction("Change my &password…", self)
+        self.users_action = QAction("&Users…", self)
+        self.audit_action = QAction("&Audit log…", self)
+        self.settings_action = QAction("Practice &settings…", self)
+        for action in (
+            self.password_action,
+            self.users_action,
+            self.audit_action,
+            self.settings_action,
+        ):
+            self.practice_menu.addAction(action)
+
+    def _connect_signals(self) -> None:
+        self.lock_action.triggered.connect(self.lock)
+        self.switch_action.triggered.connect(self._switch_user)
+        self.logout_action.triggered.connect(self.log_out)
+        self.quit_action.triggered.connect(self.close)
+        self.users_action.triggered.connect(self._open_users)
+        self.audit_action.triggered.connect(self._open_audit)
+        self.settings_action.triggered.connect(self._open_settings)
+        self.password_action.triggered.connect(self._change_password)
+        self.idle.idle_timed_out.connect(self.lock)
+        self.lock_screen.unlock_requested.connect(self._unlock)
+        self.tabs.tabCloseRequested.connect(self._close_tab)
+        self.context.actor_changed.connect(self._apply_permissions)
+        self.context.data_changed.connect(self._on_data_changed)
+
+    def _apply_permissions(self) -> None:
+        actor = self.context.actor
+        manages = actor.can(Permission.MANAGE_USERS)
+        self.users_action.setVisible(manages)
+        self.audit_action.setVisible(manages)
+        self.setWindowTitle(f"{APP_NAME} — {actor.full_name}")
+
+    def _on_data_changed(self, what: str) -> None:
+        if what == "settings":
+            with self.context.db.session() as session:
+                minutes = int(get_setting(session, "auto_lock_minutes"))
+            self.idle.set_timeout_ms(minutes * 60_000)
+
+    def show_audit_warning(self, verdict: ChainVerdict) -> None:
+        self.audit_warning.setText(
+            "⚠ The audit trail failed its integrity check: "
+            f"{verdict.describe()}. Someone may have altered the database outside KetaDesk. "
+            "Keep this database as it is and contact your security officer."
+        )
+        self.audit_warning.show()
+
+    # --- tabs ---------------------------------------------------------------------------------
+    def open_tab(self, widget: QWidget, title: str) -> None:
+        index = self.tabs.indexOf(widget)
+        if index < 0:
+            index = self.tabs.addTab(widget, title)
+        self.tabs.setCurrentIndex(index)
+
+    def patient_tabs(self) -> list[QWidget]:
+        return [self.tabs.widget(i) for i in range(1, self.tabs.count())]
+
+    def _close_tab(self, index: int) -> None:
+        if index == 0:
+            return
+        widget = self.tabs.widget(index)
+        may_close = getattr(widget, "may_close", None)
+        if may_close is not None and not may_close():
+            return
+        self.tabs.removeTab(index)
+        widget.deleteLater()
+
+    # --- lock, unlock, switch, log out ------------------------------------------------------
+    @property
+    def is_logging_out(self) -> bool:
+        return self._logging_out
+
+    @property
+    def is_locked(self) -> bool:
+        return self.stack.currentWidget() is self.lock_screen
+
+    def lock(self) -> None:
+        if self.is_locked:
+            return
+        actor = self.context.actor
+        self.context.ops.wait_for_done(10_000)
+        try:
+            self.context.db.lock(actor)  # drops the key even when the audit write fails
+        except Exception as error:  # the screen must cover patient data regardless
+            log.warning("lock event not recorded (%s)", type(error).__name__)
+        self._hidden_windows = [
+            w
+            for w in QApplication.topLevelWidgets()
+            if w is not self and w.isVisible() and w.isWindow()
+        ]
+        for window in self._hidden_windows:
+            window.hide()
+        self.lock_screen.show_locked(
+            actor.user_name,
+            actor.full_name,
+            datetime.now().astimezone().strftime("%H:%M"),
+            open_charts=len(self.patient_tabs()),
+        )
+        self.stack.setCurrentWidget(self.lock_screen)
+        self.menuBar().setEnabled(False)
+        self.statusBar().showMessage("Locked")
+        self.locked.emit()
+
+    def _switch_user(self) -> None:
+        self.lock()
+        self.lock_screen.start_switch_user()
+
+    def _unlock(self, user_name: str, password: str) -> None:
+        self.lock_screen.unlock_button.setEnabled(False)
+        db = self.context.db
+
+        def done(actor: Actor) -> None:
+            self.lock_screen.unlock_button.setEnabled(True)
+            if actor.user_name != self.context.actor.user_name:
+                for widget in self.patient_tabs():
+                    self.tabs.removeTab(self.tabs.indexOf(widget))
+                    widget.deleteLater()
+                self._hidden_windows = []
+            self.context.set_actor(actor)
+            self.stack.setCurrentWidget(self.workspace)
+            self.menuBar().setEnabled(True)
+            for window in self._hidden_windows:
+                window.show()
+            self._hidden_windows = []
+            self.idle.reset()
+            self.statusBar().showMessage(f"Logged in as {actor.full_name} ({actor.role})")
+            self.unlocked.emit()
+
+        def failed(error: BaseException) -> None:
+            self.lock_screen.unlock_button.setEnabled(True)
+            from ketadesk.core.errors import UserFacingError
+
+            self.lock_screen.show_error(
+                error.message
+                if isinstance(error, UserFacingError)
+                else "The database could not be opened."
+            )
+
+        self.context.ops.run(lambda: db.unlock_again(user_name, password), done, on_failure=failed)
+
+    def log_out(self) -> None:
+        if not self._confirm_close_charts():
+            return
+        self._logging_out = True
+        self.close()
+
+    def _confirm_close_charts(self) -> bool:
+        for widget in self.patient_tabs():
+            may_close = getattr(widget, "may_close", None)
+            if may_close is not None and not may_close():
+                return False
+        return True
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.is_locked and not self._logging_out and not self._confirm_close_charts():
+            event.ignore()
+            return
+        self.idle.stop()
+        self.context.ops.wait_for_done(10_000)
+        db = self.context.db
+        if not db.is_locked:
+            try:
+                with db.session() as session:
+                    record_event(session, self.context.actor, audit_actions.LOGOUT)
+            except Exception:  # never block closing on the audit write
+                pass
+        db.close()
+        QSettings().setValue("main_window/geometry", self.saveGeometry())
+        self.logged_out.emit()
+        event.accept()
+
+    def _restore_geometry(self) -> None:
+        geometry = QSettings().value("main_window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 820)
+
+    # --- admin screens ------------------------------------------------------------------------
+    def _open_users(self) -> None:
+        from ketadesk.ui.users_dialog import UsersDialog
+
+        UsersDialog(self.context, self).exec()
+
+    def _open_audit(self) -> None:
+        from ketadesk.ui.audit_viewer import AuditViewer
+
+        self.open_tab(AuditViewer(self.context), "Audit log")
+
+    def _open_settings(self) -> None:
+        from ketadesk.ui.settings_dialog import SettingsDialog
+
+        SettingsDialog(self.context, self).exec()
+
+    def _change_password(self) -> None:
+        from ketadesk.ui.users_dialog import ChangePasswordDialog
+
+        ChangePasswordDialog(self.context, self).exec()
+
+
+def confirm(parent: QWidget, question: str) -> bool:
+    answer = QMessageBox.question(parent, APP_NAME, question)
+    return answer == QMessageBox.StandardButton.Yes

@@ -1,0 +1,123 @@
+"""Users, audit viewer and practice settings screens on a real encrypted database."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from ketadesk.core.errors import UserFacingError
+from ketadesk.models.audit import AuditEvent
+from ketadesk.storage.database import PracticeDatabase
+from ketadesk.storage.settings_store import get_setting
+from ketadesk.storage.users import list_users
+from ketadesk.ui.audit_viewer import AuditViewer
+from ketadesk.ui.context import AppContext
+from ketadesk.ui.settings_dialog import SettingsDialog
+from ketadesk.ui.users_dialog import ChangePasswordDialog, UserFormDialog, UsersDialog
+from tests.conftest import ADMIN, PASSWORD
+
+
+@pytest.fixture
+def context(practice):
+    return AppContext(practice.db, practice.physician)
+
+
+def test_add_user_form_shows_problems_in_words(qtbot, context):
+    dialog = UserFormDialog(context)
+    qtbot.addWidget(dialog)
+    dialog.user_edit.setText("drnew")
+    dialog.name_edit.setText("Dr. New Colleague")
+    dialog.password_edit.setText("short")
+    dialog.save()
+    assert "at least 10 characters" in dialog.error.text()
+    dialog.password_edit.setText("a long enough password")
+    dialog.npi_edit.setText("1234567890")
+    dialog.save()
+    assert "NPI" in dialog.error.text()
+    dialog.npi_edit.setText("1234567893")
+    dialog.fl_box.setChecked(True)
+    dialog.save()
+    assert dialog.result() == dialog.DialogCode.Accepted
+    added = {u.user_name: u for u in list_users(context.db)}["drnew"]
+    assert added.npi == "1234567893" and added.licence_states == ("FL",)
+
+
+def test_users_dialog_lists_and_removes(qtbot, context, monkeypatch):
+    dialog = UsersDialog(context)
+    qtbot.addWidget(dialog)
+    texts = [dialog.list.item(i).text() for i in range(dialog.list.count())]
+    assert any("frontdesk" in t and "Admin" in t for t in texts)
+    dialog._remove()
+    assert dialog.error.text() == "Choose a user first."
+    for i in range(dialog.list.count()):
+        if "frontdesk" in dialog.list.item(i).text():
+            dialog.list.setCurrentRow(i)
+    from PySide6.QtWidgets import QMessageBox
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    dialog._remove()
+    assert any("removed" in dialog.list.item(i).text() for i in range(dialog.list.count()))
+    context.db.close()
+    with pytest.raises(UserFacingError, match="Wrong user name or password"):
+        PracticeDatabase.unlock(context.db.path, ADMIN, PASSWORD)
+
+
+def test_audit_viewer_filters_and_exports(qtbot, context, tmp_path):
+    viewer = AuditViewer(context)
+    qtbot.addWidget(viewer)
+    total = viewer.model.rowCount()
+    assert total >= 4
+    viewer.action_combo.setCurrentText("user_added")
+    assert 0 < viewer.model.rowCount() < total
+    assert all(r.action == "user_added" for r in viewer.model.rows())
+    viewer.patient_edit.setText("KD-00000018")
+    viewer.refresh()
+    assert "No patient has the MRN KD-00000018" in viewer.status.text()
+    viewer.patient_edit.clear()
+    viewer.refresh()
+    out = tmp_path / "audit.csv"
+    count = viewer.export_csv(str(out))
+    rows = list(csv.reader(out.open(encoding="utf-8")))
+    assert rows[0][0] == "#" and len(rows) == count + 1
+    with context.db.session() as session:
+        assert session.query(AuditEvent).filter_by(action="audit_exported").count() == 1
+    viewer.verify()
+    assert "audit chain intact" in viewer.status.text()
+
+
+def test_audit_viewer_refused_for_admins(qtbot, practice):
+    with pytest.raises(UserFacingError, match="Only users who manage users"):
+        AuditViewer(AppContext(practice.db, practice.admin))
+
+
+def test_settings_dialog_changes_auto_lock_and_audits(qtbot, context):
+    dialog = SettingsDialog(context)
+    qtbot.addWidget(dialog)
+    with qtbot.waitSignal(context.data_changed, timeout=2000) as signal:
+        dialog.editors["auto_lock_minutes"].setValue(3)
+        dialog.save()
+    assert signal.args == ["settings"]
+    with context.db.session() as session:
+        assert get_setting(session, "auto_lock_minutes") == 3
+        event = session.query(AuditEvent).filter_by(action="setting_changed").one()
+    assert event.detail == "auto_lock_minutes: 10 -> 3"
+
+
+def test_settings_are_read_only_for_admins(qtbot, practice):
+    dialog = SettingsDialog(AppContext(practice.db, practice.admin))
+    qtbot.addWidget(dialog)
+    assert not dialog.editors["auto_lock_minutes"].isEnabled()
+
+
+def test_change_my_password(qtbot, context):
+    dialog = ChangePasswordDialog(context)
+    qtbot.addWidget(dialog)
+    dialog.old.setText("wrong one entirely")
+    dialog.new.setText("another good password")
+    dialog.repeat.setText("another good password")
+    dialog.save()
+    assert dialog.error.text() == "Wrong user name or password."
+    dialog.old.setText(PASSWORD)
+    dialog.save()
+    assert dialog.result() == dialog.DialogCode.Accepted

@@ -1,0 +1,136 @@
+"""Log-in, auto-lock, lock screen and switch user, on real widgets and a real database."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLineEdit, QWidget
+
+from ketadesk.models.audit import AuditEvent
+from ketadesk.storage.database import PracticeDatabase
+from ketadesk.storage.secret_store import MemorySecretStore
+from ketadesk.ui.context import AppContext
+from ketadesk.ui.login_dialog import LoginDialog
+from ketadesk.ui.main_window import MainWindow
+from tests.conftest import ADMIN, PASSWORD, PHYSICIAN, copy_practice
+
+
+@pytest.fixture
+def db_path(prepared_practice, tmp_path):
+    return copy_practice(prepared_practice, tmp_path / "db")
+
+
+def _login(qtbot, dialog: LoginDialog, user: str, password: str) -> None:
+    dialog.user_edit.setText(user)
+    dialog.password_edit.setText(password)
+    qtbot.mouseClick(dialog.login_button, Qt.MouseButton.LeftButton)
+
+
+def test_login_with_wrong_then_right_password(qtbot, db_path):
+    dialog = LoginDialog(db_path, MemorySecretStore(available=False))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert not dialog.remember_box.isVisible()
+    assert "No secure system keyring" in dialog.keyring_note.text()
+    _login(qtbot, dialog, PHYSICIAN, "not my password")
+    qtbot.waitUntil(lambda: dialog.error_label.isVisible(), timeout=10_000)
+    assert dialog.error_label.text() == "Wrong user name or password."
+    assert dialog.password_edit.text() == ""
+    with qtbot.waitSignal(dialog.logged_in, timeout=10_000):
+        _login(qtbot, dialog, PHYSICIAN, PASSWORD)
+    assert dialog.outcome.actor.user_name == PHYSICIAN
+    assert dialog.outcome.failed_attempts_since_last_login == 1
+    dialog.database.close()
+
+
+def test_remember_me_uses_the_keyring_and_skips_the_password(qtbot, db_path):
+    store = MemorySecretStore(available=True)
+    dialog = LoginDialog(db_path, store)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.remember_box.isVisible()
+    dialog.remember_box.setChecked(True)
+    with qtbot.waitSignal(dialog.logged_in, timeout=10_000):
+        _login(qtbot, dialog, ADMIN, PASSWORD)
+    dialog.database.close()
+    assert len(store.secrets) == 1
+    second = LoginDialog(db_path, store)
+    qtbot.addWidget(second)
+    with qtbot.waitSignal(second.logged_in, timeout=10_000):
+        _login(qtbot, second, ADMIN, "")
+    assert second.outcome.actor.user_name == ADMIN
+    second.database.close()
+    # A different user name gets no free pass.
+    third = LoginDialog(db_path, store)
+    qtbot.addWidget(third)
+    _login(qtbot, third, PHYSICIAN, "")
+    assert third.error_label.text() == "Enter your password."
+
+
+@pytest.fixture
+def window(qtbot, db_path):
+    db, outcome = PracticeDatabase.unlock(db_path, PHYSICIAN, PASSWORD)
+    context = AppContext(db, outcome.actor)
+    win = MainWindow(context, outcome.audit)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    if not db.is_locked:
+        db.close()
+
+
+def _patient_data_visible(win: MainWindow) -> bool:
+    return win.stack.currentWidget() is win.workspace and win.workspace.isVisible()
+
+
+def test_idle_timeout_locks_and_hides_patient_data(qtbot, window):
+    scratch = QLineEdit(window.tabs.widget(0))
+    scratch.setText("unsaved words")
+    window.idle.set_timeout_ms(200)
+    window.idle.reset()
+    with qtbot.waitSignal(window.locked, timeout=5_000):
+        pass
+    assert window.is_locked
+    assert not _patient_data_visible(window)
+    assert window.context.db.is_locked
+    assert not window.menuBar().isEnabled()
+    # Unlock with the same user: the unsaved text survives.
+    window.lock_screen.password_edit.setText(PASSWORD)
+    with qtbot.waitSignal(window.unlocked, timeout=10_000):
+        qtbot.mouseClick(window.lock_screen.unlock_button, Qt.MouseButton.LeftButton)
+    assert _patient_data_visible(window)
+    assert scratch.text() == "unsaved words"
+    with window.context.db.session() as session:
+        actions = [e.action for e in session.query(AuditEvent).order_by(AuditEvent.seq)]
+    assert actions[-3:] == ["lock", "login", "unlock"]
+
+
+def test_wrong_password_on_lock_screen_keeps_it_locked(qtbot, window):
+    window.lock()
+    window.lock_screen.password_edit.setText("not it at all")
+    qtbot.mouseClick(window.lock_screen.unlock_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.lock_screen.error_label.isVisible(), timeout=10_000)
+    assert "Wrong user name or password" in window.lock_screen.error_label.text()
+    assert window.is_locked
+    assert window.context.db.is_locked
+
+
+def test_switch_user_from_the_lock_screen(qtbot, window):
+    extra = QWidget()
+    window.open_tab(extra, "Chart")
+    window.lock()
+    assert "1 open patient chart" in window.lock_screen.switch_note.text()
+    qtbot.mouseClick(window.lock_screen.switch_button, Qt.MouseButton.LeftButton)
+    window.lock_screen.user_edit.setText(ADMIN)
+    window.lock_screen.password_edit.setText(PASSWORD)
+    with qtbot.waitSignal(window.unlocked, timeout=10_000):
+        qtbot.mouseClick(window.lock_screen.unlock_button, Qt.MouseButton.LeftButton)
+    assert window.context.actor.user_name == ADMIN
+    assert window.patient_tabs() == []
+    assert not window.users_action.isVisible()  # admins without manage_users
+    assert ADMIN not in window.windowTitle() or "Frontdesk" in window.windowTitle()
+
+
+def test_manage_users_menu_only_for_managers(window):
+    assert window.users_action.isVisible()
+    assert window.audit_action.isVisible()
