@@ -1,19 +1,21 @@
 """``python -m ketadesk protocol ...``: templates, dosing calendars and validation, headless.
 
 None of these needs a patient database. Practice limits come from the shipped defaults (which
-leave every ketamine limit empty, so ``check`` reports them as not set) or from ``--limits FILE``.
+leave every ketamine limit empty, so ``check`` reports them as not set), from ``--limits FILE``,
+or from the practice database when ``--as NAME`` logs in to it (``--db PATH`` or the default
+database); logging in also adds the practice's own templates.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from ketadesk.commands._common import new_command, print_json
+from ketadesk.commands._common import new_command, open_database_as, print_json
 from ketadesk.core.dosing_calendar import dosing_calendar, units_per_30_days
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.practice_limits import (
@@ -74,13 +76,53 @@ def register(subparsers: Any) -> None:
                    help="date the weight was measured (default: today)")
     p.add_argument("--today", type=_date, metavar="YYYY-MM-DD", help=argparse.SUPPRESS)
     p.add_argument("--limits", type=Path, metavar="FILE",
-                   help="practice limits JSON file (default: the shipped defaults)")
+                   help="practice limits JSON file (default: the practice database with "
+                   "--as, else the shipped defaults)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
 def _add_templates_file(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--templates-file", type=Path, metavar="FILE",
                         help="also use the practice templates in this JSON file")
+    parser.add_argument("--as", dest="as_user", metavar="NAME",
+                        help="log in to the practice database (--db) to use its practice "
+                        "limits and templates")
+    parser.add_argument("--password-stdin", action="store_true",
+                        help="read the password from standard input")
+
+
+@dataclass(frozen=True)
+class _PracticeData:
+    """What the practice database adds: its limits and its own templates."""
+
+    limits: PracticeLimits
+    templates: tuple[ProtocolTemplate, ...]
+
+
+def _practice_data(args: argparse.Namespace, *, needed: bool) -> _PracticeData | None:
+    """Read limits and templates from the database when ``--as`` is given. ``--db`` without
+    ``--as`` is refused where the database would change the answer (``needed``), and noted
+    otherwise, so nothing in the database is silently left unread."""
+    if getattr(args, "as_user", None) is None:
+        if getattr(args, "db", None):
+            if needed:
+                raise UserFacingError(
+                    "To use the practice limits in --db, also give --as NAME (and "
+                    "--password-stdin to pipe the password in)."
+                )
+            print("ketadesk: note: --db was given without --as, so the practice's own "
+                  "templates in it were not read.", file=sys.stderr)
+        return None
+    if getattr(args, "limits", None) is not None:
+        raise UserFacingError("Use either --limits FILE or the practice database (--as), not both.")
+    from ketadesk.storage.protocols import get_practice_limits, practice_templates
+
+    database, _actor = open_database_as(args)
+    try:
+        with database.session() as session:
+            return _PracticeData(get_practice_limits(session), practice_templates(session))
+    finally:
+        database.close()
 
 
 def _add_template_options(parser: argparse.ArgumentParser) -> None:
@@ -103,22 +145,26 @@ def _needs_action(args: argparse.Namespace) -> int:
     return 2
 
 
-def _all_templates(args: argparse.Namespace) -> list[ProtocolTemplate]:
+def _all_templates(
+    args: argparse.Namespace, practice: _PracticeData | None = None
+) -> list[ProtocolTemplate]:
     templates = list(builtin_templates())
+    if practice is not None:
+        templates.extend(practice.templates)
     path: Path | None = getattr(args, "templates_file", None)
     if path is not None:
         templates.extend(import_templates(path))
     return templates
 
 
-def _chosen(args: argparse.Namespace) -> ProtocolTemplate:
+def _chosen(args: argparse.Namespace, practice: _PracticeData | None) -> ProtocolTemplate:
     if not args.weight_kg > 0:
         raise UserFacingError("The weight must be more than 0 kg.")
-    return find_template(args.template, _all_templates(args))
+    return find_template(args.template, _all_templates(args, practice))
 
 
 def _templates(args: argparse.Namespace) -> int:
-    templates = _all_templates(args)
+    templates = _all_templates(args, _practice_data(args, needed=False))
     today = datetime.now(UTC).date()
     rows = [
         {
@@ -153,7 +199,7 @@ def _templates(args: argparse.Namespace) -> int:
 
 
 def _schedule(args: argparse.Namespace) -> int:
-    template = _chosen(args)
+    template = _chosen(args, _practice_data(args, needed=False))
     sessions = dosing_calendar(template.protocol, args.start, args.weight_kg, args.weeks)
     if args.json:
         print_json(
@@ -197,9 +243,11 @@ def _checked_protocol(template: ProtocolTemplate, args: argparse.Namespace) -> P
 
 
 def _check(args: argparse.Namespace) -> int:
-    template = _chosen(args)
+    practice = _practice_data(args, needed=True)
+    template = _chosen(args, practice)
     limits: PracticeLimits = (
-        load_practice_limits(args.limits) if args.limits is not None
+        practice.limits if practice is not None
+        else load_practice_limits(args.limits) if args.limits is not None
         else default_practice_limits()
     )
     today = args.today or datetime.now(UTC).date()

@@ -338,3 +338,20 @@ def test_an_over_limit_dose_blocks_signing_in_words(practice: Any) -> None:
                                today=TODAY)
         row = s.get(ProtocolVersion, draft.version_id)
         assert row is not None and row.status == "draft"
+
+
+def test_protocol_check_reads_the_practice_limits_from_the_database(practice: Any) -> None:
+    from tests.conftest import PASSWORD, PHYSICIAN
+    from tests.e2e.cli_runner import run_ketadesk
+
+    with practice.db.session() as s:
+        store.set_practice_limits(s, practice.physician, full_limits(mg=20.0))
+    args = ("--db", str(practice.path), "protocol", "check", "--template",
+            "Microdose, sublingual", "--weight-kg", "70")
+    result = run_ketadesk(*args, "--as", PHYSICIAN, "--password-stdin", stdin=PASSWORD + "\n")
+    assert result.returncode == 1, result.stderr
+    assert "Dose 25 mg exceeds the practice maximum of 20 mg for sublingual." in result.stdout
+    assert "has not set" not in result.stdout
+    refused = run_ketadesk(*args)
+    assert refused.returncode != 0
+    assert "also give --as NAME" in refused.stderr
