@@ -96,7 +96,8 @@ def run() -> list[BenchResult]:
             goal="<= 30000 ms on 2 cores",
             extra=(
                 f"{written}/{BATCH_SIZE} written; worker CPU {child_cpu_s:.1f} s "
-                f"= {cores_used:.2f} cores busy; cpu_count={os.cpu_count()}"
+                f"= {cores_used:.2f} cores busy; cpu_count={os.cpu_count()}; "
+                f"on {WORKERS} idle cores ~{child_cpu_s / WORKERS:.1f} s (worker CPU / {WORKERS})"
             ),
         ),
     ]
