@@ -6,18 +6,21 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    from ketadesk.cli import build_parser
+    import argparse
 
-    parser = build_parser()
-    namespace = parser.parse_args(args)
-    if namespace.self_test or getattr(namespace, "command", None):
+    args = sys.argv[1:] if argv is None else argv
+    # Decide cheaply whether this is the app or a command: building the full command parser
+    # imports every command module, which the app's start-up does not need.
+    gui = argparse.ArgumentParser(add_help=False)
+    gui.add_argument("--db")
+    known, rest = gui.parse_known_args(args)
+    if rest:
         from ketadesk.cli import run_cli
 
         return run_cli(args)
     from ketadesk.ui.app import run_app
 
-    return run_app(db_path=namespace.db)
+    return run_app(db_path=known.db)
 
 
 if __name__ == "__main__":

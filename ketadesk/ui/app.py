@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QIcon
@@ -11,10 +12,11 @@ from PySide6.QtWidgets import QApplication, QDialog
 
 from ketadesk import APP_NAME, __version__
 from ketadesk.storage.secret_store import KeyringSecretStore, SecretStore
-from ketadesk.ui.context import AppContext
+
+if TYPE_CHECKING:
+    from ketadesk.ui.context import AppContext
+    from ketadesk.ui.main_window import MainWindow
 from ketadesk.ui.login_dialog import LoginDialog
-from ketadesk.ui.main_window import MainWindow
-from ketadesk.ui.setup_dialog import SetupDialog
 
 
 def default_database_path() -> Path:
@@ -49,7 +51,12 @@ class SessionFlow(QObject):
 
     def start(self) -> bool:
         """Show set-up or log-in; open the main window. False when the user cancels."""
+        # The database layers load only after the log-in dialog is on screen.
+        from ketadesk.ui.context import AppContext
+
         if not self.db_path.exists():
+            from ketadesk.ui.setup_dialog import SetupDialog
+
             setup = SetupDialog(self.db_path)
             if setup.exec() != QDialog.DialogCode.Accepted or setup.database is None:
                 return False
@@ -67,6 +74,7 @@ class SessionFlow(QObject):
 
     def _open_window(self, context: AppContext, audit: object) -> None:
         from ketadesk.core.audit_chain import ChainVerdict
+        from ketadesk.ui.main_window import MainWindow
 
         self.window = MainWindow(context, audit if isinstance(audit, ChainVerdict) else None)
         self.window.logged_out.connect(self._after_logout)

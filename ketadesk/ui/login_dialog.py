@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
@@ -19,9 +20,11 @@ from PySide6.QtWidgets import (
 
 from ketadesk import APP_NAME
 from ketadesk.core.errors import UserFacingError
-from ketadesk.storage.database import PracticeDatabase, UnlockOutcome
 from ketadesk.storage.secret_store import SecretStore, device_secret_name
 from ketadesk.ui.ops import OpRunner
+
+if TYPE_CHECKING:
+    from ketadesk.storage.database import PracticeDatabase, UnlockOutcome
 
 
 class LoginDialog(QDialog):
@@ -115,6 +118,8 @@ class LoginDialog(QDialog):
         path, secrets = self._db_path, self._secrets
 
         def unlock() -> tuple[PracticeDatabase, UnlockOutcome]:
+            from ketadesk.storage.database import PracticeDatabase
+
             if remembered is not None:
                 return PracticeDatabase.unlock_with_device_secret(path, user_name, remembered)
             database, outcome = PracticeDatabase.unlock(path, user_name, password)
