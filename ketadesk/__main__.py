@@ -7,7 +7,9 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
+    import multiprocessing
 
+    multiprocessing.freeze_support()  # batch plan export starts worker processes, bundle too
     args = sys.argv[1:] if argv is None else argv
     # Decide cheaply whether this is the app or a command: building the full command parser
     # imports every command module, which the app's start-up does not need.
