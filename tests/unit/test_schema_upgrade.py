@@ -1,0 +1,46 @@
+"""A database made by an older KetaDesk is backed up, encrypted, before it is upgraded."""
+
+from __future__ import annotations
+
+from alembic import command
+
+from ketadesk.models.audit import AuditEvent
+from ketadesk.storage.database import PracticeDatabase, backups_dir
+from ketadesk.storage.engine import is_plain_sqlite
+from ketadesk.storage.migrate import alembic_config, current_revision, head_revision
+from tests.conftest import PASSWORD, PHYSICIAN
+
+FIRST_REVISION = "0001"
+
+
+def test_single_migration_head():
+    assert head_revision()
+
+
+def test_older_database_is_backed_up_then_upgraded(practice):
+    with practice.db.engine.begin() as connection:
+        command.downgrade(alembic_config(connection), FIRST_REVISION)
+    assert current_revision(practice.db.engine) == FIRST_REVISION
+    practice.db.close()
+
+    db, _outcome = PracticeDatabase.unlock(practice.path, PHYSICIAN, PASSWORD)
+    try:
+        assert current_revision(db.engine) == head_revision()
+        backups = list(backups_dir(practice.path).glob("before-upgrade-*.db"))
+        assert len(backups) == 1
+        assert not is_plain_sqlite(backups[0])
+        with db.session() as session:
+            upgraded = session.query(AuditEvent).filter_by(action="database_upgraded").one()
+        assert upgraded.detail == f"schema {FIRST_REVISION} -> {head_revision()}"
+    finally:
+        db.close()
+    # The backup holds the old schema and opens with the same password.
+    from ketadesk.storage.engine import create_keyed_engine
+    from ketadesk.storage.keyslots import KeySlotFile
+
+    key = KeySlotFile.load(backups[0]).unwrap_for_user(PHYSICIAN, PASSWORD)
+    engine = create_keyed_engine(backups[0], key)
+    try:
+        assert current_revision(engine) == FIRST_REVISION
+    finally:
+        engine.dispose()
