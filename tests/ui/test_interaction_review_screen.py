@@ -1,0 +1,191 @@
+"""The interaction review screen and the interruptive alert, driven as a user would (offscreen)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Slot
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QApplication, QLabel
+
+from ketadesk.models.patients import Patient, PatientCondition, PatientMedication, VitalSign
+from ketadesk.storage.interaction_reviews import review_status, run_review
+from ketadesk.ui.context import AppContext
+from ketadesk.ui.interaction_review import READ_ONLY_TEXT, ReviewScreen
+from ketadesk.ui.interruptive_alert import InterruptiveAlertDialog, confirm_interruptive_flags
+
+
+def add_patient(practice, meds, conditions, vitals=(128, 82, 70, 80.0)) -> int:
+    with practice.db.session() as s:
+        patient = Patient(mrn="KD-UI-1", first_name="Ñúñez", last_name="Łukasiewicz",
+                          dob=date(1975, 1, 2), state="NJ", status="active")
+        s.add(patient)
+        s.flush()
+        for text in meds:
+            s.add(PatientMedication(patient_id=patient.id, entered_text=text))
+        for text in conditions:
+            s.add(PatientCondition(patient_id=patient.id, entered_text=text))
+        s.add(VitalSign(patient_id=patient.id, measured_at=datetime.now(UTC) - timedelta(days=1),
+                        systolic=vitals[0], diastolic=vitals[1], heart_rate=vitals[2],
+                        weight_kg=vitals[3], entered_by="drquill"))
+        return patient.id
+
+
+def open_screen(qtbot, practice, actor, patient_id) -> tuple[ReviewScreen, AppContext]:
+    context = AppContext(practice.db, actor)
+    screen = ReviewScreen(context, patient_id)
+    qtbot.addWidget(screen)
+    screen.resize(1280, 860)
+    screen.show()
+    qtbot.waitUntil(lambda: screen.is_loaded, timeout=10000)
+    return screen, context
+
+
+def labels(screen, name: str) -> list[QLabel]:
+    return [w for w in screen.findChildren(QLabel, name) if w.isVisible()]
+
+
+@pytest.fixture
+def patient_id(practice) -> int:
+    return add_patient(
+        practice, ("Ativan 0.5 mg daily", "Zyntrobix 10 mg daily", "lamotrigine 100 mg bid"),
+        ("glaucoma",),
+    )
+
+
+def test_flags_show_severity_as_text_and_unread_lines_as_not_checked(
+    qtbot, practice, patient_id
+) -> None:
+    screen, context = open_screen(qtbot, practice, practice.physician, patient_id)
+    severities = [label.text() for label in labels(screen, "severityText")]
+    assert severities == ["MAJOR", "MODERATE", "MINOR"]  # most severe first, in words
+    titles = [card.title_label.text() for card in screen.flag_cards()]
+    assert titles[0] == "Glaucoma or raised intraocular pressure"
+    not_checked = [label.text() for label in labels(screen, "notChecked")]
+    assert any(text.startswith("not checked") for text in not_checked)
+    read_as = [label.text() for label in labels(screen, "readAs")]
+    assert "read as: lorazepam" in read_as
+    assert any(
+        "Zyntrobix 10 mg daily" == label.text() for label in screen.findChildren(QLabel)
+    )
+    assert "no signed review" in screen.status_label.text()
+    assert not screen.read_only_label.isVisible()
+    context.ops.wait_for_done()
+
+
+def test_physician_decides_and_signs_then_status_is_current(qtbot, practice, patient_id) -> None:
+    screen, context = open_screen(qtbot, practice, practice.physician, patient_id)
+    assert not screen.sign_button.isEnabled()  # decisions are still missing
+    required = [card for card in screen.flag_cards() if card.item.needs_decision]
+    assert len(required) == 2
+    for card in required:
+        card.decision_combo.setCurrentIndex(card.decision_combo.findData("adjust_protocol"))
+    required[0].note_edit.setText("start at the lowest dose")
+    assert screen.sign_button.isEnabled()
+    with qtbot.waitSignal(screen.review_signed, timeout=10000) as signed:
+        qtbot.mouseClick(screen.sign_button, Qt.MouseButton.LeftButton)
+    assert signed.args == [patient_id]
+    qtbot.waitUntil(lambda: "current" in screen.status_label.text(), timeout=10000)
+    assert "Dr. Rowan Quill" in screen.status_label.text()
+    with practice.db.session() as s:
+        assert review_status(s, patient_id).state == "current"
+        view = run_review(s, patient_id)
+    carried = [f.carried for f in view.flags if f.needs_decision]
+    assert all(c is not None and c.decision == "adjust_protocol" for c in carried)
+    qtbot.waitUntil(lambda: screen.is_loaded, timeout=10000)
+    acknowledged = [c.acknowledged_label.text() for c in screen.flag_cards()
+                    if c.acknowledged_label.isVisible()]
+    assert len(acknowledged) == 2
+    assert all("acknowledged on" in text and "Dr. Rowan Quill" in text for text in acknowledged)
+    context.ops.wait_for_done()
+
+
+def test_contraindication_needs_an_override_reason_before_signing(qtbot, practice) -> None:
+    pid = add_patient(practice, (), ("abdominal aortic aneurysm",))
+    screen, context = open_screen(qtbot, practice, practice.physician, pid)
+    card = screen.flag_cards()[0]
+    assert card.item.flag.severity == "contraindicated"
+    assert card.override_edit.isVisible()
+    card.decision_combo.setCurrentIndex(card.decision_combo.findData("continue_with_monitoring"))
+    assert not screen.sign_button.isEnabled()
+    card.override_edit.setText("Repaired in 2019; vascular surgeon agrees")
+    assert screen.sign_button.isEnabled()
+    card.override_edit.clear()
+    card.decision_combo.setCurrentIndex(card.decision_combo.findData("hold_ketamine"))
+    assert screen.sign_button.isEnabled()
+    context.ops.wait_for_done()
+
+
+def test_admin_sees_the_review_read_only(qtbot, practice, patient_id) -> None:
+    screen, context = open_screen(qtbot, practice, practice.admin, patient_id)
+    assert screen.read_only_label.isVisible()
+    assert screen.read_only_label.text() == READ_ONLY_TEXT
+    assert not screen.sign_button.isVisible()
+    assert screen.flag_cards()
+    for card in screen.flag_cards():
+        assert not card.decision_combo.isEnabled()
+        assert not card.note_edit.isEnabled()
+    severities = [label.text() for label in labels(screen, "severityText")]
+    assert severities == ["MAJOR", "MODERATE", "MINOR"]
+    context.ops.wait_for_done()
+
+
+class _LinkCatcher(QObject):
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened: list[str] = []
+
+    @Slot(QUrl)
+    def open(self, url: QUrl) -> None:
+        self.opened.append(url.toString())
+
+
+def test_source_links_open_in_the_browser(qtbot, practice, patient_id) -> None:
+    screen, context = open_screen(qtbot, practice, practice.physician, patient_id)
+    catcher = _LinkCatcher()
+    QDesktopServices.setUrlHandler("https", catcher, "open")
+    try:
+        card = screen.flag_cards()[0]
+        link = next(s.link for s in card.item.flag.sources if s.link)
+        assert f'href="{link}"' in card.sources_label.text()
+        card.sources_label.linkActivated.emit(link)
+    finally:
+        QDesktopServices.unsetUrlHandler("https")
+    assert catcher.opened == [link]
+    context.ops.wait_for_done()
+
+
+def test_interruptive_alert_lists_only_flags_at_or_above_threshold(
+    qtbot, practice, patient_id
+) -> None:
+    with practice.db.session() as s:
+        flags = [f.flag for f in run_review(s, patient_id).flags]
+    dialog = InterruptiveAlertDialog(flags, "moderate")
+    qtbot.addWidget(dialog)
+    assert [f.severity for f in dialog.flags] == ["major", "moderate"]
+    assert not dialog.continue_button.isEnabled()
+    dialog.confirm_box.setChecked(True)
+    assert dialog.continue_button.isEnabled()
+    # Nothing at or above "contraindicated": no dialog, signing goes on.
+    assert confirm_interruptive_flags(None, flags, "contraindicated") is True
+
+
+@pytest.mark.parametrize(("accept", "expected"), [(True, True), (False, False)])
+def test_confirm_interruptive_flags_returns_the_choice(
+    qtbot, practice, patient_id, accept, expected
+) -> None:
+    with practice.db.session() as s:
+        flags = [f.flag for f in run_review(s, patient_id).flags]
+
+    def answer() -> None:
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, InterruptiveAlertDialog)
+        if accept:
+            dialog.confirm_box.setChecked(True)
+            dialog.continue_button.click()
+        else:
+            dialog.back_button.click()
+
+    QTimer.singleShot(0, answer)
+    assert confirm_interruptive_flags(None, flags, "major") is expected
