@@ -47,6 +47,11 @@ SETTINGS: dict[str, SettingSpec] = {
             "major",
             choices=("contraindicated", "major", "moderate", "minor"),
         ),
+        # Printed treatment plans show the dosing calendar for this many weeks (all of it when
+        # the protocol is shorter).
+        SettingSpec(
+            "plan_calendar_weeks", "Treatment plans: weeks of the dosing calendar printed", 4, 1, 52
+        ),
     )
 }
 
