@@ -1,0 +1,323 @@
+"""Form rows built from a field description, so repeated rows are not copy-pasted.
+
+A ``FieldSpec`` names a dotted path into ``protocol_to_dict`` output ("ladder.start_dose_mg"),
+a label, a kind and a unit. ``FieldForm`` builds one row per spec (label, editor, unit and a
+message line under the editor), reads values back into a nested dict, and shows validation
+messages next to the field they concern.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+from PySide6.QtCore import QDate, Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDateEdit,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ketadesk.core.protocols import number_text
+
+FieldKind = Literal["number", "optional_number", "integer", "optional_integer", "text",
+                    "long_text", "choice", "flag", "date", "optional_date", "number_list"]
+
+ERROR_STYLE = "color: #a4161a;"
+UNIT_WIDTH = 92
+READ_ONLY_STYLE = (
+    "QLineEdit[readOnly=\"true\"], QPlainTextEdit[readOnly=\"true\"] "
+    "{ background: #f1f1f1; color: #303030; }"
+)
+WARNING_STYLE = "color: #8a5a00;"
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One form row: ``path`` into the protocol dict, ``label``, ``kind``, ``unit`` shown after
+    the editor, ``choices`` as (stored value, words) for a choice, ``placeholder``."""
+
+    path: str
+    label: str
+    kind: FieldKind
+    unit: str = ""
+    choices: tuple[tuple[Any, str], ...] = ()
+    placeholder: str = ""
+
+
+class FieldParseError(ValueError):
+    """A field's text is not a value of its kind; ``path`` names the field."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+def set_path(data: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``data[a][b] = value`` for ``path`` "a.b", creating groups as needed."""
+    parts = path.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def get_path(data: dict[str, Any], path: str) -> Any:
+    node: Any = data
+    for part in path.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+class _Row:
+    def __init__(self, spec: FieldSpec, editor: QWidget, message: QLabel, row: QWidget) -> None:
+        self.spec = spec
+        self.editor = editor
+        self.message = message
+        self.row = row
+
+
+class FieldForm(QWidget):
+    """A QFormLayout of rows built from ``FieldSpec``s. ``changed`` fires on any edit."""
+
+    changed = Signal()
+
+    def __init__(self, specs: Sequence[FieldSpec], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._rows: dict[str, _Row] = {}
+        self._labels: dict[str, QLabel] = {}
+        self._loading = False
+        self.setStyleSheet(READ_ONLY_STYLE)
+        layout = QFormLayout(self)
+        layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        layout.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        layout.setVerticalSpacing(4)
+        for spec in specs:
+            editor = self._editor(spec)
+            editor.setObjectName(f"field:{spec.path}")
+            message = QLabel()
+            message.setWordWrap(True)
+            message.setObjectName(f"message:{spec.path}")
+            message.hide()
+            row = QWidget()
+            box = QVBoxLayout(row)
+            box.setContentsMargins(0, 0, 0, 0)
+            box.setSpacing(1)
+            line = QHBoxLayout()
+            line.setContentsMargins(0, 0, 0, 0)
+            line.addWidget(editor, 1)
+            if spec.kind != "flag":
+                unit = QLabel(spec.unit)  # an empty unit keeps the editors aligned
+                unit.setFixedWidth(UNIT_WIDTH)
+                line.addWidget(unit)
+            box.addLayout(line)
+            box.addWidget(message)
+            label = QLabel(spec.label if spec.kind != "flag" else "")
+            self._labels[spec.path] = label
+            layout.addRow(label, row)
+            self._rows[spec.path] = _Row(spec, editor, message, row)
+
+    # ------------------------------------------------------------------ building
+
+    def _editor(self, spec: FieldSpec) -> QWidget:
+        notify: Callable[..., None] = self._notify
+        if spec.kind == "choice":
+            combo = QComboBox()
+            for value, words in spec.choices:
+                combo.addItem(words, value)
+            combo.currentIndexChanged.connect(notify)
+            return combo
+        if spec.kind == "flag":
+            check = QCheckBox(spec.label)
+            check.toggled.connect(notify)
+            return check
+        if spec.kind in ("date", "optional_date"):
+            edit = QLineEdit()
+            edit.setPlaceholderText(spec.placeholder or "YYYY-MM-DD")
+            edit.textChanged.connect(notify)
+            return edit
+        if spec.kind == "long_text":
+            text = QPlainTextEdit()
+            text.setFixedHeight(54)
+            text.setPlaceholderText(spec.placeholder)
+            text.textChanged.connect(notify)
+            return text
+        edit = QLineEdit()
+        edit.setPlaceholderText(spec.placeholder)
+        edit.textChanged.connect(notify)
+        return edit
+
+    def _notify(self, *_args: object) -> None:
+        if not self._loading:
+            self.changed.emit()
+
+    # ------------------------------------------------------------------ access
+
+    def editor(self, path: str) -> QWidget:
+        return self._rows[path].editor
+
+    def paths(self) -> list[str]:
+        return list(self._rows)
+
+    def set_row_visible(self, path: str, visible: bool) -> None:
+        self._rows[path].row.setVisible(visible)
+        self._labels[path].setVisible(visible)
+
+    def set_read_only(self, read_only: bool) -> None:
+        for row in self._rows.values():
+            editor = row.editor
+            if isinstance(editor, QLineEdit | QPlainTextEdit):
+                editor.setReadOnly(read_only)
+            else:
+                editor.setEnabled(not read_only)
+
+    def load(self, data: dict[str, Any]) -> None:
+        """Show the values at each field's path in ``data`` (no ``changed`` signal)."""
+        self._loading = True
+        try:
+            for path, row in self._rows.items():
+                _show(row, get_path(data, path))
+        finally:
+            self._loading = False
+
+    def read_into(self, data: dict[str, Any]) -> list[FieldParseError]:
+        """Write every field's value into ``data`` at its path; return the fields that could
+        not be read (their paths keep the value already in ``data``)."""
+        problems: list[FieldParseError] = []
+        for path, row in self._rows.items():
+            try:
+                set_path(data, path, _read(row))
+            except FieldParseError as problem:
+                problems.append(problem)
+        return problems
+
+    def show_messages(self, messages: Iterable[tuple[str, str, str]]) -> set[str]:
+        """Show (path, level, text) messages under their fields; returns the paths that had a
+        row (others are for the caller to show elsewhere)."""
+        by_path: dict[str, list[tuple[str, str]]] = {}
+        for path, level, text in messages:
+            by_path.setdefault(path, []).append((level, text))
+        shown: set[str] = set()
+        for path, row in self._rows.items():
+            found = by_path.get(path)
+            if not found:
+                row.message.hide()
+                row.message.clear()
+                continue
+            shown.add(path)
+            is_error = any(level == "error" for level, _ in found)
+            row.message.setStyleSheet(ERROR_STYLE if is_error else WARNING_STYLE)
+            row.message.setText("\n".join(text for _, text in found))
+            row.message.show()
+        return shown
+
+    def message_text(self, path: str) -> str:
+        row = self._rows[path]
+        return row.message.text() if row.message.isVisible() or row.message.text() else ""
+
+
+def _number_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int | float):
+        return number_text(float(value))
+    return str(value)
+
+
+def _show(row: _Row, value: Any) -> None:
+    editor = row.editor
+    kind = row.spec.kind
+    if isinstance(editor, QComboBox):
+        index = editor.findData(value)
+        editor.setCurrentIndex(max(0, index))
+    elif isinstance(editor, QCheckBox):
+        editor.setChecked(bool(value))
+    elif isinstance(editor, QPlainTextEdit):
+        editor.setPlainText("" if value is None else str(value))
+    elif isinstance(editor, QDateEdit):
+        if isinstance(value, date):
+            editor.setDate(QDate(value.year, value.month, value.day))
+    elif isinstance(editor, QLineEdit):
+        if kind in ("number", "optional_number", "integer", "optional_integer"):
+            editor.setText(_number_text(value))
+        elif isinstance(value, list | tuple):
+            editor.setText(", ".join(_number_text(v) for v in value))
+        else:
+            editor.setText("" if value is None else str(value))
+
+
+def _read(row: _Row) -> Any:
+    spec = row.spec
+    editor = row.editor
+    if isinstance(editor, QComboBox):
+        return editor.currentData()
+    if isinstance(editor, QCheckBox):
+        return editor.isChecked()
+    if isinstance(editor, QPlainTextEdit):
+        return editor.toPlainText().strip()
+    assert isinstance(editor, QLineEdit)
+    text = editor.text().strip()
+    label = spec.label.rstrip(":").lower()
+    if spec.kind in ("date", "optional_date"):
+        if not text:
+            if spec.kind == "optional_date":
+                return None
+            raise FieldParseError(spec.path, f"Enter the {label} (YYYY-MM-DD).")
+        try:
+            return date.fromisoformat(text).isoformat()
+        except ValueError:
+            raise FieldParseError(spec.path, f"\"{text}\" is not a date (YYYY-MM-DD).") from None
+    if spec.kind in ("number", "optional_number"):
+        if not text:
+            if spec.kind == "optional_number":
+                return None
+            raise FieldParseError(spec.path, f"Enter the {label}.")
+        try:
+            return float(text.replace(",", "."))
+        except ValueError:
+            raise FieldParseError(spec.path, f"\"{text}\" is not a number.") from None
+    if spec.kind == "number_list":
+        try:
+            return parse_number_list(text)
+        except ValueError as error:
+            raise FieldParseError(spec.path, str(error)) from None
+    if spec.kind in ("integer", "optional_integer"):
+        if not text:
+            if spec.kind == "optional_integer":
+                return None
+            raise FieldParseError(spec.path, f"Enter the {label}.")
+        try:
+            return int(text)
+        except ValueError:
+            raise FieldParseError(spec.path, f"\"{text}\" is not a whole number.") from None
+    return text
+
+
+def parse_number_list(text: str) -> list[float]:
+    """Read "15, 20, 25" (or spaces / semicolons between) as a list of numbers."""
+    parts = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p.strip()]
+    values: list[float] = []
+    for part in parts:
+        try:
+            values.append(float(part))
+        except ValueError:
+            raise ValueError(f"\"{part.strip()}\" is not a number.") from None
+    return values
