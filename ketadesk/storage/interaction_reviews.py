@@ -823,7 +823,10 @@ def sign_review(
     for item in view.flags:
         fresh = chosen.get(item.flag.carry_forward_key)
         if fresh is not None:
-            plan.append((item, _validated_decision(fresh, item.flag), None))
+            fresh = _validated_decision(fresh, item.flag)
+            same = next((d for d in (item.pending, item.carried) if _same(d, fresh)), None)
+            # Re-confirming an earlier decision unchanged keeps who made it and when.
+            plan.append((item, None, same) if same else (item, fresh, None))
         elif item.pending is not None:
             plan.append((item, None, item.pending))
         elif item.carried is not None:
@@ -870,6 +873,12 @@ def sign_review(
     signed = latest_signed_review(session, patient_id)
     assert signed is not None
     return signed
+
+
+def _same(old: DecisionView | None, new: DecisionInput) -> bool:
+    return old is not None and (old.decision, old.note, old.override_reason) == (
+        new.decision, new.note, new.override_reason
+    )
 
 
 def _copy_carried(review: InteractionReview, flag: Flag, old: DecisionView) -> None:

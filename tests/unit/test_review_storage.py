@@ -413,3 +413,25 @@ def test_interruptive_flags_filters_by_threshold(practice) -> None:
     assert {f.severity for f in interruptive_flags(flags, "major")} == {"major"}
     assert {f.severity for f in interruptive_flags(flags, "moderate")} == {"major", "moderate"}
     assert len(interruptive_flags(flags, "minor")) == len(flags)
+
+
+def test_reconfirming_a_carried_decision_unchanged_keeps_who_and_when(
+    practice, patient_id
+) -> None:
+    first = sign_now(practice, patient_id)  # decide_all: continue, note "watch sedation"
+    with practice.db.session() as s:
+        s.add(PatientMedication(patient_id=patient_id, entered_text="omeprazole 20 mg daily"))
+    second = sign_now(practice, patient_id)  # the screen sends the same choices again
+    kept = {d.carry_forward_key: d for d in second.decisions}
+    for old in first.decisions:
+        assert kept[old.carry_forward_key].decided_at == old.decided_at
+        assert kept[old.carry_forward_key].carried_from_review_id == first.review_id
+    with practice.db.session() as s:
+        s.add(PatientMedication(patient_id=patient_id, entered_text="cetirizine 10 mg daily"))
+    with practice.db.session() as s:
+        view = run_review(s, patient_id)
+        third = sign_review(s, practice.physician, patient_id,
+                            decide_all(view, "adjust_protocol"))
+    assert all(d.decision == "adjust_protocol" for d in third.decisions)
+    assert all(d.carried_from_review_id is None for d in third.decisions)
+    assert all(d.decided_at == third.signed_at for d in third.decisions)
