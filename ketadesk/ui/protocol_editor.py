@@ -202,12 +202,13 @@ class ProtocolEditor(QWidget):
 
     Signals carry the patient id: ``protocol_saved`` after a draft is saved (or a new draft is
     started from a signed version), ``protocol_signed`` after signing, ``protocol_discontinued``
-    after discontinuing.
+    after discontinuing; ``protocol_loaded`` each time the tab has (re)read the database.
     """
 
     protocol_saved = Signal(int)
     protocol_signed = Signal(int)
     protocol_discontinued = Signal(int)
+    protocol_loaded = Signal(int)
 
     def __init__(self, context: AppContext, patient_id: int,
                  parent: QWidget | None = None) -> None:
@@ -498,6 +499,7 @@ class ProtocolEditor(QWidget):
         self._apply_state()
         self._fill_history()
         self.revalidate()
+        self.protocol_loaded.emit(self.patient_id)
 
     def _fill_templates(self, templates: tuple[ProtocolTemplate, ...]) -> None:
         current = self.template_combo.currentText()

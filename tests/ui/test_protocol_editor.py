@@ -1,0 +1,177 @@
+"""The protocol editor on a real encrypted practice database, driven by qtbot (offscreen)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLineEdit
+
+from ketadesk.core.practice_limits import LimitValue, PracticeLimits, RouteLimits
+from ketadesk.core.protocols import Route
+from ketadesk.models.patients import Patient, VitalSign
+from ketadesk.storage import protocols as store
+from ketadesk.ui.context import AppContext
+from ketadesk.ui.protocol_editor import ProtocolEditor
+
+SOURCE = "Test practice policy (synthetic)"
+
+
+def limits(mg_per_kg: float) -> PracticeLimits:
+    route = RouteLimits(
+        max_single_dose_mg_per_kg=LimitValue(mg_per_kg, SOURCE),
+        max_single_dose_mg=LimitValue(300, SOURCE),
+        max_daily_mg=LimitValue(300, SOURCE),
+        min_interval_hours=LimitValue(24, SOURCE),
+        max_sessions_per_week=LimitValue(7, SOURCE),
+    )
+    return PracticeLimits(routes={r: route for r in Route},
+                          weight_max_age_days=LimitValue(90, SOURCE))
+
+
+@pytest.fixture
+def patient_id(practice: Any) -> int:
+    with practice.db.session() as s:
+        store.set_practice_limits(s, practice.physician, limits(2.0))
+        patient = Patient(mrn="KD-UI1", first_name="Zoë", last_name="Test", dob=date(1985, 1, 2),
+                          state="FL", status="active")
+        s.add(patient)
+        s.flush()
+        s.add(VitalSign(patient_id=patient.id, weight_kg=50.0, systolic=118, diastolic=76,
+                        entered_by="drquill", measured_at=datetime.now(UTC) - timedelta(days=2)))
+        return patient.id
+
+
+def open_editor(qtbot: Any, practice: Any, actor: Any, patient_id: int) -> ProtocolEditor:
+    context = AppContext(practice.db, actor)
+    editor = ProtocolEditor(context, patient_id)
+    qtbot.addWidget(editor)
+    qtbot.waitUntil(lambda: editor.is_loaded, timeout=10000)
+    return editor
+
+
+def type_into(qtbot: Any, editor: ProtocolEditor, path: str, text: str) -> None:
+    for form in editor.forms:
+        if path in form.paths():
+            field = form.editor(path)
+            assert isinstance(field, QLineEdit)
+            field.selectAll()
+            qtbot.keyClicks(field, text)
+            editor.revalidate()
+            return
+    raise AssertionError(path)
+
+
+def field_message(editor: ProtocolEditor, path: str) -> str:
+    for form in editor.forms:
+        if path in form.paths():
+            return form.message_text(path)
+    raise AssertionError(path)
+
+
+def sign_review(practice: Any, patient_id: int) -> None:
+    from ketadesk.storage.interaction_reviews import sign_review as sign
+
+    with practice.db.session() as s:
+        sign(s, practice.physician, patient_id)
+
+
+def test_typing_an_over_limit_dose_shows_the_message_next_to_the_field(
+    qtbot: Any, practice: Any, patient_id: int
+) -> None:
+    editor = open_editor(qtbot, practice, practice.physician, patient_id)
+    assert editor.example_banner.isVisibleTo(editor)  # a built-in template's examples
+    type_into(qtbot, editor, "ladder.max_dose_mg", "150")
+    message = field_message(editor, "ladder.max_dose_mg")
+    assert "Dose 3 mg/kg exceeds the practice maximum of 2 mg/kg for sublingual" in message
+    assert "50 kg weighed on" in message
+    assert not editor.sign_button.isEnabled()
+    assert "must be fixed first" in editor.sign_reason_label.text()
+    type_into(qtbot, editor, "ladder.max_dose_mg", "abc")
+    assert "\"abc\" is not a number." in field_message(editor, "ladder.max_dose_mg")
+    assert "Fix the fields marked in red." in editor.sign_reason_label.text()
+
+
+def test_sign_is_disabled_for_an_admin_and_the_form_is_read_only(
+    qtbot: Any, practice: Any, patient_id: int
+) -> None:
+    sign_review(practice, patient_id)
+    editor = open_editor(qtbot, practice, practice.admin, patient_id)
+    assert not editor.sign_button.isEnabled()
+    assert "Only physicians may sign a protocol." in editor.sign_reason_label.text()
+    assert not editor.save_button.isEnabled()
+    field = editor.forms[1].editor("ladder.start_dose_mg")
+    assert isinstance(field, QLineEdit) and field.isReadOnly()
+    assert editor.status_label.text().startswith("Read-only")
+
+
+def test_sign_needs_a_current_review_then_signing_makes_an_immutable_version(
+    qtbot: Any, practice: Any, patient_id: int
+) -> None:
+    editor = open_editor(qtbot, practice, practice.physician, patient_id)
+    editor.confirm_example_values()
+    editor.acknowledge_all_warnings()
+    assert not editor.sign_button.isEnabled()
+    assert "no signed interaction review yet" in editor.sign_reason_label.text()
+
+    sign_review(practice, patient_id)
+    editor.reload()
+    qtbot.waitUntil(lambda: editor.review_label.text().endswith("current and signed."))
+    editor.confirm_example_values()
+    editor.acknowledge_all_warnings()
+    assert editor.sign_blockers() == []
+    assert editor.sign_button.isEnabled()
+    with qtbot.waitSignal(editor.protocol_signed, timeout=10000) as signal:
+        qtbot.mouseClick(editor.sign_button, Qt.MouseButton.LeftButton)
+    assert signal.args == [patient_id]
+    qtbot.waitUntil(lambda: editor.edit_button.isVisibleTo(editor), timeout=10000)
+    with practice.db.session() as s:
+        signed = store.active_signed_protocol(s, patient_id)
+    assert signed is not None and signed.number == 1
+    assert not signed.protocol.example_values
+    assert "signed" in editor.status_label.text()
+    assert not editor.sign_button.isEnabled()
+    field = editor.forms[1].editor("ladder.start_dose_mg")
+    assert isinstance(field, QLineEdit) and field.isReadOnly()
+
+    # Edit -> a new draft; the signed version is untouched; the diff names the change.
+    with qtbot.waitSignal(editor.protocol_saved, timeout=10000):
+        qtbot.mouseClick(editor.edit_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "version 2" in editor.status_label.text(), timeout=10000)
+    type_into(qtbot, editor, "ladder.start_dose_mg", "7.5")
+    with qtbot.waitSignal(editor.protocol_loaded, timeout=10000):
+        qtbot.mouseClick(editor.save_button, Qt.MouseButton.LeftButton)
+    assert editor.history_list.count() == 2
+    with practice.db.session() as s:
+        assert store.get_version(s, signed.version_id) == signed
+        course = store.current_protocol(s, patient_id)
+    assert course is not None and [v.status for v in course.versions] == ["signed", "draft"]
+    diff = editor.show_diff(1, 2)
+    assert "Start dose: 10 mg → 7.5 mg" in diff
+    assert editor.history_list.item(0).text().startswith("Version 1 — signed ")
+    assert "Dr. Rowan Quill" in editor.history_list.item(0).text()
+
+
+def test_discontinue_with_a_reason(qtbot: Any, practice: Any, patient_id: int) -> None:
+    editor = open_editor(qtbot, practice, practice.physician, patient_id)
+    editor.save_draft()
+    qtbot.waitUntil(lambda: editor.discontinue_button.isVisibleTo(editor), timeout=10000)
+    with qtbot.waitSignal(editor.protocol_discontinued, timeout=10000):
+        editor.discontinue("Patient asked to stop")
+    qtbot.waitUntil(lambda: "discontinued on" in editor.status_label.text(), timeout=10000)
+    assert "Reason: Patient asked to stop" in editor.course_label.text()
+
+
+def test_calendar_and_sig_follow_the_form(qtbot: Any, practice: Any, patient_id: int) -> None:
+    editor = open_editor(qtbot, practice, practice.physician, patient_id)
+    rows = editor.calendar_table.rowCount()
+    assert rows > 0
+    first_dose = editor.calendar_table.item(0, 3).text()
+    assert editor.calendar_table.item(0, 4).text() == f"{float(first_dose) / 50:.2f}"
+    type_into(qtbot, editor, "duration_weeks", "2")
+    assert 0 < editor.calendar_table.rowCount() < rows
+    type_into(qtbot, editor, "ladder.start_dose_mg", "12.5")
+    assert "12.5 mg" in editor.sig_label.text()
+    assert "12.5 mg (0.25 mg/kg)" in editor.dose_label.text()
