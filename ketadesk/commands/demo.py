@@ -15,6 +15,7 @@ from ketadesk.core.permissions import Role
 # Later features add demo records once the patients exist: "module:function(database, physician)".
 DEMO_STEPS: tuple[str, ...] = (
     "ketadesk.storage.demo_reviews:populate",
+    "ketadesk.storage.demo_protocols:populate",
     "ketadesk.storage.demo_outcomes:populate",
 )
 
