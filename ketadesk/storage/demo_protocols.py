@@ -29,7 +29,7 @@ from ketadesk.storage.database import PracticeDatabase
 
 DEMO_SOURCE = "Demo values for trying KetaDesk — not clinical guidance"
 #: Share of eligible active patients who get a signed protocol.
-_SIGNED_SHARE = 0.85
+_SIGNED_SHARE = 0.92
 
 
 def demo_practice_limits() -> PracticeLimits:
@@ -78,6 +78,11 @@ def _variant(rng: random.Random, template: ProtocolTemplate, start: date) -> Pro
     elif choice < 0.5:
         ladder = replace(ladder, sessions_per_step=ladder.sessions_per_step + 1)
     review_in = rng.choice((4, 6, 8))
+    if protocol.route is Route.SUBLINGUAL and protocol.kind.value == "microdose" and \
+            rng.random() < 0.25:
+        protocol = replace(protocol, route=Route.ORAL_SOLUTION,
+                           formulation="Compounded ketamine oral solution", unit_name="mL",
+                           strength_mg_per_unit=10.0)
     return replace(
         protocol,
         ladder=TitrationLadder(
@@ -139,7 +144,7 @@ def populate_demo_protocols(
                            acknowledged_warnings=[m.code for m in check.warnings], today=day)
         signed += 1
         roll = rng.random()
-        if roll < 0.12:
+        if roll < 0.1:
             # A newer draft after signing shows version history and the diff.
             edit = store.create_draft_from_previous(session, physician, patient_id)
             top = edit.protocol.ladder.max_dose_mg
