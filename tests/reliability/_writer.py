@@ -3,20 +3,21 @@
     _writer.py write DB USER TAG BATCH PAUSE_MS   (password on stdin) unlock, then write forever
     _writer.py serve DB USER TAG BATCH            (password on stdin) fork-server for crash trials
 
-Each transaction goes through ``PracticeDatabase.session()`` and alternates between one patient
-with a vital-signs row and a batch of BATCH patients (an import). A line is printed, and
-flushed, only after the transaction committed: ``P <patient id>`` or ``B <batch tag> <size>``.
-``BUSY`` means the database reported itself busy (a clean DatabaseBusyError). The server reads
-``go`` lines from stdin; for each it forks a child that opens the database and writes until the
-parent test kills it, then prints ``DONE <status>``. Forking from a process that has already
-imported everything keeps 50 kill trials within the test budget.
+Each transaction goes through ``PracticeDatabase.session()`` and the patient services: it
+alternates between one new chart (``create_patient`` + ``add_vitals``) and a roster CSV
+import of BATCH patients (``read_patient_csv`` + ``import_patients``, all or nothing). A line
+is printed, and flushed, only after its transaction committed: ``P <patient id>`` or
+``B <batch tag> <size>`` (the tag is stored in address line 2). ``BUSY`` means the database
+reported itself busy (a clean DatabaseBusyError). The server reads ``go`` lines from stdin;
+for each it forks a child that opens the database and writes until the test kills it, then
+prints ``DONE <status>``. Forking from a process that has already imported everything keeps
+50 kill trials within the test budget.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -24,12 +25,21 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ketadesk.core import audit_actions  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from ketadesk.core.demographics import PatientDemographics  # noqa: E402
+from ketadesk.core.patient_csv import read_patient_csv  # noqa: E402
 from ketadesk.core.permissions import Actor  # noqa: E402
-from ketadesk.models.patients import Patient, VitalSign  # noqa: E402
-from ketadesk.storage.audit_log import record_event  # noqa: E402
-from ketadesk.storage.database import DatabaseBusyError, PracticeDatabase  # noqa: E402
+from ketadesk.models.users import User  # noqa: E402
+from ketadesk.storage.database import (  # noqa: E402
+    DatabaseBusyError,
+    PracticeDatabase,
+    actor_from_user,
+)
 from ketadesk.storage.keyslots import KeySlotFile  # noqa: E402
+from ketadesk.storage.patient_import import import_patients  # noqa: E402
+from ketadesk.storage.patients import add_vitals, create_patient  # noqa: E402
 
 MAX_TRANSACTIONS = 5000
 
@@ -39,51 +49,49 @@ def say(line: str) -> None:
     sys.stdout.flush()
 
 
-def _patient(last_name: str) -> Patient:
-    return Patient(
-        mrn="T" + uuid.uuid4().hex[:15],
-        first_name="Crashtest",
-        last_name=last_name,
-        first_name_folded="crashtest",
-        last_name_folded=last_name.lower(),
-        dob=date(1979, 6, 15),
-        state="NJ",
-        status="screening",
+SINGLE = PatientDemographics(
+    first_name="Crash",
+    last_name="Single",
+    dob=date(1979, 6, 15),
+    sex="female",
+    state="NJ",
+    county="Mercer",
+    address_line2="Single",
+)
+CSV_HEADER = "first_name,last_name,dob,sex,state,county,address_line1,address_line2,weight_kg\n"
+
+
+def _import_file(batch_tag: str, size: int) -> bytes:
+    """A roster CSV of ``size`` synthetic rows, all tagged with ``batch_tag`` (address line 2)."""
+    rows = "".join(
+        f"Crash,Importee,1980-02-{i % 27 + 1:02d},male,NJ,Mercer,{i} Import Road,{batch_tag},71\n"
+        for i in range(size)
     )
+    return (CSV_HEADER + rows).encode()
 
 
 def write_forever(db: PracticeDatabase, actor: Actor, tag: str, batch: int, pause_ms: int) -> None:
+    """Alternate one saved chart (patient + vitals) and one CSV import, through the services."""
     import time
 
     for number in range(MAX_TRANSACTIONS):
+        now = datetime.now(UTC)
         try:
             if number % 2 == 0:
                 with db.session() as session:
-                    patient = _patient("Single")
-                    session.add(patient)
-                    session.flush()
-                    session.add(
-                        VitalSign(
-                            patient_id=patient.id,
-                            measured_at=datetime.now(UTC),
-                            systolic=120 + number % 20,
-                            diastolic=80,
-                            heart_rate=70,
-                            weight_kg=70.5,
-                            entered_by=actor.user_name,
-                        )
+                    record = create_patient(
+                        session, actor, SINGLE, today=now.date(), allow_duplicate=True,
+                        weight_kg=70.5,
                     )
-                    record_event(session, actor, audit_actions.PATIENT_CREATED,
-                                 patient_id=patient.id)
-                    patient_id = patient.id
-                say(f"P {patient_id}")
+                    add_vitals(session, actor, record.id, measured_at=now,
+                               systolic=120 + number % 20, diastolic=80, heart_rate=70)
+                say(f"P {record.id}")
             else:
-                batch_tag = f"Batch-{tag}-{number}"
+                batch_tag = f"Batch {tag}n{number}"
+                plan = read_patient_csv(_import_file(batch_tag, batch), today=now.date())
                 with db.session() as session:
-                    session.add_all([_patient(batch_tag) for _ in range(batch)])
-                    record_event(session, actor, audit_actions.PATIENTS_IMPORTED,
-                                 detail=f"{batch} rows")
-                say(f"B {batch_tag} {batch}")
+                    import_patients(session, actor, plan, import_duplicates=True)
+                say(f"B {batch_tag.split()[1]} {batch}")
         except DatabaseBusyError:
             say("BUSY")
         if pause_ms:
@@ -100,11 +108,40 @@ def _write(argv: list[str]) -> int:
     return 0
 
 
+class _RollBack(Exception):
+    pass
+
+
+def _warm_up(db_path: Path, key: bytes, slots: KeySlotFile, user: str) -> None:
+    """Run each write once and roll it back, so forked children start with warm caches."""
+    db = PracticeDatabase.open_with_key(db_path, key, slots)
+    try:
+        with db.session() as session:
+            actor = _actor(session, user)
+            now = datetime.now(UTC)
+            record = create_patient(session, actor, SINGLE, today=now.date(), allow_duplicate=True)
+            add_vitals(session, actor, record.id, measured_at=now, heart_rate=70)
+            plan = read_patient_csv(_import_file("Batch warmup", 2), today=now.date())
+            import_patients(session, actor, plan, import_duplicates=True)
+            raise _RollBack
+    except _RollBack:
+        pass
+    finally:
+        db.close()
+
+
+def _actor(session: Session, user: str) -> Actor:
+    return actor_from_user(
+        session.execute(select(User).where(User.user_name == user)).scalar_one()
+    )
+
+
 def _serve(argv: list[str]) -> int:
     db_path, user, tag, batch = Path(argv[0]), argv[1], argv[2], int(argv[3])
     password = sys.stdin.readline().rstrip("\n")
     slots = KeySlotFile.load(db_path)
     key = slots.unwrap_for_user(user, password)  # the password is checked once, here
+    _warm_up(db_path, key, slots, user)
     say("SERVING")
     for trial, command in enumerate(sys.stdin):
         if command.strip() != "go":
@@ -114,14 +151,7 @@ def _serve(argv: list[str]) -> int:
             try:
                 db = PracticeDatabase.open_with_key(db_path, key, slots)
                 with db.session() as session:
-                    from sqlalchemy import select
-
-                    from ketadesk.models.users import User
-                    from ketadesk.storage.database import actor_from_user
-
-                    actor = actor_from_user(
-                        session.execute(select(User).where(User.user_name == user)).scalar_one()
-                    )
+                    actor = _actor(session, user)
                 say("READY")
                 write_forever(db, actor, f"{tag}{trial}", batch, 0)
             except BaseException as error:  # reported to the test, never silently
