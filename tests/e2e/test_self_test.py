@@ -135,3 +135,21 @@ def test_a_wrong_password_that_opens_the_database_fails(tmp_path):
         result.stdout
     )
     assert _leftovers(tmp_path) == []
+
+
+def test_keyring_without_its_backend_metadata_is_a_failure(tmp_path):
+    # What a bundle without keyring's dist-info looks like: no entry points, so no backends.
+    result = _run_patched(
+        "import importlib.metadata as md\n"
+        "real = md.entry_points\n"
+        "def no_keyring(**params):\n"
+        "    if params.get('group') == 'keyring.backends':\n"
+        "        return md.EntryPoints(())\n"
+        "    return real(**params)\n"
+        "md.entry_points = no_keyring",
+        tmp_path,
+    )
+    assert result.returncode == 1
+    failure = next(line for line in result.stdout.splitlines() if line.startswith("FAIL"))
+    assert failure.startswith("FAIL keyring backends loadable: keyring's backend list lacks ")
+    assert "SecretService" in failure
