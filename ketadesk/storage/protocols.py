@@ -189,9 +189,9 @@ class SigningCheck:
         if self.errors:
             n = len(self.errors)
             reasons.append(f"{n} problem{'s' if n != 1 else ''} must be fixed first.")
-        missing = {m.code for m in self.warnings} - set(acknowledged)
-        if missing:
-            n = len(missing)
+        ticked = set(acknowledged)
+        n = sum(1 for m in self.warnings if m.code not in ticked)
+        if n:
             reasons.append(f"{n} warning{'s' if n != 1 else ''} must be acknowledged.")
         return reasons
 

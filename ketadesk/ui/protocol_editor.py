@@ -526,6 +526,9 @@ class ProtocolEditor(QWidget):
             data["maintenance"]["frequency"] = dict(data["frequency"])
         self._base = data
         self._template_name = template_name
+        index = self.template_combo.findData(template_name)
+        if index >= 0:
+            self.template_combo.setCurrentIndex(index)
         for form in self.forms:
             form.load(data)
         self._update_row_visibility()
@@ -578,7 +581,7 @@ class ProtocolEditor(QWidget):
             return f"{prefix}{shown.label}. Signed versions cannot be changed."
         signed = course.latest_signed
         in_force = f" In force: version {signed.number}." if signed is not None else ""
-        return f"{prefix}Editing {shown.label.lower()}.{in_force}"
+        return f"{prefix}Editing {shown.label[0].lower()}{shown.label[1:]}.{in_force}"
 
     # ------------------------------------------------------------------ editing
 

@@ -34,6 +34,8 @@ FieldKind = Literal["number", "optional_number", "integer", "optional_integer", 
 
 ERROR_STYLE = "color: #a4161a;"
 UNIT_WIDTH = 92
+#: Labels share one width so the editors of several forms line up under each other.
+LABEL_WIDTH = 150
 READ_ONLY_STYLE = (
     "QLineEdit[readOnly=\"true\"], QPlainTextEdit[readOnly=\"true\"] "
     "{ background: #f1f1f1; color: #303030; }"
@@ -129,6 +131,9 @@ class FieldForm(QWidget):
             box.addLayout(line)
             box.addWidget(message)
             label = QLabel(spec.label if spec.kind != "flag" else "")
+            label.setFixedWidth(LABEL_WIDTH)
+            label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            label.setWordWrap(True)
             self._labels[spec.path] = label
             layout.addRow(label, row)
             self._rows[spec.path] = _Row(spec, editor, message, row)
