@@ -1,0 +1,124 @@
+"""The check-ins tab on a real encrypted database, driven offscreen with qtbot."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pytestqt.qtbot import QtBot
+from sqlalchemy import select
+
+from ketadesk.core import audit_actions
+from ketadesk.models.audit import AuditEvent
+from ketadesk.models.patients import Patient
+from ketadesk.storage.outcomes import open_safety_alerts
+from ketadesk.ui.checkins_tab import CheckInsTab, QuestionnaireDialog
+from ketadesk.ui.context import AppContext
+from ketadesk.ui.safety_banner import SafetyBanner
+
+PHQ9_ITEM9_ONE = [1, 2, 1, 0, 1, 0, 1, 0, 1]
+
+
+def add_patient(practice: Any) -> int:
+    with practice.db.session() as s:
+        patient = Patient(
+            mrn="KD-00000018",
+            first_name="Zoë",
+            last_name="Example",
+            dob=date(1988, 3, 4),
+            state="FL",
+            status="active",
+        )
+        s.add(patient)
+        s.flush()
+        return patient.id
+
+
+def make_tab(qtbot: QtBot, context: AppContext, patient_id: int) -> CheckInsTab:
+    tab = CheckInsTab(context, patient_id)
+    qtbot.addWidget(tab)
+    tab.resize(1200, 800)
+    tab.show()
+    qtbot.waitUntil(lambda: tab.outcomes() is not None, timeout=10000)
+    return tab
+
+
+def enter_phq9(qtbot: QtBot, tab: CheckInsTab, answers: list[int | None]) -> None:
+    tab.phq9_button.click()
+    dialog = tab.open_dialog
+    assert isinstance(dialog, QuestionnaireDialog)
+    dialog.set_answers(answers)
+    assert dialog.alert_label.isVisible() == bool(answers[8])
+    assert "988" in dialog.alert_label.text() or not answers[8]
+    with qtbot.waitSignal(tab.outcomes_loaded, timeout=10000):
+        dialog.buttons.button(dialog.buttons.StandardButton.Save).click()
+
+
+def test_item9_answer_shows_banner_and_physician_acknowledges(qtbot: QtBot, practice: Any) -> None:
+    patient_id = add_patient(practice)
+    context = AppContext(practice.db, practice.physician)
+    tab = make_tab(qtbot, context, patient_id)
+    banner = SafetyBanner(context)
+    qtbot.addWidget(banner)
+    assert not tab.urgent_banner.isVisible()
+
+    enter_phq9(qtbot, tab, PHQ9_ITEM9_ONE)
+    assert tab.urgent_banner.isVisible()
+    assert "988" in tab.urgent_label.text()
+    assert tab.acknowledge_button.isEnabled()
+    assert tab.questionnaire_table.item(0, 2).text() == "7"
+    assert "NOT acknowledged" in tab.questionnaire_table.item(0, 4).text()
+    qtbot.waitUntil(lambda: banner.patient_ids() == [patient_id], timeout=10000)
+    assert "1 patient has" in banner.message_label.text()
+
+    tab.acknowledge_button.click()
+    assert tab.ack_dialog is not None
+    tab.ack_dialog.setTextValue("Phoned patient; safety plan reviewed")
+    with qtbot.waitSignal(tab.safety_alert_acknowledged, timeout=10000):
+        tab.ack_dialog.accept()
+    qtbot.waitUntil(lambda: not tab.urgent_banner.isVisible(), timeout=10000)
+    qtbot.waitUntil(lambda: banner.patient_ids() == [], timeout=10000)
+    assert banner.isHidden()
+    assert "acknowledged by drquill" in tab.questionnaire_table.item(0, 4).text()
+    with practice.db.session() as s:
+        assert open_safety_alerts(s) == set()
+        events = (
+            s.execute(
+                select(AuditEvent.user_name).where(
+                    AuditEvent.action == audit_actions.SAFETY_ALERT_ACKNOWLEDGED,
+                    AuditEvent.patient_id == patient_id,
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert events == ["drquill"]
+
+
+def test_admin_sees_banner_but_cannot_acknowledge(qtbot: QtBot, practice: Any) -> None:
+    patient_id = add_patient(practice)
+    context = AppContext(practice.db, practice.admin)
+    tab = make_tab(qtbot, context, patient_id)
+    assert not tab.new_checkin_button.isEnabled()  # check-ins are physicians' work
+    enter_phq9(qtbot, tab, PHQ9_ITEM9_ONE)  # staff may enter patient-reported forms
+    assert tab.urgent_banner.isVisible()
+    assert not tab.acknowledge_button.isEnabled()
+    assert "Physician" in tab.acknowledge_button.text()
+    with practice.db.session() as s:
+        assert open_safety_alerts(s) == {patient_id}
+
+
+def test_incomplete_phq9_is_listed_as_not_scored(qtbot: QtBot, practice: Any) -> None:
+    patient_id = add_patient(practice)
+    tab = make_tab(qtbot, AppContext(practice.db, practice.physician), patient_id)
+    tab.phq9_button.click()
+    dialog = tab.open_dialog
+    assert isinstance(dialog, QuestionnaireDialog)
+    dialog.set_answers([1, 1, None, 1, 1, 1, 1, 1, 0])
+    assert "not answered" in dialog.total_label.text()
+    with qtbot.waitSignal(tab.outcomes_loaded, timeout=10000):
+        dialog.buttons.button(dialog.buttons.StandardButton.Save).click()
+    assert tab.questionnaire_table.item(0, 2).text() == "—"
+    assert "Incomplete" in tab.questionnaire_table.item(0, 3).text()
+    assert not tab.urgent_banner.isVisible()
+    assert tab.charts.questionnaire_chart.is_empty()  # incomplete forms are not plotted
