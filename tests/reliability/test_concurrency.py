@@ -1,0 +1,142 @@
+"""Two processes on one database: no corruption; a second writer waits, or is told "busy".
+
+SQLite allows one writer at a time (KetaDesk takes the write lock at BEGIN IMMEDIATE and waits
+up to ``BUSY_TIMEOUT_MS``). A blocked writer must either wait and succeed, or give the plain
+"The practice database is busy" message, never an error dump.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from ketadesk.models.patients import Patient
+from ketadesk.storage.audit_log import verify_audit
+from ketadesk.storage.database import DatabaseBusyError, PracticeDatabase
+from ketadesk.storage.engine import BUSY_TIMEOUT_MS, cipher_damaged_pages, raw_connection
+from ketadesk.storage.keyslots import KeySlotFile
+from tests.conftest import PASSWORD, PHYSICIAN
+from tests.e2e.cli_runner import ROOT
+from tests.reliability.conftest import (
+    WriterOutput,
+    child_env,
+    drain,
+    start_writer,
+    wait_for_line,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def _check_clean(path: Path, key: bytes, committed: set[int]) -> None:
+    assert cipher_damaged_pages(path, key) == []
+    connection = raw_connection(path, key)
+    try:
+        assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert connection.execute("PRAGMA foreign_key_check").fetchall() == []
+    finally:
+        connection.close()
+    db = PracticeDatabase.open_with_key(path, key, KeySlotFile.load(path))
+    try:
+        with db.session() as session:
+            present = set(session.scalars(select(Patient.id)))
+            assert verify_audit(session).is_intact
+    finally:
+        db.close()
+    assert committed <= present
+
+
+def test_two_writer_processes_at_once(closed_practice: Path) -> None:
+    first = start_writer(closed_practice, tag="one", batch_size=10)
+    second = start_writer(closed_practice, tag="two", batch_size=10)
+    outputs = [WriterOutput(), WriterOutput()]
+    try:
+        for process, output in zip((first, second), outputs, strict=True):
+            wait_for_line(process, output, "READY")
+        for process, output in zip((first, second), outputs, strict=True):
+            wait_for_line(process, output, "P ")  # both have committed while the other writes
+        time.sleep(1.5)
+    finally:
+        for process in (first, second):
+            process.send_signal(signal.SIGKILL)
+    for process, output in zip((first, second), outputs, strict=True):
+        stderr = drain(process, output)
+        assert "Traceback" not in stderr, stderr
+        assert not output.other, output.other
+        assert output.patient_ids, "each process must have written"
+    key = KeySlotFile.load(closed_practice).unwrap_for_user(PHYSICIAN, PASSWORD)
+    _check_clean(closed_practice, key, {i for o in outputs for i in o.patient_ids})
+
+
+def _hold_write_lock(path: Path, key: bytes):  # type: ignore[no-untyped-def]
+    connection = raw_connection(path, key)
+    connection.isolation_level = None
+    connection.execute("BEGIN IMMEDIATE")
+    return connection
+
+
+def test_a_second_writer_waits_for_a_short_lock(closed_practice: Path) -> None:
+    key = KeySlotFile.load(closed_practice).unwrap_for_user(PHYSICIAN, PASSWORD)
+    holder = _hold_write_lock(closed_practice, key)
+    writer = start_writer(closed_practice, tag="wait", batch_size=5)
+    output = WriterOutput()
+    try:
+        time.sleep(min(2.0, BUSY_TIMEOUT_MS / 4000))
+        holder.execute("COMMIT")
+        holder.close()
+        wait_for_line(writer, output, "P ")
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        stderr = drain(writer, output)
+    assert output.busy == 0 and "Traceback" not in stderr
+    _check_clean(closed_practice, key, set(output.patient_ids))
+
+
+def test_a_blocked_writer_gets_the_busy_message(closed_practice: Path) -> None:
+    key = KeySlotFile.load(closed_practice).unwrap_for_user(PHYSICIAN, PASSWORD)
+    db, outcome = PracticeDatabase.unlock(closed_practice, PHYSICIAN, PASSWORD)
+    holder = _hold_write_lock(closed_practice, key)
+    try:
+        started = time.perf_counter()
+        with pytest.raises(DatabaseBusyError) as caught:
+            with db.session() as session:
+                session.add(
+                    Patient(mrn="KD-00000026", first_name="Blocked", last_name="Writer",
+                            dob=date(1990, 1, 1), state="FL")
+                )
+        assert time.perf_counter() - started >= BUSY_TIMEOUT_MS / 1000 * 0.9  # it waited
+        assert caught.value.message.startswith("The practice database is busy")
+        assert caught.value.exit_code == 5
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        db.close()
+    _check_clean(closed_practice, key, set())
+    assert outcome.actor.user_name == PHYSICIAN
+
+
+def test_cli_blocked_by_another_writer_prints_one_busy_line(closed_practice: Path) -> None:
+    key = KeySlotFile.load(closed_practice).unwrap_for_user(PHYSICIAN, PASSWORD)
+    holder = _hold_write_lock(closed_practice, key)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "ketadesk", "--db", str(closed_practice), "verify-audit",
+             "--as", PHYSICIAN, "--password-stdin"],
+            input=PASSWORD + "\n", capture_output=True, text=True, timeout=120, cwd=ROOT,
+            env=child_env(),
+        )
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert result.returncode == DatabaseBusyError.exit_code, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("ketadesk: The practice database is busy")
+    assert result.stderr.count("\n") == 1
+    _check_clean(closed_practice, key, set())
