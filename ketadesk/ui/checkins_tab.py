@@ -491,7 +491,7 @@ class CheckInsTab(QWidget):
         )
         self.checkin_table = _table(("Date", "How", "Side effects", "Adherence", "Notes"))
         self.dose_table = _table(
-            ("Taken", "Dose", "BP before", "BP after", "HR", "Sitter", "Protocol check")
+            ("Taken", "Dose", "BP before", "BP after", "HR", "Sitter", "Check")
         )
         self.dose_note = QLabel(self)
         self.dose_note.setWordWrap(True)
@@ -508,7 +508,7 @@ class CheckInsTab(QWidget):
         splitter.addWidget(self.charts)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([440, 740])
+        splitter.setSizes([480, 700])
         layout.addWidget(splitter, 1)
 
     def _connect_signals(self) -> None:
@@ -578,13 +578,13 @@ class CheckInsTab(QWidget):
         assert safety is not None
         labels = {o.value: o.label for o in instrument.response_options}
         answered = "; ".join(
-            f"“{labels.get(q.answers[safety.number - 1] or 0, '?')}” on {q.taken_on.isoformat()}"
+            f"item {safety.number}: “{labels.get(q.answers[safety.number - 1] or 0, '?')}” "
+            f"on {q.taken_on.isoformat()}"
             for q in alerts
         )
         self.urgent_label.setText(
-            f"<b>URGENT — suicide-risk answer not yet acknowledged.</b> PHQ-9 item "
-            f"{safety.number} answered {answered}. {safety.alert_message}"
-            f"<br><b>{CRISIS_LINE_TEXT}</b> (24 hours a day)."
+            f"<b>URGENT — suicide-risk answer not yet acknowledged</b> ({answered}). "
+            f"{safety.alert_message}<br><b>{CRISIS_LINE_TEXT}</b> (24 hours a day)."
         )
 
     def _show_monitoring(self, outcomes: PatientOutcomes) -> None:
@@ -701,7 +701,7 @@ class CheckInsTab(QWidget):
     @staticmethod
     def _flag_cell(item: DoseLogItem, has_rules: bool, icons: dict[str, Any]) -> QTableWidgetItem:
         if not has_rules:
-            cell = _item("Not checked (no protocol rules)")
+            cell = _item("Not checked", "No protocol dose rules for this patient yet")
             cell.setIcon(icons["unknown"])
             return cell
         if not item.flags:
