@@ -81,6 +81,8 @@ _FREQUENCY_CHOICES = (
 _LADDER_MODE = "_ladder_mode"
 _MAINT_MODE = "_maintenance_frequency_mode"
 _START = "_start_date"
+_FORM_ITEM = "The form (not saved)"
+_FORM_ID = -1
 
 
 def _choices(labels: Any) -> tuple[tuple[str, str], ...]:
@@ -228,6 +230,8 @@ class ProtocolEditor(QWidget):
         self._start: date | None = None
         self._acknowledged: set[str] = set()
         self._updating_list = False
+        self._edits = 0  # counts edits, so a reload never overwrites newer typing
+        self._own_reloads = 0
         self._revalidate_timer = QTimer(self)
         self._revalidate_timer.setSingleShot(True)
         self._revalidate_timer.setInterval(120)
@@ -259,9 +263,9 @@ class ProtocolEditor(QWidget):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self._build_form())
         splitter.addWidget(self._build_side())
-        splitter.setStretchFactor(0, 5)
-        splitter.setStretchFactor(1, 6)
-        splitter.setSizes([560, 680])
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([620, 640])
         outer.addWidget(splitter, 1)
 
     def _build_header(self) -> QVBoxLayout:
@@ -351,6 +355,7 @@ class ProtocolEditor(QWidget):
         self.message_list.setWordWrap(True)
         self.message_list.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.message_list.setMinimumHeight(150)
+        self.message_list.setSpacing(2)
         messages_layout.addWidget(self.message_list)
         layout.addWidget(messages_box, 1)
 
@@ -452,9 +457,24 @@ class ProtocolEditor(QWidget):
                     templates=store.all_templates(session),
                 )
 
-        self.context.ops.run(work, self._show_loaded, parent_widget=self)
+        started_at = self._edits
+        self._own_reloads += 1
+
+        def done(loaded: _Loaded) -> None:
+            self._own_reloads -= 1
+            if self._dirty and self._edits != started_at:
+                # The physician typed while this was loading: keep their edits.
+                self._loaded = replace(loaded, course=self._loaded.course if self._loaded
+                                       else loaded.course)
+                self.revalidate()
+                return
+            self._show_loaded(loaded)
+
+        self.context.ops.run(work, done, parent_widget=self)
 
     def _on_data_changed(self, what: str) -> None:
+        if what == "protocols" and self._own_reloads:
+            return  # this tab's own change; its reload is already on the way
         if what in ("settings", "reviews", "protocols", f"patient:{self.patient_id}"):
             if not self._dirty:
                 self.reload()
@@ -586,6 +606,7 @@ class ProtocolEditor(QWidget):
     # ------------------------------------------------------------------ editing
 
     def _on_edited(self) -> None:
+        self._edits += 1
         self._dirty = True
         self._update_row_visibility()
         self._revalidate_timer.start()
@@ -682,6 +703,8 @@ class ProtocolEditor(QWidget):
         self._show_doses(protocol, loaded.weight, start, today)
         self._fill_calendar(protocol, loaded.weight, start)
         self._update_sign_state()
+        if self.diff_to.currentData() == _FORM_ID:
+            self._show_diff()
 
     def _show_field_messages(self) -> None:
         placed: list[tuple[str, str, str]] = [(p, "error", m) for p, m in self._parse_problems]
@@ -788,8 +811,8 @@ class ProtocolEditor(QWidget):
             units = units_per_30_days(protocol, start or today)
             refills = protocol.supply.refills
             self.supply_label.setText(
-                f"Supply: {units} {protocol.unit_name or 'units'} per 30 days (from the "
-                f"calendar); {refills} refill{'s' if refills != 1 else ''}.")
+                f"Supply: {units} {_plural(protocol.unit_name or 'unit', units)} per 30 days "
+                f"(from the calendar); {refills} refill{'s' if refills != 1 else ''}.")
         except (UserFacingError, ValueError, ZeroDivisionError):
             self.supply_label.setText("Supply: cannot be computed from these values.")
 
@@ -861,6 +884,7 @@ class ProtocolEditor(QWidget):
         if not self._editable:
             return
         self._base["example_values"] = False
+        self._edits += 1
         self._dirty = True
         self.revalidate()
 
@@ -873,6 +897,7 @@ class ProtocolEditor(QWidget):
             return
         _protocol, start, _problems = self._read_form()
         self._load_protocol(template.protocol, start or _today(), template.name)
+        self._edits += 1
         self._dirty = True
         self.revalidate()
 
@@ -1007,9 +1032,13 @@ class ProtocolEditor(QWidget):
             for version in versions:
                 combo.addItem(f"Version {version.number} ({version.status})", version.version_id)
             combo.blockSignals(False)
+        if versions and self._editable:
+            self.diff_to.addItem(_FORM_ITEM, _FORM_ID)
         if len(versions) >= 2:
             self.diff_from.setCurrentIndex(len(versions) - 2)
             self.diff_to.setCurrentIndex(len(versions) - 1)
+        elif versions and self.diff_to.count() > 1:
+            self.diff_to.setCurrentIndex(self.diff_to.count() - 1)  # the unsaved form
         self._show_diff()
 
     def show_diff(self, from_number: int, to_number: int) -> str:
@@ -1022,17 +1051,31 @@ class ProtocolEditor(QWidget):
         return self.diff_view.toPlainText()
 
     def _show_diff(self) -> None:
-        versions = {v.version_id: v for v in self._versions()}
+        listed = self._versions()
+        versions = {v.version_id: v for v in listed}
         a = versions.get(self.diff_from.currentData())
         b = versions.get(self.diff_to.currentData())
+        to_words = f"version {b.number}" if b is not None else ""
+        if self.diff_to.currentData() == _FORM_ID and listed and self._protocol is not None:
+            loaded = self._loaded
+            b = replace(listed[-1], protocol=self._protocol,
+                        start_date=self._start or listed[-1].start_date,
+                        weight=loaded.weight if loaded else None)
+            to_words = "the form as it is now (not saved)"
         if a is None or b is None:
             self.diff_view.setPlainText("Save at least two versions to compare them.")
             return
         lines = store.version_diff(a, b)
-        header = f"Changes from version {a.number} to version {b.number}:"
+        header = f"Changes from version {a.number} to {to_words}:"
         self.diff_view.setPlainText(
             header + "\n" + ("\n".join(f"• {line}" for line in lines) if lines
                              else "No differences."))
+
+
+def _plural(unit: str, count: int) -> str:
+    if count == 1 or unit.endswith("s") or unit.lower() == "ml":
+        return unit
+    return unit + "s"
 
 
 def _deep_copy(data: dict[str, Any]) -> dict[str, Any]:
