@@ -601,7 +601,8 @@ class ProtocolEditor(QWidget):
             return f"{prefix}{shown.label}. Signed versions cannot be changed."
         signed = course.latest_signed
         in_force = f" In force: version {signed.number}." if signed is not None else ""
-        return f"{prefix}Editing {shown.label[0].lower()}{shown.label[1:]}.{in_force}"
+        verb = "Editing" if self._editable else "Showing"
+        return f"{prefix}{verb} {shown.label[0].lower()}{shown.label[1:]}.{in_force}"
 
     # ------------------------------------------------------------------ editing
 
