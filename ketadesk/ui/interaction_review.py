@@ -13,6 +13,7 @@ the frozen views returned by ``ketadesk.storage.interaction_reviews``.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt, QUrl, Signal
@@ -364,6 +365,7 @@ class ReviewScreen(QWidget):
         self.patient_id = patient_id
         self.view: ReviewDraftView | None = None
         self._cards: list[FlagCard] = []
+        self._overview_labels: list[QLabel] = []
         self._loading = False
         self._build()
         self._connect_signals()
@@ -414,6 +416,7 @@ class ReviewScreen(QWidget):
         right_scroll = QScrollArea()
         right_scroll.setWidgetResizable(True)
         right_scroll.setWidget(self.flags_panel)
+        self.flags_scroll = right_scroll
         splitter.addWidget(right_scroll)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 2)
@@ -506,11 +509,23 @@ class ReviewScreen(QWidget):
         self.status_label.setText(text)
         self.status_label.setStyleSheet(style)
 
+    @staticmethod
+    def _adder(layout: QVBoxLayout) -> Callable[[QWidget], None]:
+        def add(widget: QWidget) -> None:
+            layout.addWidget(widget)
+            # Show now rather than on the next event-loop turn (Qt queues the show of a
+            # widget added to a visible parent), so the panel is complete once loaded.
+            parent = layout.parentWidget()
+            if parent is not None and parent.isVisible():
+                widget.show()
+
+        return add
+
     # ----------------------------------------------------------------- left panel
 
     def _fill_inputs(self, view: ReviewDraftView) -> None:
         _clear(self.inputs_layout)
-        add = self.inputs_layout.addWidget
+        add = self._adder(self.inputs_layout)
         add(_section_title(f"Medications as entered ({len(view.medication_lines)})"))
         if not view.medication_lines:
             add(_wrapping_label("No active medications on the chart."))
@@ -572,25 +587,84 @@ class ReviewScreen(QWidget):
             f"{n} {SEVERITY_TEXT[s].lower()}" for s, n in counts.items()
         ) or "none"
         heading = _section_title(f"Findings ({len(view.flags)}: {summary})")
-        self.flags_layout.addWidget(heading)
+        add = self._adder(self.flags_layout)
+        add(heading)
         if not view.flags:
-            self.flags_layout.addWidget(_wrapping_label(
+            add(_wrapping_label(
                 "No interactions, condition or vital-sign findings for what was recognised. "
                 "Lines listed as \"not checked\" were not assessed."
             ))
+        self._overview_labels = []
+        if len(view.flags) > 1:
+            add(self._overview(view))
         for item in view.flags:
             card = FlagCard(item, self.can_sign)
             earlier = previous.get(card.key)
             if earlier is not None:
                 card.set_decision(earlier.decision, earlier.note, earlier.override_reason)
             card.decision_changed.connect(self._update_progress)
-            self.flags_layout.addWidget(card)
+            add(card)
             self._cards.append(card)
         self.flags_layout.addStretch(1)
+
+    def _overview(self, view: ReviewDraftView) -> QWidget:
+        """One line per finding (severity, title, decision state); click to jump to it."""
+        box = QFrame()
+        box.setObjectName("findingsOverview")
+        box.setStyleSheet(
+            "QFrame#findingsOverview { background: palette(base); border: 1px solid #c8c8c8; }"
+        )
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(8, 6, 8, 6)
+        layout.setSpacing(2)
+        for item in view.flags:
+            row = QHBoxLayout()
+            row.setSpacing(6)
+            icon = QLabel()
+            icon.setPixmap(severity_pixmap(item.flag.severity, 16))
+            row.addWidget(icon, 0, Qt.AlignmentFlag.AlignTop)
+            label = QLabel()
+            label.setObjectName("overviewRow")
+            label.setWordWrap(True)
+            label.setTextFormat(Qt.TextFormat.RichText)
+            label.linkActivated.connect(self._jump_to)
+            self._overview_labels.append(label)
+            row.addWidget(label, 1)
+            layout.addLayout(row)
+        return box
+
+    def _jump_to(self, link: str) -> None:
+        index = int(link.removeprefix("#card-"))
+        if 0 <= index < len(self._cards):
+            self.flags_scroll.ensureWidgetVisible(self._cards[index], 0, 10)
+
+    def _refresh_overview(self) -> None:
+        for number, (card, label) in enumerate(zip(self._cards, self._overview_labels,
+                                                   strict=False)):
+            flag = card.item.flag
+            if card.is_decided():
+                choice = card.decision_input()
+                carried = card.item.carried
+                state = (
+                    carried.acknowledgement
+                    if carried is not None and choice is not None
+                    and carried.decision == choice.decision
+                    else "decided"
+                )
+                state_html = f'<span style="color:#1d5e20">✔ {html.escape(state)}</span>'
+            elif card.item.needs_decision:
+                state_html = '<span style="color:#a3001b"><b>needs a decision</b></span>'
+            else:
+                state_html = '<span style="color:#555">no decision needed</span>'
+            label.setText(
+                f"<b>{SEVERITY_TEXT[flag.severity]}</b> "
+                f'<a href="#card-{number}">{html.escape(flag.title)}</a> — {state_html}'
+            )
 
     def _update_progress(self) -> None:
         if self.view is None:
             return
+        self._refresh_overview()
         missing = [c for c in self._cards if c.item.needs_decision and not c.is_decided()]
         if not self.can_sign:
             self.progress_label.setText("")

@@ -43,7 +43,7 @@ def open_screen(qtbot, practice, actor, patient_id) -> tuple[ReviewScreen, AppCo
 
 
 def labels(screen, name: str) -> list[QLabel]:
-    return [w for w in screen.findChildren(QLabel, name) if w.isVisible()]
+    return [w for w in screen.findChildren(QLabel, name) if w.isVisibleTo(screen)]
 
 
 @pytest.fixture
@@ -79,8 +79,13 @@ def test_physician_decides_and_signs_then_status_is_current(qtbot, practice, pat
     assert not screen.sign_button.isEnabled()  # decisions are still missing
     required = [card for card in screen.flag_cards() if card.item.needs_decision]
     assert len(required) == 2
+    overview = [label.text() for label in labels(screen, "overviewRow")]
+    assert len(overview) == 3
+    assert sum("needs a decision" in text for text in overview) == 2
     for card in required:
         card.decision_combo.setCurrentIndex(card.decision_combo.findData("adjust_protocol"))
+    overview = [label.text() for label in labels(screen, "overviewRow")]
+    assert not any("needs a decision" in text for text in overview)
     required[0].note_edit.setText("start at the lowest dose")
     assert screen.sign_button.isEnabled()
     with qtbot.waitSignal(screen.review_signed, timeout=10000) as signed:
@@ -95,7 +100,7 @@ def test_physician_decides_and_signs_then_status_is_current(qtbot, practice, pat
     assert all(c is not None and c.decision == "adjust_protocol" for c in carried)
     qtbot.waitUntil(lambda: screen.is_loaded, timeout=10000)
     acknowledged = [c.acknowledged_label.text() for c in screen.flag_cards()
-                    if c.acknowledged_label.isVisible()]
+                    if c.acknowledged_label.isVisibleTo(screen)]
     assert len(acknowledged) == 2
     assert all("acknowledged on" in text and "Dr. Rowan Quill" in text for text in acknowledged)
     context.ops.wait_for_done()
@@ -106,7 +111,7 @@ def test_contraindication_needs_an_override_reason_before_signing(qtbot, practic
     screen, context = open_screen(qtbot, practice, practice.physician, pid)
     card = screen.flag_cards()[0]
     assert card.item.flag.severity == "contraindicated"
-    assert card.override_edit.isVisible()
+    assert card.override_edit.isVisibleTo(screen)
     card.decision_combo.setCurrentIndex(card.decision_combo.findData("continue_with_monitoring"))
     assert not screen.sign_button.isEnabled()
     card.override_edit.setText("Repaired in 2019; vascular surgeon agrees")
