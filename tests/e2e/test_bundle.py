@@ -140,6 +140,8 @@ def test_the_bundle_carries_what_it_needs_and_nothing_it_does_not(bundle: Path) 
     qt_libs = {Path(p).name.split(".")[0] for p in present if p.startswith("PySide6/Qt/lib/")}
     for module in ("Qml", "Quick", "WebEngineCore", "Multimedia", "3DCore", "Network", "Pdf"):
         assert f"libQt6{module}" not in qt_libs, module
+    dangling = [p for p in internal.rglob("*") if p.is_symlink() and not p.exists()]
+    assert dangling == []
     plugin_types = {p.split("/")[3] for p in present if p.startswith("PySide6/Qt/plugins/")}
     assert plugin_types <= {
         "platforms", "xcbglintegrations", "imageformats", "iconengines", "platformthemes",
