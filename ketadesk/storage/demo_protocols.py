@@ -26,10 +26,13 @@ from ketadesk.core.protocols import Protocol, Route, TitrationLadder
 from ketadesk.models.patients import Patient
 from ketadesk.storage import protocols as store
 from ketadesk.storage.database import PracticeDatabase
+from ketadesk.storage.interaction_reviews import review_states_for
 
 DEMO_SOURCE = "Demo values for trying KetaDesk — not clinical guidance"
 #: Share of eligible active patients who get a signed protocol.
 _SIGNED_SHARE = 0.92
+#: Signing runs every check (about 0.1 s a patient), so very large demos stop here.
+_MAX_SIGNED = 1500
 
 
 def demo_practice_limits() -> PracticeLimits:
@@ -116,12 +119,13 @@ def populate_demo_protocols(
             select(Patient.id).where(Patient.status == "active").order_by(Patient.id)
         ).scalars()
     )
+    states = review_states_for(session, patient_ids)
     signed = 0
     discontinued = False
     for patient_id in patient_ids:
-        if rng.random() > _SIGNED_SHARE:
-            continue
-        if not store.review_gate(session, patient_id).allows_signing:
+        if signed >= _MAX_SIGNED:
+            break
+        if rng.random() > _SIGNED_SHARE or states.get(patient_id) != "current":
             continue
         weight = store.chart_weight(session, patient_id)
         # Lighter patients get the microdose or intranasal template more often.

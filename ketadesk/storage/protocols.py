@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -352,7 +353,13 @@ def get_practice_limits(session: Session) -> PracticeLimits:
     row = session.get(PracticeSetting, PRACTICE_LIMITS_KEY)
     if row is None:
         return default_practice_limits()
-    return practice_limits_from_dict(json.loads(row.value_json))
+    return _limits_from_json(row.value_json)
+
+
+@lru_cache(maxsize=8)
+def _limits_from_json(text: str) -> PracticeLimits:
+    """Parsed (schema-checked) limits; cached by their stored text, so each save is read once."""
+    return practice_limits_from_dict(json.loads(text))
 
 
 def _limit_changes(before: PracticeLimits, after: PracticeLimits) -> list[str]:
