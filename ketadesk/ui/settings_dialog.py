@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtWidgets import (
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -22,6 +23,12 @@ from ketadesk.ui.context import AppContext
 
 
 def _editor_for(spec: SettingSpec, value: Any) -> QWidget:
+    if spec.choices:
+        combo = QComboBox()
+        combo.addItems(list(spec.choices))
+        combo.setCurrentText(str(value))
+        combo.setAccessibleName(spec.label)
+        return combo
     if isinstance(spec.default, int) and not isinstance(spec.default, bool):
         box = QSpinBox()
         box.setRange(
@@ -37,6 +44,8 @@ def _editor_for(spec: SettingSpec, value: Any) -> QWidget:
 
 
 def _value_of(widget: QWidget) -> Any:
+    if isinstance(widget, QComboBox):
+        return widget.currentText()
     if isinstance(widget, QSpinBox):
         return widget.value()
     assert isinstance(widget, QLineEdit)

@@ -121,3 +121,18 @@ def test_change_my_password(qtbot, context):
     dialog.old.setText(PASSWORD)
     dialog.save()
     assert dialog.result() == dialog.DialogCode.Accepted
+
+
+def test_choice_settings_use_a_drop_down(qtbot, context):
+    from PySide6.QtWidgets import QComboBox
+
+    dialog = SettingsDialog(context)
+    qtbot.addWidget(dialog)
+    combo = dialog.editors["interaction_interrupt_threshold"]
+    assert isinstance(combo, QComboBox)
+    assert [combo.itemText(i) for i in range(combo.count())] == [
+        "contraindicated", "major", "moderate", "minor"]
+    combo.setCurrentText("moderate")
+    dialog.save()
+    with context.db.session() as session:
+        assert get_setting(session, "interaction_interrupt_threshold") == "moderate"
