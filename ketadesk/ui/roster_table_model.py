@@ -1,0 +1,219 @@
+"""The roster as a lazy Qt table model over ``storage.roster_query`` (SQL does the work).
+
+Rows arrive in pages (``canFetchMore``/``fetchMore``); a new search, filter or sort resets
+the model and asks SQL again. No proxy model ever sees all 50,000 patients.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import IntEnum
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+
+from ketadesk.storage.database import PracticeDatabase
+from ketadesk.storage.patients import STATUS_LABELS
+from ketadesk.storage.roster_query import (
+    DEFAULT_PAGE_SIZE,
+    RosterFilter,
+    RosterRow,
+    RosterSort,
+    fetch_roster_page,
+    query_roster,
+    registered_columns,
+)
+
+PatientIdRole = Qt.ItemDataRole.UserRole + 1
+SortKeyRole = Qt.ItemDataRole.UserRole + 2
+
+_Index = QModelIndex | QPersistentModelIndex
+
+
+class RosterColumn(IntEnum):
+    NAME = 0
+    DOB = 1
+    MRN = 2
+    STATE = 3
+    STATUS = 4
+    LAST_VISIT = 5
+
+
+_HEADERS = {
+    RosterColumn.NAME: "Name",
+    RosterColumn.DOB: "Date of birth (age)",
+    RosterColumn.MRN: "MRN",
+    RosterColumn.STATE: "State",
+    RosterColumn.STATUS: "Status",
+    RosterColumn.LAST_VISIT: "Last visit",
+}
+_SORTS = {
+    RosterColumn.NAME: RosterSort.NAME,
+    RosterColumn.DOB: RosterSort.DOB,
+    RosterColumn.MRN: RosterSort.MRN,
+    RosterColumn.STATE: RosterSort.STATE,
+    RosterColumn.STATUS: RosterSort.STATUS,
+    RosterColumn.LAST_VISIT: RosterSort.LAST_VISIT,
+}
+
+
+def _local_today() -> date:
+    return datetime.now(UTC).astimezone().date()
+
+
+class RosterTableModel(QAbstractTableModel):
+    """Pages of ``RosterRow`` for the current filter and sort. Extra registered columns follow
+    the built-in ones. ``PatientIdRole`` gives the patient id; ``SortKeyRole`` a sortable value.
+    """
+
+    def __init__(self, db: PracticeDatabase, page_size: int = DEFAULT_PAGE_SIZE) -> None:
+        super().__init__()
+        self._db = db
+        self._page_size = page_size
+        self._filter = RosterFilter()
+        self._sort: str = RosterSort.NAME
+        self._ascending = True
+        self._rows: list[RosterRow] = []
+        self._total = 0
+        self._extras = registered_columns()
+        self._today = _local_today()
+        self._fetching = False  # fetchMore re-entered from a rowsInserted slot must do nothing
+
+    # --- queries -----------------------------------------------------------------------
+    @property
+    def roster_filter(self) -> RosterFilter:
+        return self._filter
+
+    @property
+    def total(self) -> int:
+        """How many patients match (not just the rows loaded so far)."""
+        return self._total
+
+    def set_filter(self, roster_filter: RosterFilter) -> None:
+        self._filter = roster_filter
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Ask SQL again for the first page (after a search, filter, sort or data change)."""
+        with self._db.session() as session:
+            result = query_roster(
+                session,
+                self._filter,
+                sort=self._sort,
+                ascending=self._ascending,
+                limit=self._page_size,
+            )
+        self.beginResetModel()
+        self._extras = registered_columns()
+        self._today = _local_today()
+        self._rows = list(result.rows)
+        self._total = result.total
+        self.endResetModel()
+
+    def canFetchMore(self, parent: _Index = QModelIndex()) -> bool:  # noqa: B008
+        return not parent.isValid() and not self._fetching and len(self._rows) < self._total
+
+    def fetchMore(self, parent: _Index = QModelIndex()) -> None:  # noqa: B008
+        if parent.isValid() or self._fetching or len(self._rows) >= self._total:
+            return
+        with self._db.session() as session:
+            more = fetch_roster_page(
+                session,
+                self._filter,
+                sort=self._sort,
+                ascending=self._ascending,
+                offset=len(self._rows),
+                limit=self._page_size,
+            )
+        if not more:
+            self._total = len(self._rows)
+            return
+        first = len(self._rows)
+        self._fetching = True
+        try:
+            self.beginInsertRows(QModelIndex(), first, first + len(more) - 1)
+            self._rows.extend(more)
+            self.endInsertRows()
+        finally:
+            self._fetching = False
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        if column < len(RosterColumn):
+            key: str = _SORTS[RosterColumn(column)]
+        elif column - len(RosterColumn) < len(self._extras):
+            key = self._extras[column - len(RosterColumn)].key
+        else:
+            return
+        self._sort = key
+        self._ascending = order == Qt.SortOrder.AscendingOrder
+        self.refresh()
+
+    # --- model -------------------------------------------------------------------------
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(RosterColumn) + len(self._extras)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation != Qt.Orientation.Horizontal or role != Qt.ItemDataRole.DisplayRole:
+            return None
+        if 0 <= section < len(RosterColumn):
+            return _HEADERS[RosterColumn(section)]
+        extra = section - len(RosterColumn)
+        if 0 <= extra < len(self._extras):
+            return self._extras[extra].label
+        return None
+
+    def row_at(self, row: int) -> RosterRow | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def patient_id_at(self, row: int) -> int | None:
+        found = self.row_at(row)
+        return found.patient_id if found else None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self._rows):
+            return None
+        row = self._rows[index.row()]
+        column = index.column()
+        if role == PatientIdRole:
+            return row.patient_id
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(row, column)
+        if role == SortKeyRole:
+            return self._sort_key(row, column)
+        if role == Qt.ItemDataRole.AccessibleTextRole and column == RosterColumn.NAME:
+            return f"{row.first_name} {row.last_name}"
+        return None
+
+    def _display(self, row: RosterRow, column: int) -> str | None:
+        if column == RosterColumn.NAME:
+            middle = f" {row.middle_name}" if row.middle_name else ""
+            return f"{row.last_name}, {row.first_name}{middle}"
+        if column == RosterColumn.DOB:
+            return f"{row.dob.strftime('%m/%d/%Y')} ({row.age_on(self._today)})"
+        if column == RosterColumn.MRN:
+            return row.mrn
+        if column == RosterColumn.STATE:
+            return row.state
+        if column == RosterColumn.STATUS:
+            return STATUS_LABELS.get(row.status, row.status)
+        if column == RosterColumn.LAST_VISIT:
+            return row.last_visit_on.strftime("%m/%d/%Y") if row.last_visit_on else "—"
+        extra = column - len(RosterColumn)
+        if 0 <= extra < len(self._extras):
+            value = row.extras.get(self._extras[extra].key)
+            return "" if value is None else str(value)
+        return None
+
+    def _sort_key(self, row: RosterRow, column: int) -> Any:
+        if column == RosterColumn.NAME:
+            return f"{row.last_name}\t{row.first_name}".casefold()
+        if column == RosterColumn.DOB:
+            return row.dob.isoformat()
+        if column == RosterColumn.LAST_VISIT:
+            return row.last_visit_on.isoformat() if row.last_visit_on else ""
+        return self._display(row, column)

@@ -1,0 +1,101 @@
+"""Roster view and model against a real encrypted database, offscreen."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+
+import pytest
+from PySide6.QtCore import Qt
+
+from ketadesk.storage.demo_data import populate_demo_patients
+from ketadesk.ui.context import AppContext
+from ketadesk.ui.roster_table_model import PatientIdRole, RosterColumn, RosterTableModel
+from ketadesk.ui.roster_view import RosterView
+
+
+@pytest.fixture
+def context(practice, qapp):
+    qapp.setOrganizationName("KetaDeskTests")
+    with practice.db.session() as s:
+        populate_demo_patients(s, 450, entered_by="drquill", today=date(2026, 3, 15))
+    return AppContext(practice.db, practice.physician)
+
+
+def test_model_passes_qtmodeltester(context, qtmodeltester) -> None:
+    model = RosterTableModel(context.db, page_size=50)
+    model.refresh()
+    qtmodeltester.check(model)
+    while model.canFetchMore():
+        model.fetchMore()
+    assert model.rowCount() == 450 == model.total
+    qtmodeltester.check(model)
+
+
+def test_decoration_role_does_not_leak_none_references(context) -> None:
+    model = RosterTableModel(context.db)
+    model.refresh()
+    index = model.index(3, RosterColumn.NAME)
+    before = sys.getrefcount(None)
+    for _ in range(10_000):
+        index.data(Qt.ItemDataRole.DecorationRole)
+    assert sys.getrefcount(None) - before < 10
+
+
+def test_search_filters_count_and_open(context, qtbot) -> None:
+    view = RosterView(context)
+    qtbot.addWidget(view)
+    assert view.count_label.text() == "450 patients"
+    view.search.setText("zoe")
+    qtbot.waitUntil(lambda: view.count_label.text() != "450 patients", timeout=2000)
+    for row in range(view.model.rowCount()):
+        assert "Zoë" in view.model.data(view.model.index(row, RosterColumn.NAME))
+    view.search.clear()
+    view.state_filter.setCurrentIndex(view.state_filter.findData("NJ"))
+    view.status_filter.setCurrentIndex(view.status_filter.findData("paused"))
+    states = {
+        view.model.data(view.model.index(r, RosterColumn.STATE))
+        for r in range(view.model.rowCount())
+    }
+    assert states == {"NJ"}
+    with qtbot.waitSignal(view.patient_opened) as opened:
+        view.table.setFocus()
+        view.table.selectRow(0)
+        qtbot.keyClick(view.table, Qt.Key.Key_Return)
+    assert opened.args == [view.model.data(view.model.index(0, 0), PatientIdRole)]
+
+
+def test_sort_by_header_is_done_in_sql(context, qtbot) -> None:
+    view = RosterView(context)
+    qtbot.addWidget(view)
+    view.table.sortByColumn(RosterColumn.DOB, Qt.SortOrder.DescendingOrder)
+    model = view.model
+    while model.canFetchMore():
+        model.fetchMore()
+    dobs = [model.row_at(r).dob for r in range(model.rowCount())]
+    assert len(dobs) == 450 and dobs == sorted(dobs, reverse=True)
+
+
+def test_shortcuts_and_accessible_names(context, qtbot) -> None:
+    view = RosterView(context)
+    qtbot.addWidget(view)
+    from PySide6.QtGui import QKeySequence
+
+    view.table.setFocus()
+    assert view._find.key() == QKeySequence(QKeySequence.StandardKey.Find)
+    view._find.activated.emit()
+    assert view.focusWidget() is view.search
+    assert view._new.key() == QKeySequence(QKeySequence.StandardKey.New)
+    with qtbot.waitSignal(view.new_patient_requested):
+        view._new.activated.emit()
+    for widget in (view.search, view.state_filter, view.status_filter, view.table):
+        assert widget.accessibleName()
+
+
+def test_refreshes_when_patients_change(context, qtbot) -> None:
+    view = RosterView(context)
+    qtbot.addWidget(view)
+    with context.db.session() as s:
+        populate_demo_patients(s, 5, entered_by="drquill", today=date(2026, 3, 15), seed=1)
+    context.data_changed.emit("patients")
+    assert view.count_label.text() == "455 patients"
