@@ -355,3 +355,26 @@ def test_protocol_check_reads_the_practice_limits_from_the_database(practice: An
     refused = run_ketadesk(*args)
     assert refused.returncode != 0
     assert "also give --as NAME" in refused.stderr
+
+
+def test_demo_step_fills_limits_templates_and_signs_over_current_reviews(practice: Any) -> None:
+    from ketadesk.storage import demo_data, demo_protocols, demo_reviews
+
+    with practice.db.session() as s:
+        demo_data.populate_demo_patients(s, 40, entered_by=practice.physician.user_name)
+    demo_reviews.populate(practice.db, practice.physician)
+    demo_protocols.populate(practice.db, practice.physician)
+    with practice.db.session() as s:
+        limits = store.get_practice_limits(s)
+        sublingual = limits.for_route(Route.SUBLINGUAL)
+        assert sublingual.max_single_dose_mg.source == demo_protocols.DEMO_SOURCE
+        assert all(getattr(limits.for_route(r), n).is_set for r in Route
+                   for n in ("max_single_dose_mg", "min_interval_hours"))
+        assert {t.name for t in store.practice_templates(s)} == {
+            t.name for t in demo_protocols.demo_templates()}
+        signed = store.active_signed_protocols(s)
+        assert signed
+        for version in signed.values():
+            assert not version.protocol.example_values
+            assert version.interaction_review_id is not None
+            assert version.template_name.endswith("(demo practice)")
