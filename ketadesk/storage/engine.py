@@ -35,6 +35,7 @@ def raw_connection(path: Path, key: bytes) -> Any:
     # FULL: a transaction reported as committed survives a power cut, not only a crash.
     connection.execute("PRAGMA synchronous = FULL")
     connection.execute("PRAGMA temp_store = MEMORY")
+    connection.execute("PRAGMA cache_size = -32000")  # 32 MB of decrypted pages per connection
     return connection
 
 
