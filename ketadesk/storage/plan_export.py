@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from ketadesk.core import audit_actions
 from ketadesk.core.dosing_calendar import (
@@ -111,6 +111,7 @@ _WINDOWS_RESERVED = frozenset(
 )
 _UNSAFE_IN_NAME = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]+')
 _PLAN_ID = re.compile(r"KD-([0-9A-F]{6})-([0-9]+)")
+_SQL_CHUNK = 900
 
 #: Patient wording for the calendar's monitoring events (keys are core/dosing_calendar names).
 _EVENT_WORDS: Mapping[str, str] = {
@@ -397,11 +398,34 @@ def _review_summary(session: Session, review_id: int | None) -> ReviewSummary:
     )
 
 
+@dataclass
+class _Shared:
+    """What every plan of one batch has in common, read once per batch."""
+
+    database_id: str
+    practice: PracticeInfo
+    weeks: int
+    prescribers: dict[tuple[str, str | None], PrescriberBlock]
+
+    @classmethod
+    def read(cls, session: Session, weeks_shown: int | None) -> _Shared:
+        return cls(
+            _database_id(session), _practice(session), weeks_shown or _weeks_shown(session), {}
+        )
+
+    def prescriber(self, session: Session, user_name: str, name: str | None) -> PrescriberBlock:
+        key = (user_name, name)
+        if key not in self.prescribers:
+            self.prescribers[key] = _prescriber(session, user_name, name)
+        return self.prescribers[key]
+
+
 def plan_for_version(
     session: Session,
     version: ProtocolVersionInfo,
     *,
     weeks_shown: int | None = None,
+    _shared: _Shared | None = None,
 ) -> PlanDocument:
     """Build the plan of one protocol version (a signed one, or a draft as a watermarked preview).
 
@@ -410,6 +434,7 @@ def plan_for_version(
     practice setting ``plan_calendar_weeks``. Raises UserFacingError when the version has no
     weight (mg/kg cannot be printed).
     """
+    shared = _shared or _Shared.read(session, weeks_shown)
     patient = session.get(Patient, version.patient_id)
     if patient is None:
         raise UserFacingError("This patient is no longer in the practice database.")
@@ -421,15 +446,15 @@ def plan_for_version(
     summary = _summary(protocol, version)
     signed_name = (version.signed_by_full_name or version.signed_by) if not is_draft else None
     return PlanDocument(
-        plan_id=plan_id_for(_database_id(session), version.protocol_id),
+        plan_id=plan_id_for(shared.database_id, version.protocol_id),
         version=version.number,
         title=PLAN_TITLE,
-        practice=_practice(session),
+        practice=shared.practice,
         patient=_patient_block(patient),
-        prescriber=_prescriber(session, prescriber_user, signed_name),
+        prescriber=shared.prescriber(session, prescriber_user, signed_name),
         protocol=summary,
         calendar=calendar_rows(protocol, version.start_date, weight.kg if weight else None),
-        calendar_weeks_shown=weeks_shown or _weeks_shown(session),
+        calendar_weeks_shown=shared.weeks,
         monitoring=_monitoring(protocol),
         review=_review_summary(session, version.interaction_review_id),
         signed_by=signed_name,
@@ -714,11 +739,27 @@ def plan_export_batch(
     check_file_pattern(pattern)
     signed = active_signed_protocols(session, patient_ids)
     ids = list(patient_ids) if patient_ids is not None else sorted(signed)
-    weeks = weeks_shown or _weeks_shown(session)
+    shared = _Shared.read(session, weeks_shown)
     day = (today or datetime.now(UTC).date()).isoformat()
-    patients = {
-        p.id: p for p in session.execute(select(Patient).where(Patient.id.in_(ids))).scalars()
-    }
+    patients: dict[int, Patient] = {}
+    reviews: list[InteractionReview] = []  # held so the identity map keeps them for the batch
+    review_ids = [v.interaction_review_id for v in signed.values() if v.interaction_review_id]
+    for chunk in range(0, max(len(ids), len(review_ids)), _SQL_CHUNK):
+        # Load patients and reviews (with decisions) in bulk; the per-plan lookups then come
+        # from the session's identity map instead of one query each.
+        patients.update(
+            (p.id, p)
+            for p in session.execute(
+                select(Patient).where(Patient.id.in_(ids[chunk : chunk + _SQL_CHUNK]))
+            ).scalars()
+        )
+        reviews.extend(
+            session.execute(
+                select(InteractionReview)
+                .where(InteractionReview.id.in_(review_ids[chunk : chunk + _SQL_CHUNK]))
+                .options(selectinload(InteractionReview.decisions))
+            ).scalars()
+        )
     planned: list[PlannedExport] = []
     skipped: list[ExportOutcome] = []
     taken: set[str] = set()
@@ -732,7 +773,7 @@ def plan_export_batch(
             skipped.append(ExportOutcome(patient_id, patient.mrn, "skipped", NO_SIGNED_PROTOCOL))
             continue
         try:
-            doc = plan_for_version(session, version, weeks_shown=weeks)
+            doc = plan_for_version(session, version, _shared=shared)
         except UserFacingError as error:
             skipped.append(ExportOutcome(patient_id, patient.mrn, "skipped", error.message))
             continue
