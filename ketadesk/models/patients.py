@@ -27,6 +27,8 @@ class Patient(TimestampMixin, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     mrn: Mapped[str] = mapped_column(String(16), unique=True)
+    # Another system's record number from an imported roster, kept for reference only.
+    external_id: Mapped[str | None] = mapped_column(String(64), index=True)
     first_name: Mapped[str] = mapped_column(String(100))
     middle_name: Mapped[str | None] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))
