@@ -12,13 +12,11 @@ defaults apply (settings ``default_checkin_every_days`` = 14 and
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -34,7 +32,6 @@ from ketadesk.core.dose_log import DoseFlag, DoseLogEntry, DoseRules, dose_log_f
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.monitoring_due import DueStatus, MonitoringCadence, next_due
 from ketadesk.core.permissions import Actor, Permission, require
-from ketadesk.core.protocols import Protocol as PrescribedProtocol
 from ketadesk.core.questionnaires import (
     QuestionnaireScore,
     load_instrument,
@@ -51,6 +48,9 @@ from ketadesk.models.outcomes import (
 from ketadesk.models.patients import Patient, PatientStatusChange
 from ketadesk.storage.audit_log import record_event
 from ketadesk.storage.settings_store import get_setting
+
+if TYPE_CHECKING:
+    from ketadesk.storage.protocols import ProtocolVersionInfo
 
 MONITORED_STATUSES = ("active",)
 """Only patients in treatment have check-ins and questionnaires due."""
@@ -575,22 +575,6 @@ def outcomes_json(outcomes: PatientOutcomes) -> dict[str, Any]:
 # --------------------------------------------------------------------------- monitoring
 
 
-class ActiveProtocolLike(Protocol):
-    """What a protocol store hands back for a patient's protocol in force (see below)."""
-
-    @property
-    def protocol(self) -> PrescribedProtocol: ...
-
-    @property
-    def starts_on(self) -> date: ...
-
-    @property
-    def version_id(self) -> int: ...
-
-    @property
-    def version_label(self) -> str: ...
-
-
 def practice_default_cadence(session: Session) -> MonitoringCadence:
     """The practice defaults (settings; check-ins every N days, questionnaires every N weeks)."""
     return MonitoringCadence(
@@ -600,68 +584,22 @@ def practice_default_cadence(session: Session) -> MonitoringCadence:
 
 
 def monitoring_from_protocol(
-    active: ActiveProtocolLike, defaults: MonitoringCadence
+    version: ProtocolVersionInfo, defaults: MonitoringCadence
 ) -> PatientMonitoring:
-    """Turn a protocol's monitoring plan into the cadence and dose rules used here.
+    """The monitoring plan of a signed protocol version: its cadence (check-ins in days,
+    questionnaires in weeks; a check-in interval it leaves empty falls back to the practice
+    default) and the rules home doses are checked against (hours, mg, mmHg)."""
+    from ketadesk.storage.protocols import cadence_from_protocol, dose_rules_from_protocol
 
-    A check-in interval the plan leaves empty falls back to the practice default. The
-    questionnaire interval is the shorter of the PHQ-9 and GAD-7 intervals (weeks); only the
-    instruments the plan schedules are due. Hold thresholds (mmHg), the minimum interval
-    between doses (hours) and the highest single dose (mg) become the dose-log rules.
-    """
-    from ketadesk.core.protocols import highest_dose_mg, maintenance_frequency
-
-    plan = active.protocol.monitoring
-    scheduled = {
-        name: weeks
-        for name, weeks in (("PHQ-9", plan.phq9_every_weeks), ("GAD-7", plan.gad7_every_weeks))
-        if weeks
-    }
-    cadence = MonitoringCadence(
-        checkin_every_days=plan.check_in_every_days or defaults.checkin_every_days,
-        questionnaire_every_weeks=min(
-            scheduled.values(), default=defaults.questionnaire_every_weeks
-        ),
-        instruments=tuple(scheduled),
-    )
-    frequency = maintenance_frequency(active.protocol)
-    rules = DoseRules(
-        min_hours_between_doses=min(
-            active.protocol.frequency.min_hours_between_doses,
-            frequency.min_hours_between_doses,
-        ),
-        max_single_dose_mg=highest_dose_mg(active.protocol),
-        hold_systolic_above=plan.hold_systolic_above_mmhg,
-        hold_diastolic_above=plan.hold_diastolic_above_mmhg,
-        sitter_required=plan.sitter_required,
-    )
     return PatientMonitoring(
-        cadence=cadence,
-        starts_on=active.starts_on,
-        source=active.version_label,
-        dose_rules=rules,
-        protocol_version_id=active.version_id,
+        cadence=cadence_from_protocol(
+            version.protocol, defaults.checkin_every_days, defaults.questionnaire_every_weeks
+        ),
+        starts_on=version.start_date,
+        source=version.label,
+        dose_rules=dose_rules_from_protocol(version.protocol),
+        protocol_version_id=version.version_id,
     )
-
-
-def _protocols_in_force(
-    session: Session, patient_ids: Sequence[int]
-) -> Mapping[int, ActiveProtocolLike]:
-    """Protocols in force, from ``ketadesk.storage.protocols`` once it exists.
-
-    Contract for the protocol store: a function
-    ``protocols_in_force(session, patient_ids) -> Mapping[int, ActiveProtocolLike]`` returning,
-    for each patient that has one, the signed protocol in force. Until it exists (or for
-    patients without a protocol) the practice defaults apply.
-    """
-    if importlib.util.find_spec("ketadesk.storage.protocols") is None:
-        return {}
-    module = importlib.import_module("ketadesk.storage.protocols")
-    lookup = getattr(module, "protocols_in_force", None)
-    if lookup is None:
-        return {}
-    found: Mapping[int, ActiveProtocolLike] = lookup(session, patient_ids)
-    return found
 
 
 def _first_dates(session: Session, ids: Sequence[int] | None) -> dict[int, date]:
@@ -711,13 +649,15 @@ def monitoring_for_patients(
 ) -> dict[int, PatientMonitoring]:
     """The monitoring plan for each patient in active treatment (``None`` = all of them).
 
-    Patients whose protocol in force has a monitoring plan get it (see
-    ``_protocols_in_force``); everyone else gets the practice defaults, starting when they
-    became active. Patients not in active treatment are absent.
+    Patients with a signed protocol in force get its monitoring plan; everyone else gets the
+    practice defaults, starting when they became active.
+    Patients not in active treatment are absent.
     """
     defaults = practice_default_cadence(session)
     starts = _first_dates(session, patient_ids)
-    protocols = _protocols_in_force(session, sorted(starts))
+    from ketadesk.storage.protocols import active_signed_protocols
+
+    protocols = active_signed_protocols(session, sorted(starts))
     result: dict[int, PatientMonitoring] = {}
     for patient_id, starts_on in starts.items():
         active = protocols.get(patient_id)

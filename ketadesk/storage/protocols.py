@@ -63,7 +63,6 @@ from ketadesk.models.patients import Patient, VitalSign
 from ketadesk.models.practice import PracticeSetting
 from ketadesk.models.protocols import PatientProtocol, PracticeTemplate, ProtocolVersion
 from ketadesk.storage.audit_log import record_event
-from ketadesk.storage.settings_store import get_setting
 
 #: PracticeSetting key under which the practice limits are stored (JSON of
 #: ``practice_limits_to_dict``).
@@ -195,22 +194,6 @@ class SigningCheck:
         if n:
             reasons.append(f"{n} warning{'s' if n != 1 else ''} must be acknowledged.")
         return reasons
-
-
-@dataclass(frozen=True)
-class PatientMonitoring:
-    """The monitoring cadence for a patient: from the signed protocol when there is one
-    (``protocol_version_id`` set), otherwise the practice defaults. Intervals: check-ins in
-    days, questionnaires in weeks; ``protocol_start`` is the signed version's start date."""
-
-    cadence: MonitoringCadence
-    protocol_start: date | None
-    protocol_version_id: int | None
-    dose_rules: DoseRules | None
-
-    @property
-    def from_signed_protocol(self) -> bool:
-        return self.protocol_version_id is not None
 
 
 # --------------------------------------------------------------------------- reading
@@ -819,9 +802,14 @@ def cadence_from_protocol(
 def dose_rules_from_protocol(protocol: Protocol) -> DoseRules:
     """The rules a home dose is checked against: minimum interval (hours), highest single dose
     (mg), BP hold values (mmHg) and whether a sitter is required."""
+    from ketadesk.core.protocols import maintenance_frequency
+
     mon = protocol.monitoring
     return DoseRules(
-        min_hours_between_doses=protocol.frequency.min_hours_between_doses,
+        min_hours_between_doses=min(
+            protocol.frequency.min_hours_between_doses,
+            maintenance_frequency(protocol).min_hours_between_doses,
+        ),
         max_single_dose_mg=highest_dose_mg(protocol),
         hold_systolic_above=mon.hold_systolic_above_mmhg,
         hold_diastolic_above=mon.hold_diastolic_above_mmhg,
@@ -829,27 +817,3 @@ def dose_rules_from_protocol(protocol: Protocol) -> DoseRules:
     )
 
 
-def _practice_default(session: Session, key: str) -> int:
-    return int(get_setting(session, key))
-
-
-def monitoring_cadence(session: Session, patient_id: int) -> PatientMonitoring:
-    """The patient's monitoring cadence from the active signed protocol (check-ins in days,
-    questionnaires in weeks, its start date and dose rules), or the practice defaults with no
-    start date and no dose rules when no protocol is signed."""
-    check_days = _practice_default(session, "default_checkin_every_days")
-    q_weeks = _practice_default(session, "default_questionnaire_every_weeks")
-    version = active_signed_protocol(session, patient_id)
-    if version is None:
-        return PatientMonitoring(
-            cadence=MonitoringCadence(check_days, q_weeks),
-            protocol_start=None,
-            protocol_version_id=None,
-            dose_rules=None,
-        )
-    return PatientMonitoring(
-        cadence=cadence_from_protocol(version.protocol, check_days, q_weeks),
-        protocol_start=version.start_date,
-        protocol_version_id=version.version_id,
-        dose_rules=dose_rules_from_protocol(version.protocol),
-    )

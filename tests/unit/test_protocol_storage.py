@@ -22,6 +22,7 @@ from ketadesk.models.patients import Patient, PatientMedication, VitalSign
 from ketadesk.models.protocols import ProtocolVersion
 from ketadesk.storage import protocols as store
 from ketadesk.storage.audit_log import verify_audit
+from ketadesk.storage.outcomes import monitoring_cadence_for
 
 TODAY = datetime.now(UTC).date()
 SOURCE = "Test practice policy 2026-01 (synthetic)"
@@ -201,8 +202,8 @@ def test_practice_templates_save_export_import_and_refuse_builtin_names(
 def test_monitoring_cadence_falls_back_to_practice_defaults(practice: Any) -> None:
     with practice.db.session() as s:
         pid = add_patient(s, "KD-T6")
-        plan = store.monitoring_cadence(s, pid)
-    assert not plan.from_signed_protocol and plan.protocol_start is None
+        plan = monitoring_cadence_for(s, pid)
+    assert plan.protocol_version_id is None and plan.source == "practice default"
     assert plan.cadence.checkin_every_days == 14
     assert plan.cadence.questionnaire_every_weeks == 4
     protocol = confirmed()
@@ -292,9 +293,9 @@ def test_sign_then_edit_makes_a_new_draft_and_the_signed_version_never_changes(
         assert course is not None and [v.number for v in course.versions] == [1, 2]
         assert store.version_diff(course.versions[0], course.versions[1]) == [
             "Notes: none → changed after signing"]
-        plan = store.monitoring_cadence(s, pid)
+        plan = monitoring_cadence_for(s, pid)
         assert plan.protocol_version_id == signed.version_id
-        assert plan.protocol_start == TODAY and plan.dose_rules is not None
+        assert plan.starts_on == TODAY and plan.dose_rules is not None
         assert plan.dose_rules.max_single_dose_mg == signed.protocol.ladder.max_dose_mg
         assert store.active_signed_protocols(s, [pid]) == {pid: signed}
         [event] = events(s, audit_actions.PROTOCOL_SIGNED)
