@@ -109,6 +109,7 @@ def _checks(folder: Path) -> list[tuple[str, Callable[[], str]]]:
         ("interaction check against the bundled knowledge base", _check_interactions),
         ("protocol calendar computed", _check_calendar),
         ("PDF plan rendered", lambda: _check_pdf(folder)),
+        ("PDF plans rendered on worker processes", lambda: _check_pdf_workers(folder)),
         ("keyring backends loadable", _check_keyring),
         ("main window opened and closed", lambda: _check_main_window(db_path)),
     ]
@@ -249,6 +250,27 @@ def _check_pdf(folder: Path) -> str:
     if not any("DejaVu" in name for name in fonts):
         raise SelfTestFailure("the bundled DejaVu font is not embedded in the PDF")
     return f"{len(reader.pages)} page(s), {len(pdf) // 1024} KiB"
+
+
+def _check_pdf_workers(folder: Path) -> str:
+    """Batch export starts "spawn" workers: in a bundle they only launch when the entry point
+    calls multiprocessing.freeze_support(), so this is checked here rather than assumed."""
+    from dataclasses import replace
+
+    from ketadesk.reports.plan_batch import PlanJob, render_plan_files
+
+    plan = _synthetic_plan()
+    jobs = [
+        PlanJob(replace(plan, plan_id=f"SELFTEST-000{n}"), folder / f"selftest-batch-{n}.pdf")
+        for n in (1, 2)
+    ]
+    results = render_plan_files(jobs, workers=2)
+    problems = [r.message or r.status.value for r in results if not r.is_written]
+    if problems:
+        raise SelfTestFailure("; ".join(problems))
+    if not all(job.path.read_bytes().startswith(b"%PDF-") for job in jobs):
+        raise SelfTestFailure("a worker wrote a file that is not a PDF")
+    return f"{len(results)} plans on 2 processes"
 
 
 def _embedded_font_names(reader: PdfReader) -> set[str]:

@@ -85,7 +85,7 @@ def test_the_bundled_self_test_passes(bundle: Path, tmp_path: Path) -> None:
     result = _run_bundle(bundle, "--self-test", tmp=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == 10, result.stdout
+    assert len(lines) == 11, result.stdout
     assert all(line.startswith("ok   ") for line in lines), result.stdout
     assert f"from the bundle: {bundle / '_internal' / 'resources'}" in result.stdout
     assert "Qt platform offscreen" in result.stdout

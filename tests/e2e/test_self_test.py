@@ -19,6 +19,7 @@ EXPECTED_CHECKS = (
     "interaction check against the bundled knowledge base",
     "protocol calendar computed",
     "PDF plan rendered",
+    "PDF plans rendered on worker processes",
     "keyring backends loadable",
     "main window opened and closed",
 )
