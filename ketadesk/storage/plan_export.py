@@ -318,15 +318,19 @@ def calendar_rows(
     return tuple(rows)
 
 
+def _every(count: int, unit: str) -> str:
+    return f"every {unit}" if count == 1 else f"every {count} {unit}s"
+
+
 def _monitoring(protocol: Protocol) -> MonitoringPlanText:
     mon = protocol.monitoring
     lines = list(monitoring_instructions(mon))
     if mon.phq9_every_weeks:
-        lines.append(f"Complete the PHQ-9 questionnaire every {mon.phq9_every_weeks} weeks.")
+        lines.append(f"Complete the PHQ-9 questionnaire {_every(mon.phq9_every_weeks, 'week')}.")
     if mon.gad7_every_weeks:
-        lines.append(f"Complete the GAD-7 questionnaire every {mon.gad7_every_weeks} weeks.")
+        lines.append(f"Complete the GAD-7 questionnaire {_every(mon.gad7_every_weeks, 'week')}.")
     if mon.check_in_every_days:
-        lines.append(f"Check in with the practice every {mon.check_in_every_days} days.")
+        lines.append(f"Check in with the practice {_every(mon.check_in_every_days, 'day')}.")
     if protocol.review_date is not None:
         lines.append(f"Next review with your physician: {protocol.review_date.isoformat()}.")
     holds: list[str] = []
