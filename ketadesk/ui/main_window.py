@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -24,11 +24,19 @@ from ketadesk.core.audit_chain import ChainVerdict
 from ketadesk.core.permissions import Actor, Permission
 from ketadesk.storage.audit_log import record_event
 from ketadesk.storage.settings_store import get_setting
+from ketadesk.ui.checkins_tab import CheckInsTab
 from ketadesk.ui.context import AppContext
 from ketadesk.ui.idle_watcher import IdleWatcher
+from ketadesk.ui.interaction_review import ReviewScreen
 from ketadesk.ui.lock_screen import LockScreen
+from ketadesk.ui.patient_chart import PatientChart
+from ketadesk.ui.protocol_editor import ProtocolEditor
+from ketadesk.ui.roster_view import RosterView
+from ketadesk.ui.safety_banner import SafetyBanner
 
 log = logging.getLogger(__name__)
+
+_MAX_CHARTS_AT_ONCE = 8
 
 
 class MainWindow(QMainWindow):
@@ -70,6 +78,9 @@ class MainWindow(QMainWindow):
         )
         self.audit_warning.hide()
         self.banners.addWidget(self.audit_warning)
+        self.safety_banner = SafetyBanner(context)
+        self.banners.addWidget(self.safety_banner)
+        self.safety_banner.refresh()
         if audit is not None and not audit.is_intact and context.actor.can_manage_users:
             self.show_audit_warning(audit)
         self._build_menus()
@@ -84,14 +95,15 @@ class MainWindow(QMainWindow):
         )
 
     # --- construction -----------------------------------------------------------------------
-    def _build_roster(self) -> QWidget:
-        placeholder = QLabel("The patient roster appears here.")
-        placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        return placeholder
+    def _build_roster(self) -> RosterView:
+        return RosterView(self.context)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
+        self.new_patient_action = QAction("&New patient", self, shortcut=QKeySequence("Ctrl+N"))
+        file_menu.addAction(self.new_patient_action)
+        file_menu.addSeparator()
         self.lock_action = QAction("&Lock screen", self, shortcut=QKeySequence("Ctrl+L"))
         self.switch_action = QAction("S&witch user…", self)
         self.logout_action = QAction("Log &out", self)
@@ -105,11 +117,15 @@ class MainWindow(QMainWindow):
         self.users_action = QAction("&Users…", self)
         self.audit_action = QAction("&Audit log…", self)
         self.settings_action = QAction("Practice &settings…", self)
+        self.limits_action = QAction("Practice &limits for protocols…", self)
+        self.templates_action = QAction("Protocol &templates…", self)
         for action in (
             self.password_action,
             self.users_action,
             self.audit_action,
             self.settings_action,
+            self.limits_action,
+            self.templates_action,
         ):
             self.practice_menu.addAction(action)
 
@@ -121,6 +137,12 @@ class MainWindow(QMainWindow):
         self.users_action.triggered.connect(self._open_users)
         self.audit_action.triggered.connect(self._open_audit)
         self.settings_action.triggered.connect(self._open_settings)
+        self.limits_action.triggered.connect(self._open_limits)
+        self.templates_action.triggered.connect(self._open_templates)
+        self.new_patient_action.triggered.connect(self.new_patient)
+        self.roster.patient_opened.connect(self.open_patient)
+        self.roster.new_patient_requested.connect(self.new_patient)
+        self.safety_banner.patients_requested.connect(self._open_alert_patients)
         self.password_action.triggered.connect(self._change_password)
         self.idle.idle_timed_out.connect(self.lock)
         self.lock_screen.unlock_requested.connect(self._unlock)
@@ -155,6 +177,54 @@ class MainWindow(QMainWindow):
         if index < 0:
             index = self.tabs.addTab(widget, title)
         self.tabs.setCurrentIndex(index)
+
+    def open_patient(self, patient_id: int) -> PatientChart:
+        """Open (or bring forward) a patient's chart with every feature's tab."""
+        for widget in self.patient_tabs():
+            if isinstance(widget, PatientChart) and widget.patient_id == patient_id:
+                self.tabs.setCurrentWidget(widget)
+                return widget
+        chart = PatientChart(self.context, patient_id)
+        self._attach_feature_tabs(chart, patient_id)
+        self._show_chart(chart)
+        return chart
+
+    def new_patient(self) -> PatientChart:
+        chart = PatientChart(self.context, None)
+        chart.patient_saved.connect(lambda pid, c=chart: self._first_save(c, pid))
+        self._show_chart(chart)
+        return chart
+
+    def _show_chart(self, chart: PatientChart) -> None:
+        index = self.tabs.addTab(chart, chart.windowTitle())
+        self.tabs.setTabToolTip(index, chart.windowTitle())
+        chart.windowTitleChanged.connect(lambda title, c=chart: self._retitle(c, title))
+        self.tabs.setCurrentIndex(index)
+
+    def _retitle(self, chart: QWidget, title: str) -> None:
+        index = self.tabs.indexOf(chart)
+        if index >= 0:
+            self.tabs.setTabText(index, title if len(title) <= 40 else title[:39] + "…")
+            self.tabs.setTabToolTip(index, title)
+
+    def _first_save(self, chart: PatientChart, patient_id: int) -> None:
+        if chart.findChild(ReviewScreen) is None:
+            self._attach_feature_tabs(chart, patient_id)
+
+    def _attach_feature_tabs(self, chart: PatientChart, patient_id: int) -> None:
+        review = ReviewScreen(self.context, patient_id)
+        protocol = ProtocolEditor(self.context, patient_id)
+        checkins = CheckInsTab(self.context, patient_id)
+        chart.add_tab("Interaction review", review)
+        chart.add_tab("Protocol", protocol)
+        chart.add_tab("Check-ins && outcomes", checkins)
+
+    def _open_alert_patients(self, patient_ids: list[int]) -> None:
+        for patient_id in patient_ids[:_MAX_CHARTS_AT_ONCE]:
+            chart = self.open_patient(patient_id)
+            for index in range(chart.tabs.count()):
+                if isinstance(chart.tabs.widget(index), CheckInsTab):
+                    chart.tabs.setCurrentIndex(index)
 
     def patient_tabs(self) -> list[QWidget]:
         return [self.tabs.widget(i) for i in range(1, self.tabs.count())]
@@ -295,6 +365,16 @@ class MainWindow(QMainWindow):
         from ketadesk.ui.settings_dialog import SettingsDialog
 
         SettingsDialog(self.context, self).exec()
+
+    def _open_limits(self) -> None:
+        from ketadesk.ui.practice_limits_page import PracticeLimitsPage
+
+        self.open_tab(PracticeLimitsPage(self.context), "Practice limits")
+
+    def _open_templates(self) -> None:
+        from ketadesk.ui.template_manager import TemplateManager
+
+        self.open_tab(TemplateManager(self.context), "Protocol templates")
 
     def _change_password(self) -> None:
         from ketadesk.ui.users_dialog import ChangePasswordDialog

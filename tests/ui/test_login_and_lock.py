@@ -134,3 +134,23 @@ def test_switch_user_from_the_lock_screen(qtbot, window):
 def test_manage_users_menu_only_for_managers(window):
     assert window.users_action.isVisible()
     assert window.audit_action.isVisible()
+
+
+def test_roster_opens_a_chart_with_every_feature_tab(qtbot, window):
+    from ketadesk.storage.demo_data import populate_demo_patients
+
+    with window.context.db.session() as session:
+        populate_demo_patients(session, 3, entered_by=PHYSICIAN)
+    window.context.data_changed.emit("patients")
+    qtbot.waitUntil(lambda: window.roster.model.rowCount() == 3, timeout=10_000)
+    patient_id = window.roster.model.patient_id_at(0)
+    with qtbot.waitSignal(window.roster.patient_opened, timeout=5_000):
+        window.roster.patient_opened.emit(patient_id)
+    chart = window.patient_tabs()[0]
+    titles = [chart.tabs.tabText(i) for i in range(chart.tabs.count())]
+    assert titles[-3:] == ["Interaction review", "Protocol", "Check-ins && outcomes"]
+    assert window.tabs.tabText(1) == chart.windowTitle()
+    # Opening the same patient again brings the same tab forward.
+    assert window.open_patient(patient_id) is chart
+    assert len(window.patient_tabs()) == 1
+    window.context.ops.wait_for_done()
