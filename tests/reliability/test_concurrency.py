@@ -83,15 +83,19 @@ def _hold_write_lock(path: Path, key: bytes):  # type: ignore[no-untyped-def]
 
 
 def test_a_second_writer_waits_for_a_short_lock(closed_practice: Path) -> None:
+    """A writer in full flow is held up by another process's write lock, then carries on."""
     key = KeySlotFile.load(closed_practice).unwrap_for_user(PHYSICIAN, PASSWORD)
-    holder = _hold_write_lock(closed_practice, key)
     writer = start_writer(closed_practice, tag="wait", batch_size=5)
     output = WriterOutput()
     try:
-        time.sleep(min(2.0, BUSY_TIMEOUT_MS / 4000))
+        wait_for_line(writer, output, "P ")
+        holder = _hold_write_lock(closed_practice, key)  # waits for the writer's transaction
+        (highest_before,) = holder.execute("SELECT max(id) FROM patients").fetchone()
+        time.sleep(min(2.0, BUSY_TIMEOUT_MS / 4000))  # the writer, in a tight loop, is blocked
         holder.execute("COMMIT")
         holder.close()
-        wait_for_line(writer, output, "P ")
+        while not output.patient_ids or output.patient_ids[-1] <= highest_before:
+            wait_for_line(writer, output, "P ")
     finally:
         writer.send_signal(signal.SIGKILL)
         stderr = drain(writer, output)
