@@ -938,6 +938,8 @@ class ProtocolEditor(QWidget):
             self.context.actor
         acknowledged = set(self._acknowledged)
         today = _today()
+        if not self._confirm_interruptive_flags():
+            return
 
         def work() -> store.ProtocolVersionInfo:
             with self.context.db.session() as session:
@@ -952,6 +954,19 @@ class ProtocolEditor(QWidget):
             self.reload()
 
         self.context.ops.run(work, done, changes="protocols", parent_widget=self)
+
+    def _confirm_interruptive_flags(self) -> bool:
+        """The practice's interruptive alert: flags of the signed review at or above the
+        threshold are shown in a modal that must be confirmed before signing."""
+        from ketadesk.storage.interaction_reviews import interrupt_threshold, latest_signed_review
+        from ketadesk.ui.interruptive_alert import confirm_interruptive_flags
+
+        with self.context.db.session() as session:
+            review = latest_signed_review(session, self.patient_id)
+            threshold = interrupt_threshold(session)
+        if review is None:
+            return True  # signing is refused later, with the reason, by the review gate
+        return confirm_interruptive_flags(self, review.flags, str(threshold))
 
     def start_new_draft(self) -> None:
         """Edit a signed protocol: a new draft copied from it (the signed version stays)."""

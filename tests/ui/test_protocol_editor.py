@@ -175,3 +175,37 @@ def test_calendar_and_sig_follow_the_form(qtbot: Any, practice: Any, patient_id:
     type_into(qtbot, editor, "ladder.start_dose_mg", "12.5")
     assert "12.5 mg" in editor.sig_label.text()
     assert "12.5 mg (0.25 mg/kg)" in editor.dose_label.text()
+
+
+def test_flags_at_the_practice_threshold_interrupt_signing(
+    qtbot: Any, practice: Any, patient_id: int, monkeypatch: Any
+) -> None:
+    from ketadesk.storage.interaction_reviews import DecisionInput, run_review
+    from ketadesk.storage.interaction_reviews import sign_review as sign
+    from ketadesk.ui import interruptive_alert
+
+    with practice.db.session() as s:  # uncontrolled blood pressure: a "major" flag
+        s.add(VitalSign(patient_id=patient_id, weight_kg=50.0, systolic=152, diastolic=96,
+                        entered_by="drquill", measured_at=datetime.now(UTC)))
+    with practice.db.session() as s:
+        view = run_review(s, patient_id)
+        decisions = [DecisionInput(item.flag.carry_forward_key, "continue_with_monitoring")
+                     for item in view.flags if item.needs_decision]
+        assert any(item.flag.severity == "major" for item in view.flags)
+        sign(s, practice.physician, patient_id, decisions)
+    shown: list[tuple[list[str], str]] = []
+
+    def refuse(parent: Any, flags: Any, threshold: str) -> bool:
+        shown.append(([f.severity for f in flags], threshold))
+        return False
+
+    monkeypatch.setattr(interruptive_alert, "confirm_interruptive_flags", refuse)
+    editor = open_editor(qtbot, practice, practice.physician, patient_id)
+    editor.confirm_example_values()
+    editor.acknowledge_all_warnings()
+    assert editor.sign_blockers() == []
+    editor.sign()
+    assert shown and "major" in shown[0][0] and shown[0][1] == "major"
+    editor.context.ops.wait_for_done()
+    with practice.db.session() as s:
+        assert store.active_signed_protocol(s, patient_id) is None  # declined: not signed
