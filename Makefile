@@ -34,6 +34,7 @@ run: system venv $(DEMO_DB)
 
 lint: venv
 	$(PY) -m ruff check ketadesk tests benchmarks
+	$(PY) -m ruff check --extension spec:python build.spec
 
 typecheck: venv
 	$(PY) -m mypy
