@@ -11,6 +11,7 @@ and phone number.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import stat
@@ -101,6 +102,9 @@ def test_scripted_session_leaves_no_patient_data_behind(tmp_path: Path) -> None:
     log_text = (work / "logs" / "ketadesk.log").read_text(encoding="utf-8")
     assert "phi-session-logging-is-live" in log_text  # DEBUG logging really reached the file
     assert "log-in refused" in log_text
+    if importlib.util.find_spec("ketadesk.ui.patient_chart") is not None:
+        assert "PatientChart not available" not in log_text  # the widget path really ran
+    assert (work / "logs" / "qt-messages.log").exists()
     assert len(list((work / "crash").glob("crash-*.txt"))) == 2
     assert list((work / "export").glob("*.pdf")), "the session should have exported plans"
 
