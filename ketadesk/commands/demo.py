@@ -20,6 +20,14 @@ DEMO_STEPS: tuple[str, ...] = (
 )
 
 
+# A fictional practice for the letterhead (555-01xx numbers are reserved for fiction).
+DEMO_PRACTICE = {
+    "practice_name": "Harbor Light Ketamine Care (demo practice)",
+    "practice_address": "100 Example Way, Suite 2, Gainesville, FL 32601",
+    "practice_phone": "(352) 555-0100",
+}
+
+
 def register(subparsers: Any) -> None:
     demo = new_command(
         subparsers,
@@ -35,6 +43,7 @@ def register(subparsers: Any) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from ketadesk.storage import demo_data
     from ketadesk.storage.database import PracticeDatabase
+    from ketadesk.storage.settings_store import set_setting
     from ketadesk.storage.users import add_user
 
     if not 0 <= args.patients <= 200_000:
@@ -65,6 +74,8 @@ def _demo(args: argparse.Namespace) -> int:
             licence_states=("FL", "NJ"),
         )
         with database.session() as session:
+            for key, value in DEMO_PRACTICE.items():
+                set_setting(session, physician, key, value)
             demo_data.populate_demo_patients(session, args.patients, entered_by=physician.user_name)
         for step in DEMO_STEPS:
             module_name, function_name = step.split(":")

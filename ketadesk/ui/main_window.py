@@ -30,6 +30,7 @@ from ketadesk.ui.idle_watcher import IdleWatcher
 from ketadesk.ui.interaction_review import ReviewScreen
 from ketadesk.ui.lock_screen import LockScreen
 from ketadesk.ui.patient_chart import PatientChart
+from ketadesk.ui.plan_export_dialog import PlanExportDialog
 from ketadesk.ui.protocol_editor import ProtocolEditor
 from ketadesk.ui.roster_view import RosterView
 from ketadesk.ui.safety_banner import SafetyBanner
@@ -104,6 +105,22 @@ class MainWindow(QMainWindow):
         self.new_patient_action = QAction("&New patient", self, shortcut=QKeySequence("Ctrl+N"))
         file_menu.addAction(self.new_patient_action)
         file_menu.addSeparator()
+        plans_menu = bar.addMenu("P&lans")
+        self.export_current_action = QAction(
+            "Export the plan for this &patient…", self, shortcut=QKeySequence("Ctrl+P")
+        )
+        self.export_selected_action = QAction(
+            "Export plans for the &selected roster patient…", self
+        )
+        self.export_all_action = QAction("Export &all signed plans…", self)
+        self.preview_draft_action = QAction("Preview this patient's &draft plan…", self)
+        for action in (
+            self.export_current_action,
+            self.export_selected_action,
+            self.export_all_action,
+            self.preview_draft_action,
+        ):
+            plans_menu.addAction(action)
         self.lock_action = QAction("&Lock screen", self, shortcut=QKeySequence("Ctrl+L"))
         self.switch_action = QAction("S&witch user…", self)
         self.logout_action = QAction("Log &out", self)
@@ -140,6 +157,11 @@ class MainWindow(QMainWindow):
         self.limits_action.triggered.connect(self._open_limits)
         self.templates_action.triggered.connect(self._open_templates)
         self.new_patient_action.triggered.connect(self.new_patient)
+        self.export_current_action.triggered.connect(self._export_current)
+        self.export_selected_action.triggered.connect(self._export_selected)
+        self.export_all_action.triggered.connect(self._export_all)
+        self.preview_draft_action.triggered.connect(self._preview_draft)
+        self.tabs.currentChanged.connect(self._update_plan_actions)
         self.roster.patient_opened.connect(self.open_patient)
         self.roster.new_patient_requested.connect(self.new_patient)
         self.safety_banner.patients_requested.connect(self._open_alert_patients)
@@ -154,6 +176,7 @@ class MainWindow(QMainWindow):
         actor = self.context.actor
         manages = actor.can(Permission.MANAGE_USERS)
         self.users_action.setVisible(manages)
+        self._update_plan_actions()
         self.audit_action.setVisible(manages)
         self.setWindowTitle(f"{APP_NAME} — {actor.full_name}")
 
@@ -365,6 +388,43 @@ class MainWindow(QMainWindow):
         from ketadesk.ui.settings_dialog import SettingsDialog
 
         SettingsDialog(self.context, self).exec()
+
+    # --- plans ---------------------------------------------------------------------------------
+    def current_chart(self) -> PatientChart | None:
+        widget = self.tabs.currentWidget()
+        return widget if isinstance(widget, PatientChart) and widget.patient_id else None
+
+    def _update_plan_actions(self) -> None:
+        chart = self.current_chart()
+        can_export = self.context.can(Permission.EXPORT_PLANS)
+        self.export_current_action.setEnabled(can_export and chart is not None)
+        self.export_selected_action.setEnabled(can_export)
+        self.export_all_action.setEnabled(can_export)
+        self.preview_draft_action.setEnabled(
+            chart is not None and self.context.can(Permission.EDIT_CLINICAL)
+        )
+
+    def _export_current(self) -> None:
+        chart = self.current_chart()
+        if chart is not None and chart.patient_id is not None:
+            PlanExportDialog.for_patient(self.context, chart.patient_id, self).exec()
+
+    def _export_selected(self) -> None:
+        patient_id = self.roster.selected_patient_id()
+        if patient_id is None:
+            QMessageBox.information(self, APP_NAME, "Choose a patient on the roster first.")
+            return
+        PlanExportDialog.for_patients(self.context, [patient_id], self).exec()
+
+    def _export_all(self) -> None:
+        PlanExportDialog.for_all_signed(self.context, self).exec()
+
+    def _preview_draft(self) -> None:
+        from ketadesk.ui.plan_preview import save_and_open_draft_preview
+
+        chart = self.current_chart()
+        if chart is not None and chart.patient_id is not None:
+            save_and_open_draft_preview(self.context, chart.patient_id, self)
 
     def _open_limits(self) -> None:
         from ketadesk.ui.practice_limits_page import PracticeLimitsPage

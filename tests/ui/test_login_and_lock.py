@@ -154,3 +154,18 @@ def test_roster_opens_a_chart_with_every_feature_tab(qtbot, window):
     assert window.open_patient(patient_id) is chart
     assert len(window.patient_tabs()) == 1
     window.context.ops.wait_for_done()
+
+
+def test_plan_actions_follow_the_open_tab_and_the_role(qtbot, window):
+    from ketadesk.storage.demo_data import populate_demo_patients
+
+    assert not window.export_current_action.isEnabled()  # the roster tab is showing
+    assert window.export_all_action.isEnabled()
+    with window.context.db.session() as session:
+        populate_demo_patients(session, 1, entered_by=PHYSICIAN)
+    window.context.data_changed.emit("patients")
+    qtbot.waitUntil(lambda: window.roster.model.rowCount() == 1, timeout=10_000)
+    window.open_patient(window.roster.model.patient_id_at(0))
+    assert window.export_current_action.isEnabled()
+    assert window.preview_draft_action.isEnabled()
+    window.context.ops.wait_for_done()
