@@ -12,8 +12,13 @@ by a migration: Alembic autogenerate would otherwise see the virtual tables as u
 propose dropping them, and batch migrations that rebuild ``patients`` drop its triggers (they
 are recreated, and the index rebuilt, the next time the roster is opened).
 
-Later features add roster columns (interaction-review status, protocol status) and filters
-(stale review, overdue check-in) with ``register_column`` / ``register_filter``.
+Extra columns and filters (interaction-review status, protocol status, next check-in, safety
+alerts; "Review stale", "Check-in overdue", "Safety alert open") live in
+``storage.roster_columns`` and are added with ``register_column`` / ``register_filter`` when
+``roster_columns.install_roster_columns()`` is called (by the roster model and the CLI).
+
+Another system's record number (``Patient.external_id``, from an imported roster) is found
+by prefix when the search text is one word containing a digit.
 """
 
 from __future__ import annotations
@@ -141,11 +146,18 @@ class RosterColumn:
 
     ``expression`` returns a SQL expression correlated on ``Patient.id`` (e.g. a scalar
     subquery giving "none" / "current" / "stale"); its value lands in ``RosterRow.extras``.
+    ``sort_expression`` (default: ``expression``) orders rows when sorting by this column.
+    ``prepare(session)`` runs before any roster query that uses the column (e.g. to fill a
+    TEMP table the expression reads). A column with ``visible=False`` is fetched into
+    ``extras`` but not shown as a table column.
     """
 
     key: str
     label: str
     expression: Callable[[], ColumnElement[Any]]
+    sort_expression: Callable[[], ColumnElement[Any]] | None = None
+    prepare: Callable[[Session], None] | None = None
+    visible: bool = True
 
 
 @dataclass(frozen=True)
@@ -155,6 +167,7 @@ class RosterFilterOption:
     key: str
     label: str
     condition: Callable[[], ColumnElement[bool]]
+    prepare: Callable[[Session], None] | None = None
 
 
 _COLUMNS: dict[str, RosterColumn] = {}
@@ -162,7 +175,7 @@ _FILTERS: dict[str, RosterFilterOption] = {}
 
 
 def register_column(column: RosterColumn) -> None:
-    """Add (or replace, by key) an extra roster column. Call at import of the feature."""
+    """Add (or replace, by key) an extra roster column."""
     if column.key in {s.value for s in RosterSort}:
         raise ValueError(f"roster column key {column.key!r} is built in")
     _COLUMNS[column.key] = column
@@ -175,6 +188,23 @@ def register_filter(option: RosterFilterOption) -> None:
 
 def registered_columns() -> tuple[RosterColumn, ...]:
     return tuple(_COLUMNS.values())
+
+
+def visible_columns() -> tuple[RosterColumn, ...]:
+    """The registered columns a table shows (in registration order)."""
+    return tuple(c for c in _COLUMNS.values() if c.visible)
+
+
+def _prepare_extras(session: Session, roster_filter: RosterFilter, *, columns: bool) -> None:
+    """Run each ``prepare`` hook the query needs, once each."""
+    hooks: list[Callable[[Session], None]] = []
+    sources: list[RosterColumn | RosterFilterOption] = list(_COLUMNS.values()) if columns else []
+    sources.extend(_FILTERS[k] for k in sorted(roster_filter.flags) if k in _FILTERS)
+    for source in sources:
+        if source.prepare is not None and source.prepare not in hooks:
+            hooks.append(source.prepare)
+    for hook in hooks:
+        hook(session)
 
 
 def registered_filters() -> tuple[RosterFilterOption, ...]:
@@ -227,7 +257,34 @@ def _fts_match(terms: Sequence[str]) -> str:
     return " AND ".join('"' + t.replace('"', '""') + '"*' for t in terms)
 
 
+def _external_id_text(search_text: str) -> str | None:
+    """The search text as a possible external record number (one word with a digit)."""
+    stripped = search_text.strip()
+    if 2 <= len(stripped) <= 64 and " " not in stripped and any(c.isdigit() for c in stripped):
+        return stripped
+    return None
+
+
+def _external_id_match(search_text: str) -> ColumnElement[bool]:
+    # A range on the indexed column is "starts with" (\uffff sorts after every character);
+    # tried as typed and in capitals, since other systems mostly print IDs in capitals.
+    variants = sorted({search_text, search_text.upper()})
+    return or_(
+        *(and_(Patient.external_id >= v, Patient.external_id < v + "\uffff") for v in variants)
+    )
+
+
 def _conditions(query: SearchQuery, roster_filter: RosterFilter) -> list[ColumnElement[bool]]:
+    conditions = _search_conditions(query)
+    external = _external_id_text(query.text)
+    if external is not None:
+        matched = _external_id_match(external)
+        conditions = [or_(and_(*conditions), matched) if conditions else matched]
+    conditions.extend(_filter_conditions(roster_filter))
+    return conditions
+
+
+def _search_conditions(query: SearchQuery) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if query.name_terms:
         conditions.append(
@@ -260,6 +317,11 @@ def _conditions(query: SearchQuery, roster_filter: RosterFilter) -> list[ColumnE
         conditions.append(or_(phone, mrn))
     else:
         conditions.extend(c for c in (phone, mrn) if c is not None)
+    return conditions
+
+
+def _filter_conditions(roster_filter: RosterFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
     if roster_filter.states:
         conditions.append(Patient.state.in_(sorted(roster_filter.states)))
     if roster_filter.statuses:
@@ -275,16 +337,21 @@ def _conditions(query: SearchQuery, roster_filter: RosterFilter) -> list[ColumnE
 def count_roster(session: Session, roster_filter: RosterFilter) -> int:
     """Return how many patients match ``roster_filter``."""
     ensure_search_index(session)
+    _prepare_extras(session, roster_filter, columns=False)
     query = parse_search_query(roster_filter.search_text)
     only_names = query.name_terms and not (
-        query.dob or query.mrn_prefix or query.phone_digits or _has_filters(roster_filter)
+        query.dob
+        or query.mrn_prefix
+        or query.phone_digits
+        or _has_filters(roster_filter)
+        or _external_id_text(query.text)
     )
     if only_names:
         # The name index alone knows how many rows match: no patients rows are read.
         statement = text(f"SELECT count(*) FROM {NAME_INDEX} WHERE {NAME_INDEX} MATCH :m")
         return int(session.execute(statement, {"m": _fts_match(query.name_terms)}).scalar_one())
     counted = select(func.count()).select_from(Patient).where(*_conditions(query, roster_filter))
-    if _uses_fts(query) or _has_filters(roster_filter):
+    if (_uses_fts(query) or _has_filters(roster_filter)) and not _external_id_text(query.text):
         counted = counted.with_hint(Patient, f"INDEXED BY {COVER_INDEX}", "sqlite")
     return int(session.execute(counted).scalar_one())
 
@@ -322,12 +389,14 @@ def _page_statement(
         column = _COLUMNS.get(sort)
         if column is None:
             raise ValueError(f"unknown roster sort {sort!r}")
-        order = (column.expression(), Patient.last_name_folded, Patient.first_name_folded)
+        by = column.sort_expression or column.expression
+        order = (by(), Patient.last_name_folded, Patient.first_name_folded)
     assert order is not None
     # Ties are broken by id so pages never overlap or skip rows.
     order_by = [o.asc() if ascending else o.desc() for o in (*order, Patient.id)]
     statement = select(*columns)
-    if (_uses_fts(query) or _has_filters(roster_filter)) and not extras:
+    uses_cover = _uses_fts(query) or _has_filters(roster_filter)
+    if uses_cover and not extras and not _external_id_text(query.text):
         statement = statement.with_hint(Patient, f"INDEXED BY {COVER_INDEX}", "sqlite")
     return (
         statement.where(*_conditions(query, roster_filter))
@@ -352,6 +421,7 @@ def fetch_roster_page(
     unknown sort or filter key (a programming error, not a user one).
     """
     ensure_search_index(session)
+    _prepare_extras(session, roster_filter, columns=True)
     extras = registered_columns()
     rows = session.execute(_page_statement(roster_filter, sort, ascending, offset, limit))
     result: list[RosterRow] = []

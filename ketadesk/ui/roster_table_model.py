@@ -2,6 +2,9 @@
 
 Rows arrive in pages (``canFetchMore``/``fetchMore``); a new search, filter or sort resets
 the model and asks SQL again. No proxy model ever sees all 50,000 patients.
+
+The clinical columns (safety alert, interaction review, protocol, next check-in) come from
+``storage.roster_columns``; the model installs them and shows them after the built-in ones.
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ from enum import IntEnum
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QIcon
+from PySide6.QtWidgets import QApplication, QStyle
 
+from ketadesk.storage import roster_columns as rc
 from ketadesk.storage.database import PracticeDatabase
 from ketadesk.storage.patients import STATUS_LABELS
 from ketadesk.storage.roster_query import (
@@ -21,7 +27,7 @@ from ketadesk.storage.roster_query import (
     RosterSort,
     fetch_roster_page,
     query_roster,
-    registered_columns,
+    visible_columns,
 )
 
 PatientIdRole = Qt.ItemDataRole.UserRole + 1
@@ -57,8 +63,44 @@ _SORTS = {
 }
 
 
+REVIEW_LABELS = {"none": "None", "current": "Current", "stale": "Stale"}
+PROTOCOL_LABELS = {
+    "none": "None",
+    "draft": "Draft",
+    "signed": "Signed",
+    "discontinued": "Discontinued",
+}
+SAFETY_ALERT_TEXT = "Item 9 alert"
+SAFETY_ALERT_TOOLTIP = (
+    "Unacknowledged PHQ-9 item 9 answer (thoughts of self-harm): open the chart, review and "
+    "acknowledge. Crisis line: call or text 988."
+)
+_URGENT = QColor("#b00020")
+_ATTENTION = QColor("#8a4b00")
+
+
+_BOLD: list[QFont] = []
+
+
+def _bold_font() -> QFont:
+    if not _BOLD:
+        font = QFont()
+        font.setBold(True)
+        _BOLD.append(font)
+    return _BOLD[0]
+
+
 def _local_today() -> date:
     return datetime.now(UTC).astimezone().date()
+
+
+def next_due_text(due: date | None, overdue_days: int | None) -> str:
+    """The "Next check-in" cell: a date, "Overdue" in words when past, "—" if not monitored."""
+    if due is None:
+        return "—"
+    if overdue_days:
+        return f"Overdue {overdue_days} d (due {due.strftime('%m/%d/%Y')})"
+    return due.strftime("%m/%d/%Y")
 
 
 class RosterTableModel(QAbstractTableModel):
@@ -75,8 +117,10 @@ class RosterTableModel(QAbstractTableModel):
         self._ascending = True
         self._rows: list[RosterRow] = []
         self._total = 0
-        self._extras = registered_columns()
+        rc.install_roster_columns()
+        self._extras = visible_columns()
         self._today = _local_today()
+        self._alert_icon: QIcon | None = None
         self._fetching = False  # fetchMore re-entered from a rowsInserted slot must do nothing
 
     # --- queries -----------------------------------------------------------------------
@@ -104,7 +148,7 @@ class RosterTableModel(QAbstractTableModel):
                 limit=self._page_size,
             )
         self.beginResetModel()
-        self._extras = registered_columns()
+        self._extras = visible_columns()
         self._today = _local_today()
         self._rows = list(result.rows)
         self._total = result.total
@@ -174,6 +218,17 @@ class RosterTableModel(QAbstractTableModel):
         found = self.row_at(row)
         return found.patient_id if found else None
 
+    def extra_key(self, column: int) -> str | None:
+        """The registered column key shown in table column ``column`` (None for built-ins)."""
+        extra = column - len(RosterColumn)
+        return self._extras[extra].key if 0 <= extra < len(self._extras) else None
+
+    def column_for_key(self, key: str) -> int | None:
+        for offset, extra in enumerate(self._extras):
+            if extra.key == key:
+                return len(RosterColumn) + offset
+        return None
+
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self._rows):
             return None
@@ -185,8 +240,47 @@ class RosterTableModel(QAbstractTableModel):
             return self._display(row, column)
         if role == SortKeyRole:
             return self._sort_key(row, column)
-        if role == Qt.ItemDataRole.AccessibleTextRole and column == RosterColumn.NAME:
-            return f"{row.first_name} {row.last_name}"
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            if column == RosterColumn.NAME:
+                return f"{row.first_name} {row.last_name}"
+            if self.extra_key(column) == rc.SAFETY_ALERT:
+                return SAFETY_ALERT_TOOLTIP if row.extras.get(rc.SAFETY_ALERT) else "No alert"
+            if self.extra_key(column) == rc.NEXT_CHECKIN_DUE and self._display(row, column) == "—":
+                return "Not monitored"
+            return None
+        key = self.extra_key(column)
+        if key is None:
+            return None
+        if role == Qt.ItemDataRole.DecorationRole:
+            if key == rc.SAFETY_ALERT and row.extras.get(rc.SAFETY_ALERT):
+                return self._warning_icon()
+            return None
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return self._foreground(row, key)
+        if role == Qt.ItemDataRole.FontRole:
+            if key == rc.SAFETY_ALERT and row.extras.get(rc.SAFETY_ALERT):
+                return _bold_font()
+            return None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if key == rc.SAFETY_ALERT and row.extras.get(rc.SAFETY_ALERT):
+                return SAFETY_ALERT_TOOLTIP
+            return None
+        return None
+
+    def _warning_icon(self) -> QIcon:
+        if self._alert_icon is None:
+            style = QApplication.style()
+            self._alert_icon = style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+        return self._alert_icon
+
+    def _foreground(self, row: RosterRow, key: str) -> QBrush | None:
+        # Colour repeats what the words say; it never carries the meaning alone.
+        if key == rc.SAFETY_ALERT and row.extras.get(rc.SAFETY_ALERT):
+            return QBrush(_URGENT)
+        if key == rc.NEXT_CHECKIN_DUE and row.extras.get(rc.OVERDUE_DAYS):
+            return QBrush(_ATTENTION)
+        if key == rc.REVIEW_STATUS and row.extras.get(rc.REVIEW_STATUS) == "stale":
+            return QBrush(_ATTENTION)
         return None
 
     def _display(self, row: RosterRow, column: int) -> str | None:
@@ -203,11 +297,20 @@ class RosterTableModel(QAbstractTableModel):
             return STATUS_LABELS.get(row.status, row.status)
         if column == RosterColumn.LAST_VISIT:
             return row.last_visit_on.strftime("%m/%d/%Y") if row.last_visit_on else "—"
-        extra = column - len(RosterColumn)
-        if 0 <= extra < len(self._extras):
-            value = row.extras.get(self._extras[extra].key)
-            return "" if value is None else str(value)
-        return None
+        key = self.extra_key(column)
+        if key is None:
+            return None
+        value = row.extras.get(key)
+        if key == rc.SAFETY_ALERT:
+            return SAFETY_ALERT_TEXT if value else ""
+        if key == rc.REVIEW_STATUS:
+            return REVIEW_LABELS.get(str(value), "Not checked")
+        if key == rc.PROTOCOL_STATUS:
+            return PROTOCOL_LABELS.get(str(value), "Not checked")
+        if key == rc.NEXT_CHECKIN_DUE:
+            overdue = row.extras.get(rc.OVERDUE_DAYS)
+            return next_due_text(value, int(overdue) if overdue is not None else None)
+        return "" if value is None else str(value)
 
     def _sort_key(self, row: RosterRow, column: int) -> Any:
         if column == RosterColumn.NAME:
@@ -216,4 +319,7 @@ class RosterTableModel(QAbstractTableModel):
             return row.dob.isoformat()
         if column == RosterColumn.LAST_VISIT:
             return row.last_visit_on.isoformat() if row.last_visit_on else ""
+        if self.extra_key(column) == rc.NEXT_CHECKIN_DUE:
+            due = row.extras.get(rc.NEXT_CHECKIN_DUE)
+            return due.isoformat() if isinstance(due, date) else "9999-12-31"
         return self._display(row, column)

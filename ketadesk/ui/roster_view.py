@@ -1,4 +1,5 @@
-"""The roster screen: search as you type, state/status filters, a row count and the table."""
+"""The roster screen: search as you type, state/status filters, the "Review stale", "Check-in
+overdue" and "Safety alert open" filters, a row count and the table."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from PySide6.QtCore import QModelIndex, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
@@ -17,14 +19,21 @@ from PySide6.QtWidgets import (
 )
 
 from ketadesk.core.errors import UserFacingError
+from ketadesk.storage import roster_columns as rc
 from ketadesk.storage.patients import STATUS_LABELS
 from ketadesk.storage.roster_query import RosterFilter
 from ketadesk.ui.context import AppContext
 from ketadesk.ui.roster_table_model import PatientIdRole, RosterColumn, RosterTableModel
 
-SETTINGS_KEY = "roster/column_widths"
+SETTINGS_KEY = "roster/column_widths_v2"  # v2: the clinical columns were added
 SEARCH_DELAY_MS = 60  # coalesces fast typing; one SQL query per pause, not per key
-DEFAULT_WIDTHS = (280, 170, 120, 60, 110, 110)
+# Name, DOB (age), MRN, state, status, last visit, safety, review, protocol, next check-in.
+DEFAULT_WIDTHS = (250, 150, 110, 55, 95, 100, 125, 135, 105, 220)
+FLAG_FILTERS = (
+    (rc.REVIEW_STALE, "Review stale"),
+    (rc.CHECKIN_OVERDUE, "Check-in overdue"),
+    (rc.SAFETY_ALERT_OPEN, "Safety alert open"),
+)
 
 
 class _Table(QTableView):
@@ -64,6 +73,11 @@ class RosterView(QWidget):
         self.status_filter.addItem("All statuses", "")
         for value, label in STATUS_LABELS.items():
             self.status_filter.addItem(label, value)
+        self.flag_filters: dict[str, QCheckBox] = {}
+        for key, label in FLAG_FILTERS:
+            box = QCheckBox(label)
+            box.setAccessibleName(f"Show only: {label}")
+            self.flag_filters[key] = box
         self.count_label = QLabel()
         self.count_label.setAccessibleName("Number of patients shown")
         self.problem_label = QLabel()
@@ -93,6 +107,8 @@ class RosterView(QWidget):
         bar.addWidget(self.search, 1)
         bar.addWidget(self.state_filter)
         bar.addWidget(self.status_filter)
+        for box in self.flag_filters.values():
+            bar.addWidget(box)
         bar.addWidget(self.count_label)
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
@@ -111,6 +127,8 @@ class RosterView(QWidget):
         self._search_timer.timeout.connect(self.apply_filter)
         self.state_filter.currentIndexChanged.connect(self.apply_filter)
         self.status_filter.currentIndexChanged.connect(self.apply_filter)
+        for box in self.flag_filters.values():
+            box.toggled.connect(self.apply_filter)
         self.table.doubleClicked.connect(lambda index: self._open_row(index.row()))
         self.table.activated_row.connect(self._open_row)
         self.table.horizontalHeader().sectionResized.connect(self._save_widths)
@@ -126,6 +144,7 @@ class RosterView(QWidget):
             search_text=self.search.text(),
             states=frozenset({state} if state else ()),
             statuses=frozenset({status} if status else ()),
+            flags=frozenset(k for k, box in self.flag_filters.items() if box.isChecked()),
         )
 
     def apply_filter(self) -> None:
@@ -162,7 +181,9 @@ class RosterView(QWidget):
             self._open_row(index.row() if index.isValid() else 0)
 
     def _on_data_changed(self, what: str) -> None:
-        if what == "patients" or what.startswith("patient:"):
+        if what in ("patients", "reviews", "protocols", "checkins") or what.startswith(
+            "patient:"
+        ):
             selected = self.selected_patient_id()
             self.model.refresh()
             self._update_count()

@@ -137,3 +137,151 @@ def test_index_rebuilt_when_triggers_went_missing(roster) -> None:
     with roster.db.session() as s:
         assert rq.ensure_search_index(s) is True
     assert ids(roster, "quintessa") == [7]
+
+
+# --------------------------------------------------------------------------- clinical columns
+
+
+@pytest.fixture(scope="module")
+def clinical_columns():
+    from ketadesk.storage import roster_columns as rc
+
+    rc.install_roster_columns()
+    return rc
+
+
+@pytest.fixture
+def clinical(practice, clinical_columns):
+    from ketadesk.storage import demo_outcomes, demo_protocols, demo_reviews
+
+    with practice.db.session() as s:
+        populate_demo_patients(s, 80, entered_by="drquill")
+    demo_reviews.populate(practice.db, practice.physician)
+    demo_protocols.populate(practice.db, practice.physician)
+    demo_outcomes.populate(practice.db, practice.physician)
+    return practice
+
+
+def _all_rows(practice, sort="name", ascending=True, **kw):
+    with practice.db.session() as s:
+        return rq.fetch_roster_page(
+            s, rq.RosterFilter(**kw), sort=sort, ascending=ascending, limit=10_000
+        )
+
+
+def _today():
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).astimezone().date()
+
+
+def test_clinical_columns_agree_with_the_feature_services(clinical, clinical_columns) -> None:
+    from ketadesk.storage.interaction_reviews import review_states_for
+    from ketadesk.storage.outcomes import due_by_patient, open_safety_alerts
+    from ketadesk.storage.protocols import patient_protocols
+
+    rc = clinical_columns
+    rows = _all_rows(clinical)
+    assert len(rows) == 80
+    ids_ = [r.patient_id for r in rows]
+    with clinical.db.session() as s:
+        reviews = review_states_for(s, ids_)
+        due = due_by_patient(s, ids_, _today())
+        alerts = open_safety_alerts(s)
+        protocols = {pid: patient_protocols(s, pid) for pid in ids_}
+    for row in rows:
+        assert row.extras[rc.REVIEW_STATUS] == reviews[row.patient_id]
+        status = due.get(row.patient_id)
+        assert row.extras[rc.NEXT_CHECKIN_DUE] == (status.next_due if status else None)
+        if status is not None:
+            assert bool(row.extras[rc.OVERDUE_DAYS]) == status.is_overdue
+        assert bool(row.extras[rc.SAFETY_ALERT]) == (row.patient_id in alerts)
+        active = [p for p in protocols[row.patient_id] if p.is_active]
+        if active and any(p.latest_signed is not None for p in active):
+            expected = "signed"
+        elif active:
+            expected = "draft"
+        elif protocols[row.patient_id]:
+            expected = "discontinued"
+        else:
+            expected = "none"
+        assert row.extras[rc.PROTOCOL_STATUS] == expected
+    # The demo data has something in every interesting bucket.
+    assert {r.extras[rc.REVIEW_STATUS] for r in rows} >= {"none", "current"}
+    assert any(r.extras[rc.OVERDUE_DAYS] for r in rows)
+    assert {r.extras[rc.PROTOCOL_STATUS] for r in rows} >= {"none", "signed"}
+
+
+def test_clinical_filters_match_their_columns(clinical, clinical_columns) -> None:
+    rc = clinical_columns
+    rows = _all_rows(clinical)
+    overdue = _all_rows(clinical, flags=frozenset({rc.CHECKIN_OVERDUE}))
+    assert overdue
+    assert {r.patient_id for r in overdue} == {
+        r.patient_id for r in rows if r.extras[rc.OVERDUE_DAYS]
+    }
+    stale = _all_rows(clinical, flags=frozenset({rc.REVIEW_STALE}))
+    assert {r.patient_id for r in stale} == {
+        r.patient_id for r in rows if r.extras[rc.REVIEW_STATUS] == "stale"
+    }
+    alerts = _all_rows(clinical, flags=frozenset({rc.SAFETY_ALERT_OPEN}))
+    assert {r.patient_id for r in alerts} == {
+        r.patient_id for r in rows if r.extras[rc.SAFETY_ALERT]
+    }
+    with clinical.db.session() as s:
+        both = rq.RosterFilter(flags=frozenset({rc.CHECKIN_OVERDUE, rc.SAFETY_ALERT_OPEN}))
+        assert rq.count_roster(s, both) == len(
+            [r for r in rows if r.extras[rc.OVERDUE_DAYS] and r.extras[rc.SAFETY_ALERT]]
+        )
+
+
+def test_sorting_by_clinical_columns_is_done_in_sql_and_pages_cleanly(
+    clinical, clinical_columns
+) -> None:
+    rc = clinical_columns
+    rank = {"stale": 0, "none": 1, "current": 2}
+    rows = _all_rows(clinical, sort=rc.REVIEW_STATUS)
+    assert [rank[r.extras[rc.REVIEW_STATUS]] for r in rows] == sorted(
+        rank[r.extras[rc.REVIEW_STATUS]] for r in rows
+    )
+    rows = _all_rows(clinical, sort=rc.NEXT_CHECKIN_DUE)
+    dues = [r.extras[rc.NEXT_CHECKIN_DUE] for r in rows]
+    monitored = [d for d in dues if d is not None]
+    assert monitored == sorted(monitored)
+    assert dues[: len(monitored)] == monitored  # not monitored come last
+    rows = _all_rows(clinical, sort=rc.SAFETY_ALERT)
+    flags = [r.extras[rc.SAFETY_ALERT] for r in rows]
+    assert flags == sorted(flags, reverse=True)
+    for key in (rc.PROTOCOL_STATUS, rc.NEXT_CHECKIN_DUE, rc.REVIEW_STATUS):
+        seen: list[int] = []
+        with clinical.db.session() as s:
+            for offset in range(0, 80, 7):
+                page = rq.fetch_roster_page(s, rq.RosterFilter(), sort=key, offset=offset, limit=7)
+                seen.extend(r.patient_id for r in page)
+        assert sorted(seen) == sorted(r.patient_id for r in _all_rows(clinical))
+
+
+def test_a_chart_change_makes_the_review_stale_without_a_manual_refresh(
+    clinical, clinical_columns
+) -> None:
+    from ketadesk.storage.patients import add_medication
+
+    rc = clinical_columns
+    current = [r for r in _all_rows(clinical) if r.extras[rc.REVIEW_STATUS] == "current"]
+    assert current
+    target = current[0].patient_id
+    with clinical.db.session() as s:
+        assert rc.prepare_roster_status(s) is False  # nothing changed: no recomputation
+        add_medication(s, clinical.physician, target, "Lorazepam 1 mg at bedtime")
+    rows = {r.patient_id: r for r in _all_rows(clinical)}
+    assert rows[target].extras[rc.REVIEW_STATUS] == "stale"
+    stale = _all_rows(clinical, flags=frozenset({rc.REVIEW_STALE}))
+    assert target in {r.patient_id for r in stale}
+
+
+def test_external_id_is_searchable_by_prefix(roster) -> None:
+    with roster.db.session() as s:
+        s.execute(update(Patient).where(Patient.id == 11).values(external_id="ACME-00417"))
+    assert ids(roster, "ACME-00417") == [11]
+    assert ids(roster, "acme-004") == [11]
+    assert 11 not in ids(roster, "ACME-005")
