@@ -27,6 +27,7 @@ from ketadesk.models.users import User
 from ketadesk.storage import attempts
 from ketadesk.storage.audit_log import record_event, verify_audit
 from ketadesk.storage.engine import (
+    MIN_DATABASE_BYTES,
     check_key_opens,
     cipher_damaged_pages,
     create_keyed_engine,
@@ -43,6 +44,15 @@ class DatabaseDamagedError(UserFacingError):
 
 class DatabaseBusyError(UserFacingError):
     exit_code = 5
+
+
+def _damaged(path: Path) -> DatabaseDamagedError:
+    backup = newest_good_backup(path)
+    hint = f" The newest backup is {backup}." if backup else " No backup was found beside it."
+    return DatabaseDamagedError(
+        "The practice database is damaged (some of its pages fail their integrity check) and "
+        f"was not opened or changed.{hint} Restore it with 'python -m ketadesk restore'."
+    )
 
 
 def backups_dir(db_path: Path) -> Path:
@@ -216,18 +226,19 @@ class PracticeDatabase:
     @classmethod
     def open_with_key(cls, path: Path, key: bytes, slots: KeySlotFile) -> PracticeDatabase:
         """Checks the key and every page, upgrades an older schema (after a backup), opens."""
-        check_key_opens(path, key)
-        damage = cipher_damaged_pages(path, key)
-        if damage:
-            backup = newest_good_backup(path)
-            hint = (
-                f" The newest backup is {backup}." if backup else " No backup was found beside it."
-            )
-            raise DatabaseDamagedError(
-                "The practice database is damaged (some of its pages fail their integrity "
-                f"check) and was not opened or changed.{hint} Restore it with "
-                "'python -m ketadesk restore'."
-            )
+        try:
+            check_key_opens(path, key)
+        except UserFacingError:
+            # Damage in the first pages also fails the key check. Say it is damage only when
+            # some pages still verify: with a key from another database every page fails.
+            size = path.stat().st_size
+            if size >= MIN_DATABASE_BYTES:
+                failing = len(cipher_damaged_pages(path, key))
+                if 0 < failing < size // MIN_DATABASE_BYTES:
+                    raise _damaged(path) from None
+            raise
+        if cipher_damaged_pages(path, key):
+            raise _damaged(path)
         database = cls(path, key, slots)
         try:
             database._check_identity()

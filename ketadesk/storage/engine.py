@@ -23,10 +23,17 @@ def _key_pragma(key: bytes) -> str:
     return f"PRAGMA key = \"x'{key.hex()}'\""
 
 
+def _quiet(connection: Any) -> Any:
+    """SQLCipher would print its own log lines on stderr (e.g. a failed page HMAC); KetaDesk
+    reports problems itself, in words."""
+    connection.execute("PRAGMA cipher_log_level = NONE")
+    return connection
+
+
 def raw_connection(path: Path, key: bytes) -> Any:
     """A keyed DB-API connection with KetaDesk's pragmas applied."""
-    connection = sqlcipher3.connect(
-        str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+    connection = _quiet(
+        sqlcipher3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
     )
     connection.execute(_key_pragma(key))
     connection.execute("PRAGMA foreign_keys = ON")
@@ -78,12 +85,29 @@ def forget_key(engine: Engine) -> None:
     engine.dispose()
 
 
+MIN_DATABASE_BYTES = 4096  # one page: anything shorter is empty or truncated
+
+
 def check_key_opens(path: Path, key: bytes) -> None:
-    """Raise when ``key`` does not open ``path`` or the file is not a SQLCipher database."""
-    connection = sqlcipher3.connect(str(path))
+    """Raise when ``key`` does not open ``path`` or the file is not a SQLCipher database.
+
+    A file shorter than one page is refused before SQLite sees it, so an empty or truncated
+    file is never turned into a new database. Only reads are made.
+    """
+    if path.stat().st_size < MIN_DATABASE_BYTES:
+        raise UserFacingError(
+            "The practice database file is empty or cut short, so it cannot be opened. Nothing "
+            "was changed; restore the newest good backup."
+        )
+    connection = _quiet(sqlcipher3.connect(str(path)))
     try:
         connection.execute(_key_pragma(key))
-        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+        if "practice_meta" not in tables:
+            raise UserFacingError(
+                "This file is not a KetaDesk practice database (its tables are missing). "
+                "Nothing was changed."
+            )
     except sqlcipher3.DatabaseError as error:
         raise UserFacingError(
             "The practice database could not be opened with its key: the key file belongs to "
@@ -100,7 +124,7 @@ def cipher_damaged_pages(path: Path, key: bytes) -> list[str]:
     Runs read-only, so a damaged file is never written to.
     """
     uri = f"file:{path}?mode=ro"
-    connection = sqlcipher3.connect(uri, uri=True)
+    connection = _quiet(sqlcipher3.connect(uri, uri=True))
     try:
         connection.execute(_key_pragma(key))
         rows = connection.execute("PRAGMA cipher_integrity_check").fetchall()
