@@ -195,3 +195,10 @@ def install_crash_hook(report_dir: Path) -> None:
 
     sys.excepthook = hook
     threading.excepthook = thread_hook
+
+
+def default_log_folder() -> Path:
+    """Where KetaDesk's redacted log and crash reports go (the user's log folder)."""
+    from platformdirs import user_log_dir
+
+    return Path(user_log_dir("KetaDesk", appauthor=False))

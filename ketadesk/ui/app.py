@@ -89,6 +89,11 @@ class SessionFlow(QObject):
 
 
 def run_app(db_path: str | None = None) -> int:
+    from ketadesk.crash_report import configure_logging, default_log_folder, install_crash_hook
+
+    logs = default_log_folder()
+    configure_logging(logs)
+    install_crash_hook(logs / "crash-reports")
     app = create_application(sys.argv[:1])
     flow = SessionFlow(
         Path(db_path).expanduser() if db_path else default_database_path(), KeyringSecretStore()
