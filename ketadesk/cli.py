@@ -56,7 +56,8 @@ def run_cli(argv: Sequence[str]) -> int:
     """Run one headless command; return the process exit code."""
     from ketadesk.crash_report import default_log_folder, install_crash_hook
 
-    install_crash_hook(default_log_folder() / "crash-reports")
+    if sys.excepthook is sys.__excepthook__:  # keep a hook the caller installed already
+        install_crash_hook(default_log_folder() / "crash-reports")
     parser = build_parser()
     args = parser.parse_args(list(argv))
     if args.self_test:
