@@ -46,6 +46,14 @@ class DatabaseBusyError(UserFacingError):
     exit_code = 5
 
 
+def _refuse_while_backing_off(path: Path, now: datetime | None = None) -> None:
+    wait = attempts.seconds_to_wait(path, now)
+    if wait:
+        raise UserFacingError(
+            f"Too many wrong passwords in a row. Wait {wait} seconds before trying again."
+        )
+
+
 def _damaged(path: Path) -> DatabaseDamagedError:
     backup = newest_good_backup(path)
     hint = f" The newest backup is {backup}." if backup else " No backup was found beside it."
@@ -166,17 +174,19 @@ class PracticeDatabase:
                 f"There is no practice database at {path}. Create one with "
                 "'python -m ketadesk init', or check the --db path."
             )
-        wait = attempts.seconds_to_wait(path, now)
-        if wait:
-            raise UserFacingError(
-                f"Too many wrong passwords in a row. Wait {wait} seconds before trying again."
-            )
+        _refuse_while_backing_off(path, now)
         slots = KeySlotFile.load(path)
         try:
             key = slots.unwrap_for_user(user_name, password)
         except UserFacingError:
             attempts.record_failure(path, user_name, now)
             raise
+        return cls._open_as(path, key, slots, user_name)
+
+    @classmethod
+    def _open_as(
+        cls, path: Path, key: bytes, slots: KeySlotFile, user_name: str
+    ) -> tuple[PracticeDatabase, UnlockOutcome]:
         database = cls.open_with_key(path, key, slots)
         try:
             outcome = database._after_unlock(user_name)
@@ -199,13 +209,7 @@ class PracticeDatabase:
             raise UserFacingError(
                 "This computer no longer remembers you for this database; enter your password."
             )
-        database = cls.open_with_key(path, key, slots)
-        try:
-            outcome = database._after_unlock(user_name)
-        except BaseException:
-            database.close()
-            raise
-        return database, outcome
+        return cls._open_as(path, key, slots, user_name)
 
     def remember_on_this_computer(self, actor: Actor) -> bytes:
         """Add a device slot for ``actor``; returns the secret to keep in the OS keyring."""
@@ -346,11 +350,7 @@ class PracticeDatabase:
 
     def unlock_again(self, user_name: str, password: str) -> Actor:
         """Re-authenticate after a lock (the same or another user: "switch user")."""
-        wait = attempts.seconds_to_wait(self.path)
-        if wait:
-            raise UserFacingError(
-                f"Too many wrong passwords in a row. Wait {wait} seconds before trying again."
-            )
+        _refuse_while_backing_off(self.path)
         slots = KeySlotFile.load(self.path)
         try:
             key = slots.unwrap_for_user(user_name, password)

@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QSpinBox,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -20,6 +19,7 @@ from ketadesk.core.errors import UserFacingError
 from ketadesk.core.settings import SETTINGS, SettingSpec
 from ketadesk.storage.settings_store import get_setting, set_setting
 from ketadesk.ui.context import AppContext
+from ketadesk.ui.dialog_parts import lay_out_dialog
 
 
 def _editor_for(spec: SettingSpec, value: Any) -> QWidget:
@@ -80,19 +80,9 @@ class SettingsDialog(QDialog):
                 label.setMinimumWidth(300)
                 label.setBuddy(editor)
                 form.addRow(label, editor)
-        self.error = QLabel()
-        self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #a40000; font-weight: bold;")
-        self.error.hide()
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        self.error = lay_out_dialog(
+            self, form, self.save, accept_button=QDialogButtonBox.StandardButton.Save
         )
-        buttons.accepted.connect(self.save)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.error)
-        layout.addWidget(buttons)
 
     def save(self) -> None:
         changed = {
@@ -105,8 +95,7 @@ class SettingsDialog(QDialog):
                 for key, value in changed.items():
                     set_setting(session, self.context.actor, key, value)
         except UserFacingError as error:
-            self.error.setText(error.message)
-            self.error.show()
+            self.error.say(error.message)
             return
         if changed:
             self.context.data_changed.emit("settings")

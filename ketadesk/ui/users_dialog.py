@@ -9,7 +9,6 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -23,25 +22,7 @@ from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Role
 from ketadesk.storage import users as user_service
 from ketadesk.ui.context import AppContext
-
-
-def _password_field(name: str) -> QLineEdit:
-    edit = QLineEdit()
-    edit.setEchoMode(QLineEdit.EchoMode.Password)
-    edit.setAccessibleName(name)
-    return edit
-
-
-class _ErrorLabel(QLabel):
-    def __init__(self) -> None:
-        super().__init__()
-        self.setWordWrap(True)
-        self.setStyleSheet("color: #a40000; font-weight: bold;")
-        self.hide()
-
-    def say(self, message: str) -> None:
-        self.setText(message)
-        self.show()
+from ketadesk.ui.dialog_parts import ProblemLabel, form_of, lay_out_dialog, password_field
 
 
 class UserFormDialog(QDialog):
@@ -60,7 +41,7 @@ class UserFormDialog(QDialog):
         self.role_combo.addItem("Admin (roster and plans; cannot sign)", Role.ADMIN)
         self.role_combo.setAccessibleName("Role")
         self.manage_box = QCheckBox("May add users, reset passwords and change roles")
-        self.password_edit = _password_field("Initial password")
+        self.password_edit = password_field("Initial password")
         self.npi_edit = QLineEdit()
         self.npi_edit.setAccessibleName("NPI")
         self.dea_edit = QLineEdit()
@@ -71,7 +52,6 @@ class UserFormDialog(QDialog):
         states.addWidget(self.fl_box)
         states.addWidget(self.nj_box)
         states.addStretch()
-        self.error = _ErrorLabel()
         form = QFormLayout()
         form.addRow("User name", self.user_edit)
         form.addRow("Full name", self.name_edit)
@@ -81,15 +61,7 @@ class UserFormDialog(QDialog):
         form.addRow("NPI (physicians)", self.npi_edit)
         form.addRow("DEA number (physicians)", self.dea_edit)
         form.addRow("Licensed in", states)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.save)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.error)
-        layout.addWidget(buttons)
+        self.error = lay_out_dialog(self, form, self.save)
 
     def save(self) -> None:
         states = tuple(
@@ -129,7 +101,7 @@ class UsersDialog(QDialog):
         self.reset_button = QPushButton("Reset password…")
         self.role_button = QPushButton("Change role…")
         self.remove_button = QPushButton("Remove user")
-        self.error = _ErrorLabel()
+        self.error = ProblemLabel()
         side = QVBoxLayout()
         for button in (self.add_button, self.reset_button, self.role_button, self.remove_button):
             side.addWidget(button)
@@ -236,21 +208,10 @@ class _NewPasswordDialog(QDialog):
     def __init__(self, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
-        self.first = _password_field("New password")
-        self.second = _password_field("Repeat new password")
-        self.error = _ErrorLabel()
-        form = QFormLayout()
-        form.addRow("New password", self.first)
-        form.addRow("Repeat it", self.second)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self._check)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.error)
-        layout.addWidget(buttons)
+        self.first = password_field("New password")
+        self.second = password_field("Repeat new password")
+        form = form_of([("New password", self.first), ("Repeat it", self.second)])
+        self.error = lay_out_dialog(self, form, self._check)
 
     def _check(self) -> None:
         if self.first.text() != self.second.text():
@@ -296,23 +257,17 @@ class ChangePasswordDialog(QDialog):
         super().__init__(parent)
         self.context = context
         self.setWindowTitle("Change my password")
-        self.old = _password_field("Current password")
-        self.new = _password_field("New password")
-        self.repeat = _password_field("Repeat new password")
-        self.error = _ErrorLabel()
-        form = QFormLayout()
-        form.addRow("Current password", self.old)
-        form.addRow("New password", self.new)
-        form.addRow("Repeat new password", self.repeat)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        self.old = password_field("Current password")
+        self.new = password_field("New password")
+        self.repeat = password_field("Repeat new password")
+        form = form_of(
+            [
+                ("Current password", self.old),
+                ("New password", self.new),
+                ("Repeat new password", self.repeat),
+            ]
         )
-        buttons.accepted.connect(self.save)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.error)
-        layout.addWidget(buttons)
+        self.error = lay_out_dialog(self, form, self.save)
 
     def save(self) -> None:
         if self.new.text() != self.repeat.text():
