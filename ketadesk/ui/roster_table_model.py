@@ -71,6 +71,7 @@ PROTOCOL_LABELS = {
     "discontinued": "Discontinued",
 }
 SAFETY_ALERT_TEXT = "Item 9 alert"
+CHECKING_TEXT = "Checking…"
 SAFETY_ALERT_TOOLTIP = (
     "Unacknowledged PHQ-9 item 9 answer (thoughts of self-harm): open the chart, review and "
     "acknowledge. Crisis line: call or text 988."
@@ -121,6 +122,7 @@ class RosterTableModel(QAbstractTableModel):
         self._extras = visible_columns()
         self._today = _local_today()
         self._alert_icon: QIcon | None = None
+        self._status_pending = False
         self._fetching = False  # fetchMore re-entered from a rowsInserted slot must do nothing
 
     # --- queries -----------------------------------------------------------------------
@@ -137,9 +139,15 @@ class RosterTableModel(QAbstractTableModel):
         self._filter = roster_filter
         self.refresh()
 
+    @property
+    def status_pending(self) -> bool:
+        """True while review and check-in statuses await ``roster_columns.warm_roster_status``
+        (the GUI thread never computes all of them; the roster view warms them on a worker)."""
+        return self._status_pending
+
     def refresh(self) -> None:
         """Ask SQL again for the first page (after a search, filter, sort or data change)."""
-        with self._db.session() as session:
+        with self._db.session() as session, rc.deferred_status_computation():
             result = query_roster(
                 session,
                 self._filter,
@@ -147,11 +155,13 @@ class RosterTableModel(QAbstractTableModel):
                 ascending=self._ascending,
                 limit=self._page_size,
             )
+            pending = rc.status_pending(session)
         self.beginResetModel()
         self._extras = visible_columns()
         self._today = _local_today()
         self._rows = list(result.rows)
         self._total = result.total
+        self._status_pending = pending
         self.endResetModel()
 
     def canFetchMore(self, parent: _Index = QModelIndex()) -> bool:  # noqa: B008
@@ -160,7 +170,7 @@ class RosterTableModel(QAbstractTableModel):
     def fetchMore(self, parent: _Index = QModelIndex()) -> None:  # noqa: B008
         if parent.isValid() or self._fetching or len(self._rows) >= self._total:
             return
-        with self._db.session() as session:
+        with self._db.session() as session, rc.deferred_status_computation():
             more = fetch_roster_page(
                 session,
                 self._filter,
@@ -301,6 +311,8 @@ class RosterTableModel(QAbstractTableModel):
         if key is None:
             return None
         value = row.extras.get(key)
+        if key in (rc.REVIEW_STATUS, rc.NEXT_CHECKIN_DUE) and row.extras.get(rc.STATUS_PENDING):
+            return CHECKING_TEXT
         if key == rc.SAFETY_ALERT:
             return SAFETY_ALERT_TEXT if value else ""
         if key == rc.REVIEW_STATUS:

@@ -115,6 +115,7 @@ class RosterView(QWidget):
         layout.addWidget(self.problem_label)
         layout.addWidget(self.table, 1)
 
+        self._warming = False
         self._find = QShortcut(QKeySequence.StandardKey.Find, self)
         self._new = QShortcut(QKeySequence.StandardKey.New, self)
         self._restore_widths()
@@ -158,6 +159,32 @@ class RosterView(QWidget):
             return
         self.problem_label.setVisible(False)
         self._update_count()
+        self._warm_statuses_if_needed()
+
+    def _warm_statuses_if_needed(self) -> None:
+        """Compute review and check-in statuses on a worker, then show them."""
+        if self._warming or not self.model.status_pending:
+            return
+        self._warming = True
+        database = self._context.db
+
+        def finished(_result: object) -> None:
+            self._warming = False
+            self.refresh_keeping_selection()
+
+        def failed(error: BaseException) -> None:
+            self._warming = False
+            self.problem_label.setText(
+                "Review and check-in statuses could not be worked out; they show as "
+                '"Checking…". Reopen the roster to try again.'
+            )
+            self.problem_label.setVisible(True)
+
+        self._context.ops.run(
+            lambda: rc.warm_roster_status(database.session),
+            finished,
+            on_failure=failed,
+        )
 
     def _update_count(self) -> None:
         total = self.model.total
@@ -181,13 +208,18 @@ class RosterView(QWidget):
             self._open_row(index.row() if index.isValid() else 0)
 
     def _on_data_changed(self, what: str) -> None:
-        if what in ("patients", "reviews", "protocols", "checkins") or what.startswith(
+        if what in ("patients", "reviews", "protocols", "checkins", "settings") or what.startswith(
             "patient:"
         ):
-            selected = self.selected_patient_id()
-            self.model.refresh()
-            self._update_count()
-            self._select_patient(selected)
+            self.refresh_keeping_selection()
+
+    def refresh_keeping_selection(self) -> None:
+        """Ask SQL again for the current filter, keeping the selected patient selected."""
+        selected = self.selected_patient_id()
+        self.model.refresh()
+        self._update_count()
+        self._select_patient(selected)
+        self._warm_statuses_if_needed()
 
     def selected_patient_id(self) -> int | None:
         index: QModelIndex = self.table.currentIndex()

@@ -99,3 +99,82 @@ def test_refreshes_when_patients_change(context, qtbot) -> None:
         populate_demo_patients(s, 5, entered_by="drquill", today=date(2026, 3, 15), seed=1)
     context.data_changed.emit("patients")
     assert view.count_label.text() == "455 patients"
+
+
+@pytest.fixture
+def clinical_context(practice, qapp):
+    from datetime import UTC, datetime
+
+    from ketadesk.storage import demo_outcomes, demo_protocols, demo_reviews, outcomes
+
+    qapp.setOrganizationName("KetaDeskTests")
+    with practice.db.session() as s:
+        populate_demo_patients(s, 120, entered_by="drquill")
+    demo_reviews.populate(practice.db, practice.physician)
+    demo_protocols.populate(practice.db, practice.physician)
+    demo_outcomes.populate(practice.db, practice.physician)
+    today = datetime.now(UTC).astimezone().date()
+    with practice.db.session() as s:
+        # Patient 5 answers item 9 with "several days": an unacknowledged alert.
+        outcomes.record_questionnaire(
+            s, practice.physician, 5, "PHQ-9", [1, 1, 1, 1, 1, 1, 1, 1, 1], today, today=today
+        )
+    return AppContext(practice.db, practice.physician)
+
+
+def _cells(view, key):
+    column = view.model.column_for_key(key)
+    assert column is not None
+    return [view.model.data(view.model.index(r, column)) for r in range(view.model.rowCount())]
+
+
+def test_clinical_columns_are_computed_off_the_gui_thread_then_shown(
+    clinical_context, qtbot
+) -> None:
+    from ketadesk.storage import roster_columns as rc
+    from ketadesk.ui.roster_table_model import CHECKING_TEXT, PROTOCOL_LABELS, REVIEW_LABELS
+
+    view = RosterView(clinical_context)
+    qtbot.addWidget(view)
+    qtbot.waitUntil(lambda: not view.model.status_pending, timeout=60_000)
+    headers = [
+        view.model.headerData(c, Qt.Orientation.Horizontal) for c in range(view.model.columnCount())
+    ]
+    assert headers[-4:] == ["Safety", "Interaction review", "Protocol", "Next check-in"]
+    reviews = _cells(view, rc.REVIEW_STATUS)
+    assert CHECKING_TEXT not in reviews
+    assert set(reviews) <= set(REVIEW_LABELS.values())
+    assert set(_cells(view, rc.PROTOCOL_STATUS)) <= set(PROTOCOL_LABELS.values())
+    dues = _cells(view, rc.NEXT_CHECKIN_DUE)
+    assert any(d.startswith("Overdue") for d in dues)
+    assert any(d[:2].isdigit() for d in dues)
+
+    view.flag_filters[rc.CHECKIN_OVERDUE].setChecked(True)
+    assert view.model.total > 0
+    assert all(d.startswith("Overdue") for d in _cells(view, rc.NEXT_CHECKIN_DUE))
+    view.flag_filters[rc.CHECKIN_OVERDUE].setChecked(False)
+
+    view.flag_filters[rc.SAFETY_ALERT_OPEN].setChecked(True)
+    assert 5 in {view.model.patient_id_at(r) for r in range(view.model.rowCount())}
+    column = view.model.column_for_key(rc.SAFETY_ALERT)
+    for row in range(view.model.rowCount()):
+        index = view.model.index(row, column)
+        assert index.data() == "Item 9 alert"  # words, not colour alone
+        assert not index.data(Qt.ItemDataRole.DecorationRole).isNull()
+        assert "988" in index.data(Qt.ItemDataRole.ToolTipRole)
+
+
+def test_sorting_a_clinical_column_by_header(clinical_context, qtbot) -> None:
+    from ketadesk.storage import roster_columns as rc
+
+    view = RosterView(clinical_context)
+    qtbot.addWidget(view)
+    qtbot.waitUntil(lambda: not view.model.status_pending, timeout=60_000)
+    column = view.model.column_for_key(rc.SAFETY_ALERT)
+    view.table.sortByColumn(column, Qt.SortOrder.AscendingOrder)
+    assert view.model.patient_id_at(0) == 5 or _cells(view, rc.SAFETY_ALERT)[0] == "Item 9 alert"
+    column = view.model.column_for_key(rc.REVIEW_STATUS)
+    view.table.sortByColumn(column, Qt.SortOrder.AscendingOrder)
+    order = {"Stale": 0, "None": 1, "Current": 2}
+    shown = [order[c] for c in _cells(view, rc.REVIEW_STATUS)]
+    assert shown == sorted(shown)

@@ -285,3 +285,50 @@ def test_external_id_is_searchable_by_prefix(roster) -> None:
     assert ids(roster, "ACME-00417") == [11]
     assert ids(roster, "acme-004") == [11]
     assert 11 not in ids(roster, "ACME-005")
+
+
+def test_deferred_queries_leave_statuses_pending_until_warmed(practice, clinical_columns) -> None:
+    from ketadesk.storage import demo_outcomes, demo_reviews
+
+    rc = clinical_columns
+    with practice.db.session() as s:
+        populate_demo_patients(s, 40, entered_by="drquill")
+    demo_reviews.populate(practice.db, practice.physician)
+    demo_outcomes.populate(practice.db, practice.physician)
+    with practice.db.session() as s, rc.deferred_status_computation():
+        rows = rq.fetch_roster_page(s, rq.RosterFilter(), limit=100)
+        assert rc.status_pending(s)
+    assert all(r.extras[rc.STATUS_PENDING] == 1 for r in rows)
+    assert all(r.extras[rc.REVIEW_STATUS] is None for r in rows)  # not "none": unknown yet
+    assert all(r.extras[rc.NEXT_CHECKIN_DUE] is None for r in rows)
+    calls: list[int] = []
+
+    def keep_going() -> bool:
+        calls.append(1)
+        return True
+
+    assert rc.warm_roster_status(practice.db.session, chunk=15, should_continue=keep_going)
+    assert len(calls) == 3  # 40 patients in chunks of 15
+    with practice.db.session() as s, rc.deferred_status_computation():
+        warmed = rq.fetch_roster_page(s, rq.RosterFilter(), limit=100)
+        assert not rc.status_pending(s)
+    with practice.db.session() as s:
+        direct = rc.compute_patient_statuses(s, _today())
+    for row in warmed:
+        expected = direct.get(row.patient_id)
+        assert row.extras[rc.STATUS_PENDING] == 0
+        assert row.extras[rc.REVIEW_STATUS] == ((expected and expected.review_state) or "none")
+        assert row.extras[rc.NEXT_CHECKIN_DUE] == (expected.next_due if expected else None)
+    assert any(r.extras[rc.NEXT_CHECKIN_DUE] for r in warmed)
+
+
+def test_warming_can_be_stopped(practice, clinical_columns) -> None:
+    rc = clinical_columns
+    with practice.db.session() as s:
+        populate_demo_patients(s, 30, entered_by="drquill")
+    assert (
+        rc.warm_roster_status(practice.db.session, chunk=10, should_continue=lambda: False) is False
+    )
+    with practice.db.session() as s, rc.deferred_status_computation():
+        rq.fetch_roster_page(s, rq.RosterFilter(), limit=10)
+        assert rc.status_pending(s)
