@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,14 @@ def register(subparsers: Any) -> None:
     roster.add_argument("--search", default="", metavar="TEXT")
     roster.add_argument("--state", choices=("FL", "NJ"))
     roster.add_argument("--status", choices=("screening", "active", "paused", "discharged"))
+    roster.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        choices=("review-stale", "checkin-overdue", "safety-alert"),
+        help="show only patients with a stale interaction review, an overdue check-in or an "
+        "open PHQ-9 item 9 alert (repeatable; all must hold)",
+    )
     roster.add_argument("--limit", type=int, default=MAX_LISTED, metavar="N")
     roster.add_argument("--json", action="store_true", help="print a JSON list")
 
@@ -49,7 +57,15 @@ def register(subparsers: Any) -> None:
 
 
 def _roster(args: argparse.Namespace) -> int:
+    from ketadesk.storage import roster_columns as rc
     from ketadesk.storage.roster_query import RosterFilter, fetch_roster_page
+
+    rc.install_roster_columns()
+    flags = {
+        "review-stale": rc.REVIEW_STALE,
+        "checkin-overdue": rc.CHECKIN_OVERDUE,
+        "safety-alert": rc.SAFETY_ALERT_OPEN,
+    }
 
     if args.limit < 1:
         raise UserFacingError("--limit must be at least 1.")
@@ -62,6 +78,7 @@ def _roster(args: argparse.Namespace) -> int:
             search_text=args.search,
             states=frozenset({args.state} if args.state else ()),
             statuses=frozenset({args.status} if args.status else ()),
+            flags=frozenset(flags[name] for name in args.only),
         )
         with database.session() as session:
             rows = fetch_roster_page(session, roster_filter, limit=args.limit)
@@ -83,18 +100,34 @@ def _roster(args: argparse.Namespace) -> int:
                     "county": r.county,
                     "status": r.status,
                     "last_visit_on": r.last_visit_on.isoformat() if r.last_visit_on else None,
+                    "review_status": r.extras[rc.REVIEW_STATUS],
+                    "protocol_status": r.extras[rc.PROTOCOL_STATUS],
+                    "next_checkin_due": _iso(r.extras[rc.NEXT_CHECKIN_DUE]),
+                    "overdue": bool(r.extras[rc.OVERDUE_DAYS]),
+                    "days_overdue": r.extras[rc.OVERDUE_DAYS] or 0,
+                    "safety_alert_open": bool(r.extras[rc.SAFETY_ALERT]),
                 }
                 for r in rows
             ]
         )
     else:
         for r in rows:
+            due = r.extras[rc.NEXT_CHECKIN_DUE]
+            due_text = "not monitored" if due is None else f"due {due.isoformat()}"
+            if r.extras[rc.OVERDUE_DAYS]:
+                due_text = f"OVERDUE ({due_text})"
+            alert = "  ITEM-9 ALERT" if r.extras[rc.SAFETY_ALERT] else ""
             print(
                 f"{r.mrn}  {r.last_name}, {r.first_name}  {r.dob.isoformat()}  "
-                f"{r.state}  {r.status}"
+                f"{r.state}  {r.status}  review {r.extras[rc.REVIEW_STATUS]}  "
+                f"protocol {r.extras[rc.PROTOCOL_STATUS]}  {due_text}{alert}"
             )
         print(f"{len(rows)} patient{'s' if len(rows) != 1 else ''}", file=sys.stderr)
     return 0
+
+
+def _iso(value: object) -> str | None:
+    return value.isoformat() if isinstance(value, date) else None
 
 
 def _import(args: argparse.Namespace) -> int:

@@ -75,6 +75,7 @@ def _patient_values(row: CsvRow, mrn: str, now: datetime) -> dict[str, object]:
     d = row.demographics
     return {
         "mrn": mrn,
+        "external_id": row.external_id[:64] if row.external_id else None,
         "first_name": d.first_name,
         "middle_name": d.middle_name or None,
         "last_name": d.last_name,

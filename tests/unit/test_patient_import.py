@@ -121,3 +121,24 @@ def test_imported_patients_are_searchable(practice) -> None:
     with practice.db.session() as s:
         rows = fetch_roster_page(s, RosterFilter("zoe nunez"))
     assert [r.first_name for r in rows] == ["Zoë"]
+
+
+def test_other_systems_record_number_is_kept_as_external_id(practice) -> None:
+    from ketadesk.storage import roster_query as rq
+
+    plan = read_patient_csv(
+        (
+            b"Patient ID,Last Name,First Name,DOB,sex,state,county\n"
+            b"ACME-00417,Quillon,Mateo,07/04/1975,M,NJ,Cape May\n"
+            b",Brightwater,Hana,1990-12-24,female,FL,Leon\n"
+        ),
+        today=TODAY,
+    )
+    with practice.db.session() as s:
+        import_patients(s, practice.admin, plan)
+    with practice.db.session() as s:
+        stored = dict(s.execute(select(Patient.first_name, Patient.external_id)).all())
+        found = rq.fetch_roster_page(s, rq.RosterFilter(search_text="acme-0041"))
+    assert stored == {"Mateo": "ACME-00417", "Hana": None}
+    assert [r.first_name for r in found] == ["Mateo"]
+    assert not stored["Mateo"].startswith("KD")
