@@ -167,12 +167,9 @@ def _user_list(args: argparse.Namespace) -> int:
 
 
 def _verify_audit(args: argparse.Namespace) -> int:
-    from ketadesk.storage.audit_log import verify_audit
-
     database, _actor = open_database_as(args)
     try:
-        with database.session() as session:
-            verdict = verify_audit(session)
+        verdict = database.verify_audit_trail()
     finally:
         database.close()
     if verdict.is_intact:

@@ -18,6 +18,7 @@ from ketadesk.core.audit_chain import (
 )
 from ketadesk.core.permissions import Actor
 from ketadesk.models.audit import AuditEvent
+from ketadesk.storage.keyslots import AuditAnchor
 
 DETAIL_MAX = 400
 
@@ -78,8 +79,42 @@ def _records(session: Session) -> Iterator[AuditRecord]:
         )
 
 
-def verify_audit(session: Session) -> ChainVerdict:
-    return verify_chain(_records(session))
+def latest_event(session: Session) -> tuple[int, str] | None:
+    """(seq, row_hash) of the newest audit event, or None when there is none."""
+    row = session.execute(
+        select(AuditEvent.seq, AuditEvent.row_hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def verify_audit(session: Session, anchor: AuditAnchor | None = None) -> ChainVerdict:
+    """Recompute the chain; with ``anchor`` (the newest event when KetaDesk last closed the
+    database) also notice when the newest events were removed."""
+    verdict = verify_chain(_records(session))
+    if not verdict.is_intact or anchor is None:
+        return verdict
+    stored = session.execute(
+        select(AuditEvent.row_hash).where(AuditEvent.seq == anchor.seq)
+    ).scalar_one_or_none()
+    if stored is None:
+        newest = latest_event(session)
+        last = 0 if newest is None else newest[0]
+        return ChainVerdict(
+            False,
+            verdict.event_count,
+            last + 1,
+            f"the trail ends at event {last}, but events up to {anchor.seq} were recorded "
+            "when KetaDesk last closed this database (the newest events were removed)",
+        )
+    if stored != anchor.row_hash:
+        return ChainVerdict(
+            False,
+            verdict.event_count,
+            anchor.seq,
+            "it differs from the event recorded when KetaDesk last closed this database "
+            "(events were removed and others written in their place)",
+        )
+    return verdict
 
 
 @dataclass(frozen=True)

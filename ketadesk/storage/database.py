@@ -25,7 +25,7 @@ from ketadesk.core.permissions import Actor, Role, password_problem
 from ketadesk.models.practice import PracticeMeta
 from ketadesk.models.users import User
 from ketadesk.storage import attempts
-from ketadesk.storage.audit_log import record_event, verify_audit
+from ketadesk.storage.audit_log import latest_event, record_event, verify_audit
 from ketadesk.storage.engine import (
     MIN_DATABASE_BYTES,
     check_key_opens,
@@ -34,7 +34,13 @@ from ketadesk.storage.engine import (
     export_encrypted_copy,
     forget_key,
 )
-from ketadesk.storage.keyslots import WRONG_CREDENTIALS, KdfParams, KeySlotFile, new_database_key
+from ketadesk.storage.keyslots import (
+    WRONG_CREDENTIALS,
+    AuditAnchor,
+    KdfParams,
+    KeySlotFile,
+    new_database_key,
+)
 from ketadesk.storage.migrate import current_revision, head_revision, needs_upgrade, upgrade_to_head
 
 
@@ -297,7 +303,7 @@ class PracticeDatabase:
                     at=failure.at,
                 )
             record_event(session, actor, audit_actions.LOGIN)
-            verdict = verify_audit(session)
+            verdict = verify_audit(session, KeySlotFile.load(self.path).audit_anchor)
             if not verdict.is_intact:
                 record_event(
                     session,
@@ -344,6 +350,7 @@ class PracticeDatabase:
         try:
             with self.session() as session:
                 record_event(session, actor, audit_actions.LOCK)
+            self._write_audit_anchor()
         finally:
             forget_key(self.engine)
             self._key = None
@@ -367,8 +374,37 @@ class PracticeDatabase:
         return outcome.actor
 
     def close(self) -> None:
-        forget_key(self.engine)
-        self._key = None
+        try:
+            if self._key is not None:
+                self._write_audit_anchor()
+        finally:
+            forget_key(self.engine)
+            self._key = None
+
+    def _write_audit_anchor(self) -> None:
+        """Remember the newest audit event beside the database (never moving it backwards,
+        so removed events stay noticed)."""
+        with self.session() as session:
+            newest = latest_event(session)
+        if newest is None:
+            return
+        try:
+            slots = KeySlotFile.load(self.path)
+        except UserFacingError:
+            return  # a damaged key file is reported at the next unlock, not while closing
+        anchor = slots.audit_anchor
+        if anchor is not None and (anchor.seq, anchor.row_hash) == newest:
+            return
+        if anchor is None or newest[0] > anchor.seq:
+            slots.audit_anchor = AuditAnchor(*newest)
+            slots.save(self.path)
+
+    def audit_anchor(self) -> AuditAnchor | None:
+        return KeySlotFile.load(self.path).audit_anchor
+
+    def verify_audit_trail(self) -> ChainVerdict:
+        with self.session() as session:
+            return verify_audit(session, self.audit_anchor())
 
     # --- keys and backups --------------------------------------------------------------------
     def key_slots(self) -> KeySlotFile:

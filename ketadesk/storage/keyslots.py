@@ -125,12 +125,25 @@ def _unwrap(database_id: str, slot: KeySlot, secret: bytes) -> bytes | None:
     return key if len(key) == DATABASE_KEY_BYTES else None
 
 
+@dataclass(frozen=True)
+class AuditAnchor:
+    """The newest audit event when KetaDesk last closed the database: its number and hash.
+
+    Kept outside the database so that removing the newest events (which leaves a shorter
+    chain that is still valid) is noticed.
+    """
+
+    seq: int
+    row_hash: str
+
+
 @dataclass
 class KeySlotFile:
-    """The sidecar file's content: which database it belongs to and its slots."""
+    """The sidecar file's content: which database it belongs to, its slots, the audit anchor."""
 
     database_id: str
     slots: list[KeySlot] = field(default_factory=list)
+    audit_anchor: AuditAnchor | None = None
 
     # --- reading and writing -------------------------------------------------------------
     @staticmethod
@@ -161,7 +174,14 @@ class KeySlotFile:
                 )
                 for s in raw["slots"]
             ]
-            return cls(database_id=str(raw["database_id"]), slots=slots)
+            anchor = raw.get("audit_anchor")
+            return cls(
+                database_id=str(raw["database_id"]),
+                slots=slots,
+                audit_anchor=None
+                if anchor is None
+                else AuditAnchor(int(anchor["seq"]), str(anchor["row_hash"])),
+            )
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
             raise UserFacingError(
                 f"The key file {path.name} is damaged and cannot be read; restore it from a backup."
@@ -175,6 +195,8 @@ class KeySlotFile:
             "database_id": self.database_id,
             "slots": [asdict(s) for s in self.slots],
         }
+        if self.audit_anchor is not None:
+            content["audit_anchor"] = asdict(self.audit_anchor)
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "w", encoding="utf-8") as handle:
             json.dump(content, handle, indent=1)

@@ -152,8 +152,7 @@ class AuditViewer(QWidget):
         self.status.setText(f"{len(rows)} events{more}")
 
     def verify(self) -> None:
-        with self.context.db.session() as session:
-            verdict = audit_log.verify_audit(session)
+        verdict = self.context.db.verify_audit_trail()
         self.status.setText(("✔ " if verdict.is_intact else "⚠ ") + verdict.describe())
 
     def _export_clicked(self) -> None:

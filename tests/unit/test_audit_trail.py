@@ -104,3 +104,49 @@ def test_login_records_a_failed_chain_check(practice, prepared_practice):
     assert not outcome.audit.is_intact
     assert outcome.audit.first_bad_seq == 2
     db.close()
+
+
+def test_removing_the_newest_events_is_noticed_through_the_anchor(practice):
+    from ketadesk.storage.database import PracticeDatabase
+    from ketadesk.storage.keyslots import KeySlotFile
+    from tests.conftest import PASSWORD, PHYSICIAN
+
+    _add_events(practice, 5)
+    key = practice.db.database_key()
+    practice.db.close()  # remembers the newest event beside the database
+    anchor = KeySlotFile.load(practice.path).audit_anchor
+    assert anchor is not None and anchor.seq == 9
+    from ketadesk.storage.engine import raw_connection
+
+    connection = raw_connection(practice.path, key)
+    connection.execute("DROP TRIGGER audit_events_no_delete")
+    connection.execute("DELETE FROM audit_events WHERE seq >= 8")
+    connection.commit()
+    connection.close()
+    db, outcome = PracticeDatabase.unlock(practice.path, PHYSICIAN, PASSWORD)
+    try:
+        # The log-in itself is now event 8; the anchor's event 9 is gone.
+        assert not outcome.audit.is_intact
+        assert "newest events were removed" in outcome.audit.problem
+        verdict = db.verify_audit_trail()
+        assert not verdict.is_intact
+    finally:
+        db.close()
+    # The anchor never moves backwards, so the removal stays noticed.
+    assert KeySlotFile.load(practice.path).audit_anchor.seq >= 9
+
+
+def test_anchor_follows_normal_use(practice):
+    from ketadesk.storage.keyslots import KeySlotFile
+
+    _add_events(practice, 2)
+    practice.db.close()
+    anchor = KeySlotFile.load(practice.path).audit_anchor
+    from ketadesk.storage.database import PracticeDatabase
+    from tests.conftest import PASSWORD, PHYSICIAN
+
+    db, outcome = PracticeDatabase.unlock(practice.path, PHYSICIAN, PASSWORD)
+    assert outcome.audit.is_intact
+    assert db.verify_audit_trail().is_intact
+    db.close()
+    assert KeySlotFile.load(practice.path).audit_anchor.seq == anchor.seq + 1
