@@ -207,3 +207,10 @@ def import_patients(
         new_mrns=tuple(mrns),
         dry_run=dry_run,
     )
+
+
+def external_id_for(session: Session, patient_id: int) -> str | None:
+    """Another system's record number for this patient, kept from a roster import (or None)."""
+    return session.execute(
+        select(Patient.external_id).where(Patient.id == patient_id)
+    ).scalar_one_or_none()

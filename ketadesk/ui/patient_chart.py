@@ -49,6 +49,7 @@ from ketadesk.core.measurements import (
 )
 from ketadesk.core.permissions import Permission
 from ketadesk.storage import patients as service
+from ketadesk.storage.patient_import import external_id_for
 from ketadesk.storage.patients import SOURCE_LABELS, STATUS_LABELS, PatientRecord
 from ketadesk.ui.context import AppContext
 from ketadesk.ui.forms import FieldSpec, FormFields
@@ -135,6 +136,10 @@ class PatientChart(QWidget):
         self.title = QLabel("New patient")
         self.title.setStyleSheet("font-size: 16pt; font-weight: 600;")
         self.title.setAccessibleName("Patient")
+        self.external_id_label = QLabel()
+        self.external_id_label.setAccessibleName("Record number in the previous system")
+        self.external_id_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.external_id_label.setVisible(False)
         self.banner = QLabel()
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("color: #b00020;")
@@ -154,6 +159,7 @@ class PatientChart(QWidget):
 
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
+        top.addWidget(self.external_id_label)
         top.addWidget(self.save_button)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -409,6 +415,12 @@ class PatientChart(QWidget):
         with self._context.db.session() as session:
             self.record = service.get_patient_record(session, self._context.actor, self.patient_id)
             suggestions = service.condition_suggestions(session)
+            external_id = external_id_for(session, self.patient_id)
+        # Kept from a roster import, for reference only (KetaDesk's MRN is the record number).
+        self.external_id_label.setText(
+            f"Previous system's ID: {external_id}" if external_id else ""
+        )
+        self.external_id_label.setVisible(bool(external_id))
         self.condition_completer.setModel(None)
         from PySide6.QtCore import QStringListModel
 
