@@ -79,6 +79,7 @@ def set_path(data: dict[str, Any], path: str, value: Any) -> None:
 
 
 def get_path(data: dict[str, Any], path: str) -> Any:
+    """The value at ``path`` "a.b" in ``data`` (None when a group or the value is missing)."""
     node: Any = data
     for part in path.split("."):
         if not isinstance(node, dict):
