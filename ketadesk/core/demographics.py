@@ -7,7 +7,6 @@ to store (trimmed, NFC names, ``(305) 555-0142`` phones, official county names).
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -16,10 +15,8 @@ from datetime import date
 from functools import lru_cache
 from typing import Any, Literal
 
-import jsonschema
-
 from ketadesk.core.errors import UserFacingError
-from ketadesk.resources import resource_path
+from ketadesk.resources import load_validated_json
 
 ProblemLevel = Literal["error", "confirm"]
 
@@ -243,10 +240,9 @@ def _county_key(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _geo() -> Mapping[str, _StateGeo]:
-    data_path = resource_path("geo", "us_counties_fl_nj.json")
-    schema_path = resource_path("geo", "us_counties_fl_nj.schema.json")
-    document: Any = json.loads(data_path.read_text(encoding="utf-8"))
-    jsonschema.validate(document, json.loads(schema_path.read_text(encoding="utf-8")))
+    document: Any = load_validated_json(
+        "geo", "us_counties_fl_nj.json", schema="us_counties_fl_nj.schema.json"
+    )
     result: dict[str, _StateGeo] = {}
     for code, state in document["states"].items():
         names = tuple(str(c["name"]) for c in state["counties"])

@@ -10,7 +10,6 @@ callers may ask for it freely.
 from __future__ import annotations
 
 import functools
-import json
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -18,9 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
-import jsonschema
-
 from ketadesk.core.errors import UserFacingError
+from ketadesk.resources import ResourceFileError, read_validated_json, resource_path
 
 Severity = Literal["contraindicated", "major", "moderate", "minor"]
 
@@ -194,8 +192,6 @@ class KnowledgeBase:
 
 def default_kb_dir() -> Path:
     """Folder of the shipped knowledge base (works from source and from a bundle)."""
-    from ketadesk.resources import resource_path
-
     return resource_path("kb")
 
 
@@ -223,27 +219,26 @@ def _read_validated(directory: Path, name: str) -> dict[str, Any]:
     data_path = directory / f"{name}.json"
     schema_path = directory / "schema" / f"{name}.schema.json"
     try:
-        data = json.loads(data_path.read_text(encoding="utf-8"))
-        schema = json.loads(schema_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise KnowledgeBaseError(
-            f"The interaction knowledge base is incomplete: {Path(str(error.filename)).name} "
-            "is missing."
-        ) from None
-    except json.JSONDecodeError as error:
-        raise KnowledgeBaseError(
-            f"The interaction knowledge base file {name}.json is not valid JSON "
-            f"(line {error.lineno})."
-        ) from None
-    validator = jsonschema.Draft202012Validator(schema)
-    problem = jsonschema.exceptions.best_match(validator.iter_errors(data))
-    if problem is not None:
-        where = "/".join(str(p) for p in problem.absolute_path) or "(top level)"
-        raise KnowledgeBaseError(
-            f"The interaction knowledge base file {name}.json is invalid at {where}: "
-            f"{problem.message}"
-        )
+        data = read_validated_json(data_path, schema_path)
+    except ResourceFileError as error:
+        raise KnowledgeBaseError(_problem_text(name, error)) from None
     return cast(dict[str, Any], data)
+
+
+def _problem_text(name: str, error: ResourceFileError) -> str:
+    if error.problem == "missing":
+        return f"The interaction knowledge base is incomplete: {error.file_name} is missing."
+    if error.problem == "not_json" and error.line is not None:
+        return (
+            f"The interaction knowledge base file {name}.json is not valid JSON "
+            f"(line {error.line})."
+        )
+    if error.problem == "invalid":
+        return (
+            f"The interaction knowledge base file {name}.json is invalid at "
+            f"{error.where or '(top level)'}: {error.detail}"
+        )
+    return f"The interaction knowledge base cannot be loaded: {error.message}"
 
 
 def _build(version: str, raw: Mapping[str, dict[str, Any]]) -> KnowledgeBase:

@@ -20,7 +20,7 @@ import jsonschema
 
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.protocols import Route
-from ketadesk.resources import resource_path
+from ketadesk.resources import load_resource_json, resource_schema_validator
 
 LIMITS_FORMAT = "ketadesk-practice-limits"
 LIMITS_FORMAT_VERSION = 1
@@ -86,13 +86,6 @@ class PracticeLimits:
         return replace(self, routes=routes)
 
 
-@lru_cache(maxsize=1)
-def _limits_schema() -> dict[str, Any]:
-    with resource_path("protocols", "practice_limits.schema.json").open(encoding="utf-8") as fh:
-        schema: dict[str, Any] = json.load(fh)
-    return schema
-
-
 def _schema_error_text(error: jsonschema.ValidationError) -> str:
     where = "/".join(str(p) for p in error.absolute_path) or "the top level"
     return f"at {where}: {error.message}"
@@ -101,7 +94,7 @@ def _schema_error_text(error: jsonschema.ValidationError) -> str:
 def practice_limits_from_dict(data: Any) -> PracticeLimits:
     """Build limits from their JSON form; data that does not match the schema raises
     UserFacingError naming the first problem."""
-    validator = jsonschema.Draft202012Validator(_limits_schema())
+    validator = resource_schema_validator("protocols", "practice_limits.schema.json")
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         raise UserFacingError(
@@ -152,9 +145,7 @@ def practice_limits_to_dict(limits: PracticeLimits) -> dict[str, Any]:
 @lru_cache(maxsize=1)
 def default_practice_limits() -> PracticeLimits:
     """Return the shipped defaults (values only where a public source is cited; else empty)."""
-    with resource_path("protocols", "default_limits.json").open(encoding="utf-8") as fh:
-        data = json.load(fh)
-    return practice_limits_from_dict(data)
+    return practice_limits_from_dict(load_resource_json("protocols", "default_limits.json"))
 
 
 def load_practice_limits(path: Path) -> PracticeLimits:

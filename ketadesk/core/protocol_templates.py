@@ -20,7 +20,7 @@ import jsonschema
 
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.protocols import Protocol, protocol_from_dict, protocol_to_dict
-from ketadesk.resources import resource_path
+from ketadesk.resources import load_resource_json, resource_schema_validator
 
 TEMPLATES_FORMAT = "ketadesk-protocol-templates"
 TEMPLATES_FORMAT_VERSION = 1
@@ -63,13 +63,6 @@ def confirm_template(template: ProtocolTemplate, new_name: str | None = None) ->
     )
 
 
-@lru_cache(maxsize=1)
-def _template_schema() -> dict[str, Any]:
-    with resource_path("protocols", "template.schema.json").open(encoding="utf-8") as fh:
-        schema: dict[str, Any] = json.load(fh)
-    return schema
-
-
 def _describe(error: jsonschema.ValidationError) -> str:
     parts: list[str] = []
     for part in error.absolute_path:
@@ -88,7 +81,7 @@ def templates_from_data(data: Any, *, built_in: bool = False) -> tuple[ProtocolT
 
     Raises UserFacingError naming the first problem, or a repeated template name.
     """
-    validator = jsonschema.Draft202012Validator(_template_schema())
+    validator = resource_schema_validator("protocols", "template.schema.json")
     errors = sorted(
         validator.iter_errors(data), key=lambda e: (len(list(e.absolute_path)), str(e.message))
     )
@@ -144,9 +137,7 @@ def _source_data(source: TemplateSource) -> dict[str, str]:
 @lru_cache(maxsize=1)
 def builtin_templates() -> tuple[ProtocolTemplate, ...]:
     """Return KetaDesk's built-in templates (values are examples until confirmed)."""
-    with resource_path("protocols", "templates.json").open(encoding="utf-8") as fh:
-        data = json.load(fh)
-    return templates_from_data(data, built_in=True)
+    return templates_from_data(load_resource_json("protocols", "templates.json"), built_in=True)
 
 
 def find_template(name: str, templates: Sequence[ProtocolTemplate]) -> ProtocolTemplate:

@@ -9,20 +9,19 @@ The safety item (PHQ-9 item 9) is checked on every form, complete or not.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from typing import Any
 
-import jsonschema
-
 from ketadesk.core.errors import UserFacingError
-from ketadesk.resources import resource_path
+from ketadesk.resources import ResourceFileError, load_validated_json, resource_path
 
 _INSTRUMENT_FOLDER = "instruments"
 _SCHEMA_FILE = "instrument.schema.json"
+#: How a damaged definition is described (the names of the errors behind each problem).
+_DAMAGED_KINDS = {"not_json": "JSONDecodeError", "invalid": "ValidationError"}
 
 
 @dataclass(frozen=True)
@@ -188,23 +187,15 @@ def _display_names() -> list[str]:
 
 
 @cache
-def _schema() -> dict[str, Any]:
-    with resource_path(_INSTRUMENT_FOLDER, _SCHEMA_FILE).open(encoding="utf-8") as handle:
-        schema: dict[str, Any] = json.load(handle)
-    return schema
-
-
-@cache
 def _load_instrument_cached(key: str) -> Instrument:
-    path = resource_path(_INSTRUMENT_FOLDER, f"{key}.json")
     try:
-        with path.open(encoding="utf-8") as handle:
-            data = json.load(handle)
-        jsonschema.validate(data, _schema())
-    except (json.JSONDecodeError, jsonschema.ValidationError) as error:
+        data = load_validated_json(_INSTRUMENT_FOLDER, f"{key}.json", schema=_SCHEMA_FILE)
+    except ResourceFileError as error:
+        if error.problem not in _DAMAGED_KINDS:
+            raise
         raise UserFacingError(
             f"The questionnaire definition '{key}' is damaged and cannot be used "
-            f"({type(error).__name__}). Reinstall KetaDesk."
+            f"({_DAMAGED_KINDS[error.problem]}). Reinstall KetaDesk."
         ) from error
     instrument = _instrument_from_data(data)
     _check_consistency(instrument)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import io
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -20,7 +19,6 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-import jsonschema
 from pypdf import PdfReader, PdfWriter
 from reportlab import rl_config
 from reportlab.lib import colors
@@ -52,7 +50,7 @@ from ketadesk.reports.plan_document import (
     plan_content_hash,
     shown_calendar_rows,
 )
-from ketadesk.resources import resource_path
+from ketadesk.resources import load_validated_json, resource_path
 
 #: Generic document title; never the patient's name (metadata leaves the practice by email).
 PDF_TITLE = "KetaDesk treatment plan"
@@ -104,11 +102,9 @@ class _PatientText:
 @functools.cache
 def _patient_text() -> _PatientText:
     """Load and validate the disclaimer and safety instructions (clinical text lives in data)."""
-    schema = json.loads(
-        resource_path("plan", "patient_instructions.schema.json").read_text(encoding="utf-8")
+    data = load_validated_json(
+        "plan", "patient_instructions.json", schema="patient_instructions.schema.json"
     )
-    data = json.loads(resource_path("plan", "patient_instructions.json").read_text("utf-8"))
-    jsonschema.validate(data, schema)
     sources: dict[str, None] = {}
     for entry in [data["disclaimer"], *data["safety_instructions"]]:
         for source in entry["sources"]:
