@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
@@ -28,39 +27,18 @@ from ketadesk.core.errors import UserFacingError
 from ketadesk.core.protocols import (
     Frequency,
     FrequencyKind,
-    Indication,
     MaintenancePhase,
     MonitoringPlan,
     Protocol,
     ProtocolKind,
-    Route,
     StepUpRule,
     TitrationLadder,
     ladder_doses_mg,
     maintenance_dose_mg,
 )
+from tests.unit.protocol_factories import troche_protocol as make_protocol
 
 START = date(2026, 3, 2)
-
-
-def make_protocol(**changes: object) -> Protocol:
-    base = Protocol(
-        indication=Indication.DEPRESSION,
-        kind=ProtocolKind.MICRODOSE,
-        route=Route.SUBLINGUAL,
-        formulation="Synthetic test troche",
-        unit_name="troche",
-        strength_mg_per_unit=10,
-        ladder=TitrationLadder(start_dose_mg=10, max_dose_mg=30, increment_mg=10,
-                               sessions_per_step=2),
-        frequency=Frequency(FrequencyKind.SESSIONS_PER_WEEK, sessions_per_week=3,
-                            min_hours_between_doses=48),
-        duration_weeks=4,
-        monitoring=MonitoringPlan(bp_before_each_dose=True, phq9_every_weeks=2,
-                                  check_in_every_days=7),
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
-
 
 # ---------------------------------------------------------------- properties
 

@@ -37,29 +37,22 @@ from ketadesk.core.protocols import (
     WeightReading,
 )
 from ketadesk.resources import resource_path
+from tests.unit.protocol_factories import per_week, step_ladder, troche_protocol
 
 TODAY = date(2026, 11, 25)
 FRESH = WeightReading(kg=80, measured_on=TODAY - timedelta(days=3))
 
 
 def make_protocol(**changes: object) -> Protocol:
-    base = Protocol(
-        indication=Indication.DEPRESSION,
-        kind=ProtocolKind.MICRODOSE,
-        route=Route.SUBLINGUAL,
-        formulation="Synthetic test troche",
-        unit_name="troche",
-        strength_mg_per_unit=10,
-        ladder=TitrationLadder(start_dose_mg=20, max_dose_mg=40, increment_mg=10,
-                               sessions_per_step=2),
-        frequency=Frequency(FrequencyKind.SESSIONS_PER_WEEK, sessions_per_week=2,
-                            min_hours_between_doses=72),
-        duration_weeks=8,
-        review_date=TODAY + timedelta(days=56),
-        monitoring=MonitoringPlan(hold_systolic_above_mmhg=140, hold_diastolic_above_mmhg=90,
-                                  missed_dose_instructions="Skip it; do not double up."),
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return troche_protocol(**{
+        "ladder": step_ladder(20, 40, 10),
+        "frequency": per_week(2, min_hours_apart=72),
+        "duration_weeks": 8,
+        "review_date": TODAY + timedelta(days=56),
+        "monitoring": MonitoringPlan(hold_systolic_above_mmhg=140, hold_diastolic_above_mmhg=90,
+                                     missed_dose_instructions="Skip it; do not double up."),
+        **changes,
+    })
 
 
 def lim(value: float | None, source: str = "Synthetic practice policy 2026") -> LimitValue:

@@ -37,25 +37,20 @@ from ketadesk.core.protocols import (
     sessions_per_week,
     sig_text,
 )
+from tests.unit.protocol_factories import per_week, step_ladder, troche_protocol
 
 
 def make_protocol(**changes: object) -> Protocol:
-    base = Protocol(
-        indication=Indication.ANXIETY,
-        kind=ProtocolKind.MICRODOSE,
-        route=Route.SUBLINGUAL,
-        formulation="Synthetic test troche",
-        unit_name="troche",
-        strength_mg_per_unit=5,
-        ladder=TitrationLadder(start_dose_mg=10, max_dose_mg=20, increment_mg=5,
-                               sessions_per_step=2),
-        frequency=Frequency(FrequencyKind.SESSIONS_PER_WEEK, sessions_per_week=2,
-                            min_hours_between_doses=48),
-        duration_weeks=6,
-        monitoring=MonitoringPlan(hold_systolic_above_mmhg=150, hold_diastolic_above_mmhg=95,
-                                  missed_dose_instructions="Skip it."),
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return troche_protocol(**{
+        "indication": Indication.ANXIETY,
+        "strength_mg_per_unit": 5,
+        "ladder": step_ladder(10, 20, 5),
+        "frequency": per_week(2, min_hours_apart=48),
+        "duration_weeks": 6,
+        "monitoring": MonitoringPlan(hold_systolic_above_mmhg=150, hold_diastolic_above_mmhg=95,
+                                     missed_dose_instructions="Skip it."),
+        **changes,
+    })
 
 
 # ---------------------------------------------------------------- ladder
