@@ -218,13 +218,6 @@ def _last_event(session: Session) -> tuple[int, str]:
     return (0, "") if found is None else (int(found[0]), str(found[1]))
 
 
-def _event_hash(session: Session, event_id: int) -> str:
-    found = session.execute(
-        select(AuditEvent.row_hash).where(AuditEvent.id == event_id)
-    ).scalar_one_or_none()
-    return found or ""
-
-
 # Highest row id of each table the columns read: bulk writes that bypass the audited services
 # (demo data) still show up here, and force a full recomputation.
 _MARKED_TABLES = (
@@ -242,6 +235,35 @@ def _table_marks(session: Session) -> tuple[int, ...]:
     return tuple(
         int(session.execute(select(func.max(model.id))).scalar_one() or 0)
         for model in _MARKED_TABLES
+    )
+
+
+@dataclass(frozen=True)
+class _DatabaseState:
+    identity: str
+    last_event: tuple[int, str]
+    marks: tuple[int, ...]
+    hash_at_snapshot: str
+
+
+def _database_state(session: Session, snapshot_event_id: int) -> _DatabaseState:
+    """Everything ``_current_snapshot`` needs, in one round trip (it runs at every keystroke)."""
+    first = select(AuditEvent.row_hash).order_by(AuditEvent.id).limit(1).scalar_subquery()
+    last_id = select(func.max(AuditEvent.id)).scalar_subquery()
+    last_hash = (
+        select(AuditEvent.row_hash).order_by(AuditEvent.id.desc()).limit(1).scalar_subquery()
+    )
+    at_snapshot = (
+        select(AuditEvent.row_hash).where(AuditEvent.id == snapshot_event_id).scalar_subquery()
+    )
+    marks = [select(func.max(model.id)).scalar_subquery() for model in _MARKED_TABLES]
+    row = session.execute(select(first, last_id, last_hash, at_snapshot, *marks)).one()
+    values = tuple(row)
+    return _DatabaseState(
+        identity=values[0] or "",
+        last_event=(int(values[1] or 0), values[2] or ""),
+        marks=tuple(int(v or 0) for v in values[4:]),
+        hash_at_snapshot=values[3] or "",
     )
 
 
@@ -289,27 +311,35 @@ def _current_snapshot(session: Session, today: date, *, may_compute_all: bool) -
     """The database's snapshot brought up to date, or None if only a full recomputation would
     do and ``may_compute_all`` is False. The full recomputation runs outside the lock, so a
     worker computing it never blocks the GUI thread's (deferred) queries."""
+    identity = _database_identity(session)
+    with _lock:
+        known = _snapshots.get(identity)
+        known_event = known.last_event_id if known is not None else 0
+    if known is None and not may_compute_all:
+        return None  # nothing to catch up from (and no need to load the knowledge base yet)
     from ketadesk.core.knowledge_base import load_knowledge_base
 
     kb_version = load_knowledge_base().version
-    identity = _database_identity(session)
-    last_event = _last_event(session)
-    marks = _table_marks(session)
+    state = _database_state(session, known_event)
     with _lock:
         snapshot = _snapshots.get(identity)
         # The audit log is a hash chain: the same hash at the snapshot's event means the same
         # history up to it (copies of one database diverge after that point).
         usable = (
             snapshot is not None
+            and snapshot.last_event_id == known_event
             and snapshot.kb_version == kb_version
             and snapshot.today == today
-            and snapshot.last_event_id <= last_event[0]
-            and _event_hash(session, snapshot.last_event_id) == snapshot.last_event_hash
+            and snapshot.last_event_id <= state.last_event[0]
+            and state.hash_at_snapshot == snapshot.last_event_hash
         )
         if usable and snapshot is not None:
-            if last_event[0] == snapshot.last_event_id and marks == snapshot.table_marks:
+            if (
+                state.last_event[0] == snapshot.last_event_id
+                and state.marks == snapshot.table_marks
+            ):
                 return snapshot
-            if _catch_up(session, snapshot, last_event, marks):
+            if _catch_up(session, snapshot, state.last_event, state.marks):
                 return snapshot
     if not may_compute_all:
         return None

@@ -80,6 +80,17 @@ _URGENT = QColor("#b00020")
 _ATTENTION = QColor("#8a4b00")
 
 
+_ROLES_ANSWERED = frozenset(
+    {
+        PatientIdRole,
+        SortKeyRole,
+        Qt.ItemDataRole.AccessibleTextRole,
+        Qt.ItemDataRole.DecorationRole,
+        Qt.ItemDataRole.ForegroundRole,
+        Qt.ItemDataRole.FontRole,
+        Qt.ItemDataRole.ToolTipRole,
+    }
+)
 _BOLD: list[QFont] = []
 
 
@@ -123,6 +134,8 @@ class RosterTableModel(QAbstractTableModel):
         self._today = _local_today()
         self._alert_icon: QIcon | None = None
         self._status_pending = False
+        self._loaded = False  # sort() before the first refresh only records the order
+        self._cells: dict[int, tuple[str | None, ...]] = {}  # display text by row
         self._fetching = False  # fetchMore re-entered from a rowsInserted slot must do nothing
 
     # --- queries -----------------------------------------------------------------------
@@ -162,6 +175,8 @@ class RosterTableModel(QAbstractTableModel):
         self._rows = list(result.rows)
         self._total = result.total
         self._status_pending = pending
+        self._cells = {}
+        self._loaded = True
         self.endResetModel()
 
     def canFetchMore(self, parent: _Index = QModelIndex()) -> bool:  # noqa: B008
@@ -198,9 +213,13 @@ class RosterTableModel(QAbstractTableModel):
             key = self._extras[column - len(RosterColumn)].key
         else:
             return
+        ascending = order == Qt.SortOrder.AscendingOrder
+        if key == self._sort and ascending == self._ascending and self._loaded:
+            return  # e.g. setSortingEnabled re-applying the current order
         self._sort = key
-        self._ascending = order == Qt.SortOrder.AscendingOrder
-        self.refresh()
+        self._ascending = ascending
+        if self._loaded:
+            self.refresh()
 
     # --- model -------------------------------------------------------------------------
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
@@ -242,12 +261,22 @@ class RosterTableModel(QAbstractTableModel):
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self._rows):
             return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            # Painting asks for every visible cell at each keystroke: answer from a cache.
+            number = index.row()
+            cells = self._cells.get(number)
+            if cells is None:
+                row = self._rows[number]
+                cells = tuple(self._display(row, c) for c in range(self.columnCount()))
+                self._cells[number] = cells
+            column = index.column()
+            return cells[column] if column < len(cells) else None
+        if role not in _ROLES_ANSWERED:
+            return None
         row = self._rows[index.row()]
         column = index.column()
         if role == PatientIdRole:
             return row.patient_id
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(row, column)
         if role == SortKeyRole:
             return self._sort_key(row, column)
         if role == Qt.ItemDataRole.AccessibleTextRole:

@@ -3,8 +3,10 @@ overdue" and "Safety alert open" filters, a row count and the table."""
 
 from __future__ import annotations
 
+import threading
+
 from PySide6.QtCore import QModelIndex, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -116,6 +118,8 @@ class RosterView(QWidget):
         layout.addWidget(self.table, 1)
 
         self._warming = False
+        self._stop_warming = threading.Event()  # set when the view goes away
+        self.destroyed.connect(self._stop_warming.set)
         self._find = QShortcut(QKeySequence.StandardKey.Find, self)
         self._new = QShortcut(QKeySequence.StandardKey.New, self)
         self._restore_widths()
@@ -166,14 +170,17 @@ class RosterView(QWidget):
         if self._warming or not self.model.status_pending:
             return
         self._warming = True
-        database = self._context.db
+        database, stop = self._context.db, self._stop_warming
 
-        def finished(_result: object) -> None:
+        def finished(completed: object) -> None:
             self._warming = False
-            self.refresh_keeping_selection()
+            if completed and not stop.is_set() and not database.is_locked:
+                self.refresh_keeping_selection()
 
         def failed(error: BaseException) -> None:
             self._warming = False
+            if stop.is_set() or database.is_locked:
+                return  # closed or locked meanwhile: warmed again at the next refresh
             self.problem_label.setText(
                 "Review and check-in statuses could not be worked out; they show as "
                 '"Checking…". Reopen the roster to try again.'
@@ -181,7 +188,9 @@ class RosterView(QWidget):
             self.problem_label.setVisible(True)
 
         self._context.ops.run(
-            lambda: rc.warm_roster_status(database.session),
+            lambda: rc.warm_roster_status(
+                database.session, should_continue=lambda: not stop.is_set()
+            ),
             finished,
             on_failure=failed,
         )
@@ -232,6 +241,10 @@ class RosterView(QWidget):
             if self.model.patient_id_at(row) == patient_id:
                 self.table.selectRow(row)
                 return
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._stop_warming.set()
+        super().closeEvent(event)
 
     # --- remembered column widths ---------------------------------------------------------
     def _restore_widths(self) -> None:

@@ -19,7 +19,9 @@ def context(practice, qapp):
     qapp.setOrganizationName("KetaDeskTests")
     with practice.db.session() as s:
         populate_demo_patients(s, 450, entered_by="drquill", today=date(2026, 3, 15))
-    return AppContext(practice.db, practice.physician)
+    context = AppContext(practice.db, practice.physician)
+    yield context
+    context.ops.wait_for_done()  # the roster's status computation, before the database closes
 
 
 def test_model_passes_qtmodeltester(context, qtmodeltester) -> None:
@@ -119,7 +121,9 @@ def clinical_context(practice, qapp):
         outcomes.record_questionnaire(
             s, practice.physician, 5, "PHQ-9", [1, 1, 1, 1, 1, 1, 1, 1, 1], today, today=today
         )
-    return AppContext(practice.db, practice.physician)
+    context = AppContext(practice.db, practice.physician)
+    yield context
+    context.ops.wait_for_done()
 
 
 def _cells(view, key):
