@@ -1,0 +1,211 @@
+"""The chart's inputs to an interaction review, and their fingerprint.
+
+An interaction review is run over the patient's active medication lines as typed, active
+conditions, the latest vitals and the pregnant flag. This module reads them from the chart
+(one patient, or many at once for the roster) and fingerprints them together with the
+knowledge-base version, so a signed review can tell when the chart has moved on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketadesk.core.errors import UserFacingError
+from ketadesk.core.interaction_check import Vitals, review_fingerprint
+from ketadesk.models.patients import Patient, PatientCondition, PatientMedication, VitalSign
+
+
+@dataclass(frozen=True)
+class VitalsUsed:
+    """The latest vitals on the chart: BP in mmHg, heart rate per minute, weight in kg."""
+
+    measured_at: datetime
+    systolic: int | None
+    diastolic: int | None
+    heart_rate: int | None
+    weight_kg: float | None
+
+    def summary(self) -> str:
+        """E.g. ``"BP 150/95 mmHg, HR 72/min, 80.5 kg (2026-11-20)"``."""
+        parts = []
+        if self.systolic is not None or self.diastolic is not None:
+            systolic = "?" if self.systolic is None else str(self.systolic)
+            diastolic = "?" if self.diastolic is None else str(self.diastolic)
+            parts.append(f"BP {systolic}/{diastolic} mmHg")
+        if self.heart_rate is not None:
+            parts.append(f"HR {self.heart_rate}/min")
+        if self.weight_kg is not None:
+            parts.append(f"{self.weight_kg:g} kg")
+        text = ", ".join(parts) or "no values"
+        return f"{text} ({self.measured_at.date().isoformat()})"
+
+
+@dataclass(frozen=True)
+class ReviewInputs:
+    """Everything a review is run over, exactly as it stands on the chart.
+
+    ``vitals`` is None when there are no vitals or when the latest set is implausible; in
+    the second case ``vitals_not_checked`` says why, and the raw values are in
+    ``latest_vitals`` so the physician sees what was not used.
+    """
+
+    patient_id: int
+    medication_lines: tuple[str, ...]
+    conditions: tuple[str, ...]
+    latest_vitals: VitalsUsed | None
+    vitals: Vitals | None
+    vitals_not_checked: str | None
+    pregnant: bool
+
+
+def medication_line(entered_text: str, dose_text: str | None, frequency_text: str | None) -> str:
+    """The line to check: what was typed, plus structured dose/frequency not already in it."""
+    parts = [" ".join(entered_text.split())]
+    for extra in (dose_text, frequency_text):
+        cleaned = " ".join((extra or "").split())
+        if cleaned and cleaned.casefold() not in parts[0].casefold():
+            parts.append(cleaned)
+    return " ".join(p for p in parts if p)
+
+
+def _condition_line(entered_text: str, icd10: str | None) -> str:
+    text = " ".join(entered_text.split())
+    code = (icd10 or "").strip()
+    if code and code.casefold() not in text.casefold():
+        return f"{text} ({code})"
+    return text
+
+
+def _vitals_from_row(
+    row: VitalSign | None,
+) -> tuple[VitalsUsed | None, Vitals | None, str | None]:
+    if row is None:
+        return None, None, None
+    used = VitalsUsed(row.measured_at, row.systolic, row.diastolic, row.heart_rate, row.weight_kg)
+    try:
+        vitals = Vitals(row.systolic, row.diastolic, row.heart_rate, row.weight_kg)
+    except UserFacingError as error:
+        return used, None, f"Latest vitals ({used.summary()}) not checked: {error.message}"
+    return used, vitals, None
+
+
+def _inputs_from_rows(
+    patient_id: int,
+    medications: Iterable[tuple[str, str | None, str | None]],
+    conditions: Iterable[tuple[str, str | None]],
+    latest: VitalSign | None,
+    pregnant: bool,
+) -> ReviewInputs:
+    """Assemble the inputs from the chart's rows (medications and conditions in chart order)."""
+    used, vitals, not_checked = _vitals_from_row(latest)
+    return ReviewInputs(
+        patient_id=patient_id,
+        medication_lines=tuple(
+            line for text, dose, frequency in medications
+            if (line := medication_line(text, dose, frequency))
+        ),
+        conditions=tuple(
+            line for text, icd10 in conditions if (line := _condition_line(text, icd10))
+        ),
+        latest_vitals=used,
+        vitals=vitals,
+        vitals_not_checked=not_checked,
+        pregnant=pregnant,
+    )
+
+
+def current_inputs(session: Session, patient_id: int) -> ReviewInputs:
+    """The patient's active medication lines as typed, active conditions, latest vitals and
+    pregnant flag. Implausible stored vitals are not used; the reason is in
+    ``vitals_not_checked``."""
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        raise UserFacingError("That patient is no longer in the practice database.")
+    meds = session.execute(
+        select(PatientMedication.entered_text, PatientMedication.dose_text,
+               PatientMedication.frequency_text)
+        .where(PatientMedication.patient_id == patient_id, PatientMedication.is_active)
+        .order_by(PatientMedication.id)
+    ).all()
+    conditions = session.execute(
+        select(PatientCondition.entered_text, PatientCondition.icd10)
+        .where(PatientCondition.patient_id == patient_id, PatientCondition.is_active)
+        .order_by(PatientCondition.id)
+    ).all()
+    latest = session.execute(
+        select(VitalSign)
+        .where(VitalSign.patient_id == patient_id)
+        .order_by(VitalSign.measured_at.desc(), VitalSign.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return _inputs_from_rows(patient_id, meds, conditions, latest, bool(patient.pregnant))
+
+
+def inputs_for_patients(session: Session, patient_ids: Sequence[int]) -> dict[int, ReviewInputs]:
+    """The review inputs of several patients in a handful of queries (at most ~900 ids a call).
+
+    Ids not in the database get empty inputs (no lines, no vitals, not pregnant).
+    """
+    meds: dict[int, list[tuple[str, str | None, str | None]]] = {pid: [] for pid in patient_ids}
+    for pid, text, dose, frequency in session.execute(
+        select(PatientMedication.patient_id, PatientMedication.entered_text,
+               PatientMedication.dose_text, PatientMedication.frequency_text)
+        .where(PatientMedication.patient_id.in_(patient_ids), PatientMedication.is_active)
+        .order_by(PatientMedication.id)
+    ):
+        meds[pid].append((text, dose, frequency))
+    conditions: dict[int, list[tuple[str, str | None]]] = {pid: [] for pid in patient_ids}
+    for pid, text, icd10 in session.execute(
+        select(PatientCondition.patient_id, PatientCondition.entered_text,
+               PatientCondition.icd10)
+        .where(PatientCondition.patient_id.in_(patient_ids), PatientCondition.is_active)
+        .order_by(PatientCondition.id)
+    ):
+        conditions[pid].append((text, icd10))
+    latest: dict[int, VitalSign] = {}
+    for vital in session.execute(
+        select(VitalSign)
+        .where(VitalSign.patient_id.in_(patient_ids))
+        .order_by(VitalSign.measured_at, VitalSign.id)
+    ).scalars():
+        latest[vital.patient_id] = vital
+    pregnant = {
+        pid: bool(flag)
+        for pid, flag in session.execute(
+            select(Patient.id, Patient.pregnant).where(Patient.id.in_(patient_ids))
+        )
+    }
+    return {
+        pid: _inputs_from_rows(
+            pid, meds[pid], conditions[pid], latest.get(pid), bool(pregnant.get(pid, False))
+        )
+        for pid in patient_ids
+    }
+
+
+def inputs_fingerprint(inputs: ReviewInputs, kb_version: str) -> str:
+    """SHA-256 (hex) of the review inputs and knowledge-base version.
+
+    Vitals that could not be used still count: a corrected reading makes the review stale.
+    """
+    base = review_fingerprint(
+        inputs.medication_lines, inputs.conditions, inputs.vitals, inputs.pregnant, kb_version
+    )
+    if inputs.vitals is None and inputs.latest_vitals is not None:
+        raw = vitals_key(inputs.latest_vitals)
+        return hashlib.sha256(f"{base}|vitals not checked|{raw}".encode()).hexdigest()
+    return base
+
+
+def vitals_key(used: VitalsUsed | None) -> str:
+    """The stored-vitals values as JSON (``"none"`` without vitals), for comparing readings."""
+    if used is None:
+        return "none"
+    return json.dumps([used.systolic, used.diastolic, used.heart_rate, used.weight_kg])
