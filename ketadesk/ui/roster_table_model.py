@@ -72,6 +72,7 @@ PROTOCOL_LABELS = {
 }
 SAFETY_ALERT_TEXT = "Item 9 alert"
 CHECKING_TEXT = "Checking…"
+NOT_MONITORED_TEXT = "Not monitored"
 SAFETY_ALERT_TOOLTIP = (
     "Unacknowledged PHQ-9 item 9 answer (thoughts of self-harm): open the chart, review and "
     "acknowledge. Crisis line: call or text 988."
@@ -107,11 +108,13 @@ def _local_today() -> date:
 
 
 def next_due_text(due: date | None, overdue_days: int | None) -> str:
-    """The "Next check-in" cell: a date, "Overdue" in words when past, "—" if not monitored."""
+    """The "Next check-in" cell: a date, "Overdue" in words when past, or "Not monitored"
+    (patients not in active treatment have no check-in plan)."""
     if due is None:
-        return "—"
+        return NOT_MONITORED_TEXT
     if overdue_days:
-        return f"Overdue {overdue_days} d (due {due.strftime('%m/%d/%Y')})"
+        days = f"{overdue_days} day{'s' if overdue_days != 1 else ''}"
+        return f"Overdue {days} (due {due.strftime('%m/%d/%Y')})"
     return due.strftime("%m/%d/%Y")
 
 
@@ -259,11 +262,11 @@ class RosterTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= len(self._rows):
+        number = index.row()  # -1 for an invalid index
+        if number < 0 or number >= len(self._rows):
             return None
         if role == Qt.ItemDataRole.DisplayRole:
             # Painting asks for every visible cell at each keystroke: answer from a cache.
-            number = index.row()
             cells = self._cells.get(number)
             if cells is None:
                 row = self._rows[number]
@@ -273,7 +276,7 @@ class RosterTableModel(QAbstractTableModel):
             return cells[column] if column < len(cells) else None
         if role not in _ROLES_ANSWERED:
             return None
-        row = self._rows[index.row()]
+        row = self._rows[number]
         column = index.column()
         if role == PatientIdRole:
             return row.patient_id
@@ -284,8 +287,6 @@ class RosterTableModel(QAbstractTableModel):
                 return f"{row.first_name} {row.last_name}"
             if self.extra_key(column) == rc.SAFETY_ALERT:
                 return SAFETY_ALERT_TOOLTIP if row.extras.get(rc.SAFETY_ALERT) else "No alert"
-            if self.extra_key(column) == rc.NEXT_CHECKIN_DUE and self._display(row, column) == "—":
-                return "Not monitored"
             return None
         key = self.extra_key(column)
         if key is None:

@@ -30,7 +30,7 @@ from ketadesk.ui.roster_table_model import PatientIdRole, RosterColumn, RosterTa
 SETTINGS_KEY = "roster/column_widths_v2"  # v2: the clinical columns were added
 SEARCH_DELAY_MS = 60  # coalesces fast typing; one SQL query per pause, not per key
 # Name, DOB (age), MRN, state, status, last visit, safety, review, protocol, next check-in.
-DEFAULT_WIDTHS = (250, 150, 110, 55, 95, 100, 125, 135, 105, 220)
+DEFAULT_WIDTHS = (210, 135, 105, 48, 88, 90, 118, 130, 92, 230)
 FLAG_FILTERS = (
     (rc.REVIEW_STALE, "Review stale"),
     (rc.CHECKIN_OVERDUE, "Check-in overdue"),
