@@ -220,7 +220,7 @@ class ImportDialog(QDialog):
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.duplicates_list = QListWidget()
         self.duplicates_list.setAccessibleName("Possible duplicates")
-        self.duplicates_list.setMaximumHeight(110)
+        self.duplicates_list.setMaximumHeight(72)
         self.rows_table = QTableWidget(0, 5)
         self.rows_table.setHorizontalHeaderLabels(
             ["Row", "Name", "Date of birth", "State", "County"]
@@ -229,7 +229,6 @@ class ImportDialog(QDialog):
         self.rows_table.verticalHeader().setVisible(False)
         self.rows_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.rows_table.horizontalHeader().setStretchLastSection(True)
-        self.rows_table.setMaximumHeight(170)
         self.only_valid_checkbox = QCheckBox("Import only the valid rows (skip the rows above)")
         self.only_valid_checkbox.setAccessibleName("Import only the valid rows")
         self.include_duplicates_checkbox = QCheckBox(
@@ -246,7 +245,7 @@ class ImportDialog(QDialog):
         layout.addWidget(self.duplicates_title)
         layout.addWidget(self.duplicates_list)
         layout.addWidget(self.rows_title)
-        layout.addWidget(self.rows_table, 1)
+        layout.addWidget(self.rows_table, 2)
         layout.addWidget(self.only_valid_checkbox)
         layout.addWidget(self.include_duplicates_checkbox)
         return page
@@ -492,6 +491,7 @@ class ImportDialog(QDialog):
             for column, value in enumerate((str(problem.row_number), where, problem.message)):
                 self.problems_table.setItem(row, column, QTableWidgetItem(value))
         self.problems_table.resizeRowsToContents()
+        self.problems_table.setCurrentItem(None)
         if len(plan.problems) > MAX_PROBLEMS_SHOWN:
             more = len(plan.problems) - MAX_PROBLEMS_SHOWN
             self.problems_title.setText(
@@ -533,6 +533,7 @@ class ImportDialog(QDialog):
             for column, value in enumerate(values):
                 self.rows_table.setItem(row, column, QTableWidgetItem(value))
         self.rows_table.resizeColumnsToContents()
+        self.rows_table.setCurrentItem(None)
         self.rows_table.setVisible(bool(shown))
         self.rows_title.setVisible(bool(shown))
 
