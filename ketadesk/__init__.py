@@ -1,10 +1,5 @@
 """KetaDesk: a desktop workstation for physicians who prescribe at-home ketamine therapy."""
 
-from importlib.metadata import PackageNotFoundError, version
-
 APP_NAME = "KetaDesk"
-
-try:
-    __version__ = version("ketadesk")
-except PackageNotFoundError:  # running from a source tree or a PyInstaller bundle
-    __version__ = "0.1.0"
+# The one place the version is written; pyproject.toml and build.spec read it from here.
+__version__ = "0.1.0"

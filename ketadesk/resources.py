@@ -14,12 +14,12 @@ import functools
 import json
 import sys
 from pathlib import Path
-from typing import Any, Literal
-
-import jsonschema
-from jsonschema.protocols import Validator
+from typing import TYPE_CHECKING, Any, Literal
 
 from ketadesk.core.errors import UserFacingError
+
+if TYPE_CHECKING:  # jsonschema loads only when a data file is validated, not at start-up
+    from jsonschema.protocols import Validator
 
 Problem = Literal["missing", "unreadable", "not_json", "invalid"]
 
@@ -133,6 +133,8 @@ def json_schema_validator(schema_path: Path, *, shown_name: str | None = None) -
     The schema itself is not checked here (that costs more than validating the knowledge
     base); :func:`resource_schema_validator` checks it once per process.
     """
+    import jsonschema
+
     schema = read_json_file(schema_path, shown_name=shown_name)
     validator_class = jsonschema.validators.validator_for(
         schema, default=jsonschema.Draft202012Validator
@@ -146,6 +148,8 @@ def validate_json(data: Any, validator: Validator, *, shown_name: str) -> Any:
 
     The problem reported is jsonschema's ``best_match`` (as ``jsonschema.validate`` reports).
     """
+    import jsonschema
+
     problem = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if problem is not None:
         raise ResourceFileError(
@@ -173,6 +177,8 @@ def resource_schema_validator(*parts: str) -> Validator:
 
     The schema is itself checked against its meta-schema the first time.
     """
+    import jsonschema
+
     shown = "/".join(parts)
     validator = json_schema_validator(resources_dir().joinpath(*parts), shown_name=shown)
     try:

@@ -59,10 +59,11 @@ class LoginDialog(QDialog):
         self.keyring_note = QLabel()
         self.keyring_note.setWordWrap(True)
         self.keyring_note.setStyleSheet("color: palette(mid);")
-        available, reason = secret_store.availability()
-        self.remember_box.setVisible(available)
-        self.keyring_note.setText("" if available else f"“Remember me” is off: {reason}")
-        self.keyring_note.setVisible(not available)
+        # Finding the OS keyring's backends takes a noticeable moment: the dialog shows at once
+        # and the "remember me" option appears when the check is done.
+        self.keyring_available: bool | None = None
+        self.remember_box.hide()
+        self.keyring_note.hide()
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
         self.error_label.setAccessibleName("Log-in problem")
@@ -92,6 +93,14 @@ class LoginDialog(QDialog):
     def _connect_signals(self) -> None:
         self.buttons.accepted.connect(self.try_login)
         self.buttons.rejected.connect(self.reject)
+        self._ops.run(self._secrets.availability, self._keyring_checked)
+
+    def _keyring_checked(self, result: tuple[bool, str]) -> None:
+        available, reason = result
+        self.keyring_available = available
+        self.remember_box.setVisible(available)
+        self.keyring_note.setText("" if available else f"“Remember me” is off: {reason}")
+        self.keyring_note.setVisible(not available)
 
     def show_error(self, message: str) -> None:
         self.error_label.setText(message)
@@ -131,7 +140,7 @@ class LoginDialog(QDialog):
         self._ops.run(unlock, self._unlocked, on_failure=self._failed)
 
     def _remembered_secret(self, user_name: str) -> bytes | None:
-        if not self._secrets.availability()[0]:
+        if not self.keyring_available:
             return None
         try:
             from ketadesk.storage.keyslots import KeySlotFile

@@ -36,9 +36,16 @@ class _Job(QRunnable):
         try:
             result = self._fn()
         except BaseException as error:  # delivered to the GUI thread, shown there
-            self._relay.failed.emit(error)
+            self._deliver(self._relay.failed, error)
         else:
-            self._relay.finished.emit(result)
+            self._deliver(self._relay.finished, result)
+
+    @staticmethod
+    def _deliver(signal: Any, value: object) -> None:
+        try:
+            signal.emit(value)
+        except RuntimeError:  # the widget that asked was closed meanwhile: nobody to tell
+            log.debug("op finished after its receiver was deleted")
 
 
 def show_error(parent: QWidget | None, error: BaseException) -> None:

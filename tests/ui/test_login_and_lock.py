@@ -30,6 +30,7 @@ def test_login_with_wrong_then_right_password(qtbot, db_path):
     dialog = LoginDialog(db_path, MemorySecretStore(available=False))
     qtbot.addWidget(dialog)
     dialog.show()
+    qtbot.waitUntil(lambda: dialog.keyring_available is not None, timeout=5_000)
     assert not dialog.remember_box.isVisible()
     assert "No secure system keyring" in dialog.keyring_note.text()
     _login(qtbot, dialog, PHYSICIAN, "not my password")
@@ -48,7 +49,7 @@ def test_remember_me_uses_the_keyring_and_skips_the_password(qtbot, db_path):
     dialog = LoginDialog(db_path, store)
     qtbot.addWidget(dialog)
     dialog.show()
-    assert dialog.remember_box.isVisible()
+    qtbot.waitUntil(lambda: dialog.remember_box.isVisible(), timeout=5_000)
     dialog.remember_box.setChecked(True)
     with qtbot.waitSignal(dialog.logged_in, timeout=10_000):
         _login(qtbot, dialog, ADMIN, PASSWORD)
@@ -56,6 +57,7 @@ def test_remember_me_uses_the_keyring_and_skips_the_password(qtbot, db_path):
     assert len(store.secrets) == 1
     second = LoginDialog(db_path, store)
     qtbot.addWidget(second)
+    qtbot.waitUntil(lambda: second.keyring_available is not None, timeout=5_000)
     with qtbot.waitSignal(second.logged_in, timeout=10_000):
         _login(qtbot, second, ADMIN, "")
     assert second.outcome.actor.user_name == ADMIN
@@ -63,6 +65,7 @@ def test_remember_me_uses_the_keyring_and_skips_the_password(qtbot, db_path):
     # A different user name gets no free pass.
     third = LoginDialog(db_path, store)
     qtbot.addWidget(third)
+    qtbot.waitUntil(lambda: third.keyring_available is not None, timeout=5_000)
     _login(qtbot, third, PHYSICIAN, "")
     assert third.error_label.text() == "Enter your password."
 
