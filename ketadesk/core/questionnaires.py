@@ -165,8 +165,13 @@ def instrument_key(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
+@cache
 def available_instruments() -> tuple[str, ...]:
-    """Return the keys of every instrument definition shipped in ``resources/instruments``."""
+    """Return the keys of every instrument definition shipped in ``resources/instruments``.
+
+    Cached: the shipped files do not change while KetaDesk runs, and due dates for a whole
+    roster ask for instruments many thousands of times.
+    """
     folder = resource_path(_INSTRUMENT_FOLDER)
     return tuple(
         sorted(p.stem for p in folder.glob("*.json") if not p.name.endswith(".schema.json"))

@@ -103,7 +103,9 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         self.new_patient_action = QAction("&New patient", self, shortcut=QKeySequence("Ctrl+N"))
+        self.import_action = QAction("&Import patients from a CSV file…", self)
         file_menu.addAction(self.new_patient_action)
+        file_menu.addAction(self.import_action)
         file_menu.addSeparator()
         plans_menu = bar.addMenu("P&lans")
         self.export_current_action = QAction(
@@ -157,6 +159,7 @@ class MainWindow(QMainWindow):
         self.limits_action.triggered.connect(self._open_limits)
         self.templates_action.triggered.connect(self._open_templates)
         self.new_patient_action.triggered.connect(self.new_patient)
+        self.import_action.triggered.connect(self._import_patients)
         self.export_current_action.triggered.connect(self._export_current)
         self.export_selected_action.triggered.connect(self._export_selected)
         self.export_all_action.triggered.connect(self._export_all)
@@ -176,6 +179,7 @@ class MainWindow(QMainWindow):
         actor = self.context.actor
         manages = actor.can(Permission.MANAGE_USERS)
         self.users_action.setVisible(manages)
+        self.import_action.setEnabled(actor.can(Permission.EDIT_DEMOGRAPHICS))
         self._update_plan_actions()
         self.audit_action.setVisible(manages)
         self.setWindowTitle(f"{APP_NAME} — {actor.full_name}")
@@ -388,6 +392,11 @@ class MainWindow(QMainWindow):
         from ketadesk.ui.settings_dialog import SettingsDialog
 
         SettingsDialog(self.context, self).exec()
+
+    def _import_patients(self) -> None:
+        from ketadesk.ui.import_dialog import ImportDialog
+
+        ImportDialog(self.context, self).exec()
 
     # --- plans ---------------------------------------------------------------------------------
     def current_chart(self) -> PatientChart | None:
