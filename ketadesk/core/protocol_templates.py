@@ -19,7 +19,8 @@ from typing import Any
 import jsonschema
 
 from ketadesk.core.errors import UserFacingError
-from ketadesk.core.protocols import Protocol, protocol_from_dict, protocol_to_dict
+from ketadesk.core.protocol_serialization import protocol_from_dict, protocol_to_dict
+from ketadesk.core.protocols import Protocol
 from ketadesk.resources import load_resource_json, resource_schema_validator
 
 TEMPLATES_FORMAT = "ketadesk-protocol-templates"

@@ -36,6 +36,12 @@ from ketadesk.core.practice_limits import (
     practice_limits_from_dict,
     practice_limits_to_dict,
 )
+from ketadesk.core.protocol_serialization import (
+    protocol_content_hash,
+    protocol_diff,
+    protocol_from_dict,
+    protocol_to_dict,
+)
 from ketadesk.core.protocol_templates import (
     ProtocolTemplate,
     builtin_templates,
@@ -54,10 +60,6 @@ from ketadesk.core.protocols import (
     highest_dose_mg,
     latest_weight,
     number_text,
-    protocol_content_hash,
-    protocol_diff,
-    protocol_from_dict,
-    protocol_to_dict,
 )
 from ketadesk.models.patients import Patient, VitalSign
 from ketadesk.models.practice import PracticeSetting

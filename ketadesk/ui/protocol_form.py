@@ -16,6 +16,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGroupBox, QScrollArea, QVBoxLayout, QWidget
 
 from ketadesk.core.errors import UserFacingError
+from ketadesk.core.protocol_serialization import protocol_from_dict, protocol_to_dict
 from ketadesk.core.protocol_validation import ValidationMessage
 from ketadesk.core.protocols import (
     INDICATION_LABELS,
@@ -24,8 +25,6 @@ from ketadesk.core.protocols import (
     STEP_UP_LABELS,
     FrequencyKind,
     Protocol,
-    protocol_from_dict,
-    protocol_to_dict,
 )
 from ketadesk.ui.protocol_form_fields import FieldForm, FieldSpec, get_path
 

@@ -12,6 +12,7 @@ import pytest
 
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.practice_limits import default_practice_limits
+from ketadesk.core.protocol_serialization import protocol_to_dict
 from ketadesk.core.protocol_templates import (
     MAX_TEMPLATE_FILE_BYTES,
     builtin_templates,
@@ -22,7 +23,7 @@ from ketadesk.core.protocol_templates import (
     templates_to_data,
 )
 from ketadesk.core.protocol_validation import blocks_signing, validate_protocol
-from ketadesk.core.protocols import ProtocolKind, Route, WeightReading, protocol_to_dict
+from ketadesk.core.protocols import ProtocolKind, Route, WeightReading
 from ketadesk.resources import resource_path
 
 TODAY = date(2026, 11, 25)

@@ -11,6 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ketadesk.core.errors import UserFacingError
+from ketadesk.core.protocol_serialization import (
+    protocol_content_hash,
+    protocol_diff,
+    protocol_from_dict,
+    protocol_to_dict,
+)
 from ketadesk.core.protocol_templates import builtin_templates
 from ketadesk.core.protocols import (
     Frequency,
@@ -30,10 +36,6 @@ from ketadesk.core.protocols import (
     ladder_doses_mg,
     latest_weight,
     maintenance_dose_mg,
-    protocol_content_hash,
-    protocol_diff,
-    protocol_from_dict,
-    protocol_to_dict,
     sessions_per_week,
     sig_text,
 )
