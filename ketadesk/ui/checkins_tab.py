@@ -66,16 +66,11 @@ from ketadesk.storage.outcomes import (
     record_dose,
     record_questionnaire,
 )
+from ketadesk.ui.blood_pressure_chart import BpChartData, BpReading
 from ketadesk.ui.context import AppContext
-from ketadesk.ui.outcome_charts import (
-    BpChartData,
-    BpReading,
-    ChartMarker,
-    MarkerKind,
-    OutcomeChartData,
-    OutcomeChartsPanel,
-    ScorePoint,
-)
+from ketadesk.ui.outcome_chart_base import ChartMarker, MarkerKind
+from ketadesk.ui.outcome_charts import OutcomeChartsPanel
+from ketadesk.ui.questionnaire_chart import OutcomeChartData, ScorePoint
 from ketadesk.ui.safety_banner import BANNER_STYLE, CRISIS_LINE_TEXT
 
 BLANK_ANSWER = "— not answered —"

@@ -10,16 +10,12 @@ from PySide6.QtGui import QImage
 from pytestqt.qtbot import QtBot
 
 from ketadesk.core.questionnaires import load_instrument, score_questionnaire
-from ketadesk.ui.outcome_charts import (
-    NO_BP_TEXT,
+from ketadesk.ui.blood_pressure_chart import NO_BP_TEXT, BloodPressureChart, BpChartData, BpReading
+from ketadesk.ui.outcome_chart_base import ChartMarker, MarkerKind
+from ketadesk.ui.outcome_charts import OutcomeChartsPanel
+from ketadesk.ui.questionnaire_chart import (
     NO_QUESTIONNAIRES_TEXT,
-    BloodPressureChart,
-    BpChartData,
-    BpReading,
-    ChartMarker,
-    MarkerKind,
     OutcomeChartData,
-    OutcomeChartsPanel,
     QuestionnaireChart,
     score_points,
 )
