@@ -19,12 +19,8 @@ from pypdf.errors import FileNotDecryptedError, PdfReadError, PyPdfError
 
 from ketadesk.core.errors import UserFacingError
 from ketadesk.reports.plan_document import PlanDocument
-from ketadesk.reports.plan_pdf import (
-    INFO_KEY_HASH,
-    INFO_KEY_PLAN_ID,
-    INFO_KEY_VERSION,
-    render_plan_pdf,
-)
+from ketadesk.reports.plan_pdf import render_plan_pdf
+from ketadesk.reports.plan_pdf_canvas import INFO_KEY_HASH, INFO_KEY_PLAN_ID, INFO_KEY_VERSION
 
 _HASH = re.compile(r"Content hash \(SHA-256\):\s*([0-9a-f]{64})")
 _PASSWORD_NEEDED = "This plan is password-protected; enter its password."

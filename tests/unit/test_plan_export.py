@@ -28,7 +28,8 @@ from ketadesk.models.audit import AuditEvent
 from ketadesk.models.plan_exports import SignedPlanContent
 from ketadesk.reports import plan_pdf
 from ketadesk.reports.plan_document import plan_content_hash, shown_calendar_rows
-from ketadesk.reports.plan_pdf import DRAFT_WATERMARK, render_plan_pdf
+from ketadesk.reports.plan_pdf import render_plan_pdf
+from ketadesk.reports.plan_pdf_canvas import DRAFT_WATERMARK
 from ketadesk.reports.plan_verify import extract_plan_text, read_plan_identity
 from ketadesk.storage import plan_export as pe
 from ketadesk.storage import protocols as protocol_store

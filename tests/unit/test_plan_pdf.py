@@ -31,7 +31,8 @@ from ketadesk.reports.plan_document import (
     plan_content_hash,
     shown_calendar_rows,
 )
-from ketadesk.reports.plan_pdf import DRAFT_WATERMARK, render_plan_pdf
+from ketadesk.reports.plan_pdf import render_plan_pdf
+from ketadesk.reports.plan_pdf_canvas import DRAFT_WATERMARK
 from ketadesk.reports.plan_verify import (
     extract_plan_text,
     printed_plan_matches,
