@@ -2,120 +2,45 @@
 
 Later features add their own tabs with ``add_tab(title, widget)``. Demographics are edited in
 place and saved with Ctrl+S; list entries (medications, conditions, vitals) are saved as soon
-as they are added, each in its own transaction and audit event.
+as they are added, each in its own transaction and audit event. Each tab's widgets live in its
+own module (``chart_*_tab.py``); this widget saves, loads and applies permissions.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from PySide6.QtCore import QDateTime, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
-    QCompleter,
-    QDateTimeEdit,
-    QFormLayout,
-    QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
-    QLineEdit,
     QMessageBox,
     QPushButton,
-    QScrollArea,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from ketadesk.core.demographics import (
-    SEX_LABELS,
     PatientDemographics,
-    counties_for_state,
     parse_date_input,
     validate_demographics,
 )
 from ketadesk.core.errors import UserFacingError
-from ketadesk.core.measurements import (
-    cm_to_in,
-    kg_to_lb,
-    parse_heart_rate,
-    parse_height,
-    parse_weight,
-)
 from ketadesk.core.permissions import Permission
 from ketadesk.storage import patients as service
 from ketadesk.storage.patient_import import external_id_for
-from ketadesk.storage.patients import SOURCE_LABELS, STATUS_LABELS, PatientRecord
+from ketadesk.storage.patients import PatientRecord
+from ketadesk.ui.chart_conditions_tab import ConditionsTab
+from ketadesk.ui.chart_demographics_tab import DemographicsTab
+from ketadesk.ui.chart_medications_tab import MedicationsTab
+from ketadesk.ui.chart_record_table import selected_entry_id
+from ketadesk.ui.chart_vitals_tab import VitalsTab
 from ketadesk.ui.context import AppContext
-from ketadesk.ui.forms import FieldSpec, FormFields
 
 PHYSICIANS_ONLY = "Only physicians may do this."
-STATES = (("", "Choose…"), ("FL", "Florida"), ("NJ", "New Jersey"))
-
-DEMOGRAPHIC_FIELDS = (
-    FieldSpec("first_name", "First name", max_length=100),
-    FieldSpec("middle_name", "Middle name", max_length=100),
-    FieldSpec("last_name", "Last name", max_length=100),
-    FieldSpec("dob", "Date of birth", placeholder="MM/DD/YYYY or YYYY-MM-DD", max_length=20),
-    FieldSpec("sex", "Sex", choices=(("", "Choose…"), *SEX_LABELS.items())),
-    FieldSpec("phone", "Phone", placeholder="(305) 555-0142", max_length=40),
-    FieldSpec("email", "Email", placeholder="name@example.com", max_length=254),
-    FieldSpec("address_line1", "Address"),
-    FieldSpec("address_line2", "Address line 2"),
-    FieldSpec("city", "City", max_length=100),
-    FieldSpec("state", "State", choices=STATES),
-    FieldSpec("county", "County", choices=(("", "Choose the state first"),)),
-    FieldSpec("zip", "ZIP code", max_length=10),
-)
-CONTACT_FIELDS = (
-    FieldSpec("emergency_contact_name", "Emergency contact"),
-    FieldSpec("emergency_contact_phone", "Emergency contact phone", max_length=40),
-    FieldSpec("sitter_name", "At-home sitter"),
-    FieldSpec("sitter_phone", "Sitter phone", max_length=40),
-)
-BODY_FIELDS = (
-    FieldSpec("height", "Height", placeholder="e.g. 170 or 5'7\"", max_length=20),
-    FieldSpec("height_unit", "Height unit", choices=(("cm", "cm"), ("in", "in"))),
-    FieldSpec("weight", "Weight (new entry)", placeholder="e.g. 72.5", max_length=20),
-    FieldSpec("weight_unit", "Weight unit", choices=(("kg", "kg"), ("lb", "lb"))),
-)
-
-
-def _table(headers: tuple[str, ...], name: str) -> QTableWidget:
-    table = QTableWidget(0, len(headers))
-    table.setHorizontalHeaderLabels(list(headers))
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    table.verticalHeader().setVisible(False)
-    table.setAccessibleName(name)
-    table.setAlternatingRowColors(True)
-    return table
-
-
-def _fill(table: QTableWidget, rows: list[tuple[str, ...]], ids: list[int]) -> None:
-    table.setRowCount(len(rows))
-    for r, values in enumerate(rows):
-        for c, value in enumerate(values):
-            item = QTableWidgetItem(value)
-            item.setData(Qt.ItemDataRole.UserRole, ids[r])
-            table.setItem(r, c, item)
-    table.resizeColumnsToContents()
-    table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-
-
-def _selected_id(table: QTableWidget) -> int | None:
-    item = table.item(table.currentRow(), 0) if table.currentRow() >= 0 else None
-    return int(item.data(Qt.ItemDataRole.UserRole)) if item else None
-
-
-def _local(moment: datetime) -> str:
-    return moment.astimezone().strftime("%m/%d/%Y %H:%M")
 
 
 class PatientChart(QWidget):
@@ -149,13 +74,15 @@ class PatientChart(QWidget):
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Chart sections")
 
-        self.form = FormFields(DEMOGRAPHIC_FIELDS)
-        self.contacts = FormFields(CONTACT_FIELDS)
-        self.body = FormFields(BODY_FIELDS)
-        self._build_demographics_tab()
-        self._build_medications_tab()
-        self._build_conditions_tab()
-        self._build_vitals_tab()
+        self.demographics_tab = DemographicsTab()
+        self.medications_tab = MedicationsTab()
+        self.conditions_tab = ConditionsTab()
+        self.vitals_tab = VitalsTab()
+        self.tabs.addTab(self.demographics_tab, "Demographics")
+        self.tabs.addTab(self.medications_tab, "Medications")
+        self.tabs.addTab(self.conditions_tab, "Conditions and allergies")
+        self.tabs.addTab(self.vitals_tab, "Vitals")
+        self._expose_tab_widgets()
 
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
@@ -173,178 +100,47 @@ class PatientChart(QWidget):
         self._set_dirty(False)
 
     # --- construction --------------------------------------------------------------------
-    def _build_demographics_tab(self) -> None:
-        page = QWidget()
-        columns = QHBoxLayout(page)
-        left = QGroupBox("Patient")
-        QVBoxLayout(left).addWidget(self.form)
-        right = QVBoxLayout()
-        contacts = QGroupBox("Emergency contact and at-home sitter")
-        QVBoxLayout(contacts).addWidget(self.contacts)
-        body = QGroupBox("Height and weight")
-        QVBoxLayout(body).addWidget(self.body)
-        self.status_box = QGroupBox("Treatment status")
-        status_form = QFormLayout(self.status_box)
-        self.status_label = QLabel("Screening (new patients start here)")
-        self.status_combo = QComboBox()
-        self.status_combo.setAccessibleName("New status")
-        for value, label in STATUS_LABELS.items():
-            self.status_combo.addItem(label, value)
-        self.status_reason = QLineEdit()
-        self.status_reason.setAccessibleName("Reason for the status change")
-        self.status_reason.setPlaceholderText("Reason (required)")
-        self.status_button = QPushButton("Change status")
-        status_form.addRow("Current:", self.status_label)
-        status_form.addRow("New status:", self.status_combo)
-        status_form.addRow("Reason:", self.status_reason)
-        status_form.addRow("", self.status_button)
-        right.addWidget(contacts)
-        right.addWidget(body)
-        right.addWidget(self.status_box)
-        right.addStretch(1)
-        columns.addWidget(left, 3)
-        columns.addLayout(right, 2)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(page)
-        self.tabs.addTab(scroll, "Demographics")
-
-    def _build_medications_tab(self) -> None:
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        self.med_table = _table(
-            (
-                "Medication (as typed)",
-                "Dose",
-                "Frequency",
-                "Source",
-                "Started",
-                "Entered by",
-                "Status",
-            ),
-            "Medications",
-        )
-        self.med_text = QLineEdit()
-        self.med_text.setPlaceholderText(
-            "Type the line as the patient said it, e.g. Ativan 1 mg at bedtime"
-        )
-        self.med_text.setAccessibleName("Medication as typed")
-        self.med_dose = QLineEdit()
-        self.med_dose.setPlaceholderText("Dose (optional)")
-        self.med_dose.setAccessibleName("Dose")
-        self.med_frequency = QLineEdit()
-        self.med_frequency.setPlaceholderText("Frequency (optional)")
-        self.med_frequency.setAccessibleName("Frequency")
-        self.med_start = QLineEdit()
-        self.med_start.setPlaceholderText("Started (optional date)")
-        self.med_start.setAccessibleName("Start date")
-        self.med_source = QComboBox()
-        self.med_source.setAccessibleName("Source")
-        for value, label in SOURCE_LABELS.items():
-            self.med_source.addItem(label, value)
-        self.med_add = QPushButton("Add medication")
-        self.med_stop = QPushButton("Stop selected")
-        self.med_verify = QPushButton("Mark verified")
-        entry = QHBoxLayout()
-        entry.addWidget(self.med_text, 3)
-        entry.addWidget(self.med_dose, 1)
-        entry.addWidget(self.med_frequency, 1)
-        entry.addWidget(self.med_start, 1)
-        entry.addWidget(self.med_source)
-        entry.addWidget(self.med_add)
-        actions = QHBoxLayout()
-        actions.addStretch(1)
-        actions.addWidget(self.med_stop)
-        actions.addWidget(self.med_verify)
-        layout.addWidget(self.med_table, 1)
-        layout.addLayout(actions)
-        layout.addLayout(entry)
-        self.tabs.addTab(page, "Medications")
-
-    def _build_conditions_tab(self) -> None:
-        page = QWidget()
-        layout = QHBoxLayout(page)
-        conditions = QGroupBox("Conditions")
-        c_layout = QVBoxLayout(conditions)
-        self.condition_table = _table(("Condition", "ICD-10", "Status", "Entered by"), "Conditions")
-        self.condition_text = QLineEdit()
-        self.condition_text.setPlaceholderText("Condition (suggestions appear as you type)")
-        self.condition_text.setAccessibleName("Condition")
-        self.condition_completer = QCompleter([], self)
-        self.condition_completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.condition_completer.setFilterMode(Qt.MatchFlag.MatchContains)
-        self.condition_text.setCompleter(self.condition_completer)
-        self.condition_add = QPushButton("Add condition")
-        self.condition_resolve = QPushButton("Mark resolved")
-        row = QHBoxLayout()
-        row.addWidget(self.condition_text, 1)
-        row.addWidget(self.condition_add)
-        row.addWidget(self.condition_resolve)
-        c_layout.addWidget(self.condition_table, 1)
-        c_layout.addLayout(row)
-        allergies = QGroupBox("Allergies")
-        a_layout = QVBoxLayout(allergies)
-        self.allergy_table = _table(("Substance", "Reaction"), "Allergies")
-        self.allergy_substance = QLineEdit()
-        self.allergy_substance.setPlaceholderText("Substance")
-        self.allergy_substance.setAccessibleName("Allergy substance")
-        self.allergy_reaction = QLineEdit()
-        self.allergy_reaction.setPlaceholderText("Reaction (optional)")
-        self.allergy_reaction.setAccessibleName("Allergy reaction")
-        self.allergy_add = QPushButton("Add allergy")
-        self.allergy_remove = QPushButton("Remove")
-        row = QHBoxLayout()
-        row.addWidget(self.allergy_substance, 1)
-        row.addWidget(self.allergy_reaction, 1)
-        row.addWidget(self.allergy_add)
-        row.addWidget(self.allergy_remove)
-        a_layout.addWidget(self.allergy_table, 1)
-        a_layout.addLayout(row)
-        layout.addWidget(conditions, 3)
-        layout.addWidget(allergies, 2)
-        self.tabs.addTab(page, "Conditions and allergies")
-
-    def _build_vitals_tab(self) -> None:
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        self.vitals_table = _table(
-            ("Measured", "BP (mmHg)", "Heart rate (/min)", "Weight", "Entered by"), "Vitals history"
-        )
-        self.vitals_when = QDateTimeEdit(QDateTime.currentDateTime())
-        self.vitals_when.setCalendarPopup(True)
-        self.vitals_when.setDisplayFormat("MM/dd/yyyy HH:mm")
-        self.vitals_when.setAccessibleName("Measured at")
-        self.vitals_systolic = QLineEdit()
-        self.vitals_systolic.setPlaceholderText("Systolic")
-        self.vitals_systolic.setAccessibleName("Systolic blood pressure")
-        self.vitals_diastolic = QLineEdit()
-        self.vitals_diastolic.setPlaceholderText("Diastolic")
-        self.vitals_diastolic.setAccessibleName("Diastolic blood pressure")
-        self.vitals_heart_rate = QLineEdit()
-        self.vitals_heart_rate.setPlaceholderText("Heart rate")
-        self.vitals_heart_rate.setAccessibleName("Heart rate")
-        self.vitals_weight = QLineEdit()
-        self.vitals_weight.setPlaceholderText("Weight")
-        self.vitals_weight.setAccessibleName("Weight")
-        self.vitals_weight_unit = QComboBox()
-        self.vitals_weight_unit.addItems(["kg", "lb"])
-        self.vitals_weight_unit.setAccessibleName("Weight unit")
-        self.vitals_add = QPushButton("Add vitals")
-        row = QHBoxLayout()
-        for widget in (
-            self.vitals_when,
-            self.vitals_systolic,
-            QLabel("/"),
-            self.vitals_diastolic,
-            self.vitals_heart_rate,
-            self.vitals_weight,
-            self.vitals_weight_unit,
-            self.vitals_add,
-        ):
-            row.addWidget(widget)
-        layout.addWidget(self.vitals_table, 1)
-        layout.addLayout(row)
-        self.tabs.addTab(page, "Vitals")
+    def _expose_tab_widgets(self) -> None:
+        """The tabs' widgets as attributes of the chart, as callers and tests know them."""
+        demographics = self.demographics_tab
+        self.form = demographics.form
+        self.contacts = demographics.contacts
+        self.body = demographics.body
+        self.status_box = demographics.status_box
+        self.status_label = demographics.status_label
+        self.status_combo = demographics.status_combo
+        self.status_reason = demographics.status_reason
+        self.status_button = demographics.status_button
+        medications = self.medications_tab
+        self.med_table = medications.med_table
+        self.med_text = medications.med_text
+        self.med_dose = medications.med_dose
+        self.med_frequency = medications.med_frequency
+        self.med_start = medications.med_start
+        self.med_source = medications.med_source
+        self.med_add = medications.med_add
+        self.med_stop = medications.med_stop
+        self.med_verify = medications.med_verify
+        conditions = self.conditions_tab
+        self.condition_table = conditions.condition_table
+        self.condition_text = conditions.condition_text
+        self.condition_completer = conditions.condition_completer
+        self.condition_add = conditions.condition_add
+        self.condition_resolve = conditions.condition_resolve
+        self.allergy_table = conditions.allergy_table
+        self.allergy_substance = conditions.allergy_substance
+        self.allergy_reaction = conditions.allergy_reaction
+        self.allergy_add = conditions.allergy_add
+        self.allergy_remove = conditions.allergy_remove
+        vitals = self.vitals_tab
+        self.vitals_table = vitals.vitals_table
+        self.vitals_when = vitals.vitals_when
+        self.vitals_systolic = vitals.vitals_systolic
+        self.vitals_diastolic = vitals.vitals_diastolic
+        self.vitals_heart_rate = vitals.vitals_heart_rate
+        self.vitals_weight = vitals.vitals_weight
+        self.vitals_weight_unit = vitals.vitals_weight_unit
+        self.vitals_add = vitals.vitals_add
 
     def _connect_signals(self) -> None:
         for form in (self.form, self.contacts, self.body):
@@ -421,119 +217,21 @@ class PatientChart(QWidget):
             f"Previous system's ID: {external_id}" if external_id else ""
         )
         self.external_id_label.setVisible(bool(external_id))
-        self.condition_completer.setModel(None)
-        from PySide6.QtCore import QStringListModel
-
-        self.condition_completer.setModel(QStringListModel(suggestions, self.condition_completer))
+        self.conditions_tab.set_condition_suggestions(suggestions)
         self._show_record(self.record)
 
     def _show_record(self, record: PatientRecord) -> None:
         d = record.demographics
         self.title.setText(f"{d.last_name}, {d.first_name}  ·  {record.mrn}")
         self.setWindowTitle(f"{d.last_name}, {d.first_name} — {record.mrn}")
-        values = {
-            "first_name": d.first_name,
-            "middle_name": d.middle_name,
-            "last_name": d.last_name,
-            "dob": d.dob.strftime("%m/%d/%Y") if d.dob else "",
-            "sex": d.sex,
-            "phone": d.phone,
-            "email": d.email,
-            "address_line1": d.address_line1,
-            "address_line2": d.address_line2,
-            "city": d.city,
-            "state": d.state,
-            "zip": d.zip,
-        }
-        self.form.set_values(values)
-        self._state_changed()
-        self.form.set_value("county", d.county)
-        self.contacts.set_values(
-            {
-                "emergency_contact_name": d.emergency_contact_name,
-                "emergency_contact_phone": d.emergency_contact_phone,
-                "sitter_name": d.sitter_name,
-                "sitter_phone": d.sitter_phone,
-            }
-        )
-        unit = self.body.value("height_unit")
-        height = record.height_cm
-        self.body.set_values(
-            {
-                "height": ""
-                if height is None
-                else f"{height:.1f}"
-                if unit == "cm"
-                else f"{cm_to_in(height):.1f}",
-                "weight": "",
-            }
-        )
-        weight = record.latest_weight_kg
-        self.body.editors["weight"].setToolTip(
-            "" if weight is None else f"Last recorded: {weight:.1f} kg ({kg_to_lb(weight):.0f} lb)"
-        )
-        self.status_label.setText(STATUS_LABELS.get(record.status, record.status))
-        self.form.show_problems({})
-        self.contacts.show_problems({})
-        self.body.show_problems({})
-        _fill(
-            self.med_table,
-            [
-                (
-                    m.entered_text,
-                    m.dose_text,
-                    m.frequency_text,
-                    SOURCE_LABELS[m.source] + (f" by {m.verified_by}" if m.verified_by else ""),
-                    m.start_date.strftime("%m/%d/%Y") if m.start_date else "",
-                    m.entered_by,
-                    "Current" if m.is_active else "Stopped",
-                )
-                for m in record.medications
-            ],
-            [m.id for m in record.medications],
-        )
-        _fill(
-            self.condition_table,
-            [
-                (
-                    c.entered_text,
-                    c.icd10 or "",
-                    "Current" if c.is_active else "Resolved",
-                    c.entered_by,
-                )
-                for c in record.conditions
-            ],
-            [c.id for c in record.conditions],
-        )
-        _fill(
-            self.allergy_table,
-            [(a.substance, a.reaction) for a in record.allergies],
-            [a.id for a in record.allergies],
-        )
-        vitals = list(reversed(record.vitals))
-        _fill(
-            self.vitals_table,
-            [
-                (
-                    _local(v.measured_at),
-                    f"{v.systolic}/{v.diastolic}" if v.systolic is not None else "",
-                    "" if v.heart_rate is None else str(v.heart_rate),
-                    ""
-                    if v.weight_kg is None
-                    else f"{v.weight_kg:.1f} kg ({kg_to_lb(v.weight_kg):.0f} lb)",
-                    v.entered_by,
-                )
-                for v in vitals
-            ],
-            [v.id for v in vitals],
-        )
+        self.demographics_tab.show_record(record)
+        self.medications_tab.show_medications(record.medications)
+        self.conditions_tab.show_entries(record.conditions, record.allergies)
+        self.vitals_tab.show_vitals(record.vitals)
         self._set_dirty(False)
 
     def _state_changed(self) -> None:
-        state = self.form.value("state")
-        counties = counties_for_state(state)
-        choices = [("", "Choose the county…" if counties else "Choose the state first")]
-        self.form.set_choices("county", choices + [(c, c) for c in counties])
+        self.demographics_tab.state_changed()
 
     def _on_data_changed(self, what: str) -> None:
         if self.patient_id is not None and what == f"patient:{self.patient_id}" and not self._dirty:
@@ -597,31 +295,10 @@ class PatientChart(QWidget):
     # --- saving demographics -------------------------------------------------------------
     def draft(self) -> tuple[PatientDemographics, dict[str, str]]:
         """The demographics as typed, plus problems that stop them being read (dob)."""
-        values = {**self.form.values(), **self.contacts.values()}
-        problems: dict[str, str] = {}
-        dob: date | None = None
-        if values["dob"].strip():
-            try:
-                dob = parse_date_input(values["dob"])
-            except UserFacingError as error:
-                problems["dob"] = error.message
-        fields = {k: v for k, v in values.items() if k != "dob"}
-        return PatientDemographics(dob=dob, **fields), problems
+        return self.demographics_tab.draft()
 
     def _measurements(self) -> tuple[float | None, float | None, dict[str, str]]:
-        problems: dict[str, str] = {}
-        height_cm = weight_kg = None
-        if self.body.value("height").strip():
-            try:
-                height_cm = parse_height(self.body.value("height"), self.body.value("height_unit"))
-            except UserFacingError as error:
-                problems["height"] = error.message
-        if self.body.value("weight").strip():
-            try:
-                weight_kg = parse_weight(self.body.value("weight"), self.body.value("weight_unit"))
-            except UserFacingError as error:
-                problems["weight"] = error.message
-        return height_cm, weight_kg, problems
+        return self.demographics_tab.measurements()
 
     def save(self) -> bool:
         """Validate and save the demographics; on any problem keep everything typed."""
@@ -734,12 +411,10 @@ class PatientChart(QWidget):
             return False
         self.banner.setVisible(False)
         dirty = self._dirty
-        keep = {**self.form.values(), **self.contacts.values(), **self.body.values()}
+        keep = self.demographics_tab.typed_values()
         self.reload()
         if dirty:  # adding a medication must not throw away demographics being edited
-            self.form.set_values(keep)
-            self.contacts.set_values(keep)
-            self.body.set_values(keep)
+            self.demographics_tab.restore_values(keep)
             self._set_dirty(True)
         self._context.data_changed.emit(f"patient:{self.patient_id}")
         return True
@@ -767,18 +442,17 @@ class PatientChart(QWidget):
                 source=source,
             )
         ):
-            for line in (self.med_text, self.med_dose, self.med_frequency, self.med_start):
-                line.clear()
+            self.medications_tab.clear_entry()
 
     def _stop_medication(self) -> None:
-        med_id = _selected_id(self.med_table)
+        med_id = selected_entry_id(self.med_table)
         if med_id is None:
             self._show_banner("Select the medication to stop.")
             return
         self._run(lambda s: service.stop_medication(s, self._context.actor, med_id))
 
     def _verify_medication(self) -> None:
-        med_id = _selected_id(self.med_table)
+        med_id = selected_entry_id(self.med_table)
         if med_id is None:
             self._show_banner("Select the medication to mark verified.")
             return
@@ -791,7 +465,7 @@ class PatientChart(QWidget):
             self.condition_text.clear()
 
     def _resolve_condition(self) -> None:
-        cid = _selected_id(self.condition_table)
+        cid = selected_entry_id(self.condition_table)
         if cid is None:
             self._show_banner("Select the condition to mark resolved.")
             return
@@ -807,7 +481,7 @@ class PatientChart(QWidget):
             self.allergy_reaction.clear()
 
     def _remove_allergy(self) -> None:
-        aid = _selected_id(self.allergy_table)
+        aid = selected_entry_id(self.allergy_table)
         if aid is None:
             self._show_banner("Select the allergy to remove.")
             return
@@ -815,45 +489,24 @@ class PatientChart(QWidget):
 
     def _add_vitals(self) -> None:
         try:
-            systolic = diastolic = heart_rate = None
-            if self.vitals_systolic.text().strip() or self.vitals_diastolic.text().strip():
-                from ketadesk.core.measurements import parse_blood_pressure
-
-                bp = parse_blood_pressure(self.vitals_systolic.text(), self.vitals_diastolic.text())
-                systolic, diastolic = bp.systolic, bp.diastolic
-            if self.vitals_heart_rate.text().strip():
-                heart_rate = parse_heart_rate(self.vitals_heart_rate.text())
-            weight = None
-            if self.vitals_weight.text().strip():
-                weight = parse_weight(
-                    self.vitals_weight.text(), self.vitals_weight_unit.currentText()
-                )
+            typed = self.vitals_tab.typed()
         except UserFacingError as error:
             self._show_banner(error.message)
             return
-        when = self.vitals_when.dateTime().toPython()
-        assert isinstance(when, datetime)
-        measured_at = when.astimezone(UTC) if when.tzinfo else when.astimezone().astimezone(UTC)
         pid = self.patient_id
         if self._run(
             lambda s: service.add_vitals(
                 s,
                 self._context.actor,
                 pid,
-                measured_at=measured_at,
-                systolic=systolic,
-                diastolic=diastolic,
-                heart_rate=heart_rate,
-                weight_kg=weight,
+                measured_at=typed.measured_at,
+                systolic=typed.systolic,
+                diastolic=typed.diastolic,
+                heart_rate=typed.heart_rate,
+                weight_kg=typed.weight_kg,
             )
         ):
-            for line in (
-                self.vitals_systolic,
-                self.vitals_diastolic,
-                self.vitals_heart_rate,
-                self.vitals_weight,
-            ):
-                line.clear()
+            self.vitals_tab.clear_entry()
 
     def _change_status(self) -> None:
         new_status = str(self.status_combo.currentData())
