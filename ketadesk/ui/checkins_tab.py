@@ -9,30 +9,18 @@ runner; the widgets only ever hold frozen dataclasses.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
 from typing import Any
 
-from PySide6.QtCore import QDate, QDateTime, Qt, Signal
-from PySide6.QtGui import QIntValidator
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QComboBox,
-    QDateEdit,
-    QDateTimeEdit,
     QDialog,
-    QDialogButtonBox,
-    QDoubleSpinBox,
-    QFormLayout,
     QFrame,
-    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
     QLabel,
-    QLineEdit,
-    QPlainTextEdit,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QStyle,
     QTableWidget,
@@ -42,19 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ketadesk.core.checkins import (
-    LABELS,
-    Adherence,
-    CheckInDraft,
-    CheckInMode,
-    Severity,
-    Symptom,
-    SymptomReport,
-    validate_checkin,
-)
-from ketadesk.core.dose_log import DoseLogEntry
 from ketadesk.core.permissions import Permission
-from ketadesk.core.questionnaires import Instrument, load_instrument, score_questionnaire
+from ketadesk.core.questionnaires import load_instrument
 from ketadesk.storage.outcomes import (
     PRACTICE_DEFAULT_SOURCE,
     DoseLogItem,
@@ -66,26 +43,14 @@ from ketadesk.storage.outcomes import (
     record_dose,
     record_questionnaire,
 )
-from ketadesk.ui.blood_pressure_chart import BpChartData, BpReading
+from ketadesk.ui.checkin_dialog import CheckInDialog
 from ketadesk.ui.context import AppContext
-from ketadesk.ui.outcome_chart_base import ChartMarker, MarkerKind
+from ketadesk.ui.dose_dialog import DoseDialog
+from ketadesk.ui.outcome_chart_inputs import outcome_chart_data
 from ketadesk.ui.outcome_charts import OutcomeChartsPanel
-from ketadesk.ui.questionnaire_chart import OutcomeChartData, ScorePoint
+from ketadesk.ui.qdate_conversion import utc_today
+from ketadesk.ui.questionnaire_dialog import QuestionnaireDialog
 from ketadesk.ui.safety_banner import BANNER_STYLE, CRISIS_LINE_TEXT
-
-BLANK_ANSWER = "— not answered —"
-
-
-def _today() -> date:
-    return datetime.now(UTC).date()
-
-
-def _qdate(value: date) -> QDate:
-    return QDate(value.year, value.month, value.day)
-
-
-def _pydate(value: QDate) -> date:
-    return date(value.year(), value.month(), value.day())
 
 
 def _item(text: str, tooltip: str = "") -> QTableWidgetItem:
@@ -108,306 +73,6 @@ def _table(headers: Sequence[str]) -> QTableWidget:
     header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     header.setStretchLastSection(True)
     return table
-
-
-# --------------------------------------------------------------------------- chart data
-
-
-def outcome_chart_data(outcomes: PatientOutcomes) -> tuple[OutcomeChartData, BpChartData]:
-    """Chart inputs from saved records: complete forms only, dose changes and protocol
-    versions as markers, pre-dose blood pressure (mmHg) with the protocol hold lines."""
-    phq9 = tuple(
-        ScorePoint(q.taken_on, q.total, q.safety_alert)
-        for q in reversed(outcomes.questionnaires)
-        if q.instrument_id == "phq9" and q.complete and q.total is not None
-    )
-    gad7 = tuple(
-        ScorePoint(q.taken_on, q.total, q.safety_alert)
-        for q in reversed(outcomes.questionnaires)
-        if q.instrument_id == "gad7" and q.complete and q.total is not None
-    )
-    markers: list[ChartMarker] = []
-    previous: float | None = None
-    for item in sorted(outcomes.dose_log, key=lambda d: d.entry.taken_at):
-        dose = item.entry.dose_mg
-        if previous is not None and dose != previous:
-            markers.append(ChartMarker(item.entry.taken_at.date(), f"{previous:g}→{dose:g} mg"))
-        previous = dose
-    seen_versions: set[int] = set()
-    for checkin in reversed(outcomes.checkins):
-        version = checkin.protocol_version_id
-        if version is not None and version not in seen_versions:
-            seen_versions.add(version)
-            markers.append(
-                ChartMarker(checkin.checked_on, f"v{version}", MarkerKind.PROTOCOL_VERSION)
-            )
-    readings = tuple(
-        BpReading(
-            item.entry.taken_at.date(),
-            item.entry.bp_before_systolic,
-            item.entry.bp_before_diastolic,
-        )
-        for item in sorted(outcomes.dose_log, key=lambda d: d.entry.taken_at)
-        if item.entry.bp_before_systolic is not None and item.entry.bp_before_diastolic is not None
-    )
-    rules = outcomes.monitoring.dose_rules
-    return (
-        OutcomeChartData(phq9=phq9, gad7=gad7, markers=tuple(markers)),
-        BpChartData(
-            readings=readings,
-            hold_systolic_above=rules.hold_systolic_above,
-            hold_diastolic_above=rules.hold_diastolic_above,
-            markers=tuple(m for m in markers if m.kind is MarkerKind.PROTOCOL_VERSION),
-        ),
-    )
-
-
-# --------------------------------------------------------------------------- dialogs
-
-
-class QuestionnaireDialog(QDialog):
-    """Item-by-item entry of one questionnaire, built from the instrument's data file.
-
-    A question left on "not answered" is saved as blank and the form as incomplete. The
-    running total, band and any item-9 warning are shown while typing.
-    """
-
-    def __init__(self, instrument: Instrument, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.instrument = instrument
-        self.setWindowTitle(f"Enter {instrument.name}")
-        self.setMinimumWidth(720)
-        layout = QVBoxLayout(self)
-        intro = QLabel(f"<b>{instrument.title}</b><br>{instrument.instructions}", self)
-        intro.setWordWrap(True)
-        layout.addWidget(intro)
-        top = QFormLayout()
-        self.date_edit = QDateEdit(_qdate(_today()), self)
-        self.date_edit.setCalendarPopup(True)
-        self.date_edit.setDisplayFormat("yyyy-MM-dd")
-        self.date_edit.setMaximumDate(_qdate(_today()))
-        top.addRow("Date taken:", self.date_edit)
-        layout.addLayout(top)
-
-        grid_holder = QWidget(self)
-        grid = QGridLayout(grid_holder)
-        grid.setColumnStretch(0, 1)
-        self.answer_boxes: list[QComboBox] = []
-        for item in instrument.items:
-            prompt = QLabel(f"{item.number}. {item.prompt}", grid_holder)
-            prompt.setWordWrap(True)
-            box = QComboBox(grid_holder)
-            box.addItem(BLANK_ANSWER, None)
-            for option in instrument.response_options:
-                box.addItem(f"{option.value} — {option.label}", option.value)
-            box.setAccessibleName(f"{instrument.name} question {item.number}")
-            grid.addWidget(prompt, item.number, 0)
-            grid.addWidget(box, item.number, 1)
-            self.answer_boxes.append(box)
-        scroll = QScrollArea(self)
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(grid_holder)
-        layout.addWidget(scroll, 1)
-
-        self.total_label = QLabel(self)
-        self.total_label.setWordWrap(True)
-        self.alert_label = QLabel(self)
-        self.alert_label.setWordWrap(True)
-        self.alert_label.setStyleSheet("color: #B00020; font-weight: bold;")
-        layout.addWidget(self.total_label)
-        layout.addWidget(self.alert_label)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
-        )
-        layout.addWidget(self.buttons)
-        self._connect_signals()
-        self._update_total()
-
-    def _connect_signals(self) -> None:
-        for box in self.answer_boxes:
-            box.currentIndexChanged.connect(self._update_total)
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-
-    def set_answers(self, answers: Sequence[int | None]) -> None:
-        """Fill in the answers (points per item, ``None`` = not answered)."""
-        for box, answer in zip(self.answer_boxes, answers, strict=True):
-            box.setCurrentIndex(box.findData(answer) if answer is not None else 0)
-
-    def answers(self) -> list[int | None]:
-        return [box.currentData() for box in self.answer_boxes]
-
-    def taken_on(self) -> date:
-        return _pydate(self.date_edit.date())
-
-    def _update_total(self) -> None:
-        score = score_questionnaire(self.instrument, self.answers())
-        if score.is_complete:
-            self.total_label.setText(f"Total: <b>{score.total}</b> ({score.band})")
-        else:
-            missing = ", ".join(str(n) for n in score.missing_items)
-            self.total_label.setText(
-                f"Incomplete: question(s) {missing} not answered. It will be saved as "
-                "incomplete, with no total or severity."
-            )
-        self.alert_label.setText(
-            f"⚠ {score.safety_message} {CRISIS_LINE_TEXT}." if score.safety_alert else ""
-        )
-        self.alert_label.setVisible(score.safety_alert)
-
-
-class CheckInDialog(QDialog):
-    """A new check-in: date, how it was done, side effects with severity, adherence, notes."""
-
-    def __init__(self, recorded_by: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("New check-in")
-        self.setMinimumWidth(560)
-        layout = QVBoxLayout(self)
-        form = QFormLayout()
-        self.date_edit = QDateEdit(_qdate(_today()), self)
-        self.date_edit.setCalendarPopup(True)
-        self.date_edit.setDisplayFormat("yyyy-MM-dd")
-        self.mode_box = QComboBox(self)
-        for mode in CheckInMode:
-            self.mode_box.addItem(LABELS[mode], mode.value)
-        self.recorded_by_edit = QLineEdit(recorded_by, self)
-        self.adherence_box = QComboBox(self)
-        for adherence in Adherence:
-            self.adherence_box.addItem(LABELS[adherence], adherence.value)
-        form.addRow("Date:", self.date_edit)
-        form.addRow("How:", self.mode_box)
-        form.addRow("Recorded by:", self.recorded_by_edit)
-        form.addRow("Adherence:", self.adherence_box)
-        layout.addLayout(form)
-
-        symptoms_box = QFrame(self)
-        symptoms_box.setFrameShape(QFrame.Shape.StyledPanel)
-        grid = QGridLayout(symptoms_box)
-        grid.addWidget(QLabel("<b>Side effects since the last contact</b>"), 0, 0, 1, 3)
-        self.severity_boxes: dict[str, QComboBox] = {}
-        self.symptom_notes: dict[str, QLineEdit] = {}
-        for row, symptom in enumerate(Symptom, start=1):
-            severity = QComboBox(symptoms_box)
-            for level in Severity:
-                severity.addItem(level.value.capitalize(), level.value)
-            severity.setAccessibleName(f"{LABELS[symptom]} severity")
-            note = QLineEdit(symptoms_box)
-            note.setPlaceholderText(
-                "Describe (required)" if symptom is Symptom.OTHER else "Note (optional)"
-            )
-            grid.addWidget(QLabel(LABELS[symptom], symptoms_box), row, 0)
-            grid.addWidget(severity, row, 1)
-            grid.addWidget(note, row, 2)
-            self.severity_boxes[symptom.value] = severity
-            self.symptom_notes[symptom.value] = note
-        layout.addWidget(symptoms_box)
-        layout.addWidget(QLabel("Notes:", self))
-        self.notes_edit = QPlainTextEdit(self)
-        self.notes_edit.setFixedHeight(80)
-        layout.addWidget(self.notes_edit)
-        self.problems_label = QLabel(self)
-        self.problems_label.setWordWrap(True)
-        self.problems_label.setStyleSheet("color: #B00020;")
-        layout.addWidget(self.problems_label)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
-        )
-        layout.addWidget(self.buttons)
-        self._connect_signals()
-
-    def _connect_signals(self) -> None:
-        self.buttons.accepted.connect(self._try_accept)
-        self.buttons.rejected.connect(self.reject)
-
-    def draft(self) -> CheckInDraft:
-        symptoms = tuple(
-            SymptomReport(symptom, box.currentData(), self.symptom_notes[symptom].text().strip())
-            for symptom, box in self.severity_boxes.items()
-            if box.currentData() != Severity.NONE.value
-        )
-        return CheckInDraft(
-            date=_pydate(self.date_edit.date()),
-            mode=self.mode_box.currentData(),
-            recorded_by=self.recorded_by_edit.text(),
-            symptoms=symptoms,
-            adherence=self.adherence_box.currentData(),
-            notes=self.notes_edit.toPlainText(),
-        )
-
-    def _try_accept(self) -> None:
-        problems = validate_checkin(self.draft(), _today())
-        if problems:
-            self.problems_label.setText("\n".join(p.message for p in problems))
-            return
-        self.accept()
-
-
-class DoseDialog(QDialog):
-    """One home session as the patient reported it. Empty readings mean "not measured"."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Log a home dose")
-        form = QFormLayout(self)
-        self.taken_edit = QDateTimeEdit(QDateTime.currentDateTime(), self)
-        self.taken_edit.setCalendarPopup(True)
-        self.taken_edit.setDisplayFormat("yyyy-MM-dd HH:mm")
-        self.dose_spin = QDoubleSpinBox(self)
-        self.dose_spin.setRange(0, 2000)
-        self.dose_spin.setDecimals(1)
-        self.dose_spin.setSuffix(" mg")
-        self.readings: dict[str, QLineEdit] = {}
-        form.addRow("Taken at (local time):", self.taken_edit)
-        form.addRow("Dose:", self.dose_spin)
-        for key, label in (
-            ("bp_before_systolic", "BP before, systolic (mmHg):"),
-            ("bp_before_diastolic", "BP before, diastolic (mmHg):"),
-            ("bp_after_systolic", "BP after, systolic (mmHg):"),
-            ("bp_after_diastolic", "BP after, diastolic (mmHg):"),
-            ("hr_before", "Heart rate before (beats/min):"),
-            ("hr_after", "Heart rate after (beats/min):"),
-        ):
-            edit = QLineEdit(self)
-            edit.setValidator(QIntValidator(0, 400, edit))
-            edit.setPlaceholderText("not measured")
-            self.readings[key] = edit
-            form.addRow(label, edit)
-        self.sitter_box = QComboBox(self)
-        for text, value in (("Not asked", None), ("Yes", True), ("No", False)):
-            self.sitter_box.addItem(text, value)
-        self.effects_edit = QLineEdit(self)
-        form.addRow("Sitter present:", self.sitter_box)
-        form.addRow("Effects reported:", self.effects_edit)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
-        )
-        form.addRow(self.buttons)
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-
-    def entry(self) -> DoseLogEntry:
-        def reading(key: str) -> int | None:
-            text = self.readings[key].text().strip()
-            return int(text) if text else None
-
-        taken = self.taken_edit.dateTime().toPython()
-        assert isinstance(taken, datetime)
-        return DoseLogEntry(
-            taken_at=taken.astimezone(),  # local wall-clock time, made aware
-            dose_mg=self.dose_spin.value(),
-            bp_before_systolic=reading("bp_before_systolic"),
-            bp_before_diastolic=reading("bp_before_diastolic"),
-            bp_after_systolic=reading("bp_after_systolic"),
-            bp_after_diastolic=reading("bp_after_diastolic"),
-            hr_before=reading("hr_before"),
-            hr_after=reading("hr_after"),
-            sitter_present=self.sitter_box.currentData(),
-            effects=self.effects_edit.text(),
-        )
-
-
-# --------------------------------------------------------------------------- the tab
 
 
 class CheckInsTab(QWidget):
@@ -546,7 +211,7 @@ class CheckInsTab(QWidget):
 
         def load() -> PatientOutcomes:
             with db.session() as session:
-                return patient_outcomes(session, patient_id, _today())
+                return patient_outcomes(session, patient_id, utc_today())
 
         self._context.ops.run(load, self._show, parent_widget=self)
 
