@@ -67,22 +67,32 @@ class Source:
 
 
 @dataclass(frozen=True)
-class DrugRule:
-    """An interaction between ketamine and a drug class (all members share it)."""
+class RuleText:
+    """What every knowledge base rule says: severity, the explanation, and its sources."""
 
     rule_id: str
-    drug_class: str
-    members: frozenset[str]
     severity: Severity
     title: str
     mechanism: str
     effect: str
     management: str
     evidence: str
+    sources: tuple[Source, ...]
+
+
+#: JSON keys copied as they are into every rule's :class:`RuleText` fields.
+_RULE_TEXT_KEYS = ("rule_id", "severity", "title", "mechanism", "effect", "management", "evidence")
+
+
+@dataclass(frozen=True)
+class DrugRule(RuleText):
+    """An interaction between ketamine and a drug class (all members share it)."""
+
+    drug_class: str
+    members: frozenset[str]
     label_vs_studies: str | None
     escalate_above_dz_mg_per_day: float | None
     escalated_severity: Severity | None
-    sources: tuple[Source, ...]
 
 
 @dataclass(frozen=True)
@@ -97,37 +107,21 @@ class ConditionConcept:
 
 
 @dataclass(frozen=True)
-class ConditionRule:
+class ConditionRule(RuleText):
     """A contraindication or caution triggered by a condition."""
 
-    rule_id: str
     concept_id: str
-    severity: Severity
-    title: str
-    mechanism: str
-    effect: str
-    management: str
-    evidence: str
     label_vs_studies: str | None
-    sources: tuple[Source, ...]
 
 
 @dataclass(frozen=True)
-class BloodPressureRule:
+class BloodPressureRule(RuleText):
     """One blood pressure grade. Thresholds are inclusive integers in mmHg."""
 
-    rule_id: str
     grade: str
-    severity: Severity
     systolic_at_least: int | None
     diastolic_at_least: int | None
     threshold_text: str
-    title: str
-    mechanism: str
-    effect: str
-    management: str
-    evidence: str
-    sources: tuple[Source, ...]
 
 
 @dataclass(frozen=True)
@@ -257,6 +251,11 @@ def _build(version: str, raw: Mapping[str, dict[str, Any]]) -> KnowledgeBase:
             )
         return tuple(out)
 
+    def rule_text(item: Mapping[str, Any]) -> dict[str, Any]:
+        """The :class:`RuleText` fields of a rule entry, as keyword arguments."""
+        text = {name: item[name] for name in _RULE_TEXT_KEYS}
+        return {**text, "sources": sources(item["sources"], item["rule_id"])}
+
     names_doc = raw["drug_names"]
     generics = frozenset(_strings(names_doc["generics"], "drug_names.json generics"))
     names: dict[str, tuple[str, ...]] = {}
@@ -308,19 +307,12 @@ def _build(version: str, raw: Mapping[str, dict[str, Any]]) -> KnowledgeBase:
             )
         escalation = item.get("dose_escalation")
         rule = DrugRule(
-            rule_id=rule_id,
             drug_class=item["class"],
             members=frozenset(item["members"]),
-            severity=item["severity"],
-            title=item["title"],
-            mechanism=item["mechanism"],
-            effect=item["effect"],
-            management=item["management"],
-            evidence=item["evidence"],
             label_vs_studies=item.get("label_vs_studies"),
             escalate_above_dz_mg_per_day=float(escalation["above"]) if escalation else None,
             escalated_severity=escalation["severity"] if escalation else None,
-            sources=sources(item["sources"], rule_id),
+            **rule_text(item),
         )
         rules.append(rule)
         for member in item["members"]:
@@ -371,16 +363,9 @@ def _build(version: str, raw: Mapping[str, dict[str, Any]]) -> KnowledgeBase:
             )
         cond_rules.setdefault(item["condition"], []).append(
             ConditionRule(
-                rule_id=rule_id,
                 concept_id=item["condition"],
-                severity=item["severity"],
-                title=item["title"],
-                mechanism=item["mechanism"],
-                effect=item["effect"],
-                management=item["management"],
-                evidence=item["evidence"],
                 label_vs_studies=item.get("label_vs_studies"),
-                sources=sources(item["sources"], rule_id),
+                **rule_text(item),
             )
         )
 
@@ -391,18 +376,11 @@ def _build(version: str, raw: Mapping[str, dict[str, Any]]) -> KnowledgeBase:
     def bp_rule(item: dict[str, Any]) -> BloodPressureRule:
         _check_unique(item["rule_id"], seen_ids)
         return BloodPressureRule(
-            rule_id=item["rule_id"],
             grade=item["grade"],
-            severity=item["severity"],
             systolic_at_least=item.get("systolic_at_least"),
             diastolic_at_least=item.get("diastolic_at_least"),
             threshold_text=item["threshold_text"],
-            title=item["title"],
-            mechanism=item["mechanism"],
-            effect=item["effect"],
-            management=item["management"],
-            evidence=item["evidence"],
-            sources=sources(item["sources"], item["rule_id"]),
+            **rule_text(item),
         )
 
     grades = tuple(
