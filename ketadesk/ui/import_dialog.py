@@ -35,11 +35,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ketadesk.core.csv_encoding import MAX_FILE_BYTES
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.patient_csv import (
     IMPORT_FIELD_LABELS,
     IMPORT_FIELDS,
-    MAX_FILE_BYTES,
     REQUIRED_FIELDS,
     CsvFileInfo,
     CsvImportPlan,

@@ -4,11 +4,11 @@ from datetime import date
 
 import pytest
 
+from ketadesk.core.csv_encoding import decode_csv_bytes
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.mrn import format_mrn
 from ketadesk.core.patient_csv import (
     MAX_FIELD_CHARS,
-    decode_csv_bytes,
     duplicate_key,
     find_duplicates,
     inspect_patient_csv,
