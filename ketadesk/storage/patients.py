@@ -9,9 +9,8 @@ Units: height in cm, weight in kg, blood pressure in mmHg, heart rate in beats p
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -36,20 +35,39 @@ from ketadesk.core.mrn import MRN_PREFIX, format_mrn, is_valid_mrn, mrn_sequence
 from ketadesk.core.permissions import Actor, Permission, require
 from ketadesk.core.search_text import fold_for_search
 from ketadesk.models.patients import (
-    MEDICATION_SOURCES,
     PATIENT_STATUSES,
     Patient,
     PatientAllergy,
     PatientCondition,
-    PatientMedication,
     PatientStatusChange,
     VitalSign,
 )
 from ketadesk.storage.audit_log import record_event
+from ketadesk.storage.patient_chart_edits import (
+    MAX_ENTRY_CHARS,
+    MAX_REASON_CHARS,
+    audit_chart_update,
+    optional_text,
+    typed_text,
+)
+from ketadesk.storage.patient_medications import add_medication as add_medication
+from ketadesk.storage.patient_medications import stop_medication as stop_medication
+from ketadesk.storage.patient_medications import verify_medication as verify_medication
+from ketadesk.storage.patient_records import AllergyEntry as AllergyEntry
+from ketadesk.storage.patient_records import ConditionEntry as ConditionEntry
+from ketadesk.storage.patient_records import MedicationEntry as MedicationEntry
+from ketadesk.storage.patient_records import PatientBrief as PatientBrief
+from ketadesk.storage.patient_records import PatientRecord as PatientRecord
+from ketadesk.storage.patient_records import StatusChangeEntry as StatusChangeEntry
+from ketadesk.storage.patient_records import VitalsEntry as VitalsEntry
+from ketadesk.storage.patient_records import (
+    apply_demographics,
+    demographics_of,
+    load_patient,
+    patient_record,
+    vitals_entry,
+)
 
-MAX_ENTRY_CHARS = 300
-MAX_SHORT_CHARS = 100
-MAX_REASON_CHARS = 1000
 # A clock a few minutes fast on another workstation must not block recording vitals.
 FUTURE_TOLERANCE = timedelta(minutes=10)
 
@@ -87,240 +105,6 @@ class PossibleDuplicateError(UserFacingError):
             + ", ".join(self.mrns)
             + "). Open that chart, or confirm that this is a different person."
         )
-
-
-# --------------------------------------------------------------------------- dataclasses
-
-
-@dataclass(frozen=True)
-class MedicationEntry:
-    """A medication line exactly as typed, with optional structure and where it came from."""
-
-    id: int
-    entered_text: str
-    dose_text: str
-    frequency_text: str
-    start_date: date | None
-    source: str
-    verified_by: str | None
-    verified_at: datetime | None
-    is_active: bool
-    entered_by: str
-    entered_at: datetime
-
-    @property
-    def is_verified(self) -> bool:
-        return self.source == "verified"
-
-
-@dataclass(frozen=True)
-class ConditionEntry:
-    id: int
-    entered_text: str
-    icd10: str | None
-    is_active: bool
-    entered_by: str
-
-
-@dataclass(frozen=True)
-class AllergyEntry:
-    id: int
-    substance: str
-    reaction: str
-
-
-@dataclass(frozen=True)
-class VitalsEntry:
-    """One set of vitals: mmHg, beats per minute, kg. Any of them may be missing."""
-
-    id: int
-    measured_at: datetime
-    systolic: int | None
-    diastolic: int | None
-    heart_rate: int | None
-    weight_kg: float | None
-    entered_by: str
-
-
-@dataclass(frozen=True)
-class StatusChangeEntry:
-    from_status: str
-    to_status: str
-    reason: str
-    changed_by: str
-    changed_at: datetime
-
-
-@dataclass(frozen=True)
-class PatientBrief:
-    """Enough to name a patient in a list (e.g. possible duplicates)."""
-
-    id: int
-    mrn: str
-    first_name: str
-    last_name: str
-    dob: date
-    status: str
-
-
-@dataclass(frozen=True)
-class PatientRecord:
-    """The whole chart of one patient, as stored. ``height_cm`` in cm."""
-
-    id: int
-    mrn: str
-    demographics: PatientDemographics
-    status: str
-    pregnant: bool
-    height_cm: float | None
-    last_visit_on: date | None
-    created_at: datetime
-    updated_at: datetime
-    medications: tuple[MedicationEntry, ...]
-    conditions: tuple[ConditionEntry, ...]
-    allergies: tuple[AllergyEntry, ...]
-    vitals: tuple[VitalsEntry, ...]
-    status_changes: tuple[StatusChangeEntry, ...]
-
-    @property
-    def active_medications(self) -> tuple[MedicationEntry, ...]:
-        return tuple(m for m in self.medications if m.is_active)
-
-    @property
-    def latest_weight_kg(self) -> float | None:
-        """The most recent recorded weight in kg, or None."""
-        for vitals in reversed(self.vitals):
-            if vitals.weight_kg is not None:
-                return vitals.weight_kg
-        return None
-
-    @property
-    def display_name(self) -> str:
-        d = self.demographics
-        return f"{d.last_name}, {d.first_name}"
-
-
-# --------------------------------------------------------------------------- conversions
-
-
-def _demographics_of(p: Patient) -> PatientDemographics:
-    return PatientDemographics(
-        first_name=p.first_name,
-        middle_name=p.middle_name or "",
-        last_name=p.last_name,
-        dob=p.dob,
-        sex=p.sex,
-        state=p.state,
-        county=p.county or "",
-        phone=p.phone or "",
-        email=p.email or "",
-        address_line1=p.address_line1 or "",
-        address_line2=p.address_line2 or "",
-        city=p.city or "",
-        zip=p.zip_code or "",
-        emergency_contact_name=p.emergency_contact_name or "",
-        emergency_contact_phone=p.emergency_contact_phone or "",
-        sitter_name=p.sitter_name or "",
-        sitter_phone=p.sitter_phone or "",
-    )
-
-
-def _apply_demographics(p: Patient, d: PatientDemographics) -> None:
-    p.first_name = d.first_name
-    p.middle_name = d.middle_name or None
-    p.last_name = d.last_name
-    p.first_name_folded = fold_for_search(d.first_name)
-    p.last_name_folded = fold_for_search(d.last_name)
-    assert d.dob is not None
-    p.dob = d.dob
-    p.sex = d.sex
-    p.state = d.state
-    p.county = d.county or None
-    p.phone = d.phone or None
-    p.phone_digits = "".join(ch for ch in d.phone if ch.isdigit())
-    p.email = d.email or None
-    p.address_line1 = d.address_line1 or None
-    p.address_line2 = d.address_line2 or None
-    p.city = d.city or None
-    p.zip_code = d.zip or None
-    p.emergency_contact_name = d.emergency_contact_name or None
-    p.emergency_contact_phone = d.emergency_contact_phone or None
-    p.sitter_name = d.sitter_name or None
-    p.sitter_phone = d.sitter_phone or None
-
-
-def _medication(m: PatientMedication) -> MedicationEntry:
-    return MedicationEntry(
-        id=m.id,
-        entered_text=m.entered_text,
-        dose_text=m.dose_text or "",
-        frequency_text=m.frequency_text or "",
-        start_date=m.start_date,
-        source=m.source,
-        verified_by=m.verified_by,
-        verified_at=m.verified_at,
-        is_active=m.is_active,
-        entered_by=m.entered_by,
-        entered_at=m.created_at,
-    )
-
-
-def _vitals(v: VitalSign) -> VitalsEntry:
-    return VitalsEntry(
-        v.id, v.measured_at, v.systolic, v.diastolic, v.heart_rate, v.weight_kg, v.entered_by
-    )
-
-
-def _record(p: Patient) -> PatientRecord:
-    return PatientRecord(
-        id=p.id,
-        mrn=p.mrn,
-        demographics=_demographics_of(p),
-        status=p.status,
-        pregnant=p.pregnant,
-        height_cm=p.height_cm,
-        last_visit_on=p.last_visit_on,
-        created_at=p.created_at,
-        updated_at=p.updated_at,
-        medications=tuple(_medication(m) for m in p.medications),
-        conditions=tuple(
-            ConditionEntry(c.id, c.entered_text, c.icd10, c.is_active, c.entered_by)
-            for c in p.conditions
-        ),
-        allergies=tuple(AllergyEntry(a.id, a.substance, a.reaction or "") for a in p.allergies),
-        vitals=tuple(_vitals(v) for v in p.vitals),
-        status_changes=tuple(
-            StatusChangeEntry(s.from_status, s.to_status, s.reason, s.changed_by, s.changed_at)
-            for s in p.status_changes
-        ),
-    )
-
-
-def _load(session: Session, patient_id: int) -> Patient:
-    patient = session.get(Patient, patient_id)
-    if patient is None:
-        raise UserFacingError("That patient is not in this practice database (deleted?).")
-    return patient
-
-
-# --------------------------------------------------------------------------- text checks
-
-
-def _typed_text(text: str, *, what: str, limit: int = MAX_ENTRY_CHARS) -> str:
-    """Return ``text`` unchanged if acceptable: not blank, not too long, no control chars."""
-    if not text.strip():
-        raise UserFacingError(f"Type the {what}.")
-    if len(text) > limit:
-        raise UserFacingError(f"The {what} is longer than {limit} characters.")
-    if any(unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn") for ch in text):
-        raise UserFacingError(f"The {what} contains a line break or invisible character.")
-    return text
-
-
-def _optional_text(text: str | None, *, what: str, limit: int = MAX_SHORT_CHARS) -> str | None:
-    if text is None or not text.strip():
-        return None
-    return _typed_text(text, what=what, limit=limit)
 
 
 # --------------------------------------------------------------------------- MRN, duplicates
@@ -421,7 +205,7 @@ def create_patient(
         if session.execute(select(Patient.id).where(Patient.mrn == mrn)).first():
             raise UserFacingError(f"MRN {mrn} already belongs to another patient.")
     patient = Patient(mrn=mrn or next_mrn(session), status="screening", pregnant=False)
-    _apply_demographics(patient, clean)
+    apply_demographics(patient, clean)
     patient.height_cm = height_cm
     session.add(patient)
     session.flush()
@@ -437,15 +221,15 @@ def create_patient(
     record_event(session, actor, audit_actions.PATIENT_CREATED, patient_id=patient.id)
     session.flush()
     session.refresh(patient)
-    return _record(patient)
+    return patient_record(patient)
 
 
 def get_patient_record(session: Session, actor: Actor, patient_id: int) -> PatientRecord:
     """Return the whole chart and record that ``actor`` viewed it."""
     require(actor, Permission.VIEW_ROSTER, "open patient charts")
-    patient = _load(session, patient_id)
+    patient = load_patient(session, patient_id)
     record_event(session, actor, audit_actions.PATIENT_VIEWED, patient_id=patient_id)
-    return _record(patient)
+    return patient_record(patient)
 
 
 def changed_demographic_fields(old: PatientDemographics, new: PatientDemographics) -> list[str]:
@@ -472,11 +256,11 @@ def update_demographics(
     The audit detail lists the changed field names, never their values.
     """
     require(actor, Permission.EDIT_DEMOGRAPHICS, "change patient details")
-    patient = _load(session, patient_id)
+    patient = load_patient(session, patient_id)
     clean = _checked(draft, today, confirmed_minor)
     _check_height(height_cm)
     assert clean.dob is not None
-    old = _demographics_of(patient)
+    old = demographics_of(patient)
     if not allow_duplicate and (
         (clean.first_name, clean.last_name, clean.dob) != (old.first_name, old.last_name, old.dob)
     ):
@@ -493,17 +277,11 @@ def update_demographics(
     ):
         changed.append("height_cm")
     if changed:
-        _apply_demographics(patient, clean)
+        apply_demographics(patient, clean)
         patient.height_cm = height_cm
-        record_event(
-            session,
-            actor,
-            audit_actions.PATIENT_UPDATED,
-            patient_id=patient_id,
-            detail="demographics: " + ", ".join(changed),
-        )
+        audit_chart_update(session, actor, patient_id, "demographics: " + ", ".join(changed))
         session.flush()
-    return _record(patient)
+    return patient_record(patient)
 
 
 def change_status(
@@ -519,8 +297,8 @@ def change_status(
     require(actor, Permission.EDIT_CLINICAL, "change a patient's treatment status")
     if new_status not in PATIENT_STATUSES:
         raise UserFacingError("The status must be screening, active, paused or discharged.")
-    reason = _typed_text(reason, what="reason for the status change", limit=MAX_REASON_CHARS)
-    patient = _load(session, patient_id)
+    reason = typed_text(reason, what="reason for the status change", limit=MAX_REASON_CHARS)
+    patient = load_patient(session, patient_id)
     if patient.status == new_status:
         raise UserFacingError(f"The patient is already {STATUS_LABELS[new_status].lower()}.")
     session.add(
@@ -533,121 +311,11 @@ def change_status(
             changed_at=now or datetime.now(UTC),
         )
     )
-    record_event(
-        session,
-        actor,
-        audit_actions.PATIENT_UPDATED,
-        patient_id=patient_id,
-        detail=f"status: {patient.status} -> {new_status}",
-    )
+    audit_chart_update(session, actor, patient_id, f"status: {patient.status} -> {new_status}")
     patient.status = new_status
     session.flush()
     session.refresh(patient)
-    return _record(patient)
-
-
-# --------------------------------------------------------------------------- medications
-
-
-def add_medication(
-    session: Session,
-    actor: Actor,
-    patient_id: int,
-    entered_text: str,
-    *,
-    dose_text: str | None = None,
-    frequency_text: str | None = None,
-    start_date: date | None = None,
-    source: str = "patient_reported",
-    now: datetime | None = None,
-) -> MedicationEntry:
-    """Record a current medication exactly as typed ("Ativan 1 mg at bedtime").
-
-    Admins may record "patient_reported" lines; only physicians record "verified" ones.
-    """
-    if source not in MEDICATION_SOURCES:
-        raise UserFacingError("The source must be patient-reported or verified.")
-    if source == "verified":
-        require(actor, Permission.VERIFY_MEDICATION, "record verified medications")
-    else:
-        require(actor, Permission.RECORD_REPORTED_MEDICATION, "record medications")
-    _load(session, patient_id)
-    medication = PatientMedication(
-        patient_id=patient_id,
-        entered_text=_typed_text(entered_text, what="medication"),
-        dose_text=_optional_text(dose_text, what="dose"),
-        frequency_text=_optional_text(frequency_text, what="frequency"),
-        start_date=start_date,
-        source=source,
-        is_active=True,
-        entered_by=actor.user_name,
-    )
-    if source == "verified":
-        medication.verified_by = actor.user_name
-        medication.verified_at = now or datetime.now(UTC)
-    session.add(medication)
-    session.flush()
-    record_event(
-        session,
-        actor,
-        audit_actions.PATIENT_UPDATED,
-        patient_id=patient_id,
-        detail=f"medication {medication.id} added ({source})",
-    )
-    return _medication(medication)
-
-
-def _load_medication(session: Session, medication_id: int) -> PatientMedication:
-    medication = session.get(PatientMedication, medication_id)
-    if medication is None:
-        raise UserFacingError("That medication entry no longer exists.")
-    return medication
-
-
-def stop_medication(session: Session, actor: Actor, medication_id: int) -> MedicationEntry:
-    """Mark a medication as no longer taken (kept in the history, not deleted).
-
-    Admins may stop patient-reported lines; verified lines need a physician.
-    """
-    medication = _load_medication(session, medication_id)
-    if medication.source == "verified":
-        require(actor, Permission.VERIFY_MEDICATION, "stop a verified medication")
-    else:
-        require(actor, Permission.RECORD_REPORTED_MEDICATION, "stop medications")
-    if not medication.is_active:
-        raise UserFacingError("That medication is already stopped.")
-    medication.is_active = False
-    record_event(
-        session,
-        actor,
-        audit_actions.PATIENT_UPDATED,
-        patient_id=medication.patient_id,
-        detail=f"medication {medication.id} stopped",
-    )
-    session.flush()
-    return _medication(medication)
-
-
-def verify_medication(
-    session: Session, actor: Actor, medication_id: int, *, now: datetime | None = None
-) -> MedicationEntry:
-    """Mark a patient-reported medication as verified by this physician."""
-    require(actor, Permission.VERIFY_MEDICATION, "mark medications verified")
-    medication = _load_medication(session, medication_id)
-    if medication.source == "verified":
-        raise UserFacingError("That medication is already verified.")
-    medication.source = "verified"
-    medication.verified_by = actor.user_name
-    medication.verified_at = now or datetime.now(UTC)
-    record_event(
-        session,
-        actor,
-        audit_actions.PATIENT_UPDATED,
-        patient_id=medication.patient_id,
-        detail=f"medication {medication.id} verified",
-    )
-    session.flush()
-    return _medication(medication)
+    return patient_record(patient)
 
 
 # --------------------------------------------------------------------------- conditions, allergies
@@ -658,23 +326,17 @@ def add_condition(
 ) -> ConditionEntry:
     """Record a condition as typed ("treatment-resistant depression")."""
     require(actor, Permission.EDIT_CLINICAL, "record conditions")
-    _load(session, patient_id)
+    load_patient(session, patient_id)
     condition = PatientCondition(
         patient_id=patient_id,
-        entered_text=_typed_text(entered_text, what="condition"),
-        icd10=_optional_text(icd10, what="ICD-10 code", limit=16),
+        entered_text=typed_text(entered_text, what="condition"),
+        icd10=optional_text(icd10, what="ICD-10 code", limit=16),
         is_active=True,
         entered_by=actor.user_name,
     )
     session.add(condition)
     session.flush()
-    record_event(
-        session,
-        actor,
-        audit_actions.PATIENT_UPDATED,
-        patient_id=patient_id,
-        detail=f"condition {condition.id} added",
-    )
+    audit_chart_update(session, actor, patient_id, f"condition {condition.id} added")
     return ConditionEntry(
         condition.id, condition.entered_text, condition.icd10, True, actor.user_name
     )
@@ -687,13 +349,7 @@ def resolve_condition(session: Session, actor: Actor, condition_id: int) -> None
     if condition is None:
         raise UserFacingError("That condition entry no longer exists.")
     condition.is_active = False
-    record_event(
-        session,
-        actor,
-        audit_actions.PATIENT_UPDATED,
-        patient_id=condition.patient_id,
-        detail=f"condition {condition.id} resolved",
-    )
+    audit_chart_update(session, actor, condition.patient_id, f"condition {condition.id} resolved")
 
 
 def condition_suggestions(session: Session, *, limit: int = 200) -> list[str]:
@@ -712,21 +368,15 @@ def add_allergy(
 ) -> AllergyEntry:
     """Record an allergy (substance as typed, optional reaction)."""
     require(actor, Permission.EDIT_CLINICAL, "record allergies")
-    _load(session, patient_id)
+    load_patient(session, patient_id)
     allergy = PatientAllergy(
         patient_id=patient_id,
-        substance=_typed_text(substance, what="allergy", limit=200),
-        reaction=_optional_text(reaction, what="reaction", limit=MAX_ENTRY_CHARS),
+        substance=typed_text(substance, what="allergy", limit=200),
+        reaction=optional_text(reaction, what="reaction", limit=MAX_ENTRY_CHARS),
     )
     session.add(allergy)
     session.flush()
-    record_event(
-        session,
-        actor,
-        audit_actions.PATIENT_UPDATED,
-        patient_id=patient_id,
-        detail=f"allergy {allergy.id} added",
-    )
+    audit_chart_update(session, actor, patient_id, f"allergy {allergy.id} added")
     return AllergyEntry(allergy.id, allergy.substance, allergy.reaction or "")
 
 
@@ -736,13 +386,7 @@ def remove_allergy(session: Session, actor: Actor, allergy_id: int) -> None:
     allergy = session.get(PatientAllergy, allergy_id)
     if allergy is None:
         raise UserFacingError("That allergy entry no longer exists.")
-    record_event(
-        session,
-        actor,
-        audit_actions.PATIENT_UPDATED,
-        patient_id=allergy.patient_id,
-        detail=f"allergy {allergy.id} removed",
-    )
+    audit_chart_update(session, actor, allergy.patient_id, f"allergy {allergy.id} removed")
     session.delete(allergy)
 
 
@@ -782,7 +426,7 @@ def add_vitals(
         raise UserFacingError(problem)
     if systolic is None and heart_rate is None and weight_kg is None:
         raise UserFacingError("Enter at least one measurement.")
-    _load(session, patient_id)
+    load_patient(session, patient_id)
     vitals = VitalSign(
         patient_id=patient_id,
         measured_at=measured_at,
@@ -794,14 +438,8 @@ def add_vitals(
     )
     session.add(vitals)
     session.flush()
-    record_event(
-        session,
-        actor,
-        audit_actions.PATIENT_UPDATED,
-        patient_id=patient_id,
-        detail=f"vitals {vitals.id} added",
-    )
-    return _vitals(vitals)
+    audit_chart_update(session, actor, patient_id, f"vitals {vitals.id} added")
+    return vitals_entry(vitals)
 
 
 def field_label(name: str) -> str:
