@@ -33,11 +33,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ketadesk.core.interaction_check import (
-        check_request,
-        parse_check_request,
-        result_to_json,
-    )
+    from ketadesk.core.interaction_check import check_request
+    from ketadesk.core.interaction_check_json import parse_check_request, result_to_json
     from ketadesk.core.knowledge_base import load_knowledge_base
 
     document = _read_json(args.json_path)

@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.knowledge_base import (
@@ -486,98 +486,6 @@ def _bp_flag(rule: BloodPressureRule, entered_as: str, title: str) -> Flag:
         sources=rule.sources,
         carry_forward_key=f"{rule.rule_id}|{rule.grade}",
     )
-
-
-def result_to_json(result: InteractionResult) -> dict[str, Any]:
-    """The headless contract's output object for one check (keys exactly as documented)."""
-    return {
-        "flags": [
-            {
-                "severity": flag.severity,
-                "drug": flag.drug,
-                "class": flag.drug_class,
-                "title": flag.title,
-                "management": flag.management,
-                "entered_as": flag.entered_as,
-                "sources": [
-                    {"title": s.title, "section": s.section, "url": s.link} for s in flag.sources
-                ],
-            }
-            for flag in result.flags
-        ],
-        "unrecognized": list(result.unrecognized),
-        "read_as": [
-            {"entered_as": r.entered_as, "generic": list(r.generics), "fuzzy": r.fuzzy}
-            for r in result.read_as
-        ],
-        "kb_version": result.kb_version,
-    }
-
-
-_REQUEST_KEYS = frozenset({"medications", "conditions", "vitals", "pregnant"})
-_VITAL_TYPES: Mapping[str, tuple[type, ...]] = {
-    "systolic": (int,),
-    "diastolic": (int,),
-    "heart_rate": (int,),
-    "weight_kg": (int, float),
-}
-
-
-def parse_check_request(value: object, where: str = "The input") -> CheckRequest:
-    """Turn one decoded JSON object into a :class:`CheckRequest`, or raise UserFacingError.
-
-    ``where`` names the object in messages (e.g. ``"Item 3"`` for arrays).
-    """
-    if not isinstance(value, dict):
-        raise UserFacingError(f"{where} must be a JSON object, not {_json_type(value)}.")
-    unknown = sorted(set(value) - _REQUEST_KEYS)
-    if unknown:
-        raise UserFacingError(
-            f"{where} has unknown field(s) {', '.join(unknown)}; expected medications, "
-            "conditions, vitals, pregnant."
-        )
-    medications = _string_list(value.get("medications", []), f"{where}: medications")
-    conditions = _string_list(value.get("conditions", []), f"{where}: conditions")
-    pregnant = value.get("pregnant", False)
-    if not isinstance(pregnant, bool):
-        raise UserFacingError(f"{where}: pregnant must be true or false.")
-    vitals = _vitals(value.get("vitals"), f"{where}: vitals")
-    return CheckRequest(medications, conditions, vitals, pregnant)
-
-
-def _string_list(value: object, where: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise UserFacingError(f"{where} must be a list of text strings.")
-    return tuple(value)
-
-
-def _vitals(value: object, where: str) -> Vitals | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise UserFacingError(f"{where} must be a JSON object.")
-    unknown = sorted(set(value) - set(_VITAL_TYPES))
-    if unknown:
-        raise UserFacingError(
-            f"{where} has unknown field(s) {', '.join(unknown)}; expected systolic, diastolic, "
-            "heart_rate, weight_kg."
-        )
-    fields: dict[str, Any] = {}
-    for name, types in _VITAL_TYPES.items():
-        item = value.get(name)
-        if item is None:
-            continue
-        if isinstance(item, bool) or not isinstance(item, types):
-            kind = "a whole number" if types == (int,) else "a number"
-            raise UserFacingError(f"{where}: {name} must be {kind}.")
-        fields[name] = item
-    return Vitals(**fields)
-
-
-def _json_type(value: object) -> str:
-    names = {list: "an array", str: "text", bool: "true/false", int: "a number",
-             float: "a number", type(None): "null"}
-    return names.get(type(value), "an unexpected value")
 
 
 def review_fingerprint(

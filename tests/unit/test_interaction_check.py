@@ -11,11 +11,10 @@ from ketadesk.core.interaction_check import (
     blood_pressure_grade,
     check_patient,
     diazepam_equivalent_mg_per_day,
-    parse_check_request,
     read_condition,
-    result_to_json,
     review_fingerprint,
 )
+from ketadesk.core.interaction_check_json import parse_check_request, result_to_json
 from ketadesk.core.knowledge_base import SEVERITY_ORDER, load_knowledge_base
 
 
