@@ -1,10 +1,11 @@
 """The interaction review screen for one patient (a tab of the patient chart).
 
 Left: the medication lines exactly as typed, each with what it was read as or "not checked",
-then conditions, the vitals used and the benzodiazepine load. Right: the flags, most severe
-first, each with its severity as text and a shaped icon (never colour alone), the effect, the
-management advice, clickable sources and the physician's decision. Physicians sign; everyone
-else sees the screen read-only with a label saying why.
+then conditions, the vitals used and the benzodiazepine load (``review_inputs_panel``). Right:
+the flags, most severe first, each a ``FlagCard`` (``review_flag_card``) with its severity as
+text and a shaped icon (never colour alone), the effect, the management advice, clickable
+sources and the physician's decision. Physicians sign; everyone else sees the screen read-only
+with a label saying why.
 
 All database work runs through ``context.ops`` off the GUI thread; widgets only ever hold
 the frozen views returned by ``ketadesk.storage.interaction_reviews``.
@@ -16,339 +17,36 @@ import html
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QPointF, QRectF, Qt, QUrl, Signal
-from PySide6.QtGui import (
-    QColor,
-    QDesktopServices,
-    QFont,
-    QIcon,
-    QPainter,
-    QPen,
-    QPixmap,
-    QPolygonF,
-)
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QComboBox,
-    QFormLayout,
     QFrame,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
-from ketadesk.core.interaction_check import Flag
 from ketadesk.core.permissions import Permission
 from ketadesk.storage.interaction_reviews import (
-    DECISION_LABELS,
     DecisionInput,
-    FlagView,
     ReviewDraftView,
     ReviewStatus,
     run_review,
     sign_review,
 )
 from ketadesk.ui.context import AppContext
+from ketadesk.ui.review_flag_card import FlagCard
+from ketadesk.ui.review_inputs_panel import add_review_inputs
+from ketadesk.ui.review_severity_icons import SEVERITY_TEXT, severity_pixmap
+from ketadesk.ui.review_text_labels import clear_layout, section_title, wrapping_label
 
-SEVERITY_TEXT = {
-    "contraindicated": "CONTRAINDICATED",
-    "major": "MAJOR",
-    "moderate": "MODERATE",
-    "minor": "MINOR",
-}
-SEVERITY_COLOUR = {
-    "contraindicated": "#a3001b",
-    "major": "#b34700",
-    "moderate": "#7a5c00",
-    "minor": "#1f5fa8",
-}
-NOT_CHECKED_TEXT = "not checked"
-NOT_CHECKED_LINE = "not checked — not recognised; check this yourself"
 READ_ONLY_TEXT = (
     "Read-only: only physicians record decisions and sign interaction reviews. "
     "You can see every finding, but not change or sign them."
 )
-_CHOOSE = "Choose a decision…"
-
-
-# --------------------------------------------------------------------------- icons
-
-
-def severity_pixmap(severity: str, size: int = 22) -> QPixmap:
-    """A shape per severity, so it reads without colour: octagon (contraindicated), triangle
-    (major), diamond (moderate), circle (minor), each with a glyph inside."""
-    pixmap = QPixmap(size, size)
-    pixmap.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(pixmap)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    colour = QColor(SEVERITY_COLOUR.get(severity, "#555555"))
-    painter.setPen(QPen(colour.darker(130), 1))
-    painter.setBrush(colour)
-    s = float(size)
-    m = 1.0
-    if severity == "contraindicated":
-        k = s * 0.29
-        points = [
-            (k, m), (s - k, m), (s - m, k), (s - m, s - k),
-            (s - k, s - m), (k, s - m), (m, s - k), (m, k),
-        ]
-        painter.drawPolygon(QPolygonF([QPointF(x, y) for x, y in points]))
-        glyph = "×"
-    elif severity == "major":
-        painter.drawPolygon(
-            QPolygonF([QPointF(s / 2, m), QPointF(s - m, s - m), QPointF(m, s - m)])
-        )
-        glyph = "!"
-    elif severity == "moderate":
-        painter.drawPolygon(
-            QPolygonF(
-                [QPointF(s / 2, m), QPointF(s - m, s / 2), QPointF(s / 2, s - m),
-                 QPointF(m, s / 2)]
-            )
-        )
-        glyph = "!"
-    else:
-        painter.drawEllipse(QRectF(m, m, s - 2 * m, s - 2 * m))
-        glyph = "i"
-    font = QFont()
-    font.setBold(True)
-    font.setPixelSize(int(s * 0.55))
-    painter.setFont(font)
-    painter.setPen(QColor("white"))
-    text_rect = QRectF(0, s * 0.12 if severity == "major" else 0, s, s)
-    painter.drawText(text_rect, Qt.AlignmentFlag.AlignCenter, glyph)
-    painter.end()
-    return pixmap
-
-
-def severity_icon(severity: str) -> QIcon:
-    return QIcon(severity_pixmap(severity))
-
-
-def not_checked_pixmap(size: int = 16) -> QPixmap:
-    """A hollow square with a question mark: "this was not checked"."""
-    pixmap = QPixmap(size, size)
-    pixmap.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(pixmap)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setPen(QPen(QColor("#333333"), 1.5))
-    painter.drawRect(QRectF(1, 1, size - 2, size - 2))
-    font = QFont()
-    font.setBold(True)
-    font.setPixelSize(int(size * 0.7))
-    painter.setFont(font)
-    painter.drawText(QRectF(0, 0, size, size), Qt.AlignmentFlag.AlignCenter, "?")
-    painter.end()
-    return pixmap
-
-
-def severity_badge(severity: str) -> QWidget:
-    """Icon plus the severity in capitals (never colour alone)."""
-    badge = QWidget()
-    layout = QHBoxLayout(badge)
-    layout.setContentsMargins(0, 0, 0, 0)
-    layout.setSpacing(6)
-    icon = QLabel()
-    icon.setPixmap(severity_pixmap(severity))
-    text = QLabel(SEVERITY_TEXT.get(severity, severity.upper()))
-    text.setObjectName("severityText")
-    text.setStyleSheet(
-        f"color: {SEVERITY_COLOUR.get(severity, '#333')}; font-weight: bold; letter-spacing: 1px;"
-    )
-    layout.addWidget(icon)
-    layout.addWidget(text)
-    return badge
-
-
-def sources_html(flag: Flag) -> str:
-    """Numbered source links (title, section) as rich text."""
-    items = []
-    for number, source in enumerate(flag.sources, start=1):
-        title = html.escape(source.title)
-        section = html.escape(source.section)
-        label = f"{title}" + (f" — {section}" if section else "")
-        if source.link:
-            items.append(
-                f'{number}. <a href="{html.escape(source.link, quote=True)}">{label}</a>'
-            )
-        else:
-            items.append(f"{number}. {label}")
-    return "<br>".join(items)
-
-
-def _wrapping_label(text: str = "", *, rich: bool = False) -> QLabel:
-    label = QLabel(text)
-    label.setWordWrap(True)
-    label.setTextFormat(Qt.TextFormat.RichText if rich else Qt.TextFormat.PlainText)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
-    return label
-
-
-def _section_title(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setStyleSheet("font-weight: bold; font-size: 13px; margin-top: 6px;")
-    return label
-
-
-# --------------------------------------------------------------------------- flag card
-
-
-class FlagCard(QFrame):
-    """One flag: severity badge, title, effect, management, sources and the decision."""
-
-    decision_changed = Signal()
-
-    def __init__(self, item: FlagView, editable: bool, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.item = item
-        flag = item.flag
-        self.setObjectName("flagCard")
-        colour = SEVERITY_COLOUR.get(flag.severity, "#555")
-        self.setStyleSheet(
-            "QFrame#flagCard { background: palette(base); border: 1px solid #c8c8c8; "
-            f"border-left: 6px solid {colour}; border-radius: 3px; }}"
-        )
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(12, 8, 12, 10)
-        layout.setSpacing(5)
-
-        header = QHBoxLayout()
-        header.setSpacing(10)
-        header.addWidget(severity_badge(flag.severity), 0, Qt.AlignmentFlag.AlignTop)
-        self.title_label = _wrapping_label(flag.title)
-        self.title_label.setStyleSheet("font-weight: bold;")
-        header.addWidget(self.title_label, 1)
-        kind = QLabel(_kind_text(flag))
-        kind.setStyleSheet("color: #555;")
-        header.addWidget(kind, 0, Qt.AlignmentFlag.AlignTop)
-        layout.addLayout(header)
-
-        details = QFormLayout()
-        details.setHorizontalSpacing(10)
-        details.setVerticalSpacing(4)
-        details.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        details.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
-        caption = _bold("From:")
-        caption.setMinimumWidth(118)  # one label column width on every card
-        details.addRow(caption, _wrapping_label(flag.entered_as))
-        details.addRow(_bold("Effect:"), _wrapping_label(flag.effect))
-        details.addRow(_bold("Management:"), _wrapping_label(flag.management))
-        if flag.label_vs_studies:
-            details.addRow(_bold("Label vs studies:"), _wrapping_label(flag.label_vs_studies))
-        self.sources_label = _wrapping_label(sources_html(flag), rich=True)
-        self.sources_label.setTextInteractionFlags(
-            Qt.TextInteractionFlag.LinksAccessibleByMouse
-            | Qt.TextInteractionFlag.LinksAccessibleByKeyboard
-        )
-        self.sources_label.setOpenExternalLinks(False)
-        self.sources_label.linkActivated.connect(_open_link)
-        details.addRow(_bold("Sources:"), self.sources_label)
-        layout.addLayout(details)
-
-        self.acknowledged_label = _wrapping_label()
-        self.acknowledged_label.setStyleSheet("color: #1d5e20;")
-        self.acknowledged_label.setVisible(False)
-        if item.carried is not None:
-            carried = item.carried
-            self.acknowledged_label.setText(
-                f"✔ {carried.decision_label}: {carried.acknowledgement}"
-                + (f" — {carried.note}" if carried.note else "")
-            )
-            self.acknowledged_label.setVisible(True)
-        layout.addWidget(self.acknowledged_label)
-
-        decision_row = QHBoxLayout()
-        decision_row.setSpacing(8)
-        need = "Decision (required):" if item.needs_decision else "Decision (optional):"
-        decision_row.addWidget(_bold(need))
-        self.decision_combo = QComboBox()
-        self.decision_combo.addItem(_CHOOSE, "")
-        for code, label in DECISION_LABELS.items():
-            self.decision_combo.addItem(label, code)
-        self.decision_combo.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToContents
-        )
-        decision_row.addWidget(self.decision_combo)
-        self.note_edit = QLineEdit()
-        self.note_edit.setPlaceholderText("Note (optional)")
-        self.note_edit.setMaxLength(2000)
-        decision_row.addWidget(self.note_edit, 1)
-        layout.addLayout(decision_row)
-
-        self.override_edit = QLineEdit()
-        self.override_edit.setMaxLength(2000)
-        self.override_edit.setPlaceholderText(
-            "Override reason (required for a contraindication unless ketamine is held)"
-        )
-        self.override_edit.setVisible(flag.severity == "contraindicated")
-        layout.addWidget(self.override_edit)
-
-        current = item.decision
-        if current is not None:
-            self.set_decision(current.decision, current.note, current.override_reason)
-        for widget in (self.decision_combo, self.note_edit, self.override_edit):
-            widget.setEnabled(editable)
-        self._connect_signals()
-
-    def _connect_signals(self) -> None:
-        self.decision_combo.currentIndexChanged.connect(lambda _i: self.decision_changed.emit())
-        self.override_edit.textChanged.connect(lambda _t: self.decision_changed.emit())
-
-    @property
-    def key(self) -> str:
-        return self.item.flag.carry_forward_key
-
-    def set_decision(self, code: str, note: str = "", override_reason: str = "") -> None:
-        index = self.decision_combo.findData(code)
-        self.decision_combo.setCurrentIndex(max(index, 0))
-        self.note_edit.setText(note)
-        self.override_edit.setText(override_reason)
-
-    def decision_input(self) -> DecisionInput | None:
-        code = self.decision_combo.currentData()
-        if not code:
-            return None
-        return DecisionInput(
-            self.key, str(code), self.note_edit.text().strip(),
-            self.override_edit.text().strip(),
-        )
-
-    def is_decided(self) -> bool:
-        """A decision is chosen and, for a contraindication, justified."""
-        choice = self.decision_input()
-        if choice is None:
-            return False
-        if self.item.flag.severity == "contraindicated" and choice.decision != "hold_ketamine":
-            return bool(choice.override_reason)
-        return True
-
-
-def _bold(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setStyleSheet("font-weight: bold;")
-    label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-    return label
-
-
-def _kind_text(flag: Flag) -> str:
-    if flag.kind == "drug":
-        return f"{flag.drug} · {flag.drug_class}"
-    if flag.kind == "vital":
-        return "Vital signs"
-    return f"Condition · {flag.drug_class}"
-
-
-def _open_link(url: str) -> None:
-    QDesktopServices.openUrl(QUrl(url))
-
-
-# --------------------------------------------------------------------------- screen
 
 
 class ReviewScreen(QWidget):
@@ -383,7 +81,7 @@ class ReviewScreen(QWidget):
         title.setStyleSheet("font-size: 16px; font-weight: bold;")
         top.addWidget(title)
         top.addSpacing(12)
-        self.status_label = _wrapping_label("Loading…")
+        self.status_label = wrapping_label("Loading…")
         self.status_label.setObjectName("reviewStatus")
         top.addWidget(self.status_label, 1)
         self.refresh_button = QPushButton("Check again")
@@ -391,7 +89,7 @@ class ReviewScreen(QWidget):
         top.addWidget(self.refresh_button, 0, Qt.AlignmentFlag.AlignTop)
         outer.addLayout(top)
 
-        self.read_only_label = _wrapping_label(READ_ONLY_TEXT)
+        self.read_only_label = wrapping_label(READ_ONLY_TEXT)
         self.read_only_label.setStyleSheet(
             "background: #eef1f6; border: 1px solid #b9c3d3; padding: 6px;"
         )
@@ -424,7 +122,7 @@ class ReviewScreen(QWidget):
         outer.addWidget(splitter, 1)
 
         bottom = QHBoxLayout()
-        self.progress_label = _wrapping_label("")
+        self.progress_label = wrapping_label("")
         bottom.addWidget(self.progress_label, 1)
         self.sign_button = QPushButton("Sign review")
         self.sign_button.setDefault(True)
@@ -524,53 +222,8 @@ class ReviewScreen(QWidget):
     # ----------------------------------------------------------------- left panel
 
     def _fill_inputs(self, view: ReviewDraftView) -> None:
-        _clear(self.inputs_layout)
-        add = self._adder(self.inputs_layout)
-        add(_section_title(f"Medications as entered ({len(view.medication_lines)})"))
-        if not view.medication_lines:
-            add(_wrapping_label("No active medications on the chart."))
-        for line in view.medication_lines:
-            add(_input_row(line.entered_as,
-                           line.read_as_text if line.is_checked else NOT_CHECKED_LINE,
-                           line.is_checked,
-                           needs_confirming=line.fuzzy or line.unit_assumed))
-        add(_section_title(f"Conditions ({len(view.condition_lines)})"))
-        if not view.condition_lines:
-            add(_wrapping_label("No active conditions on the chart."))
-        for condition in view.condition_lines:
-            checked = condition.concept_name is not None
-            add(_input_row(condition.entered_as,
-                           condition.read_as_text if checked else NOT_CHECKED_LINE, checked))
-        add(_section_title("Vitals used"))
-        inputs = view.inputs
-        if inputs.vitals_not_checked:
-            add(_input_row("Latest vitals", inputs.vitals_not_checked, False))
-        elif inputs.latest_vitals is not None:
-            add(_wrapping_label(inputs.latest_vitals.summary()))
-        else:
-            add(_input_row("Vitals", "none recorded; blood pressure not checked", False))
-        add(_section_title("Pregnant"))
-        add(_wrapping_label("Yes" if inputs.pregnant else "No (as recorded on the chart)"))
-        load = view.result.benzodiazepine_load
-        if load is not None:
-            add(_section_title("Benzodiazepine load"))
-            label = _wrapping_label(load.summary().capitalize())
-            label.setObjectName("benzodiazepineLoad")
-            if load.is_above_threshold:
-                label.setStyleSheet("font-weight: bold;")
-            add(label)
-            add(_muted(
-                f"Studies associated more than {load.threshold_mg_per_day:g} mg/day "
-                "diazepam-equivalent with a poorer response to ketamine."
-            ))
-        not_checked = view.not_checked
-        add(_section_title(f"Not checked ({len(not_checked)})"))
-        if not_checked:
-            add(_muted("Review these yourself: the knowledge base did not recognise them."))
-            for item in not_checked:
-                add(_input_row(item, NOT_CHECKED_TEXT, False))
-        else:
-            add(_muted("Everything on the chart was recognised."))
+        clear_layout(self.inputs_layout)
+        add_review_inputs(self._adder(self.inputs_layout), view)
         self.inputs_layout.addStretch(1)
 
     # ----------------------------------------------------------------- right panel
@@ -578,7 +231,7 @@ class ReviewScreen(QWidget):
     def _fill_flags(
         self, view: ReviewDraftView, previous: dict[str, DecisionInput | None]
     ) -> None:
-        _clear(self.flags_layout)
+        clear_layout(self.flags_layout)
         self._cards = []
         counts: dict[str, int] = {}
         for item in view.flags:
@@ -586,11 +239,11 @@ class ReviewScreen(QWidget):
         summary = ", ".join(
             f"{n} {SEVERITY_TEXT[s].lower()}" for s, n in counts.items()
         ) or "none"
-        heading = _section_title(f"Findings ({len(view.flags)}: {summary})")
+        heading = section_title(f"Findings ({len(view.flags)}: {summary})")
         add = self._adder(self.flags_layout)
         add(heading)
         if not view.flags:
-            add(_wrapping_label(
+            add(wrapping_label(
                 "No interactions, condition or vital-sign findings for what was recognised. "
                 "Lines listed as \"not checked\" were not assessed."
             ))
@@ -709,49 +362,3 @@ class ReviewScreen(QWidget):
 
         self._update_progress()
         show_error(self, error)
-
-
-def _input_row(
-    entered: str, read_as: str, checked: bool, *, needs_confirming: bool = False
-) -> QWidget:
-    row = QWidget()
-    layout = QVBoxLayout(row)
-    layout.setContentsMargins(0, 2, 0, 4)
-    layout.setSpacing(1)
-    typed = _wrapping_label(entered)
-    typed.setStyleSheet("font-weight: 600;")
-    layout.addWidget(typed)
-    line = QHBoxLayout()
-    line.setSpacing(5)
-    line.setContentsMargins(12, 0, 0, 0)
-    if not checked:
-        icon = QLabel()
-        icon.setPixmap(not_checked_pixmap())
-        icon.setToolTip("Not checked")
-        line.addWidget(icon, 0, Qt.AlignmentFlag.AlignTop)
-        label = _wrapping_label(read_as)
-        label.setObjectName("notChecked")
-        label.setStyleSheet("font-weight: bold; color: #222;")
-    else:
-        label = _wrapping_label(("⚠ " if needs_confirming else "") + read_as)
-        label.setObjectName("readAs")
-        label.setStyleSheet("color: #7a4b00;" if needs_confirming else "color: #444;")
-    line.addWidget(label, 1)
-    layout.addLayout(line)
-    return row
-
-
-def _muted(text: str) -> QLabel:
-    label = _wrapping_label(text)
-    label.setStyleSheet("color: #555; font-size: 11px;")
-    return label
-
-
-def _clear(layout: Any) -> None:
-    while layout.count():
-        item = layout.takeAt(0)
-        widget = item.widget()
-        if widget is not None:
-            widget.setParent(None)
-            widget.deleteLater()
-

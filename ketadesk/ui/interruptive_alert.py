@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from ketadesk.core.knowledge_base import severity_rank
-from ketadesk.ui.interaction_review import SEVERITY_COLOUR, SEVERITY_TEXT, severity_badge
+from ketadesk.ui.review_severity_icons import SEVERITY_COLOUR, SEVERITY_TEXT, severity_badge
 
 
 class AlertFlag(Protocol):
