@@ -1,6 +1,10 @@
-"""Patient protocols on the chart: drafts, signed versions, discontinuation, practice limits and
-practice templates. Every function takes a Session (one per user action) and returns frozen
-dataclasses; nothing returned holds a live ORM row.
+"""Patient protocols on the chart: drafts, signing, discontinuation, version diffs and the
+monitoring rules a signed protocol sets. Every function takes a Session (one per user action)
+and returns frozen dataclasses; nothing returned holds a live ORM row.
+
+Reading versions, the practice limits and the practice templates live in
+``protocol_versions``, ``practice_limits_store`` and ``practice_templates``; this module
+re-exports their public names, so callers import everything protocol-related from here.
 
 Rules kept here (not in the UI):
 
@@ -14,14 +18,10 @@ Rules kept here (not in the UI):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
 
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ketadesk.core import audit_actions
@@ -29,27 +29,12 @@ from ketadesk.core.dose_log import DoseRules
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.monitoring_due import MonitoringCadence
 from ketadesk.core.permissions import Actor, Permission, require
-from ketadesk.core.practice_limits import (
-    ROUTE_LIMIT_FIELDS,
-    PracticeLimits,
-    default_practice_limits,
-    practice_limits_from_dict,
-    practice_limits_to_dict,
-)
 from ketadesk.core.protocol_serialization import (
     protocol_content_hash,
     protocol_diff,
-    protocol_from_dict,
     protocol_to_dict,
 )
-from ketadesk.core.protocol_templates import (
-    ProtocolTemplate,
-    builtin_templates,
-    export_templates,
-    import_templates,
-    templates_from_data,
-    templates_to_data,
-)
+from ketadesk.core.protocol_templates import ProtocolTemplate
 from ketadesk.core.protocol_validation import (
     ValidationMessage,
     validate_protocol,
@@ -58,96 +43,40 @@ from ketadesk.core.protocols import (
     Protocol,
     WeightReading,
     highest_dose_mg,
-    latest_weight,
     number_text,
 )
-from ketadesk.models.patients import Patient, VitalSign
-from ketadesk.models.practice import PracticeSetting
-from ketadesk.models.protocols import PatientProtocol, PracticeTemplate, ProtocolVersion
+from ketadesk.models.patients import Patient
+from ketadesk.models.protocols import PatientProtocol, ProtocolVersion
 from ketadesk.storage.audit_log import record_event
+from ketadesk.storage.practice_limits_store import PRACTICE_LIMITS_KEY as PRACTICE_LIMITS_KEY
+from ketadesk.storage.practice_limits_store import get_practice_limits as get_practice_limits
+from ketadesk.storage.practice_limits_store import set_practice_limits as set_practice_limits
+from ketadesk.storage.practice_templates import all_templates as all_templates
+from ketadesk.storage.practice_templates import delete_template as delete_template
+from ketadesk.storage.practice_templates import export_templates_file as export_templates_file
+from ketadesk.storage.practice_templates import import_templates_file as import_templates_file
+from ketadesk.storage.practice_templates import practice_templates as practice_templates
+from ketadesk.storage.practice_templates import save_template as save_template
+from ketadesk.storage.protocol_versions import PatientProtocolInfo as PatientProtocolInfo
+from ketadesk.storage.protocol_versions import ProtocolVersionInfo as ProtocolVersionInfo
+from ketadesk.storage.protocol_versions import (
+    active_protocol_row,
+    protocol_info,
+    version_info,
+)
+from ketadesk.storage.protocol_versions import active_signed_protocol as active_signed_protocol
+from ketadesk.storage.protocol_versions import active_signed_protocols as active_signed_protocols
+from ketadesk.storage.protocol_versions import chart_weight as chart_weight
+from ketadesk.storage.protocol_versions import current_protocol as current_protocol
+from ketadesk.storage.protocol_versions import get_version as get_version
+from ketadesk.storage.protocol_versions import patient_protocols as patient_protocols
 
-#: PracticeSetting key under which the practice limits are stored (JSON of
-#: ``practice_limits_to_dict``).
-PRACTICE_LIMITS_KEY = "practice_limits"
 DISCONTINUE_REASON_MAX = 2000
 
 REVIEW_REQUIRED_TEXT = "A protocol can be signed only over a current, signed interaction review"
 
 
 # --------------------------------------------------------------------------- dataclasses
-
-
-@dataclass(frozen=True)
-class ProtocolVersionInfo:
-    """One version of a patient's protocol, as stored.
-
-    ``weight`` is the chart weight (kg, with its date) the version was saved or signed with;
-    mg/kg values shown for this version are computed from it.
-    """
-
-    version_id: int
-    protocol_id: int
-    patient_id: int
-    number: int
-    status: str  # "draft" | "signed"
-    protocol: Protocol
-    content_hash: str
-    template_name: str
-    start_date: date
-    weight: WeightReading | None
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-    signed_by: str | None
-    signed_by_full_name: str | None
-    signed_at: datetime | None
-    interaction_review_id: int | None
-    acknowledged_warnings: tuple[str, ...]
-
-    @property
-    def is_signed(self) -> bool:
-        return self.status == "signed"
-
-    @property
-    def label(self) -> str:
-        """Short words for lists: "Version 2 — signed 2026-11-25 by Dr. A" / "Version 3 — draft"."""
-        if self.is_signed and self.signed_at is not None:
-            who = self.signed_by_full_name or self.signed_by or "?"
-            return f"Version {self.number} — signed {self.signed_at:%Y-%m-%d %H:%M} UTC by {who}"
-        return f"Version {self.number} — draft (saved {self.updated_at:%Y-%m-%d %H:%M} UTC)"
-
-
-@dataclass(frozen=True)
-class PatientProtocolInfo:
-    """One course of treatment with all its versions (oldest first)."""
-
-    protocol_id: int
-    patient_id: int
-    status: str  # "active" | "discontinued"
-    created_by: str
-    created_at: datetime
-    discontinued_reason: str | None
-    discontinued_by: str | None
-    discontinued_at: datetime | None
-    versions: tuple[ProtocolVersionInfo, ...]
-
-    @property
-    def is_active(self) -> bool:
-        return self.status == "active"
-
-    @property
-    def latest(self) -> ProtocolVersionInfo | None:
-        return self.versions[-1] if self.versions else None
-
-    @property
-    def latest_signed(self) -> ProtocolVersionInfo | None:
-        signed = [v for v in self.versions if v.is_signed]
-        return signed[-1] if signed else None
-
-    @property
-    def draft(self) -> ProtocolVersionInfo | None:
-        drafts = [v for v in self.versions if not v.is_signed]
-        return drafts[-1] if drafts else None
 
 
 @dataclass(frozen=True)
@@ -198,328 +127,9 @@ class SigningCheck:
         return reasons
 
 
-# --------------------------------------------------------------------------- reading
-
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _version_info(row: ProtocolVersion, patient_id: int) -> ProtocolVersionInfo:
-    weight = (
-        WeightReading(kg=row.weight_kg, measured_on=row.weight_measured_on)
-        if row.weight_kg is not None and row.weight_measured_on is not None
-        else None
-    )
-    acknowledged = json.loads(row.acknowledged_warnings_json or "[]")
-    return ProtocolVersionInfo(
-        version_id=row.id,
-        protocol_id=row.protocol_id,
-        patient_id=patient_id,
-        number=row.number,
-        status=row.status,
-        protocol=protocol_from_dict(json.loads(row.protocol_json)),
-        content_hash=row.content_hash,
-        template_name=row.template_name,
-        start_date=row.start_date,
-        weight=weight,
-        created_by=row.created_by,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        signed_by=row.signed_by,
-        signed_by_full_name=row.signed_by_full_name,
-        signed_at=row.signed_at,
-        interaction_review_id=row.interaction_review_id,
-        acknowledged_warnings=tuple(str(code) for code in acknowledged),
-    )
-
-
-def _protocol_info(row: PatientProtocol) -> PatientProtocolInfo:
-    return PatientProtocolInfo(
-        protocol_id=row.id,
-        patient_id=row.patient_id,
-        status=row.status,
-        created_by=row.created_by,
-        created_at=row.created_at,
-        discontinued_reason=row.discontinued_reason,
-        discontinued_by=row.discontinued_by,
-        discontinued_at=row.discontinued_at,
-        versions=tuple(_version_info(v, row.patient_id) for v in row.versions),
-    )
-
-
-def chart_weight(session: Session, patient_id: int) -> WeightReading | None:
-    """Return the patient's most recent recorded weight (kg) and the (UTC) date it was taken."""
-    rows = session.execute(
-        select(VitalSign.weight_kg, VitalSign.measured_at)
-        .where(VitalSign.patient_id == patient_id, VitalSign.weight_kg.is_not(None))
-        .order_by(VitalSign.measured_at.desc())
-        .limit(5)
-    ).all()
-    return latest_weight(
-        WeightReading(kg=float(kg or 0), measured_on=at.date()) for kg, at in reversed(rows)
-    )
-
-
-def patient_protocols(session: Session, patient_id: int) -> tuple[PatientProtocolInfo, ...]:
-    """Return every protocol of the patient, newest first, each with its versions."""
-    rows = session.execute(
-        select(PatientProtocol)
-        .where(PatientProtocol.patient_id == patient_id)
-        .order_by(PatientProtocol.id.desc())
-    ).scalars()
-    return tuple(_protocol_info(row) for row in rows)
-
-
-def _active_row(session: Session, patient_id: int) -> PatientProtocol | None:
-    return session.execute(
-        select(PatientProtocol)
-        .where(PatientProtocol.patient_id == patient_id, PatientProtocol.status == "active")
-        .order_by(PatientProtocol.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-
-
-def current_protocol(session: Session, patient_id: int) -> PatientProtocolInfo | None:
-    """Return the patient's active protocol (with all versions), or ``None``."""
-    row = _active_row(session, patient_id)
-    return _protocol_info(row) if row is not None else None
-
-
-def get_version(session: Session, version_id: int) -> ProtocolVersionInfo:
-    row = session.get(ProtocolVersion, version_id)
-    if row is None:
-        raise UserFacingError("This protocol version no longer exists.")
-    return _version_info(row, row.protocol.patient_id)
-
-
-def active_signed_protocol(session: Session, patient_id: int) -> ProtocolVersionInfo | None:
-    """Return the newest signed version of the patient's active protocol, or ``None`` when the
-    patient has no active protocol or it has never been signed. A draft made after signing
-    does not replace it: the signed version stays in force until a newer one is signed."""
-    row = session.execute(
-        select(ProtocolVersion)
-        .join(PatientProtocol)
-        .where(
-            PatientProtocol.patient_id == patient_id,
-            PatientProtocol.status == "active",
-            ProtocolVersion.status == "signed",
-        )
-        .order_by(ProtocolVersion.signed_at.desc(), ProtocolVersion.number.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-    return _version_info(row, patient_id) if row is not None else None
-
-
-def active_signed_protocols(
-    session: Session, patient_ids: Sequence[int] | None = None
-) -> dict[int, ProtocolVersionInfo]:
-    """Return patient id -> newest signed version of the active protocol, for many patients at
-    once (``None`` = every patient). Patients without one are left out."""
-    query = (
-        select(ProtocolVersion, PatientProtocol.patient_id)
-        .join(PatientProtocol)
-        .where(PatientProtocol.status == "active", ProtocolVersion.status == "signed")
-        .order_by(ProtocolVersion.signed_at, ProtocolVersion.number)
-    )
-    if patient_ids is not None:
-        query = query.where(PatientProtocol.patient_id.in_(list(patient_ids)))
-    found: dict[int, ProtocolVersionInfo] = {}
-    for row, patient_id in session.execute(query).all():
-        found[patient_id] = _version_info(row, patient_id)  # later rows are newer
-    return found
-
-
-# --------------------------------------------------------------------------- practice limits
-
-
-def get_practice_limits(session: Session) -> PracticeLimits:
-    """Return the practice's limits (the shipped, empty defaults until a physician sets them)."""
-    row = session.get(PracticeSetting, PRACTICE_LIMITS_KEY)
-    if row is None:
-        return default_practice_limits()
-    return _limits_from_json(row.value_json)
-
-
-@lru_cache(maxsize=8)
-def _limits_from_json(text: str) -> PracticeLimits:
-    """Parsed (schema-checked) limits; cached by their stored text, so each save is read once."""
-    return practice_limits_from_dict(json.loads(text))
-
-
-def _limit_changes(before: PracticeLimits, after: PracticeLimits) -> list[str]:
-    changes: list[str] = []
-    routes = sorted({*before.routes, *after.routes}, key=lambda r: r.value)
-    for route in routes:
-        old, new = before.for_route(route), after.for_route(route)
-        for name in ROUTE_LIMIT_FIELDS:
-            a, b = getattr(old, name), getattr(new, name)
-            if a.value != b.value:
-                changes.append(f"{route.value}.{name} {_num_or_unset(a.value)}->"
-                               f"{_num_or_unset(b.value)}")
-            elif a.source != b.source:
-                changes.append(f"{route.value}.{name} source")
-    if before.weight_max_age_days != after.weight_max_age_days:
-        changes.append(
-            f"weight_max_age_days {_num_or_unset(before.weight_max_age_days.value)}->"
-            f"{_num_or_unset(after.weight_max_age_days.value)}"
-        )
-    return changes
-
-
-def _num_or_unset(value: float | None) -> str:
-    return "unset" if value is None else number_text(value)
-
-
-def set_practice_limits(session: Session, actor: Actor, limits: PracticeLimits) -> PracticeLimits:
-    """Store new practice limits (physicians who manage users only; audited with the names of
-    the limits that changed). Every value that is set must carry its source; numbers must be
-    more than 0. Returns the limits as stored."""
-    if not actor.is_physician:
-        raise UserFacingError("Only physicians may change the practice dose limits.", exit_code=3)
-    require(actor, Permission.MANAGE_USERS, "change the practice dose limits")
-    problems: list[str] = []
-    for route, route_limits in limits.routes.items():
-        for name, words in ROUTE_LIMIT_FIELDS.items():
-            limit = getattr(route_limits, name)
-            if limit.value is not None and not limit.value > 0:
-                problems.append(f"The {words} for {route.value.replace('_', ' ')} must be more "
-                                "than 0.")
-            if limit.value is not None and not limit.source.strip():
-                problems.append(f"Say where the {words} for {route.value.replace('_', ' ')} "
-                                "comes from (its source).")
-    age = limits.weight_max_age_days
-    if age.value is not None and (age.value < 1 or not age.source.strip()):
-        problems.append("The maximum weight age must be at least 1 day and carry its source.")
-    if problems:
-        raise UserFacingError(" ".join(problems[:3]))
-    data = practice_limits_to_dict(limits)
-    stored = practice_limits_from_dict(data)  # schema check
-    before = get_practice_limits(session)
-    row = session.get(PracticeSetting, PRACTICE_LIMITS_KEY)
-    if row is None:
-        row = PracticeSetting(key=PRACTICE_LIMITS_KEY, value_json="null")
-        session.add(row)
-    row.value_json = json.dumps(data, ensure_ascii=False)
-    row.updated_by = actor.user_name
-    changes = _limit_changes(before, stored)
-    record_event(
-        session, actor, audit_actions.PRACTICE_LIMITS_CHANGED,
-        detail=f"{len(changes)} changed: " + "; ".join(changes) if changes else "no change",
-    )
-    return stored
-
-
-# --------------------------------------------------------------------------- templates
-
-
-def practice_templates(session: Session) -> tuple[ProtocolTemplate, ...]:
-    """Return the practice's own templates, by name."""
-    rows = session.execute(select(PracticeTemplate).order_by(PracticeTemplate.name_folded))
-    entries = [json.loads(r.template_json) for r in rows.scalars()]
-    if not entries:
-        return ()
-    return templates_from_data(_file_data(entries), built_in=False)
-
-
-def _file_data(entries: list[dict[str, Any]]) -> dict[str, Any]:
-    data = templates_to_data(())
-    data["templates"] = entries
-    return data
-
-
-def all_templates(session: Session) -> tuple[ProtocolTemplate, ...]:
-    """Return the built-in templates followed by the practice's own."""
-    return (*builtin_templates(), *practice_templates(session))
-
-
-def save_template(session: Session, actor: Actor, template: ProtocolTemplate) -> ProtocolTemplate:
-    """Add or replace (by name, case ignored) a practice template. Physicians only; a built-in
-    template's name cannot be reused."""
-    require(actor, Permission.EDIT_CLINICAL, "save protocol templates")
-    name = template.name.strip()
-    if not name:
-        raise UserFacingError("Give the template a name.")
-    if len(name) > 200:
-        raise UserFacingError("A template name can be at most 200 characters.")
-    if any(t.name.casefold() == name.casefold() for t in builtin_templates()):
-        raise UserFacingError(
-            f"\"{name}\" is the name of a built-in template; choose another name."
-        )
-    entry = templates_to_data([_renamed(template, name)])["templates"][0]
-    stored = templates_from_data(_file_data([entry]))[0]  # schema check before storing
-    row = session.execute(
-        select(PracticeTemplate).where(PracticeTemplate.name_folded == name.casefold())
-    ).scalar_one_or_none()
-    if row is None:
-        row = PracticeTemplate(name=name, name_folded=name.casefold(), template_json="{}",
-                               updated_by=actor.user_name)
-        session.add(row)
-    row.name = name
-    row.template_json = json.dumps(entry, ensure_ascii=False)
-    row.updated_by = actor.user_name
-    session.flush()
-    record_event(session, actor, audit_actions.PROTOCOL_TEMPLATE_SAVED,
-                 detail=f"template {row.id}; example values: {stored.example_values}")
-    return stored
-
-
-def _renamed(template: ProtocolTemplate, name: str) -> ProtocolTemplate:
-    from dataclasses import replace
-
-    return replace(template, name=name, built_in=False)
-
-
-def delete_template(session: Session, actor: Actor, name: str) -> None:
-    """Remove a practice template (built-in templates cannot be removed)."""
-    require(actor, Permission.EDIT_CLINICAL, "remove protocol templates")
-    row = session.execute(
-        select(PracticeTemplate).where(PracticeTemplate.name_folded == name.strip().casefold())
-    ).scalar_one_or_none()
-    if row is None:
-        raise UserFacingError(f"There is no practice template called \"{name.strip()}\".")
-    template_id = row.id
-    session.execute(delete(PracticeTemplate).where(PracticeTemplate.id == template_id))
-    record_event(session, actor, audit_actions.PROTOCOL_TEMPLATE_DELETED,
-                 detail=f"template {template_id}")
-
-
-def import_templates_file(
-    session: Session, actor: Actor, path: Path
-) -> tuple[ProtocolTemplate, ...]:
-    """Read a template file and save every template in it as a practice template (a template
-    with an existing practice name replaces it). The whole file is refused when any template
-    is invalid or reuses a built-in name. Returns the imported templates."""
-    require(actor, Permission.EDIT_CLINICAL, "import protocol templates")
-    templates = import_templates(path)
-    if not templates:
-        raise UserFacingError(f"{path.name} holds no templates.")
-    builtin_names = {t.name.casefold() for t in builtin_templates()}
-    clashes = [t.name for t in templates if t.name.casefold() in builtin_names]
-    if clashes:
-        raise UserFacingError(
-            f"{path.name} uses the built-in template name \"{clashes[0]}\"; rename it in the "
-            "file and import again."
-        )
-    saved = tuple(save_template(session, actor, t) for t in templates)
-    record_event(session, actor, audit_actions.PROTOCOL_TEMPLATES_IMPORTED,
-                 detail=f"{len(saved)} template(s) imported")
-    return saved
-
-
-def export_templates_file(
-    session: Session, path: Path, names: Iterable[str] | None = None
-) -> int:
-    """Write the practice templates (or only those named) to a JSON template file; returns
-    how many were written."""
-    templates = practice_templates(session)
-    if names is not None:
-        wanted = {n.strip().casefold() for n in names}
-        templates = tuple(t for t in templates if t.name.casefold() in wanted)
-    if not templates:
-        raise UserFacingError("There are no practice templates to export.")
-    export_templates(templates, path)
-    return len(templates)
 
 
 # --------------------------------------------------------------------------- drafts
@@ -556,7 +166,7 @@ def save_draft(
     versions are never touched. Physicians only. The chart's latest weight is stored with it."""
     require(actor, Permission.EDIT_CLINICAL, "edit a protocol")
     _require_patient(session, patient_id)
-    parent = _active_row(session, patient_id)
+    parent = active_protocol_row(session, patient_id)
     created = False
     if parent is None:
         parent = PatientProtocol(patient_id=patient_id, status="active",
@@ -582,7 +192,7 @@ def save_draft(
         patient_id=patient_id,
         detail=f"protocol {parent.id} version {draft.number}; hash {draft.content_hash[:12]}",
     )
-    return _version_info(draft, patient_id)
+    return version_info(draft, patient_id)
 
 
 def create_draft_from_template(
@@ -600,14 +210,14 @@ def create_draft_from_previous(
     """Return the active protocol's open draft, or a new draft copied from its newest version
     (this is how a signed protocol is edited: the signed version itself never changes)."""
     require(actor, Permission.EDIT_CLINICAL, "edit a protocol")
-    parent = _active_row(session, patient_id)
+    parent = active_protocol_row(session, patient_id)
     if parent is None or not parent.versions:
         raise UserFacingError("This patient has no active protocol to edit; start one from a "
                               "template.")
     latest = parent.versions[-1]
     if latest.status == "draft":
-        return _version_info(latest, patient_id)
-    previous = _version_info(latest, patient_id)
+        return version_info(latest, patient_id)
+    previous = version_info(latest, patient_id)
     return save_draft(session, actor, patient_id, previous.protocol,
                       start_date or previous.start_date, template_name=previous.template_name)
 
@@ -689,7 +299,7 @@ def sign_version(
         )
     if parent.status != "active":
         raise UserFacingError("This protocol was discontinued; start a new protocol instead.")
-    info = _version_info(row, parent.patient_id)
+    info = version_info(row, parent.patient_id)
     if protocol_content_hash(info.protocol) != row.content_hash:
         raise UserFacingError("This draft does not match its checksum; open it again and save.")
     day = today or _now().date()
@@ -726,7 +336,7 @@ def sign_version(
                 f"review {check.review.review_id}; warnings acknowledged "
                 f"{len(check.warnings)}"),
     )
-    return _version_info(row, parent.patient_id)
+    return version_info(row, parent.patient_id)
 
 
 def discontinue_protocol(
@@ -754,7 +364,7 @@ def discontinue_protocol(
     session.flush()
     record_event(session, actor, audit_actions.PROTOCOL_DISCONTINUED,
                  patient_id=row.patient_id, detail=f"protocol {row.id}")
-    return _protocol_info(row)
+    return protocol_info(row)
 
 
 # --------------------------------------------------------------------------- diff & monitoring
@@ -817,5 +427,3 @@ def dose_rules_from_protocol(protocol: Protocol) -> DoseRules:
         hold_diastolic_above=mon.hold_diastolic_above_mmhg,
         sitter_required=mon.sitter_required,
     )
-
-
