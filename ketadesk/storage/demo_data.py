@@ -12,7 +12,6 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from ketadesk.core.demographics import counties_for_state
 from ketadesk.core.mrn import format_mrn
 from ketadesk.core.search_text import fold_for_search
 from ketadesk.models.patients import (
@@ -127,26 +126,27 @@ LAST_NAMES = (
     "Vance",
     "Wexley",
 )
+# Real cities with the county each lies in, so demo addresses are consistent.
 CITIES = {
     "FL": (
-        "Gainesville",
-        "Tampa",
-        "Orlando",
-        "Tallahassee",
-        "Sarasota",
-        "Naples",
-        "Jacksonville",
-        "Pensacola",
+        ("Gainesville", "Alachua"),
+        ("Tampa", "Hillsborough"),
+        ("Orlando", "Orange"),
+        ("Tallahassee", "Leon"),
+        ("Sarasota", "Sarasota"),
+        ("Naples", "Collier"),
+        ("Jacksonville", "Duval"),
+        ("Pensacola", "Escambia"),
     ),
     "NJ": (
-        "Trenton",
-        "Princeton",
-        "Camden",
-        "Newark",
-        "Hoboken",
-        "Morristown",
-        "Toms River",
-        "Cherry Hill",
+        ("Trenton", "Mercer"),
+        ("Princeton", "Mercer"),
+        ("Camden", "Camden"),
+        ("Newark", "Essex"),
+        ("Hoboken", "Hudson"),
+        ("Morristown", "Morris"),
+        ("Toms River", "Ocean"),
+        ("Cherry Hill", "Camden"),
     ),
 }
 MEDICATIONS = (
@@ -237,12 +237,12 @@ def populate_demo_patients(
         ).scalar_one_or_none()
         or 0
     ) + 1
-    counties = {s: counties_for_state(s) for s in ("FL", "NJ")}
     batch = 2000
     for offset in range(0, count, batch):
         patients, meds, conds, vitals, changes = [], [], [], [], []
         for number in range(start + offset, start + min(offset + batch, count)):
             state = rng.choice(("FL", "NJ"))
+            city, county = rng.choice(CITIES[state])
             first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
             dob = today - timedelta(days=rng.randrange(19 * 365, 78 * 365))
             status = rng.choice(STATUSES)
@@ -261,10 +261,10 @@ def populate_demo_patients(
                     "phone_digits": "".join(c for c in phone if c.isdigit()),
                     "email": f"{fold_for_search(first)}.{number}@example.org",
                     "address_line1": f"{rng.randrange(10, 9999)} {rng.choice(LAST_NAMES)} Street",
-                    "city": rng.choice(CITIES[state]),
+                    "city": city,
                     "state": state,
                     "zip_code": rng.choice(ZIP_PREFIXES[state]) + f"{rng.randrange(100, 999):03d}",
-                    "county": rng.choice(counties[state]),
+                    "county": county,
                     "emergency_contact_name": f"{rng.choice(FIRST_NAMES)} {last}",
                     "emergency_contact_phone": _phone(rng, state),
                     "sitter_name": f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
