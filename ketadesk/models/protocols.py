@@ -3,7 +3,7 @@
 A ``PatientProtocol`` is one course of treatment (active until discontinued with a reason). Each
 edit is a ``ProtocolVersion``: a draft can be changed, a signed version never is (editing a
 signed protocol starts a new draft). The protocol itself is stored as the JSON of
-``ketadesk.core.protocols.protocol_to_dict`` with its SHA-256 content hash.
+``ketadesk.core.protocol_serialization.protocol_to_dict`` with its SHA-256 content hash.
 
 Practice limits are stored as one ``PracticeSetting`` row (key ``practice_limits``); no table
 of their own is needed.
