@@ -169,6 +169,18 @@ def _check_height(height_cm: float | None) -> None:
             raise UserFacingError(problem)
 
 
+def _refuse_duplicates(
+    session: Session, clean: PatientDemographics, *, exclude_patient_id: int | None = None
+) -> None:
+    """Raise PossibleDuplicateError when another stored patient has this name and birth date."""
+    assert clean.dob is not None
+    same = find_possible_duplicates(
+        session, clean.first_name, clean.last_name, clean.dob, exclude_patient_id=exclude_patient_id
+    )
+    if same:
+        raise PossibleDuplicateError([p.mrn for p in same])
+
+
 def create_patient(
     session: Session,
     actor: Actor,
@@ -196,9 +208,7 @@ def create_patient(
         raise UserFacingError(problem)
     assert clean.dob is not None
     if not allow_duplicate:
-        same = find_possible_duplicates(session, clean.first_name, clean.last_name, clean.dob)
-        if same:
-            raise PossibleDuplicateError([p.mrn for p in same])
+        _refuse_duplicates(session, clean)
     if mrn is not None:
         if not is_valid_mrn(mrn):
             raise UserFacingError("That MRN is not a valid KetaDesk MRN.")
@@ -264,11 +274,7 @@ def update_demographics(
     if not allow_duplicate and (
         (clean.first_name, clean.last_name, clean.dob) != (old.first_name, old.last_name, old.dob)
     ):
-        same = find_possible_duplicates(
-            session, clean.first_name, clean.last_name, clean.dob, exclude_patient_id=patient_id
-        )
-        if same:
-            raise PossibleDuplicateError([p.mrn for p in same])
+        _refuse_duplicates(session, clean, exclude_patient_id=patient_id)
     changed = changed_demographic_fields(old, clean)
     if (patient.height_cm is None) != (height_cm is None) or (
         patient.height_cm is not None
