@@ -168,7 +168,7 @@ class CheckInsTab(QWidget):
         splitter.addWidget(self.charts)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([480, 700])
+        splitter.setSizes([600, 600])  # the dose log needs room for its "Check" words
         layout.addWidget(splitter, 1)
 
     def _connect_signals(self) -> None:

@@ -34,6 +34,7 @@ NO_QUESTIONNAIRES_TEXT = "No questionnaires yet"
 _PHQ9_COLOUR = QColor("#0072B2")
 _GAD7_COLOUR = QColor("#D55E00")
 _ALERT_COLOUR = QColor("#B00020")
+_ALERT_LABEL = "item 9 alert"
 _BAND_SHADES = ("#F3F8F3", "#FBF8E6", "#FCEFE0", "#FADDD5", "#F5C9C4")
 
 
@@ -203,8 +204,10 @@ class QuestionnaireChart(ChartBase):
             centre = QPointF(frame.x(point.when), frame.y(point.total) - 30)
             draw_point(painter, centre, "triangle", _ALERT_COLOUR)
             painter.setPen(_ALERT_COLOUR)
-            left = label_left(centre.x() + 8, "item 9 alert", painter, frame.plot)
-            painter.drawText(QPointF(left, centre.y() + 4), "item 9 alert")
+            # Above the marker, centred, so it never covers the point's own value label.
+            width = painter.fontMetrics().horizontalAdvance(_ALERT_LABEL)
+            left = label_left(centre.x() - width / 2, _ALERT_LABEL, painter, frame.plot)
+            painter.drawText(QPointF(left, centre.y() - 9), _ALERT_LABEL)
 
     def _draw_outcome_points(self, painter: QPainter, frame: ChartFrame) -> None:
         """Label the first PHQ-9 that meets response and the first that meets remission."""
