@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
@@ -64,6 +65,20 @@ def show_error(parent: QWidget | None, error: BaseException) -> None:
     )
 
 
+def _call_if_receiver_alive(callback: Callable[[Any], None], value: Any) -> None:
+    """Call back the widget that started an op, unless it was closed while the op ran."""
+    receiver = getattr(callback, "__self__", None)
+    if isinstance(receiver, QObject) and not shiboken6.isValid(receiver):
+        log.debug("op result dropped: its widget was closed")
+        return
+    try:
+        callback(value)
+    except RuntimeError as error:
+        if "already deleted" not in str(error):
+            raise
+        log.debug("op result dropped: a widget it updates was closed")
+
+
 class OpRunner(QObject):
     data_changed = Signal(str)
     busy_changed = Signal(bool)
@@ -89,14 +104,14 @@ class OpRunner(QObject):
         def done(result: Any) -> None:
             self._finish(relay)
             if on_success is not None:
-                on_success(result)
+                _call_if_receiver_alive(on_success, result)
             if changes:
                 self.data_changed.emit(changes)
 
         def failed(error: BaseException) -> None:
             self._finish(relay)
             if on_failure is not None:
-                on_failure(error)
+                _call_if_receiver_alive(on_failure, error)
             else:
                 show_error(parent_widget or QApplication.activeWindow(), error)
 

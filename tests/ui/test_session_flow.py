@@ -1,0 +1,94 @@
+"""The app's flow as a user meets it: first-run set-up, log-in, log-out, log-in again."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from ketadesk.storage.database import PracticeDatabase
+from ketadesk.storage.keyslots import KeySlotFile
+from ketadesk.storage.secret_store import MemorySecretStore
+from ketadesk.ui.app import SessionFlow
+from ketadesk.ui.login_dialog import LoginDialog
+from ketadesk.ui.setup_dialog import RecoveryKeyDialog, SetupDialog
+from tests.conftest import PASSWORD, PHYSICIAN, copy_practice
+
+
+def _when_modal(kind, act, qtbot):
+    """Act on the next modal dialog of ``kind`` once it is shown."""
+
+    def attempt() -> None:
+        widget = QApplication.activeModalWidget()
+        if isinstance(widget, kind):
+            act(widget)
+        else:
+            QTimer.singleShot(50, attempt)
+
+    QTimer.singleShot(50, attempt)
+
+
+def test_first_run_creates_the_database_and_shows_the_recovery_key_once(qtbot, tmp_path):
+    path = tmp_path / "new" / "practice.db"
+    shown_keys: list[str] = []
+
+    def fill_setup(dialog: SetupDialog) -> None:
+        dialog.user_edit.setText("drfirst")
+        dialog.name_edit.setText("Dr. First Physician")
+        dialog.password_edit.setText(PASSWORD)
+        dialog.repeat_edit.setText("not the same one")
+        dialog.create()
+        assert dialog.error_label.text() == "The two passwords do not match."
+        dialog.repeat_edit.setText(PASSWORD)
+        _when_modal(RecoveryKeyDialog, confirm_key, qtbot)
+        dialog.create()
+
+    def confirm_key(dialog: RecoveryKeyDialog) -> None:
+        assert not dialog.ok_button.isEnabled()  # must confirm it was stored
+        shown_keys.append(dialog.findChildren(type(dialog.stored_box))[0].text())
+        dialog.stored_box.setChecked(True)
+        dialog.ok_button.click()
+
+    flow = SessionFlow(path, MemorySecretStore(available=False))
+    _when_modal(SetupDialog, fill_setup, qtbot)
+    assert flow.start()
+    window = flow.window
+    assert window is not None
+    qtbot.addWidget(window)
+    assert window.context.actor.user_name == "drfirst"
+    assert shown_keys, "the recovery key dialog was shown"
+    assert path.exists() and KeySlotFile.path_for(path).exists()
+    window.context.ops.wait_for_done()
+    window.context.db.close()
+
+
+def test_log_in_then_log_out_returns_to_the_log_in_dialog(qtbot, prepared_practice, tmp_path,
+                                                         monkeypatch):
+    path = copy_practice(prepared_practice, tmp_path / "db")
+    quits: list[bool] = []
+    monkeypatch.setattr(QApplication, "quit", staticmethod(lambda: quits.append(True)))
+
+    def log_in(dialog: LoginDialog) -> None:
+        dialog.user_edit.setText(PHYSICIAN)
+        dialog.password_edit.setText(PASSWORD)
+        dialog.try_login()
+
+    flow = SessionFlow(path, MemorySecretStore(available=False))
+    _when_modal(LoginDialog, log_in, qtbot)
+    assert flow.start()
+    window = flow.window
+    assert window is not None and window.isVisible()
+    assert window.context.actor.user_name == PHYSICIAN
+    window.context.ops.wait_for_done()
+
+    _when_modal(LoginDialog, lambda dialog: dialog.reject(), qtbot)  # then cancel the log-in
+    window.log_out()
+    assert flow.window is None
+    assert quits == [True]  # cancelling the log-in after log-out quits the app
+    assert window.context.db.is_locked
+    db, _outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)
+    with db.session() as session:
+        from ketadesk.models.audit import AuditEvent
+
+        actions = [e.action for e in session.query(AuditEvent).order_by(AuditEvent.seq)]
+    db.close()
+    assert "logout" in actions
