@@ -136,3 +136,16 @@ def test_choice_settings_use_a_drop_down(qtbot, context):
     dialog.save()
     with context.db.session() as session:
         assert get_setting(session, "interaction_interrupt_threshold") == "moderate"
+
+
+def test_audit_table_model_passes_qtmodeltester(qtmodeltester, context):
+    from ketadesk.storage import audit_log
+    from ketadesk.ui.audit_table_model import SEQ_ROLE, AuditTableModel
+
+    model = AuditTableModel()
+    with context.db.session() as session:
+        rows = audit_log.find_events(session, audit_log.AuditFilter())
+    model.set_rows(rows)
+    assert model.rowCount() == len(rows) > 0
+    assert model.index(0, 0).data(SEQ_ROLE) == rows[0].seq
+    qtmodeltester.check(model)
