@@ -16,11 +16,13 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from ketadesk.core.checkins import Adherence, CheckInMode, Severity, Symptom
+from ketadesk.core.dosing_calendar import dosing_calendar
 from ketadesk.core.permissions import Actor
 from ketadesk.core.questionnaires import Instrument, load_instrument, score_questionnaire
 from ketadesk.models.outcomes import CheckIn, CheckInSymptom, DoseLogRecord, QuestionnaireResponse
 from ketadesk.models.patients import Patient
 from ketadesk.storage.database import PracticeDatabase
+from ketadesk.storage.protocols import active_signed_protocols
 
 _ALERT_PATIENTS = 2
 _OVERDUE_SHARE = 0.2
@@ -78,6 +80,7 @@ def populate_demo_outcomes(
     doses: list[dict[str, Any]] = []
     stamps = {"created_at": now, "updated_at": now}
     alert_ids = set(patient_ids[1 : 1 + 3 * _ALERT_PATIENTS : 3])
+    protocols = active_signed_protocols(session, patient_ids)
     incomplete_id = patient_ids[2] if len(patient_ids) > 2 else None
 
     for patient_id in patient_ids:
@@ -140,7 +143,9 @@ def populate_demo_outcomes(
                     "notes": rng.choice(
                         ("Doing well.", "Reports steadier mood.", "Sleep improving.", "")
                     ),
-                    "protocol_version_id": None,
+                    "protocol_version_id": (
+                        protocols[patient_id].version_id if patient_id in protocols else None
+                    ),
                     **stamps,
                 }
             )
@@ -158,31 +163,38 @@ def populate_demo_outcomes(
                 )
             when += timedelta(days=14 + rng.randrange(-2, 3))
 
-        dose = rng.choice((100.0, 150.0))
-        session_day = max(start, last_contact - timedelta(days=42))
-        while session_day <= last_contact:
-            taken_at = datetime.combine(session_day, time(23, rng.randrange(0, 50)), tzinfo=UTC)
-            systolic = rng.randrange(112, 150) + (18 if rng.random() < 0.07 else 0)
+        # Home doses only for patients with a signed protocol, on its calendar's dates and
+        # doses; now and then a dose is taken a day early or with a high blood pressure, so the
+        # dose log has breaches to flag.
+        version = protocols.get(patient_id)
+        if version is None:
+            continue
+        weight = version.weight.kg if version.weight else None
+        window_start = last_contact - timedelta(days=42)
+        evening = time(20, rng.randrange(0, 50))  # the patient's usual dosing time
+        for planned in dosing_calendar(version.protocol, version.start_date, weight):
+            if not window_start <= planned.date <= min(last_contact, today):
+                continue
+            day = planned.date - timedelta(days=1) if rng.random() < 0.05 else planned.date
+            taken_at = datetime.combine(day, evening, tzinfo=UTC)
+            systolic = rng.randrange(112, 138) + (24 if rng.random() < 0.06 else 0)
             doses.append(
                 {
                     "patient_id": patient_id,
                     "taken_at": taken_at,
-                    "dose_mg": dose,
+                    "dose_mg": planned.dose_mg,
                     "bp_before_systolic": systolic,
-                    "bp_before_diastolic": rng.randrange(68, 92),
+                    "bp_before_diastolic": rng.randrange(68, 88),
                     "bp_after_systolic": systolic + rng.randrange(4, 22),
-                    "bp_after_diastolic": rng.randrange(72, 98),
+                    "bp_after_diastolic": rng.randrange(72, 96),
                     "hr_before": rng.randrange(60, 88),
                     "hr_after": rng.randrange(64, 96),
-                    "sitter_present": rng.random() < 0.93,
+                    "sitter_present": rng.random() < 0.95,
                     "effects": rng.choice(_EFFECTS),
                     "entered_by": entered_by,
                     **stamps,
                 }
             )
-            if rng.random() < 0.12 and dose < 200:
-                dose += 50.0  # a step up the titration ladder
-            session_day += timedelta(days=rng.choice((3, 4)))
 
     for model, rows in (
         (CheckIn, checkins),
