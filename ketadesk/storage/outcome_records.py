@@ -166,6 +166,8 @@ class PatientOutcomes:
     dose_log: tuple[DoseLogItem, ...]
     monitoring: PatientMonitoring
     due: DueStatus | None
+    # (first day in force, version number) of each signed protocol version, oldest first
+    signed_versions: tuple[tuple[date, int], ...] = ()
 
     @property
     def open_alerts(self) -> tuple[QuestionnaireRecord, ...]:

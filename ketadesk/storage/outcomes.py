@@ -336,7 +336,20 @@ def patient_outcomes(session: Session, patient_id: int, today: date) -> PatientO
         dose_log=list_dose_log(session, patient_id, monitoring.dose_rules),
         monitoring=monitoring,
         due=due_by_patient(session, [patient_id], today).get(patient_id),
+        signed_versions=_signed_versions(session, patient_id),
     )
+
+
+def _signed_versions(session: Session, patient_id: int) -> tuple[tuple[date, int], ...]:
+    from ketadesk.storage.protocols import patient_protocols
+
+    found = [
+        (version.start_date, version.number)
+        for course in patient_protocols(session, patient_id)
+        for version in course.versions
+        if version.is_signed
+    ]
+    return tuple(sorted(found))
 
 
 def outcomes_json(outcomes: PatientOutcomes) -> dict[str, Any]:

@@ -28,14 +28,8 @@ def outcome_chart_data(outcomes: PatientOutcomes) -> tuple[OutcomeChartData, BpC
         if previous is not None and dose != previous:
             markers.append(ChartMarker(item.entry.taken_at.date(), f"{previous:g}→{dose:g} mg"))
         previous = dose
-    seen_versions: set[int] = set()
-    for checkin in reversed(outcomes.checkins):
-        version = checkin.protocol_version_id
-        if version is not None and version not in seen_versions:
-            seen_versions.add(version)
-            markers.append(
-                ChartMarker(checkin.checked_on, f"v{version}", MarkerKind.PROTOCOL_VERSION)
-            )
+    for starts_on, number in outcomes.signed_versions:
+        markers.append(ChartMarker(starts_on, f"v{number}", MarkerKind.PROTOCOL_VERSION))
     readings = tuple(
         BpReading(
             item.entry.taken_at.date(),

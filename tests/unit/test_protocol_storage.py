@@ -22,7 +22,7 @@ from ketadesk.models.patients import Patient, PatientMedication, VitalSign
 from ketadesk.models.protocols import ProtocolVersion
 from ketadesk.storage import protocols as store
 from ketadesk.storage.audit_log import verify_audit
-from ketadesk.storage.outcomes import monitoring_cadence_for
+from ketadesk.storage.outcomes import monitoring_cadence_for, patient_outcomes
 
 TODAY = datetime.now(UTC).date()
 SOURCE = "Test practice policy 2026-01 (synthetic)"
@@ -295,6 +295,8 @@ def test_sign_then_edit_makes_a_new_draft_and_the_signed_version_never_changes(
             "Notes: none → changed after signing"]
         plan = monitoring_cadence_for(s, pid)
         assert plan.protocol_version_id == signed.version_id
+        # The outcome charts mark each signed version from the day it is in force.
+        assert patient_outcomes(s, pid, TODAY).signed_versions == ((TODAY, 1),)
         assert plan.starts_on == TODAY and plan.dose_rules is not None
         assert plan.dose_rules.max_single_dose_mg == signed.protocol.ladder.max_dose_mg
         assert store.active_signed_protocols(s, [pid]) == {pid: signed}
