@@ -128,7 +128,7 @@ class PracticeDatabase:
             raise UserFacingError(
                 f"A practice database already exists at {path}; nothing was changed."
             )
-        _check_user_name(user_name)
+        check_user_name(user_name)
         problem = password_problem(password, user_name)
         if problem:
             raise UserFacingError(problem)
@@ -433,12 +433,11 @@ class PracticeDatabase:
 _USER_NAME_OK = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
 
 
-def _check_user_name(user_name: str) -> None:
+def check_user_name(user_name: str) -> None:
+    """Raise a clear error unless the user name is 2 to 64 of a-z, 0-9, dot, dash, underscore."""
     if not (2 <= len(user_name) <= 64) or set(user_name) - _USER_NAME_OK:
         raise UserFacingError(
             "User names are 2 to 64 characters: lower-case letters, digits, dot, dash or "
             "underscore."
         )
 
-
-check_user_name = _check_user_name
