@@ -6,7 +6,6 @@ own passphrase KDF is not paid on each connection. No engine exists at import ti
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -156,5 +155,3 @@ def is_plain_sqlite(path: Path) -> bool:
     with open(path, "rb") as handle:
         return handle.read(16) == b"SQLite format 3\x00"
 
-
-ConnectionFactory = Callable[[], Any]

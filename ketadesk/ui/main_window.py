@@ -450,7 +450,3 @@ class MainWindow(QMainWindow):
 
         ChangePasswordDialog(self.context, self).exec()
 
-
-def confirm(parent: QWidget, question: str) -> bool:
-    answer = QMessageBox.question(parent, APP_NAME, question)
-    return answer == QMessageBox.StandardButton.Yes
