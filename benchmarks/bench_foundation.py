@@ -26,8 +26,8 @@ import time, sys
 t0 = float(sys.argv[1])
 from pathlib import Path
 from ketadesk.ui.app import create_application
-from ketadesk.ui.login_dialog import LoginDialog
-from ketadesk.storage.secret_store import KeyringSecretStore
+from ketadesk.ui.session.login_dialog import LoginDialog
+from ketadesk.storage.security.secret_store import KeyringSecretStore
 app = create_application()
 d = LoginDialog(Path(sys.argv[2]), KeyringSecretStore()); d.show(); app.processEvents()
 print((time.time() - t0) * 1000)
@@ -47,8 +47,8 @@ def _launch_ms(script: str, *extra: str, runs: int = 5) -> float:
 
 
 def run() -> list[BenchResult]:
-    from ketadesk.storage.database import PracticeDatabase
-    from ketadesk.storage.keyslots import KdfParams
+    from ketadesk.storage.security.database import PracticeDatabase
+    from ketadesk.storage.security.keyslots import KdfParams
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench.db"

@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 from benchmarks._harness import BenchResult, median_ms
-from ketadesk.storage.database import PracticeDatabase
-from ketadesk.storage.demo_data import populate_demo_patients
-from ketadesk.storage.engine import cipher_damaged_pages, raw_connection
-from ketadesk.storage.keyslots import KdfParams, KeySlotFile
+from ketadesk.storage.demo.demo_data import populate_demo_patients
+from ketadesk.storage.security.database import PracticeDatabase
+from ketadesk.storage.security.engine import cipher_damaged_pages, raw_connection
+from ketadesk.storage.security.keyslots import KdfParams, KeySlotFile
 
 PATIENTS = int(os.environ.get("KETADESK_BENCH_PATIENTS", "50000"))
 USER, PASSWORD = "benchdoc", "benchmark passphrase"

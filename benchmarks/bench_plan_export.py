@@ -20,11 +20,11 @@ from benchmarks._harness import BenchResult, median_ms
 from ketadesk.commands.demo import DEMO_STEPS
 from ketadesk.core.permissions import Actor
 from ketadesk.reports.plan_pdf import render_plan_pdf
-from ketadesk.storage import demo_data
-from ketadesk.storage.database import PracticeDatabase
-from ketadesk.storage.plan_export import export_plans, plan_export_batch, plan_for_patient
-from ketadesk.storage.protocols import active_signed_protocols
-from ketadesk.storage.users import set_credentials
+from ketadesk.storage.demo import demo_data
+from ketadesk.storage.plans.plan_export import export_plans, plan_export_batch, plan_for_patient
+from ketadesk.storage.protocols.protocols import active_signed_protocols
+from ketadesk.storage.security.database import PracticeDatabase
+from ketadesk.storage.security.users import set_credentials
 
 PLANS = 500
 WORKERS = 2

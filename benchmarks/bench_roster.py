@@ -63,7 +63,7 @@ def _make_demo(folder: Path) -> tuple[Path, float]:
 
 
 def _kdf_ms(path: Path) -> float:
-    from ketadesk.storage.keyslots import KdfParams, KeySlotFile
+    from ketadesk.storage.security.keyslots import KdfParams, KeySlotFile
 
     slot = next(KeySlotFile.load(path).user_slots(USER))
     salt = base64.b64decode(slot.salt)
@@ -75,10 +75,10 @@ def _measure(path: Path) -> dict[str, object]:
     from PySide6.QtCore import QEvent, QObject
     from PySide6.QtWidgets import QApplication
 
-    from ketadesk.storage import roster_query as rq
-    from ketadesk.storage.database import PracticeDatabase
-    from ketadesk.ui.context import AppContext
-    from ketadesk.ui.roster_view import RosterView
+    from ketadesk.storage.roster import roster_query as rq
+    from ketadesk.storage.security.database import PracticeDatabase
+    from ketadesk.ui.common.context import AppContext
+    from ketadesk.ui.roster.roster_view import RosterView
 
     app = QApplication.instance() or QApplication([])
     app.setOrganizationName("KetaDeskBench")

@@ -134,15 +134,15 @@ def _check_resources() -> str:
 
 
 def _check_create(db_path: Path) -> str:
-    from ketadesk.storage.database import PracticeDatabase
-    from ketadesk.storage.keyslots import KeySlotFile
+    from ketadesk.storage.security.database import PracticeDatabase
+    from ketadesk.storage.security.keyslots import KeySlotFile
 
     db, actor, recovery_key = PracticeDatabase.create(
         db_path, user_name=_USER, full_name="Self Test Physician", password=_PASSWORD
     )
     try:
         with db.session() as session:
-            from ketadesk.storage.audit_log import verify_audit
+            from ketadesk.storage.security.audit_log import verify_audit
 
             verdict = verify_audit(session)
     finally:
@@ -157,7 +157,7 @@ def _check_create(db_path: Path) -> str:
 
 
 def _check_not_plain(db_path: Path) -> str:
-    from ketadesk.storage.engine import is_plain_sqlite
+    from ketadesk.storage.security.engine import is_plain_sqlite
 
     if not db_path.is_file():
         raise SelfTestFailure("no database file to inspect (creating it failed)")
@@ -167,7 +167,7 @@ def _check_not_plain(db_path: Path) -> str:
 
 
 def _check_reopen(db_path: Path) -> str:
-    from ketadesk.storage.database import PracticeDatabase
+    from ketadesk.storage.security.database import PracticeDatabase
 
     db, outcome = PracticeDatabase.unlock(db_path, _USER, _PASSWORD)
     try:
@@ -182,7 +182,7 @@ def _check_reopen(db_path: Path) -> str:
 
 def _check_wrong_password(db_path: Path) -> str:
     from ketadesk.core.errors import UserFacingError
-    from ketadesk.storage.database import PracticeDatabase
+    from ketadesk.storage.security.database import PracticeDatabase
 
     before = db_path.read_bytes()
     try:
@@ -386,7 +386,7 @@ def _check_main_window(db_path: Path) -> str:
     from PySide6.QtWidgets import QApplication
 
     from ketadesk.resources import resource_path
-    from ketadesk.storage.database import PracticeDatabase
+    from ketadesk.storage.security.database import PracticeDatabase
 
     app = QApplication.instance() or QApplication([sys.argv[0], "-platform", "offscreen"])
     # Window geometry and other UI state go to the temporary folder, not the user's settings.
@@ -405,7 +405,7 @@ def _check_main_window(db_path: Path) -> str:
         if error.name != "ketadesk.ui.main_window":
             raise
         raise SelfTestFailure("this build has no main window (ketadesk.ui.main_window)") from None
-    from ketadesk.ui.context import AppContext
+    from ketadesk.ui.common.context import AppContext
 
     db, outcome = PracticeDatabase.unlock(db_path, _USER, _PASSWORD)
     try:

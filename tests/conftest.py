@@ -22,7 +22,7 @@ PASSWORD = "correct horse battery"
 
 @dataclass
 class OpenPractice:
-    db: object  # ketadesk.storage.database.PracticeDatabase
+    db: object  # ketadesk.storage.security.database.PracticeDatabase
     physician: object  # ketadesk.core.permissions.Actor
     admin: object
     path: Path
@@ -32,8 +32,8 @@ class OpenPractice:
 def prepared_practice(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty practice database with a physician (manages users) and an admin."""
     from ketadesk.core.permissions import Role
-    from ketadesk.storage.database import PracticeDatabase
-    from ketadesk.storage.users import add_user
+    from ketadesk.storage.security.database import PracticeDatabase
+    from ketadesk.storage.security.users import add_user
 
     path = tmp_path_factory.mktemp("prepared") / "practice.db"
     db, physician, _ = PracticeDatabase.create(
@@ -64,8 +64,8 @@ def copy_practice(prepared: Path, folder: Path) -> Path:
 @pytest.fixture
 def practice(prepared_practice: Path, tmp_path: Path) -> Iterator[OpenPractice]:
     """A fresh copy of the prepared practice, unlocked as the physician."""
-    from ketadesk.storage.database import PracticeDatabase
-    from ketadesk.storage.users import get_user
+    from ketadesk.storage.security.database import PracticeDatabase
+    from ketadesk.storage.security.users import get_user
 
     path = copy_practice(prepared_practice, tmp_path / "db")
     db, outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)

@@ -14,7 +14,7 @@ from ketadesk.core.errors import UserFacingError
 
 if TYPE_CHECKING:
     from ketadesk.core.permissions import Actor
-    from ketadesk.storage.database import PracticeDatabase
+    from ketadesk.storage.security.database import PracticeDatabase
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -99,7 +99,7 @@ def database_path(args: argparse.Namespace) -> Path:
 
 def open_database_as(args: argparse.Namespace) -> tuple[PracticeDatabase, Actor]:
     """Unlock the database as ``--as NAME`` with the first password from stdin or the TTY."""
-    from ketadesk.storage.database import PracticeDatabase
+    from ketadesk.storage.security.database import PracticeDatabase
 
     reader = password_reader(args)
     password = reader.read(f"Password for {args.as_user}: ")

@@ -14,9 +14,9 @@ from ketadesk.core.permissions import Role
 
 # Later features add demo records once the patients exist: "module:function(database, physician)".
 DEMO_STEPS: tuple[str, ...] = (
-    "ketadesk.storage.demo_reviews:populate",
-    "ketadesk.storage.demo_protocols:populate",
-    "ketadesk.storage.demo_outcomes:populate",
+    "ketadesk.storage.demo.demo_reviews:populate",
+    "ketadesk.storage.demo.demo_protocols:populate",
+    "ketadesk.storage.demo.demo_outcomes:populate",
 )
 
 
@@ -41,10 +41,10 @@ def register(subparsers: Any) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from ketadesk.storage import demo_data
-    from ketadesk.storage.database import PracticeDatabase
-    from ketadesk.storage.settings_store import set_setting
-    from ketadesk.storage.users import add_user
+    from ketadesk.storage.demo import demo_data
+    from ketadesk.storage.practice.settings_store import set_setting
+    from ketadesk.storage.security.database import PracticeDatabase
+    from ketadesk.storage.security.users import add_user
 
     if not 0 <= args.patients <= 200_000:
         raise UserFacingError("--patients must be between 0 and 200000.")
@@ -63,7 +63,7 @@ def _demo(args: argparse.Namespace) -> int:
             role=Role.ADMIN,
             password=password,
         )
-        from ketadesk.storage.users import set_credentials
+        from ketadesk.storage.security.users import set_credentials
 
         set_credentials(
             database,

@@ -23,8 +23,12 @@ def register(subparsers: Any) -> None:
 
 def _outcomes(args: argparse.Namespace) -> int:
     from ketadesk.core import audit_actions
-    from ketadesk.storage.audit_log import record_event
-    from ketadesk.storage.outcomes import outcomes_json, patient_id_for_mrn, patient_outcomes
+    from ketadesk.storage.outcomes.outcomes import (
+        outcomes_json,
+        patient_id_for_mrn,
+        patient_outcomes,
+    )
+    from ketadesk.storage.security.audit_log import record_event
 
     database, actor = open_database_as(args)
     try:

@@ -97,9 +97,9 @@ class _Progress:
 
 
 def _export_plan(args: argparse.Namespace) -> int:
-    from ketadesk.storage import plan_export
-    from ketadesk.storage.outcomes import patient_id_for_mrn
-    from ketadesk.storage.protocols import active_signed_protocol
+    from ketadesk.storage.outcomes.outcomes import patient_id_for_mrn
+    from ketadesk.storage.plans import plan_export
+    from ketadesk.storage.protocols.protocols import active_signed_protocol
 
     if args.workers < 1:
         raise UserFacingError("--workers must be at least 1.")
@@ -141,7 +141,7 @@ def _export_all(
     database: Any, actor: Any, folder: Path, pattern: str, password: str | None,
     args: argparse.Namespace,
 ) -> int:
-    from ketadesk.storage import plan_export
+    from ketadesk.storage.plans import plan_export
 
     progress = _Progress()
     try:
@@ -161,7 +161,7 @@ def _export_all(
 
 
 def _verify_plan(args: argparse.Namespace) -> int:
-    from ketadesk.storage import plan_export
+    from ketadesk.storage.plans import plan_export
 
     path = Path(args.file).expanduser()
     try:

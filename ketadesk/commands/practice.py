@@ -92,7 +92,7 @@ def register(subparsers: Any) -> None:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from ketadesk.storage.database import PracticeDatabase
+    from ketadesk.storage.security.database import PracticeDatabase
 
     password = password_reader(args).read_new(f"New password for {args.user}: ")
     path = database_path(args)
@@ -111,7 +111,7 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _user_add(args: argparse.Namespace) -> int:
-    from ketadesk.storage.users import add_user
+    from ketadesk.storage.security.users import add_user
 
     database, actor = open_database_as(args)
     try:
@@ -137,8 +137,8 @@ def _user_add(args: argparse.Namespace) -> int:
 
 
 def _user_passwd(args: argparse.Namespace) -> int:
-    from ketadesk.storage.database import PracticeDatabase
-    from ketadesk.storage.users import change_own_password
+    from ketadesk.storage.security.database import PracticeDatabase
+    from ketadesk.storage.security.users import change_own_password
 
     reader = password_reader(args)
     old_password = reader.read(f"Current password for {args.as_user}: ")
@@ -153,7 +153,7 @@ def _user_passwd(args: argparse.Namespace) -> int:
 
 
 def _user_list(args: argparse.Namespace) -> int:
-    from ketadesk.storage.users import list_users
+    from ketadesk.storage.security.users import list_users
 
     database, _actor = open_database_as(args)
     try:
@@ -180,7 +180,7 @@ def _verify_audit(args: argparse.Namespace) -> int:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    from ketadesk.storage.audit_log import record_event
+    from ketadesk.storage.security.audit_log import record_event
 
     database, actor = open_database_as(args)
     try:
@@ -197,9 +197,9 @@ def _backup(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace) -> int:
-    from ketadesk.storage.audit_log import record_event
-    from ketadesk.storage.database import PracticeDatabase
-    from ketadesk.storage.keyslots import KeySlotFile
+    from ketadesk.storage.security.audit_log import record_event
+    from ketadesk.storage.security.database import PracticeDatabase
+    from ketadesk.storage.security.keyslots import KeySlotFile
 
     source = Path(args.file).expanduser()
     target = database_path(args)

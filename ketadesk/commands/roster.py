@@ -57,8 +57,8 @@ def register(subparsers: Any) -> None:
 
 
 def _roster(args: argparse.Namespace) -> int:
-    from ketadesk.storage import roster_columns as rc
-    from ketadesk.storage.roster_query import RosterFilter, fetch_roster_page
+    from ketadesk.storage.roster import roster_columns as rc
+    from ketadesk.storage.roster.roster_query import RosterFilter, fetch_roster_page
 
     rc.install_roster_columns()
     flags = {
@@ -132,7 +132,7 @@ def _iso(value: object) -> str | None:
 
 def _import(args: argparse.Namespace) -> int:
     from ketadesk.core.patient_csv import read_patient_csv
-    from ketadesk.storage.patient_import import import_patients
+    from ketadesk.storage.patients.patient_import import import_patients
 
     path = Path(args.file).expanduser()
     try:

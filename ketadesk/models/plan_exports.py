@@ -28,7 +28,7 @@ class SignedPlanContent(TimestampMixin, Base):
     )
     # SHA-256 (hex) of the plan's canonical JSON, as printed in the PDF footer.
     content_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    # The PlanDocument the PDF was rendered from (ketadesk.storage.plan_export's JSON form).
+    # The PlanDocument the PDF was rendered from (ketadesk.storage.plans.plan_export's JSON form).
     document_json: Mapped[str] = mapped_column(Text)
     calendar_weeks_shown: Mapped[int]
     first_exported_by: Mapped[str] = mapped_column(String(64))

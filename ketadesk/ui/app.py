@@ -11,12 +11,12 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QDialog
 
 from ketadesk import APP_NAME, __version__
-from ketadesk.storage.secret_store import KeyringSecretStore, SecretStore
+from ketadesk.storage.security.secret_store import KeyringSecretStore, SecretStore
 
 if TYPE_CHECKING:
-    from ketadesk.ui.context import AppContext
+    from ketadesk.ui.common.context import AppContext
     from ketadesk.ui.main_window import MainWindow
-from ketadesk.ui.login_dialog import LoginDialog
+from ketadesk.ui.session.login_dialog import LoginDialog
 
 
 def default_database_path() -> Path:
@@ -52,10 +52,10 @@ class SessionFlow(QObject):
     def start(self) -> bool:
         """Show set-up or log-in; open the main window. False when the user cancels."""
         # The database layers load only after the log-in dialog is on screen.
-        from ketadesk.ui.context import AppContext
+        from ketadesk.ui.common.context import AppContext
 
         if not self.db_path.exists():
-            from ketadesk.ui.setup_dialog import SetupDialog
+            from ketadesk.ui.session.setup_dialog import SetupDialog
 
             setup = SetupDialog(self.db_path)
             if setup.exec() != QDialog.DialogCode.Accepted or setup.database is None:

@@ -22,18 +22,18 @@ from ketadesk import APP_NAME
 from ketadesk.core import audit_actions
 from ketadesk.core.audit_chain import ChainVerdict
 from ketadesk.core.permissions import Actor, Permission
-from ketadesk.storage.audit_log import record_event
-from ketadesk.storage.settings_store import get_setting
-from ketadesk.ui.checkins_tab import CheckInsTab
-from ketadesk.ui.context import AppContext
-from ketadesk.ui.idle_watcher import IdleWatcher
-from ketadesk.ui.interaction_review import ReviewScreen
-from ketadesk.ui.lock_screen import LockScreen
-from ketadesk.ui.patient_chart import PatientChart
-from ketadesk.ui.plan_export_dialog import PlanExportDialog
-from ketadesk.ui.protocol_editor import ProtocolEditor
-from ketadesk.ui.roster_view import RosterView
-from ketadesk.ui.safety_banner import SafetyBanner
+from ketadesk.storage.practice.settings_store import get_setting
+from ketadesk.storage.security.audit_log import record_event
+from ketadesk.ui.chart.patient_chart import PatientChart
+from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.outcomes.checkins_tab import CheckInsTab
+from ketadesk.ui.plans.plan_export_dialog import PlanExportDialog
+from ketadesk.ui.protocol.protocol_editor import ProtocolEditor
+from ketadesk.ui.review.interaction_review import ReviewScreen
+from ketadesk.ui.roster.roster_view import RosterView
+from ketadesk.ui.roster.safety_banner import SafetyBanner
+from ketadesk.ui.session.idle_watcher import IdleWatcher
+from ketadesk.ui.session.lock_screen import LockScreen
 
 log = logging.getLogger(__name__)
 
@@ -379,22 +379,22 @@ class MainWindow(QMainWindow):
 
     # --- admin screens ------------------------------------------------------------------------
     def _open_users(self) -> None:
-        from ketadesk.ui.users_dialog import UsersDialog
+        from ketadesk.ui.admin.users_dialog import UsersDialog
 
         UsersDialog(self.context, self).exec()
 
     def _open_audit(self) -> None:
-        from ketadesk.ui.audit_viewer import AuditViewer
+        from ketadesk.ui.admin.audit_viewer import AuditViewer
 
         self.open_tab(AuditViewer(self.context), "Audit log")
 
     def _open_settings(self) -> None:
-        from ketadesk.ui.settings_dialog import SettingsDialog
+        from ketadesk.ui.admin.settings_dialog import SettingsDialog
 
         SettingsDialog(self.context, self).exec()
 
     def _import_patients(self) -> None:
-        from ketadesk.ui.import_dialog import ImportDialog
+        from ketadesk.ui.roster.import_dialog import ImportDialog
 
         ImportDialog(self.context, self).exec()
 
@@ -429,24 +429,24 @@ class MainWindow(QMainWindow):
         PlanExportDialog.for_all_signed(self.context, self).exec()
 
     def _preview_draft(self) -> None:
-        from ketadesk.ui.plan_preview import save_and_open_draft_preview
+        from ketadesk.ui.plans.plan_preview import save_and_open_draft_preview
 
         chart = self.current_chart()
         if chart is not None and chart.patient_id is not None:
             save_and_open_draft_preview(self.context, chart.patient_id, self)
 
     def _open_limits(self) -> None:
-        from ketadesk.ui.practice_limits_page import PracticeLimitsPage
+        from ketadesk.ui.admin.practice_limits_page import PracticeLimitsPage
 
         self.open_tab(PracticeLimitsPage(self.context), "Practice limits")
 
     def _open_templates(self) -> None:
-        from ketadesk.ui.template_manager import TemplateManager
+        from ketadesk.ui.protocol.template_manager import TemplateManager
 
         self.open_tab(TemplateManager(self.context), "Protocol templates")
 
     def _change_password(self) -> None:
-        from ketadesk.ui.users_dialog import ChangePasswordDialog
+        from ketadesk.ui.admin.users_dialog import ChangePasswordDialog
 
         ChangePasswordDialog(self.context, self).exec()
 

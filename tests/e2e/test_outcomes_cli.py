@@ -9,7 +9,7 @@ from typing import Any
 from ketadesk.core.checkins import CheckInDraft, SymptomReport
 from ketadesk.core.mrn import format_mrn
 from ketadesk.models.patients import Patient
-from ketadesk.storage import outcomes
+from ketadesk.storage.outcomes import outcomes
 from tests.conftest import PASSWORD, PHYSICIAN
 from tests.e2e.cli_runner import run_ketadesk
 

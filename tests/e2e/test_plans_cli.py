@@ -26,7 +26,7 @@ from tests.unit.test_plan_export import (
 @pytest.fixture
 def patients(practice: Any) -> dict[str, str]:
     """Two signed patients and one with only a draft; returns role -> MRN."""
-    from ketadesk.storage import protocols as protocol_store
+    from ketadesk.storage.protocols import protocols as protocol_store
 
     mrns: dict[str, str] = {}
     with practice.db.session() as s:

@@ -90,7 +90,8 @@ def test_keyring_line_names_the_backends_or_says_none(tmp_path, monkeypatch):
 
 def test_an_unencrypted_database_is_reported_as_a_failure(tmp_path):
     result = _run_patched(
-        "import ketadesk.storage.engine as engine\nengine.is_plain_sqlite = lambda path: True",
+        "import ketadesk.storage.security.engine as engine\n"
+        "engine.is_plain_sqlite = lambda path: True",
         tmp_path,
     )
     assert result.returncode == 1, result.stdout + result.stderr
@@ -124,7 +125,7 @@ def test_a_crashing_check_fails_alone_and_the_others_still_run(tmp_path):
 def test_a_wrong_password_that_opens_the_database_fails(tmp_path):
     # Simulate broken key slots: any password unwraps the key.
     result = _run_patched(
-        "from ketadesk.storage.keyslots import KeySlotFile\n"
+        "from ketadesk.storage.security.keyslots import KeySlotFile\n"
         "original = KeySlotFile.unwrap_for_user\n"
         "def lenient(self, user, password):\n"
         "    return original(self, user, 'self-test passphrase 1')\n"

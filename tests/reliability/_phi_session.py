@@ -51,8 +51,8 @@ def main(work: Path, password: str) -> int:
     from ketadesk.cli import run_cli
     from ketadesk.core.errors import UserFacingError
     from ketadesk.models.patients import Patient
-    from ketadesk.storage.database import PracticeDatabase
-    from ketadesk.storage.patients import get_patient_record
+    from ketadesk.storage.patients.patients import get_patient_record
+    from ketadesk.storage.security.database import PracticeDatabase
 
     db_path = work / "db" / "practice.db"
     stdin = sys.stdin
@@ -106,8 +106,8 @@ def _fail_in_worker(secret: str) -> None:
 
 def _open_charts_in_the_ui(app: object, db: object, actor: object, ids: list[int]) -> None:
     try:
-        from ketadesk.ui.context import AppContext
-        from ketadesk.ui.patient_chart import PatientChart
+        from ketadesk.ui.chart.patient_chart import PatientChart
+        from ketadesk.ui.common.context import AppContext
     except ImportError:  # the chart widget has not landed: the service path above still ran
         logging.getLogger("ketadesk.phi_session").warning("PatientChart not available")
         return
@@ -131,7 +131,7 @@ def _export_plans(db: object, actor: object, ids: list[int], folder: Path) -> in
     from ketadesk.core.errors import UserFacingError
 
     try:
-        from ketadesk.storage.plan_export import export_plan_to_file
+        from ketadesk.storage.plans.plan_export import export_plan_to_file
     except ImportError:
         return 0
     folder.mkdir(parents=True, exist_ok=True)

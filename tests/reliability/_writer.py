@@ -32,14 +32,14 @@ from ketadesk.core.demographics import PatientDemographics  # noqa: E402
 from ketadesk.core.patient_csv import read_patient_csv  # noqa: E402
 from ketadesk.core.permissions import Actor  # noqa: E402
 from ketadesk.models.users import User  # noqa: E402
-from ketadesk.storage.database import (  # noqa: E402
+from ketadesk.storage.patients.patient_import import import_patients  # noqa: E402
+from ketadesk.storage.patients.patients import add_vitals, create_patient  # noqa: E402
+from ketadesk.storage.security.database import (  # noqa: E402
     DatabaseBusyError,
     PracticeDatabase,
     actor_from_user,
 )
-from ketadesk.storage.keyslots import KeySlotFile  # noqa: E402
-from ketadesk.storage.patient_import import import_patients  # noqa: E402
-from ketadesk.storage.patients import add_vitals, create_patient  # noqa: E402
+from ketadesk.storage.security.keyslots import KeySlotFile  # noqa: E402
 
 MAX_TRANSACTIONS = 5000
 

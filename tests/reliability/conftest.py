@@ -142,8 +142,8 @@ def closed_practice(prepared_practice: Path, tmp_path: Path) -> Path:
 @pytest.fixture
 def demo_practice_files(prepared_practice: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A closed copy of the prepared practice holding 200 demo patients."""
-    from ketadesk.storage.database import PracticeDatabase
-    from ketadesk.storage.demo_data import populate_demo_patients
+    from ketadesk.storage.demo.demo_data import populate_demo_patients
+    from ketadesk.storage.security.database import PracticeDatabase
 
     path = copy_practice(prepared_practice, tmp_path_factory.mktemp("demo"))
     db, _outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)

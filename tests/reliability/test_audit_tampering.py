@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from ketadesk.core import audit_actions
-from ketadesk.storage.audit_log import record_event, verify_audit
-from ketadesk.storage.database import PracticeDatabase
-from ketadesk.storage.engine import raw_connection
-from ketadesk.storage.keyslots import KeySlotFile
+from ketadesk.storage.security.audit_log import record_event, verify_audit
+from ketadesk.storage.security.database import PracticeDatabase
+from ketadesk.storage.security.engine import raw_connection
+from ketadesk.storage.security.keyslots import KeySlotFile
 from tests.conftest import PASSWORD, PHYSICIAN, copy_practice
 from tests.e2e.cli_runner import run_ketadesk
 from tests.reliability.conftest import record_figure

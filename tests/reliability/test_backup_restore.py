@@ -15,11 +15,11 @@ from ketadesk.core.audit_actions import PATIENT_CREATED
 from ketadesk.core.demographics import PatientDemographics
 from ketadesk.models.audit import AuditEvent
 from ketadesk.models.patients import Patient, VitalSign
-from ketadesk.storage.audit_log import verify_audit
-from ketadesk.storage.database import PracticeDatabase
-from ketadesk.storage.engine import cipher_damaged_pages, is_plain_sqlite, raw_connection
-from ketadesk.storage.keyslots import KeySlotFile
-from ketadesk.storage.patients import create_patient
+from ketadesk.storage.patients.patients import create_patient
+from ketadesk.storage.security.audit_log import verify_audit
+from ketadesk.storage.security.database import PracticeDatabase
+from ketadesk.storage.security.engine import cipher_damaged_pages, is_plain_sqlite, raw_connection
+from ketadesk.storage.security.keyslots import KeySlotFile
 from tests.conftest import PASSWORD, PHYSICIAN
 from tests.e2e.cli_runner import run_ketadesk
 from tests.reliability.conftest import (

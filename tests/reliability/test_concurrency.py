@@ -18,10 +18,10 @@ import pytest
 from sqlalchemy import select
 
 from ketadesk.models.patients import Patient
-from ketadesk.storage.audit_log import verify_audit
-from ketadesk.storage.database import DatabaseBusyError, PracticeDatabase
-from ketadesk.storage.engine import BUSY_TIMEOUT_MS, cipher_damaged_pages, raw_connection
-from ketadesk.storage.keyslots import KeySlotFile
+from ketadesk.storage.security.audit_log import verify_audit
+from ketadesk.storage.security.database import DatabaseBusyError, PracticeDatabase
+from ketadesk.storage.security.engine import BUSY_TIMEOUT_MS, cipher_damaged_pages, raw_connection
+from ketadesk.storage.security.keyslots import KeySlotFile
 from tests.conftest import PASSWORD, PHYSICIAN
 from tests.e2e.cli_runner import ROOT
 from tests.reliability.conftest import (

@@ -22,10 +22,10 @@ import pytest
 from sqlalchemy import func, select
 
 from ketadesk.models.patients import Patient, VitalSign
-from ketadesk.storage.audit_log import verify_audit
-from ketadesk.storage.database import PracticeDatabase
-from ketadesk.storage.engine import cipher_damaged_pages, raw_connection
-from ketadesk.storage.keyslots import KeySlotFile
+from ketadesk.storage.security.audit_log import verify_audit
+from ketadesk.storage.security.database import PracticeDatabase
+from ketadesk.storage.security.engine import cipher_damaged_pages, raw_connection
+from ketadesk.storage.security.keyslots import KeySlotFile
 from tests.conftest import PASSWORD, PHYSICIAN
 from tests.reliability.conftest import (
     ROOT,

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 
 from ketadesk.core.errors import UserFacingError
-from ketadesk.storage.database import (
+from ketadesk.storage.security.database import (
     DatabaseDamagedError,
     PracticeDatabase,
     backups_dir,
     newest_good_backup,
 )
-from ketadesk.storage.keyslots import KeySlotFile
+from ketadesk.storage.security.keyslots import KeySlotFile
 from tests.conftest import PASSWORD, PHYSICIAN
 from tests.e2e.cli_runner import run_ketadesk
 from tests.reliability.conftest import changed_files, folder_hashes, record_figure

@@ -34,7 +34,7 @@ from ketadesk.crash_report import (
     write_crash_report,
 )
 from ketadesk.models.patients import Patient
-from ketadesk.storage.database import PracticeDatabase
+from ketadesk.storage.security.database import PracticeDatabase
 from tests.reliability.conftest import ROOT, child_env, record_figure
 
 SESSION = Path(__file__).with_name("_phi_session.py")
@@ -102,7 +102,7 @@ def test_scripted_session_leaves_no_patient_data_behind(tmp_path: Path) -> None:
     log_text = (work / "logs" / "ketadesk.log").read_text(encoding="utf-8")
     assert "phi-session-logging-is-live" in log_text  # DEBUG logging really reached the file
     assert "log-in refused" in log_text
-    if importlib.util.find_spec("ketadesk.ui.patient_chart") is not None:
+    if importlib.util.find_spec("ketadesk.ui.chart.patient_chart") is not None:
         assert "PatientChart not available" not in log_text  # the widget path really ran
     assert (work / "logs" / "qt-messages.log").exists()
     assert len(list((work / "crash").glob("crash-*.txt"))) == 2

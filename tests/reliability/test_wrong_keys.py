@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from ketadesk.core.errors import UserFacingError
-from ketadesk.storage.attempts import attempts_path
-from ketadesk.storage.database import PracticeDatabase
-from ketadesk.storage.keyslots import KeySlotFile
+from ketadesk.storage.security.attempts import attempts_path
+from ketadesk.storage.security.database import PracticeDatabase
+from ketadesk.storage.security.keyslots import KeySlotFile
 from tests.conftest import PASSWORD, PHYSICIAN
 from tests.e2e.cli_runner import run_ketadesk
 from tests.reliability.conftest import changed_files, folder_hashes

@@ -8,13 +8,13 @@ import pytest
 
 from ketadesk.core.errors import UserFacingError
 from ketadesk.models.audit import AuditEvent
-from ketadesk.storage.database import PracticeDatabase
-from ketadesk.storage.settings_store import get_setting
-from ketadesk.storage.users import list_users
-from ketadesk.ui.audit_viewer import AuditViewer
-from ketadesk.ui.context import AppContext
-from ketadesk.ui.settings_dialog import SettingsDialog
-from ketadesk.ui.users_dialog import ChangePasswordDialog, UserFormDialog, UsersDialog
+from ketadesk.storage.practice.settings_store import get_setting
+from ketadesk.storage.security.database import PracticeDatabase
+from ketadesk.storage.security.users import list_users
+from ketadesk.ui.admin.audit_viewer import AuditViewer
+from ketadesk.ui.admin.settings_dialog import SettingsDialog
+from ketadesk.ui.admin.users_dialog import ChangePasswordDialog, UserFormDialog, UsersDialog
+from ketadesk.ui.common.context import AppContext
 from tests.conftest import ADMIN, PASSWORD
 
 
@@ -139,8 +139,8 @@ def test_choice_settings_use_a_drop_down(qtbot, context):
 
 
 def test_audit_table_model_passes_qtmodeltester(qtmodeltester, context):
-    from ketadesk.storage import audit_log
-    from ketadesk.ui.audit_table_model import SEQ_ROLE, AuditTableModel
+    from ketadesk.storage.security import audit_log
+    from ketadesk.ui.admin.audit_table_model import SEQ_ROLE, AuditTableModel
 
     model = AuditTableModel()
     with context.db.session() as session:

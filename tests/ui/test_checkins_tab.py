@@ -11,11 +11,11 @@ from sqlalchemy import select
 from ketadesk.core import audit_actions
 from ketadesk.models.audit import AuditEvent
 from ketadesk.models.patients import Patient
-from ketadesk.storage.outcomes import open_safety_alerts
-from ketadesk.ui.checkins_tab import CheckInsTab
-from ketadesk.ui.context import AppContext
-from ketadesk.ui.questionnaire_dialog import QuestionnaireDialog
-from ketadesk.ui.safety_banner import SafetyBanner
+from ketadesk.storage.outcomes.outcomes import open_safety_alerts
+from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.outcomes.checkins_tab import CheckInsTab
+from ketadesk.ui.outcomes.questionnaire_dialog import QuestionnaireDialog
+from ketadesk.ui.roster.safety_banner import SafetyBanner
 
 PHQ9_ITEM9_ONE = [1, 2, 1, 0, 1, 0, 1, 0, 1]
 

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from ketadesk.models.patients import Patient
-from ketadesk.ui.context import AppContext
-from ketadesk.ui.import_dialog import ImportDialog, Step
+from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.roster.import_dialog import ImportDialog, Step
 
 HEADER = "Patient ID,Last Name,First Name,Date of Birth,Gender,State,County,Phone,Weight (lb)"
 GOOD = [
@@ -180,7 +180,7 @@ def test_missing_file_is_reported(context, qtbot, tmp_path) -> None:
 
 
 def test_the_chart_shows_the_previous_systems_id(context, qtbot, tmp_path) -> None:
-    from ketadesk.ui.patient_chart import PatientChart
+    from ketadesk.ui.chart.patient_chart import PatientChart
 
     dialog = ImportDialog(context)
     qtbot.addWidget(dialog)

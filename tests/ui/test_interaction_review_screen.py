@@ -10,10 +10,13 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QLabel
 
 from ketadesk.models.patients import Patient, PatientCondition, PatientMedication, VitalSign
-from ketadesk.storage.interaction_reviews import review_status, run_review
-from ketadesk.ui.context import AppContext
-from ketadesk.ui.interaction_review import READ_ONLY_TEXT, ReviewScreen
-from ketadesk.ui.interruptive_alert import InterruptiveAlertDialog, confirm_interruptive_flags
+from ketadesk.storage.reviews.interaction_reviews import review_status, run_review
+from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.review.interaction_review import READ_ONLY_TEXT, ReviewScreen
+from ketadesk.ui.review.interruptive_alert import (
+    InterruptiveAlertDialog,
+    confirm_interruptive_flags,
+)
 
 
 def add_patient(practice, meds, conditions, vitals=(128, 82, 70, 80.0)) -> int:

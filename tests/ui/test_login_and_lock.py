@@ -7,11 +7,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit, QWidget
 
 from ketadesk.models.audit import AuditEvent
-from ketadesk.storage.database import PracticeDatabase
-from ketadesk.storage.secret_store import MemorySecretStore
-from ketadesk.ui.context import AppContext
-from ketadesk.ui.login_dialog import LoginDialog
+from ketadesk.storage.security.database import PracticeDatabase
+from ketadesk.storage.security.secret_store import MemorySecretStore
+from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.main_window import MainWindow
+from ketadesk.ui.session.login_dialog import LoginDialog
 from tests.conftest import ADMIN, PASSWORD, PHYSICIAN, copy_practice
 
 
@@ -140,7 +140,7 @@ def test_manage_users_menu_only_for_managers(window):
 
 
 def test_roster_opens_a_chart_with_every_feature_tab(qtbot, window):
-    from ketadesk.storage.demo_data import populate_demo_patients
+    from ketadesk.storage.demo.demo_data import populate_demo_patients
 
     with window.context.db.session() as session:
         populate_demo_patients(session, 3, entered_by=PHYSICIAN)
@@ -160,7 +160,7 @@ def test_roster_opens_a_chart_with_every_feature_tab(qtbot, window):
 
 
 def test_plan_actions_follow_the_open_tab_and_the_role(qtbot, window):
-    from ketadesk.storage.demo_data import populate_demo_patients
+    from ketadesk.storage.demo.demo_data import populate_demo_patients
 
     assert not window.export_current_action.isEnabled()  # the roster tab is showing
     assert window.export_all_action.isEnabled()

@@ -9,7 +9,7 @@ from PySide6.QtCore import QThread
 from PySide6.QtWidgets import QApplication, QLabel
 
 from ketadesk.core.errors import UserFacingError
-from ketadesk.ui.ops import OpRunner
+from ketadesk.ui.common.ops import OpRunner
 
 
 def test_success_is_delivered_on_the_gui_thread_then_changes_announced(qtbot):

@@ -10,10 +10,15 @@ from PySide6.QtGui import QImage
 from pytestqt.qtbot import QtBot
 
 from ketadesk.core.questionnaires import load_instrument, score_questionnaire
-from ketadesk.ui.blood_pressure_chart import NO_BP_TEXT, BloodPressureChart, BpChartData, BpReading
-from ketadesk.ui.outcome_chart_base import ChartMarker, MarkerKind
-from ketadesk.ui.outcome_charts import OutcomeChartsPanel
-from ketadesk.ui.questionnaire_chart import (
+from ketadesk.ui.outcomes.blood_pressure_chart import (
+    NO_BP_TEXT,
+    BloodPressureChart,
+    BpChartData,
+    BpReading,
+)
+from ketadesk.ui.outcomes.outcome_chart_base import ChartMarker, MarkerKind
+from ketadesk.ui.outcomes.outcome_charts import OutcomeChartsPanel
+from ketadesk.ui.outcomes.questionnaire_chart import (
     NO_QUESTIONNAIRES_TEXT,
     OutcomeChartData,
     QuestionnaireChart,

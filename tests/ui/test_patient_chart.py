@@ -9,9 +9,9 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
 from ketadesk.core.demographics import PatientDemographics
-from ketadesk.storage import patients as service
-from ketadesk.ui.context import AppContext
-from ketadesk.ui.patient_chart import PHYSICIANS_ONLY, PatientChart
+from ketadesk.storage.patients import patients as service
+from ketadesk.ui.chart.patient_chart import PHYSICIANS_ONLY, PatientChart
+from ketadesk.ui.common.context import AppContext
 
 DRAFT = PatientDemographics(
     first_name="Zoë",

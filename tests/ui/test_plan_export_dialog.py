@@ -12,8 +12,8 @@ from sqlalchemy import select
 from ketadesk.core import audit_actions
 from ketadesk.models.audit import AuditEvent
 from ketadesk.reports.plan_verify import read_plan_identity
-from ketadesk.ui.context import AppContext
-from ketadesk.ui.plan_export_dialog import PlanExportDialog
+from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.plans.plan_export_dialog import PlanExportDialog
 from tests.unit.test_plan_export import chart, new_patient, set_up_practice, sign_everything
 
 

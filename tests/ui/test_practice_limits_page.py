@@ -8,9 +8,9 @@ from typing import Any
 from PySide6.QtCore import Qt
 
 from ketadesk.core.protocols import Route
-from ketadesk.storage import protocols as store
-from ketadesk.ui.context import AppContext
-from ketadesk.ui.practice_limits_page import PracticeLimitsPage
+from ketadesk.storage.protocols import protocols as store
+from ketadesk.ui.admin.practice_limits_page import PracticeLimitsPage
+from ketadesk.ui.common.context import AppContext
 
 
 def open_page(qtbot: Any, practice: Any, actor: Any) -> PracticeLimitsPage:

@@ -12,9 +12,9 @@ from PySide6.QtWidgets import QLineEdit
 from ketadesk.core.practice_limits import LimitValue, PracticeLimits, RouteLimits
 from ketadesk.core.protocols import Route
 from ketadesk.models.patients import Patient, VitalSign
-from ketadesk.storage import protocols as store
-from ketadesk.ui.context import AppContext
-from ketadesk.ui.protocol_editor import ProtocolEditor
+from ketadesk.storage.protocols import protocols as store
+from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.protocol.protocol_editor import ProtocolEditor
 
 SOURCE = "Test practice policy (synthetic)"
 
@@ -72,7 +72,7 @@ def field_message(editor: ProtocolEditor, path: str) -> str:
 
 
 def sign_review(practice: Any, patient_id: int) -> None:
-    from ketadesk.storage.interaction_reviews import sign_review as sign
+    from ketadesk.storage.reviews.interaction_reviews import sign_review as sign
 
     with practice.db.session() as s:
         sign(s, practice.physician, patient_id)
@@ -180,9 +180,9 @@ def test_calendar_and_sig_follow_the_form(qtbot: Any, practice: Any, patient_id:
 def test_flags_at_the_practice_threshold_interrupt_signing(
     qtbot: Any, practice: Any, patient_id: int, monkeypatch: Any
 ) -> None:
-    from ketadesk.storage.interaction_reviews import DecisionInput, run_review
-    from ketadesk.storage.interaction_reviews import sign_review as sign
-    from ketadesk.ui import interruptive_alert
+    from ketadesk.storage.reviews.interaction_reviews import DecisionInput, run_review
+    from ketadesk.storage.reviews.interaction_reviews import sign_review as sign
+    from ketadesk.ui.review import interruptive_alert
 
     with practice.db.session() as s:  # uncontrolled blood pressure: a "major" flag
         s.add(VitalSign(patient_id=patient_id, weight_kg=50.0, systolic=152, diastolic=96,

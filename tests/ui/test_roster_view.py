@@ -8,10 +8,10 @@ from datetime import date
 import pytest
 from PySide6.QtCore import Qt
 
-from ketadesk.storage.demo_data import populate_demo_patients
-from ketadesk.ui.context import AppContext
-from ketadesk.ui.roster_table_model import PatientIdRole, RosterColumn, RosterTableModel
-from ketadesk.ui.roster_view import RosterView
+from ketadesk.storage.demo.demo_data import populate_demo_patients
+from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.roster.roster_table_model import PatientIdRole, RosterColumn, RosterTableModel
+from ketadesk.ui.roster.roster_view import RosterView
 
 
 @pytest.fixture
@@ -107,7 +107,8 @@ def test_refreshes_when_patients_change(context, qtbot) -> None:
 def clinical_context(practice, qapp):
     from datetime import UTC, datetime
 
-    from ketadesk.storage import demo_outcomes, demo_protocols, demo_reviews, outcomes
+    from ketadesk.storage.demo import demo_outcomes, demo_protocols, demo_reviews
+    from ketadesk.storage.outcomes import outcomes
 
     qapp.setOrganizationName("KetaDeskTests")
     with practice.db.session() as s:
@@ -135,8 +136,8 @@ def _cells(view, key):
 def test_clinical_columns_are_computed_off_the_gui_thread_then_shown(
     clinical_context, qtbot
 ) -> None:
-    from ketadesk.storage import roster_columns as rc
-    from ketadesk.ui.roster_table_model import CHECKING_TEXT, PROTOCOL_LABELS, REVIEW_LABELS
+    from ketadesk.storage.roster import roster_columns as rc
+    from ketadesk.ui.roster.roster_table_model import CHECKING_TEXT, PROTOCOL_LABELS, REVIEW_LABELS
 
     view = RosterView(clinical_context)
     qtbot.addWidget(view)
@@ -169,7 +170,7 @@ def test_clinical_columns_are_computed_off_the_gui_thread_then_shown(
 
 
 def test_sorting_a_clinical_column_by_header(clinical_context, qtbot) -> None:
-    from ketadesk.storage import roster_columns as rc
+    from ketadesk.storage.roster import roster_columns as rc
 
     view = RosterView(clinical_context)
     qtbot.addWidget(view)

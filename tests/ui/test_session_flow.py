@@ -5,12 +5,12 @@ from __future__ import annotations
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from ketadesk.storage.database import PracticeDatabase
-from ketadesk.storage.keyslots import KeySlotFile
-from ketadesk.storage.secret_store import MemorySecretStore
+from ketadesk.storage.security.database import PracticeDatabase
+from ketadesk.storage.security.keyslots import KeySlotFile
+from ketadesk.storage.security.secret_store import MemorySecretStore
 from ketadesk.ui.app import SessionFlow
-from ketadesk.ui.login_dialog import LoginDialog
-from ketadesk.ui.setup_dialog import RecoveryKeyDialog, SetupDialog
+from ketadesk.ui.session.login_dialog import LoginDialog
+from ketadesk.ui.session.setup_dialog import RecoveryKeyDialog, SetupDialog
 from tests.conftest import PASSWORD, PHYSICIAN, copy_practice
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ketadesk.storage import protocols as store
-from ketadesk.ui.context import AppContext
-from ketadesk.ui.template_manager import TemplateManager
+from ketadesk.storage.protocols import protocols as store
+from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.protocol.template_manager import TemplateManager
 
 
 def open_manager(qtbot: Any, practice: Any, actor: Any) -> TemplateManager:

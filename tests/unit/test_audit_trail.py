@@ -7,8 +7,8 @@ from sqlalchemy import exc
 
 from ketadesk.core import audit_actions
 from ketadesk.core.audit_chain import verify_chain
-from ketadesk.storage.audit_log import record_event, verify_audit
-from ketadesk.storage.engine import raw_connection
+from ketadesk.storage.security.audit_log import record_event, verify_audit
+from ketadesk.storage.security.engine import raw_connection
 
 
 def _add_events(practice, count: int = 5) -> None:
@@ -94,7 +94,7 @@ def test_verify_chain_of_nothing_is_intact():
 
 
 def test_login_records_a_failed_chain_check(practice, prepared_practice):
-    from ketadesk.storage.database import PracticeDatabase
+    from ketadesk.storage.security.database import PracticeDatabase
     from tests.conftest import PASSWORD, PHYSICIAN
 
     _add_events(practice, 3)
@@ -107,8 +107,8 @@ def test_login_records_a_failed_chain_check(practice, prepared_practice):
 
 
 def test_removing_the_newest_events_is_noticed_through_the_anchor(practice):
-    from ketadesk.storage.database import PracticeDatabase
-    from ketadesk.storage.keyslots import KeySlotFile
+    from ketadesk.storage.security.database import PracticeDatabase
+    from ketadesk.storage.security.keyslots import KeySlotFile
     from tests.conftest import PASSWORD, PHYSICIAN
 
     _add_events(practice, 5)
@@ -116,7 +116,7 @@ def test_removing_the_newest_events_is_noticed_through_the_anchor(practice):
     practice.db.close()  # remembers the newest event beside the database
     anchor = KeySlotFile.load(practice.path).audit_anchor
     assert anchor is not None and anchor.seq == 9
-    from ketadesk.storage.engine import raw_connection
+    from ketadesk.storage.security.engine import raw_connection
 
     connection = raw_connection(practice.path, key)
     connection.execute("DROP TRIGGER audit_events_no_delete")
@@ -137,12 +137,12 @@ def test_removing_the_newest_events_is_noticed_through_the_anchor(practice):
 
 
 def test_anchor_follows_normal_use(practice):
-    from ketadesk.storage.keyslots import KeySlotFile
+    from ketadesk.storage.security.keyslots import KeySlotFile
 
     _add_events(practice, 2)
     practice.db.close()
     anchor = KeySlotFile.load(practice.path).audit_anchor
-    from ketadesk.storage.database import PracticeDatabase
+    from ketadesk.storage.security.database import PracticeDatabase
     from tests.conftest import PASSWORD, PHYSICIAN
 
     db, outcome = PracticeDatabase.unlock(practice.path, PHYSICIAN, PASSWORD)

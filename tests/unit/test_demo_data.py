@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from ketadesk.core.demographics import counties_for_state, validate_demographics
 from ketadesk.models.patients import Patient
-from ketadesk.storage.demo_data import CITIES, populate_demo_patients
-from ketadesk.storage.patients import get_patient_record
+from ketadesk.storage.demo.demo_data import CITIES, populate_demo_patients
+from ketadesk.storage.patients.patients import get_patient_record
 
 
 def test_demo_addresses_are_consistent_and_valid(practice):

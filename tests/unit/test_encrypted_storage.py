@@ -12,10 +12,10 @@ import pytest
 
 from ketadesk.core.errors import UserFacingError
 from ketadesk.models.patients import Patient
-from ketadesk.storage import attempts
-from ketadesk.storage.database import PracticeDatabase
-from ketadesk.storage.engine import is_plain_sqlite
-from ketadesk.storage.keyslots import KeySlotFile
+from ketadesk.storage.security import attempts
+from ketadesk.storage.security.database import PracticeDatabase
+from ketadesk.storage.security.engine import is_plain_sqlite
+from ketadesk.storage.security.keyslots import KeySlotFile
 from tests.conftest import ADMIN, PASSWORD, PHYSICIAN
 
 SECRET_NAME = "Zyxwander Quillon"
@@ -120,7 +120,7 @@ def test_backoff_after_five_consecutive_failures(practice):
 
 
 def test_changing_a_password_rewraps_only_that_slot(practice):
-    from ketadesk.storage.users import change_own_password
+    from ketadesk.storage.security.users import change_own_password
 
     before = {s.slot_id: s for s in KeySlotFile.load(practice.path).slots}
     change_own_password(practice.db, practice.physician, PASSWORD, "a brand new passphrase")
@@ -166,7 +166,7 @@ def test_slot_bound_to_its_user_and_parameters(practice):
 
 
 def test_removing_a_user_removes_their_slot(practice):
-    from ketadesk.storage.users import remove_user
+    from ketadesk.storage.security.users import remove_user
 
     remove_user(practice.db, practice.physician, ADMIN)
     assert list(KeySlotFile.load(practice.path).user_slots(ADMIN)) == []

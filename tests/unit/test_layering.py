@@ -36,5 +36,5 @@ def test_qt_free_layers_import_neither_qt_nor_the_ui(layer):
 
 def test_the_check_finds_a_violation(tmp_path):
     probe = tmp_path / "probe.py"
-    probe.write_text("from PySide6.QtCore import QObject\nimport ketadesk.ui.ops\n")
-    assert {"PySide6.QtCore", "ketadesk.ui.ops"} <= _imported_modules(probe)
+    probe.write_text("from PySide6.QtCore import QObject\nimport ketadesk.ui.common.ops\n")
+    assert {"PySide6.QtCore", "ketadesk.ui.common.ops"} <= _imported_modules(probe)

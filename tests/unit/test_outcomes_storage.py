@@ -14,9 +14,9 @@ from ketadesk.core.dose_log import DoseFlagKind, DoseLogEntry, DoseRules
 from ketadesk.core.errors import UserFacingError
 from ketadesk.models.audit import AuditEvent
 from ketadesk.models.patients import Patient, PatientStatusChange
-from ketadesk.storage import outcomes
-from ketadesk.storage.audit_log import verify_audit
-from ketadesk.storage.settings_store import set_setting
+from ketadesk.storage.outcomes import outcomes
+from ketadesk.storage.practice.settings_store import set_setting
+from ketadesk.storage.security.audit_log import verify_audit
 
 TODAY = date(2026, 3, 2)
 PHQ_ITEM9 = [1, 1, 1, 1, 1, 1, 1, 0, 1]  # total 8, item 9 = 1

@@ -11,7 +11,7 @@ from ketadesk.core.errors import UserFacingError
 from ketadesk.core.patient_csv import read_patient_csv
 from ketadesk.models.audit import AuditEvent
 from ketadesk.models.patients import Patient, VitalSign
-from ketadesk.storage.patient_import import import_patients
+from ketadesk.storage.patients.patient_import import import_patients
 
 TODAY = date(2026, 3, 15)
 HEADER = "Last Name,First Name,Date of Birth,sex,state,county,phone,weight_kg"
@@ -113,7 +113,7 @@ def test_dry_run_writes_nothing(practice) -> None:
 
 
 def test_imported_patients_are_searchable(practice) -> None:
-    from ketadesk.storage.roster_query import RosterFilter, fetch_roster_page
+    from ketadesk.storage.roster.roster_query import RosterFilter, fetch_roster_page
 
     with practice.db.session() as s:
         fetch_roster_page(s, RosterFilter())  # index exists before the import
@@ -124,7 +124,7 @@ def test_imported_patients_are_searchable(practice) -> None:
 
 
 def test_other_systems_record_number_is_kept_as_external_id(practice) -> None:
-    from ketadesk.storage import roster_query as rq
+    from ketadesk.storage.roster import roster_query as rq
 
     plan = read_patient_csv(
         (

@@ -13,7 +13,7 @@ from ketadesk.core.demographics import PatientDemographics
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.mrn import is_valid_mrn
 from ketadesk.models.audit import AuditEvent
-from ketadesk.storage import patients as svc
+from ketadesk.storage.patients import patients as svc
 
 TODAY = date(2026, 3, 15)
 DRAFT = PatientDemographics(
@@ -110,7 +110,7 @@ def test_get_record_audits_view_and_update_lists_field_names(practice) -> None:
 
 
 def test_search_columns_follow_updates(practice) -> None:
-    from ketadesk.storage.roster_query import RosterFilter, fetch_roster_page
+    from ketadesk.storage.roster.roster_query import RosterFilter, fetch_roster_page
 
     record = create(practice)
     with practice.db.session() as s:

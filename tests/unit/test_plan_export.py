@@ -31,12 +31,17 @@ from ketadesk.reports.plan_document import plan_content_hash, shown_calendar_row
 from ketadesk.reports.plan_pdf import render_plan_pdf
 from ketadesk.reports.plan_pdf_canvas import DRAFT_WATERMARK
 from ketadesk.reports.plan_verify import extract_plan_text, read_plan_identity
-from ketadesk.storage import plan_export as pe
-from ketadesk.storage import protocols as protocol_store
-from ketadesk.storage.audit_log import verify_audit
-from ketadesk.storage.interaction_reviews import DecisionInput, run_review, sign_review
-from ketadesk.storage.patients import add_medication, add_vitals, change_status, create_patient
-from ketadesk.storage.settings_store import set_setting
+from ketadesk.storage.patients.patients import (
+    add_medication,
+    add_vitals,
+    change_status,
+    create_patient,
+)
+from ketadesk.storage.plans import plan_export as pe
+from ketadesk.storage.practice.settings_store import set_setting
+from ketadesk.storage.protocols import protocols as protocol_store
+from ketadesk.storage.reviews.interaction_reviews import DecisionInput, run_review, sign_review
+from ketadesk.storage.security.audit_log import verify_audit
 
 TODAY = datetime.now(UTC).date()
 PATIENT_FIRST, PATIENT_LAST = "Zoë", "Ñúñez-Łukasiewicz"

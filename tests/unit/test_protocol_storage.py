@@ -20,9 +20,9 @@ from ketadesk.core.protocols import Protocol, Route
 from ketadesk.models.audit import AuditEvent
 from ketadesk.models.patients import Patient, PatientMedication, VitalSign
 from ketadesk.models.protocols import ProtocolVersion
-from ketadesk.storage import protocols as store
-from ketadesk.storage.audit_log import verify_audit
-from ketadesk.storage.outcomes import monitoring_cadence_for, patient_outcomes
+from ketadesk.storage.outcomes.outcomes import monitoring_cadence_for, patient_outcomes
+from ketadesk.storage.protocols import protocols as store
+from ketadesk.storage.security.audit_log import verify_audit
 
 TODAY = datetime.now(UTC).date()
 SOURCE = "Test practice policy 2026-01 (synthetic)"
@@ -235,7 +235,7 @@ def test_chart_weight_is_the_latest_reading(practice: Any) -> None:
 
 
 def sign_review_now(session: Any, actor: Any, pid: int) -> int:
-    from ketadesk.storage.interaction_reviews import sign_review
+    from ketadesk.storage.reviews.interaction_reviews import sign_review
 
     return sign_review(session, actor, pid).review_id
 
@@ -361,7 +361,7 @@ def test_protocol_check_reads_the_practice_limits_from_the_database(practice: An
 
 
 def test_demo_step_fills_limits_templates_and_signs_over_current_reviews(practice: Any) -> None:
-    from ketadesk.storage import demo_data, demo_protocols, demo_reviews
+    from ketadesk.storage.demo import demo_data, demo_protocols, demo_reviews
 
     with practice.db.session() as s:
         demo_data.populate_demo_patients(s, 40, entered_by=practice.physician.user_name)

@@ -14,7 +14,8 @@ from ketadesk.core.errors import UserFacingError
 from ketadesk.core.knowledge_base import load_knowledge_base
 from ketadesk.models.audit import AuditEvent
 from ketadesk.models.patients import Patient, PatientCondition, PatientMedication, VitalSign
-from ketadesk.storage.interaction_reviews import (
+from ketadesk.storage.practice.settings_store import get_setting, set_setting
+from ketadesk.storage.reviews.interaction_reviews import (
     INTERRUPT_THRESHOLD_KEY,
     DecisionInput,
     current_inputs,
@@ -27,7 +28,6 @@ from ketadesk.storage.interaction_reviews import (
     run_review,
     sign_review,
 )
-from ketadesk.storage.settings_store import get_setting, set_setting
 
 NOW = datetime.now(UTC)
 

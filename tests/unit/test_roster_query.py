@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import literal, update
 
 from ketadesk.models.patients import Patient
-from ketadesk.storage import roster_query as rq
-from ketadesk.storage.demo_data import populate_demo_patients
+from ketadesk.storage.demo.demo_data import populate_demo_patients
+from ketadesk.storage.roster import roster_query as rq
 
 
 @pytest.fixture
@@ -144,7 +144,7 @@ def test_index_rebuilt_when_triggers_went_missing(roster) -> None:
 
 @pytest.fixture(scope="module")
 def clinical_columns():
-    from ketadesk.storage import roster_columns as rc
+    from ketadesk.storage.roster import roster_columns as rc
 
     rc.install_roster_columns()
     return rc
@@ -152,7 +152,7 @@ def clinical_columns():
 
 @pytest.fixture
 def clinical(practice, clinical_columns):
-    from ketadesk.storage import demo_outcomes, demo_protocols, demo_reviews
+    from ketadesk.storage.demo import demo_outcomes, demo_protocols, demo_reviews
 
     with practice.db.session() as s:
         populate_demo_patients(s, 80, entered_by="drquill")
@@ -176,9 +176,9 @@ def _today():
 
 
 def test_clinical_columns_agree_with_the_feature_services(clinical, clinical_columns) -> None:
-    from ketadesk.storage.interaction_reviews import review_states_for
-    from ketadesk.storage.outcomes import due_by_patient, open_safety_alerts
-    from ketadesk.storage.protocols import patient_protocols
+    from ketadesk.storage.outcomes.outcomes import due_by_patient, open_safety_alerts
+    from ketadesk.storage.protocols.protocols import patient_protocols
+    from ketadesk.storage.reviews.interaction_reviews import review_states_for
 
     rc = clinical_columns
     rows = _all_rows(clinical)
@@ -264,7 +264,7 @@ def test_sorting_by_clinical_columns_is_done_in_sql_and_pages_cleanly(
 def test_a_chart_change_makes_the_review_stale_without_a_manual_refresh(
     clinical, clinical_columns
 ) -> None:
-    from ketadesk.storage.patients import add_medication
+    from ketadesk.storage.patients.patients import add_medication
 
     rc = clinical_columns
     current = [r for r in _all_rows(clinical) if r.extras[rc.REVIEW_STATUS] == "current"]
@@ -288,7 +288,7 @@ def test_external_id_is_searchable_by_prefix(roster) -> None:
 
 
 def test_deferred_queries_leave_statuses_pending_until_warmed(practice, clinical_columns) -> None:
-    from ketadesk.storage import demo_outcomes, demo_reviews
+    from ketadesk.storage.demo import demo_outcomes, demo_reviews
 
     rc = clinical_columns
     with practice.db.session() as s:

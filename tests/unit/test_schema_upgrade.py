@@ -5,9 +5,9 @@ from __future__ import annotations
 from alembic import command
 
 from ketadesk.models.audit import AuditEvent
-from ketadesk.storage.database import PracticeDatabase, backups_dir
-from ketadesk.storage.engine import is_plain_sqlite
-from ketadesk.storage.migrate import alembic_config, current_revision, head_revision
+from ketadesk.storage.security.database import PracticeDatabase, backups_dir
+from ketadesk.storage.security.engine import is_plain_sqlite
+from ketadesk.storage.security.migrate import alembic_config, current_revision, head_revision
 from tests.conftest import PASSWORD, PHYSICIAN
 
 FIRST_REVISION = "0001"
@@ -35,8 +35,8 @@ def test_older_database_is_backed_up_then_upgraded(practice):
     finally:
         db.close()
     # The backup holds the old schema and opens with the same password.
-    from ketadesk.storage.engine import create_keyed_engine
-    from ketadesk.storage.keyslots import KeySlotFile
+    from ketadesk.storage.security.engine import create_keyed_engine
+    from ketadesk.storage.security.keyslots import KeySlotFile
 
     key = KeySlotFile.load(backups[0]).unwrap_for_user(PHYSICIAN, PASSWORD)
     engine = create_keyed_engine(backups[0], key)

@@ -11,7 +11,7 @@ from ketadesk.models.base import UTCDateTime
 
 connection = context.config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("KetaDesk migrations run only through ketadesk.storage.migrate")
+    raise RuntimeError("KetaDesk migrations run only through ketadesk.storage.security.migrate")
 
 
 def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:

@@ -1,0 +1,171 @@
+"""Demo protocols: practice limits filled in (marked as demo values), confirmed copies of the
+built-in templates, and a signed protocol for most active patients who have a current signed
+interaction review (the reviews demo step runs first).
+
+Deterministic for a given seed. A mix of templates, routes and doses; a few patients also have a
+newer draft (to show version history and the diff) and one protocol is discontinued.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketadesk.core.permissions import Actor
+from ketadesk.core.practice_limits import LimitValue, PracticeLimits, RouteLimits
+from ketadesk.core.protocol_templates import (
+    ProtocolTemplate,
+    builtin_templates,
+    confirm_template,
+)
+from ketadesk.core.protocols import Protocol, Route, TitrationLadder
+from ketadesk.models.patients import Patient
+from ketadesk.storage.protocols import protocols as store
+from ketadesk.storage.reviews.interaction_reviews import review_states_for
+from ketadesk.storage.security.database import PracticeDatabase
+
+DEMO_SOURCE = "Demo values for trying KetaDesk — not clinical guidance"
+#: Share of eligible active patients who get a signed protocol.
+_SIGNED_SHARE = 0.92
+#: Signing runs every check (about 0.1 s a patient), so very large demos stop here.
+_MAX_SIGNED = 1500
+
+
+def demo_practice_limits() -> PracticeLimits:
+    """Limits for the demo practice only; every value carries ``DEMO_SOURCE``."""
+
+    def route(mg_per_kg: float, mg: float, hours: float, per_week: float) -> RouteLimits:
+        return RouteLimits(
+            max_single_dose_mg_per_kg=LimitValue(mg_per_kg, DEMO_SOURCE),
+            max_single_dose_mg=LimitValue(mg, DEMO_SOURCE),
+            max_daily_mg=LimitValue(mg, DEMO_SOURCE),
+            min_interval_hours=LimitValue(hours, DEMO_SOURCE),
+            max_sessions_per_week=LimitValue(per_week, DEMO_SOURCE),
+        )
+
+    wide = route(4.0, 300.0, 24.0, 7.0)
+    return PracticeLimits(
+        routes={
+            Route.SUBLINGUAL: wide,
+            Route.ORAL_SOLUTION: wide,
+            Route.INTRANASAL: route(1.5, 100.0, 48.0, 3.0),
+            Route.OTHER: wide,
+        },
+        weight_max_age_days=LimitValue(180.0, DEMO_SOURCE),
+    )
+
+
+def demo_templates() -> tuple[ProtocolTemplate, ...]:
+    """Confirmed practice copies of the built-in templates, named "… (demo practice)"."""
+    return tuple(confirm_template(t, f"{t.name} (demo practice)") for t in builtin_templates())
+
+
+def populate(database: PracticeDatabase, physician: Actor) -> None:
+    """The ``demo`` step: limits, templates and signed protocols."""
+    with database.session() as session:
+        populate_demo_protocols(session, physician)
+
+
+def _variant(rng: random.Random, template: ProtocolTemplate, start: date) -> Protocol:
+    protocol = template.protocol
+    ladder = protocol.ladder
+    choice = rng.random()
+    if choice < 0.3 and ladder.increment_mg is not None:
+        # A gentler ladder: same start, smaller top.
+        top = max(ladder.start_dose_mg, ladder.max_dose_mg - ladder.increment_mg)
+        ladder = replace(ladder, max_dose_mg=top)
+    elif choice < 0.5:
+        ladder = replace(ladder, sessions_per_step=ladder.sessions_per_step + 1)
+    review_in = rng.choice((4, 6, 8))
+    if protocol.route is Route.SUBLINGUAL and protocol.kind.value == "microdose" and \
+            rng.random() < 0.25:
+        protocol = replace(protocol, route=Route.ORAL_SOLUTION,
+                           formulation="Compounded ketamine oral solution", unit_name="mL",
+                           strength_mg_per_unit=10.0)
+    return replace(
+        protocol,
+        ladder=TitrationLadder(
+            start_dose_mg=ladder.start_dose_mg,
+            max_dose_mg=ladder.max_dose_mg,
+            increment_mg=ladder.increment_mg,
+            step_doses_mg=tuple(d for d in ladder.step_doses_mg if d <= ladder.max_dose_mg),
+            step_up_rule=ladder.step_up_rule,
+            sessions_per_step=ladder.sessions_per_step,
+        ),
+        review_date=start + timedelta(weeks=review_in),
+    )
+
+
+def populate_demo_protocols(
+    session: Session, physician: Actor, *, seed: int = 20261127, today: date | None = None
+) -> int:
+    """Fill in demo limits and templates, then sign protocols; returns how many were signed.
+
+    Only patients whose interaction review is current are given a signed protocol (signing
+    needs one); a protocol that would not pass validation is left as a draft.
+    """
+    rng = random.Random(seed)
+    day = today or datetime.now(UTC).date()
+    store.set_practice_limits(session, physician, demo_practice_limits())
+    templates = demo_templates()
+    for template in templates:
+        store.save_template(session, physician, template)
+    patient_ids = list(
+        session.execute(
+            select(Patient.id).where(Patient.status == "active").order_by(Patient.id)
+        ).scalars()
+    )
+    states = review_states_for(session, patient_ids)
+    signed = 0
+    discontinued = False
+    for patient_id in patient_ids:
+        if signed >= _MAX_SIGNED:
+            break
+        if rng.random() > _SIGNED_SHARE or states.get(patient_id) != "current":
+            continue
+        weight = store.chart_weight(session, patient_id)
+        # Lighter patients get the microdose or intranasal template more often.
+        weights = (5, 2, 2) if weight is not None and weight.kg < 60 else (4, 3, 2)
+        template = rng.choices(templates, weights=weights)[0]
+        start = day - timedelta(days=rng.randrange(0, 70))
+        protocol = _variant(rng, template, start)
+        if protocol.review_date is not None and protocol.review_date < day:
+            protocol = replace(protocol, review_date=day + timedelta(weeks=2))
+        check = store.signing_check(session, physician, patient_id, protocol, day)
+        if check.errors:
+            template = templates[0]
+            protocol = replace(template.protocol, review_date=day + timedelta(weeks=4))
+            check = store.signing_check(session, physician, patient_id, protocol, day)
+        draft = store.save_draft(session, physician, patient_id, protocol, start,
+                                 template_name=template.name)
+        if check.errors:
+            continue  # stays a draft: the chart shows why it cannot be signed
+        store.sign_version(session, physician, draft.version_id,
+                           acknowledged_warnings=[m.code for m in check.warnings], today=day)
+        signed += 1
+        roll = rng.random()
+        if roll < 0.1:
+            # A newer draft after signing shows version history and the diff.
+            edit = store.create_draft_from_previous(session, physician, patient_id)
+            top = edit.protocol.ladder.max_dose_mg
+            step = edit.protocol.ladder.increment_mg or 5.0
+            store.save_draft(
+                session, physician, patient_id,
+                replace(edit.protocol,
+                        ladder=replace(edit.protocol.ladder, max_dose_mg=max(
+                            edit.protocol.ladder.start_dose_mg, top - step)),
+                        notes="Hold at a lower top dose until the next visit."),
+                edit.start_date,
+            )
+        elif roll < 0.14 and not discontinued:
+            course = store.current_protocol(session, patient_id)
+            if course is not None:
+                store.discontinue_protocol(session, physician, course.protocol_id,
+                                           "Patient chose to stop treatment (demo).")
+                discontinued = True
+                signed -= 1
+    return signed

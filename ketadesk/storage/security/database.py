@@ -1,0 +1,448 @@
+"""The practice database: create, unlock, lock, sessions, backup.
+
+Open the database only after unlock, never at import: ``PracticeDatabase.unlock`` returns an
+object holding the engine; ``lock()`` drops the key and every pooled connection.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ketadesk.core import audit_actions
+from ketadesk.core.audit_chain import ChainVerdict
+from ketadesk.core.errors import UserFacingError
+from ketadesk.core.permissions import Actor, Role, password_problem
+from ketadesk.models.practice import PracticeMeta
+from ketadesk.models.users import User
+from ketadesk.storage.security import attempts
+from ketadesk.storage.security.audit_log import latest_event, record_event, verify_audit
+from ketadesk.storage.security.engine import (
+    MIN_DATABASE_BYTES,
+    check_key_opens,
+    cipher_damaged_pages,
+    create_keyed_engine,
+    export_encrypted_copy,
+    forget_key,
+)
+from ketadesk.storage.security.keyslots import (
+    WRONG_CREDENTIALS,
+    AuditAnchor,
+    KdfParams,
+    KeySlotFile,
+    new_database_key,
+)
+from ketadesk.storage.security.migrate import (
+    current_revision,
+    head_revision,
+    needs_upgrade,
+    upgrade_to_head,
+)
+
+
+class DatabaseDamagedError(UserFacingError):
+    exit_code = 4
+
+
+class DatabaseBusyError(UserFacingError):
+    exit_code = 5
+
+
+def _refuse_while_backing_off(path: Path, now: datetime | None = None) -> None:
+    wait = attempts.seconds_to_wait(path, now)
+    if wait:
+        raise UserFacingError(
+            f"Too many wrong passwords in a row. Wait {wait} seconds before trying again."
+        )
+
+
+def _damaged(path: Path) -> DatabaseDamagedError:
+    backup = newest_good_backup(path)
+    hint = f" The newest backup is {backup}." if backup else " No backup was found beside it."
+    return DatabaseDamagedError(
+        "The practice database is damaged (some of its pages fail their integrity check) and "
+        f"was not opened or changed.{hint} Restore it with 'python -m ketadesk restore'."
+    )
+
+
+def backups_dir(db_path: Path) -> Path:
+    return db_path.with_name(db_path.stem + "-backups")
+
+
+def newest_good_backup(db_path: Path) -> Path | None:
+    folder = backups_dir(db_path)
+    if not folder.is_dir():
+        return None
+    candidates = sorted(folder.glob("*.db"), key=lambda p: p.stat().st_mtime, reverse=True)
+    return candidates[0] if candidates else None
+
+
+def actor_from_user(user: User) -> Actor:
+    return Actor(
+        user_id=user.id,
+        user_name=user.user_name,
+        full_name=user.full_name,
+        role=Role(user.role),
+        can_manage_users=user.can_manage_users,
+    )
+
+
+@dataclass(frozen=True)
+class UnlockOutcome:
+    actor: Actor
+    audit: ChainVerdict
+    failed_attempts_since_last_login: int
+
+
+class PracticeDatabase:
+    """An unlocked practice database. Create with ``create`` or ``unlock``."""
+
+    def __init__(self, path: Path, key: bytes, slots: KeySlotFile) -> None:
+        self.path = path
+        self.database_id = slots.database_id
+        self._key: bytes | None = key
+        self.engine: Engine = create_keyed_engine(path, key)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    # --- opening -----------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        path: Path,
+        *,
+        user_name: str,
+        full_name: str,
+        password: str,
+        kdf: KdfParams | None = None,
+    ) -> tuple[PracticeDatabase, Actor, str]:
+        """Create an encrypted database and its first physician (who manages users).
+
+        Returns the open database, the first user, and the one-time recovery key.
+        """
+        path = Path(path)
+        if path.exists() or KeySlotFile.path_for(path).exists():
+            raise UserFacingError(
+                f"A practice database already exists at {path}; nothing was changed."
+            )
+        check_user_name(user_name)
+        problem = password_problem(password, user_name)
+        if problem:
+            raise UserFacingError(problem)
+        if not full_name.strip():
+            raise UserFacingError("Enter the physician's full name.")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = new_database_key()
+        slots = KeySlotFile(database_id=uuid.uuid4().hex)
+        slots.add_user_slot(key, user_name, password, kdf)
+        recovery_key = slots.add_recovery_slot(key)
+        database = cls(path, key, slots)
+        try:
+            upgrade_to_head(database.engine)
+            with database.session() as session:
+                session.add(PracticeMeta(key="database_id", value=slots.database_id))
+                user = User(
+                    user_name=user_name,
+                    full_name=full_name.strip(),
+                    role="physician",
+                    can_manage_users=True,
+                    password_changed_at=datetime.now(UTC),
+                )
+                session.add(user)
+                session.flush()
+                actor = actor_from_user(user)
+                record_event(session, actor, audit_actions.DATABASE_CREATED)
+                record_event(
+                    session,
+                    actor,
+                    audit_actions.USER_ADDED,
+                    detail=f"user {user_name} role physician, manages users",
+                )
+            slots.save(path)
+        except BaseException:
+            database.close()
+            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                leftover.unlink(missing_ok=True)
+            raise
+        return database, actor, recovery_key
+
+    @classmethod
+    def unlock(
+        cls, path: Path, user_name: str, password: str, *, now: datetime | None = None
+    ) -> tuple[PracticeDatabase, UnlockOutcome]:
+        """Open the database as ``user_name``. A wrong password changes no database file."""
+        path = Path(path)
+        if not path.exists():
+            raise UserFacingError(
+                f"There is no practice database at {path}. Create one with "
+                "'python -m ketadesk init', or check the --db path."
+            )
+        _refuse_while_backing_off(path, now)
+        slots = KeySlotFile.load(path)
+        try:
+            key = slots.unwrap_for_user(user_name, password)
+        except UserFacingError:
+            attempts.record_failure(path, user_name, now)
+            raise
+        return cls._open_as(path, key, slots, user_name)
+
+    @classmethod
+    def _open_as(
+        cls, path: Path, key: bytes, slots: KeySlotFile, user_name: str
+    ) -> tuple[PracticeDatabase, UnlockOutcome]:
+        database = cls.open_with_key(path, key, slots)
+        try:
+            outcome = database._after_unlock(user_name)
+        except BaseException:
+            database.close()
+            raise
+        return database, outcome
+
+    @classmethod
+    def unlock_with_device_secret(
+        cls, path: Path, user_name: str, device_secret: bytes
+    ) -> tuple[PracticeDatabase, UnlockOutcome]:
+        """Open with a secret remembered in the OS keyring ("remember on this computer")."""
+        path = Path(path)
+        if not path.exists():
+            raise UserFacingError(f"There is no practice database at {path}.")
+        slots = KeySlotFile.load(path)
+        key = slots.unwrap_with_device_secret(user_name, device_secret)
+        if key is None:
+            raise UserFacingError(
+                "This computer no longer remembers you for this database; enter your password."
+            )
+        return cls._open_as(path, key, slots, user_name)
+
+    def remember_on_this_computer(self, actor: Actor) -> bytes:
+        """Add a device slot for ``actor``; returns the secret to keep in the OS keyring."""
+        slots = KeySlotFile.load(self.path)
+        secret = slots.add_device_slot(self.database_key(), actor.user_name)
+        slots.save(self.path)
+        with self.session() as session:
+            record_event(session, actor, audit_actions.REMEMBER_DEVICE)
+        return secret
+
+    def forget_this_computer(self, actor: Actor) -> None:
+        slots = KeySlotFile.load(self.path)
+        slots.slots = [
+            s for s in slots.slots if not (s.kind == "device" and s.user_name == actor.user_name)
+        ]
+        slots.save(self.path)
+
+    @classmethod
+    def open_with_key(cls, path: Path, key: bytes, slots: KeySlotFile) -> PracticeDatabase:
+        """Checks the key and every page, upgrades an older schema (after a backup), opens."""
+        try:
+            check_key_opens(path, key)
+        except UserFacingError:
+            # Damage in the first pages also fails the key check. Say it is damage only when
+            # some pages still verify: with a key from another database every page fails.
+            size = path.stat().st_size
+            if size >= MIN_DATABASE_BYTES:
+                failing = len(cipher_damaged_pages(path, key))
+                if 0 < failing < size // MIN_DATABASE_BYTES:
+                    raise _damaged(path) from None
+            raise
+        if cipher_damaged_pages(path, key):
+            raise _damaged(path)
+        database = cls(path, key, slots)
+        try:
+            database._check_identity()
+            database._upgrade_if_needed()
+        except BaseException:
+            database.close()
+            raise
+        return database
+
+    def _check_identity(self) -> None:
+        with self.session() as session:
+            stored = session.get(PracticeMeta, "database_id")
+        if stored is None or stored.value != self.database_id:
+            raise UserFacingError(
+                "The key file beside the database belongs to a different practice database. "
+                "Nothing was changed."
+            )
+
+    def _upgrade_if_needed(self) -> None:
+        if not needs_upgrade(self.engine):
+            return
+        before = current_revision(self.engine)
+        folder = backups_dir(self.path)
+        folder.mkdir(exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        self.backup_to(folder / f"before-upgrade-{stamp}.db")
+        upgrade_to_head(self.engine)
+        with self.session() as session:
+            record_event(
+                session,
+                ("system", "system"),
+                audit_actions.DATABASE_UPGRADED,
+                detail=f"schema {before} -> {head_revision()}",
+            )
+
+    def _after_unlock(self, user_name: str) -> UnlockOutcome:
+        failures = attempts.failed_attempts(self.path)
+        with self.session() as session:
+            user = session.execute(
+                select(User).where(User.user_name == user_name)
+            ).scalar_one_or_none()
+            if user is None or not user.is_active:
+                attempts.record_failure(self.path, user_name)
+                raise UserFacingError(WRONG_CREDENTIALS)
+            actor = actor_from_user(user)
+            for failure in failures:
+                record_event(
+                    session,
+                    (failure.user_name, "unknown"),
+                    audit_actions.LOGIN_FAILED,
+                    detail="wrong user name or password",
+                    at=failure.at,
+                )
+            record_event(session, actor, audit_actions.LOGIN)
+            verdict = verify_audit(session, KeySlotFile.load(self.path).audit_anchor)
+            if not verdict.is_intact:
+                record_event(
+                    session,
+                    actor,
+                    audit_actions.AUDIT_CHECK_FAILED,
+                    detail=verdict.describe()[:200],
+                )
+        attempts.clear(self.path)
+        return UnlockOutcome(actor, verdict, len(failures))
+
+    # --- sessions ----------------------------------------------------------------------------
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One session per user action: commits on success, rolls back on any error."""
+        if self._key is None:
+            raise UserFacingError("The practice database is locked; log in again.")
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except OperationalError as error:
+            session.rollback()
+            if "locked" in str(error) or "busy" in str(error):
+                raise DatabaseBusyError(
+                    "The practice database is busy (another KetaDesk window or command is "
+                    "writing to it). Nothing was saved; try again in a moment."
+                ) from error
+            raise
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    # --- lock, re-authenticate, close -------------------------------------------------------
+    @property
+    def is_locked(self) -> bool:
+        return self._key is None
+
+    def lock(self, actor: Actor) -> None:
+        """Record the lock, then drop the key and all pooled connections."""
+        if self._key is None:
+            return
+        try:
+            with self.session() as session:
+                record_event(session, actor, audit_actions.LOCK)
+            self._write_audit_anchor()
+        finally:
+            forget_key(self.engine)
+            self._key = None
+
+    def unlock_again(self, user_name: str, password: str) -> Actor:
+        """Re-authenticate after a lock (the same or another user: "switch user")."""
+        _refuse_while_backing_off(self.path)
+        slots = KeySlotFile.load(self.path)
+        try:
+            key = slots.unwrap_for_user(user_name, password)
+        except UserFacingError:
+            attempts.record_failure(self.path, user_name)
+            raise
+        self.engine.dispose()
+        self._key = key
+        self.engine = create_keyed_engine(self.path, key)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        outcome = self._after_unlock(user_name)
+        with self.session() as session:
+            record_event(session, outcome.actor, audit_actions.UNLOCK)
+        return outcome.actor
+
+    def close(self) -> None:
+        try:
+            if self._key is not None:
+                self._write_audit_anchor()
+        finally:
+            forget_key(self.engine)
+            self._key = None
+
+    def _write_audit_anchor(self) -> None:
+        """Remember the newest audit event beside the database (never moving it backwards,
+        so removed events stay noticed)."""
+        with self.session() as session:
+            newest = latest_event(session)
+        if newest is None:
+            return
+        try:
+            slots = KeySlotFile.load(self.path)
+        except UserFacingError:
+            return  # a damaged key file is reported at the next unlock, not while closing
+        anchor = slots.audit_anchor
+        if anchor is not None and (anchor.seq, anchor.row_hash) == newest:
+            return
+        if anchor is None or newest[0] > anchor.seq:
+            slots.audit_anchor = AuditAnchor(*newest)
+            slots.save(self.path)
+
+    def audit_anchor(self) -> AuditAnchor | None:
+        return KeySlotFile.load(self.path).audit_anchor
+
+    def verify_audit_trail(self) -> ChainVerdict:
+        with self.session() as session:
+            return verify_audit(session, self.audit_anchor())
+
+    # --- keys and backups --------------------------------------------------------------------
+    def key_slots(self) -> KeySlotFile:
+        return KeySlotFile.load(self.path)
+
+    def database_key(self) -> bytes:
+        if self._key is None:
+            raise UserFacingError("The practice database is locked; log in again.")
+        return self._key
+
+    def backup_to(self, destination: Path) -> Path:
+        """An encrypted, consistent copy plus its key file (it opens with the same passwords)."""
+        destination = Path(destination)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        partial = destination.with_name(destination.name + ".partial")
+        export_encrypted_copy(self.engine, self.database_key(), partial)
+        problems = cipher_damaged_pages(partial, self.database_key())
+        if problems:
+            partial.unlink(missing_ok=True)
+            raise UserFacingError("The backup copy failed its integrity check and was removed.")
+        shutil.copy2(KeySlotFile.path_for(self.path), KeySlotFile.path_for(destination))
+        partial.replace(destination)
+        return destination
+
+
+_USER_NAME_OK = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+def check_user_name(user_name: str) -> None:
+    """Raise a clear error unless the user name is 2 to 64 of a-z, 0-9, dot, dash, underscore."""
+    if not (2 <= len(user_name) <= 64) or set(user_name) - _USER_NAME_OK:
+        raise UserFacingError(
+            "User names are 2 to 64 characters: lower-case letters, digits, dot, dash or "
+            "underscore."
+        )
+

@@ -1,0 +1,1 @@
+"""Administration (manage_users): users, practice settings, practice limits, the audit viewer."""

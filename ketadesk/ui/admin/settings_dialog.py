@@ -1,0 +1,102 @@
+"""Practice settings, built from the one registry of settings and their defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QWidget,
+)
+
+from ketadesk.core.errors import UserFacingError
+from ketadesk.core.settings import SETTINGS, SettingSpec
+from ketadesk.storage.practice.settings_store import get_setting, set_setting
+from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.common.dialog_parts import lay_out_dialog
+
+
+def _editor_for(spec: SettingSpec, value: Any) -> QWidget:
+    if spec.choices:
+        combo = QComboBox()
+        combo.addItems(list(spec.choices))
+        combo.setCurrentText(str(value))
+        combo.setAccessibleName(spec.label)
+        return combo
+    if isinstance(spec.default, int) and not isinstance(spec.default, bool):
+        box = QSpinBox()
+        box.setRange(
+            spec.minimum if spec.minimum is not None else -1_000_000,
+            spec.maximum if spec.maximum is not None else 1_000_000,
+        )
+        box.setValue(int(value))
+        box.setAccessibleName(spec.label)
+        return box
+    edit = QLineEdit("" if value is None else str(value))
+    edit.setAccessibleName(spec.label)
+    return edit
+
+
+def _value_of(widget: QWidget) -> Any:
+    if isinstance(widget, QComboBox):
+        return widget.currentText()
+    if isinstance(widget, QSpinBox):
+        return widget.value()
+    assert isinstance(widget, QLineEdit)
+    return widget.text()
+
+
+class SettingsDialog(QDialog):
+    """Every registered simple setting, one row each; users without rights see them read-only."""
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.setWindowTitle("Practice settings")
+        self.setMinimumWidth(680)
+        self.editors: dict[str, QWidget] = {}
+        self._initial: dict[str, Any] = {}
+        form = QFormLayout()
+        with context.db.session() as session:
+            for key, spec in SETTINGS.items():
+                if not isinstance(spec.default, (int, str)):
+                    continue  # structured settings have their own pages
+                value = get_setting(session, key)
+                editor = _editor_for(spec, value)
+                allowed = context.actor.can_manage_users or not spec.manage_users_only
+                editor.setEnabled(allowed)
+                if not allowed:
+                    editor.setToolTip("Only users who manage users may change this.")
+                self.editors[key] = editor
+                self._initial[key] = value
+                label = QLabel(spec.label)
+                label.setWordWrap(True)
+                label.setMinimumWidth(300)
+                label.setBuddy(editor)
+                form.addRow(label, editor)
+        self.error = lay_out_dialog(
+            self, form, self.save, accept_button=QDialogButtonBox.StandardButton.Save
+        )
+
+    def save(self) -> None:
+        changed = {
+            k: _value_of(w)
+            for k, w in self.editors.items()
+            if w.isEnabled() and _value_of(w) != self._initial[k]
+        }
+        try:
+            with self.context.db.session() as session:
+                for key, value in changed.items():
+                    set_setting(session, self.context.actor, key, value)
+        except UserFacingError as error:
+            self.error.say(error.message)
+            return
+        if changed:
+            self.context.data_changed.emit("settings")
+        self.accept()

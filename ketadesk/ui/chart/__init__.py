@@ -1,0 +1,1 @@
+"""One patient's chart and its tabs (demographics, medications, conditions, vitals)."""

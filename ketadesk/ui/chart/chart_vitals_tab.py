@@ -1,0 +1,127 @@
+"""The chart's Vitals tab: the history, newest first, and the line to add a measurement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from PySide6.QtCore import QDateTime
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDateTimeEdit,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ketadesk.core.measurements import (
+    kg_to_lb,
+    parse_blood_pressure,
+    parse_heart_rate,
+    parse_weight,
+)
+from ketadesk.storage.patients.patients import VitalsEntry
+from ketadesk.ui.chart.chart_record_table import fill_table, local_time_text, record_table
+
+
+@dataclass(frozen=True)
+class VitalsTyped:
+    """One measurement as typed, read into units: mmHg, beats/min, kg; time in UTC."""
+
+    measured_at: datetime
+    systolic: int | None
+    diastolic: int | None
+    heart_rate: int | None
+    weight_kg: float | None
+
+
+class VitalsTab(QWidget):
+    """Widgets only; the chart saves what is typed here (each entry in its own transaction)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        self.vitals_table = record_table(
+            ("Measured", "BP (mmHg)", "Heart rate (/min)", "Weight", "Entered by"), "Vitals history"
+        )
+        self.vitals_when = QDateTimeEdit(QDateTime.currentDateTime())
+        self.vitals_when.setCalendarPopup(True)
+        self.vitals_when.setDisplayFormat("MM/dd/yyyy HH:mm")
+        self.vitals_when.setAccessibleName("Measured at")
+        self.vitals_systolic = QLineEdit()
+        self.vitals_systolic.setPlaceholderText("Systolic")
+        self.vitals_systolic.setAccessibleName("Systolic blood pressure")
+        self.vitals_diastolic = QLineEdit()
+        self.vitals_diastolic.setPlaceholderText("Diastolic")
+        self.vitals_diastolic.setAccessibleName("Diastolic blood pressure")
+        self.vitals_heart_rate = QLineEdit()
+        self.vitals_heart_rate.setPlaceholderText("Heart rate")
+        self.vitals_heart_rate.setAccessibleName("Heart rate")
+        self.vitals_weight = QLineEdit()
+        self.vitals_weight.setPlaceholderText("Weight")
+        self.vitals_weight.setAccessibleName("Weight")
+        self.vitals_weight_unit = QComboBox()
+        self.vitals_weight_unit.addItems(["kg", "lb"])
+        self.vitals_weight_unit.setAccessibleName("Weight unit")
+        self.vitals_add = QPushButton("Add vitals")
+        row = QHBoxLayout()
+        for widget in (
+            self.vitals_when,
+            self.vitals_systolic,
+            QLabel("/"),
+            self.vitals_diastolic,
+            self.vitals_heart_rate,
+            self.vitals_weight,
+            self.vitals_weight_unit,
+            self.vitals_add,
+        ):
+            row.addWidget(widget)
+        layout.addWidget(self.vitals_table, 1)
+        layout.addLayout(row)
+
+    def show_vitals(self, vitals_oldest_first: tuple[VitalsEntry, ...]) -> None:
+        vitals = list(reversed(vitals_oldest_first))
+        fill_table(
+            self.vitals_table,
+            [
+                (
+                    local_time_text(v.measured_at),
+                    f"{v.systolic}/{v.diastolic}" if v.systolic is not None else "",
+                    "" if v.heart_rate is None else str(v.heart_rate),
+                    ""
+                    if v.weight_kg is None
+                    else f"{v.weight_kg:.1f} kg ({kg_to_lb(v.weight_kg):.0f} lb)",
+                    v.entered_by,
+                )
+                for v in vitals
+            ],
+            [v.id for v in vitals],
+        )
+
+    def typed(self) -> VitalsTyped:
+        """The measurement as typed; raises UserFacingError for a value that cannot be read."""
+        systolic = diastolic = heart_rate = None
+        if self.vitals_systolic.text().strip() or self.vitals_diastolic.text().strip():
+            bp = parse_blood_pressure(self.vitals_systolic.text(), self.vitals_diastolic.text())
+            systolic, diastolic = bp.systolic, bp.diastolic
+        if self.vitals_heart_rate.text().strip():
+            heart_rate = parse_heart_rate(self.vitals_heart_rate.text())
+        weight = None
+        if self.vitals_weight.text().strip():
+            weight = parse_weight(self.vitals_weight.text(), self.vitals_weight_unit.currentText())
+        when = self.vitals_when.dateTime().toPython()
+        assert isinstance(when, datetime)
+        measured_at = when.astimezone(UTC) if when.tzinfo else when.astimezone().astimezone(UTC)
+        return VitalsTyped(measured_at, systolic, diastolic, heart_rate, weight)
+
+    def clear_entry(self) -> None:
+        for line in (
+            self.vitals_systolic,
+            self.vitals_diastolic,
+            self.vitals_heart_rate,
+            self.vitals_weight,
+        ):
+            line.clear()

@@ -1,0 +1,518 @@
+"""One patient's chart: demographics, medications, conditions and allergies, vitals, status.
+
+Later features add their own tabs with ``add_tab(title, widget)``. Demographics are edited in
+place and saved with Ctrl+S; list entries (medications, conditions, vitals) are saved as soon
+as they are added, each in its own transaction and audit event. Each tab's widgets live in its
+own module (``chart_*_tab.py``); this widget saves, loads and applies permissions.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ketadesk.core.demographics import (
+    PatientDemographics,
+    parse_date_input,
+    validate_demographics,
+)
+from ketadesk.core.errors import UserFacingError
+from ketadesk.core.permissions import Permission
+from ketadesk.storage.patients import patients as service
+from ketadesk.storage.patients.patient_import import external_id_for
+from ketadesk.storage.patients.patients import PatientRecord
+from ketadesk.ui.chart.chart_conditions_tab import ConditionsTab
+from ketadesk.ui.chart.chart_demographics_tab import DemographicsTab
+from ketadesk.ui.chart.chart_medications_tab import MedicationsTab
+from ketadesk.ui.chart.chart_record_table import selected_entry_id
+from ketadesk.ui.chart.chart_vitals_tab import VitalsTab
+from ketadesk.ui.common.context import AppContext
+
+PHYSICIANS_ONLY = "Only physicians may do this."
+
+
+class PatientChart(QWidget):
+    """The chart of ``patient_id``, or an empty form for a new patient when it is None."""
+
+    patient_saved = Signal(int)
+
+    def __init__(
+        self, context: AppContext, patient_id: int | None, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._context = context
+        self.patient_id = patient_id
+        self.record: PatientRecord | None = None
+        self._dirty = False
+        self.setWindowTitle("New patient" if patient_id is None else "Patient chart")
+
+        self.title = QLabel("New patient")
+        self.title.setStyleSheet("font-size: 16pt; font-weight: 600;")
+        self.title.setAccessibleName("Patient")
+        self.external_id_label = QLabel()
+        self.external_id_label.setAccessibleName("Record number in the previous system")
+        self.external_id_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.external_id_label.setVisible(False)
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("color: #b00020;")
+        self.banner.setVisible(False)
+        self.save_button = QPushButton("Save (Ctrl+S)")
+        self.save_button.setAccessibleName("Save patient details")
+        self.tabs = QTabWidget()
+        self.tabs.setAccessibleName("Chart sections")
+
+        self.demographics_tab = DemographicsTab()
+        self.medications_tab = MedicationsTab()
+        self.conditions_tab = ConditionsTab()
+        self.vitals_tab = VitalsTab()
+        self.tabs.addTab(self.demographics_tab, "Demographics")
+        self.tabs.addTab(self.medications_tab, "Medications")
+        self.tabs.addTab(self.conditions_tab, "Conditions and allergies")
+        self.tabs.addTab(self.vitals_tab, "Vitals")
+        self._expose_tab_widgets()
+
+        top = QHBoxLayout()
+        top.addWidget(self.title, 1)
+        top.addWidget(self.external_id_label)
+        top.addWidget(self.save_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.tabs, 1)
+        self._save_shortcut = QShortcut(QKeySequence.StandardKey.Save, self)
+        self._connect_signals()
+        self._apply_permissions()
+        if patient_id is not None:
+            self.reload()
+        self._set_dirty(False)
+
+    # --- construction --------------------------------------------------------------------
+    def _expose_tab_widgets(self) -> None:
+        """The tabs' widgets as attributes of the chart, as callers and tests know them."""
+        demographics = self.demographics_tab
+        self.form = demographics.form
+        self.contacts = demographics.contacts
+        self.body = demographics.body
+        self.status_box = demographics.status_box
+        self.status_label = demographics.status_label
+        self.status_combo = demographics.status_combo
+        self.status_reason = demographics.status_reason
+        self.status_button = demographics.status_button
+        medications = self.medications_tab
+        self.med_table = medications.med_table
+        self.med_text = medications.med_text
+        self.med_dose = medications.med_dose
+        self.med_frequency = medications.med_frequency
+        self.med_start = medications.med_start
+        self.med_source = medications.med_source
+        self.med_add = medications.med_add
+        self.med_stop = medications.med_stop
+        self.med_verify = medications.med_verify
+        conditions = self.conditions_tab
+        self.condition_table = conditions.condition_table
+        self.condition_text = conditions.condition_text
+        self.condition_completer = conditions.condition_completer
+        self.condition_add = conditions.condition_add
+        self.condition_resolve = conditions.condition_resolve
+        self.allergy_table = conditions.allergy_table
+        self.allergy_substance = conditions.allergy_substance
+        self.allergy_reaction = conditions.allergy_reaction
+        self.allergy_add = conditions.allergy_add
+        self.allergy_remove = conditions.allergy_remove
+        vitals = self.vitals_tab
+        self.vitals_table = vitals.vitals_table
+        self.vitals_when = vitals.vitals_when
+        self.vitals_systolic = vitals.vitals_systolic
+        self.vitals_diastolic = vitals.vitals_diastolic
+        self.vitals_heart_rate = vitals.vitals_heart_rate
+        self.vitals_weight = vitals.vitals_weight
+        self.vitals_weight_unit = vitals.vitals_weight_unit
+        self.vitals_add = vitals.vitals_add
+
+    def _connect_signals(self) -> None:
+        for form in (self.form, self.contacts, self.body):
+            form.edited.connect(lambda: self._set_dirty(True))
+        state = self.form.editors["state"]
+        assert isinstance(state, QComboBox)
+        state.currentIndexChanged.connect(self._state_changed)
+        self.save_button.clicked.connect(self.save)
+        self._save_shortcut.activated.connect(self.save)
+        self.status_button.clicked.connect(self._change_status)
+        self.med_add.clicked.connect(self._add_medication)
+        self.med_text.returnPressed.connect(self._add_medication)
+        self.med_stop.clicked.connect(self._stop_medication)
+        self.med_verify.clicked.connect(self._verify_medication)
+        self.condition_add.clicked.connect(self._add_condition)
+        self.condition_resolve.clicked.connect(self._resolve_condition)
+        self.allergy_add.clicked.connect(self._add_allergy)
+        self.allergy_remove.clicked.connect(self._remove_allergy)
+        self.vitals_add.clicked.connect(self._add_vitals)
+        self._context.data_changed.connect(self._on_data_changed)
+
+    def _apply_permissions(self) -> None:
+        can = self._context.can
+        exists = self.patient_id is not None
+        clinical = can(Permission.EDIT_CLINICAL)
+        for widget in (
+            self.status_button,
+            self.status_combo,
+            self.status_reason,
+            self.condition_add,
+            self.condition_resolve,
+            self.condition_text,
+            self.allergy_add,
+            self.allergy_remove,
+            self.allergy_substance,
+            self.allergy_reaction,
+            self.vitals_add,
+        ):
+            widget.setEnabled(clinical and exists)
+            widget.setToolTip("" if clinical else PHYSICIANS_ONLY)
+        if not exists:
+            for widget in (self.status_button, self.condition_add, self.vitals_add):
+                widget.setToolTip("Save the new patient first.")
+        verify = can(Permission.VERIFY_MEDICATION)
+        self.med_verify.setEnabled(verify and exists)
+        self.med_verify.setToolTip("" if verify else PHYSICIANS_ONLY)
+        index = self.med_source.findData("verified")
+        item = self.med_source.model().item(index)  # type: ignore[attr-defined]
+        item.setEnabled(verify)
+        item.setToolTip("" if verify else PHYSICIANS_ONLY)
+        reported = can(Permission.RECORD_REPORTED_MEDICATION)
+        for widget in (self.med_add, self.med_stop, self.med_text):
+            widget.setEnabled(reported and exists)
+        editable = can(Permission.EDIT_DEMOGRAPHICS)
+        for form in (self.form, self.contacts, self.body):
+            form.set_read_only(not editable, "You may not change patient details.")
+        self.save_button.setEnabled(editable)
+
+    # --- tabs for later features ---------------------------------------------------------
+    def add_tab(self, title: str, widget: QWidget) -> int:
+        """Add a feature's tab (interaction review, protocol, check-ins); returns its index."""
+        return self.tabs.addTab(widget, title)
+
+    # --- loading -------------------------------------------------------------------------
+    def reload(self) -> None:
+        """Read the chart again (audited as a view) and show it; unsaved edits are replaced."""
+        assert self.patient_id is not None
+        with self._context.db.session() as session:
+            self.record = service.get_patient_record(session, self._context.actor, self.patient_id)
+            suggestions = service.condition_suggestions(session)
+            external_id = external_id_for(session, self.patient_id)
+        # Kept from a roster import, for reference only (KetaDesk's MRN is the record number).
+        self.external_id_label.setText(
+            f"Previous system's ID: {external_id}" if external_id else ""
+        )
+        self.external_id_label.setVisible(bool(external_id))
+        self.conditions_tab.set_condition_suggestions(suggestions)
+        self._show_record(self.record)
+
+    def _show_record(self, record: PatientRecord) -> None:
+        d = record.demographics
+        self.title.setText(f"{d.last_name}, {d.first_name}  ·  {record.mrn}")
+        self.setWindowTitle(f"{d.last_name}, {d.first_name} — {record.mrn}")
+        self.demographics_tab.show_record(record)
+        self.medications_tab.show_medications(record.medications)
+        self.conditions_tab.show_entries(record.conditions, record.allergies)
+        self.vitals_tab.show_vitals(record.vitals)
+        self._set_dirty(False)
+
+    def _state_changed(self) -> None:
+        self.demographics_tab.state_changed()
+
+    def _on_data_changed(self, what: str) -> None:
+        if self.patient_id is not None and what == f"patient:{self.patient_id}" and not self._dirty:
+            self.reload()
+
+    # --- dirty state and closing ---------------------------------------------------------
+    @property
+    def is_dirty(self) -> bool:
+        return self._dirty
+
+    def _set_dirty(self, dirty: bool) -> None:
+        self._dirty = dirty
+        base = self.windowTitle().removesuffix(" *")
+        self.setWindowTitle(base + (" *" if dirty else ""))
+        self.save_button.setText("Save (Ctrl+S)" + (" •" if dirty else ""))
+
+    def ask_unsaved_changes(self) -> QMessageBox.StandardButton:
+        """Ask what to do with unsaved changes: Save, Discard or Cancel (tests replace this)."""
+        return QMessageBox.question(
+            self,
+            "Unsaved changes",
+            "This patient's details have unsaved changes. Save them before closing?",
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save,
+        )
+
+    def ask_confirm_minor(self) -> bool:
+        """Ask to confirm recording a patient under 18 (tests replace this)."""
+        answer = QMessageBox.question(
+            self,
+            "Patient under 18",
+            "This date of birth makes the patient younger than 18. KetaDesk treatment is for "
+            "adults. Record this patient anyway?",
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def ask_create_duplicate(self, error: service.PossibleDuplicateError) -> bool:
+        """Ask whether a possible duplicate is really a different person (tests replace this)."""
+        answer = QMessageBox.question(
+            self, "Possible duplicate", error.message + "\n\nSave as a different person?"
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def may_close(self) -> bool:
+        """True when the chart may close: no unsaved changes, or saved/discarded on request."""
+        if not self._dirty:
+            return True
+        answer = self.ask_unsaved_changes()
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.may_close():
+            event.accept()
+        else:
+            event.ignore()
+
+    # --- saving demographics -------------------------------------------------------------
+    def draft(self) -> tuple[PatientDemographics, dict[str, str]]:
+        """The demographics as typed, plus problems that stop them being read (dob)."""
+        return self.demographics_tab.draft()
+
+    def _measurements(self) -> tuple[float | None, float | None, dict[str, str]]:
+        return self.demographics_tab.measurements()
+
+    def save(self) -> bool:
+        """Validate and save the demographics; on any problem keep everything typed."""
+        draft, read_problems = self.draft()
+        height_cm, weight_kg, body_problems = self._measurements()
+        today = datetime.now(UTC).astimezone().date()
+        found = validate_demographics(draft, today)
+        problems = {p.field: (p.message, p.level == "confirm") for p in reversed(found)}
+        problems.update({k: (v, False) for k, v in read_problems.items()})
+        self.form.show_problems(problems)
+        self.contacts.show_problems(problems)
+        self.body.show_problems({k: (v, False) for k, v in body_problems.items()})
+        errors = [k for k, (_, confirm) in problems.items() if not confirm]
+        if errors or body_problems:
+            count = len(errors) + len(body_problems)
+            self._show_banner(
+                f"{count} field{'s' if count != 1 else ''} need{'s' if count == 1 else ''} "
+                "attention; nothing was saved yet. See the messages under the fields."
+            )
+            return False
+        confirmed_minor = False
+        if problems:  # only "confirm" problems remain: the patient is under 18
+            if not self.ask_confirm_minor():
+                self._show_banner("Not saved: the patient is under 18 and was not confirmed.")
+                return False
+            confirmed_minor = True
+        allow_duplicate = False
+        while True:
+            try:
+                record = self._store(
+                    draft, today, confirmed_minor, allow_duplicate, height_cm, weight_kg
+                )
+            except service.PossibleDuplicateError as error:
+                if allow_duplicate or not self.ask_create_duplicate(error):
+                    self._show_banner(error.message)
+                    return False
+                allow_duplicate = True
+                continue
+            except UserFacingError as error:
+                self._show_banner(error.message)
+                return False
+            break
+        self.banner.setVisible(False)
+        created = self.patient_id is None
+        self.patient_id = record.id
+        self.record = record
+        self._show_record(record)
+        self._apply_permissions()
+        self.patient_saved.emit(record.id)
+        self._context.data_changed.emit("patients" if created else f"patient:{record.id}")
+        return True
+
+    def _store(
+        self,
+        draft: PatientDemographics,
+        today: date,
+        confirmed_minor: bool,
+        allow_duplicate: bool,
+        height_cm: float | None,
+        weight_kg: float | None,
+    ) -> PatientRecord:
+        actor = self._context.actor
+        with self._context.db.session() as session:
+            if self.patient_id is None:
+                return service.create_patient(
+                    session,
+                    actor,
+                    draft,
+                    today=today,
+                    confirmed_minor=confirmed_minor,
+                    allow_duplicate=allow_duplicate,
+                    height_cm=height_cm,
+                    weight_kg=weight_kg,
+                )
+            record = service.update_demographics(
+                session,
+                actor,
+                self.patient_id,
+                draft,
+                today=today,
+                confirmed_minor=confirmed_minor,
+                allow_duplicate=allow_duplicate,
+                height_cm=height_cm,
+            )
+            if weight_kg is not None:
+                service.add_vitals(
+                    session,
+                    actor,
+                    self.patient_id,
+                    measured_at=datetime.now(UTC),
+                    weight_kg=weight_kg,
+                )
+                session.expire_all()
+                record = service.get_patient_record(session, actor, self.patient_id)
+            return record
+
+    def _show_banner(self, message: str) -> None:
+        self.banner.setText(message)
+        self.banner.setVisible(True)
+
+    # --- list entries (saved at once) ----------------------------------------------------
+    def _run(self, action: object) -> bool:
+        """Run ``action(session)`` in one transaction; show a problem in the banner."""
+        assert self.patient_id is not None and callable(action)
+        try:
+            with self._context.db.session() as session:
+                action(session)
+        except UserFacingError as error:
+            self._show_banner(error.message)
+            return False
+        self.banner.setVisible(False)
+        dirty = self._dirty
+        keep = self.demographics_tab.typed_values()
+        self.reload()
+        if dirty:  # adding a medication must not throw away demographics being edited
+            self.demographics_tab.restore_values(keep)
+            self._set_dirty(True)
+        self._context.data_changed.emit(f"patient:{self.patient_id}")
+        return True
+
+    def _add_medication(self) -> None:
+        text = self.med_text.text()
+        start: date | None = None
+        if self.med_start.text().strip():
+            try:
+                start = parse_date_input(self.med_start.text())
+            except UserFacingError as error:
+                self._show_banner("Start date: " + error.message)
+                return
+        pid = self.patient_id
+        source = str(self.med_source.currentData())
+        if self._run(
+            lambda s: service.add_medication(
+                s,
+                self._context.actor,
+                pid,
+                text,
+                dose_text=self.med_dose.text(),
+                frequency_text=self.med_frequency.text(),
+                start_date=start,
+                source=source,
+            )
+        ):
+            self.medications_tab.clear_entry()
+
+    def _stop_medication(self) -> None:
+        med_id = selected_entry_id(self.med_table)
+        if med_id is None:
+            self._show_banner("Select the medication to stop.")
+            return
+        self._run(lambda s: service.stop_medication(s, self._context.actor, med_id))
+
+    def _verify_medication(self) -> None:
+        med_id = selected_entry_id(self.med_table)
+        if med_id is None:
+            self._show_banner("Select the medication to mark verified.")
+            return
+        self._run(lambda s: service.verify_medication(s, self._context.actor, med_id))
+
+    def _add_condition(self) -> None:
+        text = self.condition_text.text()
+        pid = self.patient_id
+        if self._run(lambda s: service.add_condition(s, self._context.actor, pid, text)):
+            self.condition_text.clear()
+
+    def _resolve_condition(self) -> None:
+        cid = selected_entry_id(self.condition_table)
+        if cid is None:
+            self._show_banner("Select the condition to mark resolved.")
+            return
+        self._run(lambda s: service.resolve_condition(s, self._context.actor, cid))
+
+    def _add_allergy(self) -> None:
+        substance, reaction = self.allergy_substance.text(), self.allergy_reaction.text()
+        pid = self.patient_id
+        if self._run(
+            lambda s: service.add_allergy(s, self._context.actor, pid, substance, reaction)
+        ):
+            self.allergy_substance.clear()
+            self.allergy_reaction.clear()
+
+    def _remove_allergy(self) -> None:
+        aid = selected_entry_id(self.allergy_table)
+        if aid is None:
+            self._show_banner("Select the allergy to remove.")
+            return
+        self._run(lambda s: service.remove_allergy(s, self._context.actor, aid))
+
+    def _add_vitals(self) -> None:
+        try:
+            typed = self.vitals_tab.typed()
+        except UserFacingError as error:
+            self._show_banner(error.message)
+            return
+        pid = self.patient_id
+        if self._run(
+            lambda s: service.add_vitals(
+                s,
+                self._context.actor,
+                pid,
+                measured_at=typed.measured_at,
+                systolic=typed.systolic,
+                diastolic=typed.diastolic,
+                heart_rate=typed.heart_rate,
+                weight_kg=typed.weight_kg,
+            )
+        ):
+            self.vitals_tab.clear_entry()
+
+    def _change_status(self) -> None:
+        new_status = str(self.status_combo.currentData())
+        reason = self.status_reason.text()
+        pid = self.patient_id
+        if self._run(
+            lambda s: service.change_status(s, self._context.actor, pid, new_status, reason)
+        ):
+            self.status_reason.clear()

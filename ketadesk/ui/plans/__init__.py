@@ -1,0 +1,1 @@
+"""Exporting and previewing treatment-plan PDFs."""

@@ -1,0 +1,1 @@
+"""The protocol editor (form, calendar, sign panel, history) and the template manager."""

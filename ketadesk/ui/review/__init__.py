@@ -1,0 +1,1 @@
+"""The interaction review screen, its finding cards, and the interruptive alert."""

@@ -1,0 +1,367 @@
+"""The roster as a lazy Qt table model over ``storage.roster_query`` (SQL does the work).
+
+Rows arrive in pages (``canFetchMore``/``fetchMore``); a new search, filter or sort resets
+the model and asks SQL again. No proxy model ever sees all 50,000 patients.
+
+The clinical columns (safety alert, interaction review, protocol, next check-in) come from
+``storage.roster_columns``; the model installs them and shows them after the built-in ones.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import IntEnum
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QIcon
+from PySide6.QtWidgets import QApplication, QStyle
+
+from ketadesk.storage.patients.patients import STATUS_LABELS
+from ketadesk.storage.roster import roster_columns as rc
+from ketadesk.storage.roster.roster_query import (
+    DEFAULT_PAGE_SIZE,
+    RosterFilter,
+    RosterRow,
+    RosterSort,
+    fetch_roster_page,
+    query_roster,
+    visible_columns,
+)
+from ketadesk.storage.security.database import PracticeDatabase
+
+PatientIdRole = Qt.ItemDataRole.UserRole + 1
+SortKeyRole = Qt.ItemDataRole.UserRole + 2
+
+_Index = QModelIndex | QPersistentModelIndex
+
+
+class RosterColumn(IntEnum):
+    NAME = 0
+    DOB = 1
+    MRN = 2
+    STATE = 3
+    STATUS = 4
+    LAST_VISIT = 5
+
+
+_HEADERS = {
+    RosterColumn.NAME: "Name",
+    RosterColumn.DOB: "Date of birth (age)",
+    RosterColumn.MRN: "MRN",
+    RosterColumn.STATE: "State",
+    RosterColumn.STATUS: "Status",
+    RosterColumn.LAST_VISIT: "Last visit",
+}
+_SORTS = {
+    RosterColumn.NAME: RosterSort.NAME,
+    RosterColumn.DOB: RosterSort.DOB,
+    RosterColumn.MRN: RosterSort.MRN,
+    RosterColumn.STATE: RosterSort.STATE,
+    RosterColumn.STATUS: RosterSort.STATUS,
+    RosterColumn.LAST_VISIT: RosterSort.LAST_VISIT,
+}
+
+
+REVIEW_LABELS = {"none": "None", "current": "Current", "stale": "Stale"}
+PROTOCOL_LABELS = {
+    "none": "None",
+    "draft": "Draft",
+    "signed": "Signed",
+    "discontinued": "Discontinued",
+}
+SAFETY_ALERT_TEXT = "Item 9 alert"
+CHECKING_TEXT = "Checking…"
+NOT_MONITORED_TEXT = "Not monitored"
+SAFETY_ALERT_TOOLTIP = (
+    "Unacknowledged PHQ-9 item 9 answer (thoughts of self-harm): open the chart, review and "
+    "acknowledge. Crisis line: call or text 988."
+)
+_URGENT = QColor("#b00020")
+_ATTENTION = QColor("#8a4b00")
+
+
+_ROLES_ANSWERED = frozenset(
+    {
+        PatientIdRole,
+        SortKeyRole,
+        Qt.ItemDataRole.AccessibleTextRole,
+        Qt.ItemDataRole.DecorationRole,
+        Qt.ItemDataRole.ForegroundRole,
+        Qt.ItemDataRole.FontRole,
+        Qt.ItemDataRole.ToolTipRole,
+    }
+)
+_BOLD: list[QFont] = []
+
+
+def _bold_font() -> QFont:
+    if not _BOLD:
+        font = QFont()
+        font.setBold(True)
+        _BOLD.append(font)
+    return _BOLD[0]
+
+
+def _local_today() -> date:
+    return datetime.now(UTC).astimezone().date()
+
+
+def next_due_text(due: date | None, overdue_days: int | None) -> str:
+    """The "Next check-in" cell: a date, "Overdue" in words when past, or "Not monitored"
+    (patients not in active treatment have no check-in plan)."""
+    if due is None:
+        return NOT_MONITORED_TEXT
+    if overdue_days:
+        days = f"{overdue_days} day{'s' if overdue_days != 1 else ''}"
+        return f"Overdue {days} (due {due.strftime('%m/%d/%Y')})"
+    return due.strftime("%m/%d/%Y")
+
+
+class RosterTableModel(QAbstractTableModel):
+    """Pages of ``RosterRow`` for the current filter and sort. Extra registered columns follow
+    the built-in ones. ``PatientIdRole`` gives the patient id; ``SortKeyRole`` a sortable value.
+    """
+
+    def __init__(self, db: PracticeDatabase, page_size: int = DEFAULT_PAGE_SIZE) -> None:
+        super().__init__()
+        self._db = db
+        self._page_size = page_size
+        self._filter = RosterFilter()
+        self._sort: str = RosterSort.NAME
+        self._ascending = True
+        self._rows: list[RosterRow] = []
+        self._total = 0
+        rc.install_roster_columns()
+        self._extras = visible_columns()
+        self._today = _local_today()
+        self._alert_icon: QIcon | None = None
+        self._status_pending = False
+        self._loaded = False  # sort() before the first refresh only records the order
+        self._cells: dict[int, tuple[str | None, ...]] = {}  # display text by row
+        self._fetching = False  # fetchMore re-entered from a rowsInserted slot must do nothing
+
+    # --- queries -----------------------------------------------------------------------
+    @property
+    def roster_filter(self) -> RosterFilter:
+        return self._filter
+
+    @property
+    def total(self) -> int:
+        """How many patients match (not just the rows loaded so far)."""
+        return self._total
+
+    def set_filter(self, roster_filter: RosterFilter) -> None:
+        self._filter = roster_filter
+        self.refresh()
+
+    @property
+    def status_pending(self) -> bool:
+        """True while review and check-in statuses await ``roster_columns.warm_roster_status``
+        (the GUI thread never computes all of them; the roster view warms them on a worker)."""
+        return self._status_pending
+
+    def refresh(self) -> None:
+        """Ask SQL again for the first page (after a search, filter, sort or data change)."""
+        with self._db.session() as session, rc.deferred_status_computation():
+            result = query_roster(
+                session,
+                self._filter,
+                sort=self._sort,
+                ascending=self._ascending,
+                limit=self._page_size,
+            )
+            pending = rc.status_pending(session)
+        self.beginResetModel()
+        self._extras = visible_columns()
+        self._today = _local_today()
+        self._rows = list(result.rows)
+        self._total = result.total
+        self._status_pending = pending
+        self._cells = {}
+        self._loaded = True
+        self.endResetModel()
+
+    def canFetchMore(self, parent: _Index = QModelIndex()) -> bool:  # noqa: B008
+        return not parent.isValid() and not self._fetching and len(self._rows) < self._total
+
+    def fetchMore(self, parent: _Index = QModelIndex()) -> None:  # noqa: B008
+        if parent.isValid() or self._fetching or len(self._rows) >= self._total:
+            return
+        with self._db.session() as session, rc.deferred_status_computation():
+            more = fetch_roster_page(
+                session,
+                self._filter,
+                sort=self._sort,
+                ascending=self._ascending,
+                offset=len(self._rows),
+                limit=self._page_size,
+            )
+        if not more:
+            self._total = len(self._rows)
+            return
+        first = len(self._rows)
+        self._fetching = True
+        try:
+            self.beginInsertRows(QModelIndex(), first, first + len(more) - 1)
+            self._rows.extend(more)
+            self.endInsertRows()
+        finally:
+            self._fetching = False
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        if column < len(RosterColumn):
+            key: str = _SORTS[RosterColumn(column)]
+        elif column - len(RosterColumn) < len(self._extras):
+            key = self._extras[column - len(RosterColumn)].key
+        else:
+            return
+        ascending = order == Qt.SortOrder.AscendingOrder
+        if key == self._sort and ascending == self._ascending and self._loaded:
+            return  # e.g. setSortingEnabled re-applying the current order
+        self._sort = key
+        self._ascending = ascending
+        if self._loaded:
+            self.refresh()
+
+    # --- model -------------------------------------------------------------------------
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(RosterColumn) + len(self._extras)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation != Qt.Orientation.Horizontal or role != Qt.ItemDataRole.DisplayRole:
+            return None
+        if 0 <= section < len(RosterColumn):
+            return _HEADERS[RosterColumn(section)]
+        extra = section - len(RosterColumn)
+        if 0 <= extra < len(self._extras):
+            return self._extras[extra].label
+        return None
+
+    def row_at(self, row: int) -> RosterRow | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def patient_id_at(self, row: int) -> int | None:
+        found = self.row_at(row)
+        return found.patient_id if found else None
+
+    def extra_key(self, column: int) -> str | None:
+        """The registered column key shown in table column ``column`` (None for built-ins)."""
+        extra = column - len(RosterColumn)
+        return self._extras[extra].key if 0 <= extra < len(self._extras) else None
+
+    def column_for_key(self, key: str) -> int | None:
+        for offset, extra in enumerate(self._extras):
+            if extra.key == key:
+                return len(RosterColumn) + offset
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        number = index.row()  # -1 for an invalid index
+        if number < 0 or number >= len(self._rows):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            # Painting asks for every visible cell at each keystroke: answer from a cache.
+            cells = self._cells.get(number)
+            if cells is None:
+                row = self._rows[number]
+                cells = tuple(self._display(row, c) for c in range(self.columnCount()))
+                self._cells[number] = cells
+            column = index.column()
+            return cells[column] if column < len(cells) else None
+        if role not in _ROLES_ANSWERED:
+            return None
+        row = self._rows[number]
+        column = index.column()
+        if role == PatientIdRole:
+            return row.patient_id
+        if role == SortKeyRole:
+            return self._sort_key(row, column)
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            if column == RosterColumn.NAME:
+                return f"{row.first_name} {row.last_name}"
+            if self.extra_key(column) == rc.SAFETY_ALERT:
+                return SAFETY_ALERT_TOOLTIP if row.extras.get(rc.SAFETY_ALERT) else "No alert"
+            return None
+        key = self.extra_key(column)
+        if key is None:
+            return None
+        if role == Qt.ItemDataRole.DecorationRole:
+            if key == rc.SAFETY_ALERT and row.extras.get(rc.SAFETY_ALERT):
+                return self._warning_icon()
+            return None
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return self._foreground(row, key)
+        if role == Qt.ItemDataRole.FontRole:
+            if key == rc.SAFETY_ALERT and row.extras.get(rc.SAFETY_ALERT):
+                return _bold_font()
+            return None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if key == rc.SAFETY_ALERT and row.extras.get(rc.SAFETY_ALERT):
+                return SAFETY_ALERT_TOOLTIP
+            return None
+        return None
+
+    def _warning_icon(self) -> QIcon:
+        if self._alert_icon is None:
+            style = QApplication.style()
+            self._alert_icon = style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+        return self._alert_icon
+
+    def _foreground(self, row: RosterRow, key: str) -> QBrush | None:
+        # Colour repeats what the words say; it never carries the meaning alone.
+        if key == rc.SAFETY_ALERT and row.extras.get(rc.SAFETY_ALERT):
+            return QBrush(_URGENT)
+        if key == rc.NEXT_CHECKIN_DUE and row.extras.get(rc.OVERDUE_DAYS):
+            return QBrush(_ATTENTION)
+        if key == rc.REVIEW_STATUS and row.extras.get(rc.REVIEW_STATUS) == "stale":
+            return QBrush(_ATTENTION)
+        return None
+
+    def _display(self, row: RosterRow, column: int) -> str | None:
+        if column == RosterColumn.NAME:
+            middle = f" {row.middle_name}" if row.middle_name else ""
+            return f"{row.last_name}, {row.first_name}{middle}"
+        if column == RosterColumn.DOB:
+            return f"{row.dob.strftime('%m/%d/%Y')} ({row.age_on(self._today)})"
+        if column == RosterColumn.MRN:
+            return row.mrn
+        if column == RosterColumn.STATE:
+            return row.state
+        if column == RosterColumn.STATUS:
+            return STATUS_LABELS.get(row.status, row.status)
+        if column == RosterColumn.LAST_VISIT:
+            return row.last_visit_on.strftime("%m/%d/%Y") if row.last_visit_on else "—"
+        key = self.extra_key(column)
+        if key is None:
+            return None
+        value = row.extras.get(key)
+        if key in (rc.REVIEW_STATUS, rc.NEXT_CHECKIN_DUE) and row.extras.get(rc.STATUS_PENDING):
+            return CHECKING_TEXT
+        if key == rc.SAFETY_ALERT:
+            return SAFETY_ALERT_TEXT if value else ""
+        if key == rc.REVIEW_STATUS:
+            return REVIEW_LABELS.get(str(value), "Not checked")
+        if key == rc.PROTOCOL_STATUS:
+            return PROTOCOL_LABELS.get(str(value), "Not checked")
+        if key == rc.NEXT_CHECKIN_DUE:
+            overdue = row.extras.get(rc.OVERDUE_DAYS)
+            return next_due_text(value, int(overdue) if overdue is not None else None)
+        return "" if value is None else str(value)
+
+    def _sort_key(self, row: RosterRow, column: int) -> Any:
+        if column == RosterColumn.NAME:
+            return f"{row.last_name}\t{row.first_name}".casefold()
+        if column == RosterColumn.DOB:
+            return row.dob.isoformat()
+        if column == RosterColumn.LAST_VISIT:
+            return row.last_visit_on.isoformat() if row.last_visit_on else ""
+        if self.extra_key(column) == rc.NEXT_CHECKIN_DUE:
+            due = row.extras.get(rc.NEXT_CHECKIN_DUE)
+            return due.isoformat() if isinstance(due, date) else "9999-12-31"
+        return self._display(row, column)

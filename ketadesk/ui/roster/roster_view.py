@@ -1,0 +1,259 @@
+"""The roster screen: search as you type, state/status filters, the "Review stale", "Check-in
+overdue" and "Safety alert open" filters, a row count and the table."""
+
+from __future__ import annotations
+
+import threading
+
+from PySide6.QtCore import QModelIndex, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ketadesk.core.errors import UserFacingError
+from ketadesk.storage.patients.patients import STATUS_LABELS
+from ketadesk.storage.roster import roster_columns as rc
+from ketadesk.storage.roster.roster_query import RosterFilter
+from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.roster.roster_table_model import PatientIdRole, RosterColumn, RosterTableModel
+
+SETTINGS_KEY = "roster/column_widths_v2"  # v2: the clinical columns were added
+SEARCH_DELAY_MS = 60  # coalesces fast typing; one SQL query per pause, not per key
+# Name, DOB (age), MRN, state, status, last visit, safety, review, protocol, next check-in.
+DEFAULT_WIDTHS = (210, 135, 105, 48, 88, 90, 118, 130, 92, 230)
+FLAG_FILTERS = (
+    (rc.REVIEW_STALE, "Review stale"),
+    (rc.CHECKIN_OVERDUE, "Check-in overdue"),
+    (rc.SAFETY_ALERT_OPEN, "Safety alert open"),
+)
+
+
+class _Table(QTableView):
+    """The roster table; Enter opens the selected patient."""
+
+    activated_row = Signal(int)
+
+    def keyPressEvent(self, event: object) -> None:  # type: ignore[override]
+        key = event.key()  # type: ignore[attr-defined]
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
+            self.activated_row.emit(self.currentIndex().row())
+            return
+        super().keyPressEvent(event)  # type: ignore[arg-type]
+
+
+class RosterView(QWidget):
+    """Find a patient. Emits ``patient_opened(patient_id)`` and ``new_patient_requested()``."""
+
+    patient_opened = Signal(int)
+    new_patient_requested = Signal()
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._context = context
+        self.model = RosterTableModel(context.db)
+
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search name, MRN, phone or date of birth (Ctrl+F)")
+        self.search.setAccessibleName("Search patients")
+        self.search.setClearButtonEnabled(True)
+        self.state_filter = QComboBox()
+        self.state_filter.setAccessibleName("State filter")
+        for value, label in (("", "All states"), ("FL", "Florida"), ("NJ", "New Jersey")):
+            self.state_filter.addItem(label, value)
+        self.status_filter = QComboBox()
+        self.status_filter.setAccessibleName("Status filter")
+        self.status_filter.addItem("All statuses", "")
+        for value, label in STATUS_LABELS.items():
+            self.status_filter.addItem(label, value)
+        self.flag_filters: dict[str, QCheckBox] = {}
+        for key, label in FLAG_FILTERS:
+            box = QCheckBox(label)
+            box.setAccessibleName(f"Show only: {label}")
+            self.flag_filters[key] = box
+        self.count_label = QLabel()
+        self.count_label.setAccessibleName("Number of patients shown")
+        self.problem_label = QLabel()
+        self.problem_label.setStyleSheet("color: #b00020;")
+        self.problem_label.setVisible(False)
+
+        self.table = _Table()
+        self.table.setAccessibleName("Patient roster")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(RosterColumn.NAME, Qt.SortOrder.AscendingOrder)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(26)
+        header = self.table.horizontalHeader()
+        header.setStretchLastSection(True)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DELAY_MS)
+
+        bar = QHBoxLayout()
+        bar.addWidget(self.search, 1)
+        bar.addWidget(self.state_filter)
+        bar.addWidget(self.status_filter)
+        for box in self.flag_filters.values():
+            bar.addWidget(box)
+        bar.addWidget(self.count_label)
+        layout = QVBoxLayout(self)
+        layout.addLayout(bar)
+        layout.addWidget(self.problem_label)
+        layout.addWidget(self.table, 1)
+
+        self._warming = False
+        self._stop_warming = threading.Event()  # set when the view goes away
+        self.destroyed.connect(self._stop_warming.set)
+        self._find = QShortcut(QKeySequence.StandardKey.Find, self)
+        self._new = QShortcut(QKeySequence.StandardKey.New, self)
+        self._restore_widths()
+        self._connect_signals()
+        self.apply_filter()
+
+    def _connect_signals(self) -> None:
+        self.search.textChanged.connect(lambda _text: self._search_timer.start())
+        self.search.returnPressed.connect(self._open_first_if_single)
+        self._search_timer.timeout.connect(self.apply_filter)
+        self.state_filter.currentIndexChanged.connect(self.apply_filter)
+        self.status_filter.currentIndexChanged.connect(self.apply_filter)
+        for box in self.flag_filters.values():
+            box.toggled.connect(self.apply_filter)
+        self.table.doubleClicked.connect(lambda index: self._open_row(index.row()))
+        self.table.activated_row.connect(self._open_row)
+        self.table.horizontalHeader().sectionResized.connect(self._save_widths)
+        self._find.activated.connect(self.focus_search)
+        self._new.activated.connect(self.new_patient_requested)
+        self._context.data_changed.connect(self._on_data_changed)
+
+    # --- behaviour -----------------------------------------------------------------------
+    def current_filter(self) -> RosterFilter:
+        state = str(self.state_filter.currentData() or "")
+        status = str(self.status_filter.currentData() or "")
+        return RosterFilter(
+            search_text=self.search.text(),
+            states=frozenset({state} if state else ()),
+            statuses=frozenset({status} if status else ()),
+            flags=frozenset(k for k, box in self.flag_filters.items() if box.isChecked()),
+        )
+
+    def apply_filter(self) -> None:
+        """Query SQL for the current search and filters now (the search box calls it)."""
+        self._search_timer.stop()
+        try:
+            self.model.set_filter(self.current_filter())
+        except UserFacingError as error:
+            self.problem_label.setText(error.message)
+            self.problem_label.setVisible(True)
+            return
+        self.problem_label.setVisible(False)
+        self._update_count()
+        self._warm_statuses_if_needed()
+
+    def _warm_statuses_if_needed(self) -> None:
+        """Compute review and check-in statuses on a worker, then show them."""
+        if self._warming or not self.model.status_pending:
+            return
+        self._warming = True
+        database, stop = self._context.db, self._stop_warming
+
+        def finished(completed: object) -> None:
+            self._warming = False
+            if completed and not stop.is_set() and not database.is_locked:
+                self.refresh_keeping_selection()
+
+        def failed(error: BaseException) -> None:
+            self._warming = False
+            if stop.is_set() or database.is_locked:
+                return  # closed or locked meanwhile: warmed again at the next refresh
+            self.problem_label.setText(
+                "Review and check-in statuses could not be worked out; they show as "
+                '"Checking…". Reopen the roster to try again.'
+            )
+            self.problem_label.setVisible(True)
+
+        self._context.ops.run(
+            lambda: rc.warm_roster_status(
+                database.session, should_continue=lambda: not stop.is_set()
+            ),
+            finished,
+            on_failure=failed,
+        )
+
+    def _update_count(self) -> None:
+        total = self.model.total
+        self.count_label.setText(f"{total:,} patient{'s' if total != 1 else ''}")
+        if total and not self.table.currentIndex().isValid():
+            self.table.selectRow(0)
+
+    def focus_search(self) -> None:
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()
+
+    def _open_row(self, row: int) -> None:
+        patient_id = self.model.data(self.model.index(row, 0), PatientIdRole)
+        if patient_id is not None:
+            self.patient_opened.emit(int(patient_id))
+
+    def _open_first_if_single(self) -> None:
+        self.apply_filter()
+        if self.model.rowCount() >= 1:
+            index = self.table.currentIndex()
+            self._open_row(index.row() if index.isValid() else 0)
+
+    def _on_data_changed(self, what: str) -> None:
+        if what in ("patients", "reviews", "protocols", "checkins", "settings") or what.startswith(
+            "patient:"
+        ):
+            self.refresh_keeping_selection()
+
+    def refresh_keeping_selection(self) -> None:
+        """Ask SQL again for the current filter, keeping the selected patient selected."""
+        selected = self.selected_patient_id()
+        self.model.refresh()
+        self._update_count()
+        self._select_patient(selected)
+        self._warm_statuses_if_needed()
+
+    def selected_patient_id(self) -> int | None:
+        index: QModelIndex = self.table.currentIndex()
+        return self.model.patient_id_at(index.row()) if index.isValid() else None
+
+    def _select_patient(self, patient_id: int | None) -> None:
+        if patient_id is None:
+            return
+        for row in range(self.model.rowCount()):
+            if self.model.patient_id_at(row) == patient_id:
+                self.table.selectRow(row)
+                return
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._stop_warming.set()
+        super().closeEvent(event)
+
+    # --- remembered column widths ---------------------------------------------------------
+    def _restore_widths(self) -> None:
+        saved = QSettings().value(SETTINGS_KEY, [])
+        widths = [int(w) for w in saved] if isinstance(saved, list) else []
+        for column, width in enumerate(widths or DEFAULT_WIDTHS):
+            if column < self.model.columnCount() and width > 20:
+                self.table.setColumnWidth(column, width)
+
+    def _save_widths(self) -> None:
+        header = self.table.horizontalHeader()
+        QSettings().setValue(SETTINGS_KEY, [header.sectionSize(i) for i in range(header.count())])

@@ -1,0 +1,90 @@
+"""A red banner for the roster or main window: patients with an unacknowledged PHQ-9 item 9."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
+
+from ketadesk.storage.outcomes.outcomes import open_safety_alerts
+from ketadesk.ui.common.context import AppContext
+
+CRISIS_LINE_TEXT = "988 Suicide & Crisis Lifeline: call or text 988"
+
+BANNER_STYLE = (
+    "QFrame#urgentBanner { background: #B00020; border-radius: 4px; }"
+    "QFrame#urgentBanner QLabel { color: white; }"
+    "QFrame#urgentBanner QPushButton { background: white; color: #B00020; font-weight: bold;"
+    " border-radius: 3px; padding: 5px 12px; }"
+    "QFrame#urgentBanner QPushButton:disabled { background: #E8B4BC; color: #5A0010; }"
+)
+
+
+def banner_text(count: int) -> str:
+    """The banner's sentence for ``count`` patients (singular/plural)."""
+    who = "1 patient has" if count == 1 else f"{count} patients have"
+    return (
+        f"<b>URGENT: {who} an unacknowledged suicide-risk answer (PHQ-9 item 9).</b> "
+        f"A physician must review and acknowledge each one. {CRISIS_LINE_TEXT}."
+    )
+
+
+class SafetyBanner(QFrame):
+    """Hidden while no alert is open; otherwise a red bar with the count and a "Show" button.
+
+    ``patients_requested(list[int])`` is emitted with the patient ids when "Show patients" is
+    clicked (the main window can filter the roster to them). ``refresh()`` re-reads the
+    database off the GUI thread; it also runs whenever ``data_changed`` says check-ins or a
+    patient changed.
+    """
+
+    patients_requested = Signal(list)
+    alerts_changed = Signal(int)
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._context = context
+        self._patient_ids: list[int] = []
+        self.setObjectName("urgentBanner")
+        self.setStyleSheet(BANNER_STYLE)
+        self.setAccessibleName("Urgent suicide-risk alert")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 8)
+        self.message_label = QLabel(self)
+        self.message_label.setWordWrap(True)
+        self.message_label.setTextFormat(Qt.TextFormat.RichText)
+        self.show_button = QPushButton("Show patients", self)
+        layout.addWidget(self.message_label, 1)
+        layout.addWidget(self.show_button)
+        self.setVisible(False)
+        self._connect_signals()
+
+    def _connect_signals(self) -> None:
+        self.show_button.clicked.connect(
+            lambda: self.patients_requested.emit(list(self._patient_ids))
+        )
+        self._context.data_changed.connect(self._on_data_changed)
+
+    def _on_data_changed(self, what: str) -> None:
+        if what in ("checkins", "patients") or what.startswith("patient:"):
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read which patients have an open item-9 alert (worker thread)."""
+        db = self._context.db
+
+        def load() -> set[int]:
+            with db.session() as session:
+                return open_safety_alerts(session)
+
+        self._context.ops.run(load, self.set_patient_ids, parent_widget=self)
+
+    def set_patient_ids(self, patient_ids: set[int] | list[int]) -> None:
+        """Show the banner for these patients (hide it when there are none)."""
+        self._patient_ids = sorted(patient_ids)
+        count = len(self._patient_ids)
+        self.message_label.setText(banner_text(count))
+        self.setVisible(count > 0)
+        self.alerts_changed.emit(count)
+
+    def patient_ids(self) -> list[int]:
+        return list(self._patient_ids)
