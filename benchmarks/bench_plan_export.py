@@ -22,7 +22,9 @@ from ketadesk.core.permissions import Actor
 from ketadesk.reports.plan_pdf import render_plan_pdf
 from ketadesk.storage.demo import demo_data
 from ketadesk.storage.plans.plan_export import export_plans, plan_export_batch, plan_for_patient
-from ketadesk.storage.protocols.protocols import active_signed_protocols
+from ketadesk.storage.protocols.protocol_versions import (
+    active_signed_protocols,
+)
 from ketadesk.storage.security.database import PracticeDatabase
 from ketadesk.storage.security.users import set_credentials
 

@@ -99,7 +99,9 @@ class _Progress:
 def _export_plan(args: argparse.Namespace) -> int:
     from ketadesk.storage.outcomes.outcomes import patient_id_for_mrn
     from ketadesk.storage.plans import plan_export
-    from ketadesk.storage.protocols.protocols import active_signed_protocol
+    from ketadesk.storage.protocols.protocol_versions import (
+        active_signed_protocol,
+    )
 
     if args.workers < 1:
         raise UserFacingError("--workers must be at least 1.")

@@ -115,7 +115,12 @@ def _practice_data(args: argparse.Namespace, *, needed: bool) -> _PracticeData |
         return None
     if getattr(args, "limits", None) is not None:
         raise UserFacingError("Use either --limits FILE or the practice database (--as), not both.")
-    from ketadesk.storage.protocols.protocols import get_practice_limits, practice_templates
+    from ketadesk.storage.practice.practice_limits_store import (
+        get_practice_limits,
+    )
+    from ketadesk.storage.practice.practice_templates import (
+        practice_templates,
+    )
 
     database, _actor = open_database_as(args)
     try:

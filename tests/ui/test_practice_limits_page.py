@@ -8,7 +8,9 @@ from typing import Any
 from PySide6.QtCore import Qt
 
 from ketadesk.core.protocols import Route
-from ketadesk.storage.protocols import protocols as store
+from ketadesk.storage.practice.practice_limits_store import (
+    get_practice_limits,
+)
 from ketadesk.ui.admin.practice_limits_page import PracticeLimitsPage
 from ketadesk.ui.common.context import AppContext
 
@@ -43,7 +45,7 @@ def test_a_managing_physician_sets_a_limit_with_its_source(qtbot: Any, practice:
     with qtbot.waitSignal(page.limits_saved, timeout=10000):
         qtbot.mouseClick(page.save_button, Qt.MouseButton.LeftButton)
     with practice.db.session() as s:
-        stored = store.get_practice_limits(s).for_route(Route.SUBLINGUAL)
+        stored = get_practice_limits(s).for_route(Route.SUBLINGUAL)
     assert stored.max_single_dose_mg_per_kg.value == 1.5
     assert stored.max_single_dose_mg_per_kg.source.startswith("Practice policy 2026-03")
     assert stored.max_single_dose_mg.value is None

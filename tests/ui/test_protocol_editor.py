@@ -12,7 +12,14 @@ from PySide6.QtWidgets import QLineEdit
 from ketadesk.core.practice_limits import LimitValue, PracticeLimits, RouteLimits
 from ketadesk.core.protocols import Route
 from ketadesk.models.patients import Patient, VitalSign
-from ketadesk.storage.protocols import protocols as store
+from ketadesk.storage.practice.practice_limits_store import (
+    set_practice_limits,
+)
+from ketadesk.storage.protocols.protocol_versions import (
+    active_signed_protocol,
+    current_protocol,
+    get_version,
+)
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.protocol.protocol_editor import ProtocolEditor
 
@@ -34,7 +41,7 @@ def limits(mg_per_kg: float) -> PracticeLimits:
 @pytest.fixture
 def patient_id(practice: Any) -> int:
     with practice.db.session() as s:
-        store.set_practice_limits(s, practice.physician, limits(2.0))
+        set_practice_limits(s, practice.physician, limits(2.0))
         patient = Patient(mrn="KD-UI1", first_name="Zoë", last_name="Test", dob=date(1985, 1, 2),
                           state="FL", status="active")
         s.add(patient)
@@ -128,7 +135,7 @@ def test_sign_needs_a_current_review_then_signing_makes_an_immutable_version(
     assert signal.args == [patient_id]
     qtbot.waitUntil(lambda: editor.edit_button.isVisibleTo(editor), timeout=10000)
     with practice.db.session() as s:
-        signed = store.active_signed_protocol(s, patient_id)
+        signed = active_signed_protocol(s, patient_id)
     assert signed is not None and signed.number == 1
     assert not signed.protocol.example_values
     assert "signed" in editor.status_label.text()
@@ -145,8 +152,8 @@ def test_sign_needs_a_current_review_then_signing_makes_an_immutable_version(
         qtbot.mouseClick(editor.save_button, Qt.MouseButton.LeftButton)
     assert editor.history_list.count() == 2
     with practice.db.session() as s:
-        assert store.get_version(s, signed.version_id) == signed
-        course = store.current_protocol(s, patient_id)
+        assert get_version(s, signed.version_id) == signed
+        course = current_protocol(s, patient_id)
     assert course is not None and [v.status for v in course.versions] == ["signed", "draft"]
     diff = editor.show_diff(1, 2)
     assert "Start dose: 10 mg → 7.5 mg" in diff
@@ -208,4 +215,4 @@ def test_flags_at_the_practice_threshold_interrupt_signing(
     assert shown and "major" in shown[0][0] and shown[0][1] == "major"
     editor.context.ops.wait_for_done()
     with practice.db.session() as s:
-        assert store.active_signed_protocol(s, patient_id) is None  # declined: not signed
+        assert active_signed_protocol(s, patient_id) is None  # declined: not signed

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ketadesk.storage.protocols import protocols as store
+from ketadesk.storage.practice.practice_templates import (
+    practice_templates,
+)
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.protocol.template_manager import TemplateManager
 
@@ -29,7 +31,7 @@ def test_confirm_export_delete_and_import(qtbot: Any, practice: Any, tmp_path: P
     qtbot.waitUntil(lambda: manager.template_list.count() == 4, timeout=10000)
     assert manager.template_list.item(3).text() == "Intranasal (our practice)  [practice]"
     with practice.db.session() as s:
-        [ours] = store.practice_templates(s)
+        [ours] = practice_templates(s)
     assert not ours.example_values
 
     path = tmp_path / "shared.json"

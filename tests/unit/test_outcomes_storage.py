@@ -15,6 +15,13 @@ from ketadesk.core.errors import UserFacingError
 from ketadesk.models.audit import AuditEvent
 from ketadesk.models.patients import Patient, PatientStatusChange
 from ketadesk.storage.outcomes import outcomes
+from ketadesk.storage.outcomes.monitoring_plans import (
+    PRACTICE_DEFAULT_SOURCE,
+    due_by_patient,
+    monitoring_cadence_for,
+    next_due_by_patient,
+    overdue_patient_ids,
+)
 from ketadesk.storage.practice.settings_store import set_setting
 from ketadesk.storage.security.audit_log import verify_audit
 
@@ -255,11 +262,11 @@ def test_due_dates_follow_the_practice_default_and_setting(practice: Any) -> Non
             s, practice.admin, pid, "GAD-7", [0] * 6 + [None], date(2026, 2, 9), today=TODAY
         )
     with practice.db.session() as s:
-        plan = outcomes.monitoring_cadence_for(s, pid)
-        assert plan.source == outcomes.PRACTICE_DEFAULT_SOURCE
+        plan = monitoring_cadence_for(s, pid)
+        assert plan.source == PRACTICE_DEFAULT_SOURCE
         assert (plan.cadence.checkin_every_days, plan.cadence.questionnaire_every_weeks) == (14, 4)
         assert plan.starts_on == date(2026, 1, 5)
-        status = outcomes.due_by_patient(s, [pid], TODAY)[pid]
+        status = due_by_patient(s, [pid], TODAY)[pid]
     assert status.next_checkin_due == date(2026, 3, 2)
     assert status.questionnaires_due["PHQ-9"] == date(2026, 3, 9)
     # The GAD-7 was incomplete, so the baseline GAD-7 (due at the start) is still owed.
@@ -268,7 +275,7 @@ def test_due_dates_follow_the_practice_default_and_setting(practice: Any) -> Non
 
     with practice.db.session() as s:
         set_setting(s, practice.physician, "default_checkin_every_days", 7)
-        status = outcomes.due_by_patient(s, [pid], TODAY)[pid]
+        status = due_by_patient(s, [pid], TODAY)[pid]
         assert status.next_checkin_due == date(2026, 2, 23)
         assert "check-in" in status.overdue
 
@@ -295,8 +302,8 @@ def test_overdue_list_and_next_due_for_the_roster(practice: Any) -> None:
                 today=TODAY,
             )
     with practice.db.session() as s:
-        assert outcomes.overdue_patient_ids(s, TODAY) == {late}
-        due = outcomes.next_due_by_patient(s, [up_to_date, late, paused], TODAY)
+        assert overdue_patient_ids(s, TODAY) == {late}
+        due = next_due_by_patient(s, [up_to_date, late, paused], TODAY)
     assert due == {up_to_date: date(2026, 3, 6), late: date(2025, 12, 29)}
     assert paused not in due  # not in active treatment: nothing is due
 

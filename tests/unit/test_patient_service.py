@@ -14,6 +14,11 @@ from ketadesk.core.errors import UserFacingError
 from ketadesk.core.mrn import is_valid_mrn
 from ketadesk.models.audit import AuditEvent
 from ketadesk.storage.patients import patients as svc
+from ketadesk.storage.patients.patient_medications import (
+    add_medication,
+    stop_medication,
+    verify_medication,
+)
 
 TODAY = date(2026, 3, 15)
 DRAFT = PatientDemographics(
@@ -133,20 +138,20 @@ def test_medications_kept_as_typed_and_permissions(practice) -> None:
     record = create(practice)
     typed = "  Ativan 1 mg at bedtime (½ tab if groggy)"
     with practice.db.session() as s:
-        med = svc.add_medication(s, practice.admin, record.id, typed, dose_text="1 mg")
+        med = add_medication(s, practice.admin, record.id, typed, dose_text="1 mg")
     assert med.entered_text == typed
     assert med.source == "patient_reported" and med.entered_by == "frontdesk"
     with practice.db.session() as s, pytest.raises(UserFacingError, match="physicians"):
-        svc.add_medication(s, practice.admin, record.id, "sertraline", source="verified")
+        add_medication(s, practice.admin, record.id, "sertraline", source="verified")
     with practice.db.session() as s, pytest.raises(UserFacingError, match="physicians"):
-        svc.verify_medication(s, practice.admin, med.id)
+        verify_medication(s, practice.admin, med.id)
     with practice.db.session() as s:
-        verified = svc.verify_medication(s, practice.physician, med.id)
+        verified = verify_medication(s, practice.physician, med.id)
     assert verified.is_verified and verified.verified_by == "drquill"
     with practice.db.session() as s, pytest.raises(UserFacingError, match="physicians"):
-        svc.stop_medication(s, practice.admin, med.id)
+        stop_medication(s, practice.admin, med.id)
     with practice.db.session() as s:
-        svc.stop_medication(s, practice.physician, med.id)
+        stop_medication(s, practice.physician, med.id)
     with practice.db.session() as s:
         chart = svc.get_patient_record(s, practice.physician, record.id)
     assert chart.medications[0].entered_text == typed and chart.active_medications == ()
@@ -155,7 +160,7 @@ def test_medications_kept_as_typed_and_permissions(practice) -> None:
 def test_medication_text_must_not_be_blank(practice) -> None:
     record = create(practice)
     with practice.db.session() as s, pytest.raises(UserFacingError, match="Type the medication"):
-        svc.add_medication(s, practice.physician, record.id, "   ")
+        add_medication(s, practice.physician, record.id, "   ")
 
 
 def test_conditions_allergies_and_suggestions(practice) -> None:

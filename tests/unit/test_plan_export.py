@@ -31,15 +31,23 @@ from ketadesk.reports.plan_document import plan_content_hash, shown_calendar_row
 from ketadesk.reports.plan_pdf import render_plan_pdf
 from ketadesk.reports.plan_pdf_canvas import DRAFT_WATERMARK
 from ketadesk.reports.plan_verify import extract_plan_text, read_plan_identity
-from ketadesk.storage.patients.patients import (
+from ketadesk.storage.patients.patient_medications import (
     add_medication,
+)
+from ketadesk.storage.patients.patients import (
     add_vitals,
     change_status,
     create_patient,
 )
 from ketadesk.storage.plans import plan_export as pe
+from ketadesk.storage.practice.practice_limits_store import (
+    set_practice_limits,
+)
 from ketadesk.storage.practice.settings_store import set_setting
 from ketadesk.storage.protocols import protocols as protocol_store
+from ketadesk.storage.protocols.protocol_versions import (
+    active_signed_protocol,
+)
 from ketadesk.storage.reviews.interaction_reviews import DecisionInput, run_review, sign_review
 from ketadesk.storage.security.audit_log import verify_audit
 
@@ -72,7 +80,7 @@ def set_up_practice(session: Any, physician: Any) -> None:
     set_setting(session, physician, "practice_name", "Harbor Light Psychiatry")
     set_setting(session, physician, "practice_address", "1200 Bayshore Drive, Tampa, FL 33606")
     set_setting(session, physician, "practice_phone", "(813) 555-0142")
-    protocol_store.set_practice_limits(session, physician, full_limits())
+    set_practice_limits(session, physician, full_limits())
 
 
 def new_patient(
@@ -191,7 +199,7 @@ def test_the_calendar_is_the_protocols_dosing_calendar(
     practice: Any, signed_patient: int, exported: tuple[Path, pe.ExportOutcome]
 ) -> None:
     with practice.db.session() as s:
-        version = protocol_store.active_signed_protocol(s, signed_patient)
+        version = active_signed_protocol(s, signed_patient)
         assert version is not None and version.weight is not None
         doc = pe.plan_for_patient(s, signed_patient)
     sessions = dosing_calendar(version.protocol, version.start_date, version.weight.kg)

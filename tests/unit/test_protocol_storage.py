@@ -20,8 +20,33 @@ from ketadesk.core.protocols import Protocol, Route
 from ketadesk.models.audit import AuditEvent
 from ketadesk.models.patients import Patient, PatientMedication, VitalSign
 from ketadesk.models.protocols import ProtocolVersion
-from ketadesk.storage.outcomes.outcomes import monitoring_cadence_for, patient_outcomes
+from ketadesk.storage.outcomes.monitoring_plans import (
+    monitoring_cadence_for,
+)
+from ketadesk.storage.outcomes.outcomes import (
+    patient_outcomes,
+)
+from ketadesk.storage.practice.practice_limits_store import (
+    get_practice_limits,
+    set_practice_limits,
+)
+from ketadesk.storage.practice.practice_templates import (
+    all_templates,
+    delete_template,
+    export_templates_file,
+    import_templates_file,
+    practice_templates,
+    save_template,
+)
 from ketadesk.storage.protocols import protocols as store
+from ketadesk.storage.protocols.protocol_versions import (
+    active_signed_protocol,
+    active_signed_protocols,
+    chart_weight,
+    current_protocol,
+    get_version,
+    patient_protocols,
+)
 from ketadesk.storage.security.audit_log import verify_audit
 
 TODAY = datetime.now(UTC).date()
@@ -65,13 +90,13 @@ def events(session: Any, action: str) -> list[AuditEvent]:
 
 def test_limits_start_empty_and_only_managing_physicians_change_them(practice: Any) -> None:
     with practice.db.session() as s:
-        limits = store.get_practice_limits(s)
+        limits = get_practice_limits(s)
         assert limits.for_route(Route.SUBLINGUAL).max_single_dose_mg.value is None
         with pytest.raises(UserFacingError, match="Only"):
-            store.set_practice_limits(s, practice.admin, full_limits())
-        store.set_practice_limits(s, practice.physician, full_limits())
+            set_practice_limits(s, practice.admin, full_limits())
+        set_practice_limits(s, practice.physician, full_limits())
     with practice.db.session() as s:
-        stored = store.get_practice_limits(s)
+        stored = get_practice_limits(s)
         assert stored.for_route(Route.INTRANASAL).max_single_dose_mg_per_kg == LimitValue(
             2.0, SOURCE)
         [event] = events(s, audit_actions.PRACTICE_LIMITS_CHANGED)
@@ -84,11 +109,11 @@ def test_a_set_limit_needs_a_source_and_a_positive_value(practice: Any) -> None:
     no_source = full_limits().with_route(
         Route.SUBLINGUAL, RouteLimits(max_single_dose_mg=LimitValue(200, "  ")))
     with practice.db.session() as s, pytest.raises(UserFacingError, match="source"):
-        store.set_practice_limits(s, practice.physician, no_source)
+        set_practice_limits(s, practice.physician, no_source)
     negative = full_limits().with_route(
         Route.SUBLINGUAL, RouteLimits(max_single_dose_mg=LimitValue(-1, SOURCE)))
     with practice.db.session() as s, pytest.raises(UserFacingError, match="more than 0"):
-        store.set_practice_limits(s, practice.physician, negative)
+        set_practice_limits(s, practice.physician, negative)
 
 
 def test_draft_from_template_keeps_example_values_and_the_chart_weight(practice: Any) -> None:
@@ -102,8 +127,8 @@ def test_draft_from_template_keeps_example_values_and_the_chart_weight(practice:
     assert version.weight is not None and version.weight.kg == 72.5
     assert version.weight.measured_on == TODAY - timedelta(days=10)
     with practice.db.session() as s:
-        assert store.active_signed_protocol(s, pid) is None
-        assert store.current_protocol(s, pid) is not None
+        assert active_signed_protocol(s, pid) is None
+        assert current_protocol(s, pid) is not None
 
 
 def test_saving_again_updates_the_open_draft_instead_of_adding_versions(practice: Any) -> None:
@@ -116,7 +141,7 @@ def test_saving_again_updates_the_open_draft_instead_of_adding_versions(practice
     assert second.start_date == TODAY + timedelta(days=1)
     assert second.content_hash != first.content_hash
     with practice.db.session() as s:
-        [course] = store.patient_protocols(s, pid)
+        [course] = patient_protocols(s, pid)
         assert len(course.versions) == 1 and course.draft is not None
         assert len(events(s, audit_actions.PROTOCOL_DRAFT_CREATED)) == 1
         assert len(events(s, audit_actions.PROTOCOL_DRAFT_SAVED)) == 1
@@ -145,7 +170,7 @@ def test_discontinue_needs_a_reason_and_keeps_it_out_of_the_audit(practice: Any)
                                             "Patient moved out of state")
         assert course.status == "discontinued"
         assert course.discontinued_reason == "Patient moved out of state"
-        assert store.current_protocol(s, pid) is None
+        assert current_protocol(s, pid) is None
         with pytest.raises(UserFacingError, match="already discontinued"):
             store.discontinue_protocol(s, practice.physician, version.protocol_id, "again")
         [event] = events(s, audit_actions.PROTOCOL_DISCONTINUED)
@@ -175,28 +200,28 @@ def test_practice_templates_save_export_import_and_refuse_builtin_names(
     builtin = find_template("Microdose, sublingual", builtin_templates())
     with practice.db.session() as s:
         with pytest.raises(UserFacingError, match="built-in"):
-            store.save_template(s, practice.physician, confirm_template(builtin))
-        store.save_template(s, practice.physician,
+            save_template(s, practice.physician, confirm_template(builtin))
+        save_template(s, practice.physician,
                             confirm_template(builtin, "Microdose SL (our practice)"))
         with pytest.raises(UserFacingError, match="Only physicians"):
-            store.save_template(s, practice.admin, confirm_template(builtin, "x"))
-        names = [t.name for t in store.all_templates(s)]
+            save_template(s, practice.admin, confirm_template(builtin, "x"))
+        names = [t.name for t in all_templates(s)]
         assert names[:3] == [t.name for t in builtin_templates()]
         assert names[3:] == ["Microdose SL (our practice)"]
         path = tmp_path / "ours.json"
-        assert store.export_templates_file(s, path) == 1
-        store.delete_template(s, practice.physician, "microdose sl (our practice)")
-        assert store.practice_templates(s) == ()
+        assert export_templates_file(s, path) == 1
+        delete_template(s, practice.physician, "microdose sl (our practice)")
+        assert practice_templates(s) == ()
     exported = json.loads(path.read_text("utf-8"))
     assert exported["templates"][0]["protocol"]["example_values"] is False
     with practice.db.session() as s:
-        [imported] = store.import_templates_file(s, practice.physician, path)
+        [imported] = import_templates_file(s, practice.physician, path)
         assert imported.name == "Microdose SL (our practice)" and not imported.built_in
         assert not imported.example_values
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "ketadesk-protocol-templates", "templates": [{}]', "utf-8")
     with practice.db.session() as s, pytest.raises(UserFacingError, match="not valid JSON"):
-        store.import_templates_file(s, practice.physician, bad)
+        import_templates_file(s, practice.physician, bad)
 
 
 def test_monitoring_cadence_falls_back_to_practice_defaults(practice: Any) -> None:
@@ -226,9 +251,9 @@ def test_chart_weight_is_the_latest_reading(practice: Any) -> None:
         s.add(VitalSign(patient_id=pid, weight_kg=None, systolic=130, entered_by="drquill",
                         measured_at=datetime.now(UTC)))
         s.flush()
-        weight = store.chart_weight(s, pid)
+        weight = chart_weight(s, pid)
         assert weight is not None and weight.kg == 78.2
-        assert store.chart_weight(s, add_patient(s, "KD-T8", None)) is None
+        assert chart_weight(s, add_patient(s, "KD-T8", None)) is None
 
 
 # --------------------------------------------------------------------------- signing
@@ -248,7 +273,7 @@ def acknowledge_all(session: Any, actor: Any, pid: int, protocol: Protocol) -> l
 
 def test_signing_needs_a_current_signed_interaction_review(practice: Any) -> None:
     with practice.db.session() as s:
-        store.set_practice_limits(s, practice.physician, full_limits())
+        set_practice_limits(s, practice.physician, full_limits())
         pid = add_patient(s, "KD-S1")
         draft = store.save_draft(s, practice.physician, pid, confirmed(), TODAY)
         with pytest.raises(UserFacingError, match="no signed interaction review yet"):
@@ -261,7 +286,7 @@ def test_sign_then_edit_makes_a_new_draft_and_the_signed_version_never_changes(
     practice: Any,
 ) -> None:
     with practice.db.session() as s:
-        store.set_practice_limits(s, practice.physician, full_limits())
+        set_practice_limits(s, practice.physician, full_limits())
         pid = add_patient(s, "KD-S2")
         draft = store.save_draft(s, practice.physician, pid, confirmed(), TODAY)
         review_id = sign_review_now(s, practice.physician, pid)
@@ -279,17 +304,17 @@ def test_sign_then_edit_makes_a_new_draft_and_the_signed_version_never_changes(
     with practice.db.session() as s:
         with pytest.raises(UserFacingError, match="already signed"):
             store.sign_version(s, practice.physician, signed.version_id, today=TODAY)
-        assert store.active_signed_protocol(s, pid) == signed
+        assert active_signed_protocol(s, pid) == signed
         edit = store.create_draft_from_previous(s, practice.physician, pid)
         assert edit.number == 2 and not edit.is_signed
         assert edit.content_hash == signed.content_hash
         changed = replace(edit.protocol, notes="changed after signing")
         store.save_draft(s, practice.physician, pid, changed, TODAY)
     with practice.db.session() as s:
-        again = store.get_version(s, signed.version_id)
+        again = get_version(s, signed.version_id)
         assert again == signed  # the signed version is untouched
-        assert store.active_signed_protocol(s, pid) == signed  # the draft is not in force
-        course = store.current_protocol(s, pid)
+        assert active_signed_protocol(s, pid) == signed  # the draft is not in force
+        course = current_protocol(s, pid)
         assert course is not None and [v.number for v in course.versions] == [1, 2]
         assert store.version_diff(course.versions[0], course.versions[1]) == [
             "Notes: none → changed after signing"]
@@ -299,7 +324,7 @@ def test_sign_then_edit_makes_a_new_draft_and_the_signed_version_never_changes(
         assert patient_outcomes(s, pid, TODAY).signed_versions == ((TODAY, 1),)
         assert plan.starts_on == TODAY and plan.dose_rules is not None
         assert plan.dose_rules.max_single_dose_mg == signed.protocol.ladder.max_dose_mg
-        assert store.active_signed_protocols(s, [pid]) == {pid: signed}
+        assert active_signed_protocols(s, [pid]) == {pid: signed}
         [event] = events(s, audit_actions.PROTOCOL_SIGNED)
         assert f"review {review_id}" in event.detail and event.patient_id == pid
         assert verify_audit(s).is_intact
@@ -307,7 +332,7 @@ def test_sign_then_edit_makes_a_new_draft_and_the_signed_version_never_changes(
 
 def test_a_stale_review_blocks_signing_with_the_reason_in_words(practice: Any) -> None:
     with practice.db.session() as s:
-        store.set_practice_limits(s, practice.physician, full_limits())
+        set_practice_limits(s, practice.physician, full_limits())
         pid = add_patient(s, "KD-S3")
         sign_review_now(s, practice.physician, pid)
         s.add(PatientMedication(patient_id=pid, entered_text="sertraline 50 mg daily",
@@ -324,7 +349,7 @@ def test_a_stale_review_blocks_signing_with_the_reason_in_words(practice: Any) -
 
 def test_an_over_limit_dose_blocks_signing_in_words(practice: Any) -> None:
     with practice.db.session() as s:
-        store.set_practice_limits(s, practice.physician, full_limits(mg_per_kg=0.5))
+        set_practice_limits(s, practice.physician, full_limits(mg_per_kg=0.5))
         pid = add_patient(s, "KD-S4", weight_kg=50.0)
         protocol = confirmed("Standard dose, sublingual RDT")
         draft = store.save_draft(s, practice.physician, pid, protocol, TODAY)
@@ -348,7 +373,7 @@ def test_protocol_check_reads_the_practice_limits_from_the_database(practice: An
     from tests.e2e.cli_runner import run_ketadesk
 
     with practice.db.session() as s:
-        store.set_practice_limits(s, practice.physician, full_limits(mg=20.0))
+        set_practice_limits(s, practice.physician, full_limits(mg=20.0))
     args = ("--db", str(practice.path), "protocol", "check", "--template",
             "Microdose, sublingual", "--weight-kg", "70")
     result = run_ketadesk(*args, "--as", PHYSICIAN, "--password-stdin", stdin=PASSWORD + "\n")
@@ -368,14 +393,14 @@ def test_demo_step_fills_limits_templates_and_signs_over_current_reviews(practic
     demo_reviews.populate(practice.db, practice.physician)
     demo_protocols.populate(practice.db, practice.physician)
     with practice.db.session() as s:
-        limits = store.get_practice_limits(s)
+        limits = get_practice_limits(s)
         sublingual = limits.for_route(Route.SUBLINGUAL)
         assert sublingual.max_single_dose_mg.source == demo_protocols.DEMO_SOURCE
         assert all(getattr(limits.for_route(r), n).is_set for r in Route
                    for n in ("max_single_dose_mg", "min_interval_hours"))
-        assert {t.name for t in store.practice_templates(s)} == {
+        assert {t.name for t in practice_templates(s)} == {
             t.name for t in demo_protocols.demo_templates()}
-        signed = store.active_signed_protocols(s)
+        signed = active_signed_protocols(s)
         assert signed
         for version in signed.values():
             assert not version.protocol.example_values

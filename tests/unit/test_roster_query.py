@@ -176,8 +176,15 @@ def _today():
 
 
 def test_clinical_columns_agree_with_the_feature_services(clinical, clinical_columns) -> None:
-    from ketadesk.storage.outcomes.outcomes import due_by_patient, open_safety_alerts
-    from ketadesk.storage.protocols.protocols import patient_protocols
+    from ketadesk.storage.outcomes.monitoring_plans import (
+        due_by_patient,
+    )
+    from ketadesk.storage.outcomes.outcomes import (
+        open_safety_alerts,
+    )
+    from ketadesk.storage.protocols.protocol_versions import (
+        patient_protocols,
+    )
     from ketadesk.storage.reviews.interaction_reviews import review_states_for
 
     rc = clinical_columns
@@ -264,7 +271,9 @@ def test_sorting_by_clinical_columns_is_done_in_sql_and_pages_cleanly(
 def test_a_chart_change_makes_the_review_stale_without_a_manual_refresh(
     clinical, clinical_columns
 ) -> None:
-    from ketadesk.storage.patients.patients import add_medication
+    from ketadesk.storage.patients.patient_medications import (
+        add_medication,
+    )
 
     rc = clinical_columns
     current = [r for r in _all_rows(clinical) if r.extras[rc.REVIEW_STATUS] == "current"]

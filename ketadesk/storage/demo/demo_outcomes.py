@@ -21,7 +21,9 @@ from ketadesk.core.permissions import Actor
 from ketadesk.core.questionnaires import Instrument, load_instrument, score_questionnaire
 from ketadesk.models.outcomes import CheckIn, CheckInSymptom, DoseLogRecord, QuestionnaireResponse
 from ketadesk.models.patients import Patient
-from ketadesk.storage.protocols.protocols import active_signed_protocols
+from ketadesk.storage.protocols.protocol_versions import (
+    active_signed_protocols,
+)
 from ketadesk.storage.security.database import PracticeDatabase
 
 _ALERT_PATIENTS = 2

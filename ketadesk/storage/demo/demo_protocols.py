@@ -24,7 +24,17 @@ from ketadesk.core.protocol_templates import (
 )
 from ketadesk.core.protocols import Protocol, Route, TitrationLadder
 from ketadesk.models.patients import Patient
+from ketadesk.storage.practice.practice_limits_store import (
+    set_practice_limits,
+)
+from ketadesk.storage.practice.practice_templates import (
+    save_template,
+)
 from ketadesk.storage.protocols import protocols as store
+from ketadesk.storage.protocols.protocol_versions import (
+    chart_weight,
+    current_protocol,
+)
 from ketadesk.storage.reviews.interaction_reviews import review_states_for
 from ketadesk.storage.security.database import PracticeDatabase
 
@@ -110,10 +120,10 @@ def populate_demo_protocols(
     """
     rng = random.Random(seed)
     day = today or datetime.now(UTC).date()
-    store.set_practice_limits(session, physician, demo_practice_limits())
+    set_practice_limits(session, physician, demo_practice_limits())
     templates = demo_templates()
     for template in templates:
-        store.save_template(session, physician, template)
+        save_template(session, physician, template)
     patient_ids = list(
         session.execute(
             select(Patient.id).where(Patient.status == "active").order_by(Patient.id)
@@ -127,7 +137,7 @@ def populate_demo_protocols(
             break
         if rng.random() > _SIGNED_SHARE or states.get(patient_id) != "current":
             continue
-        weight = store.chart_weight(session, patient_id)
+        weight = chart_weight(session, patient_id)
         # Lighter patients get the microdose or intranasal template more often.
         weights = (5, 2, 2) if weight is not None and weight.kg < 60 else (4, 3, 2)
         template = rng.choices(templates, weights=weights)[0]
@@ -162,7 +172,7 @@ def populate_demo_protocols(
                 edit.start_date,
             )
         elif roll < 0.14 and not discontinued:
-            course = store.current_protocol(session, patient_id)
+            course = current_protocol(session, patient_id)
             if course is not None:
                 store.discontinue_protocol(session, physician, course.protocol_id,
                                            "Patient chose to stop treatment (demo).")

@@ -22,7 +22,9 @@ from ketadesk.storage.outcomes.outcome_records import PatientMonitoring, outcome
 from ketadesk.storage.practice.settings_store import get_setting
 
 if TYPE_CHECKING:
-    from ketadesk.storage.protocols.protocols import ProtocolVersionInfo
+    from ketadesk.storage.protocols.protocol_versions import (
+        ProtocolVersionInfo,
+    )
 
 MONITORED_STATUSES = ("active",)
 """Only patients in treatment have check-ins and questionnaires due."""
@@ -120,7 +122,9 @@ def monitoring_for_patients(
     """
     defaults = practice_default_cadence(session)
     starts = _first_dates(session, patient_ids)
-    from ketadesk.storage.protocols.protocols import active_signed_protocols
+    from ketadesk.storage.protocols.protocol_versions import (
+        active_signed_protocols,
+    )
 
     protocols = active_signed_protocols(session, sorted(starts))
     result: dict[int, PatientMonitoring] = {}

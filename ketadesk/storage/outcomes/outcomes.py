@@ -7,7 +7,7 @@ for the caller. Scoring, validation, dose flags and due dates come from the Qt-f
 Monitoring cadence: until a patient has a protocol with a monitoring plan, the practice
 defaults apply (settings ``default_checkin_every_days`` = 14 and
 ``default_questionnaire_every_weeks`` = 4; the practice can change both). The plans and
-due dates live in ``monitoring_plans``; this module re-exports them for its callers.
+due dates live in ``monitoring_plans``, the frozen views in ``outcome_records``.
 """
 
 from __future__ import annotations
@@ -34,32 +34,15 @@ from ketadesk.models.outcomes import (
     SafetyAlertAck,
 )
 from ketadesk.models.patients import Patient
-from ketadesk.storage.outcomes.monitoring_plans import MONITORED_STATUSES as MONITORED_STATUSES
 from ketadesk.storage.outcomes.monitoring_plans import (
-    PRACTICE_DEFAULT_SOURCE as PRACTICE_DEFAULT_SOURCE,
+    due_by_patient,
+    monitoring_cadence_for,
 )
-from ketadesk.storage.outcomes.monitoring_plans import due_by_patient as due_by_patient
-from ketadesk.storage.outcomes.monitoring_plans import (
-    monitoring_cadence_for as monitoring_cadence_for,
-)
-from ketadesk.storage.outcomes.monitoring_plans import (
-    monitoring_for_patients as monitoring_for_patients,
-)
-from ketadesk.storage.outcomes.monitoring_plans import (
-    monitoring_from_protocol as monitoring_from_protocol,
-)
-from ketadesk.storage.outcomes.monitoring_plans import next_due_by_patient as next_due_by_patient
-from ketadesk.storage.outcomes.monitoring_plans import overdue_patient_ids as overdue_patient_ids
-from ketadesk.storage.outcomes.monitoring_plans import (
-    practice_default_cadence as practice_default_cadence,
-)
-from ketadesk.storage.outcomes.outcome_records import AlertAcknowledgement as AlertAcknowledgement
-from ketadesk.storage.outcomes.outcome_records import CheckInRecord as CheckInRecord
-from ketadesk.storage.outcomes.outcome_records import DoseLogItem as DoseLogItem
-from ketadesk.storage.outcomes.outcome_records import PatientMonitoring as PatientMonitoring
-from ketadesk.storage.outcomes.outcome_records import PatientOutcomes as PatientOutcomes
-from ketadesk.storage.outcomes.outcome_records import QuestionnaireRecord as QuestionnaireRecord
 from ketadesk.storage.outcomes.outcome_records import (
+    CheckInRecord,
+    DoseLogItem,
+    PatientOutcomes,
+    QuestionnaireRecord,
     checkin_record,
     dose_entry,
     outcome_patient,
@@ -351,7 +334,9 @@ def patient_outcomes(session: Session, patient_id: int, today: date) -> PatientO
 
 
 def _signed_versions(session: Session, patient_id: int) -> tuple[tuple[date, int], ...]:
-    from ketadesk.storage.protocols.protocols import patient_protocols
+    from ketadesk.storage.protocols.protocol_versions import (
+        patient_protocols,
+    )
 
     found = [
         (version.start_date, version.number)

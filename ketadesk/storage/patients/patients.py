@@ -49,17 +49,12 @@ from ketadesk.storage.patients.patient_chart_edits import (
     optional_text,
     typed_text,
 )
-from ketadesk.storage.patients.patient_medications import add_medication as add_medication
-from ketadesk.storage.patients.patient_medications import stop_medication as stop_medication
-from ketadesk.storage.patients.patient_medications import verify_medication as verify_medication
-from ketadesk.storage.patients.patient_records import AllergyEntry as AllergyEntry
-from ketadesk.storage.patients.patient_records import ConditionEntry as ConditionEntry
-from ketadesk.storage.patients.patient_records import MedicationEntry as MedicationEntry
-from ketadesk.storage.patients.patient_records import PatientBrief as PatientBrief
-from ketadesk.storage.patients.patient_records import PatientRecord as PatientRecord
-from ketadesk.storage.patients.patient_records import StatusChangeEntry as StatusChangeEntry
-from ketadesk.storage.patients.patient_records import VitalsEntry as VitalsEntry
 from ketadesk.storage.patients.patient_records import (
+    AllergyEntry,
+    ConditionEntry,
+    PatientBrief,
+    PatientRecord,
+    VitalsEntry,
     apply_demographics,
     demographics_of,
     load_patient,

@@ -61,7 +61,7 @@ from ketadesk.reports.plan_document import (
     ReviewSummary,
 )
 from ketadesk.storage.practice.settings_store import get_setting
-from ketadesk.storage.protocols.protocols import (
+from ketadesk.storage.protocols.protocol_versions import (
     ProtocolVersionInfo,
     active_signed_protocol,
     current_protocol,

@@ -66,7 +66,9 @@ from ketadesk.storage.plans.plan_verification import (
     pdf_needs_password,
     verify_plan_file,
 )
-from ketadesk.storage.protocols.protocols import active_signed_protocol
+from ketadesk.storage.protocols.protocol_versions import (
+    active_signed_protocol,
+)
 from ketadesk.storage.security.audit_log import record_event
 
 if TYPE_CHECKING:

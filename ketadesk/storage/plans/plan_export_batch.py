@@ -33,7 +33,9 @@ from ketadesk.storage.plans.plan_file_names import (
     plan_file_name,
     unique_file_name,
 )
-from ketadesk.storage.protocols.protocols import active_signed_protocols
+from ketadesk.storage.protocols.protocol_versions import (
+    active_signed_protocols,
+)
 
 _SQL_CHUNK = 900
 

@@ -2,9 +2,9 @@
 monitoring rules a signed protocol sets. Every function takes a Session (one per user action)
 and returns frozen dataclasses; nothing returned holds a live ORM row.
 
-Reading versions, the practice limits and the practice templates live in
-``protocol_versions``, ``practice_limits_store`` and ``practice_templates``; this module
-re-exports their public names, so callers import everything protocol-related from here.
+Reading versions lives in ``protocol_versions``; the practice limits and the practice
+templates in ``storage/practice/`` (``practice_limits_store``, ``practice_templates``).
+Callers import each name from the module that defines it.
 
 Rules kept here (not in the UI):
 
@@ -48,41 +48,16 @@ from ketadesk.core.protocols import (
 from ketadesk.models.patients import Patient
 from ketadesk.models.protocols import PatientProtocol, ProtocolVersion
 from ketadesk.storage.practice.practice_limits_store import (
-    PRACTICE_LIMITS_KEY as PRACTICE_LIMITS_KEY,
+    get_practice_limits,
 )
-from ketadesk.storage.practice.practice_limits_store import (
-    get_practice_limits as get_practice_limits,
-)
-from ketadesk.storage.practice.practice_limits_store import (
-    set_practice_limits as set_practice_limits,
-)
-from ketadesk.storage.practice.practice_templates import all_templates as all_templates
-from ketadesk.storage.practice.practice_templates import delete_template as delete_template
-from ketadesk.storage.practice.practice_templates import (
-    export_templates_file as export_templates_file,
-)
-from ketadesk.storage.practice.practice_templates import (
-    import_templates_file as import_templates_file,
-)
-from ketadesk.storage.practice.practice_templates import practice_templates as practice_templates
-from ketadesk.storage.practice.practice_templates import save_template as save_template
-from ketadesk.storage.protocols.protocol_versions import PatientProtocolInfo as PatientProtocolInfo
-from ketadesk.storage.protocols.protocol_versions import ProtocolVersionInfo as ProtocolVersionInfo
 from ketadesk.storage.protocols.protocol_versions import (
+    PatientProtocolInfo,
+    ProtocolVersionInfo,
     active_protocol_row,
+    chart_weight,
     protocol_info,
     version_info,
 )
-from ketadesk.storage.protocols.protocol_versions import (
-    active_signed_protocol as active_signed_protocol,
-)
-from ketadesk.storage.protocols.protocol_versions import (
-    active_signed_protocols as active_signed_protocols,
-)
-from ketadesk.storage.protocols.protocol_versions import chart_weight as chart_weight
-from ketadesk.storage.protocols.protocol_versions import current_protocol as current_protocol
-from ketadesk.storage.protocols.protocol_versions import get_version as get_version
-from ketadesk.storage.protocols.protocol_versions import patient_protocols as patient_protocols
 from ketadesk.storage.security.audit_log import record_event
 
 DISCONTINUE_REASON_MAX = 2000

@@ -182,7 +182,9 @@ def compute_patient_statuses(
     """Review state (patients with a signed review) and next due date (patients in active
     treatment), for ``patient_ids`` or everyone (None), in a handful of queries. Patients with
     neither are left out."""
-    from ketadesk.storage.outcomes.outcomes import due_by_patient
+    from ketadesk.storage.outcomes.monitoring_plans import (
+        due_by_patient,
+    )
     from ketadesk.storage.reviews.interaction_reviews import review_states_for
 
     reviewed_query = (

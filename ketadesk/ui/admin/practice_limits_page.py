@@ -32,7 +32,10 @@ from ketadesk.core.practice_limits import (
     RouteLimits,
 )
 from ketadesk.core.protocols import ROUTE_LABELS, Route, number_text
-from ketadesk.storage.protocols import protocols as store
+from ketadesk.storage.practice.practice_limits_store import (
+    get_practice_limits,
+    set_practice_limits,
+)
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.ops import show_error
 from ketadesk.ui.protocol.protocol_form_fields import ERROR_STYLE, READ_ONLY_STYLE
@@ -228,7 +231,7 @@ class PracticeLimitsPage(QWidget):
     def reload(self) -> None:
         def work() -> PracticeLimits:
             with self.context.db.session() as session:
-                return store.get_practice_limits(session)
+                return get_practice_limits(session)
 
         self.context.ops.run(work, self._show, parent_widget=self)
 
@@ -301,7 +304,7 @@ class PracticeLimitsPage(QWidget):
 
         def work() -> PracticeLimits:
             with self.context.db.session() as session:
-                return store.set_practice_limits(session, actor, limits)
+                return set_practice_limits(session, actor, limits)
 
         def done(stored: PracticeLimits) -> None:
             self._show(stored)

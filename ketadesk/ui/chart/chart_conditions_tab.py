@@ -13,7 +13,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ketadesk.storage.patients.patients import AllergyEntry, ConditionEntry
+from ketadesk.storage.patients.patient_records import (
+    AllergyEntry,
+    ConditionEntry,
+)
 from ketadesk.ui.chart.chart_record_table import fill_table, record_table
 
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
-from ketadesk.storage.patients.patients import SOURCE_LABELS, MedicationEntry
+from ketadesk.storage.patients.patient_records import (
+    MedicationEntry,
+)
+from ketadesk.storage.patients.patients import (
+    SOURCE_LABELS,
+)
 from ketadesk.ui.chart.chart_record_table import fill_table, record_table
 
 

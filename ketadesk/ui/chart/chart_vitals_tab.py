@@ -23,7 +23,9 @@ from ketadesk.core.measurements import (
     parse_heart_rate,
     parse_weight,
 )
-from ketadesk.storage.patients.patients import VitalsEntry
+from ketadesk.storage.patients.patient_records import (
+    VitalsEntry,
+)
 from ketadesk.ui.chart.chart_record_table import fill_table, local_time_text, record_table
 
 

@@ -32,7 +32,14 @@ from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Permission
 from ketadesk.storage.patients import patients as service
 from ketadesk.storage.patients.patient_import import external_id_for
-from ketadesk.storage.patients.patients import PatientRecord
+from ketadesk.storage.patients.patient_medications import (
+    add_medication,
+    stop_medication,
+    verify_medication,
+)
+from ketadesk.storage.patients.patient_records import (
+    PatientRecord,
+)
 from ketadesk.ui.chart.chart_conditions_tab import ConditionsTab
 from ketadesk.ui.chart.chart_demographics_tab import DemographicsTab
 from ketadesk.ui.chart.chart_medications_tab import MedicationsTab
@@ -431,7 +438,7 @@ class PatientChart(QWidget):
         pid = self.patient_id
         source = str(self.med_source.currentData())
         if self._run(
-            lambda s: service.add_medication(
+            lambda s: add_medication(
                 s,
                 self._context.actor,
                 pid,
@@ -449,14 +456,14 @@ class PatientChart(QWidget):
         if med_id is None:
             self._show_banner("Select the medication to stop.")
             return
-        self._run(lambda s: service.stop_medication(s, self._context.actor, med_id))
+        self._run(lambda s: stop_medication(s, self._context.actor, med_id))
 
     def _verify_medication(self) -> None:
         med_id = selected_entry_id(self.med_table)
         if med_id is None:
             self._show_banner("Select the medication to mark verified.")
             return
-        self._run(lambda s: service.verify_medication(s, self._context.actor, med_id))
+        self._run(lambda s: verify_medication(s, self._context.actor, med_id))
 
     def _add_condition(self) -> None:
         text = self.condition_text.text()

@@ -32,11 +32,15 @@ from PySide6.QtWidgets import (
 
 from ketadesk.core.permissions import Permission
 from ketadesk.core.questionnaires import load_instrument
-from ketadesk.storage.outcomes.outcomes import (
+from ketadesk.storage.outcomes.monitoring_plans import (
     PRACTICE_DEFAULT_SOURCE,
+)
+from ketadesk.storage.outcomes.outcome_records import (
     DoseLogItem,
     PatientOutcomes,
     QuestionnaireRecord,
+)
+from ketadesk.storage.outcomes.outcomes import (
     acknowledge_safety_alert,
     patient_outcomes,
     record_checkin,

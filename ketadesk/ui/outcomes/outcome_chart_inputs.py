@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ketadesk.storage.outcomes.outcomes import PatientOutcomes
+from ketadesk.storage.outcomes.outcome_records import (
+    PatientOutcomes,
+)
 from ketadesk.ui.outcomes.blood_pressure_chart import BpChartData, BpReading
 from ketadesk.ui.outcomes.outcome_chart_base import ChartMarker, MarkerKind
 from ketadesk.ui.outcomes.questionnaire_chart import OutcomeChartData, ScorePoint

@@ -27,7 +27,19 @@ from ketadesk.core.practice_limits import PracticeLimits
 from ketadesk.core.protocol_templates import ProtocolTemplate
 from ketadesk.core.protocol_validation import ValidationMessage, validate_protocol
 from ketadesk.core.protocols import Protocol, WeightReading
+from ketadesk.storage.practice.practice_limits_store import (
+    get_practice_limits,
+)
+from ketadesk.storage.practice.practice_templates import (
+    all_templates,
+)
 from ketadesk.storage.protocols import protocols as store
+from ketadesk.storage.protocols.protocol_versions import (
+    PatientProtocolInfo,
+    ProtocolVersionInfo,
+    chart_weight,
+    patient_protocols,
+)
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.ops import show_error
 from ketadesk.ui.protocol.protocol_calendar_table import ProtocolCalendarTable
@@ -40,8 +52,8 @@ from ketadesk.ui.protocol.protocol_sign_panel import ProtocolSignPanel
 
 @dataclass(frozen=True)
 class _Loaded:
-    course: store.PatientProtocolInfo | None
-    last_course: store.PatientProtocolInfo | None
+    course: PatientProtocolInfo | None
+    last_course: PatientProtocolInfo | None
     limits: PracticeLimits
     weight: WeightReading | None
     review: store.ReviewGate
@@ -72,8 +84,8 @@ class ProtocolEditor(QWidget):
         self.patient_id = patient_id
         self._loaded: _Loaded | None = None
         self._template_name = ""
-        self._editing: store.ProtocolVersionInfo | None = None  # draft in the form
-        self._shown: store.ProtocolVersionInfo | None = None  # version in the form
+        self._editing: ProtocolVersionInfo | None = None  # draft in the form
+        self._shown: ProtocolVersionInfo | None = None  # version in the form
         self._editable = False
         self._dirty = False
         self._messages: list[ValidationMessage] = []
@@ -159,15 +171,15 @@ class ProtocolEditor(QWidget):
 
         def work() -> _Loaded:
             with self.context.db.session() as session:
-                courses = store.patient_protocols(session, patient_id)
+                courses = patient_protocols(session, patient_id)
                 active = next((c for c in courses if c.is_active), None)
                 return _Loaded(
                     course=active,
                     last_course=courses[0] if courses else None,
-                    limits=store.get_practice_limits(session),
-                    weight=store.chart_weight(session, patient_id),
+                    limits=get_practice_limits(session),
+                    weight=chart_weight(session, patient_id),
                     review=store.review_gate(session, patient_id),
-                    templates=store.all_templates(session),
+                    templates=all_templates(session),
                 )
 
         started_at = self._edits
@@ -200,8 +212,8 @@ class ProtocolEditor(QWidget):
 
         def work() -> tuple[PracticeLimits, WeightReading | None, store.ReviewGate]:
             with self.context.db.session() as session:
-                return (store.get_practice_limits(session),
-                        store.chart_weight(session, patient_id),
+                return (get_practice_limits(session),
+                        chart_weight(session, patient_id),
                         store.review_gate(session, patient_id))
 
         def done(result: tuple[PracticeLimits, WeightReading | None, store.ReviewGate]) -> None:
@@ -235,7 +247,7 @@ class ProtocolEditor(QWidget):
         self.revalidate()
         self.protocol_loaded.emit(self.patient_id)
 
-    def _show_version(self, version: store.ProtocolVersionInfo, *, editable: bool) -> None:
+    def _show_version(self, version: ProtocolVersionInfo, *, editable: bool) -> None:
         self._shown = version
         self._editing = version if not version.is_signed else None
         self._load_protocol(version.protocol, version.start_date, version.template_name)
@@ -384,12 +396,12 @@ class ProtocolEditor(QWidget):
         patient_id, template_name, actor = self.patient_id, self._template_name, \
             self.context.actor
 
-        def work() -> store.ProtocolVersionInfo:
+        def work() -> ProtocolVersionInfo:
             with self.context.db.session() as session:
                 return store.save_draft(session, actor, patient_id, protocol, start,
                                         template_name=template_name)
 
-        def done(_version: store.ProtocolVersionInfo) -> None:
+        def done(_version: ProtocolVersionInfo) -> None:
             self._dirty = False
             self.protocol_saved.emit(patient_id)
             self.reload()
@@ -411,14 +423,14 @@ class ProtocolEditor(QWidget):
         if not self._confirm_interruptive_flags():
             return
 
-        def work() -> store.ProtocolVersionInfo:
+        def work() -> ProtocolVersionInfo:
             with self.context.db.session() as session:
                 draft = store.save_draft(session, actor, patient_id, protocol, start,
                                          template_name=template_name)
                 return store.sign_version(session, actor, draft.version_id,
                                           acknowledged_warnings=acknowledged, today=today)
 
-        def done(_version: store.ProtocolVersionInfo) -> None:
+        def done(_version: ProtocolVersionInfo) -> None:
             self._dirty = False
             self.protocol_signed.emit(patient_id)
             self.reload()
@@ -445,12 +457,12 @@ class ProtocolEditor(QWidget):
         """Edit a signed protocol: a new draft copied from it (the signed version stays)."""
         patient_id, actor = self.patient_id, self.context.actor
 
-        def work() -> store.ProtocolVersionInfo:
+        def work() -> ProtocolVersionInfo:
             with self.context.db.session() as session:
                 return store.create_draft_from_previous(session, actor, patient_id,
                                                         start_date=None)
 
-        def done(_version: store.ProtocolVersionInfo) -> None:
+        def done(_version: ProtocolVersionInfo) -> None:
             self._dirty = False
             self.protocol_saved.emit(patient_id)
             self.reload()
@@ -471,11 +483,11 @@ class ProtocolEditor(QWidget):
         protocol_id, patient_id, actor = loaded.course.protocol_id, self.patient_id, \
             self.context.actor
 
-        def work() -> store.PatientProtocolInfo:
+        def work() -> PatientProtocolInfo:
             with self.context.db.session() as session:
                 return store.discontinue_protocol(session, actor, protocol_id, reason)
 
-        def done(_course: store.PatientProtocolInfo) -> None:
+        def done(_course: PatientProtocolInfo) -> None:
             self._dirty = False
             self.protocol_discontinued.emit(patient_id)
             self.reload()

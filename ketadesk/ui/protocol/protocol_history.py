@@ -23,6 +23,10 @@ from PySide6.QtWidgets import (
 
 from ketadesk.core.protocols import Protocol, WeightReading
 from ketadesk.storage.protocols import protocols as store
+from ketadesk.storage.protocols.protocol_versions import (
+    PatientProtocolInfo,
+    ProtocolVersionInfo,
+)
 
 _FORM_ITEM = "The form (not saved)"
 _FORM_ID = -1
@@ -33,7 +37,7 @@ class ProtocolHistory(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._versions: list[store.ProtocolVersionInfo] = []
+        self._versions: list[ProtocolVersionInfo] = []
         self._form_protocol: Protocol | None = None
         self._form_start: date | None = None
         self._form_weight: WeightReading | None = None
@@ -62,7 +66,7 @@ class ProtocolHistory(QWidget):
         self.diff_from.currentIndexChanged.connect(self._show_diff)
         self.diff_to.currentIndexChanged.connect(self._show_diff)
 
-    def show_history(self, course: store.PatientProtocolInfo | None, *,
+    def show_history(self, course: PatientProtocolInfo | None, *,
                      offer_form: bool) -> None:
         """List ``course``'s versions and compare the newest two (or the newest with the form,
         offered as "The form (not saved)" when ``offer_form``)."""

@@ -37,7 +37,13 @@ from ketadesk.core.protocols import (
     number_text,
     sig_text,
 )
-from ketadesk.storage.protocols import protocols as store
+from ketadesk.storage.practice.practice_templates import (
+    all_templates,
+    delete_template,
+    export_templates_file,
+    import_templates_file,
+    save_template,
+)
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.ops import show_error
 
@@ -110,7 +116,7 @@ class TemplateManager(QWidget):
     def reload(self) -> None:
         def work() -> tuple[ProtocolTemplate, ...]:
             with self.context.db.session() as session:
-                return store.all_templates(session)
+                return all_templates(session)
 
         self.context.ops.run(work, self._show, parent_widget=self)
 
@@ -220,7 +226,7 @@ class TemplateManager(QWidget):
 
         def work() -> ProtocolTemplate:
             with self.context.db.session() as session:
-                return store.save_template(session, actor, confirmed)
+                return save_template(session, actor, confirmed)
 
         self._run(work, f"Saved \"{new_name.strip()}\".")
 
@@ -232,7 +238,7 @@ class TemplateManager(QWidget):
 
         def work() -> None:
             with self.context.db.session() as session:
-                store.delete_template(session, actor, name)
+                delete_template(session, actor, name)
 
         self._run(work, f"Deleted \"{name}\".")
 
@@ -248,7 +254,7 @@ class TemplateManager(QWidget):
 
         def work() -> tuple[ProtocolTemplate, ...]:
             with self.context.db.session() as session:
-                return store.import_templates_file(session, actor, path)
+                return import_templates_file(session, actor, path)
 
         self._run(work, f"Imported templates from {path.name}.")
 
@@ -264,7 +270,7 @@ class TemplateManager(QWidget):
 
         def work() -> int:
             with self.context.db.session() as session:
-                return store.export_templates_file(session, path)
+                return export_templates_file(session, path)
 
         def done(count: int) -> None:
             self._say(f"Exported {count} template{'s' if count != 1 else ''} to {path.name}.")
