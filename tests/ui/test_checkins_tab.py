@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 
@@ -73,10 +74,24 @@ def test_item9_answer_shows_banner_and_physician_acknowledges(qtbot: QtBot, prac
     assert "1 patient has" in banner.message_label.text()
 
     tab.acknowledge_button.click()
-    assert tab.ack_dialog is not None
-    tab.ack_dialog.setTextValue("Phoned patient; safety plan reviewed")
+    dialog = tab.ack_dialog
+    assert dialog is not None
+    qtbot.waitExposed(dialog)
+    # OK stays disabled, and says why, until the note has words in it.
+    assert not dialog.ok_button().isEnabled()
+    assert "what was done" in dialog.hint_label.text().lower()
+    dialog.note_edit.setFocus()
+    qtbot.keyClicks(dialog.note_edit, "   ")
+    qtbot.keyClick(dialog.note_edit, Qt.Key.Key_Return)
+    assert not dialog.ok_button().isEnabled()
+    assert dialog.isVisible()
+    qtbot.keyClicks(dialog.note_edit, "Phoned patient; safety plan reviewed")
+    assert dialog.ok_button().isEnabled()
+    assert not dialog.hint_label.isVisible()
     with qtbot.waitSignal(tab.safety_alert_acknowledged, timeout=10000):
-        tab.ack_dialog.accept()
+        qtbot.keyClick(dialog.note_edit, Qt.Key.Key_Tab)
+        assert dialog.focusWidget() is dialog.ok_button()
+        qtbot.keyClick(dialog.ok_button(), Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: not tab.urgent_banner.isVisible(), timeout=10000)
     qtbot.waitUntil(lambda: banner.patient_ids() == [], timeout=10000)
     assert banner.isHidden()

@@ -222,13 +222,27 @@ def record_dose(
 # --------------------------------------------------------------------------- safety alert
 
 
+def require_ack_note(note: str) -> str:
+    """The stripped "what was done" note of an acknowledgement; refuses an empty or long one."""
+    note = note.strip()
+    if not note:
+        raise UserFacingError(
+            "Write what was done before acknowledging the alert (for example: phoned the "
+            "patient, reviewed the safety plan)."
+        )
+    if len(note) > _MAX_ACK_NOTE_CHARS:
+        raise UserFacingError(f"The note is limited to {_MAX_ACK_NOTE_CHARS} characters.")
+    return note
+
+
 def acknowledge_safety_alert(
     session: Session, actor: Actor, response_id: int, note: str = ""
 ) -> QuestionnaireRecord:
     """Record that a physician has seen and acted on a PHQ-9 item-9 answer above 0.
 
-    Physicians only; audited. Raises ``UserFacingError`` when the form has no alert or it
-    was already acknowledged.
+    Physicians only; audited (the audit event carries no note). ``note`` says what was done
+    and is required. Raises ``UserFacingError`` when the form has no alert, it was already
+    acknowledged, or the note is empty.
     """
     require(actor, Permission.EDIT_CLINICAL, "acknowledge a suicide-risk answer (PHQ-9 item 9)")
     row = session.get(QuestionnaireResponse, response_id)
@@ -240,12 +254,11 @@ def acknowledge_safety_alert(
         raise UserFacingError(
             f"This alert was already acknowledged by {row.acknowledgement.acknowledged_by}."
         )
-    if len(note) > _MAX_ACK_NOTE_CHARS:
-        raise UserFacingError(f"The note is limited to {_MAX_ACK_NOTE_CHARS} characters.")
+    note = require_ack_note(note)
     row.acknowledgement = SafetyAlertAck(
         acknowledged_by=actor.user_name,
         acknowledged_at=datetime.now(UTC),
-        note=note.strip(),
+        note=note,
     )
     session.flush()
     record_event(

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QHeaderView,
-    QInputDialog,
     QLabel,
     QPushButton,
     QSplitter,
@@ -49,6 +48,7 @@ from ketadesk.storage.outcomes.outcomes import (
 )
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.qdate_conversion import utc_today
+from ketadesk.ui.outcomes.acknowledgement_dialog import AcknowledgementDialog
 from ketadesk.ui.outcomes.checkin_dialog import CheckInDialog
 from ketadesk.ui.outcomes.dose_dialog import DoseDialog
 from ketadesk.ui.outcomes.outcome_chart_inputs import outcome_chart_data
@@ -99,7 +99,7 @@ class CheckInsTab(QWidget):
         self._context = context
         self._patient_id = patient_id
         self._outcomes: PatientOutcomes | None = None
-        self.ack_dialog: QInputDialog | None = None
+        self.ack_dialog: AcknowledgementDialog | None = None
         self.open_dialog: QDialog | None = None
         self._build()
         self._connect_signals()
@@ -437,19 +437,18 @@ class CheckInsTab(QWidget):
     def _ask_acknowledgement(self) -> None:
         if self._outcomes is None or not self._outcomes.open_alerts:
             return
-        dialog = QInputDialog(self)
-        dialog.setWindowTitle("Acknowledge suicide-risk answer")
-        dialog.setLabelText(
+        dialog = AcknowledgementDialog(
+            "Acknowledge suicide-risk answer",
             "You are confirming that you have reviewed the PHQ-9 item 9 answer and acted on "
             "it (for example: spoke with the patient, assessed safety, shared the 988 "
-            "Lifeline). This is recorded in the audit log.\n\nShort note (what was done):"
+            "Lifeline). This is recorded in the audit log.",
+            self,
         )
-        dialog.setTextValue("")
         self.ack_dialog = dialog
-        dialog.textValueSelected.connect(self.acknowledge_open_alerts)
+        dialog.note_accepted.connect(self.acknowledge_open_alerts)
         dialog.open()
 
-    def acknowledge_open_alerts(self, note: str = "") -> None:
+    def acknowledge_open_alerts(self, note: str) -> None:
         """Acknowledge every open item-9 alert of this patient as the logged-in physician."""
         if self._outcomes is None:
             return
