@@ -138,3 +138,73 @@ def test_incomplete_phq9_is_listed_as_not_scored(qtbot: QtBot, practice: Any) ->
     assert "Incomplete" in tab.questionnaire_table.item(0, 3).text()
     assert not tab.urgent_banner.isVisible()
     assert tab.charts.questionnaire_chart.is_empty()  # incomplete forms are not plotted
+
+
+def type_in(qtbot: QtBot, dialog: Any, text: str) -> None:
+    """Type into the dialog's focused field, then Tab on to the next one."""
+    widget = dialog.focusWidget()
+    qtbot.keyClicks(widget, text)
+    qtbot.keyClick(widget, Qt.Key.Key_Tab)
+
+
+def test_log_home_dose_by_keyboard_lands_each_value_in_its_field(
+    qtbot: QtBot, practice: Any
+) -> None:
+    """Defect 3: Tab goes field to field; odd doses are questioned, impossible ones refused."""
+    from datetime import UTC, datetime, timedelta
+
+    from ketadesk.ui.outcomes.dose_dialog import DoseDialog
+    from tests.unit.signed_protocol_patients import patient_with_signed_protocol
+
+    start = datetime.now(UTC).date() - timedelta(days=14)
+    with practice.db.session() as s:
+        patient_id = patient_with_signed_protocol(s, practice.physician, start)
+    tab = make_tab(qtbot, AppContext(practice.db, practice.admin), patient_id)
+    tab.dose_button.click()
+    dialog = tab.open_dialog
+    assert isinstance(dialog, DoseDialog)
+    dialog.activateWindow()
+    qtbot.waitUntil(dialog.isActiveWindow, timeout=5000)
+    assert dialog.focusWidget() is dialog.taken_edit
+
+    # What was typed in the defect: a date 11 months before the protocol, 104 mg, 88/95.
+    early = start - timedelta(days=335)
+    type_in(qtbot, dialog, early.strftime("%Y-%m-%d 08:15"))
+    assert dialog.focusWidget() is dialog.dose_spin  # Tab left the date, not its year part
+    type_in(qtbot, dialog, "104")
+    type_in(qtbot, dialog, "88")
+    type_in(qtbot, dialog, "95")
+    entry = dialog.entry()
+    assert entry.taken_at.strftime("%Y-%m-%d %H:%M") == early.strftime("%Y-%m-%d 08:15")
+    assert (entry.dose_mg, entry.bp_before_systolic, entry.bp_before_diastolic) == (104, 88, 95)
+    qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_Return)
+    assert dialog.isVisible() and dialog.confirmation is None
+    assert "88/95" in dialog.problem_label.text() and dialog.problem_label.isVisible()
+
+    # Correct the diastolic (Shift+Tab back to it); the odd date and dose are then asked about.
+    qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_Backtab)
+    assert dialog.focusWidget() is dialog.readings["bp_before_diastolic"]
+    dialog.readings["bp_before_diastolic"].selectAll()
+    qtbot.keyClicks(dialog.focusWidget(), "60")
+    qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_Return)
+    box = dialog.confirmation
+    assert box is not None and box.isVisible()
+    words = box.informativeText()
+    assert f"before the first session of this patient's protocol ({start.isoformat()})" in words
+    assert "104 mg is above the protocol's maximum single dose of 30 mg" in words
+    qtbot.keyClick(box, Qt.Key.Key_Escape)  # "Go back and correct" is the safe default
+    assert dialog.isVisible() and dialog.focusWidget() is dialog.taken_edit
+
+    # Put the dose on today's session: saved without a question.
+    dialog.taken_edit.setSelectedSection(dialog.taken_edit.Section.YearSection)
+    today_text = (datetime.now(UTC).astimezone() - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M")
+    type_in(qtbot, dialog, today_text)
+    dialog.dose_spin.selectAll()
+    qtbot.keyClicks(dialog.dose_spin, "20")
+    qtbot.keyClick(dialog.dose_spin, Qt.Key.Key_Tab)
+    with qtbot.waitSignal(tab.dose_logged, timeout=10000):
+        qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: bool(tab.outcomes() and tab.outcomes().dose_log), timeout=10000)
+    saved = tab.outcomes().dose_log[0].entry
+    assert (saved.dose_mg, saved.bp_before_systolic, saved.bp_before_diastolic) == (20, 88, 60)
+    assert saved.taken_at.astimezone().strftime("%Y-%m-%d %H:%M") == today_text

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ketadesk.core.checkins import LABELS, SymptomReport
-from ketadesk.core.dose_log import DoseFlag, DoseLogEntry, DoseRules
+from ketadesk.core.dose_log import DoseCalendarContext, DoseFlag, DoseLogEntry, DoseRules
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.monitoring_due import DueStatus, MonitoringCadence
 from ketadesk.core.questionnaires import (
@@ -168,6 +168,8 @@ class PatientOutcomes:
     due: DueStatus | None
     # (first day in force, version number) of each signed protocol version, oldest first
     signed_versions: tuple[tuple[date, int], ...] = ()
+    # what a new home dose is compared with before saving (first session, planned days)
+    dose_context: DoseCalendarContext = field(default_factory=DoseCalendarContext)
 
     @property
     def open_alerts(self) -> tuple[QuestionnaireRecord, ...]:

@@ -22,7 +22,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from ketadesk.core import audit_actions
 from ketadesk.core.checkins import CheckInDraft, validate_checkin
-from ketadesk.core.dose_log import DoseLogEntry, DoseRules, dose_log_flags
+from ketadesk.core.dose_log import (
+    DoseCalendarContext,
+    DoseLogEntry,
+    DoseRules,
+    dose_entry_concerns,
+    dose_log_flags,
+)
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Actor, Permission, require
 from ketadesk.core.questionnaires import load_instrument, score_questionnaire
@@ -179,6 +185,13 @@ def record_dose(
         raise UserFacingError("The dose time is in the future. Use the time it was taken.")
     if not entry.dose_mg > 0 or entry.dose_mg > 2000:
         raise UserFacingError("The dose must be more than 0 mg and no more than 2000 mg.")
+    blocking = [
+        c.message
+        for c in dose_entry_concerns(entry, now or datetime.now(UTC), DoseCalendarContext())
+        if c.blocks_saving
+    ]
+    if blocking:
+        raise UserFacingError(" ".join(blocking))
     for value, bounds, what in (
         (entry.bp_before_systolic, _SYSTOLIC_RANGE, "systolic pressure before the dose"),
         (entry.bp_before_diastolic, _DIASTOLIC_RANGE, "diastolic pressure before the dose"),
@@ -343,6 +356,42 @@ def patient_outcomes(session: Session, patient_id: int, today: date) -> PatientO
         monitoring=monitoring,
         due=due_by_patient(session, [patient_id], today).get(patient_id),
         signed_versions=_signed_versions(session, patient_id),
+        dose_context=dose_calendar_context(session, patient_id),
+    )
+
+
+def dose_calendar_context(session: Session, patient_id: int) -> DoseCalendarContext:
+    """What a new home dose is compared with: the first planned session of the patient's
+    active protocol (its earliest signed version), the planned session days of every signed
+    version (each from its start to the next version's), and the maximum single dose (mg) in
+    force. Empty without a signed protocol, whatever the patient's status."""
+    from ketadesk.core.dosing_calendar import dosing_calendar
+    from ketadesk.storage.protocols.protocol_versions import patient_protocols
+
+    active = [course for course in patient_protocols(session, patient_id)
+              if course.status == "active"]
+    signed = sorted(
+        (version for course in active for version in course.versions if version.is_signed),
+        key=lambda version: (version.start_date, version.number),
+    )
+    if not signed:
+        return DoseCalendarContext()
+    planned: set[date] = set()
+    for version, following in zip(signed, [*signed[1:], None], strict=True):
+        weight = None if version.weight is None else version.weight.kg
+        try:
+            sessions = dosing_calendar(version.protocol, version.start_date, weight)
+        except UserFacingError:
+            continue  # a version the calendar cannot lay out has no planned days to compare
+        planned.update(
+            s.date for s in sessions if following is None or s.date < following.start_date
+        )
+    first = min(planned) if planned else signed[0].start_date
+    rules = monitoring_cadence_for(session, patient_id).dose_rules
+    return DoseCalendarContext(
+        first_session=min(first, signed[0].start_date),
+        planned_dates=tuple(sorted(planned)),
+        max_single_dose_mg=rules.max_single_dose_mg,
     )
 
 

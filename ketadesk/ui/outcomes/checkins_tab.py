@@ -423,7 +423,8 @@ class CheckInsTab(QWidget):
         dialog.open()
 
     def _new_dose(self) -> None:
-        dialog = DoseDialog(self)
+        context = None if self._outcomes is None else self._outcomes.dose_context
+        dialog = DoseDialog(context, self)
         self.open_dialog = dialog
         actor, patient_id = self._context.actor, self._patient_id
 
