@@ -61,6 +61,20 @@ class DoseFlagKind(StrEnum):
     SITTER_NOT_CHECKED = "sitter_not_checked"
 
 
+SAFETY_ALERT_KINDS = frozenset(
+    {DoseFlagKind.BP_ABOVE_HOLD, DoseFlagKind.OVER_MAXIMUM, DoseFlagKind.TOO_SOON}
+)
+"""Breaches that must reach the physician as a safety alert (like PHQ-9 item 9): a dose
+taken over the blood-pressure hold limit, above the maximum single dose, or too soon after
+the previous one. A missing sitter or an unchecked rule stays a flag in the dose log."""
+
+ALERT_KIND_WORDS = {
+    DoseFlagKind.BP_ABOVE_HOLD: "blood pressure above the hold limit",
+    DoseFlagKind.OVER_MAXIMUM: "dose above the maximum",
+    DoseFlagKind.TOO_SOON: "doses too close together",
+}
+
+
 @dataclass(frozen=True)
 class DoseFlag:
     """A protocol break (``is_breach``) or a rule that could not be checked."""

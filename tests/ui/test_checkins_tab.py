@@ -208,3 +208,64 @@ def test_log_home_dose_by_keyboard_lands_each_value_in_its_field(
     saved = tab.outcomes().dose_log[0].entry
     assert (saved.dose_mg, saved.bp_before_systolic, saved.bp_before_diastolic) == (20, 88, 60)
     assert saved.taken_at.astimezone().strftime("%Y-%m-%d %H:%M") == today_text
+
+
+def test_a_blood_pressure_breach_reaches_the_banners_and_a_physician_acknowledges(
+    qtbot: QtBot, practice: Any
+) -> None:
+    """Defect 5: a dose at 168/102 against a 140/90 hold limit is an urgent alert in the
+    chart and in the main-window banner until a physician acknowledges it with a note."""
+    from datetime import UTC, datetime, timedelta
+
+    from ketadesk.core.dose_log import DoseLogEntry
+    from ketadesk.storage.outcomes.outcomes import record_dose
+    from tests.unit.signed_protocol_patients import patient_with_signed_protocol
+
+    with practice.db.session() as s:
+        patient_id = patient_with_signed_protocol(
+            s, practice.physician, datetime.now(UTC).date() - timedelta(days=14)
+        )
+    context = AppContext(practice.db, practice.physician)
+    tab = make_tab(qtbot, context, patient_id)
+    banner = SafetyBanner(context)
+    qtbot.addWidget(banner)
+    banner.refresh()
+    qtbot.waitUntil(lambda: banner.alerts_seen is not None, timeout=10000)
+    assert banner.isHidden() and not tab.dose_alert_banner.isVisible()
+
+    entry = DoseLogEntry(taken_at=datetime.now(UTC) - timedelta(hours=3), dose_mg=20,
+                         bp_before_systolic=168, bp_before_diastolic=102, sitter_present=True)
+    with practice.db.session() as s:
+        record_dose(s, practice.admin, patient_id, entry)
+    with qtbot.waitSignal(tab.outcomes_loaded, timeout=10000):
+        context.data_changed.emit("checkins")
+    assert tab.dose_alert_banner.isVisible()
+    assert "blood pressure above the hold limit" in tab.dose_alert_label.text()
+    assert "20 mg on" in tab.dose_alert_label.text()
+    qtbot.waitUntil(lambda: banner.patient_ids() == [patient_id], timeout=10000)
+    assert "a home dose outside the protocol's safety limits" in banner.message_label.text()
+    assert "PHQ-9" not in banner.message_label.text()
+    _save_shot(tab, "dose_alert_chart.png")
+    _save_shot(banner, "dose_alert_banner.png")
+
+    tab.acknowledge_dose_button.click()
+    dialog = tab.ack_dialog
+    assert dialog is not None and not dialog.ok_button().isEnabled()
+    qtbot.keyClicks(dialog.note_edit, "Phoned: hold next dose, recheck BP tomorrow")
+    with qtbot.waitSignal(tab.dose_alert_acknowledged, timeout=10000):
+        qtbot.keyClick(dialog.note_edit, Qt.Key.Key_Tab)
+        qtbot.keyClick(dialog.ok_button(), Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not tab.dose_alert_banner.isVisible(), timeout=10000)
+    qtbot.waitUntil(lambda: banner.patient_ids() == [], timeout=10000)
+    with practice.db.session() as s:
+        assert open_safety_alerts(s) == set()
+
+
+def _save_shot(widget: Any, name: str) -> None:
+    """Screenshots for a person to look at, only when KETADESK_SHOTS names a folder."""
+    import os
+    from pathlib import Path
+
+    folder = os.environ.get("KETADESK_SHOTS")
+    if folder:
+        widget.grab().save(str(Path(folder) / name))

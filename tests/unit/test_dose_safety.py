@@ -79,3 +79,91 @@ def test_storage_refuses_a_reading_that_cannot_be_right(
                          bp_before_systolic=88, bp_before_diastolic=95)
     with practice.db.session() as s, pytest.raises(UserFacingError, match="diastolic"):
         outcomes.record_dose(s, practice.admin, screening_patient, entry)
+
+
+def _dose(hours_ago: float, mg: float = 20, bp: tuple[int, int] = (128, 80)) -> DoseLogEntry:
+    return DoseLogEntry(taken_at=NOW - timedelta(hours=hours_ago), dose_mg=mg,
+                        bp_before_systolic=bp[0], bp_before_diastolic=bp[1], sitter_present=True)
+
+
+def test_a_blood_pressure_breach_raises_an_alert_that_reaches_the_roster(
+    practice: Any, screening_patient: int
+) -> None:
+    """Defect 5: 168/102 against a hold limit of 140/90 is an alert, not only a table word."""
+    from ketadesk.storage.outcomes.dose_alerts import open_dose_alerts
+    from ketadesk.storage.roster import roster_columns as rc
+    from ketadesk.storage.roster import roster_query as rq
+
+    rc.install_roster_columns()
+    with practice.db.session() as s:
+        outcomes.record_dose(s, practice.admin, screening_patient, _dose(100))  # within limits
+        assert outcomes.open_safety_alerts(s) == set()
+        outcomes.record_dose(s, practice.admin, screening_patient, _dose(2, bp=(168, 102)))
+    with practice.db.session() as s:
+        kinds = outcomes.open_safety_alert_kinds(s)
+        [alert] = open_dose_alerts(s, screening_patient)
+        flagged = rq.fetch_roster_page(
+            s, rq.RosterFilter(flags=frozenset({rc.SAFETY_ALERT_OPEN})), limit=100
+        )
+    assert kinds.dose_breach == {screening_patient} and kinds.suicide_risk == set()
+    assert alert.breach_words() == "blood pressure above the hold limit"
+    assert [row.patient_id for row in flagged] == [screening_patient]
+    assert flagged[0].extras[rc.SAFETY_ALERT] == 1
+
+
+def test_dose_over_the_maximum_and_too_soon_raise_alerts_but_a_missing_sitter_does_not(
+    practice: Any, screening_patient: int
+) -> None:
+    from ketadesk.core.dose_log import DoseFlagKind as Kind
+    from ketadesk.storage.outcomes.dose_alerts import open_dose_alerts
+
+    with practice.db.session() as s:
+        outcomes.record_dose(s, practice.admin, screening_patient, DoseLogEntry(
+            taken_at=NOW - timedelta(hours=200), dose_mg=20, bp_before_systolic=120,
+            bp_before_diastolic=80, sitter_present=False))
+        assert open_dose_alerts(s, screening_patient) == ()
+        outcomes.record_dose(s, practice.admin, screening_patient, _dose(30, mg=40))
+        outcomes.record_dose(s, practice.admin, screening_patient, _dose(10))  # 20 h after
+    with practice.db.session() as s:
+        alerts = open_dose_alerts(s, screening_patient)
+    assert [a.kinds for a in alerts] == [(Kind.TOO_SOON,), (Kind.OVER_MAXIMUM,)]
+
+
+def test_a_physician_acknowledges_a_dose_alert_with_a_note_and_it_is_audited(
+    practice: Any, screening_patient: int
+) -> None:
+    from sqlalchemy import select
+
+    from ketadesk.core import audit_actions
+    from ketadesk.models.audit import AuditEvent
+    from ketadesk.storage.outcomes.dose_alerts import acknowledge_dose_alert, open_dose_alerts
+    from ketadesk.storage.security.audit_log import verify_audit
+
+    with practice.db.session() as s:
+        outcomes.record_dose(s, practice.admin, screening_patient, _dose(2, bp=(168, 102)))
+        [alert] = open_dose_alerts(s, screening_patient)
+    with practice.db.session() as s, pytest.raises(UserFacingError, match="Only physicians"):
+        acknowledge_dose_alert(s, practice.admin, alert.id, "Called the patient")
+    with practice.db.session() as s, pytest.raises(UserFacingError, match="what was done"):
+        acknowledge_dose_alert(s, practice.physician, alert.id, "  ")
+    note = "Phoned Zoë: hold the next dose, recheck BP tomorrow"
+    with practice.db.session() as s:
+        done = acknowledge_dose_alert(s, practice.physician, alert.id, note)
+        assert done.acknowledged_by == "drquill" and done.note == note
+        assert outcomes.open_safety_alerts(s) == set()
+        with pytest.raises(UserFacingError, match="already acknowledged"):
+            acknowledge_dose_alert(s, practice.physician, alert.id, "again")
+    with practice.db.session() as s:
+        events = s.execute(
+            select(AuditEvent.action, AuditEvent.detail)
+            .where(AuditEvent.patient_id == screening_patient,
+                   AuditEvent.action.in_([audit_actions.DOSE_ALERT_RAISED,
+                                          audit_actions.DOSE_ALERT_ACKNOWLEDGED]))
+            .order_by(AuditEvent.id)
+        ).all()
+        assert verify_audit(s).is_intact
+    assert [action for action, _ in events] == [
+        audit_actions.DOSE_ALERT_RAISED, audit_actions.DOSE_ALERT_ACKNOWLEDGED,
+    ]
+    assert all("Phoned" not in (detail or "") and "Zoë" not in (detail or "")
+               for _, detail in events)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -40,6 +41,11 @@ from ketadesk.models.outcomes import (
     SafetyAlertAck,
 )
 from ketadesk.models.patients import Patient
+from ketadesk.storage.outcomes.dose_alerts import (
+    open_dose_alerts,
+    patients_with_open_dose_alerts,
+    raise_dose_alerts,
+)
 from ketadesk.storage.outcomes.monitoring_plans import (
     due_by_patient,
     monitoring_cadence_for,
@@ -176,7 +182,9 @@ def record_dose(
     now: datetime | None = None,
 ) -> DoseLogItem:
     """Save one home session as reported by the patient (dose in mg, BP in mmHg, HR in
-    beats/min) and return it with its protocol flags. Staff may enter it; audited."""
+    beats/min) and return it with its protocol flags. Staff may enter it; audited. A safety
+    breach (``core.dose_log.SAFETY_ALERT_KINDS``) opens an alert for the physician
+    (``dose_alerts``)."""
     require(actor, Permission.RECORD_REPORTED_MEDICATION, "enter the dose log")
     outcome_patient(session, patient_id)
     if entry.taken_at.tzinfo is None or entry.taken_at.utcoffset() is None:
@@ -226,7 +234,9 @@ def record_dose(
         patient_id=patient_id,
         detail=f"dose log {row.id}",
     )
-    for item in list_dose_log(session, patient_id):
+    items = list_dose_log(session, patient_id)
+    raise_dose_alerts(session, actor, patient_id, items)
+    for item in items:
         if item.id == row.id:
             return item
     raise AssertionError("the dose just saved was not found")  # pragma: no cover
@@ -284,15 +294,37 @@ def acknowledge_safety_alert(
     return questionnaire_record(row)
 
 
-def open_safety_alerts(session: Session) -> set[int]:
-    """Ids of patients with at least one unacknowledged PHQ-9 item-9 alert."""
+@dataclass(frozen=True)
+class OpenSafetyAlerts:
+    """Patients with an open safety alert, by kind: an unacknowledged PHQ-9 item-9 answer
+    (``suicide_risk``) or an unacknowledged home-dose breach (``dose_breach``)."""
+
+    suicide_risk: frozenset[int] = frozenset()
+    dose_breach: frozenset[int] = frozenset()
+
+    @property
+    def patient_ids(self) -> set[int]:
+        return set(self.suicide_risk | self.dose_breach)
+
+
+def open_safety_alert_kinds(session: Session) -> OpenSafetyAlerts:
+    """Which patients have which kind of open safety alert (for the main-window banner)."""
     query = (
         select(QuestionnaireResponse.patient_id)
         .outerjoin(SafetyAlertAck, SafetyAlertAck.response_id == QuestionnaireResponse.id)
         .where(QuestionnaireResponse.safety_alert.is_(True), SafetyAlertAck.id.is_(None))
         .distinct()
     )
-    return set(session.execute(query).scalars())
+    return OpenSafetyAlerts(
+        suicide_risk=frozenset(session.execute(query).scalars()),
+        dose_breach=frozenset(patients_with_open_dose_alerts(session)),
+    )
+
+
+def open_safety_alerts(session: Session) -> set[int]:
+    """Ids of patients with at least one open safety alert: an unacknowledged PHQ-9 item-9
+    answer or an unacknowledged home-dose breach."""
+    return open_safety_alert_kinds(session).patient_ids
 
 
 # --------------------------------------------------------------------------- reading
@@ -357,6 +389,7 @@ def patient_outcomes(session: Session, patient_id: int, today: date) -> PatientO
         due=due_by_patient(session, [patient_id], today).get(patient_id),
         signed_versions=_signed_versions(session, patient_id),
         dose_context=dose_calendar_context(session, patient_id),
+        open_dose_alerts=open_dose_alerts(session, patient_id),
     )
 
 
