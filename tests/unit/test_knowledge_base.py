@@ -46,7 +46,7 @@ def test_at_least_400_names_are_recognised() -> None:
 def test_every_rule_has_a_source_with_a_link_and_a_valid_severity() -> None:
     kb = load_knowledge_base()
     rules = [*kb.drug_rules, *(r for rs in kb.condition_rules.values() for r in rs)]
-    rules += [*kb.bp_grades, kb.bp_controlled, kb.bp_not_recorded]
+    rules += [*kb.bp_grades, kb.bp_controlled, kb.bp_not_recorded, *kb.age_rules]
     assert len(rules) == len(kb.all_rule_ids()) == len(set(kb.all_rule_ids()))
     for rule in rules:
         assert rule.sources, rule.rule_id
