@@ -206,7 +206,9 @@ def _lexicon(kb: KnowledgeBase) -> _Lexicon:
         trigger = _Trigger(item["context"], item["direction"], item.get("max_words", default_scope))
         triggers.setdefault(_phrase_tokens(item["phrase"]), []).append(trigger)
     modifiers = {
-        _phrase_tokens(phrase): tag for tag, phrases in data["modifiers"].items() for phrase in phrases
+        _phrase_tokens(phrase): tag
+        for tag, phrases in data["modifiers"].items()
+        for phrase in phrases
     }
     pseudo = frozenset(_phrase_tokens(p) for p in data["pseudo_triggers"])
     end_all = frozenset(_phrase_tokens(p) for p in data["terminations"]["all"])
@@ -414,8 +416,7 @@ def _find_phrases(
                 best = length
                 break
         if best == 0:
-            token, kind, _s, _e = tokens[i]
-            if kind == "bp":
+            if tokens[i][1] == "bp":
                 events.append((i, i + 1, (), False, False, False, "bp"))
             i += 1
             continue
@@ -524,7 +525,7 @@ def _nearest_forward(
     item: _Found, events: list[_Event], tokens: list[tuple[str, str, int, int]]
 ) -> ConditionContext | None:
     ended_historical = False
-    for start, end, triggers, _pseudo, ends_all, ends_hist, _mod in reversed(events):
+    for _start, end, triggers, _pseudo, ends_all, ends_hist, _mod in reversed(events):
         if end > item.start:
             continue
         if _boundary_between(tokens, end, item.start):
@@ -656,9 +657,9 @@ def _suggestions_cached(
     code_like = re.fullmatch(r"[A-Z][0-9]{1,2}(?:\.[0-9A-Z]{0,4})?", upper) is not None
     for concept in kb.conditions.values():
         candidates: list[tuple[int, str, str | None]] = []
-        for code in concept.icd10:
-            if code_like and (code.startswith(upper) or upper.startswith(code)):
-                candidates.append((0, code, upper if upper.startswith(code) else code))
+        for listed in concept.icd10:
+            if code_like and (listed.startswith(upper) or upper.startswith(listed)):
+                candidates.append((0, listed, upper if upper.startswith(listed) else listed))
         for abbreviation in concept.abbreviations:
             if canonical_key(abbreviation) == key:
                 candidates.append((1, abbreviation.upper(), None))
@@ -669,8 +670,8 @@ def _suggestions_cached(
             elif f" {key}" in f" {term_key}":
                 candidates.append((3, term, None))
         if candidates:
-            rank, matched, code = min(candidates, key=lambda c: (c[0], len(c[1])))
-            code = code or (concept.icd10[0] if concept.icd10 else None)
+            rank, matched, typed_code = min(candidates, key=lambda c: (c[0], len(c[1])))
+            code = typed_code or (concept.icd10[0] if concept.icd10 else None)
             scored[concept.concept_id] = (rank, len(matched), matched, code)
     ordered = sorted(scored.items(), key=lambda kv: (kv[1][0], kv[1][1], kv[0]))
     return tuple(

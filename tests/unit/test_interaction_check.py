@@ -111,8 +111,10 @@ def test_unknown_medications_and_conditions_are_listed_as_not_checked() -> None:
         ["foobarium 10 mg", "Ativan 1 mg", "  "], ["weird rash", "no history of stroke", "HTN"],
         None, False,
     )
-    assert result.unrecognized == ("foobarium 10 mg", "weird rash", "no history of stroke")
+    # A denied condition is read (as negated), so it is not "not checked" and raises nothing.
+    assert result.unrecognized == ("foobarium 10 mg", "weird rash")
     assert [r.entered_as for r in result.read_as] == ["Ativan 1 mg"]
+    assert not [f for f in result.flags if f.rule_id == "COND-STROKE"]
 
 
 def test_flags_are_sorted_most_severe_first() -> None:
@@ -168,9 +170,12 @@ def test_recognised_condition_without_rule_is_read_but_not_flagged() -> None:
     assert all(c.concept_id for c in result.conditions_read)
 
 
-def test_negated_condition_is_not_recognised() -> None:
-    assert read_condition("no history of stroke").concept_id is None
-    assert read_condition("denies AVM").concept_id is None
+def test_negated_condition_is_read_as_negated_and_raises_no_flag() -> None:
+    stroke = read_condition("no history of stroke")
+    assert stroke.concept_id == "ischaemic_stroke_tia" and stroke.context == "negated"
+    assert stroke.read_as_text == "read as: no ischaemic stroke or TIA (negated)"
+    assert read_condition("denies AVM").context == "negated"
+    assert _flags(conditions=["denies AVM", "no history of stroke"]) == ()
 
 
 def test_pregnant_flag_fires_once_even_with_a_pregnancy_condition() -> None:
@@ -275,8 +280,13 @@ def test_result_json_matches_the_headless_contract_exactly() -> None:
         assert flag["sources"] and all(s["url"].startswith("http") for s in flag["sources"])
     assert out["unrecognized"] == ["foo"]
     assert out["read_as"] == [
-        {"entered_as": "Ativan 1 mg qhs", "generic": ["lorazepam"], "fuzzy": False},
-        {"entered_as": "lorazapam", "generic": ["lorazepam"], "fuzzy": True},
+        {"entered_as": "Ativan 1 mg qhs", "generic": ["lorazepam"], "fuzzy": False,
+         "kind": "medication"},
+        {"entered_as": "lorazapam", "generic": ["lorazepam"], "fuzzy": True,
+         "kind": "medication"},
+        {"entered_as": "AVM", "generic": [], "fuzzy": False, "kind": "condition",
+         "concept": "arteriovenous_malformation", "code": "Q28.2", "context": "present",
+         "text": "Arteriovenous malformation"},
     ]
     condition_flag = next(f for f in out["flags"] if f["drug"] is None)
     assert condition_flag["class"] == "Vascular"
