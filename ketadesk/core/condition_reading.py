@@ -46,7 +46,7 @@ _TOKEN_RE = re.compile(
     r"|(?P<punct>[;,.:()?!/+\-])"
 )
 #: Punctuation that ends every scope and that a term cannot span.
-_HARD_BOUNDARIES = frozenset({";", ".", "!", ":"})
+_HARD_BOUNDARIES = frozenset({";", ".", "!"})
 #: Punctuation a term cannot span (a comma separates list items).
 _TERM_BREAKS = frozenset({";", ".", "!", ":", ",", "(", ")", "?", "+"})
 
@@ -163,6 +163,7 @@ class _Lexicon:
     end_all: frozenset[tuple[str, ...]]
     end_historical: frozenset[tuple[str, ...]]
     modifiers: Mapping[tuple[str, ...], str]
+    reactivation: frozenset[tuple[str, ...]]
     longest_phrase: int
     code_contexts: tuple[tuple[str, ConditionContext], ...]
     fuzzy_terms: Mapping[str, tuple[tuple[str, str], ...]]
@@ -176,6 +177,11 @@ def _phrase_tokens(text: str) -> tuple[str, ...]:
     return tuple(t for t, _kind, _s, _e in _tokenise(text))
 
 
+def _term_tokens(text: str) -> tuple[str, ...]:
+    """A vocabulary term as matched in a line: its words, ignoring punctuation."""
+    return tuple(t for t, kind, _s, _e in _tokenise(text) if kind != "punct")
+
+
 @functools.cache
 def _lexicon(kb: KnowledgeBase) -> _Lexicon:
     data: Mapping[str, Any] = kb.condition_reading
@@ -183,14 +189,14 @@ def _lexicon(kb: KnowledgeBase) -> _Lexicon:
     fuzzy_terms: dict[str, list[tuple[str, str]]] = {}
     for concept in kb.conditions.values():
         for term in (concept.name, *concept.synonyms):
-            tokens = _phrase_tokens(term)
+            tokens = _term_tokens(term)
             if tokens:
                 terms.setdefault(tokens, (concept.concept_id, "term"))
                 key = " ".join(tokens)
                 if len(key) >= kb.fuzzy.min_length:
                     fuzzy_terms.setdefault(key[0], []).append((key, concept.concept_id))
         for abbreviation in concept.abbreviations:
-            tokens = _phrase_tokens(abbreviation)
+            tokens = _term_tokens(abbreviation)
             if tokens:
                 terms.setdefault(tokens, (concept.concept_id, "abbreviation"))
     ambiguous: dict[str, tuple[str, ...]] = {}
@@ -213,7 +219,8 @@ def _lexicon(kb: KnowledgeBase) -> _Lexicon:
     pseudo = frozenset(_phrase_tokens(p) for p in data["pseudo_triggers"])
     end_all = frozenset(_phrase_tokens(p) for p in data["terminations"]["all"])
     end_hist = frozenset(_phrase_tokens(p) for p in data["terminations"]["historical"])
-    phrases = [*triggers, *pseudo, *end_all, *end_hist, *modifiers]
+    reactivation = frozenset(_phrase_tokens(p) for p in data["reactivation"])
+    phrases = [*triggers, *pseudo, *end_all, *end_hist, *modifiers, *reactivation]
     grades = {g.grade: g for g in kb.bp_grades}
     uncontrolled = grades.get("uncontrolled")
     severe = grades.get("severe")
@@ -228,6 +235,7 @@ def _lexicon(kb: KnowledgeBase) -> _Lexicon:
         end_all=end_all,
         end_historical=end_hist,
         modifiers=modifiers,
+        reactivation=reactivation,
         longest_phrase=max(len(p) for p in phrases),
         code_contexts=tuple((c["prefix"], c["context"]) for c in data["code_contexts"]),
         fuzzy_terms={k: tuple(v) for k, v in fuzzy_terms.items()},
@@ -314,10 +322,11 @@ def _read_cached(kb: KnowledgeBase, entered: str) -> ConditionLineReading:
 
 
 def _unique(mentions: list[ConditionMention]) -> list[ConditionMention]:
-    seen: set[tuple[str, str]] = set()
+    """One mention per condition for the patient (the first) and one for relatives."""
+    seen: set[tuple[str, bool]] = set()
     out = []
     for mention in mentions:
-        key = (mention.concept_id, mention.context)
+        key = (mention.concept_id, mention.context == "family")
         if key not in seen:
             seen.add(key)
             out.append(mention)
@@ -390,6 +399,9 @@ def _concept_for_code(code: str, kb: KnowledgeBase) -> str | None:
     return None
 
 
+#: Modifier tag of a phrase saying a past condition is back ("relapsed").
+_REACTIVATED = "active"
+
 # An event: (start token, end token, triggers, is pseudo, ends all, ends historical, modifier)
 _Event = tuple[int, int, tuple[_Trigger, ...], bool, bool, bool, str | None]
 
@@ -412,6 +424,7 @@ def _find_phrases(
             if (
                 phrase in lex.triggers or phrase in lex.pseudo or phrase in lex.end_all
                 or phrase in lex.end_historical or phrase in lex.modifiers
+                or phrase in lex.reactivation
             ):
                 best = length
                 break
@@ -427,8 +440,8 @@ def _find_phrases(
             () if is_pseudo else lex.triggers.get(phrase, ()),
             is_pseudo,
             phrase in lex.end_all,
-            phrase in lex.end_historical,
-            lex.modifiers.get(phrase),
+            phrase in lex.end_historical or phrase in lex.reactivation,
+            _REACTIVATED if phrase in lex.reactivation else lex.modifiers.get(phrase),
         ))
         i += best
     return events
@@ -511,6 +524,8 @@ def _context_of(
     backward = _nearest_backward(item, index, found, events, tokens)
     if backward is not None:
         contexts.add(backward)
+    if contexts == {"historical"} and _active_again(item, index, found, events, tokens, lex):
+        return "present"
     for context in _CONTEXT_PRECEDENCE:
         if context in contexts:
             return context
@@ -568,6 +583,26 @@ def _nearest_backward(
             return None
         ended_historical = ended_historical or ends_hist
     return None
+
+
+def _active_again(
+    item: _Found,
+    index: int,
+    found: list[_Found],
+    events: list[_Event],
+    tokens: list[tuple[str, str, int, int]],
+    lex: _Lexicon,
+) -> bool:
+    """True when words after a past condition say it is back ("relapsed", "now active")."""
+    next_concept = found[index + 1].start if index + 1 < len(found) else len(tokens)
+    for start, end, _triggers, _pseudo, ends_all, _ends_hist, _mod in events:
+        if start < item.end:
+            continue
+        if start >= next_concept or ends_all or _boundary_between(tokens, item.end, start):
+            return False
+        if tuple(t for t, _k, _s, _e in tokens[start:end]) in lex.reactivation:
+            return True
+    return False
 
 
 def _modifiers_of(

@@ -450,6 +450,11 @@ def _build(version: str, raw: Mapping[str, dict[str, Any]]) -> KnowledgeBase:
         )
     reading = raw["condition_reading"]
     for entry in reading["ambiguous_abbreviations"]:
+        if canonical_key(entry["abbreviation"]) in by_term:
+            raise KnowledgeBaseError(
+                f"Ambiguous abbreviation '{entry['abbreviation']}' is also listed as a term for "
+                f"'{by_term[canonical_key(entry['abbreviation'])]}'; it must be one or the other."
+            )
         for meaning in entry["meanings"]:
             if "concept" in meaning and meaning["concept"] not in concepts:
                 raise KnowledgeBaseError(
