@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -166,7 +167,7 @@ class _Lexicon:
     reactivation: frozenset[tuple[str, ...]]
     longest_phrase: int
     code_contexts: tuple[tuple[str, ConditionContext], ...]
-    fuzzy_terms: Mapping[str, tuple[tuple[str, str], ...]]
+    fuzzy_terms: Mapping[str, tuple[tuple[str, str, Counter[str]], ...]]
     not_fuzzy: frozenset[str]
     fuzzy: _Fuzzy
     uncontrolled_bp: tuple[int, int]
@@ -186,7 +187,7 @@ def _term_tokens(text: str) -> tuple[str, ...]:
 def _lexicon(kb: KnowledgeBase) -> _Lexicon:
     data: Mapping[str, Any] = kb.condition_reading
     terms: dict[tuple[str, ...], tuple[str, MatchedBy]] = {}
-    fuzzy_terms: dict[str, list[tuple[str, str]]] = {}
+    fuzzy_terms: dict[str, list[tuple[str, str, Counter[str]]]] = {}
     for concept in kb.conditions.values():
         for term in (concept.name, *concept.synonyms):
             tokens = _term_tokens(term)
@@ -194,7 +195,9 @@ def _lexicon(kb: KnowledgeBase) -> _Lexicon:
                 terms.setdefault(tokens, (concept.concept_id, "term"))
                 key = " ".join(tokens)
                 if len(key) >= kb.fuzzy.min_length:
-                    fuzzy_terms.setdefault(key[0], []).append((key, concept.concept_id))
+                    fuzzy_terms.setdefault(key[0], []).append(
+                        (key, concept.concept_id, Counter(key))
+                    )
         for abbreviation in concept.abbreviations:
             tokens = _term_tokens(abbreviation)
             if tokens:
@@ -483,8 +486,15 @@ def _fuzzy_concept(lex: _Lexicon, key: str) -> str | None:
     allowed = settings.long if len(key) >= settings.long_from else settings.short
     horizon = allowed + settings.margin - 1
     scored = []
-    for candidate, concept_id in lex.fuzzy_terms.get(key[0], ()):
+    letters = Counter(key)
+    for candidate, concept_id, candidate_letters in lex.fuzzy_terms.get(key[0], ()):
         if abs(len(candidate) - len(key)) > horizon:
+            continue
+        # Letters one has that the other lacks bound the edit distance from below.
+        if max(
+            sum((letters - candidate_letters).values()),
+            sum((candidate_letters - letters).values()),
+        ) > horizon:
             continue
         distance = edit_distance(key, candidate, horizon)
         if distance <= horizon:
