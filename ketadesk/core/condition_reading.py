@@ -484,6 +484,9 @@ def _fuzzy_concept(lex: _Lexicon, key: str) -> str | None:
     if len(key) < settings.min_length:
         return None
     allowed = settings.long if len(key) >= settings.long_from else settings.short
+    if " " in key:
+        # Several words: one slip only, so "alcohol use" is never read as "alcohol abuse".
+        allowed = min(allowed, 1)
     horizon = allowed + settings.margin - 1
     scored = []
     letters = Counter(key)
@@ -528,9 +531,7 @@ def _context_of(
         for prefix, context in lex.code_contexts:
             if item.code.startswith(prefix):
                 contexts.add(context)
-    forward = _nearest_forward(item, events, tokens)
-    if forward is not None:
-        contexts.add(forward)
+    contexts |= _nearest_forward(item, events, tokens)
     backward = _nearest_backward(item, index, found, events, tokens)
     if backward is not None:
         contexts.add(backward)
@@ -548,24 +549,32 @@ def _boundary_between(tokens: list[tuple[str, str, int, int]], start: int, end: 
 
 def _nearest_forward(
     item: _Found, events: list[_Event], tokens: list[tuple[str, str, int, int]]
-) -> ConditionContext | None:
+) -> set[ConditionContext]:
+    """Context of the nearest forward trigger, plus one directly before it ("denies any
+    history of" is negated and historical: negation then wins by precedence)."""
     ended_historical = False
-    for _start, end, triggers, _pseudo, ends_all, ends_hist, _mod in reversed(events):
+    found: set[ConditionContext] = set()
+    reach = item.start
+    for start, end, triggers, _pseudo, ends_all, ends_hist, _mod in reversed(events):
         if end > item.start:
             continue
-        if _boundary_between(tokens, end, item.start):
-            return None
-        if ends_all:
-            return None
+        if _boundary_between(tokens, end, reach) or ends_all:
+            break
+        if found and _word_count(tokens, end, reach) > 1:
+            break
         ended_historical = ended_historical or ends_hist
-        for trigger in triggers:
-            if trigger.direction != "forward":
-                continue
-            if trigger.context in ("historical", "family") and ended_historical:
-                continue
-            if _word_count(tokens, end, item.start) <= trigger.max_words:
-                return trigger.context
-    return None
+        hits = [
+            t.context for t in triggers
+            if t.direction == "forward"
+            and not (t.context in ("historical", "family") and ended_historical)
+            and _word_count(tokens, end, item.start if not found else reach) <= t.max_words
+        ]
+        if hits:
+            found.add(hits[0])
+            reach = start
+        elif found:
+            break
+    return found
 
 
 def _nearest_backward(

@@ -442,6 +442,56 @@ aneurysm? || aneurysmal_vascular_disease:uncertain
 possible AVM on MRI || arteriovenous_malformation:uncertain
 sister had brain bleed || intracerebral_haemorrhage:family
 grandfather with stroke || ischaemic_stroke_tia:family
+h/o bipolar d/o, stable on lithium || bipolar_disorder:historical
+Hypertension - on losartan || hypertension:present
+no family hx of psychosis || psychosis:negated
+maternal aunt with schizophrenia || psychosis:family
+ETOH use disorder, 6 months sober || alcohol_use_disorder:historical
+rule out hyperthyroidism, TSH pending || hyperthyroidism:uncertain
+denies any history of seizures || seizure_disorder:negated
+prior suicide attempt age 17 || suicide_attempt:historical
+hx DVT || pulmonary_embolism:historical
+mild persistent asthma || asthma_copd:present
+T2DM, poorly controlled || type_2_diabetes:present
+HTN stage 2 || hypertension:present
+glaucoma (narrow angle), s/p laser iridotomy || raised_intraocular_pressure:present
+PTSD, MDD, GAD || ptsd:present; major_depressive_disorder:present; anxiety_disorder:present
+Anxiety disorder, unspecified || anxiety_disorder:present
+suspected sleep apnea || sleep_apnoea:uncertain
+cocaine use in remission || stimulant_use_disorder:historical
+cannabis use daily || cannabis_use_disorder:present
+CVA x2 || ischaemic_stroke_tia:present
+TIA 2021 || ischaemic_stroke_tia:present
+Afib || stable_coronary_disease:present
+congestive heart failure || unstable_cardiac_disease:present
+hx of DKA || -
+hyperthyroid, on methimazole || hyperthyroidism:present
+brother OD'd on heroin || -
+no current SI || suicidal_ideation:negated
+SI resolved || suicidal_ideation:historical
+depressoin || major_depressive_disorder:present
+hypertention || hypertension:present
+cirhosis || hepatic_impairment_other:present
+F33.1 MDD recurrent moderate || major_depressive_disorder:present
+Z86.73 hx of TIA || ischaemic_stroke_tia:historical
+I48.91 || stable_coronary_disease:present
+G47.33 || sleep_apnoea:present
+no prior psychiatric hospitalizations || -
+alcohol use - social || -
+pregnant 20 weeks || pregnancy:present
+postpartum, breastfeeding || breastfeeding:present
+patient is not breastfeeding || breastfeeding:negated
+schizoaffective, bipolar type || psychosis:present
+mania? || bipolar_current_mania:uncertain
+grandmother had dementia || dementia:family
+possible early dementia || dementia:uncertain
+IIH || raised_intracranial_pressure:present
+aortic aneurysm repaired 2019 || aneurysmal_vascular_disease:present
+heart attack in 2015 || unstable_cardiac_disease:present
+hx of opioid dependence, on methadone || opioid_use_disorder:historical
+history of anorexia as a teen || eating_disorder:historical
+chronic migraines || migraine:present
+BPD traits || !BPD
 """
 
 
