@@ -186,7 +186,12 @@ class BenzodiazepineLoad:
         counted = [x for x in self.lines if x.diazepam_equivalent_mg_per_day is not None]
         as_needed = any(x.as_needed for x in counted)
         amount = f"{self.total_mg_per_day:g} mg/day diazepam-equivalent"
-        total = f"up to {amount}" if as_needed else f"about {amount}"
+        if as_needed:
+            total = f"up to {amount}"
+        elif self.is_complete:
+            total = f"about {amount}"
+        else:
+            total = f"at least {amount}"
         if as_needed:
             total += " if taken as often as allowed"
         if not counted:
@@ -283,33 +288,44 @@ def check_request(request: CheckRequest, kb: KnowledgeBase | None = None) -> Int
 def _drug_flags(
     reading: MedicationReading, kb: KnowledgeBase, load: BenzodiazepineLoad | None
 ) -> list[Flag]:
-    flags = []
+    """One flag per rule per line: a combination whose ingredients share a class (Adderall:
+    amphetamine + dextroamphetamine) gives one finding. A product acting locally (cream,
+    eye drops, shampoo) gets only the rules that say they apply to local use."""
+    by_rule: dict[str, tuple[DrugRule, list[str]]] = {}
     for generic in reading.generics:
         for rule in kb.rules_by_generic.get(generic, ()):
-            severity, title = _drug_severity_and_title(rule, load)
-            dose = "" if reading.dose_mg is None else f"{reading.dose_mg:g}mg"
-            per_day = reading.frequency_per_day
-            frequency = "" if per_day is None else f"{per_day:g}/d"
-            flags.append(
-                Flag(
-                    rule_id=rule.rule_id,
-                    severity=severity,
-                    kind="drug",
-                    drug=generic,
-                    drug_class=rule.drug_class,
-                    title=title,
-                    effect=rule.effect,
-                    management=rule.management,
-                    mechanism=rule.mechanism,
-                    evidence=rule.evidence,
-                    label_vs_studies=rule.label_vs_studies,
-                    entered_as=reading.entered_as,
-                    sources=rule.sources,
-                    carry_forward_key="|".join(
-                        (rule.rule_id, generic, dose, frequency, "prn" if reading.as_needed else "")
-                    ),
-                )
+            if reading.route == "local" and not rule.applies_to_local_route:
+                continue
+            by_rule.setdefault(rule.rule_id, (rule, []))[1].append(generic)
+    flags = []
+    for rule, generics in by_rule.values():
+        severity, title = _drug_severity_and_title(rule, load)
+        dose = "" if reading.dose_mg is None else f"{reading.dose_mg:g}mg"
+        per_day = reading.frequency_per_day
+        frequency = "" if per_day is None else f"{per_day:g}/d"
+        drug = " + ".join(generics)
+        if reading.route == "local":
+            title = f"{title} ({reading.route_word}, acts locally)"
+        flags.append(
+            Flag(
+                rule_id=rule.rule_id,
+                severity=severity,
+                kind="drug",
+                drug=drug,
+                drug_class=rule.drug_class,
+                title=title,
+                effect=rule.effect,
+                management=rule.management,
+                mechanism=rule.mechanism,
+                evidence=rule.evidence,
+                label_vs_studies=rule.label_vs_studies,
+                entered_as=reading.entered_as,
+                sources=rule.sources,
+                carry_forward_key="|".join(
+                    (rule.rule_id, drug, dose, frequency, "prn" if reading.as_needed else "")
+                ),
             )
+        )
     return flags
 
 
@@ -331,6 +347,8 @@ def _benzodiazepine_load(
 ) -> BenzodiazepineLoad | None:
     lines: list[BenzodiazepineLine] = []
     for reading in readings:
+        if reading.route == "local":
+            continue
         for generic in reading.generics:
             rules = kb.rules_by_generic.get(generic, ())
             if not any(r.escalate_above_dz_mg_per_day for r in rules):

@@ -102,6 +102,7 @@ class DrugRule(RuleText):
     label_vs_studies: str | None
     escalate_above_dz_mg_per_day: float | None
     escalated_severity: Severity | None
+    applies_to_local_route: bool = False
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,7 @@ class KnowledgeBase:
     benzodiazepine_sources: tuple[Source, ...]
     age_rules: tuple[AgeRule, ...] = ()
     condition_reading: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    medication_routes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def concept_lineage(self, concept_id: str) -> tuple[str, ...]:
         """The concept and its broader parents, nearest first."""
@@ -363,6 +365,7 @@ def _build(version: str, raw: Mapping[str, dict[str, Any]]) -> KnowledgeBase:
             label_vs_studies=item.get("label_vs_studies"),
             escalate_above_dz_mg_per_day=float(escalation["above"]) if escalation else None,
             escalated_severity=escalation["severity"] if escalation else None,
+            applies_to_local_route=bool(item.get("local_route", {}).get("applies", False)),
             **rule_text(item),
         )
         rules.append(rule)
@@ -489,6 +492,7 @@ def _build(version: str, raw: Mapping[str, dict[str, Any]]) -> KnowledgeBase:
         benzodiazepine_sources=sources(load["sources"], "benzodiazepine_load"),
         age_rules=tuple(age_rules),
         condition_reading=reading,
+        medication_routes=names_doc.get("routes", {}),
     )
 
 

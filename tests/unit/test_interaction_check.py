@@ -335,3 +335,69 @@ def test_carry_forward_key_tracks_drug_dose_and_frequency() -> None:
     changed = _flags(["clonazepam 1 mg bid"])[0].carry_forward_key
     assert one == same
     assert one != changed
+
+
+@pytest.mark.parametrize(
+    ("line", "route", "flagged"),
+    [
+        ("ketoconazole 2% shampoo twice weekly", "local", False),
+        ("ketoconazole cream bid", "local", False),
+        ("topical ketoconazole", "local", False),
+        ("ketoconazole 200 mg daily", "systemic", True),
+        ("diphenhydramine cream prn itch", "local", False),
+        ("Benadryl 25 mg qhs", "systemic", True),
+        ("Emsam 6 mg/24 hr patch", "systemic", True),
+        ("fentanyl 25 mcg/hr patch q72h", "systemic", True),
+        ("Butrans 10 mcg/hr patch weekly", "systemic", True),
+    ],
+)
+def test_route_decides_whether_the_systemic_interaction_applies(
+    line: str, route: str, flagged: bool
+) -> None:
+    result = check_patient([line], [], None, False)
+    assert result.unrecognized == ()
+    assert result.read_as[0].route == route
+    assert bool([f for f in result.flags if f.kind == "drug"]) is flagged
+
+
+def test_look_alike_of_an_interacting_drug_is_not_given_its_interaction() -> None:
+    # ketorolac eye drops must not be read as ketamine, nor hydralazine as hydroxyzine.
+    result = check_patient(["ketorolac 0.5% eye drops", "hydralazine 25 mg tid"], [], None,
+                           False)
+    assert not [f for f in result.flags if f.drug in ("ketamine", "hydroxyzine")]
+
+
+def test_combination_whose_ingredients_share_a_class_gives_one_finding() -> None:
+    flags = _flags(["Adderall XR 20 mg qam"])
+    stimulant = [f for f in flags if f.rule_id == "DRUG-PSYCHOSTIMULANT"]
+    assert len(stimulant) == 1
+    assert stimulant[0].drug == "amphetamine + dextroamphetamine"
+
+
+def test_as_needed_benzodiazepine_load_is_worded_as_a_maximum_or_not_stated() -> None:
+    capped = check_patient(["Xanax 0.5 mg prn max 3/day"], [], None, False)
+    assert capped.benzodiazepine_load is not None
+    summary = capped.benzodiazepine_load.summary()
+    assert summary.startswith("up to 30 mg/day diazepam-equivalent if taken as often as allowed")
+    open_ended = check_patient(["Xanax 0.5 mg prn"], [], None, False)
+    assert open_ended.benzodiazepine_load is not None
+    text = open_ended.benzodiazepine_load.summary()
+    assert "as needed, amount not stated" in text
+    assert "at least 0" not in text and "0 mg/day" not in text
+
+
+def test_request_accepts_age_or_date_of_birth() -> None:
+    from datetime import date
+
+    assert parse_check_request({"age_years": 70}).age_years == 70
+    born = parse_check_request({"dob": "2009-06-30"}, today=date(2026, 6, 29))
+    assert born.age_years == 16
+    for bad, message in (
+        ({"age_years": "70"}, "age_years"),
+        ({"age_years": 200}, "age_years"),
+        ({"dob": "30/06/2009"}, "YYYY-MM-DD"),
+        ({"dob": "2009-06-30", "age_years": 16}, "not both"),
+        ({"dob": "2999-01-01"}, "future"),
+    ):
+        with pytest.raises(UserFacingError, match=message):
+            parse_check_request(bad, today=date(2026, 6, 29))
