@@ -680,12 +680,46 @@ def _nearest_concept(
 
 @dataclass(frozen=True)
 class ConditionSuggestion:
-    """One problem-list picker entry: what to show and what to store."""
+    """One problem-list picker entry: what to show and what to store.
 
-    concept_id: str
+    ``concept_id`` is the knowledge base concept the entry maps to (None for an ICD-10-CM
+    code outside the vocabulary, which is stored and shown but raises no rule).
+    """
+
+    concept_id: str | None
     code: str | None
     display: str
     matched: str
+
+
+def problem_list_suggestions(
+    prefix: str, limit: int = 12, kb: KnowledgeBase | None = None
+) -> tuple[ConditionSuggestion, ...]:
+    """Picker suggestions: vocabulary concepts first (see :func:`condition_suggestions`),
+    then ICD-10-CM codes from the full offline list, each mapped to a concept by code prefix
+    when one covers it. Needs 2 or more characters (fewer gives nothing)."""
+    from ketadesk.core.icd10cm import icd10cm_search
+
+    kb = kb or load_knowledge_base()
+    if len(prefix.strip()) < 2:
+        return ()
+    concepts = list(condition_suggestions(prefix, limit, kb))
+    seen = {s.code for s in concepts}
+    for entry in icd10cm_search(prefix, limit * 2):
+        if len(concepts) >= limit:
+            break
+        if entry.code in seen:
+            continue
+        concept_id = _concept_for_code(entry.code, kb)
+        concepts.append(
+            ConditionSuggestion(
+                concept_id=concept_id,
+                code=entry.code,
+                display=f"{entry.description} [{entry.code}]",
+                matched=entry.description,
+            )
+        )
+    return tuple(concepts[:limit])
 
 
 def condition_suggestions(
