@@ -8,6 +8,8 @@ read. Written for KetaDesk (synthetic, no patient data).
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ketadesk.core.condition_reading import (
     condition_suggestions,
@@ -623,3 +625,12 @@ def test_picker_suggests_by_abbreviation_synonym_and_code() -> None:
     assert schizo[0] == "psychosis"
     assert condition_suggestions("") == ()
     assert len(condition_suggestions("a", limit=5)) == 5
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_any_text_is_read_without_error(text: str) -> None:
+    line = read_condition_line(text)
+    for mention in line.mentions:
+        assert mention.context in ("present", "negated", "historical", "family", "uncertain")
+        assert mention.words
