@@ -96,11 +96,17 @@ class AmbiguousMention:
 
 @dataclass(frozen=True)
 class ConditionLineReading:
-    """Everything read from one condition line, in the order it was typed."""
+    """Everything read from one condition line, in the order it was typed.
+
+    ``unread`` lists the comma- or semicolon-separated parts of a line that was partly read
+    but where a part named nothing known ("HTN, moyamoya disease" -> "moyamoya disease"):
+    those parts were not checked.
+    """
 
     entered_as: str
     mentions: tuple[ConditionMention, ...]
     ambiguous: tuple[AmbiguousMention, ...]
+    unread: tuple[str, ...] = ()
 
     @property
     def words(self) -> str | None:
@@ -169,6 +175,7 @@ class _Lexicon:
     code_contexts: tuple[tuple[str, ConditionContext], ...]
     fuzzy_terms: Mapping[str, tuple[tuple[str, str, Counter[str]], ...]]
     not_fuzzy: frozenset[str]
+    filler: frozenset[str]
     fuzzy: _Fuzzy
     uncontrolled_bp: tuple[int, int]
     severe_bp: tuple[int, int]
@@ -243,6 +250,7 @@ def _lexicon(kb: KnowledgeBase) -> _Lexicon:
         code_contexts=tuple((c["prefix"], c["context"]) for c in data["code_contexts"]),
         fuzzy_terms={k: tuple(v) for k, v in fuzzy_terms.items()},
         not_fuzzy=frozenset(data["not_fuzzy"]),
+        filler=frozenset(data.get("filler_words", ())),
         fuzzy=_Fuzzy(
             settings.min_length, settings.max_distance_short, settings.long_from_length,
             settings.max_distance_long, settings.required_margin,
@@ -321,7 +329,42 @@ def _read_cached(kb: KnowledgeBase, entered: str) -> ConditionLineReading:
         AmbiguousMention(entered[tokens[s][2]: tokens[e - 1][3]], lex.ambiguous[tokens[s][0]])
         for s, e in ambiguous
     )
-    return ConditionLineReading(entered, tuple(_unique(mentions)), ambiguous_mentions)
+    unread: tuple[str, ...] = ()
+    if found or ambiguous:
+        concept_tokens = covered | {i for f in found for i in range(f.start, f.end)}
+        phrase_tokens = {i for e in events for i in range(e[0], e[1])}
+        unread = _unread_parts(entered, tokens, concept_tokens, phrase_tokens, lex, kb)
+    return ConditionLineReading(entered, tuple(_unique(mentions)), ambiguous_mentions, unread)
+
+
+def _unread_parts(
+    entered: str,
+    tokens: list[tuple[str, str, int, int]],
+    concept_tokens: set[int],
+    phrase_tokens: set[int],
+    lex: _Lexicon,
+    kb: KnowledgeBase,
+) -> tuple[str, ...]:
+    """List items (split at "," and ";") that name no condition but hold words that no
+    trigger, modifier, filler word or medication name explains."""
+    parts: list[str] = []
+    segment: list[int] = []
+    for index in range(len(tokens) + 1):
+        if index < len(tokens) and tokens[index][0] not in (",", ";"):
+            segment.append(index)
+            continue
+        if segment and not any(i in concept_tokens for i in segment):
+            unexplained = [
+                i for i in segment
+                if tokens[i][1] == "word" and i not in phrase_tokens
+                and len(tokens[i][0]) >= 3 and not tokens[i][0][0].isdigit()
+                and tokens[i][0] not in lex.filler and tokens[i][0] not in kb.names
+            ]
+            if unexplained:
+                text = entered[tokens[segment[0]][2]: tokens[segment[-1]][3]]
+                parts.append(text.strip(" -"))
+        segment = []
+    return tuple(parts)
 
 
 def _unique(mentions: list[ConditionMention]) -> list[ConditionMention]:

@@ -118,7 +118,8 @@ class ConditionReading:
     reading in words, e.g. ``"no psychotic disorder (negated)"`` or ``"Hypertension
     (uncontrolled); Gastro-oesophageal reflux"`` (None when not recognised), so a screen that
     shows "read as: {name}" says what was understood. ``mentions`` holds each condition with
-    its context; ``ambiguous`` the abbreviations that were not guessed.
+    its context; ``ambiguous`` the abbreviations that were not guessed; ``unread`` the parts of
+    a partly read line that named nothing known (not checked).
     """
 
     entered_as: str
@@ -127,6 +128,7 @@ class ConditionReading:
     matched_by: Literal["term", "abbreviation", "icd10", "fuzzy"] | None
     mentions: tuple[ConditionMention, ...] = ()
     ambiguous: tuple[AmbiguousMention, ...] = ()
+    unread: tuple[str, ...] = ()
 
     @property
     def is_recognized(self) -> bool:
@@ -411,6 +413,7 @@ def read_condition(text: str, kb: KnowledgeBase | None = None) -> ConditionReadi
         matched_by=None if first is None else first.matched_by,
         mentions=line.mentions,
         ambiguous=line.ambiguous,
+        unread=line.unread,
     )
 
 

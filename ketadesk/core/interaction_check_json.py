@@ -54,6 +54,7 @@ def result_to_json(result: InteractionResult) -> dict[str, Any]:
                 "code": mention.code,
                 "context": mention.context,
                 "text": mention.words,
+                "unread": list(reading.unread),
             }
             for reading in result.conditions_read
             for mention in reading.mentions

@@ -634,3 +634,11 @@ def test_any_text_is_read_without_error(text: str) -> None:
     for mention in line.mentions:
         assert mention.context in ("present", "negated", "historical", "family", "uncertain")
         assert mention.words
+
+
+def test_a_partly_read_line_names_the_parts_not_checked() -> None:
+    assert read_condition_line("HTN, moyamoya disease").unread == ("moyamoya disease",)
+    assert read_condition_line("HTN; Ehlers-Danlos syndrome").unread == ("Ehlers-Danlos syndrome",)
+    assert read_condition_line("DM2 on metformin, A1c 7.1").unread == ()
+    assert read_condition_line("asthma - mild intermittent, albuterol prn").unread == ()
+    assert read_condition("HTN, moyamoya disease").unread == ("moyamoya disease",)

@@ -286,7 +286,7 @@ def test_result_json_matches_the_headless_contract_exactly() -> None:
          "kind": "medication"},
         {"entered_as": "AVM", "generic": [], "fuzzy": False, "kind": "condition",
          "concept": "arteriovenous_malformation", "code": "Q28.2", "context": "present",
-         "text": "Arteriovenous malformation"},
+         "text": "Arteriovenous malformation", "unread": []},
     ]
     condition_flag = next(f for f in out["flags"] if f["drug"] is None)
     assert condition_flag["class"] == "Vascular"
