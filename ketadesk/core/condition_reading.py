@@ -294,11 +294,11 @@ def read_condition_line(text: str, kb: KnowledgeBase | None = None) -> Condition
     """Read one typed condition line into conditions with their context (see module doc)."""
     kb = kb or load_knowledge_base()
     entered = " ".join(text.split())
-    return _read_cached(kb, entered)
+    # Whole lines are not cached: they are patient data and must not outlive the session.
+    return _read(kb, entered)
 
 
-@functools.lru_cache(maxsize=4096)
-def _read_cached(kb: KnowledgeBase, entered: str) -> ConditionLineReading:
+def _read(kb: KnowledgeBase, entered: str) -> ConditionLineReading:
     lex = _lexicon(kb)
     tokens = _tokenise(entered)
     found, ambiguous = _find_concepts(tokens, lex, kb)
