@@ -585,17 +585,30 @@ def _bp_flag(rule: BloodPressureRule, entered_as: str, title: str) -> Flag:
     )
 
 
+def age_band(age_years: float | None, kb: KnowledgeBase | None = None) -> str | None:
+    """The age rules (ids joined by "+") that apply at ``age_years`` (years), "adult" when
+    none does, or None when the age is unknown. A review depends on the band, not the age."""
+    if age_years is None:
+        return None
+    kb = kb or load_knowledge_base()
+    applying = [rule.rule_id for rule in kb.age_rules if rule.applies_to(age_years)]
+    return "+".join(applying) or "adult"
+
+
 def review_fingerprint(
     medication_lines: Sequence[str],
     conditions: Sequence[str],
     vitals: Vitals | None,
     pregnant: bool,
     kb_version: str,
+    age_band: str | None = None,
 ) -> str:
     """SHA-256 (hex) of everything a review depends on; it changes when any input changes.
 
     Order of lines, case and extra whitespace do not matter; blank lines are ignored.
-    Vitals are included as values (BP in mmHg, heart rate per minute, weight in kg).
+    Vitals are included as values (BP in mmHg, heart rate per minute, weight in kg);
+    ``age_band`` (from :func:`age_band`) only when given, so fingerprints made without an
+    age stay as they were.
     """
 
     def norm(lines: Sequence[str]) -> list[str]:
@@ -615,5 +628,7 @@ def review_fingerprint(
         "pregnant": bool(pregnant),
         "kb_version": kb_version,
     }
+    if age_band is not None:
+        payload["age_band"] = age_band
     encoded = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8")
     return hashlib.sha256(encoded).hexdigest()

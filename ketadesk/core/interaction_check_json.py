@@ -4,6 +4,16 @@
 :class:`~ketadesk.core.interaction_check.CheckRequest` (bad shapes raise UserFacingError naming
 the field); :func:`result_to_json` writes an
 :class:`~ketadesk.core.interaction_check.InteractionResult` with the documented keys.
+
+Input keys: ``medications``, ``conditions`` (lists of text), ``vitals`` (systolic/diastolic
+mmHg, heart_rate per minute, weight_kg), ``pregnant`` (true/false), and optionally
+``age_years`` (years) or ``dob`` (YYYY-MM-DD). Output keys: ``flags``, ``unrecognized``,
+``read_as``, ``kb_version``. Each ``read_as`` entry has ``entered_as``, ``generic``, ``fuzzy``
+and ``kind`` ("medication" or "condition"); condition entries add ``concept``, ``code``,
+``context`` ("present", "negated", "historical", "family", "uncertain"), ``text`` (the
+reading in words) and ``unread`` (parts of the line that named nothing known). A line is in
+``unrecognized`` only when nothing in it was read; a denied or family-history condition is
+read, so it is never there.
 """
 
 from __future__ import annotations

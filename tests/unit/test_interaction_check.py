@@ -401,3 +401,17 @@ def test_request_accepts_age_or_date_of_birth() -> None:
     ):
         with pytest.raises(UserFacingError, match=message):
             parse_check_request(bad, today=date(2026, 6, 29))
+
+
+def test_fingerprint_follows_the_age_band_not_the_age() -> None:
+    from ketadesk.core.interaction_check import age_band
+
+    base = review_fingerprint(["Ativan 1 mg"], ["HTN"], None, False, "v1")
+    assert base == review_fingerprint(["Ativan 1 mg"], ["HTN"], None, False, "v1", None)
+    assert age_band(None) is None
+    assert age_band(40) == age_band(50) == "adult"
+    assert age_band(70) == "AGE-65-AND-OVER"
+    forty = review_fingerprint(["Ativan 1 mg"], ["HTN"], None, False, "v1", age_band(40))
+    fifty = review_fingerprint(["Ativan 1 mg"], ["HTN"], None, False, "v1", age_band(50))
+    seventy = review_fingerprint(["Ativan 1 mg"], ["HTN"], None, False, "v1", age_band(70))
+    assert forty == fifty != seventy != base
