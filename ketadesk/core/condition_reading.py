@@ -157,6 +157,16 @@ class _Fuzzy:
     long_from: int
     long: int
     margin: int
+    look_alike_margin: int
+
+
+def _look_alikes(groups: Sequence[Sequence[str]]) -> dict[str, frozenset[str]]:
+    partners: dict[str, set[str]] = {}
+    for group in groups:
+        keys = [" ".join(_term_tokens(term)) for term in group]
+        for key in keys:
+            partners.setdefault(key, set()).update(k for k in keys if k != key)
+    return {k: frozenset(v) for k, v in partners.items()}
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,6 +186,7 @@ class _Lexicon:
     fuzzy_terms: Mapping[str, tuple[tuple[str, str, Counter[str]], ...]]
     not_fuzzy: frozenset[str]
     filler: frozenset[str]
+    look_alikes: Mapping[str, frozenset[str]]
     fuzzy: _Fuzzy
     uncontrolled_bp: tuple[int, int]
     severe_bp: tuple[int, int]
@@ -251,9 +262,10 @@ def _lexicon(kb: KnowledgeBase) -> _Lexicon:
         fuzzy_terms={k: tuple(v) for k, v in fuzzy_terms.items()},
         not_fuzzy=frozenset(data["not_fuzzy"]),
         filler=frozenset(data.get("filler_words", ())),
+        look_alikes=_look_alikes(data.get("look_alike_groups", ())),
         fuzzy=_Fuzzy(
             settings.min_length, settings.max_distance_short, settings.long_from_length,
-            settings.max_distance_long, settings.required_margin,
+            settings.max_distance_long, settings.required_margin, settings.look_alike_margin,
         ),
         uncontrolled_bp=(
             uncontrolled.systolic_at_least or 141, uncontrolled.diastolic_at_least or 91
@@ -548,11 +560,16 @@ def _fuzzy_concept(lex: _Lexicon, key: str) -> str | None:
     if not scored:
         return None
     scored.sort()
-    best_distance, _best, best_concept = scored[0]
+    best_distance, best, best_concept = scored[0]
     if best_distance == 0 or best_distance > allowed:
         return None
     for distance, _other, concept_id in scored[1:]:
         if concept_id != best_concept and distance < best_distance + settings.margin:
+            return None
+    # Never read across a listed look-alike (hypertension / hypotension), as for medicines.
+    limit = best_distance + settings.look_alike_margin
+    for partner in lex.look_alikes.get(best, frozenset()):
+        if edit_distance(key, partner, limit) < limit:
             return None
     return best_concept
 

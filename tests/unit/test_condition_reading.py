@@ -642,3 +642,22 @@ def test_a_partly_read_line_names_the_parts_not_checked() -> None:
     assert read_condition_line("DM2 on metformin, A1c 7.1").unread == ()
     assert read_condition_line("asthma - mild intermittent, albuterol prn").unread == ()
     assert read_condition("HTN, moyamoya disease").unread == ("moyamoya disease",)
+
+
+@pytest.mark.parametrize(
+    ("text", "concept"),
+    [
+        ("hypertenson", "hypertension"),
+        ("hypothyriod", "hypothyroidism"),
+        ("hyperthyriod", "hyperthyroidism"),
+        ("psycosis", "psychosis"),
+        ("hypotensive", None),  # not read as its look-alike "hypertensive"
+        ("colitus", "inflammatory_bowel_disease"),  # one slip from colitis, far from cystitis
+        ("add", "adhd"),  # a whole-line abbreviation only
+    ],
+)
+def test_misspellings_are_read_only_when_one_concept_is_clearly_meant(
+    text: str, concept: str | None
+) -> None:
+    mentions = read_condition_line(text).mentions
+    assert (mentions[0].concept_id if mentions else None) == concept
