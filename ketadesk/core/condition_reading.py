@@ -229,7 +229,7 @@ def _lexicon(kb: KnowledgeBase) -> _Lexicon:
         ambiguous[" ".join(_phrase_tokens(entry["abbreviation"]))] = tuple(meanings)
     triggers: dict[tuple[str, ...], list[_Trigger]] = {}
     default_scope = int(data["max_scope_words"])
-    for item in data["triggers"]:
+    for item in [*data["triggers"], *_family_triggers(data)]:
         trigger = _Trigger(item["context"], item["direction"], item.get("max_words", default_scope))
         triggers.setdefault(_phrase_tokens(item["phrase"]), []).append(trigger)
     modifiers = {
@@ -273,6 +273,24 @@ def _lexicon(kb: KnowledgeBase) -> _Lexicon:
         severe_bp=(severe.systolic_at_least or 181, severe.diastolic_at_least or 121)
         if severe else (181, 121),
     )
+
+
+def _family_triggers(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Relative words as family triggers: "mother with X", "X in mother", "(mother)", and a
+    bare relative ("father alcoholic") reaching a few words."""
+    out: list[dict[str, Any]] = []
+    bare_reach = int(data["family_bare_relative_max_words"])
+    for relative in data["family_relatives"]:
+        out.append({"phrase": relative, "context": "family", "direction": "forward",
+                    "max_words": bare_reach})
+        for link in data["family_relative_links"]:
+            out.append({"phrase": f"{relative} {link}", "context": "family",
+                        "direction": "forward"})
+        for phrase in (f"in {relative}", f"in her {relative}", f"in his {relative}",
+                       f"({relative})"):
+            out.append({"phrase": phrase, "context": "family", "direction": "backward",
+                        "max_words": 6})
+    return out
 
 
 def _tokenise(text: str) -> list[tuple[str, str, int, int]]:
