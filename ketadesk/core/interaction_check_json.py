@@ -9,7 +9,9 @@ Input keys: ``medications``, ``conditions`` (lists of text), ``vitals`` (systoli
 mmHg, heart_rate per minute, weight_kg), ``pregnant`` (true/false), and optionally
 ``age_years`` (years) or ``dob`` (YYYY-MM-DD). Output keys: ``flags``, ``unrecognized``,
 ``read_as``, ``kb_version``. Each ``read_as`` entry has ``entered_as``, ``generic``, ``fuzzy``
-and ``kind`` ("medication" or "condition"); condition entries add ``concept``, ``code``,
+and ``kind`` ("medication" or "condition"); medication entries add ``route`` ("systemic",
+or "local" for a cream, drops, shampoo ... that gets no systemic interaction); condition
+entries add ``concept``, ``code``,
 ``context`` ("present", "negated", "historical", "family", "uncertain"), ``text`` (the
 reading in words) and ``unread`` (parts of the line that named nothing known). A line is in
 ``unrecognized`` only when nothing in it was read; a denied or family-history condition is
@@ -51,7 +53,7 @@ def result_to_json(result: InteractionResult) -> dict[str, Any]:
         "unrecognized": list(result.unrecognized),
         "read_as": [
             {"entered_as": r.entered_as, "generic": list(r.generics), "fuzzy": r.fuzzy,
-             "kind": "medication"}
+             "kind": "medication", "route": r.route}
             for r in result.read_as
         ]
         + [

@@ -46,7 +46,7 @@ def test_object_in_object_out_from_stdin() -> None:
     benzo = next(f for f in out["flags"] if f["drug"] == "clonazepam")
     assert "diazepam-equivalent" in benzo["title"]
     assert {"entered_as": "lorazapam 1 mg qhs", "generic": ["lorazepam"], "fuzzy": True,
-            "kind": "medication"} in out["read_as"]
+            "kind": "medication", "route": "systemic"} in out["read_as"]
     htn = next(r for r in out["read_as"] if r["kind"] == "condition")
     assert htn["concept"] == "hypertension" and htn["context"] == "present"
     assert htn["code"] == "I10"

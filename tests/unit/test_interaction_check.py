@@ -281,9 +281,9 @@ def test_result_json_matches_the_headless_contract_exactly() -> None:
     assert out["unrecognized"] == ["foo"]
     assert out["read_as"] == [
         {"entered_as": "Ativan 1 mg qhs", "generic": ["lorazepam"], "fuzzy": False,
-         "kind": "medication"},
+         "kind": "medication", "route": "systemic"},
         {"entered_as": "lorazapam", "generic": ["lorazepam"], "fuzzy": True,
-         "kind": "medication"},
+         "kind": "medication", "route": "systemic"},
         {"entered_as": "AVM", "generic": [], "fuzzy": False, "kind": "condition",
          "concept": "arteriovenous_malformation", "code": "Q28.2", "context": "present",
          "text": "Arteriovenous malformation", "unread": []},
