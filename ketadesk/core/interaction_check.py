@@ -436,8 +436,11 @@ def _condition_flags(
 ) -> list[Flag]:
     found: dict[str, tuple[ConditionRule, str, Severity, list[str]]] = {}
     order: list[str] = []
+    confirmed: set[str] = set()
 
-    def add(rule: ConditionRule, category: str, severity: Severity, text: str) -> None:
+    def add(
+        rule: ConditionRule, category: str, severity: Severity, text: str, sure: bool = True
+    ) -> None:
         if rule.rule_id not in found:
             found[rule.rule_id] = (rule, category, severity, [])
             order.append(rule.rule_id)
@@ -446,6 +449,8 @@ def _condition_flags(
             found[rule.rule_id] = (old_rule, old_category, severity, texts)
         if text not in texts:
             texts.append(text)
+        if sure:
+            confirmed.add(rule.rule_id)
 
     if pregnant and "pregnancy" in kb.conditions:
         for rule in kb.condition_rules.get("pregnancy", ()):
@@ -460,12 +465,13 @@ def _condition_flags(
                     if mention.context == "uncertain":
                         severity = _uncertain_cap(rule, kb)
                     category = kb.conditions[rule.concept_id].category
-                    add(rule, category, severity, reading.entered_as)
+                    sure = mention.context != "uncertain"
+                    add(rule, category, severity, reading.entered_as, sure)
     flags = []
     for rule_id in order:
         rule, category, severity, texts = found[rule_id]
         flag = _condition_flag(rule, category, "; ".join(texts))
-        if severity != rule.severity:
+        if rule_id not in confirmed:
             flag = dataclasses.replace(
                 flag, severity=severity, title=f"{rule.title} (possible, not confirmed)"
             )

@@ -661,3 +661,13 @@ def test_misspellings_are_read_only_when_one_concept_is_clearly_meant(
 ) -> None:
     mentions = read_condition_line(text).mentions
     assert (mentions[0].concept_id if mentions else None) == concept
+
+
+def test_a_possible_condition_is_flagged_as_possible_and_capped() -> None:
+    flags = check_patient([], ["possible glaucoma", "?aneurysm"], None, False).flags
+    titles = {f.rule_id: (f.severity, f.title) for f in flags}
+    assert titles["COND-IOP"][0] == "major"
+    assert titles["COND-IOP"][1].endswith("(possible, not confirmed)")
+    assert titles["COND-ANEURYSM"][0] == "major"  # contraindicated when confirmed
+    confirmed = check_patient([], ["possible glaucoma", "glaucoma"], None, False).flags
+    assert not confirmed[0].title.endswith("(possible, not confirmed)")
