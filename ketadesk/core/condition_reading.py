@@ -229,7 +229,10 @@ def _lexicon(kb: KnowledgeBase) -> _Lexicon:
         ambiguous[" ".join(_phrase_tokens(entry["abbreviation"]))] = tuple(meanings)
     triggers: dict[tuple[str, ...], list[_Trigger]] = {}
     default_scope = int(data["max_scope_words"])
-    for item in [*data["triggers"], *_family_triggers(data)]:
+    listed = [
+        {**group, "phrase": phrase} for group in data["triggers"] for phrase in group["phrases"]
+    ]
+    for item in [*listed, *_family_triggers(data)]:
         trigger = _Trigger(item["context"], item["direction"], item.get("max_words", default_scope))
         triggers.setdefault(_phrase_tokens(item["phrase"]), []).append(trigger)
     modifiers = {
