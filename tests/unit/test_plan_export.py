@@ -430,7 +430,7 @@ def test_the_patients_plan_has_patient_words_not_clinician_shorthand(
         chart(s, practice.physician, pid)
         add_medication(s, practice.physician, pid, "Ativan 1 mg bid")
         add_condition(s, practice.physician, pid, "hx of psychosis 2019 / denies SI")
-        add_condition(s, practice.physician, pid, "hx psychosis")  # recognised shorthand
+        add_condition(s, practice.physician, pid, "s/p ORIF L wrist 2018")  # not recognised
         view = run_review(s, pid)
         decisions = [
             DecisionInput(
@@ -454,12 +454,17 @@ def test_the_patients_plan_has_patient_words_not_clinician_shorthand(
     pe.export_plan_to_file(practice.db, practice.physician, pid, path)
     flat = " ".join(extract_plan_text(path.read_bytes()).split())
     for clinician_only in ("recheck PDMP", "minimising", "diazepam", "hx of psychosis",
-                           "hx psychosis", "denies SI", "on the chart as", "bid"):
+                           "ORIF", "denies SI", "on the chart as", "bid", "(negated)"):
         assert clinician_only not in flat, clinician_only
     assert "(your medicine: lorazepam)" in flat
     assert "Psychotic disorder: ketamine may worsen psychosis" in flat  # the KB name
     assert "1 health condition on your chart" in flat  # the unrecognised line, not its text
     assert "Your physician changed your ketamine plan because of this" in flat
+    # One date format throughout the plan ("9 Mar 2026"), none in ISO form.
+    import re
+
+    assert re.findall(r"\b\d{4}-\d{2}-\d{2}\b", flat) == []
+    assert f"weeks from {TODAY.day} {TODAY:%b %Y}" in flat
     _save_pages(path)
 
 

@@ -62,6 +62,7 @@ from ketadesk.reports.plan_document import (
     ReviewFlag,
     ReviewSummary,
 )
+from ketadesk.reports.plan_pdf_styles import fmt_date
 from ketadesk.storage.practice.settings_store import get_setting
 from ketadesk.storage.protocols.protocol_versions import (
     ProtocolVersionInfo,
@@ -218,9 +219,9 @@ def _summary(protocol: Protocol, version: ProtocolVersionInfo) -> ProtocolSummar
     if weight is None or weight.kg <= 0:
         raise UserFacingError(NO_WEIGHT)
     start = ladder_doses_mg(protocol.ladder)[0]
-    duration = f"{protocol.duration_weeks} weeks from {version.start_date.isoformat()}"
+    duration = f"{protocol.duration_weeks} weeks from {fmt_date(version.start_date)}"
     if protocol.review_date is not None:
-        duration += f"; review with your physician by {protocol.review_date.isoformat()}"
+        duration += f"; review with your physician by {fmt_date(protocol.review_date)}"
     units = units_per_30_days(protocol, version.start_date)
     supply = _units(protocol, units)
     if protocol.supply.notes.strip():
@@ -299,7 +300,7 @@ def _monitoring(protocol: Protocol) -> MonitoringPlanText:
     if mon.check_in_every_days:
         lines.append(f"Check in with the practice {_every(mon.check_in_every_days, 'day')}.")
     if protocol.review_date is not None:
-        lines.append(f"Next review with your physician: {protocol.review_date.isoformat()}.")
+        lines.append(f"Next review with your physician: {fmt_date(protocol.review_date)}.")
     holds: list[str] = []
     sys_, dia = mon.hold_systolic_above_mmhg, mon.hold_diastolic_above_mmhg
     if sys_ is not None and dia is not None:
