@@ -57,8 +57,10 @@ def register(subparsers: Any) -> None:
 
 
 def _roster(args: argparse.Namespace) -> int:
+    from ketadesk.core import audit_actions
     from ketadesk.storage.roster import roster_columns as rc
     from ketadesk.storage.roster.roster_query import RosterFilter, fetch_roster_page
+    from ketadesk.storage.security.audit_log import record_event
 
     rc.install_roster_columns()
     flags = {
@@ -67,8 +69,8 @@ def _roster(args: argparse.Namespace) -> int:
         "safety-alert": rc.SAFETY_ALERT_OPEN,
     }
 
-    if args.limit < 1:
-        raise UserFacingError("--limit must be at least 1.")
+    if not 1 <= args.limit <= MAX_LISTED:
+        raise UserFacingError(f"--limit must be a whole number from 1 to {MAX_LISTED:,}.")
     database, actor = open_database_as(args)
     try:
         from ketadesk.core.permissions import Permission, require
@@ -82,6 +84,13 @@ def _roster(args: argparse.Namespace) -> int:
         )
         with database.session() as session:
             rows = fetch_roster_page(session, roster_filter, limit=args.limit)
+            # A read of many patients is audited with its count only (never the search text).
+            record_event(
+                session,
+                actor,
+                audit_actions.ROSTER_LISTED,
+                detail=f"{len(rows)} patients listed ({'json' if args.json else 'text'})",
+            )
     finally:
         database.close()
     if args.json:

@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ketadesk.core import audit_actions
 from ketadesk.core.audit_chain import ChainVerdict
+from ketadesk.core.display_names import check_full_name
 from ketadesk.core.errors import UserFacingError
-from ketadesk.core.permissions import Actor, Role, password_problem
+from ketadesk.core.permissions import Actor, Role
 from ketadesk.models.practice import PracticeMeta
 from ketadesk.models.users import User
 from ketadesk.storage.security import attempts
@@ -47,6 +48,7 @@ from ketadesk.storage.security.migrate import (
     needs_upgrade,
     upgrade_to_head,
 )
+from ketadesk.storage.security.password_rules import check_new_password
 
 
 class DatabaseDamagedError(UserFacingError):
@@ -134,11 +136,8 @@ class PracticeDatabase:
                 f"A practice database already exists at {path}; nothing was changed."
             )
         check_user_name(user_name)
-        problem = password_problem(password, user_name)
-        if problem:
-            raise UserFacingError(problem)
-        if not full_name.strip():
-            raise UserFacingError("Enter the physician's full name.")
+        full_name = check_full_name(full_name, whose="the physician's")
+        check_new_password(password, user_name)
         path.parent.mkdir(parents=True, exist_ok=True)
         key = new_database_key()
         slots = KeySlotFile(database_id=uuid.uuid4().hex)
