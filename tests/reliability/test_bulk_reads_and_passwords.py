@@ -1,14 +1,18 @@
-"""Insider attacks from issue 16 that need no key: silent bulk reads and weak passwords.
+"""Insider attacks from issue 16: silent bulk reads, weak passwords, weak or absurd key slots.
 
 - ``roster --json`` printed 300 patients and the audit got only ``login``: every listing is now
   one ``roster_listed`` event with the count and nothing else (no search text, no names).
 - ``aaaaaaaaaa``, ``1234567890``, ``passwordpassword``, ``admin12345`` for user admin, the same
   password again, and a PDF password of ``a`` were all accepted: each is refused in words.
+- A slot with ``memory 4 GiB`` took 16 s, ``parallelism 0/-1/"3"`` crashed, ``raw`` opened a user
+  slot: each is refused in words before any work; a slot of 8 KiB/1 pass opens once and is
+  rewrapped with today's settings.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +25,7 @@ from ketadesk.models.audit import AuditEvent
 from ketadesk.storage.demo.demo_data import populate_demo_patients
 from ketadesk.storage.plans.plan_export import check_pdf_password
 from ketadesk.storage.security.database import PracticeDatabase
+from ketadesk.storage.security.keyslots import KdfParams, KeySlot, KeySlotFile
 from ketadesk.storage.security.users import add_user, change_own_password, reset_password
 from tests.conftest import ADMIN, PASSWORD, PHYSICIAN, OpenPractice
 from tests.reliability._cli_in_process import run_in_process
@@ -145,3 +150,87 @@ def test_control_characters_in_a_full_name_are_refused(
         PracticeDatabase.create(tmp_path / "new.db", user_name="drnew",
                                 full_name="Dr\tNew", password=PASSWORD)
     assert not (tmp_path / "new.db").exists()
+
+
+# --- key-stretching settings in the key file -----------------------------------------------
+
+
+def _edit_slot_kdf(path: Path, user_name: str, **kdf: object) -> None:
+    keys = KeySlotFile.path_for(path)
+    content = json.loads(keys.read_text())
+    for slot in content["slots"]:
+        if slot["kind"] == "user" and slot["user_name"] == user_name:
+            slot["kdf"].update(kdf)
+    keys.write_text(json.dumps(content))
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        ({"memory_kib": 4 * 1024 * 1024}, "memory above the allowed 1,048,576"),
+        ({"parallelism": 0}, "parallelism below the allowed 1"),
+        ({"parallelism": -1}, "parallelism below the allowed 1"),
+        ({"parallelism": "3"}, "parallelism that is not a whole number"),
+        ({"time_cost": 10**9}, "time cost above the allowed 12"),
+        ({"name": "raw", "memory_kib": 0, "time_cost": 0, "parallelism": 0},
+         "no key stretching"),
+        ({"name": "scrypt"}, "method this version does not know"),
+    ],
+)
+def test_absurd_key_stretching_settings_are_refused_before_any_work(
+    practice: OpenPractice, edit: dict[str, object], named: str
+) -> None:
+    practice.db.close()
+    _edit_slot_kdf(practice.path, ADMIN, **edit)
+    started = time.monotonic()
+    with pytest.raises(UserFacingError) as refused:
+        PracticeDatabase.unlock(practice.path, PHYSICIAN, PASSWORD)
+    assert time.monotonic() - started < 5  # no 16-second, 4-GB derivation first
+    assert named in refused.value.message
+    assert "user 'frontdesk'" in refused.value.message
+
+
+def test_a_weak_slot_still_opens_and_is_rewrapped_at_the_next_log_in(
+    practice: OpenPractice,
+) -> None:
+    from ketadesk.storage.security.keyslots import _unwrap  # noqa: PLC2701  (as an insider would)
+
+    practice.db.close()
+    keys = KeySlotFile.path_for(practice.path)
+    slots = KeySlotFile.load(practice.path)
+    key = slots.unwrap_for_user(ADMIN, PASSWORD)
+    # An insider rewraps the admin's slot with 8 KiB, 1 pass (what the issue observed opening).
+    weak_kdf = KdfParams(time_cost=1, memory_kib=8, parallelism=1)
+    slots.slots = [s for s in slots.slots if s.user_name != ADMIN]
+    slots.slots.append(_weak_slot(slots.database_id, key, ADMIN, PASSWORD, weak_kdf))
+    slots.save(practice.path)
+    assert _unwrap(slots.database_id, slots.slots[-1], PASSWORD.encode()) == key
+
+    db, outcome = PracticeDatabase.unlock(practice.path, ADMIN, PASSWORD)
+    db.close()
+    assert outcome.actor.user_name == ADMIN
+    [rewrapped] = json.loads(keys.read_text())["slots"][-1:]
+    assert rewrapped["user_name"] == ADMIN
+    assert rewrapped["kdf"]["memory_kib"] == KdfParams().memory_kib
+    assert rewrapped["kdf"]["time_cost"] == KdfParams().time_cost
+    db, _ = PracticeDatabase.unlock(practice.path, ADMIN, PASSWORD)  # still opens
+    db.close()
+
+
+def _weak_slot(
+    database_id: str, key: bytes, user_name: str, password: str, kdf: KdfParams
+) -> KeySlot:
+    """A slot wrapped with settings KetaDesk itself refuses to create (the insider's tool)."""
+    import base64
+    import secrets
+    from dataclasses import replace
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
+    slot = KeySlot("weak" + secrets.token_hex(8), "user", user_name, kdf,
+                   base64.b64encode(salt).decode(), base64.b64encode(nonce).decode(), "")
+    sealed = AESGCM(kdf.derive(password.encode(), salt)).encrypt(
+        nonce, key, slot.associated_data(database_id)
+    )
+    return replace(slot, wrapped_key=base64.b64encode(sealed).decode())

@@ -35,6 +35,7 @@ from ketadesk.storage.security.engine import (
     export_encrypted_copy,
     forget_key,
 )
+from ketadesk.storage.security.kdf_bounds import rewrap_weak_user_slot
 from ketadesk.storage.security.keyslots import (
     WRONG_CREDENTIALS,
     AuditAnchor,
@@ -191,7 +192,9 @@ class PracticeDatabase:
         except UserFacingError:
             attempts.record_failure(path, user_name, now)
             raise
-        return cls._open_as(path, key, slots, user_name)
+        opened = cls._open_as(path, key, slots, user_name)
+        rewrap_weak_user_slot(path, slots, key, user_name, password)
+        return opened
 
     @classmethod
     def _open_as(

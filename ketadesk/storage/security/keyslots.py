@@ -175,7 +175,7 @@ class KeySlotFile:
                 for s in raw["slots"]
             ]
             anchor = raw.get("audit_anchor")
-            return cls(
+            loaded = cls(
                 database_id=str(raw["database_id"]),
                 slots=slots,
                 audit_anchor=None
@@ -186,6 +186,10 @@ class KeySlotFile:
             raise UserFacingError(
                 f"The key file {path.name} is damaged and cannot be read; restore it from a backup."
             ) from error
+        from ketadesk.storage.security.kdf_bounds import check_key_file_kdfs
+
+        check_key_file_kdfs(loaded)  # before any argon2 work: no hang on absurd settings
+        return loaded
 
     def save(self, db_path: Path) -> None:
         """Write atomically: a temp file in the same folder, fsync, then rename over."""
