@@ -193,7 +193,7 @@ def test_absurd_key_stretching_settings_are_refused_before_any_work(
 def test_a_weak_slot_still_opens_and_is_rewrapped_at_the_next_log_in(
     practice: OpenPractice,
 ) -> None:
-    from ketadesk.storage.security.keyslots import _unwrap  # noqa: PLC2701  (as an insider would)
+    from ketadesk.storage.security.keyslots import _unwrap
 
     practice.db.close()
     keys = KeySlotFile.path_for(practice.path)
