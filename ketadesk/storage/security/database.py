@@ -26,6 +26,7 @@ from ketadesk.core.permissions import Actor, Role
 from ketadesk.models.practice import PracticeMeta
 from ketadesk.models.users import User
 from ketadesk.storage.security import attempts
+from ketadesk.storage.security.attempts_kept import failed_attempts_kept, keep_failed_attempts
 from ketadesk.storage.security.audit_log import latest_event, record_event, verify_audit
 from ketadesk.storage.security.engine import (
     MIN_DATABASE_BYTES,
@@ -60,11 +61,12 @@ class DatabaseBusyError(UserFacingError):
     exit_code = 5
 
 
-def _refuse_while_backing_off(path: Path, now: datetime | None = None) -> None:
-    wait = attempts.seconds_to_wait(path, now)
+def _refuse_while_backing_off(path: Path, user_name: str, now: datetime | None = None) -> None:
+    wait = attempts.seconds_to_wait(path, user_name, now)
     if wait:
         raise UserFacingError(
-            f"Too many wrong passwords in a row. Wait {wait} seconds before trying again."
+            f"Too many wrong passwords in a row for {user_name[:64]}. Wait {wait} seconds "
+            "before trying again."
         )
 
 
@@ -185,7 +187,7 @@ class PracticeDatabase:
                 f"There is no practice database at {path}. Create one with "
                 "'python -m ketadesk init', or check the --db path."
             )
-        _refuse_while_backing_off(path, now)
+        _refuse_while_backing_off(path, user_name, now)
         slots = KeySlotFile.load(path)
         try:
             key = slots.unwrap_for_user(user_name, password)
@@ -292,7 +294,9 @@ class PracticeDatabase:
             )
 
     def _after_unlock(self, user_name: str) -> UnlockOutcome:
-        failures = attempts.failed_attempts(self.path)
+        with self.session() as session:
+            carried = attempts.pending_for_audit(self.path, failed_attempts_kept(session))
+        failures = carried.failures
         with self.session() as session:
             user = session.execute(
                 select(User).where(User.user_name == user_name)
@@ -309,6 +313,13 @@ class PracticeDatabase:
                     detail="wrong user name or password",
                     at=failure.at,
                 )
+            if carried.refused_files:
+                record_event(
+                    session,
+                    ("system", "system"),
+                    audit_actions.FAILED_ATTEMPTS_REFUSED,
+                    detail="failed log-in record edited, hand-written, deleted or rolled back",
+                )
             record_event(session, actor, audit_actions.LOGIN)
             verdict = verify_audit(session, KeySlotFile.load(self.path).audit_anchor)
             if not verdict.is_intact:
@@ -318,7 +329,9 @@ class PracticeDatabase:
                     audit_actions.AUDIT_CHECK_FAILED,
                     detail=verdict.describe()[:200],
                 )
-        attempts.clear(self.path)
+        snapshot = attempts.settle_after_unlock(self.path, user_name, carried)
+        with self.session() as session:
+            keep_failed_attempts(session, snapshot)
         return UnlockOutcome(actor, verdict, len(failures))
 
     # --- sessions ----------------------------------------------------------------------------
@@ -364,7 +377,7 @@ class PracticeDatabase:
 
     def unlock_again(self, user_name: str, password: str) -> Actor:
         """Re-authenticate after a lock (the same or another user: "switch user")."""
-        _refuse_while_backing_off(self.path)
+        _refuse_while_backing_off(self.path, user_name)
         slots = KeySlotFile.load(self.path)
         try:
             key = slots.unwrap_for_user(user_name, password)
