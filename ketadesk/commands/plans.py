@@ -48,8 +48,8 @@ def register(subparsers: Any) -> None:
         "--pattern",
         default=None,
         metavar="PATTERN",
-        help="file names in a folder, e.g. '{last_name}_{mrn}_plan_v{version}.pdf' "
-        "(fields: last_name, first_name, mrn, version, plan_id, date)",
+        help="file names in a folder (default '{mrn}_plan_v{version}.pdf', no patient name; "
+        "fields: last_name, first_name, mrn, version, plan_id, date)",
     )
     export.add_argument(
         "--overwrite", action="store_true", help="replace files that already exist"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,9 @@ def test_batch_of_three_writes_two_and_skips_one_with_the_reason(
     ), items
     assert sum(item.startswith("Written: ") for item in items) == 2
     files = sorted(out.glob("*.pdf"))
-    assert [f.name.split("_")[0] for f in files] == ["Okonkwo-Brandt", "Ñúñez-Łukasiewicz"]
+    # Default names carry the MRN only, never the patient's name.
+    assert all(re.fullmatch(r"KD-\d{8}_plan_v1\.pdf", f.name) for f in files), files
+    assert len(files) == 2
     for path in files:
         assert read_plan_identity(path.read_bytes(), "harbor light 9").version == 1
     with practice.db.session() as s:

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from ketadesk.core import audit_actions
 from ketadesk.core.errors import UserFacingError
+from ketadesk.core.output_paths import check_output_path
 from ketadesk.core.permissions import Actor, Permission, require
 from ketadesk.models.patients import Patient
 from ketadesk.models.plan_exports import SignedPlanContent
@@ -248,7 +249,9 @@ def export_plan_to_file(
     Raises UserFacingError when the patient has no signed protocol, the version cannot be
     printed, the file exists (unless ``overwrite``) or cannot be written.
     """
-    path = Path(path)
+    path = check_output_path(
+        Path(path), protected_databases=[database.path], overwrite=overwrite, what="plan"
+    )
     check_pdf_password(database, actor, password)
     with database.session() as session:
         require(actor, Permission.EXPORT_PLANS, "export treatment plans")

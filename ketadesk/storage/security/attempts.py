@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ketadesk.storage.security.private_files import restrict, write_private_bytes
+from ketadesk.core.private_files import restrict, write_private_bytes
 
 FREE_ATTEMPTS = 5
 MAX_WAIT_SECONDS = 15 * 60

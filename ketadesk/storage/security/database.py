@@ -23,6 +23,12 @@ from ketadesk.core.audit_chain import ChainVerdict
 from ketadesk.core.display_names import check_full_name
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Actor, Role
+from ketadesk.core.private_files import (
+    create_private_empty_file,
+    make_private_folder,
+    restrict,
+    restrict_database_files,
+)
 from ketadesk.models.practice import PracticeMeta
 from ketadesk.models.users import User
 from ketadesk.storage.security import attempts
@@ -141,7 +147,8 @@ class PracticeDatabase:
         check_user_name(user_name)
         full_name = check_full_name(full_name, whose="the physician's")
         check_new_password(password, user_name)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_folder(path.parent)
+        create_private_empty_file(path)  # 0600 before SQLite opens it, whatever the umask
         key = new_database_key()
         slots = KeySlotFile(database_id=uuid.uuid4().hex)
         slots.add_user_slot(key, user_name, password, kdf)
@@ -245,6 +252,7 @@ class PracticeDatabase:
     @classmethod
     def open_with_key(cls, path: Path, key: bytes, slots: KeySlotFile) -> PracticeDatabase:
         """Checks the key and every page, upgrades an older schema (after a backup), opens."""
+        restrict_database_files(path)  # files made by older versions become 0600 too
         try:
             check_key_opens(path, key)
         except UserFacingError:
@@ -280,8 +288,7 @@ class PracticeDatabase:
         if not needs_upgrade(self.engine):
             return
         before = current_revision(self.engine)
-        folder = backups_dir(self.path)
-        folder.mkdir(exist_ok=True)
+        folder = make_private_folder(backups_dir(self.path))
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.backup_to(folder / f"before-upgrade-{stamp}.db")
         upgrade_to_head(self.engine)
@@ -438,15 +445,24 @@ class PracticeDatabase:
     def backup_to(self, destination: Path) -> Path:
         """An encrypted, consistent copy plus its key file (it opens with the same passwords)."""
         destination = Path(destination)
-        destination.parent.mkdir(parents=True, exist_ok=True)
+        make_private_folder(destination.parent)
         partial = destination.with_name(destination.name + ".partial")
-        export_encrypted_copy(self.engine, self.database_key(), partial)
-        problems = cipher_damaged_pages(partial, self.database_key())
-        if problems:
-            partial.unlink(missing_ok=True)
-            raise UserFacingError("The backup copy failed its integrity check and was removed.")
-        shutil.copy2(KeySlotFile.path_for(self.path), KeySlotFile.path_for(destination))
-        partial.replace(destination)
+        partial.unlink(missing_ok=True)
+        try:
+            create_private_empty_file(partial)
+            export_encrypted_copy(self.engine, self.database_key(), partial)
+            restrict(partial)
+            problems = cipher_damaged_pages(partial, self.database_key())
+            if problems:
+                raise UserFacingError(
+                    "The backup copy failed its integrity check and was removed."
+                )
+            shutil.copy2(KeySlotFile.path_for(self.path), KeySlotFile.path_for(destination))
+            restrict(KeySlotFile.path_for(destination))
+            partial.replace(destination)
+        except BaseException:
+            partial.unlink(missing_ok=True)  # nothing half-written stays behind
+            raise
         return destination
 
 

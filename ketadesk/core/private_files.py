@@ -37,9 +37,10 @@ def make_private_folder(folder: Path) -> Path:
 
 
 def restrict(path: Path, mode: int = FILE_MODE) -> None:
-    """chmod ``path`` to ``mode`` on POSIX systems (a no-op elsewhere or when it is gone)."""
+    """chmod ``path`` to ``mode`` on POSIX systems (a no-op elsewhere, when it is gone, or on
+    a read-only file system, where nobody can change it anyway)."""
     if _POSIX:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             os.chmod(path, mode)
 
 
@@ -85,3 +86,11 @@ def is_regular_or_absent(path: Path) -> bool:
     except FileNotFoundError:
         return True
     return stat.S_ISREG(mode)
+
+
+def create_private_empty_file(path: Path) -> None:
+    """Create ``path`` as an empty 0600 file (refusing one that exists), so a database SQLite
+    opens there next (and its -wal/-shm, which SQLite gives the same mode) is private."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    os.close(fd)
+    restrict(path)
