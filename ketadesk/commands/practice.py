@@ -195,7 +195,7 @@ def _backup(args: argparse.Namespace) -> int:
     )
     check_output_path(
         KeySlotFile.path_for(out), protected_databases=[target_db], overwrite=True,
-        what="backup's key file",
+        what="backup's key file", is_side_file=True,
     )
     database, actor = open_database_as(args)
     try:

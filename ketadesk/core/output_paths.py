@@ -49,10 +49,12 @@ def check_output_path(
     overwrite: bool = False,
     what: str = "file",
     make_folder: bool = False,
+    is_side_file: bool = False,
 ) -> Path:
     """Return ``target`` (user-expanded) when KetaDesk may write it; else raise in words.
 
-    With ``make_folder`` a missing folder is created (0700) instead of refused."""
+    With ``make_folder`` a missing folder is created (0700) instead of refused;
+    ``is_side_file`` is for a backup's own key file, which is named like one."""
     target = Path(target).expanduser()
     for db_path in protected_databases:
         for own in database_side_files(Path(db_path)):
@@ -61,7 +63,7 @@ def check_output_path(
                     f"{target.name} is one of the practice database's own files; choose "
                     f"another name for the {what}. Nothing was written."
                 )
-    if target.name.endswith(_OWN_ENDINGS):
+    if target.name.endswith(_OWN_ENDINGS) and not is_side_file:
         raise UserFacingError(
             f"A {what} may not be named like a database's own file ({target.name}); choose "
             "another name. Nothing was written."
