@@ -34,6 +34,11 @@ from ketadesk.models.users import User
 from ketadesk.storage.security import attempts
 from ketadesk.storage.security.attempts_kept import failed_attempts_kept, keep_failed_attempts
 from ketadesk.storage.security.audit_log import latest_event, record_event, verify_audit
+from ketadesk.storage.security.database_location import (
+    DISK_FULL,
+    check_database_location,
+    is_disk_full,
+)
 from ketadesk.storage.security.engine import (
     MIN_DATABASE_BYTES,
     check_key_opens,
@@ -194,6 +199,7 @@ class PracticeDatabase:
                 f"There is no practice database at {path}. Create one with "
                 "'python -m ketadesk init', or check the --db path."
             )
+        check_database_location(path)
         _refuse_while_backing_off(path, user_name, now)
         slots = KeySlotFile.load(path)
         try:
@@ -353,6 +359,8 @@ class PracticeDatabase:
             session.commit()
         except OperationalError as error:
             session.rollback()
+            if is_disk_full(error):
+                raise UserFacingError(DISK_FULL) from error
             if "locked" in str(error) or "busy" in str(error):
                 raise DatabaseBusyError(
                     "The practice database is busy (another KetaDesk window or command is "
@@ -460,8 +468,13 @@ class PracticeDatabase:
             shutil.copy2(KeySlotFile.path_for(self.path), KeySlotFile.path_for(destination))
             restrict(KeySlotFile.path_for(destination))
             partial.replace(destination)
-        except BaseException:
+        except BaseException as error:
             partial.unlink(missing_ok=True)  # nothing half-written stays behind
+            if is_disk_full(error):
+                raise UserFacingError(
+                    "The disk is full, so the backup was not written (nothing half-written "
+                    "was left). Free some space or choose another drive."
+                ) from error
             raise
         return destination
 

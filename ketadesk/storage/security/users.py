@@ -169,8 +169,10 @@ def _set_password(
         user = session.execute(select(User).where(User.user_name == user_name)).scalar_one()
         user.password_changed_at = datetime.now(UTC)
         record_event(session, actor, action, detail=f"user {user_name}")
-        slots.add_user_slot(db.database_key(), user_name, new_password)  # rewraps this slot only
-        slots.save(db.path)
+    # Only once the audit event is committed is the slot rewrapped: a full disk can leave the
+    # old password working with the event recorded, never a new password without its event.
+    slots.add_user_slot(db.database_key(), user_name, new_password)  # rewraps this slot only
+    slots.save(db.path)
 
 
 def set_role(
