@@ -140,12 +140,16 @@ def _iso(value: object) -> str | None:
 
 
 def _import(args: argparse.Namespace) -> int:
+    from ketadesk.core.csv_encoding import MAX_FILE_BYTES
     from ketadesk.core.patient_csv import read_patient_csv
     from ketadesk.storage.patients.patient_import import import_patients
 
     path = Path(args.file).expanduser()
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:  # one byte past the cap is enough to refuse it
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except IsADirectoryError:
+        raise UserFacingError(f"{path.name} is a folder, not a CSV file.") from None
     except FileNotFoundError:
         raise UserFacingError(f"There is no file {path.name} there.") from None
     except OSError:

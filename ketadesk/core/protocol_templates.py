@@ -167,23 +167,9 @@ def export_templates(templates: Iterable[ProtocolTemplate], path: Path) -> None:
 def import_templates(path: Path) -> tuple[ProtocolTemplate, ...]:
     """Read a JSON template file; a missing, oversized, non-JSON or invalid file raises
     UserFacingError with a message naming the problem. Imported templates are not built-in."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_TEMPLATE_FILE_BYTES:
-            raise UserFacingError(
-                f"{path.name} is too large to be a template file ({size // 1000} kB)."
-            )
-        raw = path.read_bytes()
-    except OSError as error:
-        raise UserFacingError(
-            f"Cannot read the template file {path.name}: {error.strerror}."
-        ) from None
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise UserFacingError(f"{path.name} is not a text (UTF-8) file.") from None
-    except json.JSONDecodeError as error:
-        raise UserFacingError(
-            f"{path.name} is not valid JSON (line {error.lineno}, column {error.colno})."
-        ) from None
+    from ketadesk.core.json_input import parse_json_capped, read_capped_text
+
+    data = parse_json_capped(
+        read_capped_text(path, limit=MAX_TEMPLATE_FILE_BYTES), name=path.name
+    )
     return templates_from_data(data, built_in=False)
