@@ -19,9 +19,14 @@ _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKETS = re.compile(r"[\[\]{}]")
 
 
-def read_capped_text(source: str | Path | IO[str], *, limit: int = MAX_JSON_BYTES) -> str:
+def read_capped_text(
+    source: str | Path | IO[str], *, limit: int = MAX_JSON_BYTES, what: str | None = None
+) -> str:
     """The text of a file (or of ``-``/a stream: standard input), refusing more than
-    ``limit`` bytes before reading them all (a device such as /dev/zero is never slurped)."""
+    ``limit`` bytes before reading them all (a device such as /dev/zero is never slurped).
+
+    ``what`` names the file in messages ("template file"); without it, "the input".
+    """
     if isinstance(source, str) and source == "-":
         source = sys.stdin
     if isinstance(source, (str, Path)):
@@ -29,21 +34,23 @@ def read_capped_text(source: str | Path | IO[str], *, limit: int = MAX_JSON_BYTE
         try:
             with open(path, "rb") as handle:
                 data = handle.read(limit + 1)
-        except FileNotFoundError:
-            raise UserFacingError(f"Input file not found: {path}") from None
-        except IsADirectoryError:
-            raise UserFacingError(f"{path} is a folder, not a file.") from None
         except OSError as error:
             from ketadesk.core.os_errors import os_error_in_words
 
             why = os_error_in_words(error)
+            if what:
+                raise UserFacingError(f"Cannot read the {what} {path.name}: {why}.") from None
+            if isinstance(error, FileNotFoundError):
+                raise UserFacingError(f"Input file not found: {path}") from None
             raise UserFacingError(f"Could not read {path.name}: {why}.") from None
         if len(data) > limit:
+            if what:
+                raise UserFacingError(f"{path.name} is too large to be a {what}.")
             raise UserFacingError(_too_big(limit))
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:
-            raise UserFacingError(f"{path.name} is not UTF-8 text.") from None
+            raise UserFacingError(f"{path.name} is not a text (UTF-8) file.") from None
     text = source.read(limit + 1)
     if len(text) > limit:
         raise UserFacingError(_too_big(limit))

@@ -151,5 +151,7 @@ def load_practice_limits(path: Path) -> PracticeLimits:
     """Read practice limits from a JSON file; unreadable or invalid files raise UserFacingError."""
     from ketadesk.core.json_input import parse_json_capped, read_capped_text
 
-    data = parse_json_capped(read_capped_text(path, limit=1024 * 1024), name=path.name)
+    data = parse_json_capped(
+        read_capped_text(path, limit=1024 * 1024, what="practice limits file"), name=path.name
+    )
     return practice_limits_from_dict(data)

@@ -170,6 +170,7 @@ def import_templates(path: Path) -> tuple[ProtocolTemplate, ...]:
     from ketadesk.core.json_input import parse_json_capped, read_capped_text
 
     data = parse_json_capped(
-        read_capped_text(path, limit=MAX_TEMPLATE_FILE_BYTES), name=path.name
+        read_capped_text(path, limit=MAX_TEMPLATE_FILE_BYTES, what="template file"),
+        name=path.name,
     )
     return templates_from_data(data, built_in=False)
