@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 from sqlalchemy import select
 
@@ -128,3 +129,24 @@ def test_cancel_before_rendering_writes_nothing(
     assert list(out.glob("*.pdf")) == []
     assert dialog.summary_label.text() == "Written 0, skipped 0, cancelled 2."
     assert not dialog.open_folder_button.isVisibleTo(dialog)
+
+
+def test_a_weak_pdf_password_is_refused_in_words_before_exporting(
+    qtbot: Any,
+    context: AppContext,
+    three_patients: list[int],
+    out: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _p, _t, text: shown.append(text))
+    dialog = PlanExportDialog.for_patients(context, three_patients)
+    qtbot.addWidget(dialog)
+    dialog.folder_edit.setText(str(out))
+    dialog.encrypt_check.setChecked(True)
+    qtbot.keyClicks(dialog.password_edit, "1234567890")
+    qtbot.keyClicks(dialog.repeat_edit, "1234567890")
+    qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    assert shown and shown[-1].startswith("That PDF password is too easy to guess.")
+    assert "top-100 common password" in shown[-1]
+    assert list(out.iterdir()) == []
