@@ -137,3 +137,13 @@ def test_concurrent_failures_neither_crash_nor_lose_counts(practice: OpenPractic
     assert len(state.failures) == threads_count * each
     leftovers = [p.name for p in practice.path.parent.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
+
+
+def test_a_typed_user_name_cannot_forge_lines_in_the_audit(practice: OpenPractice) -> None:
+    practice.db.close()
+    forged = 'x\nmallory  physician  =HYPERLINK("http://evil")\u202e'
+    with pytest.raises(UserFacingError, match="Wrong user name or password"):
+        PracticeDatabase.unlock(practice.path, forged, PASSWORD + "x")
+    names = [name for action, name in _actions(practice.path)
+             if action == audit_actions.LOGIN_FAILED]
+    assert names == ['x?mallory  physician  =HYPERLINK("http://evil")?']

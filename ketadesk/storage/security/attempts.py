@@ -201,7 +201,7 @@ def failed_attempts(db_path: Path) -> list[FailedAttempt]:
 
 def seconds_to_wait(db_path: Path, user_name: str, now: datetime | None = None) -> int:
     """Seconds until ``user_name`` may try again (0 when allowed now)."""
-    entry = read_state(db_path).users.get(user_name[:_NAME_MAX])
+    entry = read_state(db_path).users.get(_printable_name(user_name))
     if entry is None or entry[0] < FREE_ATTEMPTS:
         return 0
     consecutive, last = entry
@@ -210,10 +210,19 @@ def seconds_to_wait(db_path: Path, user_name: str, now: datetime | None = None) 
     return max(0, int(remaining.total_seconds() + 0.999))
 
 
+def _printable_name(user_name: str) -> str:
+    """The typed user name as it may appear in the audit trail: at most 64 characters, any
+    control, format or surrogate character shown as "?" (it cannot forge a line)."""
+    return "".join(
+        ch if ch.isprintable() and not 0xD800 <= ord(ch) <= 0xDFFF else "?"
+        for ch in user_name[:_NAME_MAX]
+    )
+
+
 def record_failure(db_path: Path, user_name: str, now: datetime | None = None) -> None:
     """Count one failed attempt for ``user_name`` (clamped to the present)."""
     moment = _clamped(now)
-    name = user_name[:_NAME_MAX]
+    name = _printable_name(user_name)
     with _locked(db_path):
         state = read_state(db_path)
         if state.verdict == "refused":
@@ -265,7 +274,7 @@ def settle_after_unlock(
             for name, entry in carried.users.items():
                 state.users.setdefault(name, entry)
         state.generation = max(state.generation, carried.generation)
-        state.users.pop(user_name[:_NAME_MAX], None)
+        state.users.pop(_printable_name(user_name), None)
         write_state(db_path, state)
         snapshot = state.to_json()
     del snapshot["failures"], snapshot["format"]
