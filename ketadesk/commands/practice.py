@@ -209,6 +209,7 @@ def _backup(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace) -> int:
+    from ketadesk.core.private_files import restrict
     from ketadesk.storage.security.audit_log import record_event
     from ketadesk.storage.security.database import PracticeDatabase
     from ketadesk.storage.security.keyslots import KeySlotFile
@@ -245,9 +246,15 @@ def _restore(args: argparse.Namespace) -> int:
         stale.unlink(missing_ok=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".restoring")
-    shutil.copy2(source, partial)
-    shutil.copy2(KeySlotFile.path_for(source), KeySlotFile.path_for(target))
-    partial.replace(target)
+    try:
+        shutil.copy2(source, partial)
+        restrict(partial)
+        shutil.copy2(KeySlotFile.path_for(source), KeySlotFile.path_for(target))
+        restrict(KeySlotFile.path_for(target))
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # no half-copied database stays behind
+        raise
     database, outcome = PracticeDatabase.unlock(target, args.as_user, password)
     try:
         with database.session() as session:
