@@ -154,13 +154,16 @@ def find_template(name: str, templates: Sequence[ProtocolTemplate]) -> ProtocolT
 def export_templates(templates: Iterable[ProtocolTemplate], path: Path) -> None:
     """Write templates to a JSON template file at ``path`` (UTF-8, replacing the file)."""
     text = json.dumps(templates_to_data(templates), indent=2, ensure_ascii=False) + "\n"
-    tmp = path.with_name(path.name + ".tmp")
+    from ketadesk.core.os_errors import os_error_in_words
+    from ketadesk.core.private_files import is_regular_or_absent, write_private_bytes
+
+    if not is_regular_or_absent(path):
+        raise UserFacingError(f"{path.name} is not an ordinary file; nothing was written.")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        write_private_bytes(path, text.encode("utf-8"))  # unique 0600 temp file, then rename
     except OSError as error:
         raise UserFacingError(
-            f"Could not write the template file {path.name}: {error.strerror}."
+            f"Could not write the template file {path.name}: {os_error_in_words(error)}."
         ) from None
 
 

@@ -31,6 +31,7 @@ from ketadesk.core import audit_actions
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.output_paths import check_output_path
 from ketadesk.core.permissions import Actor, Permission, require
+from ketadesk.core.private_files import write_private_bytes
 from ketadesk.models.patients import Patient
 from ketadesk.models.plan_exports import SignedPlanContent
 from ketadesk.reports.plan_batch import PlanJob, PlanJobResult, render_plan_files
@@ -282,7 +283,7 @@ def export_draft_preview(
 
     with database.session() as session:
         doc = draft_preview_for_patient(session, actor, patient_id)
-    Path(path).write_bytes(render_plan_pdf(doc))
+    write_private_bytes(Path(path), render_plan_pdf(doc))  # 0600, temp name then rename
     with database.session() as session:
         record_event(
             session, actor, audit_actions.PLAN_DRAFT_PREVIEWED, patient_id=patient_id,
