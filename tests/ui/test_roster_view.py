@@ -164,7 +164,7 @@ def test_clinical_columns_are_computed_off_the_gui_thread_then_shown(
     column = view.model.column_for_key(rc.SAFETY_ALERT)
     for row in range(view.model.rowCount()):
         index = view.model.index(row, column)
-        assert index.data() == "Item 9 alert"  # words, not colour alone
+        assert index.data() == "Safety alert"  # words, not colour alone
         assert not index.data(Qt.ItemDataRole.DecorationRole).isNull()
         assert "988" in index.data(Qt.ItemDataRole.ToolTipRole)
 
@@ -177,7 +177,7 @@ def test_sorting_a_clinical_column_by_header(clinical_context, qtbot) -> None:
     qtbot.waitUntil(lambda: not view.model.status_pending, timeout=60_000)
     column = view.model.column_for_key(rc.SAFETY_ALERT)
     view.table.sortByColumn(column, Qt.SortOrder.AscendingOrder)
-    assert view.model.patient_id_at(0) == 5 or _cells(view, rc.SAFETY_ALERT)[0] == "Item 9 alert"
+    assert view.model.patient_id_at(0) == 5 or _cells(view, rc.SAFETY_ALERT)[0] == "Safety alert"
     column = view.model.column_for_key(rc.REVIEW_STATUS)
     view.table.sortByColumn(column, Qt.SortOrder.AscendingOrder)
     order = {"Stale": 0, "None": 1, "Current": 2}
