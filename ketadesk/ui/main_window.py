@@ -388,7 +388,8 @@ class MainWindow(QMainWindow):
         self.safety_banner.set_patient_ids([])
         self.safety_banner.message_label.clear()
         self.safety_banner.hide()
-        for field in (self.lock_screen.who, self.lock_screen.user_edit, self.lock_screen.switch_note):
+        screen = self.lock_screen
+        for field in (screen.who, screen.user_edit, screen.switch_note):
             field.clear()
         blank = QWidget()
         self.stack.addWidget(blank)
