@@ -1,10 +1,10 @@
 """Export treatment-plan PDFs from the chart (one patient) or the roster (selected or all).
 
 The dialog asks for a folder, a file-name pattern and an optional password (typed twice, never
-stored), then renders the plans off the GUI thread through ``storage.plan_export.export_plans``
-(which uses ``reports/plan_batch`` worker processes) behind a progress dialog with Cancel.
-At the end it shows what was written and what was skipped, with the reason. Each written plan
-is audited by the service.
+stored), then renders the plans off the GUI thread through
+``storage.plans.plan_export.export_plans`` (which uses ``reports/plan_batch`` worker processes)
+behind a progress dialog with Cancel. At the end it shows what was written and what was skipped,
+with the reason. Each written plan is audited by the service.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from ketadesk.storage.plans.plan_export import (
     FILE_PATTERN_FIELDS,
     ExportSummary,
     check_file_pattern,
+    check_pdf_password,
     export_plans,
 )
 from ketadesk.ui.common.context import AppContext
@@ -221,6 +222,7 @@ class PlanExportDialog(QDialog):
                 raise UserFacingError("Enter a password for the PDFs, or untick the box.")
             if password != self.repeat_edit.text():
                 raise UserFacingError("The two passwords do not match; type them again.")
+            check_pdf_password(self._context.db, self._context.actor, password)
         return folder, pattern, password
 
     def start_export(self) -> None:
