@@ -224,7 +224,7 @@ class MainWindow(QMainWindow):
 
     def _show_chart(self, chart: PatientChart) -> None:
         index = self.tabs.addTab(chart, chart.windowTitle())
-        self.tabs.setTabToolTip(index, chart.windowTitle())
+        self._retitle(chart, chart.windowTitle())  # a long name is shortened from the start
         chart.windowTitleChanged.connect(lambda title, c=chart: self._retitle(c, title))
         self.tabs.setCurrentIndex(index)
 
