@@ -40,13 +40,13 @@ from ketadesk.storage.patients.patient_medications import (
 from ketadesk.storage.patients.patient_records import (
     PatientRecord,
 )
-from ketadesk.ui.common.elided_label import ElidedLabel
 from ketadesk.ui.chart.chart_conditions_tab import ConditionsTab
 from ketadesk.ui.chart.chart_demographics_tab import DemographicsTab
 from ketadesk.ui.chart.chart_medications_tab import MedicationsTab
 from ketadesk.ui.chart.chart_record_table import selected_entry_id
 from ketadesk.ui.chart.chart_vitals_tab import VitalsTab
 from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.common.elided_label import ElidedLabel
 
 PHYSICIANS_ONLY = "Only physicians may do this."
 
