@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication, QDialog
 
 from ketadesk import APP_NAME, __version__
 from ketadesk.storage.security.secret_store import KeyringSecretStore, SecretStore
+from ketadesk.ui.common.wheel_guard import install_wheel_guard
 
 if TYPE_CHECKING:
     from ketadesk.ui.common.context import AppContext
@@ -31,6 +32,7 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)
     app.setApplicationVersion(__version__)
+    install_wheel_guard(app)  # before any window: covers every combo, spin and date field
     try:
         from ketadesk.resources import resource_path
 

@@ -224,7 +224,7 @@ class MainWindow(QMainWindow):
 
     def _show_chart(self, chart: PatientChart) -> None:
         index = self.tabs.addTab(chart, chart.windowTitle())
-        self.tabs.setTabToolTip(index, chart.windowTitle())
+        self._retitle(chart, chart.windowTitle())  # a long name is shortened from the start
         chart.windowTitleChanged.connect(lambda title, c=chart: self._retitle(c, title))
         self.tabs.setCurrentIndex(index)
 
@@ -367,8 +367,35 @@ class MainWindow(QMainWindow):
                 pass
         db.close()
         QSettings().setValue("main_window/geometry", self.saveGeometry())
+        self._clear_patient_views()  # before the log-in dialog shows over the desk
         self.logged_out.emit()
         event.accept()
+
+    def _clear_patient_views(self) -> None:
+        """Take every patient view off the screen and out of the window: charts, the roster,
+        the safety banner, open dialogs and previews, and the user's name in the title."""
+        self.hide()
+        for window in QApplication.topLevelWidgets():
+            if window is not self and window.isWindow() and window.isVisible():
+                window.hide()
+        self._hidden_windows = []
+        self.roster.close()  # keeps its column widths
+        while self.tabs.count():
+            widget = self.tabs.widget(0)
+            self.tabs.removeTab(0)
+            widget.hide()
+            widget.deleteLater()
+        self.safety_banner.set_patient_ids([])
+        self.safety_banner.message_label.clear()
+        self.safety_banner.hide()
+        screen = self.lock_screen
+        for field in (screen.who, screen.user_edit, screen.switch_note):
+            field.clear()
+        blank = QWidget()
+        self.stack.addWidget(blank)
+        self.stack.setCurrentWidget(blank)
+        self.setWindowTitle(APP_NAME)
+        self.statusBar().clearMessage()
 
     def _restore_geometry(self) -> None:
         geometry = QSettings().value("main_window/geometry")

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from ketadesk import APP_NAME
 from ketadesk.core.errors import UserFacingError
 from ketadesk.storage.security.secret_store import SecretStore, device_secret_name
+from ketadesk.ui.common.dialog_parts import make_enter_press
 from ketadesk.ui.common.ops import OpRunner
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ class LoginDialog(QDialog):
         form.addRow("&Password", self.password_edit)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.login_button = self.buttons.addButton("Log in", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.login_button.setDefault(True)
+        make_enter_press(self.login_button, self.buttons)  # Escape still cancels
 
         layout = QVBoxLayout(self)
         layout.addWidget(title)
@@ -107,6 +108,8 @@ class LoginDialog(QDialog):
         self.error_label.show()
 
     def try_login(self) -> None:
+        if not self.login_button.isEnabled():  # already unlocking: a second Enter does nothing
+            return
         user_name = self.user_edit.text().strip().lower()
         password = self.password_edit.text()
         if not user_name:
