@@ -42,8 +42,8 @@ from ketadesk.storage.security.keyslots import (
     new_database_key,
 )
 from ketadesk.storage.security.migrate import (
+    PACKAGED_HEAD,
     current_revision,
-    head_revision,
     needs_upgrade,
     upgrade_to_head,
 )
@@ -286,7 +286,7 @@ class PracticeDatabase:
                 session,
                 ("system", "system"),
                 audit_actions.DATABASE_UPGRADED,
-                detail=f"schema {before} -> {head_revision()}",
+                detail=f"schema {before} -> {PACKAGED_HEAD}",
             )
 
     def _after_unlock(self, user_name: str) -> UnlockOutcome:
