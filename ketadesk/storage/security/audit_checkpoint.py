@@ -15,7 +15,7 @@ named at log-in; one *before* it is named by the background walk, which raises t
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -131,9 +131,19 @@ def _stored_time(value: Any) -> datetime:
         return _UNREADABLE_TIME
 
 
-def walk_whole_chain(path: Path, key: bytes, anchor: AuditAnchor | None) -> WalkResult:
-    """Every event from the first, in storage order, on a fresh read-only connection of its
-    own, in batches of ``BATCH_ROWS`` plain rows (run it on a worker thread)."""
+class WalkStopped(Exception):
+    """The database was locked or closed while the walk ran."""
+
+
+def walk_whole_chain(
+    path: Path,
+    key: bytes,
+    anchor: AuditAnchor | None,
+    keep_going: Callable[[], bool] = lambda: True,
+) -> WalkResult:
+    """Every event from the first, in storage order, on a fresh read connection of its own,
+    in batches of ``BATCH_ROWS`` plain rows (run it on a worker thread). ``keep_going`` is
+    asked before each batch; when it says no, ``WalkStopped`` is raised."""
     connection = raw_connection(path, key)
     try:
         cursor = connection.execute(
@@ -143,7 +153,7 @@ def walk_whole_chain(path: Path, key: bytes, anchor: AuditAnchor | None) -> Walk
         last: list[AuditRecord] = []
 
         def records() -> Iterator[AuditRecord]:
-            while batch := cursor.fetchmany(BATCH_ROWS):
+            while keep_going() and (batch := cursor.fetchmany(BATCH_ROWS)):
                 for row in batch:
                     record = _record(row, _stored_time(row[1]))
                     last[:] = [record]
@@ -155,6 +165,8 @@ def walk_whole_chain(path: Path, key: bytes, anchor: AuditAnchor | None) -> Walk
 
         verdict = verify_chain(records(), seq_exists=seq_exists)
         cursor.close()
+        if not keep_going():
+            raise WalkStopped
         if verdict.is_intact and anchor is not None:
             stored = connection.execute(
                 "SELECT row_hash FROM audit_events WHERE seq = ?", (anchor.seq,)

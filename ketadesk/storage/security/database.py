@@ -26,6 +26,7 @@ from ketadesk.models.practice import PracticeMeta
 from ketadesk.models.users import User
 from ketadesk.storage.security import attempts
 from ketadesk.storage.security.audit_checkpoint import (
+    WalkStopped,
     record_walk_result,
     verify_since_checkpoint,
     walk_whole_chain,
@@ -53,6 +54,7 @@ from ketadesk.storage.security.migrate import (
     needs_upgrade,
     upgrade_to_head,
 )
+from ketadesk.storage.security.orm_warmup import start_orm_warm_up
 
 
 class DatabaseDamagedError(UserFacingError):
@@ -211,11 +213,14 @@ class PracticeDatabase:
             )
         _refuse_while_backing_off(path, now)
         slots = KeySlotFile.load(path)
+        warm_up = start_orm_warm_up()  # while argon2id runs
         try:
             key = slots.unwrap_for_user(user_name, password)
         except UserFacingError:
             attempts.record_failure(path, user_name, now)
             raise
+        finally:
+            warm_up.join()
         return cls._open_as(path, key, slots, user_name, check_pages_later)
 
     @classmethod
@@ -483,7 +488,12 @@ class PracticeDatabase:
         """The background walk after log-in: the whole chain, then its result recorded (a new
         checkpoint when intact, the same ``audit_check_failed`` event as at log-in when not).
         Run it on a worker; it holds no lock while it reads."""
-        result = walk_whole_chain(self.path, self.database_key(), self.audit_anchor())
+        try:
+            result = walk_whole_chain(
+                self.path, self.database_key(), self.audit_anchor(), lambda: not self.is_locked
+            )
+        except WalkStopped:
+            raise UserFacingError("The practice database is locked; log in again.") from None
         with self.session() as session:
             record_walk_result(session, actor, result)
         return result.verdict

@@ -99,14 +99,14 @@ class IntegrityGate:
 
     def when_passed(self, write: Callable[[], None]) -> None:
         """Make ``write`` now if the check passed, right after it if it is still running
-        (held in memory meanwhile), never if it failed."""
+        (held in memory meanwhile), never if it failed (``wait`` reports the damage, however
+        fast the check was)."""
         with self._lock:
             if not self._checked.is_set():
                 self._held.append(write)
                 return
-        if self.problems:
-            raise self._damaged()
-        write()
+        if not self.problems:
+            write()
 
     def guard(self, engine: Engine) -> None:
         """Hold every data-changing statement on ``engine`` until the check is done; refuse
