@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select, union_all
 from sqlalchemy.orm import Session
 
 from ketadesk.core import audit_actions
@@ -89,13 +89,23 @@ def verify_since_checkpoint(session: Session, anchor: AuditAnchor | None) -> Cha
     """The log-in check: the events after the newest checkpoint (every event when there is
     none yet), then the key file's anchor. Columns are streamed, never ORM objects."""
     checkpoint = latest_checkpoint(session)
-    query = select(*_COLUMNS).order_by(AuditEvent.id)
+    query: Any = select(*_COLUMNS).order_by(AuditEvent.id)
     if checkpoint is not None:
-        # Storage order after the checkpoint's row, plus any later event moved before it.
-        checkpoint_row = (
-            select(AuditEvent.id).where(AuditEvent.seq == checkpoint.seq).scalar_subquery()
-        )
-        query = query.where(or_(AuditEvent.id > checkpoint_row, AuditEvent.seq > checkpoint.seq))
+        checkpoint_row = session.execute(
+            select(AuditEvent.id).where(AuditEvent.seq == checkpoint.seq)
+        ).scalar_one_or_none()
+        later = AuditEvent.seq > checkpoint.seq
+        if checkpoint_row is None:  # removed: the walk names it from the next event's link
+            query = query.where(later)
+        else:
+            # Storage order after the checkpoint's row, plus any later event moved before it;
+            # two index ranges (an OR of the two would scan the whole table).
+            both = union_all(
+                select(*_COLUMNS, AuditEvent.id).where(AuditEvent.id > checkpoint_row),
+                # "id + 0": walk the seq index, not every row up to the checkpoint
+                select(*_COLUMNS, AuditEvent.id).where(later, AuditEvent.id + 0 <= checkpoint_row),
+            ).subquery()
+            query = select(*(both.c[c.key] for c in _COLUMNS)).order_by(both.c.id)
     rows = session.execute(query.execution_options(yield_per=BATCH_ROWS))
 
     def seq_exists(seq: int) -> bool:
