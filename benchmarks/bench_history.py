@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -126,29 +127,26 @@ def _working_copy(source: Path, folder: Path) -> Path:
     return folder / source.name
 
 
-def _kdf_ms(path: Path) -> float:
+def _unlock_beside_kdf(
+    path: Path, *, check_pages_later: bool, repeat: int = 5
+) -> tuple[float, float]:
+    """Medians of (unlock, argon2id alone), sampled in turns so a busy machine weighs on both
+    alike. Unlock returns when the database is readable and the log-in checks are done;
+    closing, which waits for the page check, is not timed."""
     slot = next(KeySlotFile.load(path).user_slots(USER))
     salt = base64.b64decode(slot.salt)
-    samples = []
-    for _ in range(3):
+    unlocks, kdfs = [], []
+    for _ in range(repeat):
         started = time.perf_counter()
         KdfParams().derive(PASSWORD.encode(), salt)
-        samples.append((time.perf_counter() - started) * 1000)
-    return sorted(samples)[1]
-
-
-def _unlock_ms(path: Path, *, check_pages_later: bool, repeat: int = 3) -> float:
-    """Median time until unlock returns (the database readable, the log-in checks done);
-    closing, which waits for the page check, is not timed."""
-    samples = []
-    for _ in range(repeat):
+        kdfs.append((time.perf_counter() - started) * 1000)
         started = time.perf_counter()
         db, _outcome = PracticeDatabase.unlock(
             path, USER, PASSWORD, check_pages_later=check_pages_later
         )
-        samples.append((time.perf_counter() - started) * 1000)
+        unlocks.append((time.perf_counter() - started) * 1000)
         db.close()
-    return sorted(samples)[len(samples) // 2]
+    return statistics.median(unlocks), statistics.median(kdfs)
 
 
 _WALK = """
@@ -188,8 +186,7 @@ def run() -> list[BenchResult]:
     rows: list[BenchResult] = []
     with tempfile.TemporaryDirectory(prefix="ketadesk-bench-history-", dir=CACHE) as folder:
         path = _working_copy(audit_source, Path(folder))
-        kdf = _kdf_ms(path)
-        unlock = _unlock_ms(path, check_pages_later=True)
+        unlock, kdf = _unlock_beside_kdf(path, check_pages_later=True)
         walk_ms, rss_before, rss_after = _background_walk(path)
         size_mb = path.stat().st_size / 1e6
         rows.append(BenchResult(
@@ -201,11 +198,10 @@ def run() -> list[BenchResult]:
         for file in Path(folder).iterdir():
             file.unlink()
         path = _working_copy(large_source, Path(folder))
-        kdf = _kdf_ms(path)
-        unlock = _unlock_ms(path, check_pages_later=True)
+        unlock, kdf = _unlock_beside_kdf(path, check_pages_later=True)
         key = KeySlotFile.load(path).unwrap_for_user(USER, PASSWORD)
         check_ms = _timed_ms(lambda: cipher_damaged_pages(path, key))
-        before_ms = _unlock_ms(path, check_pages_later=False, repeat=1)
+        before_ms, _kdf = _unlock_beside_kdf(path, check_pages_later=False, repeat=1)
         size_gb = path.stat().st_size / 1e9
         rows.append(BenchResult(
             f"integrity: unlock of a {GIGABYTES:g} GB database", unlock, "argon2id KDF alone",
