@@ -258,6 +258,7 @@ class PracticeDatabase:
 
     def remember_on_this_computer(self, actor: Actor) -> bytes:
         """Add a device slot for ``actor``; returns the secret to keep in the OS keyring."""
+        self.gate.wait()  # nothing beside a damaged database is changed either
         slots = KeySlotFile.load(self.path)
         secret = slots.add_device_slot(self.database_key(), actor.user_name)
         slots.save(self.path)

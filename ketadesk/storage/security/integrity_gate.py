@@ -1,11 +1,12 @@
 """The page check off the critical path: reads may start at once, writes wait for it.
 
 ``IntegrityGate.start`` runs SQLCipher's ``cipher_integrity_check`` (every page's HMAC) on a
-thread of its own. Until it passes, no write reaches the database: ``guard(engine)`` holds any
-statement that changes data until the check is done (so a write started meanwhile waits, off
-the GUI thread in practice), and writes the caller wants made as soon as it passes (the
-log-in events) are handed to ``when_passed``. When it fails, every held and later write is
-refused with the damage error, so a damaged file is never written to.
+thread of its own. Until it passes, no write reaches the database: writes the caller wants made
+as soon as it passes (the log-in events) are held in memory by ``when_passed``, and
+``guard(engine)`` makes any other data-changing statement wait for the check (a few seconds at
+most, and only for an action taken in the first moments after log-in). When it fails, held
+writes are dropped and later ones refused with the damage error, so a damaged file is never
+written to.
 """
 
 from __future__ import annotations
