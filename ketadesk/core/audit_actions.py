@@ -19,6 +19,7 @@ RECOVERY_KEY_USED = "recovery_key_used"
 REMEMBER_DEVICE = "remember_device"
 SETTING_CHANGED = "setting_changed"
 AUDIT_CHECK_FAILED = "audit_check_failed"
+AUDIT_VERIFIED = "audit_verified"  # a full walk found the chain intact: the next checkpoint
 AUDIT_EXPORTED = "audit_exported"
 BACKUP_CREATED = "backup_created"
 BACKUP_RESTORED = "backup_restored"
