@@ -2,15 +2,19 @@
 
 What the search box means is decided by ``core.search_text.parse_search_query``; this module
 turns it into SQL. Name words are matched as word prefixes through an FTS5 index of the
-folded names ("zoe" finds "Zoë", "luk" finds "Ñúñez-Łukasiewicz"); phone digits through a
-trigram FTS5 index (any 3+ consecutive digits); MRN prefixes and dates of birth through the
+folded names ("zoe" finds "Zoë", "luk" finds "Ñúñez-Łukasiewicz"); phone digits and MRN
+endings (3+ digits) through trigram FTS5 indexes; MRN prefixes and dates of birth through the
 ordinary indexes. Scanning 50,000 encrypted rows per keystroke measured 40-50 ms here, which
 is why the FTS5 indexes exist.
 
-The FTS5 tables and their triggers are created by ``ensure_search_index`` at first use, not
-by a migration: Alembic autogenerate would otherwise see the virtual tables as unknown and
-propose dropping them, and batch migrations that rebuild ``patients`` drop its triggers (they
-are recreated, and the index rebuilt, the next time the roster is opened).
+A page is two statements: the ids (conditions and sort only, stopping after the page), then
+the columns and the clinical extras for those ids. Broad searches are counted only up to
+``COUNT_CAP``.
+
+The FTS5 tables and their triggers are built at write time: by the migration that added them,
+the demo and the CSV import (``build_search_index``). Batch migrations that rebuild
+``patients`` drop its triggers: ``ensure_search_index`` checks once per engine and rebuilds.
+Alembic autogenerate is told to ignore the virtual tables (``migrations/env.py``).
 
 Extra columns and filters (interaction-review status, protocol status, next check-in, safety
 alerts; "Review stale", "Check-in overdue", "Safety alert open") live in
@@ -28,8 +32,19 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from typing import Any
+from weakref import WeakSet
 
-from sqlalchemy import ColumnElement, and_, case, func, literal_column, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    and_,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
@@ -38,62 +53,76 @@ from ketadesk.models.patients import PATIENT_STATUSES, Patient
 
 NAME_INDEX = "patient_name_fts"
 PHONE_INDEX = "patient_phone_fts"
+MRN_INDEX = "patient_mrn_fts"
 # Keyed by id and holding every roster column: looking up the ids an FTS search found reads
 # this narrow index (about 6 MB for 50,000 patients, inside the page cache) instead of the
 # wide patients rows. Measured: 200 ms -> 20 ms for a one-letter search.
 COVER_INDEX = "ix_patients_roster_cover"
-_ROSTER_COLUMNS = (
-    "id, last_name_folded, first_name_folded, mrn, first_name, middle_name, last_name, dob, "
-    "sex, phone, state, county, status, last_visit_on"
-)
 DEFAULT_PAGE_SIZE = 200
+# Counting every match of a broad search costs more than the page itself: past this many the
+# roster says "2,500+" (``RosterResult.total_is_lower_bound``).
+COUNT_CAP = 2500
 
+# Built by the migration that added them (and its twin here for databases whose triggers went
+# missing: batch migrations that rebuild ``patients`` drop them).
 _SCHEMA = (
-    f"CREATE INDEX IF NOT EXISTS {COVER_INDEX} ON patients({_ROSTER_COLUMNS})",
+    f"CREATE INDEX IF NOT EXISTS {COVER_INDEX} ON patients(id, last_name_folded, "
+    "first_name_folded, mrn, first_name, middle_name, last_name, dob, sex, phone, state, "
+    "county, status, last_visit_on)",
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {NAME_INDEX} USING fts5("
     "first_name_folded, last_name_folded, content='patients', content_rowid='id', "
     "tokenize='unicode61 remove_diacritics 0', prefix='1 2 3')",
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {PHONE_INDEX} USING fts5("
     "phone_digits, content='patients', content_rowid='id', tokenize='trigram')",
-    f"CREATE TRIGGER IF NOT EXISTS patients_search_ai AFTER INSERT ON patients BEGIN "
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {MRN_INDEX} USING fts5("
+    "mrn, content='patients', content_rowid='id', tokenize='trigram')",
+    "DROP TRIGGER IF EXISTS patients_search_ai",
+    "DROP TRIGGER IF EXISTS patients_search_ad",
+    "DROP TRIGGER IF EXISTS patients_search_au",
+    f"CREATE TRIGGER IF NOT EXISTS patients_search_ai2 AFTER INSERT ON patients BEGIN "
     f"INSERT INTO {NAME_INDEX}(rowid, first_name_folded, last_name_folded) "
     "VALUES (new.id, new.first_name_folded, new.last_name_folded); "
-    f"INSERT INTO {PHONE_INDEX}(rowid, phone_digits) VALUES (new.id, new.phone_digits); END",
-    f"CREATE TRIGGER IF NOT EXISTS patients_search_ad AFTER DELETE ON patients BEGIN "
+    f"INSERT INTO {PHONE_INDEX}(rowid, phone_digits) VALUES (new.id, new.phone_digits); "
+    f"INSERT INTO {MRN_INDEX}(rowid, mrn) VALUES (new.id, new.mrn); END",
+    f"CREATE TRIGGER IF NOT EXISTS patients_search_ad2 AFTER DELETE ON patients BEGIN "
     f"INSERT INTO {NAME_INDEX}({NAME_INDEX}, rowid, first_name_folded, last_name_folded) "
     "VALUES ('delete', old.id, old.first_name_folded, old.last_name_folded); "
     f"INSERT INTO {PHONE_INDEX}({PHONE_INDEX}, rowid, phone_digits) "
-    "VALUES ('delete', old.id, old.phone_digits); END",
-    "CREATE TRIGGER IF NOT EXISTS patients_search_au AFTER UPDATE OF "
-    "first_name_folded, last_name_folded, phone_digits ON patients BEGIN "
+    "VALUES ('delete', old.id, old.phone_digits); "
+    f"INSERT INTO {MRN_INDEX}({MRN_INDEX}, rowid, mrn) VALUES ('delete', old.id, old.mrn); END",
+    "CREATE TRIGGER IF NOT EXISTS patients_search_au2 AFTER UPDATE OF "
+    "first_name_folded, last_name_folded, phone_digits, mrn ON patients BEGIN "
     f"INSERT INTO {NAME_INDEX}({NAME_INDEX}, rowid, first_name_folded, last_name_folded) "
     "VALUES ('delete', old.id, old.first_name_folded, old.last_name_folded); "
     f"INSERT INTO {NAME_INDEX}(rowid, first_name_folded, last_name_folded) "
     "VALUES (new.id, new.first_name_folded, new.last_name_folded); "
     f"INSERT INTO {PHONE_INDEX}({PHONE_INDEX}, rowid, phone_digits) "
     "VALUES ('delete', old.id, old.phone_digits); "
-    f"INSERT INTO {PHONE_INDEX}(rowid, phone_digits) VALUES (new.id, new.phone_digits); END",
+    f"INSERT INTO {PHONE_INDEX}(rowid, phone_digits) VALUES (new.id, new.phone_digits); "
+    f"INSERT INTO {MRN_INDEX}({MRN_INDEX}, rowid, mrn) VALUES ('delete', old.id, old.mrn); "
+    f"INSERT INTO {MRN_INDEX}(rowid, mrn) VALUES (new.id, new.mrn); END",
 )
 _SCHEMA_NAMES = (
     COVER_INDEX,
     NAME_INDEX,
     PHONE_INDEX,
-    "patients_search_ai",
-    "patients_search_ad",
-    "patients_search_au",
+    MRN_INDEX,
+    "patients_search_ai2",
+    "patients_search_ad2",
+    "patients_search_au2",
 )
+_indexed_engines: WeakSet[Engine] = WeakSet()
 
 
-def ensure_search_index(session: Session) -> bool:
-    """Create the search index and its triggers if missing; return True if it was (re)built.
-
-    Cheap when everything exists (one lookup in the schema table).
-    """
+def build_search_index(session: Session) -> bool:
+    """Create the search indexes and their triggers if any is missing; return True if they
+    were (re)built. The demo, the CSV import and the migrations call it at write time."""
+    names = {f"n{i}": name for i, name in enumerate(_SCHEMA_NAMES)}
+    placeholders = ", ".join(f":{key}" for key in names)
     present = {
         name
         for (name,) in session.execute(
-            text("SELECT name FROM sqlite_master WHERE name IN (:a, :b, :c, :d, :e, :f)"),
-            dict(zip("abcdef", _SCHEMA_NAMES, strict=True)),
+            text(f"SELECT name FROM sqlite_master WHERE name IN ({placeholders})"), names
         )
     }
     if present == set(_SCHEMA_NAMES):
@@ -101,9 +130,25 @@ def ensure_search_index(session: Session) -> bool:
     for statement in _SCHEMA:
         session.execute(text(statement))
     # Rows written while a trigger was missing are not in the index: rebuild from patients.
-    session.execute(text(f"INSERT INTO {NAME_INDEX}({NAME_INDEX}) VALUES ('rebuild')"))
-    session.execute(text(f"INSERT INTO {PHONE_INDEX}({PHONE_INDEX}) VALUES ('rebuild')"))
+    for index in (NAME_INDEX, PHONE_INDEX, MRN_INDEX):
+        session.execute(text(f"INSERT INTO {index}({index}) VALUES ('rebuild')"))
     return True
+
+
+def ensure_search_index(session: Session) -> bool:
+    """``build_search_index`` once per database engine (the schema lookup is not repeated at
+    every keystroke); True if it built anything."""
+    engine = session.get_bind().engine
+    if engine in _indexed_engines:
+        return False
+    built = build_search_index(session)
+    _indexed_engines.add(engine)
+    return built
+
+
+def forget_index_checks() -> None:
+    """Make the next ``ensure_search_index`` look again (tests that drop a trigger)."""
+    _indexed_engines.clear()
 
 
 # --------------------------------------------------------------------------- columns
@@ -284,39 +329,47 @@ def _conditions(query: SearchQuery, roster_filter: RosterFilter) -> list[ColumnE
     return conditions
 
 
+def _fts_ids(index: str, match: str) -> ColumnElement[bool]:
+    return Patient.id.in_(
+        select(literal_column("rowid"))
+        .select_from(text(index))
+        .where(text(f"{index} MATCH :{index}_match"))
+        .params(**{f"{index}_match": match})
+    )
+
+
+def _mrn_suffix_condition(suffix: str) -> ColumnElement[bool]:
+    # MRNs end in 8 digits: "836" is the end of KD-00000836 (or KD-12345836).
+    ending = Patient.mrn.endswith(suffix, autoescape=True)
+    if len(suffix) >= 3:  # the trigram index narrows it to MRNs containing the digits
+        return and_(_fts_ids(MRN_INDEX, f'"{suffix}"'), ending)
+    return ending
+
+
 def _search_conditions(query: SearchQuery) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if query.name_terms:
-        conditions.append(
-            Patient.id.in_(
-                select(literal_column("rowid"))
-                .select_from(text(NAME_INDEX))
-                .where(text(f"{NAME_INDEX} MATCH :name_match"))
-                .params(name_match=_fts_match(query.name_terms))
-            )
-        )
+        conditions.append(_fts_ids(NAME_INDEX, _fts_match(query.name_terms)))
+    alternatives: list[ColumnElement[bool]] = []
     if query.dob is not None:
-        conditions.append(Patient.dob == query.dob)
-    phone: ColumnElement[bool] | None = None
+        alternatives.append(Patient.dob == query.dob)
     if query.phone_digits:
         digits = query.phone_digits
         if len(digits) >= 3:
-            phone = Patient.id.in_(
-                select(literal_column("rowid"))
-                .select_from(text(PHONE_INDEX))
-                .where(text(f"{PHONE_INDEX} MATCH :phone_match"))
-                .params(phone_match=f'"{digits}"')
-            )
+            alternatives.append(_fts_ids(PHONE_INDEX, f'"{digits}"'))
         else:
-            phone = Patient.phone_digits.contains(digits, autoescape=True)
-    mrn: ColumnElement[bool] | None = None
+            alternatives.append(Patient.phone_digits.contains(digits, autoescape=True))
     if query.mrn_prefix:
         # "~" sorts after every digit, so this range is "starts with" and uses the index.
-        mrn = and_(Patient.mrn >= query.mrn_prefix, Patient.mrn < query.mrn_prefix + "~")
-    if query.digits_only and phone is not None and mrn is not None:
-        conditions.append(or_(phone, mrn))
+        alternatives.append(
+            and_(Patient.mrn >= query.mrn_prefix, Patient.mrn < query.mrn_prefix + "~")
+        )
+    if query.mrn_suffix:
+        alternatives.append(_mrn_suffix_condition(query.mrn_suffix))
+    if query.digits_only and len(alternatives) > 1:
+        conditions.append(or_(*alternatives))  # bare digits: any reading may match
     else:
-        conditions.extend(c for c in (phone, mrn) if c is not None)
+        conditions.extend(alternatives)
     return conditions
 
 
@@ -334,14 +387,16 @@ def _filter_conditions(roster_filter: RosterFilter) -> list[ColumnElement[bool]]
     return conditions
 
 
-def count_roster(session: Session, roster_filter: RosterFilter) -> int:
-    """Return how many patients match ``roster_filter``."""
+def count_roster(session: Session, roster_filter: RosterFilter, *, cap: int | None = None) -> int:
+    """Return how many patients match ``roster_filter``; with ``cap``, at most ``cap + 1``
+    (more than ``cap``: counting stops there)."""
     ensure_search_index(session)
     _prepare_extras(session, roster_filter, columns=False)
     query = parse_search_query(roster_filter.search_text)
     only_names = query.name_terms and not (
         query.dob
         or query.mrn_prefix
+        or query.mrn_suffix
         or query.phone_digits
         or _has_filters(roster_filter)
         or _external_id_text(query.text)
@@ -350,9 +405,12 @@ def count_roster(session: Session, roster_filter: RosterFilter) -> int:
         # The name index alone knows how many rows match: no patients rows are read.
         statement = text(f"SELECT count(*) FROM {NAME_INDEX} WHERE {NAME_INDEX} MATCH :m")
         return int(session.execute(statement, {"m": _fts_match(query.name_terms)}).scalar_one())
-    counted = select(func.count()).select_from(Patient).where(*_conditions(query, roster_filter))
-    if (_uses_fts(query) or _has_filters(roster_filter)) and not _external_id_text(query.text):
-        counted = counted.with_hint(Patient, f"INDEXED BY {COVER_INDEX}", "sqlite")
+    conditions = _conditions(query, roster_filter)
+    if cap is None or not conditions:
+        counted = select(func.count()).select_from(Patient).where(*conditions)
+    else:
+        matching = select(Patient.id).where(*conditions).limit(cap + 1).subquery()
+        counted = select(func.count()).select_from(matching)
     return int(session.execute(counted).scalar_one())
 
 
@@ -360,30 +418,23 @@ def _has_filters(roster_filter: RosterFilter) -> bool:
     return bool(roster_filter.states or roster_filter.statuses or roster_filter.flags)
 
 
-def _uses_fts(query: SearchQuery) -> bool:
-    return bool(query.name_terms) or len(query.phone_digits or "") >= 3
+_ROW_COLUMNS = (
+    Patient.id,
+    Patient.mrn,
+    Patient.first_name,
+    Patient.middle_name,
+    Patient.last_name,
+    Patient.dob,
+    Patient.sex,
+    Patient.phone,
+    Patient.state,
+    Patient.county,
+    Patient.status,
+    Patient.last_visit_on,
+)
 
 
-def _page_statement(
-    roster_filter: RosterFilter, sort: str, ascending: bool, offset: int, limit: int
-) -> Select[Any]:
-    query = parse_search_query(roster_filter.search_text)
-    extras = registered_columns()
-    columns: list[Any] = [
-        Patient.id,
-        Patient.mrn,
-        Patient.first_name,
-        Patient.middle_name,
-        Patient.last_name,
-        Patient.dob,
-        Patient.sex,
-        Patient.phone,
-        Patient.state,
-        Patient.county,
-        Patient.status,
-        Patient.last_visit_on,
-    ]
-    columns.extend(c.expression().label(f"extra_{i}") for i, c in enumerate(extras))
+def _order_by(sort: str, ascending: bool) -> list[Any]:
     order = _builtin_sort(sort)
     if order is None:
         column = _COLUMNS.get(sort)
@@ -391,19 +442,30 @@ def _page_statement(
             raise ValueError(f"unknown roster sort {sort!r}")
         by = column.sort_expression or column.expression
         order = (by(), Patient.last_name_folded, Patient.first_name_folded)
-    assert order is not None
     # Ties are broken by id so pages never overlap or skip rows.
-    order_by = [o.asc() if ascending else o.desc() for o in (*order, Patient.id)]
-    statement = select(*columns)
-    uses_cover = _uses_fts(query) or _has_filters(roster_filter)
-    if uses_cover and not extras and not _external_id_text(query.text):
-        statement = statement.with_hint(Patient, f"INDEXED BY {COVER_INDEX}", "sqlite")
+    return [o.asc() if ascending else o.desc() for o in (*order, Patient.id)]
+
+
+def page_ids_statement(
+    roster_filter: RosterFilter, sort: str, ascending: bool, offset: int, limit: int
+) -> Select[Any]:
+    """The ids of one page, in order: the sort index is walked and stops after the page."""
+    query = parse_search_query(roster_filter.search_text)
     return (
-        statement.where(*_conditions(query, roster_filter))
-        .order_by(*order_by)
+        select(Patient.id)
+        .where(*_conditions(query, roster_filter))
+        .order_by(*_order_by(sort, ascending))
         .offset(offset)
         .limit(limit)
     )
+
+
+def rows_statement(patient_ids: Sequence[int]) -> Select[Any]:
+    """Every roster column, the registered extras included, for these patients only."""
+    extras = registered_columns()
+    columns: list[Any] = list(_ROW_COLUMNS)
+    columns.extend(c.expression().label(f"extra_{i}") for i, c in enumerate(extras))
+    return select(*columns).where(Patient.id.in_(patient_ids))
 
 
 def fetch_roster_page(
@@ -417,42 +479,49 @@ def fetch_roster_page(
 ) -> list[RosterRow]:
     """Return up to ``limit`` matching patients starting at ``offset``, sorted in SQL.
 
-    ``sort`` is a ``RosterSort`` value or a registered column's key. Raises ValueError for an
-    unknown sort or filter key (a programming error, not a user one).
+    Two statements: the page's ids (search, filters and sort), then the columns and the
+    registered extras for those ids only. ``sort`` is a ``RosterSort`` value or a registered
+    column's key. Raises ValueError for an unknown sort or filter key (a programming error).
     """
     ensure_search_index(session)
     _prepare_extras(session, roster_filter, columns=True)
+    statement = page_ids_statement(roster_filter, sort, ascending, offset, limit)
+    ids = list(session.execute(statement).scalars())
+    if not ids:
+        return []
     extras = registered_columns()
-    rows = session.execute(_page_statement(roster_filter, sort, ascending, offset, limit))
-    result: list[RosterRow] = []
-    for row in rows:
+    by_id: dict[int, RosterRow] = {}
+    for row in session.execute(rows_statement(ids)):
         values = tuple(row)
-        result.append(
-            RosterRow(
-                patient_id=values[0],
-                mrn=values[1],
-                first_name=values[2],
-                middle_name=values[3] or "",
-                last_name=values[4],
-                dob=values[5],
-                sex=values[6],
-                phone=values[7] or "",
-                state=values[8],
-                county=values[9] or "",
-                status=values[10],
-                last_visit_on=values[11],
-                extras={c.key: values[12 + i] for i, c in enumerate(extras)},
-            )
+        by_id[values[0]] = RosterRow(
+            patient_id=values[0],
+            mrn=values[1],
+            first_name=values[2],
+            middle_name=values[3] or "",
+            last_name=values[4],
+            dob=values[5],
+            sex=values[6],
+            phone=values[7] or "",
+            state=values[8],
+            county=values[9] or "",
+            status=values[10],
+            last_visit_on=values[11],
+            extras={c.key: values[12 + i] for i, c in enumerate(extras)},
         )
-    return result
+    return [by_id[i] for i in ids if i in by_id]
 
 
 @dataclass(frozen=True)
 class RosterResult:
-    """A first page plus the total count, fetched in one session."""
+    """A first page plus the count, fetched in one session.
+
+    ``total_is_lower_bound``: more than ``total`` patients match (counting stopped at
+    ``COUNT_CAP``; show it as "2,500+").
+    """
 
     total: int
     rows: tuple[RosterRow, ...]
+    total_is_lower_bound: bool = False
 
 
 def query_roster(
@@ -462,10 +531,16 @@ def query_roster(
     sort: str = RosterSort.NAME,
     ascending: bool = True,
     limit: int = DEFAULT_PAGE_SIZE,
+    count_cap: int | None = COUNT_CAP,
 ) -> RosterResult:
-    """Return the total count and the first page for a new search/filter/sort."""
+    """Return the count (exact up to ``count_cap``) and the first page for a new search,
+    filter or sort."""
     rows = fetch_roster_page(
         session, roster_filter, sort=sort, ascending=ascending, offset=0, limit=limit
     )
-    total = len(rows) if len(rows) < limit else count_roster(session, roster_filter)
+    if len(rows) < limit:
+        return RosterResult(len(rows), tuple(rows))
+    total = count_roster(session, roster_filter, cap=count_cap)
+    if count_cap is not None and total > count_cap:
+        return RosterResult(count_cap, tuple(rows), total_is_lower_bound=True)
     return RosterResult(total, tuple(rows))

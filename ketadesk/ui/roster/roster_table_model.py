@@ -28,7 +28,6 @@ from ketadesk.storage.roster.roster_query import (
     query_roster,
     visible_columns,
 )
-from ketadesk.storage.roster.roster_status import deferred_status_computation, status_pending
 from ketadesk.storage.security.database import PracticeDatabase
 
 PatientIdRole = Qt.ItemDataRole.UserRole + 1
@@ -41,15 +40,17 @@ class RosterColumn(IntEnum):
     NAME = 0
     DOB = 1
     MRN = 2
-    STATE = 3
-    STATUS = 4
-    LAST_VISIT = 5
+    PHONE = 3  # shows why a phone search matched
+    STATE = 4
+    STATUS = 5
+    LAST_VISIT = 6
 
 
 _HEADERS = {
     RosterColumn.NAME: "Name",
     RosterColumn.DOB: "Date of birth (age)",
     RosterColumn.MRN: "MRN",
+    RosterColumn.PHONE: "Phone",
     RosterColumn.STATE: "State",
     RosterColumn.STATUS: "Status",
     RosterColumn.LAST_VISIT: "Last visit",
@@ -58,6 +59,7 @@ _SORTS = {
     RosterColumn.NAME: RosterSort.NAME,
     RosterColumn.DOB: RosterSort.DOB,
     RosterColumn.MRN: RosterSort.MRN,
+    RosterColumn.PHONE: RosterSort.PHONE,
     RosterColumn.STATE: RosterSort.STATE,
     RosterColumn.STATUS: RosterSort.STATUS,
     RosterColumn.LAST_VISIT: RosterSort.LAST_VISIT,
@@ -72,7 +74,6 @@ PROTOCOL_LABELS = {
     "discontinued": "Discontinued",
 }
 SAFETY_ALERT_TEXT = "Item 9 alert"
-CHECKING_TEXT = "Checking…"
 NOT_MONITORED_TEXT = "Not monitored"
 SAFETY_ALERT_TOOLTIP = (
     "Unacknowledged PHQ-9 item 9 answer (thoughts of self-harm): open the chart, review and "
@@ -137,7 +138,11 @@ class RosterTableModel(QAbstractTableModel):
         self._extras = visible_columns()
         self._today = _local_today()
         self._alert_icon: QIcon | None = None
-        self._status_pending = False
+        self._total_is_lower_bound = False
+        # Per table column: the registered key, None for built-ins (no enum work in data()).
+        self._column_keys: tuple[str | None, ...] = (None,) * len(RosterColumn) + tuple(
+            c.key for c in self._extras
+        )
         self._loaded = False  # sort() before the first refresh only records the order
         self._cells: dict[int, tuple[str | None, ...]] = {}  # display text by row
         self._fetching = False  # fetchMore re-entered from a rowsInserted slot must do nothing
@@ -149,22 +154,22 @@ class RosterTableModel(QAbstractTableModel):
 
     @property
     def total(self) -> int:
-        """How many patients match (not just the rows loaded so far)."""
+        """How many patients match (not just the rows loaded so far); at least this many when
+        ``total_is_lower_bound``."""
         return self._total
+
+    @property
+    def total_is_lower_bound(self) -> bool:
+        """True when more patients match than were counted (a broad search: "2,500+")."""
+        return self._total_is_lower_bound
 
     def set_filter(self, roster_filter: RosterFilter) -> None:
         self._filter = roster_filter
         self.refresh()
 
-    @property
-    def status_pending(self) -> bool:
-        """True while review and check-in statuses await ``roster_columns.warm_roster_status``
-        (the GUI thread never computes all of them; the roster view warms them on a worker)."""
-        return self._status_pending
-
     def refresh(self) -> None:
         """Ask SQL again for the first page (after a search, filter, sort or data change)."""
-        with self._db.session() as session, deferred_status_computation():
+        with self._db.session() as session:
             result = query_roster(
                 session,
                 self._filter,
@@ -172,24 +177,26 @@ class RosterTableModel(QAbstractTableModel):
                 ascending=self._ascending,
                 limit=self._page_size,
             )
-            pending = status_pending(session)
         self.beginResetModel()
         self._extras = visible_columns()
+        self._column_keys = (None,) * len(RosterColumn) + tuple(c.key for c in self._extras)
         self._today = _local_today()
         self._rows = list(result.rows)
         self._total = result.total
-        self._status_pending = pending
+        self._total_is_lower_bound = result.total_is_lower_bound
         self._cells = {}
         self._loaded = True
         self.endResetModel()
 
     def canFetchMore(self, parent: _Index = QModelIndex()) -> bool:  # noqa: B008
-        return not parent.isValid() and not self._fetching and len(self._rows) < self._total
+        if parent.isValid() or self._fetching:
+            return False
+        return len(self._rows) < self._total or self._total_is_lower_bound
 
     def fetchMore(self, parent: _Index = QModelIndex()) -> None:  # noqa: B008
-        if parent.isValid() or self._fetching or len(self._rows) >= self._total:
+        if not self.canFetchMore(parent):
             return
-        with self._db.session() as session, deferred_status_computation():
+        with self._db.session() as session:
             more = fetch_roster_page(
                 session,
                 self._filter,
@@ -200,7 +207,11 @@ class RosterTableModel(QAbstractTableModel):
             )
         if not more:
             self._total = len(self._rows)
+            self._total_is_lower_bound = False
             return
+        if self._total_is_lower_bound:
+            self._total = max(self._total, len(self._rows) + len(more))
+            self._total_is_lower_bound = len(more) == self._page_size
         first = len(self._rows)
         self._fetching = True
         try:
@@ -253,8 +264,8 @@ class RosterTableModel(QAbstractTableModel):
 
     def extra_key(self, column: int) -> str | None:
         """The registered column key shown in table column ``column`` (None for built-ins)."""
-        extra = column - len(RosterColumn)
-        return self._extras[extra].key if 0 <= extra < len(self._extras) else None
+        keys = self._column_keys
+        return keys[column] if 0 <= column < len(keys) else None
 
     def column_for_key(self, key: str) -> int | None:
         for offset, extra in enumerate(self._extras):
@@ -332,6 +343,8 @@ class RosterTableModel(QAbstractTableModel):
             return f"{row.dob.strftime('%m/%d/%Y')} ({row.age_on(self._today)})"
         if column == RosterColumn.MRN:
             return row.mrn
+        if column == RosterColumn.PHONE:
+            return row.phone
         if column == RosterColumn.STATE:
             return row.state
         if column == RosterColumn.STATUS:
@@ -342,8 +355,6 @@ class RosterTableModel(QAbstractTableModel):
         if key is None:
             return None
         value = row.extras.get(key)
-        if key in (rc.REVIEW_STATUS, rc.NEXT_CHECKIN_DUE) and row.extras.get(rc.STATUS_PENDING):
-            return CHECKING_TEXT
         if key == rc.SAFETY_ALERT:
             return SAFETY_ALERT_TEXT if value else ""
         if key == rc.REVIEW_STATUS:
