@@ -16,6 +16,7 @@ class BenchResult:
     floor_ms: float | None = None
     goal: str = ""
     extra: str = ""
+    p95_ms: float | None = None
 
 
 def median_ms(fn: Callable[[], object], *, repeat: int = 7, warmup: int = 1) -> float:

@@ -343,3 +343,13 @@ def test_broad_search_counts_up_to_the_cap(findable) -> None:
         assert len(result.rows) == 20
         exact = rq.query_roster(s, rq.RosterFilter(search_text="555"), limit=20, count_cap=None)
         assert exact.total == 300 and not exact.total_is_lower_bound
+
+
+def test_roster_reads_take_no_write_lock(roster) -> None:
+    """A search keystroke reads in a deferred transaction: a save meanwhile is not refused."""
+    with roster.db.read_session() as reading:
+        rq.fetch_roster_page(reading, rq.RosterFilter(search_text="zoe"), limit=10)
+        with roster.db.session() as writing:
+            writing.execute(update(Patient).where(Patient.id == 7).values(county="Ocean"))
+    with roster.db.session() as s:
+        assert s.get(Patient, 7).county == "Ocean"

@@ -252,6 +252,14 @@ def _prepare_extras(session: Session, roster_filter: RosterFilter, *, columns: b
         hook(session)
 
 
+def prepare_roster(session: Session) -> None:
+    """Everything the roster queries need in place (search indexes, the stored statuses), in
+    a session that may write; cheap after the first call per database engine. After it, the
+    roster reads in read-only sessions."""
+    ensure_search_index(session)
+    _prepare_extras(session, RosterFilter(flags=frozenset(_FILTERS)), columns=True)
+
+
 def registered_filters() -> tuple[RosterFilterOption, ...]:
     return tuple(_FILTERS.values())
 

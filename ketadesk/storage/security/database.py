@@ -28,6 +28,7 @@ from ketadesk.storage.security import attempts
 from ketadesk.storage.security.audit_log import latest_event, record_event, verify_audit
 from ketadesk.storage.security.engine import (
     MIN_DATABASE_BYTES,
+    READ_ONLY_OPTION,
     check_key_opens,
     cipher_damaged_pages,
     create_keyed_engine,
@@ -112,6 +113,9 @@ class PracticeDatabase:
         self._key: bytes | None = key
         self.engine: Engine = create_keyed_engine(path, key)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+        )
 
     # --- opening -----------------------------------------------------------------------------
     @classmethod
@@ -343,6 +347,19 @@ class PracticeDatabase:
         finally:
             session.close()
 
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session that only reads (a search keystroke): a deferred transaction, no write
+        lock; always rolled back at the end, so anything written in it is discarded."""
+        if self._key is None:
+            raise UserFacingError("The practice database is locked; log in again.")
+        session = self._read_sessions()
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
+
     # --- lock, re-authenticate, close -------------------------------------------------------
     @property
     def is_locked(self) -> bool:
@@ -373,6 +390,9 @@ class PracticeDatabase:
         self._key = key
         self.engine = create_keyed_engine(self.path, key)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+        )
         outcome = self._after_unlock(user_name)
         with self.session() as session:
             record_event(session, outcome.actor, audit_actions.UNLOCK)

@@ -20,11 +20,13 @@ from PySide6.QtWidgets import QApplication, QStyle
 from ketadesk.storage.patients.patients import STATUS_LABELS
 from ketadesk.storage.roster import roster_columns as rc
 from ketadesk.storage.roster.roster_query import (
+    COUNT_CAP,
     DEFAULT_PAGE_SIZE,
     RosterFilter,
     RosterRow,
     RosterSort,
     fetch_roster_page,
+    prepare_roster,
     query_roster,
     visible_columns,
 )
@@ -129,6 +131,7 @@ class RosterTableModel(QAbstractTableModel):
         super().__init__()
         self._db = db
         self._page_size = page_size
+        self.count_cap: int | None = COUNT_CAP  # broad searches are counted up to this
         self._filter = RosterFilter()
         self._sort: str = RosterSort.NAME
         self._ascending = True
@@ -139,6 +142,7 @@ class RosterTableModel(QAbstractTableModel):
         self._today = _local_today()
         self._alert_icon: QIcon | None = None
         self._total_is_lower_bound = False
+        self._prepared_for: object = None
         # Per table column: the registered key, None for built-ins (no enum work in data()).
         self._column_keys: tuple[str | None, ...] = (None,) * len(RosterColumn) + tuple(
             c.key for c in self._extras
@@ -169,13 +173,15 @@ class RosterTableModel(QAbstractTableModel):
 
     def refresh(self) -> None:
         """Ask SQL again for the first page (after a search, filter, sort or data change)."""
-        with self._db.session() as session:
+        self._prepare()
+        with self._db.read_session() as session:
             result = query_roster(
                 session,
                 self._filter,
                 sort=self._sort,
                 ascending=self._ascending,
                 limit=self._page_size,
+                count_cap=self.count_cap,
             )
         self.beginResetModel()
         self._extras = visible_columns()
@@ -188,6 +194,14 @@ class RosterTableModel(QAbstractTableModel):
         self._loaded = True
         self.endResetModel()
 
+    def _prepare(self) -> None:
+        # Once per engine (a new one after each unlock): indexes and stored statuses in place,
+        # in a session that may write; every query after that only reads.
+        if self._prepared_for is not self._db.engine:
+            with self._db.session() as session:
+                prepare_roster(session)
+            self._prepared_for = self._db.engine
+
     def canFetchMore(self, parent: _Index = QModelIndex()) -> bool:  # noqa: B008
         if parent.isValid() or self._fetching:
             return False
@@ -196,7 +210,8 @@ class RosterTableModel(QAbstractTableModel):
     def fetchMore(self, parent: _Index = QModelIndex()) -> None:  # noqa: B008
         if not self.canFetchMore(parent):
             return
-        with self._db.session() as session:
+        self._prepare()
+        with self._db.read_session() as session:
             more = fetch_roster_page(
                 session,
                 self._filter,
