@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from sqlalchemy import literal, select, update
+from sqlalchemy import delete, literal, select, update
 
 from ketadesk.models.patients import Patient
 from ketadesk.storage.demo.demo_data import populate_demo_patients
@@ -347,9 +347,22 @@ def test_broad_search_counts_up_to_the_cap(findable) -> None:
 
 def test_roster_reads_take_no_write_lock(roster) -> None:
     """A search keystroke reads in a deferred transaction: a save meanwhile is not refused."""
+    with roster.db.session() as s:
+        rq.prepare_roster(s)  # what the roster model does once, in a session that may write
     with roster.db.read_session() as reading:
         rq.fetch_roster_page(reading, rq.RosterFilter(search_text="zoe"), limit=10)
         with roster.db.session() as writing:
             writing.execute(update(Patient).where(Patient.id == 7).values(county="Ocean"))
     with roster.db.session() as s:
         assert s.get(Patient, 7).county == "Ocean"
+
+
+def test_a_read_only_session_refuses_to_build_anything(practice) -> None:
+    from ketadesk.models.roster_status import RosterStatusMeta
+    from ketadesk.storage.roster.roster_status import forget_checked_engines
+
+    with practice.db.session() as s:
+        s.execute(delete(RosterStatusMeta))
+    forget_checked_engines()
+    with practice.db.read_session() as s, pytest.raises(RuntimeError, match="prepare the roster"):
+        rq.prepare_roster(s)

@@ -53,9 +53,9 @@ _STORED = PatientRosterStatus
 
 
 def _stored(name: str) -> Any:
-    """The stored value of one column for the roster row (NULL for a patient without a row)."""
-    column = getattr(_STORED, name)
-    return select(column).where(_STORED.patient_id == Patient.id).scalar_subquery()
+    """The stored value of one column for the roster row (NULL for a patient without a row);
+    the roster's statements outer-join ``patient_roster_status`` (``roster_query``)."""
+    return getattr(_STORED, name)
 
 
 def stored_review_expression() -> ColumnElement[Any]:

@@ -41,6 +41,7 @@ from ketadesk.models.patients import Patient
 from ketadesk.models.practice import PracticeSetting
 from ketadesk.models.protocols import PatientProtocol, ProtocolVersion
 from ketadesk.models.roster_status import PatientRosterStatus, RosterStatusMeta
+from ketadesk.storage.security.engine import READ_ONLY_OPTION
 
 _SQL_CHUNK = 900
 # Practice settings that change every patient's due dates (the default monitoring cadence).
@@ -222,10 +223,18 @@ def ensure_roster_status(session: Session) -> bool:
     stored = session.execute(select(RosterStatusMeta.kb_version)).scalar_one_or_none()
     rebuilt = stored != load_knowledge_base().version
     if rebuilt:
+        require_writable(session, "work out the roster's stored statuses")
         rebuild_roster_status(session)
     with _checked_lock:
         _checked_engines.add(engine)
     return rebuilt
+
+
+def require_writable(session: Session, what: str) -> None:
+    """Raise RuntimeError in a read-only session (``PracticeDatabase.read_session``): what it
+    writes is rolled back. A programming error: call ``roster_query.prepare_roster`` first."""
+    if session.connection().get_execution_options().get(READ_ONLY_OPTION):
+        raise RuntimeError(f"cannot {what} in a read-only session; prepare the roster first")
 
 
 def forget_checked_engines() -> None:

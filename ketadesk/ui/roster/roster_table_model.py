@@ -142,6 +142,7 @@ class RosterTableModel(QAbstractTableModel):
         self._today = _local_today()
         self._alert_icon: QIcon | None = None
         self._total_is_lower_bound = False
+        self._strategy: str | None = None
         self._prepared_for: object = None
         # Per table column: the registered key, None for built-ins (no enum work in data()).
         self._column_keys: tuple[str | None, ...] = (None,) * len(RosterColumn) + tuple(
@@ -190,6 +191,7 @@ class RosterTableModel(QAbstractTableModel):
         self._rows = list(result.rows)
         self._total = result.total
         self._total_is_lower_bound = result.total_is_lower_bound
+        self._strategy = result.strategy
         self._cells = {}
         self._loaded = True
         self.endResetModel()
@@ -219,6 +221,7 @@ class RosterTableModel(QAbstractTableModel):
                 ascending=self._ascending,
                 offset=len(self._rows),
                 limit=self._page_size,
+                strategy=self._strategy,
             )
         if not more:
             self._total = len(self._rows)

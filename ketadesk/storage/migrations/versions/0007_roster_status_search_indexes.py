@@ -24,6 +24,7 @@ _SEARCH_SCHEMA = (
     "CREATE INDEX IF NOT EXISTS ix_patients_roster_cover ON patients(id, last_name_folded, "
     "first_name_folded, mrn, first_name, middle_name, last_name, dob, sex, phone, state, "
     "county, status, last_visit_on)",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS patient_mrn_end_fts USING fts5(ending)",
     "CREATE VIRTUAL TABLE IF NOT EXISTS patient_name_fts USING fts5(first_name_folded, "
     "last_name_folded, content='patients', content_rowid='id', "
     "tokenize='unicode61 remove_diacritics 0', prefix='1 2 3')",
@@ -38,14 +39,16 @@ _SEARCH_SCHEMA = (
     "INSERT INTO patient_name_fts(rowid, first_name_folded, last_name_folded) "
     "VALUES (new.id, new.first_name_folded, new.last_name_folded); "
     "INSERT INTO patient_phone_fts(rowid, phone_digits) VALUES (new.id, new.phone_digits); "
-    "INSERT INTO patient_mrn_fts(rowid, mrn) VALUES (new.id, new.mrn); END",
+    "INSERT INTO patient_mrn_fts(rowid, mrn) VALUES (new.id, new.mrn); "
+    "INSERT INTO patient_mrn_end_fts(rowid, ending) "
+    "VALUES (new.id, substr(new.mrn, -1) || ' e' || substr(new.mrn, -2)); END",
     "CREATE TRIGGER IF NOT EXISTS patients_search_ad2 AFTER DELETE ON patients BEGIN "
     "INSERT INTO patient_name_fts(patient_name_fts, rowid, first_name_folded, "
     "last_name_folded) VALUES ('delete', old.id, old.first_name_folded, old.last_name_folded); "
     "INSERT INTO patient_phone_fts(patient_phone_fts, rowid, phone_digits) "
     "VALUES ('delete', old.id, old.phone_digits); "
     "INSERT INTO patient_mrn_fts(patient_mrn_fts, rowid, mrn) VALUES ('delete', old.id, old.mrn); "
-    "END",
+    "DELETE FROM patient_mrn_end_fts WHERE rowid = old.id; END",
     "CREATE TRIGGER IF NOT EXISTS patients_search_au2 AFTER UPDATE OF first_name_folded, "
     "last_name_folded, phone_digits, mrn ON patients BEGIN "
     "INSERT INTO patient_name_fts(patient_name_fts, rowid, first_name_folded, "
@@ -56,10 +59,24 @@ _SEARCH_SCHEMA = (
     "VALUES ('delete', old.id, old.phone_digits); "
     "INSERT INTO patient_phone_fts(rowid, phone_digits) VALUES (new.id, new.phone_digits); "
     "INSERT INTO patient_mrn_fts(patient_mrn_fts, rowid, mrn) VALUES ('delete', old.id, old.mrn); "
-    "INSERT INTO patient_mrn_fts(rowid, mrn) VALUES (new.id, new.mrn); END",
+    "INSERT INTO patient_mrn_fts(rowid, mrn) VALUES (new.id, new.mrn); "
+    "DELETE FROM patient_mrn_end_fts WHERE rowid = old.id; "
+    "INSERT INTO patient_mrn_end_fts(rowid, ending) "
+    "VALUES (new.id, substr(new.mrn, -1) || ' e' || substr(new.mrn, -2)); END",
     "INSERT INTO patient_name_fts(patient_name_fts) VALUES ('rebuild')",
     "INSERT INTO patient_phone_fts(patient_phone_fts) VALUES ('rebuild')",
     "INSERT INTO patient_mrn_fts(patient_mrn_fts) VALUES ('rebuild')",
+    "INSERT INTO patient_mrn_end_fts(rowid, ending) "
+    "SELECT id, substr(mrn, -1) || ' e' || substr(mrn, -2) FROM patients",
+)
+_DROP_SEARCH_SCHEMA = (
+    "DROP TRIGGER IF EXISTS patients_search_ai2",
+    "DROP TRIGGER IF EXISTS patients_search_ad2",
+    "DROP TRIGGER IF EXISTS patients_search_au2",
+    "DROP TABLE IF EXISTS patient_mrn_end_fts",
+    "DROP TABLE IF EXISTS patient_mrn_fts",
+    "DROP TABLE IF EXISTS patient_phone_fts",
+    "DROP TABLE IF EXISTS patient_name_fts",
 )
 
 
@@ -99,5 +116,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The search schema goes too (the roster of an older version rebuilds its own at first use).
+    if op.get_bind().dialect.name == "sqlite":
+        for statement in _DROP_SEARCH_SCHEMA:
+            op.execute(statement)
     op.drop_table("roster_status_meta")
     op.drop_table("patient_roster_status")
