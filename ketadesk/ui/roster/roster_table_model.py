@@ -1,10 +1,10 @@
-"""The roster as a lazy Qt table model over ``storage.roster_query`` (SQL does the work).
+"""The roster as a lazy Qt table model over ``storage.roster.roster_query`` (SQL does the work).
 
 Rows arrive in pages (``canFetchMore``/``fetchMore``); a new search, filter or sort resets
 the model and asks SQL again. No proxy model ever sees all 50,000 patients.
 
 The clinical columns (safety alert, interaction review, protocol, next check-in) come from
-``storage.roster_columns``; the model installs them and shows them after the built-in ones.
+``storage.roster.roster_columns``; the model installs them and shows them after the built-in ones.
 """
 
 from __future__ import annotations
