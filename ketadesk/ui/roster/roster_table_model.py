@@ -85,18 +85,20 @@ _URGENT = QColor("#b00020")
 _ATTENTION = QColor("#8a4b00")
 
 
-_ROLES_ANSWERED = frozenset(
-    {
-        PatientIdRole,
-        SortKeyRole,
-        Qt.ItemDataRole.AccessibleTextRole,
-        Qt.ItemDataRole.DecorationRole,
-        Qt.ItemDataRole.ForegroundRole,
-        Qt.ItemDataRole.FontRole,
-        Qt.ItemDataRole.ToolTipRole,
-    }
-)
 _BOLD: list[QFont] = []
+# Plain ints: painting calls data() about 2,000 times a keystroke, and comparing with the enum
+# members costs an enum lookup each time.
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
+_DECORATION = int(Qt.ItemDataRole.DecorationRole.value)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole.value)
+_FONT = int(Qt.ItemDataRole.FontRole.value)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole.value)
+_ACCESSIBLE = int(Qt.ItemDataRole.AccessibleTextRole.value)
+_PATIENT_ID = int(PatientIdRole)
+_SORT_KEY = int(SortKeyRole)
+_CACHED_ROLES = frozenset({_DISPLAY, _DECORATION, _FOREGROUND, _FONT, _TOOLTIP})
+_ROLES_ANSWERED_INT = frozenset({_PATIENT_ID, _SORT_KEY, _ACCESSIBLE})
+_NAME_COLUMN = int(RosterColumn.NAME)
 
 
 def _bold_font() -> QFont:
@@ -149,7 +151,8 @@ class RosterTableModel(QAbstractTableModel):
             c.key for c in self._extras
         )
         self._loaded = False  # sort() before the first refresh only records the order
-        self._cells: dict[int, tuple[str | None, ...]] = {}  # display text by row
+        self._cells: dict[tuple[int, int], tuple[Any, ...]] = {}  # by (row, role)
+        self._no_values: tuple[None, ...] = ()
         self._fetching = False  # fetchMore re-entered from a rowsInserted slot must do nothing
 
     # --- queries -----------------------------------------------------------------------
@@ -193,6 +196,7 @@ class RosterTableModel(QAbstractTableModel):
         self._total_is_lower_bound = result.total_is_lower_bound
         self._strategy = result.strategy
         self._cells = {}
+        self._no_values = (None,) * len(self._column_keys)  # shared by rows without styling
         self._loaded = True
         self.endResetModel()
 
@@ -292,50 +296,50 @@ class RosterTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        # Painting asks for every visible cell and role at each keystroke: answer the painted
+        # roles from per-row tuples made once per row (and dropped on reset).
+        role = int(role)
         number = index.row()  # -1 for an invalid index
-        if number < 0 or number >= len(self._rows):
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            # Painting asks for every visible cell at each keystroke: answer from a cache.
-            cells = self._cells.get(number)
+        if role in _CACHED_ROLES:
+            if number < 0:
+                return None
+            cells = self._cells.get((number, role))
             if cells is None:
-                row = self._rows[number]
-                cells = tuple(self._display(row, c) for c in range(self.columnCount()))
-                self._cells[number] = cells
+                if number >= len(self._rows):
+                    return None
+                cells = self._row_cells(self._rows[number], role)
+                self._cells[(number, role)] = cells
             column = index.column()
-            return cells[column] if column < len(cells) else None
-        if role not in _ROLES_ANSWERED:
+            return cells[column] if 0 <= column < len(cells) else None
+        if role not in _ROLES_ANSWERED_INT or not 0 <= number < len(self._rows):
             return None
         row = self._rows[number]
         column = index.column()
-        if role == PatientIdRole:
+        if role == _PATIENT_ID:
             return row.patient_id
-        if role == SortKeyRole:
+        if role == _SORT_KEY:
             return self._sort_key(row, column)
-        if role == Qt.ItemDataRole.AccessibleTextRole:
-            if column == RosterColumn.NAME:
-                return f"{row.first_name} {row.last_name}"
-            if self.extra_key(column) == rc.SAFETY_ALERT:
-                return SAFETY_ALERT_TOOLTIP if row.extras.get(rc.SAFETY_ALERT) else "No alert"
-            return None
-        key = self.extra_key(column)
-        if key is None:
-            return None
-        if role == Qt.ItemDataRole.DecorationRole:
-            if key == rc.SAFETY_ALERT and row.extras.get(rc.SAFETY_ALERT):
-                return self._warning_icon()
-            return None
-        if role == Qt.ItemDataRole.ForegroundRole:
-            return self._foreground(row, key)
-        if role == Qt.ItemDataRole.FontRole:
-            if key == rc.SAFETY_ALERT and row.extras.get(rc.SAFETY_ALERT):
-                return _bold_font()
-            return None
-        if role == Qt.ItemDataRole.ToolTipRole:
-            if key == rc.SAFETY_ALERT and row.extras.get(rc.SAFETY_ALERT):
-                return SAFETY_ALERT_TOOLTIP
-            return None
+        if column == _NAME_COLUMN:
+            return f"{row.first_name} {row.last_name}"
+        if self.extra_key(column) == rc.SAFETY_ALERT:
+            return SAFETY_ALERT_TOOLTIP if row.extras.get(rc.SAFETY_ALERT) else "No alert"
         return None
+
+    def _row_cells(self, row: RosterRow, role: int) -> tuple[Any, ...]:
+        columns = range(len(self._column_keys))
+        if role == _DISPLAY:
+            return tuple(self._display(row, c) for c in columns)
+        alert = bool(row.extras.get(rc.SAFETY_ALERT))
+        keys = self._column_keys
+        if role == _FOREGROUND:
+            return tuple(self._foreground(row, k) if k else None for k in keys)
+        if not alert:
+            return self._no_values
+        if role == _DECORATION:
+            return tuple(self._warning_icon() if k == rc.SAFETY_ALERT else None for k in keys)
+        if role == _FONT:
+            return tuple(_bold_font() if k == rc.SAFETY_ALERT else None for k in keys)
+        return tuple(SAFETY_ALERT_TOOLTIP if k == rc.SAFETY_ALERT else None for k in keys)
 
     def _warning_icon(self) -> QIcon:
         if self._alert_icon is None:

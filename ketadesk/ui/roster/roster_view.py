@@ -32,7 +32,7 @@ SETTINGS_KEY = "roster/column_widths_v3"  # v3: the phone column was added
 SEARCH_DELAY_MS = 60  # coalesces fast typing when searches are slow: one query per pause
 # A search faster than this runs at the next turn of the event loop instead (keys already
 # queued are still coalesced): waiting 60 ms for a 10 ms search only makes typing feel slow.
-FAST_SEARCH_MS = 25.0
+FAST_SEARCH_MS = 50.0
 # Name, DOB (age), MRN, phone, state, status, last visit, safety, review, protocol, next check-in.
 DEFAULT_WIDTHS = (210, 135, 105, 120, 48, 88, 90, 118, 130, 92, 230)
 FLAG_FILTERS = (
