@@ -114,13 +114,14 @@ def _local_today() -> date:
 
 
 def next_due_text(due: date | None, overdue_days: int | None) -> str:
-    """The "Next check-in" cell: a date, "Overdue" in words when past, or "Not monitored"
-    (patients not in active treatment have no check-in plan)."""
+    """The "Next check-in" cell: the chart's next check-in date, "Overdue" in words first when
+    a check-in or questionnaire is past due, or "Not monitored" (patients not in active
+    treatment have no check-in plan)."""
     if due is None:
         return NOT_MONITORED_TEXT
     if overdue_days:
         days = f"{overdue_days} day{'s' if overdue_days != 1 else ''}"
-        return f"Overdue {days} (due {due.strftime('%m/%d/%Y')})"
+        return f"Overdue {days}; check-in {due.strftime('%m/%d/%Y')}"
     return due.strftime("%m/%d/%Y")
 
 
