@@ -1,23 +1,31 @@
 """The roster on a 50,000-patient demo practice: unlock to roster painted, search keystroke to
-rows updated, RSS with the roster open.
+rows updated (typed, through the real path), typing during start-up, RSS with the roster open.
 
-Goals (issue "Patient roster"): unlock to roster painted ≤ KDF + 150 ms; search keystroke to
-rows updated p95 ≤ 30 ms; process RSS with the roster open ≤ 250 MB. Floors measured in the
-same run: the bare argon2id KDF (``KdfParams().derive``) for the unlock, and the roster's SQL
-alone (same statement, no Qt, no model) for the search.
+Goals (issue 15): unlock to roster painted ≤ KDF + 150 ms; search keystroke to rows updated
+p95 ≤ 30 ms; process RSS with the roster open ≤ 250 MB. Floors measured in the same run: the
+bare argon2id KDF (``KdfParams().derive``) for the unlock, and the roster's SQL alone (the same
+two statements, no Qt, no model) for the search.
 
-The database is made with ``python -m ketadesk demo --patients N`` in a temp folder (demo
-reviews, protocols and check-ins included), unless ``KETADESK_BENCH_ROSTER_DB`` names an
-existing demo database (its users' password in ``KETADESK_BENCH_ROSTER_PASSWORD``, default
-"demo-password-1"). Patients: ``KETADESK_BENCH_PATIENTS`` (default 50,000). The GUI runs
-offscreen in this process; RSS is read from /proc (Linux) or the peak from getrusage.
+Keystrokes are real key events (``QTest.keyClick``) into the search box; each is timed from the
+key event to the table's next paint after the model was reset, so the debounce timer, the SQL,
+the model and the repaint are all inside. More than 40 prefixes, broad ones included (one and
+two digits, "555", the MRN prefix "KD-0000").
+
+The database is made once with ``python -m ketadesk demo --patients N`` and cached under the
+system temp folder (``ketadesk-bench/``; keyed by the patient count and the migration files, so
+a schema change makes a new one), never in the repository. ``KETADESK_BENCH_ROSTER_DB`` names
+an existing demo database instead (its users' password in ``KETADESK_BENCH_ROSTER_PASSWORD``,
+default "demo-password-1"). Patients: ``KETADESK_BENCH_PATIENTS`` (default 50,000). The GUI
+runs offscreen in this process; RSS is read from /proc (Linux) or the peak from getrusage.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,15 +37,29 @@ from benchmarks._harness import BenchResult, median_ms, percentile
 PATIENTS = int(os.environ.get("KETADESK_BENCH_PATIENTS", "50000"))
 PASSWORD = os.environ.get("KETADESK_BENCH_ROSTER_PASSWORD", "demo-password-1")
 USER = "physician"
-# What a user types, one keystroke at a time: name prefixes, an MRN, a phone, a birth date.
-TYPED = ("zoe", "nunez", "ash", "mateo", "KD-00001", "555-01", "02/01/1980", "bright w")
+# What a user types, one key at a time: names, MRNs (prefix, ending, without the dash), phones,
+# dates of birth, and broad digits that match nearly everyone.
+TYPED = (
+    "zoe",
+    "nunez",
+    "ash",
+    "mateo",
+    "KD-00001",
+    "KD836",
+    "836",
+    "555-01",
+    "02/01/1980",
+    "11291990",
+    "bright w",
+    "4",
+    "42",
+    "555",
+)
+STARTUP_TYPED = "mar"  # typed in the first second after unlock
 
 
-def _prefixes() -> list[str]:
-    typed: list[str] = []
-    for word in TYPED:
-        typed.extend(word[:n] for n in range(1, len(word) + 1))
-    return typed
+def _prefix_count() -> int:
+    return sum(len(word) for word in TYPED)
 
 
 def _rss_mb() -> tuple[float, str]:
@@ -51,15 +73,36 @@ def _rss_mb() -> tuple[float, str]:
     return (peak / 1024 / 1024 if sys.platform == "darwin" else peak / 1024), "peak RSS"
 
 
-def _make_demo(folder: Path) -> tuple[Path, float]:
-    path = folder / "practice.db"
+def _schema_key() -> str:
+    versions = Path(__file__).resolve().parent.parent / "ketadesk/storage/migrations/versions"
+    digest = hashlib.sha256()
+    for script in sorted(versions.glob("*.py")):
+        digest.update(script.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _cached_demo() -> tuple[Path, str]:
+    """The cached demo database (made now if missing), and how it was got."""
+    folder = Path(tempfile.gettempdir()) / "ketadesk-bench"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"roster-{PATIENTS}-{_schema_key()}.db"
+    if Path(f"{path}.keys.json").exists() and path.exists():
+        return path, f"cached demo database ({path.parent})"
+    building = folder / f"building-{os.getpid()}"
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir()
+    target = building / "practice.db"
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "ketadesk", "--db", str(path), "demo", "--patients",
+        [sys.executable, "-m", "ketadesk", "--db", str(target), "demo", "--patients",
          str(PATIENTS), "--password-stdin"],
         input=f"{PASSWORD}\n", text=True, check=True, capture_output=True,
     )  # fmt: skip
-    return path, time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    for made in building.iterdir():
+        made.rename(folder / made.name.replace("practice.db", path.name))
+    building.rmdir()
+    return path, f"demo built in {seconds:.0f} s and cached ({path.parent})"
 
 
 def _kdf_ms(path: Path) -> float:
@@ -72,14 +115,17 @@ def _kdf_ms(path: Path) -> float:
 
 def _measure(path: Path) -> dict[str, object]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtCore import QEvent, QObject, Qt
+    from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
     from ketadesk.storage.roster import roster_query as rq
+    from ketadesk.storage.roster.roster_status import install_status_tracking
     from ketadesk.storage.security.database import PracticeDatabase
     from ketadesk.ui.common.context import AppContext
     from ketadesk.ui.roster.roster_view import RosterView
 
+    install_status_tracking()
     app = QApplication.instance() or QApplication([])
     app.setOrganizationName("KetaDeskBench")
 
@@ -91,50 +137,73 @@ def _measure(path: Path) -> dict[str, object]:
                 self.painted = True
             return False
 
+    def wait_for(condition: object, limit_s: float = 30.0) -> None:
+        deadline = time.perf_counter() + limit_s
+        while not condition() and time.perf_counter() < deadline:  # type: ignore[operator]
+            app.processEvents()
+
     started = time.perf_counter()
-    db, _outcome = PracticeDatabase.unlock(path, USER, PASSWORD)
+    db, outcome = PracticeDatabase.unlock(path, USER, PASSWORD)
     unlocked_ms = (time.perf_counter() - started) * 1000
-    context = AppContext(db, _outcome.actor)
+    context = AppContext(db, outcome.actor)
     view = RosterView(context)
     watch = PaintWatch()
     view.table.viewport().installEventFilter(watch)
     view.resize(1400, 800)
     view.show()
-    while not watch.painted:
-        app.processEvents()
+    wait_for(lambda: watch.painted)
     painted_ms = (time.perf_counter() - started) * 1000
     rows_painted = view.model.rowCount()
-
-    warm_started = time.perf_counter()
-    while view.model.status_pending or view._warming:
-        app.processEvents()
-        time.sleep(0.005)
-    warm_s = time.perf_counter() - warm_started
     rss_open, rss_kind = _rss_mb()
+
+    resets = [0]
+    view.model.modelReset.connect(lambda: resets.__setitem__(0, resets[0] + 1))
+
+    def type_key(char: str) -> float:
+        """Milliseconds from the key event to the table painted with the new rows."""
+        before = resets[0]
+        watch.painted = False
+        t0 = time.perf_counter()
+        QTest.keyClick(view.search, char)
+        wait_for(lambda: resets[0] > before and watch.painted)
+        return (time.perf_counter() - t0) * 1000
+
+    def clear_search() -> None:
+        view.search.selectAll()
+        before = resets[0]
+        QTest.keyClick(view.search, Qt.Key.Key_Backspace)
+        wait_for(lambda: resets[0] > before)
+        app.processEvents()
+
+    # Typing in the first second after unlock: the roster just painted, caches cold.
+    view.search.setFocus()
+    startup = [type_key(char) for char in STARTUP_TYPED]
+    startup_within_s = (time.perf_counter() - started) - painted_ms / 1000
+    clear_search()
 
     keystrokes: list[float] = []
     floors: list[float] = []
-    for text in _prefixes() * 2:
-        watch.painted = False
-        t0 = time.perf_counter()
-        view.search.setText(text)
-        view.apply_filter()  # what the 60 ms typing pause's timer calls
-        while not watch.painted:
-            app.processEvents()
-        keystrokes.append((time.perf_counter() - t0) * 1000)
-        with db.session() as session:
-            t0 = time.perf_counter()
-            statement = rq._page_statement(rq.RosterFilter(search_text=text), "name", True, 0, 200)
-            session.execute(statement).fetchall()
-            floors.append((time.perf_counter() - t0) * 1000)
-    keystrokes = keystrokes[len(keystrokes) // 2 :]  # the second pass: caches warm, as in use
-    floors = floors[len(floors) // 2 :]
+    for attempt in range(2):  # the second pass is reported: caches warm, as in use
+        for word in TYPED:
+            clear_search()
+            for n, char in enumerate(word, start=1):
+                elapsed = type_key(char)
+                if attempt == 1:
+                    keystrokes.append(elapsed)
+                    with db.read_session() as session:
+                        t0 = time.perf_counter()
+                        rq.query_roster(session, rq.RosterFilter(search_text=word[:n]))
+                        floors.append((time.perf_counter() - t0) * 1000)
+    broad = {}
+    for text in ("5", "555", "KD-0000"):
+        with db.read_session() as session:
+            result = rq.query_roster(session, rq.RosterFilter(search_text=text))
+            broad[text] = f"{result.total:,}{'+' if result.total_is_lower_bound else ''}"
 
     sorts: dict[str, float] = {}
-    view.search.setText("")
-    view.apply_filter()
+    clear_search()
     for column in range(view.model.columnCount()):
-        label = str(view.model.headerData(column, rq_horizontal()))
+        label = str(view.model.headerData(column, Qt.Orientation.Horizontal))
         t0 = time.perf_counter()
         view.model.sort(column)
         sorts[label] = (time.perf_counter() - t0) * 1000
@@ -145,39 +214,41 @@ def _measure(path: Path) -> dict[str, object]:
         "painted_ms": painted_ms,
         "unlocked_ms": unlocked_ms,
         "rows_painted": rows_painted,
-        "warm_s": warm_s,
         "rss_open": rss_open,
         "rss_end": rss_end,
         "rss_kind": rss_kind,
         "keystrokes": keystrokes,
         "floors": floors,
+        "startup": startup,
+        "startup_within_s": startup_within_s,
+        "broad": broad,
         "sorts": sorts,
     }
 
 
-def rq_horizontal() -> object:
-    from PySide6.QtCore import Qt
-
-    return Qt.Orientation.Horizontal
-
-
 def run() -> list[BenchResult]:
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    given = os.environ.get("KETADESK_BENCH_ROSTER_DB")
+    if given:
+        path, built = Path(given), "given database"
+    else:
+        path, built = _cached_demo()
+    # Each run opens a copy: the log-in writes audit events, and the cache must stay as made.
     with tempfile.TemporaryDirectory(prefix="ketadesk-bench-roster-") as folder:
-        given = os.environ.get("KETADESK_BENCH_ROSTER_DB")
-        if given:
-            path, built = Path(given), "given database"
-        else:
-            path, seconds = _make_demo(Path(folder))
-            built = f"demo built in {seconds:.0f} s"
-        kdf = _kdf_ms(path)
-        m = _measure(path)
-    keystrokes, floors = m["keystrokes"], m["floors"]
-    assert isinstance(keystrokes, list) and isinstance(floors, list)
+        copy = Path(folder) / "practice.db"
+        for suffix in ("", "-wal", "-shm", ".keys.json"):
+            source = Path(f"{path}{suffix}")
+            if source.exists():
+                shutil.copy2(source, Path(f"{copy}{suffix}"))
+        kdf = _kdf_ms(copy)
+        m = _measure(copy)
+    keystrokes, floors, startup = m["keystrokes"], m["floors"], m["startup"]
+    assert isinstance(keystrokes, list) and isinstance(floors, list) and isinstance(startup, list)
     sorts = m["sorts"]
     assert isinstance(sorts, dict)
     slowest = max(sorts, key=lambda k: sorts[k])
     unlocked, painted = float(m["unlocked_ms"]), float(m["painted_ms"])  # type: ignore[arg-type]
+    broad = ", ".join(f"{k!r} {v}" for k, v in m["broad"].items())  # type: ignore[attr-defined]
     return [
         BenchResult(
             "roster: unlock to roster painted",
@@ -188,17 +259,26 @@ def run() -> list[BenchResult]:
             extra=f"unlock alone {unlocked:.0f} ms (KDF, integrity check, audit chain), roster "
             f"{painted - unlocked:.0f} ms more; "
             f"{PATIENTS} patients, {m['rows_painted']} rows in the first page; {built}; "
-            f"review/check-in columns filled {m['warm_s']:.1f} s later (worker); "
             f"load average {load}",
         ),
         BenchResult(
-            "roster: search keystroke to rows updated (p50)",
+            "roster: search keystroke to rows updated",
             percentile(keystrokes, 50),
             "roster SQL alone (p50)",
             percentile(floors, 50),
             goal="p95 ≤ 30 ms",
             extra=f"p95 {percentile(keystrokes, 95):.1f} ms (SQL p95 "
-            f"{percentile(floors, 95):.1f} ms) over {len(keystrokes)} typed prefixes",
+            f"{percentile(floors, 95):.1f} ms) over {len(keystrokes)} typed prefixes of "
+            f"{len(TYPED)} words; broad counts shown as {broad}",
+            p95_ms=percentile(keystrokes, 95),
+        ),
+        BenchResult(
+            "roster: search keystroke during start-up",
+            percentile(startup, 50),
+            goal="p95 ≤ 30 ms",
+            extra=f"slowest {max(startup):.1f} ms; {len(startup)} keys typed within "
+            f"{float(m['startup_within_s']):.2f} s of the roster painting",  # type: ignore[arg-type]
+            p95_ms=max(startup),
         ),
         BenchResult(
             "roster: sort by a column (slowest)",

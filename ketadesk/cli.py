@@ -58,6 +58,9 @@ def run_cli(argv: Sequence[str]) -> int:
 
     if sys.excepthook is sys.__excepthook__:  # keep a hook the caller installed already
         install_crash_hook(default_log_folder() / "crash-reports")
+    from ketadesk.storage.roster.roster_status import install_status_tracking
+
+    install_status_tracking()  # every write keeps the roster's stored statuses current
     parser = build_parser()
     args = parser.parse_args(list(argv))
     if args.self_test:

@@ -15,6 +15,10 @@ import pytest
 # Tests never touch the developer's real keyring.
 os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
 
+from ketadesk.storage.roster.roster_status import install_status_tracking
+
+install_status_tracking()  # as the app and the CLI do at start
+
 PHYSICIAN = "drquill"
 ADMIN = "frontdesk"
 PASSWORD = "correct horse battery"

@@ -80,6 +80,12 @@ def _demo(args: argparse.Namespace) -> int:
         for step in DEMO_STEPS:
             module_name, function_name = step.split(":")
             getattr(importlib.import_module(module_name), function_name)(database, physician)
+        from ketadesk.storage.roster.roster_query import build_search_index
+        from ketadesk.storage.roster.roster_status import rebuild_roster_status
+
+        with database.session() as session:  # built now, so the first open builds nothing
+            build_search_index(session)
+            rebuild_roster_status(session)
     finally:
         database.close()
     print(

@@ -104,6 +104,9 @@ def run_app(db_path: str | None = None) -> int:
     logs = default_log_folder()
     configure_logging(logs)
     install_crash_hook(logs / "crash-reports")
+    from ketadesk.storage.roster.roster_status import install_status_tracking
+
+    install_status_tracking()  # every write keeps the roster's stored statuses current
     app = create_application(sys.argv[:1])
     flow = SessionFlow(
         Path(db_path).expanduser() if db_path else default_database_path(), KeyringSecretStore()

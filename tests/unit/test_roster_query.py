@@ -5,18 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from sqlalchemy import literal, update
+from sqlalchemy import delete, literal, select, update
 
 from ketadesk.models.patients import Patient
 from ketadesk.storage.demo.demo_data import populate_demo_patients
 from ketadesk.storage.roster import roster_query as rq
-from ketadesk.storage.roster.roster_status import (
-    compute_patient_statuses,
-    deferred_status_computation,
-    prepare_roster_status,
-    status_pending,
-    warm_roster_status,
-)
 
 
 @pytest.fixture
@@ -139,8 +132,9 @@ def test_index_rebuilt_when_triggers_went_missing(roster) -> None:
 
     with roster.db.session() as s:
         rq.ensure_search_index(s)
-        s.execute(text("DROP TRIGGER patients_search_au"))
+        s.execute(text("DROP TRIGGER patients_search_au2"))
         s.execute(update(Patient).where(Patient.id == 7).values(first_name_folded="quintessa"))
+    rq.forget_index_checks()  # as a new process (or a new unlock) would
     with roster.db.session() as s:
         assert rq.ensure_search_index(s) is True
     assert ids(roster, "quintessa") == [7]
@@ -206,7 +200,7 @@ def test_clinical_columns_agree_with_the_feature_services(clinical, clinical_col
     for row in rows:
         assert row.extras[rc.REVIEW_STATUS] == reviews[row.patient_id]
         status = due.get(row.patient_id)
-        assert row.extras[rc.NEXT_CHECKIN_DUE] == (status.next_due if status else None)
+        assert row.extras[rc.NEXT_CHECKIN_DUE] == (status.next_checkin_due if status else None)
         if status is not None:
             assert bool(row.extras[rc.OVERDUE_DAYS]) == status.is_overdue
         assert bool(row.extras[rc.SAFETY_ALERT]) == (row.patient_id in alerts)
@@ -287,7 +281,6 @@ def test_a_chart_change_makes_the_review_stale_without_a_manual_refresh(
     assert current
     target = current[0].patient_id
     with clinical.db.session() as s:
-        assert prepare_roster_status(s) is False  # nothing changed: no recomputation
         add_medication(s, clinical.physician, target, "Lorazepam 1 mg at bedtime")
     rows = {r.patient_id: r for r in _all_rows(clinical)}
     assert rows[target].extras[rc.REVIEW_STATUS] == "stale"
@@ -303,47 +296,73 @@ def test_external_id_is_searchable_by_prefix(roster) -> None:
     assert 11 not in ids(roster, "ACME-005")
 
 
-def test_deferred_queries_leave_statuses_pending_until_warmed(practice, clinical_columns) -> None:
-    from ketadesk.storage.demo import demo_outcomes, demo_reviews
+@pytest.fixture
+def findable(roster):
+    """Patient 7 (Zoë Ñúñez-Łukasiewicz, 02/01/1980, (305) 555-0142) also gets an MRN whose
+    last digits are unique, and a birthday typed as 11/29/1990 elsewhere."""
+    with roster.db.session() as s:
+        s.execute(update(Patient).where(Patient.id == 7).values(mrn="KD-00098368"))
+        s.execute(update(Patient).where(Patient.id == 9).values(dob=date(1990, 11, 29)))
+    return roster
 
-    rc = clinical_columns
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("98368", {7}),  # MRN by its last digits
+        ("KD98368", {7}),  # prefix without the dash and the zeros
+        ("kd-98368", {7}),
+        ("KD-0009836", {7}),  # a typed prefix still works
+        ("KD-00098368", {7}),
+        ("11291990", {9}),  # DOB as eight digits
+        ("11/29/90", {9}),
+        ("11-29-1990", {9}),
+        ("2/1/80", {7}),
+        ("3055550142", {7}),  # phone digits
+        ("(305) 555-0142", {7}),
+        ("zoe nunez", {7}),  # names with diacritics
+        ("ŁUKASIEWICZ", {7}),
+    ],
+)
+def test_search_finds_by_every_form(findable, text, expected) -> None:
+    assert set(ids(findable, text)) >= expected
+
+
+def test_short_digits_search_mrn_endings_only(findable) -> None:
+    found = ids(findable, "68")
+    assert 7 in found
+    with findable.db.session() as s:
+        mrns = {pid: mrn for pid, mrn in s.execute(select(Patient.id, Patient.mrn))}
+    assert all(mrns[i].endswith("68") for i in found)
+
+
+def test_broad_search_counts_up_to_the_cap(findable) -> None:
+    with findable.db.session() as s:
+        result = rq.query_roster(s, rq.RosterFilter(search_text="555"), limit=20, count_cap=50)
+        assert result.total_is_lower_bound and result.total == 50
+        assert len(result.rows) == 20
+        exact = rq.query_roster(s, rq.RosterFilter(search_text="555"), limit=20, count_cap=None)
+        assert exact.total == 300 and not exact.total_is_lower_bound
+
+
+def test_roster_reads_take_no_write_lock(roster) -> None:
+    """A search keystroke reads in a deferred transaction: a save meanwhile is not refused."""
+    with roster.db.session() as s:
+        rq.prepare_roster(s)  # what the roster model does once, in a session that may write
+    with roster.db.read_session() as reading:
+        rq.fetch_roster_page(reading, rq.RosterFilter(search_text="zoe"), limit=10)
+        with roster.db.session() as writing:
+            writing.execute(update(Patient).where(Patient.id == 7).values(county="Ocean"))
+    with roster.db.session() as s:
+        assert s.get(Patient, 7).county == "Ocean"
+
+
+def test_a_read_only_session_refuses_to_build_anything(practice) -> None:
+    from ketadesk.models.roster_status import RosterStatusMeta
+    from ketadesk.storage.roster.roster_status import forget_checked_engines
+
     with practice.db.session() as s:
-        populate_demo_patients(s, 40, entered_by="drquill")
-    demo_reviews.populate(practice.db, practice.physician)
-    demo_outcomes.populate(practice.db, practice.physician)
-    with practice.db.session() as s, deferred_status_computation():
-        rows = rq.fetch_roster_page(s, rq.RosterFilter(), limit=100)
-        assert status_pending(s)
-    assert all(r.extras[rc.STATUS_PENDING] == 1 for r in rows)
-    assert all(r.extras[rc.REVIEW_STATUS] is None for r in rows)  # not "none": unknown yet
-    assert all(r.extras[rc.NEXT_CHECKIN_DUE] is None for r in rows)
-    calls: list[int] = []
-
-    def keep_going() -> bool:
-        calls.append(1)
-        return True
-
-    assert warm_roster_status(practice.db.session, chunk=15, should_continue=keep_going)
-    assert len(calls) == 3  # 40 patients in chunks of 15
-    with practice.db.session() as s, deferred_status_computation():
-        warmed = rq.fetch_roster_page(s, rq.RosterFilter(), limit=100)
-        assert not status_pending(s)
-    with practice.db.session() as s:
-        direct = compute_patient_statuses(s, _today())
-    for row in warmed:
-        expected = direct.get(row.patient_id)
-        assert row.extras[rc.STATUS_PENDING] == 0
-        assert row.extras[rc.REVIEW_STATUS] == ((expected and expected.review_state) or "none")
-        assert row.extras[rc.NEXT_CHECKIN_DUE] == (expected.next_due if expected else None)
-    assert any(r.extras[rc.NEXT_CHECKIN_DUE] for r in warmed)
-
-
-def test_warming_can_be_stopped(practice, clinical_columns) -> None:
-    with practice.db.session() as s:
-        populate_demo_patients(s, 30, entered_by="drquill")
-    assert (
-        warm_roster_status(practice.db.session, chunk=10, should_continue=lambda: False) is False
-    )
-    with practice.db.session() as s, deferred_status_computation():
-        rq.fetch_roster_page(s, rq.RosterFilter(), limit=10)
-        assert status_pending(s)
+        s.execute(delete(RosterStatusMeta))
+    forget_checked_engines()
+    with practice.db.read_session() as s, pytest.raises(RuntimeError, match="prepare the roster"):
+        rq.prepare_roster(s)

@@ -89,3 +89,41 @@ def test_empty_query() -> None:
 def test_overlong_query_is_refused() -> None:
     with pytest.raises(UserFacingError):
         parse_search_query("a" * 201)
+
+
+@pytest.mark.parametrize(
+    ("text", "dob", "prefix", "suffix", "phone"),
+    [
+        # Defect 18 of issue 13: MRNs without their prefix, by their last digits.
+        ("836", None, None, "836", "836"),
+        ("KD836", None, None, "836", None),
+        ("kd-836", None, None, "836", None),
+        ("KD-0000", None, "KD-0000", None, None),
+        ("00008", None, "KD-00008", None, "00008"),
+        # 1-2 digits: MRN endings only (every phone contains them).
+        ("4", None, None, "4", None),
+        ("42", None, None, "42", None),
+        # Dates of birth as people type them.
+        ("11291990", date(1990, 11, 29), "KD-11291990", None, "11291990"),
+        ("11/29/90", date(1990, 11, 29), None, None, None),
+        ("1/2/05", date(2005, 1, 2), None, None, None),
+        ("11-29-1990", date(1990, 11, 29), None, None, None),
+        ("13291990", None, "KD-13291990", None, "13291990"),  # no 13th month: digits only
+        ("555-01", None, None, None, "55501"),
+    ],
+)
+def test_search_forms(text, dob, prefix, suffix, phone) -> None:
+    query = parse_search_query(text)
+    assert (query.dob, query.mrn_prefix, query.mrn_suffix, query.phone_digits) == (
+        dob,
+        prefix,
+        suffix,
+        phone,
+    )
+
+
+def test_two_digit_year_is_never_in_the_future() -> None:
+    from ketadesk.core.search_text import parse_search_date
+
+    assert parse_search_date("01/01/30", today=date(2026, 12, 2)) == date(1930, 1, 1)
+    assert parse_search_date("01/01/26", today=date(2026, 12, 2)) == date(2026, 1, 1)

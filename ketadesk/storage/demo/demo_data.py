@@ -21,6 +21,7 @@ from ketadesk.models.patients import (
     PatientStatusChange,
     VitalSign,
 )
+from ketadesk.storage.roster.roster_status import mark_patients_changed
 
 FIRST_NAMES = (
     "Zoë",
@@ -333,6 +334,7 @@ def populate_demo_patients(
         ):
             if rows:
                 session.execute(insert(model), rows)
+        mark_patients_changed(session, range(start + offset, start + min(offset + batch, count)))
         if progress:
             progress(min(offset + batch, count))
     return count

@@ -24,6 +24,7 @@ from ketadesk.models.patients import Patient
 from ketadesk.storage.protocols.protocol_versions import (
     active_signed_protocols,
 )
+from ketadesk.storage.roster.roster_status import mark_patients_changed
 from ketadesk.storage.security.database import PracticeDatabase
 
 _ALERT_PATIENTS = 2
@@ -206,4 +207,5 @@ def populate_demo_outcomes(
     ):
         if rows:
             session.execute(insert(model), rows)
+    mark_patients_changed(session, patient_ids)
     return len(patient_ids)

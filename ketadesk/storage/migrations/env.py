@@ -21,7 +21,16 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fa
     return False
 
 
+def _include_object(obj: Any, name: str | None, type_: str, reflected: bool, _other: Any) -> bool:
+    """Leave the roster's FTS5 search tables (and their shadow tables) and the cover index to
+    their migration: they are not models, and autogenerate must not propose dropping them."""
+    if reflected and name and (name.startswith("patient_") and "_fts" in name):
+        return False
+    return not (reflected and type_ == "index" and name == "ix_patients_roster_cover")
+
+
 context.configure(
+    include_object=_include_object,
     connection=connection,
     target_metadata=Base.metadata,
     render_as_batch=True,

@@ -23,6 +23,7 @@ from ketadesk.core.patient_csv import CsvImportPlan, CsvRow, duplicate_key
 from ketadesk.core.permissions import Actor, Permission, require
 from ketadesk.models.patients import Patient, VitalSign
 from ketadesk.storage.patients.patients import existing_duplicate_keys, next_mrn
+from ketadesk.storage.roster.roster_status import mark_patients_changed
 from ketadesk.storage.security.audit_log import record_event
 
 IMPORT_BATCH = 100
@@ -161,6 +162,7 @@ def import_patients(
             .scalars()
             .all()
         )
+        mark_patients_changed(session, ids)
         vitals = [
             {
                 "patient_id": patient_id,

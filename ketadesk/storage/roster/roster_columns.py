@@ -6,8 +6,9 @@ Call ``install_roster_columns()`` once before querying the roster (the roster ta
 the ``roster`` command do); it registers everything here with ``roster_query``'s hooks.
 Nothing is registered at import.
 
-Protocol status and safety alerts are plain SQL subqueries. Review status and the next
-check-in come from the per-connection table that ``roster_status`` keeps.
+The columns read the stored ``patient_roster_status`` row of each patient (``roster_status``
+keeps it current); ``protocol_status_expression`` and ``safety_alert_expression`` are the
+from-scratch SQL that ``roster_status`` stores.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     and_,
     case,
+    cast,
     exists,
     func,
     literal,
-    null,
     select,
     union,
 )
@@ -30,19 +32,15 @@ from sqlalchemy.orm import Session
 from ketadesk.models.outcomes import DoseBreachAlert, QuestionnaireResponse, SafetyAlertAck
 from ketadesk.models.patients import Patient
 from ketadesk.models.protocols import PatientProtocol, ProtocolVersion
+from ketadesk.models.roster_status import PatientRosterStatus
 from ketadesk.storage.roster import roster_query
-from ketadesk.storage.roster.roster_status import (
-    prepare_roster_status,
-    status_meta,
-    status_rows,
-)
+from ketadesk.storage.roster.roster_status import ensure_roster_status, local_today
 
 REVIEW_STATUS = "review_status"
 PROTOCOL_STATUS = "protocol_status"
 NEXT_CHECKIN_DUE = "next_checkin_due"
 OVERDUE_DAYS = "overdue_days"
 SAFETY_ALERT = "safety_alert"
-STATUS_PENDING = "status_pending"  # 1 while review and check-in columns are being computed
 
 REVIEW_STALE = "review_stale"
 CHECKIN_OVERDUE = "checkin_overdue"
@@ -53,24 +51,40 @@ PROTOCOL_STATES = ("none", "draft", "signed", "discontinued")
 
 # --------------------------------------------------------------------------- SQL expressions
 
-
-def _status_value(name: str) -> Any:
-    rows = status_rows
-    return select(rows.c[name]).where(rows.c.patient_id == Patient.id).scalar_subquery()
+_STORED = PatientRosterStatus
 
 
-def review_status_expression() -> ColumnElement[Any]:
-    """Return "none" (never signed), "current" or "stale" for each roster row."""
-    pending = select(status_meta.c.pending).scalar_subquery()
-    return case(
-        (pending == 1, null()),
-        else_=func.coalesce(_status_value("review_state"), literal("none")),
-    )
+def _stored(name: str) -> Any:
+    """The stored value of one column for the roster row (NULL for a patient without a row);
+    the roster's statements outer-join ``patient_roster_status`` (``roster_query``)."""
+    return getattr(_STORED, name)
+
+
+def stored_review_expression() -> ColumnElement[Any]:
+    """"none" (never signed), "current" or "stale" for each roster row, as stored."""
+    return func.coalesce(_stored("review_state"), literal("none"))
 
 
 def _review_sort() -> ColumnElement[Any]:
     # Stale first when ascending: it needs attention.
-    return case({"stale": 0, "none": 1, "current": 2}, value=review_status_expression(), else_=3)
+    return case({"stale": 0, "none": 1, "current": 2}, value=stored_review_expression(), else_=3)
+
+
+def stored_protocol_expression() -> ColumnElement[Any]:
+    """"signed", "draft", "discontinued" or "none" for each roster row, as stored."""
+    return func.coalesce(_stored("protocol_state"), literal("none"))
+
+
+def stored_safety_expression() -> ColumnElement[Any]:
+    """1 when the patient has an open safety alert, as stored, else 0."""
+    return case((_stored("safety_alert").is_(True), literal(1)), else_=literal(0))
+
+
+def overdue_days_expression() -> ColumnElement[Any]:
+    """Days since the soonest due date, against today's local date (0 when not overdue)."""
+    today = local_today().isoformat()
+    days = func.julianday(literal(today)) - func.julianday(_stored("next_due"))
+    return func.max(func.coalesce(cast(days, Integer), 0), 0)
 
 
 def protocol_status_expression() -> ColumnElement[Any]:
@@ -98,7 +112,7 @@ def protocol_status_expression() -> ColumnElement[Any]:
 def _protocol_sort() -> ColumnElement[Any]:
     return case(
         {"draft": 0, "signed": 1, "discontinued": 2, "none": 3},
-        value=protocol_status_expression(),
+        value=stored_protocol_expression(),
         else_=4,
     )
 
@@ -123,16 +137,16 @@ def safety_alert_expression() -> ColumnElement[Any]:
 
 def _safety_sort() -> ColumnElement[Any]:
     # Open alerts first when ascending.
-    return 1 - safety_alert_expression()
+    return 1 - stored_safety_expression()
 
 
 def _next_due_sort() -> ColumnElement[Any]:
     # Patients not being monitored go last whichever way is "ascending" for dates.
-    return func.coalesce(_status_value("next_due"), literal("9999-12-31"))
+    return func.coalesce(_stored("next_checkin_due"), literal("9999-12-31"))
 
 
 def _prepare(session: Session) -> None:
-    prepare_roster_status(session)
+    ensure_roster_status(session)
 
 
 # --------------------------------------------------------------------------- registration
@@ -141,66 +155,63 @@ COLUMNS: tuple[roster_query.RosterColumn, ...] = (
     roster_query.RosterColumn(
         SAFETY_ALERT,
         "Safety",
-        safety_alert_expression,
+        stored_safety_expression,
         sort_expression=_safety_sort,
+        prepare=_prepare,
     ),
     roster_query.RosterColumn(
         REVIEW_STATUS,
         "Interaction review",
-        review_status_expression,
+        stored_review_expression,
         sort_expression=_review_sort,
         prepare=_prepare,
     ),
     roster_query.RosterColumn(
         PROTOCOL_STATUS,
         "Protocol",
-        protocol_status_expression,
+        stored_protocol_expression,
         sort_expression=_protocol_sort,
+        prepare=_prepare,
     ),
     roster_query.RosterColumn(
         NEXT_CHECKIN_DUE,
         "Next check-in",
-        lambda: _status_value("next_due"),
+        lambda: _stored("next_checkin_due"),
         sort_expression=_next_due_sort,
         prepare=_prepare,
     ),
     roster_query.RosterColumn(
-        STATUS_PENDING,
-        "Checking",
-        lambda: func.coalesce(select(status_meta.c.pending).scalar_subquery(), literal(0)),
-        prepare=_prepare,
-        visible=False,
-    ),
-    roster_query.RosterColumn(
         OVERDUE_DAYS,
         "Days overdue",
-        lambda: _status_value("overdue_days"),
+        overdue_days_expression,
         prepare=_prepare,
         visible=False,
     ),
 )
 
+
+def _stored_ids(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    return Patient.id.in_(select(_STORED.patient_id).where(condition))
+
+
 FILTERS: tuple[roster_query.RosterFilterOption, ...] = (
     roster_query.RosterFilterOption(
         REVIEW_STALE,
         "Review stale",
-        lambda: Patient.id.in_(
-            select(status_rows.c.patient_id).where(status_rows.c.review_state == "stale")
-        ),
+        lambda: _stored_ids(_STORED.review_state == "stale"),
         prepare=_prepare,
     ),
     roster_query.RosterFilterOption(
         CHECKIN_OVERDUE,
         "Check-in overdue",
-        lambda: Patient.id.in_(
-            select(status_rows.c.patient_id).where(status_rows.c.overdue_days > 0)
-        ),
+        lambda: _stored_ids(_STORED.next_due < local_today()),
         prepare=_prepare,
     ),
     roster_query.RosterFilterOption(
         SAFETY_ALERT_OPEN,
         "Safety alert open",
-        lambda: Patient.id.in_(_open_alert_patients()),
+        lambda: _stored_ids(_STORED.safety_alert.is_(True)),
+        prepare=_prepare,
     ),
 )
 

@@ -2,15 +2,19 @@
 
 What the search box means is decided by ``core.search_text.parse_search_query``; this module
 turns it into SQL. Name words are matched as word prefixes through an FTS5 index of the
-folded names ("zoe" finds "Zoë", "luk" finds "Ñúñez-Łukasiewicz"); phone digits through a
-trigram FTS5 index (any 3+ consecutive digits); MRN prefixes and dates of birth through the
+folded names ("zoe" finds "Zoë", "luk" finds "Ñúñez-Łukasiewicz"); phone digits and MRN
+endings (3+ digits) through trigram FTS5 indexes; MRN prefixes and dates of birth through the
 ordinary indexes. Scanning 50,000 encrypted rows per keystroke measured 40-50 ms here, which
 is why the FTS5 indexes exist.
 
-The FTS5 tables and their triggers are created by ``ensure_search_index`` at first use, not
-by a migration: Alembic autogenerate would otherwise see the virtual tables as unknown and
-propose dropping them, and batch migrations that rebuild ``patients`` drop its triggers (they
-are recreated, and the index rebuilt, the next time the roster is opened).
+A page is two statements: the ids (conditions and sort only, stopping after the page), then
+the columns and the clinical extras for those ids. Broad searches are counted only up to
+``COUNT_CAP``.
+
+The FTS5 tables and their triggers are built at write time: by the migration that added them,
+the demo and the CSV import (``build_search_index``). Batch migrations that rebuild
+``patients`` drop its triggers: ``ensure_search_index`` checks once per engine and rebuilds.
+Alembic autogenerate is told to ignore the virtual tables (``migrations/env.py``).
 
 Extra columns and filters (interaction-review status, protocol status, next check-in, safety
 alerts; "Review stale", "Check-in overdue", "Safety alert open") live in
@@ -28,82 +32,149 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from typing import Any
+from weakref import WeakSet
 
-from sqlalchemy import ColumnElement, and_, case, func, literal_column, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Engine,
+    String,
+    and_,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from ketadesk.core.search_text import SearchQuery, parse_search_query
 from ketadesk.models.patients import PATIENT_STATUSES, Patient
+from ketadesk.models.roster_status import PatientRosterStatus
+from ketadesk.storage.roster.roster_status import require_writable
 
 NAME_INDEX = "patient_name_fts"
 PHONE_INDEX = "patient_phone_fts"
+MRN_INDEX = "patient_mrn_fts"
 # Keyed by id and holding every roster column: looking up the ids an FTS search found reads
 # this narrow index (about 6 MB for 50,000 patients, inside the page cache) instead of the
 # wide patients rows. Measured: 200 ms -> 20 ms for a one-letter search.
 COVER_INDEX = "ix_patients_roster_cover"
-_ROSTER_COLUMNS = (
-    "id, last_name_folded, first_name_folded, mrn, first_name, middle_name, last_name, dob, "
-    "sex, phone, state, county, status, last_visit_on"
-)
-DEFAULT_PAGE_SIZE = 200
+MRN_END_INDEX = "patient_mrn_end_fts"
+_MRN_ENDING = "substr({row}.mrn, -1) || ' e' || substr({row}.mrn, -2)"
+DEFAULT_PAGE_SIZE = 100  # about three screens of rows; scrolling fetches the next page
+# Counting every match of a broad search costs more than the page itself: past this many the
+# roster says "2,500+" (``RosterResult.total_is_lower_bound``).
+COUNT_CAP = 2500
 
+# Built by the migration that added them (and its twin here for databases whose triggers went
+# missing: batch migrations that rebuild ``patients`` drop them).
 _SCHEMA = (
-    f"CREATE INDEX IF NOT EXISTS {COVER_INDEX} ON patients({_ROSTER_COLUMNS})",
+    f"CREATE INDEX IF NOT EXISTS {COVER_INDEX} ON patients(id, last_name_folded, "
+    "first_name_folded, mrn, first_name, middle_name, last_name, dob, sex, phone, state, "
+    "county, status, last_visit_on)",
+    # MRN endings of one and two digits as words ("2 e42" for KD-00000042): "42" typed alone
+    # finds 1 % of patients without reading every MRN. Its own small table, not an expression
+    # index on patients (batch migrations cannot reflect those).
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {MRN_END_INDEX} USING fts5(ending)",
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {NAME_INDEX} USING fts5("
     "first_name_folded, last_name_folded, content='patients', content_rowid='id', "
     "tokenize='unicode61 remove_diacritics 0', prefix='1 2 3')",
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {PHONE_INDEX} USING fts5("
     "phone_digits, content='patients', content_rowid='id', tokenize='trigram')",
-    f"CREATE TRIGGER IF NOT EXISTS patients_search_ai AFTER INSERT ON patients BEGIN "
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {MRN_INDEX} USING fts5("
+    "mrn, content='patients', content_rowid='id', tokenize='trigram')",
+    "DROP TRIGGER IF EXISTS patients_search_ai",
+    "DROP TRIGGER IF EXISTS patients_search_ad",
+    "DROP TRIGGER IF EXISTS patients_search_au",
+    f"CREATE TRIGGER IF NOT EXISTS patients_search_ai2 AFTER INSERT ON patients BEGIN "
     f"INSERT INTO {NAME_INDEX}(rowid, first_name_folded, last_name_folded) "
     "VALUES (new.id, new.first_name_folded, new.last_name_folded); "
-    f"INSERT INTO {PHONE_INDEX}(rowid, phone_digits) VALUES (new.id, new.phone_digits); END",
-    f"CREATE TRIGGER IF NOT EXISTS patients_search_ad AFTER DELETE ON patients BEGIN "
+    f"INSERT INTO {PHONE_INDEX}(rowid, phone_digits) VALUES (new.id, new.phone_digits); "
+    f"INSERT INTO {MRN_INDEX}(rowid, mrn) VALUES (new.id, new.mrn); "
+    f"INSERT INTO {MRN_END_INDEX}(rowid, ending) "
+    f"VALUES (new.id, {_MRN_ENDING.format(row='new')}); END",
+    f"CREATE TRIGGER IF NOT EXISTS patients_search_ad2 AFTER DELETE ON patients BEGIN "
     f"INSERT INTO {NAME_INDEX}({NAME_INDEX}, rowid, first_name_folded, last_name_folded) "
     "VALUES ('delete', old.id, old.first_name_folded, old.last_name_folded); "
     f"INSERT INTO {PHONE_INDEX}({PHONE_INDEX}, rowid, phone_digits) "
-    "VALUES ('delete', old.id, old.phone_digits); END",
-    "CREATE TRIGGER IF NOT EXISTS patients_search_au AFTER UPDATE OF "
-    "first_name_folded, last_name_folded, phone_digits ON patients BEGIN "
+    "VALUES ('delete', old.id, old.phone_digits); "
+    f"INSERT INTO {MRN_INDEX}({MRN_INDEX}, rowid, mrn) VALUES ('delete', old.id, old.mrn); "
+    f"DELETE FROM {MRN_END_INDEX} WHERE rowid = old.id; END",
+    "CREATE TRIGGER IF NOT EXISTS patients_search_au2 AFTER UPDATE OF "
+    "first_name_folded, last_name_folded, phone_digits, mrn ON patients BEGIN "
     f"INSERT INTO {NAME_INDEX}({NAME_INDEX}, rowid, first_name_folded, last_name_folded) "
     "VALUES ('delete', old.id, old.first_name_folded, old.last_name_folded); "
     f"INSERT INTO {NAME_INDEX}(rowid, first_name_folded, last_name_folded) "
     "VALUES (new.id, new.first_name_folded, new.last_name_folded); "
     f"INSERT INTO {PHONE_INDEX}({PHONE_INDEX}, rowid, phone_digits) "
     "VALUES ('delete', old.id, old.phone_digits); "
-    f"INSERT INTO {PHONE_INDEX}(rowid, phone_digits) VALUES (new.id, new.phone_digits); END",
+    f"INSERT INTO {PHONE_INDEX}(rowid, phone_digits) VALUES (new.id, new.phone_digits); "
+    f"INSERT INTO {MRN_INDEX}({MRN_INDEX}, rowid, mrn) VALUES ('delete', old.id, old.mrn); "
+    f"INSERT INTO {MRN_INDEX}(rowid, mrn) VALUES (new.id, new.mrn); "
+    f"DELETE FROM {MRN_END_INDEX} WHERE rowid = old.id; "
+    f"INSERT INTO {MRN_END_INDEX}(rowid, ending) "
+    f"VALUES (new.id, {_MRN_ENDING.format(row='new')}); END",
 )
 _SCHEMA_NAMES = (
     COVER_INDEX,
+    MRN_END_INDEX,
     NAME_INDEX,
     PHONE_INDEX,
-    "patients_search_ai",
-    "patients_search_ad",
-    "patients_search_au",
+    MRN_INDEX,
+    "patients_search_ai2",
+    "patients_search_ad2",
+    "patients_search_au2",
 )
+_indexed_engines: WeakSet[Engine] = WeakSet()
 
 
-def ensure_search_index(session: Session) -> bool:
-    """Create the search index and its triggers if missing; return True if it was (re)built.
-
-    Cheap when everything exists (one lookup in the schema table).
-    """
+def build_search_index(session: Session) -> bool:
+    """Create the search indexes and their triggers if any is missing; return True if they
+    were (re)built. The demo, the CSV import and the migrations call it at write time."""
+    names = {f"n{i}": name for i, name in enumerate(_SCHEMA_NAMES)}
+    placeholders = ", ".join(f":{key}" for key in names)
     present = {
         name
         for (name,) in session.execute(
-            text("SELECT name FROM sqlite_master WHERE name IN (:a, :b, :c, :d, :e, :f)"),
-            dict(zip("abcdef", _SCHEMA_NAMES, strict=True)),
+            text(f"SELECT name FROM sqlite_master WHERE name IN ({placeholders})"), names
         )
     }
     if present == set(_SCHEMA_NAMES):
         return False
+    require_writable(session, "build the search indexes")
     for statement in _SCHEMA:
         session.execute(text(statement))
     # Rows written while a trigger was missing are not in the index: rebuild from patients.
-    session.execute(text(f"INSERT INTO {NAME_INDEX}({NAME_INDEX}) VALUES ('rebuild')"))
-    session.execute(text(f"INSERT INTO {PHONE_INDEX}({PHONE_INDEX}) VALUES ('rebuild')"))
+    for index in (NAME_INDEX, PHONE_INDEX, MRN_INDEX):
+        session.execute(text(f"INSERT INTO {index}({index}) VALUES ('rebuild')"))
+    session.execute(text(f"DELETE FROM {MRN_END_INDEX}"))
+    session.execute(
+        text(
+            f"INSERT INTO {MRN_END_INDEX}(rowid, ending) "
+            f"SELECT id, {_MRN_ENDING.format(row='patients')} FROM patients"
+        )
+    )
     return True
+
+
+def ensure_search_index(session: Session) -> bool:
+    """``build_search_index`` once per database engine (the schema lookup is not repeated at
+    every keystroke); True if it built anything."""
+    engine = session.get_bind().engine
+    if engine in _indexed_engines:
+        return False
+    built = build_search_index(session)
+    _indexed_engines.add(engine)
+    return built
+
+
+def forget_index_checks() -> None:
+    """Make the next ``ensure_search_index`` look again (tests that drop a trigger)."""
+    _indexed_engines.clear()
 
 
 # --------------------------------------------------------------------------- columns
@@ -207,6 +278,14 @@ def _prepare_extras(session: Session, roster_filter: RosterFilter, *, columns: b
         hook(session)
 
 
+def prepare_roster(session: Session) -> None:
+    """Everything the roster queries need in place (search indexes, the stored statuses), in
+    a session that may write; cheap after the first call per database engine. After it, the
+    roster reads in read-only sessions."""
+    ensure_search_index(session)
+    _prepare_extras(session, RosterFilter(flags=frozenset(_FILTERS)), columns=True)
+
+
 def registered_filters() -> tuple[RosterFilterOption, ...]:
     return tuple(_FILTERS.values())
 
@@ -265,59 +344,176 @@ def _external_id_text(search_text: str) -> str | None:
     return None
 
 
-def _external_id_match(search_text: str) -> ColumnElement[bool]:
+def _external_id_match(search_text: str, *, walk: bool = False) -> ColumnElement[bool]:
     # A range on the indexed column is "starts with" (\uffff sorts after every character);
     # tried as typed and in capitals, since other systems mostly print IDs in capitals.
     variants = sorted({search_text, search_text.upper()})
-    return or_(
-        *(and_(Patient.external_id >= v, Patient.external_id < v + "\uffff") for v in variants)
-    )
+    value: Any = _EXTERNAL_ID_VALUE if walk else Patient.external_id
+    return or_(*(and_(value >= v, value < v + "\uffff") for v in variants))
 
 
-def _conditions(query: SearchQuery, roster_filter: RosterFilter) -> list[ColumnElement[bool]]:
-    conditions = _search_conditions(query)
+LOOKUP = "lookup"  # few matches: look each up by id, then sort them
+WALK = "walk"  # up to COUNT_CAP matches: walk the sort index, test ids against the match set
+ROWS = "rows"  # more (broad): walk the sort index, test each row; stops after the page
+WALK_AFTER = 400  # matches beyond which walking the (covering) sort index beats sorting them
+
+
+def _conditions(
+    query: SearchQuery, roster_filter: RosterFilter, *, strategy: str = LOOKUP
+) -> list[ColumnElement[bool]]:
     external = _external_id_text(query.text)
-    if external is not None:
-        matched = _external_id_match(external)
-        conditions = [or_(and_(*conditions), matched) if conditions else matched]
+    sets = _id_sets(query) if strategy != ROWS else []
+    if strategy != ROWS and external is not None and len(sets) <= 1:
+        # Another system's number as one more set of ids: the sort index stays covering.
+        others = select(Patient.id).where(_external_id_match(external))
+        key: Any = Patient.id + 0 if strategy == WALK else Patient.id
+        # SQLite takes no nested compound selects: one flat UNION ALL.
+        parts = [p for ids in sets for p in (getattr(ids, "selects", None) or [ids])]
+        conditions = [key.in_(union_all(*parts, others) if parts else others)]
+    else:
+        if strategy == ROWS:
+            conditions = _row_conditions(query)
+        else:
+            conditions = _set_conditions(query, walk=strategy == WALK)
+        if external is not None:
+            matched = _external_id_match(external, walk=strategy == ROWS)
+            conditions = [or_(and_(*conditions), matched) if conditions else matched]
     conditions.extend(_filter_conditions(roster_filter))
     return conditions
 
 
-def _search_conditions(query: SearchQuery) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
+def _fts_select(index: str, match: str) -> Select[Any]:
+    return (
+        select(literal_column("rowid"))
+        .select_from(text(index))
+        .where(text(f"{index} MATCH :{index}_match"))
+        .params(**{f"{index}_match": match})
+    )
+
+
+def _id_sets(query: SearchQuery) -> list[Any]:
+    """The search as sets of ids read from narrow indexes (FTS, MRN, DOB); all must hold."""
+    sets: list[Any] = []
     if query.name_terms:
-        conditions.append(
-            Patient.id.in_(
-                select(literal_column("rowid"))
-                .select_from(text(NAME_INDEX))
-                .where(text(f"{NAME_INDEX} MATCH :name_match"))
-                .params(name_match=_fts_match(query.name_terms))
-            )
-        )
+        sets.append(_fts_select(NAME_INDEX, _fts_match(query.name_terms)))
+    alternatives: list[Any] = []
     if query.dob is not None:
-        conditions.append(Patient.dob == query.dob)
-    phone: ColumnElement[bool] | None = None
+        alternatives.append(select(Patient.id).where(Patient.dob == query.dob))
     if query.phone_digits:
-        digits = query.phone_digits
-        if len(digits) >= 3:
-            phone = Patient.id.in_(
-                select(literal_column("rowid"))
-                .select_from(text(PHONE_INDEX))
-                .where(text(f"{PHONE_INDEX} MATCH :phone_match"))
-                .params(phone_match=f'"{digits}"')
-            )
+        if len(query.phone_digits) >= 3:
+            alternatives.append(_fts_select(PHONE_INDEX, f'"{query.phone_digits}"'))
         else:
-            phone = Patient.phone_digits.contains(digits, autoescape=True)
-    mrn: ColumnElement[bool] | None = None
+            phone = Patient.phone_digits.contains(query.phone_digits, autoescape=True)
+            alternatives.append(select(Patient.id).where(phone))
     if query.mrn_prefix:
-        # "~" sorts after every digit, so this range is "starts with" and uses the index.
-        mrn = and_(Patient.mrn >= query.mrn_prefix, Patient.mrn < query.mrn_prefix + "~")
-    if query.digits_only and phone is not None and mrn is not None:
-        conditions.append(or_(phone, mrn))
+        prefix = query.mrn_prefix
+        in_range = and_(Patient.mrn >= prefix, Patient.mrn < prefix + "~")
+        alternatives.append(select(Patient.id).where(in_range))
+    if query.mrn_suffix:
+        ending = Patient.mrn.endswith(query.mrn_suffix, autoescape=True)
+        if len(query.mrn_suffix) >= 3:
+            fts = _fts_select(MRN_INDEX, f'"{query.mrn_suffix}"')
+            alternatives.append(select(Patient.id).where(Patient.id.in_(fts), ending))
+        else:
+            alternatives.append(select(Patient.id).where(_short_mrn_ending(query.mrn_suffix)))
+    if query.digits_only and len(alternatives) > 1:
+        sets.append(union_all(*alternatives))  # bare digits: any reading may match
     else:
-        conditions.extend(c for c in (phone, mrn) if c is not None)
+        sets.extend(alternatives)
+    return sets
+
+
+def _short_mrn_ending(suffix: str) -> ColumnElement[bool]:
+    word = suffix if len(suffix) == 1 else f"e{suffix}"  # see _MRN_ENDING
+    return Patient.id.in_(_fts_select(MRN_END_INDEX, f'"{word}"'))
+
+
+def _set_conditions(query: SearchQuery, *, walk: bool) -> list[ColumnElement[bool]]:
+    # "id + 0" keeps SQLite from looking each id up: it walks the sort index instead (which
+    # holds the names and the id) and stops after the page.
+    key: Any = Patient.id + 0 if walk else Patient.id
+    return [key.in_(ids) for ids in _id_sets(query)]
+
+
+# Unary plus: the same value, but SQLite will not use an index for it, so a broad search
+# walks the sort index (and stops after the page) instead of collecting every match first.
+_MRN_VALUE = literal_column("+patients.mrn", String)
+_EXTERNAL_ID_VALUE = literal_column("+patients.external_id", String)
+
+
+def _row_conditions(query: SearchQuery) -> list[ColumnElement[bool]]:
+    """The search as tests on each row, for broad searches: walking the sort index and testing
+    rows stops after one page, where looking every match up in an FTS index first (then
+    sorting them) reads all of them."""
+    conditions: list[ColumnElement[bool]] = []
+    words = " " + Patient.first_name_folded + " " + Patient.last_name_folded
+    for term in query.name_terms:  # folded terms are letters and digits: nothing to escape
+        conditions.append(words.like(f"% {term}%"))
+    alternatives: list[ColumnElement[bool]] = []
+    if query.dob is not None:
+        alternatives.append(literal_column("+patients.dob", Date) == query.dob)
+    if query.phone_digits:
+        alternatives.append(Patient.phone_digits.contains(query.phone_digits, autoescape=True))
+    if query.mrn_prefix:
+        alternatives.append(
+            and_(_MRN_VALUE >= query.mrn_prefix, _MRN_VALUE < query.mrn_prefix + "~")
+        )
+    if query.mrn_suffix:
+        alternatives.append(_MRN_VALUE.endswith(query.mrn_suffix, autoescape=True))
+    if query.digits_only and len(alternatives) > 1:
+        conditions.append(or_(*alternatives))
+    else:
+        conditions.extend(alternatives)
     return conditions
+
+
+def _capped(statement: Select[Any], cap: int) -> Select[Any]:
+    return select(func.count()).select_from(statement.limit(cap + 1).subquery())
+
+
+def _fts_candidates(index: str, match: str, cap: int) -> Select[Any]:
+    return _capped(_fts_select(index, match), cap)
+
+
+def candidate_estimate(session: Session, query: SearchQuery, cap: int) -> int:
+    """How many patients the search alone could match, counted up to ``cap + 1`` from its
+    most selective index (cheap: each count stops at ``cap + 1``). No search: every patient."""
+    counts: list[Select[Any]] = []
+    if query.name_terms:
+        counts.append(_fts_candidates(NAME_INDEX, _fts_match(query.name_terms), cap))
+    else:
+        if query.dob is not None:
+            counts.append(_capped(select(Patient.id).where(Patient.dob == query.dob), cap))
+        if query.phone_digits and len(query.phone_digits) >= 3:
+            counts.append(_fts_candidates(PHONE_INDEX, f'"{query.phone_digits}"', cap))
+        if query.mrn_prefix:
+            prefix = query.mrn_prefix
+            in_range = and_(Patient.mrn >= prefix, Patient.mrn < prefix + "~")
+            counts.append(_capped(select(Patient.id).where(in_range), cap))
+        if query.mrn_suffix:
+            suffix = query.mrn_suffix
+            if len(suffix) >= 3:
+                fts = _fts_select(MRN_INDEX, f'"{suffix}"')
+                ending = and_(Patient.id.in_(fts), Patient.mrn.endswith(suffix, autoescape=True))
+            else:
+                ending = _short_mrn_ending(suffix)
+            counts.append(_capped(select(Patient.id).where(ending), cap))
+    if not counts:
+        return cap + 1
+    found = [int(session.execute(c).scalar_one()) for c in counts]
+    # Alternatives add up (bare digits); otherwise the most selective term bounds the rest.
+    return min(cap + 1, sum(found)) if query.digits_only else min(found)
+
+
+def _estimate_is_exact(query: SearchQuery) -> bool:
+    """True when ``candidate_estimate`` counted exactly the search's matches: one index
+    answered it (a name search, or a single reading of the digits)."""
+    if query.name_terms:
+        return not (query.dob or query.phone_digits or query.mrn_prefix or query.mrn_suffix)
+    readings = [query.dob, query.phone_digits, query.mrn_prefix, query.mrn_suffix]
+    return sum(r is not None for r in readings) == 1 and (
+        query.phone_digits is None or len(query.phone_digits) >= 3
+    )
 
 
 def _filter_conditions(roster_filter: RosterFilter) -> list[ColumnElement[bool]]:
@@ -334,25 +530,40 @@ def _filter_conditions(roster_filter: RosterFilter) -> list[ColumnElement[bool]]
     return conditions
 
 
-def count_roster(session: Session, roster_filter: RosterFilter) -> int:
-    """Return how many patients match ``roster_filter``."""
+def count_roster(
+    session: Session, roster_filter: RosterFilter, *, cap: int | None = None, strategy: str = LOOKUP
+) -> int:
+    """Return how many patients match ``roster_filter``; with ``cap``, at most ``cap + 1``
+    (more than ``cap``: counting stops there). ``strategy``: see ``search_strategy``."""
     ensure_search_index(session)
     _prepare_extras(session, roster_filter, columns=False)
     query = parse_search_query(roster_filter.search_text)
     only_names = query.name_terms and not (
         query.dob
         or query.mrn_prefix
+        or query.mrn_suffix
         or query.phone_digits
         or _has_filters(roster_filter)
         or _external_id_text(query.text)
     )
     if only_names:
         # The name index alone knows how many rows match: no patients rows are read.
+        if cap is not None:
+            return int(
+                session.execute(
+                    _fts_candidates(NAME_INDEX, _fts_match(query.name_terms), cap)
+                ).scalar_one()
+            )
         statement = text(f"SELECT count(*) FROM {NAME_INDEX} WHERE {NAME_INDEX} MATCH :m")
         return int(session.execute(statement, {"m": _fts_match(query.name_terms)}).scalar_one())
-    counted = select(func.count()).select_from(Patient).where(*_conditions(query, roster_filter))
-    if (_uses_fts(query) or _has_filters(roster_filter)) and not _external_id_text(query.text):
-        counted = counted.with_hint(Patient, f"INDEXED BY {COVER_INDEX}", "sqlite")
+    # A count needs no order: look the matches up rather than walk the sort index.
+    strategy = LOOKUP if strategy == WALK else strategy
+    conditions = _conditions(query, roster_filter, strategy=strategy)
+    if cap is None or not conditions:
+        counted = select(func.count()).select_from(Patient).where(*conditions)
+    else:
+        matching = select(Patient.id).where(*conditions).limit(cap + 1).subquery()
+        counted = select(func.count()).select_from(matching)
     return int(session.execute(counted).scalar_one())
 
 
@@ -360,30 +571,30 @@ def _has_filters(roster_filter: RosterFilter) -> bool:
     return bool(roster_filter.states or roster_filter.statuses or roster_filter.flags)
 
 
-def _uses_fts(query: SearchQuery) -> bool:
-    return bool(query.name_terms) or len(query.phone_digits or "") >= 3
+_ROW_COLUMNS = (
+    Patient.id,
+    Patient.mrn,
+    Patient.first_name,
+    Patient.middle_name,
+    Patient.last_name,
+    Patient.dob,
+    Patient.sex,
+    Patient.phone,
+    Patient.state,
+    Patient.county,
+    Patient.status,
+    Patient.last_visit_on,
+)
 
 
-def _page_statement(
-    roster_filter: RosterFilter, sort: str, ascending: bool, offset: int, limit: int
-) -> Select[Any]:
-    query = parse_search_query(roster_filter.search_text)
-    extras = registered_columns()
-    columns: list[Any] = [
-        Patient.id,
-        Patient.mrn,
-        Patient.first_name,
-        Patient.middle_name,
-        Patient.last_name,
-        Patient.dob,
-        Patient.sex,
-        Patient.phone,
-        Patient.state,
-        Patient.county,
-        Patient.status,
-        Patient.last_visit_on,
-    ]
-    columns.extend(c.expression().label(f"extra_{i}") for i, c in enumerate(extras))
+# Every roster row with its stored clinical state (SQLite drops the join when a statement
+# reads none of its columns).
+_WITH_STATUS = Patient.__table__.outerjoin(
+    PatientRosterStatus.__table__, PatientRosterStatus.patient_id == Patient.id
+)
+
+
+def _order_by(sort: str, ascending: bool) -> list[Any]:
     order = _builtin_sort(sort)
     if order is None:
         column = _COLUMNS.get(sort)
@@ -391,19 +602,49 @@ def _page_statement(
             raise ValueError(f"unknown roster sort {sort!r}")
         by = column.sort_expression or column.expression
         order = (by(), Patient.last_name_folded, Patient.first_name_folded)
-    assert order is not None
     # Ties are broken by id so pages never overlap or skip rows.
-    order_by = [o.asc() if ascending else o.desc() for o in (*order, Patient.id)]
-    statement = select(*columns)
-    uses_cover = _uses_fts(query) or _has_filters(roster_filter)
-    if uses_cover and not extras and not _external_id_text(query.text):
-        statement = statement.with_hint(Patient, f"INDEXED BY {COVER_INDEX}", "sqlite")
+    return [o.asc() if ascending else o.desc() for o in (*order, Patient.id)]
+
+
+def search_strategy(
+    session: Session, roster_filter: RosterFilter, cap: int = COUNT_CAP
+) -> tuple[str, int]:
+    """How to run this search (``LOOKUP``, ``WALK`` or ``ROWS``) and the estimate it rests
+    on (matches of the search alone, counted up to ``cap + 1``)."""
+    query = parse_search_query(roster_filter.search_text)
+    estimate = candidate_estimate(session, query, cap)
+    if estimate > cap:
+        return ROWS, estimate
+    return (WALK if estimate > WALK_AFTER else LOOKUP), estimate
+
+
+def page_ids_statement(
+    roster_filter: RosterFilter,
+    sort: str,
+    ascending: bool,
+    offset: int,
+    limit: int,
+    *,
+    strategy: str = LOOKUP,
+) -> Select[Any]:
+    """The ids of one page, in order: the sort index is walked and stops after the page."""
+    query = parse_search_query(roster_filter.search_text)
     return (
-        statement.where(*_conditions(query, roster_filter))
-        .order_by(*order_by)
+        select(Patient.id)
+        .select_from(_WITH_STATUS)
+        .where(*_conditions(query, roster_filter, strategy=strategy))
+        .order_by(*_order_by(sort, ascending))
         .offset(offset)
         .limit(limit)
     )
+
+
+def rows_statement(patient_ids: Sequence[int]) -> Select[Any]:
+    """Every roster column, the registered extras included, for these patients only."""
+    extras = registered_columns()
+    columns: list[Any] = list(_ROW_COLUMNS)
+    columns.extend(c.expression().label(f"extra_{i}") for i, c in enumerate(extras))
+    return select(*columns).select_from(_WITH_STATUS).where(Patient.id.in_(patient_ids))
 
 
 def fetch_roster_page(
@@ -414,45 +655,59 @@ def fetch_roster_page(
     ascending: bool = True,
     offset: int = 0,
     limit: int = DEFAULT_PAGE_SIZE,
+    strategy: str | None = None,
 ) -> list[RosterRow]:
     """Return up to ``limit`` matching patients starting at ``offset``, sorted in SQL.
 
-    ``sort`` is a ``RosterSort`` value or a registered column's key. Raises ValueError for an
-    unknown sort or filter key (a programming error, not a user one).
+    Two statements: the page's ids (search, filters and sort), then the columns and the
+    registered extras for those ids only. ``sort`` is a ``RosterSort`` value or a registered
+    column's key. ``strategy`` (None: decided by ``search_strategy``) is how it is run.
+    Raises ValueError for an unknown sort or filter key (a programming error).
     """
     ensure_search_index(session)
     _prepare_extras(session, roster_filter, columns=True)
+    if strategy is None:
+        strategy, _estimate = search_strategy(session, roster_filter)
+    statement = page_ids_statement(
+        roster_filter, sort, ascending, offset, limit, strategy=strategy
+    )
+    ids = list(session.execute(statement).scalars())
+    if not ids:
+        return []
     extras = registered_columns()
-    rows = session.execute(_page_statement(roster_filter, sort, ascending, offset, limit))
-    result: list[RosterRow] = []
-    for row in rows:
+    by_id: dict[int, RosterRow] = {}
+    for row in session.execute(rows_statement(ids)):
         values = tuple(row)
-        result.append(
-            RosterRow(
-                patient_id=values[0],
-                mrn=values[1],
-                first_name=values[2],
-                middle_name=values[3] or "",
-                last_name=values[4],
-                dob=values[5],
-                sex=values[6],
-                phone=values[7] or "",
-                state=values[8],
-                county=values[9] or "",
-                status=values[10],
-                last_visit_on=values[11],
-                extras={c.key: values[12 + i] for i, c in enumerate(extras)},
-            )
+        by_id[values[0]] = RosterRow(
+            patient_id=values[0],
+            mrn=values[1],
+            first_name=values[2],
+            middle_name=values[3] or "",
+            last_name=values[4],
+            dob=values[5],
+            sex=values[6],
+            phone=values[7] or "",
+            state=values[8],
+            county=values[9] or "",
+            status=values[10],
+            last_visit_on=values[11],
+            extras={c.key: values[12 + i] for i, c in enumerate(extras)},
         )
-    return result
+    return [by_id[i] for i in ids if i in by_id]
 
 
 @dataclass(frozen=True)
 class RosterResult:
-    """A first page plus the total count, fetched in one session."""
+    """A first page plus the count, fetched in one session.
+
+    ``total_is_lower_bound``: more than ``total`` patients match (counting stopped at
+    ``COUNT_CAP``; show it as "2,500+").
+    """
 
     total: int
     rows: tuple[RosterRow, ...]
+    total_is_lower_bound: bool = False
+    strategy: str = LOOKUP  # pass on to ``fetch_roster_page`` for the next pages
 
 
 def query_roster(
@@ -462,10 +717,33 @@ def query_roster(
     sort: str = RosterSort.NAME,
     ascending: bool = True,
     limit: int = DEFAULT_PAGE_SIZE,
+    count_cap: int | None = COUNT_CAP,
 ) -> RosterResult:
-    """Return the total count and the first page for a new search/filter/sort."""
+    """Return the count (exact up to ``count_cap``) and the first page for a new search,
+    filter or sort."""
+    ensure_search_index(session)
+    strategy, estimate = search_strategy(session, roster_filter)
     rows = fetch_roster_page(
-        session, roster_filter, sort=sort, ascending=ascending, offset=0, limit=limit
+        session,
+        roster_filter,
+        sort=sort,
+        ascending=ascending,
+        offset=0,
+        limit=limit,
+        strategy=strategy,
     )
-    total = len(rows) if len(rows) < limit else count_roster(session, roster_filter)
-    return RosterResult(total, tuple(rows))
+    if len(rows) < limit:
+        return RosterResult(len(rows), tuple(rows), strategy=strategy)
+    query = parse_search_query(roster_filter.search_text)
+    plain = not _has_filters(roster_filter) and _external_id_text(query.text) is None
+    if query.is_empty and plain:
+        count_cap = None  # everyone: the exact number is one cheap count
+    if plain and (
+        (count_cap is not None and strategy == ROWS) or _estimate_is_exact(query)
+    ):
+        total = estimate  # the search alone was counted already (up to the cap)
+    else:
+        total = count_roster(session, roster_filter, cap=count_cap, strategy=strategy)
+    if count_cap is not None and total > count_cap:
+        return RosterResult(count_cap, tuple(rows), total_is_lower_bound=True, strategy=strategy)
+    return RosterResult(total, tuple(rows), strategy=strategy)

@@ -47,6 +47,7 @@ from ketadesk.storage.security.database_location import (
 )
 from ketadesk.storage.security.engine import (
     MIN_DATABASE_BYTES,
+    READ_ONLY_OPTION,
     check_key_opens,
     cipher_damaged_pages,
     create_keyed_engine,
@@ -140,6 +141,9 @@ class PracticeDatabase:
         self.gate = gate or IntegrityGate.already_checked()
         self.engine: Engine = self._keyed_engine(key)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+        )
 
     def _keyed_engine(self, key: bytes) -> Engine:
         engine = create_keyed_engine(self.path, key)
@@ -436,6 +440,19 @@ class PracticeDatabase:
         finally:
             session.close()
 
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session that only reads (a search keystroke): a deferred transaction, no write
+        lock; always rolled back at the end, so anything written in it is discarded."""
+        if self._key is None:
+            raise UserFacingError("The practice database is locked; log in again.")
+        session = self._read_sessions()
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
+
     # --- lock, re-authenticate, close -------------------------------------------------------
     @property
     def is_locked(self) -> bool:
@@ -467,6 +484,9 @@ class PracticeDatabase:
         self._key = key
         self.engine = self._keyed_engine(key)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+        )
         outcome = self._after_unlock(user_name)
         with self.session() as session:
             record_event(session, outcome.actor, audit_actions.UNLOCK)

@@ -45,6 +45,11 @@ def raw_connection(path: Path, key: bytes) -> Any:
     return connection
 
 
+READ_ONLY_OPTION = "ketadesk_read_only"
+"""Execution option of the engine behind ``PracticeDatabase.read_session``: a deferred
+transaction, so a read never waits for or blocks another process's write lock."""
+
+
 def create_keyed_engine(path: Path, key: bytes) -> Engine:
     """An engine whose every connection is keyed; ``engine.dispose()`` drops them all."""
     key_holder: list[bytes] = [key]
@@ -71,8 +76,11 @@ def create_keyed_engine(path: Path, key: bytes) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin_immediate(connection: Any) -> None:
         # Take the write lock at the start: the audit chain needs "read last, then append"
-        # to be atomic across processes.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # to be atomic across processes. Read-only sessions (``READ_ONLY_OPTION``) take none.
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            connection.exec_driver_sql("BEGIN DEFERRED")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

@@ -20,15 +20,16 @@ from PySide6.QtWidgets import QApplication, QStyle
 from ketadesk.storage.patients.patients import STATUS_LABELS
 from ketadesk.storage.roster import roster_columns as rc
 from ketadesk.storage.roster.roster_query import (
+    COUNT_CAP,
     DEFAULT_PAGE_SIZE,
     RosterFilter,
     RosterRow,
     RosterSort,
     fetch_roster_page,
+    prepare_roster,
     query_roster,
     visible_columns,
 )
-from ketadesk.storage.roster.roster_status import deferred_status_computation, status_pending
 from ketadesk.storage.security.database import PracticeDatabase
 
 PatientIdRole = Qt.ItemDataRole.UserRole + 1
@@ -41,15 +42,17 @@ class RosterColumn(IntEnum):
     NAME = 0
     DOB = 1
     MRN = 2
-    STATE = 3
-    STATUS = 4
-    LAST_VISIT = 5
+    PHONE = 3  # shows why a phone search matched
+    STATE = 4
+    STATUS = 5
+    LAST_VISIT = 6
 
 
 _HEADERS = {
     RosterColumn.NAME: "Name",
     RosterColumn.DOB: "Date of birth (age)",
     RosterColumn.MRN: "MRN",
+    RosterColumn.PHONE: "Phone",
     RosterColumn.STATE: "State",
     RosterColumn.STATUS: "Status",
     RosterColumn.LAST_VISIT: "Last visit",
@@ -58,6 +61,7 @@ _SORTS = {
     RosterColumn.NAME: RosterSort.NAME,
     RosterColumn.DOB: RosterSort.DOB,
     RosterColumn.MRN: RosterSort.MRN,
+    RosterColumn.PHONE: RosterSort.PHONE,
     RosterColumn.STATE: RosterSort.STATE,
     RosterColumn.STATUS: RosterSort.STATUS,
     RosterColumn.LAST_VISIT: RosterSort.LAST_VISIT,
@@ -72,7 +76,6 @@ PROTOCOL_LABELS = {
     "discontinued": "Discontinued",
 }
 SAFETY_ALERT_TEXT = "Safety alert"
-CHECKING_TEXT = "Checking…"
 NOT_MONITORED_TEXT = "Not monitored"
 SAFETY_ALERT_TOOLTIP = (
     "Unacknowledged safety alert: a PHQ-9 item 9 answer (thoughts of self-harm) or a home dose "
@@ -84,18 +87,20 @@ _URGENT = QColor("#b00020")
 _ATTENTION = QColor("#8a4b00")
 
 
-_ROLES_ANSWERED = frozenset(
-    {
-        PatientIdRole,
-        SortKeyRole,
-        Qt.ItemDataRole.AccessibleTextRole,
-        Qt.ItemDataRole.DecorationRole,
-        Qt.ItemDataRole.ForegroundRole,
-        Qt.ItemDataRole.FontRole,
-        Qt.ItemDataRole.ToolTipRole,
-    }
-)
 _BOLD: list[QFont] = []
+# Plain ints: painting calls data() about 2,000 times a keystroke, and comparing with the enum
+# members costs an enum lookup each time.
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
+_DECORATION = int(Qt.ItemDataRole.DecorationRole.value)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole.value)
+_FONT = int(Qt.ItemDataRole.FontRole.value)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole.value)
+_ACCESSIBLE = int(Qt.ItemDataRole.AccessibleTextRole.value)
+_PATIENT_ID = int(PatientIdRole)
+_SORT_KEY = int(SortKeyRole)
+_CACHED_ROLES = frozenset({_DISPLAY, _DECORATION, _FOREGROUND, _FONT, _TOOLTIP})
+_ROLES_ANSWERED_INT = frozenset({_PATIENT_ID, _SORT_KEY, _ACCESSIBLE})
+_NAME_COLUMN = int(RosterColumn.NAME)
 
 
 def _bold_font() -> QFont:
@@ -111,13 +116,14 @@ def _local_today() -> date:
 
 
 def next_due_text(due: date | None, overdue_days: int | None) -> str:
-    """The "Next check-in" cell: a date, "Overdue" in words when past, or "Not monitored"
-    (patients not in active treatment have no check-in plan)."""
+    """The "Next check-in" cell: the chart's next check-in date, "Overdue" in words first when
+    a check-in or questionnaire is past due, or "Not monitored" (patients not in active
+    treatment have no check-in plan)."""
     if due is None:
         return NOT_MONITORED_TEXT
     if overdue_days:
         days = f"{overdue_days} day{'s' if overdue_days != 1 else ''}"
-        return f"Overdue {days} (due {due.strftime('%m/%d/%Y')})"
+        return f"Overdue {days}; check-in {due.strftime('%m/%d/%Y')}"
     return due.strftime("%m/%d/%Y")
 
 
@@ -130,6 +136,7 @@ class RosterTableModel(QAbstractTableModel):
         super().__init__()
         self._db = db
         self._page_size = page_size
+        self.count_cap: int | None = COUNT_CAP  # broad searches are counted up to this
         self._filter = RosterFilter()
         self._sort: str = RosterSort.NAME
         self._ascending = True
@@ -139,9 +146,16 @@ class RosterTableModel(QAbstractTableModel):
         self._extras = visible_columns()
         self._today = _local_today()
         self._alert_icon: QIcon | None = None
-        self._status_pending = False
+        self._total_is_lower_bound = False
+        self._strategy: str | None = None
+        self._prepared_for: object = None
+        # Per table column: the registered key, None for built-ins (no enum work in data()).
+        self._column_keys: tuple[str | None, ...] = (None,) * len(RosterColumn) + tuple(
+            c.key for c in self._extras
+        )
         self._loaded = False  # sort() before the first refresh only records the order
-        self._cells: dict[int, tuple[str | None, ...]] = {}  # display text by row
+        self._cells: dict[tuple[int, int], tuple[Any, ...]] = {}  # by (row, role)
+        self._no_values: tuple[None, ...] = ()
         self._fetching = False  # fetchMore re-entered from a rowsInserted slot must do nothing
 
     # --- queries -----------------------------------------------------------------------
@@ -151,47 +165,62 @@ class RosterTableModel(QAbstractTableModel):
 
     @property
     def total(self) -> int:
-        """How many patients match (not just the rows loaded so far)."""
+        """How many patients match (not just the rows loaded so far); at least this many when
+        ``total_is_lower_bound``."""
         return self._total
+
+    @property
+    def total_is_lower_bound(self) -> bool:
+        """True when more patients match than were counted (a broad search: "2,500+")."""
+        return self._total_is_lower_bound
 
     def set_filter(self, roster_filter: RosterFilter) -> None:
         self._filter = roster_filter
         self.refresh()
 
-    @property
-    def status_pending(self) -> bool:
-        """True while review and check-in statuses await ``roster_columns.warm_roster_status``
-        (the GUI thread never computes all of them; the roster view warms them on a worker)."""
-        return self._status_pending
-
     def refresh(self) -> None:
         """Ask SQL again for the first page (after a search, filter, sort or data change)."""
-        with self._db.session() as session, deferred_status_computation():
+        self._prepare()
+        with self._db.read_session() as session:
             result = query_roster(
                 session,
                 self._filter,
                 sort=self._sort,
                 ascending=self._ascending,
                 limit=self._page_size,
+                count_cap=self.count_cap,
             )
-            pending = status_pending(session)
         self.beginResetModel()
         self._extras = visible_columns()
+        self._column_keys = (None,) * len(RosterColumn) + tuple(c.key for c in self._extras)
         self._today = _local_today()
         self._rows = list(result.rows)
         self._total = result.total
-        self._status_pending = pending
+        self._total_is_lower_bound = result.total_is_lower_bound
+        self._strategy = result.strategy
         self._cells = {}
+        self._no_values = (None,) * len(self._column_keys)  # shared by rows without styling
         self._loaded = True
         self.endResetModel()
 
+    def _prepare(self) -> None:
+        # Once per engine (a new one after each unlock): indexes and stored statuses in place,
+        # in a session that may write; every query after that only reads.
+        if self._prepared_for is not self._db.engine:
+            with self._db.session() as session:
+                prepare_roster(session)
+            self._prepared_for = self._db.engine
+
     def canFetchMore(self, parent: _Index = QModelIndex()) -> bool:  # noqa: B008
-        return not parent.isValid() and not self._fetching and len(self._rows) < self._total
+        if parent.isValid() or self._fetching:
+            return False
+        return len(self._rows) < self._total or self._total_is_lower_bound
 
     def fetchMore(self, parent: _Index = QModelIndex()) -> None:  # noqa: B008
-        if parent.isValid() or self._fetching or len(self._rows) >= self._total:
+        if not self.canFetchMore(parent):
             return
-        with self._db.session() as session, deferred_status_computation():
+        self._prepare()
+        with self._db.read_session() as session:
             more = fetch_roster_page(
                 session,
                 self._filter,
@@ -199,10 +228,15 @@ class RosterTableModel(QAbstractTableModel):
                 ascending=self._ascending,
                 offset=len(self._rows),
                 limit=self._page_size,
+                strategy=self._strategy,
             )
         if not more:
             self._total = len(self._rows)
+            self._total_is_lower_bound = False
             return
+        if self._total_is_lower_bound:
+            self._total = max(self._total, len(self._rows) + len(more))
+            self._total_is_lower_bound = len(more) == self._page_size
         first = len(self._rows)
         self._fetching = True
         try:
@@ -255,8 +289,8 @@ class RosterTableModel(QAbstractTableModel):
 
     def extra_key(self, column: int) -> str | None:
         """The registered column key shown in table column ``column`` (None for built-ins)."""
-        extra = column - len(RosterColumn)
-        return self._extras[extra].key if 0 <= extra < len(self._extras) else None
+        keys = self._column_keys
+        return keys[column] if 0 <= column < len(keys) else None
 
     def column_for_key(self, key: str) -> int | None:
         for offset, extra in enumerate(self._extras):
@@ -265,50 +299,50 @@ class RosterTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        # Painting asks for every visible cell and role at each keystroke: answer the painted
+        # roles from per-row tuples made once per row (and dropped on reset).
+        role = int(role)
         number = index.row()  # -1 for an invalid index
-        if number < 0 or number >= len(self._rows):
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            # Painting asks for every visible cell at each keystroke: answer from a cache.
-            cells = self._cells.get(number)
+        if role in _CACHED_ROLES:
+            if number < 0:
+                return None
+            cells = self._cells.get((number, role))
             if cells is None:
-                row = self._rows[number]
-                cells = tuple(self._display(row, c) for c in range(self.columnCount()))
-                self._cells[number] = cells
+                if number >= len(self._rows):
+                    return None
+                cells = self._row_cells(self._rows[number], role)
+                self._cells[(number, role)] = cells
             column = index.column()
-            return cells[column] if column < len(cells) else None
-        if role not in _ROLES_ANSWERED:
+            return cells[column] if 0 <= column < len(cells) else None
+        if role not in _ROLES_ANSWERED_INT or not 0 <= number < len(self._rows):
             return None
         row = self._rows[number]
         column = index.column()
-        if role == PatientIdRole:
+        if role == _PATIENT_ID:
             return row.patient_id
-        if role == SortKeyRole:
+        if role == _SORT_KEY:
             return self._sort_key(row, column)
-        if role == Qt.ItemDataRole.AccessibleTextRole:
-            if column == RosterColumn.NAME:
-                return f"{row.first_name} {row.last_name}"
-            if self.extra_key(column) == rc.SAFETY_ALERT:
-                return SAFETY_ALERT_TOOLTIP if row.extras.get(rc.SAFETY_ALERT) else "No alert"
-            return None
-        key = self.extra_key(column)
-        if key is None:
-            return None
-        if role == Qt.ItemDataRole.DecorationRole:
-            if key == rc.SAFETY_ALERT and row.extras.get(rc.SAFETY_ALERT):
-                return self._warning_icon()
-            return None
-        if role == Qt.ItemDataRole.ForegroundRole:
-            return self._foreground(row, key)
-        if role == Qt.ItemDataRole.FontRole:
-            if key == rc.SAFETY_ALERT and row.extras.get(rc.SAFETY_ALERT):
-                return _bold_font()
-            return None
-        if role == Qt.ItemDataRole.ToolTipRole:
-            if key == rc.SAFETY_ALERT and row.extras.get(rc.SAFETY_ALERT):
-                return SAFETY_ALERT_TOOLTIP
-            return None
+        if column == _NAME_COLUMN:
+            return f"{row.first_name} {row.last_name}"
+        if self.extra_key(column) == rc.SAFETY_ALERT:
+            return SAFETY_ALERT_TOOLTIP if row.extras.get(rc.SAFETY_ALERT) else "No alert"
         return None
+
+    def _row_cells(self, row: RosterRow, role: int) -> tuple[Any, ...]:
+        columns = range(len(self._column_keys))
+        if role == _DISPLAY:
+            return tuple(self._display(row, c) for c in columns)
+        alert = bool(row.extras.get(rc.SAFETY_ALERT))
+        keys = self._column_keys
+        if role == _FOREGROUND:
+            return tuple(self._foreground(row, k) if k else None for k in keys)
+        if not alert:
+            return self._no_values
+        if role == _DECORATION:
+            return tuple(self._warning_icon() if k == rc.SAFETY_ALERT else None for k in keys)
+        if role == _FONT:
+            return tuple(_bold_font() if k == rc.SAFETY_ALERT else None for k in keys)
+        return tuple(SAFETY_ALERT_TOOLTIP if k == rc.SAFETY_ALERT else None for k in keys)
 
     def _warning_icon(self) -> QIcon:
         if self._alert_icon is None:
@@ -334,6 +368,8 @@ class RosterTableModel(QAbstractTableModel):
             return f"{row.dob.strftime('%m/%d/%Y')} ({row.age_on(self._today)})"
         if column == RosterColumn.MRN:
             return row.mrn
+        if column == RosterColumn.PHONE:
+            return row.phone
         if column == RosterColumn.STATE:
             return row.state
         if column == RosterColumn.STATUS:
@@ -344,8 +380,6 @@ class RosterTableModel(QAbstractTableModel):
         if key is None:
             return None
         value = row.extras.get(key)
-        if key in (rc.REVIEW_STATUS, rc.NEXT_CHECKIN_DUE) and row.extras.get(rc.STATUS_PENDING):
-            return CHECKING_TEXT
         if key == rc.SAFETY_ALERT:
             return SAFETY_ALERT_TEXT if value else ""
         if key == rc.REVIEW_STATUS:

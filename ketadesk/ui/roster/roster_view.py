@@ -3,7 +3,8 @@ overdue" and "Safety alert open" filters, a row count and the table."""
 
 from __future__ import annotations
 
-import threading
+import time
+from datetime import datetime, timedelta
 
 from PySide6.QtCore import QModelIndex, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
@@ -24,14 +25,16 @@ from ketadesk.core.errors import UserFacingError
 from ketadesk.storage.patients.patients import STATUS_LABELS
 from ketadesk.storage.roster import roster_columns as rc
 from ketadesk.storage.roster.roster_query import RosterFilter
-from ketadesk.storage.roster.roster_status import warm_roster_status
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.roster.roster_table_model import PatientIdRole, RosterColumn, RosterTableModel
 
-SETTINGS_KEY = "roster/column_widths_v2"  # v2: the clinical columns were added
-SEARCH_DELAY_MS = 60  # coalesces fast typing; one SQL query per pause, not per key
-# Name, DOB (age), MRN, state, status, last visit, safety, review, protocol, next check-in.
-DEFAULT_WIDTHS = (210, 135, 105, 48, 88, 90, 118, 130, 92, 230)
+SETTINGS_KEY = "roster/column_widths_v3"  # v3: the phone column was added
+SEARCH_DELAY_MS = 60  # coalesces fast typing when searches are slow: one query per pause
+# A search faster than this runs at the next turn of the event loop instead (keys already
+# queued are still coalesced): waiting 60 ms for a 10 ms search only makes typing feel slow.
+FAST_SEARCH_MS = 50.0
+# Name, DOB (age), MRN, phone, state, status, last visit, safety, review, protocol, next check-in.
+DEFAULT_WIDTHS = (180, 130, 100, 112, 44, 84, 86, 90, 128, 82, 200)  # fits 1,280 px
 FLAG_FILTERS = (
     (rc.REVIEW_STALE, "Review stale"),
     (rc.CHECKIN_OVERDUE, "Check-in overdue"),
@@ -118,9 +121,9 @@ class RosterView(QWidget):
         layout.addWidget(self.problem_label)
         layout.addWidget(self.table, 1)
 
-        self._warming = False
-        self._stop_warming = threading.Event()  # set when the view goes away
-        self.destroyed.connect(self._stop_warming.set)
+        # "Overdue" is the stored due date against today's date: re-ask SQL when the day turns.
+        self._midnight_timer = QTimer(self)
+        self._midnight_timer.setSingleShot(True)
         self._find = QShortcut(QKeySequence.StandardKey.Find, self)
         self._restore_widths()
         self._connect_signals()
@@ -137,6 +140,7 @@ class RosterView(QWidget):
         self.table.doubleClicked.connect(lambda index: self._open_row(index.row()))
         self.table.activated_row.connect(self._open_row)
         self.table.horizontalHeader().sectionResized.connect(self._save_widths)
+        self._midnight_timer.timeout.connect(self._on_new_day)
         self._find.activated.connect(self.focus_search)
         self._context.data_changed.connect(self._on_data_changed)
 
@@ -154,49 +158,39 @@ class RosterView(QWidget):
     def apply_filter(self) -> None:
         """Query SQL for the current search and filters now (the search box calls it)."""
         self._search_timer.stop()
+        started = time.perf_counter()
         try:
             self.model.set_filter(self.current_filter())
         except UserFacingError as error:
             self.problem_label.setText(error.message)
             self.problem_label.setVisible(True)
             return
+        took_ms = (time.perf_counter() - started) * 1000
+        self._search_timer.setInterval(0 if took_ms < FAST_SEARCH_MS else SEARCH_DELAY_MS)
         self.problem_label.setVisible(False)
         self._update_count()
-        self._warm_statuses_if_needed()
+        self._arm_midnight_timer()
 
-    def _warm_statuses_if_needed(self) -> None:
-        """Compute review and check-in statuses on a worker, then show them."""
-        if self._warming or not self.model.status_pending:
-            return
-        self._warming = True
-        database, stop = self._context.db, self._stop_warming
+    def _arm_midnight_timer(self) -> None:
+        now = datetime.now().astimezone()
+        midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=5, microsecond=0)
+        self._midnight_timer.start(max(1000, int((midnight - now).total_seconds() * 1000)))
 
-        def finished(completed: object) -> None:
-            self._warming = False
-            if completed and not stop.is_set() and not database.is_locked:
-                self.refresh_keeping_selection()
-
-        def failed(error: BaseException) -> None:
-            self._warming = False
-            if stop.is_set() or database.is_locked:
-                return  # closed or locked meanwhile: warmed again at the next refresh
-            self.problem_label.setText(
-                "Review and check-in statuses could not be worked out; they show as "
-                '"Checking…". Reopen the roster to try again.'
-            )
-            self.problem_label.setVisible(True)
-
-        self._context.ops.run(
-            lambda: warm_roster_status(
-                database.session, should_continue=lambda: not stop.is_set()
-            ),
-            finished,
-            on_failure=failed,
-        )
+    def _on_new_day(self) -> None:
+        if not self._context.db.is_locked:
+            self.refresh_keeping_selection()
+        self._arm_midnight_timer()
 
     def _update_count(self) -> None:
         total = self.model.total
-        self.count_label.setText(f"{total:,} patient{'s' if total != 1 else ''}")
+        if self.model.total_is_lower_bound:
+            self.count_label.setText(f"{total:,}+ patients")
+            self.count_label.setToolTip(
+                f"More than {total:,} patients match; type more to narrow the search."
+            )
+        else:
+            self.count_label.setText(f"{total:,} patient{'s' if total != 1 else ''}")
+            self.count_label.setToolTip("")
         if total and not self.table.currentIndex().isValid():
             self.table.selectRow(0)
 
@@ -227,7 +221,6 @@ class RosterView(QWidget):
         self.model.refresh()
         self._update_count()
         self._select_patient(selected)
-        self._warm_statuses_if_needed()
 
     def selected_patient_id(self) -> int | None:
         index: QModelIndex = self.table.currentIndex()
@@ -242,7 +235,7 @@ class RosterView(QWidget):
                 return
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        self._stop_warming.set()
+        self._midnight_timer.stop()
         super().closeEvent(event)
 
     # --- remembered column widths ---------------------------------------------------------
