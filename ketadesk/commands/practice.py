@@ -170,9 +170,24 @@ def _verify_audit(args: argparse.Namespace) -> int:
     database, _actor = open_database_as(args)
     try:
         verdict = database.verify_audit_trail()
+        signatures = database.audit_signatures()
+        contents = database.content_signatures()
     finally:
         database.close()
-    if verdict.is_intact:
+    for line in signatures.describe():
+        print(line)
+    bad_contents = [c for c in contents if not c.is_valid]
+    for kind in sorted({c.subject_kind for c in contents}):
+        of_kind = [c for c in contents if c.subject_kind == kind]
+        signers = ", ".join(sorted({c.signed_by for c in of_kind}))
+        print(f"{kind.replace('_', ' ')} signatures: {len(of_kind)} (by {signers})")
+    for check in bad_contents:
+        print(
+            f"{check.subject_kind.replace('_', ' ')} {check.subject_id} signed by "
+            f"{check.signed_by}: the signature does not match the content as stored now",
+            file=sys.stderr,
+        )
+    if verdict.is_intact and not bad_contents:
         print(verdict.describe())
         return 0
     print(verdict.describe(), file=sys.stderr)

@@ -26,6 +26,16 @@ from ketadesk.models.practice import PracticeMeta
 from ketadesk.models.users import User
 from ketadesk.storage.security import attempts
 from ketadesk.storage.security.audit_log import latest_event, record_event, verify_audit
+from ketadesk.storage.security.audit_signatures import (
+    DATABASE_ID_KEY,
+    SIGNER_KEY,
+    SignatureReport,
+    check_event_signatures,
+)
+from ketadesk.storage.security.content_signatures import (
+    ContentSignatureCheck,
+    check_content_signatures,
+)
 from ketadesk.storage.security.engine import (
     MIN_DATABASE_BYTES,
     check_key_opens,
@@ -34,11 +44,22 @@ from ketadesk.storage.security.engine import (
     export_encrypted_copy,
     forget_key,
 )
+from ketadesk.storage.security.grants import (
+    check_grants,
+    create_practice_key,
+    propose_public_key,
+    sign_proposed_keys,
+    slot_problem,
+    write_grant,
+    write_slot_grant,
+)
 from ketadesk.storage.security.keyslots import (
     WRONG_CREDENTIALS,
     AuditAnchor,
     KdfParams,
+    KeySlot,
     KeySlotFile,
+    SlotSecrets,
     new_database_key,
 )
 from ketadesk.storage.security.migrate import (
@@ -47,6 +68,7 @@ from ketadesk.storage.security.migrate import (
     needs_upgrade,
     upgrade_to_head,
 )
+from ketadesk.storage.security.signing_keys import Signer, new_private_key, public_key_of
 
 
 class DatabaseDamagedError(UserFacingError):
@@ -96,6 +118,22 @@ def actor_from_user(user: User) -> Actor:
     )
 
 
+TRUST_ROOT_META = "trust_root"
+# Schema revisions without the signing tables: upgrading from one creates them empty.
+_REVISIONS_BEFORE_SIGNING = frozenset(
+    {None, "0001", "ff446b1ec886", "63417092839f", "c261b8b088ad", "2dd12020bf99", "aa0a25ef2068"}
+)
+
+
+@dataclass(frozen=True)
+class _UsedSlot:
+    """The slot a log-in opened, what it held, and the password (to rewrap it) if any."""
+
+    slot: KeySlot
+    secrets: SlotSecrets
+    password: str | None
+
+
 @dataclass(frozen=True)
 class UnlockOutcome:
     actor: Actor
@@ -112,6 +150,11 @@ class PracticeDatabase:
         self._key: bytes | None = key
         self.engine: Engine = create_keyed_engine(path, key)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # The logged-in user's signing key and the trust root their slot pins (None for a
+        # database from before signing keys, or one opened with the bare database key).
+        self._signer: Signer | None = None
+        self.trust_root: str | None = None
+        self._signing_tables_just_created = False
 
     # --- opening -----------------------------------------------------------------------------
     @classmethod
@@ -142,13 +185,31 @@ class PracticeDatabase:
         path.parent.mkdir(parents=True, exist_ok=True)
         key = new_database_key()
         slots = KeySlotFile(database_id=uuid.uuid4().hex)
-        slots.add_user_slot(key, user_name, password, kdf)
-        recovery_key = slots.add_recovery_slot(key)
+        signing_key = new_private_key()
+        root = public_key_of(signing_key)
+        slots.add_user_slot(SlotSecrets(key, signing_key, root), user_name, password, kdf)
+        recovery_key = slots.add_recovery_slot(SlotSecrets(key, None, root))
         database = cls(path, key, slots)
+        signer = Signer(user_name, signing_key)
+        database._signer, database.trust_root = signer, root
         try:
             upgrade_to_head(database.engine)
             with database.session() as session:
                 session.add(PracticeMeta(key="database_id", value=slots.database_id))
+                session.add(PracticeMeta(key=TRUST_ROOT_META, value=root))
+                session.flush()
+                write_grant(
+                    session,
+                    slots.database_id,
+                    signer,
+                    user_name=user_name,
+                    role="physician",
+                    can_manage_users=True,
+                    public_key=root,
+                )
+                create_practice_key(session, slots.database_id, signer)
+                for slot in slots.slots:
+                    write_slot_grant(session, slots.database_id, signer, slot)
                 user = User(
                     user_name=user_name,
                     full_name=full_name.strip(),
@@ -188,21 +249,23 @@ class PracticeDatabase:
         _refuse_while_backing_off(path, now)
         slots = KeySlotFile.load(path)
         try:
-            key = slots.unwrap_for_user(user_name, password)
+            slot, opened = slots.open_user_slot(user_name, password)
         except UserFacingError:
             attempts.record_failure(path, user_name, now)
             raise
-        return cls._open_as(path, key, slots, user_name)
+        return cls._open_as(path, slots, user_name, _UsedSlot(slot, opened, password))
 
     @classmethod
     def _open_as(
-        cls, path: Path, key: bytes, slots: KeySlotFile, user_name: str
+        cls, path: Path, slots: KeySlotFile, user_name: str, used: _UsedSlot
     ) -> tuple[PracticeDatabase, UnlockOutcome]:
-        database = cls.open_with_key(path, key, slots)
+        database = cls.open_with_key(path, used.secrets.database_key, slots)
         try:
-            outcome = database._after_unlock(user_name)
+            outcome = database._after_unlock(user_name, used)
         except BaseException:
-            database.close()
+            database._signer = None
+            database._key = None  # nothing is written while refusing a log-in
+            forget_key(database.engine)
             raise
         return database, outcome
 
@@ -215,20 +278,29 @@ class PracticeDatabase:
         if not path.exists():
             raise UserFacingError(f"There is no practice database at {path}.")
         slots = KeySlotFile.load(path)
-        key = slots.unwrap_with_device_secret(user_name, device_secret)
-        if key is None:
+        found = slots.open_device_slot(user_name, device_secret)
+        if found is None:
             raise UserFacingError(
                 "This computer no longer remembers you for this database; enter your password."
             )
-        return cls._open_as(path, key, slots, user_name)
+        return cls._open_as(path, slots, user_name, _UsedSlot(found[0], found[1], None))
 
     def remember_on_this_computer(self, actor: Actor) -> bytes:
         """Add a device slot for ``actor``; returns the secret to keep in the OS keyring."""
         slots = KeySlotFile.load(self.path)
-        secret = slots.add_device_slot(self.database_key(), actor.user_name)
-        slots.save(self.path)
+        signer = self._signer
+        held = SlotSecrets(
+            self.database_key(),
+            signer.private_raw if signer is not None else None,
+            self.trust_root,
+        )
+        secret = slots.add_device_slot(held, actor.user_name)
+        device_slot = slots.slots[-1]
         with self.session() as session:
+            if signer is not None:
+                write_slot_grant(session, self.database_id, signer, device_slot)
             record_event(session, actor, audit_actions.REMEMBER_DEVICE)
+            slots.save(self.path)
         return secret
 
     def forget_this_computer(self, actor: Actor) -> None:
@@ -276,6 +348,7 @@ class PracticeDatabase:
         if not needs_upgrade(self.engine):
             return
         before = current_revision(self.engine)
+        self._signing_tables_just_created = before in _REVISIONS_BEFORE_SIGNING
         folder = backups_dir(self.path)
         folder.mkdir(exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -289,7 +362,7 @@ class PracticeDatabase:
                 detail=f"schema {before} -> {head_revision()}",
             )
 
-    def _after_unlock(self, user_name: str) -> UnlockOutcome:
+    def _after_unlock(self, user_name: str, used: _UsedSlot) -> UnlockOutcome:
         failures = attempts.failed_attempts(self.path)
         with self.session() as session:
             user = session.execute(
@@ -298,7 +371,7 @@ class PracticeDatabase:
             if user is None or not user.is_active:
                 attempts.record_failure(self.path, user_name)
                 raise UserFacingError(WRONG_CREDENTIALS)
-            actor = actor_from_user(user)
+            actor = self._check_signed_identity(session, user, used)
             for failure in failures:
                 record_event(
                     session,
@@ -308,7 +381,7 @@ class PracticeDatabase:
                     at=failure.at,
                 )
             record_event(session, actor, audit_actions.LOGIN)
-            verdict = verify_audit(session, KeySlotFile.load(self.path).audit_anchor)
+            verdict = self._verify(session)
             if not verdict.is_intact:
                 record_event(
                     session,
@@ -326,6 +399,9 @@ class PracticeDatabase:
         if self._key is None:
             raise UserFacingError("The practice database is locked; log in again.")
         session = self._sessions()
+        session.info[DATABASE_ID_KEY] = self.database_id
+        if self._signer is not None:
+            session.info[SIGNER_KEY] = self._signer
         try:
             yield session
             session.commit()
@@ -359,21 +435,29 @@ class PracticeDatabase:
         finally:
             forget_key(self.engine)
             self._key = None
+            self._signer = None
 
     def unlock_again(self, user_name: str, password: str) -> Actor:
         """Re-authenticate after a lock (the same or another user: "switch user")."""
         _refuse_while_backing_off(self.path)
         slots = KeySlotFile.load(self.path)
         try:
-            key = slots.unwrap_for_user(user_name, password)
+            slot, opened = slots.open_user_slot(user_name, password)
         except UserFacingError:
             attempts.record_failure(self.path, user_name)
             raise
         self.engine.dispose()
-        self._key = key
-        self.engine = create_keyed_engine(self.path, key)
+        self._key = opened.database_key
+        self._signer = None
+        self.engine = create_keyed_engine(self.path, opened.database_key)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        outcome = self._after_unlock(user_name)
+        try:
+            outcome = self._after_unlock(user_name, _UsedSlot(slot, opened, password))
+        except BaseException:
+            self._signer = None
+            self._key = None
+            forget_key(self.engine)
+            raise
         with self.session() as session:
             record_event(session, outcome.actor, audit_actions.UNLOCK)
         return outcome.actor
@@ -385,6 +469,11 @@ class PracticeDatabase:
         finally:
             forget_key(self.engine)
             self._key = None
+            self._signer = None
+
+    def signer(self) -> Signer | None:
+        """The logged-in user's signing key (None before signing keys or when locked)."""
+        return self._signer
 
     def _write_audit_anchor(self) -> None:
         """Remember the newest audit event beside the database (never moving it backwards,
@@ -408,8 +497,158 @@ class PracticeDatabase:
         return KeySlotFile.load(self.path).audit_anchor
 
     def verify_audit_trail(self) -> ChainVerdict:
+        """The chain, the anchor and every event's signature (the first problem is named)."""
         with self.session() as session:
-            return verify_audit(session, self.audit_anchor())
+            return self._verify(session)
+
+    def audit_signatures(self) -> SignatureReport:
+        """Who signed how many events, and every event whose signature is refused."""
+        with self.session() as session:
+            return check_event_signatures(
+                session, check_grants(session, self.database_id, self._pinned_root(session))
+            )
+
+    def content_signatures(self) -> list[ContentSignatureCheck]:
+        """Every physician signature over clinical content, and whether it still holds."""
+        with self.session() as session:
+            return check_content_signatures(
+                session,
+                self.database_id,
+                check_grants(session, self.database_id, self._pinned_root(session)),
+            )
+
+    def _pinned_root(self, session: Session) -> str | None:
+        if self.trust_root is not None:
+            return self.trust_root
+        stored = session.get(PracticeMeta, TRUST_ROOT_META)
+        return None if stored is None else stored.value
+
+    def _verify(self, session: Session) -> ChainVerdict:
+        verdict = verify_audit(session, KeySlotFile.load(self.path).audit_anchor)
+        if not verdict.is_intact:
+            return verdict
+        report = check_event_signatures(
+            session, check_grants(session, self.database_id, self._pinned_root(session))
+        )
+        if report.problems:
+            seq, problem = report.problems[0]
+            more = len(report.problems) - 1
+            return ChainVerdict(
+                False,
+                verdict.event_count,
+                seq,
+                problem + (f" ({more} more events with signature problems)" if more else ""),
+            )
+        return verdict
+
+    # --- signed identity at log-in -------------------------------------------------------
+    def _check_signed_identity(self, session: Session, user: User, used: _UsedSlot) -> Actor:
+        """The actor as the signed grant says (never as the users table says); refuses a
+        forged grant, a slot not on the signed allow-list, or a key that is not the user's."""
+        pinned = used.secrets.trust_root
+        stored_root = session.get(PracticeMeta, TRUST_ROOT_META)
+        check = check_grants(
+            session, self.database_id, pinned or (stored_root.value if stored_root else None)
+        )
+        if not check.has_grants:
+            if pinned is not None and not self._signing_tables_just_created:
+                raise UserFacingError(
+                    "The signed user grants were removed from this practice database (your key "
+                    "slot expects them). Log-in refused; restore the newest good backup."
+                )
+            return self._enrol_first_manager(session, user, used)
+        if pinned is not None and not any(
+            g.public_key == pinned and g.granted_by == g.user_name for g in check.valid.values()
+        ):
+            raise UserFacingError(
+                "The practice's signed user grants were replaced: the first physician's grant "
+                "pinned in your key slot is missing or forged. Log-in refused."
+            )
+        grant = check.valid.get(user.user_name)
+        if grant is None:
+            raise UserFacingError(
+                f"The role grant of user {user.user_name} is not signed by a user who manages "
+                "users (it was written or changed outside KetaDesk). Log-in refused; ask the "
+                "physician who manages users to check the user list."
+            )
+        if not grant.is_active:
+            raise UserFacingError(WRONG_CREDENTIALS)
+        problem = slot_problem(session, self.database_id, used.slot, check)
+        if problem:
+            raise UserFacingError(problem)
+        signing = used.secrets.signing_key
+        if grant.public_key is not None:
+            if signing is None or public_key_of(signing) != grant.public_key:
+                raise UserFacingError(
+                    f"This key slot for {user.user_name} does not hold the signing key granted "
+                    "to that user (the slot was made outside KetaDesk). Log-in refused."
+                )
+        else:
+            # Granted before this user held a signing key: make one, keep it in their slot and
+            # propose it; a manager signs it at their next log-in.
+            signing = signing or new_private_key()
+            self._rewrap_slot(used, signing, pinned or (stored_root.value if stored_root else None))
+            propose_public_key(session, user.user_name, public_key_of(signing))
+        self._signer = Signer(user.user_name, signing)
+        self.trust_root = pinned or (stored_root.value if stored_root else None)
+        session.info[SIGNER_KEY] = self._signer
+        actor = Actor(
+            user_id=user.id,
+            user_name=user.user_name,
+            full_name=user.full_name,
+            role=Role(grant.role),
+            can_manage_users=grant.can_manage_users,
+        )
+        if actor.can_manage_users and grant.public_key is not None:
+            for name in sign_proposed_keys(session, self.database_id, self._signer, check):
+                record_event(session, actor, audit_actions.SIGNING_KEY_GRANTED,
+                             detail=f"user {name}")
+        return actor
+
+    def _rewrap_slot(self, used: _UsedSlot, signing: bytes, root: str | None) -> None:
+        if used.password is None or used.slot.kind != "user" or root is None:
+            return  # a device slot is rewrapped at the next log-in with the password
+        slots = KeySlotFile.load(self.path)
+        slots.add_user_slot(
+            SlotSecrets(used.secrets.database_key, signing, root),
+            used.slot.user_name,
+            used.password,
+            used.slot.kdf,
+            slot_id=used.slot.slot_id,
+        )
+        slots.save(self.path)
+
+    def _enrol_first_manager(self, session: Session, user: User, used: _UsedSlot) -> Actor:
+        """A database from before signing keys: the first user who manages users to log in with
+        a password becomes the signed root; every other user gets a grant signed by them, and
+        the key slots present now go on the allow-list. Until then nothing is signed."""
+        actor = actor_from_user(user)
+        if not user.can_manage_users or used.password is None or used.slot.kind != "user":
+            return actor
+        signing = used.secrets.signing_key or new_private_key()
+        root = public_key_of(signing)
+        if used.secrets.trust_root not in (None, root):
+            return actor  # only the pinned first physician re-creates the grants
+        signer = Signer(user.user_name, signing)
+        stored = session.get(PracticeMeta, TRUST_ROOT_META)
+        if stored is None:
+            session.add(PracticeMeta(key=TRUST_ROOT_META, value=root))
+        else:
+            stored.value = root
+        write_grant(session, self.database_id, signer, user_name=user.user_name,
+                    role=user.role, can_manage_users=True, public_key=root)
+        create_practice_key(session, self.database_id, signer)
+        for other in session.execute(select(User).where(User.id != user.id)).scalars():
+            write_grant(session, self.database_id, signer, user_name=other.user_name,
+                        role=other.role, can_manage_users=other.can_manage_users,
+                        is_active=other.is_active, public_key=None)
+        for slot in KeySlotFile.load(self.path).slots:
+            write_slot_grant(session, self.database_id, signer, slot)
+        self._rewrap_slot(used, signing, root)
+        self._signer, self.trust_root = signer, root
+        session.info[SIGNER_KEY] = signer
+        record_event(session, actor, audit_actions.SIGNING_KEYS_ENROLLED)
+        return actor
 
     # --- keys and backups --------------------------------------------------------------------
     def key_slots(self) -> KeySlotFile:
@@ -440,6 +679,8 @@ _USER_NAME_OK = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
 
 def check_user_name(user_name: str) -> None:
     """Raise a clear error unless the user name is 2 to 64 of a-z, 0-9, dot, dash, underscore."""
+    if user_name in ("system", "unknown"):
+        raise UserFacingError(f"The user name {user_name} is kept for KetaDesk itself.")
     if not (2 <= len(user_name) <= 64) or set(user_name) - _USER_NAME_OK:
         raise UserFacingError(
             "User names are 2 to 64 characters: lower-case letters, digits, dot, dash or "

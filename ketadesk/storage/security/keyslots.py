@@ -86,15 +86,51 @@ def _unb64(text: str) -> bytes:
     return base64.b64decode(text.encode("ascii"), validate=True)
 
 
+@dataclass(frozen=True, repr=False)
+class SlotSecrets:
+    """What a slot holds: the database key and, since signing keys, the owner's Ed25519
+    private key and the practice's trust root (the first physician's public key, base64)
+    that every slot pins, so a replaced set of grants is noticed."""
+
+    database_key: bytes
+    signing_key: bytes | None = None
+    trust_root: str | None = None
+
+    def payload(self) -> bytes:
+        if self.trust_root is None:
+            return self.database_key
+        root = _unb64(self.trust_root)
+        return self.database_key + (self.signing_key or bytes(32)) + root
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> SlotSecrets | None:
+        if len(payload) == DATABASE_KEY_BYTES:
+            return cls(payload)
+        if len(payload) != 3 * DATABASE_KEY_BYTES:
+            return None
+        signing = payload[32:64]
+        return cls(payload[:32], None if signing == bytes(32) else signing, _b64(payload[64:]))
+
+    def __repr__(self) -> str:
+        return "SlotSecrets(...)"
+
+
 def _wrap(
-    database_id: str, key: bytes, secret: bytes, *, kind: str, user_name: str, kdf: KdfParams
+    database_id: str,
+    key: bytes | SlotSecrets,
+    secret: bytes,
+    *,
+    kind: str,
+    user_name: str,
+    kdf: KdfParams,
+    slot_id: str | None = None,
 ) -> KeySlot:
     if kdf.memory_kib < MIN_MEMORY_KIB and kdf.name == "argon2id":
         raise ValueError("argon2id memory below 64 MiB is refused")
     salt = secrets.token_bytes(16)
     nonce = secrets.token_bytes(12)
     slot = KeySlot(
-        slot_id=uuid.uuid4().hex,
+        slot_id=slot_id or uuid.uuid4().hex,
         kind=kind,
         user_name=user_name,
         kdf=kdf,
@@ -103,7 +139,8 @@ def _wrap(
         wrapped_key="",
     )
     wrapping_key = _slot_key(slot, secret)
-    sealed = AESGCM(wrapping_key).encrypt(nonce, key, slot.associated_data(database_id))
+    payload = key.payload() if isinstance(key, SlotSecrets) else key
+    sealed = AESGCM(wrapping_key).encrypt(nonce, payload, slot.associated_data(database_id))
     return replace(slot, wrapped_key=_b64(sealed))
 
 
@@ -115,14 +152,19 @@ def _slot_key(slot: KeySlot, secret: bytes) -> bytes:
     raise UserFacingError("The key file uses a method this version of KetaDesk does not know.")
 
 
-def _unwrap(database_id: str, slot: KeySlot, secret: bytes) -> bytes | None:
+def _open_slot(database_id: str, slot: KeySlot, secret: bytes) -> SlotSecrets | None:
     try:
-        key = AESGCM(_slot_key(slot, secret)).decrypt(
+        payload = AESGCM(_slot_key(slot, secret)).decrypt(
             _unb64(slot.nonce), _unb64(slot.wrapped_key), slot.associated_data(database_id)
         )
     except (InvalidTag, ValueError):
         return None
-    return key if len(key) == DATABASE_KEY_BYTES else None
+    return SlotSecrets.from_payload(payload)
+
+
+def _unwrap(database_id: str, slot: KeySlot, secret: bytes) -> bytes | None:
+    opened = _open_slot(database_id, slot, secret)
+    return None if opened is None else opened.database_key
 
 
 @dataclass(frozen=True)
@@ -210,26 +252,54 @@ class KeySlotFile:
         return (s for s in self.slots if s.kind == "user" and s.user_name == user_name)
 
     def add_user_slot(
-        self, key: bytes, user_name: str, password: str, kdf: KdfParams | None = None
-    ) -> None:
-        self.remove_user_slots(user_name)
-        self.slots.append(
-            _wrap(
-                self.database_id,
-                key,
-                password.encode("utf-8"),
-                kind="user",
-                user_name=user_name,
-                kdf=kdf or KdfParams(),
-            )
+        self,
+        key: bytes | SlotSecrets,
+        user_name: str,
+        password: str,
+        kdf: KdfParams | None = None,
+        *,
+        slot_id: str | None = None,
+    ) -> KeySlot:
+        """Replace the user's password slot; returns the new slot (its id goes on the
+        signed allow-list). ``slot_id`` keeps an allowed slot's id when only its content
+        changes."""
+        self.slots = [s for s in self.slots if not (s.kind == "user" and s.user_name == user_name)]
+        slot = _wrap(
+            self.database_id,
+            key,
+            password.encode("utf-8"),
+            kind="user",
+            user_name=user_name,
+            kdf=kdf or KdfParams(),
+            slot_id=slot_id,
         )
+        self.slots.append(slot)
+        return slot
+
+    def open_user_slot(self, user_name: str, password: str) -> tuple[KeySlot, SlotSecrets]:
+        """The slot the password opens and what it holds; a wrong password raises."""
+        for slot in self.user_slots(user_name):
+            opened = _open_slot(self.database_id, slot, password.encode("utf-8"))
+            if opened is not None:
+                return slot, opened
+        raise UserFacingError(WRONG_CREDENTIALS, exit_code=1)
+
+    def open_device_slot(
+        self, user_name: str, device_secret: bytes
+    ) -> tuple[KeySlot, SlotSecrets] | None:
+        for slot in self.slots:
+            if slot.kind == "device" and slot.user_name == user_name:
+                opened = _open_slot(self.database_id, slot, device_secret)
+                if opened is not None:
+                    return slot, opened
+        return None
 
     def remove_user_slots(self, user_name: str) -> None:
         self.slots = [
             s for s in self.slots if not (s.kind in ("user", "device") and s.user_name == user_name)
         ]
 
-    def add_recovery_slot(self, key: bytes) -> str:
+    def add_recovery_slot(self, key: bytes | SlotSecrets) -> str:
         """Add (or replace) the recovery slot; return the recovery key to show once."""
         recovery_key = new_recovery_key()
         self.slots = [s for s in self.slots if s.kind != "recovery"]
@@ -245,7 +315,7 @@ class KeySlotFile:
         )
         return recovery_key
 
-    def add_device_slot(self, key: bytes, user_name: str) -> bytes:
+    def add_device_slot(self, key: bytes | SlotSecrets, user_name: str) -> bytes:
         """A slot opened by a random device secret kept in the OS keyring; returns the secret."""
         device_secret = secrets.token_bytes(32)
         self.slots = [

@@ -6,13 +6,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from ketadesk.core import audit_actions
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Actor, Permission, Role, password_problem, require
+from ketadesk.models.signing import UserGrant
 from ketadesk.models.users import User
 from ketadesk.storage.security.audit_log import record_event
 from ketadesk.storage.security.database import PracticeDatabase, check_user_name
+from ketadesk.storage.security.grants import forget_slot_grants, write_grant, write_slot_grant
+from ketadesk.storage.security.keyslots import KeySlotFile, SlotSecrets
+from ketadesk.storage.security.signing_keys import new_private_key, public_key_of
 
 LICENCE_STATES = ("FL", "NJ")
 
@@ -132,8 +137,25 @@ def add_user(
             detail=f"user {user_name} role {role}"
             + (", manages users" if can_manage_users else ""),
         )
+        signer = db.signer()
+        if signer is None:  # a database from before signing keys: the grant comes at enrolment
+            slots.add_user_slot(db.database_key(), user_name, password)
+        else:
+            signing_key = new_private_key()
+            slot = slots.add_user_slot(
+                SlotSecrets(db.database_key(), signing_key, db.trust_root), user_name, password
+            )
+            write_grant(
+                session,
+                db.database_id,
+                signer,
+                user_name=user_name,
+                role=str(role),
+                can_manage_users=can_manage_users,
+                public_key=public_key_of(signing_key),
+            )
+            write_slot_grant(session, db.database_id, signer, slot)
         # The slot file is written last, inside the transaction: if it fails, no user row.
-        slots.add_user_slot(db.database_key(), user_name, password)
         slots.save(db.path)
         return _info(user)
 
@@ -141,15 +163,22 @@ def add_user(
 def change_own_password(
     db: PracticeDatabase, actor: Actor, old_password: str, new_password: str
 ) -> None:
+    """Rewrap the user's own slot (same signing key) under the new password."""
     slots = db.key_slots()
-    slots.unwrap_for_user(actor.user_name, old_password)  # raises "Wrong user name or password"
-    _set_password(db, actor, actor.user_name, new_password, audit_actions.PASSWORD_CHANGED, slots)
+    _slot, held = slots.open_user_slot(actor.user_name, old_password)  # wrong: raises
+    _set_password(
+        db, actor, actor.user_name, new_password, audit_actions.PASSWORD_CHANGED, slots, held
+    )
 
 
 def reset_password(db: PracticeDatabase, actor: Actor, user_name: str, new_password: str) -> None:
+    """A manager cannot read the user's signing key: the user gets a new key pair, granted by
+    the manager; the old public key is kept (retired) so their earlier events still verify."""
     require(actor, Permission.MANAGE_USERS, "reset other users' passwords")
     get_user(db, user_name)
-    _set_password(db, actor, user_name, new_password, audit_actions.PASSWORD_RESET, db.key_slots())
+    _set_password(
+        db, actor, user_name, new_password, audit_actions.PASSWORD_RESET, db.key_slots(), None
+    )
 
 
 def _set_password(
@@ -158,19 +187,47 @@ def _set_password(
     user_name: str,
     new_password: str,
     action: str,
-    slots: object,
+    slots: KeySlotFile,
+    held: SlotSecrets | None,
 ) -> None:
-    from ketadesk.storage.security.keyslots import KeySlotFile
-
-    assert isinstance(slots, KeySlotFile)
     problem = password_problem(new_password, user_name)
     if problem:
         raise UserFacingError(problem)
+    signer = db.signer()
     with db.session() as session:
         user = session.execute(select(User).where(User.user_name == user_name)).scalar_one()
         user.password_changed_at = datetime.now(UTC)
         record_event(session, actor, action, detail=f"user {user_name}")
-        slots.add_user_slot(db.database_key(), user_name, new_password)  # rewraps this slot only
+        old_ids = [s.slot_id for s in slots.user_slots(user_name)]
+        if signer is None:  # before signing keys
+            slots.add_user_slot(db.database_key(), user_name, new_password)
+        elif held is not None and held.signing_key is not None:
+            slot = slots.add_user_slot(
+                SlotSecrets(db.database_key(), held.signing_key, db.trust_root),
+                user_name,
+                new_password,
+            )
+            forget_slot_grants(session, old_ids)
+            write_slot_grant(session, db.database_id, signer, slot)
+        else:
+            grant = session.get(UserGrant, user_name)
+            signing_key = new_private_key()
+            slot = slots.add_user_slot(
+                SlotSecrets(db.database_key(), signing_key, db.trust_root),
+                user_name,
+                new_password,
+            )
+            write_grant(
+                session,
+                db.database_id,
+                signer,
+                user_name=user_name,
+                role=grant.role if grant else user.role,
+                can_manage_users=grant.can_manage_users if grant else user.can_manage_users,
+                public_key=public_key_of(signing_key),
+            )
+            forget_slot_grants(session, old_ids)
+            write_slot_grant(session, db.database_id, signer, slot)
         slots.save(db.path)
 
 
@@ -185,6 +242,7 @@ def set_role(
         if user.can_manage_users and not can_manage_users:
             _ensure_another_manager(session, user_name)
         before = f"{user.role}{' +manage_users' if user.can_manage_users else ''}"
+        _grant_role(db, session, user_name, str(role), can_manage_users, user.is_active)
         user.role = str(role)
         user.can_manage_users = can_manage_users
         after = f"{role}{' +manage_users' if can_manage_users else ''}"
@@ -210,8 +268,63 @@ def remove_user(db: PracticeDatabase, actor: Actor, user_name: str) -> None:
             _ensure_another_manager(session, user_name)
         user.is_active = False
         record_event(session, actor, audit_actions.USER_REMOVED, detail=f"user {user_name}")
+        _grant_role(db, session, user_name, user.role, user.can_manage_users, False)
+        forget_slot_grants(
+            session, [s.slot_id for s in slots.slots if s.user_name == user_name]
+        )
         slots.remove_user_slots(user_name)
         slots.save(db.path)
+
+
+def _grant_role(
+    db: PracticeDatabase,
+    session: Session,
+    user_name: str,
+    role: str,
+    can_manage_users: bool,
+    is_active: bool,
+) -> None:
+    """Re-sign the user's grant with the acting manager's key (their public key unchanged).
+
+    The first physician's self-signed grant anchors every other; it is never re-signed, so
+    that physician keeps manage_users and stays active. When a manager loses manage_users,
+    the grants they signed are re-signed by the acting manager so those users keep working."""
+    signer = db.signer()
+    if signer is None:
+        return  # before signing keys: the users table is all there is
+    grant = session.get(UserGrant, user_name)
+    if grant is not None and grant.public_key is not None and grant.public_key == db.trust_root:
+        if not (can_manage_users and is_active):
+            raise UserFacingError(
+                f"{user_name} is the first physician, whose signed grant anchors every other "
+                "user's; they keep the right to manage users and cannot be removed."
+            )
+    write_grant(
+        session,
+        db.database_id,
+        signer,
+        user_name=user_name,
+        role=role,
+        can_manage_users=can_manage_users,
+        is_active=is_active,
+        public_key=None if grant is None else grant.public_key,
+    )
+    if not can_manage_users or not is_active:
+        for signed in session.execute(
+            select(UserGrant).where(UserGrant.granted_by == user_name)
+        ).scalars().all():
+            if signed.user_name == user_name:
+                continue
+            write_grant(
+                session,
+                db.database_id,
+                signer,
+                user_name=signed.user_name,
+                role=signed.role,
+                can_manage_users=signed.can_manage_users,
+                is_active=signed.is_active,
+                public_key=signed.public_key,
+            )
 
 
 def _ensure_another_manager(session: object, user_name: str) -> None:
