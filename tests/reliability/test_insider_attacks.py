@@ -381,3 +381,58 @@ def test_key_file_content_holds_no_private_key_in_the_clear(closed_practice) -> 
     assert base64.b64encode(signer.private_raw).decode() not in text
     assert signer.private_raw.hex() not in text
     assert json.loads(text)["slots"]
+
+
+def test_a_practice_from_before_signing_keys_enrols_at_log_in(closed_practice) -> None:
+    """Slots holding only the database key and a schema without the signing tables, as a
+    practice created before this change: the first manager to log in becomes the signed root
+    and grants everyone; each other user's key is made at their next log-in and granted by
+    the manager at theirs. Nothing is refused on the way and the trail verifies afterwards."""
+    from alembic import command
+
+    from ketadesk.storage.security.engine import create_keyed_engine
+    from ketadesk.storage.security.migrate import alembic_config
+
+    path = closed_practice
+    old = KeySlotFile.load(path)
+    key = old.unwrap_for_user(PHYSICIAN, PASSWORD)
+    legacy = KeySlotFile(database_id=old.database_id, audit_anchor=old.audit_anchor)
+    legacy.add_user_slot(key, PHYSICIAN, PASSWORD)
+    legacy.add_user_slot(key, ADMIN, PASSWORD)
+    legacy.add_recovery_slot(key)
+    legacy.save(path)
+    engine = create_keyed_engine(path, key)
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "aa0a25ef2068")
+    engine.dispose()
+    _sql(path, key, "DELETE FROM practice_meta WHERE key IN ('trust_root', "
+         "'practice_signing_key')")
+
+    _log_in_and_out(path, ADMIN, PASSWORD, views=1)  # before enrolment: unsigned, allowed
+    db, outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)  # enrols as the root
+    assert db.signer() is not None and outcome.actor.can_manage_users
+    db.close()
+    _log_in_and_out(path, ADMIN, PASSWORD, views=1)  # makes and proposes the admin's key
+    _log_in_and_out(path, PHYSICIAN, PASSWORD)  # grants it
+    _log_in_and_out(path, ADMIN, PASSWORD)
+    db, _outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)
+    try:
+        verdict = db.verify_audit_trail()
+        report = db.audit_signatures()
+        with db.session() as session:
+            from sqlalchemy import select
+
+            from ketadesk.models.audit import AuditEvent
+
+            actions = list(session.execute(select(AuditEvent.action)).scalars())
+    finally:
+        db.close()
+    assert verdict.is_intact, verdict.describe()
+    assert report.unsigned_before_signing > 0
+    assert report.signed_by[ADMIN] >= 4
+    assert audit_actions.SIGNING_KEYS_ENROLLED in actions
+    assert audit_actions.SIGNING_KEY_GRANTED in actions
+    # Every slot now pins the root and holds its owner's key.
+    for user_name in (PHYSICIAN, ADMIN):
+        _slot, held = KeySlotFile.load(path).open_user_slot(user_name, PASSWORD)
+        assert held.signing_key is not None and held.trust_root is not None
