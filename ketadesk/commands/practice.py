@@ -174,6 +174,8 @@ def _verify_audit(args: argparse.Namespace) -> int:
         contents = database.content_signatures()
     finally:
         database.close()
+    if verdict.is_intact:
+        print(verdict.describe())
     for line in signatures.describe():
         print(line)
     bad_contents = [c for c in contents if not c.is_valid]
@@ -188,9 +190,9 @@ def _verify_audit(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if verdict.is_intact and not bad_contents:
-        print(verdict.describe())
         return 0
-    print(verdict.describe(), file=sys.stderr)
+    if not verdict.is_intact:
+        print(verdict.describe(), file=sys.stderr)
     return 1
 
 
