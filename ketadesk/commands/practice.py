@@ -7,7 +7,7 @@ import shutil
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ketadesk.commands._common import (
     database_path,
@@ -18,6 +18,9 @@ from ketadesk.commands._common import (
 from ketadesk.core import audit_actions
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Permission, Role, require
+
+if TYPE_CHECKING:
+    from ketadesk.storage.security.restore_check import PracticeContents
 
 
 def register(subparsers: Any) -> None:
@@ -84,6 +87,11 @@ def register(subparsers: Any) -> None:
         help="a user of the backup, to prove it opens",
     )
     restore.add_argument("--password-stdin", action="store_true")
+    restore.add_argument(
+        "--yes",
+        action="store_true",
+        help="replace without asking, after printing what will be lost",
+    )
     restore.add_argument(
         "--other-practice",
         action="store_true",
@@ -213,10 +221,45 @@ def _backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _current_contents_as_manager(
+    target: Path, user_name: str, password: str
+) -> PracticeContents | None:
+    """Log in to the CURRENT database: restoring over it needs manage_users there (a backup
+    made before someone was removed or demoted proves nothing). None when there is no current
+    database, or it is too damaged to open."""
+    from ketadesk.storage.security.database import DatabaseDamagedError, PracticeDatabase
+    from ketadesk.storage.security.keyslots import KeySlotFile
+    from ketadesk.storage.security.restore_check import practice_contents
+
+    if not (target.exists() and KeySlotFile.path_for(target).exists()):
+        return None
+    try:
+        current_db, outcome = PracticeDatabase.unlock(target, user_name, password)
+    except DatabaseDamagedError:
+        print("The current database is damaged; the backup's own user grants are checked.")
+        return None
+    try:
+        require(outcome.actor, Permission.MANAGE_USERS, "restore a backup over this database")
+        with current_db.session() as session:
+            return practice_contents(session)
+    finally:
+        current_db.close()
+
+
+def _confirmed(args: argparse.Namespace) -> bool:
+    if args.yes:
+        return True
+    if args.password_stdin or not sys.stdin.isatty():
+        return False
+    answer = input("Replace the current database with this backup? Type yes to go on: ")
+    return answer.strip().lower() == "yes"
+
+
 def _restore(args: argparse.Namespace) -> int:
     from ketadesk.storage.security.audit_log import record_event
     from ketadesk.storage.security.database import PracticeDatabase
     from ketadesk.storage.security.keyslots import KeySlotFile
+    from ketadesk.storage.security.restore_check import practice_contents, restore_losses
 
     source = Path(args.file).expanduser()
     target = database_path(args)
@@ -230,10 +273,24 @@ def _restore(args: argparse.Namespace) -> int:
                 "That backup was made from a different practice database; nothing was changed. "
                 "Add --other-practice if you really mean to replace this practice's records."
             )
-    password = password_reader(args).read(f"Password for {args.as_user} in the backup: ")
+    password = password_reader(args).read(f"Password for {args.as_user}: ")
     # Prove the backup opens and is intact before anything is replaced.
-    backup_db, _outcome = PracticeDatabase.unlock(source, args.as_user, password)
-    backup_db.close()
+    backup_db, backup_outcome = PracticeDatabase.unlock(source, args.as_user, password)
+    try:
+        with backup_db.session() as session:
+            in_backup = practice_contents(session)
+    finally:
+        backup_db.close()
+    current = _current_contents_as_manager(target, args.as_user, password)
+    if current is None:  # no current database to ask: the backup's own grant decides
+        require(backup_outcome.actor, Permission.MANAGE_USERS, "restore a backup")
+    else:
+        losses = restore_losses(current, in_backup)
+        print(losses.describe())
+        if not losses.is_empty and not _confirmed(args):
+            raise UserFacingError(
+                "Nothing was restored. Add --yes to replace the current database anyway."
+            )
     if target.exists():
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         keep = target.with_name(f"{target.stem}-before-restore-{stamp}{target.suffix}")

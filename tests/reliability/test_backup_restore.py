@@ -150,7 +150,7 @@ def test_restore_refuses_a_backup_of_another_practice(
     assert changed_files(before, folder_hashes(folder)) == set()
 
     allowed = run_ketadesk("--db", str(closed_practice), "restore", str(other_practice_backup),
-                           "--as", PHYSICIAN, "--password-stdin", "--other-practice",
+                           "--as", PHYSICIAN, "--password-stdin", "--other-practice", "--yes",
                            stdin=PASSWORD + "\n")
     assert allowed.returncode == 0, allowed.stderr
     other_id = KeySlotFile.load(other_practice_backup).database_id

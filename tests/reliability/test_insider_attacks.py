@@ -436,3 +436,77 @@ def test_a_practice_from_before_signing_keys_enrols_at_log_in(closed_practice) -
     for user_name in (PHYSICIAN, ADMIN):
         _slot, held = KeySlotFile.load(path).open_user_slot(user_name, PASSWORD)
         assert held.signing_key is not None and held.trust_root is not None
+
+
+def _restore(path: Path, backup: Path, user_name: str, *extra: str):
+    return run_ketadesk("--db", str(path), "restore", str(backup), "--as", user_name,
+                        "--password-stdin", *extra, stdin=PASSWORD + "\n")
+
+
+def _backup(path: Path, out: Path) -> None:
+    db, _outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)
+    try:
+        db.backup_to(out)
+    finally:
+        db.close()
+
+
+def test_a_removed_admin_cannot_return_by_restoring_an_old_backup(closed_practice, tmp_path):
+    path = closed_practice
+    old_backup = tmp_path / "backups" / "old.db"
+    _backup(path, old_backup)
+    db, outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)
+    remove_user(db, outcome.actor, ADMIN)
+    db.close()
+    result = _restore(path, old_backup, ADMIN, "--yes")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "Wrong user name or password" in result.stderr
+    _refused(path, ADMIN, PASSWORD)  # still removed: nothing was restored
+
+
+def test_restore_needs_manage_users_in_the_current_database(closed_practice, tmp_path):
+    backup = tmp_path / "backups" / "b.db"
+    _backup(closed_practice, backup)
+    result = _restore(closed_practice, backup, ADMIN, "--yes")
+    assert result.returncode != 0
+    assert "manage users" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_restore_shows_what_will_be_lost_and_asks(closed_practice, tmp_path):
+    from sqlalchemy import func, select
+
+    from ketadesk.models.audit import AuditEvent
+    from ketadesk.models.patients import Patient
+    from ketadesk.storage.demo.demo_data import populate_demo_patients
+
+    path = closed_practice
+    backup = tmp_path / "backups" / "b.db"
+    _backup(path, backup)
+    db, _outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)
+    with db.session() as session:
+        populate_demo_patients(session, 3, entered_by=PHYSICIAN)
+    db.close()
+
+    asked = _restore(path, backup, PHYSICIAN)
+    assert asked.returncode != 0
+    assert "3 patients" in asked.stdout
+    assert "Nothing was restored. Add --yes" in asked.stderr
+    db, _outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)
+    with db.session() as session:
+        assert session.execute(select(func.count()).select_from(Patient)).scalar_one() == 3
+    db.close()
+
+    done = _restore(path, backup, PHYSICIAN, "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "3 patients" in done.stdout
+    db, _outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)
+    try:
+        with db.session() as session:
+            assert session.execute(select(func.count()).select_from(Patient)).scalar_one() == 0
+            actions = list(session.execute(select(AuditEvent.action)).scalars())
+        assert audit_actions.BACKUP_RESTORED in actions
+        assert db.verify_audit_trail().is_intact
+    finally:
+        db.close()
