@@ -348,15 +348,68 @@ def test_a_removed_user_cannot_return_with_their_old_key_file(closed_practice, t
     path = closed_practice
     saved = tmp_path / "old.keys.json"
     shutil.copy2(KeySlotFile.path_for(path), saved)
+    admins_old_key, _signer, _held = _insider(path, ADMIN, PASSWORD)
     db, outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)
     remove_user(db, outcome.actor, ADMIN)
     db.close()
+    current_keys = tmp_path / "current.keys.json"
+    shutil.copy2(KeySlotFile.path_for(path), current_keys)
+    # The database was re-encrypted: the key the admin kept decrypts nothing current.
+    with pytest.raises(Exception, match="not a database"):
+        _sql(path, admins_old_key, "SELECT count(*) FROM patients")
     shutil.copy2(saved, KeySlotFile.path_for(path))
     _refused(path, ADMIN, PASSWORD)
-    # Even with the users row switched back on by SQL: the signed grant says removed.
+    shutil.copy2(current_keys, KeySlotFile.path_for(path))
+    # Even with the users row switched back on by SQL: no slot, and the signed grant says removed.
     key, _signer, _held = _insider(path, PHYSICIAN, PASSWORD)
     _sql(path, key, f"UPDATE users SET is_active = 1 WHERE user_name = '{ADMIN}'")
     assert "Wrong user name or password" in _refused(path, ADMIN, PASSWORD)
+    PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)[0].close()
+
+
+def test_a_reset_password_rekeys_so_an_old_key_file_opens_nothing(closed_practice, tmp_path):
+    from ketadesk.storage.security.users import reset_password
+
+    path = closed_practice
+    saved = tmp_path / "old.keys.json"
+    shutil.copy2(KeySlotFile.path_for(path), saved)
+    admins_old_key, _signer, _held = _insider(path, ADMIN, PASSWORD)
+    db, outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)
+    reset_password(db, outcome.actor, ADMIN, ADMIN_PASSWORD)
+    generation = KeySlotFile.load(path).generation
+    db.close()
+    assert generation == 2
+    with pytest.raises(Exception, match="not a database"):
+        _sql(path, admins_old_key, "SELECT count(*) FROM patients")
+    current_keys = tmp_path / "current.keys.json"
+    shutil.copy2(KeySlotFile.path_for(path), current_keys)
+    shutil.copy2(saved, KeySlotFile.path_for(path))
+    _refused(path, ADMIN, PASSWORD)
+    shutil.copy2(current_keys, KeySlotFile.path_for(path))
+    # The admin's new password opens the rotated database; their old events still verify.
+    _log_in_and_out(path, ADMIN, ADMIN_PASSWORD, views=1)
+    db, _outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)
+    try:
+        assert db.verify_audit_trail().is_intact
+    finally:
+        db.close()
+
+
+def test_the_recovery_key_opens_a_rotated_database_though_rotation_never_asked_for_it(
+    tmp_path,
+) -> None:
+    path = tmp_path / "practice.db"
+    db, physician, recovery_key = PracticeDatabase.create(
+        path, user_name=PHYSICIAN, full_name="Dr. Rowan Quill", password=PASSWORD
+    )
+    add_user(db, physician, user_name=ADMIN, full_name="Sam", role=Role.ADMIN,
+             password=PASSWORD)
+    remove_user(db, physician, ADMIN)
+    db.close()
+    slots = KeySlotFile.load(path)
+    assert slots.generation == 2
+    key = slots.unwrap_with_recovery_key(recovery_key)
+    PracticeDatabase.open_with_key(path, key, slots).close()
 
 
 def test_users_added_later_sign_their_own_events(closed_practice) -> None:

@@ -6,6 +6,7 @@ object holding the engine; ``lock()`` drops the key and every pooled connection.
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -43,6 +44,7 @@ from ketadesk.storage.security.engine import (
     create_keyed_engine,
     export_encrypted_copy,
     forget_key,
+    raw_connection,
 )
 from ketadesk.storage.security.grants import (
     check_grants,
@@ -119,6 +121,30 @@ def actor_from_user(user: User) -> Actor:
 
 
 TRUST_ROOT_META = "trust_root"
+
+
+def _key_that_opens(path: Path, held: SlotSecrets) -> bytes:
+    """The newest key the slot's owner holds that opens ``path`` (an interrupted rotation can
+    leave the database under the previous generation)."""
+    if not held.older_keys:
+        return held.database_key
+    for candidate in (held.database_key, *held.older_keys):
+        try:
+            check_key_opens(path, candidate)
+        except UserFacingError:
+            continue
+        return candidate
+    return held.database_key  # opening with it names the problem
+
+
+def _fsync_file(path: Path) -> None:
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
 # Schema revisions without the signing tables: upgrading from one creates them empty.
 _REVISIONS_BEFORE_SIGNING = frozenset(
     {None, "0001", "ff446b1ec886", "63417092839f", "c261b8b088ad", "2dd12020bf99", "aa0a25ef2068"}
@@ -188,6 +214,7 @@ class PracticeDatabase:
         signing_key = new_private_key()
         root = public_key_of(signing_key)
         slots.add_user_slot(SlotSecrets(key, signing_key, root), user_name, password, kdf)
+        slots.seal_for(key, user_name, signing_key)
         recovery_key = slots.add_recovery_slot(SlotSecrets(key, None, root))
         database = cls(path, key, slots)
         signer = Signer(user_name, signing_key)
@@ -259,7 +286,7 @@ class PracticeDatabase:
     def _open_as(
         cls, path: Path, slots: KeySlotFile, user_name: str, used: _UsedSlot
     ) -> tuple[PracticeDatabase, UnlockOutcome]:
-        database = cls.open_with_key(path, used.secrets.database_key, slots)
+        database = cls.open_with_key(path, _key_that_opens(path, used.secrets), slots)
         try:
             outcome = database._after_unlock(user_name, used)
         except BaseException:
@@ -447,9 +474,10 @@ class PracticeDatabase:
             attempts.record_failure(self.path, user_name)
             raise
         self.engine.dispose()
-        self._key = opened.database_key
+        key = _key_that_opens(self.path, opened)
+        self._key = key
         self._signer = None
-        self.engine = create_keyed_engine(self.path, opened.database_key)
+        self.engine = create_keyed_engine(self.path, key)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         try:
             outcome = self._after_unlock(user_name, _UsedSlot(slot, opened, password))
@@ -589,6 +617,10 @@ class PracticeDatabase:
             signing = signing or new_private_key()
             self._rewrap_slot(used, signing, pinned or (stored_root.value if stored_root else None))
             propose_public_key(session, user.user_name, public_key_of(signing))
+        if signing is not None and user.user_name not in KeySlotFile.load(self.path).recipients():
+            slots = KeySlotFile.load(self.path)
+            slots.seal_for(self.database_key(), user.user_name, signing)
+            slots.save(self.path)
         self._signer = Signer(user.user_name, signing)
         self.trust_root = pinned or (stored_root.value if stored_root else None)
         session.info[SIGNER_KEY] = self._signer
@@ -645,10 +677,77 @@ class PracticeDatabase:
         for slot in KeySlotFile.load(self.path).slots:
             write_slot_grant(session, self.database_id, signer, slot)
         self._rewrap_slot(used, signing, root)
+        slots = KeySlotFile.load(self.path)
+        slots.seal_for(self.database_key(), user.user_name, signing)
+        slots.save(self.path)
         self._signer, self.trust_root = signer, root
         session.info[SIGNER_KEY] = signer
         record_event(session, actor, audit_actions.SIGNING_KEYS_ENROLLED)
         return actor
+
+    # --- key rotation ---------------------------------------------------------------------
+    def rotate_database_key(self, actor: Actor, reason: str) -> bool:
+        """Re-encrypt the whole database under a new random key and seal it to every active
+        user and the recovery key (public keys only: no password, no recovery code).
+
+        Crash-safe: the key file first holds envelopes of both generations; the re-encrypted
+        copy is written beside the database, checked, then renamed over it; only then is the
+        old generation dropped. Whichever database file a crash leaves, a key for it remains.
+        Returns False (nothing changed) while an active user holds no signing key yet.
+        """
+        slots = KeySlotFile.load(self.path)
+        recipients = slots.recipients()
+        with self.session() as session:
+            active = list(
+                session.execute(select(User.user_name).where(User.is_active.is_(True))).scalars()
+            )
+        owners = [*active, ""]
+        if any(owner not in recipients for owner in owners):
+            return False
+        old_key, new_key = self.database_key(), new_database_key()
+        with self.session() as session:
+            record_event(
+                session, actor, audit_actions.DATABASE_KEY_ROTATED,
+                detail=f"generation {slots.generation + 1}; {reason}",
+            )
+        staged = KeySlotFile(
+            database_id=slots.database_id,
+            slots=list(slots.slots),
+            audit_anchor=slots.audit_anchor,
+            generation=slots.generation + 1,
+            envelopes=[
+                e for e in slots.envelopes if e.generation == slots.generation and e.owner in owners
+            ],
+        )
+        for owner in owners:
+            staged.seal_for(new_key, owner, recipients[owner])
+        staged.save(self.path)  # 1. both generations open
+        rotating = self.path.with_name(self.path.name + ".rekeying")
+        export_encrypted_copy(self.engine, new_key, rotating)  # 2. the copy, under the new key
+        if cipher_damaged_pages(rotating, new_key):
+            rotating.unlink(missing_ok=True)
+            raise UserFacingError(
+                "The re-encrypted copy failed its integrity check; the database was not changed."
+            )
+        _fsync_file(rotating)
+        forget_key(self.engine)
+        # Every committed page into the main file, so no -wal is left to apply to the new one.
+        checkpoint = raw_connection(self.path, old_key)
+        try:
+            checkpoint.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            checkpoint.close()
+        os.replace(rotating, self.path)  # 3. the swap
+        _fsync_file(self.path.parent)
+        for stale in (Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+            stale.unlink(missing_ok=True)
+        self._key = new_key
+        self.engine = create_keyed_engine(self.path, new_key)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        staged.envelopes = [e for e in staged.envelopes if e.generation == staged.generation]
+        staged.save(self.path)  # 4. the old generation is gone
+        del old_key
+        return True
 
     # --- keys and backups --------------------------------------------------------------------
     def key_slots(self) -> KeySlotFile:

@@ -21,7 +21,11 @@ from typing import Any
 
 from argon2.low_level import Type, hash_secret_raw
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ketadesk.core.errors import UserFacingError
 
@@ -95,6 +99,9 @@ class SlotSecrets:
     database_key: bytes
     signing_key: bytes | None = None
     trust_root: str | None = None
+    # Keys of earlier generations the owner could open (a rotation interrupted by a crash
+    # leaves the database under one of them). Never written into a slot.
+    older_keys: tuple[bytes, ...] = ()
 
     def payload(self) -> bytes:
         if self.trust_root is None:
@@ -167,6 +174,78 @@ def _unwrap(database_id: str, slot: KeySlot, secret: bytes) -> bytes | None:
     return None if opened is None else opened.database_key
 
 
+def _hkdf(material: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(material)
+
+
+def _x25519_private(seed: bytes) -> X25519PrivateKey:
+    return X25519PrivateKey.from_private_bytes(_hkdf(seed, b"ketadesk key envelope x25519"))
+
+
+def _public_b64(private: X25519PrivateKey) -> str:
+    return _b64(private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+
+def envelope_recipient(seed: bytes) -> str:
+    """The X25519 public key (base64) that key envelopes for ``seed``'s owner are sealed to;
+    ``seed`` is the owner's signing key (users) or the recovery secret."""
+    return _public_b64(_x25519_private(seed))
+
+
+@dataclass(frozen=True)
+class KeyEnvelope:
+    """The database key of one generation, sealed to one owner's X25519 public key (an
+    ephemeral key exchange, HKDF, AES-256-GCM). Rotation needs only the public keys: no
+    password and no recovery code."""
+
+    owner: str  # a user name, or "" for the recovery key
+    generation: int
+    recipient: str
+    ephemeral: str
+    nonce: str
+    sealed: str
+
+    def associated_data(self, database_id: str) -> bytes:
+        bound = {
+            "format": KEYSLOT_FORMAT,
+            "database_id": database_id,
+            "owner": self.owner,
+            "generation": self.generation,
+            "recipient": self.recipient,
+            "ephemeral": self.ephemeral,
+        }
+        return json.dumps(bound, sort_keys=True, separators=(",", ":")).encode()
+
+
+def seal_envelope(
+    database_id: str, key: bytes, *, owner: str, generation: int, recipient: str
+) -> KeyEnvelope:
+    ephemeral = X25519PrivateKey.generate()
+    shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(_unb64(recipient)))
+    envelope = KeyEnvelope(
+        owner, generation, recipient, _public_b64(ephemeral), _b64(secrets.token_bytes(12)), ""
+    )
+    wrapping = _hkdf(shared, b"ketadesk key envelope")
+    sealed = AESGCM(wrapping).encrypt(
+        _unb64(envelope.nonce), key, envelope.associated_data(database_id)
+    )
+    return replace(envelope, sealed=_b64(sealed))
+
+
+def _open_envelope(database_id: str, envelope: KeyEnvelope, seed: bytes) -> bytes | None:
+    private = _x25519_private(seed)
+    if _public_b64(private) != envelope.recipient:
+        return None
+    try:
+        shared = private.exchange(X25519PublicKey.from_public_bytes(_unb64(envelope.ephemeral)))
+        key = AESGCM(_hkdf(shared, b"ketadesk key envelope")).decrypt(
+            _unb64(envelope.nonce), _unb64(envelope.sealed), envelope.associated_data(database_id)
+        )
+    except (InvalidTag, ValueError):
+        return None
+    return key if len(key) == DATABASE_KEY_BYTES else None
+
+
 @dataclass(frozen=True)
 class AuditAnchor:
     """The newest audit event when KetaDesk last closed the database: its number and hash.
@@ -186,6 +265,11 @@ class KeySlotFile:
     database_id: str
     slots: list[KeySlot] = field(default_factory=list)
     audit_anchor: AuditAnchor | None = None
+    # The database key's generation (raised by every rotation) and its envelopes; while a
+    # rotation is under way the previous generation's envelopes are kept too, so whichever
+    # file a crash leaves behind still opens.
+    generation: int = 1
+    envelopes: list[KeyEnvelope] = field(default_factory=list)
 
     # --- reading and writing -------------------------------------------------------------
     @staticmethod
@@ -217,12 +301,25 @@ class KeySlotFile:
                 for s in raw["slots"]
             ]
             anchor = raw.get("audit_anchor")
+            envelopes = [
+                KeyEnvelope(
+                    owner=str(e["owner"]),
+                    generation=int(e["generation"]),
+                    recipient=str(e["recipient"]),
+                    ephemeral=str(e["ephemeral"]),
+                    nonce=str(e["nonce"]),
+                    sealed=str(e["sealed"]),
+                )
+                for e in raw.get("envelopes", [])
+            ]
             return cls(
                 database_id=str(raw["database_id"]),
                 slots=slots,
                 audit_anchor=None
                 if anchor is None
                 else AuditAnchor(int(anchor["seq"]), str(anchor["row_hash"])),
+                generation=int(raw.get("generation", 1)),
+                envelopes=envelopes,
             )
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
             raise UserFacingError(
@@ -239,6 +336,9 @@ class KeySlotFile:
         }
         if self.audit_anchor is not None:
             content["audit_anchor"] = asdict(self.audit_anchor)
+        if self.envelopes:
+            content["generation"] = self.generation
+            content["envelopes"] = [asdict(e) for e in self.envelopes]
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "w", encoding="utf-8") as handle:
             json.dump(content, handle, indent=1)
@@ -246,6 +346,40 @@ class KeySlotFile:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
+        _fsync_folder(path.parent)
+
+    # --- key envelopes -------------------------------------------------------------------
+    def seal_for(self, key: bytes, owner: str, seed_or_recipient: bytes | str) -> None:
+        """Add (or replace) ``owner``'s envelope of the current generation."""
+        recipient = (
+            seed_or_recipient
+            if isinstance(seed_or_recipient, str)
+            else envelope_recipient(seed_or_recipient)
+        )
+        self.envelopes = [
+            e for e in self.envelopes
+            if not (e.owner == owner and e.generation == self.generation)
+        ]
+        self.envelopes.append(
+            seal_envelope(
+                self.database_id, key, owner=owner, generation=self.generation,
+                recipient=recipient,
+            )
+        )
+
+    def recipients(self) -> dict[str, str]:
+        """Owner -> X25519 public key, from the current generation's envelopes."""
+        return {e.owner: e.recipient for e in self.envelopes if e.generation == self.generation}
+
+    def keys_for(self, owner: str, seed: bytes) -> list[bytes]:
+        """Database keys ``owner`` can open, newest generation first."""
+        found = []
+        for envelope in sorted(self.envelopes, key=lambda e: -e.generation):
+            if envelope.owner == owner:
+                key = _open_envelope(self.database_id, envelope, seed)
+                if key is not None and key not in found:
+                    found.append(key)
+        return found
 
     # --- slots ----------------------------------------------------------------------------
     def user_slots(self, user_name: str) -> Iterator[KeySlot]:
@@ -281,8 +415,17 @@ class KeySlotFile:
         for slot in self.user_slots(user_name):
             opened = _open_slot(self.database_id, slot, password.encode("utf-8"))
             if opened is not None:
-                return slot, opened
+                return slot, self._with_envelope_keys(user_name, opened)
         raise UserFacingError(WRONG_CREDENTIALS, exit_code=1)
+
+    def _with_envelope_keys(self, owner: str, opened: SlotSecrets) -> SlotSecrets:
+        if opened.signing_key is None:
+            return opened
+        keys = self.keys_for(owner, opened.signing_key)
+        if not keys:
+            return opened
+        older = [k for k in (*keys[1:], opened.database_key) if k != keys[0]]
+        return replace(opened, database_key=keys[0], older_keys=tuple(older))
 
     def open_device_slot(
         self, user_name: str, device_secret: bytes
@@ -291,7 +434,7 @@ class KeySlotFile:
             if slot.kind == "device" and slot.user_name == user_name:
                 opened = _open_slot(self.database_id, slot, device_secret)
                 if opened is not None:
-                    return slot, opened
+                    return slot, self._with_envelope_keys(user_name, opened)
         return None
 
     def remove_user_slots(self, user_name: str) -> None:
@@ -300,8 +443,13 @@ class KeySlotFile:
         ]
 
     def add_recovery_slot(self, key: bytes | SlotSecrets) -> str:
-        """Add (or replace) the recovery slot; return the recovery key to show once."""
+        """Add (or replace) the recovery slot; return the recovery key to show once. The
+        database key is also sealed to the recovery key's public half, so a rotation never
+        needs the recovery code."""
         recovery_key = new_recovery_key()
+        database_key = key.database_key if isinstance(key, SlotSecrets) else key
+        self.envelopes = [e for e in self.envelopes if e.owner != ""]
+        self.seal_for(database_key, "", _recovery_secret(recovery_key))
         self.slots = [s for s in self.slots if s.kind != "recovery"]
         self.slots.append(
             _wrap(
@@ -349,6 +497,9 @@ class KeySlotFile:
         return None
 
     def unwrap_with_recovery_key(self, recovery_key: str) -> bytes:
+        from_envelopes = self.keys_for("", _recovery_secret(recovery_key))
+        if from_envelopes:
+            return from_envelopes[0]
         for slot in self.slots:
             if slot.kind == "recovery":
                 key = _unwrap(self.database_id, slot, _recovery_secret(recovery_key))
@@ -373,3 +524,17 @@ def new_recovery_key() -> str:
 def _recovery_secret(recovery_key: str) -> bytes:
     normalised = "".join(ch for ch in recovery_key.upper() if ch.isalnum())
     return normalised.encode("ascii", errors="replace")
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename durable (POSIX: fsync the folder)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)

@@ -155,6 +155,7 @@ def add_user(
                 public_key=public_key_of(signing_key),
             )
             write_slot_grant(session, db.database_id, signer, slot)
+            slots.seal_for(db.database_key(), user_name, signing_key)
         # The slot file is written last, inside the transaction: if it fails, no user row.
         slots.save(db.path)
         return _info(user)
@@ -176,9 +177,19 @@ def reset_password(db: PracticeDatabase, actor: Actor, user_name: str, new_passw
     the manager; the old public key is kept (retired) so their earlier events still verify."""
     require(actor, Permission.MANAGE_USERS, "reset other users' passwords")
     get_user(db, user_name)
+    with db.session() as session:
+        grant = session.get(UserGrant, user_name)
+        if grant is not None and grant.public_key is not None and grant.public_key == db.trust_root:
+            raise UserFacingError(
+                f"{user_name} is the first physician: their password is changed with their "
+                "own old password (or the recovery key), never reset, because every other "
+                "user's grant depends on their key."
+            )
     _set_password(
         db, actor, user_name, new_password, audit_actions.PASSWORD_RESET, db.key_slots(), None
     )
+    # An old copy of the key file (the old password's slot) must open nothing current.
+    db.rotate_database_key(actor, f"password of {user_name} reset")
 
 
 def _set_password(
@@ -228,6 +239,8 @@ def _set_password(
             )
             forget_slot_grants(session, old_ids)
             write_slot_grant(session, db.database_id, signer, slot)
+            slots.envelopes = [e for e in slots.envelopes if e.owner != user_name]
+            slots.seal_for(db.database_key(), user_name, signing_key)
         slots.save(db.path)
 
 
@@ -273,7 +286,10 @@ def remove_user(db: PracticeDatabase, actor: Actor, user_name: str) -> None:
             session, [s.slot_id for s in slots.slots if s.user_name == user_name]
         )
         slots.remove_user_slots(user_name)
+        slots.envelopes = [e for e in slots.envelopes if e.owner != user_name]
         slots.save(db.path)
+    # The removed user may have kept the key: re-encrypt under one they never held.
+    db.rotate_database_key(actor, f"user {user_name} removed")
 
 
 def _grant_role(
