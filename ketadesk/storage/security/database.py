@@ -338,8 +338,13 @@ class PracticeDatabase:
         slots.save(self.path)
 
     @classmethod
-    def open_with_key(cls, path: Path, key: bytes, slots: KeySlotFile) -> PracticeDatabase:
-        """Checks the key and every page, upgrades an older schema (after a backup), opens."""
+    def open_with_key(
+        cls, path: Path, key: bytes, slots: KeySlotFile, signer: Signer | None = None
+    ) -> PracticeDatabase:
+        """Checks the key and every page, upgrades an older schema (after a backup), opens.
+
+        Without a log-in: events are signed by ``signer`` (a key its holder unwrapped from
+        their own slot) when it is the actor, otherwise by the practice key."""
         try:
             check_key_opens(path, key)
         except UserFacingError:
@@ -354,6 +359,7 @@ class PracticeDatabase:
         if cipher_damaged_pages(path, key):
             raise _damaged(path)
         database = cls(path, key, slots)
+        database._signer = signer
         try:
             database._check_identity()
             database._upgrade_if_needed()
