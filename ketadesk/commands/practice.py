@@ -168,6 +168,8 @@ def _user_list(args: argparse.Namespace) -> int:
         for info in list_users(database):
             flags = " manages users" if info.can_manage_users else ""
             state = "" if info.is_active else " (removed)"
+            if info.is_row_unsigned:
+                state += " (users table changed outside KetaDesk; shown as signed)"
             print(f"{info.user_name:20} {info.role:10} {info.full_name}{flags}{state}")
     finally:
         database.close()

@@ -33,7 +33,12 @@ from ketadesk.storage.security.signing_keys import (
     public_key_of,
     slot_grant_message,
 )
-from ketadesk.storage.security.users import add_user, change_own_password, remove_user
+from ketadesk.storage.security.users import (
+    add_user,
+    change_own_password,
+    list_users,
+    remove_user,
+)
 from tests.conftest import ADMIN, PASSWORD, PHYSICIAN
 from tests.e2e.cli_runner import run_ketadesk
 from tests.reliability.conftest import record_figure
@@ -279,6 +284,14 @@ def test_update_users_as_an_admin_gains_nothing(closed_practice) -> None:
                      role=Role.PHYSICIAN, password=ADMIN_PASSWORD, can_manage_users=True)
     finally:
         db.close()
+    db, _outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)
+    try:
+        listed = {info.user_name: info for info in list_users(db)}
+    finally:
+        db.close()
+    assert listed[ADMIN].role == Role.ADMIN and not listed[ADMIN].can_manage_users
+    assert listed[ADMIN].is_row_unsigned
+    assert not listed[PHYSICIAN].is_row_unsigned
 
 
 @pytest.mark.parametrize("forgery", ["edit-grant", "self-signed", "no-signature"])

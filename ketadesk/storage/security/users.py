@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
@@ -15,7 +15,12 @@ from ketadesk.models.signing import UserGrant
 from ketadesk.models.users import User
 from ketadesk.storage.security.audit_log import record_event
 from ketadesk.storage.security.database import PracticeDatabase, check_user_name
-from ketadesk.storage.security.grants import forget_slot_grants, write_grant, write_slot_grant
+from ketadesk.storage.security.grants import (
+    check_grants,
+    forget_slot_grants,
+    write_grant,
+    write_slot_grant,
+)
 from ketadesk.storage.security.keyslots import KeySlotFile, SlotSecrets
 from ketadesk.storage.security.signing_keys import new_private_key, public_key_of
 
@@ -33,6 +38,9 @@ class UserInfo:
     npi: str | None
     dea_number: str | None
     licence_states: tuple[str, ...]
+    # The users table disagrees with the signed grant (or there is no valid grant): the row
+    # was changed outside KetaDesk. Role and manage_users above are then the grant's.
+    is_row_unsigned: bool = False
 
 
 def _info(user: User) -> UserInfo:
@@ -78,8 +86,33 @@ def is_valid_npi(npi: str) -> bool:
 
 
 def list_users(db: PracticeDatabase) -> list[UserInfo]:
+    """Every user, with role and manage_users as their signed grant says (once the practice
+    signs grants); a row edited outside KetaDesk is flagged, never believed."""
     with db.session() as session:
-        return [_info(u) for u in session.execute(select(User).order_by(User.user_name)).scalars()]
+        users = [_info(u) for u in session.execute(select(User).order_by(User.user_name)).scalars()]
+        if db.signer() is None:
+            return users
+        check = check_grants(session, db.database_id, db.trust_root)
+    result = []
+    for info in users:
+        grant = check.valid.get(info.user_name)
+        if grant is None:
+            result.append(replace(info, role=Role.ADMIN, can_manage_users=False,
+                                  is_row_unsigned=True))
+            continue
+        differs = (str(info.role), info.can_manage_users, info.is_active) != (
+            grant.role, grant.can_manage_users, grant.is_active
+        )
+        result.append(
+            replace(
+                info,
+                role=Role(grant.role),
+                can_manage_users=grant.can_manage_users,
+                is_active=grant.is_active,
+                is_row_unsigned=differs,
+            )
+        )
+    return result
 
 
 def get_user(db: PracticeDatabase, user_name: str) -> UserInfo:
