@@ -576,3 +576,70 @@ def test_restore_shows_what_will_be_lost_and_asks(closed_practice, tmp_path):
         assert db.verify_audit_trail().is_intact
     finally:
         db.close()
+
+
+def _with_receipts(path: Path, folder: Path) -> None:
+    from ketadesk.storage.practice.settings_store import set_setting
+
+    db, outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)
+    with db.session() as session:
+        set_setting(session, outcome.actor, "audit_receipt_folder", str(folder))
+    db.close()
+
+
+def _files(path: Path) -> list[Path]:
+    return [p for p in (path, KeySlotFile.path_for(path), Path(f"{path}-wal"),
+                        Path(f"{path}-shm")) if p.exists()]
+
+
+def test_a_database_rolled_back_behind_the_audit_receipt_is_named(closed_practice, tmp_path):
+    path = closed_practice
+    receipts = tmp_path / "backup-drive"
+    _with_receipts(path, receipts)
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    for file in _files(path):
+        shutil.copy2(file, earlier / file.name)
+    _log_in_and_out(path, ADMIN, PASSWORD, views=3)  # the receipt moves forward
+    receipt = json.loads(next(receipts.glob("*.audit-receipt.json")).read_text())
+    assert receipt["signed_by"] == ADMIN and receipt["signature"]
+
+    # The insider copies the earlier database and key file back (no key needed).
+    for file in _files(path):
+        file.unlink()
+    for file in earlier.iterdir():
+        shutil.copy2(file, path.parent / file.name)
+    db, outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)
+    db.close()
+    assert not outcome.audit.is_intact
+    assert "rolled back to an earlier copy" in outcome.audit.describe()
+    result = run_ketadesk("--db", str(path), "verify-audit", "--as", PHYSICIAN,
+                          "--password-stdin", stdin=PASSWORD + "\n")
+    assert result.returncode == 1
+    assert f"signed by {ADMIN} at" in result.stderr
+
+
+def test_each_backup_carries_a_signed_checkpoint(closed_practice, tmp_path):
+    from ketadesk.storage.security.audit_receipts import read_checkpoint
+    from ketadesk.storage.security.database import checkpoint_path_for_backup
+    from ketadesk.storage.security.grants import check_grants
+
+    backup = tmp_path / "backups" / "b.db"
+    db, _outcome = PracticeDatabase.unlock(closed_practice, PHYSICIAN, PASSWORD)
+    try:
+        db.backup_to(backup)
+        checkpoint = read_checkpoint(checkpoint_path_for_backup(backup))
+        assert checkpoint is not None and checkpoint.signed_by == PHYSICIAN
+        with db.session() as session:
+            grants = check_grants(session, db.database_id, db.trust_root)
+        assert checkpoint.is_signed_by_granted_key(grants)
+    finally:
+        db.close()
+    restored, _outcome = PracticeDatabase.unlock(backup, PHYSICIAN, PASSWORD)
+    try:
+        with restored.session() as session:
+            from ketadesk.storage.security.audit_receipts import rollback_problem
+
+            assert rollback_problem(session, checkpoint, "the backup") is None
+    finally:
+        restored.close()

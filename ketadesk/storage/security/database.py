@@ -27,6 +27,14 @@ from ketadesk.models.practice import PracticeMeta
 from ketadesk.models.users import User
 from ketadesk.storage.security import attempts
 from ketadesk.storage.security.audit_log import latest_event, record_event, verify_audit
+from ketadesk.storage.security.audit_receipts import (
+    make_checkpoint,
+    read_checkpoint,
+    receipt_folder,
+    receipt_path,
+    rollback_problem,
+    write_checkpoint,
+)
 from ketadesk.storage.security.audit_signatures import (
     DATABASE_ID_KEY,
     SIGNER_KEY,
@@ -96,6 +104,11 @@ def _damaged(path: Path) -> DatabaseDamagedError:
         "The practice database is damaged (some of its pages fail their integrity check) and "
         f"was not opened or changed.{hint} Restore it with 'python -m ketadesk restore'."
     )
+
+
+def checkpoint_path_for_backup(backup: Path) -> Path:
+    """The signed audit checkpoint written beside each backup."""
+    return backup.with_name(backup.name + ".checkpoint.json")
 
 
 def backups_dir(db_path: Path) -> Path:
@@ -514,6 +527,7 @@ class PracticeDatabase:
         so removed events stay noticed)."""
         with self.session() as session:
             newest = latest_event(session)
+            self._write_receipts(session)
         if newest is None:
             return
         try:
@@ -558,9 +572,13 @@ class PracticeDatabase:
         return None if stored is None else stored.value
 
     def _verify(self, session: Session) -> ChainVerdict:
-        verdict = verify_audit(session, KeySlotFile.load(self.path).audit_anchor)
+        slots = KeySlotFile.load(self.path)
+        verdict = verify_audit(session, slots.audit_anchor)
         if not verdict.is_intact:
             return verdict
+        behind = self._behind_receipt(session, slots)
+        if behind is not None:
+            return ChainVerdict(False, verdict.event_count, behind[0], behind[1])
         report = check_event_signatures(
             session, check_grants(session, self.database_id, self._pinned_root(session))
         )
@@ -574,6 +592,41 @@ class PracticeDatabase:
                 problem + (f" ({more} more events with signature problems)" if more else ""),
             )
         return verdict
+
+    def _behind_receipt(self, session: Session, slots: KeySlotFile) -> tuple[int, str] | None:
+        """(event, problem) when the database or key file is older than the audit receipt
+        kept in the practice's second folder."""
+        folder = receipt_folder(session)
+        if folder is None:
+            return None
+        receipt = read_checkpoint(receipt_path(folder, self.database_id))
+        if receipt is None or receipt.database_id != self.database_id:
+            return None
+        if receipt.generation > slots.generation:
+            return receipt.seq, (
+                f"the key file is older than the audit receipt in {folder} (key generation "
+                f"{slots.generation}, receipt {receipt.generation}): it was rolled back"
+            )
+        problem = rollback_problem(session, receipt, str(folder))
+        return None if problem is None else (receipt.seq, problem)
+
+    def _write_receipts(self, session: Session, also_to: Path | None = None) -> None:
+        """The newest signed checkpoint into the receipt folder (and ``also_to``)."""
+        if self._signer is None:
+            return
+        checkpoint = make_checkpoint(
+            session, self._signer, self.database_id, KeySlotFile.load(self.path).generation
+        )
+        if checkpoint is None:
+            return
+        folder = receipt_folder(session)
+        targets = [] if folder is None else [receipt_path(folder, self.database_id)]
+        targets += [] if also_to is None else [also_to]
+        for target in targets:
+            try:
+                write_checkpoint(target, checkpoint)
+            except OSError:
+                pass  # an unplugged backup drive must not stop the practice from closing
 
     # --- signed identity at log-in -------------------------------------------------------
     def _check_signed_identity(self, session: Session, user: User, used: _UsedSlot) -> Actor:
@@ -776,6 +829,8 @@ class PracticeDatabase:
             raise UserFacingError("The backup copy failed its integrity check and was removed.")
         shutil.copy2(KeySlotFile.path_for(self.path), KeySlotFile.path_for(destination))
         partial.replace(destination)
+        with self.session() as session:
+            self._write_receipts(session, also_to=checkpoint_path_for_backup(destination))
         return destination
 
 
