@@ -37,6 +37,7 @@ from ketadesk.storage.security.audit_receipts import (
 )
 from ketadesk.storage.security.audit_signatures import (
     DATABASE_ID_KEY,
+    LOGIN_CHECKED_EVENTS,
     SIGNER_KEY,
     SignatureReport,
     check_event_signatures,
@@ -427,7 +428,9 @@ class PracticeDatabase:
                     at=failure.at,
                 )
             record_event(session, actor, audit_actions.LOGIN)
-            verdict = self._verify(session)
+            # At log-in the chain is recomputed whole but only the newest signatures are
+            # checked (a bounded wait); verify-audit and the audit viewer check them all.
+            verdict = self._verify(session, newest_signatures=LOGIN_CHECKED_EVENTS)
             if not verdict.is_intact:
                 record_event(
                     session,
@@ -571,7 +574,7 @@ class PracticeDatabase:
         stored = session.get(PracticeMeta, TRUST_ROOT_META)
         return None if stored is None else stored.value
 
-    def _verify(self, session: Session) -> ChainVerdict:
+    def _verify(self, session: Session, newest_signatures: int | None = None) -> ChainVerdict:
         slots = KeySlotFile.load(self.path)
         verdict = verify_audit(session, slots.audit_anchor)
         if not verdict.is_intact:
@@ -580,7 +583,9 @@ class PracticeDatabase:
         if behind is not None:
             return ChainVerdict(False, verdict.event_count, behind[0], behind[1])
         report = check_event_signatures(
-            session, check_grants(session, self.database_id, self._pinned_root(session))
+            session,
+            check_grants(session, self.database_id, self._pinned_root(session)),
+            newest_signatures,
         )
         if report.problems:
             seq, problem = report.problems[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -56,11 +57,15 @@ def signature_is_valid(public_key: str | None, message: bytes, signature: str | 
     if not public_key or not signature:
         return False
     try:
-        key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key, validate=True))
-        key.verify(base64.b64decode(signature, validate=True), message)
+        _public_key(public_key).verify(base64.b64decode(signature, validate=True), message)
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+@lru_cache(maxsize=256)
+def _public_key(public_key: str) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key, validate=True))
 
 
 def _canonical(kind: str, database_id: str, **fields: object) -> bytes:
