@@ -9,7 +9,6 @@ signed by the user who closed the database (their Ed25519 key). Receipts only mo
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketadesk.core.private_files import make_private_folder, write_private_bytes
 from ketadesk.core.settings import SettingSpec, register_setting
 from ketadesk.models.audit import AuditEvent
 from ketadesk.models.practice import PracticeSetting
@@ -119,14 +119,8 @@ def write_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
     if existing is not None and existing.database_id == checkpoint.database_id:
         if (existing.seq, existing.generation) >= (checkpoint.seq, checkpoint.generation):
             return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(asdict(checkpoint), handle, indent=1)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    make_private_folder(path.parent)
+    write_private_bytes(path, json.dumps(asdict(checkpoint), indent=1).encode("utf-8"))
 
 
 def rollback_problem(session: Session, checkpoint: Checkpoint, where: str) -> str | None:

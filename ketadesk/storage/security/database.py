@@ -21,11 +21,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ketadesk.core import audit_actions
 from ketadesk.core.audit_chain import ChainVerdict
+from ketadesk.core.display_names import check_full_name
 from ketadesk.core.errors import UserFacingError
-from ketadesk.core.permissions import Actor, Role, password_problem
+from ketadesk.core.permissions import Actor, Role
+from ketadesk.core.private_files import (
+    create_private_empty_file,
+    make_private_folder,
+    restrict,
+    restrict_database_files,
+)
 from ketadesk.models.practice import PracticeMeta
 from ketadesk.models.users import User
 from ketadesk.storage.security import attempts
+from ketadesk.storage.security.attempts_kept import failed_attempts_kept, keep_failed_attempts
 from ketadesk.storage.security.audit_log import latest_event, record_event, verify_audit
 from ketadesk.storage.security.audit_receipts import (
     make_checkpoint,
@@ -46,6 +54,11 @@ from ketadesk.storage.security.content_signatures import (
     ContentSignatureCheck,
     check_content_signatures,
 )
+from ketadesk.storage.security.database_location import (
+    DISK_FULL,
+    check_database_location,
+    is_disk_full,
+)
 from ketadesk.storage.security.engine import (
     MIN_DATABASE_BYTES,
     check_key_opens,
@@ -64,6 +77,7 @@ from ketadesk.storage.security.grants import (
     write_grant,
     write_slot_grant,
 )
+from ketadesk.storage.security.kdf_bounds import rewrap_weak_user_slot
 from ketadesk.storage.security.keyslots import (
     WRONG_CREDENTIALS,
     AuditAnchor,
@@ -79,6 +93,7 @@ from ketadesk.storage.security.migrate import (
     needs_upgrade,
     upgrade_to_head,
 )
+from ketadesk.storage.security.password_rules import check_new_password
 from ketadesk.storage.security.signing_keys import Signer, new_private_key, public_key_of
 
 
@@ -90,11 +105,12 @@ class DatabaseBusyError(UserFacingError):
     exit_code = 5
 
 
-def _refuse_while_backing_off(path: Path, now: datetime | None = None) -> None:
-    wait = attempts.seconds_to_wait(path, now)
+def _refuse_while_backing_off(path: Path, user_name: str, now: datetime | None = None) -> None:
+    wait = attempts.seconds_to_wait(path, user_name, now)
     if wait:
         raise UserFacingError(
-            f"Too many wrong passwords in a row. Wait {wait} seconds before trying again."
+            f"Too many wrong passwords in a row for {user_name[:64]}. Wait {wait} seconds "
+            "before trying again."
         )
 
 
@@ -217,12 +233,10 @@ class PracticeDatabase:
                 f"A practice database already exists at {path}; nothing was changed."
             )
         check_user_name(user_name)
-        problem = password_problem(password, user_name)
-        if problem:
-            raise UserFacingError(problem)
-        if not full_name.strip():
-            raise UserFacingError("Enter the physician's full name.")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        full_name = check_full_name(full_name, whose="the physician's")
+        check_new_password(password, user_name)
+        make_private_folder(path.parent)
+        create_private_empty_file(path)  # 0600 before SQLite opens it, whatever the umask
         key = new_database_key()
         slots = KeySlotFile(database_id=uuid.uuid4().hex)
         signing_key = new_private_key()
@@ -287,14 +301,21 @@ class PracticeDatabase:
                 f"There is no practice database at {path}. Create one with "
                 "'python -m ketadesk init', or check the --db path."
             )
-        _refuse_while_backing_off(path, now)
+        check_database_location(path)
+        _refuse_while_backing_off(path, user_name, now)
         slots = KeySlotFile.load(path)
         try:
             slot, opened = slots.open_user_slot(user_name, password)
         except UserFacingError:
             attempts.record_failure(path, user_name, now)
             raise
-        return cls._open_as(path, slots, user_name, _UsedSlot(slot, opened, password))
+        database, outcome = cls._open_as(
+            path, slots, user_name, _UsedSlot(slot, opened, password)
+        )
+        # Re-read: the log-in itself may have rewritten this user's slot (signing key added).
+        rewrap_weak_user_slot(path, KeySlotFile.load(path), database.database_key(), user_name,
+                              password)
+        return database, outcome
 
     @classmethod
     def _open_as(
@@ -359,6 +380,7 @@ class PracticeDatabase:
 
         Without a log-in: events are signed by ``signer`` (a key its holder unwrapped from
         their own slot) when it is the actor, otherwise by the practice key."""
+        restrict_database_files(path)  # files made by older versions become 0600 too
         try:
             check_key_opens(path, key)
         except UserFacingError:
@@ -396,8 +418,7 @@ class PracticeDatabase:
             return
         before = current_revision(self.engine)
         self._signing_tables_just_created = before in _REVISIONS_BEFORE_SIGNING
-        folder = backups_dir(self.path)
-        folder.mkdir(exist_ok=True)
+        folder = make_private_folder(backups_dir(self.path))
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.backup_to(folder / f"before-upgrade-{stamp}.db")
         upgrade_to_head(self.engine)
@@ -410,7 +431,9 @@ class PracticeDatabase:
             )
 
     def _after_unlock(self, user_name: str, used: _UsedSlot) -> UnlockOutcome:
-        failures = attempts.failed_attempts(self.path)
+        with self.session() as session:
+            carried = attempts.pending_for_audit(self.path, failed_attempts_kept(session))
+        failures = carried.failures
         with self.session() as session:
             user = session.execute(
                 select(User).where(User.user_name == user_name)
@@ -427,6 +450,13 @@ class PracticeDatabase:
                     detail="wrong user name or password",
                     at=failure.at,
                 )
+            if carried.refused_files:
+                record_event(
+                    session,
+                    ("system", "system"),
+                    audit_actions.FAILED_ATTEMPTS_REFUSED,
+                    detail="failed log-in record edited, hand-written, deleted or rolled back",
+                )
             record_event(session, actor, audit_actions.LOGIN)
             # At log-in the chain is recomputed whole but only the newest signatures are
             # checked (a bounded wait); verify-audit and the audit viewer check them all.
@@ -438,7 +468,9 @@ class PracticeDatabase:
                     audit_actions.AUDIT_CHECK_FAILED,
                     detail=verdict.describe()[:200],
                 )
-        attempts.clear(self.path)
+        snapshot = attempts.settle_after_unlock(self.path, user_name, carried)
+        with self.session() as session:
+            keep_failed_attempts(session, snapshot)
         return UnlockOutcome(actor, verdict, len(failures))
 
     # --- sessions ----------------------------------------------------------------------------
@@ -456,6 +488,8 @@ class PracticeDatabase:
             session.commit()
         except OperationalError as error:
             session.rollback()
+            if is_disk_full(error):
+                raise UserFacingError(DISK_FULL) from error
             if "locked" in str(error) or "busy" in str(error):
                 raise DatabaseBusyError(
                     "The practice database is busy (another KetaDesk window or command is "
@@ -488,7 +522,7 @@ class PracticeDatabase:
 
     def unlock_again(self, user_name: str, password: str) -> Actor:
         """Re-authenticate after a lock (the same or another user: "switch user")."""
-        _refuse_while_backing_off(self.path)
+        _refuse_while_backing_off(self.path, user_name)
         slots = KeySlotFile.load(self.path)
         try:
             slot, opened = slots.open_user_slot(user_name, password)
@@ -787,7 +821,10 @@ class PracticeDatabase:
             staged.seal_for(new_key, owner, recipients[owner])
         staged.save(self.path)  # 1. both generations open
         rotating = self.path.with_name(self.path.name + ".rekeying")
+        rotating.unlink(missing_ok=True)
+        create_private_empty_file(rotating)
         export_encrypted_copy(self.engine, new_key, rotating)  # 2. the copy, under the new key
+        restrict(rotating)
         if cipher_damaged_pages(rotating, new_key):
             rotating.unlink(missing_ok=True)
             raise UserFacingError(
@@ -825,15 +862,29 @@ class PracticeDatabase:
     def backup_to(self, destination: Path) -> Path:
         """An encrypted, consistent copy plus its key file (it opens with the same passwords)."""
         destination = Path(destination)
-        destination.parent.mkdir(parents=True, exist_ok=True)
+        make_private_folder(destination.parent)
         partial = destination.with_name(destination.name + ".partial")
-        export_encrypted_copy(self.engine, self.database_key(), partial)
-        problems = cipher_damaged_pages(partial, self.database_key())
-        if problems:
-            partial.unlink(missing_ok=True)
-            raise UserFacingError("The backup copy failed its integrity check and was removed.")
-        shutil.copy2(KeySlotFile.path_for(self.path), KeySlotFile.path_for(destination))
-        partial.replace(destination)
+        partial.unlink(missing_ok=True)
+        try:
+            create_private_empty_file(partial)
+            export_encrypted_copy(self.engine, self.database_key(), partial)
+            restrict(partial)
+            problems = cipher_damaged_pages(partial, self.database_key())
+            if problems:
+                raise UserFacingError(
+                    "The backup copy failed its integrity check and was removed."
+                )
+            shutil.copy2(KeySlotFile.path_for(self.path), KeySlotFile.path_for(destination))
+            restrict(KeySlotFile.path_for(destination))
+            partial.replace(destination)
+        except BaseException as error:
+            partial.unlink(missing_ok=True)  # nothing half-written stays behind
+            if is_disk_full(error):
+                raise UserFacingError(
+                    "The disk is full, so the backup was not written (nothing half-written "
+                    "was left). Free some space or choose another drive."
+                ) from error
+            raise
         with self.session() as session:
             self._write_receipts(session, also_to=checkpoint_path_for_backup(destination))
         return destination

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ketadesk.core.errors import UserFacingError
+from ketadesk.core.private_files import write_private_bytes
 
 KEYSLOT_FORMAT = 1
 DATABASE_KEY_BYTES = 32
@@ -312,7 +313,7 @@ class KeySlotFile:
                 )
                 for e in raw.get("envelopes", [])
             ]
-            return cls(
+            loaded = cls(
                 database_id=str(raw["database_id"]),
                 slots=slots,
                 audit_anchor=None
@@ -325,6 +326,10 @@ class KeySlotFile:
             raise UserFacingError(
                 f"The key file {path.name} is damaged and cannot be read; restore it from a backup."
             ) from error
+        from ketadesk.storage.security.kdf_bounds import check_key_file_kdfs
+
+        check_key_file_kdfs(loaded)  # before any argon2 work: no hang on absurd settings
+        return loaded
 
     def save(self, db_path: Path) -> None:
         """Write atomically: a temp file in the same folder, fsync, then rename over."""
@@ -339,13 +344,8 @@ class KeySlotFile:
         if self.envelopes:
             content["generation"] = self.generation
             content["envelopes"] = [asdict(e) for e in self.envelopes]
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(content, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        # A unique 0600 temp name: two savers never share one, nobody else can read it.
+        write_private_bytes(path, json.dumps(content, indent=1).encode("utf-8"))
         _fsync_folder(path.parent)
 
     # --- key envelopes -------------------------------------------------------------------

@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ketadesk.core import audit_actions
+from ketadesk.core.display_names import check_full_name
 from ketadesk.core.errors import UserFacingError
-from ketadesk.core.permissions import Actor, Permission, Role, password_problem, require
+from ketadesk.core.permissions import Actor, Permission, Role, require
 from ketadesk.models.signing import UserGrant
 from ketadesk.models.users import User
 from ketadesk.storage.security.audit_log import record_event
@@ -21,7 +22,8 @@ from ketadesk.storage.security.grants import (
     write_grant,
     write_slot_grant,
 )
-from ketadesk.storage.security.keyslots import KeySlotFile, SlotSecrets
+from ketadesk.storage.security.keyslots import KeySlot, KeySlotFile, SlotSecrets
+from ketadesk.storage.security.password_rules import check_new_password
 from ketadesk.storage.security.signing_keys import new_private_key, public_key_of
 
 LICENCE_STATES = ("FL", "NJ")
@@ -138,12 +140,10 @@ def add_user(
 ) -> UserInfo:
     require(actor, Permission.MANAGE_USERS, "add users")
     check_user_name(user_name)
-    problem = password_problem(password, user_name)
-    if problem:
-        raise UserFacingError(problem)
-    if not full_name.strip():
-        raise UserFacingError("Enter the user's full name.")
+    check_full_name(full_name)
     _check_credentials(npi, dea_number, licence_states)
+    with db.session() as session:
+        check_new_password(password, user_name, session=session)
     slots = db.key_slots()
     with db.session() as session:
         exists = session.execute(
@@ -234,29 +234,28 @@ def _set_password(
     slots: KeySlotFile,
     held: SlotSecrets | None,
 ) -> None:
-    problem = password_problem(new_password, user_name)
-    if problem:
-        raise UserFacingError(problem)
+    with db.session() as session:
+        check_new_password(new_password, user_name, session=session, slots=slots)
     signer = db.signer()
+    new_slot: KeySlot | None = None
     with db.session() as session:
         user = session.execute(select(User).where(User.user_name == user_name)).scalar_one()
         user.password_changed_at = datetime.now(UTC)
         record_event(session, actor, action, detail=f"user {user_name}")
         old_ids = [s.slot_id for s in slots.user_slots(user_name)]
         if signer is None:  # before signing keys
-            slots.add_user_slot(db.database_key(), user_name, new_password)
+            pass
         elif held is not None and held.signing_key is not None:
-            slot = slots.add_user_slot(
+            new_slot = slots.add_user_slot(
                 SlotSecrets(db.database_key(), held.signing_key, db.trust_root),
                 user_name,
                 new_password,
             )
-            forget_slot_grants(session, old_ids)
-            write_slot_grant(session, db.database_id, signer, slot)
+            write_slot_grant(session, db.database_id, signer, new_slot)
         else:
             grant = session.get(UserGrant, user_name)
             signing_key = new_private_key()
-            slot = slots.add_user_slot(
+            new_slot = slots.add_user_slot(
                 SlotSecrets(db.database_key(), signing_key, db.trust_root),
                 user_name,
                 new_password,
@@ -270,11 +269,18 @@ def _set_password(
                 can_manage_users=grant.can_manage_users if grant else user.can_manage_users,
                 public_key=public_key_of(signing_key),
             )
-            forget_slot_grants(session, old_ids)
-            write_slot_grant(session, db.database_id, signer, slot)
+            write_slot_grant(session, db.database_id, signer, new_slot)
             slots.envelopes = [e for e in slots.envelopes if e.owner != user_name]
             slots.seal_for(db.database_key(), user_name, signing_key)
-        slots.save(db.path)
+    # Only once the audit event (and the new slot's place on the allow-list) is committed is
+    # the key file written: a full disk can leave the old password working with the event
+    # recorded, never a new password without its event.
+    if signer is None:
+        slots.add_user_slot(db.database_key(), user_name, new_password)  # this slot only
+    slots.save(db.path)
+    if new_slot is not None:
+        with db.session() as session:
+            forget_slot_grants(session, old_ids)  # the old password's slot is off the list
 
 
 def set_role(
