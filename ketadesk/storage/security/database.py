@@ -885,8 +885,11 @@ class PracticeDatabase:
                     "was left). Free some space or choose another drive."
                 ) from error
             raise
-        with self.session() as session:
-            self._write_receipts(session, also_to=checkpoint_path_for_backup(destination))
+        try:
+            with self.session() as session:
+                self._write_receipts(session, also_to=checkpoint_path_for_backup(destination))
+        except DatabaseBusyError:
+            pass  # another process is writing: the backup stands; its checkpoint comes next time
         return destination
 
 
