@@ -8,7 +8,7 @@ import shutil
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ketadesk.commands._common import (
     database_path,
@@ -19,6 +19,9 @@ from ketadesk.commands._common import (
 from ketadesk.core import audit_actions
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Permission, Role, require
+
+if TYPE_CHECKING:
+    from ketadesk.storage.security.restore_check import PracticeContents
 
 
 def register(subparsers: Any) -> None:
@@ -88,6 +91,11 @@ def register(subparsers: Any) -> None:
         help="a user of the backup, to prove it opens",
     )
     restore.add_argument("--password-stdin", action="store_true")
+    restore.add_argument(
+        "--yes",
+        action="store_true",
+        help="replace without asking, after printing what will be lost",
+    )
     restore.add_argument(
         "--other-practice",
         action="store_true",
@@ -164,6 +172,8 @@ def _user_list(args: argparse.Namespace) -> int:
         for info in list_users(database):
             flags = " manages users" if info.can_manage_users else ""
             state = "" if info.is_active else " (removed)"
+            if info.is_row_unsigned:
+                state += " (users table changed outside KetaDesk; shown as signed)"
             print(f"{info.user_name:20} {info.role:10} {info.full_name}{flags}{state}")
     finally:
         database.close()
@@ -174,12 +184,29 @@ def _verify_audit(args: argparse.Namespace) -> int:
     database, _actor = open_database_as(args)
     try:
         verdict = database.verify_audit_trail()
+        signatures = database.audit_signatures()
+        contents = database.content_signatures()
     finally:
         database.close()
     if verdict.is_intact:
         print(verdict.describe())
+    for line in signatures.describe():
+        print(line)
+    bad_contents = [c for c in contents if not c.is_valid]
+    for kind in sorted({c.subject_kind for c in contents}):
+        of_kind = [c for c in contents if c.subject_kind == kind]
+        signers = ", ".join(sorted({c.signed_by for c in of_kind}))
+        print(f"{kind.replace('_', ' ')} signatures: {len(of_kind)} (by {signers})")
+    for check in bad_contents:
+        print(
+            f"{check.subject_kind.replace('_', ' ')} {check.subject_id} signed by "
+            f"{check.signed_by}: the signature does not match the content as stored now",
+            file=sys.stderr,
+        )
+    if verdict.is_intact and not bad_contents:
         return 0
-    print(verdict.describe(), file=sys.stderr)
+    if not verdict.is_intact:
+        print(verdict.describe(), file=sys.stderr)
     return 1
 
 
@@ -208,11 +235,46 @@ def _backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _current_contents_as_manager(
+    target: Path, user_name: str, password: str
+) -> PracticeContents | None:
+    """Log in to the CURRENT database: restoring over it needs manage_users there (a backup
+    made before someone was removed or demoted proves nothing). None when there is no current
+    database, or it is too damaged to open."""
+    from ketadesk.storage.security.database import DatabaseDamagedError, PracticeDatabase
+    from ketadesk.storage.security.keyslots import KeySlotFile
+    from ketadesk.storage.security.restore_check import practice_contents
+
+    if not (target.exists() and KeySlotFile.path_for(target).exists()):
+        return None
+    try:
+        current_db, outcome = PracticeDatabase.unlock(target, user_name, password)
+    except DatabaseDamagedError:
+        print("The current database is damaged; the backup's own user grants are checked.")
+        return None
+    try:
+        require(outcome.actor, Permission.MANAGE_USERS, "restore a backup over this database")
+        with current_db.session() as session:
+            return practice_contents(session)
+    finally:
+        current_db.close()
+
+
+def _confirmed(args: argparse.Namespace) -> bool:
+    if args.yes:
+        return True
+    if args.password_stdin or not sys.stdin.isatty():
+        return False
+    answer = input("Replace the current database with this backup? Type yes to go on: ")
+    return answer.strip().lower() == "yes"
+
+
 def _restore(args: argparse.Namespace) -> int:
     from ketadesk.core.private_files import restrict
     from ketadesk.storage.security.audit_log import record_event
     from ketadesk.storage.security.database import PracticeDatabase
     from ketadesk.storage.security.keyslots import KeySlotFile
+    from ketadesk.storage.security.restore_check import practice_contents, restore_losses
 
     source = Path(args.file).expanduser()
     target = database_path(args)
@@ -231,10 +293,24 @@ def _restore(args: argparse.Namespace) -> int:
                 "That backup was made from a different practice database; nothing was changed. "
                 "Add --other-practice if you really mean to replace this practice's records."
             )
-    password = password_reader(args).read(f"Password for {args.as_user} in the backup: ")
+    password = password_reader(args).read(f"Password for {args.as_user}: ")
     # Prove the backup opens and is intact before anything is replaced.
-    backup_db, _outcome = PracticeDatabase.unlock(source, args.as_user, password)
-    backup_db.close()
+    backup_db, backup_outcome = PracticeDatabase.unlock(source, args.as_user, password)
+    try:
+        with backup_db.session() as session:
+            in_backup = practice_contents(session)
+    finally:
+        backup_db.close()
+    current = _current_contents_as_manager(target, args.as_user, password)
+    if current is None:  # no current database to ask: the backup's own grant decides
+        require(backup_outcome.actor, Permission.MANAGE_USERS, "restore a backup")
+    else:
+        losses = restore_losses(current, in_backup)
+        print(losses.describe())
+        if not losses.is_empty and not _confirmed(args):
+            raise UserFacingError(
+                "Nothing was restored. Add --yes to replace the current database anyway."
+            )
     if target.exists():
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         keep = target.with_name(f"{target.stem}-before-restore-{stamp}{target.suffix}")

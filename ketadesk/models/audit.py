@@ -25,3 +25,6 @@ class AuditEvent(Base):
     detail: Mapped[str] = mapped_column(String(400), default="")
     prev_hash: Mapped[str] = mapped_column(String(64))
     row_hash: Mapped[str] = mapped_column(String(64))
+    # Ed25519 signature (base64) over the row hash by ``signed_by`` ("system": the practice key).
+    signed_by: Mapped[str | None] = mapped_column(String(64))
+    signature: Mapped[str | None] = mapped_column(String(100))

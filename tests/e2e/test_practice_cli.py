@@ -187,6 +187,7 @@ def test_backup_and_restore(tmp_path):
         "--as",
         "drquill",
         "--password-stdin",
+        "--yes",
         stdin=f"{PW}\n",
     )
     assert restored.returncode == 0, restored.stderr

@@ -126,10 +126,10 @@ def test_a_wrong_password_that_opens_the_database_fails(tmp_path):
     # Simulate broken key slots: any password unwraps the key.
     result = _run_patched(
         "from ketadesk.storage.security.keyslots import KeySlotFile\n"
-        "original = KeySlotFile.unwrap_for_user\n"
+        "original = KeySlotFile.open_user_slot\n"
         "def lenient(self, user, password):\n"
         "    return original(self, user, 'self-test passphrase 1')\n"
-        "KeySlotFile.unwrap_for_user = lenient",
+        "KeySlotFile.open_user_slot = lenient",
         tmp_path,
     )
     assert result.returncode == 1

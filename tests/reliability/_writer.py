@@ -40,6 +40,7 @@ from ketadesk.storage.security.database import (  # noqa: E402
     actor_from_user,
 )
 from ketadesk.storage.security.keyslots import KeySlotFile  # noqa: E402
+from ketadesk.storage.security.signing_keys import Signer  # noqa: E402
 
 MAX_TRANSACTIONS = 5000
 
@@ -140,7 +141,10 @@ def _serve(argv: list[str]) -> int:
     db_path, user, tag, batch = Path(argv[0]), argv[1], argv[2], int(argv[3])
     password = sys.stdin.readline().rstrip("\n")
     slots = KeySlotFile.load(db_path)
-    key = slots.unwrap_for_user(user, password)  # the password is checked once, here
+    _slot, held = slots.open_user_slot(user, password)  # the password is checked once, here
+    key = held.database_key
+    assert held.signing_key is not None
+    signer = Signer(user, held.signing_key)  # events are signed as after a log-in
     _warm_up(db_path, key, slots, user)
     say("SERVING")
     for trial, command in enumerate(sys.stdin):
@@ -149,7 +153,7 @@ def _serve(argv: list[str]) -> int:
         pid = os.fork()
         if pid == 0:  # the child: open the database itself, then write until killed
             try:
-                db = PracticeDatabase.open_with_key(db_path, key, slots)
+                db = PracticeDatabase.open_with_key(db_path, key, slots, signer)
                 with db.session() as session:
                     actor = _actor(session, user)
                 say("READY")

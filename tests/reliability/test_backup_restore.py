@@ -150,14 +150,21 @@ def test_restore_refuses_a_backup_of_another_practice(
     assert changed_files(before, folder_hashes(folder)) == set()
 
     allowed = run_ketadesk("--db", str(closed_practice), "restore", str(other_practice_backup),
-                           "--as", PHYSICIAN, "--password-stdin", "--other-practice",
+                           "--as", PHYSICIAN, "--password-stdin", "--other-practice", "--yes",
                            stdin=PASSWORD + "\n")
     assert allowed.returncode == 0, allowed.stderr
     other_id = KeySlotFile.load(other_practice_backup).database_id
     assert KeySlotFile.load(closed_practice).database_id == other_id
     kept = [p for p in folder.iterdir() if "-before-restore-" in p.name and p.suffix == ".db"]
     assert len(kept) == 1, "the replaced database must be kept"
-    assert folder_hashes(folder)[kept[0].name] == before[closed_practice.name]
+    # The kept copy is the replaced practice as it was when the restoring manager logged in to
+    # it (their log-in is audited there): it still opens and holds the same practice.
+    assert KeySlotFile.load(kept[0]).database_id != other_id
+    kept_db, _outcome = PracticeDatabase.unlock(kept[0], PHYSICIAN, PASSWORD)
+    try:
+        assert kept_db.verify_audit_trail().is_intact
+    finally:
+        kept_db.close()
 
 
 def test_backups_are_encrypted(closed_practice: Path, tmp_path: Path) -> None:

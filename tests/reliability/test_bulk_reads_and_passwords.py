@@ -198,11 +198,23 @@ def test_a_weak_slot_still_opens_and_is_rewrapped_at_the_next_log_in(
     practice.db.close()
     keys = KeySlotFile.path_for(practice.path)
     slots = KeySlotFile.load(practice.path)
-    key = slots.unwrap_for_user(ADMIN, PASSWORD)
-    # An insider rewraps the admin's slot with 8 KiB, 1 pass (what the issue observed opening).
+    original, held = slots.open_user_slot(ADMIN, PASSWORD)
+    key = held.database_key
     weak_kdf = KdfParams(time_cost=1, memory_kib=8, parallelism=1)
+    # A weak slot under a new id (an insider's own) is not on the signed list of slots.
+    saved = keys.read_bytes()
     slots.slots = [s for s in slots.slots if s.user_name != ADMIN]
-    slots.slots.append(_weak_slot(slots.database_id, key, ADMIN, PASSWORD, weak_kdf))
+    slots.slots.append(_weak_slot(slots.database_id, held.payload(), ADMIN, PASSWORD, weak_kdf))
+    slots.save(practice.path)
+    with pytest.raises(UserFacingError, match="signed list of key slots"):
+        PracticeDatabase.unlock(practice.path, ADMIN, PASSWORD)
+    keys.write_bytes(saved)
+    # The admin's own slot (same id and content) with 8 KiB, 1 pass (what the issue observed
+    # opening), as an older version might have left it: it opens and is rewrapped.
+    slots = KeySlotFile.load(practice.path)
+    slots.slots = [s for s in slots.slots if s.user_name != ADMIN]
+    slots.slots.append(_weak_slot(slots.database_id, held.payload(), ADMIN, PASSWORD, weak_kdf,
+                                  slot_id=original.slot_id))
     slots.save(practice.path)
     assert _unwrap(slots.database_id, slots.slots[-1], PASSWORD.encode()) == key
 
@@ -218,7 +230,8 @@ def test_a_weak_slot_still_opens_and_is_rewrapped_at_the_next_log_in(
 
 
 def _weak_slot(
-    database_id: str, key: bytes, user_name: str, password: str, kdf: KdfParams
+    database_id: str, key: bytes, user_name: str, password: str, kdf: KdfParams,
+    slot_id: str | None = None,
 ) -> KeySlot:
     """A slot wrapped with settings KetaDesk itself refuses to create (the insider's tool)."""
     import base64
@@ -228,7 +241,7 @@ def _weak_slot(
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
-    slot = KeySlot("weak" + secrets.token_hex(8), "user", user_name, kdf,
+    slot = KeySlot(slot_id or "weak" + secrets.token_hex(8), "user", user_name, kdf,
                    base64.b64encode(salt).decode(), base64.b64encode(nonce).decode(), "")
     sealed = AESGCM(kdf.derive(password.encode(), salt)).encrypt(
         nonce, key, slot.associated_data(database_id)

@@ -154,3 +154,22 @@ def test_audit_table_model_passes_qtmodeltester(qtmodeltester, context):
     assert model.rowCount() == len(rows) > 0
     assert model.index(0, 0).data(SEQ_ROLE) == rows[0].seq
     qtmodeltester.check(model)
+
+
+def test_users_dialog_flags_a_row_changed_outside_ketadesk(qtbot, context, practice, tmp_path):
+    from ketadesk.storage.security.engine import raw_connection
+
+    connection = raw_connection(practice.path, practice.db.database_key())
+    connection.execute(
+        "UPDATE users SET role = 'physician', can_manage_users = 1 WHERE user_name = ?", (ADMIN,)
+    )
+    connection.commit()
+    connection.close()
+    dialog = UsersDialog(context)
+    qtbot.addWidget(dialog)
+    dialog.resize(760, 300)
+    texts = [dialog.list.item(i).text() for i in range(dialog.list.count())]
+    admin_line = next(t for t in texts if ADMIN in t)
+    assert "Admin" in admin_line and "manages users" not in admin_line
+    assert "record changed outside KetaDesk" in admin_line
+    dialog.grab().save(str(tmp_path / "users_dialog_unsigned_row.png"))

@@ -190,6 +190,10 @@ def test_item9_alert_open_until_a_physician_acknowledges(practice: Any) -> None:
         assert verify_audit(s).is_intact
         with pytest.raises(UserFacingError, match="already acknowledged"):
             outcomes.acknowledge_safety_alert(s, practice.physician, form.id)
+    signatures = practice.db.content_signatures()
+    assert [(c.subject_kind, c.subject_id, c.signed_by, c.is_valid) for c in signatures] == [
+        ("safety_alert_ack", form.id, practice.physician.user_name, True)
+    ]
 
 
 def test_item9_acknowledgement_needs_a_note_of_what_was_done(practice: Any) -> None:

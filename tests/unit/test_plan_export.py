@@ -477,3 +477,26 @@ def _save_pages(path: Path) -> None:
     folder = os.environ.get("KETADESK_SHOTS")
     if folder and shutil.which("pdftoppm"):
         subprocess.run(["pdftoppm", "-png", "-r", "60", str(path), f"{folder}/plan"], check=True)
+
+
+def test_signing_stores_the_physicians_signature_over_the_signed_content(
+    practice: Any, signed_patient: int
+) -> None:
+    from ketadesk.storage.security.engine import raw_connection
+
+    checks = practice.db.content_signatures()
+    kinds = {c.subject_kind for c in checks}
+    assert kinds == {"protocol_version", "interaction_review"}
+    assert all(c.is_valid and c.signed_by == practice.physician.user_name for c in checks)
+    # Someone with the database key changes the signed protocol's stored hash by SQL.
+    version_id = next(c.subject_id for c in checks if c.subject_kind == "protocol_version")
+    connection = raw_connection(practice.path, practice.db.database_key())
+    connection.execute(
+        "UPDATE protocol_versions SET content_hash = ? WHERE id = ?", ("0" * 64, version_id)
+    )
+    connection.commit()
+    connection.close()
+    after = {(c.subject_kind, c.subject_id): c.is_valid for c in practice.db.content_signatures()}
+    assert after[("protocol_version", version_id)] is False
+    assert after[("interaction_review", next(
+        c.subject_id for c in checks if c.subject_kind == "interaction_review"))] is True

@@ -61,6 +61,11 @@ from ketadesk.storage.outcomes.outcome_records import (
     questionnaire_record,
 )
 from ketadesk.storage.security.audit_log import record_event
+from ketadesk.storage.security.content_signatures import (
+    SAFETY_ALERT_ACK,
+    safety_ack_hash,
+    sign_content,
+)
 
 # Plausible ranges for patient-reported readings (mmHg, beats/min); outside = a typing slip.
 _SYSTOLIC_RANGE = (50, 300)
@@ -291,6 +296,7 @@ def acknowledge_safety_alert(
         patient_id=row.patient_id,
         detail=f"PHQ-9 {row.id} of {row.taken_on.isoformat()}: item 9 alert acknowledged",
     )
+    sign_content(session, actor, SAFETY_ALERT_ACK, row.id, safety_ack_hash(row))
     return questionnaire_record(row)
 
 

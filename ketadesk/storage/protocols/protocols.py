@@ -59,6 +59,7 @@ from ketadesk.storage.protocols.protocol_versions import (
     version_info,
 )
 from ketadesk.storage.security.audit_log import record_event
+from ketadesk.storage.security.content_signatures import PROTOCOL_VERSION, sign_content
 
 DISCONTINUE_REASON_MAX = 2000
 
@@ -325,6 +326,7 @@ def sign_version(
                 f"review {check.review.review_id}; warnings acknowledged "
                 f"{len(check.warnings)}"),
     )
+    sign_content(session, actor, PROTOCOL_VERSION, row.id, row.content_hash)
     return version_info(row, parent.patient_id)
 
 

@@ -77,6 +77,11 @@ from ketadesk.storage.reviews.interaction_review_views import (
     decision_view,
 )
 from ketadesk.storage.security.audit_log import record_event
+from ketadesk.storage.security.content_signatures import (
+    INTERACTION_REVIEW,
+    review_snapshot_hash,
+    sign_content,
+)
 
 __all__ = [
     "DECISION_LABELS",
@@ -383,6 +388,7 @@ def sign_review(
     review.signed_by_full_name = actor.full_name
     review.signed_at = now
     session.flush()
+    sign_content(session, actor, INTERACTION_REVIEW, review.id, review_snapshot_hash(review))
     record_event(
         session, actor, audit_actions.INTERACTION_REVIEW_SIGNED, patient_id=patient_id,
         detail=(
@@ -432,3 +438,4 @@ def interruptive_flags(flags: Iterable[Flag], threshold: str) -> tuple[Flag, ...
             key=lambda f: severity_rank(f.severity),
         )
     )
+

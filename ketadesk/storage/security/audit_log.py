@@ -58,9 +58,18 @@ def record_event(
             prev_hash, seq, occurred_at, user_name, role, patient_id, action, detail
         ),
     )
+    _sign(session, row, actor)
     session.add(row)
     session.flush()
     return row
+
+
+def _sign(session: Session, row: AuditEvent, actor: Actor | tuple[str, str]) -> None:
+    """Sign the event with the logged-in user's key when they are the actor, otherwise (events
+    before log-in, system events) with the practice key; unsigned only before signing keys."""
+    from ketadesk.storage.security.audit_signatures import sign_event
+
+    sign_event(session, row, actor)
 
 
 def _records(session: Session) -> Iterator[AuditRecord]:

@@ -6,6 +6,7 @@ object holding the engine; ``lock()`` drops the key and every pooled connection.
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -40,6 +41,25 @@ from ketadesk.storage.security.audit_checkpoint import (
     walk_whole_chain,
 )
 from ketadesk.storage.security.audit_log import latest_event, record_event
+from ketadesk.storage.security.audit_receipts import (
+    make_checkpoint,
+    read_checkpoint,
+    receipt_folder,
+    receipt_path,
+    rollback_problem,
+    write_checkpoint,
+)
+from ketadesk.storage.security.audit_signatures import (
+    DATABASE_ID_KEY,
+    LOGIN_CHECKED_EVENTS,
+    SIGNER_KEY,
+    SignatureReport,
+    check_event_signatures,
+)
+from ketadesk.storage.security.content_signatures import (
+    ContentSignatureCheck,
+    check_content_signatures,
+)
 from ketadesk.storage.security.database_location import (
     DISK_FULL,
     check_database_location,
@@ -53,6 +73,16 @@ from ketadesk.storage.security.engine import (
     create_keyed_engine,
     export_encrypted_copy,
     forget_key,
+    raw_connection,
+)
+from ketadesk.storage.security.grants import (
+    check_grants,
+    create_practice_key,
+    propose_public_key,
+    sign_proposed_keys,
+    slot_problem,
+    write_grant,
+    write_slot_grant,
 )
 from ketadesk.storage.security.integrity_gate import IntegrityGate
 from ketadesk.storage.security.kdf_bounds import rewrap_weak_user_slot
@@ -60,7 +90,9 @@ from ketadesk.storage.security.keyslots import (
     WRONG_CREDENTIALS,
     AuditAnchor,
     KdfParams,
+    KeySlot,
     KeySlotFile,
+    SlotSecrets,
     new_database_key,
 )
 from ketadesk.storage.security.migrate import (
@@ -71,6 +103,7 @@ from ketadesk.storage.security.migrate import (
 )
 from ketadesk.storage.security.orm_warmup import start_orm_warm_up
 from ketadesk.storage.security.password_rules import check_new_password
+from ketadesk.storage.security.signing_keys import Signer, new_private_key, public_key_of
 
 
 class DatabaseDamagedError(UserFacingError):
@@ -99,6 +132,11 @@ def _damaged(path: Path) -> DatabaseDamagedError:
     )
 
 
+def checkpoint_path_for_backup(backup: Path) -> Path:
+    """The signed audit checkpoint written beside each backup."""
+    return backup.with_name(backup.name + ".checkpoint.json")
+
+
 def backups_dir(db_path: Path) -> Path:
     return db_path.with_name(db_path.stem + "-backups")
 
@@ -119,6 +157,47 @@ def actor_from_user(user: User) -> Actor:
         role=Role(user.role),
         can_manage_users=user.can_manage_users,
     )
+
+
+TRUST_ROOT_META = "trust_root"
+
+
+def _key_that_opens(path: Path, held: SlotSecrets) -> bytes:
+    """The newest key the slot's owner holds that opens ``path`` (an interrupted rotation can
+    leave the database under the previous generation)."""
+    if not held.older_keys:
+        return held.database_key
+    for candidate in (held.database_key, *held.older_keys):
+        try:
+            check_key_opens(path, candidate)
+        except UserFacingError:
+            continue
+        return candidate
+    return held.database_key  # opening with it names the problem
+
+
+def _fsync_file(path: Path) -> None:
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+# Schema revisions without the signing tables: upgrading from one creates them empty.
+_REVISIONS_BEFORE_SIGNING = frozenset(
+    {None, "0001", "ff446b1ec886", "63417092839f", "c261b8b088ad", "2dd12020bf99", "aa0a25ef2068",
+     "b5e1a9d20c07"}
+)
+
+
+@dataclass(frozen=True)
+class _UsedSlot:
+    """The slot a log-in opened, what it held, and the password (to rewrap it) if any."""
+
+    slot: KeySlot
+    secrets: SlotSecrets
+    password: str | None
 
 
 @dataclass(frozen=True)
@@ -144,6 +223,11 @@ class PracticeDatabase:
         self._read_sessions = sessionmaker(
             self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
         )
+        # The logged-in user's signing key and the trust root their slot pins (None for a
+        # database from before signing keys, or one opened with the bare database key).
+        self._signer: Signer | None = None
+        self.trust_root: str | None = None
+        self._signing_tables_just_created = False
 
     def _keyed_engine(self, key: bytes) -> Engine:
         engine = create_keyed_engine(self.path, key)
@@ -178,13 +262,32 @@ class PracticeDatabase:
         create_private_empty_file(path)  # 0600 before SQLite opens it, whatever the umask
         key = new_database_key()
         slots = KeySlotFile(database_id=uuid.uuid4().hex)
-        slots.add_user_slot(key, user_name, password, kdf)
-        recovery_key = slots.add_recovery_slot(key)
+        signing_key = new_private_key()
+        root = public_key_of(signing_key)
+        slots.add_user_slot(SlotSecrets(key, signing_key, root), user_name, password, kdf)
+        slots.seal_for(key, user_name, signing_key)
+        recovery_key = slots.add_recovery_slot(SlotSecrets(key, None, root))
         database = cls(path, key, slots)
+        signer = Signer(user_name, signing_key)
+        database._signer, database.trust_root = signer, root
         try:
             upgrade_to_head(database.engine)
             with database.session() as session:
                 session.add(PracticeMeta(key="database_id", value=slots.database_id))
+                session.add(PracticeMeta(key=TRUST_ROOT_META, value=root))
+                session.flush()
+                write_grant(
+                    session,
+                    slots.database_id,
+                    signer,
+                    user_name=user_name,
+                    role="physician",
+                    can_manage_users=True,
+                    public_key=root,
+                )
+                create_practice_key(session, slots.database_id, signer)
+                for slot in slots.slots:
+                    write_slot_grant(session, slots.database_id, signer, slot)
                 user = User(
                     user_name=user_name,
                     full_name=full_name.strip(),
@@ -234,30 +337,41 @@ class PracticeDatabase:
         slots = KeySlotFile.load(path)
         warm_up = start_orm_warm_up()  # while argon2id runs
         try:
-            key = slots.unwrap_for_user(user_name, password)
+            slot, opened = slots.open_user_slot(user_name, password)
         except UserFacingError:
             attempts.record_failure(path, user_name, now)
             raise
         finally:
             warm_up.join()
-        opened = cls._open_as(path, key, slots, user_name, check_pages_later)
-        rewrap_weak_user_slot(path, slots, key, user_name, password)
-        return opened
+        database, outcome = cls._open_as(
+            path, slots, user_name, _UsedSlot(slot, opened, password), check_pages_later
+        )
+        # Re-read: the log-in itself may have rewritten this user's slot (signing key added).
+        rewrap_weak_user_slot(path, KeySlotFile.load(path), database.database_key(), user_name,
+                              password)
+        return database, outcome
 
     @classmethod
     def _open_as(
         cls,
         path: Path,
-        key: bytes,
         slots: KeySlotFile,
         user_name: str,
+        used: _UsedSlot,
         check_pages_later: bool = False,
     ) -> tuple[PracticeDatabase, UnlockOutcome]:
-        database = cls.open_with_key(path, key, slots, check_pages_later=check_pages_later)
+        database = cls.open_with_key(
+            path,
+            _key_that_opens(path, used.secrets),
+            slots,
+            check_pages_later=check_pages_later,
+        )
         try:
-            outcome = database._after_unlock(user_name)
+            outcome = database._after_unlock(user_name, used)
         except BaseException:
-            database.close()
+            database._signer = None
+            database._key = None  # nothing is written while refusing a log-in
+            forget_key(database.engine)
             raise
         return database, outcome
 
@@ -270,21 +384,32 @@ class PracticeDatabase:
         if not path.exists():
             raise UserFacingError(f"There is no practice database at {path}.")
         slots = KeySlotFile.load(path)
-        key = slots.unwrap_with_device_secret(user_name, device_secret)
-        if key is None:
+        found = slots.open_device_slot(user_name, device_secret)
+        if found is None:
             raise UserFacingError(
                 "This computer no longer remembers you for this database; enter your password."
             )
-        return cls._open_as(path, key, slots, user_name, check_pages_later)
+        return cls._open_as(
+            path, slots, user_name, _UsedSlot(found[0], found[1], None), check_pages_later
+        )
 
     def remember_on_this_computer(self, actor: Actor) -> bytes:
         """Add a device slot for ``actor``; returns the secret to keep in the OS keyring."""
         self.gate.wait()  # nothing beside a damaged database is changed either
         slots = KeySlotFile.load(self.path)
-        secret = slots.add_device_slot(self.database_key(), actor.user_name)
-        slots.save(self.path)
+        signer = self._signer
+        held = SlotSecrets(
+            self.database_key(),
+            signer.private_raw if signer is not None else None,
+            self.trust_root,
+        )
+        secret = slots.add_device_slot(held, actor.user_name)
+        device_slot = slots.slots[-1]
         with self.session() as session:
+            if signer is not None:
+                write_slot_grant(session, self.database_id, signer, device_slot)
             record_event(session, actor, audit_actions.REMEMBER_DEVICE)
+            slots.save(self.path)
         return secret
 
     def forget_this_computer(self, actor: Actor) -> None:
@@ -296,14 +421,22 @@ class PracticeDatabase:
 
     @classmethod
     def open_with_key(
-        cls, path: Path, key: bytes, slots: KeySlotFile, *, check_pages_later: bool = False
+        cls,
+        path: Path,
+        key: bytes,
+        slots: KeySlotFile,
+        signer: Signer | None = None,
+        *,
+        check_pages_later: bool = False,
     ) -> PracticeDatabase:
         """Checks the key and every page, upgrades an older schema (after a backup), opens.
 
         With ``check_pages_later`` the page check runs on a thread of its own and the database
         is readable at once; writes wait for the check (``gate``), and the desktop app shows
         the damage message when it fails (``wait_for_page_check``). The commands check first.
-        """
+
+        Without a log-in: events are signed by ``signer`` (a key its holder unwrapped from
+        their own slot) when it is the actor, otherwise by the practice key."""
         restrict_database_files(path)  # files made by older versions become 0600 too
         try:
             check_key_opens(path, key)
@@ -323,6 +456,7 @@ class PracticeDatabase:
         elif cipher_damaged_pages(path, key):
             raise _damaged(path)
         database = cls(path, key, slots, gate)
+        database._signer = signer
         try:
             database._check_identity()
             database._upgrade_if_needed()
@@ -354,6 +488,7 @@ class PracticeDatabase:
             return
         self.gate.wait()  # never upgrade a damaged file
         before = current_revision(self.engine)
+        self._signing_tables_just_created = before in _REVISIONS_BEFORE_SIGNING
         folder = make_private_folder(backups_dir(self.path))
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.backup_to(folder / f"before-upgrade-{stamp}.db")
@@ -366,7 +501,7 @@ class PracticeDatabase:
                 detail=f"schema {before} -> {PACKAGED_HEAD}",
             )
 
-    def _after_unlock(self, user_name: str) -> UnlockOutcome:
+    def _after_unlock(self, user_name: str, used: _UsedSlot) -> UnlockOutcome:
         with self.session() as session:
             carried = attempts.pending_for_audit(self.path, failed_attempts_kept(session))
         failures = carried.failures
@@ -378,8 +513,15 @@ class PracticeDatabase:
             if user is None or not user.is_active:
                 attempts.record_failure(self.path, user_name)
                 raise UserFacingError(WRONG_CREDENTIALS)
-            actor = actor_from_user(user)
-            verdict = verify_since_checkpoint(session, KeySlotFile.load(self.path).audit_anchor)
+            actor = self._check_signed_identity(session, user, used)
+            # At log-in only the events after the newest checkpoint are walked, and only the
+            # newest signatures checked (a bounded wait); the background walk, verify-audit and
+            # the audit viewer check the whole chain and every signature.
+            verdict = self._verify_beyond_chain(
+                session,
+                verify_since_checkpoint(session, KeySlotFile.load(self.path).audit_anchor),
+                newest_signatures=LOGIN_CHECKED_EVENTS,
+            )
 
         def write_login_events() -> None:
             with self.session() as session:
@@ -421,6 +563,9 @@ class PracticeDatabase:
         if self._key is None:
             raise UserFacingError("The practice database is locked; log in again.")
         session = self._sessions()
+        session.info[DATABASE_ID_KEY] = self.database_id
+        if self._signer is not None:
+            session.info[SIGNER_KEY] = self._signer
         try:
             yield session
             session.commit()
@@ -470,24 +615,33 @@ class PracticeDatabase:
         finally:
             forget_key(self.engine)
             self._key = None
+            self._signer = None
 
     def unlock_again(self, user_name: str, password: str) -> Actor:
         """Re-authenticate after a lock (the same or another user: "switch user")."""
         _refuse_while_backing_off(self.path, user_name)
         slots = KeySlotFile.load(self.path)
         try:
-            key = slots.unwrap_for_user(user_name, password)
+            slot, opened = slots.open_user_slot(user_name, password)
         except UserFacingError:
             attempts.record_failure(self.path, user_name)
             raise
         self.engine.dispose()
+        key = _key_that_opens(self.path, opened)
         self._key = key
+        self._signer = None
         self.engine = self._keyed_engine(key)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(
             self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
         )
-        outcome = self._after_unlock(user_name)
+        try:
+            outcome = self._after_unlock(user_name, _UsedSlot(slot, opened, password))
+        except BaseException:
+            self._signer = None
+            self._key = None
+            forget_key(self.engine)
+            raise
         with self.session() as session:
             record_event(session, outcome.actor, audit_actions.UNLOCK)
         return outcome.actor
@@ -499,6 +653,11 @@ class PracticeDatabase:
         finally:
             forget_key(self.engine)
             self._key = None
+            self._signer = None
+
+    def signer(self) -> Signer | None:
+        """The logged-in user's signing key (None before signing keys or when locked)."""
+        return self._signer
 
     def _page_check_settled(self) -> bool:
         """Wait for a page check still running; False when it found damage (write nothing)."""
@@ -515,6 +674,7 @@ class PracticeDatabase:
         so removed events stay noticed)."""
         with self.session() as session:
             newest = latest_event(session)
+            self._write_receipts(session)
         if newest is None:
             return
         try:
@@ -532,8 +692,11 @@ class PracticeDatabase:
         return KeySlotFile.load(self.path).audit_anchor
 
     def verify_audit_trail(self) -> ChainVerdict:
-        """The whole chain, streamed on a read connection of its own (memory flat)."""
-        return walk_whole_chain(self.path, self.database_key(), self.audit_anchor()).verdict
+        """The whole chain (streamed on a read connection of its own, memory flat), the
+        anchor, the audit receipt and every event's signature (the first problem is named)."""
+        verdict = walk_whole_chain(self.path, self.database_key(), self.audit_anchor()).verdict
+        with self.session() as session:
+            return self._verify_beyond_chain(session, verdict)
 
     def check_whole_audit_trail(self, actor: Actor) -> ChainVerdict:
         """The background walk after log-in: the whole chain, then its result recorded (a new
@@ -548,6 +711,276 @@ class PracticeDatabase:
         with self.session() as session:
             record_walk_result(session, actor, result)
         return result.verdict
+
+    def audit_signatures(self) -> SignatureReport:
+        """Who signed how many events, and every event whose signature is refused."""
+        with self.session() as session:
+            return check_event_signatures(
+                session, check_grants(session, self.database_id, self._pinned_root(session))
+            )
+
+    def content_signatures(self) -> list[ContentSignatureCheck]:
+        """Every physician signature over clinical content, and whether it still holds."""
+        with self.session() as session:
+            return check_content_signatures(
+                session,
+                self.database_id,
+                check_grants(session, self.database_id, self._pinned_root(session)),
+            )
+
+    def _pinned_root(self, session: Session) -> str | None:
+        if self.trust_root is not None:
+            return self.trust_root
+        stored = session.get(PracticeMeta, TRUST_ROOT_META)
+        return None if stored is None else stored.value
+
+    def _verify_beyond_chain(
+        self, session: Session, verdict: ChainVerdict, newest_signatures: int | None = None
+    ) -> ChainVerdict:
+        """``verdict`` (the hash chain's), then the audit receipt and the events' signatures
+        (only the newest ``newest_signatures`` when given)."""
+        if not verdict.is_intact:
+            return verdict
+        slots = KeySlotFile.load(self.path)
+        behind = self._behind_receipt(session, slots)
+        if behind is not None:
+            return ChainVerdict(False, verdict.event_count, behind[0], behind[1])
+        report = check_event_signatures(
+            session,
+            check_grants(session, self.database_id, self._pinned_root(session)),
+            newest_signatures,
+        )
+        if report.problems:
+            seq, problem = report.problems[0]
+            more = len(report.problems) - 1
+            return ChainVerdict(
+                False,
+                verdict.event_count,
+                seq,
+                problem + (f" ({more} more events with signature problems)" if more else ""),
+            )
+        return verdict
+
+    def _behind_receipt(self, session: Session, slots: KeySlotFile) -> tuple[int, str] | None:
+        """(event, problem) when the database or key file is older than the audit receipt
+        kept in the practice's second folder."""
+        folder = receipt_folder(session)
+        if folder is None:
+            return None
+        receipt = read_checkpoint(receipt_path(folder, self.database_id))
+        if receipt is None or receipt.database_id != self.database_id:
+            return None
+        if receipt.generation > slots.generation:
+            return receipt.seq, (
+                f"the key file is older than the audit receipt in {folder} (key generation "
+                f"{slots.generation}, receipt {receipt.generation}): it was rolled back"
+            )
+        problem = rollback_problem(session, receipt, str(folder))
+        return None if problem is None else (receipt.seq, problem)
+
+    def _write_receipts(self, session: Session, also_to: Path | None = None) -> None:
+        """The newest signed checkpoint into the receipt folder (and ``also_to``)."""
+        if self._signer is None:
+            return
+        checkpoint = make_checkpoint(
+            session, self._signer, self.database_id, KeySlotFile.load(self.path).generation
+        )
+        if checkpoint is None:
+            return
+        folder = receipt_folder(session)
+        targets = [] if folder is None else [receipt_path(folder, self.database_id)]
+        targets += [] if also_to is None else [also_to]
+        for target in targets:
+            try:
+                write_checkpoint(target, checkpoint)
+            except OSError:
+                pass  # an unplugged backup drive must not stop the practice from closing
+
+    # --- signed identity at log-in -------------------------------------------------------
+    def _check_signed_identity(self, session: Session, user: User, used: _UsedSlot) -> Actor:
+        """The actor as the signed grant says (never as the users table says); refuses a
+        forged grant, a slot not on the signed allow-list, or a key that is not the user's."""
+        pinned = used.secrets.trust_root
+        stored_root = session.get(PracticeMeta, TRUST_ROOT_META)
+        check = check_grants(
+            session, self.database_id, pinned or (stored_root.value if stored_root else None)
+        )
+        if not check.has_grants:
+            if pinned is not None and not self._signing_tables_just_created:
+                raise UserFacingError(
+                    "The signed user grants were removed from this practice database (your key "
+                    "slot expects them). Log-in refused; restore the newest good backup."
+                )
+            return self._enrol_first_manager(session, user, used)
+        if pinned is not None and not any(
+            g.public_key == pinned and g.granted_by == g.user_name for g in check.valid.values()
+        ):
+            raise UserFacingError(
+                "The practice's signed user grants were replaced: the first physician's grant "
+                "pinned in your key slot is missing or forged. Log-in refused."
+            )
+        grant = check.valid.get(user.user_name)
+        if grant is None:
+            raise UserFacingError(
+                f"The role grant of user {user.user_name} is not signed by a user who manages "
+                "users (it was written or changed outside KetaDesk). Log-in refused; ask the "
+                "physician who manages users to check the user list."
+            )
+        if not grant.is_active:
+            raise UserFacingError(WRONG_CREDENTIALS)
+        problem = slot_problem(session, self.database_id, used.slot, check)
+        if problem:
+            raise UserFacingError(problem)
+        signing = used.secrets.signing_key
+        if grant.public_key is not None:
+            if signing is None or public_key_of(signing) != grant.public_key:
+                raise UserFacingError(
+                    f"This key slot for {user.user_name} does not hold the signing key granted "
+                    "to that user (the slot was made outside KetaDesk). Log-in refused."
+                )
+        else:
+            # Granted before this user held a signing key: make one, keep it in their slot and
+            # propose it; a manager signs it at their next log-in.
+            signing = signing or new_private_key()
+            self._rewrap_slot(used, signing, pinned or (stored_root.value if stored_root else None))
+            propose_public_key(session, user.user_name, public_key_of(signing))
+        if signing is not None and user.user_name not in KeySlotFile.load(self.path).recipients():
+            slots = KeySlotFile.load(self.path)
+            slots.seal_for(self.database_key(), user.user_name, signing)
+            slots.save(self.path)
+        self._signer = Signer(user.user_name, signing)
+        self.trust_root = pinned or (stored_root.value if stored_root else None)
+        session.info[SIGNER_KEY] = self._signer
+        actor = Actor(
+            user_id=user.id,
+            user_name=user.user_name,
+            full_name=user.full_name,
+            role=Role(grant.role),
+            can_manage_users=grant.can_manage_users,
+        )
+        if actor.can_manage_users and grant.public_key is not None:
+            for name in sign_proposed_keys(session, self.database_id, self._signer, check):
+                record_event(session, actor, audit_actions.SIGNING_KEY_GRANTED,
+                             detail=f"user {name}")
+        return actor
+
+    def _rewrap_slot(self, used: _UsedSlot, signing: bytes, root: str | None) -> None:
+        if used.password is None or used.slot.kind != "user" or root is None:
+            return  # a device slot is rewrapped at the next log-in with the password
+        slots = KeySlotFile.load(self.path)
+        slots.add_user_slot(
+            SlotSecrets(used.secrets.database_key, signing, root),
+            used.slot.user_name,
+            used.password,
+            used.slot.kdf,
+            slot_id=used.slot.slot_id,
+        )
+        slots.save(self.path)
+
+    def _enrol_first_manager(self, session: Session, user: User, used: _UsedSlot) -> Actor:
+        """A database from before signing keys: the first user who manages users to log in with
+        a password becomes the signed root; every other user gets a grant signed by them, and
+        the key slots present now go on the allow-list. Until then nothing is signed."""
+        actor = actor_from_user(user)
+        if not user.can_manage_users or used.password is None or used.slot.kind != "user":
+            return actor
+        signing = used.secrets.signing_key or new_private_key()
+        root = public_key_of(signing)
+        if used.secrets.trust_root not in (None, root):
+            return actor  # only the pinned first physician re-creates the grants
+        signer = Signer(user.user_name, signing)
+        stored = session.get(PracticeMeta, TRUST_ROOT_META)
+        if stored is None:
+            session.add(PracticeMeta(key=TRUST_ROOT_META, value=root))
+        else:
+            stored.value = root
+        write_grant(session, self.database_id, signer, user_name=user.user_name,
+                    role=user.role, can_manage_users=True, public_key=root)
+        create_practice_key(session, self.database_id, signer)
+        for other in session.execute(select(User).where(User.id != user.id)).scalars():
+            write_grant(session, self.database_id, signer, user_name=other.user_name,
+                        role=other.role, can_manage_users=other.can_manage_users,
+                        is_active=other.is_active, public_key=None)
+        for slot in KeySlotFile.load(self.path).slots:
+            write_slot_grant(session, self.database_id, signer, slot)
+        self._rewrap_slot(used, signing, root)
+        slots = KeySlotFile.load(self.path)
+        slots.seal_for(self.database_key(), user.user_name, signing)
+        slots.save(self.path)
+        self._signer, self.trust_root = signer, root
+        session.info[SIGNER_KEY] = signer
+        record_event(session, actor, audit_actions.SIGNING_KEYS_ENROLLED)
+        return actor
+
+    # --- key rotation ---------------------------------------------------------------------
+    def rotate_database_key(self, actor: Actor, reason: str) -> bool:
+        """Re-encrypt the whole database under a new random key and seal it to every active
+        user and the recovery key (public keys only: no password, no recovery code).
+
+        Crash-safe: the key file first holds envelopes of both generations; the re-encrypted
+        copy is written beside the database, checked, then renamed over it; only then is the
+        old generation dropped. Whichever database file a crash leaves, a key for it remains.
+        Returns False (nothing changed) while an active user holds no signing key yet.
+        """
+        slots = KeySlotFile.load(self.path)
+        recipients = slots.recipients()
+        with self.session() as session:
+            active = list(
+                session.execute(select(User.user_name).where(User.is_active.is_(True))).scalars()
+            )
+        owners = [*active, ""]
+        if any(owner not in recipients for owner in owners):
+            return False
+        old_key, new_key = self.database_key(), new_database_key()
+        with self.session() as session:
+            record_event(
+                session, actor, audit_actions.DATABASE_KEY_ROTATED,
+                detail=f"generation {slots.generation + 1}; {reason}",
+            )
+        staged = KeySlotFile(
+            database_id=slots.database_id,
+            slots=list(slots.slots),
+            audit_anchor=slots.audit_anchor,
+            generation=slots.generation + 1,
+            envelopes=[
+                e for e in slots.envelopes if e.generation == slots.generation and e.owner in owners
+            ],
+        )
+        for owner in owners:
+            staged.seal_for(new_key, owner, recipients[owner])
+        staged.save(self.path)  # 1. both generations open
+        rotating = self.path.with_name(self.path.name + ".rekeying")
+        rotating.unlink(missing_ok=True)
+        create_private_empty_file(rotating)
+        export_encrypted_copy(self.engine, new_key, rotating)  # 2. the copy, under the new key
+        restrict(rotating)
+        if cipher_damaged_pages(rotating, new_key):
+            rotating.unlink(missing_ok=True)
+            raise UserFacingError(
+                "The re-encrypted copy failed its integrity check; the database was not changed."
+            )
+        _fsync_file(rotating)
+        forget_key(self.engine)
+        # Every committed page into the main file, so no -wal is left to apply to the new one.
+        checkpoint = raw_connection(self.path, old_key)
+        try:
+            checkpoint.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            checkpoint.close()
+        os.replace(rotating, self.path)  # 3. the swap
+        _fsync_file(self.path.parent)
+        for stale in (Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+            stale.unlink(missing_ok=True)
+        self._key = new_key
+        self.engine = create_keyed_engine(self.path, new_key)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+        )
+        staged.envelopes = [e for e in staged.envelopes if e.generation == staged.generation]
+        staged.save(self.path)  # 4. the old generation is gone
+        del old_key
+        return True
 
     # --- keys and backups --------------------------------------------------------------------
     def key_slots(self) -> KeySlotFile:
@@ -584,6 +1017,11 @@ class PracticeDatabase:
                     "was left). Free some space or choose another drive."
                 ) from error
             raise
+        try:
+            with self.session() as session:
+                self._write_receipts(session, also_to=checkpoint_path_for_backup(destination))
+        except DatabaseBusyError:
+            pass  # another process is writing: the backup stands; its checkpoint comes next time
         return destination
 
 
@@ -592,6 +1030,8 @@ _USER_NAME_OK = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
 
 def check_user_name(user_name: str) -> None:
     """Raise a clear error unless the user name is 2 to 64 of a-z, 0-9, dot, dash, underscore."""
+    if user_name in ("system", "unknown"):
+        raise UserFacingError(f"The user name {user_name} is kept for KetaDesk itself.")
     if not (2 <= len(user_name) <= 64) or set(user_name) - _USER_NAME_OK:
         raise UserFacingError(
             "User names are 2 to 64 characters: lower-case letters, digits, dot, dash or "

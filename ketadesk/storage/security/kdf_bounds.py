@@ -86,8 +86,9 @@ def rewrap_weak_user_slot(
     was made with weaker ones (their device slots are kept). Returns True when rewrapped."""
     if not any(check_slot_kdf(s) for s in slots.user_slots(user_name)):
         return False
-    devices = [s for s in slots.slots if s.kind == "device" and s.user_name == user_name]
-    slots.add_user_slot(key, user_name, password, KdfParams())
-    slots.slots.extend(devices)
+    # The same slot id (it is on the signed allow-list) and the same content (database key,
+    # signing key, pinned trust root); only the key stretching changes. Device slots stay.
+    slot, held = slots.open_user_slot(user_name, password)
+    slots.add_user_slot(held, user_name, password, KdfParams(), slot_id=slot.slot_id)
     slots.save(db_path)
     return True

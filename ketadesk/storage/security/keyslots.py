@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -20,7 +21,11 @@ from typing import Any
 
 from argon2.low_level import Type, hash_secret_raw
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.private_files import write_private_bytes
@@ -86,15 +91,54 @@ def _unb64(text: str) -> bytes:
     return base64.b64decode(text.encode("ascii"), validate=True)
 
 
+@dataclass(frozen=True, repr=False)
+class SlotSecrets:
+    """What a slot holds: the database key and, since signing keys, the owner's Ed25519
+    private key and the practice's trust root (the first physician's public key, base64)
+    that every slot pins, so a replaced set of grants is noticed."""
+
+    database_key: bytes
+    signing_key: bytes | None = None
+    trust_root: str | None = None
+    # Keys of earlier generations the owner could open (a rotation interrupted by a crash
+    # leaves the database under one of them). Never written into a slot.
+    older_keys: tuple[bytes, ...] = ()
+
+    def payload(self) -> bytes:
+        if self.trust_root is None:
+            return self.database_key
+        root = _unb64(self.trust_root)
+        return self.database_key + (self.signing_key or bytes(32)) + root
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> SlotSecrets | None:
+        if len(payload) == DATABASE_KEY_BYTES:
+            return cls(payload)
+        if len(payload) != 3 * DATABASE_KEY_BYTES:
+            return None
+        signing = payload[32:64]
+        return cls(payload[:32], None if signing == bytes(32) else signing, _b64(payload[64:]))
+
+    def __repr__(self) -> str:
+        return "SlotSecrets(...)"
+
+
 def _wrap(
-    database_id: str, key: bytes, secret: bytes, *, kind: str, user_name: str, kdf: KdfParams
+    database_id: str,
+    key: bytes | SlotSecrets,
+    secret: bytes,
+    *,
+    kind: str,
+    user_name: str,
+    kdf: KdfParams,
+    slot_id: str | None = None,
 ) -> KeySlot:
     if kdf.memory_kib < MIN_MEMORY_KIB and kdf.name == "argon2id":
         raise ValueError("argon2id memory below 64 MiB is refused")
     salt = secrets.token_bytes(16)
     nonce = secrets.token_bytes(12)
     slot = KeySlot(
-        slot_id=uuid.uuid4().hex,
+        slot_id=slot_id or uuid.uuid4().hex,
         kind=kind,
         user_name=user_name,
         kdf=kdf,
@@ -103,7 +147,8 @@ def _wrap(
         wrapped_key="",
     )
     wrapping_key = _slot_key(slot, secret)
-    sealed = AESGCM(wrapping_key).encrypt(nonce, key, slot.associated_data(database_id))
+    payload = key.payload() if isinstance(key, SlotSecrets) else key
+    sealed = AESGCM(wrapping_key).encrypt(nonce, payload, slot.associated_data(database_id))
     return replace(slot, wrapped_key=_b64(sealed))
 
 
@@ -115,10 +160,87 @@ def _slot_key(slot: KeySlot, secret: bytes) -> bytes:
     raise UserFacingError("The key file uses a method this version of KetaDesk does not know.")
 
 
-def _unwrap(database_id: str, slot: KeySlot, secret: bytes) -> bytes | None:
+def _open_slot(database_id: str, slot: KeySlot, secret: bytes) -> SlotSecrets | None:
     try:
-        key = AESGCM(_slot_key(slot, secret)).decrypt(
+        payload = AESGCM(_slot_key(slot, secret)).decrypt(
             _unb64(slot.nonce), _unb64(slot.wrapped_key), slot.associated_data(database_id)
+        )
+    except (InvalidTag, ValueError):
+        return None
+    return SlotSecrets.from_payload(payload)
+
+
+def _unwrap(database_id: str, slot: KeySlot, secret: bytes) -> bytes | None:
+    opened = _open_slot(database_id, slot, secret)
+    return None if opened is None else opened.database_key
+
+
+def _hkdf(material: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(material)
+
+
+def _x25519_private(seed: bytes) -> X25519PrivateKey:
+    return X25519PrivateKey.from_private_bytes(_hkdf(seed, b"ketadesk key envelope x25519"))
+
+
+def _public_b64(private: X25519PrivateKey) -> str:
+    return _b64(private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+
+def envelope_recipient(seed: bytes) -> str:
+    """The X25519 public key (base64) that key envelopes for ``seed``'s owner are sealed to;
+    ``seed`` is the owner's signing key (users) or the recovery secret."""
+    return _public_b64(_x25519_private(seed))
+
+
+@dataclass(frozen=True)
+class KeyEnvelope:
+    """The database key of one generation, sealed to one owner's X25519 public key (an
+    ephemeral key exchange, HKDF, AES-256-GCM). Rotation needs only the public keys: no
+    password and no recovery code."""
+
+    owner: str  # a user name, or "" for the recovery key
+    generation: int
+    recipient: str
+    ephemeral: str
+    nonce: str
+    sealed: str
+
+    def associated_data(self, database_id: str) -> bytes:
+        bound = {
+            "format": KEYSLOT_FORMAT,
+            "database_id": database_id,
+            "owner": self.owner,
+            "generation": self.generation,
+            "recipient": self.recipient,
+            "ephemeral": self.ephemeral,
+        }
+        return json.dumps(bound, sort_keys=True, separators=(",", ":")).encode()
+
+
+def seal_envelope(
+    database_id: str, key: bytes, *, owner: str, generation: int, recipient: str
+) -> KeyEnvelope:
+    ephemeral = X25519PrivateKey.generate()
+    shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(_unb64(recipient)))
+    envelope = KeyEnvelope(
+        owner, generation, recipient, _public_b64(ephemeral), _b64(secrets.token_bytes(12)), ""
+    )
+    wrapping = _hkdf(shared, b"ketadesk key envelope")
+    sealed = AESGCM(wrapping).encrypt(
+        _unb64(envelope.nonce), key, envelope.associated_data(database_id)
+    )
+    return replace(envelope, sealed=_b64(sealed))
+
+
+def _open_envelope(database_id: str, envelope: KeyEnvelope, seed: bytes) -> bytes | None:
+    private = _x25519_private(seed)
+    if _public_b64(private) != envelope.recipient:
+        return None
+    try:
+        shared = private.exchange(X25519PublicKey.from_public_bytes(_unb64(envelope.ephemeral)))
+        key = AESGCM(_hkdf(shared, b"ketadesk key envelope")).decrypt(
+            _unb64(envelope.nonce), _unb64(envelope.sealed), envelope.associated_data(database_id)
         )
     except (InvalidTag, ValueError):
         return None
@@ -144,6 +266,11 @@ class KeySlotFile:
     database_id: str
     slots: list[KeySlot] = field(default_factory=list)
     audit_anchor: AuditAnchor | None = None
+    # The database key's generation (raised by every rotation) and its envelopes; while a
+    # rotation is under way the previous generation's envelopes are kept too, so whichever
+    # file a crash leaves behind still opens.
+    generation: int = 1
+    envelopes: list[KeyEnvelope] = field(default_factory=list)
 
     # --- reading and writing -------------------------------------------------------------
     @staticmethod
@@ -175,12 +302,25 @@ class KeySlotFile:
                 for s in raw["slots"]
             ]
             anchor = raw.get("audit_anchor")
+            envelopes = [
+                KeyEnvelope(
+                    owner=str(e["owner"]),
+                    generation=int(e["generation"]),
+                    recipient=str(e["recipient"]),
+                    ephemeral=str(e["ephemeral"]),
+                    nonce=str(e["nonce"]),
+                    sealed=str(e["sealed"]),
+                )
+                for e in raw.get("envelopes", [])
+            ]
             loaded = cls(
                 database_id=str(raw["database_id"]),
                 slots=slots,
                 audit_anchor=None
                 if anchor is None
                 else AuditAnchor(int(anchor["seq"]), str(anchor["row_hash"])),
+                generation=int(raw.get("generation", 1)),
+                envelopes=envelopes,
             )
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
             raise UserFacingError(
@@ -201,36 +341,115 @@ class KeySlotFile:
         }
         if self.audit_anchor is not None:
             content["audit_anchor"] = asdict(self.audit_anchor)
+        if self.envelopes:
+            content["generation"] = self.generation
+            content["envelopes"] = [asdict(e) for e in self.envelopes]
         # A unique 0600 temp name: two savers never share one, nobody else can read it.
         write_private_bytes(path, json.dumps(content, indent=1).encode("utf-8"))
+        _fsync_folder(path.parent)
+
+    # --- key envelopes -------------------------------------------------------------------
+    def seal_for(self, key: bytes, owner: str, seed_or_recipient: bytes | str) -> None:
+        """Add (or replace) ``owner``'s envelope of the current generation."""
+        recipient = (
+            seed_or_recipient
+            if isinstance(seed_or_recipient, str)
+            else envelope_recipient(seed_or_recipient)
+        )
+        self.envelopes = [
+            e for e in self.envelopes
+            if not (e.owner == owner and e.generation == self.generation)
+        ]
+        self.envelopes.append(
+            seal_envelope(
+                self.database_id, key, owner=owner, generation=self.generation,
+                recipient=recipient,
+            )
+        )
+
+    def recipients(self) -> dict[str, str]:
+        """Owner -> X25519 public key, from the current generation's envelopes."""
+        return {e.owner: e.recipient for e in self.envelopes if e.generation == self.generation}
+
+    def keys_for(self, owner: str, seed: bytes) -> list[bytes]:
+        """Database keys ``owner`` can open, newest generation first."""
+        found = []
+        for envelope in sorted(self.envelopes, key=lambda e: -e.generation):
+            if envelope.owner == owner:
+                key = _open_envelope(self.database_id, envelope, seed)
+                if key is not None and key not in found:
+                    found.append(key)
+        return found
 
     # --- slots ----------------------------------------------------------------------------
     def user_slots(self, user_name: str) -> Iterator[KeySlot]:
         return (s for s in self.slots if s.kind == "user" and s.user_name == user_name)
 
     def add_user_slot(
-        self, key: bytes, user_name: str, password: str, kdf: KdfParams | None = None
-    ) -> None:
-        self.remove_user_slots(user_name)
-        self.slots.append(
-            _wrap(
-                self.database_id,
-                key,
-                password.encode("utf-8"),
-                kind="user",
-                user_name=user_name,
-                kdf=kdf or KdfParams(),
-            )
+        self,
+        key: bytes | SlotSecrets,
+        user_name: str,
+        password: str,
+        kdf: KdfParams | None = None,
+        *,
+        slot_id: str | None = None,
+    ) -> KeySlot:
+        """Replace the user's password slot; returns the new slot (its id goes on the
+        signed allow-list). ``slot_id`` keeps an allowed slot's id when only its content
+        changes."""
+        self.slots = [s for s in self.slots if not (s.kind == "user" and s.user_name == user_name)]
+        slot = _wrap(
+            self.database_id,
+            key,
+            password.encode("utf-8"),
+            kind="user",
+            user_name=user_name,
+            kdf=kdf or KdfParams(),
+            slot_id=slot_id,
         )
+        self.slots.append(slot)
+        return slot
+
+    def open_user_slot(self, user_name: str, password: str) -> tuple[KeySlot, SlotSecrets]:
+        """The slot the password opens and what it holds; a wrong password raises."""
+        for slot in self.user_slots(user_name):
+            opened = _open_slot(self.database_id, slot, password.encode("utf-8"))
+            if opened is not None:
+                return slot, self._with_envelope_keys(user_name, opened)
+        raise UserFacingError(WRONG_CREDENTIALS, exit_code=1)
+
+    def _with_envelope_keys(self, owner: str, opened: SlotSecrets) -> SlotSecrets:
+        if opened.signing_key is None:
+            return opened
+        keys = self.keys_for(owner, opened.signing_key)
+        if not keys:
+            return opened
+        older = [k for k in (*keys[1:], opened.database_key) if k != keys[0]]
+        return replace(opened, database_key=keys[0], older_keys=tuple(older))
+
+    def open_device_slot(
+        self, user_name: str, device_secret: bytes
+    ) -> tuple[KeySlot, SlotSecrets] | None:
+        for slot in self.slots:
+            if slot.kind == "device" and slot.user_name == user_name:
+                opened = _open_slot(self.database_id, slot, device_secret)
+                if opened is not None:
+                    return slot, self._with_envelope_keys(user_name, opened)
+        return None
 
     def remove_user_slots(self, user_name: str) -> None:
         self.slots = [
             s for s in self.slots if not (s.kind in ("user", "device") and s.user_name == user_name)
         ]
 
-    def add_recovery_slot(self, key: bytes) -> str:
-        """Add (or replace) the recovery slot; return the recovery key to show once."""
+    def add_recovery_slot(self, key: bytes | SlotSecrets) -> str:
+        """Add (or replace) the recovery slot; return the recovery key to show once. The
+        database key is also sealed to the recovery key's public half, so a rotation never
+        needs the recovery code."""
         recovery_key = new_recovery_key()
+        database_key = key.database_key if isinstance(key, SlotSecrets) else key
+        self.envelopes = [e for e in self.envelopes if e.owner != ""]
+        self.seal_for(database_key, "", _recovery_secret(recovery_key))
         self.slots = [s for s in self.slots if s.kind != "recovery"]
         self.slots.append(
             _wrap(
@@ -244,7 +463,7 @@ class KeySlotFile:
         )
         return recovery_key
 
-    def add_device_slot(self, key: bytes, user_name: str) -> bytes:
+    def add_device_slot(self, key: bytes | SlotSecrets, user_name: str) -> bytes:
         """A slot opened by a random device secret kept in the OS keyring; returns the secret."""
         device_secret = secrets.token_bytes(32)
         self.slots = [
@@ -278,6 +497,9 @@ class KeySlotFile:
         return None
 
     def unwrap_with_recovery_key(self, recovery_key: str) -> bytes:
+        from_envelopes = self.keys_for("", _recovery_secret(recovery_key))
+        if from_envelopes:
+            return from_envelopes[0]
         for slot in self.slots:
             if slot.kind == "recovery":
                 key = _unwrap(self.database_id, slot, _recovery_secret(recovery_key))
@@ -302,3 +524,17 @@ def new_recovery_key() -> str:
 def _recovery_secret(recovery_key: str) -> bytes:
     normalised = "".join(ch for ch in recovery_key.upper() if ch.isalnum())
     return normalised.encode("ascii", errors="replace")
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename durable (POSIX: fsync the folder)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)

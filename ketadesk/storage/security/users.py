@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from ketadesk.core import audit_actions
 from ketadesk.core.display_names import check_full_name
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Actor, Permission, Role, require
+from ketadesk.models.signing import UserGrant
 from ketadesk.models.users import User
 from ketadesk.storage.security.audit_log import record_event
 from ketadesk.storage.security.database import PracticeDatabase, check_user_name
+from ketadesk.storage.security.grants import (
+    check_grants,
+    forget_slot_grants,
+    write_grant,
+    write_slot_grant,
+)
+from ketadesk.storage.security.keyslots import KeySlot, KeySlotFile, SlotSecrets
 from ketadesk.storage.security.password_rules import check_new_password
+from ketadesk.storage.security.signing_keys import new_private_key, public_key_of
 
 LICENCE_STATES = ("FL", "NJ")
 
@@ -30,6 +40,9 @@ class UserInfo:
     npi: str | None
     dea_number: str | None
     licence_states: tuple[str, ...]
+    # The users table disagrees with the signed grant (or there is no valid grant): the row
+    # was changed outside KetaDesk. Role and manage_users above are then the grant's.
+    is_row_unsigned: bool = False
 
 
 def _info(user: User) -> UserInfo:
@@ -75,8 +88,33 @@ def is_valid_npi(npi: str) -> bool:
 
 
 def list_users(db: PracticeDatabase) -> list[UserInfo]:
+    """Every user, with role and manage_users as their signed grant says (once the practice
+    signs grants); a row edited outside KetaDesk is flagged, never believed."""
     with db.session() as session:
-        return [_info(u) for u in session.execute(select(User).order_by(User.user_name)).scalars()]
+        users = [_info(u) for u in session.execute(select(User).order_by(User.user_name)).scalars()]
+        if db.signer() is None:
+            return users
+        check = check_grants(session, db.database_id, db.trust_root)
+    result = []
+    for info in users:
+        grant = check.valid.get(info.user_name)
+        if grant is None:
+            result.append(replace(info, role=Role.ADMIN, can_manage_users=False,
+                                  is_row_unsigned=True))
+            continue
+        differs = (str(info.role), info.can_manage_users, info.is_active) != (
+            grant.role, grant.can_manage_users, grant.is_active
+        )
+        result.append(
+            replace(
+                info,
+                role=Role(grant.role),
+                can_manage_users=grant.can_manage_users,
+                is_active=grant.is_active,
+                is_row_unsigned=differs,
+            )
+        )
+    return result
 
 
 def get_user(db: PracticeDatabase, user_name: str) -> UserInfo:
@@ -132,8 +170,26 @@ def add_user(
             detail=f"user {user_name} role {role}"
             + (", manages users" if can_manage_users else ""),
         )
+        signer = db.signer()
+        if signer is None:  # a database from before signing keys: the grant comes at enrolment
+            slots.add_user_slot(db.database_key(), user_name, password)
+        else:
+            signing_key = new_private_key()
+            slot = slots.add_user_slot(
+                SlotSecrets(db.database_key(), signing_key, db.trust_root), user_name, password
+            )
+            write_grant(
+                session,
+                db.database_id,
+                signer,
+                user_name=user_name,
+                role=str(role),
+                can_manage_users=can_manage_users,
+                public_key=public_key_of(signing_key),
+            )
+            write_slot_grant(session, db.database_id, signer, slot)
+            slots.seal_for(db.database_key(), user_name, signing_key)
         # The slot file is written last, inside the transaction: if it fails, no user row.
-        slots.add_user_slot(db.database_key(), user_name, password)
         slots.save(db.path)
         return _info(user)
 
@@ -141,15 +197,32 @@ def add_user(
 def change_own_password(
     db: PracticeDatabase, actor: Actor, old_password: str, new_password: str
 ) -> None:
+    """Rewrap the user's own slot (same signing key) under the new password."""
     slots = db.key_slots()
-    slots.unwrap_for_user(actor.user_name, old_password)  # raises "Wrong user name or password"
-    _set_password(db, actor, actor.user_name, new_password, audit_actions.PASSWORD_CHANGED, slots)
+    _slot, held = slots.open_user_slot(actor.user_name, old_password)  # wrong: raises
+    _set_password(
+        db, actor, actor.user_name, new_password, audit_actions.PASSWORD_CHANGED, slots, held
+    )
 
 
 def reset_password(db: PracticeDatabase, actor: Actor, user_name: str, new_password: str) -> None:
+    """A manager cannot read the user's signing key: the user gets a new key pair, granted by
+    the manager; the old public key is kept (retired) so their earlier events still verify."""
     require(actor, Permission.MANAGE_USERS, "reset other users' passwords")
     get_user(db, user_name)
-    _set_password(db, actor, user_name, new_password, audit_actions.PASSWORD_RESET, db.key_slots())
+    with db.session() as session:
+        grant = session.get(UserGrant, user_name)
+        if grant is not None and grant.public_key is not None and grant.public_key == db.trust_root:
+            raise UserFacingError(
+                f"{user_name} is the first physician: their password is changed with their "
+                "own old password (or the recovery key), never reset, because every other "
+                "user's grant depends on their key."
+            )
+    _set_password(
+        db, actor, user_name, new_password, audit_actions.PASSWORD_RESET, db.key_slots(), None
+    )
+    # An old copy of the key file (the old password's slot) must open nothing current.
+    db.rotate_database_key(actor, f"password of {user_name} reset")
 
 
 def _set_password(
@@ -158,21 +231,56 @@ def _set_password(
     user_name: str,
     new_password: str,
     action: str,
-    slots: object,
+    slots: KeySlotFile,
+    held: SlotSecrets | None,
 ) -> None:
-    from ketadesk.storage.security.keyslots import KeySlotFile
-
-    assert isinstance(slots, KeySlotFile)
     with db.session() as session:
         check_new_password(new_password, user_name, session=session, slots=slots)
+    signer = db.signer()
+    new_slot: KeySlot | None = None
     with db.session() as session:
         user = session.execute(select(User).where(User.user_name == user_name)).scalar_one()
         user.password_changed_at = datetime.now(UTC)
         record_event(session, actor, action, detail=f"user {user_name}")
-    # Only once the audit event is committed is the slot rewrapped: a full disk can leave the
-    # old password working with the event recorded, never a new password without its event.
-    slots.add_user_slot(db.database_key(), user_name, new_password)  # rewraps this slot only
+        old_ids = [s.slot_id for s in slots.user_slots(user_name)]
+        if signer is None:  # before signing keys
+            pass
+        elif held is not None and held.signing_key is not None:
+            new_slot = slots.add_user_slot(
+                SlotSecrets(db.database_key(), held.signing_key, db.trust_root),
+                user_name,
+                new_password,
+            )
+            write_slot_grant(session, db.database_id, signer, new_slot)
+        else:
+            grant = session.get(UserGrant, user_name)
+            signing_key = new_private_key()
+            new_slot = slots.add_user_slot(
+                SlotSecrets(db.database_key(), signing_key, db.trust_root),
+                user_name,
+                new_password,
+            )
+            write_grant(
+                session,
+                db.database_id,
+                signer,
+                user_name=user_name,
+                role=grant.role if grant else user.role,
+                can_manage_users=grant.can_manage_users if grant else user.can_manage_users,
+                public_key=public_key_of(signing_key),
+            )
+            write_slot_grant(session, db.database_id, signer, new_slot)
+            slots.envelopes = [e for e in slots.envelopes if e.owner != user_name]
+            slots.seal_for(db.database_key(), user_name, signing_key)
+    # Only once the audit event (and the new slot's place on the allow-list) is committed is
+    # the key file written: a full disk can leave the old password working with the event
+    # recorded, never a new password without its event.
+    if signer is None:
+        slots.add_user_slot(db.database_key(), user_name, new_password)  # this slot only
     slots.save(db.path)
+    if new_slot is not None:
+        with db.session() as session:
+            forget_slot_grants(session, old_ids)  # the old password's slot is off the list
 
 
 def set_role(
@@ -186,6 +294,7 @@ def set_role(
         if user.can_manage_users and not can_manage_users:
             _ensure_another_manager(session, user_name)
         before = f"{user.role}{' +manage_users' if user.can_manage_users else ''}"
+        _grant_role(db, session, user_name, str(role), can_manage_users, user.is_active)
         user.role = str(role)
         user.can_manage_users = can_manage_users
         after = f"{role}{' +manage_users' if can_manage_users else ''}"
@@ -211,8 +320,66 @@ def remove_user(db: PracticeDatabase, actor: Actor, user_name: str) -> None:
             _ensure_another_manager(session, user_name)
         user.is_active = False
         record_event(session, actor, audit_actions.USER_REMOVED, detail=f"user {user_name}")
+        _grant_role(db, session, user_name, user.role, user.can_manage_users, False)
+        forget_slot_grants(
+            session, [s.slot_id for s in slots.slots if s.user_name == user_name]
+        )
         slots.remove_user_slots(user_name)
+        slots.envelopes = [e for e in slots.envelopes if e.owner != user_name]
         slots.save(db.path)
+    # The removed user may have kept the key: re-encrypt under one they never held.
+    db.rotate_database_key(actor, f"user {user_name} removed")
+
+
+def _grant_role(
+    db: PracticeDatabase,
+    session: Session,
+    user_name: str,
+    role: str,
+    can_manage_users: bool,
+    is_active: bool,
+) -> None:
+    """Re-sign the user's grant with the acting manager's key (their public key unchanged).
+
+    The first physician's self-signed grant anchors every other; it is never re-signed, so
+    that physician keeps manage_users and stays active. When a manager loses manage_users,
+    the grants they signed are re-signed by the acting manager so those users keep working."""
+    signer = db.signer()
+    if signer is None:
+        return  # before signing keys: the users table is all there is
+    grant = session.get(UserGrant, user_name)
+    if grant is not None and grant.public_key is not None and grant.public_key == db.trust_root:
+        if not (can_manage_users and is_active):
+            raise UserFacingError(
+                f"{user_name} is the first physician, whose signed grant anchors every other "
+                "user's; they keep the right to manage users and cannot be removed."
+            )
+    write_grant(
+        session,
+        db.database_id,
+        signer,
+        user_name=user_name,
+        role=role,
+        can_manage_users=can_manage_users,
+        is_active=is_active,
+        public_key=None if grant is None else grant.public_key,
+    )
+    if not can_manage_users or not is_active:
+        for signed in session.execute(
+            select(UserGrant).where(UserGrant.granted_by == user_name)
+        ).scalars().all():
+            if signed.user_name == user_name:
+                continue
+            write_grant(
+                session,
+                db.database_id,
+                signer,
+                user_name=signed.user_name,
+                role=signed.role,
+                can_manage_users=signed.can_manage_users,
+                is_active=signed.is_active,
+                public_key=signed.public_key,
+            )
 
 
 def _ensure_another_manager(session: object, user_name: str) -> None:

@@ -134,6 +134,8 @@ class UsersDialog(QDialog):
                 extras.append("licensed " + "/".join(info.licence_states))
             if not info.is_active:
                 extras.append("removed")
+            if info.is_row_unsigned:
+                extras.append("record changed outside KetaDesk")
             role = "Physician" if info.role is Role.PHYSICIAN else "Admin"
             text = f"{info.full_name}   ·   {role}   ·   user name “{info.user_name}”"
             if extras:

@@ -1,7 +1,7 @@
 """patient_roster_status: the roster's clinical state kept per patient; the search indexes
 
 Revision ID: 5b1f0c7e9a21
-Revises: aa0a25ef2068
+Revises: 7a51c0de0007
 Create Date: 2026-12-02 19:30:00
 
 The FTS5 search tables and their triggers are built here (and by the demo and the CSV import),
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "5b1f0c7e9a21"
-down_revision = "aa0a25ef2068"
+down_revision = "7a51c0de0007"
 branch_labels = None
 depends_on = None
 
