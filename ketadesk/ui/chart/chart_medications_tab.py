@@ -11,6 +11,7 @@ from ketadesk.storage.patients.patients import (
     SOURCE_LABELS,
 )
 from ketadesk.ui.chart.chart_record_table import fill_table, record_table
+from ketadesk.ui.common.date_entry import DateEntry, date_text
 
 
 class MedicationsTab(QWidget):
@@ -42,9 +43,8 @@ class MedicationsTab(QWidget):
         self.med_frequency = QLineEdit()
         self.med_frequency.setPlaceholderText("Frequency (optional)")
         self.med_frequency.setAccessibleName("Frequency")
-        self.med_start = QLineEdit()
-        self.med_start.setPlaceholderText("Started (optional date)")
-        self.med_start.setAccessibleName("Start date")
+        self.med_start = DateEntry("Start date", is_past=True)
+        self.med_start.setPlaceholderText("Started (MM/DD/YYYY, optional)")
         self.med_source = QComboBox()
         self.med_source.setAccessibleName("Source")
         for value, label in SOURCE_LABELS.items():
@@ -76,7 +76,7 @@ class MedicationsTab(QWidget):
                     m.dose_text,
                     m.frequency_text,
                     SOURCE_LABELS[m.source] + (f" by {m.verified_by}" if m.verified_by else ""),
-                    m.start_date.strftime("%m/%d/%Y") if m.start_date else "",
+                    date_text(m.start_date),
                     m.entered_by,
                     "Current" if m.is_active else "Stopped",
                 )
