@@ -44,6 +44,7 @@ from ketadesk.ui.chart.chart_demographics_tab import DemographicsTab
 from ketadesk.ui.chart.chart_medications_tab import MedicationsTab
 from ketadesk.ui.chart.chart_record_table import selected_entry_id
 from ketadesk.ui.chart.chart_vitals_tab import VitalsTab
+from ketadesk.ui.chart.stop_medication_dialog import StopMedicationDialog
 from ketadesk.ui.common.context import AppContext
 
 PHYSICIANS_ONLY = "Only physicians may do this."
@@ -68,6 +69,8 @@ class PatientChart(QWidget):
         self.patient_id = patient_id
         self.record: PatientRecord | None = None
         self._dirty = False
+        #: The open "Stop this medication?" dialog, if any.
+        self.stop_dialog: StopMedicationDialog | None = None
         self.setWindowTitle("New patient" if patient_id is None else "Patient chart")
 
         self.title = QLabel("New patient")
@@ -513,7 +516,27 @@ class PatientChart(QWidget):
         if med_id is None:
             self._show_banner("Select the medication to stop.")
             return
-        self._run(lambda s: stop_medication(s, self._context.actor, med_id))
+        medications = self.record.medications if self.record else ()
+        entry = next((m for m in medications if m.id == med_id), None)
+        if entry is None or not entry.is_active:
+            self._show_banner(
+                "That medication entry no longer exists."
+                if entry is None
+                else "That medication is already stopped."
+            )
+            return
+        self.stop_dialog = StopMedicationDialog(entry, self)
+        self.stop_dialog.accepted.connect(lambda: self._stop_with_reason(med_id))
+        self.stop_dialog.open()
+
+    def _stop_with_reason(self, med_id: int) -> None:
+        dialog = self.stop_dialog
+        assert dialog is not None
+        reason, note = dialog.reason, dialog.note
+        self.stop_dialog = None
+        self._run(
+            lambda s: stop_medication(s, self._context.actor, med_id, reason=reason, note=note)
+        )
 
     def _verify_medication(self) -> None:
         med_id = selected_entry_id(self.med_table)
