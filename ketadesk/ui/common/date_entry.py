@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from ketadesk.core.demographics import parse_date_input
 from ketadesk.core.errors import UserFacingError
-from ketadesk.ui.common.qdate_conversion import from_qdate, to_qdate, utc_today
+from ketadesk.ui.common.qdate_conversion import from_qdate, local_today, to_qdate
 
 DATE_PLACEHOLDER = "MM/DD/YYYY"
 DATE_FORMAT = "%m/%d/%Y"
@@ -89,7 +89,7 @@ class DateEntry(QLineEdit):
         if not text:
             return None
         try:
-            return parse_date_input(text, today=utc_today(), is_past=self._is_past)
+            return parse_date_input(text, today=local_today(), is_past=self._is_past)
         except UserFacingError as error:
             raise UserFacingError(f"{self._label}: {error.message}") from None
 
@@ -110,9 +110,9 @@ class DateEntry(QLineEdit):
         if self.isReadOnly() or not self.isEnabled():
             return
         try:
-            shown = self.date_value() or utc_today()
+            shown = self.date_value() or local_today()
         except UserFacingError:
-            shown = utc_today()
+            shown = local_today()
         self.popup = _CalendarPopup(self)
         self.popup.calendar.setSelectedDate(to_qdate(shown))
         self.popup.picked.connect(self._picked)

@@ -27,7 +27,7 @@ from ketadesk.core.checkins import (
     SymptomReport,
     validate_checkin,
 )
-from ketadesk.ui.common.qdate_conversion import from_qdate, to_qdate, utc_today
+from ketadesk.ui.common.qdate_conversion import from_qdate, local_today, to_qdate
 
 
 class CheckInDialog(QDialog):
@@ -39,7 +39,7 @@ class CheckInDialog(QDialog):
         self.setMinimumWidth(560)
         layout = QVBoxLayout(self)
         form = QFormLayout()
-        self.date_edit = QDateEdit(to_qdate(utc_today()), self)
+        self.date_edit = QDateEdit(to_qdate(local_today()), self)
         self.date_edit.setCalendarPopup(True)
         self.date_edit.setDisplayFormat("yyyy-MM-dd")
         self.mode_box = QComboBox(self)
@@ -110,7 +110,7 @@ class CheckInDialog(QDialog):
         )
 
     def _try_accept(self) -> None:
-        problems = validate_checkin(self.draft(), utc_today())
+        problems = validate_checkin(self.draft(), local_today())
         if problems:
             self.problems_label.setText("\n".join(p.message for p in problems))
             return

@@ -48,7 +48,7 @@ from ketadesk.storage.outcomes.outcomes import (
     record_questionnaire,
 )
 from ketadesk.ui.common.context import AppContext
-from ketadesk.ui.common.qdate_conversion import utc_today
+from ketadesk.ui.common.qdate_conversion import local_today
 from ketadesk.ui.outcomes.checkin_dialog import CheckInDialog
 from ketadesk.ui.outcomes.dose_dialog import DoseDialog
 from ketadesk.ui.outcomes.outcome_chart_inputs import outcome_chart_data
@@ -215,7 +215,7 @@ class CheckInsTab(QWidget):
 
         def load() -> PatientOutcomes:
             with db.session() as session:
-                return patient_outcomes(session, patient_id, utc_today())
+                return patient_outcomes(session, patient_id, local_today())
 
         self._context.ops.run(load, self._show, parent_widget=self)
 

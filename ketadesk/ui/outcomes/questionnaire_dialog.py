@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from ketadesk.core.questionnaires import Instrument, score_questionnaire
-from ketadesk.ui.common.qdate_conversion import from_qdate, to_qdate, utc_today
+from ketadesk.ui.common.qdate_conversion import from_qdate, local_today, to_qdate
 from ketadesk.ui.roster.safety_banner import CRISIS_LINE_TEXT
 
 BLANK_ANSWER = "— not answered —"
@@ -42,10 +42,10 @@ class QuestionnaireDialog(QDialog):
         intro.setWordWrap(True)
         layout.addWidget(intro)
         top = QFormLayout()
-        self.date_edit = QDateEdit(to_qdate(utc_today()), self)
+        self.date_edit = QDateEdit(to_qdate(local_today()), self)
         self.date_edit.setCalendarPopup(True)
         self.date_edit.setDisplayFormat("yyyy-MM-dd")
-        self.date_edit.setMaximumDate(to_qdate(utc_today()))
+        self.date_edit.setMaximumDate(to_qdate(local_today()))
         top.addRow("Date taken:", self.date_edit)
         layout.addLayout(top)
 
