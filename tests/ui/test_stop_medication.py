@@ -36,7 +36,7 @@ def test_admin_stops_a_physician_entered_line_only_with_a_reason(practice, qtbot
     dialog = chart.stop_dialog
     assert dialog is not None and dialog.isVisible()
     assert "Xanax 0.5 mg twice daily" in dialog.line_label.text()
-    assert "entered by drquill" in dialog.line_label.text()
+    assert "(entered by drquill)" in dialog.line_label.text()
     # Enter straight away: no reason chosen, nothing stopped, the dialog says why.
     qtbot.keyClick(dialog.reason_combo, Qt.Key.Key_Return)
     assert dialog.isVisible() and "Choose why" in dialog.problem.text()

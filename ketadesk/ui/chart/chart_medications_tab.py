@@ -60,7 +60,7 @@ class MedicationsTab(QWidget):
         self.med_frequency.setPlaceholderText("Frequency (optional)")
         self.med_frequency.setAccessibleName("Frequency")
         self.med_start = DateEntry("Start date", is_past=True)
-        self.med_start.setPlaceholderText("Started (MM/DD/YYYY, optional)")
+        self.med_start.setPlaceholderText("Started (optional)")
         self.med_source = QComboBox()
         self.med_source.setAccessibleName("Source")
         for value, label in SOURCE_LABELS.items():

@@ -368,7 +368,10 @@ class PatientChart(QWidget):
         self.form.keep_problems(problems)
         self.contacts.keep_problems(problems)
         self.body.keep_problems({k: (v, False) for k, v in body_problems.items()})
-        if not any(f.has_shown_messages() for f in (self.form, self.contacts, self.body)):
+        shown = sum(f.shown_message_count() for f in (self.form, self.contacts, self.body))
+        if shown:
+            self._show_banner(_needs_attention(shown))
+        else:
             self.banner.setVisible(False)
 
     def save(self) -> bool:
@@ -382,11 +385,7 @@ class PatientChart(QWidget):
         self.body.show_problems({k: (v, False) for k, v in body_problems.items()})
         errors = [k for k, (_, confirm) in problems.items() if not confirm]
         if errors or body_problems:
-            count = len(errors) + len(body_problems)
-            self._show_banner(
-                f"{count} field{'s' if count != 1 else ''} need{'s' if count == 1 else ''} "
-                "attention; nothing was saved yet. See the messages under the fields."
-            )
+            self._show_banner(_needs_attention(len(errors) + len(body_problems)))
             return False
         confirmed_minor = False
         if problems:  # only "confirm" problems remain: the patient is under 18
@@ -493,7 +492,7 @@ class PatientChart(QWidget):
         try:
             start = self.med_start.date_value()
         except UserFacingError as error:
-            self._show_banner(error.message)
+            self._show_banner(f"{self.med_start.label}: {error.message}")
             return
         pid = self.patient_id
         source = str(self.med_source.currentData())
@@ -603,3 +602,10 @@ class PatientChart(QWidget):
             lambda s: service.change_status(s, self._context.actor, pid, new_status, reason)
         ):
             self.status_reason.clear()
+
+
+def _needs_attention(count: int) -> str:
+    return (
+        f"{count} field{'s' if count != 1 else ''} need{'s' if count == 1 else ''} "
+        "attention; nothing was saved yet. See the messages under the fields."
+    )

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QLabel,
     QLineEdit,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -27,10 +28,13 @@ class StopMedicationDialog(QDialog):
     def __init__(self, medication: MedicationEntry, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Stop this medication?")
+        self.setMinimumWidth(480)
         self.reason = ""
         self.note = ""
         self.line_label = line = QLabel(
-            f"<b>{_escaped(medication.entered_text)}</b><br>entered by {medication.entered_by}"
+            f"Stop <b>{_escaped(medication.entered_text)}</b> (entered by "
+            f"{medication.entered_by})? It stays in the history as stopped, with your name, "
+            "the time and the reason."
         )
         line.setWordWrap(True)
         line.setAccessibleName("Medication to stop")
@@ -42,12 +46,15 @@ class StopMedicationDialog(QDialog):
         self.note_edit = QLineEdit()
         self.note_edit.setAccessibleName("Note on stopping")
         self.note_edit.setMaxLength(300)
-        self.note_edit.setPlaceholderText("Note (required for Other; kept in the chart only)")
+        self.note_edit.setPlaceholderText("Needed for Other; optional otherwise")
+        self.note_edit.setToolTip("Kept in the chart only (never in the audit trail).")
         form = QFormLayout()
-        form.addRow(line)
         form.addRow("Reason:", self.reason_combo)
         form.addRow("Note:", self.note_edit)
-        self.problem = lay_out_dialog(self, form, self._accept_if_complete)
+        body = QVBoxLayout()
+        body.addWidget(line)
+        body.addLayout(form)
+        self.problem = lay_out_dialog(self, body, self._accept_if_complete)
         buttons = self.findChild(QDialogButtonBox)
         assert buttons is not None
         self.stop_button = buttons.button(QDialogButtonBox.StandardButton.Ok)

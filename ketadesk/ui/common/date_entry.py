@@ -84,21 +84,16 @@ class DateEntry(QLineEdit):
 
     # --- reading and showing -------------------------------------------------------------
     def date_value(self) -> date | None:
-        """The date typed, or None when the field is empty; UserFacingError when unreadable."""
+        """The date typed, or None when the field is empty; UserFacingError when unreadable
+        (the message is for showing beside the field; ``label`` names it elsewhere)."""
         text = self.text().strip()
         if not text:
             return None
-        try:
-            return parse_date_input(text, today=local_today(), is_past=self._is_past)
-        except UserFacingError as error:
-            raise UserFacingError(f"{self._label}: {error.message}") from None
+        return parse_date_input(text, today=local_today(), is_past=self._is_past)
 
-    def required_date(self) -> date:
-        """The date typed; UserFacingError naming the field when empty or unreadable."""
-        value = self.date_value()
-        if value is None:
-            raise UserFacingError(f"{self._label}: enter a date (MM/DD/YYYY).")
-        return value
+    @property
+    def label(self) -> str:
+        return self._label
 
     def set_date(self, value: date | None) -> None:
         """Show ``value`` as MM/DD/YYYY (empty for None)."""

@@ -169,7 +169,10 @@ class FormFields(QWidget):
                 label.setStyleSheet(CONFIRM_STYLE if found[1] else ERROR_STYLE)
 
     def has_shown_messages(self) -> bool:
-        return any(not label.isHidden() for label in self.messages.values())
+        return self.shown_message_count() > 0
+
+    def shown_message_count(self) -> int:
+        return sum(1 for label in self.messages.values() if not label.isHidden())
 
     def message(self, name: str) -> str:
         label = self.messages[name]

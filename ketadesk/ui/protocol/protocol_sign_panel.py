@@ -85,12 +85,11 @@ class ProtocolSignPanel(QWidget):
         self.message_list.setSpacing(2)
         messages_layout.addWidget(self.message_list)
         self.limits_link = QLabel(
-            '<a href="practice-limits">Open Practice limits for protocols…</a> to set the '
-            "missing limits (Practice menu)."
+            '<a href="practice-limits">Set the practice limits…</a>'
         )
         self.limits_link.setObjectName("practiceLimitsLink")
         self.limits_link.setAccessibleName("Open Practice limits for protocols")
-        self.limits_link.setWordWrap(True)
+        self.limits_link.setToolTip("Opens Practice ▸ Practice limits for protocols…")
         self.limits_link.setTextFormat(Qt.TextFormat.RichText)
         self.limits_link.setTextInteractionFlags(
             Qt.TextInteractionFlag.LinksAccessibleByMouse
@@ -98,7 +97,6 @@ class ProtocolSignPanel(QWidget):
         )
         self.limits_link.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.limits_link.setVisible(False)
-        messages_layout.addWidget(self.limits_link)
         layout.addWidget(messages_box, 1)
 
         self.sign_reason_label = QLabel()
@@ -106,6 +104,7 @@ class ProtocolSignPanel(QWidget):
         self.sign_reason_label.setWordWrap(True)
         layout.addWidget(self.sign_reason_label)
         buttons = QHBoxLayout()
+        buttons.addWidget(self.limits_link)  # beside the buttons: it costs no height
         buttons.addStretch(1)
         self.save_button = QPushButton("Save draft")
         self.sign_button = QPushButton("Sign protocol")
