@@ -63,10 +63,10 @@ def test_good_file_maps_previews_imports_and_announces_the_change(context, qtbot
     dialog.next_button.click()
     with qtbot.waitSignal(dialog.preview_ready, timeout=20_000):
         dialog.next_button.click()
-    assert dialog.problems_table.rowCount() == 0
-    assert "3 ready to import, 0 with problems" in dialog.preview_summary.text()
-    assert dialog.rows_table.item(0, 1).text().startswith("Ñúñez-Łukasiewicz, Zoë")
-    assert not dialog.only_valid_checkbox.isVisibleTo(dialog)
+    assert dialog.preview_page.problems_table.rowCount() == 0
+    assert "3 ready to import, 0 with problems" in dialog.preview_page.preview_summary.text()
+    assert dialog.preview_page.rows_table.item(0, 1).text().startswith("Ñúñez-Łukasiewicz, Zoë")
+    assert not dialog.preview_page.only_valid_checkbox.isVisibleTo(dialog)
     assert dialog.next_button.text() == "Import" and dialog.next_button.isEnabled()
 
     changes: list[str] = []
@@ -89,16 +89,17 @@ def test_bad_rows_are_listed_and_import_nothing_unless_only_valid_rows(
     dialog = ImportDialog(context)
     qtbot.addWidget(dialog)
     open_and_check(qtbot, dialog, write_csv(tmp_path, [GOOD[0], *BAD, GOOD[1]]))
+    problems = dialog.preview_page.problems_table
     rows = {
-        (dialog.problems_table.item(r, 0).text(), dialog.problems_table.item(r, 1).text())
-        for r in range(dialog.problems_table.rowCount())
+        (problems.item(r, 0).text(), problems.item(r, 1).text())
+        for r in range(problems.rowCount())
     }
     assert ("3", 'Date of birth (column "Date of Birth")') in rows
     assert any(row == "4" and field.startswith("State") for row, field in rows)
-    assert all(dialog.problems_table.item(r, 2).text() for r in range(len(rows)))
-    assert "2 with problems" in dialog.preview_summary.text()
+    assert all(dialog.preview_page.problems_table.item(r, 2).text() for r in range(len(rows)))
+    assert "2 with problems" in dialog.preview_page.preview_summary.text()
     assert not dialog.next_button.isEnabled()  # bad rows: nothing unless the user chooses
-    dialog.only_valid_checkbox.setChecked(True)
+    dialog.preview_page.only_valid_checkbox.setChecked(True)
     assert dialog.next_button.isEnabled()
     with qtbot.waitSignal(dialog.patients_imported, timeout=20_000) as imported:
         dialog.next_button.click()
@@ -118,7 +119,8 @@ def test_possible_duplicates_are_shown_and_skipped(context, qtbot, tmp_path) -> 
     dialog = ImportDialog(context)
     qtbot.addWidget(dialog)
     open_and_check(qtbot, dialog, write_csv(tmp_path, [again, GOOD[1], GOOD[1]], "second.csv"))
-    items = [dialog.duplicates_list.item(i).text() for i in range(dialog.duplicates_list.count())]
+    duplicates = dialog.preview_page.duplicates_list
+    items = [duplicates.item(i).text() for i in range(duplicates.count())]
     assert "Rows 3, 4 of the file look like the same person" in items
     assert any(i.startswith("Row 2 looks like KD-") for i in items)
     with qtbot.waitSignal(dialog.patients_imported, timeout=20_000) as imported:
@@ -162,7 +164,7 @@ def test_cancelled_import_leaves_the_database_as_it_was(context, qtbot, tmp_path
     dialog = ImportDialog(context)
     qtbot.addWidget(dialog)
     open_and_check(qtbot, dialog, write_csv(tmp_path, rows))
-    assert dialog.problems_table.rowCount() == 0
+    assert dialog.preview_page.problems_table.rowCount() == 0
     with qtbot.waitSignal(dialog.import_failed, timeout=20_000) as failed:
         dialog.start_import()
         dialog.cancel_import()

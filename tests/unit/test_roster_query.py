@@ -10,6 +10,13 @@ from sqlalchemy import literal, update
 from ketadesk.models.patients import Patient
 from ketadesk.storage.demo.demo_data import populate_demo_patients
 from ketadesk.storage.roster import roster_query as rq
+from ketadesk.storage.roster.roster_status import (
+    compute_patient_statuses,
+    deferred_status_computation,
+    prepare_roster_status,
+    status_pending,
+    warm_roster_status,
+)
 
 
 @pytest.fixture
@@ -280,7 +287,7 @@ def test_a_chart_change_makes_the_review_stale_without_a_manual_refresh(
     assert current
     target = current[0].patient_id
     with clinical.db.session() as s:
-        assert rc.prepare_roster_status(s) is False  # nothing changed: no recomputation
+        assert prepare_roster_status(s) is False  # nothing changed: no recomputation
         add_medication(s, clinical.physician, target, "Lorazepam 1 mg at bedtime")
     rows = {r.patient_id: r for r in _all_rows(clinical)}
     assert rows[target].extras[rc.REVIEW_STATUS] == "stale"
@@ -304,9 +311,9 @@ def test_deferred_queries_leave_statuses_pending_until_warmed(practice, clinical
         populate_demo_patients(s, 40, entered_by="drquill")
     demo_reviews.populate(practice.db, practice.physician)
     demo_outcomes.populate(practice.db, practice.physician)
-    with practice.db.session() as s, rc.deferred_status_computation():
+    with practice.db.session() as s, deferred_status_computation():
         rows = rq.fetch_roster_page(s, rq.RosterFilter(), limit=100)
-        assert rc.status_pending(s)
+        assert status_pending(s)
     assert all(r.extras[rc.STATUS_PENDING] == 1 for r in rows)
     assert all(r.extras[rc.REVIEW_STATUS] is None for r in rows)  # not "none": unknown yet
     assert all(r.extras[rc.NEXT_CHECKIN_DUE] is None for r in rows)
@@ -316,13 +323,13 @@ def test_deferred_queries_leave_statuses_pending_until_warmed(practice, clinical
         calls.append(1)
         return True
 
-    assert rc.warm_roster_status(practice.db.session, chunk=15, should_continue=keep_going)
+    assert warm_roster_status(practice.db.session, chunk=15, should_continue=keep_going)
     assert len(calls) == 3  # 40 patients in chunks of 15
-    with practice.db.session() as s, rc.deferred_status_computation():
+    with practice.db.session() as s, deferred_status_computation():
         warmed = rq.fetch_roster_page(s, rq.RosterFilter(), limit=100)
-        assert not rc.status_pending(s)
+        assert not status_pending(s)
     with practice.db.session() as s:
-        direct = rc.compute_patient_statuses(s, _today())
+        direct = compute_patient_statuses(s, _today())
     for row in warmed:
         expected = direct.get(row.patient_id)
         assert row.extras[rc.STATUS_PENDING] == 0
@@ -332,12 +339,11 @@ def test_deferred_queries_leave_statuses_pending_until_warmed(practice, clinical
 
 
 def test_warming_can_be_stopped(practice, clinical_columns) -> None:
-    rc = clinical_columns
     with practice.db.session() as s:
         populate_demo_patients(s, 30, entered_by="drquill")
     assert (
-        rc.warm_roster_status(practice.db.session, chunk=10, should_continue=lambda: False) is False
+        warm_roster_status(practice.db.session, chunk=10, should_continue=lambda: False) is False
     )
-    with practice.db.session() as s, rc.deferred_status_computation():
+    with practice.db.session() as s, deferred_status_computation():
         rq.fetch_roster_page(s, rq.RosterFilter(), limit=10)
-        assert rc.status_pending(s)
+        assert status_pending(s)

@@ -14,7 +14,7 @@ are recreated, and the index rebuilt, the next time the roster is opened).
 
 Extra columns and filters (interaction-review status, protocol status, next check-in, safety
 alerts; "Review stale", "Check-in overdue", "Safety alert open") live in
-``storage.roster_columns`` and are added with ``register_column`` / ``register_filter`` when
+``storage.roster.roster_columns`` and are added with ``register_column`` / ``register_filter`` when
 ``roster_columns.install_roster_columns()`` is called (by the roster model and the CLI).
 
 Another system's record number (``Patient.external_id``, from an imported roster) is found

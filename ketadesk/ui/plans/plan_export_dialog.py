@@ -1,10 +1,10 @@
 """Export treatment-plan PDFs from the chart (one patient) or the roster (selected or all).
 
 The dialog asks for a folder, a file-name pattern and an optional password (typed twice, never
-stored), then renders the plans off the GUI thread through ``storage.plan_export.export_plans``
-(which uses ``reports/plan_batch`` worker processes) behind a progress dialog with Cancel.
-At the end it shows what was written and what was skipped, with the reason. Each written plan
-is audited by the service.
+stored), then renders the plans off the GUI thread through
+``storage.plans.plan_export.export_plans`` (which uses ``reports/plan_batch`` worker processes)
+behind a progress dialog with Cancel. At the end it shows what was written and what was skipped,
+with the reason. Each written plan is audited by the service.
 """
 
 from __future__ import annotations

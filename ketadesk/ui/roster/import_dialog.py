@@ -2,35 +2,28 @@
 
 Reading the file, checking every row and writing the patients all run on a worker thread
 (``context.ops``); the dialog only shows results. The import is all or nothing (one
-transaction, see ``storage.patient_import``): Cancel during the import rolls it back.
+transaction, see ``storage.patients.patient_import``): Cancel during the import rolls it back.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QCheckBox,
     QComboBox,
     QDialog,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
-    QListWidget,
     QProgressBar,
     QPushButton,
     QScrollArea,
     QStackedWidget,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -42,23 +35,20 @@ from ketadesk.core.patient_csv import (
     IMPORT_FIELDS,
     REQUIRED_FIELDS,
     CsvFileInfo,
-    CsvImportPlan,
     inspect_patient_csv,
     read_patient_csv,
 )
 from ketadesk.core.permissions import Permission
 from ketadesk.storage.patients.patient_import import (
-    ExistingDuplicate,
     ImportCancelledError,
     ImportResult,
     duplicates_of_existing,
     import_patients,
 )
 from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.roster.import_preview_page import ImportPreview, ImportPreviewPage
 
 NOT_IN_FILE = "(not in the file)"
-MAX_PROBLEMS_SHOWN = 2000
-PREVIEW_ROWS = 25
 
 
 class Step:
@@ -69,14 +59,6 @@ class Step:
     PREVIEW = 2
     IMPORTING = 3
     SUMMARY = 4
-
-
-@dataclass(frozen=True)
-class ImportPreview:
-    """A checked file: the plan plus rows matching patients already stored."""
-
-    plan: CsvImportPlan
-    existing_duplicates: tuple[ExistingDuplicate, ...]
 
 
 class _ProgressRelay(QObject):
@@ -204,51 +186,8 @@ class ImportDialog(QDialog):
         return page
 
     def _build_preview_page(self) -> QWidget:
-        page = QWidget()
-        self.preview_summary = QLabel()
-        self.preview_summary.setWordWrap(True)
-        self.preview_summary.setAccessibleName("Check result")
-        self.problems_table = QTableWidget(0, 3)
-        self.problems_table.setHorizontalHeaderLabels(["Row", "Field", "Problem"])
-        self.problems_table.setAccessibleName("Problems by row")
-        self.problems_table.verticalHeader().setVisible(False)
-        self.problems_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.problems_table.setWordWrap(True)
-        header = self.problems_table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.duplicates_list = QListWidget()
-        self.duplicates_list.setAccessibleName("Possible duplicates")
-        self.duplicates_list.setMaximumHeight(72)
-        self.rows_table = QTableWidget(0, 5)
-        self.rows_table.setHorizontalHeaderLabels(
-            ["Row", "Name", "Date of birth", "State", "County"]
-        )
-        self.rows_table.setAccessibleName("Rows ready to import")
-        self.rows_table.verticalHeader().setVisible(False)
-        self.rows_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.rows_table.horizontalHeader().setStretchLastSection(True)
-        self.only_valid_checkbox = QCheckBox("Import only the valid rows (skip the rows above)")
-        self.only_valid_checkbox.setAccessibleName("Import only the valid rows")
-        self.include_duplicates_checkbox = QCheckBox(
-            "Also import rows that match a patient already in KetaDesk (nothing is merged)"
-        )
-        self.include_duplicates_checkbox.setAccessibleName("Also import possible duplicates")
-        self.problems_title = QLabel("<b>Problems</b> (row as the spreadsheet numbers it)")
-        self.duplicates_title = QLabel("<b>Possible duplicates</b> (same name and date of birth)")
-        self.rows_title = QLabel("<b>First rows ready to import</b>")
-        layout = QVBoxLayout(page)
-        layout.addWidget(self.preview_summary)
-        layout.addWidget(self.problems_title)
-        layout.addWidget(self.problems_table, 2)
-        layout.addWidget(self.duplicates_title)
-        layout.addWidget(self.duplicates_list)
-        layout.addWidget(self.rows_title)
-        layout.addWidget(self.rows_table, 2)
-        layout.addWidget(self.only_valid_checkbox)
-        layout.addWidget(self.include_duplicates_checkbox)
-        return page
+        self.preview_page = ImportPreviewPage()
+        return self.preview_page
 
     def _build_importing_page(self) -> QWidget:
         page = QWidget()
@@ -282,8 +221,8 @@ class ImportDialog(QDialog):
         self.back_button.clicked.connect(self._back)
         self.close_button.clicked.connect(self.reject)
         self.cancel_button.clicked.connect(self.cancel_import)
-        self.only_valid_checkbox.toggled.connect(self._update_buttons)
-        self.include_duplicates_checkbox.toggled.connect(self._update_buttons)
+        self.preview_page.only_valid_checkbox.toggled.connect(self._update_buttons)
+        self.preview_page.include_duplicates_checkbox.toggled.connect(self._update_buttons)
         self._relay.advanced.connect(self._show_progress)
 
     # --- navigation ----------------------------------------------------------------------
@@ -315,7 +254,7 @@ class ImportDialog(QDialog):
         preview = self._preview
         if preview is None:
             return False
-        if preview.plan.has_problems and not self.only_valid_checkbox.isChecked():
+        if preview.plan.has_problems and not self.preview_page.only_valid_checkbox.isChecked():
             return False
         return self._rows_to_import() > 0
 
@@ -323,7 +262,7 @@ class ImportDialog(QDialog):
         if self._preview is None:
             return 0
         duplicate_rows = {d.row_number for d in self._preview.existing_duplicates}
-        if self.include_duplicates_checkbox.isChecked():
+        if self.preview_page.include_duplicates_checkbox.isChecked():
             return len(self._preview.plan.rows)
         return sum(1 for r in self._preview.plan.rows if r.row_number not in duplicate_rows)
 
@@ -457,85 +396,13 @@ class ImportDialog(QDialog):
     def _preview_checked(self, preview: ImportPreview) -> None:
         self._preview = preview
         self._set_busy(False)
-        self._fill_preview(preview)
+        self.preview_page.show_preview(preview)
         self._show_step(Step.PREVIEW)
         self.preview_ready.emit(preview)
 
     def _preview_failed(self, error: BaseException) -> None:
         self._set_busy(False)
         self._show_message(_message_of(error))
-
-    def _fill_preview(self, preview: ImportPreview) -> None:
-        plan = preview.plan
-        bad = len(plan.invalid_row_numbers)
-        lines = [
-            f"{plan.data_row_count} patient row{'s' if plan.data_row_count != 1 else ''} read: "
-            f"{len(plan.rows)} ready to import, {bad} with problems."
-        ]
-        if bad:
-            lines.append(
-                "A file with problems imports nothing, unless you choose to import only the "
-                "valid rows. Or fix the rows in your spreadsheet and choose the file again."
-            )
-        lines.extend(plan.notices)
-        if plan.ignored_columns:
-            lines.append("Columns not imported: " + ", ".join(plan.ignored_columns) + ".")
-        self.preview_summary.setText("\n".join(lines))
-
-        problems = plan.problems[:MAX_PROBLEMS_SHOWN]
-        self.problems_table.setRowCount(len(problems))
-        for row, problem in enumerate(problems):
-            where = IMPORT_FIELD_LABELS.get(problem.field, problem.field) or "Whole row"
-            if problem.column:
-                where = f'{where} (column "{problem.column}")'
-            for column, value in enumerate((str(problem.row_number), where, problem.message)):
-                self.problems_table.setItem(row, column, QTableWidgetItem(value))
-        self.problems_table.resizeRowsToContents()
-        self.problems_table.setCurrentItem(None)
-        if len(plan.problems) > MAX_PROBLEMS_SHOWN:
-            more = len(plan.problems) - MAX_PROBLEMS_SHOWN
-            self.problems_title.setText(
-                f"<b>Problems</b> (the first {MAX_PROBLEMS_SHOWN}; {more} more)"
-            )
-        else:
-            self.problems_title.setText("<b>Problems</b> (row as the spreadsheet numbers it)")
-        self.problems_table.setVisible(bool(problems))
-        self.problems_title.setVisible(bool(problems))
-        self.only_valid_checkbox.setVisible(plan.has_problems)
-        self.only_valid_checkbox.setChecked(False)
-
-        self.duplicates_list.clear()
-        for group in plan.duplicates_in_file:
-            rows = ", ".join(str(n) for n in group.row_numbers)
-            self.duplicates_list.addItem(f"Rows {rows} of the file look like the same person")
-        for duplicate in preview.existing_duplicates:
-            self.duplicates_list.addItem(
-                f"Row {duplicate.row_number} looks like {duplicate.existing_mrn}, already in "
-                "KetaDesk (skipped unless you tick the box below)"
-            )
-        has_duplicates = self.duplicates_list.count() > 0
-        self.duplicates_list.setVisible(has_duplicates)
-        self.duplicates_title.setVisible(has_duplicates)
-        self.include_duplicates_checkbox.setVisible(bool(preview.existing_duplicates))
-        self.include_duplicates_checkbox.setChecked(False)
-
-        shown = plan.rows[:PREVIEW_ROWS]
-        self.rows_table.setRowCount(len(shown))
-        for row, entry in enumerate(shown):
-            d = entry.demographics
-            values = (
-                str(entry.row_number),
-                f"{d.last_name}, {d.first_name}",
-                d.dob.strftime("%m/%d/%Y") if d.dob else "",
-                d.state,
-                d.county,
-            )
-            for column, value in enumerate(values):
-                self.rows_table.setItem(row, column, QTableWidgetItem(value))
-        self.rows_table.resizeColumnsToContents()
-        self.rows_table.setCurrentItem(None)
-        self.rows_table.setVisible(bool(shown))
-        self.rows_title.setVisible(bool(shown))
 
     # --- step 4: import ------------------------------------------------------------------
     def start_import(self) -> None:
@@ -552,8 +419,8 @@ class ImportDialog(QDialog):
         self._set_busy(True)
         self._show_step(Step.IMPORTING)
         database, actor = self._context.db, self._context.actor
-        skip_invalid = self.only_valid_checkbox.isChecked()
-        with_duplicates = self.include_duplicates_checkbox.isChecked()
+        skip_invalid = self.preview_page.only_valid_checkbox.isChecked()
+        with_duplicates = self.preview_page.include_duplicates_checkbox.isChecked()
         cancel, relay = self._cancel, self._relay
 
         def progress(done: int, total: int) -> bool:

@@ -1,10 +1,10 @@
-"""The roster as a lazy Qt table model over ``storage.roster_query`` (SQL does the work).
+"""The roster as a lazy Qt table model over ``storage.roster.roster_query`` (SQL does the work).
 
 Rows arrive in pages (``canFetchMore``/``fetchMore``); a new search, filter or sort resets
 the model and asks SQL again. No proxy model ever sees all 50,000 patients.
 
 The clinical columns (safety alert, interaction review, protocol, next check-in) come from
-``storage.roster_columns``; the model installs them and shows them after the built-in ones.
+``storage.roster.roster_columns``; the model installs them and shows them after the built-in ones.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from ketadesk.storage.roster.roster_query import (
     query_roster,
     visible_columns,
 )
+from ketadesk.storage.roster.roster_status import deferred_status_computation, status_pending
 from ketadesk.storage.security.database import PracticeDatabase
 
 PatientIdRole = Qt.ItemDataRole.UserRole + 1
@@ -163,7 +164,7 @@ class RosterTableModel(QAbstractTableModel):
 
     def refresh(self) -> None:
         """Ask SQL again for the first page (after a search, filter, sort or data change)."""
-        with self._db.session() as session, rc.deferred_status_computation():
+        with self._db.session() as session, deferred_status_computation():
             result = query_roster(
                 session,
                 self._filter,
@@ -171,7 +172,7 @@ class RosterTableModel(QAbstractTableModel):
                 ascending=self._ascending,
                 limit=self._page_size,
             )
-            pending = rc.status_pending(session)
+            pending = status_pending(session)
         self.beginResetModel()
         self._extras = visible_columns()
         self._today = _local_today()
@@ -188,7 +189,7 @@ class RosterTableModel(QAbstractTableModel):
     def fetchMore(self, parent: _Index = QModelIndex()) -> None:  # noqa: B008
         if parent.isValid() or self._fetching or len(self._rows) >= self._total:
             return
-        with self._db.session() as session, rc.deferred_status_computation():
+        with self._db.session() as session, deferred_status_computation():
             more = fetch_roster_page(
                 session,
                 self._filter,

@@ -24,6 +24,7 @@ from ketadesk.core.errors import UserFacingError
 from ketadesk.storage.patients.patients import STATUS_LABELS
 from ketadesk.storage.roster import roster_columns as rc
 from ketadesk.storage.roster.roster_query import RosterFilter
+from ketadesk.storage.roster.roster_status import warm_roster_status
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.roster.roster_table_model import PatientIdRole, RosterColumn, RosterTableModel
 
@@ -188,7 +189,7 @@ class RosterView(QWidget):
             self.problem_label.setVisible(True)
 
         self._context.ops.run(
-            lambda: rc.warm_roster_status(
+            lambda: warm_roster_status(
                 database.session, should_continue=lambda: not stop.is_set()
             ),
             finished,
