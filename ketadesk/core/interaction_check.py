@@ -9,28 +9,34 @@ checked"); nothing is dropped silently.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
+from ketadesk.core.condition_reading import (
+    AmbiguousMention,
+    ConditionMention,
+    read_condition_line,
+)
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.knowledge_base import (
+    AgeRule,
     BloodPressureRule,
     ConditionRule,
     DrugRule,
     KnowledgeBase,
     Severity,
     Source,
-    canonical_key,
     load_knowledge_base,
     severity_rank,
 )
 from ketadesk.core.medication_names import MedicationReading, read_medication_line
 
-FlagKind = Literal["drug", "condition", "vital"]
+FlagKind = Literal["drug", "condition", "vital", "age"]
 
 #: Plausible ranges for vitals; values outside are treated as typing errors.
 VITAL_RANGES: Mapping[str, tuple[float, float, str]] = {
@@ -106,12 +112,42 @@ class Flag:
 
 @dataclass(frozen=True)
 class ConditionReading:
-    """What one typed condition was read as (``concept_id`` None when not recognised)."""
+    """What one typed condition line was read as.
+
+    ``concept_id`` is the first condition found (None when none was); ``name`` is the whole
+    reading in words, e.g. ``"no psychotic disorder (negated)"`` or ``"Hypertension
+    (uncontrolled); Gastro-oesophageal reflux"`` (None when not recognised), so a screen that
+    shows "read as: {name}" says what was understood. ``mentions`` holds each condition with
+    its context; ``ambiguous`` the abbreviations that were not guessed; ``unread`` the parts of
+    a partly read line that named nothing known (not checked).
+    """
 
     entered_as: str
     concept_id: str | None
     name: str | None
-    matched_by: Literal["term", "icd10"] | None
+    matched_by: Literal["term", "abbreviation", "icd10", "fuzzy"] | None
+    mentions: tuple[ConditionMention, ...] = ()
+    ambiguous: tuple[AmbiguousMention, ...] = ()
+    unread: tuple[str, ...] = ()
+
+    @property
+    def is_recognized(self) -> bool:
+        """True when at least one condition was read (present, denied, past, family ...)."""
+        return bool(self.mentions)
+
+    @property
+    def context(self) -> str | None:
+        """Context of the first condition read (present, negated, historical, family, uncertain)."""
+        return self.mentions[0].context if self.mentions else None
+
+    @property
+    def read_as_text(self) -> str:
+        """``"read as: ..."``, or ``"not checked"`` (naming an ambiguous abbreviation if any)."""
+        if self.name is not None:
+            return f"read as: {self.name}"
+        if self.ambiguous:
+            return "not checked: " + "; ".join(a.words for a in self.ambiguous)
+        return "not checked"
 
 
 @dataclass(frozen=True)
@@ -122,6 +158,7 @@ class BenzodiazepineLine:
     generic: str
     diazepam_equivalent_mg_per_day: float | None
     reason_not_counted: str | None
+    as_needed: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,14 +180,30 @@ class BenzodiazepineLoad:
         return self.total_mg_per_day > self.threshold_mg_per_day
 
     def summary(self) -> str:
-        """One line for the flag, e.g. ``"about 20 mg/day diazepam-equivalent (above 8)"``."""
-        total = f"about {self.total_mg_per_day:g} mg/day diazepam-equivalent"
-        if self.is_above_threshold:
+        """One line for the flag, e.g. ``"about 20 mg/day diazepam-equivalent (above 8)"``.
+
+        Lines taken "as needed" count at the most allowed ("up to N mg/day ... if taken as
+        often as allowed"); a total is never given as "at least 0 mg/day".
+        """
+        counted = [x for x in self.lines if x.diazepam_equivalent_mg_per_day is not None]
+        as_needed = any(x.as_needed for x in counted)
+        amount = f"{self.total_mg_per_day:g} mg/day diazepam-equivalent"
+        if as_needed:
+            total = f"up to {amount}"
+        elif self.is_complete:
+            total = f"about {amount}"
+        else:
+            total = f"at least {amount}"
+        if as_needed:
+            total += " if taken as often as allowed"
+        if not counted:
+            text = "amount not known"
+        elif self.is_above_threshold:
             text = f"{total}, above {self.threshold_mg_per_day:g} mg/day"
         elif self.is_complete:
             text = f"{total}, not above {self.threshold_mg_per_day:g} mg/day"
         else:
-            text = f"at least {total[6:]}"
+            text = f"at least {amount}" + (" if taken as often as allowed" if as_needed else "")
         missing = [line for line in self.lines if line.diazepam_equivalent_mg_per_day is None]
         if missing:
             text += "; not counted: " + "; ".join(
@@ -179,6 +232,7 @@ class CheckRequest:
     conditions: tuple[str, ...] = ()
     vitals: Vitals | None = None
     pregnant: bool = False
+    age_years: float | None = None
 
 
 def check_patient(
@@ -187,11 +241,13 @@ def check_patient(
     vitals: Vitals | None,
     pregnant: bool,
     kb: KnowledgeBase | None = None,
+    age_years: float | None = None,
 ) -> InteractionResult:
-    """Check medication lines, conditions and vitals (BP in mmHg) against the knowledge base.
+    """Check medication lines, conditions, vitals (BP in mmHg) and age (years) against the KB.
 
-    Blank lines are ignored. Unrecognised medication lines and conditions are returned in
-    ``unrecognized`` in the order entered (medications first).
+    Blank lines are ignored. Lines with nothing recognised are returned in ``unrecognized``
+    in the order entered (medications first); a condition that is denied or belongs to a
+    relative is recognised, so it is never listed there.
     """
     kb = kb or load_knowledge_base()
     readings = [read_medication_line(line, kb) for line in medications if line.strip()]
@@ -204,9 +260,13 @@ def check_patient(
         flags.extend(_drug_flags(reading, kb, load))
 
     condition_readings = [read_condition(text, kb) for text in conditions if text.strip()]
-    unrecognised += [c.entered_as for c in condition_readings if c.concept_id is None]
+    unrecognised += [c.entered_as for c in condition_readings if not c.is_recognized]
     flags.extend(_condition_flags(condition_readings, pregnant, kb))
     flags.extend(_blood_pressure_flags(condition_readings, vitals, kb))
+    if age_years is not None:
+        flags.extend(
+            _age_flag(rule, age_years) for rule in kb.age_rules if rule.applies_to(age_years)
+        )
 
     flags.sort(key=lambda f: (severity_rank(f.severity), f.rule_id, f.drug or "", f.entered_as))
     return InteractionResult(
@@ -222,40 +282,52 @@ def check_patient(
 def check_request(request: CheckRequest, kb: KnowledgeBase | None = None) -> InteractionResult:
     """:func:`check_patient` for a parsed :class:`CheckRequest`."""
     return check_patient(
-        request.medications, request.conditions, request.vitals, request.pregnant, kb
+        request.medications, request.conditions, request.vitals, request.pregnant, kb,
+        age_years=request.age_years,
     )
 
 
 def _drug_flags(
     reading: MedicationReading, kb: KnowledgeBase, load: BenzodiazepineLoad | None
 ) -> list[Flag]:
-    flags = []
+    """One flag per rule per line: a combination whose ingredients share a class (Adderall:
+    amphetamine + dextroamphetamine) gives one finding. A product acting locally (cream,
+    eye drops, shampoo) gets only the rules that say they apply to local use."""
+    by_rule: dict[str, tuple[DrugRule, list[str]]] = {}
     for generic in reading.generics:
         for rule in kb.rules_by_generic.get(generic, ()):
-            severity, title = _drug_severity_and_title(rule, load)
-            dose = "" if reading.dose_mg is None else f"{reading.dose_mg:g}mg"
-            per_day = reading.frequency_per_day
-            frequency = "" if per_day is None else f"{per_day:g}/d"
-            flags.append(
-                Flag(
-                    rule_id=rule.rule_id,
-                    severity=severity,
-                    kind="drug",
-                    drug=generic,
-                    drug_class=rule.drug_class,
-                    title=title,
-                    effect=rule.effect,
-                    management=rule.management,
-                    mechanism=rule.mechanism,
-                    evidence=rule.evidence,
-                    label_vs_studies=rule.label_vs_studies,
-                    entered_as=reading.entered_as,
-                    sources=rule.sources,
-                    carry_forward_key="|".join(
-                        (rule.rule_id, generic, dose, frequency, "prn" if reading.as_needed else "")
-                    ),
-                )
+            if reading.route == "local" and not rule.applies_to_local_route:
+                continue
+            by_rule.setdefault(rule.rule_id, (rule, []))[1].append(generic)
+    flags = []
+    for rule, generics in by_rule.values():
+        severity, title = _drug_severity_and_title(rule, load)
+        dose = "" if reading.dose_mg is None else f"{reading.dose_mg:g}mg"
+        per_day = reading.frequency_per_day
+        frequency = "" if per_day is None else f"{per_day:g}/d"
+        drug = " + ".join(generics)
+        if reading.route == "local":
+            title = f"{title} ({reading.route_word}, acts locally)"
+        flags.append(
+            Flag(
+                rule_id=rule.rule_id,
+                severity=severity,
+                kind="drug",
+                drug=drug,
+                drug_class=rule.drug_class,
+                title=title,
+                effect=rule.effect,
+                management=rule.management,
+                mechanism=rule.mechanism,
+                evidence=rule.evidence,
+                label_vs_studies=rule.label_vs_studies,
+                entered_as=reading.entered_as,
+                sources=rule.sources,
+                carry_forward_key="|".join(
+                    (rule.rule_id, drug, dose, frequency, "prn" if reading.as_needed else "")
+                ),
             )
+        )
     return flags
 
 
@@ -277,6 +349,8 @@ def _benzodiazepine_load(
 ) -> BenzodiazepineLoad | None:
     lines: list[BenzodiazepineLine] = []
     for reading in readings:
+        if reading.route == "local":
+            continue
         for generic in reading.generics:
             rules = kb.rules_by_generic.get(generic, ())
             if not any(r.escalate_above_dz_mg_per_day for r in rules):
@@ -304,11 +378,13 @@ def _benzodiazepine_line(
     elif reading.dose_mg is None:
         reason = "dose not stated"
     elif reading.frequency_per_day is None:
-        reason = "frequency not stated"
+        reason = "as needed, amount not stated" if reading.as_needed else "frequency not stated"
     if reason is not None or equivalent is None or reading.max_daily_dose_mg is None:
         return BenzodiazepineLine(reading.entered_as, generic, None, reason)
     daily = reading.max_daily_dose_mg * 10.0 / equivalent
-    return BenzodiazepineLine(reading.entered_as, generic, round(daily, 2), None)
+    return BenzodiazepineLine(
+        reading.entered_as, generic, round(daily, 2), None, as_needed=reading.as_needed
+    )
 
 
 def diazepam_equivalent_mg_per_day(
@@ -322,91 +398,114 @@ def diazepam_equivalent_mg_per_day(
     return dose_mg * doses_per_day * 10.0 / equivalent
 
 
-_ICD10 = re.compile(r"\b([A-TV-Z][0-9]{2}(?:\.[0-9A-Z]{1,4})?)\b")
-_NEGATIONS = ("no ", "not ", "denies ", "negative for ", "ruled out ", "r o ", "without ")
-_QUALIFIER_PREFIXES = (
-    "history of ", "hx of ", "hx ", "h o ", "known ", "past ", "prior ", "previous ",
-    "remote ", "personal history of ", "pmh ", "current ", "active ", "chronic ",
-)
-_QUALIFIER_SUFFIXES = (
-    " controlled", " well controlled", " uncontrolled", " stable", " treated", " on medication",
-    " on meds", " diagnosed", " dx", " history", " hx",
-)
-
-
 def read_condition(text: str, kb: KnowledgeBase | None = None) -> ConditionReading:
-    """Match a typed condition to the vocabulary by synonym or ICD-10 code.
+    """Read one typed condition line: every condition in it, with its context, in words.
 
-    Negated entries ("no history of stroke") are deliberately not recognised, so they are
-    listed as "not checked" for the physician to read.
+    A denied condition ("no history of stroke") is recognised and read as negated, so it is
+    shown ("read as: no ischaemic stroke or TIA (negated)") and raises no flag.
     """
-    kb = kb or load_knowledge_base()
-    entered = " ".join(text.split())
-    key = canonical_key(entered)
-    if any(key.startswith(n.strip() + " ") or key == n.strip() for n in _NEGATIONS):
-        return ConditionReading(entered, None, None, None)
-    concept_id = _match_term(key, kb)
-    matched_by: Literal["term", "icd10"] | None = "term" if concept_id else None
-    if concept_id is None:
-        for code in _ICD10.findall(entered.upper()):
-            concept_id = _match_icd10(code, kb)
-            if concept_id:
-                matched_by = "icd10"
-                break
-    if concept_id is None:
-        return ConditionReading(entered, None, None, None)
-    return ConditionReading(entered, concept_id, kb.conditions[concept_id].name, matched_by)
+    line = read_condition_line(text, kb)
+    first = line.mentions[0] if line.mentions else None
+    return ConditionReading(
+        entered_as=line.entered_as,
+        concept_id=None if first is None else first.concept_id,
+        name=line.words,
+        matched_by=None if first is None else first.matched_by,
+        mentions=line.mentions,
+        ambiguous=line.ambiguous,
+        unread=line.unread,
+    )
 
 
-def _match_term(key: str, kb: KnowledgeBase) -> str | None:
-    seen: set[str] = set()
-    pending = [key]
-    while pending:
-        candidate = pending.pop()
-        if not candidate or candidate in seen:
-            continue
-        seen.add(candidate)
-        if candidate in kb.condition_by_term:
-            return kb.condition_by_term[candidate]
-        for prefix in _QUALIFIER_PREFIXES:
-            if candidate.startswith(prefix):
-                pending.append(candidate[len(prefix):].strip())
-        for suffix in _QUALIFIER_SUFFIXES:
-            if candidate.endswith(suffix):
-                pending.append(candidate[: -len(suffix)].strip())
-    return None
+def _rule_applies(rule: ConditionRule, mention: ConditionMention) -> bool:
+    if mention.context == "negated" or mention.context not in rule.contexts:
+        return False
+    modifiers = set(mention.modifiers)
+    if rule.requires_modifier and not modifiers & rule.requires_modifier:
+        return False
+    return not modifiers & rule.unless_modifier
 
 
-def _match_icd10(code: str, kb: KnowledgeBase) -> str | None:
-    candidate = code
-    while candidate:
-        if candidate in kb.condition_by_icd10:
-            return kb.condition_by_icd10[candidate]
-        if "." in candidate:
-            head, tail = candidate.split(".", 1)
-            candidate = f"{head}.{tail[:-1]}" if len(tail) > 1 else head
-        else:
-            return None
-    return None
+def _uncertain_cap(rule: ConditionRule, kb: KnowledgeBase) -> Severity:
+    cap = rule.uncertain_severity or kb.condition_reading.get("uncertain_max_severity", "major")
+    return rule.severity if severity_rank(rule.severity) >= severity_rank(cap) else cap
 
 
 def _condition_flags(
     readings: Sequence[ConditionReading], pregnant: bool, kb: KnowledgeBase
 ) -> list[Flag]:
-    entered: dict[str, list[str]] = {}
+    found: dict[str, tuple[ConditionRule, str, Severity, list[str]]] = {}
+    order: list[str] = []
+    confirmed: set[str] = set()
+
+    def add(
+        rule: ConditionRule, category: str, severity: Severity, text: str, sure: bool = True
+    ) -> None:
+        if rule.rule_id not in found:
+            found[rule.rule_id] = (rule, category, severity, [])
+            order.append(rule.rule_id)
+        old_rule, old_category, old_severity, texts = found[rule.rule_id]
+        if severity_rank(severity) < severity_rank(old_severity):
+            found[rule.rule_id] = (old_rule, old_category, severity, texts)
+        if text not in texts:
+            texts.append(text)
+        if sure:
+            confirmed.add(rule.rule_id)
+
+    if pregnant and "pregnancy" in kb.conditions:
+        for rule in kb.condition_rules.get("pregnancy", ()):
+            add(rule, kb.conditions["pregnancy"].category, rule.severity, "pregnant: yes")
     for reading in readings:
-        if reading.concept_id is not None:
-            entered.setdefault(reading.concept_id, []).append(reading.entered_as)
-    if pregnant:
-        entered.setdefault("pregnancy", []).insert(0, "pregnant: yes")
+        for mention in reading.mentions:
+            for concept_id in kb.concept_lineage(mention.concept_id):
+                for rule in kb.condition_rules.get(concept_id, ()):
+                    if not _rule_applies(rule, mention):
+                        continue
+                    severity = rule.severity
+                    if mention.context == "uncertain":
+                        severity = _uncertain_cap(rule, kb)
+                    category = kb.conditions[rule.concept_id].category
+                    sure = mention.context != "uncertain"
+                    add(rule, category, severity, reading.entered_as, sure)
     flags = []
-    for concept_id, texts in entered.items():
-        concept = kb.conditions.get(concept_id)
-        if concept is None:
-            continue
-        for rule in kb.condition_rules.get(concept_id, ()):
-            flags.append(_condition_flag(rule, concept.category, "; ".join(texts)))
+    for rule_id in order:
+        rule, category, severity, texts = found[rule_id]
+        flag = _condition_flag(rule, category, "; ".join(texts))
+        if rule_id not in confirmed:
+            flag = dataclasses.replace(
+                flag, severity=severity, title=f"{rule.title} (possible, not confirmed)"
+            )
+        flags.append(flag)
     return flags
+
+
+def _age_flag(rule: AgeRule, age_years: float) -> Flag:
+    return Flag(
+        rule_id=rule.rule_id,
+        severity=rule.severity,
+        kind="age",
+        drug=None,
+        drug_class="Age",
+        title=rule.title,
+        effect=rule.effect,
+        management=rule.management,
+        mechanism=rule.mechanism,
+        evidence=rule.evidence,
+        label_vs_studies=None,
+        entered_as=f"age {int(age_years)} years",
+        sources=rule.sources,
+        carry_forward_key=f"{rule.rule_id}|age",
+    )
+
+
+def age_in_years(dob: date, on: date) -> int:
+    """Completed years of age on the date ``on`` for a date of birth ``dob`` (years)."""
+    if dob > on:
+        raise UserFacingError("The date of birth is in the future; check it.")
+    years = on.year - dob.year
+    if (on.month, on.day) < (dob.month, dob.day):
+        years -= 1
+    return years
 
 
 def _condition_flag(rule: ConditionRule, category: str, entered_as: str) -> Flag:
@@ -446,10 +545,14 @@ def blood_pressure_grade(
 def _blood_pressure_flags(
     readings: Sequence[ConditionReading], vitals: Vitals | None, kb: KnowledgeBase
 ) -> list[Flag]:
-    has_hypertension = any(r.concept_id == kb.hypertension_concept for r in readings)
-    hypertension_text = "; ".join(
-        r.entered_as for r in readings if r.concept_id == kb.hypertension_concept
-    )
+    hypertension_lines = [
+        r.entered_as for r in readings
+        if any(
+            m.concept_id == kb.hypertension_concept and m.is_about_patient for m in r.mentions
+        )
+    ]
+    has_hypertension = bool(hypertension_lines)
+    hypertension_text = "; ".join(hypertension_lines)
     has_reading = vitals is not None and (
         vitals.systolic is not None or vitals.diastolic is not None
     )
@@ -488,17 +591,30 @@ def _bp_flag(rule: BloodPressureRule, entered_as: str, title: str) -> Flag:
     )
 
 
+def age_band(age_years: float | None, kb: KnowledgeBase | None = None) -> str | None:
+    """The age rules (ids joined by "+") that apply at ``age_years`` (years), "adult" when
+    none does, or None when the age is unknown. A review depends on the band, not the age."""
+    if age_years is None:
+        return None
+    kb = kb or load_knowledge_base()
+    applying = [rule.rule_id for rule in kb.age_rules if rule.applies_to(age_years)]
+    return "+".join(applying) or "adult"
+
+
 def review_fingerprint(
     medication_lines: Sequence[str],
     conditions: Sequence[str],
     vitals: Vitals | None,
     pregnant: bool,
     kb_version: str,
+    age_band: str | None = None,
 ) -> str:
     """SHA-256 (hex) of everything a review depends on; it changes when any input changes.
 
     Order of lines, case and extra whitespace do not matter; blank lines are ignored.
-    Vitals are included as values (BP in mmHg, heart rate per minute, weight in kg).
+    Vitals are included as values (BP in mmHg, heart rate per minute, weight in kg);
+    ``age_band`` (from :func:`age_band`) only when given, so fingerprints made without an
+    age stay as they were.
     """
 
     def norm(lines: Sequence[str]) -> list[str]:
@@ -518,5 +634,7 @@ def review_fingerprint(
         "pregnant": bool(pregnant),
         "kb_version": kb_version,
     }
+    if age_band is not None:
+        payload["age_band"] = age_band
     encoded = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8")
     return hashlib.sha256(encoded).hexdigest()

@@ -9,6 +9,7 @@ callers may ask for it freely.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import unicodedata
@@ -25,7 +26,15 @@ Severity = Literal["contraindicated", "major", "moderate", "minor"]
 #: Severities from most to least serious; the index is the sort rank.
 SEVERITY_ORDER: tuple[Severity, ...] = ("contraindicated", "major", "moderate", "minor")
 
-KB_FILES: tuple[str, ...] = ("sources", "drug_rules", "condition_rules", "drug_names")
+KB_FILES: tuple[str, ...] = (
+    "sources", "drug_rules", "condition_rules", "drug_names", "condition_reading"
+)
+
+#: Where a condition is said to stand in a typed line (see ``condition_reading.py``).
+ConditionContext = Literal["present", "negated", "historical", "family", "uncertain"]
+
+#: Contexts a condition rule applies to when its entry does not say.
+DEFAULT_RULE_CONTEXTS: frozenset[str] = frozenset({"present", "historical", "uncertain"})
 
 
 class KnowledgeBaseError(UserFacingError):
@@ -93,25 +102,56 @@ class DrugRule(RuleText):
     label_vs_studies: str | None
     escalate_above_dz_mg_per_day: float | None
     escalated_severity: Severity | None
+    applies_to_local_route: bool = False
 
 
 @dataclass(frozen=True)
 class ConditionConcept:
-    """One condition in the vocabulary, with synonyms and ICD-10 codes."""
+    """One condition in the vocabulary, with synonyms, abbreviations and ICD-10-CM codes.
+
+    ``parent`` names a broader concept whose rules also apply (alcohol use disorder is a
+    substance use disorder).
+    """
 
     concept_id: str
     name: str
     category: str
     synonyms: tuple[str, ...]
     icd10: tuple[str, ...]
+    abbreviations: tuple[str, ...] = ()
+    parent: str | None = None
 
 
 @dataclass(frozen=True)
 class ConditionRule(RuleText):
-    """A contraindication or caution triggered by a condition."""
+    """A contraindication or caution triggered by a condition.
+
+    ``contexts`` are the readings it applies to (present, historical, uncertain, family);
+    ``requires_modifier`` / ``unless_modifier`` name severity or control words that must
+    (or must not) accompany the condition; ``uncertain_severity`` caps the severity when the
+    condition is only possible.
+    """
 
     concept_id: str
     label_vs_studies: str | None
+    contexts: frozenset[str] = DEFAULT_RULE_CONTEXTS
+    requires_modifier: frozenset[str] = frozenset()
+    unless_modifier: frozenset[str] = frozenset()
+    uncertain_severity: Severity | None = None
+
+
+@dataclass(frozen=True)
+class AgeRule(RuleText):
+    """A caution for an age band: ``from_years`` inclusive, ``below_years`` exclusive (years)."""
+
+    from_years: int | None
+    below_years: int | None
+
+    def applies_to(self, age_years: float) -> bool:
+        """True when ``age_years`` (years) falls in this band."""
+        if self.from_years is not None and age_years < self.from_years:
+            return False
+        return self.below_years is None or age_years < self.below_years
 
 
 @dataclass(frozen=True)
@@ -169,6 +209,18 @@ class KnowledgeBase:
     benzodiazepine_threshold_mg_per_day: float
     benzodiazepine_note: str
     benzodiazepine_sources: tuple[Source, ...]
+    age_rules: tuple[AgeRule, ...] = ()
+    condition_reading: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    medication_routes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def concept_lineage(self, concept_id: str) -> tuple[str, ...]:
+        """The concept and its broader parents, nearest first."""
+        lineage = [concept_id]
+        parent = self.conditions[concept_id].parent if concept_id in self.conditions else None
+        while parent is not None and parent not in lineage:
+            lineage.append(parent)
+            parent = self.conditions[parent].parent
+        return tuple(lineage)
 
     @property
     def name_count(self) -> int:
@@ -181,6 +233,7 @@ class KnowledgeBase:
         ids += [r.rule_id for rules in self.condition_rules.values() for r in rules]
         ids += [g.rule_id for g in self.bp_grades]
         ids += [self.bp_controlled.rule_id, self.bp_not_recorded.rule_id]
+        ids += [r.rule_id for r in self.age_rules]
         return tuple(ids)
 
 
@@ -312,6 +365,7 @@ def _build(version: str, raw: Mapping[str, dict[str, Any]]) -> KnowledgeBase:
             label_vs_studies=item.get("label_vs_studies"),
             escalate_above_dz_mg_per_day=float(escalation["above"]) if escalation else None,
             escalated_severity=escalation["severity"] if escalation else None,
+            applies_to_local_route=bool(item.get("local_route", {}).get("applies", False)),
             **rule_text(item),
         )
         rules.append(rule)
@@ -337,11 +391,13 @@ def _build(version: str, raw: Mapping[str, dict[str, Any]]) -> KnowledgeBase:
             category=item["category"],
             synonyms=_strings(item["synonyms"], f"condition {item['id']}"),
             icd10=tuple(item["icd10"]),
+            abbreviations=_strings(item.get("abbreviations", []), f"condition {item['id']}"),
+            parent=item.get("parent"),
         )
         if concept.concept_id in concepts:
             raise KnowledgeBaseError(f"Condition '{concept.concept_id}' is listed twice.")
         concepts[concept.concept_id] = concept
-        for term in (concept.name, *concept.synonyms):
+        for term in (concept.name, *concept.synonyms, *concept.abbreviations):
             key = canonical_key(term)
             if by_term.get(key, concept.concept_id) != concept.concept_id:
                 raise KnowledgeBaseError(
@@ -353,6 +409,12 @@ def _build(version: str, raw: Mapping[str, dict[str, Any]]) -> KnowledgeBase:
                 raise KnowledgeBaseError(f"ICD-10 code {code} belongs to two conditions.")
             by_icd[code] = concept.concept_id
 
+    for concept in concepts.values():
+        if concept.parent is not None and concept.parent not in concepts:
+            raise KnowledgeBaseError(
+                f"Condition '{concept.concept_id}' names an unknown parent '{concept.parent}'."
+            )
+
     cond_rules: dict[str, list[ConditionRule]] = {}
     for item in cond_doc["condition_rules"]:
         rule_id = item["rule_id"]
@@ -362,11 +424,7 @@ def _build(version: str, raw: Mapping[str, dict[str, Any]]) -> KnowledgeBase:
                 f"Knowledge base rule {rule_id} refers to unknown condition '{item['condition']}'."
             )
         cond_rules.setdefault(item["condition"], []).append(
-            ConditionRule(
-                concept_id=item["condition"],
-                label_vs_studies=item.get("label_vs_studies"),
-                **rule_text(item),
-            )
+            _condition_rule(item, rule_text(item))
         )
 
     bp_doc = cond_doc["blood_pressure"]
@@ -382,6 +440,30 @@ def _build(version: str, raw: Mapping[str, dict[str, Any]]) -> KnowledgeBase:
             threshold_text=item["threshold_text"],
             **rule_text(item),
         )
+
+    age_rules = []
+    for item in cond_doc.get("age_rules", []):
+        _check_unique(item["rule_id"], seen_ids)
+        age_rules.append(
+            AgeRule(
+                from_years=item.get("from_years"),
+                below_years=item.get("below_years"),
+                **rule_text(item),
+            )
+        )
+    reading = raw["condition_reading"]
+    for entry in reading["ambiguous_abbreviations"]:
+        if canonical_key(entry["abbreviation"]) in by_term:
+            raise KnowledgeBaseError(
+                f"Ambiguous abbreviation '{entry['abbreviation']}' is also listed as a term for "
+                f"'{by_term[canonical_key(entry['abbreviation'])]}'; it must be one or the other."
+            )
+        for meaning in entry["meanings"]:
+            if "concept" in meaning and meaning["concept"] not in concepts:
+                raise KnowledgeBaseError(
+                    f"Ambiguous abbreviation '{entry['abbreviation']}' names unknown condition "
+                    f"'{meaning['concept']}'."
+                )
 
     grades = tuple(
         sorted((bp_rule(g) for g in bp_doc["grades"]), key=lambda g: severity_rank(g.severity))
@@ -408,6 +490,27 @@ def _build(version: str, raw: Mapping[str, dict[str, Any]]) -> KnowledgeBase:
         benzodiazepine_threshold_mg_per_day=float(load["threshold_mg_per_day"]),
         benzodiazepine_note=load["note"],
         benzodiazepine_sources=sources(load["sources"], "benzodiazepine_load"),
+        age_rules=tuple(age_rules),
+        condition_reading=reading,
+        medication_routes=names_doc.get("routes", {}),
+    )
+
+
+def _condition_rule(item: Mapping[str, Any], text: dict[str, Any]) -> ConditionRule:
+    contexts = frozenset(item.get("contexts", DEFAULT_RULE_CONTEXTS))
+    if "family" in contexts and contexts != {"family"}:
+        raise KnowledgeBaseError(
+            f"Knowledge base rule {item['rule_id']} mixes family history with the patient's own "
+            "condition; a family-history rule must apply to family history only."
+        )
+    return ConditionRule(
+        concept_id=item["condition"],
+        label_vs_studies=item.get("label_vs_studies"),
+        contexts=contexts,
+        requires_modifier=frozenset(item.get("requires_modifier", ())),
+        unless_modifier=frozenset(item.get("unless_modifier", ())),
+        uncertain_severity=item.get("uncertain_severity"),
+        **text,
     )
 
 

@@ -1,7 +1,10 @@
 """Read a typed medication line: name -> generic ingredients, plus dose and frequency.
 
 ``read_medication_line("Percocet 5/325 prn")`` gives oxycodone + acetaminophen, strengths
-5 mg and 325 mg, taken as needed. Misspellings are read only when the nearest known name is
+5 mg and 325 mg, taken as needed. ``"ketoconazole 2% shampoo"`` is read with a local route
+(it acts where applied), so the caller does not give it the interactions of ketoconazole by
+mouth; a patch is systemic unless its ingredient is listed as a local patch (lidocaine).
+Misspellings are read only when the nearest known name is
 unambiguous, and never across a listed look-alike pair (hydroxyzine/hydralazine,
 clonidine/clonazepam, Celexa/Celebrex, ketamine/ketorolac ...). A line that cannot be read
 comes back with no generics: the caller must list it as "not checked".
@@ -14,6 +17,7 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
+from typing import Literal
 
 from ketadesk.core.knowledge_base import KnowledgeBase, canonical_key, load_knowledge_base
 
@@ -57,6 +61,8 @@ class MedicationReading:
     unit_assumed: bool = False
     frequency_per_day: float | None = None
     as_needed: bool = False
+    route: Literal["systemic", "local"] = "systemic"
+    route_word: str | None = None
 
     @property
     def is_recognized(self) -> bool:
@@ -76,7 +82,12 @@ def read_medication_line(text: str, kb: KnowledgeBase | None = None) -> Medicati
     kb = kb or load_knowledge_base()
     entered = " ".join(text.split())
     lowered = unicodedata.normalize("NFKC", entered).casefold().replace("\u2019", "'")
-    tokens = lowered.split()
+    all_tokens = lowered.split()
+    prefixes = set(kb.medication_routes.get("route_prefixes", ()))
+    skipped = 0
+    while skipped < len(all_tokens) - 1 and canonical_key(all_tokens[skipped]) in prefixes:
+        skipped += 1
+    tokens = all_tokens[skipped:]
     match = _exact_prefix(tokens, kb)
     fuzzy = False
     if match is None:
@@ -87,6 +98,7 @@ def read_medication_line(text: str, kb: KnowledgeBase | None = None) -> Medicati
     name_key, used = match
     rest = " ".join(tokens[used:])
     dose = _parse_dose_and_frequency(rest)
+    route, route_word = medication_route(lowered, kb.names[name_key], kb)
     return MedicationReading(
         entered_as=entered,
         generics=kb.names[name_key],
@@ -98,7 +110,45 @@ def read_medication_line(text: str, kb: KnowledgeBase | None = None) -> Medicati
         unit_assumed=dose.unit_assumed,
         frequency_per_day=dose.frequency_per_day,
         as_needed=dose.as_needed,
+        route=route,
+        route_word=route_word,
     )
+
+
+def medication_route(
+    text: str, generics: tuple[str, ...], kb: KnowledgeBase | None = None
+) -> tuple[Literal["systemic", "local"], str | None]:
+    """Whether a line's product acts locally (cream, eye drops, shampoo ...) or systemically.
+
+    Returns the route and the word that decided it ("shampoo", "patch"), or None.
+    """
+    kb = kb or load_knowledge_base()
+    routes = kb.medication_routes
+    if not routes:
+        return "systemic", None
+    words = canonical_key(text).split()
+    forms = _local_forms(tuple(routes["local_forms"]))
+    not_after = routes.get("not_local_after", {})
+    for i in range(len(words)):
+        for form in forms:
+            if tuple(words[i: i + len(form)]) != form:
+                continue
+            following = words[i + len(form)] if i + len(form) < len(words) else ""
+            if following in not_after.get(" ".join(form), ()):
+                continue
+            return "local", " ".join(form)
+    if "patch" in words or "patches" in words:
+        local = set(routes.get("local_patch_generics", ()))
+        if generics and all(g in local for g in generics):
+            return "local", "patch"
+        return "systemic", "patch"
+    return "systemic", None
+
+
+@functools.lru_cache(maxsize=8)
+def _local_forms(forms: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    keyed = {tuple(canonical_key(f).split()) for f in forms}
+    return tuple(sorted((f for f in keyed if f), key=len, reverse=True))
 
 
 def _exact_prefix(tokens: list[str], kb: KnowledgeBase) -> tuple[str, int] | None:
@@ -220,6 +270,12 @@ def edit_distance(a: str, b: str, limit: int) -> int:
 _FREQUENCY_PATTERNS: tuple[tuple[re.Pattern[str], float | None], ...] = tuple(
     (re.compile(pattern), value)
     for pattern, value in (
+        (
+            r"\b(?:max(?:imum)?|up to|no more than|not to exceed|nte)\s*(\d+)\s*"
+            r"(?:times|doses?|tabs?|tablets?|caps?|capsules?|x)?\s*(?:/|per|a|each|in)\s*"
+            r"(?:day|d|24\s?h(?:ours?|rs?)?)\b",
+            -1.0,
+        ),
         (r"\bq\s?(\d+)\s?h(?:rs?|ours?)?\b", None),
         (r"\bevery\s+(\d+)\s+hours?\b", None),
         (r"\b(\d)\s*x\s*(?:/\s*)?(?:a\s+|per\s+)?(?:daily|day|d)\b", -1.0),
@@ -227,6 +283,8 @@ _FREQUENCY_PATTERNS: tuple[tuple[re.Pattern[str], float | None], ...] = tuple(
         (r"\b(?:tid|three times (?:a|per) day|3 times (?:a|per) day|three times daily)\b", 3.0),
         (r"\b(?:bid|twice (?:a|per) day|twice daily|2 times (?:a|per) day|q12)\b", 2.0),
         (r"\b(?:every other day|qod|alternate days)\b", 0.5),
+        (r"\b(?:twice|2 times|2x) (?:a |per |each )?week(?:ly)?\b", 2.0 / 7.0),
+        (r"\b(?:three times|3 times|3x) (?:a |per |each )?week(?:ly)?\b", 3.0 / 7.0),
         (r"\b(?:weekly|once (?:a|per) week|every week|qweek|q ?wk)\b", 1.0 / 7.0),
         (
             r"\b(?:qd|od|qday|daily|once daily|once (?:a|per) day|every day|qam|qpm|qhs|hs|"

@@ -45,9 +45,11 @@ def test_object_in_object_out_from_stdin() -> None:
     assert (None, "Blood pressure") in rules
     benzo = next(f for f in out["flags"] if f["drug"] == "clonazepam")
     assert "diazepam-equivalent" in benzo["title"]
-    assert {"entered_as": "lorazapam 1 mg qhs", "generic": ["lorazepam"], "fuzzy": True} in (
-        out["read_as"]
-    )
+    assert {"entered_as": "lorazapam 1 mg qhs", "generic": ["lorazepam"], "fuzzy": True,
+            "kind": "medication", "route": "systemic"} in out["read_as"]
+    htn = next(r for r in out["read_as"] if r["kind"] == "condition")
+    assert htn["concept"] == "hypertension" and htn["context"] == "present"
+    assert htn["code"] == "I10"
     assert not any(f["drug"] == "sertraline" for f in out["flags"])
 
 
@@ -107,3 +109,19 @@ def test_needs_no_database_and_works_from_another_folder(tmp_path: Path) -> None
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["read_as"][0]["generic"] == ["lorazepam"]
     assert not any(env_home.rglob("*.db")) and not any(tmp_path.glob("*.db"))
+
+
+def test_conditions_are_read_in_context_and_age_is_used() -> None:
+    payload = {"conditions": ["denies SI", "FHx of schizophrenia", "AUD in remission x 2 yrs",
+                              "BPD"],
+               "dob": "2010-01-15"}
+    proc = _run("--json", "-", stdin=json.dumps(payload))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["unrecognized"] == ["BPD"]
+    contexts = {r["entered_as"]: r["context"] for r in out["read_as"] if r["kind"] == "condition"}
+    assert contexts == {"denies SI": "negated", "FHx of schizophrenia": "family",
+                        "AUD in remission x 2 yrs": "historical"}
+    titles = [f["title"] for f in out["flags"]]
+    assert any("under 18" in t for t in titles)
+    assert not any(f["entered_as"] == "denies SI" for f in out["flags"])

@@ -111,8 +111,10 @@ def test_unknown_medications_and_conditions_are_listed_as_not_checked() -> None:
         ["foobarium 10 mg", "Ativan 1 mg", "  "], ["weird rash", "no history of stroke", "HTN"],
         None, False,
     )
-    assert result.unrecognized == ("foobarium 10 mg", "weird rash", "no history of stroke")
+    # A denied condition is read (as negated), so it is not "not checked" and raises nothing.
+    assert result.unrecognized == ("foobarium 10 mg", "weird rash")
     assert [r.entered_as for r in result.read_as] == ["Ativan 1 mg"]
+    assert not [f for f in result.flags if f.rule_id == "COND-STROKE"]
 
 
 def test_flags_are_sorted_most_severe_first() -> None:
@@ -168,9 +170,12 @@ def test_recognised_condition_without_rule_is_read_but_not_flagged() -> None:
     assert all(c.concept_id for c in result.conditions_read)
 
 
-def test_negated_condition_is_not_recognised() -> None:
-    assert read_condition("no history of stroke").concept_id is None
-    assert read_condition("denies AVM").concept_id is None
+def test_negated_condition_is_read_as_negated_and_raises_no_flag() -> None:
+    stroke = read_condition("no history of stroke")
+    assert stroke.concept_id == "ischaemic_stroke_tia" and stroke.context == "negated"
+    assert stroke.read_as_text == "read as: no ischaemic stroke or TIA (negated)"
+    assert read_condition("denies AVM").context == "negated"
+    assert _flags(conditions=["denies AVM", "no history of stroke"]) == ()
 
 
 def test_pregnant_flag_fires_once_even_with_a_pregnancy_condition() -> None:
@@ -275,8 +280,13 @@ def test_result_json_matches_the_headless_contract_exactly() -> None:
         assert flag["sources"] and all(s["url"].startswith("http") for s in flag["sources"])
     assert out["unrecognized"] == ["foo"]
     assert out["read_as"] == [
-        {"entered_as": "Ativan 1 mg qhs", "generic": ["lorazepam"], "fuzzy": False},
-        {"entered_as": "lorazapam", "generic": ["lorazepam"], "fuzzy": True},
+        {"entered_as": "Ativan 1 mg qhs", "generic": ["lorazepam"], "fuzzy": False,
+         "kind": "medication", "route": "systemic"},
+        {"entered_as": "lorazapam", "generic": ["lorazepam"], "fuzzy": True,
+         "kind": "medication", "route": "systemic"},
+        {"entered_as": "AVM", "generic": [], "fuzzy": False, "kind": "condition",
+         "concept": "arteriovenous_malformation", "code": "Q28.2", "context": "present",
+         "text": "Arteriovenous malformation", "unread": []},
     ]
     condition_flag = next(f for f in out["flags"] if f["drug"] is None)
     assert condition_flag["class"] == "Vascular"
@@ -325,3 +335,83 @@ def test_carry_forward_key_tracks_drug_dose_and_frequency() -> None:
     changed = _flags(["clonazepam 1 mg bid"])[0].carry_forward_key
     assert one == same
     assert one != changed
+
+
+@pytest.mark.parametrize(
+    ("line", "route", "flagged"),
+    [
+        ("ketoconazole 2% shampoo twice weekly", "local", False),
+        ("ketoconazole cream bid", "local", False),
+        ("topical ketoconazole", "local", False),
+        ("ketoconazole 200 mg daily", "systemic", True),
+        ("diphenhydramine cream prn itch", "local", False),
+        ("Benadryl 25 mg qhs", "systemic", True),
+        ("Emsam 6 mg/24 hr patch", "systemic", True),
+        ("fentanyl 25 mcg/hr patch q72h", "systemic", True),
+        ("Butrans 10 mcg/hr patch weekly", "systemic", True),
+    ],
+)
+def test_route_decides_whether_the_systemic_interaction_applies(
+    line: str, route: str, flagged: bool
+) -> None:
+    result = check_patient([line], [], None, False)
+    assert result.unrecognized == ()
+    assert result.read_as[0].route == route
+    assert bool([f for f in result.flags if f.kind == "drug"]) is flagged
+
+
+def test_look_alike_of_an_interacting_drug_is_not_given_its_interaction() -> None:
+    # ketorolac eye drops must not be read as ketamine, nor hydralazine as hydroxyzine.
+    result = check_patient(["ketorolac 0.5% eye drops", "hydralazine 25 mg tid"], [], None,
+                           False)
+    assert not [f for f in result.flags if f.drug in ("ketamine", "hydroxyzine")]
+
+
+def test_combination_whose_ingredients_share_a_class_gives_one_finding() -> None:
+    flags = _flags(["Adderall XR 20 mg qam"])
+    stimulant = [f for f in flags if f.rule_id == "DRUG-PSYCHOSTIMULANT"]
+    assert len(stimulant) == 1
+    assert stimulant[0].drug == "amphetamine + dextroamphetamine"
+
+
+def test_as_needed_benzodiazepine_load_is_worded_as_a_maximum_or_not_stated() -> None:
+    capped = check_patient(["Xanax 0.5 mg prn max 3/day"], [], None, False)
+    assert capped.benzodiazepine_load is not None
+    summary = capped.benzodiazepine_load.summary()
+    assert summary.startswith("up to 30 mg/day diazepam-equivalent if taken as often as allowed")
+    open_ended = check_patient(["Xanax 0.5 mg prn"], [], None, False)
+    assert open_ended.benzodiazepine_load is not None
+    text = open_ended.benzodiazepine_load.summary()
+    assert "as needed, amount not stated" in text
+    assert "at least 0" not in text and "0 mg/day" not in text
+
+
+def test_request_accepts_age_or_date_of_birth() -> None:
+    from datetime import date
+
+    assert parse_check_request({"age_years": 70}).age_years == 70
+    born = parse_check_request({"dob": "2009-06-30"}, today=date(2026, 6, 29))
+    assert born.age_years == 16
+    for bad, message in (
+        ({"age_years": "70"}, "age_years"),
+        ({"age_years": 200}, "age_years"),
+        ({"dob": "30/06/2009"}, "YYYY-MM-DD"),
+        ({"dob": "2009-06-30", "age_years": 16}, "not both"),
+        ({"dob": "2999-01-01"}, "future"),
+    ):
+        with pytest.raises(UserFacingError, match=message):
+            parse_check_request(bad, today=date(2026, 6, 29))
+
+
+def test_fingerprint_follows_the_age_band_not_the_age() -> None:
+    from ketadesk.core.interaction_check import age_band
+
+    base = review_fingerprint(["Ativan 1 mg"], ["HTN"], None, False, "v1")
+    assert base == review_fingerprint(["Ativan 1 mg"], ["HTN"], None, False, "v1", None)
+    assert age_band(None) is None
+    assert age_band(40) == age_band(50) == "adult"
+    assert age_band(70) == "AGE-65-AND-OVER"
+    forty = review_fingerprint(["Ativan 1 mg"], ["HTN"], None, False, "v1", age_band(40))
+    fifty = review_fingerprint(["Ativan 1 mg"], ["HTN"], None, False, "v1", age_band(50))
+    seventy = review_fingerprint(["Ativan 1 mg"], ["HTN"], None, False, "v1", age_band(70))
+    assert forty == fifty != seventy != base

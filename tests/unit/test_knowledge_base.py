@@ -46,7 +46,7 @@ def test_at_least_400_names_are_recognised() -> None:
 def test_every_rule_has_a_source_with_a_link_and_a_valid_severity() -> None:
     kb = load_knowledge_base()
     rules = [*kb.drug_rules, *(r for rs in kb.condition_rules.values() for r in rs)]
-    rules += [*kb.bp_grades, kb.bp_controlled, kb.bp_not_recorded]
+    rules += [*kb.bp_grades, kb.bp_controlled, kb.bp_not_recorded, *kb.age_rules]
     assert len(rules) == len(kb.all_rule_ids()) == len(set(kb.all_rule_ids()))
     for rule in rules:
         assert rule.sources, rule.rule_id
@@ -145,3 +145,58 @@ def test_benzodiazepine_equivalents_have_a_source_and_cover_common_benzos() -> N
 def test_canonical_key_folds_punctuation_and_case() -> None:
     assert canonical_key("St. John\u2019s Wort") == canonical_key("st johns wort")
     assert canonical_key("Claritin-D") == "claritin d"
+
+
+def test_condition_vocabulary_is_wide_and_coded() -> None:
+    kb = load_knowledge_base()
+    assert len(kb.conditions) >= 80
+    for concept in kb.conditions.values():
+        assert concept.synonyms, concept.concept_id
+        if concept.concept_id != "ketamine_hypersensitivity":  # an allergy has no own code
+            assert concept.icd10, concept.concept_id
+    with_abbreviations = [c for c in kb.conditions.values() if c.abbreviations]
+    assert len(with_abbreviations) >= 50
+    for concept in kb.conditions.values():
+        if concept.parent is not None:
+            assert concept.parent in kb.conditions
+
+
+def test_rules_split_by_context_and_family_rules_stand_apart() -> None:
+    kb = load_knowledge_base()
+    sud = {r.rule_id: r.contexts for r in kb.condition_rules["substance_use_disorder"]}
+    assert "historical" not in sud["COND-SUD"]
+    assert sud["COND-SUD-REMISSION"] == frozenset({"historical"})
+    for rules in kb.condition_rules.values():
+        for rule in rules:
+            assert "family" not in rule.contexts or rule.contexts == frozenset({"family"})
+    assert [r.rule_id for r in kb.age_rules] == ["AGE-UNDER-18", "AGE-18-TO-24", "AGE-65-AND-OVER"]
+
+
+def test_a_rule_mixing_family_and_patient_contexts_fails(kb_copy: Path) -> None:
+    _edit(
+        kb_copy / "condition_rules.json",
+        lambda d: d["condition_rules"][0].update(contexts=["present", "family"]),
+    )
+    with pytest.raises(KnowledgeBaseError, match="family"):
+        load_knowledge_base_from(kb_copy)
+
+
+def test_an_ambiguous_abbreviation_cannot_also_be_a_term(kb_copy: Path) -> None:
+    def change(d):  # type: ignore[no-untyped-def]
+        d["conditions"][0]["abbreviations"].append("bpd")
+
+    _edit(kb_copy / "condition_rules.json", change)
+    with pytest.raises(KnowledgeBaseError, match="bpd"):
+        load_knowledge_base_from(kb_copy)
+
+
+def test_unknown_parent_and_reading_data_errors_are_named(kb_copy: Path) -> None:
+    _edit(kb_copy / "condition_rules.json", lambda d: d["conditions"][0].update(parent="nope"))
+    with pytest.raises(KnowledgeBaseError, match="nope"):
+        load_knowledge_base_from(kb_copy)
+    shutil.rmtree(kb_copy)
+    shutil.copytree(default_kb_dir(), kb_copy)
+    _edit(kb_copy / "condition_reading.json",
+          lambda d: d["triggers"][0].update(context="sometimes"))
+    with pytest.raises(KnowledgeBaseError, match=r"condition_reading\.json"):
+        load_knowledge_base_from(kb_copy)
