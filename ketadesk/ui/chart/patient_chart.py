@@ -46,6 +46,7 @@ from ketadesk.ui.chart.chart_record_table import selected_entry_id
 from ketadesk.ui.chart.chart_vitals_tab import VitalsTab
 from ketadesk.ui.chart.stop_medication_dialog import StopMedicationDialog
 from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.common.elided_label import ElidedLabel
 
 PHYSICIANS_ONLY = "Only physicians may do this."
 SAVE_FIRST = "Save the new patient first (Ctrl+S); then this can be added."
@@ -73,7 +74,7 @@ class PatientChart(QWidget):
         self.stop_dialog: StopMedicationDialog | None = None
         self.setWindowTitle("New patient" if patient_id is None else "Patient chart")
 
-        self.title = QLabel("New patient")
+        self.title = ElidedLabel("New patient")
         self.title.setStyleSheet("font-size: 16pt; font-weight: 600;")
         self.title.setAccessibleName("Patient")
         self.external_id_label = QLabel()
@@ -269,7 +270,7 @@ class PatientChart(QWidget):
 
     def _show_record(self, record: PatientRecord) -> None:
         d = record.demographics
-        self.title.setText(f"{d.last_name}, {d.first_name}  ·  {record.mrn}")
+        self.title.set_full_text(f"{d.last_name}, {d.first_name}  ·  {record.mrn}")
         self.setWindowTitle(f"{d.last_name}, {d.first_name} — {record.mrn}")
         self.demographics_tab.show_record(record)
         self.medications_tab.show_medications(record.medications)

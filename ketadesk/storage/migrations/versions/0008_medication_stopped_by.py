@@ -1,7 +1,7 @@
 """patient_medications: who stopped a medication line, when, and why
 
 Revision ID: 7c1e5d0a9b13
-Revises: aa0a25ef2068
+Revises: b5e1a9d20c07
 Create Date: 2026-12-02 19:40:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "7c1e5d0a9b13"
-down_revision = "aa0a25ef2068"
+down_revision = "b5e1a9d20c07"
 branch_labels = None
 depends_on = None
 
