@@ -132,22 +132,31 @@ FIELD_LABELS: Mapping[str, str] = {
 # --------------------------------------------------------------------------- parsers
 
 
-def parse_date_input(text: str) -> date:
+def parse_date_input(text: str, *, today: date | None = None, is_past: bool = False) -> date:
     """Return the date typed as ``YYYY-MM-DD`` or US ``MM/DD/YYYY`` (``02/01/1980`` is 1 Feb).
 
-    Raises UserFacingError with a plain explanation for anything else (two-digit years,
-    day-first dates that cannot be months, dates that do not exist).
+    With ``today`` given, a two-digit year (``M/D/YY``) is read too: for a date that cannot
+    be in the future (``is_past``, e.g. a date of birth) it is the latest such date not after
+    ``today``; otherwise the one from 80 years before ``today`` to 20 years after. Without
+    ``today`` a two-digit year is refused (a file being imported has no one to ask).
+
+    Raises UserFacingError with a plain explanation for anything else (day-first dates that
+    cannot be months, dates that do not exist).
     """
     stripped = text.strip()
     if not stripped:
         raise UserFacingError("Enter a date. " + _DATE_FORMAT_HINT)
     iso = re.fullmatch(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})", stripped)
     us = re.fullmatch(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})", stripped)
+    us_short = re.fullmatch(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{2})", stripped)
     if iso:
         year, month, day = (int(g) for g in iso.groups())
     elif us:
         month, day, year = (int(g) for g in us.groups())
-    elif re.fullmatch(r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{2}", stripped):
+    elif us_short and today is not None:
+        month, day, short_year = (int(g) for g in us_short.groups())
+        year = _century_for(short_year, month, day, today, is_past=is_past)
+    elif us_short:
         raise UserFacingError("Write the year with four digits. " + _DATE_FORMAT_HINT)
     else:
         raise UserFacingError("That is not a date KetaDesk can read. " + _DATE_FORMAT_HINT)
@@ -159,6 +168,21 @@ def parse_date_input(text: str) -> date:
         raise UserFacingError(
             "That date does not exist on the calendar; check the day and the month."
         ) from None
+
+
+def _century_for(short_year: int, month: int, day: int, today: date, *, is_past: bool) -> int:
+    """The four-digit year for ``short_year`` (0-99) as described in ``parse_date_input``."""
+    year = today.year - today.year % 100 + short_year
+    if is_past:
+        # Compare (month, day) rather than dates: 02/30 must still reach the calendar check.
+        if (year, month, day) > (today.year, today.month, today.day):
+            year -= 100
+        return year
+    if year > today.year + 20:
+        year -= 100
+    elif year < today.year - 80:
+        year += 100
+    return year
 
 
 def age_in_years(dob: date, today: date) -> int:
@@ -456,13 +480,30 @@ def validate_demographics(
     ):
         name = getattr(draft, name_field)
         phone = getattr(draft, phone_field)
-        add(name_field, name_problem(name, required=False, label=f"{who} name"))
+        add(name_field, contact_name_problem(name, label=f"{who} name"))
         add(phone_field, _phone_problem(phone))
         if name.strip() and not phone.strip():
             add(phone_field, f"{who} phone is required when a {who.lower()} is named.")
         elif phone.strip() and not name.strip():
             add(name_field, f"{who} name is required when a phone number is given.")
     return problems
+
+
+_RELATIONSHIP_NOTE = re.compile(r"^(?P<name>[^()]*?)\s*\((?P<relationship>[^()]*)\)\s*$")
+
+
+def contact_name_problem(text: str, *, label: str) -> str | None:
+    """Why ``text`` is not an acceptable contact name, or None: a person's name, optionally
+    followed by who they are in brackets ("Maria Lopez (husband)", "J. Park (sister-in-law)")."""
+    note = _RELATIONSHIP_NOTE.match(text.strip())
+    if note is None:
+        return name_problem(text, required=False, label=label)
+    problem = name_problem(note["name"], required=True, label=label)
+    if problem is None:
+        problem = name_problem(
+            note["relationship"], required=True, label="The relationship in brackets"
+        )
+    return problem
 
 
 def blocking_problems(problems: list[FieldProblem]) -> list[FieldProblem]:

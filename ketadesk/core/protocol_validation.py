@@ -343,11 +343,15 @@ def _check_monitoring(protocol: Protocol, out: _Collector) -> None:
                     "monitoring.missed_dose_instructions")
 
 
+#: Where the practice's limits are set, as the menu names it (Practice menu).
+LIMITS_PAGE_WORDS = "Practice ▸ Practice limits for protocols…"
+
+
 def _limit_not_set(out: _Collector, route_words: str, name: str, limit: LimitValue) -> None:
     what = ROUTE_LIMIT_FIELDS[name]
     out.error(
         "limit_not_set",
-        f"The practice has not set a {what} for {route_words}; set it in Practice settings "
+        f"The practice has not set a {what} for {route_words}; set it in {LIMITS_PAGE_WORDS} "
         "before signing.",
         f"limits.{name}",
         limit.source or None,

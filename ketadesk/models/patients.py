@@ -93,6 +93,12 @@ class PatientMedication(TimestampMixin, Base):
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     is_active: Mapped[bool] = mapped_column(default=True)
     entered_by: Mapped[str] = mapped_column(String(64), default="")
+    # Who stopped the line, when, and why: a reason code (storage/patients/patient_medications
+    # lists them) and an optional note in the user's words (never copied into the audit trail).
+    stopped_by: Mapped[str | None] = mapped_column(String(64))
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    stop_reason: Mapped[str | None] = mapped_column(String(30))
+    stop_note: Mapped[str | None] = mapped_column(String(300))
 
     patient: Mapped[Patient] = relationship(back_populates="medications")
 

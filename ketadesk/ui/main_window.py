@@ -311,6 +311,7 @@ class MainWindow(QMainWindow):
     def _attach_feature_tabs(self, chart: PatientChart, patient_id: int) -> None:
         review = ReviewScreen(self.context, patient_id)
         protocol = ProtocolEditor(self.context, patient_id)
+        protocol.practice_limits_requested.connect(self._open_limits)
         checkins = CheckInsTab(self.context, patient_id)
         chart.add_tab("Interaction review", review)
         chart.add_tab("Protocol", protocol)
@@ -535,6 +536,10 @@ class MainWindow(QMainWindow):
     def _open_limits(self) -> None:
         from ketadesk.ui.admin.practice_limits_page import PracticeLimitsPage
 
+        for widget in self.patient_tabs():  # the menu and the protocol's link share one page
+            if isinstance(widget, PracticeLimitsPage):
+                self.tabs.setCurrentWidget(widget)
+                return
         self.open_tab(PracticeLimitsPage(self.context), "Practice limits")
 
     def _open_templates(self) -> None:

@@ -112,7 +112,21 @@ def test_settings_dialog_changes_auto_lock_and_audits(qtbot, context):
 def test_settings_are_read_only_for_admins(qtbot, practice):
     dialog = SettingsDialog(AppContext(practice.db, practice.admin))
     qtbot.addWidget(dialog)
+    dialog.show()
     assert not dialog.editors["auto_lock_minutes"].isEnabled()
+    # Save would do nothing: it is disabled, and the dialog says why in words.
+    assert not dialog.save_button.isEnabled()
+    assert dialog.read_only_note.isVisible()
+    assert "only users who manage users" in dialog.read_only_note.text()
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert not dialog.isVisible()
+
+
+def test_settings_dialog_for_a_physician_has_save_and_no_read_only_note(qtbot, context):
+    dialog = SettingsDialog(context)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.save_button.isEnabled() and not dialog.read_only_note.isVisible()
 
 
 def test_change_my_password(qtbot, context):

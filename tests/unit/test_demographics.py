@@ -12,6 +12,7 @@ from ketadesk.core.demographics import (
     age_in_years,
     blocking_problems,
     canonical_county,
+    contact_name_problem,
     counties_for_state,
     normalise_demographics,
     normalise_phone,
@@ -345,3 +346,49 @@ def test_normalise_demographics() -> None:
 def test_normalise_refuses_invalid_draft() -> None:
     with pytest.raises(UserFacingError):
         normalise_demographics(make_draft(state="GA"))
+
+
+@pytest.mark.parametrize(
+    ("text", "is_past", "expected"),
+    [
+        ("11/29/90", True, date(1990, 11, 29)),
+        ("3/15/26", True, date(2026, 3, 15)),  # today itself is not in the future
+        ("3/16/26", True, date(1926, 3, 16)),  # a day later would be: the century before
+        ("2/3/05", True, date(2005, 2, 3)),
+        ("6/1/27", False, date(2027, 6, 1)),  # a protocol date may be next year
+        ("6/1/46", False, date(2046, 6, 1)),  # up to 20 years ahead of today
+        ("6/1/47", False, date(1947, 6, 1)),  # further ahead: the century before
+    ],
+)
+def test_parse_date_input_two_digit_year_with_today(
+    text: str, is_past: bool, expected: date
+) -> None:
+    assert parse_date_input(text, today=date(2026, 3, 15), is_past=is_past) == expected
+
+
+def test_parse_date_input_two_digit_year_still_checks_the_calendar() -> None:
+    with pytest.raises(UserFacingError, match="does not exist"):
+        parse_date_input("2/30/90", today=date(2026, 3, 15), is_past=True)
+    with pytest.raises(UserFacingError, match="month first"):
+        parse_date_input("29/11/90", today=date(2026, 3, 15), is_past=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("Tomas Varga (husband)", None),
+        ("J. Park (sister-in-law)", None),
+        ("Tomas Varga", None),
+        ("", None),
+        ("(husband)", "required"),
+        ("Tomas (4)", "letter"),
+        ("Tomas 4 (husband)", "digits"),
+        ("Tomas (hus(band))", "only letters"),
+    ],
+)
+def test_contact_name_may_carry_a_relationship_in_brackets(text: str, problem: str | None) -> None:
+    found = contact_name_problem(text, label="Emergency contact name")
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and problem in found

@@ -149,9 +149,9 @@ def test_medications_kept_as_typed_and_permissions(practice) -> None:
         verified = verify_medication(s, practice.physician, med.id)
     assert verified.is_verified and verified.verified_by == "drquill"
     with practice.db.session() as s, pytest.raises(UserFacingError, match="physicians"):
-        stop_medication(s, practice.admin, med.id)
+        stop_medication(s, practice.admin, med.id, reason="patient_stopped")
     with practice.db.session() as s:
-        stop_medication(s, practice.physician, med.id)
+        stop_medication(s, practice.physician, med.id, reason="patient_stopped")
     with practice.db.session() as s:
         chart = svc.get_patient_record(s, practice.physician, record.id)
     assert chart.medications[0].entered_text == typed and chart.active_medications == ()
@@ -229,3 +229,39 @@ def test_status_change_needs_reason_and_physician(practice) -> None:
     assert chart.status == "active"
     assert chart.status_changes[-1].reason == "screening complete"
     assert ("patient_updated", record.id, "status: screening -> active") in audit_rows(practice)
+
+
+def test_stopping_a_medication_records_who_when_why_and_audits_no_free_text(practice) -> None:
+    record = create(practice)
+    with practice.db.session() as s:
+        ativan = add_medication(s, practice.physician, record.id, "Ativan 1 mg at bedtime")
+        odd = add_medication(s, practice.physician, record.id, "Grandma's sleep tea (Pt: Lina)")
+    with practice.db.session() as s, pytest.raises(UserFacingError, match="Choose why"):
+        stop_medication(s, practice.admin, ativan.id, reason="")
+    with practice.db.session() as s, pytest.raises(UserFacingError, match="short note"):
+        stop_medication(s, practice.admin, ativan.id, reason="other", note="  ")
+    moment = datetime(2026, 3, 16, 14, 5, tzinfo=UTC)
+    with practice.db.session() as s:
+        stopped = stop_medication(
+            s, practice.admin, ativan.id, reason="entered_in_error",
+            note="Pt says never took it; ask Dr Q", now=moment,
+        )
+        stop_medication(s, practice.admin, odd.id, reason="other", note="Lina stopped it")
+    assert (stopped.stopped_by, stopped.stopped_at, stopped.stop_reason) == (
+        "frontdesk", moment, "entered_in_error"
+    )
+    with practice.db.session() as s:
+        saved = {m.id: m for m in svc.get_patient_record(s, practice.physician, record.id)
+                 .medications}
+    assert saved[ativan.id].stop_note == "Pt says never took it; ask Dr Q"
+    assert saved[odd.id].stopped_by == "frontdesk" and not saved[odd.id].is_active
+    details = [d for a, _, d in audit_rows(practice) if "stopped" in d]
+    assert details == [
+        "medication stopped: lorazepam (reason: entered in error)",
+        "medication stopped: unrecognised line (reason: other)",
+    ]
+    every_detail = " ".join(d for _, _, d in audit_rows(practice))
+    for private in ("Ativan", "Grandma", "Lina", "never took", "ask Dr"):
+        assert private not in every_detail
+    with practice.db.session() as s, pytest.raises(UserFacingError, match="already stopped"):
+        stop_medication(s, practice.physician, ativan.id, reason="replaced")

@@ -127,7 +127,7 @@ def test_each_unset_limit_is_a_blocking_error_naming_it(name: str) -> None:
     assert message.level == "error"
     assert message.message == (
         f"The practice has not set a {ROUTE_LIMIT_FIELDS[name]} for sublingual; "
-        "set it in Practice settings before signing."
+        "set it in Practice ▸ Practice limits for protocols… before signing."
     )
 
 

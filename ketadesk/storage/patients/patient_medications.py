@@ -1,7 +1,9 @@
 """A patient's current medications: record them as typed, stop them, verify them.
 
 Admins may record and stop patient-reported lines; verified lines need a physician.
-Every change writes an audit event naming the entry id, never the medication text.
+Every change writes an audit event without the medication text: additions and verifications
+name the entry id; a stop names the medication by its recognised generic (from the knowledge
+base) or "unrecognised line", and the reason by its category, never the note.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy.orm import Session
 
 from ketadesk.core.errors import UserFacingError
+from ketadesk.core.medication_names import read_medication_line
 from ketadesk.core.permissions import Actor, Permission, require
 from ketadesk.models.patients import MEDICATION_SOURCES, PatientMedication
 from ketadesk.storage.patients.patient_chart_edits import (
@@ -74,8 +77,37 @@ def _load_medication(session: Session, medication_id: int) -> PatientMedication:
     return medication
 
 
-def stop_medication(session: Session, actor: Actor, medication_id: int) -> MedicationEntry:
-    """Mark a medication as no longer taken (kept in the history, not deleted).
+#: Why a medication line was stopped: code -> words shown to the user (and in the table).
+STOP_REASONS = {
+    "patient_stopped": "The patient no longer takes it",
+    "prescriber_stopped": "Stopped by the prescriber",
+    "replaced": "Replaced by another medication",
+    "entered_in_error": "Entered in error",
+    "other": "Other reason (see the note)",
+}
+UNRECOGNISED_LINE = "unrecognised line"
+
+
+def medication_audit_name(entered_text: str) -> str:
+    """The medication as the audit trail may name it: its generic ingredients as the knowledge
+    base recognises them ("oxycodone + acetaminophen"), or "unrecognised line" (never the
+    words typed, which may carry anything)."""
+    reading = read_medication_line(entered_text)
+    return " + ".join(reading.generics) if reading.is_recognized else UNRECOGNISED_LINE
+
+
+def stop_medication(
+    session: Session,
+    actor: Actor,
+    medication_id: int,
+    *,
+    reason: str,
+    note: str = "",
+    now: datetime | None = None,
+) -> MedicationEntry:
+    """Mark a medication as no longer taken (kept in the history, not deleted), recording who
+    stopped it, when, and why (``reason`` is a key of ``STOP_REASONS``; ``note`` is required
+    for "other").
 
     Admins may stop patient-reported lines; verified lines need a physician.
     """
@@ -86,8 +118,23 @@ def stop_medication(session: Session, actor: Actor, medication_id: int) -> Medic
         require(actor, Permission.RECORD_REPORTED_MEDICATION, "stop medications")
     if not medication.is_active:
         raise UserFacingError("That medication is already stopped.")
+    if reason not in STOP_REASONS:
+        raise UserFacingError("Choose why the medication is being stopped.")
+    cleaned_note = optional_text(note, what="note", limit=300)
+    if reason == "other" and not cleaned_note:
+        raise UserFacingError("Write a short note saying why the medication is being stopped.")
     medication.is_active = False
-    audit_chart_update(session, actor, medication.patient_id, f"medication {medication.id} stopped")
+    medication.stopped_by = actor.user_name
+    medication.stopped_at = now or datetime.now(UTC)
+    medication.stop_reason = reason
+    medication.stop_note = cleaned_note
+    audit_chart_update(
+        session,
+        actor,
+        medication.patient_id,
+        f"medication stopped: {medication_audit_name(medication.entered_text)} "
+        f"(reason: {reason.replace('_', ' ')})",
+    )
     session.flush()
     return medication_entry(medication)
 

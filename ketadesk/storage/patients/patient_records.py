@@ -34,6 +34,10 @@ class MedicationEntry:
     is_active: bool
     entered_by: str
     entered_at: datetime
+    stopped_by: str | None = None
+    stopped_at: datetime | None = None
+    stop_reason: str | None = None
+    stop_note: str = ""
 
     @property
     def is_verified(self) -> bool:
@@ -189,6 +193,10 @@ def medication_entry(m: PatientMedication) -> MedicationEntry:
         is_active=m.is_active,
         entered_by=m.entered_by,
         entered_at=m.created_at,
+        stopped_by=m.stopped_by,
+        stopped_at=m.stopped_at,
+        stop_reason=m.stop_reason,
+        stop_note=m.stop_note or "",
     )
 
 

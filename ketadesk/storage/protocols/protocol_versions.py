@@ -29,6 +29,11 @@ from ketadesk.models.protocols import PatientProtocol, ProtocolVersion
 # --------------------------------------------------------------------------- dataclasses
 
 
+def _local(moment: datetime) -> str:
+    """``moment`` (aware) as MM/DD/YYYY HH:MM in this computer's time zone."""
+    return moment.astimezone().strftime("%m/%d/%Y %H:%M")
+
+
 @dataclass(frozen=True)
 class ProtocolVersionInfo:
     """One version of a patient's protocol, as stored.
@@ -62,11 +67,12 @@ class ProtocolVersionInfo:
 
     @property
     def label(self) -> str:
-        """Short words for lists: "Version 2 — signed 2026-11-25 by Dr. A" / "Version 3 — draft"."""
+        """Short words for lists: "Version 2 — signed 11/25/2026 14:05 by Dr. A" / "Version 3 —
+        draft (saved ...)", in this computer's local time (times are stored in UTC)."""
         if self.is_signed and self.signed_at is not None:
             who = self.signed_by_full_name or self.signed_by or "?"
-            return f"Version {self.number} — signed {self.signed_at:%Y-%m-%d %H:%M} UTC by {who}"
-        return f"Version {self.number} — draft (saved {self.updated_at:%Y-%m-%d %H:%M} UTC)"
+            return f"Version {self.number} — signed {_local(self.signed_at)} by {who}"
+        return f"Version {self.number} — draft (saved {_local(self.updated_at)})"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,11 @@ from ketadesk.storage.practice.settings_store import get_setting, set_setting
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.dialog_parts import lay_out_dialog
 
+READ_ONLY_NOTE = (
+    "You can read the practice settings here; only users who manage users (the practice's "
+    "physicians) may change them."
+)
+
 
 def _editor_for(spec: SettingSpec, value: Any) -> QWidget:
     if spec.choices:
@@ -80,9 +85,26 @@ class SettingsDialog(QDialog):
                 label.setMinimumWidth(300)
                 label.setBuddy(editor)
                 form.addRow(label, editor)
+        self.read_only_note = QLabel(READ_ONLY_NOTE)
+        self.read_only_note.setWordWrap(True)
+        self.read_only_note.setAccessibleName("Why these settings cannot be changed")
+        self.read_only_note.setStyleSheet(
+            "background: #fff4d6; color: #5c4200; padding: 6px; border-radius: 4px;"
+        )
+        form.insertRow(0, self.read_only_note)
         self.error = lay_out_dialog(
             self, form, self.save, accept_button=QDialogButtonBox.StandardButton.Save
         )
+        buttons = self.findChild(QDialogButtonBox)
+        assert buttons is not None
+        self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
+        # Nothing this user may change: say so, and offer no Save that would do nothing.
+        may_change = any(editor.isEnabled() for editor in self.editors.values())
+        self.read_only_note.setVisible(not may_change)
+        self.save_button.setEnabled(may_change)
+        self.save_button.setToolTip("" if may_change else READ_ONLY_NOTE)
+        if not may_change:
+            buttons.button(QDialogButtonBox.StandardButton.Cancel).setText("Close")
 
     def save(self) -> None:
         changed = {

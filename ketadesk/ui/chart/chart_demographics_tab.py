@@ -21,7 +21,6 @@ from ketadesk.core.demographics import (
     SEX_LABELS,
     PatientDemographics,
     counties_for_state,
-    parse_date_input,
 )
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.measurements import cm_to_in, kg_to_lb, parse_height, parse_weight
@@ -31,6 +30,7 @@ from ketadesk.storage.patients.patient_records import (
 from ketadesk.storage.patients.patients import (
     STATUS_LABELS,
 )
+from ketadesk.ui.common.date_entry import DateEntry, date_text
 from ketadesk.ui.common.forms import FieldSpec, FormFields
 
 STATES = (("", "Choose…"), ("FL", "Florida"), ("NJ", "New Jersey"))
@@ -39,7 +39,7 @@ DEMOGRAPHIC_FIELDS = (
     FieldSpec("first_name", "First name", max_length=100),
     FieldSpec("middle_name", "Middle name", max_length=100),
     FieldSpec("last_name", "Last name", max_length=100),
-    FieldSpec("dob", "Date of birth", placeholder="MM/DD/YYYY or YYYY-MM-DD", max_length=20),
+    FieldSpec("dob", "Date of birth", date_kind="past"),
     FieldSpec("sex", "Sex", choices=(("", "Choose…"), *SEX_LABELS.items())),
     FieldSpec("phone", "Phone", placeholder="(305) 555-0142", max_length=40),
     FieldSpec("email", "Email", placeholder="name@example.com", max_length=254),
@@ -126,11 +126,12 @@ class DemographicsTab(QScrollArea):
         values = {**self.form.values(), **self.contacts.values()}
         problems: dict[str, str] = {}
         dob: date | None = None
-        if values["dob"].strip():
-            try:
-                dob = parse_date_input(values["dob"])
-            except UserFacingError as error:
-                problems["dob"] = error.message
+        dob_entry = self.form.editors["dob"]
+        assert isinstance(dob_entry, DateEntry)
+        try:
+            dob = dob_entry.date_value()
+        except UserFacingError as error:
+            problems["dob"] = error.message
         fields = {k: v for k, v in values.items() if k != "dob"}
         return PatientDemographics(dob=dob, **fields), problems
 
@@ -157,7 +158,7 @@ class DemographicsTab(QScrollArea):
             "first_name": d.first_name,
             "middle_name": d.middle_name,
             "last_name": d.last_name,
-            "dob": d.dob.strftime("%m/%d/%Y") if d.dob else "",
+            "dob": date_text(d.dob),
             "sex": d.sex,
             "phone": d.phone,
             "email": d.email,
@@ -195,6 +196,8 @@ class DemographicsTab(QScrollArea):
             "" if weight is None else f"Last recorded: {weight:.1f} kg ({kg_to_lb(weight):.0f} lb)"
         )
         self.status_label.setText(STATUS_LABELS.get(record.status, record.status))
+        # The choice starts on the current status, so what is shown is never a change by itself.
+        self.status_combo.setCurrentIndex(max(0, self.status_combo.findData(record.status)))
         self.form.show_problems({})
         self.contacts.show_problems({})
         self.body.show_problems({})

@@ -4,13 +4,29 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
+from ketadesk.storage.patients.patient_medications import STOP_REASONS
 from ketadesk.storage.patients.patient_records import (
     MedicationEntry,
 )
 from ketadesk.storage.patients.patients import (
     SOURCE_LABELS,
 )
-from ketadesk.ui.chart.chart_record_table import fill_table, record_table
+from ketadesk.ui.chart.chart_record_table import fill_table, local_time_text, record_table
+from ketadesk.ui.common.date_entry import DateEntry, date_text
+
+
+def stopped_text(medication: MedicationEntry) -> str:
+    """When (local time), by whom and why a line was stopped; "" for a current line (and for a
+    line stopped before KetaDesk recorded who stopped it, only "not recorded")."""
+    if medication.is_active:
+        return ""
+    if medication.stopped_at is None:
+        return "not recorded"
+    reason = STOP_REASONS.get(medication.stop_reason or "", "")
+    note = f": {medication.stop_note}" if medication.stop_note else ""
+    return (
+        f"{local_time_text(medication.stopped_at)} by {medication.stopped_by} · {reason}{note}"
+    )
 
 
 class MedicationsTab(QWidget):
@@ -28,6 +44,7 @@ class MedicationsTab(QWidget):
                 "Started",
                 "Entered by",
                 "Status",
+                "Stopped (when, by whom, why)",
             ),
             "Medications",
         )
@@ -42,9 +59,8 @@ class MedicationsTab(QWidget):
         self.med_frequency = QLineEdit()
         self.med_frequency.setPlaceholderText("Frequency (optional)")
         self.med_frequency.setAccessibleName("Frequency")
-        self.med_start = QLineEdit()
-        self.med_start.setPlaceholderText("Started (optional date)")
-        self.med_start.setAccessibleName("Start date")
+        self.med_start = DateEntry("Start date", is_past=True)
+        self.med_start.setPlaceholderText("Started (optional)")
         self.med_source = QComboBox()
         self.med_source.setAccessibleName("Source")
         for value, label in SOURCE_LABELS.items():
@@ -76,14 +92,19 @@ class MedicationsTab(QWidget):
                     m.dose_text,
                     m.frequency_text,
                     SOURCE_LABELS[m.source] + (f" by {m.verified_by}" if m.verified_by else ""),
-                    m.start_date.strftime("%m/%d/%Y") if m.start_date else "",
+                    date_text(m.start_date),
                     m.entered_by,
                     "Current" if m.is_active else "Stopped",
+                    stopped_text(m),
                 )
                 for m in medications
             ],
             [m.id for m in medications],
         )
+        stopped_column = self.med_table.columnCount() - 1
+        for row, m in enumerate(medications):
+            if m.stop_note:
+                self.med_table.item(row, stopped_column).setToolTip(f"Note: {m.stop_note}")
 
     def clear_entry(self) -> None:
         for line in (self.med_text, self.med_dose, self.med_frequency, self.med_start):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from PySide6.QtCore import QDateTime
+from PySide6.QtCore import QDateTime, QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDateTimeEdit,
@@ -43,6 +44,9 @@ class VitalsTyped:
 class VitalsTab(QWidget):
     """Widgets only; the chart saves what is typed here (each entry in its own transaction)."""
 
+    #: Enter was pressed in the "measured at" field (the chart adds the row, as for the lines).
+    enter_pressed_in_time = Signal()
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         layout = QVBoxLayout(self)
@@ -69,6 +73,7 @@ class VitalsTab(QWidget):
         self.vitals_weight_unit.addItems(["kg", "lb"])
         self.vitals_weight_unit.setAccessibleName("Weight unit")
         self.vitals_add = QPushButton("Add vitals")
+        self.vitals_when.installEventFilter(self)
         row = QHBoxLayout()
         for widget in (
             self.vitals_when,
@@ -83,6 +88,17 @@ class VitalsTab(QWidget):
             row.addWidget(widget)
         layout.addWidget(self.vitals_table, 1)
         layout.addLayout(row)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            watched is self.vitals_when
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        ):
+            self.enter_pressed_in_time.emit()
+            return True
+        return super().eventFilter(watched, event)
 
     def show_vitals(self, vitals_oldest_first: tuple[VitalsEntry, ...]) -> None:
         vitals = list(reversed(vitals_oldest_first))

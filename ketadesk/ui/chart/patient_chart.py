@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
 
 from ketadesk.core.demographics import (
     PatientDemographics,
-    parse_date_input,
     validate_demographics,
 )
 from ketadesk.core.errors import UserFacingError
@@ -45,10 +44,17 @@ from ketadesk.ui.chart.chart_demographics_tab import DemographicsTab
 from ketadesk.ui.chart.chart_medications_tab import MedicationsTab
 from ketadesk.ui.chart.chart_record_table import selected_entry_id
 from ketadesk.ui.chart.chart_vitals_tab import VitalsTab
+from ketadesk.ui.chart.stop_medication_dialog import StopMedicationDialog
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.elided_label import ElidedLabel
 
 PHYSICIANS_ONLY = "Only physicians may do this."
+SAVE_FIRST = "Save the new patient first (Ctrl+S); then this can be added."
+NEW_PATIENT_NOTE = (
+    "New patient: fill in the details and press Save (Ctrl+S). Medications, conditions, "
+    "allergies, vitals and the treatment status open as soon as the patient is saved, because "
+    "each entry is recorded against the saved chart."
+)
 
 
 class PatientChart(QWidget):
@@ -64,6 +70,8 @@ class PatientChart(QWidget):
         self.patient_id = patient_id
         self.record: PatientRecord | None = None
         self._dirty = False
+        #: The open "Stop this medication?" dialog, if any.
+        self.stop_dialog: StopMedicationDialog | None = None
         self.setWindowTitle("New patient" if patient_id is None else "Patient chart")
 
         self.title = ElidedLabel("New patient")
@@ -77,6 +85,12 @@ class PatientChart(QWidget):
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("color: #b00020;")
         self.banner.setVisible(False)
+        self.new_patient_note = QLabel(NEW_PATIENT_NOTE)
+        self.new_patient_note.setWordWrap(True)
+        self.new_patient_note.setAccessibleName("Why the lists are not open yet")
+        self.new_patient_note.setStyleSheet(
+            "background: #fff4d6; color: #5c4200; padding: 6px; border-radius: 4px;"
+        )
         self.save_button = QPushButton("Save (Ctrl+S)")
         self.save_button.setAccessibleName("Save patient details")
         self.tabs = QTabWidget()
@@ -99,6 +113,7 @@ class PatientChart(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.banner)
+        layout.addWidget(self.new_patient_note)
         layout.addWidget(self.tabs, 1)
         self._save_shortcut = QShortcut(QKeySequence.StandardKey.Save, self)
         self._connect_signals()
@@ -153,6 +168,7 @@ class PatientChart(QWidget):
     def _connect_signals(self) -> None:
         for form in (self.form, self.contacts, self.body):
             form.edited.connect(lambda: self._set_dirty(True))
+            form.edited.connect(self._clear_fixed_problems)
         state = self.form.editors["state"]
         assert isinstance(state, QComboBox)
         state.currentIndexChanged.connect(self._state_changed)
@@ -160,7 +176,23 @@ class PatientChart(QWidget):
         self._save_shortcut.activated.connect(self.save)
         self.status_button.clicked.connect(self._change_status)
         self.med_add.clicked.connect(self._add_medication)
-        self.med_text.returnPressed.connect(self._add_medication)
+        # Enter in any field of an entry line adds the entry, as the Add button would (a
+        # disabled button ignores the click, so Enter obeys the same permissions).
+        for line, button in (
+            (self.med_text, self.med_add),
+            (self.med_dose, self.med_add),
+            (self.med_frequency, self.med_add),
+            (self.med_start, self.med_add),
+            (self.condition_text, self.condition_add),
+            (self.allergy_substance, self.allergy_add),
+            (self.allergy_reaction, self.allergy_add),
+            (self.vitals_systolic, self.vitals_add),
+            (self.vitals_diastolic, self.vitals_add),
+            (self.vitals_heart_rate, self.vitals_add),
+            (self.vitals_weight, self.vitals_add),
+        ):
+            line.returnPressed.connect(button.click)
+        self.vitals_tab.enter_pressed_in_time.connect(self.vitals_add.click)
         self.med_stop.clicked.connect(self._stop_medication)
         self.med_verify.clicked.connect(self._verify_medication)
         self.condition_add.clicked.connect(self._add_condition)
@@ -189,9 +221,6 @@ class PatientChart(QWidget):
         ):
             widget.setEnabled(clinical and exists)
             widget.setToolTip("" if clinical else PHYSICIANS_ONLY)
-        if not exists:
-            for widget in (self.status_button, self.condition_add, self.vitals_add):
-                widget.setToolTip("Save the new patient first.")
         verify = can(Permission.VERIFY_MEDICATION)
         self.med_verify.setEnabled(verify and exists)
         self.med_verify.setToolTip("" if verify else PHYSICIANS_ONLY)
@@ -206,6 +235,17 @@ class PatientChart(QWidget):
         for form in (self.form, self.contacts, self.body):
             form.set_read_only(not editable, "You may not change patient details.")
         self.save_button.setEnabled(editable)
+        self.new_patient_note.setVisible(not exists)
+        waiting = (
+            self.status_button, self.status_combo, self.status_reason,
+            self.med_add, self.med_text, self.med_stop, self.med_verify,
+            self.condition_add, self.condition_text, self.condition_resolve,
+            self.allergy_add, self.allergy_substance, self.allergy_reaction, self.allergy_remove,
+            self.vitals_add,
+        )
+        if not exists:
+            for widget in waiting:
+                widget.setToolTip(SAVE_FIRST)
 
     # --- tabs for later features ---------------------------------------------------------
     def add_tab(self, title: str, widget: QWidget) -> int:
@@ -308,24 +348,45 @@ class PatientChart(QWidget):
     def _measurements(self) -> tuple[float | None, float | None, dict[str, str]]:
         return self.demographics_tab.measurements()
 
-    def save(self) -> bool:
-        """Validate and save the demographics; on any problem keep everything typed."""
+    def _problems(
+        self,
+    ) -> tuple[dict[str, tuple[str, bool]], dict[str, str]]:
+        """The demographics' problems ``{field: (message, is_confirmation)}`` and the body's."""
         draft, read_problems = self.draft()
-        height_cm, weight_kg, body_problems = self._measurements()
+        _, _, body_problems = self._measurements()
         today = datetime.now(UTC).astimezone().date()
         found = validate_demographics(draft, today)
         problems = {p.field: (p.message, p.level == "confirm") for p in reversed(found)}
         problems.update({k: (v, False) for k, v in read_problems.items()})
+        return problems, body_problems
+
+    def _clear_fixed_problems(self) -> None:
+        """After an edit, take away the message of each field that is now fine (new problems
+        wait for Save, so a half-typed field is not scolded)."""
+        if not any(f.has_shown_messages() for f in (self.form, self.contacts, self.body)):
+            return
+        problems, body_problems = self._problems()
+        self.form.keep_problems(problems)
+        self.contacts.keep_problems(problems)
+        self.body.keep_problems({k: (v, False) for k, v in body_problems.items()})
+        shown = sum(f.shown_message_count() for f in (self.form, self.contacts, self.body))
+        if shown:
+            self._show_banner(_needs_attention(shown))
+        else:
+            self.banner.setVisible(False)
+
+    def save(self) -> bool:
+        """Validate and save the demographics; on any problem keep everything typed."""
+        draft, _ = self.draft()
+        height_cm, weight_kg, body_problems = self._measurements()
+        today = datetime.now(UTC).astimezone().date()
+        problems, body_problems = self._problems()
         self.form.show_problems(problems)
         self.contacts.show_problems(problems)
         self.body.show_problems({k: (v, False) for k, v in body_problems.items()})
         errors = [k for k, (_, confirm) in problems.items() if not confirm]
         if errors or body_problems:
-            count = len(errors) + len(body_problems)
-            self._show_banner(
-                f"{count} field{'s' if count != 1 else ''} need{'s' if count == 1 else ''} "
-                "attention; nothing was saved yet. See the messages under the fields."
-            )
+            self._show_banner(_needs_attention(len(errors) + len(body_problems)))
             return False
         confirmed_minor = False
         if problems:  # only "confirm" problems remain: the patient is under 18
@@ -429,13 +490,11 @@ class PatientChart(QWidget):
 
     def _add_medication(self) -> None:
         text = self.med_text.text()
-        start: date | None = None
-        if self.med_start.text().strip():
-            try:
-                start = parse_date_input(self.med_start.text())
-            except UserFacingError as error:
-                self._show_banner("Start date: " + error.message)
-                return
+        try:
+            start = self.med_start.date_value()
+        except UserFacingError as error:
+            self._show_banner(f"{self.med_start.label}: {error.message}")
+            return
         pid = self.patient_id
         source = str(self.med_source.currentData())
         if self._run(
@@ -457,7 +516,27 @@ class PatientChart(QWidget):
         if med_id is None:
             self._show_banner("Select the medication to stop.")
             return
-        self._run(lambda s: stop_medication(s, self._context.actor, med_id))
+        medications = self.record.medications if self.record else ()
+        entry = next((m for m in medications if m.id == med_id), None)
+        if entry is None or not entry.is_active:
+            self._show_banner(
+                "That medication entry no longer exists."
+                if entry is None
+                else "That medication is already stopped."
+            )
+            return
+        self.stop_dialog = StopMedicationDialog(entry, self)
+        self.stop_dialog.accepted.connect(lambda: self._stop_with_reason(med_id))
+        self.stop_dialog.open()
+
+    def _stop_with_reason(self, med_id: int) -> None:
+        dialog = self.stop_dialog
+        assert dialog is not None
+        reason, note = dialog.reason, dialog.note
+        self.stop_dialog = None
+        self._run(
+            lambda s: stop_medication(s, self._context.actor, med_id, reason=reason, note=note)
+        )
 
     def _verify_medication(self) -> None:
         med_id = selected_entry_id(self.med_table)
@@ -524,3 +603,10 @@ class PatientChart(QWidget):
             lambda s: service.change_status(s, self._context.actor, pid, new_status, reason)
         ):
             self.status_reason.clear()
+
+
+def _needs_attention(count: int) -> str:
+    return (
+        f"{count} field{'s' if count != 1 else ''} need{'s' if count == 1 else ''} "
+        "attention; nothing was saved yet. See the messages under the fields."
+    )

@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ketadesk.ui.common.date_entry import DateEntry
+
 ERROR_STYLE = "color: #b00020;"
 CONFIRM_STYLE = "color: #8a5a00;"
 
@@ -33,6 +35,8 @@ class FieldSpec:
     placeholder: str = ""
     max_length: int = 200
     editable_combo: bool = False
+    #: "any" or "past" makes a ``DateEntry`` (type or pick); "past" for dates not in the future.
+    date_kind: str = ""
 
 
 class FormFields(QWidget):
@@ -78,8 +82,13 @@ class FormFields(QWidget):
             if spec.editable_combo:
                 combo.editTextChanged.connect(self._changed)
             return combo
-        line = QLineEdit()
-        line.setPlaceholderText(spec.placeholder)
+        line = (
+            DateEntry(spec.label, is_past=spec.date_kind == "past")
+            if spec.date_kind
+            else QLineEdit()
+        )
+        if spec.placeholder:
+            line.setPlaceholderText(spec.placeholder)
         line.setMaxLength(spec.max_length)
         line.setAccessibleName(spec.label)
         line.textEdited.connect(self._changed)
@@ -144,6 +153,26 @@ class FormFields(QWidget):
             label.setVisible(found is not None)
             label.setText(found[0] if found else "")
             label.setStyleSheet(CONFIRM_STYLE if found and found[1] else ERROR_STYLE)
+
+    def keep_problems(self, problems: Mapping[str, tuple[str, bool]]) -> None:
+        """Hide each shown message whose field is no longer in ``problems``; update the words of
+        those still there. Shows no new message (that waits for the next full check)."""
+        for name, label in self.messages.items():
+            if label.isHidden():
+                continue
+            found = problems.get(name)
+            if found is None:
+                label.setVisible(False)
+                label.setText("")
+            else:
+                label.setText(found[0])
+                label.setStyleSheet(CONFIRM_STYLE if found[1] else ERROR_STYLE)
+
+    def has_shown_messages(self) -> bool:
+        return self.shown_message_count() > 0
+
+    def shown_message_count(self) -> int:
+        return sum(1 for label in self.messages.values() if not label.isHidden())
 
     def message(self, name: str) -> str:
         label = self.messages[name]

@@ -1,4 +1,7 @@
-"""Today's date and conversions between ``datetime.date`` and ``QDate`` for date editors."""
+"""Today's date, local-time display of stored (UTC) moments, and ``date`` <-> ``QDate``.
+
+Times are stored in UTC; people read them in this computer's time zone.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,16 @@ from PySide6.QtCore import QDate
 def utc_today() -> date:
     """Today's date in UTC."""
     return datetime.now(UTC).date()
+
+
+def local_today() -> date:
+    """Today's date where the user is (this computer's time zone)."""
+    return datetime.now(UTC).astimezone().date()
+
+
+def local_date_text(moment: datetime) -> str:
+    """The local calendar day of an aware ``moment``, as MM/DD/YYYY."""
+    return moment.astimezone().strftime("%m/%d/%Y")
 
 
 def to_qdate(value: date) -> QDate:

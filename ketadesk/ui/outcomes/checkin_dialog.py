@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import (
     QComboBox,
-    QDateEdit,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -27,7 +26,9 @@ from ketadesk.core.checkins import (
     SymptomReport,
     validate_checkin,
 )
-from ketadesk.ui.common.qdate_conversion import from_qdate, to_qdate, utc_today
+from ketadesk.core.errors import UserFacingError
+from ketadesk.ui.common.date_entry import DateEntry
+from ketadesk.ui.common.qdate_conversion import local_today
 
 
 class CheckInDialog(QDialog):
@@ -39,9 +40,8 @@ class CheckInDialog(QDialog):
         self.setMinimumWidth(560)
         layout = QVBoxLayout(self)
         form = QFormLayout()
-        self.date_edit = QDateEdit(to_qdate(utc_today()), self)
-        self.date_edit.setCalendarPopup(True)
-        self.date_edit.setDisplayFormat("yyyy-MM-dd")
+        self.date_edit = DateEntry("Check-in date", is_past=True, parent=self)
+        self.date_edit.set_date(local_today())
         self.mode_box = QComboBox(self)
         for mode in CheckInMode:
             self.mode_box.addItem(LABELS[mode], mode.value)
@@ -95,13 +95,14 @@ class CheckInDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
 
     def draft(self) -> CheckInDraft:
+        """The check-in as filled in; UserFacingError when the date cannot be read."""
         symptoms = tuple(
             SymptomReport(symptom, box.currentData(), self.symptom_notes[symptom].text().strip())
             for symptom, box in self.severity_boxes.items()
             if box.currentData() != Severity.NONE.value
         )
         return CheckInDraft(
-            date=from_qdate(self.date_edit.date()),
+            date=self.date_edit.date_value() or local_today(),
             mode=self.mode_box.currentData(),
             recorded_by=self.recorded_by_edit.text(),
             symptoms=symptoms,
@@ -110,7 +111,15 @@ class CheckInDialog(QDialog):
         )
 
     def _try_accept(self) -> None:
-        problems = validate_checkin(self.draft(), utc_today())
+        try:
+            if self.date_edit.date_value() is None:
+                raise UserFacingError("Enter the date of the check-in (MM/DD/YYYY).")
+            draft = self.draft()
+        except UserFacingError as error:
+            self.problems_label.setText(f"Date: {error.message}")
+            self.date_edit.setFocus()
+            return
+        problems = validate_checkin(draft, local_today())
         if problems:
             self.problems_label.setText("\n".join(p.message for p in problems))
             return

@@ -51,7 +51,7 @@ from ketadesk.storage.outcomes.outcomes import (
     record_questionnaire,
 )
 from ketadesk.ui.common.context import AppContext
-from ketadesk.ui.common.qdate_conversion import utc_today
+from ketadesk.ui.common.qdate_conversion import local_today
 from ketadesk.ui.outcomes.acknowledgement_dialog import AcknowledgementDialog
 from ketadesk.ui.outcomes.checkin_dialog import CheckInDialog
 from ketadesk.ui.outcomes.dose_dialog import DoseDialog
@@ -248,7 +248,7 @@ class CheckInsTab(QWidget):
 
         def load() -> PatientOutcomes:
             with db.session() as session:
-                return patient_outcomes(session, patient_id, utc_today())
+                return patient_outcomes(session, patient_id, local_today())
 
         self._context.ops.run(load, self._show, parent_widget=self)
 

@@ -7,7 +7,6 @@ from datetime import date
 
 from PySide6.QtWidgets import (
     QComboBox,
-    QDateEdit,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -18,8 +17,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ketadesk.core.errors import UserFacingError
 from ketadesk.core.questionnaires import Instrument, score_questionnaire
-from ketadesk.ui.common.qdate_conversion import from_qdate, to_qdate, utc_today
+from ketadesk.ui.common.date_entry import DateEntry
+from ketadesk.ui.common.qdate_conversion import local_today
 from ketadesk.ui.roster.safety_banner import CRISIS_LINE_TEXT
 
 BLANK_ANSWER = "— not answered —"
@@ -42,10 +43,8 @@ class QuestionnaireDialog(QDialog):
         intro.setWordWrap(True)
         layout.addWidget(intro)
         top = QFormLayout()
-        self.date_edit = QDateEdit(to_qdate(utc_today()), self)
-        self.date_edit.setCalendarPopup(True)
-        self.date_edit.setDisplayFormat("yyyy-MM-dd")
-        self.date_edit.setMaximumDate(to_qdate(utc_today()))
+        self.date_edit = DateEntry("Date taken", is_past=True, parent=self)
+        self.date_edit.set_date(local_today())
         top.addRow("Date taken:", self.date_edit)
         layout.addLayout(top)
 
@@ -74,8 +73,13 @@ class QuestionnaireDialog(QDialog):
         self.alert_label = QLabel(self)
         self.alert_label.setWordWrap(True)
         self.alert_label.setStyleSheet("color: #B00020; font-weight: bold;")
+        self.problem_label = QLabel(self)
+        self.problem_label.setWordWrap(True)
+        self.problem_label.setStyleSheet("color: #B00020;")
+        self.problem_label.setAccessibleName("Problem")
         layout.addWidget(self.total_label)
         layout.addWidget(self.alert_label)
+        layout.addWidget(self.problem_label)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
         )
@@ -86,7 +90,7 @@ class QuestionnaireDialog(QDialog):
     def _connect_signals(self) -> None:
         for box in self.answer_boxes:
             box.currentIndexChanged.connect(self._update_total)
-        self.buttons.accepted.connect(self.accept)
+        self.buttons.accepted.connect(self._accept_if_dated)
         self.buttons.rejected.connect(self.reject)
 
     def set_answers(self, answers: Sequence[int | None]) -> None:
@@ -98,7 +102,21 @@ class QuestionnaireDialog(QDialog):
         return [box.currentData() for box in self.answer_boxes]
 
     def taken_on(self) -> date:
-        return from_qdate(self.date_edit.date())
+        """The date taken (call after the dialog is accepted: it is then readable)."""
+        return self.date_edit.date_value() or local_today()
+
+    def _accept_if_dated(self) -> None:
+        try:
+            taken = self.date_edit.date_value()
+            if taken is None:
+                raise UserFacingError("Enter the date the questionnaire was taken (MM/DD/YYYY).")
+            if taken > local_today():
+                raise UserFacingError("That date is in the future. Use the date it was taken.")
+        except UserFacingError as error:
+            self.problem_label.setText(f"Date taken: {error.message}")
+            self.date_edit.setFocus()
+            return
+        self.accept()
 
     def _update_total(self) -> None:
         score = score_questionnaire(self.instrument, self.answers())

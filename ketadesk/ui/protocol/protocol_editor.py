@@ -89,6 +89,8 @@ class ProtocolEditor(QWidget):
     patient_activated = Signal(int)
     protocol_discontinued = Signal(int)
     protocol_loaded = Signal(int)
+    #: Forwarded from the sign panel's link: the window opens the practice limits page.
+    practice_limits_requested = Signal()
 
     def __init__(self, context: AppContext, patient_id: int,
                  parent: QWidget | None = None) -> None:
@@ -166,6 +168,7 @@ class ProtocolEditor(QWidget):
         self.sign_panel.save_button.clicked.connect(self.save_draft)
         self.sign_panel.sign_button.clicked.connect(self.sign)
         self.sign_panel.acknowledgements_changed.connect(self._update_sign_state)
+        self.sign_panel.practice_limits_requested.connect(self.practice_limits_requested)
         self.context.data_changed.connect(self._on_data_changed)
         self.context.actor_changed.connect(self.reload)
 

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
-from PySide6.QtCore import QDate, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDateEdit,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -27,7 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ketadesk.core.errors import UserFacingError
 from ketadesk.core.protocols import number_text
+from ketadesk.ui.common.date_entry import DateEntry
 
 FieldKind = Literal["number", "optional_number", "integer", "optional_integer", "text",
                     "long_text", "choice", "flag", "date", "optional_date", "number_list"]
@@ -154,10 +155,9 @@ class FieldForm(QWidget):
             check.toggled.connect(notify)
             return check
         if spec.kind in ("date", "optional_date"):
-            edit = QLineEdit()
-            edit.setPlaceholderText(spec.placeholder or "YYYY-MM-DD")
-            edit.textChanged.connect(notify)
-            return edit
+            entry = DateEntry(spec.label.rstrip(":"))
+            entry.textChanged.connect(notify)
+            return entry
         if spec.kind == "long_text":
             text = QPlainTextEdit()
             text.setFixedHeight(54)
@@ -248,6 +248,18 @@ def _number_text(value: Any) -> str:
     return str(value)
 
 
+def _as_date(value: Any) -> date | None:
+    """A protocol dict's date (a ``date`` or its ISO text) as a ``date``; None otherwise."""
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
 def _show(row: _Row, value: Any) -> None:
     editor = row.editor
     kind = row.spec.kind
@@ -258,9 +270,8 @@ def _show(row: _Row, value: Any) -> None:
         editor.setChecked(bool(value))
     elif isinstance(editor, QPlainTextEdit):
         editor.setPlainText("" if value is None else str(value))
-    elif isinstance(editor, QDateEdit):
-        if isinstance(value, date):
-            editor.setDate(QDate(value.year, value.month, value.day))
+    elif isinstance(editor, DateEntry):
+        editor.set_date(_as_date(value))
     elif isinstance(editor, QLineEdit):
         if kind in ("number", "optional_number", "integer", "optional_integer"):
             editor.setText(_number_text(value))
@@ -282,15 +293,16 @@ def _read(row: _Row) -> Any:
     assert isinstance(editor, QLineEdit)
     text = editor.text().strip()
     label = spec.label.rstrip(":").lower()
-    if spec.kind in ("date", "optional_date"):
-        if not text:
+    if isinstance(editor, DateEntry):
+        try:
+            typed = editor.date_value()
+        except UserFacingError as error:
+            raise FieldParseError(spec.path, error.message) from None
+        if typed is None:
             if spec.kind == "optional_date":
                 return None
-            raise FieldParseError(spec.path, f"Enter the {label} (YYYY-MM-DD).")
-        try:
-            return date.fromisoformat(text).isoformat()
-        except ValueError:
-            raise FieldParseError(spec.path, f"\"{text}\" is not a date (YYYY-MM-DD).") from None
+            raise FieldParseError(spec.path, f"Enter the {label} (MM/DD/YYYY).")
+        return typed.isoformat()
     if spec.kind in ("number", "optional_number"):
         if not text:
             if spec.kind == "optional_number":

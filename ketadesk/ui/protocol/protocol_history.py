@@ -76,13 +76,13 @@ class ProtocolHistory(QWidget):
         for version in versions:
             item = QListWidgetItem(version.label)
             item.setToolTip(f"Content hash {version.content_hash[:16]}…; first session "
-                            f"{version.start_date.isoformat()}")
+                            f"{version.start_date:%m/%d/%Y}")
             self.history_list.addItem(item)
         if not versions:
             self.history_list.addItem("No saved versions yet.")
         if course is not None and not course.is_active and course.discontinued_at:
             self.course_label.setText(
-                f"Discontinued on {course.discontinued_at:%Y-%m-%d %H:%M} UTC by "
+                f"Discontinued on {course.discontinued_at.astimezone():%m/%d/%Y %H:%M} by "
                 f"{course.discontinued_by}. Reason: {course.discontinued_reason}")
         else:
             self.course_label.setText("")

@@ -45,6 +45,8 @@ class ProtocolSignPanel(QWidget):
     """
 
     acknowledgements_changed = Signal()
+    #: The physician followed the link to the page where the practice's limits are set.
+    practice_limits_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -82,6 +84,19 @@ class ProtocolSignPanel(QWidget):
         self.message_list.setMinimumHeight(150)
         self.message_list.setSpacing(2)
         messages_layout.addWidget(self.message_list)
+        self.limits_link = QLabel(
+            '<a href="practice-limits">Set the practice limits…</a>'
+        )
+        self.limits_link.setObjectName("practiceLimitsLink")
+        self.limits_link.setAccessibleName("Open Practice limits for protocols")
+        self.limits_link.setToolTip("Opens Practice ▸ Practice limits for protocols…")
+        self.limits_link.setTextFormat(Qt.TextFormat.RichText)
+        self.limits_link.setTextInteractionFlags(
+            Qt.TextInteractionFlag.LinksAccessibleByMouse
+            | Qt.TextInteractionFlag.LinksAccessibleByKeyboard
+        )
+        self.limits_link.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.limits_link.setVisible(False)
         layout.addWidget(messages_box, 1)
 
         self.sign_reason_label = QLabel()
@@ -89,6 +104,7 @@ class ProtocolSignPanel(QWidget):
         self.sign_reason_label.setWordWrap(True)
         layout.addWidget(self.sign_reason_label)
         buttons = QHBoxLayout()
+        buttons.addWidget(self.limits_link)  # beside the buttons: it costs no height
         buttons.addStretch(1)
         self.save_button = QPushButton("Save draft")
         self.sign_button = QPushButton("Sign protocol")
@@ -100,6 +116,7 @@ class ProtocolSignPanel(QWidget):
 
     def _connect_signals(self) -> None:
         self.message_list.itemChanged.connect(self._on_message_ticked)
+        self.limits_link.linkActivated.connect(lambda _href: self.practice_limits_requested.emit())
 
     # ------------------------------------------------------------------ acknowledgements
 
@@ -164,6 +181,8 @@ class ProtocolSignPanel(QWidget):
             for message in messages:
                 self._add_message_item(message.level, message.code, message.message,
                                        message.source, may_acknowledge)
+            # A limit the practice has not set is fixed elsewhere: offer the way there.
+            self.limits_link.setVisible(any(m.code == "limit_not_set" for m in messages))
             if not parse_problems and not messages:
                 item = QListWidgetItem("No problems found.")
                 item.setFlags(Qt.ItemFlag.ItemIsEnabled)

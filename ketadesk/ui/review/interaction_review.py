@@ -38,6 +38,7 @@ from ketadesk.storage.reviews.interaction_reviews import (
     sign_review,
 )
 from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.common.qdate_conversion import local_date_text
 from ketadesk.ui.review.review_flag_card import FlagCard
 from ketadesk.ui.review.review_inputs_panel import add_review_inputs
 from ketadesk.ui.review.review_severity_icons import SEVERITY_TEXT, severity_pixmap
@@ -192,12 +193,12 @@ class ReviewScreen(QWidget):
                    "signed off yet."
             style = "color: #7a4b00;"
         elif status.state == "current":
-            when = status.signed_at.date().isoformat() if status.signed_at else "?"
+            when = local_date_text(status.signed_at) if status.signed_at else "?"
             who = html.escape(status.signed_by_full_name or status.signed_by or "?")
             text = f"<b>Status: current</b> — signed on {when} by {who}."
             style = "color: #1d5e20;"
         else:
-            when = status.signed_at.date().isoformat() if status.signed_at else "?"
+            when = local_date_text(status.signed_at) if status.signed_at else "?"
             who = html.escape(status.signed_by_full_name or status.signed_by or "?")
             reason = html.escape(status.stale_reason or "the chart changed")
             text = (f"<b>Status: stale</b> — signed on {when} by {who}, but since then "
