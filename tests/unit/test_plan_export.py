@@ -129,7 +129,7 @@ def sign_everything(session: Any, physician: Any, patient_id: int) -> int:
         for f in view.flags
         if f.needs_decision
     ]
-    sign_review(session, physician, patient_id, decisions)
+    sign_review(session, physician, patient_id, decisions, read_by_physician=view.not_checked)
     protocol = confirmed()
     draft = protocol_store.save_draft(session, physician, patient_id, protocol, TODAY)
     check = protocol_store.signing_check(session, physician, patient_id, protocol, TODAY)

@@ -12,13 +12,15 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketadesk.core.demographics import age_in_years
 from ketadesk.core.errors import UserFacingError
-from ketadesk.core.interaction_check import Vitals, review_fingerprint
+from ketadesk.core.interaction_check import Vitals, age_band, review_fingerprint
+from ketadesk.core.knowledge_base import KnowledgeBase
 from ketadesk.models.patients import Patient, PatientCondition, PatientMedication, VitalSign
 
 
@@ -63,6 +65,20 @@ class ReviewInputs:
     vitals: Vitals | None
     vitals_not_checked: str | None
     pregnant: bool
+    age_years: int | None = None
+
+
+def local_today() -> date:
+    """Today's date where the practice is (the computer's local time zone)."""
+    return datetime.now(UTC).astimezone().date()
+
+
+def age_on(dob: date | None, today: date) -> int | None:
+    """Completed years of age on ``today``; None without a date of birth or for one in the
+    future (a typing error the chart shows elsewhere)."""
+    if dob is None or dob > today:
+        return None
+    return age_in_years(dob, today)
 
 
 def medication_line(entered_text: str, dose_text: str | None, frequency_text: str | None) -> str:
@@ -102,6 +118,7 @@ def _inputs_from_rows(
     conditions: Iterable[tuple[str, str | None]],
     latest: VitalSign | None,
     pregnant: bool,
+    age_years: int | None = None,
 ) -> ReviewInputs:
     """Assemble the inputs from the chart's rows (medications and conditions in chart order)."""
     used, vitals, not_checked = _vitals_from_row(latest)
@@ -118,6 +135,7 @@ def _inputs_from_rows(
         vitals=vitals,
         vitals_not_checked=not_checked,
         pregnant=pregnant,
+        age_years=age_years,
     )
 
 
@@ -145,7 +163,10 @@ def current_inputs(session: Session, patient_id: int) -> ReviewInputs:
         .order_by(VitalSign.measured_at.desc(), VitalSign.id.desc())
         .limit(1)
     ).scalar_one_or_none()
-    return _inputs_from_rows(patient_id, meds, conditions, latest, bool(patient.pregnant))
+    return _inputs_from_rows(
+        patient_id, meds, conditions, latest, bool(patient.pregnant),
+        age_on(patient.dob, local_today()),
+    )
 
 
 def inputs_for_patients(session: Session, patient_ids: Sequence[int]) -> dict[int, ReviewInputs]:
@@ -176,27 +197,35 @@ def inputs_for_patients(session: Session, patient_ids: Sequence[int]) -> dict[in
         .order_by(VitalSign.measured_at, VitalSign.id)
     ).scalars():
         latest[vital.patient_id] = vital
-    pregnant = {
-        pid: bool(flag)
-        for pid, flag in session.execute(
-            select(Patient.id, Patient.pregnant).where(Patient.id.in_(patient_ids))
-        )
-    }
+    pregnant: dict[int, bool] = {}
+    ages: dict[int, int | None] = {}
+    today = local_today()
+    for pid, flag, dob in session.execute(
+        select(Patient.id, Patient.pregnant, Patient.dob).where(Patient.id.in_(patient_ids))
+    ):
+        pregnant[pid] = bool(flag)
+        ages[pid] = age_on(dob, today)
     return {
         pid: _inputs_from_rows(
-            pid, meds[pid], conditions[pid], latest.get(pid), bool(pregnant.get(pid, False))
+            pid, meds[pid], conditions[pid], latest.get(pid), pregnant.get(pid, False),
+            ages.get(pid),
         )
         for pid in patient_ids
     }
 
 
-def inputs_fingerprint(inputs: ReviewInputs, kb_version: str) -> str:
+def inputs_fingerprint(
+    inputs: ReviewInputs, kb_version: str, kb: KnowledgeBase | None = None
+) -> str:
     """SHA-256 (hex) of the review inputs and knowledge-base version.
 
     Vitals that could not be used still count: a corrected reading makes the review stale.
+    The patient's age band (the age rules that apply, from ``kb``) counts, not the age: a
+    review goes stale when the patient crosses into another band, not on each birthday.
     """
     base = review_fingerprint(
-        inputs.medication_lines, inputs.conditions, inputs.vitals, inputs.pregnant, kb_version
+        inputs.medication_lines, inputs.conditions, inputs.vitals, inputs.pregnant, kb_version,
+        age_band(inputs.age_years, kb),
     )
     if inputs.vitals is None and inputs.latest_vitals is not None:
         raw = vitals_key(inputs.latest_vitals)
