@@ -180,11 +180,16 @@ def test_the_exported_plan_shows_every_section_with_the_chart_data(
     assert mrn in text
     assert "not FDA-approved" in text and "Individual results vary" in text
     assert "911" in text and "988" in text
-    assert UNKNOWN_REMEDY in text  # the unrecognised entry is listed as "not checked"
-    assert "Not checked." in text
+    assert UNKNOWN_REMEDY in text  # the unrecognised entry is listed ...
+    # ... as read by the physician who signed the review, not as checked by the software.
+    assert "Read by your physician, not checked by the software." in text
+    assert "Dr. Rowan Quill read each of them" in " ".join(text.split())
+    assert "Not checked." not in text
     assert "Blood pressure before the dose above 140/90 mmHg" in text  # hold parameter
     with practice.db.session() as s:
         doc = pe.plan_for_patient(s, signed_patient)
+    assert doc.review.read_by_physician == doc.review.not_checked
+    assert any(UNKNOWN_REMEDY in item for item in doc.review.read_by_physician)
     flags = {flag.severity: flag for flag in doc.review.flags}
     assert set(flags) == {"Major", "Minor"}  # tramadol and lamotrigine
     assert flags["Major"].decision == "Continue with monitoring: Blood pressure before each dose."

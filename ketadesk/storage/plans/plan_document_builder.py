@@ -350,6 +350,8 @@ def _review_summary(session: Session, review_id: int | None) -> ReviewSummary:
             )
         )
     not_checked = tuple(str(x) for x in snapshot.get("not_checked", []) if str(x).strip())
+    read = {str(x) for x in snapshot.get("read_by_physician", [])}
+    read_by_physician = tuple(x for x in not_checked if x in read)
     if "flags" not in snapshot:
         not_checked += ("The stored review could not be read, so its findings are not shown.",)
     return ReviewSummary(
@@ -357,6 +359,7 @@ def _review_summary(session: Session, review_id: int | None) -> ReviewSummary:
         not_checked=not_checked,
         reviewed_on=row.signed_at.astimezone(UTC).date(),
         signed_by=row.signed_by_full_name or row.signed_by,
+        read_by_physician=read_by_physician,
     )
 
 
