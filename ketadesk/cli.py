@@ -76,3 +76,29 @@ def run_cli(argv: Sequence[str]) -> int:
     except KeyboardInterrupt:
         print("ketadesk: interrupted; nothing further was changed.", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``| head``): say so once; stdout must not be flushed again.
+        _silence_stdout()
+        print("ketadesk: the output was closed before everything was written.", file=sys.stderr)
+        return 1
+    except OSError as error:
+        from ketadesk.core.os_errors import os_error_in_words
+
+        print(f"ketadesk: a file could not be read or written: {os_error_in_words(error)}.",
+              file=sys.stderr)
+        return 1
+    except RecursionError:
+        print("ketadesk: the input is nested too deeply to read; nothing was changed.",
+              file=sys.stderr)
+        return 1
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a real file (a test's capture)
+        pass

@@ -25,6 +25,7 @@ from pathlib import Path
 from types import TracebackType
 
 from ketadesk import APP_NAME, __version__
+from ketadesk.core.private_files import make_private_folder, restrict
 
 REPORT_PREFIX = "crash-"
 LOG_FILE_NAME = "ketadesk.log"
@@ -71,15 +72,24 @@ class PhiRedactingFilter(logging.Filter):
 QUIET_LOGGERS = ("sqlalchemy", "sqlalchemy.engine", "sqlalchemy.pool", "sqlalchemy.orm", "alembic")
 
 
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Opens (and after each rotation reopens) the log file as 0600, whatever the umask."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        if not os.path.exists(self.baseFilename):
+            os.close(os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT, 0o600))
+        restrict(Path(self.baseFilename))
+        return super()._open()
+
+
 def configure_logging(log_dir: Path, level: int = logging.INFO) -> Path:
     """Log to ``log_dir/ketadesk.log`` (rotating, 1 MB x 3) at ``level``; return the file path.
 
     Library loggers that echo SQL parameters or rows are held at WARNING whatever ``level`` is.
     """
-    log_dir = Path(log_dir)
-    log_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = make_private_folder(Path(log_dir))
     path = log_dir / LOG_FILE_NAME
-    handler = logging.handlers.RotatingFileHandler(
+    handler = _PrivateRotatingFileHandler(
         path, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
     )
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -156,8 +166,7 @@ def write_crash_report(
     tb: TracebackType | None,
 ) -> Path:
     """Write one report file (mode 0600) into ``report_dir``; return its path."""
-    report_dir = Path(report_dir)
-    report_dir.mkdir(parents=True, exist_ok=True)
+    report_dir = make_private_folder(Path(report_dir))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     path = report_dir / f"{REPORT_PREFIX}{stamp}-{os.getpid()}.txt"
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -91,10 +91,17 @@ def database_path(args: argparse.Namespace) -> Path:
     """The ``--db`` path, or the default practice database in the user data folder."""
     given = getattr(args, "db", None)
     if given:
-        return Path(given).expanduser()
-    from platformdirs import user_data_dir
+        path = Path(given).expanduser()
+    else:
+        from platformdirs import user_data_dir
 
-    return Path(user_data_dir("KetaDesk", appauthor=False)) / "practice.db"
+        path = Path(user_data_dir("KetaDesk", appauthor=False)) / "practice.db"
+    if path.is_dir():
+        raise UserFacingError(
+            f"{path} is a folder; --db needs the practice database file inside it "
+            "(for example practice.db)."
+        )
+    return path
 
 
 def open_database_as(args: argparse.Namespace) -> tuple[PracticeDatabase, Actor]:

@@ -7,13 +7,9 @@ out, in the same order. Bad JSON or a wrong shape is one plain line on stderr, e
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from pathlib import Path
 from typing import Any
 
 from ketadesk.commands._common import new_command, print_json
-from ketadesk.core.errors import UserFacingError
 
 
 def register(subparsers: Any) -> None:
@@ -52,19 +48,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read_json(source: str) -> object:
-    try:
-        if source == "-":
-            text = sys.stdin.read()
-        else:
-            text = Path(source).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserFacingError(f"Input file not found: {source}") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UserFacingError(f"Could not read the input ({type(error).__name__}).") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UserFacingError(
-            f"The input is not valid JSON (line {error.lineno}, column {error.colno}: "
-            f"{error.msg})."
-        ) from None
+    from ketadesk.core.json_input import parse_json_capped, read_capped_text
+
+    return parse_json_capped(read_capped_text(source))

@@ -19,6 +19,8 @@ from typing import Any
 from ketadesk.commands._common import new_command, open_database_as, password_reader, print_json
 from ketadesk.core.errors import UserFacingError
 
+MAX_PLAN_PDF_BYTES = 50 * 1024 * 1024
+
 
 def register(subparsers: Any) -> None:
     export = new_command(
@@ -48,8 +50,8 @@ def register(subparsers: Any) -> None:
         "--pattern",
         default=None,
         metavar="PATTERN",
-        help="file names in a folder, e.g. '{last_name}_{mrn}_plan_v{version}.pdf' "
-        "(fields: last_name, first_name, mrn, version, plan_id, date)",
+        help="file names in a folder (default '{mrn}_plan_v{version}.pdf', no patient name; "
+        "fields: last_name, first_name, mrn, version, plan_id, date)",
     )
     export.add_argument(
         "--overwrite", action="store_true", help="replace files that already exist"
@@ -167,7 +169,10 @@ def _verify_plan(args: argparse.Namespace) -> int:
 
     path = Path(args.file).expanduser()
     try:
-        pdf = path.read_bytes()
+        with open(path, "rb") as handle:  # size-checked while reading: never a whole device
+            pdf = handle.read(MAX_PLAN_PDF_BYTES + 1)
+        if len(pdf) > MAX_PLAN_PDF_BYTES:
+            raise UserFacingError("That file is far larger than any KetaDesk plan; not checked.")
     except OSError as error:
         raise UserFacingError(
             f"The plan file could not be read ({error.strerror or type(error).__name__})."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from datetime import UTC, datetime
@@ -72,6 +73,9 @@ def register(subparsers: Any) -> None:
         needs_login=True,
     )
     backup.add_argument("--out", required=True, metavar="FILE")
+    backup.add_argument(
+        "--overwrite", action="store_true", help="replace a backup of the same name"
+    )
     restore = new_command(
         subparsers, "restore", help="replace the database with a backup", handler=_restore
     )
@@ -180,13 +184,21 @@ def _verify_audit(args: argparse.Namespace) -> int:
 
 
 def _backup(args: argparse.Namespace) -> int:
+    from ketadesk.core.output_paths import check_output_path
     from ketadesk.storage.security.audit_log import record_event
+    from ketadesk.storage.security.keyslots import KeySlotFile
 
+    target_db = database_path(args)
+    out = check_output_path(
+        Path(args.out), protected_databases=[target_db], overwrite=args.overwrite,
+        what="backup", make_folder=True,
+    )
+    check_output_path(
+        KeySlotFile.path_for(out), protected_databases=[target_db], overwrite=True,
+        what="backup's key file", is_side_file=True,
+    )
     database, actor = open_database_as(args)
     try:
-        out = Path(args.out).expanduser()
-        if out.resolve() == database.path.resolve():
-            raise UserFacingError("The backup must not overwrite the practice database itself.")
         with database.session() as session:
             record_event(session, actor, audit_actions.BACKUP_CREATED, detail=out.name[:100])
         database.backup_to(out)
@@ -197,14 +209,20 @@ def _backup(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace) -> int:
+    from ketadesk.core.private_files import restrict
     from ketadesk.storage.security.audit_log import record_event
     from ketadesk.storage.security.database import PracticeDatabase
     from ketadesk.storage.security.keyslots import KeySlotFile
 
     source = Path(args.file).expanduser()
     target = database_path(args)
-    if not source.exists():
+    if not source.is_file():
         raise UserFacingError(f"There is no backup file at {source}.")
+    if target.exists() and os.path.samefile(source, target):
+        raise UserFacingError(
+            "That file is the practice database itself; choose a backup to restore from. "
+            "Nothing was changed."
+        )
     backup_slots = KeySlotFile.load(source)
     if target.exists() and KeySlotFile.path_for(target).exists():
         current = KeySlotFile.load(target)
@@ -228,9 +246,15 @@ def _restore(args: argparse.Namespace) -> int:
         stale.unlink(missing_ok=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".restoring")
-    shutil.copy2(source, partial)
-    shutil.copy2(KeySlotFile.path_for(source), KeySlotFile.path_for(target))
-    partial.replace(target)
+    try:
+        shutil.copy2(source, partial)
+        restrict(partial)
+        shutil.copy2(KeySlotFile.path_for(source), KeySlotFile.path_for(target))
+        restrict(KeySlotFile.path_for(target))
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # no half-copied database stays behind
+        raise
     database, outcome = PracticeDatabase.unlock(target, args.as_user, password)
     try:
         with database.session() as session:

@@ -137,11 +137,20 @@ def _add_template_options(parser: argparse.ArgumentParser) -> None:
     _add_templates_file(parser)
 
 
+#: Dates a protocol may start on or be weighed on: a calendar from them must fit in a year.
+_EARLIEST, _LATEST = date(1900, 1, 1), date(2199, 12, 31)
+
+
 def _date(text: str) -> date:
     try:
-        return date.fromisoformat(text)
+        value = date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date (YYYY-MM-DD)") from None
+    if not _EARLIEST <= value <= _LATEST:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is outside {_EARLIEST.year}-{_LATEST.year}; check the year"
+        )
+    return value
 
 
 def _needs_action(args: argparse.Namespace) -> int:
@@ -163,8 +172,13 @@ def _all_templates(
 
 
 def _chosen(args: argparse.Namespace, practice: _PracticeData | None) -> ProtocolTemplate:
-    if not args.weight_kg > 0:
-        raise UserFacingError("The weight must be more than 0 kg.")
+    from ketadesk.core.interaction_check import VITAL_RANGES
+
+    low, high, _unit = VITAL_RANGES["weight_kg"]  # the same bounds as check-interactions
+    if not low <= args.weight_kg <= high:
+        raise UserFacingError(
+            f"The weight must be between {low:g} and {high:g} kg (got {args.weight_kg:g})."
+        )
     return find_template(args.template, _all_templates(args, practice))
 
 

@@ -57,8 +57,10 @@ def register(subparsers: Any) -> None:
 
 
 def _roster(args: argparse.Namespace) -> int:
+    from ketadesk.core import audit_actions
     from ketadesk.storage.roster import roster_columns as rc
     from ketadesk.storage.roster.roster_query import RosterFilter, fetch_roster_page
+    from ketadesk.storage.security.audit_log import record_event
 
     rc.install_roster_columns()
     flags = {
@@ -67,8 +69,8 @@ def _roster(args: argparse.Namespace) -> int:
         "safety-alert": rc.SAFETY_ALERT_OPEN,
     }
 
-    if args.limit < 1:
-        raise UserFacingError("--limit must be at least 1.")
+    if not 1 <= args.limit <= MAX_LISTED:
+        raise UserFacingError(f"--limit must be a whole number from 1 to {MAX_LISTED:,}.")
     database, actor = open_database_as(args)
     try:
         from ketadesk.core.permissions import Permission, require
@@ -82,6 +84,13 @@ def _roster(args: argparse.Namespace) -> int:
         )
         with database.session() as session:
             rows = fetch_roster_page(session, roster_filter, limit=args.limit)
+            # A read of many patients is audited with its count only (never the search text).
+            record_event(
+                session,
+                actor,
+                audit_actions.ROSTER_LISTED,
+                detail=f"{len(rows)} patients listed ({'json' if args.json else 'text'})",
+            )
     finally:
         database.close()
     if args.json:
@@ -131,12 +140,16 @@ def _iso(value: object) -> str | None:
 
 
 def _import(args: argparse.Namespace) -> int:
+    from ketadesk.core.csv_encoding import MAX_FILE_BYTES
     from ketadesk.core.patient_csv import read_patient_csv
     from ketadesk.storage.patients.patient_import import import_patients
 
     path = Path(args.file).expanduser()
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:  # one byte past the cap is enough to refuse it
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except IsADirectoryError:
+        raise UserFacingError(f"{path.name} is a folder, not a CSV file.") from None
     except FileNotFoundError:
         raise UserFacingError(f"There is no file {path.name} there.") from None
     except OSError:

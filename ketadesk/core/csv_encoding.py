@@ -61,13 +61,13 @@ def decode_csv_bytes(data: bytes) -> tuple[str, str]:
     such; other files are read as Windows-1252/Latin-1 when that is unambiguous. Raises
     UserFacingError for empty, binary, mixed-encoding or unrecognisable files.
     """
-    if not data.strip(b" \t\r\n\x00\xef\xbb\xbf\xfe\xff"):
-        raise UserFacingError("The file is empty.")
-    if len(data) > MAX_FILE_BYTES:
+    if len(data) > MAX_FILE_BYTES:  # first: the size is known without looking at the bytes
         raise UserFacingError(
             f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; split it into "
             "smaller files."
         )
+    if not data.strip(b" \t\r\n\x00\xef\xbb\xbf\xfe\xff"):
+        raise UserFacingError("The file is empty.")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             text, encoding = data.decode("utf-16"), "utf-16"

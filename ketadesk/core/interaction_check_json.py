@@ -131,9 +131,20 @@ def _age_years(age: object, dob: object, where: str, today: date | None) -> floa
     return float(age_in_years(born, on))
 
 
+#: More entries than any patient takes or has; a longer list is refused before any checking.
+MAX_LIST_ENTRIES = 500
+MAX_ENTRY_CHARS = 200
+
+
 def _string_list(value: object, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise UserFacingError(f"{where} must be a list of text strings.")
+    if len(value) > MAX_LIST_ENTRIES:
+        raise UserFacingError(
+            f"{where} has {len(value):,} entries; at most {MAX_LIST_ENTRIES} are checked at once."
+        )
+    if any(len(v) > MAX_ENTRY_CHARS for v in value):
+        raise UserFacingError(f"{where}: an entry is longer than {MAX_ENTRY_CHARS} characters.")
     return tuple(value)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ketadesk.core.password_strength import password_weakness
+
 
 class Role(StrEnum):
     PHYSICIAN = "physician"
@@ -71,15 +73,18 @@ def require(actor: Actor, permission: Permission, doing: str) -> None:
         raise UserFacingError(f"Only {who} may {doing}.", exit_code=3)
 
 
-PASSWORD_MIN_LENGTH = 10
-
-
-def password_problem(password: str, user_name: str = "") -> str | None:
-    """A sentence saying why a new password is not acceptable, or None when it is."""
-    if len(password) < PASSWORD_MIN_LENGTH:
-        return f"The password must be at least {PASSWORD_MIN_LENGTH} characters long."
-    if user_name and password.casefold() == user_name.casefold():
-        return "The password must not be the same as the user name."
-    if password.strip() != password:
-        return "The password must not start or end with a space."
-    return None
+def password_problem(
+    password: str,
+    user_name: str = "",
+    *,
+    practice_name: str = "",
+    current_password: str | None = None,
+) -> str | None:
+    """A sentence saying why a new password is not acceptable, or None when it is
+    (see ``ketadesk.core.password_strength``)."""
+    return password_weakness(
+        password,
+        user_name=user_name,
+        practice_name=practice_name,
+        current_password=current_password,
+    )

@@ -9,7 +9,6 @@ back with ``practice_limits_from_dict``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -150,16 +149,9 @@ def default_practice_limits() -> PracticeLimits:
 
 def load_practice_limits(path: Path) -> PracticeLimits:
     """Read practice limits from a JSON file; unreadable or invalid files raise UserFacingError."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise UserFacingError(
-            f"Cannot read the practice limits file {path.name}: {error.strerror}."
-        ) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UserFacingError(
-            f"{path.name} is not valid JSON (line {error.lineno}, column {error.colno})."
-        ) from None
+    from ketadesk.core.json_input import parse_json_capped, read_capped_text
+
+    data = parse_json_capped(
+        read_capped_text(path, limit=1024 * 1024, what="practice limits file"), name=path.name
+    )
     return practice_limits_from_dict(data)

@@ -154,36 +154,26 @@ def find_template(name: str, templates: Sequence[ProtocolTemplate]) -> ProtocolT
 def export_templates(templates: Iterable[ProtocolTemplate], path: Path) -> None:
     """Write templates to a JSON template file at ``path`` (UTF-8, replacing the file)."""
     text = json.dumps(templates_to_data(templates), indent=2, ensure_ascii=False) + "\n"
-    tmp = path.with_name(path.name + ".tmp")
+    from ketadesk.core.os_errors import os_error_in_words
+    from ketadesk.core.private_files import is_regular_or_absent, write_private_bytes
+
+    if not is_regular_or_absent(path):
+        raise UserFacingError(f"{path.name} is not an ordinary file; nothing was written.")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        write_private_bytes(path, text.encode("utf-8"))  # unique 0600 temp file, then rename
     except OSError as error:
         raise UserFacingError(
-            f"Could not write the template file {path.name}: {error.strerror}."
+            f"Could not write the template file {path.name}: {os_error_in_words(error)}."
         ) from None
 
 
 def import_templates(path: Path) -> tuple[ProtocolTemplate, ...]:
     """Read a JSON template file; a missing, oversized, non-JSON or invalid file raises
     UserFacingError with a message naming the problem. Imported templates are not built-in."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_TEMPLATE_FILE_BYTES:
-            raise UserFacingError(
-                f"{path.name} is too large to be a template file ({size // 1000} kB)."
-            )
-        raw = path.read_bytes()
-    except OSError as error:
-        raise UserFacingError(
-            f"Cannot read the template file {path.name}: {error.strerror}."
-        ) from None
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise UserFacingError(f"{path.name} is not a text (UTF-8) file.") from None
-    except json.JSONDecodeError as error:
-        raise UserFacingError(
-            f"{path.name} is not valid JSON (line {error.lineno}, column {error.colno})."
-        ) from None
+    from ketadesk.core.json_input import parse_json_capped, read_capped_text
+
+    data = parse_json_capped(
+        read_capped_text(path, limit=MAX_TEMPLATE_FILE_BYTES, what="template file"),
+        name=path.name,
+    )
     return templates_from_data(data, built_in=False)

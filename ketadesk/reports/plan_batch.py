@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
-import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -21,6 +20,8 @@ from enum import StrEnum
 from pathlib import Path
 
 from ketadesk.core.errors import UserFacingError
+from ketadesk.core.os_errors import os_error_in_words
+from ketadesk.core.private_files import is_regular_or_absent, write_private_bytes
 from ketadesk.reports.plan_document import PlanDocument, plan_content_hash
 from ketadesk.reports.plan_pdf import render_plan_pdf
 
@@ -74,16 +75,12 @@ ProgressCallback = Callable[[int, int], None]
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    partial = path.with_name(path.name + ".part")
-    try:
-        with open(partial, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    """A unique 0600 temp file in the target folder, fsync, rename (never a device node)."""
+    if not is_regular_or_absent(path):
+        raise UserFacingError(
+            f"{path.name} is not an ordinary file (a device or a pipe); nothing was written."
+        )
+    write_private_bytes(path, data)
 
 
 def _result(job: PlanJob, status: JobStatus, message: str | None = None) -> PlanJobResult:
@@ -106,8 +103,9 @@ def render_plan_file(job: PlanJob, *, overwrite: bool = False) -> PlanJobResult:
     except UserFacingError as error:
         return _result(job, JobStatus.FAILED, error.message)
     except OSError as error:
-        reason = error.strerror or type(error).__name__
-        return _result(job, JobStatus.FAILED, f"The file could not be written ({reason}).")
+        return _result(
+            job, JobStatus.FAILED, f"The file could not be written: {os_error_in_words(error)}."
+        )
     return PlanJobResult(
         plan_id=job.doc.plan_id,
         version=job.doc.version,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 from sqlalchemy import select
 
@@ -70,7 +72,9 @@ def test_batch_of_three_writes_two_and_skips_one_with_the_reason(
     ), items
     assert sum(item.startswith("Written: ") for item in items) == 2
     files = sorted(out.glob("*.pdf"))
-    assert [f.name.split("_")[0] for f in files] == ["Okonkwo-Brandt", "Ñúñez-Łukasiewicz"]
+    # Default names carry the MRN only, never the patient's name.
+    assert all(re.fullmatch(r"KD-\d{8}_plan_v1\.pdf", f.name) for f in files), files
+    assert len(files) == 2
     for path in files:
         assert read_plan_identity(path.read_bytes(), "harbor light 9").version == 1
     with practice.db.session() as s:
@@ -125,3 +129,24 @@ def test_cancel_before_rendering_writes_nothing(
     assert list(out.glob("*.pdf")) == []
     assert dialog.summary_label.text() == "Written 0, skipped 0, cancelled 2."
     assert not dialog.open_folder_button.isVisibleTo(dialog)
+
+
+def test_a_weak_pdf_password_is_refused_in_words_before_exporting(
+    qtbot: Any,
+    context: AppContext,
+    three_patients: list[int],
+    out: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _p, _t, text: shown.append(text))
+    dialog = PlanExportDialog.for_patients(context, three_patients)
+    qtbot.addWidget(dialog)
+    dialog.folder_edit.setText(str(out))
+    dialog.encrypt_check.setChecked(True)
+    qtbot.keyClicks(dialog.password_edit, "1234567890")
+    qtbot.keyClicks(dialog.repeat_edit, "1234567890")
+    qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    assert shown and shown[-1].startswith("That PDF password is too easy to guess.")
+    assert "top-100 common password" in shown[-1]
+    assert list(out.iterdir()) == []

@@ -29,7 +29,9 @@ from sqlalchemy.orm import Session
 
 from ketadesk.core import audit_actions
 from ketadesk.core.errors import UserFacingError
+from ketadesk.core.output_paths import check_output_path
 from ketadesk.core.permissions import Actor, Permission, require
+from ketadesk.core.private_files import write_private_bytes
 from ketadesk.models.patients import Patient
 from ketadesk.models.plan_exports import SignedPlanContent
 from ketadesk.reports.plan_batch import PlanJob, PlanJobResult, render_plan_files
@@ -70,6 +72,7 @@ from ketadesk.storage.protocols.protocol_versions import (
     active_signed_protocol,
 )
 from ketadesk.storage.security.audit_log import record_event
+from ketadesk.storage.security.password_rules import check_new_password
 
 if TYPE_CHECKING:
     from ketadesk.storage.security.database import PracticeDatabase
@@ -178,6 +181,19 @@ def record_plan_exports(
     return ExportSummary(tuple(outcomes))
 
 
+def check_pdf_password(
+    database: PracticeDatabase, actor: Actor, password: str | None
+) -> None:
+    """A PDF password follows the same strength rule as a log-in password (None = no
+    password, allowed)."""
+    if password is None:
+        return
+    if not password:
+        raise UserFacingError("The PDF password cannot be empty.")
+    with database.session() as session:
+        check_new_password(password, actor.user_name, session=session, what="PDF password")
+
+
 def export_plans(
     database: PracticeDatabase,
     actor: Actor,
@@ -195,8 +211,7 @@ def export_plans(
     signed protocol). Safe to call from a worker thread: the database is used in two short
     sessions and the PDFs are rendered on ``workers`` processes in between. ``password``
     (optional) encrypts every file with AES-256 and is never stored."""
-    if password is not None and not password:
-        raise UserFacingError("The PDF password cannot be empty.")
+    check_pdf_password(database, actor, password)
     folder = Path(folder)
     if not folder.is_dir():
         raise UserFacingError("The folder for the plans does not exist.")
@@ -207,9 +222,18 @@ def export_plans(
         jobs, workers, cancel=cancel, progress=progress, overwrite=overwrite
     )
     with database.session() as session:
-        return record_plan_exports(
+        summary = record_plan_exports(
             session, actor, batch, results, encrypted=password is not None
         )
+        # The batch as a whole is one read of many patients: one event with the counts.
+        record_event(
+            session,
+            actor,
+            audit_actions.PLANS_EXPORTED,
+            detail=f"{len(summary.written)} plans written, {len(summary.skipped)} skipped, "
+            f"{len(summary.failed)} failed",
+        )
+    return summary
 
 
 def export_plan_to_file(
@@ -226,7 +250,10 @@ def export_plan_to_file(
     Raises UserFacingError when the patient has no signed protocol, the version cannot be
     printed, the file exists (unless ``overwrite``) or cannot be written.
     """
-    path = Path(path)
+    path = check_output_path(
+        Path(path), protected_databases=[database.path], overwrite=overwrite, what="plan"
+    )
+    check_pdf_password(database, actor, password)
     with database.session() as session:
         require(actor, Permission.EXPORT_PLANS, "export treatment plans")
         mrn = session.execute(select(Patient.mrn).where(Patient.id == patient_id)).scalar()
@@ -256,7 +283,7 @@ def export_draft_preview(
 
     with database.session() as session:
         doc = draft_preview_for_patient(session, actor, patient_id)
-    Path(path).write_bytes(render_plan_pdf(doc))
+    write_private_bytes(Path(path), render_plan_pdf(doc))  # 0600, temp name then rename
     with database.session() as session:
         record_event(
             session, actor, audit_actions.PLAN_DRAFT_PREVIEWED, patient_id=patient_id,

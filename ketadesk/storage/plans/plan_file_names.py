@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from ketadesk.core.errors import UserFacingError
 
-DEFAULT_FILE_PATTERN = "{last_name}_{mrn}_plan_v{version}.pdf"
+DEFAULT_FILE_PATTERN = "{mrn}_plan_v{version}.pdf"  # no patient name: folders get listed
 #: Fields a file-name pattern may use.
 FILE_PATTERN_FIELDS = ("last_name", "first_name", "mrn", "version", "plan_id", "date")
 _MAX_FILE_NAME = 150

@@ -20,12 +20,25 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ketadesk.core import audit_actions
 from ketadesk.core.audit_chain import ChainVerdict
+from ketadesk.core.display_names import check_full_name
 from ketadesk.core.errors import UserFacingError
-from ketadesk.core.permissions import Actor, Role, password_problem
+from ketadesk.core.permissions import Actor, Role
+from ketadesk.core.private_files import (
+    create_private_empty_file,
+    make_private_folder,
+    restrict,
+    restrict_database_files,
+)
 from ketadesk.models.practice import PracticeMeta
 from ketadesk.models.users import User
 from ketadesk.storage.security import attempts
+from ketadesk.storage.security.attempts_kept import failed_attempts_kept, keep_failed_attempts
 from ketadesk.storage.security.audit_log import latest_event, record_event, verify_audit
+from ketadesk.storage.security.database_location import (
+    DISK_FULL,
+    check_database_location,
+    is_disk_full,
+)
 from ketadesk.storage.security.engine import (
     MIN_DATABASE_BYTES,
     check_key_opens,
@@ -34,6 +47,7 @@ from ketadesk.storage.security.engine import (
     export_encrypted_copy,
     forget_key,
 )
+from ketadesk.storage.security.kdf_bounds import rewrap_weak_user_slot
 from ketadesk.storage.security.keyslots import (
     WRONG_CREDENTIALS,
     AuditAnchor,
@@ -47,6 +61,7 @@ from ketadesk.storage.security.migrate import (
     needs_upgrade,
     upgrade_to_head,
 )
+from ketadesk.storage.security.password_rules import check_new_password
 
 
 class DatabaseDamagedError(UserFacingError):
@@ -57,11 +72,12 @@ class DatabaseBusyError(UserFacingError):
     exit_code = 5
 
 
-def _refuse_while_backing_off(path: Path, now: datetime | None = None) -> None:
-    wait = attempts.seconds_to_wait(path, now)
+def _refuse_while_backing_off(path: Path, user_name: str, now: datetime | None = None) -> None:
+    wait = attempts.seconds_to_wait(path, user_name, now)
     if wait:
         raise UserFacingError(
-            f"Too many wrong passwords in a row. Wait {wait} seconds before trying again."
+            f"Too many wrong passwords in a row for {user_name[:64]}. Wait {wait} seconds "
+            "before trying again."
         )
 
 
@@ -134,12 +150,10 @@ class PracticeDatabase:
                 f"A practice database already exists at {path}; nothing was changed."
             )
         check_user_name(user_name)
-        problem = password_problem(password, user_name)
-        if problem:
-            raise UserFacingError(problem)
-        if not full_name.strip():
-            raise UserFacingError("Enter the physician's full name.")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        full_name = check_full_name(full_name, whose="the physician's")
+        check_new_password(password, user_name)
+        make_private_folder(path.parent)
+        create_private_empty_file(path)  # 0600 before SQLite opens it, whatever the umask
         key = new_database_key()
         slots = KeySlotFile(database_id=uuid.uuid4().hex)
         slots.add_user_slot(key, user_name, password, kdf)
@@ -185,14 +199,17 @@ class PracticeDatabase:
                 f"There is no practice database at {path}. Create one with "
                 "'python -m ketadesk init', or check the --db path."
             )
-        _refuse_while_backing_off(path, now)
+        check_database_location(path)
+        _refuse_while_backing_off(path, user_name, now)
         slots = KeySlotFile.load(path)
         try:
             key = slots.unwrap_for_user(user_name, password)
         except UserFacingError:
             attempts.record_failure(path, user_name, now)
             raise
-        return cls._open_as(path, key, slots, user_name)
+        opened = cls._open_as(path, key, slots, user_name)
+        rewrap_weak_user_slot(path, slots, key, user_name, password)
+        return opened
 
     @classmethod
     def _open_as(
@@ -241,6 +258,7 @@ class PracticeDatabase:
     @classmethod
     def open_with_key(cls, path: Path, key: bytes, slots: KeySlotFile) -> PracticeDatabase:
         """Checks the key and every page, upgrades an older schema (after a backup), opens."""
+        restrict_database_files(path)  # files made by older versions become 0600 too
         try:
             check_key_opens(path, key)
         except UserFacingError:
@@ -276,8 +294,7 @@ class PracticeDatabase:
         if not needs_upgrade(self.engine):
             return
         before = current_revision(self.engine)
-        folder = backups_dir(self.path)
-        folder.mkdir(exist_ok=True)
+        folder = make_private_folder(backups_dir(self.path))
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.backup_to(folder / f"before-upgrade-{stamp}.db")
         upgrade_to_head(self.engine)
@@ -290,7 +307,9 @@ class PracticeDatabase:
             )
 
     def _after_unlock(self, user_name: str) -> UnlockOutcome:
-        failures = attempts.failed_attempts(self.path)
+        with self.session() as session:
+            carried = attempts.pending_for_audit(self.path, failed_attempts_kept(session))
+        failures = carried.failures
         with self.session() as session:
             user = session.execute(
                 select(User).where(User.user_name == user_name)
@@ -307,6 +326,13 @@ class PracticeDatabase:
                     detail="wrong user name or password",
                     at=failure.at,
                 )
+            if carried.refused_files:
+                record_event(
+                    session,
+                    ("system", "system"),
+                    audit_actions.FAILED_ATTEMPTS_REFUSED,
+                    detail="failed log-in record edited, hand-written, deleted or rolled back",
+                )
             record_event(session, actor, audit_actions.LOGIN)
             verdict = verify_audit(session, KeySlotFile.load(self.path).audit_anchor)
             if not verdict.is_intact:
@@ -316,7 +342,9 @@ class PracticeDatabase:
                     audit_actions.AUDIT_CHECK_FAILED,
                     detail=verdict.describe()[:200],
                 )
-        attempts.clear(self.path)
+        snapshot = attempts.settle_after_unlock(self.path, user_name, carried)
+        with self.session() as session:
+            keep_failed_attempts(session, snapshot)
         return UnlockOutcome(actor, verdict, len(failures))
 
     # --- sessions ----------------------------------------------------------------------------
@@ -331,6 +359,8 @@ class PracticeDatabase:
             session.commit()
         except OperationalError as error:
             session.rollback()
+            if is_disk_full(error):
+                raise UserFacingError(DISK_FULL) from error
             if "locked" in str(error) or "busy" in str(error):
                 raise DatabaseBusyError(
                     "The practice database is busy (another KetaDesk window or command is "
@@ -362,7 +392,7 @@ class PracticeDatabase:
 
     def unlock_again(self, user_name: str, password: str) -> Actor:
         """Re-authenticate after a lock (the same or another user: "switch user")."""
-        _refuse_while_backing_off(self.path)
+        _refuse_while_backing_off(self.path, user_name)
         slots = KeySlotFile.load(self.path)
         try:
             key = slots.unwrap_for_user(user_name, password)
@@ -423,15 +453,29 @@ class PracticeDatabase:
     def backup_to(self, destination: Path) -> Path:
         """An encrypted, consistent copy plus its key file (it opens with the same passwords)."""
         destination = Path(destination)
-        destination.parent.mkdir(parents=True, exist_ok=True)
+        make_private_folder(destination.parent)
         partial = destination.with_name(destination.name + ".partial")
-        export_encrypted_copy(self.engine, self.database_key(), partial)
-        problems = cipher_damaged_pages(partial, self.database_key())
-        if problems:
-            partial.unlink(missing_ok=True)
-            raise UserFacingError("The backup copy failed its integrity check and was removed.")
-        shutil.copy2(KeySlotFile.path_for(self.path), KeySlotFile.path_for(destination))
-        partial.replace(destination)
+        partial.unlink(missing_ok=True)
+        try:
+            create_private_empty_file(partial)
+            export_encrypted_copy(self.engine, self.database_key(), partial)
+            restrict(partial)
+            problems = cipher_damaged_pages(partial, self.database_key())
+            if problems:
+                raise UserFacingError(
+                    "The backup copy failed its integrity check and was removed."
+                )
+            shutil.copy2(KeySlotFile.path_for(self.path), KeySlotFile.path_for(destination))
+            restrict(KeySlotFile.path_for(destination))
+            partial.replace(destination)
+        except BaseException as error:
+            partial.unlink(missing_ok=True)  # nothing half-written stays behind
+            if is_disk_full(error):
+                raise UserFacingError(
+                    "The disk is full, so the backup was not written (nothing half-written "
+                    "was left). Free some space or choose another drive."
+                ) from error
+            raise
         return destination
 
 

@@ -136,7 +136,7 @@ def cipher_damaged_pages(path: Path, key: bytes) -> list[str]:
 
 def export_encrypted_copy(engine: Engine, key: bytes, destination: Path) -> None:
     """A consistent, encrypted copy of the live database (same key) at ``destination``."""
-    if destination.exists():
+    if destination.exists() and destination.stat().st_size:  # an empty file: made 0600 for us
         destination.unlink()
     raw = engine.raw_connection()
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ketadesk.core.errors import UserFacingError
+from ketadesk.core.private_files import write_private_bytes
 
 KEYSLOT_FORMAT = 1
 DATABASE_KEY_BYTES = 32
@@ -175,7 +175,7 @@ class KeySlotFile:
                 for s in raw["slots"]
             ]
             anchor = raw.get("audit_anchor")
-            return cls(
+            loaded = cls(
                 database_id=str(raw["database_id"]),
                 slots=slots,
                 audit_anchor=None
@@ -186,6 +186,10 @@ class KeySlotFile:
             raise UserFacingError(
                 f"The key file {path.name} is damaged and cannot be read; restore it from a backup."
             ) from error
+        from ketadesk.storage.security.kdf_bounds import check_key_file_kdfs
+
+        check_key_file_kdfs(loaded)  # before any argon2 work: no hang on absurd settings
+        return loaded
 
     def save(self, db_path: Path) -> None:
         """Write atomically: a temp file in the same folder, fsync, then rename over."""
@@ -197,13 +201,8 @@ class KeySlotFile:
         }
         if self.audit_anchor is not None:
             content["audit_anchor"] = asdict(self.audit_anchor)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(content, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        # A unique 0600 temp name: two savers never share one, nobody else can read it.
+        write_private_bytes(path, json.dumps(content, indent=1).encode("utf-8"))
 
     # --- slots ----------------------------------------------------------------------------
     def user_slots(self, user_name: str) -> Iterator[KeySlot]:

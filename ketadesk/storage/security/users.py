@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 
 from ketadesk.core import audit_actions
+from ketadesk.core.display_names import check_full_name
 from ketadesk.core.errors import UserFacingError
-from ketadesk.core.permissions import Actor, Permission, Role, password_problem, require
+from ketadesk.core.permissions import Actor, Permission, Role, require
 from ketadesk.models.users import User
 from ketadesk.storage.security.audit_log import record_event
 from ketadesk.storage.security.database import PracticeDatabase, check_user_name
+from ketadesk.storage.security.password_rules import check_new_password
 
 LICENCE_STATES = ("FL", "NJ")
 
@@ -100,12 +102,10 @@ def add_user(
 ) -> UserInfo:
     require(actor, Permission.MANAGE_USERS, "add users")
     check_user_name(user_name)
-    problem = password_problem(password, user_name)
-    if problem:
-        raise UserFacingError(problem)
-    if not full_name.strip():
-        raise UserFacingError("Enter the user's full name.")
+    check_full_name(full_name)
     _check_credentials(npi, dea_number, licence_states)
+    with db.session() as session:
+        check_new_password(password, user_name, session=session)
     slots = db.key_slots()
     with db.session() as session:
         exists = session.execute(
@@ -163,15 +163,16 @@ def _set_password(
     from ketadesk.storage.security.keyslots import KeySlotFile
 
     assert isinstance(slots, KeySlotFile)
-    problem = password_problem(new_password, user_name)
-    if problem:
-        raise UserFacingError(problem)
+    with db.session() as session:
+        check_new_password(new_password, user_name, session=session, slots=slots)
     with db.session() as session:
         user = session.execute(select(User).where(User.user_name == user_name)).scalar_one()
         user.password_changed_at = datetime.now(UTC)
         record_event(session, actor, action, detail=f"user {user_name}")
-        slots.add_user_slot(db.database_key(), user_name, new_password)  # rewraps this slot only
-        slots.save(db.path)
+    # Only once the audit event is committed is the slot rewrapped: a full disk can leave the
+    # old password working with the event recorded, never a new password without its event.
+    slots.add_user_slot(db.database_key(), user_name, new_password)  # rewraps this slot only
+    slots.save(db.path)
 
 
 def set_role(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import io
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 
 from PySide6.QtCore import QDate
 from PySide6.QtWidgets import (
@@ -22,9 +24,12 @@ from PySide6.QtWidgets import (
 )
 
 from ketadesk.core import audit_actions
+from ketadesk.core.csv_safety import spreadsheet_safe
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.mrn import normalise_mrn
+from ketadesk.core.output_paths import check_output_path
 from ketadesk.core.permissions import Permission, require
+from ketadesk.core.private_files import write_private_bytes
 from ketadesk.models.patients import Patient
 from ketadesk.storage.security import audit_log
 from ketadesk.ui.admin.audit_table_model import HEADERS, AuditColumn, AuditTableModel
@@ -164,21 +169,29 @@ class AuditViewer(QWidget):
 
     def export_csv(self, path: str) -> int:
         rows = self.model.rows()
-        with open(path, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow([HEADERS[c] for c in AuditColumn])
-            for row in rows:
-                writer.writerow(
-                    [
-                        row.seq,
-                        row.occurred_at.isoformat(),
-                        row.user_name,
-                        row.role,
-                        row.action,
-                        row.patient_mrn or "",
-                        row.detail,
-                    ]
+        # The save dialog already asked before replacing a file; the database's own files
+        # and devices are still refused.
+        target = check_output_path(
+            Path(path), protected_databases=[self.context.db.path], overwrite=True,
+            what="audit export",
+        )
+        handle = io.StringIO(newline="")
+        writer = csv.writer(handle)
+        writer.writerow([HEADERS[c] for c in AuditColumn])
+        for row in rows:
+            writer.writerow(
+                spreadsheet_safe(cell)
+                for cell in (
+                    row.seq,
+                    row.occurred_at.isoformat(),
+                    row.user_name,
+                    row.role,
+                    row.action,
+                    row.patient_mrn or "",
+                    row.detail,
                 )
+            )
+        write_private_bytes(target, handle.getvalue().encode("utf-8"))
         with self.context.db.session() as session:
             audit_log.record_event(
                 session,

@@ -37,6 +37,7 @@ from ketadesk.storage.plans.plan_export import (
     FILE_PATTERN_FIELDS,
     ExportSummary,
     check_file_pattern,
+    check_pdf_password,
     export_plans,
 )
 from ketadesk.ui.common.context import AppContext
@@ -221,6 +222,7 @@ class PlanExportDialog(QDialog):
                 raise UserFacingError("Enter a password for the PDFs, or untick the box.")
             if password != self.repeat_edit.text():
                 raise UserFacingError("The two passwords do not match; type them again.")
+            check_pdf_password(self._context.db, self._context.actor, password)
         return folder, pattern, password
 
     def start_export(self) -> None:
