@@ -9,6 +9,7 @@ stored with the entry's code and concept. Free text is still allowed.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -103,9 +104,26 @@ def _practice_matches(typed: str, texts: Sequence[str], limit: int = 3) -> tuple
     return tuple(t for t in texts if key and key in t.casefold() and t != typed)[:limit]
 
 
+_warming = threading.Lock()
+_warm_started = False
+
+
 def warm_problem_list() -> None:
-    """Load the vocabulary and the ICD-10-CM list (about a second; call on a worker)."""
-    problem_list_suggestions("ab", 1)
+    """Load the vocabulary and the ICD-10-CM list once per process on a background thread
+    (about a second); it reports to no widget, so a chart closed meanwhile is no matter."""
+    global _warm_started
+    with _warming:
+        if _warm_started:
+            return
+        _warm_started = True
+    threading.Thread(target=_warm_quietly, name="problem-list-warm", daemon=True).start()
+
+
+def _warm_quietly() -> None:
+    try:
+        problem_list_suggestions("ab", 1)
+    except Exception:  # the first lookup shows nothing and tries again
+        return
 
 
 class ConditionsTab(QWidget):
@@ -182,7 +200,7 @@ class ConditionsTab(QWidget):
     def use_worker(self, ops: OpRunner) -> None:
         """Look suggestions up on ``ops``'s workers; start loading the code list now."""
         self._ops = ops
-        ops.run(warm_problem_list, on_failure=lambda _error: None)
+        warm_problem_list()
 
     def set_condition_suggestions(self, suggestions: list[str]) -> None:
         """The practice's most used condition texts, offered after the coded entries."""
