@@ -214,6 +214,7 @@ class ConditionsTab(QWidget):
         return picked
 
     def clear_condition_entry(self) -> None:
+        self._picker_timer.stop()
         self.condition_text.clear()
         self.picked = None
         self.condition_code_label.setText("")
@@ -230,8 +231,8 @@ class ConditionsTab(QWidget):
         self._picker_timer.start()
 
     def _look_up(self) -> None:
-        if self._ops is None:
-            return
+        if self._ops is None or not self.isVisible():
+            return  # a chart closed or hidden meanwhile wants no suggestions
         typed, practice = self.condition_text.text(), self._practice_texts
         self._lookups += 1
         number = self._lookups
