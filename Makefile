@@ -39,8 +39,9 @@ lint: venv
 typecheck: venv
 	$(PY) -m mypy
 
+# pytest-xvfb starts Xvfb and the tests run Qt on it (xcb): real focus, keys and wheel events.
 pytest: system venv
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider
 
 test: system venv lint typecheck pytest
 

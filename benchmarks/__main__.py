@@ -1,11 +1,15 @@
-"""``python -m benchmarks [NAME ...]``: run every ``benchmarks/bench_*.py`` and print a table.
+"""``python -m benchmarks [--json] [NAME ...]``: run ``benchmarks/bench_*.py`` and print a table.
 
 Each module exposes ``run() -> list[BenchResult]``. Figures are recorded, not asserted.
+``NAME`` is a module's short name (``roster`` for ``bench_roster.py``). With ``--json`` the
+table goes to stderr and stdout holds one JSON list of
+``{"name", "median_ms", "p95_ms" (where it applies), "floor_name", "floor_ms", "goal"}``.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import pkgutil
 import sys
@@ -17,7 +21,8 @@ def main(argv: list[str]) -> int:
     import benchmarks
     from benchmarks._harness import BenchResult
 
-    wanted = set(argv)
+    as_json = "--json" in argv
+    wanted = {a for a in argv if a != "--json"}
     rows: list[BenchResult] = []
     for info in sorted(pkgutil.iter_modules(benchmarks.__path__), key=lambda m: m.name):
         if not info.name.startswith("bench_"):
@@ -28,13 +33,17 @@ def main(argv: list[str]) -> int:
         module = importlib.import_module(f"benchmarks.{info.name}")
         print(f"running {short} ...", file=sys.stderr, flush=True)
         rows.extend(module.run())
+    table = sys.stderr if as_json else sys.stdout
     header = f"{'benchmark':44} {'median ms':>10}  {'floor':34} {'floor ms':>9}  goal / notes"
-    print(header)
-    print("-" * len(header))
+    print(header, file=table)
+    print("-" * len(header), file=table)
     for r in rows:
         floor = f"{r.floor_ms:9.1f}" if r.floor_ms is not None else " " * 9
-        notes = "; ".join(x for x in (r.goal, r.extra) if x)
-        print(f"{r.name:44} {r.median_ms:10.1f}  {r.floor_name:34} {floor}  {notes}")
+        p95 = f"p95 {r.p95_ms:.1f} ms" if r.p95_ms is not None else ""
+        notes = "; ".join(x for x in (r.goal, p95, r.extra) if x)
+        print(f"{r.name:44} {r.median_ms:10.1f}  {r.floor_name:34} {floor}  {notes}", file=table)
+    if as_json:
+        print(json.dumps([r.as_json() for r in rows], indent=2))
     return 0
 
 

@@ -16,6 +16,20 @@ class BenchResult:
     floor_ms: float | None = None
     goal: str = ""
     extra: str = ""
+    p95_ms: float | None = None  # where a figure is a distribution (keystrokes, events)
+
+    def as_json(self) -> dict[str, object]:
+        """One row of ``python -m benchmarks --json``."""
+        row: dict[str, object] = {
+            "name": self.name,
+            "median_ms": round(self.median_ms, 3),
+            "floor_name": self.floor_name,
+            "floor_ms": None if self.floor_ms is None else round(self.floor_ms, 3),
+            "goal": self.goal,
+        }
+        if self.p95_ms is not None:
+            row["p95_ms"] = round(self.p95_ms, 3)
+        return row
 
 
 def median_ms(fn: Callable[[], object], *, repeat: int = 7, warmup: int = 1) -> float:

@@ -1,5 +1,6 @@
-"""Shared test set-up: Qt offscreen, no keyring, every database a real encrypted file in a
-temp folder (copied from one prepared per test session, so argon2id is paid once)."""
+"""Shared test set-up: Qt on a real X server (Xvfb, started by pytest-xvfb), no keyring, every
+database a real encrypted file in a temp folder (copied from one prepared per test session, so
+argon2id is paid once)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,27 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Tests never touch the developer's real keyring.
 os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
 
 PHYSICIAN = "drquill"
 ADMIN = "frontdesk"
 PASSWORD = "correct horse battery"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Run Qt on the X server pytest-xvfb started (keys, focus and wheel behave as on a desk).
+
+    Only with ``--no-xvfb`` (or where Xvfb is missing) do the tests fall back to the platform
+    named in QT_QPA_PLATFORM, else offscreen; the QApplication is made once, after this hook.
+    """
+    plugin = config.pluginmanager.get_plugin("xvfb")
+    display = getattr(getattr(plugin, "xvfb_instance", None), "display", None)
+    if display is not None:
+        os.environ["QT_QPA_PLATFORM"] = "xcb"
+    else:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 @dataclass

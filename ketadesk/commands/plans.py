@@ -2,8 +2,11 @@
 
 ``export-plan --patient MRN --out FILE`` writes one plan (exit 1 with a message when the patient
 has no signed protocol); ``export-plan --all --out FOLDER`` writes one plan per patient with a
-signed active protocol, with a progress line when stderr is a terminal. ``--encrypt`` reads the
-PDF password as the next line of standard input (asked twice on a terminal).
+signed active protocol, with a progress line when stderr is a terminal. A patient whose
+interaction review is out of date or missing is refused (named by MRN) or, with ``--all``,
+skipped and listed, unless a physician passes ``--allow-stale-review`` (audited).
+``--encrypt`` reads the PDF password as the next line of standard input (asked twice on a
+terminal).
 
 ``verify-plan FILE.pdf`` says whether a printed plan matches a signed protocol version and exits
 1 when it does not; for an encrypted plan the PDF password is the next line of standard input.
@@ -59,6 +62,13 @@ def register(subparsers: Any) -> None:
     export.add_argument(
         "--workers", type=int, default=2, metavar="N", help="processes used with --all"
     )
+    export.add_argument(
+        "--allow-stale-review",
+        action="store_true",
+        help="physicians only: export even when the interaction review is out of date or "
+        "missing (recorded in the audit log); without it those patients are refused (--patient) "
+        "or skipped and listed (--all)",
+    )
 
     verify = new_command(
         subparsers,
@@ -99,8 +109,10 @@ class _Progress:
 
 
 def _export_plan(args: argparse.Namespace) -> int:
+    from ketadesk.core.mrn import normalise_mrn
     from ketadesk.storage.outcomes.outcomes import patient_id_for_mrn
     from ketadesk.storage.plans import plan_export
+    from ketadesk.storage.plans.plan_review_gate import plan_review_problem, refusal_text
     from ketadesk.storage.protocols.protocol_versions import (
         active_signed_protocol,
     )
@@ -116,14 +128,18 @@ def _export_plan(args: argparse.Namespace) -> int:
         if args.all:
             out.mkdir(parents=True, exist_ok=True)
             return _export_all(database, actor, out, pattern, password, args)
+        allow_stale = bool(args.allow_stale_review)
         with database.session() as session:
             patient_id = patient_id_for_mrn(session, args.patient)
             if active_signed_protocol(session, patient_id) is None:
                 raise UserFacingError(plan_export.NO_SIGNED_PROTOCOL)
+            problem = plan_review_problem(session, patient_id)
+            if problem is not None and not allow_stale:
+                raise UserFacingError(refusal_text(normalise_mrn(args.patient), problem))
         if out.is_dir():
             summary = plan_export.export_plans(
                 database, actor, [patient_id], out, pattern=pattern, password=password,
-                workers=1, overwrite=args.overwrite,
+                workers=1, overwrite=args.overwrite, allow_stale_review=allow_stale,
             )
             if not summary.written:
                 reasons = [o.reason for o in summary.outcomes if o.reason]
@@ -133,7 +149,8 @@ def _export_plan(args: argparse.Namespace) -> int:
             if not out.parent.is_dir():
                 raise UserFacingError("The folder for the plan file does not exist.")
             outcome = plan_export.export_plan_to_file(
-                database, actor, patient_id, out, password=password, overwrite=args.overwrite
+                database, actor, patient_id, out, password=password, overwrite=args.overwrite,
+                allow_stale_review=allow_stale,
             )
     finally:
         database.close()
@@ -152,6 +169,7 @@ def _export_all(
         summary = plan_export.export_plans(
             database, actor, None, folder, pattern=pattern, password=password,
             workers=args.workers, progress=progress, overwrite=args.overwrite,
+            allow_stale_review=bool(args.allow_stale_review),
         )
     finally:
         progress.finish()

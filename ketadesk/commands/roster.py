@@ -125,7 +125,7 @@ def _roster(args: argparse.Namespace) -> int:
             due_text = "not monitored" if due is None else f"due {due.isoformat()}"
             if r.extras[rc.OVERDUE_DAYS]:
                 due_text = f"OVERDUE ({due_text})"
-            alert = "  ITEM-9 ALERT" if r.extras[rc.SAFETY_ALERT] else ""
+            alert = "  SAFETY ALERT" if r.extras[rc.SAFETY_ALERT] else ""
             print(
                 f"{r.mrn}  {r.last_name}, {r.first_name}  {r.dob.isoformat()}  "
                 f"{r.state}  {r.status}  review {r.extras[rc.REVIEW_STATUS]}  "

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -70,15 +70,29 @@ def event_hash(
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def verify_chain(records: Iterable[AuditRecord]) -> ChainVerdict:
-    """Walk the events in storage order and name the first altered, removed or reordered one."""
-    ordered = list(records)
-    seen_later = {r.seq for r in ordered}
-    expected_prev = GENESIS_HASH
-    expected_seq = 1
-    for count, record in enumerate(ordered, start=1):
+def verify_chain(
+    records: Iterable[AuditRecord],
+    *,
+    after: tuple[int, str] | None = None,
+    seq_exists: Callable[[int], bool] | None = None,
+) -> ChainVerdict:
+    """Walk the events in storage order and name the first altered, removed or reordered one.
+
+    ``after`` = (seq, row_hash) of an event already verified: the walk starts with the event
+    after it. With ``seq_exists`` (is there an event with this number anywhere?) the records
+    are streamed, one at a time, so memory stays flat however long the trail; without it they
+    are read into a list first to tell "reordered" from "removed".
+    """
+    if seq_exists is None:
+        ordered = list(records)
+        seen = {r.seq for r in ordered}
+        seq_exists = seen.__contains__
+        records = ordered
+    expected_seq, expected_prev = (1, GENESIS_HASH) if after is None else (after[0] + 1, after[1])
+    count = 0
+    for count, record in enumerate(records, start=1):
         if record.seq != expected_seq:
-            if expected_seq in seen_later or record.seq < expected_seq:
+            if record.seq < expected_seq or seq_exists(expected_seq):
                 problem = f"events are out of order (event {expected_seq} was expected here)"
             else:
                 problem = f"event {expected_seq} before it was removed"
@@ -104,4 +118,4 @@ def verify_chain(records: Iterable[AuditRecord]) -> ChainVerdict:
             return ChainVerdict(False, count, record.seq, "its content was altered")
         expected_prev = record.row_hash
         expected_seq += 1
-    return ChainVerdict(True, len(ordered))
+    return ChainVerdict(True, count)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from itertools import pairwise
 
@@ -59,6 +59,20 @@ class DoseFlagKind(StrEnum):
     NO_SITTER = "no_sitter"
     BP_NOT_CHECKED = "bp_not_checked"
     SITTER_NOT_CHECKED = "sitter_not_checked"
+
+
+SAFETY_ALERT_KINDS = frozenset(
+    {DoseFlagKind.BP_ABOVE_HOLD, DoseFlagKind.OVER_MAXIMUM, DoseFlagKind.TOO_SOON}
+)
+"""Breaches that must reach the physician as a safety alert (like PHQ-9 item 9): a dose
+taken over the blood-pressure hold limit, above the maximum single dose, or too soon after
+the previous one. A missing sitter or an unchecked rule stays a flag in the dose log."""
+
+ALERT_KIND_WORDS = {
+    DoseFlagKind.BP_ABOVE_HOLD: "blood pressure above the hold limit",
+    DoseFlagKind.OVER_MAXIMUM: "dose above the maximum",
+    DoseFlagKind.TOO_SOON: "doses too close together",
+}
 
 
 @dataclass(frozen=True)
@@ -184,3 +198,114 @@ def _check_blood_pressure(index: int, entry: DoseLogEntry, rules: DoseRules, add
 
 def _reading(value: int | None) -> str:
     return "?" if value is None else str(value)
+
+
+# --------------------------------------------------------------------------- before saving
+
+#: A dose this many days or more from the nearest planned session is questioned (days).
+DAYS_FROM_CALENDAR_QUESTIONED = 3
+#: Without a protocol, a dose dated this long ago is questioned (days).
+DAYS_AGO_QUESTIONED = 90
+#: A dose time this far ahead of the clock is a typing slip (minutes).
+FUTURE_TOLERANCE_MINUTES = 5
+
+
+@dataclass(frozen=True)
+class DoseCalendarContext:
+    """What a new home dose is compared with before it is saved.
+
+    ``first_session`` is the first planned session of the patient's signed protocol (``None``
+    without one); ``planned_dates`` are its planned session days; ``max_single_dose_mg`` in mg.
+    """
+
+    first_session: date | None = None
+    planned_dates: tuple[date, ...] = ()
+    max_single_dose_mg: float | None = None
+
+
+@dataclass(frozen=True)
+class DoseEntryConcern:
+    """Something odd about a dose about to be saved, in words.
+
+    ``blocks_saving`` concerns cannot be right (a future time, diastolic above systolic) and
+    must be corrected; the others are asked about ("save anyway?") before saving.
+    """
+
+    message: str
+    blocks_saving: bool = False
+
+
+def _day_word(days: int) -> str:
+    return "1 day" if days == 1 else f"{days} days"
+
+
+def dose_entry_concerns(
+    entry: DoseLogEntry, now: datetime, context: DoseCalendarContext
+) -> tuple[DoseEntryConcern, ...]:
+    """What to question before saving ``entry`` (time aware; dose in mg; BP in mmHg).
+
+    Blocking: no dose (0 mg); a time more than ``FUTURE_TOLERANCE_MINUTES`` minutes in the future; a
+    diastolic reading not lower than its systolic. Questioned: a date before the protocol's
+    first session; ``DAYS_FROM_CALENDAR_QUESTIONED`` days or more from every planned session;
+    without a protocol, more than ``DAYS_AGO_QUESTIONED`` days ago; a dose above the maximum
+    single dose (mg). Dates compare in the dose's own time zone.
+    """
+    concerns: list[DoseEntryConcern] = []
+    taken = entry.taken_at
+    day = taken.date()
+    when = taken.strftime("%Y-%m-%d %H:%M")
+    if entry.dose_mg <= 0:
+        concerns.append(DoseEntryConcern("Enter the dose taken, in mg.", blocks_saving=True))
+    if taken > now + timedelta(minutes=FUTURE_TOLERANCE_MINUTES):
+        concerns.append(
+            DoseEntryConcern(
+                f"The dose time {when} is in the future. Enter the time the dose was taken.",
+                blocks_saving=True,
+            )
+        )
+    for moment, systolic, diastolic in (
+        ("before", entry.bp_before_systolic, entry.bp_before_diastolic),
+        ("after", entry.bp_after_systolic, entry.bp_after_diastolic),
+    ):
+        if systolic is not None and diastolic is not None and diastolic >= systolic:
+            concerns.append(
+                DoseEntryConcern(
+                    f"The blood pressure {moment} the dose reads {systolic}/{diastolic}: the "
+                    "second number (diastolic) must be lower than the first (systolic). "
+                    "Check what was typed.",
+                    blocks_saving=True,
+                )
+            )
+    if context.first_session is not None and day < context.first_session:
+        early = (context.first_session - day).days
+        concerns.append(
+            DoseEntryConcern(
+                f"The dose is dated {day.isoformat()}, {_day_word(early)} before the first "
+                f"session of this patient's protocol ({context.first_session.isoformat()})."
+            )
+        )
+    elif context.planned_dates and day <= now.date():
+        nearest = min(abs((planned - day).days) for planned in context.planned_dates)
+        if nearest >= DAYS_FROM_CALENDAR_QUESTIONED:
+            concerns.append(
+                DoseEntryConcern(
+                    f"The dose is dated {day.isoformat()}, {_day_word(nearest)} away from the "
+                    "nearest session on the protocol's calendar."
+                )
+            )
+    elif context.first_session is None and (now.date() - day).days > DAYS_AGO_QUESTIONED:
+        concerns.append(
+            DoseEntryConcern(
+                f"The dose is dated {day.isoformat()}, {_day_word((now.date() - day).days)} "
+                "ago."
+            )
+        )
+    if context.max_single_dose_mg is not None and entry.dose_mg > context.max_single_dose_mg:
+        concerns.append(
+            DoseEntryConcern(
+                f"The dose of {_format_mg(entry.dose_mg)} is above the protocol's maximum "
+                f"single dose of {_format_mg(context.max_single_dose_mg)}; it will be saved "
+                "as a breach and the physician alerted."
+            )
+        )
+    return tuple(concerns)

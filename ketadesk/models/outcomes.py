@@ -120,3 +120,28 @@ class DoseLogRecord(TimestampMixin, Base):
     sitter_present: Mapped[bool | None]
     effects: Mapped[str] = mapped_column(Text, default="")
     entered_by: Mapped[str] = mapped_column(String(64))
+
+
+class DoseBreachAlert(TimestampMixin, Base):
+    """A home dose that broke a safety rule of the protocol (BP above the hold limit, dose
+    above the maximum, doses too close together), open until a physician acknowledges it.
+
+    ``kinds`` holds the breach codes (``core.dose_log.DoseFlagKind`` values, comma-separated),
+    never free text. The acknowledgement (who, when, a required note of what was done) lives
+    on the same row.
+    """
+
+    __tablename__ = "dose_breach_alerts"
+    __table_args__ = (Index("ix_dose_breach_alerts_open", "patient_id", "acknowledged_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    dose_log_id: Mapped[int] = mapped_column(
+        ForeignKey("dose_log.id", ondelete="CASCADE"), unique=True
+    )
+    kinds: Mapped[str] = mapped_column(String(128))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    note: Mapped[str | None] = mapped_column(Text)
+
+    dose: Mapped[DoseLogRecord] = relationship()

@@ -21,11 +21,13 @@ from PySide6.QtWidgets import (
 from ketadesk import APP_NAME
 from ketadesk.core import audit_actions
 from ketadesk.core.audit_chain import ChainVerdict
+from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Actor, Permission
 from ketadesk.storage.practice.settings_store import get_setting
 from ketadesk.storage.security.audit_log import record_event
 from ketadesk.ui.chart.patient_chart import PatientChart
 from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.common.ops import OpRunner
 from ketadesk.ui.outcomes.checkins_tab import CheckInsTab
 from ketadesk.ui.plans.plan_export_dialog import PlanExportDialog
 from ketadesk.ui.protocol.protocol_editor import ProtocolEditor
@@ -94,6 +96,18 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(
             f"Logged in as {context.actor.full_name} ({context.actor.role})"
         )
+        self.audit_status = QLabel()
+        self.audit_status.setAccessibleName("Audit trail check")
+        self.statusBar().addPermanentWidget(self.audit_status)
+        self.damage_notice = QLabel()
+        self.damage_notice.setWordWrap(True)
+        self.damage_notice.setAccessibleName("Database damaged")
+        self.damage_notice.setStyleSheet(
+            "background: #fde7e9; border: 1px solid #a40000; padding: 24px; font-size: 14pt;"
+        )
+        self.stack.addWidget(self.damage_notice)
+        # Own runner: the lock screen waits for context.ops, never for these long checks.
+        self._checks = OpRunner(self)
 
     # --- construction -----------------------------------------------------------------------
     def _build_roster(self) -> RosterView:
@@ -198,6 +212,61 @@ class MainWindow(QMainWindow):
         )
         self.audit_warning.show()
 
+    # --- checks after log-in ------------------------------------------------------------------
+    def start_background_checks(self) -> None:
+        """The page check (writes wait for it), then the full audit walk, both off the GUI
+        thread: the roster is already on screen while they run."""
+        self.audit_status.setText("Checking the database…")
+        self._checks.run(
+            self.context.db.wait_for_page_check,
+            self._pages_checked,
+            on_failure=self._page_check_failed,
+        )
+
+    @property
+    def is_damaged(self) -> bool:
+        return self.stack.currentWidget() is self.damage_notice
+
+    def _pages_checked(self, _result: object) -> None:
+        self.audit_status.setText("Checking the audit trail…")
+        db, actor = self.context.db, self.context.actor
+        self._checks.run(
+            lambda: db.check_whole_audit_trail(actor),
+            self._audit_walked,
+            on_failure=self._audit_walk_failed,
+        )
+
+    def _page_check_failed(self, error: BaseException) -> None:
+        """Damage found after the roster was shown: hide every patient, write nothing."""
+        for window in QApplication.topLevelWidgets():
+            if window is not self and window.isWindow() and window.isVisible():
+                window.hide()
+        message = error.message if isinstance(error, UserFacingError) else (
+            f"The practice database could not be checked ({type(error).__name__})."
+        )
+        self.damage_notice.setText(f"⚠ {message}")
+        self.stack.setCurrentWidget(self.damage_notice)
+        self.menuBar().setEnabled(False)
+        self.idle.stop()
+        self.audit_status.setText("")
+        self.statusBar().showMessage("The database was closed without any change.")
+        self.context.db.close()  # drops the key; the failed check lets nothing be written
+
+    def _audit_walked(self, verdict: ChainVerdict) -> None:
+        if verdict.is_intact:
+            self.audit_status.setText(f"Audit trail intact ({verdict.event_count:,} events)")
+            return
+        self.audit_status.setText("⚠ Audit trail broken")
+        if self.context.actor.can_manage_users:
+            self.show_audit_warning(verdict)
+
+    def _audit_walk_failed(self, error: BaseException) -> None:
+        if self.context.db.is_locked:  # locked or closed while it ran: checked next log-in
+            self.audit_status.setText("")
+            return
+        log.warning("background audit check failed (%s)", type(error).__name__)
+        self.audit_status.setText("Audit trail not checked")
+
     # --- tabs ---------------------------------------------------------------------------------
     def open_tab(self, widget: QWidget, title: str) -> None:
         index = self.tabs.indexOf(widget)
@@ -224,7 +293,7 @@ class MainWindow(QMainWindow):
 
     def _show_chart(self, chart: PatientChart) -> None:
         index = self.tabs.addTab(chart, chart.windowTitle())
-        self.tabs.setTabToolTip(index, chart.windowTitle())
+        self._retitle(chart, chart.windowTitle())  # a long name is shortened from the start
         chart.windowTitleChanged.connect(lambda title, c=chart: self._retitle(c, title))
         self.tabs.setCurrentIndex(index)
 
@@ -367,8 +436,35 @@ class MainWindow(QMainWindow):
                 pass
         db.close()
         QSettings().setValue("main_window/geometry", self.saveGeometry())
+        self._clear_patient_views()  # before the log-in dialog shows over the desk
         self.logged_out.emit()
         event.accept()
+
+    def _clear_patient_views(self) -> None:
+        """Take every patient view off the screen and out of the window: charts, the roster,
+        the safety banner, open dialogs and previews, and the user's name in the title."""
+        self.hide()
+        for window in QApplication.topLevelWidgets():
+            if window is not self and window.isWindow() and window.isVisible():
+                window.hide()
+        self._hidden_windows = []
+        self.roster.close()  # keeps its column widths
+        while self.tabs.count():
+            widget = self.tabs.widget(0)
+            self.tabs.removeTab(0)
+            widget.hide()
+            widget.deleteLater()
+        self.safety_banner.set_patient_ids([])
+        self.safety_banner.message_label.clear()
+        self.safety_banner.hide()
+        screen = self.lock_screen
+        for field in (screen.who, screen.user_edit, screen.switch_note):
+            field.clear()
+        blank = QWidget()
+        self.stack.addWidget(blank)
+        self.stack.setCurrentWidget(blank)
+        self.setWindowTitle(APP_NAME)
+        self.statusBar().clearMessage()
 
     def _restore_geometry(self) -> None:
         geometry = QSettings().value("main_window/geometry")

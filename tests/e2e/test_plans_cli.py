@@ -139,3 +139,55 @@ def test_bad_arguments_are_refused_in_words(practice: Any, tmp_path: Path) -> No
     pattern = cli(practice, "export-plan", "--all", "--out", str(tmp_path),
                   "--pattern", "{ssn}")
     assert pattern.returncode == 1 and "only these fields" in pattern.stderr
+
+
+def _make_review_stale(practice: Any, mrn: str) -> None:
+    """The front desk records a new medication after the review was signed."""
+    from ketadesk.storage.outcomes.outcomes import patient_id_for_mrn
+    from ketadesk.storage.patients.patient_medications import add_medication
+
+    with practice.db.session() as s:
+        add_medication(s, practice.admin, patient_id_for_mrn(s, mrn), "sertraline",
+                       dose_text="50 mg", frequency_text="daily")
+
+
+def test_export_plan_refuses_a_stale_review_unless_a_physician_allows_it(
+    practice: Any, patients: dict[str, str], tmp_path: Path
+) -> None:
+    """Defect 6: a stale review is refused naming the MRN; --allow-stale-review is for
+    physicians and is audited; --all skips and lists the patient."""
+    from sqlalchemy import select
+
+    from ketadesk.core import audit_actions
+    from ketadesk.models.audit import AuditEvent
+
+    stale = patients["signed"]
+    _make_review_stale(practice, stale)
+    out = tmp_path / "plan.pdf"
+    refused = cli(practice, "export-plan", "--patient", stale, "--out", str(out))
+    assert refused.returncode == 1 and not out.exists()
+    assert f"The plan for {stale} was not exported" in refused.stderr
+    assert "the medication list changed" in refused.stderr
+    as_admin = cli(practice, "export-plan", "--patient", stale, "--out", str(out),
+                   "--allow-stale-review")
+    assert as_admin.returncode == 1 and "Only a physician" in as_admin.stderr
+    assert not out.exists()
+
+    allowed = cli(practice, "export-plan", "--patient", stale, "--out", str(out),
+                  "--allow-stale-review", user=PHYSICIAN)
+    assert allowed.returncode == 0, allowed.stderr
+    assert out.is_file()
+
+    folder = tmp_path / "all"
+    batch = cli(practice, "export-plan", "--all", "--out", str(folder))
+    assert batch.returncode == 0, batch.stderr
+    assert f"skipped {stale}: interaction review out of date or missing" in batch.stdout
+    assert "Written 1, skipped 1 (interaction review out of date or missing: 1)" in batch.stdout
+    with practice.db.session() as s:
+        confirmed_events = s.execute(
+            select(AuditEvent.user_name, AuditEvent.detail)
+            .where(AuditEvent.action == audit_actions.PLAN_STALE_REVIEW_CONFIRMED)
+        ).all()
+    assert confirmed_events == [
+        (PHYSICIAN, "plan exported with the interaction review stale; confirmed by a physician")
+    ]

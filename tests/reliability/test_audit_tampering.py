@@ -134,10 +134,12 @@ def test_first_bad_event_is_named_at_random_positions(audited_practice, tmp_path
         try:
             with db.session() as session:
                 verdict = verify_audit(session)
+            streamed = db.verify_audit_trail()  # the background walk: plain rows in batches
         finally:
             db.close()
         assert not verdict.is_intact, description
         assert verdict.first_bad_seq == expected, (description, verdict.describe())
+        assert streamed.describe() == verdict.describe(), description
         assert f"event {expected}:" in verdict.describe()
         kind = description.split()[0]
         kinds[kind] = kinds.get(kind, 0) + 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 
 import pytest
+from PySide6.QtCore import Qt
 
 from ketadesk.core.errors import UserFacingError
 from ketadesk.models.audit import AuditEvent
@@ -82,8 +83,12 @@ def test_audit_viewer_filters_and_exports(qtbot, context, tmp_path):
     assert rows[0][0] == "#" and len(rows) == count + 1
     with context.db.session() as session:
         assert session.query(AuditEvent).filter_by(action="audit_exported").count() == 1
-    viewer.verify()
-    assert "audit chain intact" in viewer.status.text()
+    qtbot.mouseClick(viewer.verify_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "audit chain intact" in viewer.status.text(), timeout=10_000)
+    with context.db.session() as session:  # the result is recorded: a new checkpoint
+        newest = session.query(AuditEvent).order_by(AuditEvent.seq.desc()).first()
+        assert newest.action == "audit_verified" and newest.detail.startswith("events 1-")
+    assert viewer.verify_button.isEnabled()
 
 
 def test_audit_viewer_refused_for_admins(qtbot, practice):

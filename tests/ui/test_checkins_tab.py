@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 
@@ -73,10 +74,24 @@ def test_item9_answer_shows_banner_and_physician_acknowledges(qtbot: QtBot, prac
     assert "1 patient has" in banner.message_label.text()
 
     tab.acknowledge_button.click()
-    assert tab.ack_dialog is not None
-    tab.ack_dialog.setTextValue("Phoned patient; safety plan reviewed")
+    dialog = tab.ack_dialog
+    assert dialog is not None
+    qtbot.waitExposed(dialog)
+    # OK stays disabled, and says why, until the note has words in it.
+    assert not dialog.ok_button().isEnabled()
+    assert "what was done" in dialog.hint_label.text().lower()
+    dialog.note_edit.setFocus()
+    qtbot.keyClicks(dialog.note_edit, "   ")
+    qtbot.keyClick(dialog.note_edit, Qt.Key.Key_Return)
+    assert not dialog.ok_button().isEnabled()
+    assert dialog.isVisible()
+    qtbot.keyClicks(dialog.note_edit, "Phoned patient; safety plan reviewed")
+    assert dialog.ok_button().isEnabled()
+    assert not dialog.hint_label.isVisible()
     with qtbot.waitSignal(tab.safety_alert_acknowledged, timeout=10000):
-        tab.ack_dialog.accept()
+        qtbot.keyClick(dialog.note_edit, Qt.Key.Key_Tab)
+        assert dialog.focusWidget() is dialog.ok_button()
+        qtbot.keyClick(dialog.ok_button(), Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: not tab.urgent_banner.isVisible(), timeout=10000)
     qtbot.waitUntil(lambda: banner.patient_ids() == [], timeout=10000)
     assert banner.isHidden()
@@ -123,3 +138,134 @@ def test_incomplete_phq9_is_listed_as_not_scored(qtbot: QtBot, practice: Any) ->
     assert "Incomplete" in tab.questionnaire_table.item(0, 3).text()
     assert not tab.urgent_banner.isVisible()
     assert tab.charts.questionnaire_chart.is_empty()  # incomplete forms are not plotted
+
+
+def type_in(qtbot: QtBot, dialog: Any, text: str) -> None:
+    """Type into the dialog's focused field, then Tab on to the next one."""
+    widget = dialog.focusWidget()
+    qtbot.keyClicks(widget, text)
+    qtbot.keyClick(widget, Qt.Key.Key_Tab)
+
+
+def test_log_home_dose_by_keyboard_lands_each_value_in_its_field(
+    qtbot: QtBot, practice: Any
+) -> None:
+    """Defect 3: Tab goes field to field; odd doses are questioned, impossible ones refused."""
+    from datetime import UTC, datetime, timedelta
+
+    from ketadesk.ui.outcomes.dose_dialog import DoseDialog
+    from tests.unit.signed_protocol_patients import patient_with_signed_protocol
+
+    start = datetime.now(UTC).date() - timedelta(days=14)
+    with practice.db.session() as s:
+        patient_id = patient_with_signed_protocol(s, practice.physician, start)
+    tab = make_tab(qtbot, AppContext(practice.db, practice.admin), patient_id)
+    tab.dose_button.click()
+    dialog = tab.open_dialog
+    assert isinstance(dialog, DoseDialog)
+    dialog.activateWindow()
+    qtbot.waitUntil(dialog.isActiveWindow, timeout=5000)
+    assert dialog.focusWidget() is dialog.taken_edit
+
+    # What was typed in the defect: a date 11 months before the protocol, 104 mg, 88/95.
+    early = start - timedelta(days=335)
+    type_in(qtbot, dialog, early.strftime("%Y-%m-%d 08:15"))
+    assert dialog.focusWidget() is dialog.dose_spin  # Tab left the date, not its year part
+    type_in(qtbot, dialog, "104")
+    type_in(qtbot, dialog, "88")
+    type_in(qtbot, dialog, "95")
+    entry = dialog.entry()
+    assert entry.taken_at.strftime("%Y-%m-%d %H:%M") == early.strftime("%Y-%m-%d 08:15")
+    assert (entry.dose_mg, entry.bp_before_systolic, entry.bp_before_diastolic) == (104, 88, 95)
+    qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_Return)
+    assert dialog.isVisible() and dialog.confirmation is None
+    assert "88/95" in dialog.problem_label.text() and dialog.problem_label.isVisible()
+
+    # Correct the diastolic (Shift+Tab back to it); the odd date and dose are then asked about.
+    qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_Backtab)
+    assert dialog.focusWidget() is dialog.readings["bp_before_diastolic"]
+    dialog.readings["bp_before_diastolic"].selectAll()
+    qtbot.keyClicks(dialog.focusWidget(), "60")
+    qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_Return)
+    box = dialog.confirmation
+    assert box is not None and box.isVisible()
+    words = box.informativeText()
+    assert f"before the first session of this patient's protocol ({start.isoformat()})" in words
+    assert "104 mg is above the protocol's maximum single dose of 30 mg" in words
+    qtbot.keyClick(box, Qt.Key.Key_Escape)  # "Go back and correct" is the safe default
+    assert dialog.isVisible() and dialog.focusWidget() is dialog.taken_edit
+
+    # Put the dose on today's session: saved without a question.
+    dialog.taken_edit.setSelectedSection(dialog.taken_edit.Section.YearSection)
+    today_text = (datetime.now(UTC).astimezone() - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M")
+    type_in(qtbot, dialog, today_text)
+    dialog.dose_spin.selectAll()
+    qtbot.keyClicks(dialog.dose_spin, "20")
+    qtbot.keyClick(dialog.dose_spin, Qt.Key.Key_Tab)
+    with qtbot.waitSignal(tab.dose_logged, timeout=10000):
+        qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: bool(tab.outcomes() and tab.outcomes().dose_log), timeout=10000)
+    saved = tab.outcomes().dose_log[0].entry
+    assert (saved.dose_mg, saved.bp_before_systolic, saved.bp_before_diastolic) == (20, 88, 60)
+    assert saved.taken_at.astimezone().strftime("%Y-%m-%d %H:%M") == today_text
+
+
+def test_a_blood_pressure_breach_reaches_the_banners_and_a_physician_acknowledges(
+    qtbot: QtBot, practice: Any
+) -> None:
+    """Defect 5: a dose at 168/102 against a 140/90 hold limit is an urgent alert in the
+    chart and in the main-window banner until a physician acknowledges it with a note."""
+    from datetime import UTC, datetime, timedelta
+
+    from ketadesk.core.dose_log import DoseLogEntry
+    from ketadesk.storage.outcomes.outcomes import record_dose
+    from tests.unit.signed_protocol_patients import patient_with_signed_protocol
+
+    with practice.db.session() as s:
+        patient_id = patient_with_signed_protocol(
+            s, practice.physician, datetime.now(UTC).date() - timedelta(days=14)
+        )
+    context = AppContext(practice.db, practice.physician)
+    tab = make_tab(qtbot, context, patient_id)
+    banner = SafetyBanner(context)
+    qtbot.addWidget(banner)
+    banner.refresh()
+    qtbot.waitUntil(lambda: banner.alerts_seen is not None, timeout=10000)
+    assert banner.isHidden() and not tab.dose_alert_banner.isVisible()
+
+    entry = DoseLogEntry(taken_at=datetime.now(UTC) - timedelta(hours=3), dose_mg=20,
+                         bp_before_systolic=168, bp_before_diastolic=102, sitter_present=True)
+    with practice.db.session() as s:
+        record_dose(s, practice.admin, patient_id, entry)
+    with qtbot.waitSignal(tab.outcomes_loaded, timeout=10000):
+        context.data_changed.emit("checkins")
+    assert tab.dose_alert_banner.isVisible()
+    assert "blood pressure above the hold limit" in tab.dose_alert_label.text()
+    assert "20 mg on" in tab.dose_alert_label.text()
+    qtbot.waitUntil(lambda: banner.patient_ids() == [patient_id], timeout=10000)
+    assert "a home dose outside the protocol's safety limits" in banner.message_label.text()
+    assert "PHQ-9" not in banner.message_label.text()
+    _save_shot(tab, "dose_alert_chart.png")
+    _save_shot(banner, "dose_alert_banner.png")
+
+    tab.acknowledge_dose_button.click()
+    dialog = tab.ack_dialog
+    assert dialog is not None and not dialog.ok_button().isEnabled()
+    qtbot.keyClicks(dialog.note_edit, "Phoned: hold next dose, recheck BP tomorrow")
+    with qtbot.waitSignal(tab.dose_alert_acknowledged, timeout=10000):
+        qtbot.keyClick(dialog.note_edit, Qt.Key.Key_Tab)
+        qtbot.keyClick(dialog.ok_button(), Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not tab.dose_alert_banner.isVisible(), timeout=10000)
+    qtbot.waitUntil(lambda: banner.patient_ids() == [], timeout=10000)
+    with practice.db.session() as s:
+        assert open_safety_alerts(s) == set()
+
+
+def _save_shot(widget: Any, name: str) -> None:
+    """Screenshots for a person to look at, only when KETADESK_SHOTS names a folder."""
+    import os
+    from pathlib import Path
+
+    folder = os.environ.get("KETADESK_SHOTS")
+    if folder:
+        widget.grab().save(str(Path(folder) / name))

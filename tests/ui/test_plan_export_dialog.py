@@ -131,6 +131,57 @@ def test_cancel_before_rendering_writes_nothing(
     assert not dialog.open_folder_button.isVisibleTo(dialog)
 
 
+def _stale(practice: Any, patient_id: int) -> None:
+    """The front desk records a new medication after the review was signed."""
+    from ketadesk.storage.patients.patient_medications import add_medication
+
+    with practice.db.session() as s:
+        add_medication(s, practice.admin, patient_id, "sertraline", dose_text="50 mg",
+                       frequency_text="daily")
+
+
+def test_a_stale_review_is_refused_for_staff_and_asked_of_a_physician(
+    qtbot: Any, three_patients: list[int], out: Path, practice: Any
+) -> None:
+    """Defect 6 in the dialog: staff get the reason; a physician's "export anyway" is audited."""
+    from PySide6.QtCore import Qt
+
+    stale_id = three_patients[0]
+    _stale(practice, stale_id)
+    admin = PlanExportDialog.for_patient(AppContext(practice.db, practice.admin), stale_id)
+    qtbot.addWidget(admin)
+    admin.folder_edit.setText(str(out))
+    qtbot.mouseClick(admin.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: admin.summary_label.text().startswith("Not exported"), timeout=20000)
+    assert "the medication list changed" in admin.summary_label.text()
+    assert admin.stale_question is None and list(out.glob("*.pdf")) == []
+
+    doctor = PlanExportDialog.for_patient(AppContext(practice.db, practice.physician), stale_id)
+    qtbot.addWidget(doctor)
+    doctor.folder_edit.setText(str(out))
+    qtbot.mouseClick(doctor.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: doctor.stale_question is not None, timeout=20000)
+    box = doctor.stale_question
+    assert box is not None and "the medication list changed" in box.informativeText()
+    qtbot.keyClick(box, Qt.Key.Key_Escape)  # Cancel is the default and the escape
+    assert doctor.summary_label.text() == "Not exported." and list(out.glob("*.pdf")) == []
+
+    qtbot.mouseClick(doctor.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: doctor.stale_question is not None, timeout=20000)
+    box = doctor.stale_question
+    assert box is not None
+    [anyway] = [b for b in box.buttons() if b.text() == "Export anyway"]
+    with qtbot.waitSignal(doctor.plans_exported, timeout=120_000) as blocker:
+        qtbot.mouseClick(anyway, Qt.MouseButton.LeftButton)
+    assert len(blocker.args[0].written) == 1
+    with practice.db.session() as s:
+        confirmed = s.execute(
+            select(AuditEvent.patient_id)
+            .where(AuditEvent.action == audit_actions.PLAN_STALE_REVIEW_CONFIRMED)
+        ).scalars().all()
+    assert confirmed == [stale_id]
+
+
 def test_a_weak_pdf_password_is_refused_in_words_before_exporting(
     qtbot: Any,
     context: AppContext,

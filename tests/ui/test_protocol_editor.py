@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit
+from sqlalchemy import select
 
 from ketadesk.core.practice_limits import LimitValue, PracticeLimits, RouteLimits
 from ketadesk.core.protocols import Route
-from ketadesk.models.patients import Patient, VitalSign
+from ketadesk.models.patients import Patient, PatientStatusChange, VitalSign
 from ketadesk.storage.practice.practice_limits_store import (
     set_practice_limits,
 )
@@ -216,3 +217,45 @@ def test_flags_at_the_practice_threshold_interrupt_signing(
     editor.context.ops.wait_for_done()
     with practice.db.session() as s:
         assert active_signed_protocol(s, patient_id) is None  # declined: not signed
+
+
+def test_signing_for_a_screening_patient_offers_to_mark_them_active(
+    qtbot: Any, practice: Any, patient_id: int
+) -> None:
+    """Defect 4: the offer to start treatment; Enter takes the default "Mark Active"."""
+    with practice.db.session() as s:
+        s.get(Patient, patient_id).status = "screening"
+    sign_review(practice, patient_id)
+    editor = open_editor(qtbot, practice, practice.physician, patient_id)
+    qtbot.waitUntil(lambda: editor.review_label.text().endswith("current and signed."))
+    editor.confirm_example_values()
+    editor.acknowledge_all_warnings()
+    with qtbot.waitSignal(editor.protocol_signed, timeout=10000):
+        qtbot.mouseClick(editor.sign_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: editor.activation_question is not None, timeout=10000)
+    box = editor.activation_question
+    assert box is not None
+    assert "still marked \"Screening\"" in box.text()
+    assert "apply from" in box.informativeText()
+    with qtbot.waitSignal(editor.patient_activated, timeout=10000):
+        qtbot.keyClick(box, Qt.Key.Key_Return)
+    with practice.db.session() as s:
+        assert s.get(Patient, patient_id).status == "active"
+        changes = s.execute(
+            select(PatientStatusChange.reason).where(PatientStatusChange.patient_id == patient_id)
+        ).scalars().all()
+    assert changes == ["Protocol version 1 signed; treatment starting"]
+
+
+def test_no_offer_when_the_patient_is_already_active(
+    qtbot: Any, practice: Any, patient_id: int
+) -> None:
+    sign_review(practice, patient_id)
+    editor = open_editor(qtbot, practice, practice.physician, patient_id)
+    qtbot.waitUntil(lambda: editor.review_label.text().endswith("current and signed."))
+    editor.confirm_example_values()
+    editor.acknowledge_all_warnings()
+    with qtbot.waitSignal(editor.protocol_signed, timeout=10000):
+        qtbot.mouseClick(editor.sign_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: editor.edit_button.isVisibleTo(editor), timeout=10000)
+    assert editor.activation_question is None

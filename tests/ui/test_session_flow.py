@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from ketadesk.storage.security.database import PracticeDatabase
@@ -92,3 +92,57 @@ def test_log_in_then_log_out_returns_to_the_log_in_dialog(qtbot, prepared_practi
         actions = [e.action for e in session.query(AuditEvent).order_by(AuditEvent.seq)]
     db.close()
     assert "logout" in actions
+
+
+def _type_and_press_enter(dialog: LoginDialog, qtbot, user: str, password: str) -> None:
+    """What everyone does: type the name, Tab, type the password, press Enter."""
+    dialog.activateWindow()
+    dialog.user_edit.setFocus()
+    qtbot.keyClicks(dialog.user_edit, user)
+    qtbot.keyClick(dialog.user_edit, Qt.Key.Key_Tab)
+    assert dialog.focusWidget() is dialog.password_edit
+    qtbot.keyClicks(dialog.password_edit, password)
+    qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
+
+
+def test_enter_in_the_password_field_logs_in(qtbot, prepared_practice, tmp_path, monkeypatch):
+    path = copy_practice(prepared_practice, tmp_path / "db")
+    quits: list[bool] = []
+    monkeypatch.setattr(QApplication, "quit", staticmethod(lambda: quits.append(True)))
+    seen: list[str] = []
+
+    def wrong_then_right(dialog: LoginDialog) -> None:
+        _type_and_press_enter(dialog, qtbot, PHYSICIAN, "not my password")
+        # A wrong password keeps the dialog open with the reason, ready for another try.
+        qtbot.waitUntil(lambda: dialog.error_label.isVisible(), timeout=20_000)
+        assert dialog.isVisible()
+        seen.append(dialog.error_label.text())
+        assert dialog.focusWidget() is dialog.password_edit
+        qtbot.keyClicks(dialog.password_edit, PASSWORD)
+        qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Enter)  # the keypad's Enter too
+
+    flow = SessionFlow(path, MemorySecretStore(available=False))
+    _when_modal(LoginDialog, wrong_then_right, qtbot)
+    assert flow.start(), "Enter in the password field cancelled the log-in"
+    window = flow.window
+    assert window is not None and window.isVisible()
+    qtbot.addWidget(window)
+    assert window.context.actor.user_name == PHYSICIAN
+    assert seen and seen[0]
+    assert quits == []
+    window.context.ops.wait_for_done()
+    window.context.db.close()
+
+
+def test_escape_in_the_log_in_dialog_cancels(qtbot, prepared_practice, tmp_path):
+    path = copy_practice(prepared_practice, tmp_path / "db")
+
+    def press_escape(dialog: LoginDialog) -> None:
+        dialog.activateWindow()
+        qtbot.keyClicks(dialog.user_edit, PHYSICIAN)
+        qtbot.keyClick(dialog.user_edit, Qt.Key.Key_Escape)
+
+    flow = SessionFlow(path, MemorySecretStore(available=False))
+    _when_modal(LoginDialog, press_escape, qtbot)
+    assert not flow.start()
+    assert flow.window is None

@@ -23,3 +23,18 @@ def test_demo_addresses_are_consistent_and_valid(practice):
         record = get_patient_record(session, practice.physician, patients[0].id)
     problems = validate_demographics(record.demographics, datetime.now(UTC).date())
     assert [p for p in problems if p.level == "error"] == []
+
+
+def test_demo_has_signed_protocols_whose_review_went_stale_at_the_front_desk(practice):
+    """Defect 6: the stale-review export path can be seen and tried in the demo."""
+    from ketadesk.storage.demo import demo_protocols, demo_reviews
+    from ketadesk.storage.plans.plan_review_gate import stale_review_plans
+
+    with practice.db.session() as session:
+        populate_demo_patients(session, 40, entered_by="drquill")
+    demo_reviews.populate(practice.db, practice.physician)
+    demo_protocols.populate(practice.db, practice.physician)
+    with practice.db.session() as session:
+        stale = stale_review_plans(session, None)
+    assert len(stale) == demo_protocols.DEMO_STALE_AFTER_SIGNING
+    assert all("the medication list changed" in item.problem for item in stale)

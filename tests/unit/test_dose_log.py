@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
 from ketadesk.core.dose_log import (
+    DoseCalendarContext,
     DoseFlagKind,
     DoseLogEntry,
     DoseRules,
+    dose_entry_concerns,
     dose_log_flags,
 )
 from ketadesk.core.errors import UserFacingError
@@ -166,3 +168,67 @@ def test_non_positive_dose_is_refused(dose: float) -> None:
 
 def test_empty_log() -> None:
     assert dose_log_flags([], RULES) == {}
+
+
+# --------------------------------------------------------------------------- before saving
+
+NOW = datetime(2026, 3, 2, 20, 0, tzinfo=EASTERN)
+CALENDAR = DoseCalendarContext(
+    first_session=date(2026, 2, 2),
+    planned_dates=(date(2026, 2, 2), date(2026, 2, 4), date(2026, 2, 6), date(2026, 2, 27)),
+    max_single_dose_mg=30,
+)
+
+
+def typed(when: datetime, dose: float = 20, **changes: object) -> DoseLogEntry:
+    values: dict[str, object] = {
+        "taken_at": when, "dose_mg": dose, "bp_before_systolic": 128, "bp_before_diastolic": 82,
+    }
+    values.update(changes)
+    return DoseLogEntry(**values)  # type: ignore[arg-type]
+
+
+def test_a_plausible_dose_on_the_calendar_raises_no_concern() -> None:
+    on_plan = datetime(2026, 2, 27, 19, 0, tzinfo=EASTERN)
+    assert dose_entry_concerns(typed(on_plan), NOW, CALENDAR) == ()
+
+
+def test_the_scrambled_keyboard_entry_of_defect_3_is_questioned_and_refused() -> None:
+    # Saved by Tab-walking the date sections: 11 months before the protocol, 104 mg, 88/95.
+    eleven_months_early = datetime(2025, 3, 2, 20, 0, tzinfo=EASTERN)
+    concerns = dose_entry_concerns(
+        typed(eleven_months_early, 104, bp_before_systolic=88, bp_before_diastolic=95),
+        NOW, CALENDAR,
+    )
+    blocking = [c.message for c in concerns if c.blocks_saving]
+    asked = [c.message for c in concerns if not c.blocks_saving]
+    assert blocking == [
+        "The blood pressure before the dose reads 88/95: the second number (diastolic) must be "
+        "lower than the first (systolic). Check what was typed."
+    ]
+    assert any("2025-03-02, 337 days before the first session" in m for m in asked)
+    assert any("104 mg is above the protocol's maximum single dose of 30 mg" in m for m in asked)
+
+
+def test_a_future_time_blocks_and_a_date_far_from_the_calendar_is_asked() -> None:
+    tomorrow = NOW + timedelta(days=1)
+    [future] = dose_entry_concerns(typed(tomorrow), NOW, CALENDAR)
+    assert future.blocks_saving and "in the future" in future.message
+    off_plan = datetime(2026, 2, 16, 9, 0, tzinfo=EASTERN)
+    [far] = dose_entry_concerns(typed(off_plan), NOW, CALENDAR)
+    assert not far.blocks_saving
+    assert far.message == (
+        "The dose is dated 2026-02-16, 10 days away from the nearest session on the "
+        "protocol's calendar."
+    )
+    two_days_off = datetime(2026, 2, 8, 9, 0, tzinfo=EASTERN)
+    assert dose_entry_concerns(typed(two_days_off), NOW, CALENDAR) == ()
+
+
+def test_without_a_protocol_only_a_long_ago_date_is_asked() -> None:
+    none = DoseCalendarContext()
+    assert dose_entry_concerns(typed(NOW - timedelta(days=30), 500), NOW, none) == ()
+    [old] = dose_entry_concerns(typed(NOW - timedelta(days=200)), NOW, none)
+    assert "200 days ago" in old.message and not old.blocks_saving
+    [zero] = dose_entry_concerns(typed(NOW, 0), NOW, none)
+    assert zero.blocks_saving and "mg" in zero.message

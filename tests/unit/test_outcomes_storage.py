@@ -192,6 +192,21 @@ def test_item9_alert_open_until_a_physician_acknowledges(practice: Any) -> None:
             outcomes.acknowledge_safety_alert(s, practice.physician, form.id)
 
 
+def test_item9_acknowledgement_needs_a_note_of_what_was_done(practice: Any) -> None:
+    with practice.db.session() as s:
+        pid = add_patient(s, "K-0009")
+        form = outcomes.record_questionnaire(
+            s, practice.admin, pid, "PHQ-9", PHQ_ITEM9, TODAY, today=TODAY
+        )
+    for empty in ("", "   \n "):
+        with practice.db.session() as s, pytest.raises(UserFacingError, match="what was done"):
+            outcomes.acknowledge_safety_alert(s, practice.physician, form.id, empty)
+    with practice.db.session() as s:
+        assert outcomes.open_safety_alerts(s) == {pid}
+        acked = outcomes.acknowledge_safety_alert(s, practice.physician, form.id, "  Called  ")
+    assert acked.acknowledgement is not None and acked.acknowledgement.note == "Called"
+
+
 def test_a_form_without_alert_cannot_be_acknowledged(practice: Any) -> None:
     with practice.db.session() as s:
         pid = add_patient(s, "K-0007")

@@ -192,8 +192,10 @@ def test_the_exported_plan_shows_every_section_with_the_chart_data(
     assert any(UNKNOWN_REMEDY in item for item in doc.review.read_by_physician)
     flags = {flag.severity: flag for flag in doc.review.flags}
     assert set(flags) == {"Major", "Minor"}  # tramadol and lamotrigine
-    assert flags["Major"].decision == "Continue with monitoring: Blood pressure before each dose."
-    assert flags["Minor"].decision.startswith("No decision needed")
+    # The decision as a category in patient words; the physician's note is not printed.
+    assert flags["Major"].decision == "Continue ketamine, with the extra checks in this plan"
+    assert "Blood pressure before each dose." not in text
+    assert flags["Minor"].decision.startswith("No change needed")
     flat = " ".join(text.split())
     for flag in doc.review.flags:
         assert flag.title.split(":")[0] in flat
@@ -418,3 +420,66 @@ def test_admins_export_but_need_no_signing_rights(practice: Any, signed_patient:
         batch = pe.plan_export_batch(s, practice.admin, None)
     assert [p.patient_id for p in batch.planned] == [signed_patient]
     assert "Zoë" not in repr(batch.planned[0])
+
+
+def test_the_patients_plan_has_patient_words_not_clinician_shorthand(
+    practice: Any, tmp_path: Path
+) -> None:
+    """Defect 7: no free-text decision note, no diazepam-equivalent figures and no condition
+    line in chart shorthand in the PDF the patient and their sitter read."""
+    from ketadesk.storage.patients.patients import add_condition
+
+    with practice.db.session() as s:
+        set_up_practice(s, practice.physician)
+        pid = new_patient(s, practice.physician)
+        chart(s, practice.physician, pid)
+        add_medication(s, practice.physician, pid, "Ativan 1 mg bid")
+        add_condition(s, practice.physician, pid, "hx of psychosis 2019 / denies SI")
+        add_condition(s, practice.physician, pid, "s/p ORIF L wrist 2018")  # not recognised
+        view = run_review(s, pid)
+        decisions = [
+            DecisionInput(
+                f.flag.carry_forward_key, "adjust_protocol",
+                note="pt minimising benzo use; recheck PDMP",
+                override_reason="Benefit judged to outweigh the risk (test)."
+                if f.flag.severity == "contraindicated" else "",
+            )
+            for f in view.flags
+            if f.needs_decision
+        ]
+        assert any("diazepam-equivalent" in f.flag.title for f in view.flags)
+        sign_review(s, practice.physician, pid, decisions, read_by_physician=view.not_checked)
+        protocol = confirmed()
+        draft = protocol_store.save_draft(s, practice.physician, pid, protocol, TODAY)
+        check = protocol_store.signing_check(s, practice.physician, pid, protocol, TODAY)
+        protocol_store.sign_version(s, practice.physician, draft.version_id,
+                                    acknowledged_warnings=[m.code for m in check.warnings],
+                                    today=TODAY)
+    path = tmp_path / "plan.pdf"
+    pe.export_plan_to_file(practice.db, practice.physician, pid, path)
+    flat = " ".join(extract_plan_text(path.read_bytes()).split())
+    for clinician_only in ("recheck PDMP", "minimising", "diazepam", "hx of psychosis",
+                           "ORIF", "denies SI", "on the chart as", "bid", "(negated)"):
+        assert clinician_only not in flat, clinician_only
+    assert "(your medicine: lorazepam)" in flat
+    assert "Psychotic disorder: ketamine may worsen psychosis" in flat  # the KB name
+    assert "1 health condition on your chart" in flat  # the unrecognised line, not its text
+    assert "Read by your physician, not checked by the software." in flat
+    assert "Your physician changed your ketamine plan because of this" in flat
+    # One date format throughout the plan ("9 Mar 2026"), none in ISO form.
+    import re
+
+    assert re.findall(r"\b\d{4}-\d{2}-\d{2}\b", flat) == []
+    assert f"weeks from {TODAY.day} {TODAY:%b %Y}" in flat
+    _save_pages(path)
+
+
+def _save_pages(path: Path) -> None:
+    """PNG pages for a person to look at, only when KETADESK_SHOTS names a folder."""
+    import os
+    import shutil
+    import subprocess
+
+    folder = os.environ.get("KETADESK_SHOTS")
+    if folder and shutil.which("pdftoppm"):
+        subprocess.run(["pdftoppm", "-png", "-r", "60", str(path), f"{folder}/plan"], check=True)

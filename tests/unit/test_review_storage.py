@@ -436,3 +436,44 @@ def test_reconfirming_a_carried_decision_unchanged_keeps_who_and_when(
     assert all(d.decision == "adjust_protocol" for d in third.decisions)
     assert all(d.carried_from_review_id is None for d in third.decisions)
     assert all(d.decided_at == third.signed_at for d in third.decisions)
+
+
+def test_a_weight_saved_later_does_not_hide_the_blood_pressure_of_the_same_day(practice) -> None:
+    """Defect 17: Demographics saves a weight-only vitals row; the review must still use the
+    blood pressure (and heart rate) from the earlier reading, each with its own date."""
+    from ketadesk.storage.patients.patients import add_vitals as save_vitals
+
+    bp_time = NOW - timedelta(hours=3)
+    with practice.db.session() as s:
+        pid = add_patient(s, vitals=None, conditions=("hypertension",))
+        save_vitals(s, practice.physician, pid, measured_at=bp_time - timedelta(days=30),
+                    systolic=120, diastolic=80, heart_rate=60, weight_kg=70.0)
+        save_vitals(s, practice.physician, pid, measured_at=bp_time,
+                    systolic=168, diastolic=102, heart_rate=88)
+        save_vitals(s, practice.physician, pid, measured_at=NOW - timedelta(minutes=5),
+                    weight_kg=82.5)
+    with practice.db.session() as s:
+        inputs = current_inputs(s, pid)
+        view = run_review(s, pid)
+    used = inputs.latest_vitals
+    assert used is not None and inputs.vitals is not None
+    assert (used.systolic, used.diastolic, used.heart_rate, used.weight_kg) == (168, 102, 88, 82.5)
+    assert used.bp_measured_at == bp_time and used.heart_rate_measured_at == bp_time
+    assert used.weight_measured_at == NOW - timedelta(minutes=5)
+    assert f"BP 168/102 mmHg ({bp_time.date().isoformat()})" in used.summary()
+    assert "82.5 kg" in used.summary()
+    # Hypertension is judged on the 168/102 reading, not flagged as "BP not recorded".
+    rule_ids = [f.flag.rule_id for f in view.flags if f.flag.kind == "vital"]
+    assert load_knowledge_base().bp_not_recorded.rule_id not in rule_ids
+    assert rule_ids
+    # The signed snapshot keeps each vital's own date.
+    signed = sign_now(practice, pid)
+    with practice.db.session() as s:
+        latest = latest_signed_review(s, pid)
+    assert latest is not None and latest.vitals is not None
+    assert latest.vitals.bp_measured_at == bp_time
+    assert latest.vitals.systolic == 168 and latest.vitals.weight_kg == 82.5
+    assert signed is not None and status_of(practice, pid).state == "current"
+    with practice.db.session() as s:
+        states = review_states_for(s, [pid])
+    assert states[pid] == "current"

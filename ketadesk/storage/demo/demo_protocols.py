@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketadesk.core.permissions import Actor
+from ketadesk.core.permissions import Actor, Role
 from ketadesk.core.practice_limits import LimitValue, PracticeLimits, RouteLimits
 from ketadesk.core.protocol_templates import (
     ProtocolTemplate,
@@ -37,6 +37,7 @@ from ketadesk.storage.protocols.protocol_versions import (
 )
 from ketadesk.storage.reviews.interaction_reviews import review_states_for
 from ketadesk.storage.security.database import PracticeDatabase
+from ketadesk.storage.security.users import list_users
 
 DEMO_SOURCE = "Demo values for trying KetaDesk — not clinical guidance"
 #: Share of eligible active patients who get a signed protocol.
@@ -75,9 +76,47 @@ def demo_templates() -> tuple[ProtocolTemplate, ...]:
 
 
 def populate(database: PracticeDatabase, physician: Actor) -> None:
-    """The ``demo`` step: limits, templates and signed protocols."""
+    """The ``demo`` step: limits, templates and signed protocols, then a few medications
+    recorded at the front desk after signing (so some reviews are stale under a signed
+    protocol, and exporting their plans is refused or asked about)."""
     with database.session() as session:
         populate_demo_protocols(session, physician)
+    front_desk = next(
+        (
+            Actor(u.user_id, u.user_name, u.full_name, Role.ADMIN, False)
+            for u in list_users(database)
+            if u.role is Role.ADMIN
+        ),
+        physician,
+    )
+    with database.session() as session:
+        make_demo_reviews_stale(session, front_desk)
+
+
+#: Medications the front desk records after signing (patient-reported, in our own words).
+_FRONT_DESK_MEDICATIONS = (
+    ("sertraline", "50 mg", "daily"),
+    ("tramadol", "50 mg", "twice daily"),
+    ("lorazepam", "0.5 mg", "at bedtime as needed"),
+)
+#: How many signed patients get one (the demo shows the stale-review path on each).
+DEMO_STALE_AFTER_SIGNING = 3
+
+
+def make_demo_reviews_stale(session: Session, front_desk: Actor) -> list[int]:
+    """Record a new medication for the first few patients with a signed protocol, as the
+    front desk would after the physician signed; returns their ids. Their interaction review
+    is stale from then on, under a signed protocol."""
+    from ketadesk.storage.patients.patient_medications import add_medication
+    from ketadesk.storage.protocols.protocol_versions import active_signed_protocols
+
+    chosen = sorted(active_signed_protocols(session))[:DEMO_STALE_AFTER_SIGNING]
+    for patient_id, (name, dose, frequency) in zip(
+        chosen, _FRONT_DESK_MEDICATIONS, strict=False
+    ):
+        add_medication(session, front_desk, patient_id, name, dose_text=dose,
+                       frequency_text=frequency)
+    return chosen
 
 
 def _variant(rng: random.Random, template: ProtocolTemplate, start: date) -> Protocol:

@@ -12,12 +12,13 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from ketadesk.core.monitoring_due import DueStatus, MonitoringCadence, next_due
 from ketadesk.models.outcomes import CheckIn, QuestionnaireResponse
 from ketadesk.models.patients import Patient, PatientStatusChange
+from ketadesk.models.protocols import PatientProtocol, ProtocolVersion
 from ketadesk.storage.outcomes.outcome_records import PatientMonitoring, outcome_patient
 from ketadesk.storage.practice.settings_store import get_setting
 
@@ -27,7 +28,20 @@ if TYPE_CHECKING:
     )
 
 MONITORED_STATUSES = ("active",)
-"""Only patients in treatment have check-ins and questionnaires due."""
+"""Patients in treatment have check-ins and questionnaires due."""
+
+MONITORED_WITH_SIGNED_PROTOCOL = ("screening",)
+"""Statuses that are monitored too once the patient has a signed protocol in force.
+
+Decision (issue 13, defect 4): a signed protocol is a physician's order to start treatment.
+A patient still marked "Screening" when it is signed may already be dosing at home, so the
+protocol's dose rules and its monitoring cadence apply from its start date; the chart's status
+is a label for the front desk, not a safety switch. Signing also offers to make the patient
+Active (the protocol editor asks). "Paused" and "Discharged" are deliberate stops by a
+physician, so nothing falls due for them; their home doses are still checked against the
+signed protocol's dose rules (``monitoring_cadence_for``), because a dose taken is checked
+whatever the label says.
+"""
 
 PRACTICE_DEFAULT_SOURCE = "practice default"
 
@@ -81,8 +95,21 @@ def _first_dates(session: Session, ids: Sequence[int] | None) -> dict[int, date]
         for chunk in _chunks(ids):
             yield from session.execute(query.where(column.in_(chunk)))
 
+    signed_protocol = exists(
+        select(ProtocolVersion.id)
+        .join(PatientProtocol, ProtocolVersion.protocol_id == PatientProtocol.id)
+        .where(
+            PatientProtocol.patient_id == Patient.id,
+            PatientProtocol.status == "active",
+            ProtocolVersion.status == "signed",
+        )
+    )
+    monitored = or_(
+        Patient.status.in_(MONITORED_STATUSES),
+        and_(Patient.status.in_(MONITORED_WITH_SIGNED_PROTOCOL), signed_protocol),
+    )
     for patient_id, created in scoped(
-        select(Patient.id, Patient.created_at).where(Patient.status.in_(MONITORED_STATUSES)),
+        select(Patient.id, Patient.created_at).where(monitored),
         Patient.id,
     ):
         starts[patient_id] = created.date()
@@ -117,8 +144,8 @@ def monitoring_for_patients(
     """The monitoring plan for each patient in active treatment (``None`` = all of them).
 
     Patients with a signed protocol in force get its monitoring plan; everyone else gets the
-    practice defaults, starting when they became active.
-    Patients not in active treatment are absent.
+    practice defaults, starting when they became active. Patients not in treatment are absent
+    (in treatment: Active, or Screening with a signed protocol in force).
     """
     defaults = practice_default_cadence(session)
     starts = _first_dates(session, patient_ids)
@@ -141,12 +168,19 @@ def monitoring_for_patients(
 def monitoring_cadence_for(session: Session, patient_id: int) -> PatientMonitoring:
     """The monitoring plan for one patient (practice defaults when no protocol sets one).
 
-    A patient not in active treatment still gets the defaults here (for display and dose-log
-    flags), starting the day they were added; ``due_by_patient`` leaves them out.
+    A patient not monitored (paused, discharged, or screening without a signed protocol)
+    still gets a plan here for display and dose-log flags: the signed protocol's, when one is
+    in force (its dose rules apply whatever the status; see ``MONITORED_WITH_SIGNED_PROTOCOL``),
+    else the defaults from the day they were added. ``due_by_patient`` leaves them out.
     """
     found = monitoring_for_patients(session, [patient_id]).get(patient_id)
     if found is not None:
         return found
+    from ketadesk.storage.protocols.protocol_versions import active_signed_protocols
+
+    signed = active_signed_protocols(session, [patient_id]).get(patient_id)
+    if signed is not None:
+        return monitoring_from_protocol(signed, practice_default_cadence(session))
     patient = outcome_patient(session, patient_id)
     return PatientMonitoring(
         practice_default_cadence(session), patient.created_at.date(), PRACTICE_DEFAULT_SOURCE

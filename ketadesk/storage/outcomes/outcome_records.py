@@ -14,7 +14,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ketadesk.core.checkins import LABELS, SymptomReport
-from ketadesk.core.dose_log import DoseFlag, DoseLogEntry, DoseRules
+from ketadesk.core.dose_log import (
+    ALERT_KIND_WORDS,
+    DoseCalendarContext,
+    DoseFlag,
+    DoseFlagKind,
+    DoseLogEntry,
+    DoseRules,
+)
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.monitoring_due import DueStatus, MonitoringCadence
 from ketadesk.core.questionnaires import (
@@ -154,6 +161,30 @@ class PatientMonitoring:
 
 
 @dataclass(frozen=True)
+class DoseAlertRecord:
+    """One dose-breach alert: the dose (time aware, mg), what was broken (codes and words),
+    and the acknowledgement once a physician has made it."""
+
+    id: int
+    patient_id: int
+    dose_log_id: int
+    taken_at: datetime
+    dose_mg: float
+    kinds: tuple[DoseFlagKind, ...]
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    note: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.acknowledged_at is None
+
+    def breach_words(self) -> str:
+        """E.g. "blood pressure above the hold limit and dose above the maximum"."""
+        return " and ".join(ALERT_KIND_WORDS[kind] for kind in self.kinds)
+
+
+@dataclass(frozen=True)
 class PatientOutcomes:
     """Everything the check-ins tab shows for one patient, newest first in each list.
 
@@ -168,6 +199,10 @@ class PatientOutcomes:
     due: DueStatus | None
     # (first day in force, version number) of each signed protocol version, oldest first
     signed_versions: tuple[tuple[date, int], ...] = ()
+    # what a new home dose is compared with before saving (first session, planned days)
+    dose_context: DoseCalendarContext = field(default_factory=DoseCalendarContext)
+    # unacknowledged home-dose breach alerts, newest dose first
+    open_dose_alerts: tuple[DoseAlertRecord, ...] = ()
 
     @property
     def open_alerts(self) -> tuple[QuestionnaireRecord, ...]:

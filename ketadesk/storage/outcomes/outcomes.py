@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -22,7 +23,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from ketadesk.core import audit_actions
 from ketadesk.core.checkins import CheckInDraft, validate_checkin
-from ketadesk.core.dose_log import DoseLogEntry, DoseRules, dose_log_flags
+from ketadesk.core.dose_log import (
+    DoseCalendarContext,
+    DoseLogEntry,
+    DoseRules,
+    dose_entry_concerns,
+    dose_log_flags,
+)
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Actor, Permission, require
 from ketadesk.core.questionnaires import load_instrument, score_questionnaire
@@ -34,6 +41,11 @@ from ketadesk.models.outcomes import (
     SafetyAlertAck,
 )
 from ketadesk.models.patients import Patient
+from ketadesk.storage.outcomes.dose_alerts import (
+    open_dose_alerts,
+    patients_with_open_dose_alerts,
+    raise_dose_alerts,
+)
 from ketadesk.storage.outcomes.monitoring_plans import (
     due_by_patient,
     monitoring_cadence_for,
@@ -170,7 +182,9 @@ def record_dose(
     now: datetime | None = None,
 ) -> DoseLogItem:
     """Save one home session as reported by the patient (dose in mg, BP in mmHg, HR in
-    beats/min) and return it with its protocol flags. Staff may enter it; audited."""
+    beats/min) and return it with its protocol flags. Staff may enter it; audited. A safety
+    breach (``core.dose_log.SAFETY_ALERT_KINDS``) opens an alert for the physician
+    (``dose_alerts``)."""
     require(actor, Permission.RECORD_REPORTED_MEDICATION, "enter the dose log")
     outcome_patient(session, patient_id)
     if entry.taken_at.tzinfo is None or entry.taken_at.utcoffset() is None:
@@ -179,6 +193,13 @@ def record_dose(
         raise UserFacingError("The dose time is in the future. Use the time it was taken.")
     if not entry.dose_mg > 0 or entry.dose_mg > 2000:
         raise UserFacingError("The dose must be more than 0 mg and no more than 2000 mg.")
+    blocking = [
+        c.message
+        for c in dose_entry_concerns(entry, now or datetime.now(UTC), DoseCalendarContext())
+        if c.blocks_saving
+    ]
+    if blocking:
+        raise UserFacingError(" ".join(blocking))
     for value, bounds, what in (
         (entry.bp_before_systolic, _SYSTOLIC_RANGE, "systolic pressure before the dose"),
         (entry.bp_before_diastolic, _DIASTOLIC_RANGE, "diastolic pressure before the dose"),
@@ -213,7 +234,9 @@ def record_dose(
         patient_id=patient_id,
         detail=f"dose log {row.id}",
     )
-    for item in list_dose_log(session, patient_id):
+    items = list_dose_log(session, patient_id)
+    raise_dose_alerts(session, actor, patient_id, items)
+    for item in items:
         if item.id == row.id:
             return item
     raise AssertionError("the dose just saved was not found")  # pragma: no cover
@@ -222,13 +245,27 @@ def record_dose(
 # --------------------------------------------------------------------------- safety alert
 
 
+def require_ack_note(note: str) -> str:
+    """The stripped "what was done" note of an acknowledgement; refuses an empty or long one."""
+    note = note.strip()
+    if not note:
+        raise UserFacingError(
+            "Write what was done before acknowledging the alert (for example: phoned the "
+            "patient, reviewed the safety plan)."
+        )
+    if len(note) > _MAX_ACK_NOTE_CHARS:
+        raise UserFacingError(f"The note is limited to {_MAX_ACK_NOTE_CHARS} characters.")
+    return note
+
+
 def acknowledge_safety_alert(
     session: Session, actor: Actor, response_id: int, note: str = ""
 ) -> QuestionnaireRecord:
     """Record that a physician has seen and acted on a PHQ-9 item-9 answer above 0.
 
-    Physicians only; audited. Raises ``UserFacingError`` when the form has no alert or it
-    was already acknowledged.
+    Physicians only; audited (the audit event carries no note). ``note`` says what was done
+    and is required. Raises ``UserFacingError`` when the form has no alert, it was already
+    acknowledged, or the note is empty.
     """
     require(actor, Permission.EDIT_CLINICAL, "acknowledge a suicide-risk answer (PHQ-9 item 9)")
     row = session.get(QuestionnaireResponse, response_id)
@@ -240,12 +277,11 @@ def acknowledge_safety_alert(
         raise UserFacingError(
             f"This alert was already acknowledged by {row.acknowledgement.acknowledged_by}."
         )
-    if len(note) > _MAX_ACK_NOTE_CHARS:
-        raise UserFacingError(f"The note is limited to {_MAX_ACK_NOTE_CHARS} characters.")
+    note = require_ack_note(note)
     row.acknowledgement = SafetyAlertAck(
         acknowledged_by=actor.user_name,
         acknowledged_at=datetime.now(UTC),
-        note=note.strip(),
+        note=note,
     )
     session.flush()
     record_event(
@@ -258,15 +294,37 @@ def acknowledge_safety_alert(
     return questionnaire_record(row)
 
 
-def open_safety_alerts(session: Session) -> set[int]:
-    """Ids of patients with at least one unacknowledged PHQ-9 item-9 alert."""
+@dataclass(frozen=True)
+class OpenSafetyAlerts:
+    """Patients with an open safety alert, by kind: an unacknowledged PHQ-9 item-9 answer
+    (``suicide_risk``) or an unacknowledged home-dose breach (``dose_breach``)."""
+
+    suicide_risk: frozenset[int] = frozenset()
+    dose_breach: frozenset[int] = frozenset()
+
+    @property
+    def patient_ids(self) -> set[int]:
+        return set(self.suicide_risk | self.dose_breach)
+
+
+def open_safety_alert_kinds(session: Session) -> OpenSafetyAlerts:
+    """Which patients have which kind of open safety alert (for the main-window banner)."""
     query = (
         select(QuestionnaireResponse.patient_id)
         .outerjoin(SafetyAlertAck, SafetyAlertAck.response_id == QuestionnaireResponse.id)
         .where(QuestionnaireResponse.safety_alert.is_(True), SafetyAlertAck.id.is_(None))
         .distinct()
     )
-    return set(session.execute(query).scalars())
+    return OpenSafetyAlerts(
+        suicide_risk=frozenset(session.execute(query).scalars()),
+        dose_breach=frozenset(patients_with_open_dose_alerts(session)),
+    )
+
+
+def open_safety_alerts(session: Session) -> set[int]:
+    """Ids of patients with at least one open safety alert: an unacknowledged PHQ-9 item-9
+    answer or an unacknowledged home-dose breach."""
+    return open_safety_alert_kinds(session).patient_ids
 
 
 # --------------------------------------------------------------------------- reading
@@ -330,6 +388,43 @@ def patient_outcomes(session: Session, patient_id: int, today: date) -> PatientO
         monitoring=monitoring,
         due=due_by_patient(session, [patient_id], today).get(patient_id),
         signed_versions=_signed_versions(session, patient_id),
+        dose_context=dose_calendar_context(session, patient_id),
+        open_dose_alerts=open_dose_alerts(session, patient_id),
+    )
+
+
+def dose_calendar_context(session: Session, patient_id: int) -> DoseCalendarContext:
+    """What a new home dose is compared with: the first planned session of the patient's
+    active protocol (its earliest signed version), the planned session days of every signed
+    version (each from its start to the next version's), and the maximum single dose (mg) in
+    force. Empty without a signed protocol, whatever the patient's status."""
+    from ketadesk.core.dosing_calendar import dosing_calendar
+    from ketadesk.storage.protocols.protocol_versions import patient_protocols
+
+    active = [course for course in patient_protocols(session, patient_id)
+              if course.status == "active"]
+    signed = sorted(
+        (version for course in active for version in course.versions if version.is_signed),
+        key=lambda version: (version.start_date, version.number),
+    )
+    if not signed:
+        return DoseCalendarContext()
+    planned: set[date] = set()
+    for version, following in zip(signed, [*signed[1:], None], strict=True):
+        weight = None if version.weight is None else version.weight.kg
+        try:
+            sessions = dosing_calendar(version.protocol, version.start_date, weight)
+        except UserFacingError:
+            continue  # a version the calendar cannot lay out has no planned days to compare
+        planned.update(
+            s.date for s in sessions if following is None or s.date < following.start_date
+        )
+    first = min(planned) if planned else signed[0].start_date
+    rules = monitoring_cadence_for(session, patient_id).dose_rules
+    return DoseCalendarContext(
+        first_session=min(first, signed[0].start_date),
+        planned_dates=tuple(sorted(planned)),
+        max_single_dose_mg=rules.max_single_dose_mg,
     )
 
 

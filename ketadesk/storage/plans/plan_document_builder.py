@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,6 +32,7 @@ from ketadesk.core.dosing_calendar import (
     units_per_30_days,
 )
 from ketadesk.core.errors import UserFacingError
+from ketadesk.core.knowledge_base import KnowledgeBase, load_knowledge_base
 from ketadesk.core.permissions import Actor, Permission, require
 from ketadesk.core.protocols import (
     KIND_LABELS,
@@ -60,6 +62,7 @@ from ketadesk.reports.plan_document import (
     ReviewFlag,
     ReviewSummary,
 )
+from ketadesk.reports.plan_pdf_styles import fmt_date
 from ketadesk.storage.practice.settings_store import get_setting
 from ketadesk.storage.protocols.protocol_versions import (
     ProtocolVersionInfo,
@@ -67,6 +70,7 @@ from ketadesk.storage.protocols.protocol_versions import (
     current_protocol,
 )
 from ketadesk.storage.reviews.interaction_review_snapshot import stored_snapshot
+from ketadesk.storage.reviews.interaction_review_views import UNREAD_PART_MARK
 
 PLAN_TITLE = "Home ketamine treatment plan"
 NO_SIGNED_PROTOCOL = (
@@ -91,10 +95,12 @@ _EVENT_WORDS: Mapping[str, str] = {
 EVENT_PROTOCOL_REVIEW = "Review visit with your physician"
 
 _DECISION_WORDS: Mapping[str, str] = {
-    "continue_with_monitoring": "Continue with monitoring",
-    "adjust_protocol": "The ketamine protocol was adjusted",
-    "hold_ketamine": "Hold ketamine",
-    "ask_other_prescriber_to_change": "The other prescriber is asked to change the medicine",
+    "continue_with_monitoring": "Continue ketamine, with the extra checks in this plan",
+    "adjust_protocol": "Your physician changed your ketamine plan because of this",
+    "hold_ketamine": "Do not take ketamine until your physician tells you to start",
+    "ask_other_prescriber_to_change": (
+        "Your physician is asking your other prescriber about changing this medicine"
+    ),
 }
 
 
@@ -214,9 +220,9 @@ def _summary(protocol: Protocol, version: ProtocolVersionInfo) -> ProtocolSummar
     if weight is None or weight.kg <= 0:
         raise UserFacingError(NO_WEIGHT)
     start = ladder_doses_mg(protocol.ladder)[0]
-    duration = f"{protocol.duration_weeks} weeks from {version.start_date.isoformat()}"
+    duration = f"{protocol.duration_weeks} weeks from {fmt_date(version.start_date)}"
     if protocol.review_date is not None:
-        duration += f"; review with your physician by {protocol.review_date.isoformat()}"
+        duration += f"; review with your physician by {fmt_date(protocol.review_date)}"
     units = units_per_30_days(protocol, version.start_date)
     supply = _units(protocol, units)
     if protocol.supply.notes.strip():
@@ -295,7 +301,7 @@ def _monitoring(protocol: Protocol) -> MonitoringPlanText:
     if mon.check_in_every_days:
         lines.append(f"Check in with the practice {_every(mon.check_in_every_days, 'day')}.")
     if protocol.review_date is not None:
-        lines.append(f"Next review with your physician: {protocol.review_date.isoformat()}.")
+        lines.append(f"Next review with your physician: {fmt_date(protocol.review_date)}.")
     holds: list[str] = []
     sys_, dia = mon.hold_systolic_above_mmhg, mon.hold_diastolic_above_mmhg
     if sys_ is not None and dia is not None:
@@ -312,9 +318,78 @@ def _monitoring(protocol: Protocol) -> MonitoringPlanText:
     return MonitoringPlanText(lines=tuple(lines), hold_parameters=tuple(holds))
 
 
-def _decision_words(row_decision: str, note: str) -> str:
-    words = _DECISION_WORDS.get(row_decision, row_decision.replace("_", " "))
-    return f"{words}: {note.strip()}" if note.strip() else words
+def _decision_words(row_decision: str) -> str:
+    # The patient's plan gets the decision as a category in patient words. The physician's
+    # free-text note is clinician-only (it stays in the review) and is never printed here.
+    return _DECISION_WORDS.get(row_decision, "Your physician has reviewed this")
+
+
+def _rule_titles(kb: KnowledgeBase) -> dict[str, str]:
+    """Each rule's own title, without the figures a check appended (such as the
+    benzodiazepine load in mg/day diazepam-equivalent, which is clinician wording)."""
+    titles = {rule.rule_id: rule.title for rule in kb.drug_rules}
+    titles.update(
+        (rule.rule_id, rule.title) for rules in kb.condition_rules.values() for rule in rules
+    )
+    titles.update((grade.rule_id, grade.title) for grade in kb.bp_grades)
+    titles[kb.bp_controlled.rule_id] = kb.bp_controlled.title
+    titles[kb.bp_not_recorded.rule_id] = kb.bp_not_recorded.title
+    return titles
+
+
+def _patient_not_checked(snapshot: Mapping[str, Any]) -> tuple[str, ...]:
+    """What the review could not check, for the patient: their medicines as named, but no
+    condition line as typed in the chart (chart shorthand such as "hx of ... / denies SI" is
+    clinician wording); unrecognised conditions are counted instead."""
+    conditions = [c for c in snapshot.get("conditions", []) if isinstance(c, dict)]
+    unrecognised = {
+        " ".join(str(c.get("entered_as", "")).split()).casefold()
+        for c in conditions
+        if not c.get("concept_name")
+    }
+    kept: list[str] = []
+    hidden = 0
+    for entry in snapshot.get("not_checked", []):
+        text = str(entry).strip()
+        if not text:
+            continue
+        if " ".join(text.split()).casefold() in unrecognised or UNREAD_PART_MARK in text:
+            hidden += 1
+            continue
+        kept.append(text)
+    if hidden:
+        kept.append(
+            "1 health condition on your chart" if hidden == 1
+            else f"{hidden} health conditions on your chart"
+        )
+    return tuple(kept)
+
+
+def _patient_finding_title(item: Mapping[str, Any], kb: KnowledgeBase) -> str:
+    """A finding as the patient and their sitter read it: the rule's own title and what it is
+    about by its recognised name (the medicine's generic name, the condition's name in the
+    knowledge base), never the chart's shorthand as typed ("hx of psychosis 2019 / denies
+    SI") or a dose-equivalent calculation."""
+    rule_id = str(item.get("rule_id", ""))
+    title = _rule_titles(kb).get(rule_id) or str(item.get("title", "")).split(" (")[0].strip()
+    title = title or "Finding"
+    kind = str(item.get("kind", ""))
+    if kind == "drug" and item.get("drug"):
+        generic = str(item["drug"])
+        return f"{title} (your medicine: {kb.display_names.get(generic, generic)})"
+    if kind == "condition":
+        concept = next(
+            (
+                kb.conditions[rule.concept_id].name
+                for rules in kb.condition_rules.values()
+                for rule in rules
+                if rule.rule_id == rule_id and rule.concept_id in kb.conditions
+            ),
+            None,
+        )
+        if concept and concept.casefold() not in title.casefold():
+            return f"{title} (your health condition: {concept})"
+    return title
 
 
 def _review_summary(session: Session, review_id: int | None) -> ReviewSummary:
@@ -329,19 +404,17 @@ def _review_summary(session: Session, review_id: int | None) -> ReviewSummary:
         )
     snapshot = stored_snapshot(row.snapshot_json)
     decisions = {d.carry_forward_key: d for d in row.decisions}
+    kb = load_knowledge_base()
     flags: list[ReviewFlag] = []
     for item in snapshot.get("flags", []):
         if not isinstance(item, dict):
             continue
-        title = str(item.get("title", "")).strip() or str(item.get("rule_id", "Finding"))
-        entered = str(item.get("entered_as", "")).strip()
-        if entered and entered.casefold() not in title.casefold():
-            title = f"{title} (on the chart as “{entered}”)"
+        title = _patient_finding_title(item, kb)
         decision = decisions.get(str(item.get("carry_forward_key", "")))
         if decision is not None:
-            words = _decision_words(decision.decision, decision.note)
+            words = _decision_words(decision.decision)
         else:
-            words = "No decision needed for a finding of this severity"
+            words = "No change needed for a finding like this; your physician has seen it"
         flags.append(
             ReviewFlag(
                 severity=_capitalised(str(item.get("severity", "not graded"))),
@@ -349,9 +422,14 @@ def _review_summary(session: Session, review_id: int | None) -> ReviewSummary:
                 decision=words,
             )
         )
-    not_checked = tuple(str(x) for x in snapshot.get("not_checked", []) if str(x).strip())
-    read = {str(x) for x in snapshot.get("read_by_physician", [])}
-    read_by_physician = tuple(x for x in not_checked if x in read)
+    not_checked = _patient_not_checked(snapshot)
+    read = {str(x).strip() for x in snapshot.get("read_by_physician", [])}
+    # The patient's list counts condition lines instead of quoting them, so the count reads
+    # as "read by your physician" when the physician confirmed every not-checked line.
+    all_read = bool(read) and all(
+        str(x).strip() in read for x in snapshot.get("not_checked", []) if str(x).strip()
+    )
+    read_by_physician = tuple(x for x in not_checked if all_read or x in read)
     if "flags" not in snapshot:
         not_checked += ("The stored review could not be read, so its findings are not shown.",)
     return ReviewSummary(

@@ -63,6 +63,7 @@ from ketadesk.storage.plans.plan_file_names import (
     check_file_pattern,
     plan_file_name,
 )
+from ketadesk.storage.plans.plan_review_gate import check_plan_review
 from ketadesk.storage.plans.plan_verification import (
     VerifyResult,
     pdf_needs_password,
@@ -206,6 +207,7 @@ def export_plans(
     cancel: threading.Event | Callable[[], bool] | None = None,
     progress: Callable[[int, int], None] | None = None,
     overwrite: bool = False,
+    allow_stale_review: bool = False,
 ) -> ExportSummary:
     """Export one plan per patient into ``folder`` (``None`` = every patient with an active
     signed protocol). Safe to call from a worker thread: the database is used in two short
@@ -216,7 +218,9 @@ def export_plans(
     if not folder.is_dir():
         raise UserFacingError("The folder for the plans does not exist.")
     with database.session() as session:
-        batch = plan_export_batch(session, actor, patient_ids, pattern=pattern)
+        batch = plan_export_batch(
+            session, actor, patient_ids, pattern=pattern, allow_stale_review=allow_stale_review
+        )
     jobs = [PlanJob(item.doc, folder / item.file_name, password) for item in batch.planned]
     results = render_plan_files(
         jobs, workers, cancel=cancel, progress=progress, overwrite=overwrite
@@ -244,11 +248,14 @@ def export_plan_to_file(
     *,
     password: str | None = None,
     overwrite: bool = False,
+    allow_stale_review: bool = False,
 ) -> ExportOutcome:
     """Export the patient's plan to ``path`` (one file, rendered in this process) and record it.
 
     Raises UserFacingError when the patient has no signed protocol, the version cannot be
-    printed, the file exists (unless ``overwrite``) or cannot be written.
+    printed, the file exists (unless ``overwrite``) or cannot be written, or the interaction
+    review is out of date or missing (naming the MRN) unless a physician passes
+    ``allow_stale_review`` (then audited).
     """
     path = check_output_path(
         Path(path), protected_databases=[database.path], overwrite=overwrite, what="plan"
@@ -262,6 +269,9 @@ def export_plan_to_file(
         version = active_signed_protocol(session, patient_id)
         if version is None:
             raise UserFacingError(NO_SIGNED_PROTOCOL)
+        check_plan_review(
+            session, actor, patient_id, mrn, allow_stale_review=allow_stale_review
+        )
         doc = plan_for_version(session, version)
     item = PlannedExport(patient_id, mrn, version.version_id, doc, path.name)
     [result] = render_plan_files([PlanJob(doc, path, password)], 1, overwrite=overwrite)

@@ -33,6 +33,12 @@ from ketadesk.storage.plans.plan_file_names import (
     plan_file_name,
     unique_file_name,
 )
+from ketadesk.storage.plans.plan_review_gate import (
+    ONLY_PHYSICIANS_TEXT,
+    STALE_REVIEW_SKIP,
+    plan_review_problems,
+    record_stale_review_export,
+)
 from ketadesk.storage.protocols.protocol_versions import (
     active_signed_protocols,
 )
@@ -128,6 +134,8 @@ def _short_reason(reason: str) -> str:
         return "no signed protocol"
     if reason == NO_WEIGHT:
         return "no weight on the signed version"
+    if reason.startswith(STALE_REVIEW_SKIP):
+        return STALE_REVIEW_SKIP
     if "already exists" in reason:
         return "file already exists"
     return reason.rstrip(".")
@@ -141,15 +149,21 @@ def plan_export_batch(
     pattern: str = DEFAULT_FILE_PATTERN,
     weeks_shown: int | None = None,
     today: date | None = None,
+    allow_stale_review: bool = False,
 ) -> ExportBatch:
     """Collect the plans to export: for ``patient_ids`` (in order), or every patient with an
     active signed protocol when ``None``. Patients without a signed protocol (or whose
-    version cannot be printed) are skipped with the reason; file names follow ``pattern``
-    and are made unique within the batch."""
+    version cannot be printed) are skipped with the reason, and so are patients whose
+    interaction review is out of date or missing unless a physician passes
+    ``allow_stale_review`` (audited per patient; ``plan_review_gate``). File names follow
+    ``pattern`` and are made unique within the batch."""
     require(actor, Permission.EXPORT_PLANS, "export treatment plans")
     check_file_pattern(pattern)
+    if allow_stale_review and not actor.can(Permission.SIGN):
+        raise UserFacingError(ONLY_PHYSICIANS_TEXT)
     signed = active_signed_protocols(session, patient_ids)
     ids = list(patient_ids) if patient_ids is not None else sorted(signed)
+    review_problems = plan_review_problems(session, [i for i in ids if i in signed])
     shared = PlanBatchContext.read(session, weeks_shown)
     day = (today or datetime.now(UTC).date()).isoformat()
     patients: dict[int, Patient] = {}
@@ -183,6 +197,12 @@ def plan_export_batch(
         if version is None:
             skipped.append(ExportOutcome(patient_id, patient.mrn, "skipped", NO_SIGNED_PROTOCOL))
             continue
+        problem = review_problems.get(patient_id)
+        if problem is not None and not allow_stale_review:
+            skipped.append(ExportOutcome(
+                patient_id, patient.mrn, "skipped", f"{STALE_REVIEW_SKIP}: {problem}"
+            ))
+            continue
         try:
             doc = plan_for_version(session, version, shared=shared)
         except UserFacingError as error:
@@ -197,5 +217,7 @@ def plan_export_batch(
             "date": day,
         }
         name = unique_file_name(plan_file_name(pattern, values), taken)
+        if problem is not None:
+            record_stale_review_export(session, actor, patient_id, problem)
         planned.append(PlannedExport(patient_id, patient.mrn, version.version_id, doc, name))
     return ExportBatch(tuple(planned), tuple(skipped))

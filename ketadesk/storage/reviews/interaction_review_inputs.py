@@ -26,27 +26,63 @@ from ketadesk.models.patients import Patient, PatientCondition, PatientMedicatio
 
 @dataclass(frozen=True)
 class VitalsUsed:
-    """The latest vitals on the chart: BP in mmHg, heart rate per minute, weight in kg."""
+    """The latest value of each vital on the chart, each with the time it was measured:
+    BP in mmHg (systolic and diastolic from the same reading), heart rate per minute,
+    weight in kg. ``measured_at`` is the newest of those times.
+
+    A weight saved on Demographics makes a weight-only row; it must not hide the blood
+    pressure taken the same day, so each vital is taken from its own latest reading.
+    """
 
     measured_at: datetime
     systolic: int | None
     diastolic: int | None
     heart_rate: int | None
     weight_kg: float | None
+    bp_measured_at: datetime | None = None
+    heart_rate_measured_at: datetime | None = None
+    weight_measured_at: datetime | None = None
 
     def summary(self) -> str:
-        """E.g. ``"BP 150/95 mmHg, HR 72/min, 80.5 kg (2026-11-20)"``."""
+        """E.g. ``"BP 150/95 mmHg (2026-11-20), HR 72/min (2026-11-20), 80.5 kg (2026-12-01)"``."""
         parts = []
         if self.systolic is not None or self.diastolic is not None:
             systolic = "?" if self.systolic is None else str(self.systolic)
             diastolic = "?" if self.diastolic is None else str(self.diastolic)
-            parts.append(f"BP {systolic}/{diastolic} mmHg")
+            parts.append(f"BP {systolic}/{diastolic} mmHg{self._on(self.bp_measured_at)}")
         if self.heart_rate is not None:
-            parts.append(f"HR {self.heart_rate}/min")
+            parts.append(f"HR {self.heart_rate}/min{self._on(self.heart_rate_measured_at)}")
         if self.weight_kg is not None:
-            parts.append(f"{self.weight_kg:g} kg")
-        text = ", ".join(parts) or "no values"
-        return f"{text} ({self.measured_at.date().isoformat()})"
+            parts.append(f"{self.weight_kg:g} kg{self._on(self.weight_measured_at)}")
+        if not parts:
+            return f"no values ({self.measured_at.date().isoformat()})"
+        return ", ".join(parts)
+
+    def _on(self, when: datetime | None) -> str:
+        return f" ({(when or self.measured_at).date().isoformat()})"
+
+
+def latest_of_each_vital(rows: Iterable[VitalSign]) -> VitalsUsed | None:
+    """Combine vitals rows (any order) into the latest value of each vital with its date."""
+    ordered = sorted(rows, key=lambda row: (row.measured_at, row.id))
+    if not ordered:
+        return None
+    bp = next(
+        (r for r in reversed(ordered) if r.systolic is not None or r.diastolic is not None), None
+    )
+    hr = next((r for r in reversed(ordered) if r.heart_rate is not None), None)
+    weight = next((r for r in reversed(ordered) if r.weight_kg is not None), None)
+    used = [r.measured_at for r in (bp, hr, weight) if r is not None]
+    return VitalsUsed(
+        measured_at=max(used) if used else ordered[-1].measured_at,
+        systolic=None if bp is None else bp.systolic,
+        diastolic=None if bp is None else bp.diastolic,
+        heart_rate=None if hr is None else hr.heart_rate,
+        weight_kg=None if weight is None else weight.weight_kg,
+        bp_measured_at=None if bp is None else bp.measured_at,
+        heart_rate_measured_at=None if hr is None else hr.measured_at,
+        weight_measured_at=None if weight is None else weight.measured_at,
+    )
 
 
 @dataclass(frozen=True)
@@ -99,14 +135,14 @@ def _condition_line(entered_text: str, icd10: str | None) -> str:
     return text
 
 
-def _vitals_from_row(
-    row: VitalSign | None,
+def _vitals_from_rows(
+    rows: Sequence[VitalSign],
 ) -> tuple[VitalsUsed | None, Vitals | None, str | None]:
-    if row is None:
+    used = latest_of_each_vital(rows)
+    if used is None:
         return None, None, None
-    used = VitalsUsed(row.measured_at, row.systolic, row.diastolic, row.heart_rate, row.weight_kg)
     try:
-        vitals = Vitals(row.systolic, row.diastolic, row.heart_rate, row.weight_kg)
+        vitals = Vitals(used.systolic, used.diastolic, used.heart_rate, used.weight_kg)
     except UserFacingError as error:
         return used, None, f"Latest vitals ({used.summary()}) not checked: {error.message}"
     return used, vitals, None
@@ -116,12 +152,12 @@ def _inputs_from_rows(
     patient_id: int,
     medications: Iterable[tuple[str, str | None, str | None]],
     conditions: Iterable[tuple[str, str | None]],
-    latest: VitalSign | None,
+    vitals_rows: Sequence[VitalSign],
     pregnant: bool,
     age_years: int | None = None,
 ) -> ReviewInputs:
     """Assemble the inputs from the chart's rows (medications and conditions in chart order)."""
-    used, vitals, not_checked = _vitals_from_row(latest)
+    used, vitals, not_checked = _vitals_from_rows(vitals_rows)
     return ReviewInputs(
         patient_id=patient_id,
         medication_lines=tuple(
@@ -140,9 +176,9 @@ def _inputs_from_rows(
 
 
 def current_inputs(session: Session, patient_id: int) -> ReviewInputs:
-    """The patient's active medication lines as typed, active conditions, latest vitals and
-    pregnant flag. Implausible stored vitals are not used; the reason is in
-    ``vitals_not_checked``."""
+    """The patient's active medication lines as typed, active conditions, the latest value of
+    each vital (with its own date) and pregnant flag. Implausible stored vitals are not used;
+    the reason is in ``vitals_not_checked``."""
     patient = session.get(Patient, patient_id)
     if patient is None:
         raise UserFacingError("That patient is no longer in the practice database.")
@@ -157,14 +193,11 @@ def current_inputs(session: Session, patient_id: int) -> ReviewInputs:
         .where(PatientCondition.patient_id == patient_id, PatientCondition.is_active)
         .order_by(PatientCondition.id)
     ).all()
-    latest = session.execute(
-        select(VitalSign)
-        .where(VitalSign.patient_id == patient_id)
-        .order_by(VitalSign.measured_at.desc(), VitalSign.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    vitals_rows = session.execute(
+        select(VitalSign).where(VitalSign.patient_id == patient_id)
+    ).scalars().all()
     return _inputs_from_rows(
-        patient_id, meds, conditions, latest, bool(patient.pregnant),
+        patient_id, meds, conditions, vitals_rows, bool(patient.pregnant),
         age_on(patient.dob, local_today()),
     )
 
@@ -190,13 +223,11 @@ def inputs_for_patients(session: Session, patient_ids: Sequence[int]) -> dict[in
         .order_by(PatientCondition.id)
     ):
         conditions[pid].append((text, icd10))
-    latest: dict[int, VitalSign] = {}
+    vitals_rows: dict[int, list[VitalSign]] = {pid: [] for pid in patient_ids}
     for vital in session.execute(
-        select(VitalSign)
-        .where(VitalSign.patient_id.in_(patient_ids))
-        .order_by(VitalSign.measured_at, VitalSign.id)
+        select(VitalSign).where(VitalSign.patient_id.in_(patient_ids))
     ).scalars():
-        latest[vital.patient_id] = vital
+        vitals_rows[vital.patient_id].append(vital)
     pregnant: dict[int, bool] = {}
     ages: dict[int, int | None] = {}
     today = local_today()
@@ -207,7 +238,7 @@ def inputs_for_patients(session: Session, patient_ids: Sequence[int]) -> dict[in
         ages[pid] = age_on(dob, today)
     return {
         pid: _inputs_from_rows(
-            pid, meds[pid], conditions[pid], latest.get(pid), pregnant.get(pid, False),
+            pid, meds[pid], conditions[pid], vitals_rows[pid], pregnant.get(pid, False),
             ages.get(pid),
         )
         for pid in patient_ids

@@ -85,6 +85,15 @@ class SignedReview:
     read_by_physician: tuple[str, ...] = ()
 
 
+def _iso(when: datetime | None) -> str | None:
+    return None if when is None else when.isoformat()
+
+
+def _when(text: str | None) -> datetime | None:
+    # Snapshots signed before each vital kept its own date have no per-vital times.
+    return None if not text else datetime.fromisoformat(text)
+
+
 def snapshot_of(
     view: ReviewDraftView, read_by_physician: Sequence[str] = ()
 ) -> dict[str, Any]:
@@ -122,6 +131,9 @@ def snapshot_of(
         if used is None
         else {
             "measured_at": used.measured_at.isoformat(),
+            "bp_measured_at": _iso(used.bp_measured_at),
+            "heart_rate_measured_at": _iso(used.heart_rate_measured_at),
+            "weight_measured_at": _iso(used.weight_measured_at),
             "systolic": used.systolic,
             "diastolic": used.diastolic,
             "heart_rate": used.heart_rate,
@@ -234,6 +246,9 @@ def latest_signed_review(session: Session, patient_id: int) -> SignedReview | No
             vitals.get("diastolic"),
             vitals.get("heart_rate"),
             vitals.get("weight_kg"),
+            _when(vitals.get("bp_measured_at")),
+            _when(vitals.get("heart_rate_measured_at")),
+            _when(vitals.get("weight_measured_at")),
         ),
         vitals_not_checked=data.get("vitals_not_checked"),
         pregnant=bool(data.get("pregnant")),

@@ -140,6 +140,10 @@ class MedicationLineView:
         return text
 
 
+#: Joins a partly read condition line and the part of it that was not checked.
+UNREAD_PART_MARK = " — part not checked: "
+
+
 @dataclass(frozen=True)
 class ConditionLineView:
     """One condition as typed and what it was read as.
@@ -171,7 +175,7 @@ class ConditionLineView:
         else each unread part."""
         if not self.is_checked:
             return (self.entered_as,)
-        return tuple(f"{self.entered_as} — part not checked: {part}" for part in self.unread)
+        return tuple(f"{self.entered_as}{UNREAD_PART_MARK}{part}" for part in self.unread)
 
 
 @dataclass(frozen=True)

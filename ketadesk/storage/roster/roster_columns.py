@@ -1,5 +1,6 @@
 """The roster's clinical columns and filters: review status, protocol status, next check-in due,
-open PHQ-9 item-9 safety alerts; filters "Review stale", "Check-in overdue", "Safety alert open".
+open safety alerts (PHQ-9 item 9, home-dose breaches); filters "Review stale", "Check-in
+overdue", "Safety alert open".
 
 Call ``install_roster_columns()`` once before querying the roster (the roster table model and
 the ``roster`` command do); it registers everything here with ``roster_query``'s hooks.
@@ -22,10 +23,11 @@ from sqlalchemy import (
     literal,
     null,
     select,
+    union,
 )
 from sqlalchemy.orm import Session
 
-from ketadesk.models.outcomes import QuestionnaireResponse, SafetyAlertAck
+from ketadesk.models.outcomes import DoseBreachAlert, QuestionnaireResponse, SafetyAlertAck
 from ketadesk.models.patients import Patient
 from ketadesk.models.protocols import PatientProtocol, ProtocolVersion
 from ketadesk.storage.roster import roster_query
@@ -102,15 +104,20 @@ def _protocol_sort() -> ColumnElement[Any]:
 
 
 def _open_alert_patients() -> Any:
-    return (
+    item9 = (
         select(QuestionnaireResponse.patient_id)
         .outerjoin(SafetyAlertAck, SafetyAlertAck.response_id == QuestionnaireResponse.id)
         .where(QuestionnaireResponse.safety_alert.is_(True), SafetyAlertAck.id.is_(None))
     )
+    dose_breach = select(DoseBreachAlert.patient_id).where(
+        DoseBreachAlert.acknowledged_at.is_(None)
+    )
+    return union(item9, dose_breach)
 
 
 def safety_alert_expression() -> ColumnElement[Any]:
-    """1 when the patient has an unacknowledged PHQ-9 item-9 alert, else 0."""
+    """1 when the patient has an open safety alert (an unacknowledged PHQ-9 item-9 answer or
+    an unacknowledged home-dose breach), else 0."""
     return case((Patient.id.in_(_open_alert_patients()), literal(1)), else_=literal(0))
 
 

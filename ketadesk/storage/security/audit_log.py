@@ -96,17 +96,24 @@ def verify_audit(session: Session, anchor: AuditAnchor | None = None) -> ChainVe
     stored = session.execute(
         select(AuditEvent.row_hash).where(AuditEvent.seq == anchor.seq)
     ).scalar_one_or_none()
-    if stored is None:
-        newest = latest_event(session)
-        last = 0 if newest is None else newest[0]
+    newest = latest_event(session)
+    return anchor_verdict(verdict, anchor, stored, 0 if newest is None else newest[0])
+
+
+def anchor_verdict(
+    verdict: ChainVerdict, anchor: AuditAnchor, stored_hash: str | None, newest_seq: int
+) -> ChainVerdict:
+    """``verdict`` of an intact walk, checked against the key file's anchor: ``stored_hash`` is
+    the row hash now stored for ``anchor.seq`` (None when that event is gone)."""
+    if stored_hash is None:
         return ChainVerdict(
             False,
             verdict.event_count,
-            last + 1,
-            f"the trail ends at event {last}, but events up to {anchor.seq} were recorded "
+            newest_seq + 1,
+            f"the trail ends at event {newest_seq}, but events up to {anchor.seq} were recorded "
             "when KetaDesk last closed this database (the newest events were removed)",
         )
-    if stored != anchor.row_hash:
+    if stored_hash != anchor.row_hash:
         return ChainVerdict(
             False,
             verdict.event_count,

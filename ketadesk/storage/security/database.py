@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ketadesk.core import audit_actions
@@ -33,7 +33,13 @@ from ketadesk.models.practice import PracticeMeta
 from ketadesk.models.users import User
 from ketadesk.storage.security import attempts
 from ketadesk.storage.security.attempts_kept import failed_attempts_kept, keep_failed_attempts
-from ketadesk.storage.security.audit_log import latest_event, record_event, verify_audit
+from ketadesk.storage.security.audit_checkpoint import (
+    WalkStopped,
+    record_walk_result,
+    verify_since_checkpoint,
+    walk_whole_chain,
+)
+from ketadesk.storage.security.audit_log import latest_event, record_event
 from ketadesk.storage.security.database_location import (
     DISK_FULL,
     check_database_location,
@@ -47,6 +53,7 @@ from ketadesk.storage.security.engine import (
     export_encrypted_copy,
     forget_key,
 )
+from ketadesk.storage.security.integrity_gate import IntegrityGate
 from ketadesk.storage.security.kdf_bounds import rewrap_weak_user_slot
 from ketadesk.storage.security.keyslots import (
     WRONG_CREDENTIALS,
@@ -56,11 +63,12 @@ from ketadesk.storage.security.keyslots import (
     new_database_key,
 )
 from ketadesk.storage.security.migrate import (
+    PACKAGED_HEAD,
     current_revision,
-    head_revision,
     needs_upgrade,
     upgrade_to_head,
 )
+from ketadesk.storage.security.orm_warmup import start_orm_warm_up
 from ketadesk.storage.security.password_rules import check_new_password
 
 
@@ -122,12 +130,22 @@ class UnlockOutcome:
 class PracticeDatabase:
     """An unlocked practice database. Create with ``create`` or ``unlock``."""
 
-    def __init__(self, path: Path, key: bytes, slots: KeySlotFile) -> None:
+    def __init__(
+        self, path: Path, key: bytes, slots: KeySlotFile, gate: IntegrityGate | None = None
+    ) -> None:
         self.path = path
         self.database_id = slots.database_id
         self._key: bytes | None = key
-        self.engine: Engine = create_keyed_engine(path, key)
+        # The page check, when it runs beside the first reads: no write before it passes.
+        self.gate = gate or IntegrityGate.already_checked()
+        self.engine: Engine = self._keyed_engine(key)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def _keyed_engine(self, key: bytes) -> Engine:
+        engine = create_keyed_engine(self.path, key)
+        if not self.gate.passed:
+            self.gate.guard(engine)
+        return engine
 
     # --- opening -----------------------------------------------------------------------------
     @classmethod
@@ -190,9 +208,17 @@ class PracticeDatabase:
 
     @classmethod
     def unlock(
-        cls, path: Path, user_name: str, password: str, *, now: datetime | None = None
+        cls,
+        path: Path,
+        user_name: str,
+        password: str,
+        *,
+        now: datetime | None = None,
+        check_pages_later: bool = False,
     ) -> tuple[PracticeDatabase, UnlockOutcome]:
-        """Open the database as ``user_name``. A wrong password changes no database file."""
+        """Open the database as ``user_name``. A wrong password changes no database file.
+
+        ``check_pages_later``: see ``open_with_key``."""
         path = Path(path)
         if not path.exists():
             raise UserFacingError(
@@ -202,20 +228,28 @@ class PracticeDatabase:
         check_database_location(path)
         _refuse_while_backing_off(path, user_name, now)
         slots = KeySlotFile.load(path)
+        warm_up = start_orm_warm_up()  # while argon2id runs
         try:
             key = slots.unwrap_for_user(user_name, password)
         except UserFacingError:
             attempts.record_failure(path, user_name, now)
             raise
-        opened = cls._open_as(path, key, slots, user_name)
+        finally:
+            warm_up.join()
+        opened = cls._open_as(path, key, slots, user_name, check_pages_later)
         rewrap_weak_user_slot(path, slots, key, user_name, password)
         return opened
 
     @classmethod
     def _open_as(
-        cls, path: Path, key: bytes, slots: KeySlotFile, user_name: str
+        cls,
+        path: Path,
+        key: bytes,
+        slots: KeySlotFile,
+        user_name: str,
+        check_pages_later: bool = False,
     ) -> tuple[PracticeDatabase, UnlockOutcome]:
-        database = cls.open_with_key(path, key, slots)
+        database = cls.open_with_key(path, key, slots, check_pages_later=check_pages_later)
         try:
             outcome = database._after_unlock(user_name)
         except BaseException:
@@ -225,7 +259,7 @@ class PracticeDatabase:
 
     @classmethod
     def unlock_with_device_secret(
-        cls, path: Path, user_name: str, device_secret: bytes
+        cls, path: Path, user_name: str, device_secret: bytes, *, check_pages_later: bool = False
     ) -> tuple[PracticeDatabase, UnlockOutcome]:
         """Open with a secret remembered in the OS keyring ("remember on this computer")."""
         path = Path(path)
@@ -237,10 +271,11 @@ class PracticeDatabase:
             raise UserFacingError(
                 "This computer no longer remembers you for this database; enter your password."
             )
-        return cls._open_as(path, key, slots, user_name)
+        return cls._open_as(path, key, slots, user_name, check_pages_later)
 
     def remember_on_this_computer(self, actor: Actor) -> bytes:
         """Add a device slot for ``actor``; returns the secret to keep in the OS keyring."""
+        self.gate.wait()  # nothing beside a damaged database is changed either
         slots = KeySlotFile.load(self.path)
         secret = slots.add_device_slot(self.database_key(), actor.user_name)
         slots.save(self.path)
@@ -256,8 +291,15 @@ class PracticeDatabase:
         slots.save(self.path)
 
     @classmethod
-    def open_with_key(cls, path: Path, key: bytes, slots: KeySlotFile) -> PracticeDatabase:
-        """Checks the key and every page, upgrades an older schema (after a backup), opens."""
+    def open_with_key(
+        cls, path: Path, key: bytes, slots: KeySlotFile, *, check_pages_later: bool = False
+    ) -> PracticeDatabase:
+        """Checks the key and every page, upgrades an older schema (after a backup), opens.
+
+        With ``check_pages_later`` the page check runs on a thread of its own and the database
+        is readable at once; writes wait for the check (``gate``), and the desktop app shows
+        the damage message when it fails (``wait_for_page_check``). The commands check first.
+        """
         restrict_database_files(path)  # files made by older versions become 0600 too
         try:
             check_key_opens(path, key)
@@ -270,16 +312,29 @@ class PracticeDatabase:
                 if 0 < failing < size // MIN_DATABASE_BYTES:
                     raise _damaged(path) from None
             raise
-        if cipher_damaged_pages(path, key):
+        gate = None
+        if check_pages_later:
+            gate = IntegrityGate(path, key, lambda: _damaged(path))
+            gate.start()
+        elif cipher_damaged_pages(path, key):
             raise _damaged(path)
-        database = cls(path, key, slots)
+        database = cls(path, key, slots, gate)
         try:
             database._check_identity()
             database._upgrade_if_needed()
+        except DatabaseError:
+            database.close()
+            database.gate.wait()  # a damaged page read before the check named it
+            raise
         except BaseException:
             database.close()
             raise
         return database
+
+    def wait_for_page_check(self) -> None:
+        """Block until the page check (and the writes held for it) are done; raise the damage
+        error when a page failed. Returns at once when the pages were checked at opening."""
+        self.gate.wait()
 
     def _check_identity(self) -> None:
         with self.session() as session:
@@ -293,6 +348,7 @@ class PracticeDatabase:
     def _upgrade_if_needed(self) -> None:
         if not needs_upgrade(self.engine):
             return
+        self.gate.wait()  # never upgrade a damaged file
         before = current_revision(self.engine)
         folder = make_private_folder(backups_dir(self.path))
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -303,13 +359,14 @@ class PracticeDatabase:
                 session,
                 ("system", "system"),
                 audit_actions.DATABASE_UPGRADED,
-                detail=f"schema {before} -> {head_revision()}",
+                detail=f"schema {before} -> {PACKAGED_HEAD}",
             )
 
     def _after_unlock(self, user_name: str) -> UnlockOutcome:
         with self.session() as session:
             carried = attempts.pending_for_audit(self.path, failed_attempts_kept(session))
         failures = carried.failures
+        logged_in_at = datetime.now(UTC)
         with self.session() as session:
             user = session.execute(
                 select(User).where(User.user_name == user_name)
@@ -318,33 +375,39 @@ class PracticeDatabase:
                 attempts.record_failure(self.path, user_name)
                 raise UserFacingError(WRONG_CREDENTIALS)
             actor = actor_from_user(user)
-            for failure in failures:
-                record_event(
-                    session,
-                    (failure.user_name, "unknown"),
-                    audit_actions.LOGIN_FAILED,
-                    detail="wrong user name or password",
-                    at=failure.at,
-                )
-            if carried.refused_files:
-                record_event(
-                    session,
-                    ("system", "system"),
-                    audit_actions.FAILED_ATTEMPTS_REFUSED,
-                    detail="failed log-in record edited, hand-written, deleted or rolled back",
-                )
-            record_event(session, actor, audit_actions.LOGIN)
-            verdict = verify_audit(session, KeySlotFile.load(self.path).audit_anchor)
-            if not verdict.is_intact:
-                record_event(
-                    session,
-                    actor,
-                    audit_actions.AUDIT_CHECK_FAILED,
-                    detail=verdict.describe()[:200],
-                )
-        snapshot = attempts.settle_after_unlock(self.path, user_name, carried)
-        with self.session() as session:
-            keep_failed_attempts(session, snapshot)
+            verdict = verify_since_checkpoint(session, KeySlotFile.load(self.path).audit_anchor)
+
+        def write_login_events() -> None:
+            with self.session() as session:
+                for failure in failures:
+                    record_event(
+                        session,
+                        (failure.user_name, "unknown"),
+                        audit_actions.LOGIN_FAILED,
+                        detail="wrong user name or password",
+                        at=failure.at,
+                    )
+                if carried.refused_files:
+                    record_event(
+                        session,
+                        ("system", "system"),
+                        audit_actions.FAILED_ATTEMPTS_REFUSED,
+                        detail="failed log-in record edited, hand-written, deleted or rolled back",
+                    )
+                record_event(session, actor, audit_actions.LOGIN, at=logged_in_at)
+                if not verdict.is_intact:
+                    record_event(
+                        session,
+                        actor,
+                        audit_actions.AUDIT_CHECK_FAILED,
+                        detail=verdict.describe()[:200],
+                    )
+            snapshot = attempts.settle_after_unlock(self.path, user_name, carried)
+            with self.session() as session:
+                keep_failed_attempts(session, snapshot)
+
+        # Held in memory until the page check passes (at once when it already has).
+        self.gate.when_passed(write_login_events)
         return UnlockOutcome(actor, verdict, len(failures))
 
     # --- sessions ----------------------------------------------------------------------------
@@ -383,9 +446,10 @@ class PracticeDatabase:
         if self._key is None:
             return
         try:
-            with self.session() as session:
-                record_event(session, actor, audit_actions.LOCK)
-            self._write_audit_anchor()
+            if self._page_check_settled():
+                with self.session() as session:
+                    record_event(session, actor, audit_actions.LOCK)
+                self._write_audit_anchor()
         finally:
             forget_key(self.engine)
             self._key = None
@@ -401,7 +465,7 @@ class PracticeDatabase:
             raise
         self.engine.dispose()
         self._key = key
-        self.engine = create_keyed_engine(self.path, key)
+        self.engine = self._keyed_engine(key)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         outcome = self._after_unlock(user_name)
         with self.session() as session:
@@ -410,11 +474,21 @@ class PracticeDatabase:
 
     def close(self) -> None:
         try:
-            if self._key is not None:
+            if self._key is not None and self._page_check_settled():
                 self._write_audit_anchor()
         finally:
             forget_key(self.engine)
             self._key = None
+
+    def _page_check_settled(self) -> bool:
+        """Wait for a page check still running; False when it found damage (write nothing)."""
+        try:
+            self.gate.wait()
+        except DatabaseDamagedError:
+            return False
+        except Exception:  # a held write failed; it was logged and the rest may still go
+            return True
+        return True
 
     def _write_audit_anchor(self) -> None:
         """Remember the newest audit event beside the database (never moving it backwards,
@@ -438,8 +512,22 @@ class PracticeDatabase:
         return KeySlotFile.load(self.path).audit_anchor
 
     def verify_audit_trail(self) -> ChainVerdict:
+        """The whole chain, streamed on a read connection of its own (memory flat)."""
+        return walk_whole_chain(self.path, self.database_key(), self.audit_anchor()).verdict
+
+    def check_whole_audit_trail(self, actor: Actor) -> ChainVerdict:
+        """The background walk after log-in: the whole chain, then its result recorded (a new
+        checkpoint when intact, the same ``audit_check_failed`` event as at log-in when not).
+        Run it on a worker; it holds no lock while it reads."""
+        try:
+            result = walk_whole_chain(
+                self.path, self.database_key(), self.audit_anchor(), lambda: not self.is_locked
+            )
+        except WalkStopped:
+            raise UserFacingError("The practice database is locked; log in again.") from None
         with self.session() as session:
-            return verify_audit(session, self.audit_anchor())
+            record_walk_result(session, actor, result)
+        return result.verdict
 
     # --- keys and backups --------------------------------------------------------------------
     def key_slots(self) -> KeySlotFile:

@@ -46,6 +46,7 @@ from ketadesk.ui.chart.chart_medications_tab import MedicationsTab
 from ketadesk.ui.chart.chart_record_table import selected_entry_id
 from ketadesk.ui.chart.chart_vitals_tab import VitalsTab
 from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.common.elided_label import ElidedLabel
 
 PHYSICIANS_ONLY = "Only physicians may do this."
 
@@ -65,7 +66,7 @@ class PatientChart(QWidget):
         self._dirty = False
         self.setWindowTitle("New patient" if patient_id is None else "Patient chart")
 
-        self.title = QLabel("New patient")
+        self.title = ElidedLabel("New patient")
         self.title.setStyleSheet("font-size: 16pt; font-weight: 600;")
         self.title.setAccessibleName("Patient")
         self.external_id_label = QLabel()
@@ -230,7 +231,7 @@ class PatientChart(QWidget):
 
     def _show_record(self, record: PatientRecord) -> None:
         d = record.demographics
-        self.title.setText(f"{d.last_name}, {d.first_name}  ·  {record.mrn}")
+        self.title.set_full_text(f"{d.last_name}, {d.first_name}  ·  {record.mrn}")
         self.setWindowTitle(f"{d.last_name}, {d.first_name} — {record.mrn}")
         self.demographics_tab.show_record(record)
         self.medications_tab.show_medications(record.medications)

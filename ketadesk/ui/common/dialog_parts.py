@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLayout,
     QLineEdit,
+    QPushButton,
     QVBoxLayout,
 )
 
@@ -28,6 +29,20 @@ class ProblemLabel(QLabel):
     def say(self, message: str) -> None:
         self.setText(message)
         self.show()
+
+
+def make_enter_press(button: QPushButton, buttons: QDialogButtonBox) -> None:
+    """Enter anywhere in the dialog presses ``button``; no other button of ``buttons`` takes it.
+
+    A Cancel button made by QDialogButtonBox is an "auto default" button, and Qt made it the
+    dialog's default once the dialog was shown: Enter in a password field then cancelled.
+    """
+    for other in buttons.buttons():
+        if isinstance(other, QPushButton) and other is not button:
+            other.setAutoDefault(False)
+            other.setDefault(False)
+    button.setAutoDefault(True)
+    button.setDefault(True)
 
 
 def password_field(accessible_name: str) -> QLineEdit:

@@ -1,14 +1,16 @@
 """The patient chart's "Check-ins & outcomes" tab.
 
 Check-ins, PHQ-9/GAD-7 forms entered item by item, the home dose log with protocol flags,
-the outcome charts, and an urgent banner for an unacknowledged PHQ-9 item 9 (with the 988
-crisis line). All reads and writes go through ``ketadesk.storage.outcomes.outcomes`` on the op
-runner; the widgets only ever hold frozen dataclasses.
+the outcome charts, and urgent banners for an unacknowledged PHQ-9 item 9 (with the 988
+crisis line) and for a home dose outside the protocol's safety limits. All reads and writes
+go through ``ketadesk.storage.outcomes`` on the op runner; the widgets only ever hold frozen
+dataclasses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from html import escape
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -18,7 +20,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QHeaderView,
-    QInputDialog,
     QLabel,
     QPushButton,
     QSplitter,
@@ -32,10 +33,12 @@ from PySide6.QtWidgets import (
 
 from ketadesk.core.permissions import Permission
 from ketadesk.core.questionnaires import load_instrument
+from ketadesk.storage.outcomes.dose_alerts import acknowledge_dose_alert
 from ketadesk.storage.outcomes.monitoring_plans import (
     PRACTICE_DEFAULT_SOURCE,
 )
 from ketadesk.storage.outcomes.outcome_records import (
+    DoseAlertRecord,
     DoseLogItem,
     PatientOutcomes,
     QuestionnaireRecord,
@@ -49,6 +52,7 @@ from ketadesk.storage.outcomes.outcomes import (
 )
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.qdate_conversion import utc_today
+from ketadesk.ui.outcomes.acknowledgement_dialog import AcknowledgementDialog
 from ketadesk.ui.outcomes.checkin_dialog import CheckInDialog
 from ketadesk.ui.outcomes.dose_dialog import DoseDialog
 from ketadesk.ui.outcomes.outcome_chart_inputs import outcome_chart_data
@@ -83,7 +87,8 @@ class CheckInsTab(QWidget):
     """Check-ins & outcomes for one patient.
 
     Signals (all carry the saved record's id): ``checkin_saved``, ``questionnaire_saved``,
-    ``dose_logged``, ``safety_alert_acknowledged``; ``outcomes_loaded`` fires after each
+    ``dose_logged``, ``safety_alert_acknowledged``, ``dose_alert_acknowledged``;
+    ``outcomes_loaded`` fires after each
     (re)load. Every save also emits ``data_changed("checkins")`` on the context, so the
     roster and the safety banner refresh.
     """
@@ -92,6 +97,7 @@ class CheckInsTab(QWidget):
     questionnaire_saved = Signal(int)
     dose_logged = Signal(int)
     safety_alert_acknowledged = Signal(int)
+    dose_alert_acknowledged = Signal(int)
     outcomes_loaded = Signal()
 
     def __init__(self, context: AppContext, patient_id: int, parent: QWidget | None = None):
@@ -99,7 +105,7 @@ class CheckInsTab(QWidget):
         self._context = context
         self._patient_id = patient_id
         self._outcomes: PatientOutcomes | None = None
-        self.ack_dialog: QInputDialog | None = None
+        self.ack_dialog: AcknowledgementDialog | None = None
         self.open_dialog: QDialog | None = None
         self._build()
         self._connect_signals()
@@ -127,6 +133,23 @@ class CheckInsTab(QWidget):
         banner_layout.addWidget(self.acknowledge_button)
         self.urgent_banner.setVisible(False)
         layout.addWidget(self.urgent_banner)
+
+        self.dose_alert_banner = QFrame(self)
+        self.dose_alert_banner.setObjectName("urgentBanner")
+        self.dose_alert_banner.setStyleSheet(BANNER_STYLE)
+        self.dose_alert_banner.setAccessibleName("Urgent home-dose safety alert")
+        dose_banner_layout = QHBoxLayout(self.dose_alert_banner)
+        dose_banner_layout.setContentsMargins(12, 8, 12, 8)
+        self.dose_alert_label = QLabel(self.dose_alert_banner)
+        self.dose_alert_label.setWordWrap(True)
+        self.dose_alert_label.setTextFormat(Qt.TextFormat.RichText)
+        # Room for three wrapped lines: the box layout does not grow rich text to its height.
+        self.dose_alert_label.setMinimumHeight(3 * self.fontMetrics().lineSpacing() + 4)
+        self.acknowledge_dose_button = QPushButton("Acknowledge…", self.dose_alert_banner)
+        dose_banner_layout.addWidget(self.dose_alert_label, 1)
+        dose_banner_layout.addWidget(self.acknowledge_dose_button)
+        self.dose_alert_banner.setVisible(False)
+        layout.addWidget(self.dose_alert_banner)
 
         self.monitoring_label = QLabel("Loading…", self)
         self.monitoring_label.setWordWrap(True)
@@ -177,6 +200,7 @@ class CheckInsTab(QWidget):
 
     def _connect_signals(self) -> None:
         self.acknowledge_button.clicked.connect(self._ask_acknowledgement)
+        self.acknowledge_dose_button.clicked.connect(self._ask_dose_acknowledgement)
         self.new_checkin_button.clicked.connect(self._new_checkin)
         self.phq9_button.clicked.connect(lambda: self._new_questionnaire("PHQ-9"))
         self.gad7_button.clicked.connect(lambda: self._new_questionnaire("GAD-7"))
@@ -197,6 +221,15 @@ class CheckInsTab(QWidget):
             else "Only a physician can acknowledge this alert. Tell a physician now."
         )
         self.acknowledge_button.setText(
+            "Acknowledge…" if is_physician else "Physician must acknowledge"
+        )
+        self.acknowledge_dose_button.setEnabled(is_physician)
+        self.acknowledge_dose_button.setToolTip(
+            "Record that you have reviewed this dose and acted on it."
+            if is_physician
+            else "Only a physician can acknowledge this alert. Tell a physician now."
+        )
+        self.acknowledge_dose_button.setText(
             "Acknowledge…" if is_physician else "Physician must acknowledge"
         )
 
@@ -226,6 +259,7 @@ class CheckInsTab(QWidget):
     def _show(self, outcomes: PatientOutcomes) -> None:
         self._outcomes = outcomes
         self._show_banner(outcomes.open_alerts)
+        self._show_dose_banner(outcomes.open_dose_alerts)
         self._show_monitoring(outcomes)
         self._fill_questionnaires(outcomes.questionnaires)
         self._fill_checkins(outcomes)
@@ -249,6 +283,21 @@ class CheckInsTab(QWidget):
         self.urgent_label.setText(
             f"<b>URGENT — suicide-risk answer not yet acknowledged</b> ({answered}). "
             f"{safety.alert_message}<br><b>{CRISIS_LINE_TEXT}</b> (24 hours a day)."
+        )
+
+    def _show_dose_banner(self, alerts: Sequence[DoseAlertRecord]) -> None:
+        self.dose_alert_banner.setVisible(bool(alerts))
+        if not alerts:
+            return
+        doses = "; ".join(
+            f"{alert.dose_mg:g} mg on {alert.taken_at.astimezone().strftime('%Y-%m-%d %H:%M')}: "
+            f"{alert.breach_words()}"
+            for alert in alerts
+        )
+        self.dose_alert_label.setText(
+            "<b>URGENT — home dose outside the protocol's safety limits, not yet "
+            f"acknowledged</b> ({escape(doses)}). Contact the patient before the next dose; "
+            "the dose log says what was broken."
         )
 
     def _show_monitoring(self, outcomes: PatientOutcomes) -> None:
@@ -423,7 +472,8 @@ class CheckInsTab(QWidget):
         dialog.open()
 
     def _new_dose(self) -> None:
-        dialog = DoseDialog(self)
+        context = None if self._outcomes is None else self._outcomes.dose_context
+        dialog = DoseDialog(context, self)
         self.open_dialog = dialog
         actor, patient_id = self._context.actor, self._patient_id
 
@@ -437,19 +487,52 @@ class CheckInsTab(QWidget):
     def _ask_acknowledgement(self) -> None:
         if self._outcomes is None or not self._outcomes.open_alerts:
             return
-        dialog = QInputDialog(self)
-        dialog.setWindowTitle("Acknowledge suicide-risk answer")
-        dialog.setLabelText(
+        dialog = AcknowledgementDialog(
+            "Acknowledge suicide-risk answer",
             "You are confirming that you have reviewed the PHQ-9 item 9 answer and acted on "
             "it (for example: spoke with the patient, assessed safety, shared the 988 "
-            "Lifeline). This is recorded in the audit log.\n\nShort note (what was done):"
+            "Lifeline). This is recorded in the audit log.",
+            self,
         )
-        dialog.setTextValue("")
         self.ack_dialog = dialog
-        dialog.textValueSelected.connect(self.acknowledge_open_alerts)
+        dialog.note_accepted.connect(self.acknowledge_open_alerts)
         dialog.open()
 
-    def acknowledge_open_alerts(self, note: str = "") -> None:
+    def _ask_dose_acknowledgement(self) -> None:
+        if self._outcomes is None or not self._outcomes.open_dose_alerts:
+            return
+        dialog = AcknowledgementDialog(
+            "Acknowledge home-dose safety alert",
+            "You are confirming that you have reviewed the home dose taken outside the "
+            "protocol's safety limits and acted on it (for example: spoke with the patient, "
+            "told them to hold the next dose, changed the protocol). This is recorded in the "
+            "audit log.",
+            self,
+        )
+        self.ack_dialog = dialog
+        dialog.note_accepted.connect(self.acknowledge_dose_alerts)
+        dialog.open()
+
+    def acknowledge_dose_alerts(self, note: str) -> None:
+        """Acknowledge every open home-dose alert of this patient as the logged-in physician."""
+        if self._outcomes is None:
+            return
+        ids = [alert.id for alert in self._outcomes.open_dose_alerts]
+        actor, db = self._context.actor, self._context.db
+
+        def run() -> list[int]:
+            with db.session() as session:
+                for alert_id in ids:
+                    acknowledge_dose_alert(session, actor, alert_id, note)
+            return ids
+
+        def done(acknowledged: list[int]) -> None:
+            for alert_id in acknowledged:
+                self.dose_alert_acknowledged.emit(alert_id)
+
+        self._context.ops.run(run, done, changes="checkins", parent_widget=self)
+
+    def acknowledge_open_alerts(self, note: str) -> None:
         """Acknowledge every open item-9 alert of this patient as the logged-in physician."""
         if self._outcomes is None:
             return

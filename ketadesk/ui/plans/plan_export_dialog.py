@@ -4,7 +4,8 @@ The dialog asks for a folder, a file-name pattern and an optional password (type
 stored), then renders the plans off the GUI thread through
 ``storage.plans.plan_export.export_plans`` (which uses ``reports/plan_batch`` worker processes)
 behind a progress dialog with Cancel. At the end it shows what was written and what was skipped,
-with the reason. Each written plan is audited by the service.
+with the reason. Each written plan is audited by the service. A plan whose interaction review
+is out of date or missing is refused for staff and asked about for physicians (audited).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QCheckBox,
     QDialog,
     QDialogButtonBox,
@@ -24,6 +26,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
+    QMessageBox,
     QProgressDialog,
     QPushButton,
     QVBoxLayout,
@@ -40,6 +43,7 @@ from ketadesk.storage.plans.plan_export import (
     check_pdf_password,
     export_plans,
 )
+from ketadesk.storage.plans.plan_review_gate import StaleReviewPlan, stale_review_plans
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.ops import show_error
 from ketadesk.ui.plans.plan_preview import open_in_system_viewer
@@ -78,6 +82,7 @@ class PlanExportDialog(QDialog):
         self._relay = _ProgressRelay(self)
         self._progress: QProgressDialog | None = None
         self.last_summary: ExportSummary | None = None
+        self.stale_question: QMessageBox | None = None
         self.setWindowTitle("Export treatment plans")
         self.setMinimumWidth(560)
 
@@ -226,7 +231,11 @@ class PlanExportDialog(QDialog):
         return folder, pattern, password
 
     def start_export(self) -> None:
-        """Check the inputs and start the batch on a worker thread, behind a progress dialog."""
+        """Check the inputs and the patients' interaction reviews, then export.
+
+        A plan whose review is out of date or missing is refused for staff (with the reason)
+        and, for a physician, asked about first (``stale_question``); going on is audited.
+        """
         try:
             folder, pattern, password = self._checked_inputs()
         except UserFacingError as error:
@@ -235,7 +244,80 @@ class PlanExportDialog(QDialog):
         # The password lives only in the job from here on; the fields are cleared at once.
         self.password_edit.clear()
         self.repeat_edit.clear()
-        self._cancel.clear()
+        self._cancel.clear()  # from here on, Cancel stops the batch (even before it starts)
+        db, ids = self._context.db, self._patient_ids
+
+        def load() -> tuple[StaleReviewPlan, ...]:
+            with db.session() as session:
+                return stale_review_plans(session, ids)
+
+        self.export_button.setEnabled(False)
+        self._context.ops.run(
+            load,
+            lambda stale: self._decide_on_stale_reviews(stale, folder, pattern, password),
+            on_failure=self._failed,
+            changes=None,
+            parent_widget=self,
+        )
+
+    def _decide_on_stale_reviews(
+        self,
+        stale: tuple[StaleReviewPlan, ...],
+        folder: Path,
+        pattern: str,
+        password: str | None,
+    ) -> None:
+        if not stale:
+            self._run_export(folder, pattern, password, allow_stale_review=False)
+            return
+        listed = "\n".join(f"• {item.mrn}: {item.problem}" for item in stale)
+        only_these = self._patient_ids is not None and len(self._patient_ids) == len(stale)
+        if not self._context.can(Permission.SIGN):
+            if only_these:
+                self.export_button.setEnabled(True)
+                self.summary_label.setText(
+                    "Not exported: the interaction review must be current before a plan is "
+                    f"printed. A physician must run and sign it again.\n{listed}"
+                )
+                return
+            self._run_export(folder, pattern, password, allow_stale_review=False)
+            return
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Interaction review out of date")
+        box.setText(
+            "The plan would carry an interaction review that no longer matches the chart:"
+        )
+        box.setInformativeText(
+            f"{listed}\n\nRun and sign the review again first, or export anyway (your "
+            "choice is recorded in the audit log)."
+        )
+        export_anyway = box.addButton("Export anyway", QMessageBox.ButtonRole.AcceptRole)
+        skip = None if only_these else box.addButton(
+            "Skip these patients", QMessageBox.ButtonRole.ActionRole
+        )
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(cancel)
+        box.setEscapeButton(cancel)
+        self.stale_question = box
+
+        def answered(button: QAbstractButton) -> None:
+            self.stale_question = None
+            if button is export_anyway:
+                self._run_export(folder, pattern, password, allow_stale_review=True)
+            elif skip is not None and button is skip:
+                self._run_export(folder, pattern, password, allow_stale_review=False)
+            else:
+                self.export_button.setEnabled(True)
+                self.summary_label.setText("Not exported.")
+
+        box.buttonClicked.connect(answered)
+        box.open()
+
+    def _run_export(
+        self, folder: Path, pattern: str, password: str | None, *, allow_stale_review: bool
+    ) -> None:
+        """Start the batch on a worker thread, behind a progress dialog."""
         self.export_button.setEnabled(False)
         self.summary_label.setText("Exporting…")
         self.details_list.clear()
@@ -258,7 +340,7 @@ class PlanExportDialog(QDialog):
             return export_plans(
                 db, actor, ids, folder, pattern=pattern, password=password,
                 workers=workers, cancel=cancel, progress=relay.advanced.emit,
-                overwrite=overwrite,
+                overwrite=overwrite, allow_stale_review=allow_stale_review,
             )
 
         self._context.ops.run(

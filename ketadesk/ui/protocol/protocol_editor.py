@@ -19,7 +19,15 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QInputDialog, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QInputDialog,
+    QMessageBox,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Permission
@@ -27,6 +35,8 @@ from ketadesk.core.practice_limits import PracticeLimits
 from ketadesk.core.protocol_templates import ProtocolTemplate
 from ketadesk.core.protocol_validation import ValidationMessage, validate_protocol
 from ketadesk.core.protocols import Protocol, WeightReading
+from ketadesk.storage.patients.patient_records import load_patient
+from ketadesk.storage.patients.patients import change_status
 from ketadesk.storage.practice.practice_limits_store import (
     get_practice_limits,
 )
@@ -69,11 +79,14 @@ class ProtocolEditor(QWidget):
 
     Signals carry the patient id: ``protocol_saved`` after a draft is saved (or a new draft is
     started from a signed version), ``protocol_signed`` after signing, ``protocol_discontinued``
-    after discontinuing; ``protocol_loaded`` each time the tab has (re)read the database.
+    after discontinuing; ``protocol_loaded`` each time the tab has (re)read the database;
+    ``patient_activated`` when, after signing for a patient in Screening, the physician
+    accepts the offer (``activation_question``) to mark them Active.
     """
 
     protocol_saved = Signal(int)
     protocol_signed = Signal(int)
+    patient_activated = Signal(int)
     protocol_discontinued = Signal(int)
     protocol_loaded = Signal(int)
 
@@ -88,6 +101,7 @@ class ProtocolEditor(QWidget):
         self._shown: ProtocolVersionInfo | None = None  # version in the form
         self._editable = False
         self._dirty = False
+        self.activation_question: QMessageBox | None = None
         self._messages: list[ValidationMessage] = []
         self._parse_problems: list[tuple[str, str]] = []
         self._protocol: Protocol | None = None
@@ -423,19 +437,65 @@ class ProtocolEditor(QWidget):
         if not self._confirm_interruptive_flags():
             return
 
-        def work() -> ProtocolVersionInfo:
+        def work() -> tuple[ProtocolVersionInfo, str]:
             with self.context.db.session() as session:
                 draft = store.save_draft(session, actor, patient_id, protocol, start,
                                          template_name=template_name)
-                return store.sign_version(session, actor, draft.version_id,
-                                          acknowledged_warnings=acknowledged, today=today)
+                signed = store.sign_version(session, actor, draft.version_id,
+                                            acknowledged_warnings=acknowledged, today=today)
+                return signed, load_patient(session, patient_id).status
 
-        def done(_version: ProtocolVersionInfo) -> None:
+        def done(result: tuple[ProtocolVersionInfo, str]) -> None:
+            version, status = result
             self._dirty = False
             self.protocol_signed.emit(patient_id)
             self.reload()
+            if status == "screening":
+                self._offer_activation(version)
 
         self.context.ops.run(work, done, changes="protocols", parent_widget=self)
+
+    def _offer_activation(self, version: ProtocolVersionInfo) -> None:
+        """A protocol was signed for a patient still marked Screening: offer to make them
+        Active. Either way its dose rules and monitoring apply from its start date (see
+        ``storage.outcomes.monitoring_plans.MONITORED_WITH_SIGNED_PROTOCOL``)."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Start treatment?")
+        box.setText(
+            f"Version {version.number} is signed. This patient is still marked "
+            "\"Screening\". Mark them \"Active\" (in treatment) now?"
+        )
+        box.setInformativeText(
+            f"The protocol's dose rules and check-in schedule apply from "
+            f"{version.start_date.isoformat()} either way; the status tells the practice "
+            "that treatment has started."
+        )
+        make_active = box.addButton("Mark Active", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Keep Screening", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(make_active)
+        self.activation_question = box
+        patient_id, actor = self.patient_id, self.context.actor
+
+        def answered(button: QAbstractButton) -> None:
+            self.activation_question = None
+            if button is not make_active:
+                return
+
+            def work() -> str:
+                with self.context.db.session() as session:
+                    return change_status(
+                        session, actor, patient_id, "active",
+                        f"Protocol version {version.number} signed; treatment starting",
+                    ).status
+
+            self.context.ops.run(
+                work, lambda _status: self.patient_activated.emit(patient_id),
+                changes=f"patient:{patient_id}", parent_widget=self,
+            )
+
+        box.buttonClicked.connect(answered)
+        box.open()
 
     def _confirm_interruptive_flags(self) -> bool:
         """The practice's interruptive alert: flags of the signed review at or above the

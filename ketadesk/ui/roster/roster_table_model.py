@@ -71,12 +71,14 @@ PROTOCOL_LABELS = {
     "signed": "Signed",
     "discontinued": "Discontinued",
 }
-SAFETY_ALERT_TEXT = "Item 9 alert"
+SAFETY_ALERT_TEXT = "Safety alert"
 CHECKING_TEXT = "Checking…"
 NOT_MONITORED_TEXT = "Not monitored"
 SAFETY_ALERT_TOOLTIP = (
-    "Unacknowledged PHQ-9 item 9 answer (thoughts of self-harm): open the chart, review and "
-    "acknowledge. Crisis line: call or text 988."
+    "Unacknowledged safety alert: a PHQ-9 item 9 answer (thoughts of self-harm) or a home dose "
+    "outside the protocol's safety limits (blood pressure over the hold limit, dose over the "
+    "maximum, doses too close together). Open the chart's check-ins, review and acknowledge. "
+    "Crisis line: call or text 988."
 )
 _URGENT = QColor("#b00020")
 _ATTENTION = QColor("#8a4b00")

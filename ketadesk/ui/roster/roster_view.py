@@ -122,7 +122,6 @@ class RosterView(QWidget):
         self._stop_warming = threading.Event()  # set when the view goes away
         self.destroyed.connect(self._stop_warming.set)
         self._find = QShortcut(QKeySequence.StandardKey.Find, self)
-        self._new = QShortcut(QKeySequence.StandardKey.New, self)
         self._restore_widths()
         self._connect_signals()
         self.apply_filter()
@@ -139,7 +138,6 @@ class RosterView(QWidget):
         self.table.activated_row.connect(self._open_row)
         self.table.horizontalHeader().sectionResized.connect(self._save_widths)
         self._find.activated.connect(self.focus_search)
-        self._new.activated.connect(self.new_patient_requested)
         self._context.data_changed.connect(self._on_data_changed)
 
     # --- behaviour -----------------------------------------------------------------------

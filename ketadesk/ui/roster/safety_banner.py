@@ -1,11 +1,12 @@
-"""A red banner for the roster or main window: patients with an unacknowledged PHQ-9 item 9."""
+"""A red banner for the roster or main window: patients with an open safety alert (an
+unacknowledged PHQ-9 item 9 answer, or a home dose outside the protocol's safety limits)."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from ketadesk.storage.outcomes.outcomes import open_safety_alerts
+from ketadesk.storage.outcomes.outcomes import OpenSafetyAlerts, open_safety_alert_kinds
 from ketadesk.ui.common.context import AppContext
 
 CRISIS_LINE_TEXT = "988 Suicide & Crisis Lifeline: call or text 988"
@@ -19,17 +20,32 @@ BANNER_STYLE = (
 )
 
 
-def banner_text(count: int) -> str:
-    """The banner's sentence for ``count`` patients (singular/plural)."""
-    who = "1 patient has" if count == 1 else f"{count} patients have"
-    return (
-        f"<b>URGENT: {who} an unacknowledged suicide-risk answer (PHQ-9 item 9).</b> "
-        f"A physician must review and acknowledge each one. {CRISIS_LINE_TEXT}."
-    )
+def _who(count: int) -> str:
+    return "1 patient has" if count == 1 else f"{count} patients have"
+
+
+def banner_text(count: int, dose_breach_count: int = 0) -> str:
+    """The banner's sentences: ``count`` patients with a suicide-risk answer not yet
+    acknowledged, ``dose_breach_count`` with a home dose outside the protocol's safety limits
+    not yet acknowledged (singular/plural; a kind with no patients is left out)."""
+    parts = []
+    if count:
+        parts.append(
+            f"<b>URGENT: {_who(count)} an unacknowledged suicide-risk answer (PHQ-9 item 9).</b>"
+        )
+    if dose_breach_count:
+        parts.append(
+            f"<b>URGENT: {_who(dose_breach_count)} a home dose outside the protocol's safety "
+            "limits</b> (blood pressure over the hold limit, dose over the maximum or doses "
+            "too close together)."
+        )
+    crisis = f" {CRISIS_LINE_TEXT}." if count else ""
+    return " ".join(parts) + f" A physician must review and acknowledge each one.{crisis}"
 
 
 class SafetyBanner(QFrame):
-    """Hidden while no alert is open; otherwise a red bar with the count and a "Show" button.
+    """Hidden while no safety alert is open; otherwise a red bar with the counts (suicide-risk
+    answers, home-dose breaches) and a "Show" button.
 
     ``patients_requested(list[int])`` is emitted with the patient ids when "Show patients" is
     clicked (the main window can filter the roster to them). ``refresh()`` re-reads the
@@ -44,9 +60,10 @@ class SafetyBanner(QFrame):
         super().__init__(parent)
         self._context = context
         self._patient_ids: list[int] = []
+        self.alerts_seen: OpenSafetyAlerts | None = None  # the last read (None before it)
         self.setObjectName("urgentBanner")
         self.setStyleSheet(BANNER_STYLE)
-        self.setAccessibleName("Urgent suicide-risk alert")
+        self.setAccessibleName("Urgent safety alert")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 8)
         self.message_label = QLabel(self)
@@ -69,20 +86,23 @@ class SafetyBanner(QFrame):
             self.refresh()
 
     def refresh(self) -> None:
-        """Re-read which patients have an open item-9 alert (worker thread)."""
+        """Re-read which patients have an open safety alert (worker thread)."""
         db = self._context.db
 
-        def load() -> set[int]:
+        def load() -> OpenSafetyAlerts:
             with db.session() as session:
-                return open_safety_alerts(session)
+                return open_safety_alert_kinds(session)
 
-        self._context.ops.run(load, self.set_patient_ids, parent_widget=self)
+        self._context.ops.run(load, self.set_alerts, parent_widget=self)
 
-    def set_patient_ids(self, patient_ids: set[int] | list[int]) -> None:
+    def set_alerts(self, alerts: OpenSafetyAlerts) -> None:
         """Show the banner for these patients (hide it when there are none)."""
-        self._patient_ids = sorted(patient_ids)
+        self.alerts_seen = alerts
+        self._patient_ids = sorted(alerts.patient_ids)
         count = len(self._patient_ids)
-        self.message_label.setText(banner_text(count))
+        self.message_label.setText(
+            banner_text(len(alerts.suicide_risk), len(alerts.dose_breach))
+        )
         self.setVisible(count > 0)
         self.alerts_changed.emit(count)
 

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from ketadesk import APP_NAME
 from ketadesk.core.errors import UserFacingError
 from ketadesk.storage.security.secret_store import SecretStore, device_secret_name
+from ketadesk.ui.common.dialog_parts import make_enter_press
 from ketadesk.ui.common.ops import OpRunner
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ class LoginDialog(QDialog):
     """Asks for a user name and password; on success ``database`` and ``outcome`` are set."""
 
     logged_in = Signal()
+    unlock_started = Signal()  # the key is being derived: a moment to prepare the next screen
 
     def __init__(
         self, db_path: Path, secret_store: SecretStore, parent: QWidget | None = None
@@ -78,7 +80,7 @@ class LoginDialog(QDialog):
         form.addRow("&Password", self.password_edit)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.login_button = self.buttons.addButton("Log in", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.login_button.setDefault(True)
+        make_enter_press(self.login_button, self.buttons)  # Escape still cancels
 
         layout = QVBoxLayout(self)
         layout.addWidget(title)
@@ -107,6 +109,8 @@ class LoginDialog(QDialog):
         self.error_label.show()
 
     def try_login(self) -> None:
+        if not self.login_button.isEnabled():  # already unlocking: a second Enter does nothing
+            return
         user_name = self.user_edit.text().strip().lower()
         password = self.password_edit.text()
         if not user_name:
@@ -130,14 +134,24 @@ class LoginDialog(QDialog):
             from ketadesk.storage.security.database import PracticeDatabase
 
             if remembered is not None:
-                return PracticeDatabase.unlock_with_device_secret(path, user_name, remembered)
-            database, outcome = PracticeDatabase.unlock(path, user_name, password)
+                return PracticeDatabase.unlock_with_device_secret(
+                    path, user_name, remembered, check_pages_later=True
+                )
+            # The page check runs beside the first paint; MainWindow shows its result.
+            database, outcome = PracticeDatabase.unlock(
+                path, user_name, password, check_pages_later=True
+            )
             if remember:
-                secret = database.remember_on_this_computer(outcome.actor)
+                try:  # a write: it waits for the page check, and fails when pages are damaged
+                    secret = database.remember_on_this_computer(outcome.actor)
+                except BaseException:
+                    database.close()
+                    raise
                 secrets.put(device_secret_name(database.database_id, user_name), secret)
             return database, outcome
 
         self._ops.run(unlock, self._unlocked, on_failure=self._failed)
+        self.unlock_started.emit()
 
     def _remembered_secret(self, user_name: str) -> bytes | None:
         if not self.keyring_available:

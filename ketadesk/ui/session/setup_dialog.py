@@ -21,6 +21,7 @@ from ketadesk import APP_NAME
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Actor
 from ketadesk.storage.security.database import PracticeDatabase
+from ketadesk.ui.common.dialog_parts import make_enter_press
 
 
 class SetupDialog(QDialog):
@@ -63,6 +64,7 @@ class SetupDialog(QDialog):
         self.create_button = self.buttons.addButton(
             "Create", QDialogButtonBox.ButtonRole.AcceptRole
         )
+        make_enter_press(self.create_button, self.buttons)
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addLayout(form)

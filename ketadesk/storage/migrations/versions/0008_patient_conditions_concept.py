@@ -1,7 +1,7 @@
 """patient_conditions.concept_id: the knowledge-base concept a picked or coded condition maps to
 
 Revision ID: 7c14e2a9d0b1
-Revises: aa0a25ef2068
+Revises: b5e1a9d20c07
 Create Date: 2026-12-02 20:10:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "7c14e2a9d0b1"
-down_revision = "aa0a25ef2068"
+down_revision = "b5e1a9d20c07"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,204 @@
+"""Audit checks that do not grow with the practice's history.
+
+At log-in only the events after the newest *checkpoint* are walked. A checkpoint is itself an
+audit event (``audit_verified``, written when a full walk found the whole chain intact); its
+detail names the last event that walk verified and that event's hash, so it is covered by
+the chain after it and by the key file's anchor. The full walk then runs in the background
+(``walk_whole_chain``) on its own read connection, streaming plain rows in batches: memory
+stays flat at any length, and no write lock is held while it reads.
+
+What each check catches: an event altered, removed or reordered *after* the checkpoint is
+named at log-in; one *before* it is named by the background walk, which raises the same alarm
+(an ``audit_check_failed`` event and the warning banner).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, union_all
+from sqlalchemy.orm import Session
+
+from ketadesk.core import audit_actions
+from ketadesk.core.audit_chain import AuditRecord, ChainVerdict, verify_chain
+from ketadesk.core.permissions import Actor
+from ketadesk.models.audit import AuditEvent
+from ketadesk.storage.security.audit_log import anchor_verdict, latest_event, record_event
+from ketadesk.storage.security.engine import raw_connection
+from ketadesk.storage.security.keyslots import AuditAnchor
+
+BATCH_ROWS = 2000
+_CHECKPOINT = re.compile(r"events 1-(\d+) intact; event \1 hash ([0-9a-f]{64})")
+# Any time that cannot be read back makes the event's hash differ: "its content was altered".
+_UNREADABLE_TIME = datetime(1, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class AuditCheckpoint:
+    """The newest event a full walk verified: its number and its hash."""
+
+    seq: int
+    row_hash: str
+
+    def detail(self) -> str:
+        return f"events 1-{self.seq} intact; event {self.seq} hash {self.row_hash}"
+
+
+@dataclass(frozen=True)
+class WalkResult:
+    verdict: ChainVerdict
+    through: AuditCheckpoint | None  # the last event walked when the chain is intact
+
+
+def latest_checkpoint(session: Session) -> AuditCheckpoint | None:
+    detail = session.execute(
+        select(AuditEvent.detail)
+        .where(AuditEvent.action == audit_actions.AUDIT_VERIFIED)
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    match = None if detail is None else _CHECKPOINT.fullmatch(detail)
+    return None if match is None else AuditCheckpoint(int(match[1]), match[2])
+
+
+def _record(row: Any, occurred_at: datetime) -> AuditRecord:
+    return AuditRecord(
+        row[0], occurred_at, row[2], row[3], row[4], row[5], row[6], row[7], row[8]
+    )
+
+
+_COLUMNS = (
+    AuditEvent.seq,
+    AuditEvent.occurred_at,
+    AuditEvent.user_name,
+    AuditEvent.role,
+    AuditEvent.patient_id,
+    AuditEvent.action,
+    AuditEvent.detail,
+    AuditEvent.prev_hash,
+    AuditEvent.row_hash,
+)
+
+
+def verify_since_checkpoint(session: Session, anchor: AuditAnchor | None) -> ChainVerdict:
+    """The log-in check: the events after the newest checkpoint (every event when there is
+    none yet), then the key file's anchor. Columns are streamed, never ORM objects."""
+    checkpoint = latest_checkpoint(session)
+    query: Any = select(*_COLUMNS).order_by(AuditEvent.id)
+    if checkpoint is not None:
+        checkpoint_row = session.execute(
+            select(AuditEvent.id).where(AuditEvent.seq == checkpoint.seq)
+        ).scalar_one_or_none()
+        later = AuditEvent.seq > checkpoint.seq
+        if checkpoint_row is None:  # removed: the walk names it from the next event's link
+            query = query.where(later)
+        else:
+            # Storage order after the checkpoint's row, plus any later event moved before it;
+            # two index ranges (an OR of the two would scan the whole table).
+            both = union_all(
+                select(*_COLUMNS, AuditEvent.id).where(AuditEvent.id > checkpoint_row),
+                # "id + 0": walk the seq index, not every row up to the checkpoint
+                select(*_COLUMNS, AuditEvent.id).where(later, AuditEvent.id + 0 <= checkpoint_row),
+            ).subquery()
+            query = select(*(both.c[c.key] for c in _COLUMNS)).order_by(both.c.id)
+    rows = session.execute(query.execution_options(yield_per=BATCH_ROWS))
+
+    def seq_exists(seq: int) -> bool:
+        found = session.execute(select(AuditEvent.id).where(AuditEvent.seq == seq)).first()
+        return found is not None
+
+    walked = verify_chain(
+        (_record(row, row[1]) for row in rows),
+        after=None if checkpoint is None else (checkpoint.seq, checkpoint.row_hash),
+        seq_exists=seq_exists,
+    )
+    rows.close()
+    before = 0 if checkpoint is None else checkpoint.seq
+    verdict = ChainVerdict(
+        walked.is_intact, before + walked.event_count, walked.first_bad_seq, walked.problem
+    )
+    if not verdict.is_intact or anchor is None:
+        return verdict
+    stored = session.execute(
+        select(AuditEvent.row_hash).where(AuditEvent.seq == anchor.seq)
+    ).scalar_one_or_none()
+    newest = latest_event(session)
+    return anchor_verdict(verdict, anchor, stored, 0 if newest is None else newest[0])
+
+
+def _stored_time(value: Any) -> datetime:
+    """A stored ``occurred_at`` (SQLite text, as ``UTCDateTime`` writes it) as aware UTC."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC)
+    try:
+        return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+    except ValueError:
+        return _UNREADABLE_TIME
+
+
+class WalkStopped(Exception):
+    """The database was locked or closed while the walk ran."""
+
+
+def walk_whole_chain(
+    path: Path,
+    key: bytes,
+    anchor: AuditAnchor | None,
+    keep_going: Callable[[], bool] = lambda: True,
+) -> WalkResult:
+    """Every event from the first, in storage order, on a fresh read connection of its own,
+    in batches of ``BATCH_ROWS`` plain rows (run it on a worker thread). ``keep_going`` is
+    asked before each batch; when it says no, ``WalkStopped`` is raised."""
+    connection = raw_connection(path, key)
+    try:
+        cursor = connection.execute(
+            "SELECT seq, occurred_at, user_name, role, patient_id, action, detail, prev_hash, "
+            "row_hash FROM audit_events ORDER BY id"
+        )
+        last: list[AuditRecord] = []
+
+        def records() -> Iterator[AuditRecord]:
+            while keep_going() and (batch := cursor.fetchmany(BATCH_ROWS)):
+                for row in batch:
+                    record = _record(row, _stored_time(row[1]))
+                    last[:] = [record]
+                    yield record
+
+        def seq_exists(seq: int) -> bool:
+            found = connection.execute("SELECT 1 FROM audit_events WHERE seq = ?", (seq,))
+            return found.fetchone() is not None
+
+        verdict = verify_chain(records(), seq_exists=seq_exists)
+        cursor.close()
+        if not keep_going():
+            raise WalkStopped
+        if verdict.is_intact and anchor is not None:
+            stored = connection.execute(
+                "SELECT row_hash FROM audit_events WHERE seq = ?", (anchor.seq,)
+            ).fetchone()
+            newest = connection.execute("SELECT max(seq) FROM audit_events").fetchone()
+            verdict = anchor_verdict(
+                verdict, anchor, None if stored is None else stored[0], newest[0] or 0
+            )
+    finally:
+        connection.close()
+    through = AuditCheckpoint(last[0].seq, last[0].row_hash) if verdict.is_intact and last else None
+    return WalkResult(verdict, through)
+
+
+def record_walk_result(session: Session, actor: Actor, result: WalkResult) -> None:
+    """Intact: a new checkpoint. Broken: the same ``audit_check_failed`` event as at log-in."""
+    if result.verdict.is_intact:
+        if result.through is not None:
+            record_event(
+                session, actor, audit_actions.AUDIT_VERIFIED, detail=result.through.detail()
+            )
+        return
+    record_event(
+        session, actor, audit_actions.AUDIT_CHECK_FAILED, detail=result.verdict.describe()[:200]
+    )

@@ -1,0 +1,242 @@
+"""The checks that left the log-in path still catch what they caught there.
+
+- Page check on a worker (``check_pages_later``): a damaged page found after the roster is on
+  screen hides every patient, says the same damage message as before, and nothing is written
+  to the folder (the log-in events are held and dropped).
+- Audit: log-in walks only the events after the newest checkpoint; a tampered event after it is
+  named at log-in, one before it by the background walk, which raises the same alarm (an
+  ``audit_check_failed`` event and the banner for users who manage users).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from ketadesk.core import audit_actions
+from ketadesk.models.audit import AuditEvent
+from ketadesk.storage.security.audit_checkpoint import latest_checkpoint
+from ketadesk.storage.security.audit_log import record_event
+from ketadesk.storage.security.database import (
+    DatabaseDamagedError,
+    PracticeDatabase,
+    backups_dir,
+)
+from ketadesk.storage.security.engine import raw_connection
+from ketadesk.storage.security.keyslots import KeySlotFile
+from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.main_window import MainWindow
+from tests.conftest import PASSWORD, PHYSICIAN, copy_practice
+from tests.reliability.conftest import changed_files, folder_hashes, record_figure
+from tests.reliability.test_audit_tampering import _plan
+
+PAGE = 4096
+DAMAGED = "The practice database is damaged"
+TRIALS = int(os.environ.get("KETADESK_CHECKPOINT_TRIALS", "40"))
+
+
+# --- page check on a worker --------------------------------------------------------------------
+@pytest.fixture
+def damaged_late(demo_practice_files: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A practice with one good backup, then a byte flipped in its last page (a page the
+    roster and the log-in never read)."""
+    folder = tmp_path / "practice"
+    path = copy_practice(demo_practice_files, folder)
+    db, _outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)
+    backup = db.backup_to(backups_dir(path) / "practice-20261201.db")
+    db.close()
+    data = bytearray(path.read_bytes())
+    data[len(data) - PAGE // 2] ^= 0x5A
+    path.write_bytes(bytes(data))
+    return path, backup
+
+
+def test_damage_found_after_opening_refuses_writes_and_changes_no_file(damaged_late) -> None:
+    path, backup = damaged_late
+    before = folder_hashes(path.parent)
+    db, outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD, check_pages_later=True)
+    try:
+        with pytest.raises(DatabaseDamagedError) as caught:
+            db.wait_for_page_check()
+        assert caught.value.message.startswith(DAMAGED)
+        assert str(backup) in caught.value.message
+        with pytest.raises(DatabaseDamagedError), db.session() as session:
+            record_event(session, outcome.actor, audit_actions.PATIENT_VIEWED, patient_id=1)
+    finally:
+        db.close()
+    assert changed_files(before, folder_hashes(path.parent)) == set()
+
+
+def test_the_desktop_hides_the_data_when_the_background_page_check_fails(
+    qtbot, damaged_late, tmp_path
+) -> None:
+    path, backup = damaged_late
+    before = folder_hashes(path.parent)
+    db, outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD, check_pages_later=True)
+    window = MainWindow(AppContext(db, outcome.actor), outcome.audit)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.roster.isVisible()  # the roster is on screen before the check is done
+    window.start_background_checks()
+    qtbot.waitUntil(lambda: window.is_damaged, timeout=20_000)
+    window.grab().save(str(tmp_path / "damaged-window.png"))
+    assert not window.roster.isVisible() and not window.workspace.isVisible()
+    assert window.damage_notice.text().startswith(f"⚠ {DAMAGED}")
+    assert str(backup) in window.damage_notice.text()
+    assert not window.menuBar().isEnabled()
+    assert db.is_locked  # the key is dropped
+    window.close()
+    assert changed_files(before, folder_hashes(path.parent)) == set()
+
+
+def test_a_sound_database_opened_this_way_writes_the_log_in_after_the_check(
+    demo_practice_files, tmp_path
+) -> None:
+    path = copy_practice(demo_practice_files, tmp_path / "db")
+    db, _outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD, check_pages_later=True)
+    try:
+        db.wait_for_page_check()
+        with db.session() as session:
+            newest = session.execute(
+                select(AuditEvent.action).order_by(AuditEvent.seq.desc()).limit(1)
+            ).scalar_one()
+        assert newest == audit_actions.LOGIN
+    finally:
+        db.close()
+
+
+# --- audit checkpoint ---------------------------------------------------------------------------
+def _tamper(path: Path, key: bytes, statements: list[str]) -> None:
+    connection = raw_connection(path, key)
+    connection.execute("DROP TRIGGER IF EXISTS audit_events_no_update")
+    connection.execute("DROP TRIGGER IF EXISTS audit_events_no_delete")
+    for statement in statements:
+        connection.execute(statement)
+    connection.commit()
+    connection.close()
+
+
+@pytest.fixture(scope="module")
+def checkpointed_practice(
+    prepared_practice: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, bytes, int, int]:
+    """A closed practice: 40 events, a full walk (the checkpoint), 20 events after it.
+    Returns (path, key, checkpoint seq, event count)."""
+    path = copy_practice(prepared_practice, tmp_path_factory.mktemp("checkpointed"))
+    db, outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)
+    for count in (40, 20):
+        with db.session() as session:
+            for number in range(count):
+                record_event(session, outcome.actor, audit_actions.PATIENT_VIEWED,
+                             patient_id=number % 9 + 1, detail="chart opened")
+        if count == 40:
+            assert db.check_whole_audit_trail(outcome.actor).is_intact
+    with db.session() as session:
+        checkpoint = latest_checkpoint(session)
+        total = session.execute(select(AuditEvent.seq).order_by(AuditEvent.seq.desc())).first()
+    key = db.database_key()
+    db.close()
+    assert checkpoint is not None and total is not None
+    return path, key, checkpoint.seq, total[0]
+
+
+def _copy(source: Path, folder: Path) -> Path:
+    return copy_practice(source, folder)
+
+
+def _actions(db: PracticeDatabase) -> list[str]:
+    with db.session() as session:
+        return list(session.execute(select(AuditEvent.action).order_by(AuditEvent.seq)).scalars())
+
+
+def test_tampering_after_the_checkpoint_is_named_at_log_in(checkpointed_practice, tmp_path):
+    path, key, checkpoint, count = checkpointed_practice
+    copy = _copy(path, tmp_path / "after")
+    target = checkpoint + 5
+    assert target < count
+    _tamper(copy, key, [f"UPDATE audit_events SET detail = 'x' WHERE seq = {target}"])
+    db, outcome = PracticeDatabase.unlock(copy, PHYSICIAN, PASSWORD)
+    try:
+        assert not outcome.audit.is_intact
+        assert outcome.audit.first_bad_seq == target
+        assert _actions(db)[-1] == audit_actions.AUDIT_CHECK_FAILED
+    finally:
+        db.close()
+
+
+def test_tampering_before_the_checkpoint_is_named_by_the_background_walk(
+    qtbot, checkpointed_practice, tmp_path
+):
+    path, key, checkpoint, _count = checkpointed_practice
+    copy = _copy(path, tmp_path / "before")
+    target = checkpoint // 2
+    _tamper(copy, key, [f"UPDATE audit_events SET user_name = 'mallory' WHERE seq = {target}"])
+    db, outcome = PracticeDatabase.unlock(copy, PHYSICIAN, PASSWORD)
+    # Log-in walked only the events after the checkpoint, so it did not see this one ...
+    assert outcome.audit.is_intact
+    window = MainWindow(AppContext(db, outcome.actor), outcome.audit)
+    qtbot.addWidget(window)
+    window.show()
+    assert not window.audit_warning.isVisible()
+    # ... the background walk does, and raises the same alarm as log-in would.
+    window.start_background_checks()
+    qtbot.waitUntil(lambda: window.audit_warning.isVisible(), timeout=20_000)
+    window.grab().save(str(tmp_path / "audit-alarm.png"))
+    assert f"broken at event {target}:" in window.audit_warning.text()
+    assert window.audit_status.text() == "⚠ Audit trail broken"
+    actions = _actions(db)
+    assert actions[-1] == audit_actions.AUDIT_CHECK_FAILED
+    assert audit_actions.AUDIT_VERIFIED not in actions[checkpoint + 1 :]  # no new checkpoint
+    window.close()
+
+
+def test_an_intact_walk_moves_the_checkpoint_forward(qtbot, checkpointed_practice, tmp_path):
+    path, _key, checkpoint, count = checkpointed_practice
+    copy = _copy(path, tmp_path / "intact")
+    db, outcome = PracticeDatabase.unlock(copy, PHYSICIAN, PASSWORD)
+    window = MainWindow(AppContext(db, outcome.actor), outcome.audit)
+    qtbot.addWidget(window)
+    window.show()
+    window.start_background_checks()
+    qtbot.waitUntil(lambda: window.audit_status.text().startswith("Audit trail intact"),
+                    timeout=20_000)
+    with db.session() as session:
+        moved = latest_checkpoint(session)
+    assert moved is not None and moved.seq > checkpoint and moved.seq >= count
+    window.close()
+
+
+def test_random_tampering_is_caught_at_log_in_or_by_the_walk(checkpointed_practice, tmp_path):
+    path, key, checkpoint, count = checkpointed_practice
+    slots = KeySlotFile.load(path)
+    rng = random.Random(int(os.environ.get("KETADESK_TAMPER_SEED", "1515")))
+    at_login = in_background = 0
+    for trial in range(TRIALS):
+        statements, expected, description = _plan(rng, count)
+        copy = _copy(path, tmp_path / f"t{trial}")
+        _tamper(copy, key, statements)
+        db = PracticeDatabase.open_with_key(copy, key, slots)
+        try:
+            with db.session() as session:
+                from ketadesk.storage.security.audit_checkpoint import verify_since_checkpoint
+
+                login = verify_since_checkpoint(session, slots.audit_anchor)
+            walk = db.verify_audit_trail()
+        finally:
+            db.close()
+        assert not walk.is_intact and walk.first_bad_seq == expected, (description, walk)
+        if description.startswith("edit") and expected > checkpoint:
+            assert not login.is_intact and login.first_bad_seq == expected, description
+        if login.is_intact:
+            in_background += 1
+        else:
+            at_login += 1
+        shutil.rmtree(copy.parent)
+    record_figure("audit_checkpoint_tampering", trials=TRIALS, named_at_login=at_login,
+                  named_by_background_walk_only=in_background)
+    assert at_login and in_background
