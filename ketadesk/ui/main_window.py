@@ -23,6 +23,7 @@ from ketadesk.core import audit_actions
 from ketadesk.core.audit_chain import ChainVerdict
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Actor, Permission
+from ketadesk.storage.outcomes.outcomes import OpenSafetyAlerts
 from ketadesk.storage.practice.settings_store import get_setting
 from ketadesk.storage.security.audit_log import record_event
 from ketadesk.ui.chart.patient_chart import PatientChart
@@ -454,7 +455,7 @@ class MainWindow(QMainWindow):
             self.tabs.removeTab(0)
             widget.hide()
             widget.deleteLater()
-        self.safety_banner.set_patient_ids([])
+        self.safety_banner.set_alerts(OpenSafetyAlerts())
         self.safety_banner.message_label.clear()
         self.safety_banner.hide()
         screen = self.lock_screen
