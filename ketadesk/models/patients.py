@@ -112,6 +112,8 @@ class PatientCondition(TimestampMixin, Base):
     )
     entered_text: Mapped[str] = mapped_column(String(300))
     icd10: Mapped[str | None] = mapped_column(String(16))
+    # The knowledge-base concept of a condition picked from the problem list or typed as a code.
+    concept_id: Mapped[str | None] = mapped_column(String(64))
     is_active: Mapped[bool] = mapped_column(default=True)
     entered_by: Mapped[str] = mapped_column(String(64), default="")
 

@@ -114,12 +114,15 @@ class ReviewFlag:
 
 @dataclass(frozen=True)
 class ReviewSummary:
-    """The interaction review behind the plan; ``not_checked`` lists entries nobody recognised."""
+    """The interaction review behind the plan; ``not_checked`` lists entries the software did
+    not recognise, and ``read_by_physician`` those of them the signing physician confirmed
+    having read."""
 
     flags: tuple[ReviewFlag, ...]
     not_checked: tuple[str, ...]
     reviewed_on: date | None
     signed_by: str | None
+    read_by_physician: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

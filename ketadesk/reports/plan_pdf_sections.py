@@ -431,19 +431,34 @@ def _review(doc: PlanDocument) -> list[Any]:
         flow += [Spacer(1, 3), table]
     else:
         flow.append(Paragraph("No interactions were flagged.", st.body))
-    if review.not_checked:
-        items = bullets(review.not_checked, st.callout)
-        note = (
+    read = set(review.read_by_physician)
+    unread = [item for item in review.not_checked if item not in read]
+    read_items = [item for item in review.not_checked if item in read]
+    box: list[Any] = []
+    if read_items:
+        who = markup(review.signed_by) if review.signed_by else "your physician"
+        box.append(Paragraph(
+            "<b>Read by your physician, not checked by the software.</b> KetaDesk did not "
+            f"recognise these entries, so it did not check them for interactions; {who} read "
+            "each of them before signing this review:",
+            st.callout,
+        ))
+        box += bullets(read_items, st.callout)
+    if unread:
+        if box:
+            box.append(Spacer(1, 4))
+        box.append(Paragraph(
             "<b>Not checked.</b> KetaDesk did not recognise these entries, so they were not "
-            "checked for interactions. Ask your physician or pharmacist about them:"
-        )
-    else:
-        items = []
-        note = "<b>Not checked:</b> none — every entry on the medication list was recognised."
-    flow += [
-        Spacer(1, 8),
-        boxed([Paragraph(note, st.callout), *items], fill=AMBER_FILL, rule=AMBER_RULE),
-    ]
+            "checked for interactions. Ask your physician or pharmacist about them:",
+            st.callout,
+        ))
+        box += bullets(unread, st.callout)
+    if not box:
+        box.append(Paragraph(
+            "<b>Not checked:</b> none — every entry on the medication list was recognised.",
+            st.callout,
+        ))
+    flow += [Spacer(1, 8), boxed(box, fill=AMBER_FILL, rule=AMBER_RULE)]
     return flow
 
 

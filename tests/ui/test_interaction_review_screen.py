@@ -5,12 +5,16 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Slot
+from PySide6.QtCore import QObject, QPoint, Qt, QTimer, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QLabel
 
 from ketadesk.models.patients import Patient, PatientCondition, PatientMedication, VitalSign
-from ketadesk.storage.reviews.interaction_reviews import review_status, run_review
+from ketadesk.storage.reviews.interaction_reviews import (
+    latest_signed_review,
+    review_status,
+    run_review,
+)
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.review.interaction_review import READ_ONLY_TEXT, ReviewScreen
 from ketadesk.ui.review.interruptive_alert import (
@@ -91,8 +95,12 @@ def test_physician_decides_and_signs_then_status_is_current(qtbot, practice, pat
     assert not any("needs a decision" in text for text in overview)
     required[0].note_edit.setText("start at the lowest dose")
     assert screen.sign_button.isEnabled()
+    qtbot.mouseClick(screen.sign_button, Qt.MouseButton.LeftButton)
+    dialog = screen.unread_dialog  # Zyntrobix was not checked: confirm it was read
+    assert dialog is not None and dialog.isVisible()
     with qtbot.waitSignal(screen.review_signed, timeout=10000) as signed:
-        qtbot.mouseClick(screen.sign_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(dialog.all_box, Qt.MouseButton.LeftButton, pos=QPoint(8, 8))
+        qtbot.mouseClick(dialog.sign_button, Qt.MouseButton.LeftButton)
     assert signed.args == [patient_id]
     qtbot.waitUntil(lambda: "current" in screen.status_label.text(), timeout=10000)
     assert "Dr. Rowan Quill" in screen.status_label.text()
@@ -197,3 +205,66 @@ def test_confirm_interruptive_flags_returns_the_choice(
 
     QTimer.singleShot(0, answer)
     assert confirm_interruptive_flags(None, flags, "major") is expected
+
+
+def test_signing_with_unread_lines_asks_line_by_line_and_records_it(qtbot, practice) -> None:
+    pid = add_patient(practice, ("Zyntrobix 10 mg daily", "sertraline 50 mg"),
+                      ("BPD", "denies SI", "HTN, moyamoya disease"))
+    screen, context = open_screen(qtbot, practice, practice.physician, pid)
+    for card in screen.flag_cards():
+        if card.item.needs_decision:
+            card.decision_combo.setCurrentIndex(card.decision_combo.findData("adjust_protocol"))
+    assert screen.sign_button.isEnabled()
+    qtbot.mouseClick(screen.sign_button, Qt.MouseButton.LeftButton)
+    dialog = screen.unread_dialog
+    assert dialog is not None and dialog.isVisible()
+    assert [box.text() for box in dialog.line_boxes] == [
+        "I have read: Zyntrobix 10 mg daily",
+        "I have read: BPD",
+        "I have read: HTN, moyamoya disease — part not checked: moyamoya disease",
+    ]
+    assert not dialog.sign_button.isEnabled()
+    # Cancel signs nothing.
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert not dialog.isVisible()
+    with practice.db.session() as s:
+        assert review_status(s, pid).state == "none"
+    qtbot.mouseClick(screen.sign_button, Qt.MouseButton.LeftButton)
+    dialog = screen.unread_dialog
+    assert dialog is not None
+    for box in dialog.line_boxes[:2]:  # tick with the keyboard, one line at a time
+        box.setFocus()
+        qtbot.keyClick(box, Qt.Key.Key_Space)
+    assert not dialog.sign_button.isEnabled()
+    assert not dialog.all_box.isChecked()
+    dialog.line_boxes[2].setFocus()
+    qtbot.keyClick(dialog.line_boxes[2], Qt.Key.Key_Space)
+    assert dialog.all_box.isChecked() and dialog.sign_button.isEnabled()
+    with qtbot.waitSignal(screen.review_signed, timeout=10000):
+        qtbot.mouseClick(dialog.sign_button, Qt.MouseButton.LeftButton)
+    with practice.db.session() as s:
+        signed = latest_signed_review(s, pid)
+    assert signed is not None
+    assert signed.read_by_physician == (
+        "Zyntrobix 10 mg daily", "BPD",
+        "HTN, moyamoya disease — part not checked: moyamoya disease",
+    )
+    context.ops.wait_for_done()
+
+
+def test_condition_readings_are_shown_in_words(qtbot, practice, tmp_path) -> None:
+    pid = add_patient(practice, ("ketoconazole 2% shampoo twice weekly",),
+                      ("hx of AAA repair", "denies SI", "FHx bipolar disorder", "BPD",
+                       "HTN, moyamoya disease"))
+    screen, context = open_screen(qtbot, practice, practice.physician, pid)
+    read_as = [label.text() for label in labels(screen, "readAs")]
+    assert "read as: Aneurysmal vascular disease (history)" in read_as
+    assert "read as: no suicidal ideation (negated)" in read_as
+    assert "read as: family history of bipolar disorder (family)" in read_as
+    assert ("read as: ketoconazole (shampoo: acts locally, no systemic interaction)"
+            in read_as)
+    not_checked = [label.text() for label in labels(screen, "notChecked")]
+    assert any(t.startswith("not checked: BPD is ambiguous (bipolar disorder") for t in not_checked)
+    assert "not checked: moyamoya disease" in not_checked
+    assert screen.grab().save(str(tmp_path / "interaction_review_readings.png"))
+    context.ops.wait_for_done()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
@@ -145,3 +146,55 @@ def test_add_tab_for_later_features(practice, qtbot, patient_id) -> None:
     chart = chart_for(practice, qtbot, patient_id)
     index = chart.add_tab("Protocol", QLabel("protocol"))
     assert chart.tabs.tabText(index) == "Protocol"
+
+
+def test_problem_list_picker_stores_the_picked_code(practice, qtbot, patient_id) -> None:
+    chart = chart_for(practice, qtbot, patient_id)
+    chart.resize(1280, 800)
+    chart.show()
+    chart.tabs.setCurrentWidget(chart.conditions_tab)
+    line = chart.condition_text
+    line.setFocus()
+    qtbot.keyClicks(line, "hx of psych")
+    popup = chart.condition_completer.popup()
+    qtbot.waitUntil(popup.isVisible, timeout=10000)
+    shown = [chart.conditions_tab.suggestion_model.item(row).text()
+             for row in range(chart.conditions_tab.suggestion_model.rowCount())]
+    assert shown[0] == "Psychotic disorder (psychosis) [F20]"
+    qtbot.keyClick(popup, Qt.Key.Key_Down)
+    qtbot.keyClick(popup, Qt.Key.Key_Return)
+    assert line.text() == "hx of Psychotic disorder"  # the qualifier typed first stays
+    assert "F20" in chart.conditions_tab.condition_code_label.text()
+    qtbot.mouseClick(chart.condition_add, Qt.MouseButton.LeftButton)
+    assert line.text() == ""
+    with practice.db.session() as s:
+        record = service.get_patient_record(s, practice.physician, patient_id)
+    (entry,) = record.conditions
+    assert (entry.entered_text, entry.icd10, entry.concept_id) == (
+        "hx of Psychotic disorder", "F20", "psychosis"
+    )
+    table = chart.condition_table
+    assert [table.item(0, col).text() for col in range(2)] == ["hx of Psychotic disorder", "F20"]
+    chart._context.ops.wait_for_done()
+
+
+def test_free_text_stays_free_and_a_typed_code_is_stored(practice, qtbot, patient_id) -> None:
+    chart = chart_for(practice, qtbot, patient_id)
+    chart.show()
+    chart.tabs.setCurrentWidget(chart.conditions_tab)
+    line = chart.condition_text
+    line.setFocus()
+    qtbot.keyClicks(line, "hx of psych")
+    qtbot.waitUntil(chart.condition_completer.popup().isVisible, timeout=10000)
+    qtbot.keyClick(chart.condition_completer.popup(), Qt.Key.Key_Escape)
+    qtbot.keyClicks(line, "iatric admission 2019")  # typed on: nothing picked, nothing coded
+    qtbot.mouseClick(chart.condition_add, Qt.MouseButton.LeftButton)
+    qtbot.keyClicks(line, "I10 since 2015")
+    qtbot.mouseClick(chart.condition_add, Qt.MouseButton.LeftButton)
+    with practice.db.session() as s:
+        record = service.get_patient_record(s, practice.physician, patient_id)
+    assert [(c.entered_text, c.icd10, c.concept_id) for c in record.conditions] == [
+        ("hx of psychiatric admission 2019", None, None),
+        ("I10 since 2015", "I10", "hypertension"),
+    ]
+    chart._context.ops.wait_for_done()

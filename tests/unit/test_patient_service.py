@@ -265,3 +265,25 @@ def test_stopping_a_medication_records_who_when_why_and_audits_no_free_text(prac
         assert private not in every_detail
     with practice.db.session() as s, pytest.raises(UserFacingError, match="already stopped"):
         stop_medication(s, practice.physician, ativan.id, reason="replaced")
+
+
+def test_conditions_keep_their_code_and_concept(practice) -> None:
+    record = create(practice)
+    with practice.db.session() as s:
+        picked = svc.add_condition(s, practice.physician, record.id, "hx of Psychotic disorder",
+                                   "F20", "psychosis")
+        typed = svc.add_condition(s, practice.physician, record.id, "I10 since 2015")
+        plain = svc.add_condition(s, practice.physician, record.id, "migraine w/o aura")
+        denied = svc.add_condition(s, practice.physician, record.id, "denies Suicidal ideation",
+                                   "R45.851", "suicidal_ideation")
+        family = svc.add_condition(s, practice.physician, record.id, "FHx F31.9")
+        chart = svc.get_patient_record(s, practice.physician, record.id)
+    assert (picked.icd10, picked.concept_id) == ("F20", "psychosis")
+    assert (typed.icd10, typed.concept_id) == ("I10", "hypertension")
+    assert (plain.icd10, plain.concept_id) == (None, None)  # read by the review, not coded
+    # Denied or a relative's: not the patient's problem, so no code is stored.
+    assert (denied.icd10, denied.concept_id) == (None, None)
+    assert (family.icd10, family.concept_id) == (None, None)
+    assert [(c.icd10, c.concept_id) for c in chart.conditions] == [
+        ("F20", "psychosis"), ("I10", "hypertension"), (None, None), (None, None), (None, None),
+    ]

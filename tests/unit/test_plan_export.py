@@ -129,7 +129,7 @@ def sign_everything(session: Any, physician: Any, patient_id: int) -> int:
         for f in view.flags
         if f.needs_decision
     ]
-    sign_review(session, physician, patient_id, decisions)
+    sign_review(session, physician, patient_id, decisions, read_by_physician=view.not_checked)
     protocol = confirmed()
     draft = protocol_store.save_draft(session, physician, patient_id, protocol, TODAY)
     check = protocol_store.signing_check(session, physician, patient_id, protocol, TODAY)
@@ -180,11 +180,16 @@ def test_the_exported_plan_shows_every_section_with_the_chart_data(
     assert mrn in text
     assert "not FDA-approved" in text and "Individual results vary" in text
     assert "911" in text and "988" in text
-    assert UNKNOWN_REMEDY in text  # the unrecognised entry is listed as "not checked"
-    assert "Not checked." in text
+    assert UNKNOWN_REMEDY in text  # the unrecognised entry is listed ...
+    # ... as read by the physician who signed the review, not as checked by the software.
+    assert "Read by your physician, not checked by the software." in text
+    assert "Dr. Rowan Quill read each of them" in " ".join(text.split())
+    assert "Not checked." not in text
     assert "Blood pressure before the dose above 140/90 mmHg" in text  # hold parameter
     with practice.db.session() as s:
         doc = pe.plan_for_patient(s, signed_patient)
+    assert doc.review.read_by_physician == doc.review.not_checked
+    assert any(UNKNOWN_REMEDY in item for item in doc.review.read_by_physician)
     flags = {flag.severity: flag for flag in doc.review.flags}
     assert set(flags) == {"Major", "Minor"}  # tramadol and lamotrigine
     # The decision as a category in patient words; the physician's note is not printed.
@@ -443,7 +448,7 @@ def test_the_patients_plan_has_patient_words_not_clinician_shorthand(
             if f.needs_decision
         ]
         assert any("diazepam-equivalent" in f.flag.title for f in view.flags)
-        sign_review(s, practice.physician, pid, decisions)
+        sign_review(s, practice.physician, pid, decisions, read_by_physician=view.not_checked)
         protocol = confirmed()
         draft = protocol_store.save_draft(s, practice.physician, pid, protocol, TODAY)
         check = protocol_store.signing_check(s, practice.physician, pid, protocol, TODAY)
@@ -459,6 +464,7 @@ def test_the_patients_plan_has_patient_words_not_clinician_shorthand(
     assert "(your medicine: lorazepam)" in flat
     assert "Psychotic disorder: ketamine may worsen psychosis" in flat  # the KB name
     assert "1 health condition on your chart" in flat  # the unrecognised line, not its text
+    assert "Read by your physician, not checked by the software." in flat
     assert "Your physician changed your ketamine plan because of this" in flat
     # One date format throughout the plan ("9 Mar 2026"), none in ISO form.
     import re

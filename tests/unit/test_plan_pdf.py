@@ -589,3 +589,15 @@ def _text_starts(page: Any) -> list[tuple[float, float]]:
 
     page.extract_text(visitor_text=visit)
     return starts
+
+
+def test_lines_read_by_the_physician_are_told_apart_from_those_nobody_checked(
+    plan: PlanDocument,
+) -> None:
+    review = dataclasses.replace(plan.review, read_by_physician=("Ashwagandha root extract",))
+    flat = _flat(extract_plan_text(render_plan_pdf(dataclasses.replace(plan, review=review))))
+    read = flat.index("Read by your physician, not checked by the software.")
+    unread = flat.index("Not checked. KetaDesk did not recognise these entries")
+    assert "Dr Ana Ilić, MD read each of them before signing" in flat
+    assert read < flat.index("Ashwagandha root extract") < unread
+    assert unread < flat.index("“Calm Blend” herbal tea")

@@ -79,7 +79,8 @@ def sign_now(practice, patient_id, reason=""):
     with practice.db.session() as s:
         view = run_review(s, patient_id)
         return sign_review(s, practice.physician, patient_id, decide_all(view, reason=reason),
-                           expected_fingerprint=view.fingerprint)
+                           expected_fingerprint=view.fingerprint,
+                           read_by_physician=view.not_checked)
 
 
 @pytest.fixture

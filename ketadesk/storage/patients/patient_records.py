@@ -51,6 +51,7 @@ class ConditionEntry:
     icd10: str | None
     is_active: bool
     entered_by: str
+    concept_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -219,7 +220,7 @@ def patient_record(p: Patient) -> PatientRecord:
         updated_at=p.updated_at,
         medications=tuple(medication_entry(m) for m in p.medications),
         conditions=tuple(
-            ConditionEntry(c.id, c.entered_text, c.icd10, c.is_active, c.entered_by)
+            ConditionEntry(c.id, c.entered_text, c.icd10, c.is_active, c.entered_by, c.concept_id)
             for c in p.conditions
         ),
         allergies=tuple(AllergyEntry(a.id, a.substance, a.reaction or "") for a in p.allergies),

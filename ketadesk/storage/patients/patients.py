@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ketadesk.core import audit_actions
+from ketadesk.core.condition_reading import ConditionMention, read_condition_line
 from ketadesk.core.demographics import (
     FIELD_LABELS,
     PatientDemographics,
@@ -323,15 +324,34 @@ def change_status(
 
 
 def add_condition(
-    session: Session, actor: Actor, patient_id: int, entered_text: str, icd10: str | None = None
+    session: Session,
+    actor: Actor,
+    patient_id: int,
+    entered_text: str,
+    icd10: str | None = None,
+    concept_id: str | None = None,
 ) -> ConditionEntry:
-    """Record a condition as typed ("treatment-resistant depression")."""
+    """Record a condition as typed ("treatment-resistant depression").
+
+    ``icd10`` and ``concept_id`` come from an entry picked in the problem list. Without them,
+    an ICD-10-CM code typed in the line ("I10 since 2015") is stored as the code, with the
+    concept it maps to. A line that only denies conditions or names a relative's ("denies
+    SI", "FHx bipolar disorder") is stored without a code: it is not the patient's problem.
+    """
     require(actor, Permission.EDIT_CLINICAL, "record conditions")
     load_patient(session, patient_id)
+    text = typed_text(entered_text, what="condition")
+    code = optional_text(icd10, what="ICD-10 code", limit=16)
+    mentions = read_condition_line(text).mentions
+    if code is None:
+        code, concept_id = _typed_code(mentions)
+    if mentions and not any(m.is_about_patient for m in mentions):
+        code, concept_id = None, None
     condition = PatientCondition(
         patient_id=patient_id,
-        entered_text=typed_text(entered_text, what="condition"),
-        icd10=optional_text(icd10, what="ICD-10 code", limit=16),
+        entered_text=text,
+        icd10=code,
+        concept_id=optional_text(concept_id, what="condition concept", limit=64),
         is_active=True,
         entered_by=actor.user_name,
     )
@@ -339,8 +359,17 @@ def add_condition(
     session.flush()
     audit_chart_update(session, actor, patient_id, f"condition {condition.id} added")
     return ConditionEntry(
-        condition.id, condition.entered_text, condition.icd10, True, actor.user_name
+        condition.id, condition.entered_text, condition.icd10, True, actor.user_name,
+        condition.concept_id,
     )
+
+
+def _typed_code(mentions: Sequence[ConditionMention]) -> tuple[str | None, str | None]:
+    """The first ICD-10-CM code typed in a condition line and its concept, or (None, None)."""
+    for mention in mentions:
+        if mention.matched_by == "icd10" and mention.code:
+            return mention.code.upper()[:16], mention.concept_id
+    return None, None
 
 
 def resolve_condition(session: Session, actor: Actor, condition_id: int) -> None:

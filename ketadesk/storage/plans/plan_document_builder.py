@@ -70,6 +70,7 @@ from ketadesk.storage.protocols.protocol_versions import (
     current_protocol,
 )
 from ketadesk.storage.reviews.interaction_review_snapshot import stored_snapshot
+from ketadesk.storage.reviews.interaction_review_views import UNREAD_PART_MARK
 
 PLAN_TITLE = "Home ketamine treatment plan"
 NO_SIGNED_PROTOCOL = (
@@ -352,7 +353,7 @@ def _patient_not_checked(snapshot: Mapping[str, Any]) -> tuple[str, ...]:
         text = str(entry).strip()
         if not text:
             continue
-        if " ".join(text.split()).casefold() in unrecognised:
+        if " ".join(text.split()).casefold() in unrecognised or UNREAD_PART_MARK in text:
             hidden += 1
             continue
         kept.append(text)
@@ -422,6 +423,13 @@ def _review_summary(session: Session, review_id: int | None) -> ReviewSummary:
             )
         )
     not_checked = _patient_not_checked(snapshot)
+    read = {str(x).strip() for x in snapshot.get("read_by_physician", [])}
+    # The patient's list counts condition lines instead of quoting them, so the count reads
+    # as "read by your physician" when the physician confirmed every not-checked line.
+    all_read = bool(read) and all(
+        str(x).strip() in read for x in snapshot.get("not_checked", []) if str(x).strip()
+    )
+    read_by_physician = tuple(x for x in not_checked if all_read or x in read)
     if "flags" not in snapshot:
         not_checked += ("The stored review could not be read, so its findings are not shown.",)
     return ReviewSummary(
@@ -429,6 +437,7 @@ def _review_summary(session: Session, review_id: int | None) -> ReviewSummary:
         not_checked=not_checked,
         reviewed_on=row.signed_at.astimezone(UTC).date(),
         signed_by=row.signed_by_full_name or row.signed_by,
+        read_by_physician=read_by_physician,
     )
 
 

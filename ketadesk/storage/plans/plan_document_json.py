@@ -96,6 +96,7 @@ def plan_document_from_json(text: str) -> PlanDocument:
             not_checked=tuple(d["review"]["not_checked"]),
             reviewed_on=_opt_date(d["review"].get("reviewed_on")),
             signed_by=d["review"].get("signed_by"),
+            read_by_physician=tuple(d["review"].get("read_by_physician", ())),
         ),
         signed_by=d.get("signed_by"),
         signed_at=datetime.fromisoformat(signed_at) if signed_at else None,

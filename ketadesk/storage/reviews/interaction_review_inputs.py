@@ -12,13 +12,15 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketadesk.core.demographics import age_in_years
 from ketadesk.core.errors import UserFacingError
-from ketadesk.core.interaction_check import Vitals, review_fingerprint
+from ketadesk.core.interaction_check import Vitals, age_band, review_fingerprint
+from ketadesk.core.knowledge_base import KnowledgeBase
 from ketadesk.models.patients import Patient, PatientCondition, PatientMedication, VitalSign
 
 
@@ -99,6 +101,20 @@ class ReviewInputs:
     vitals: Vitals | None
     vitals_not_checked: str | None
     pregnant: bool
+    age_years: int | None = None
+
+
+def local_today() -> date:
+    """Today's date where the practice is (the computer's local time zone)."""
+    return datetime.now(UTC).astimezone().date()
+
+
+def age_on(dob: date | None, today: date) -> int | None:
+    """Completed years of age on ``today``; None without a date of birth or for one in the
+    future (a typing error the chart shows elsewhere)."""
+    if dob is None or dob > today:
+        return None
+    return age_in_years(dob, today)
 
 
 def medication_line(entered_text: str, dose_text: str | None, frequency_text: str | None) -> str:
@@ -138,6 +154,7 @@ def _inputs_from_rows(
     conditions: Iterable[tuple[str, str | None]],
     vitals_rows: Sequence[VitalSign],
     pregnant: bool,
+    age_years: int | None = None,
 ) -> ReviewInputs:
     """Assemble the inputs from the chart's rows (medications and conditions in chart order)."""
     used, vitals, not_checked = _vitals_from_rows(vitals_rows)
@@ -154,6 +171,7 @@ def _inputs_from_rows(
         vitals=vitals,
         vitals_not_checked=not_checked,
         pregnant=pregnant,
+        age_years=age_years,
     )
 
 
@@ -178,7 +196,10 @@ def current_inputs(session: Session, patient_id: int) -> ReviewInputs:
     vitals_rows = session.execute(
         select(VitalSign).where(VitalSign.patient_id == patient_id)
     ).scalars().all()
-    return _inputs_from_rows(patient_id, meds, conditions, vitals_rows, bool(patient.pregnant))
+    return _inputs_from_rows(
+        patient_id, meds, conditions, vitals_rows, bool(patient.pregnant),
+        age_on(patient.dob, local_today()),
+    )
 
 
 def inputs_for_patients(session: Session, patient_ids: Sequence[int]) -> dict[int, ReviewInputs]:
@@ -207,27 +228,35 @@ def inputs_for_patients(session: Session, patient_ids: Sequence[int]) -> dict[in
         select(VitalSign).where(VitalSign.patient_id.in_(patient_ids))
     ).scalars():
         vitals_rows[vital.patient_id].append(vital)
-    pregnant = {
-        pid: bool(flag)
-        for pid, flag in session.execute(
-            select(Patient.id, Patient.pregnant).where(Patient.id.in_(patient_ids))
-        )
-    }
+    pregnant: dict[int, bool] = {}
+    ages: dict[int, int | None] = {}
+    today = local_today()
+    for pid, flag, dob in session.execute(
+        select(Patient.id, Patient.pregnant, Patient.dob).where(Patient.id.in_(patient_ids))
+    ):
+        pregnant[pid] = bool(flag)
+        ages[pid] = age_on(dob, today)
     return {
         pid: _inputs_from_rows(
-            pid, meds[pid], conditions[pid], vitals_rows[pid], bool(pregnant.get(pid, False))
+            pid, meds[pid], conditions[pid], vitals_rows[pid], pregnant.get(pid, False),
+            ages.get(pid),
         )
         for pid in patient_ids
     }
 
 
-def inputs_fingerprint(inputs: ReviewInputs, kb_version: str) -> str:
+def inputs_fingerprint(
+    inputs: ReviewInputs, kb_version: str, kb: KnowledgeBase | None = None
+) -> str:
     """SHA-256 (hex) of the review inputs and knowledge-base version.
 
     Vitals that could not be used still count: a corrected reading makes the review stale.
+    The patient's age band (the age rules that apply, from ``kb``) counts, not the age: a
+    review goes stale when the patient crosses into another band, not on each birthday.
     """
     base = review_fingerprint(
-        inputs.medication_lines, inputs.conditions, inputs.vitals, inputs.pregnant, kb_version
+        inputs.medication_lines, inputs.conditions, inputs.vitals, inputs.pregnant, kb_version,
+        age_band(inputs.age_years, kb),
     )
     if inputs.vitals is None and inputs.latest_vitals is not None:
         raw = vitals_key(inputs.latest_vitals)

@@ -9,6 +9,7 @@ knowledge base changes.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketadesk.core.interaction_check import age_band
 from ketadesk.models.interaction_reviews import InteractionReview
 from ketadesk.storage.reviews.interaction_review_inputs import VitalsUsed
 from ketadesk.storage.reviews.interaction_review_views import (
@@ -58,7 +60,9 @@ class SnapshotFlag:
 class SignedReview:
     """The latest signed review as stored: what was checked, found, decided and by whom.
 
-    ``not_checked`` lists medication lines and conditions not recognised, and unread vitals.
+    ``not_checked`` lists medication lines and conditions not recognised, and unread vitals;
+    ``read_by_physician`` those of them the signer confirmed having read (reviews signed
+    before this confirmation existed have none).
     ``vitals`` is None when no vitals were used (see ``vitals_not_checked``).
     """
 
@@ -78,6 +82,7 @@ class SignedReview:
     not_checked: tuple[str, ...]
     benzodiazepine_load: str | None
     decisions: tuple[DecisionView, ...]
+    read_by_physician: tuple[str, ...] = ()
 
 
 def _iso(when: datetime | None) -> str | None:
@@ -89,8 +94,11 @@ def _when(text: str | None) -> datetime | None:
     return None if not text else datetime.fromisoformat(text)
 
 
-def snapshot_of(view: ReviewDraftView) -> dict[str, Any]:
-    """The snapshot to store at signing (JSON-ready) of the review as shown."""
+def snapshot_of(
+    view: ReviewDraftView, read_by_physician: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The snapshot to store at signing (JSON-ready) of the review as shown, with the
+    not-checked items the physician confirmed having read."""
     inputs = view.inputs
     used = inputs.latest_vitals
     load = view.result.benzodiazepine_load
@@ -105,11 +113,18 @@ def snapshot_of(view: ReviewDraftView) -> dict[str, Any]:
                 "fuzzy": line.fuzzy,
                 "unit_assumed": line.unit_assumed,
                 "unit": line.unit,
+                "route": line.route,
+                "route_word": line.route_word,
             }
             for line in view.medication_lines
         ],
         "conditions": [
-            {"entered_as": c.entered_as, "concept_name": c.concept_name}
+            {
+                "entered_as": c.entered_as,
+                "concept_name": c.concept_name,
+                "read_as": c.read_as_text,
+                "unread": list(c.unread),
+            }
             for c in view.condition_lines
         ],
         "vitals": None
@@ -127,6 +142,7 @@ def snapshot_of(view: ReviewDraftView) -> dict[str, Any]:
         "vitals_used": inputs.vitals is not None,
         "vitals_not_checked": inputs.vitals_not_checked,
         "pregnant": inputs.pregnant,
+        "age_band": age_band(inputs.age_years),
         "flags": [
             {
                 "rule_id": f.flag.rule_id,
@@ -148,6 +164,7 @@ def snapshot_of(view: ReviewDraftView) -> dict[str, Any]:
         ],
         "unrecognized": list(view.result.unrecognized),
         "not_checked": list(view.not_checked),
+        "read_by_physician": list(read_by_physician),
         "benzodiazepine_load": None if load is None else load.summary(),
     }
 
@@ -209,11 +226,16 @@ def latest_signed_review(session: Session, patient_id: int) -> SignedReview | No
                 fuzzy=bool(m.get("fuzzy")),
                 unit_assumed=bool(m.get("unit_assumed")),
                 unit=m.get("unit"),
+                route=m.get("route", "systemic"),
+                route_word=m.get("route_word"),
             )
             for m in data.get("medication_lines", [])
         ),
         conditions=tuple(
-            ConditionLineView(c["entered_as"], c.get("concept_name"))
+            ConditionLineView(
+                c["entered_as"], c.get("concept_name"), c.get("read_as", ""),
+                tuple(c.get("unread", ())),
+            )
             for c in data.get("conditions", [])
         ),
         vitals=None
@@ -253,4 +275,5 @@ def latest_signed_review(session: Session, patient_id: int) -> SignedReview | No
         not_checked=tuple(data.get("not_checked", [])),
         benzodiazepine_load=data.get("benzodiazepine_load"),
         decisions=tuple(decisions.values()),
+        read_by_physician=tuple(data.get("read_by_physician", [])),
     )

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketadesk.core.interaction_check import age_band
 from ketadesk.core.knowledge_base import KnowledgeBase, load_knowledge_base
 from ketadesk.models.interaction_reviews import InteractionReview
 from ketadesk.models.patients import PatientCondition, PatientMedication, VitalSign
@@ -47,7 +48,7 @@ def review_status(
         return ReviewStatus("none", None, None, None, None)
     inputs = current_inputs(session, patient_id)
     return status_against(
-        session, row, inputs, inputs_fingerprint(inputs, kb.version), kb.version
+        session, row, inputs, inputs_fingerprint(inputs, kb.version, kb), kb.version
     )
 
 
@@ -96,6 +97,8 @@ def _stale_reason(snapshot: Mapping[str, Any], inputs: ReviewInputs, kb_version:
         reasons.append("new vital signs were recorded")
     if bool(snapshot.get("pregnant")) != inputs.pregnant:
         reasons.append("the pregnancy status changed")
+    if "age_band" in snapshot and snapshot["age_band"] != age_band(inputs.age_years):
+        reasons.append("the patient moved into another age group")
     signed_version = str(snapshot.get("kb_version", ""))
     if signed_version != kb_version:
         reasons.append(
@@ -155,6 +158,6 @@ def review_states_for(
         if not signed:
             continue
         for pid, inputs in inputs_for_patients(session, list(signed)).items():
-            current = inputs_fingerprint(inputs, kb.version) == signed[pid]
+            current = inputs_fingerprint(inputs, kb.version, kb) == signed[pid]
             states[pid] = "current" if current else "stale"
     return states

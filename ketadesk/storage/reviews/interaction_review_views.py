@@ -112,10 +112,17 @@ class MedicationLineView:
     fuzzy: bool
     unit_assumed: bool
     unit: str | None
+    route: str = "systemic"
+    route_word: str | None = None
 
     @property
     def is_checked(self) -> bool:
         return bool(self.generics)
+
+    @property
+    def is_local(self) -> bool:
+        """True for a product that acts where it is applied (cream, eye drops, shampoo ...)."""
+        return self.route == "local"
 
     @property
     def read_as_text(self) -> str:
@@ -127,19 +134,48 @@ class MedicationLineView:
             text += " (near match; please confirm)"
         if self.unit_assumed and self.unit:
             text += f"; unit assumed {self.unit}"
+        if self.is_local:
+            form = f"{self.route_word}: " if self.route_word else ""
+            text += f" ({form}acts locally, no systemic interaction)"
         return text
+
+
+#: Joins a partly read condition line and the part of it that was not checked.
+UNREAD_PART_MARK = " — part not checked: "
 
 
 @dataclass(frozen=True)
 class ConditionLineView:
-    """One condition as typed and the vocabulary concept it matched (None = not checked)."""
+    """One condition as typed and what it was read as.
+
+    ``concept_name`` is the whole reading in words (None = not checked); ``read_as_text`` is
+    the reader's own sentence ("read as: no suicidal ideation (negated)", or "not checked: BPD
+    is ambiguous (...)" so the physician sees why); ``unread`` lists the parts of a partly
+    read line that named nothing known (those parts were not checked).
+    """
 
     entered_as: str
     concept_name: str | None
+    read_as_text: str = ""
+    unread: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.read_as_text:
+            text = "not checked" if self.concept_name is None else f"read as: {self.concept_name}"
+            object.__setattr__(self, "read_as_text", text)
 
     @property
-    def read_as_text(self) -> str:
-        return "not checked" if self.concept_name is None else f"read as: {self.concept_name}"
+    def is_checked(self) -> bool:
+        """True when at least one condition in the line was read."""
+        return self.concept_name is not None
+
+    @property
+    def not_checked_parts(self) -> tuple[str, ...]:
+        """What of this line the physician must read: the whole line when nothing was read,
+        else each unread part."""
+        if not self.is_checked:
+            return (self.entered_as,)
+        return tuple(f"{self.entered_as}{UNREAD_PART_MARK}{part}" for part in self.unread)
 
 
 @dataclass(frozen=True)
@@ -195,8 +231,12 @@ class ReviewDraftView:
 
     @property
     def not_checked(self) -> tuple[str, ...]:
-        """Every medication line and condition that was not recognised, plus unread vitals."""
+        """Every medication line and condition that was not recognised, each unread part of
+        a partly read condition line, plus unread vitals."""
         items = list(self.result.unrecognized)
+        for line in self.condition_lines:
+            if line.is_checked:
+                items.extend(line.not_checked_parts)
         if self.inputs.vitals_not_checked:
             items.append(self.inputs.vitals_not_checked)
         return tuple(items)

@@ -146,7 +146,8 @@ def run_review(
     kb = kb or load_knowledge_base()
     inputs = current_inputs(session, patient_id)
     result = check_patient(
-        inputs.medication_lines, inputs.conditions, inputs.vitals, inputs.pregnant, kb
+        inputs.medication_lines, inputs.conditions, inputs.vitals, inputs.pregnant, kb,
+        age_years=inputs.age_years,
     )
     previous = latest_signed_row(session, patient_id)
     carried: dict[str, DecisionView] = {}
@@ -165,7 +166,7 @@ def run_review(
         if new is not None and new.severity != flag.severity:
             new = None
         flags.append(FlagView(flag, needs_decision(flag.severity), old, new))
-    fingerprint = inputs_fingerprint(inputs, kb.version)
+    fingerprint = inputs_fingerprint(inputs, kb.version, kb)
     return ReviewDraftView(
         patient_id=patient_id,
         inputs=inputs,
@@ -190,11 +191,15 @@ def _medication_line_view(line: str, kb: KnowledgeBase) -> MedicationLineView:
         fuzzy=reading.fuzzy,
         unit_assumed=reading.unit_assumed,
         unit=reading.unit,
+        route=reading.route,
+        route_word=reading.route_word,
     )
 
 
 def _condition_line_view(reading: ConditionReading) -> ConditionLineView:
-    return ConditionLineView(reading.entered_as, reading.name)
+    return ConditionLineView(
+        reading.entered_as, reading.name, reading.read_as_text, reading.unread
+    )
 
 
 # --------------------------------------------------------------------------- decisions
@@ -318,13 +323,16 @@ def sign_review(
     *,
     expected_fingerprint: str | None = None,
     kb: KnowledgeBase | None = None,
+    read_by_physician: Sequence[str] = (),
 ) -> SignedReview:
     """Sign the patient's interaction review as it stands now.
 
     ``decisions`` override those recorded on the draft or carried forward. Every flag of
     moderate severity or above needs a decision; contraindicated ones an override reason
     (unless ketamine is held). With ``expected_fingerprint`` (from :func:`run_review`), a
-    chart that changed since the screen was opened is refused.
+    chart that changed since the screen was opened is refused. Every item the software did
+    not check (``ReviewDraftView.not_checked``) must be in ``read_by_physician``: the physician
+    confirms having read each one, and the signed snapshot says so.
     """
     require(actor, Permission.SIGN, "sign an interaction review")
     view = run_review(session, patient_id, kb)
@@ -338,6 +346,7 @@ def sign_review(
         raise UserFacingError(
             "A decision refers to a finding that is no longer on this review; reopen the review."
         )
+    confirmed = _confirmed_reads(view, read_by_physician)
     now = datetime.now(UTC)
     draft = _draft_row(session, patient_id)
     review = draft or InteractionReview(patient_id=patient_id, created_by=actor.user_name)
@@ -383,7 +392,7 @@ def sign_review(
     review.status = "signed"
     review.fingerprint = view.fingerprint
     review.kb_version = view.result.kb_version
-    review.snapshot_json = json.dumps(snapshot_of(view), sort_keys=True)
+    review.snapshot_json = json.dumps(snapshot_of(view, confirmed), sort_keys=True)
     review.signed_by = actor.user_name
     review.signed_by_full_name = actor.full_name
     review.signed_at = now
@@ -394,12 +403,26 @@ def sign_review(
         detail=(
             f"review {review.id}; kb {view.result.kb_version}; {len(view.flags)} flags; "
             f"{len(plan)} decisions; {overrides} contraindication overrides; "
-            f"{len(view.not_checked)} not checked"
+            f"{len(view.not_checked)} not checked; {len(confirmed)} read by the physician"
         ),
     )
     signed = latest_signed_review(session, patient_id)
     assert signed is not None
     return signed
+
+
+def _confirmed_reads(view: ReviewDraftView, read: Sequence[str]) -> tuple[str, ...]:
+    """The not-checked items in the order shown, once each physician has confirmed them all."""
+    confirmed = set(read)
+    missing = [item for item in view.not_checked if item not in confirmed]
+    if missing:
+        count = len(missing)
+        raise UserFacingError(
+            f"{count} line{'s' if count != 1 else ''} on this review "
+            f"{'were' if count != 1 else 'was'} not checked by the software. Confirm that you "
+            f"have read {'each of them' if count != 1 else 'it'} before signing."
+        )
+    return tuple(dict.fromkeys(view.not_checked))
 
 
 def _same(old: DecisionView | None, new: DecisionInput) -> bool:

@@ -99,6 +99,7 @@ class PatientChart(QWidget):
         self.demographics_tab = DemographicsTab()
         self.medications_tab = MedicationsTab()
         self.conditions_tab = ConditionsTab()
+        self.conditions_tab.use_worker(context.ops)
         self.vitals_tab = VitalsTab()
         self.tabs.addTab(self.demographics_tab, "Demographics")
         self.tabs.addTab(self.medications_tab, "Medications")
@@ -548,8 +549,13 @@ class PatientChart(QWidget):
     def _add_condition(self) -> None:
         text = self.condition_text.text()
         pid = self.patient_id
-        if self._run(lambda s: service.add_condition(s, self._context.actor, pid, text)):
-            self.condition_text.clear()
+        picked = self.conditions_tab.picked_for_line()
+        code = None if picked is None else picked.code
+        concept = None if picked is None else picked.concept_id
+        if self._run(
+            lambda s: service.add_condition(s, self._context.actor, pid, text, code, concept)
+        ):
+            self.conditions_tab.clear_condition_entry()
 
     def _resolve_condition(self) -> None:
         cid = selected_entry_id(self.condition_table)

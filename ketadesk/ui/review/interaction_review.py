@@ -43,6 +43,7 @@ from ketadesk.ui.review.review_flag_card import FlagCard
 from ketadesk.ui.review.review_inputs_panel import add_review_inputs
 from ketadesk.ui.review.review_severity_icons import SEVERITY_TEXT, severity_pixmap
 from ketadesk.ui.review.review_text_labels import clear_layout, section_title, wrapping_label
+from ketadesk.ui.review.unread_lines_dialog import UnreadLinesDialog
 
 READ_ONLY_TEXT = (
     "Read-only: only physicians record decisions and sign interaction reviews. "
@@ -66,6 +67,7 @@ class ReviewScreen(QWidget):
         self._cards: list[FlagCard] = []
         self._overview_labels: list[QLabel] = []
         self._loading = False
+        self.unread_dialog: UnreadLinesDialog | None = None
         self._build()
         self._connect_signals()
         self.reload()
@@ -341,6 +343,17 @@ class ReviewScreen(QWidget):
         """Sign with the decisions on screen (physicians only; the service checks again)."""
         if self.view is None or not self.can_sign:
             return
+        if self.view.not_checked:
+            dialog = UnreadLinesDialog(self.view.not_checked, self)
+            dialog.accepted.connect(lambda: self._sign_with(dialog.confirmed()))
+            self.unread_dialog = dialog
+            dialog.open()
+            return
+        self._sign_with(())
+
+    def _sign_with(self, read_by_physician: tuple[str, ...]) -> None:
+        if self.view is None:
+            return
         db, actor, patient_id = self.context.db, self.context.actor, self.patient_id
         decisions, fingerprint = self.decisions(), self.view.fingerprint
         self.sign_button.setEnabled(False)
@@ -348,7 +361,8 @@ class ReviewScreen(QWidget):
         def work() -> Any:
             with db.session() as session:
                 return sign_review(session, actor, patient_id, decisions,
-                                   expected_fingerprint=fingerprint)
+                                   expected_fingerprint=fingerprint,
+                                   read_by_physician=read_by_physician)
 
         self.context.ops.run(
             work, self._signed, on_failure=self._sign_failed, changes="reviews",

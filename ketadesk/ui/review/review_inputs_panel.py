@@ -11,7 +11,10 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from ketadesk.storage.reviews.interaction_reviews import ReviewDraftView
+from ketadesk.storage.reviews.interaction_review_views import (
+    ConditionLineView,
+    ReviewDraftView,
+)
 from ketadesk.ui.review.review_severity_icons import not_checked_pixmap
 from ketadesk.ui.review.review_text_labels import muted_label, section_title, wrapping_label
 
@@ -33,9 +36,7 @@ def add_review_inputs(add: Callable[[QWidget], None], view: ReviewDraftView) -> 
     if not view.condition_lines:
         add(wrapping_label("No active conditions on the chart."))
     for condition in view.condition_lines:
-        checked = condition.concept_name is not None
-        add(input_row(condition.entered_as,
-                       condition.read_as_text if checked else NOT_CHECKED_LINE, checked))
+        add(condition_row(condition))
     add(section_title("Vitals used"))
     inputs = view.inputs
     if inputs.vitals_not_checked:
@@ -68,6 +69,37 @@ def add_review_inputs(add: Callable[[QWidget], None], view: ReviewDraftView) -> 
         add(muted_label("Everything on the chart was recognised."))
 
 
+def condition_row(condition: ConditionLineView) -> QWidget:
+    """A condition as typed and its reading in words: "read as: no suicidal ideation
+    (negated)"; "not checked" (with the reason when an abbreviation is ambiguous); and for a
+    partly read line, each part that was not checked."""
+    if not condition.is_checked:
+        ambiguous = condition.read_as_text.startswith(f"{NOT_CHECKED_TEXT}: ")
+        text = condition.read_as_text if ambiguous else NOT_CHECKED_LINE
+        return input_row(condition.entered_as, text, False)
+    row = input_row(condition.entered_as, condition.read_as_text, True)
+    layout = row.layout()
+    assert isinstance(layout, QVBoxLayout)
+    for part in condition.unread:
+        layout.addLayout(_not_checked_line(f"{NOT_CHECKED_TEXT}: {part}"))
+    return row
+
+
+def _not_checked_line(text: str) -> QHBoxLayout:
+    line = QHBoxLayout()
+    line.setSpacing(5)
+    line.setContentsMargins(12, 0, 0, 0)
+    icon = QLabel()
+    icon.setPixmap(not_checked_pixmap())
+    icon.setToolTip("Not checked")
+    line.addWidget(icon, 0, Qt.AlignmentFlag.AlignTop)
+    label = wrapping_label(text)
+    label.setObjectName("notChecked")
+    label.setStyleSheet("font-weight: bold; color: #222;")
+    line.addWidget(label, 1)
+    return line
+
+
 def input_row(
     entered: str, read_as: str, checked: bool, *, needs_confirming: bool = False
 ) -> QWidget:
@@ -78,21 +110,15 @@ def input_row(
     typed = wrapping_label(entered)
     typed.setStyleSheet("font-weight: 600;")
     layout.addWidget(typed)
+    if not checked:
+        layout.addLayout(_not_checked_line(read_as))
+        return row
     line = QHBoxLayout()
     line.setSpacing(5)
     line.setContentsMargins(12, 0, 0, 0)
-    if not checked:
-        icon = QLabel()
-        icon.setPixmap(not_checked_pixmap())
-        icon.setToolTip("Not checked")
-        line.addWidget(icon, 0, Qt.AlignmentFlag.AlignTop)
-        label = wrapping_label(read_as)
-        label.setObjectName("notChecked")
-        label.setStyleSheet("font-weight: bold; color: #222;")
-    else:
-        label = wrapping_label(("⚠ " if needs_confirming else "") + read_as)
-        label.setObjectName("readAs")
-        label.setStyleSheet("color: #7a4b00;" if needs_confirming else "color: #444;")
+    label = wrapping_label(("⚠ " if needs_confirming else "") + read_as)
+    label.setObjectName("readAs")
+    label.setStyleSheet("color: #7a4b00;" if needs_confirming else "color: #444;")
     line.addWidget(label, 1)
     layout.addLayout(line)
     return row
