@@ -258,7 +258,9 @@ class ConditionsTab(QWidget):
             item.setData(text, _INSERT_ROLE)
             item.setEditable(False)
             self.suggestion_model.appendRow(item)
-        if self.suggestion_model.rowCount() and self.condition_text.hasFocus():
+        # Typed a moment ago in this line; the window need not be the active one (a second
+        # screen, or a test run), only showing.
+        if self.suggestion_model.rowCount() and self.condition_text.isVisible():
             self.condition_completer.complete()
 
     def _picked_entry(self, index: QModelIndex | QPersistentModelIndex) -> None:
