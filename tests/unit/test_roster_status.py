@@ -168,7 +168,7 @@ def _apply(practice, action: str, pick: int) -> None:
                 )
             ).scalar()
             if med is not None:
-                stop_medication(s, physician, med)
+                stop_medication(s, physician, med, reason="replaced")
         elif action == "condition":
             patient_service.add_condition(s, physician, pid, "hypertension")
         elif action == "resolve_condition":

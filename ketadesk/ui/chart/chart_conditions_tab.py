@@ -213,6 +213,12 @@ class ConditionsTab(QWidget):
             return None
         return picked
 
+    def enter_picks_a_suggestion(self) -> bool:
+        """True when Enter, pressed now, chooses the highlighted entry of the open suggestion
+        list (the line sees that Enter before the list does); a second Enter adds the row."""
+        popup = self.condition_completer.popup()
+        return popup.isVisible() and popup.currentIndex().isValid()
+
     def clear_condition_entry(self) -> None:
         self._picker_timer.stop()
         self.condition_text.clear()

@@ -184,7 +184,6 @@ class PatientChart(QWidget):
             (self.med_dose, self.med_add),
             (self.med_frequency, self.med_add),
             (self.med_start, self.med_add),
-            (self.condition_text, self.condition_add),
             (self.allergy_substance, self.allergy_add),
             (self.allergy_reaction, self.allergy_add),
             (self.vitals_systolic, self.vitals_add),
@@ -194,6 +193,7 @@ class PatientChart(QWidget):
         ):
             line.returnPressed.connect(button.click)
         self.vitals_tab.enter_pressed_in_time.connect(self.vitals_add.click)
+        self.condition_text.returnPressed.connect(self._condition_enter)
         self.med_stop.clicked.connect(self._stop_medication)
         self.med_verify.clicked.connect(self._verify_medication)
         self.condition_add.clicked.connect(self._add_condition)
@@ -511,6 +511,11 @@ class PatientChart(QWidget):
             )
         ):
             self.medications_tab.clear_entry()
+
+    def _condition_enter(self) -> None:
+        # Enter on the suggestion list picks an entry; the next Enter adds the condition.
+        if not self.conditions_tab.enter_picks_a_suggestion():
+            self.condition_add.click()
 
     def _stop_medication(self) -> None:
         med_id = selected_entry_id(self.med_table)
