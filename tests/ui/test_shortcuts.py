@@ -89,7 +89,7 @@ def test_no_key_sequence_is_bound_twice_and_each_one_works(qtbot, demo_window: M
             continue  # below, and Ctrl+N above
         signal = owner.triggered if isinstance(owner, QAction) else owner.activated
         close_next_dialog()  # Ctrl+P opens the export dialog
-        with qtbot.waitSignal(signal, timeout=3_000):
+        with qtbot.waitSignal(signal, timeout=10_000):
             press(qtbot, window, key)
         fired.append(key)
     assert {"Ctrl+S", "Ctrl+P"} <= set(fired)
