@@ -88,6 +88,10 @@ def test_no_key_sequence_is_bound_twice_and_each_one_works(qtbot, demo_window: M
         if key in ("Ctrl+L", "Ctrl+Q", "Ctrl+N"):
             continue  # below, and Ctrl+N above
         signal = owner.triggered if isinstance(owner, QAction) else owner.activated
+        # After a dialog closes, the window is active again (Xvfb runs no window manager to
+        # hand activation back, so the test does what the window manager would).
+        window.activateWindow()
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
         close_next_dialog()  # Ctrl+P opens the export dialog
         with qtbot.waitSignal(signal, timeout=10_000):
             press(qtbot, window, key)
