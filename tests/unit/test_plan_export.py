@@ -21,9 +21,8 @@ from ketadesk.core import audit_actions
 from ketadesk.core.demographics import PatientDemographics
 from ketadesk.core.dosing_calendar import dosing_calendar
 from ketadesk.core.errors import UserFacingError
-from ketadesk.core.practice_limits import LimitValue, PracticeLimits, RouteLimits
 from ketadesk.core.protocol_templates import builtin_templates, confirm_template, find_template
-from ketadesk.core.protocols import Protocol, Route
+from ketadesk.core.protocols import Protocol
 from ketadesk.models.audit import AuditEvent
 from ketadesk.models.plan_exports import SignedPlanContent
 from ketadesk.reports import plan_pdf
@@ -50,25 +49,12 @@ from ketadesk.storage.protocols.protocol_versions import (
 )
 from ketadesk.storage.reviews.interaction_reviews import DecisionInput, run_review, sign_review
 from ketadesk.storage.security.audit_log import verify_audit
+from tests.unit.signed_protocol_patients import generous_limits
 
 TODAY = datetime.now(UTC).date()
 PATIENT_FIRST, PATIENT_LAST = "Zoë", "Ñúñez-Łukasiewicz"
 PATIENT_NAME = f"{PATIENT_FIRST} {PATIENT_LAST}"
-SOURCE = "Test practice policy 2026-01 (synthetic)"
 UNKNOWN_REMEDY = "Moonpetal calm tincture"
-
-
-def full_limits() -> PracticeLimits:
-    route = RouteLimits(
-        max_single_dose_mg_per_kg=LimitValue(3.0, SOURCE),
-        max_single_dose_mg=LimitValue(300.0, SOURCE),
-        max_daily_mg=LimitValue(300.0, SOURCE),
-        min_interval_hours=LimitValue(24, SOURCE),
-        max_sessions_per_week=LimitValue(7, SOURCE),
-    )
-    return PracticeLimits(
-        routes={r: route for r in Route}, weight_max_age_days=LimitValue(90, SOURCE)
-    )
 
 
 def confirmed(name: str = "Microdose, sublingual") -> Protocol:
@@ -80,7 +66,7 @@ def set_up_practice(session: Any, physician: Any) -> None:
     set_setting(session, physician, "practice_name", "Harbor Light Psychiatry")
     set_setting(session, physician, "practice_address", "1200 Bayshore Drive, Tampa, FL 33606")
     set_setting(session, physician, "practice_phone", "(813) 555-0142")
-    set_practice_limits(session, physician, full_limits())
+    set_practice_limits(session, physician, generous_limits())
 
 
 def new_patient(
