@@ -64,7 +64,13 @@ _STATE_ALIASES: Mapping[str, str] = {
 MAX_NAME_LENGTH = 100
 MAX_ADDRESS_LENGTH = 200
 MAX_EMAIL_LENGTH = 254
+MAX_RELATIONSHIP_LENGTH = 60
 MAX_AGE_YEARS = 120
+#: Offered in the relationship box; anything else may be typed ("godmother", "case worker").
+RELATIONSHIP_SUGGESTIONS: tuple[str, ...] = (
+    "spouse", "partner", "parent", "child", "sibling", "other relative", "friend", "caregiver",
+    "neighbor",
+)
 ADULT_AGE_YEARS = 18
 
 OUT_OF_AREA_MESSAGE = "This practice treats patients in Florida and New Jersey only."
@@ -106,6 +112,7 @@ class PatientDemographics:
     emergency_contact_phone: str = ""
     sitter_name: str = ""
     sitter_phone: str = ""
+    emergency_contact_relationship: str = ""
 
 
 FIELD_LABELS: Mapping[str, str] = {
@@ -124,6 +131,7 @@ FIELD_LABELS: Mapping[str, str] = {
     "county": "County",
     "emergency_contact_name": "Emergency contact name",
     "emergency_contact_phone": "Emergency contact phone",
+    "emergency_contact_relationship": "Emergency contact relationship",
     "sitter_name": "Sitter name",
     "sitter_phone": "Sitter phone",
 }
@@ -486,7 +494,22 @@ def validate_demographics(
             add(phone_field, f"{who} phone is required when a {who.lower()} is named.")
         elif phone.strip() and not name.strip():
             add(name_field, f"{who} name is required when a phone number is given.")
+    relationship = draft.emergency_contact_relationship
+    add("emergency_contact_relationship", relationship_problem(relationship))
+    if relationship.strip() and not draft.emergency_contact_name.strip():
+        add(
+            "emergency_contact_name",
+            "Emergency contact name is required when a relationship is given.",
+        )
     return problems
+
+
+def relationship_problem(text: str) -> str | None:
+    """Why ``text`` is not an acceptable relationship ("spouse", "step-mother"), or None
+    (also when empty): words of letters, spaces, hyphens and apostrophes, up to 60 characters."""
+    if len(text.strip()) > MAX_RELATIONSHIP_LENGTH:
+        return f"The relationship is longer than {MAX_RELATIONSHIP_LENGTH} characters."
+    return name_problem(text, required=False, label="The relationship")
 
 
 _RELATIONSHIP_NOTE = re.compile(r"^(?P<name>[^()]*?)\s*\((?P<relationship>[^()]*)\)\s*$")
@@ -558,6 +581,7 @@ def normalised_valid_demographics(draft: PatientDemographics) -> PatientDemograp
         zip=normalise_zip(draft.zip) if draft.zip.strip() else "",
         emergency_contact_name=_clean_name(draft.emergency_contact_name),
         emergency_contact_phone=phone(draft.emergency_contact_phone),
+        emergency_contact_relationship=" ".join(draft.emergency_contact_relationship.split()),
         sitter_name=_clean_name(draft.sitter_name),
         sitter_phone=phone(draft.sitter_phone),
     )

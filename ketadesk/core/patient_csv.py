@@ -51,6 +51,7 @@ OPTIONAL_FIELDS: tuple[str, ...] = (
     "weight_lb",
     "emergency_contact_name",
     "emergency_contact_phone",
+    "emergency_contact_relationship",
     "sitter_name",
     "sitter_phone",
 )
@@ -123,6 +124,12 @@ _HEADER_ALIASES: Mapping[str, tuple[str, ...]] = {
         "emergencycontactphone",
         "emergencyphone",
         "emergencycontactnumber",
+    ),
+    "emergency_contact_relationship": (
+        "emergencycontactrelationship",
+        "emergencyrelationship",
+        "emergencycontactrelation",
+        "relationship",
     ),
     "sitter_name": ("sitter", "sittername", "monitorname", "athomesitter"),
     "sitter_phone": ("sitterphone", "monitorphone"),
@@ -423,6 +430,7 @@ def _row_to_plan_entry(
         zip=cell("zip"),
         emergency_contact_name=cell("emergency_contact_name"),
         emergency_contact_phone=cell("emergency_contact_phone"),
+        emergency_contact_relationship=cell("emergency_contact_relationship"),
         sitter_name=cell("sitter_name"),
         sitter_phone=cell("sitter_phone"),
     )

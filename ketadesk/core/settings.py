@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ketadesk.core.date_styles import DATE_STYLE_LABELS, DEFAULT_DATE_STYLE
+
 
 @dataclass(frozen=True)
 class SettingSpec:
@@ -16,6 +18,8 @@ class SettingSpec:
     manage_users_only: bool = True
     # For text settings: the only values accepted (empty = any text).
     choices: tuple[str, ...] = ()
+    # What the settings screen shows for each choice (same order; empty = the choices as is).
+    choice_labels: tuple[str, ...] = ()
 
 
 SETTINGS: dict[str, SettingSpec] = {
@@ -52,6 +56,14 @@ SETTINGS: dict[str, SettingSpec] = {
         SettingSpec(
             "plan_calendar_weeks", "Treatment plans: weeks of the dosing calendar printed", 4, 1, 52
         ),
+        # One date style for every date printed on a treatment plan (the patient's copy).
+        SettingSpec(
+            "plan_date_format",
+            "Treatment plans: how dates are written",
+            DEFAULT_DATE_STYLE,
+            choices=tuple(DATE_STYLE_LABELS),
+            choice_labels=tuple(DATE_STYLE_LABELS.values()),
+        ),
     )
 }
 
@@ -73,7 +85,8 @@ def validate_setting(key: str, value: Any) -> Any:
     if spec is None:
         raise UserFacingError(f"There is no practice setting called '{key}'.")
     if spec.choices and str(value).strip() not in spec.choices:
-        raise UserFacingError(f"{spec.label}: choose one of {', '.join(spec.choices)}.")
+        shown = spec.choice_labels or spec.choices
+        raise UserFacingError(f"{spec.label}: choose one of {', '.join(shown)}.")
     if isinstance(spec.default, int) and not isinstance(spec.default, bool):
         try:
             number = int(value)

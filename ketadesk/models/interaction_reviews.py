@@ -15,7 +15,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ketadesk.models.base import Base, TimestampMixin, UTCDateTime
@@ -91,6 +99,8 @@ class ReviewDecision(Base):
     severity: Mapped[str] = mapped_column(String(16))
     decision: Mapped[str] = mapped_column(String(40))
     note: Mapped[str] = mapped_column(Text, default="")
+    # The physician marked the note "for the patient": only then is it printed on the plan.
+    note_for_patient: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Required (non-empty) when the flag is contraindicated; enforced by the service.
     override_reason: Mapped[str] = mapped_column(Text, default="")
     decided_by: Mapped[str] = mapped_column(String(64))

@@ -48,6 +48,8 @@ class Patient(TimestampMixin, Base):
     county: Mapped[str | None] = mapped_column(String(64))
     emergency_contact_name: Mapped[str | None] = mapped_column(String(200))
     emergency_contact_phone: Mapped[str | None] = mapped_column(String(32))
+    # Who the emergency contact is to the patient ("spouse", "parent", "friend" or as typed).
+    emergency_contact_relationship: Mapped[str | None] = mapped_column(String(60))
     sitter_name: Mapped[str | None] = mapped_column(String(200))
     sitter_phone: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="screening")

@@ -17,12 +17,22 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from ketadesk.core.date_styles import DAY_MONTH_ABBREVIATED
+
 #: Bumped whenever the canonical form below changes, so old hashes are never silently re-read.
 HASH_SCHEME = "ketadesk-plan-v1"
 
 #: Fields that change how a plan looks, not what it says; they are left out of the hash.
 #: ``logo_path`` is a local file path and ``calendar_weeks_shown`` a practice display setting.
 _PRESENTATION_ONLY_FIELDS = frozenset({"logo_path", "calendar_weeks_shown"})
+
+#: Fields added after the scheme was fixed, left out of the hash while they hold the value a
+#: plan stored before them is read back with: an older plan keeps its hash and still verifies.
+_LEFT_OUT_AT_DEFAULT: dict[str, Any] = {
+    "date_style": DAY_MONTH_ABBREVIATED,
+    "emergency_contact_relationship": None,
+    "patient_note": None,
+}
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,7 @@ class PatientBlock:
     sitter_phone: str | None = None
     emergency_contact_name: str | None = None
     emergency_contact_phone: str | None = None
+    emergency_contact_relationship: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,11 +116,14 @@ class MonitoringPlanText:
 
 @dataclass(frozen=True)
 class ReviewFlag:
-    """One interaction-review finding: severity, what was found, and the physician's decision."""
+    """One interaction-review finding: severity, what was found, the physician's decision as a
+    category in patient words, and ``patient_note``: the physician's own note only when they
+    marked it "for the patient" (their other notes stay in the review)."""
 
     severity: str
     title: str
     decision: str
+    patient_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,7 +145,8 @@ class PlanDocument:
 
     ``calendar`` holds the protocol's whole calendar, in date order; the PDF shows the first
     ``calendar_weeks_shown`` weeks of it (all of it when shorter). A plan that is not a draft must
-    carry ``signed_by`` and a timezone-aware ``signed_at``.
+    carry ``signed_by`` and a timezone-aware ``signed_at``. ``date_style`` is how every date of
+    the plan is written (``ketadesk.core.date_styles``; the practice's choice).
     """
 
     plan_id: str
@@ -148,6 +163,7 @@ class PlanDocument:
     signed_by: str | None
     signed_at: datetime | None
     is_draft: bool
+    date_style: str = DAY_MONTH_ABBREVIATED
 
     def __post_init__(self) -> None:
         if self.version < 1:
@@ -186,6 +202,10 @@ def _canonical(value: Any) -> Any:
             f.name: _canonical(getattr(value, f.name))
             for f in dataclasses.fields(value)
             if f.name not in _PRESENTATION_ONLY_FIELDS
+            and not (
+                f.name in _LEFT_OUT_AT_DEFAULT
+                and getattr(value, f.name) == _LEFT_OUT_AT_DEFAULT[f.name]
+            )
         }
     if isinstance(value, bool) or value is None:
         return value

@@ -64,7 +64,8 @@ def render_plan_pdf(doc: PlanDocument, *, password: str | None = None) -> bytes:
         version=doc.version,
         content_hash=content_hash,
         running_header=(
-            f"{patient.full_name} · DOB {fmt_date(patient.date_of_birth)} · MRN {patient.mrn}"
+            f"{patient.full_name} · DOB {fmt_date(patient.date_of_birth, doc.date_style)}"
+            f" · MRN {patient.mrn}"
             f"  —  {doc.title} (continued)"
         ),
         is_draft=doc.is_draft,

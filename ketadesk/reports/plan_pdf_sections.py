@@ -15,6 +15,7 @@ from typing import Any
 
 from reportlab.lib import colors
 from reportlab.lib.units import inch
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import Image, KeepTogether, Paragraph, Spacer, Table
 
 from ketadesk.reports.plan_document import CalendarRow, PlanDocument, shown_calendar_rows
@@ -109,7 +110,7 @@ def _letterhead(doc: PlanDocument) -> list[Any]:
     left.append(Paragraph(f"Phone {markup(practice.phone)}", st.small))
 
     if doc.is_signed and doc.signed_at is not None:
-        status = f"Signed {markup(fmt_date(doc.signed_at.date()))}"
+        status = f"Signed {markup(fmt_date(doc.signed_at.date(), doc.date_style))}"
     else:
         status = "Draft — not signed"
     right = [
@@ -154,7 +155,7 @@ def _people(doc: PlanDocument) -> list[Any]:
     st = plan_styles()
     patient_rows: list[tuple[str, str | Paragraph]] = [
         ("Name", Paragraph(f"<b>{markup(patient.full_name)}</b>", st.cell)),
-        ("Date of birth", fmt_date(patient.date_of_birth)),
+        ("Date of birth", fmt_date(patient.date_of_birth, doc.date_style)),
         ("MRN", patient.mrn),
         ("State", patient.state),
     ]
@@ -173,6 +174,11 @@ def _people(doc: PlanDocument) -> list[Any]:
         (
             "Emergency contact",
             or_not_recorded(patient.emergency_contact_name)
+            + (
+                f" ({patient.emergency_contact_relationship})"
+                if patient.emergency_contact_relationship
+                else ""
+            )
             + (f" · {patient.emergency_contact_phone}" if patient.emergency_contact_phone else ""),
         ),
     ]
@@ -209,7 +215,7 @@ def _protocol(doc: PlanDocument) -> list[Any]:
     dose = (
         f"<b>{fmt_number(p.dose_mg)} mg</b> per dose "
         f"({fmt_number(p.mg_per_kg)} mg/kg at {fmt_number(p.weight_kg)} kg, "
-        f"weighed {markup(fmt_date(p.weight_date))})"
+        f"weighed {markup(fmt_date(p.weight_date, doc.date_style))})"
     )
     titration = (
         "<br/>".join(f"{i}. {markup(step)}" for i, step in enumerate(p.titration_steps, 1))
@@ -293,7 +299,7 @@ def _calendar(doc: PlanDocument) -> list[Any]:
     previous_week = None
     for index, row in enumerate(rows, start=1):
         week = (row.day - first).days // 7 + 1
-        data.append(_calendar_cells(row, week))
+        data.append(_calendar_cells(row, week, doc.date_style))
         if row.dose_mg is None:
             style += [
                 ("FONTNAME", (3, index), (3, index), FONT),
@@ -306,6 +312,9 @@ def _calendar(doc: PlanDocument) -> list[Any]:
         previous_week = week
     widths = [0.5, 1.3, 0.55, 0.85, 0.65]
     col_widths = [w * inch for w in widths]
+    # The longest written date (a long-form September Wednesday) sets the date column.
+    longest = max(stringWidth(str(cells[1]), FONT, 9) for cells in data[1:])
+    col_widths[1] = max(col_widths[1], longest + 14)
     col_widths.append(CONTENT_WIDTH - sum(col_widths))
     table = Table(data, colWidths=col_widths, repeatRows=1, splitInRow=1)
     table.setStyle(table_style(style))
@@ -313,7 +322,7 @@ def _calendar(doc: PlanDocument) -> list[Any]:
     return flow
 
 
-def _calendar_cells(row: CalendarRow, week: int) -> list[Any]:
+def _calendar_cells(row: CalendarRow, week: int, date_style: str) -> list[Any]:
     if row.dose_mg is None:
         dose, per_kg = "No dose", "—"
     else:
@@ -322,7 +331,7 @@ def _calendar_cells(row: CalendarRow, week: int) -> list[Any]:
     notes: Any = ""
     if row.events:
         notes = Paragraph("<br/>".join(markup(event) for event in row.events), plan_styles().cell)
-    return [TICK_BOX, fmt_day(row.day), str(week), dose, per_kg, notes]
+    return [TICK_BOX, fmt_day(row.day, date_style), str(week), dose, per_kg, notes]
 
 
 def _monitoring(doc: PlanDocument) -> list[Any]:
@@ -391,7 +400,9 @@ def _review(doc: PlanDocument) -> list[Any]:
     review = doc.review
     flow: list[Any] = section_heading("Medication and interaction review", room=2.2 * inch)
     reviewed = (
-        f"Reviewed {markup(fmt_date(review.reviewed_on))}" if review.reviewed_on else "Not reviewed"
+        f"Reviewed {markup(fmt_date(review.reviewed_on, doc.date_style))}"
+        if review.reviewed_on
+        else "Not reviewed"
     )
     signer = f" by {markup(review.signed_by)}" if review.signed_by else " (review not signed)"
     counts = (
@@ -423,7 +434,7 @@ def _review(doc: PlanDocument) -> list[Any]:
                 [
                     flag.severity,
                     fit_cell(flag.title, st.cell, widths[1] - 10),
-                    fit_cell(flag.decision, st.cell, widths[2] - 10),
+                    _decision_cell(flag.decision, flag.patient_note, widths[2] - 10),
                 ]
             )
         table = Table(data, colWidths=widths, repeatRows=1, splitInRow=1)
@@ -462,6 +473,18 @@ def _review(doc: PlanDocument) -> list[Any]:
     return flow
 
 
+def _decision_cell(decision: str, patient_note: str | None, width: float) -> Any:
+    """The decision in patient words and, only when the physician marked it for the patient,
+    their note under it."""
+    st = plan_styles()
+    if not patient_note:
+        return fit_cell(decision, st.cell, width)
+    return Paragraph(
+        f"{markup(decision)}<br/><b>Note from your physician:</b> {markup(patient_note)}",
+        st.cell,
+    )
+
+
 _SEVERITY_COLOURS = {
     "major": colors.HexColor("#a33a2c"),
     "moderate": colors.HexColor("#9a6a12"),
@@ -483,7 +506,7 @@ def _disclaimer_and_signature(doc: PlanDocument) -> list[Any]:
     if doc.is_signed and doc.signed_at is not None and doc.signed_by:
         signed = (
             f"Signed electronically by <b>{markup(doc.signed_by)}</b> "
-            f"on {markup(fmt_datetime(doc.signed_at))}."
+            f"on {markup(fmt_datetime(doc.signed_at, doc.date_style))}."
         )
     else:
         signed = "<b>Not signed.</b> This draft is not a valid treatment plan."

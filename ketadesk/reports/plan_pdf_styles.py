@@ -24,6 +24,7 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import CondPageBreak, Paragraph, Table, TableStyle
 
+from ketadesk.core.date_styles import date_text, date_time_text, weekday_date_text
 from ketadesk.resources import resource_path
 
 FONT = "KetaDeskSans"
@@ -139,17 +140,19 @@ def markup(text: str) -> str:
     return escape(text).replace("\n", "<br/>")
 
 
-def fmt_date(day: date) -> str:
-    return f"{day.day} {day:%b %Y}"
+def fmt_date(day: date, style: str) -> str:
+    """``day`` in the plan's date style (``ketadesk.core.date_styles``)."""
+    return date_text(day, style)
 
 
-def fmt_day(day: date) -> str:
-    return f"{day:%a} {day.day} {day:%b %Y}"
+def fmt_day(day: date, style: str) -> str:
+    """``day`` with its weekday, in the plan's date style."""
+    return weekday_date_text(day, style)
 
 
-def fmt_datetime(moment: datetime) -> str:
-    zone = moment.tzname() or "UTC"
-    return f"{moment.day} {moment:%b %Y, %H:%M} {zone}"
+def fmt_datetime(moment: datetime, style: str) -> str:
+    """An aware moment's date in the plan's date style, its time and its zone."""
+    return date_time_text(moment, style)
 
 
 def fmt_number(value: float) -> str:

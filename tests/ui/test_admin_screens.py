@@ -157,6 +157,24 @@ def test_choice_settings_use_a_drop_down(qtbot, context):
         assert get_setting(session, "interaction_interrupt_threshold") == "moderate"
 
 
+def test_the_plan_date_style_is_chosen_in_words_and_stored_as_its_key(qtbot, context):
+    """Defect 7: the practice chooses how plan dates are written (US by default)."""
+    dialog = SettingsDialog(context)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    combo = dialog.editors["plan_date_format"]
+    assert combo.currentText() == "MM/DD/YYYY (12/02/2026)"  # the default
+    assert [combo.itemText(i) for i in range(combo.count())] == [
+        "MM/DD/YYYY (12/02/2026)", "YYYY-MM-DD (2026-12-02)", "Month D, YYYY (December 2, 2026)"]
+    combo.setFocus()
+    qtbot.keyClick(combo, Qt.Key.Key_Down)
+    qtbot.keyClick(combo, Qt.Key.Key_Down)
+    assert combo.currentText().startswith("Month D, YYYY")
+    dialog.save()
+    with context.db.session() as session:
+        assert get_setting(session, "plan_date_format") == "long"
+
+
 def test_audit_table_model_passes_qtmodeltester(qtmodeltester, context):
     from ketadesk.storage.security import audit_log
     from ketadesk.ui.admin.audit_table_model import SEQ_ROLE, AuditTableModel

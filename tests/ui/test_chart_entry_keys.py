@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 
 from ketadesk.core.demographics import PatientDemographics
 from ketadesk.storage.patients import patients as service
@@ -34,8 +35,9 @@ def open_chart(practice, qtbot, patient_id, actor=None) -> PatientChart:
     chart = PatientChart(AppContext(practice.db, actor or practice.physician), patient_id)
     qtbot.addWidget(chart)
     chart.show()
-    chart.activateWindow()
-    qtbot.waitActive(chart)
+    qtbot.waitExposed(chart)
+    chart.activateWindow()  # (qtbot.waitActive is a context manager: called bare, it waits not)
+    qtbot.waitUntil(chart.isActiveWindow, timeout=5000)
     return chart
 
 
@@ -201,6 +203,40 @@ def test_emergency_contact_with_relationship_in_brackets(practice, qtbot, patien
     chart.contacts.set_value("emergency_contact_name", "Tomas 4 (husband)")
     assert not chart.save()
     assert "digits" in chart.contacts.message("emergency_contact_name")
+
+
+def test_the_emergency_contact_relationship_is_picked_or_typed(practice, qtbot, patient_id) -> None:
+    """Defect 16: after the contact's name, Tab reaches the relationship box; a suggestion is
+    picked by typing its start, or any other word typed; both are saved and shown again."""
+    chart = open_chart(practice, qtbot, patient_id)
+    chart.ask_unsaved_changes = lambda: QMessageBox.StandardButton.Discard  # closing at the end
+    name = chart.contacts.editors["emergency_contact_name"]
+    name.setFocus()
+    qtbot.keyClicks(name, "Tomas Varga (husband)")
+    qtbot.keyClick(name, Qt.Key.Key_Tab)
+    relationship = chart.contacts.editors["emergency_contact_relationship"]
+    assert relationship.hasFocus()
+    qtbot.keyClicks(relationship, "spo")  # completes to "spouse"
+    qtbot.keyClick(relationship, Qt.Key.Key_Tab)
+    phone = chart.contacts.editors["emergency_contact_phone"]
+    assert phone.hasFocus()
+    qtbot.keyClicks(phone, "609-555-0199")
+    assert chart.save(), chart.contacts.message("emergency_contact_relationship")
+    saved = saved_record(practice, patient_id).demographics
+    assert (saved.emergency_contact_name, saved.emergency_contact_relationship) == (
+        "Tomas Varga (husband)", "spouse"
+    )
+    reopened = open_chart(practice, qtbot, patient_id)
+    reopened.ask_unsaved_changes = lambda: QMessageBox.StandardButton.Discard
+    assert reopened.contacts.value("emergency_contact_relationship") == "spouse"
+    relationship = reopened.contacts.editors["emergency_contact_relationship"]
+    relationship.setFocus()
+    relationship.lineEdit().selectAll()
+    qtbot.keyClicks(relationship, "godmother")
+    assert reopened.save()
+    assert saved_record(practice, patient_id).demographics.emergency_contact_relationship == (
+        "godmother"
+    )
 
 
 def test_new_patient_is_told_why_lists_wait_for_the_first_save(practice, qtbot) -> None:

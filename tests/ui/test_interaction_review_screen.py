@@ -268,3 +268,40 @@ def test_condition_readings_are_shown_in_words(qtbot, practice, tmp_path) -> Non
     assert "not checked: moyamoya disease" in not_checked
     assert screen.grab().save(str(tmp_path / "interaction_review_readings.png"))
     context.ops.wait_for_done()
+
+
+def test_a_note_is_marked_for_the_patient_from_the_keyboard_and_kept(
+    qtbot, practice, patient_id
+) -> None:
+    """Defect 7: after the note, Tab reaches "For the patient" and Space marks it; the mark is
+    signed with the decision, and an unmarked note stays unmarked."""
+    screen, context = open_screen(qtbot, practice, practice.physician, patient_id)
+    screen.activateWindow()
+    qtbot.waitUntil(screen.isActiveWindow, timeout=5000)
+    required = [card for card in screen.flag_cards() if card.item.needs_decision]
+    for card in required:
+        card.decision_combo.setCurrentIndex(card.decision_combo.findData("continue_with_monitoring"))
+    marked, unmarked = required
+    unmarked.note_edit.setText("pt vague about dose; recheck PDMP")
+    marked.note_edit.setFocus()
+    qtbot.waitUntil(marked.note_edit.hasFocus)
+    qtbot.keyClicks(marked.note_edit, "Take no lorazepam on dosing days.")
+    qtbot.keyClick(marked.note_edit, Qt.Key.Key_Tab)
+    assert marked.for_patient_check.hasFocus()
+    qtbot.keyClick(marked.for_patient_check, Qt.Key.Key_Space)
+    assert marked.decision_input().note_for_patient
+    assert not unmarked.decision_input().note_for_patient
+    qtbot.mouseClick(screen.sign_button, Qt.MouseButton.LeftButton)
+    dialog = screen.unread_dialog
+    assert dialog is not None
+    with qtbot.waitSignal(screen.review_signed, timeout=10000):
+        qtbot.mouseClick(dialog.all_box, Qt.MouseButton.LeftButton, pos=QPoint(8, 8))
+        qtbot.mouseClick(dialog.sign_button, Qt.MouseButton.LeftButton)
+    with practice.db.session() as s:
+        signed = latest_signed_review(s, patient_id)
+    assert signed is not None
+    notes = {d.note: d.note_for_patient for d in signed.decisions if d.note}
+    assert notes == {
+        "Take no lorazepam on dosing days.": True, "pt vague about dose; recheck PDMP": False,
+    }
+    context.ops.wait_for_done()

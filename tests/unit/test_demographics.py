@@ -392,3 +392,41 @@ def test_contact_name_may_carry_a_relationship_in_brackets(text: str, problem: s
         assert found is None
     else:
         assert found is not None and problem in found
+
+
+def _with_contact(**contact: str) -> PatientDemographics:
+    return PatientDemographics(
+        first_name="Zoë", last_name="Testperson", dob=date(1980, 2, 1), sex="female",
+        state="FL", county="Miami-Dade", **contact,
+    )
+
+
+@pytest.mark.parametrize(
+    ("contact", "field", "words"),
+    [
+        ({"emergency_contact_relationship": "spouse"}, "emergency_contact_name",
+         "name is required when a relationship is given"),
+        ({"emergency_contact_name": "Tomas Varga", "emergency_contact_phone": "305-555-0100",
+          "emergency_contact_relationship": "friend #2"}, "emergency_contact_relationship",
+         "The relationship"),
+        ({"emergency_contact_name": "Tomas Varga", "emergency_contact_phone": "305-555-0100",
+          "emergency_contact_relationship": "x" * 61}, "emergency_contact_relationship",
+         "longer than 60"),
+    ],
+)
+def test_the_emergency_contact_relationship_is_checked_in_words(contact, field, words) -> None:
+    problems = blocking_problems(validate_demographics(_with_contact(**contact), date(2026, 3, 1)))
+    assert [(p.field, words in p.message) for p in problems] == [(field, True)]
+
+
+def test_a_relationship_of_free_choice_is_kept_beside_a_bracketed_name() -> None:
+    """Defect 16: "(husband)" in the name is allowed and kept, and the relationship box takes
+    any words ("step-mother"), trimmed."""
+    draft = _with_contact(
+        emergency_contact_name="Tomas Varga (husband)", emergency_contact_phone="305-555-0100",
+        emergency_contact_relationship="  step-mother ",
+    )
+    assert blocking_problems(validate_demographics(draft, date(2026, 3, 1))) == []
+    stored = normalise_demographics(draft)
+    assert stored.emergency_contact_name == "Tomas Varga (husband)"
+    assert stored.emergency_contact_relationship == "step-mother"

@@ -301,3 +301,15 @@ def test_progress_is_reported_to_the_end() -> None:
     )
     assert len(plan.rows) == 1200
     assert calls == [(0, 1200), (500, 1200), (1000, 1200), (1200, 1200)]
+
+
+def test_the_emergency_contact_relationship_is_imported_beside_the_contact() -> None:
+    """Defect 16: a "Relationship" column is read where the emergency contact already is."""
+    header = HEADER + ",emergency contact,emergency phone,relationship"
+    row = GOOD_ROWS[0] + ",Tomas Varga (husband),305-555-0100,spouse"
+    plan = read_patient_csv(csv_bytes(header, row), today=TODAY)
+    assert plan.problems == ()
+    d = plan.rows[0].demographics
+    assert (d.emergency_contact_name, d.emergency_contact_relationship) == (
+        "Tomas Varga (husband)", "spouse"
+    )

@@ -142,3 +142,18 @@ def test_other_systems_record_number_is_kept_as_external_id(practice) -> None:
     assert stored == {"Mateo": "ACME-00417", "Hana": None}
     assert [r.first_name for r in found] == ["Mateo"]
     assert not stored["Mateo"].startswith("KD")
+
+
+def test_the_emergency_contact_and_relationship_are_imported(practice) -> None:
+    """Defect 16: the relationship column lands beside the emergency contact."""
+    header = HEADER + ",Emergency Contact,Emergency Phone,Emergency Contact Relationship"
+    row = GOOD[0] + ",Tomas Varga (husband),352-555-0102,spouse"
+    plan = read_patient_csv(f"{header}\n{row}\n".encode(), today=TODAY)
+    assert plan.problems == ()
+    with practice.db.session() as s:
+        import_patients(s, practice.admin, plan)
+    with practice.db.session() as s:
+        patient = s.execute(select(Patient)).scalar_one()
+        assert (patient.emergency_contact_name, patient.emergency_contact_relationship) == (
+            "Tomas Varga (husband)", "spouse"
+        )

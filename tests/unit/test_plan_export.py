@@ -83,6 +83,7 @@ def new_patient(
         sitter_phone="(813) 555-0199",
         emergency_contact_name="Mateo Núñez",
         emergency_contact_phone="(813) 555-0177",
+        emergency_contact_relationship="spouse",
     )
     return create_patient(session, actor, draft, today=TODAY, allow_duplicate=True).id
 
@@ -208,7 +209,7 @@ def test_the_calendar_is_the_protocols_dosing_calendar(
     shown = shown_calendar_rows(doc)
     assert shown and len(shown) < len(doc.calendar)
     for row in shown:
-        assert f"{row.day:%a} {row.day.day} {row.day:%b %Y}" in text
+        assert f"{row.day:%a} {row.day:%m/%d/%Y}" in text  # the default US style
     hidden = doc.calendar[len(shown)]
     assert f"{hidden.day:%a} {hidden.day.day} {hidden.day:%b %Y}" not in text
 
@@ -408,31 +409,58 @@ def test_admins_export_but_need_no_signing_rights(practice: Any, signed_patient:
     assert "Zoë" not in repr(batch.planned[0])
 
 
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+_DATE_SHAPES = {
+    "us": r"\b\d{2}/\d{2}/\d{4}\b",
+    "iso": r"\b\d{4}-\d{2}-\d{2}\b",
+    "long": r"\b(?:" + "|".join(_MONTHS) + r") \d{1,2}, \d{4}\b",
+    "day_month_abbreviated": r"\b\d{1,2} (?:" + "|".join(m[:3] for m in _MONTHS) + r") \d{4}\b",
+}
+
+
+def _written(day: date, style: str) -> str:
+    if style == "iso":
+        return day.isoformat()
+    if style == "long":
+        return f"{_MONTHS[day.month - 1]} {day.day}, {day.year}"
+    return f"{day:%m/%d/%Y}"
+
+
+@pytest.mark.parametrize("style", ["us", "iso", "long"])
 def test_the_patients_plan_has_patient_words_not_clinician_shorthand(
-    practice: Any, tmp_path: Path
+    practice: Any, tmp_path: Path, style: str
 ) -> None:
-    """Defect 7: no free-text decision note, no diazepam-equivalent figures and no condition
-    line in chart shorthand in the PDF the patient and their sitter read."""
+    """Defect 7: no unmarked decision note, no diazepam-equivalent figures and no condition
+    line in chart shorthand in the PDF the patient and their sitter read; a note the physician
+    marked "for the patient" is printed; every date is in the practice's chosen style."""
+    import re
+
     from ketadesk.storage.patients.patients import add_condition
 
     with practice.db.session() as s:
         set_up_practice(s, practice.physician)
+        if style != "us":  # US is the default: nothing to set
+            set_setting(s, practice.physician, "plan_date_format", style)
         pid = new_patient(s, practice.physician)
         chart(s, practice.physician, pid)
         add_medication(s, practice.physician, pid, "Ativan 1 mg bid")
         add_condition(s, practice.physician, pid, "hx of psychosis 2019 / denies SI")
         add_condition(s, practice.physician, pid, "s/p ORIF L wrist 2018")  # not recognised
         view = run_review(s, pid)
+        needing = [f for f in view.flags if f.needs_decision]
         decisions = [
             DecisionInput(
                 f.flag.carry_forward_key, "adjust_protocol",
-                note="pt minimising benzo use; recheck PDMP",
+                note="Bring all your medicine bottles to your next visit."
+                if index == 0 else "pt minimising benzo use; recheck PDMP",
                 override_reason="Benefit judged to outweigh the risk (test)."
                 if f.flag.severity == "contraindicated" else "",
+                note_for_patient=index == 0,
             )
-            for f in view.flags
-            if f.needs_decision
+            for index, f in enumerate(needing)
         ]
+        assert len(decisions) >= 2
         assert any("diazepam-equivalent" in f.flag.title for f in view.flags)
         sign_review(s, practice.physician, pid, decisions, read_by_physician=view.not_checked)
         protocol = confirmed()
@@ -444,23 +472,27 @@ def test_the_patients_plan_has_patient_words_not_clinician_shorthand(
     path = tmp_path / "plan.pdf"
     pe.export_plan_to_file(practice.db, practice.physician, pid, path)
     flat = " ".join(extract_plan_text(path.read_bytes()).split())
-    for clinician_only in ("recheck PDMP", "minimising", "diazepam", "hx of psychosis",
+    for clinician_only in ("recheck PDMP", "minimising", "diazepam", "mg/day", "hx of psychosis",
                            "ORIF", "denies SI", "on the chart as", "bid", "(negated)"):
         assert clinician_only not in flat, clinician_only
+    assert "Note from your physician: Bring all your medicine bottles to your next visit." in flat
     assert "(your medicine: lorazepam)" in flat
+    assert "Mateo Núñez (spouse) · (813) 555-0177" in flat  # defect 16: the relationship
     assert "Psychotic disorder: ketamine may worsen psychosis" in flat  # the KB name
     assert "1 health condition on your chart" in flat  # the unrecognised line, not its text
     assert "Read by your physician, not checked by the software." in flat
     assert "Your physician changed your ketamine plan because of this" in flat
-    # One date format throughout the plan ("9 Mar 2026"), none in ISO form.
-    import re
+    # One date style throughout the plan: the chosen one, and no date written another way.
+    for other, shape in _DATE_SHAPES.items():
+        if other != style:
+            assert re.findall(shape, flat) == [], other
+    assert f"weeks from {_written(TODAY, style)}" in flat
+    assert f"DOB {_written(date(1984, 3, 9), style)}" in flat  # the running header
+    assert len(re.findall(_DATE_SHAPES[style], flat)) >= 10  # calendar, review, signature...
+    _save_pages(path, style)
 
-    assert re.findall(r"\b\d{4}-\d{2}-\d{2}\b", flat) == []
-    assert f"weeks from {TODAY.day} {TODAY:%b %Y}" in flat
-    _save_pages(path)
 
-
-def _save_pages(path: Path) -> None:
+def _save_pages(path: Path, name: str = "plan") -> None:
     """PNG pages for a person to look at, only when KETADESK_SHOTS names a folder."""
     import os
     import shutil
@@ -468,7 +500,7 @@ def _save_pages(path: Path) -> None:
 
     folder = os.environ.get("KETADESK_SHOTS")
     if folder and shutil.which("pdftoppm"):
-        subprocess.run(["pdftoppm", "-png", "-r", "60", str(path), f"{folder}/plan"], check=True)
+        subprocess.run(["pdftoppm", "-png", "-r", "60", str(path), f"{folder}/{name}"], check=True)
 
 
 def test_signing_stores_the_physicians_signature_over_the_signed_content(

@@ -477,3 +477,39 @@ def test_a_weight_saved_later_does_not_hide_the_blood_pressure_of_the_same_day(p
     with practice.db.session() as s:
         states = review_states_for(s, [pid])
     assert states[pid] == "current"
+
+
+def test_a_note_marked_for_the_patient_is_kept_with_the_signed_decision(
+    practice, patient_id
+) -> None:
+    """Defect 7: the "for the patient" mark is stored with the signed decision, audited as a
+    mark (never the note), carried forward with it, and refused on an empty note."""
+    with practice.db.session() as s:
+        view = run_review(s, patient_id)
+        benzo = next(f for f in view.flags if f.flag.rule_id == "DRUG-BENZODIAZEPINE")
+        key = benzo.flag.carry_forward_key
+        with pytest.raises(UserFacingError, match="marked for the patient but is empty"):
+            record_decision(s, practice.physician, patient_id, DecisionInput(
+                key, "continue_with_monitoring", note="  ", note_for_patient=True))
+        signed = sign_review(
+            s, practice.physician, patient_id,
+            [DecisionInput(key, "continue_with_monitoring",
+                           note="Take no lorazepam on dosing days.", note_for_patient=True)],
+            expected_fingerprint=view.fingerprint, read_by_physician=view.not_checked,
+        )
+    decision = next(d for d in signed.decisions if d.carry_forward_key == key)
+    assert decision.note_for_patient and decision.note == "Take no lorazepam on dosing days."
+    with practice.db.session() as s:
+        details = [e.detail for e in s.execute(select(AuditEvent)).scalars()]
+        s.add(PatientMedication(patient_id=patient_id, entered_text="omeprazole 20 mg daily"))
+    assert any("1 notes for the patient" in d for d in details)
+    assert not any("lorazepam on dosing" in d for d in details)
+    with practice.db.session() as s:
+        flags = run_review(s, patient_id).flags
+    carried = next(f for f in flags if f.flag.carry_forward_key == key)
+    assert carried.carried is not None and carried.carried.note_for_patient
+
+
+def test_an_unmarked_note_stays_unmarked(practice, patient_id) -> None:
+    signed = sign_now(practice, patient_id)
+    assert signed.decisions and not any(d.note_for_patient for d in signed.decisions)

@@ -212,6 +212,8 @@ ZIP_PREFIXES = {"FL": ("32", "33", "34"), "NJ": ("07", "08")}
 STATUSES = ("screening", "active", "active", "active", "paused", "discharged")
 
 
+_FAMILY = ("spouse", "parent", "sibling", "partner", "child")
+
 def _phone(rng: random.Random, state: str) -> str:
     area = rng.choice(
         ("352", "813", "407", "850") if state == "FL" else ("609", "732", "856", "973")
@@ -268,6 +270,9 @@ def populate_demo_patients(
                     "county": county,
                     "emergency_contact_name": f"{rng.choice(FIRST_NAMES)} {last}",
                     "emergency_contact_phone": _phone(rng, state),
+                    # Same last name: family. Picked from the number, not the random stream,
+                    # so the rest of the demo practice stays as it was.
+                    "emergency_contact_relationship": _FAMILY[number % len(_FAMILY)],
                     "sitter_name": f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
                     "sitter_phone": _phone(rng, state),
                     "status": status,

@@ -41,8 +41,11 @@ def demo_decision(item: FlagView) -> DecisionInput:
             key, "ask_other_prescriber_to_change", note="Demo: letter sent to the prescriber."
         )
     if flag.kind == "vital":
+        # Written for the patient and marked so: the plan prints it (the others stay private).
         return DecisionInput(
-            key, "continue_with_monitoring", note="Demo: BP before and 40 minutes after dosing."
+            key, "continue_with_monitoring",
+            note="Check your blood pressure before each dose and again 40 minutes after.",
+            note_for_patient=True,
         )
     if flag.severity == "major" and flag.kind == "drug":
         return DecisionInput(key, "adjust_protocol", note="Demo: lower starting dose.")

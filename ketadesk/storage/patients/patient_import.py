@@ -95,6 +95,7 @@ def _patient_values(row: CsvRow, mrn: str, now: datetime) -> dict[str, object]:
         "county": d.county or None,
         "emergency_contact_name": d.emergency_contact_name or None,
         "emergency_contact_phone": d.emergency_contact_phone or None,
+        "emergency_contact_relationship": d.emergency_contact_relationship or None,
         "sitter_name": d.sitter_name or None,
         "sitter_phone": d.sitter_phone or None,
         "status": "screening",

@@ -152,6 +152,7 @@ def demographics_of(p: Patient) -> PatientDemographics:
         zip=p.zip_code or "",
         emergency_contact_name=p.emergency_contact_name or "",
         emergency_contact_phone=p.emergency_contact_phone or "",
+        emergency_contact_relationship=p.emergency_contact_relationship or "",
         sitter_name=p.sitter_name or "",
         sitter_phone=p.sitter_phone or "",
     )
@@ -177,6 +178,7 @@ def apply_demographics(p: Patient, d: PatientDemographics) -> None:
     p.zip_code = d.zip or None
     p.emergency_contact_name = d.emergency_contact_name or None
     p.emergency_contact_phone = d.emergency_contact_phone or None
+    p.emergency_contact_relationship = d.emergency_contact_relationship or None
     p.sitter_name = d.sitter_name or None
     p.sitter_phone = d.sitter_phone or None
 

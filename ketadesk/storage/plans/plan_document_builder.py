@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketadesk.core.date_styles import DATE_STYLE_LABELS, DEFAULT_DATE_STYLE
 from ketadesk.core.dosing_calendar import (
     EVENT_BP_AFTER,
     EVENT_BP_BEFORE,
@@ -47,7 +48,7 @@ from ketadesk.core.protocols import (
     route_text,
     sig_text,
 )
-from ketadesk.models.interaction_reviews import InteractionReview
+from ketadesk.models.interaction_reviews import InteractionReview, ReviewDecision
 from ketadesk.models.patients import Patient
 from ketadesk.models.practice import PracticeMeta
 from ketadesk.models.users import User
@@ -81,6 +82,7 @@ NO_WEIGHT = (
     "record a weight and sign a new version."
 )
 CALENDAR_WEEKS_KEY = "plan_calendar_weeks"
+DATE_STYLE_KEY = "plan_date_format"
 
 #: Patient wording for the calendar's monitoring events (keys are core/dosing_calendar names).
 _EVENT_WORDS: Mapping[str, str] = {
@@ -127,6 +129,11 @@ def _weeks_shown(session: Session) -> int:
     return max(1, weeks)
 
 
+def _date_style(session: Session) -> str:
+    style = str(get_setting(session, DATE_STYLE_KEY) or "")
+    return style if style in DATE_STYLE_LABELS else DEFAULT_DATE_STYLE
+
+
 def _practice(session: Session) -> PracticeInfo:
     return PracticeInfo(
         name=str(get_setting(session, "practice_name") or "").strip() or "Practice name not set",
@@ -151,6 +158,7 @@ def _patient_block(patient: Patient) -> PatientBlock:
         sitter_phone=patient.sitter_phone or None,
         emergency_contact_name=patient.emergency_contact_name or None,
         emergency_contact_phone=patient.emergency_contact_phone or None,
+        emergency_contact_relationship=patient.emergency_contact_relationship or None,
     )
 
 
@@ -215,14 +223,14 @@ def titration_steps(protocol: Protocol) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def _summary(protocol: Protocol, version: ProtocolVersionInfo) -> ProtocolSummary:
+def _summary(protocol: Protocol, version: ProtocolVersionInfo, style: str) -> ProtocolSummary:
     weight = version.weight
     if weight is None or weight.kg <= 0:
         raise UserFacingError(NO_WEIGHT)
     start = ladder_doses_mg(protocol.ladder)[0]
-    duration = f"{protocol.duration_weeks} weeks from {fmt_date(version.start_date)}"
+    duration = f"{protocol.duration_weeks} weeks from {fmt_date(version.start_date, style)}"
     if protocol.review_date is not None:
-        duration += f"; review with your physician by {fmt_date(protocol.review_date)}"
+        duration += f"; review with your physician by {fmt_date(protocol.review_date, style)}"
     units = units_per_30_days(protocol, version.start_date)
     supply = _units(protocol, units)
     if protocol.supply.notes.strip():
@@ -291,7 +299,7 @@ def _every(count: int, unit: str) -> str:
     return f"every {unit}" if count == 1 else f"every {count} {unit}s"
 
 
-def _monitoring(protocol: Protocol) -> MonitoringPlanText:
+def _monitoring(protocol: Protocol, style: str) -> MonitoringPlanText:
     mon = protocol.monitoring
     lines = list(monitoring_instructions(mon))
     if mon.phq9_every_weeks:
@@ -301,7 +309,9 @@ def _monitoring(protocol: Protocol) -> MonitoringPlanText:
     if mon.check_in_every_days:
         lines.append(f"Check in with the practice {_every(mon.check_in_every_days, 'day')}.")
     if protocol.review_date is not None:
-        lines.append(f"Next review with your physician: {fmt_date(protocol.review_date)}.")
+        lines.append(
+            f"Next review with your physician: {fmt_date(protocol.review_date, style)}."
+        )
     holds: list[str] = []
     sys_, dia = mon.hold_systolic_above_mmhg, mon.hold_diastolic_above_mmhg
     if sys_ is not None and dia is not None:
@@ -320,8 +330,15 @@ def _monitoring(protocol: Protocol) -> MonitoringPlanText:
 
 def _decision_words(row_decision: str) -> str:
     # The patient's plan gets the decision as a category in patient words. The physician's
-    # free-text note is clinician-only (it stays in the review) and is never printed here.
+    # free-text note is clinician-only unless they marked it "for the patient" (below).
     return _DECISION_WORDS.get(row_decision, "Your physician has reviewed this")
+
+
+def _patient_note(decision: ReviewDecision | None) -> str | None:
+    """The physician's note on a decision, only when they marked it for the patient."""
+    if decision is None or not decision.note_for_patient:
+        return None
+    return " ".join(decision.note.split()) or None
 
 
 def _rule_titles(kb: KnowledgeBase) -> dict[str, str]:
@@ -420,6 +437,7 @@ def _review_summary(session: Session, review_id: int | None) -> ReviewSummary:
                 severity=_capitalised(str(item.get("severity", "not graded"))),
                 title=title,
                 decision=words,
+                patient_note=_patient_note(decision),
             )
         )
     not_checked = _patient_not_checked(snapshot)
@@ -449,6 +467,7 @@ class PlanBatchContext:
     practice: PracticeInfo
     weeks: int
     prescribers: dict[tuple[str, str | None], PrescriberBlock]
+    date_style: str = DEFAULT_DATE_STYLE
 
     @classmethod
     def read(cls, session: Session, weeks_shown: int | None) -> PlanBatchContext:
@@ -457,6 +476,7 @@ class PlanBatchContext:
             _practice(session),
             weeks_shown or _weeks_shown(session),
             {},
+            _date_style(session),
         )
 
     def prescriber(self, session: Session, user_name: str, name: str | None) -> PrescriberBlock:
@@ -489,7 +509,7 @@ def plan_for_version(
     prescriber_user = signer or version.created_by
     protocol = version.protocol
     weight = version.weight
-    summary = _summary(protocol, version)
+    summary = _summary(protocol, version, shared.date_style)
     signed_name = (version.signed_by_full_name or version.signed_by) if not is_draft else None
     return PlanDocument(
         plan_id=plan_id_for(shared.database_id, version.protocol_id),
@@ -501,11 +521,12 @@ def plan_for_version(
         protocol=summary,
         calendar=calendar_rows(protocol, version.start_date, weight.kg if weight else None),
         calendar_weeks_shown=shared.weeks,
-        monitoring=_monitoring(protocol),
+        monitoring=_monitoring(protocol, shared.date_style),
         review=_review_summary(session, version.interaction_review_id),
         signed_by=signed_name,
         signed_at=version.signed_at if not is_draft else None,
         is_draft=is_draft,
+        date_style=shared.date_style,
     )
 
 

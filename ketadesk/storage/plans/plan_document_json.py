@@ -8,6 +8,7 @@ from dataclasses import fields, is_dataclass
 from datetime import date, datetime
 from typing import Any
 
+from ketadesk.core.date_styles import DAY_MONTH_ABBREVIATED
 from ketadesk.reports.plan_document import (
     CalendarRow,
     MonitoringPlanText,
@@ -59,6 +60,7 @@ def plan_document_from_json(text: str) -> PlanDocument:
             sitter_phone=pt.get("sitter_phone"),
             emergency_contact_name=pt.get("emergency_contact_name"),
             emergency_contact_phone=pt.get("emergency_contact_phone"),
+            emergency_contact_relationship=pt.get("emergency_contact_relationship"),
         ),
         prescriber=PrescriberBlock(pr["full_name"], pr["npi"], tuple(pr["licence_states"])),
         protocol=ProtocolSummary(
@@ -91,7 +93,8 @@ def plan_document_from_json(text: str) -> PlanDocument:
         ),
         review=ReviewSummary(
             flags=tuple(
-                ReviewFlag(f["severity"], f["title"], f["decision"]) for f in d["review"]["flags"]
+                ReviewFlag(f["severity"], f["title"], f["decision"], f.get("patient_note"))
+                for f in d["review"]["flags"]
             ),
             not_checked=tuple(d["review"]["not_checked"]),
             reviewed_on=_opt_date(d["review"].get("reviewed_on")),
@@ -101,4 +104,6 @@ def plan_document_from_json(text: str) -> PlanDocument:
         signed_by=d.get("signed_by"),
         signed_at=datetime.fromisoformat(signed_at) if signed_at else None,
         is_draft=d["is_draft"],
+        # A plan stored before the practice chose a date style was printed as "2 Dec 2026".
+        date_style=d.get("date_style", DAY_MONTH_ABBREVIATED),
     )

@@ -44,6 +44,7 @@ class DecisionView:
     decided_at: datetime
     carried_from_review_id: int | None
     review_id: int | None = None
+    note_for_patient: bool = False
 
     @property
     def decision_label(self) -> str:
@@ -70,6 +71,7 @@ def decision_view(row: ReviewDecision) -> DecisionView:
         decided_at=row.decided_at,
         carried_from_review_id=row.carried_from_review_id,
         review_id=row.review_id,
+        note_for_patient=bool(row.note_for_patient),
     )
 
 
@@ -81,6 +83,8 @@ class DecisionInput:
     decision: str
     note: str = ""
     override_reason: str = ""
+    # Print ``note`` on the patient's plan (unmarked notes stay in the review, never printed).
+    note_for_patient: bool = False
 
 
 @dataclass(frozen=True)

@@ -221,7 +221,14 @@ def _validated_decision(choice: DecisionInput, flag: Flag) -> DecisionInput:
             "A contraindicated finding needs an explicit override reason unless ketamine is "
             "held."
         )
-    return DecisionInput(choice.carry_forward_key, choice.decision, note, reason)
+    if choice.note_for_patient and not note:
+        raise UserFacingError(
+            "The note is marked for the patient but is empty; write what the patient should "
+            "read, or clear \"for the patient\"."
+        )
+    return DecisionInput(
+        choice.carry_forward_key, choice.decision, note, reason, choice.note_for_patient
+    )
 
 
 def record_decision(
@@ -267,7 +274,11 @@ def _flag_for(view: ReviewDraftView, key: str) -> Flag:
 
 def _decision_detail(review_id: int, flag: Flag, choice: DecisionInput) -> str:
     override = "; override reason given" if choice.override_reason else ""
-    return f"review {review_id}; {flag.rule_id} ({flag.severity}): {choice.decision}{override}"
+    for_patient = "; note for the patient" if choice.note_for_patient else ""
+    return (
+        f"review {review_id}; {flag.rule_id} ({flag.severity}): {choice.decision}"
+        f"{override}{for_patient}"
+    )
 
 
 def _write_decision(
@@ -304,6 +315,7 @@ def _store_decision(
     row.severity = flag.severity
     row.decision = choice.decision
     row.note = choice.note
+    row.note_for_patient = choice.note_for_patient
     row.override_reason = choice.override_reason
     row.decided_by = decided_by
     row.decided_by_full_name = decided_by_full_name
@@ -403,7 +415,8 @@ def sign_review(
         detail=(
             f"review {review.id}; kb {view.result.kb_version}; {len(view.flags)} flags; "
             f"{len(plan)} decisions; {overrides} contraindication overrides; "
-            f"{len(view.not_checked)} not checked; {len(confirmed)} read by the physician"
+            f"{len(view.not_checked)} not checked; {len(confirmed)} read by the physician; "
+            f"{sum(d.note_for_patient for d in review.decisions)} notes for the patient"
         ),
     )
     signed = latest_signed_review(session, patient_id)
@@ -426,9 +439,9 @@ def _confirmed_reads(view: ReviewDraftView, read: Sequence[str]) -> tuple[str, .
 
 
 def _same(old: DecisionView | None, new: DecisionInput) -> bool:
-    return old is not None and (old.decision, old.note, old.override_reason) == (
-        new.decision, new.note, new.override_reason
-    )
+    return old is not None and (
+        old.decision, old.note, old.override_reason, old.note_for_patient
+    ) == (new.decision, new.note, new.override_reason, new.note_for_patient)
 
 
 def _copy_carried(review: InteractionReview, flag: Flag, old: DecisionView) -> None:

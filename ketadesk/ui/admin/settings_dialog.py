@@ -30,8 +30,10 @@ READ_ONLY_NOTE = (
 def _editor_for(spec: SettingSpec, value: Any) -> QWidget:
     if spec.choices:
         combo = QComboBox()
-        combo.addItems(list(spec.choices))
-        combo.setCurrentText(str(value))
+        labels = spec.choice_labels or spec.choices
+        for choice, label in zip(spec.choices, labels, strict=True):
+            combo.addItem(label, choice)
+        combo.setCurrentIndex(max(combo.findData(str(value)), 0))
         combo.setAccessibleName(spec.label)
         return combo
     if isinstance(spec.default, int) and not isinstance(spec.default, bool):
@@ -50,7 +52,7 @@ def _editor_for(spec: SettingSpec, value: Any) -> QWidget:
 
 def _value_of(widget: QWidget) -> Any:
     if isinstance(widget, QComboBox):
-        return widget.currentText()
+        return widget.currentData()
     if isinstance(widget, QSpinBox):
         return widget.value()
     assert isinstance(widget, QLineEdit)

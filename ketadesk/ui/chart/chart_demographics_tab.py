@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from ketadesk.core.demographics import (
+    RELATIONSHIP_SUGGESTIONS,
     SEX_LABELS,
     PatientDemographics,
     counties_for_state,
@@ -52,6 +53,13 @@ DEMOGRAPHIC_FIELDS = (
 )
 CONTACT_FIELDS = (
     FieldSpec("emergency_contact_name", "Emergency contact"),
+    # A suggestion list, and any other word may be typed ("godmother", "case worker").
+    FieldSpec(
+        "emergency_contact_relationship",
+        "Relationship to the patient",
+        choices=(("", ""), *((word, word) for word in RELATIONSHIP_SUGGESTIONS)),
+        editable_combo=True,
+    ),
     FieldSpec("emergency_contact_phone", "Emergency contact phone", max_length=40),
     FieldSpec("sitter_name", "At-home sitter"),
     FieldSpec("sitter_phone", "Sitter phone", max_length=40),
@@ -175,6 +183,7 @@ class DemographicsTab(QScrollArea):
             {
                 "emergency_contact_name": d.emergency_contact_name,
                 "emergency_contact_phone": d.emergency_contact_phone,
+                "emergency_contact_relationship": d.emergency_contact_relationship,
                 "sitter_name": d.sitter_name,
                 "sitter_phone": d.sitter_phone,
             }

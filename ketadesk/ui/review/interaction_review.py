@@ -257,7 +257,10 @@ class ReviewScreen(QWidget):
             card = FlagCard(item, self.can_sign)
             earlier = previous.get(card.key)
             if earlier is not None:
-                card.set_decision(earlier.decision, earlier.note, earlier.override_reason)
+                card.set_decision(
+                    earlier.decision, earlier.note, earlier.override_reason,
+                    earlier.note_for_patient,
+                )
             card.decision_changed.connect(self._update_progress)
             add(card)
             self._cards.append(card)

@@ -7,6 +7,7 @@ import html
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QFrame,
@@ -101,6 +102,7 @@ class FlagCard(QFrame):
             self.acknowledged_label.setText(
                 f"✔ {carried.decision_label}: {carried.acknowledgement}"
                 + (f" — {carried.note}" if carried.note else "")
+                + (" (note for the patient)" if carried.note and carried.note_for_patient else "")
             )
             self.acknowledged_label.setVisible(True)
         layout.addWidget(self.acknowledged_label)
@@ -118,9 +120,16 @@ class FlagCard(QFrame):
         )
         decision_row.addWidget(self.decision_combo)
         self.note_edit = QLineEdit()
-        self.note_edit.setPlaceholderText("Note (optional)")
+        self.note_edit.setPlaceholderText("Note (optional; stays in the review)")
         self.note_edit.setMaxLength(2000)
+        self.note_edit.setAccessibleName("Decision note")
         decision_row.addWidget(self.note_edit, 1)
+        self.for_patient_check = QCheckBox("For the patient")
+        self.for_patient_check.setToolTip(
+            "Print this note on the patient's treatment plan. Unmarked notes stay in the "
+            "review and are never printed."
+        )
+        decision_row.addWidget(self.for_patient_check)
         layout.addLayout(decision_row)
 
         self.override_edit = QLineEdit()
@@ -133,8 +142,12 @@ class FlagCard(QFrame):
 
         current = item.decision
         if current is not None:
-            self.set_decision(current.decision, current.note, current.override_reason)
-        for widget in (self.decision_combo, self.note_edit, self.override_edit):
+            self.set_decision(
+                current.decision, current.note, current.override_reason, current.note_for_patient
+            )
+        for widget in (
+            self.decision_combo, self.note_edit, self.for_patient_check, self.override_edit
+        ):
             widget.setEnabled(editable)
         self._connect_signals()
 
@@ -146,10 +159,13 @@ class FlagCard(QFrame):
     def key(self) -> str:
         return self.item.flag.carry_forward_key
 
-    def set_decision(self, code: str, note: str = "", override_reason: str = "") -> None:
+    def set_decision(
+        self, code: str, note: str = "", override_reason: str = "", for_patient: bool = False
+    ) -> None:
         index = self.decision_combo.findData(code)
         self.decision_combo.setCurrentIndex(max(index, 0))
         self.note_edit.setText(note)
+        self.for_patient_check.setChecked(for_patient)
         self.override_edit.setText(override_reason)
 
     def decision_input(self) -> DecisionInput | None:
@@ -158,7 +174,7 @@ class FlagCard(QFrame):
             return None
         return DecisionInput(
             self.key, str(code), self.note_edit.text().strip(),
-            self.override_edit.text().strip(),
+            self.override_edit.text().strip(), self.for_patient_check.isChecked(),
         )
 
     def is_decided(self) -> bool:
