@@ -91,6 +91,47 @@ def test_audit_viewer_filters_and_exports(qtbot, context, tmp_path):
     assert viewer.verify_button.isEnabled()
 
 
+def test_audit_viewer_dates_are_the_shared_date_field(qtbot, context):
+    """Defect 15: the audit filter's dates are typed (US or ISO) or picked like every other
+    date; typing one turns the date filter on, Enter applies it, a reversed range is named."""
+    from datetime import timedelta
+
+    from ketadesk.ui.common.date_entry import DateEntry
+    from ketadesk.ui.common.qdate_conversion import local_today
+
+    viewer = AuditViewer(context)
+    qtbot.addWidget(viewer)
+    viewer.show()
+    viewer.activateWindow()
+    qtbot.waitUntil(viewer.isActiveWindow, timeout=5000)
+    assert isinstance(viewer.from_date, DateEntry) and isinstance(viewer.to_date, DateEntry)
+    total = viewer.model.rowCount()
+    assert total > 0 and not viewer.use_dates.isChecked()
+    tomorrow = local_today() + timedelta(days=1)
+    viewer.from_date.setFocus()
+    viewer.from_date.selectAll()
+    qtbot.keyClicks(viewer.from_date, (local_today() - timedelta(days=3)).strftime("%m/%d/%y"))
+    assert viewer.use_dates.isChecked()
+    qtbot.keyClick(viewer.from_date, Qt.Key.Key_Return)
+    assert viewer.model.rowCount() == total  # everything happened today
+    viewer.from_date.selectAll()
+    qtbot.keyClicks(viewer.from_date, local_today().isoformat())
+    viewer.to_date.setFocus()
+    viewer.to_date.selectAll()
+    qtbot.keyClicks(viewer.to_date, (local_today() - timedelta(days=1)).isoformat())
+    qtbot.keyClick(viewer.to_date, Qt.Key.Key_Return)
+    assert viewer.status.text() == "The first date is after the second; swap them."
+    viewer.to_date.selectAll()
+    qtbot.keyClicks(viewer.to_date, "13/45/2026")
+    qtbot.keyClick(viewer.to_date, Qt.Key.Key_Return)
+    assert viewer.status.text().startswith("To date:")
+    viewer.to_date.selectAll()
+    qtbot.keyClicks(viewer.to_date, local_today().strftime("%m/%d/%Y"))
+    qtbot.keyClick(viewer.to_date, Qt.Key.Key_Return)
+    assert viewer.model.rowCount() == total
+    assert tomorrow > local_today()
+
+
 def test_audit_viewer_refused_for_admins(qtbot, practice):
     with pytest.raises(UserFacingError, match="Only users who manage users"):
         AuditViewer(AppContext(practice.db, practice.admin))

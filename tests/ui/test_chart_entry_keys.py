@@ -280,3 +280,59 @@ def test_new_status_box_starts_on_the_current_status(practice, qtbot, patient_id
     assert chart.status_combo.currentData() == "active"
     chart.reload()
     assert chart.status_combo.currentText() == chart.status_label.text()
+
+
+def test_vitals_measured_at_uses_the_shared_date_field(practice, qtbot, patient_id) -> None:
+    """Defect 15: "measured on" is the shared date field (US or ISO typed, or picked with
+    Alt+Down and Enter) with the time beside it; an earlier day needs its time."""
+    from datetime import datetime, timedelta
+
+    from PySide6.QtWidgets import QApplication
+
+    from ketadesk.ui.common.date_entry import DateEntry
+    from ketadesk.ui.common.qdate_conversion import local_today
+
+    chart = open_chart(practice, qtbot, patient_id)
+    chart.tabs.setCurrentWidget(chart.vitals_tab)
+    assert isinstance(chart.vitals_when, DateEntry)
+    yesterday = local_today() - timedelta(days=1)
+    chart.vitals_when.setFocus()
+    chart.vitals_when.selectAll()
+    qtbot.keyClicks(chart.vitals_when, yesterday.strftime("%m/%d/%Y"))
+    qtbot.keyClick(chart.vitals_when, Qt.Key.Key_Tab)
+    assert chart.vitals_time.hasFocus()
+    qtbot.keyClick(chart.vitals_time, Qt.Key.Key_Tab)
+    qtbot.keyClicks(chart.vitals_systolic, "126")
+    qtbot.keyClick(chart.vitals_systolic, Qt.Key.Key_Tab)
+    type_and_enter(qtbot, chart.vitals_diastolic, "80")
+    assert "time the vitals were measured" in chart.banner.text()
+    assert saved_record(practice, patient_id).vitals == ()
+    type_and_enter(qtbot, chart.vitals_time, "2:30 pm")
+    two_days_ago = local_today() - timedelta(days=2)
+    chart.vitals_when.setFocus()
+    chart.vitals_when.selectAll()
+    qtbot.keyClicks(chart.vitals_when, two_days_ago.isoformat())  # ISO is read too
+    qtbot.keyClicks(chart.vitals_systolic, "131")
+    qtbot.keyClicks(chart.vitals_diastolic, "85")
+    type_and_enter(qtbot, chart.vitals_time, "08:10")
+    # Picking: Alt+Down opens the month on the typed day, Left moves a day, Enter picks it.
+    chart.vitals_when.setFocus()
+    qtbot.keyClick(chart.vitals_when, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)
+    popup = chart.vitals_when.popup
+    assert popup is not None and popup.isVisible()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is not None
+                    and popup.isAncestorOf(QApplication.focusWidget()))
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Left)  # the keys go where focus is
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Return)
+    assert chart.vitals_when.date_value() == local_today() - timedelta(days=1)
+    qtbot.keyClicks(chart.vitals_systolic, "119")
+    qtbot.keyClicks(chart.vitals_diastolic, "77")
+    type_and_enter(qtbot, chart.vitals_time, "7:05 am")
+    measured = sorted(
+        (v.measured_at.astimezone(), v.systolic) for v in saved_record(practice, patient_id).vitals
+    )
+    local = [(m.date(), m.hour, m.minute, bp) for m, bp in measured]
+    assert local == [
+        (two_days_ago, 8, 10, 131), (yesterday, 7, 5, 119), (yesterday, 14, 30, 126)
+    ]
+    assert all(isinstance(m, datetime) for m, _ in measured)

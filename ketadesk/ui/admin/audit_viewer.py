@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
-from PySide6.QtCore import QDate
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDateEdit,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -35,8 +33,25 @@ from ketadesk.models.patients import Patient
 from ketadesk.storage.security import audit_log
 from ketadesk.ui.admin.audit_table_model import HEADERS, AuditColumn, AuditTableModel
 from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.common.date_entry import DateEntry
+from ketadesk.ui.common.qdate_conversion import local_today
 
 ALL = "(all)"
+
+
+def _typed_day(entry: DateEntry) -> date:
+    try:
+        day = entry.date_value()
+    except UserFacingError as error:
+        raise UserFacingError(f"{entry.label}: {error.message}") from None
+    if day is None:
+        raise UserFacingError(f"{entry.label}: enter a date (MM/DD/YYYY), or clear 'Between'.")
+    return day
+
+
+def _local_midnight(day: date) -> datetime:
+    """The start of ``day`` in this computer's time zone (its own offset, DST included), UTC."""
+    return datetime.combine(day, time()).astimezone().astimezone(UTC)
 
 
 class AuditViewer(QWidget):
@@ -52,13 +67,11 @@ class AuditViewer(QWidget):
         self.patient_edit.setPlaceholderText("MRN, e.g. KD-00000018")
         self.patient_edit.setAccessibleName("Filter by patient MRN")
         self.use_dates = QCheckBox("Between")
-        self.from_date = QDateEdit(QDate.currentDate().addDays(-30))
-        self.to_date = QDateEdit(QDate.currentDate())
-        for edit in (self.from_date, self.to_date):
-            edit.setCalendarPopup(True)
-            edit.setDisplayFormat("yyyy-MM-dd")
-        self.from_date.setAccessibleName("From date")
-        self.to_date.setAccessibleName("To date")
+        # The shared date field: typed (US or ISO) or picked; typing a date turns the filter on.
+        self.from_date = DateEntry("From date", is_past=True)
+        self.to_date = DateEntry("To date", is_past=True)
+        self.from_date.set_date(local_today() - timedelta(days=30))
+        self.to_date.set_date(local_today())
         self.apply_button = QPushButton("Show")
         self.verify_button = QPushButton("Verify chain")
         self.export_button = QPushButton("Export CSV…")
@@ -101,6 +114,10 @@ class AuditViewer(QWidget):
     def _connect_signals(self) -> None:
         self.apply_button.clicked.connect(self.refresh)
         self.patient_edit.returnPressed.connect(self.refresh)
+        for entry in (self.from_date, self.to_date):
+            entry.returnPressed.connect(self.refresh)
+            entry.textEdited.connect(lambda _text: self.use_dates.setChecked(True))
+        self.use_dates.toggled.connect(lambda _on: self.refresh())
         self.user_combo.currentIndexChanged.connect(self.refresh)
         self.action_combo.currentIndexChanged.connect(self.refresh)
         self.verify_button.clicked.connect(self.verify)
@@ -122,13 +139,11 @@ class AuditViewer(QWidget):
         typed = self.patient_edit.text().strip()
         since = until = None
         if self.use_dates.isChecked():
-            since = datetime.combine(
-                self.from_date.date().toPython(), time(), tzinfo=datetime.now().astimezone().tzinfo
-            ).astimezone(UTC)
-            until = datetime.combine(
-                self.to_date.date().toPython(), time(), tzinfo=datetime.now().astimezone().tzinfo
-            ).astimezone(UTC)
-            until += timedelta(days=1)
+            first, last = _typed_day(self.from_date), _typed_day(self.to_date)
+            if first > last:
+                raise UserFacingError("The first date is after the second; swap them.")
+            since = _local_midnight(first)
+            until = _local_midnight(last + timedelta(days=1))
         if typed:
             mrn = normalise_mrn(typed)
             with self.context.db.session() as session:

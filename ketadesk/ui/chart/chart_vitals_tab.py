@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from PySide6.QtCore import QDateTime, QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QComboBox,
-    QDateTimeEdit,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -18,16 +17,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ketadesk.core.errors import UserFacingError
 from ketadesk.core.measurements import (
     kg_to_lb,
     parse_blood_pressure,
     parse_heart_rate,
     parse_weight,
 )
+from ketadesk.core.time_of_day import parse_time_of_day
 from ketadesk.storage.patients.patient_records import (
     VitalsEntry,
 )
 from ketadesk.ui.chart.chart_record_table import fill_table, local_time_text, record_table
+from ketadesk.ui.common.date_entry import DateEntry
+from ketadesk.ui.common.qdate_conversion import local_today
 
 
 @dataclass(frozen=True)
@@ -53,10 +56,14 @@ class VitalsTab(QWidget):
         self.vitals_table = record_table(
             ("Measured", "BP (mmHg)", "Heart rate (/min)", "Weight", "Entered by"), "Vitals history"
         )
-        self.vitals_when = QDateTimeEdit(QDateTime.currentDateTime())
-        self.vitals_when.setCalendarPopup(True)
-        self.vitals_when.setDisplayFormat("MM/dd/yyyy HH:mm")
-        self.vitals_when.setAccessibleName("Measured at")
+        # The shared date field (typed US or ISO, or picked) and the time beside it; an empty
+        # time on today's date means "now".
+        self.vitals_when = DateEntry("Measured on", is_past=True)
+        self.vitals_when.set_date(local_today())
+        self.vitals_time = QLineEdit()
+        self.vitals_time.setPlaceholderText("now (HH:MM)")
+        self.vitals_time.setAccessibleName("Measured at (time)")
+        self.vitals_time.setMaxLength(10)
         self.vitals_systolic = QLineEdit()
         self.vitals_systolic.setPlaceholderText("Systolic")
         self.vitals_systolic.setAccessibleName("Systolic blood pressure")
@@ -74,9 +81,11 @@ class VitalsTab(QWidget):
         self.vitals_weight_unit.setAccessibleName("Weight unit")
         self.vitals_add = QPushButton("Add vitals")
         self.vitals_when.installEventFilter(self)
+        self.vitals_time.installEventFilter(self)
         row = QHBoxLayout()
         for widget in (
             self.vitals_when,
+            self.vitals_time,
             self.vitals_systolic,
             QLabel("/"),
             self.vitals_diastolic,
@@ -91,7 +100,7 @@ class VitalsTab(QWidget):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if (
-            watched is self.vitals_when
+            watched in (self.vitals_when, self.vitals_time)
             and event.type() == QEvent.Type.KeyPress
             and isinstance(event, QKeyEvent)
             and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
@@ -130,10 +139,29 @@ class VitalsTab(QWidget):
         weight = None
         if self.vitals_weight.text().strip():
             weight = parse_weight(self.vitals_weight.text(), self.vitals_weight_unit.currentText())
-        when = self.vitals_when.dateTime().toPython()
-        assert isinstance(when, datetime)
-        measured_at = when.astimezone(UTC) if when.tzinfo else when.astimezone().astimezone(UTC)
-        return VitalsTyped(measured_at, systolic, diastolic, heart_rate, weight)
+        return VitalsTyped(self.measured_at(), systolic, diastolic, heart_rate, weight)
+
+    def measured_at(self) -> datetime:
+        """The date and time typed (this computer's time zone), in UTC; an empty time on
+        today's date is now."""
+        try:
+            day = self.vitals_when.date_value()
+        except UserFacingError as error:
+            raise UserFacingError(f"Measured on: {error.message}") from None
+        if day is None:
+            raise UserFacingError("Enter the date the vitals were measured (MM/DD/YYYY).")
+        typed_time = self.vitals_time.text().strip()
+        if not typed_time:
+            if day == local_today():
+                return datetime.now(UTC)
+            raise UserFacingError(
+                "Enter the time the vitals were measured on that day (HH:MM)."
+            )
+        try:
+            at = parse_time_of_day(typed_time)
+        except UserFacingError as error:
+            raise UserFacingError(f"Measured at: {error.message}") from None
+        return datetime.combine(day, at).astimezone().astimezone(UTC)
 
     def clear_entry(self) -> None:
         for line in (
@@ -141,5 +169,7 @@ class VitalsTab(QWidget):
             self.vitals_diastolic,
             self.vitals_heart_rate,
             self.vitals_weight,
+            self.vitals_time,
         ):
             line.clear()
+        self.vitals_when.set_date(local_today())

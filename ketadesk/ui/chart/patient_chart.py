@@ -159,6 +159,7 @@ class PatientChart(QWidget):
         vitals = self.vitals_tab
         self.vitals_table = vitals.vitals_table
         self.vitals_when = vitals.vitals_when
+        self.vitals_time = vitals.vitals_time
         self.vitals_systolic = vitals.vitals_systolic
         self.vitals_diastolic = vitals.vitals_diastolic
         self.vitals_heart_rate = vitals.vitals_heart_rate
