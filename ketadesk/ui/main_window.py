@@ -313,9 +313,9 @@ class MainWindow(QMainWindow):
         protocol = ProtocolEditor(self.context, patient_id)
         protocol.practice_limits_requested.connect(self._open_limits)
         checkins = CheckInsTab(self.context, patient_id)
-        chart.add_tab("Interaction review", review)
-        chart.add_tab("Protocol", protocol)
-        chart.add_tab("Check-ins && outcomes", checkins)
+        chart.add_tab("Interaction &review", review)  # Alt+R, Alt+T, Alt+K (see PatientChart)
+        chart.add_tab("Pro&tocol", protocol)
+        chart.add_tab("Chec&k-ins && outcomes", checkins)
 
     def _open_alert_patients(self, patient_ids: list[int]) -> None:
         for patient_id in patient_ids[:_MAX_CHARTS_AT_ONCE]:

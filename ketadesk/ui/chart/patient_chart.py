@@ -101,10 +101,13 @@ class PatientChart(QWidget):
         self.conditions_tab = ConditionsTab()
         self.conditions_tab.use_worker(context.ops)
         self.vitals_tab = VitalsTab()
-        self.tabs.addTab(self.demographics_tab, "Demographics")
-        self.tabs.addTab(self.medications_tab, "Medications")
-        self.tabs.addTab(self.conditions_tab, "Conditions and allergies")
-        self.tabs.addTab(self.vitals_tab, "Vitals")
+        # Alt + the underlined letter opens a section from anywhere in the chart (Ctrl+Tab
+        # from a field outside the sections would switch the window's tabs instead). The
+        # letters stay clear of the menu bar's (File, Plans, Practice).
+        self.tabs.addTab(self.demographics_tab, "&Demographics")
+        self.tabs.addTab(self.medications_tab, "&Medications")
+        self.tabs.addTab(self.conditions_tab, "&Conditions and allergies")
+        self.tabs.addTab(self.vitals_tab, "&Vitals")
         self._expose_tab_widgets()
 
         top = QHBoxLayout()

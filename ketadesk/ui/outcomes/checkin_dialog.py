@@ -78,6 +78,7 @@ class CheckInDialog(QDialog):
         layout.addWidget(symptoms_box)
         layout.addWidget(QLabel("Notes:", self))
         self.notes_edit = QPlainTextEdit(self)
+        self.notes_edit.setTabChangesFocus(True)  # Tab goes on to Save, not into the note
         self.notes_edit.setFixedHeight(80)
         layout.addWidget(self.notes_edit)
         self.problems_label = QLabel(self)

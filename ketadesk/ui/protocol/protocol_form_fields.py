@@ -160,6 +160,7 @@ class FieldForm(QWidget):
             return entry
         if spec.kind == "long_text":
             text = QPlainTextEdit()
+            text.setTabChangesFocus(True)  # Tab moves on, as in every other field
             text.setFixedHeight(54)
             text.setPlaceholderText(spec.placeholder)
             text.textChanged.connect(notify)

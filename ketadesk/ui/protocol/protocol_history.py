@@ -59,6 +59,7 @@ class ProtocolHistory(QWidget):
         layout.addLayout(pick)
         self.diff_view = QPlainTextEdit()
         self.diff_view.setReadOnly(True)
+        self.diff_view.setTabChangesFocus(True)
         layout.addWidget(self.diff_view, 1)
         self._connect_signals()
 

@@ -67,6 +67,7 @@ class ReviewScreen(QWidget):
         self._cards: list[FlagCard] = []
         self._overview_labels: list[QLabel] = []
         self._loading = False
+        self._reload_again = False
         self.unread_dialog: UnreadLinesDialog | None = None
         self._build()
         self._connect_signals()
@@ -158,8 +159,12 @@ class ReviewScreen(QWidget):
     def reload(self) -> None:
         """Re-run the check off the GUI thread and redraw."""
         if self._loading:
+            # The chart changed while a check was running: check again when it is done, so
+            # the screen never stays on the older chart.
+            self._reload_again = True
             return
         self._loading = True
+        self._reload_again = False
         self.sign_button.setEnabled(False)
         db, patient_id = self.context.db, self.patient_id
 
@@ -173,6 +178,7 @@ class ReviewScreen(QWidget):
         from ketadesk.ui.common.ops import show_error
 
         self._loading = False
+        self._reload_again = False
         self.status_label.setText("The review could not be loaded.")
         show_error(self, error)
 
@@ -187,6 +193,9 @@ class ReviewScreen(QWidget):
         self.read_only_label.setVisible(not editable)
         self.sign_button.setVisible(editable)
         self._update_progress()
+        if self._reload_again:
+            self.reload()
+            return
         self.review_loaded.emit()
 
     def _show_status(self, status: ReviewStatus) -> None:
