@@ -502,7 +502,7 @@ def test_a_note_marked_for_the_patient_is_kept_with_the_signed_decision(
     with practice.db.session() as s:
         details = [e.detail for e in s.execute(select(AuditEvent)).scalars()]
         s.add(PatientMedication(patient_id=patient_id, entered_text="omeprazole 20 mg daily"))
-    assert any("1 notes for the patient" in d for d in details)
+    assert any("1 note for the patient" in d for d in details)
     assert not any("lorazepam on dosing" in d for d in details)
     with practice.db.session() as s:
         flags = run_review(s, patient_id).flags

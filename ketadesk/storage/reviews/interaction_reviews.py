@@ -410,13 +410,14 @@ def sign_review(
     review.signed_at = now
     session.flush()
     sign_content(session, actor, INTERACTION_REVIEW, review.id, review_snapshot_hash(review))
+    for_patient = sum(d.note_for_patient for d in review.decisions)
     record_event(
         session, actor, audit_actions.INTERACTION_REVIEW_SIGNED, patient_id=patient_id,
         detail=(
             f"review {review.id}; kb {view.result.kb_version}; {len(view.flags)} flags; "
             f"{len(plan)} decisions; {overrides} contraindication overrides; "
             f"{len(view.not_checked)} not checked; {len(confirmed)} read by the physician; "
-            f"{sum(d.note_for_patient for d in review.decisions)} notes for the patient"
+            f"{for_patient} note{'s' if for_patient != 1 else ''} for the patient"
         ),
     )
     signed = latest_signed_review(session, patient_id)

@@ -119,18 +119,25 @@ class FlagCard(QFrame):
             QComboBox.SizeAdjustPolicy.AdjustToContents
         )
         decision_row.addWidget(self.decision_combo)
+        decision_row.addStretch(1)
+        layout.addLayout(decision_row)
+        # The note has a row of its own: wide enough to read, with its "for the patient" mark.
+        note_row = QHBoxLayout()
+        note_row.setSpacing(8)
         self.note_edit = QLineEdit()
-        self.note_edit.setPlaceholderText("Note (optional; stays in the review)")
+        self.note_edit.setPlaceholderText(
+            "Note (optional; stays in the review unless marked for the patient)"
+        )
         self.note_edit.setMaxLength(2000)
         self.note_edit.setAccessibleName("Decision note")
-        decision_row.addWidget(self.note_edit, 1)
+        note_row.addWidget(self.note_edit, 1)
         self.for_patient_check = QCheckBox("For the patient")
         self.for_patient_check.setToolTip(
             "Print this note on the patient's treatment plan. Unmarked notes stay in the "
             "review and are never printed."
         )
-        decision_row.addWidget(self.for_patient_check)
-        layout.addLayout(decision_row)
+        note_row.addWidget(self.for_patient_check)
+        layout.addLayout(note_row)
 
         self.override_edit = QLineEdit()
         self.override_edit.setMaxLength(2000)
