@@ -59,7 +59,8 @@ def chart_screens(qtbot, window: MainWindow, chart: PatientChart, label: str) ->
         tab = chart.tabs.widget(index)
         wait_loaded(qtbot, tab)
         qtbot.wait(10)
-        title = chart.tabs.tabText(index).replace("&&", "&")
+        # The tab's words without its Alt+letter mark ("Interaction &review", "Check-ins && ...").
+        title = chart.tabs.tabText(index).replace("&&", "\0").replace("&", "").replace("\0", "&")
         yield Screen(f"{label} / {title}", window, tab)
 
 
