@@ -134,11 +134,6 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def age_in_years(dob: date, on: date) -> int:
-    """Whole years of age on ``on`` (the birthday itself counts)."""
-    return on.year - dob.year - ((on.month, on.day) < (dob.month, dob.day))
-
-
 def start_of_day_utc(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
@@ -164,19 +159,21 @@ def pdmp_requirement(
     state: str,
     age_years: int,
     issue_at: datetime,
+    issue_on: date,
     previous_issued_at: Sequence[datetime],
     nj_setting: NjKetamineLookup,
     misuse_concern: bool = False,
 ) -> PdmpRequirement:
     """When the patient's state requires a PDMP look-up for a ketamine prescription issued at
-    ``issue_at``. ``previous_issued_at`` are the patient's earlier (not voided) ketamine
-    prescriptions; ``age_years`` is the patient's age on the issue day."""
+    ``issue_at``. ``issue_on`` is the practice's calendar day of issue; ``previous_issued_at``
+    are the patient's earlier (not voided) ketamine prescriptions; ``age_years`` is the
+    patient's age on the issue day."""
     previous = sorted(t for t in previous_issued_at if t <= issue_at)
     last = previous[-1] if previous else None
     if state == "FL":
         rule = rules.rule(FL_PDMP)
         minimum = rule.number("minimum_age_years")
-        if not rule.applies_on(issue_at.date()):
+        if not rule.applies_on(issue_on):
             return PdmpRequirement(False, state, rule, "The Florida look-up rule is not in force.")
         if age_years < minimum:
             return PdmpRequirement(
@@ -191,7 +188,7 @@ def pdmp_requirement(
     if state != "NJ":
         raise UserFacingError(f"KetaDesk has no prescribing rules for the state '{state}'.")
     rule = rules.rule(NJ_PMP)
-    if not rule.applies_on(issue_at.date()):
+    if not rule.applies_on(issue_on):
         return PdmpRequirement(False, state, rule, "The New Jersey look-up rule is not in force.")
     if misuse_concern:
         return PdmpRequirement(
@@ -213,7 +210,7 @@ def pdmp_requirement(
             )
         months = rule.number("quarter_months")
         quarter = start_of_day_utc(
-            current_quarter_start(previous[0].date(), issue_at.date(), months)
+            current_quarter_start(previous[0].date(), issue_on, months)
         )
         return PdmpRequirement(
             True, state, rule,

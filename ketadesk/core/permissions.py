@@ -28,6 +28,7 @@ class Permission(StrEnum):
     PRINT_CONSENT_FORM = "print_consent_form"
     RECORD_CONSENT = "record_consent"
     ISSUE_PRESCRIPTION = "issue_prescription"
+    RECORD_DISPENSING = "record_dispensing"
 
 
 _ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -41,6 +42,7 @@ _ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.RECORD_PDMP_CHECK,
             Permission.PRINT_CONSENT_FORM,
             Permission.RECORD_CONSENT,
+            Permission.RECORD_DISPENSING,
         }
     ),
 }

@@ -21,11 +21,11 @@ from ketadesk.core.compliance_rules import (
     ComplianceRules,
     NjKetamineLookup,
     add_months,
-    age_in_years,
     credential_warning_days,
     max_refills,
     pdmp_requirement,
 )
+from ketadesk.core.demographics import age_in_years
 
 
 class CheckLevel(StrEnum):
@@ -119,6 +119,7 @@ class ChecklistInputs:
     patient_state: str
     patient_dob: date
     issue_at: datetime
+    issue_on: date  # the practice's calendar day of ``issue_at``
     quantity: float
     refills: int
     remote: bool
@@ -138,7 +139,7 @@ def prescription_checklist(
     inputs: ChecklistInputs, rules: ComplianceRules
 ) -> tuple[CheckResult, ...]:
     """Every checklist line, in the order the physician reads them."""
-    on = inputs.issue_at.date()
+    on = inputs.issue_on
     return (
         _protocol_check(inputs),
         _review_check(inputs),
@@ -200,12 +201,13 @@ def _review_check(inputs: ChecklistInputs) -> CheckResult:
 
 
 def _pdmp_check(inputs: ChecklistInputs, rules: ComplianceRules) -> CheckResult:
-    on = inputs.issue_at.date()
+    on = inputs.issue_on
     need = pdmp_requirement(
         rules,
         state=inputs.patient_state,
         age_years=age_in_years(inputs.patient_dob, on),
         issue_at=inputs.issue_at,
+        issue_on=on,
         previous_issued_at=inputs.previous_issued_at,
         nj_setting=inputs.nj_setting,
         misuse_concern=inputs.misuse_concern,
