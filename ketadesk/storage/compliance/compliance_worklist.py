@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -145,7 +145,7 @@ def _pdmp_due(
     nj_setting: NjKetamineLookup,
 ) -> str | None:
     """Why a look-up is due before the patient's next prescription, or None."""
-    at = start_of_day_utc(today)
+    at = start_of_day_utc(today + timedelta(days=1))  # as of the end of today
     need = pdmp_requirement(
         rules, state=patient.state, age_years=age_in_years(patient.dob, today), issue_at=at,
         issue_on=today, previous_issued_at=[rx.issued_at for rx in issued],
