@@ -17,6 +17,7 @@ DEMO_STEPS: tuple[str, ...] = (
     "ketadesk.storage.demo.demo_reviews:populate",
     "ketadesk.storage.demo.demo_protocols:populate",
     "ketadesk.storage.demo.demo_outcomes:populate",
+    "ketadesk.storage.demo.demo_compliance:populate",
 )
 
 

@@ -256,6 +256,8 @@ CONSENT_WARNING_DAYS = 30
 def _consent_check(inputs: ChecklistInputs, rules: ComplianceRules, on: date) -> CheckResult:
     rule = rules.rule(CONSENT)
     consent = inputs.consent
+    if consent is not None and consent.signed_on > on:
+        consent = None  # signed after the day of issue: it does not cover this prescription
     if consent is None:
         return CheckResult(
             CheckCode.CONSENT, CheckLevel.ERROR, "No signed informed consent is on file.",
