@@ -19,7 +19,14 @@ from typing import Any
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import LETTER
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import (
+    KeepTogether,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
 
 from ketadesk.reports.plan_pdf_styles import (
     AMBER_FILL,
@@ -240,11 +247,11 @@ def render_consent_form_pdf(form: ConsentForm) -> bytes:
     for paragraph in form.paragraphs:
         story.append(Paragraph(markup(paragraph), styles.body))
         story.append(Spacer(1, 3))
-    story += [Spacer(1, 14), _signature_lines([
+    story.append(KeepTogether([Spacer(1, 14), _signature_lines([
         ("Patient's signature", "Date"),
         ("Physician's signature", "Date"),
         ("Witness (name and signature)", "Date"),
-    ])]
+    ])]))
     buffer = io.BytesIO()
     footer = _footer_maker(
         f"Consent version {form.version} · printed {long_date(form.printed_on)} · MRN "
@@ -260,7 +267,7 @@ def render_prescription_pdf(rx: PrescriptionPrint) -> bytes:
     """The printed prescription (a record copy; the pharmacy's copy follows state rules)."""
     register_fonts()
     styles = plan_styles()
-    story: list[Any] = _heading(rx.practice, "Prescription · Schedule III")
+    story: list[Any] = _heading(rx.practice, "Prescription (C-III)")
     if rx.is_void:
         story += [_callout(f"VOID — this prescription was voided: {rx.void_reason}"),
                   Spacer(1, 8)]

@@ -179,7 +179,7 @@ def test_day_181_is_refused_and_the_worklist_lists_lapsed_refills(practice) -> N
         s.get(Patient, pid).status = "active"  # type: ignore[union-attr]
         s.flush()
         record_fill(s, practice.admin, rx.id, filled_on=TODAY - timedelta(days=181), today=TODAY)
-        with pytest.raises(UserFacingError, match="1306.22"):
+        with pytest.raises(UserFacingError, match=r"1306\.22"):
             record_fill(s, practice.admin, rx.id, filled_on=TODAY, today=TODAY)
         record_fill(s, practice.admin, rx.id, filled_on=TODAY - timedelta(days=1), today=TODAY)
         items = compliance_worklist(s, TODAY)
