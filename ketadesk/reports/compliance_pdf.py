@@ -301,3 +301,57 @@ def render_prescription_pdf(rx: PrescriptionPrint) -> bytes:
     )
     _document(buffer, PRESCRIPTION_TITLE).build(story, onFirstPage=footer, onLaterPages=footer)
     return buffer.getvalue()
+
+
+WORKLIST_TITLE = "KetaDesk compliance worklist"
+
+
+@dataclass(frozen=True)
+class WorklistLine:
+    """One line of the printed worklist: what (a short label), for whom, by when, and why."""
+
+    what: str
+    who: str
+    due: str
+    detail: str
+
+
+def render_worklist_pdf(
+    practice: PracticeHeading, lines: Sequence[WorklistLine], printed_on: date
+) -> bytes:
+    """The compliance worklist as a table, one line per item (patients by MRN)."""
+    register_fonts()
+    styles = plan_styles()
+    story: list[Any] = _heading(practice, "Compliance worklist")
+    story.append(Paragraph(
+        markup(f"Printed {long_date(printed_on)} · {len(lines)} item"
+               f"{'s' if len(lines) != 1 else ''}. The rules behind each line must be confirmed "
+               "with the practice's counsel."), styles.small))
+    story.append(Spacer(1, 8))
+    if not lines:
+        story.append(Paragraph("Nothing is due.", styles.body))
+    else:
+        header = [Paragraph(markup(t), styles.header_cell)
+                  for t in ("What", "Patient / physician", "By", "Detail")]
+        rows = [header] + [
+            [Paragraph(markup(line.what), styles.cell_bold),
+             Paragraph(markup(line.who), styles.cell),
+             Paragraph(markup(line.due), styles.cell),
+             Paragraph(markup(line.detail), styles.cell)]
+            for line in lines
+        ]
+        table = Table(rows, repeatRows=1, colWidths=[
+            CONTENT_WIDTH * 0.18, CONTENT_WIDTH * 0.24, CONTENT_WIDTH * 0.13,
+            CONTENT_WIDTH * 0.45,
+        ])
+        table.setStyle(TableStyle([
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("LINEBELOW", (0, 0), (-1, -1), 0.4, RULE),
+            ("TOPPADDING", (0, 0), (-1, -1), 3),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+        ]))
+        story.append(table)
+    buffer = io.BytesIO()
+    footer = _footer_maker(f"Compliance worklist · printed {long_date(printed_on)}")
+    _document(buffer, WORKLIST_TITLE).build(story, onFirstPage=footer, onLaterPages=footer)
+    return buffer.getvalue()

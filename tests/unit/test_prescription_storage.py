@@ -5,7 +5,7 @@ refill and day limits, signatures, audit without free text, the worklist and the
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -272,3 +272,29 @@ def test_issuing_signs_the_prescription_and_voiding_keeps_the_signature(practice
         assert row is not None
         row.refills = 5  # changed outside KetaDesk
     assert valid()[("prescription", rx.id)] is False
+
+
+def test_printable_worklist(practice) -> None:  # type: ignore[no-untyped-def]
+    from ketadesk.storage.compliance.compliance_worklist import worklist_pdf
+
+    with practice.db.session() as s:
+        pid = patient_with_signed_protocol(s, practice.physician, TODAY)
+        s.get(Patient, pid).status = "active"  # type: ignore[union-attr]
+        mrn = s.get(Patient, pid).mrn  # type: ignore[union-attr]
+        data = worklist_pdf(s, practice.admin, TODAY)
+        assert s.execute(select(AuditEvent).where(
+            AuditEvent.action == audit_actions.PRINT,
+            AuditEvent.detail.like("compliance worklist%"))).scalar_one()
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages)
+    assert mrn in text and "Consent missing" in text and "PDMP look-up due" in text
+
+
+def test_number_in_words_and_long_date() -> None:
+    from ketadesk.reports.compliance_pdf import long_date, number_in_words
+
+    assert number_in_words(30) == "thirty"
+    assert number_in_words(24) == "twenty-four"
+    assert number_in_words(120) == "one hundred twenty"
+    assert number_in_words(12.5) == "twelve and a half"
+    assert number_in_words(2.25) == ""
+    assert long_date(date(2026, 6, 5)) == "June 5, 2026"

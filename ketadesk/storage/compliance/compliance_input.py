@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from sqlalchemy.orm import Session
+
 from ketadesk.core.errors import UserFacingError
 from ketadesk.models.patients import Patient
 
@@ -12,10 +14,7 @@ from ketadesk.models.patients import Patient
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
-def require_patient(session: object, patient_id: int) -> Patient:
-    from sqlalchemy.orm import Session
-
-    assert isinstance(session, Session)
+def require_patient(session: Session, patient_id: int) -> Patient:
     patient = session.get(Patient, patient_id)
     if patient is None:
         raise UserFacingError("This patient is no longer in the practice database.")

@@ -39,10 +39,23 @@ from ketadesk.core.prescription_checks import (
 )
 from ketadesk.models.compliance import ConsentRecord, ConsentTemplate, PdmpCheck, Prescription
 from ketadesk.models.patients import Patient
+from ketadesk.reports.compliance_pdf import WorklistLine, render_worklist_pdf
+from ketadesk.storage.compliance.compliance_printouts import practice_heading
 from ketadesk.storage.compliance.credentials import all_credentials
 from ketadesk.storage.compliance.prescriptions import nj_lookup_setting
 from ketadesk.storage.practice.settings_store import get_setting
 from ketadesk.storage.security.audit_log import record_event
+
+WORK_LABELS: dict[str, str] = {
+    "pdmp_due": "PDMP look-up due",
+    "consent_missing": "Consent missing",
+    "consent_expired": "Consent expired",
+    "consent_expiring": "Consent expiring",
+    "consent_old_version": "Consent: new version",
+    "credential_expired": "Licence/registration expired",
+    "credential_expiring": "Licence/registration expiring",
+    "refills_lapsed": "Refills lapsed",
+}
 
 
 class WorkKind(StrEnum):
@@ -228,3 +241,21 @@ def worklist_json(items: Sequence[WorkItem]) -> list[dict[str, Any]]:
         }
         for i in items
     ]
+
+
+def worklist_pdf(session: Session, actor: Actor, today: date) -> bytes:
+    """The worklist as a printable PDF; audited like reading it (the count only)."""
+    items = compliance_worklist(session, today)
+    lines = [
+        WorklistLine(
+            WORK_LABELS[str(i.kind)],
+            f"{i.mrn} {i.patient_name}" if i.mrn else f"user {i.user_name}",
+            "" if i.due_on is None else i.due_on.isoformat(),
+            i.message,
+        )
+        for i in items
+    ]
+    data = render_worklist_pdf(practice_heading(session), lines, today)
+    record_event(session, actor, audit_actions.PRINT,
+                 detail=f"compliance worklist, {len(items)} items")
+    return data
