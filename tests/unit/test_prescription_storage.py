@@ -285,7 +285,7 @@ def test_printable_worklist(practice) -> None:  # type: ignore[no-untyped-def]
         assert s.execute(select(AuditEvent).where(
             AuditEvent.action == audit_actions.PRINT,
             AuditEvent.detail.like("compliance worklist%"))).scalar_one()
-    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages)
+    text = " ".join(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages).split())
     assert mrn in text and "Consent missing" in text and "PDMP look-up due" in text
 
 
