@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from ketadesk.core import audit_actions
 from ketadesk.core.compliance_rules import (
@@ -83,10 +83,23 @@ class WorkItem:
     prescription_id: int | None = None
 
 
-def _patients(session: Session) -> list[Patient]:
-    return list(session.execute(
-        select(Patient).where(Patient.status == "active").order_by(Patient.mrn)
-    ).scalars())
+@dataclass(frozen=True)
+class _PatientRow:
+    id: int
+    mrn: str
+    first_name: str
+    last_name: str
+    dob: date
+    state: str
+
+
+def _patients(session: Session) -> list[_PatientRow]:
+    rows = session.execute(
+        select(Patient.id, Patient.mrn, Patient.first_name, Patient.last_name, Patient.dob,
+               Patient.state)
+        .where(Patient.status == "active").order_by(Patient.mrn)
+    ).all()
+    return [_PatientRow(*row) for row in rows]
 
 
 def compliance_worklist(
@@ -98,6 +111,7 @@ def compliance_worklist(
     issued: dict[int, list[Prescription]] = defaultdict(list)
     for rx in session.execute(
         select(Prescription).where(Prescription.status == "issued")
+        .options(selectinload(Prescription.fills))
         .order_by(Prescription.issued_at)
     ).scalars():
         issued[rx.patient_id].append(rx)
@@ -141,7 +155,7 @@ def compliance_worklist(
 
 
 def _patient_item(
-    kind: WorkKind, message: str, due: date | None, patient: Patient,
+    kind: WorkKind, message: str, due: date | None, patient: _PatientRow,
     prescription_id: int | None = None,
 ) -> WorkItem:
     return WorkItem(kind, message, due, patient.id, patient.mrn,
@@ -151,7 +165,7 @@ def _patient_item(
 
 def _pdmp_due(
     rules: ComplianceRules,
-    patient: Patient,
+    patient: _PatientRow,
     today: date,
     issued: Sequence[Prescription],
     checks: Sequence[PdmpCheck],
