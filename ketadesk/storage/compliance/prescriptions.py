@@ -80,7 +80,11 @@ VOID_REASON_MAX = 2000
 @dataclass(frozen=True)
 class PrescriptionRequest:
     """What the physician asks for: quantity in units, refills, the pharmacy, whether the
-    visit was remote, and whether they suspect misuse (New Jersey's look-up rule)."""
+    visit was remote, and whether they suspect misuse (New Jersey's look-up rule).
+
+    ``issue_at`` is None for "now" (what a screen passes). A past time records a prescription
+    written earlier (the demo uses it); it is checked against the records as they are now.
+    """
 
     quantity: float
     refills: int
