@@ -298,3 +298,36 @@ def test_number_in_words_and_long_date() -> None:
     assert number_in_words(12.5) == "twelve and a half"
     assert number_in_words(2.25) == ""
     assert long_date(date(2026, 6, 5)) == "June 5, 2026"
+
+
+def test_new_jersey_practice_setting_decides_the_lookup(practice) -> None:  # type: ignore[no-untyped-def]
+    from ketadesk.storage.practice.settings_store import set_setting
+
+    with practice.db.session() as s:
+        pid = patient_with_signed_protocol(s, practice.physician, TODAY)
+        patient = s.get(Patient, pid)
+        assert patient is not None
+        patient.state, patient.county = "NJ", "Bergen"
+        s.flush()
+        ensure_consent_template(s, practice.physician)
+        record_consent(s, practice.admin, pid, template_id=consent_templates(s)[-1].id,
+                       signed_on=TODAY, method="paper", today=TODAY)
+        for kind, number in ((CredentialKind.STATE_LICENCE, "25MA1"),
+                             (CredentialKind.DEA_REGISTRATION, "BD7654329")):
+            save_credential(s, practice.physician, user_name=practice.physician.user_name,
+                            kind=kind, state="NJ", number=number,
+                            expires_on=TODAY + timedelta(days=400))
+        request = PrescriptionRequest(quantity=30, refills=1)
+
+        def pdmp_level(req: PrescriptionRequest = request) -> str:
+            checklist = prescription_checklist_for(s, practice.physician, pid, req)
+            return next(str(r.level) for r in checklist.results if r.code == "pdmp")
+
+        assert pdmp_level() == "error"  # default: first time, then quarterly
+        set_setting(s, practice.physician, "nj_ketamine_pdmp_lookup", "rule_only")
+        assert pdmp_level() == "ok"
+        assert pdmp_level(PrescriptionRequest(30, 1, misuse_concern=True)) == "error"
+        with pytest.raises(UserFacingError, match="choose one of"):
+            set_setting(s, practice.physician, "nj_ketamine_pdmp_lookup", "sometimes")
+        rx = issue_prescription(s, practice.physician, pid, request)
+        assert rx.prescriber_dea_number == "BD7654329"
