@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from ketadesk.core import audit_actions
 from ketadesk.core.compliance_rules import (
@@ -37,7 +37,13 @@ from ketadesk.core.prescription_checks import (
     CREDENTIAL_LABELS,
     consent_expires_on,
 )
-from ketadesk.models.compliance import ConsentRecord, ConsentTemplate, PdmpCheck, Prescription
+from ketadesk.models.compliance import (
+    ConsentRecord,
+    ConsentTemplate,
+    PdmpCheck,
+    Prescription,
+    PrescriptionFill,
+)
 from ketadesk.models.patients import Patient
 from ketadesk.reports.compliance_pdf import WorklistLine, render_worklist_pdf
 from ketadesk.storage.compliance.compliance_printouts import practice_heading
@@ -93,6 +99,20 @@ class _PatientRow:
     state: str
 
 
+@dataclass(frozen=True)
+class _IssuedRow:
+    id: int
+    refills: int
+    issued_on: date
+    issued_at: datetime
+    fills: int
+
+
+def _aware(moment: datetime) -> datetime:
+    """A stored UTC time read through an aggregate may come back naive."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _patients(session: Session) -> list[_PatientRow]:
     rows = session.execute(
         select(Patient.id, Patient.mrn, Patient.first_name, Patient.last_name, Patient.dob,
@@ -108,21 +128,35 @@ def compliance_worklist(
     """Everything due, patients by MRN, then credentials by user name."""
     rules = rules or load_compliance_rules()
     patients = _patients(session)
-    issued: dict[int, list[Prescription]] = defaultdict(list)
-    for rx in session.execute(
-        select(Prescription).where(Prescription.status == "issued")
-        .options(selectinload(Prescription.fills))
+    active = select(Patient.id).where(Patient.status == "active")
+    fills = (
+        select(func.count(PrescriptionFill.id))
+        .where(PrescriptionFill.prescription_id == Prescription.id)
+        .scalar_subquery()
+    )
+    issued: dict[int, list[_IssuedRow]] = defaultdict(list)
+    for row in session.execute(
+        select(Prescription.id, Prescription.patient_id, Prescription.refills,
+               Prescription.issued_on, Prescription.issued_at, fills)
+        .where(Prescription.status == "issued", Prescription.patient_id.in_(active))
         .order_by(Prescription.issued_at)
-    ).scalars():
-        issued[rx.patient_id].append(rx)
-    checks: dict[int, list[PdmpCheck]] = defaultdict(list)
-    for check in session.execute(select(PdmpCheck).order_by(PdmpCheck.checked_at)).scalars():
-        checks[check.patient_id].append(check)
-    latest_consent: dict[int, ConsentRecord] = {}
-    for consent in session.execute(
-        select(ConsentRecord).order_by(ConsentRecord.signed_on, ConsentRecord.id)
-    ).scalars():
-        latest_consent[consent.patient_id] = consent
+    ).all():
+        issued[row[1]].append(_IssuedRow(row[0], row[2], row[3], _aware(row[4]), row[5]))
+    last_check: dict[tuple[int, str], datetime] = {
+        (patient_id, state): _aware(when)
+        for patient_id, state, when in session.execute(
+            select(PdmpCheck.patient_id, PdmpCheck.state, func.max(PdmpCheck.checked_at))
+            .where(PdmpCheck.patient_id.in_(active))
+            .group_by(PdmpCheck.patient_id, PdmpCheck.state)
+        ).all()
+    }
+    latest_consent: dict[int, tuple[int, date]] = {}
+    for patient_id, template_id, signed_on in session.execute(
+        select(ConsentRecord.patient_id, ConsentRecord.template_id, ConsentRecord.signed_on)
+        .where(ConsentRecord.patient_id.in_(active))
+        .order_by(ConsentRecord.signed_on, ConsentRecord.id)
+    ).all():
+        latest_consent[patient_id] = (template_id, signed_on)
     current_template = session.execute(
         select(ConsentTemplate.id).order_by(ConsentTemplate.version.desc()).limit(1)
     ).scalar_one_or_none()
@@ -130,8 +164,8 @@ def compliance_worklist(
     nj_setting = nj_lookup_setting(session)
     items: list[WorkItem] = []
     for patient in patients:
-        pdmp = _pdmp_due(rules, patient, today, issued[patient.id], checks[patient.id],
-                         nj_setting)
+        pdmp = _pdmp_due(rules, patient, today, issued[patient.id],
+                         last_check.get((patient.id, patient.state)), nj_setting)
         if pdmp:
             items.append(_patient_item(WorkKind.PDMP_DUE, pdmp, today, patient))
         consent_item = _consent_item(latest_consent.get(patient.id), current_template, months,
@@ -140,7 +174,7 @@ def compliance_worklist(
             kind, message, due = consent_item
             items.append(_patient_item(kind, message, due, patient))
         for rx in issued[patient.id]:
-            left = rx.refills - max(0, len(rx.fills) - 1)
+            left = rx.refills - max(0, rx.fills - 1)
             last = last_fill_day(rules, rx.issued_on)
             if left > 0 and today > last:
                 items.append(_patient_item(
@@ -167,8 +201,8 @@ def _pdmp_due(
     rules: ComplianceRules,
     patient: _PatientRow,
     today: date,
-    issued: Sequence[Prescription],
-    checks: Sequence[PdmpCheck],
+    issued: Sequence[_IssuedRow],
+    last_check: datetime | None,
     nj_setting: NjKetamineLookup,
 ) -> str | None:
     """Why a look-up is due before the patient's next prescription, or None."""
@@ -183,23 +217,22 @@ def _pdmp_due(
     since = need.counts_since
     if issued and since is None:
         return None  # the first-time look-up was needed before the first prescription only
-    counted = [c for c in checks if c.state == patient.state
-               and (since is None or c.checked_at >= since)]
-    if counted:
+    if last_check is not None and (since is None or last_check >= since):
         return None
     return f"{patient.state} PDMP look-up due before the next prescription. {need.reason}"
 
 
 def _consent_item(
-    consent: ConsentRecord | None, current_template: int | None, months: int, today: date
+    consent: tuple[int, date] | None, current_template: int | None, months: int, today: date
 ) -> tuple[WorkKind, str, date | None] | None:
     if consent is None:
         return WorkKind.CONSENT_MISSING, "No signed informed consent on file.", today
-    expires = consent_expires_on(consent.signed_on, months)
+    template_id, signed_on = consent
+    expires = consent_expires_on(signed_on, months)
     if today >= expires:
         return (WorkKind.CONSENT_EXPIRED,
                 f"Informed consent expired on {expires.isoformat()}.", expires)
-    if current_template is not None and consent.template_id != current_template:
+    if current_template is not None and template_id != current_template:
         return (WorkKind.CONSENT_OLD_VERSION,
                 "Consent was signed on an older version of the consent; ask again.", today)
     if (expires - today).days <= CONSENT_WARNING_DAYS:
