@@ -55,6 +55,13 @@ def test_prescribing_from_the_command_line(practice: Any, tmp_path: Path) -> Non
     bad_day = run(practice, ADMIN, "consent", "record", "--patient", mrn, "--template",
                   version_id, "--signed-on", "31/12/2026")
     assert bad_day.returncode == 1 and "YYYY-MM-DD" in bad_day.stderr
+    no_version = run(practice, ADMIN, "consent", "record", "--patient", mrn, "--template",
+                     "999", "--signed-on", today.isoformat())
+    assert no_version.returncode == 1
+    assert "no consent template version 999" in no_version.stderr
+    bad_time = run(practice, ADMIN, "pdmp", "record", "--patient", mrn, "--state", "FL",
+                   "--result", "ok", "--at", "yesterday")
+    assert bad_time.returncode == 1 and "YYYY-MM-DDTHH:MM" in bad_time.stderr
     out = tmp_path / "consent.pdf"
     form = run(practice, ADMIN, "consent", "form", "--patient", mrn, "--out", str(out))
     assert form.returncode == 0, form.stderr
