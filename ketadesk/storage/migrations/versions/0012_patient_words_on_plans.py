@@ -4,7 +4,7 @@ A decision note is printed on the patient's plan only when the physician marks i
 patient (existing notes stay clinician-only); the emergency contact gets a relationship.
 
 Revision ID: a1c2e3d40012
-Revises: 7c14e2a9d0b1
+Revises: b2d3f4e50013
 Create Date: 2026-12-02 22:30:00.000000
 """
 
@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "a1c2e3d40012"
-down_revision = "7c14e2a9d0b1"
+# Chained after main's 0013 (compliance) when main was merged in; the lead may re-chain.
+down_revision = "b2d3f4e50013"
 branch_labels = None
 depends_on = None
 
