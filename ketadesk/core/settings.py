@@ -56,7 +56,6 @@ SETTINGS: dict[str, SettingSpec] = {
         SettingSpec(
             "plan_calendar_weeks", "Treatment plans: weeks of the dosing calendar printed", 4, 1, 52
         ),
-<<<<<<< HEAD
         # One date style for every date printed on a treatment plan (the patient's copy).
         SettingSpec(
             "plan_date_format",
@@ -64,7 +63,7 @@ SETTINGS: dict[str, SettingSpec] = {
             DEFAULT_DATE_STYLE,
             choices=tuple(DATE_STYLE_LABELS),
             choice_labels=tuple(DATE_STYLE_LABELS.values()),
-=======
+        ),
         # Compliance (resources/compliance/rules.json holds the rules; these are the
         # practice's own choices on top of them).
         SettingSpec(
@@ -78,7 +77,6 @@ SETTINGS: dict[str, SettingSpec] = {
             "is suspected; first_and_quarterly; every_prescription)",
             "first_and_quarterly",
             choices=("rule_only", "first_and_quarterly", "every_prescription"),
->>>>>>> main
         ),
     )
 }
