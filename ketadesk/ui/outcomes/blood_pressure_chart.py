@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPen
 from PySide6.QtWidgets import QWidget
 
 from ketadesk.ui.outcomes.outcome_chart_base import (
@@ -73,6 +73,9 @@ class BloodPressureChart(ChartBase):
     def chart_data(self) -> BpChartData:
         return self._data
 
+    def _chart_markers(self) -> tuple[ChartMarker, ...]:
+        return self._data.markers
+
     def is_empty(self) -> bool:
         return not self._data.readings
 
@@ -129,9 +132,15 @@ class BloodPressureChart(ChartBase):
             painter.setPen(QPen(_HOLD_COLOUR, 2))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawEllipse(centre, 8, 8)
-            painter.drawText(
-                QPointF(centre.x() + 9, centre.y() - 9), f"{reading.systolic}/{reading.diastolic}"
-            )
+            text = f"{reading.systolic}/{reading.diastolic}"
+            metrics = QFontMetricsF(painter.font())
+            width = metrics.horizontalAdvance(text)
+            # Beside the ring, kept inside the chart (a reading on the right edge ran off it).
+            at = QPointF(min(centre.x() + 9, self.width() - width - 2),
+                         max(centre.y() - 9, metrics.ascent() + 1))
+            painter.drawText(at, text)
+            self._note_text("value", text, QRectF(
+                at.x(), at.y() - metrics.ascent(), width, metrics.height()))
 
         self._draw_legend(painter)
 
