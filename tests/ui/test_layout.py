@@ -1,0 +1,142 @@
+"""Defect 12: every screen works at 1,280 × 800 and at 1,920 × 1,080.
+
+Each screen of the app (tests/ui/screens.py, plus the log-in dialog and the lock screen) is
+shown on the real X server at both sizes, with long synthetic names and a long check-in note in
+the data, and checked by ``tests/ui/layout_check.py``: no label, button, check box, group box
+title or combo box has its text cut, and no visible widget lies outside its window (or outside
+its scroll area's content). A failure names the screen, the widget and the size.
+
+Set KETADESK_SCREENSHOTS=folder to keep a PNG of each screen at each size.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from itertools import chain
+from pathlib import Path
+
+import pytest
+from PySide6.QtGui import QTextDocument
+from PySide6.QtWidgets import QApplication, QWidget
+
+from ketadesk.models.outcomes import CheckIn
+from ketadesk.models.patients import Patient
+from ketadesk.storage.security.secret_store import MemorySecretStore
+from ketadesk.ui.outcomes.checkins_tab import CheckInsTab
+from ketadesk.ui.session.login_dialog import LoginDialog
+from tests.ui.conftest import DEMO_PHYSICIAN
+from tests.ui.layout_check import layout_problems
+from tests.ui.screens import (
+    DRAFT_PROTOCOL_PATIENT,
+    FULL_CHART_PATIENT,
+    Screen,
+    all_screens,
+    open_chart,
+)
+
+SIZES = [(1280, 800), (1920, 1080)]
+LONG_FIRST_NAME = "Maximiliana-Josephine"
+LONG_LAST_NAME = "Featherstonehaugh-Cholmondeley"
+LONG_NOTE = (
+    "Reports sleeping better since the third session; mild nausea for an hour after each dose, "
+    "eased by the ondansetron. Sitter (sister) present throughout. "
+) * 13  # about 2,000 characters, as a long telephone note would be
+
+
+def _screenshot(widget: QWidget, screen: str, size: tuple[int, int]) -> None:
+    folder = os.environ.get("KETADESK_SCREENSHOTS")
+    if not folder:
+        return
+    slug = re.sub(r"[^a-z0-9]+", "_", screen.lower()).strip("_")
+    path = Path(folder) / f"{slug}-{size[0]}x{size[1]}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    widget.grab().save(str(path))
+
+
+def _lengthen_names_and_notes(db) -> None:
+    """Long but realistic data on the two patients whose charts the walk opens."""
+    with db.session() as session:
+        for patient_id in (FULL_CHART_PATIENT, DRAFT_PROTOCOL_PATIENT):
+            patient = session.get(Patient, patient_id)
+            patient.first_name = LONG_FIRST_NAME
+            patient.last_name = LONG_LAST_NAME
+        session.add(
+            CheckIn(
+                patient_id=FULL_CHART_PATIENT,
+                checked_on=datetime.now(UTC).date(),
+                mode="phone",
+                recorded_by=DEMO_PHYSICIAN,
+                adherence="as prescribed",
+                notes=LONG_NOTE.strip(),
+            )
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_every_screen_fits_with_no_text_cut(qtbot, demo_window, tmp_path, size):
+    window = demo_window
+    _lengthen_names_and_notes(window.context.db)
+    window.roster.refresh_keeping_selection()
+    window.resize(*size)
+    qtbot.wait(50)
+    problems: list[str] = []
+    for screen in chain(all_screens(qtbot, window, tmp_path), _alert_screens(qtbot, window)):
+        QApplication.processEvents()
+        qtbot.wait(20)
+        problems += layout_problems(screen.name, screen.window, screen.root, size)
+        _screenshot(screen.window, screen.name, size)
+    assert not problems, "\n".join(problems)
+
+
+def _alert_screens(qtbot, window) -> Iterator[Screen]:
+    """The check-ins of a patient with an open PHQ-9 item-9 alert (its urgent banner above),
+    and the check-in list holding the long telephone note."""
+    qtbot.waitUntil(lambda: bool(window.safety_banner.patient_ids()), timeout=10_000)
+    chart = open_chart(qtbot, window, window.safety_banner.patient_ids()[0])
+    tab = chart.findChild(CheckInsTab)
+    chart.tabs.setCurrentWidget(tab)
+    qtbot.waitUntil(lambda: tab.urgent_banner.isVisible(), timeout=10_000)
+    yield Screen("Chart with an item-9 alert / Check-ins & outcomes", window, tab)
+    chart = open_chart(qtbot, window, FULL_CHART_PATIENT)
+    tab = chart.findChild(CheckInsTab)
+    chart.tabs.setCurrentWidget(tab)
+    tab.lists.setCurrentWidget(tab.checkin_table)
+    yield Screen("Chart / Check-ins list", window, tab)
+
+
+def test_a_2000_character_note_keeps_its_check_in_row_short(qtbot, demo_window):
+    """Defect 12: the note is shortened in its row ("…") and whole in the row's tooltip."""
+    window = demo_window
+    _lengthen_names_and_notes(window.context.db)
+    chart = open_chart(qtbot, window, FULL_CHART_PATIENT)
+    tab = chart.findChild(CheckInsTab)
+    chart.tabs.setCurrentWidget(tab)
+    tab.lists.setCurrentWidget(tab.checkin_table)
+    table = tab.checkin_table
+    rows = [r for r in range(table.rowCount()) if len(table.item(r, 4).text()) > 1_500]
+    assert len(rows) == 1
+    (row,) = rows
+    line = table.fontMetrics().lineSpacing()
+    assert table.rowHeight(row) <= 3 * line + 8  # three lines at most, not 400 px
+    assert table.rowHeight(row) >= line
+    tooltip = QTextDocument()
+    tooltip.setHtml(table.item(row, 4).toolTip())
+    assert tooltip.toPlainText() == LONG_NOTE.strip()
+    qtbot.wait(50)
+    _screenshot(window, "Chart / Check-ins list (long note)", (1280, 800))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_log_in_fits(qtbot, prepared_demo_practice, size):
+    dialog = LoginDialog(prepared_demo_practice, MemorySecretStore(available=True))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.keyring_available is not None, timeout=5_000)
+    qtbot.wait(20)
+    problems = layout_problems("Log in", dialog, dialog, size)
+    _screenshot(dialog, "Log in", size)
+    assert not problems, "\n".join(problems)
