@@ -10,7 +10,8 @@ What is not a problem:
 - a label that shortens its text with "…" and shows the whole of it as a tooltip;
 - a widget inside a QScrollArea that lies beyond the visible part of the scroll area: it is
   judged against the scroll area's content (the user scrolls to it), not against the viewport;
-- rows of item views (tables and lists scroll and elide by themselves).
+- a table cell whose text is cut, when the cell's tooltip holds the whole of it (tables and
+  lists scroll and elide by themselves; a cut cell with no tooltip is a problem).
 
 Charts are painted, not built of widgets: ``ChartBase.painted_text`` lists each label the last
 paint drew and where, so a label cut by the chart's edge, or two date, event or value labels on
@@ -19,11 +20,12 @@ top of each other, are found too.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from PySide6.QtCore import QPoint, QRect, QRectF, Qt
+from PySide6.QtGui import QFont, QFontMetrics, QTextDocument
 from PySide6.QtGui import Qt as QtGuiQt
-from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
@@ -33,6 +35,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QGroupBox,
     QLabel,
+    QListView,
     QPushButton,
     QRadioButton,
     QScrollArea,
@@ -136,7 +139,8 @@ def _label_problem(label: QLabel) -> str | None:
         needed = label.heightForWidth(label.width())
         if needed > label.height() + _SLACK:
             return f"wrapped text needs {needed} px of height, has {label.height()} px"
-        longest_word = max((metrics.horizontalAdvance(word) for word in text.split()), default=0)
+        words = re.split(r"[\s\u200b]+", text)  # Qt also breaks at a zero-width space
+        longest_word = max((metrics.horizontalAdvance(word) for word in words), default=0)
         if longest_word > width + _SLACK:
             return f"a word needs {longest_word} px, the label has {width} px"
         return None
@@ -274,8 +278,67 @@ def _chart_problems(chart: ChartBase) -> Iterator[str]:
                     yield f"{kind} labels {first.text!r} and {second.text!r} overprint"
 
 
+def _wrapped_cell_is_cut(view: QAbstractItemView, index, text: str, shown: QRect) -> bool:
+    """Whether ``text``, wrapped at word boundaries in the cell's width, is taller than it."""
+    style = view.style()
+    margin = style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, view) + 1
+    width = shown.width() - 2 * margin
+    if index.data(Qt.ItemDataRole.DecorationRole) is not None:
+        width -= view.iconSize().width() + 2 * margin if view.iconSize().isValid() else 16
+    font = index.data(Qt.ItemDataRole.FontRole)
+    metrics = QFontMetrics(font) if isinstance(font, QFont) else view.fontMetrics()
+    needed = metrics.boundingRect(
+        QRect(0, 0, max(width, 1), 100_000), int(Qt.TextFlag.TextWordWrap), text
+    )
+    return needed.height() > shown.height() + _SLACK or needed.width() > width + _SLACK
+
+
+def _item_view_problems(view: QAbstractItemView) -> Iterator[str]:
+    """A cell on screen whose text the column cuts must carry its whole text in a tooltip.
+
+    The width a cell needs on one line is the delegate's own size hint (text, icon, margins),
+    exactly what a column sized to its contents gets; in a view that wraps, a longer text is
+    cut only when its wrapped lines are taller than the row.
+    """
+    model = view.model()
+    if model is None:
+        return
+    wraps = bool(getattr(view, "wordWrap", lambda: False)())
+    viewport = view.viewport().rect()
+    root = view.rootIndex()
+    columns = 1 if isinstance(view, QListView) else model.columnCount(root)
+    reported = 0
+    for row in range(min(model.rowCount(root), 200)):
+        for column in range(columns):
+            index = model.index(row, column, root)
+            shown = view.visualRect(index)
+            if shown.isEmpty() or not viewport.intersects(shown):
+                continue
+            text = index.data(Qt.ItemDataRole.DisplayRole)
+            if not isinstance(text, str) or not text.strip():
+                continue
+            needed = view.sizeHintForIndex(index).width()
+            if needed <= shown.width() + _SLACK:
+                continue
+            if wraps and not _wrapped_cell_is_cut(view, index, text, shown):
+                continue
+            tooltip = index.data(Qt.ItemDataRole.ToolTipRole)
+            if isinstance(tooltip, str) and tooltip.strip():
+                continue
+            header = model.headerData(column, Qt.Orientation.Horizontal)
+            yield (
+                f"row {row + 1}, column {header or column + 1!s}: {text[:40]!r} is cut "
+                f"({shown.width()}×{shown.height()} px) and has no tooltip"
+            )
+            reported += 1
+            if reported >= 5:  # enough to see the pattern
+                return
+
+
 def _text_problems(widget: QWidget) -> Iterator[str]:
     problem: str | None = None
+    if isinstance(widget, QAbstractItemView):
+        yield from _item_view_problems(widget)
     if isinstance(widget, ChartBase):
         yield from _chart_problems(widget)
     if isinstance(widget, QLabel):

@@ -34,6 +34,7 @@ from tests.ui.screens import (
     FULL_CHART_PATIENT,
     Screen,
     all_screens,
+    dialog_screen,
     open_chart,
 )
 
@@ -84,7 +85,13 @@ def test_every_screen_fits_with_no_text_cut(qtbot, demo_window, tmp_path, size):
     window.resize(*size)
     qtbot.wait(50)
     problems: list[str] = []
-    for screen in chain(all_screens(qtbot, window, tmp_path), _alert_screens(qtbot, window)):
+    walk = chain(
+        [Screen("Main window with the safety banner", window, window)],
+        all_screens(qtbot, window, tmp_path),
+        _alert_screens(qtbot, window),
+        _more_dialogs(qtbot, window, tmp_path),
+    )
+    for screen in walk:
         QApplication.processEvents()
         qtbot.wait(20)
         problems += layout_problems(screen.name, screen.window, screen.root, size)
@@ -106,6 +113,34 @@ def _alert_screens(qtbot, window) -> Iterator[Screen]:
     chart.tabs.setCurrentWidget(tab)
     tab.lists.setCurrentWidget(tab.checkin_table)
     yield Screen("Chart / Check-ins list", window, tab)
+
+
+def _more_dialogs(qtbot, window, tmp_path: Path) -> Iterator[Screen]:
+    """Dialogs the shared walk (tests/ui/screens.py) does not open."""
+    from ketadesk.ui.plans.plan_export_dialog import PlanExportDialog
+    from ketadesk.ui.session.setup_dialog import RecoveryKeyDialog, SetupDialog
+
+    context = window.context
+    dialogs = [
+        ("Export plans (selected patients)", PlanExportDialog.for_patients(
+            context, [FULL_CHART_PATIENT, DRAFT_PROTOCOL_PATIENT], window)),
+        ("Export plans (all signed)", PlanExportDialog.for_all_signed(context, window)),
+        ("First-run set-up", SetupDialog(tmp_path / "new-practice.db", window)),
+        ("Recovery key", RecoveryKeyDialog("-".join(["ABCD2345"] * 8), window)),
+    ]
+    for name, dialog in dialogs:
+        yield from dialog_screen(qtbot, name, dialog)
+    # The suicide-risk acknowledgement, opened from the item-9 banner as a physician would.
+    tab = None
+    for chart in window.patient_tabs():
+        found = chart.findChild(CheckInsTab)
+        if found is not None and found.urgent_banner.isVisibleTo(chart):
+            tab = found
+    assert tab is not None
+    tab.acknowledge_button.click()
+    qtbot.waitUntil(lambda: tab.ack_dialog is not None and tab.ack_dialog.isVisible(),
+                    timeout=5_000)
+    yield from dialog_screen(qtbot, "Acknowledge suicide-risk answer", tab.ack_dialog)
 
 
 def test_a_2000_character_note_keeps_its_check_in_row_short(qtbot, demo_window):

@@ -77,7 +77,7 @@ _MAX_ROW_LINES = 3
 def _long_text_item(text: str) -> QTableWidgetItem:
     """A cell for free text of any length: the row stays short, the tooltip has it all."""
     cell = _item(text)
-    if len(text) > 60 or "\n" in text:
+    if text.strip():  # the column may be too narrow for even a short text
         # Rich text wraps in the tooltip; plain text would be one line as wide as the screen.
         cell.setToolTip(f"<p style='white-space: pre-wrap'>{escape(text)}</p>")
     return cell
