@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
     QScrollArea,
     QSizePolicy,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from ketadesk.ui.common.elided_label import ElidedLabel
+from ketadesk.ui.outcomes.outcome_chart_base import ChartBase
 from tests.ui.layout_check import layout_problems
 
 SIZE = (1280, 800)
@@ -84,4 +89,61 @@ def test_a_window_larger_than_the_screen_is_named(qtbot):
         "Test screen at 1280×800: the window is 1300×700, larger than the screen "
         f"(its layout asks at least {window.minimumSizeHint().width()}×"
         f"{window.minimumSizeHint().height()})"
+    ]
+
+
+def test_a_cut_table_cell_needs_a_tooltip(qtbot):
+    window = _window(qtbot, 400, 200)
+    layout = QVBoxLayout(window)
+    table = QTableWidget(2, 1)
+    table.setWordWrap(False)
+    table.setHorizontalHeaderLabels(["Next check-in"])
+    table.setColumnWidth(0, 80)
+    text = "Overdue 13 days; check-in 12/02/2026"
+    table.setItem(0, 0, QTableWidgetItem(text))
+    with_tooltip = QTableWidgetItem(text)
+    with_tooltip.setToolTip(text)
+    table.setItem(1, 0, with_tooltip)
+    layout.addWidget(table)
+    _shown(qtbot, window)
+    problems = layout_problems("Test screen", window, window, SIZE)
+    assert len(problems) == 1, problems
+    assert "row 1, column Next check-in: 'Overdue 13 days" in problems[0]
+
+
+class _Chart(ChartBase):
+    """A chart that paints two labels where the test says."""
+
+    def __init__(self, second_left: float) -> None:
+        super().__init__("Test chart", "Value")
+        self.second_left = second_left
+
+    def is_empty(self) -> bool:
+        return False
+
+    def _paint_chart(self, painter: QPainter) -> None:
+        for text, left in (("Dose 10→15 mg", 40.0), ("Dose 15→20 mg", self.second_left)):
+            box = QRectF(left, 40, 90, 16)
+            painter.drawText(box, text)
+            self._note_text("event label", text, box)
+
+
+def test_painted_chart_labels_that_overprint_or_leave_the_chart_are_named(qtbot):
+    window = _window(qtbot, 600, 300)
+    layout = QVBoxLayout(window)
+    chart = _Chart(second_left=100.0)  # 40..130 and 100..190 overlap
+    layout.addWidget(chart)
+    _shown(qtbot, window)
+    problems = layout_problems("Test screen", window, window, SIZE)
+    assert problems == [
+        "Test screen at 1280×800: _Chart (in the window): event label labels "
+        "'Dose 10→15 mg' and 'Dose 15→20 mg' overprint"
+    ]
+    chart.second_left = 140.0
+    assert layout_problems("Test screen", window, window, SIZE) == []
+    chart.second_left = chart.width() - 20.0  # runs off the right edge
+    problems = layout_problems("Test screen", window, window, SIZE)
+    assert problems == [
+        "Test screen at 1280×800: _Chart (in the window): event label 'Dose 15→20 mg' is cut "
+        "by the chart's edge"
     ]
