@@ -19,6 +19,7 @@ from itertools import chain
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QApplication, QWidget
 
@@ -27,7 +28,7 @@ from ketadesk.models.patients import Patient
 from ketadesk.storage.security.secret_store import MemorySecretStore
 from ketadesk.ui.outcomes.checkins_tab import CheckInsTab
 from ketadesk.ui.session.login_dialog import LoginDialog
-from tests.ui.conftest import DEMO_PHYSICIAN
+from tests.ui.conftest import DEMO_PASSWORD, DEMO_PHYSICIAN
 from tests.ui.layout_check import layout_problems
 from tests.ui.screens import (
     DRAFT_PROTOCOL_PATIENT,
@@ -89,7 +90,7 @@ def test_every_screen_fits_with_no_text_cut(qtbot, demo_window, tmp_path, size):
         [Screen("Main window with the safety banner", window, window)],
         all_screens(qtbot, window, tmp_path),
         _alert_screens(qtbot, window),
-        _more_dialogs(qtbot, window, tmp_path),
+        _more_screens(qtbot, window, tmp_path),
     )
     for screen in walk:
         QApplication.processEvents()
@@ -115,8 +116,8 @@ def _alert_screens(qtbot, window) -> Iterator[Screen]:
     yield Screen("Chart / Check-ins list", window, tab)
 
 
-def _more_dialogs(qtbot, window, tmp_path: Path) -> Iterator[Screen]:
-    """Dialogs the shared walk (tests/ui/screens.py) does not open."""
+def _more_screens(qtbot, window, tmp_path: Path) -> Iterator[Screen]:
+    """Dialogs the shared walk (tests/ui/screens.py) does not open, and the lock screen."""
     from ketadesk.ui.plans.plan_export_dialog import PlanExportDialog
     from ketadesk.ui.session.setup_dialog import RecoveryKeyDialog, SetupDialog
 
@@ -141,6 +142,12 @@ def _more_dialogs(qtbot, window, tmp_path: Path) -> Iterator[Screen]:
     qtbot.waitUntil(lambda: tab.ack_dialog is not None and tab.ack_dialog.isVisible(),
                     timeout=5_000)
     yield from dialog_screen(qtbot, "Acknowledge suicide-risk answer", tab.ack_dialog)
+    # Last, the lock screen over every open chart; unlocked again with the password.
+    window.lock()
+    yield Screen("Lock screen", window, window)
+    window.lock_screen.password_edit.setText(DEMO_PASSWORD)
+    with qtbot.waitSignal(window.unlocked, timeout=20_000):
+        qtbot.mouseClick(window.lock_screen.unlock_button, Qt.MouseButton.LeftButton)
 
 
 def test_a_2000_character_note_keeps_its_check_in_row_short(qtbot, demo_window):
