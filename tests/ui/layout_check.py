@@ -258,8 +258,15 @@ def _tab_bar_problems(bar: QTabBar) -> Iterator[str]:
                 yield f"tab {text[:40]!r} is cut ({shown.width()} px of {hint} px) with no tooltip"
 
 
-# Painted chart text that must never overprint other text of the same kind.
-_CHART_KINDS_APART = ("date tick", "y tick", "event label", "legend", "right label", "value")
+# Groups of painted chart text whose members must never overprint one another.
+_CHART_KINDS_APART = (
+    {"date tick"},
+    {"y tick"},
+    {"event label"},
+    {"legend"},
+    # the labels next to points, and those in the right margin they might stray onto
+    {"value", "outcome label", "alert label", "right label"},
+)
 
 
 def _chart_problems(chart: ChartBase) -> Iterator[str]:
@@ -269,13 +276,14 @@ def _chart_problems(chart: ChartBase) -> Iterator[str]:
     for painted in chart.painted_text:
         if not bounds.contains(painted.rect):
             yield f"{painted.kind} {painted.text[:40]!r} is cut by the chart's edge"
-    for kind in _CHART_KINDS_APART:
-        labels = [p for p in chart.painted_text if p.kind == kind]
+    for kinds in _CHART_KINDS_APART:
+        labels = [p for p in chart.painted_text if p.kind in kinds]
         for index, first in enumerate(labels):
             for second in labels[index + 1 :]:
                 overlap = first.rect.intersected(second.rect)
                 if overlap.width() > _SLACK and overlap.height() > _SLACK:
-                    yield f"{kind} labels {first.text!r} and {second.text!r} overprint"
+                    yield (f"{first.kind} {first.text!r} and {second.kind} {second.text!r} "
+                           "overprint")
 
 
 def _wrapped_cell_is_cut(view: QAbstractItemView, index, text: str, shown: QRect) -> bool:
@@ -363,11 +371,13 @@ def _judging_area(widget: QWidget, window: QWidget) -> tuple[QWidget, str]:
     whose content holds it (the user scrolls to it), else the window. A scroll area's own parts
     (viewport, scroll bars) are judged as the scroll area is."""
     parent = widget.parentWidget()
-    while parent is not None and parent is not window:
+    while parent is not None:
         if isinstance(parent, QScrollArea):
             content = parent.widget()
             if content is not None and (content is widget or content.isAncestorOf(widget)):
                 return content, "its scroll area's content"
+        if parent is window:
+            break
         parent = parent.parentWidget()
     return window, "its window"
 

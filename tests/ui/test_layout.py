@@ -182,3 +182,51 @@ def test_log_in_fits(qtbot, prepared_demo_practice, size):
     problems = layout_problems("Log in", dialog, dialog, size)
     _screenshot(dialog, "Log in", size)
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("weeks", [3, 8, 30, 104], ids=lambda w: f"{w}-weeks")
+def test_outcome_charts_at_their_smallest_keep_every_label_whole_and_apart(qtbot, weeks):
+    """Dense data over short and long spans, markers close together, a reading above the hold
+    on the last day: at the charts' smallest size no label is cut and none overprints."""
+    from datetime import date, timedelta
+
+    from ketadesk.ui.outcomes.blood_pressure_chart import BpChartData, BpReading
+    from ketadesk.ui.outcomes.outcome_chart_base import ChartMarker, MarkerKind
+    from ketadesk.ui.outcomes.outcome_charts import OutcomeChartsPanel
+    from ketadesk.ui.outcomes.questionnaire_chart import OutcomeChartData, ScorePoint
+
+    start = date(2026, 1, 5)
+    days = weeks * 7
+    every = max(1, days // 40)
+    when = [start + timedelta(days=d) for d in range(0, days + 1, every)]
+    markers = (
+        ChartMarker(start, "v1", MarkerKind.PROTOCOL_VERSION),
+        ChartMarker(start + timedelta(days=days // 3), "10→15 mg"),
+        ChartMarker(start + timedelta(days=days // 3 + 2), "15→20 mg"),
+        ChartMarker(start + timedelta(days=days // 3 + 4), "v2", MarkerKind.PROTOCOL_VERSION),
+        ChartMarker(start + timedelta(days=days), "20→25 mg"),
+    )
+    outcomes = OutcomeChartData(
+        phq9=tuple(ScorePoint(d, max(0, 22 - i // 2), i == 3) for i, d in enumerate(when)),
+        gad7=tuple(ScorePoint(d, max(0, 20 - i // 2)) for i, d in enumerate(when)),
+        markers=markers,
+    )
+    blood_pressure = BpChartData(
+        readings=tuple(
+            BpReading(d, 176 if d == when[-1] else 120 + i % 30, 70 + i % 25)
+            for i, d in enumerate(when)
+        ),
+        hold_systolic_above=140,
+        hold_diastolic_above=90,
+        markers=markers,
+    )
+    panel = OutcomeChartsPanel()
+    qtbot.addWidget(panel)
+    panel.set_data(outcomes, blood_pressure)
+    panel.resize(480 + panel.verticalScrollBar().sizeHint().width() + 2, 300)
+    panel.show()
+    qtbot.waitExposed(panel)
+    qtbot.wait(20)
+    problems = layout_problems(f"Outcome charts, {weeks} weeks", panel, panel, (1280, 800))
+    _screenshot(panel.widget(), f"Outcome charts smallest {weeks} weeks", (480, 300))
+    assert not problems, "\n".join(problems)

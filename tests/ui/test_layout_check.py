@@ -136,8 +136,8 @@ def test_painted_chart_labels_that_overprint_or_leave_the_chart_are_named(qtbot)
     _shown(qtbot, window)
     problems = layout_problems("Test screen", window, window, SIZE)
     assert problems == [
-        "Test screen at 1280×800: _Chart (in the window): event label labels "
-        "'Dose 10→15 mg' and 'Dose 15→20 mg' overprint"
+        "Test screen at 1280×800: _Chart (in the window): event label 'Dose 10→15 mg' and "
+        "event label 'Dose 15→20 mg' overprint"
     ]
     chart.second_left = 140.0
     assert layout_problems("Test screen", window, window, SIZE) == []

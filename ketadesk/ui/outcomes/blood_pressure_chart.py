@@ -126,21 +126,32 @@ class BloodPressureChart(ChartBase):
         ):
             draw_series(painter, frame, points, series_pen, shape, label_values=False)
         # Readings above a hold threshold get a ring and their value, so they stand out in text.
+        # The highest are labelled first; a label that would overprint another is left out
+        # (the ring stays, and every reading is in the dose log).
         painter.setFont(self._font(8, bold=True))
-        for reading in self.readings_above_hold():
+        metrics = QFontMetricsF(painter.font())
+        above = sorted(self.readings_above_hold(), key=lambda r: -r.systolic)
+        painter.setPen(QPen(_HOLD_COLOUR, 2))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        for reading in above:  # every ring first, so no ring covers a label
+            painter.drawEllipse(QPointF(frame.x(reading.when), frame.y(reading.systolic)), 8, 8)
+        labelled: list[QRectF] = []
+        for reading in above:
             centre = QPointF(frame.x(reading.when), frame.y(reading.systolic))
-            painter.setPen(QPen(_HOLD_COLOUR, 2))
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawEllipse(centre, 8, 8)
             text = f"{reading.systolic}/{reading.diastolic}"
-            metrics = QFontMetricsF(painter.font())
             width = metrics.horizontalAdvance(text)
-            # Beside the ring, kept inside the chart (a reading on the right edge ran off it).
-            at = QPointF(min(centre.x() + 9, self.width() - width - 2),
-                         max(centre.y() - 9, metrics.ascent() + 1))
+            # Beside the ring; a reading at the right edge has its value over the ring instead,
+            # inside the plot (beside it, it ran off the chart or onto the hold labels).
+            left = min(centre.x() + 9, plot.right() - width - 2)
+            rise = 9 if left == centre.x() + 9 else 12
+            at = QPointF(left, max(centre.y() - rise, metrics.ascent() + 1))
+            rect = QRectF(at.x(), at.y() - metrics.ascent(), width, metrics.height())
+            if any(rect.intersects(other) for other in labelled):
+                continue
+            labelled.append(rect)
+            painter.fillRect(rect, QColor(255, 255, 255, 210))  # rings and lines stay behind
             painter.drawText(at, text)
-            self._note_text("value", text, QRectF(
-                at.x(), at.y() - metrics.ascent(), width, metrics.height()))
+            self._note_text("value", text, rect)
 
         self._draw_legend(painter)
 

@@ -456,7 +456,8 @@ def draw_series(
 ) -> None:
     """A line through ``points`` (oldest first) with a shape at each, values optionally
     written above or below (``label_above`` may decide point by point); the value labels
-    drawn are added to ``notes``."""
+    drawn are added to ``notes``, and a label that would overprint one already there is left
+    out."""
     if not points:
         return
     ordered = sorted(points)
@@ -483,6 +484,11 @@ def draw_series(
                 at = QPointF(centre.x() - width / 2, centre.y() + 8 + metrics.ascent())
             else:  # below, it would land on the date labels: beside the point instead
                 at = QPointF(centre.x() + 7, centre.y() + metrics.ascent() / 2 - 1)
-            painter.drawText(at, text)
+            rect = _text_rect(metrics, at, text)
             if notes is not None:
-                notes.append(PaintedText("value", text, _text_rect(metrics, at, text)))
+                # Dense points: a value whose label would overprint another is left unlabelled
+                # (its point stays; every value is in the table beside the chart).
+                if any(n.kind == "value" and n.rect.intersects(rect) for n in notes):
+                    continue
+                notes.append(PaintedText("value", text, rect))
+            painter.drawText(at, text)

@@ -35,6 +35,8 @@ _PHQ9_COLOUR = QColor("#0072B2")
 _GAD7_COLOUR = QColor("#D55E00")
 _ALERT_COLOUR = QColor("#B00020")
 _ALERT_LABEL = "item 9 alert"
+# Labels written next to points, which must not cover one another.
+_POINT_LABEL_KINDS = frozenset({"value", "outcome label", "alert label"})
 _BAND_SHADES = ("#F3F8F3", "#FBF8E6", "#FCEFE0", "#FADDD5", "#F5C9C4")
 
 
@@ -238,15 +240,23 @@ class QuestionnaireChart(ChartBase):
             shown.update(new)
             centre = QPointF(frame.x(point.when), frame.y(point.total))
             painter.setPen(QColor("#1B5E20"))
-            for row, name in enumerate(new):
+            metrics = QFontMetricsF(painter.font())
+            for name in new:
                 text = f"✓ {name}"
                 left = label_left(centre.x() + 6, text, painter, frame.plot)
-                at = QPointF(left, centre.y() - 22 - 14 * row)
-                painter.drawText(at, text)
-                metrics = QFontMetricsF(painter.font())
-                self._note_text("outcome label", text, QRectF(
-                    at.x(), at.y() - metrics.ascent(), metrics.horizontalAdvance(text),
-                    metrics.height()))
+                # The first height above the point where it covers no value or other label
+                # (the response line under the chart says it in words as well).
+                for rise in (22.0, 36.0, 50.0, 64.0):
+                    at = QPointF(left, centre.y() - rise)
+                    rect = QRectF(at.x(), at.y() - metrics.ascent(),
+                                  metrics.horizontalAdvance(text), metrics.height())
+                    if rect.top() >= frame.plot.top() and not any(
+                        p.kind in _POINT_LABEL_KINDS and p.rect.intersects(rect)
+                        for p in self.painted_text
+                    ):
+                        painter.drawText(at, text)
+                        self._note_text("outcome label", text, rect)
+                        break
 
     def _response_banner_size(self, plot_width: float) -> QRectF:
         """The response line's box (at 0, 0) for a plot ``plot_width`` pixels wide."""
