@@ -23,6 +23,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QApplication, QWidget
 
+from ketadesk.core.audit_chain import ChainVerdict
 from ketadesk.models.outcomes import CheckIn
 from ketadesk.models.patients import Patient
 from ketadesk.storage.security.secret_store import MemorySecretStore
@@ -83,6 +84,11 @@ def test_every_screen_fits_with_no_text_cut(qtbot, demo_window, tmp_path, size):
     window = demo_window
     _lengthen_names_and_notes(window.context.db)
     window.roster.refresh_keeping_selection()
+    # The tallest the top of the window gets: the audit warning above the safety banner (as
+    # after a failed chain check at log-in), each wrapping to two lines at 1,280 px.
+    window.show_audit_warning(
+        ChainVerdict(False, 240, 23, "the event's hash does not match its contents")
+    )
     window.resize(*size)
     qtbot.wait(50)
     problems: list[str] = []
