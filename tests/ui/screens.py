@@ -64,7 +64,7 @@ def chart_screens(qtbot, window: MainWindow, chart: PatientChart, label: str) ->
         yield Screen(f"{label} / {title}", window, tab)
 
 
-def _dialog_screen(qtbot, name: str, dialog: QDialog) -> Iterator[Screen]:
+def dialog_screen(qtbot, name: str, dialog: QDialog) -> Iterator[Screen]:
     dialog.show()
     qtbot.waitExposed(dialog)
     dialog.activateWindow()  # Xvfb has no window manager to do it
@@ -109,19 +109,19 @@ def all_screens(qtbot, window: MainWindow, tmp_path: Path) -> Iterator[Screen]:
     window.audit_action.trigger()
     yield Screen("Audit log", window, window.tabs.currentWidget())
 
-    yield from _dialog_screen(qtbot, "Practice settings", SettingsDialog(context, window))
-    yield from _dialog_screen(qtbot, "Users", UsersDialog(context, window))
-    yield from _dialog_screen(qtbot, "New user", UserFormDialog(context, window))
-    yield from _dialog_screen(qtbot, "Change my password", ChangePasswordDialog(context, window))
-    yield from _dialog_screen(qtbot, "Log home dose", DoseDialog(window))
-    yield from _dialog_screen(
+    yield from dialog_screen(qtbot, "Practice settings", SettingsDialog(context, window))
+    yield from dialog_screen(qtbot, "Users", UsersDialog(context, window))
+    yield from dialog_screen(qtbot, "New user", UserFormDialog(context, window))
+    yield from dialog_screen(qtbot, "Change my password", ChangePasswordDialog(context, window))
+    yield from dialog_screen(qtbot, "Log home dose", DoseDialog(window))
+    yield from dialog_screen(
         qtbot, "New check-in", CheckInDialog(context.actor.full_name, window)
     )
     for name in ("PHQ-9", "GAD-7"):
-        yield from _dialog_screen(
+        yield from dialog_screen(
             qtbot, f"Enter {name}", QuestionnaireDialog(load_instrument(name), window)
         )
-    yield from _dialog_screen(
+    yield from dialog_screen(
         qtbot, "Export plan", PlanExportDialog.for_patient(context, FULL_CHART_PATIENT, window)
     )
     csv = tmp_path / "import.csv"
@@ -130,4 +130,4 @@ def all_screens(qtbot, window: MainWindow, tmp_path: Path) -> Iterator[Screen]:
     with qtbot.waitSignal(importer.file_inspected, timeout=10_000):
         importer.open_file(csv)
     importer.next_button.click()  # the column mapping page: one combo box per field
-    yield from _dialog_screen(qtbot, "Import patients (columns)", importer)
+    yield from dialog_screen(qtbot, "Import patients (columns)", importer)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPen
 from PySide6.QtWidgets import QWidget
 
 from ketadesk.ui.outcomes.outcome_chart_base import (
@@ -73,6 +73,9 @@ class BloodPressureChart(ChartBase):
     def chart_data(self) -> BpChartData:
         return self._data
 
+    def _chart_markers(self) -> tuple[ChartMarker, ...]:
+        return self._data.markers
+
     def is_empty(self) -> bool:
         return not self._data.readings
 
@@ -123,15 +126,32 @@ class BloodPressureChart(ChartBase):
         ):
             draw_series(painter, frame, points, series_pen, shape, label_values=False)
         # Readings above a hold threshold get a ring and their value, so they stand out in text.
+        # The highest are labelled first; a label that would overprint another is left out
+        # (the ring stays, and every reading is in the dose log).
         painter.setFont(self._font(8, bold=True))
-        for reading in self.readings_above_hold():
+        metrics = QFontMetricsF(painter.font())
+        above = sorted(self.readings_above_hold(), key=lambda r: -r.systolic)
+        painter.setPen(QPen(_HOLD_COLOUR, 2))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        for reading in above:  # every ring first, so no ring covers a label
+            painter.drawEllipse(QPointF(frame.x(reading.when), frame.y(reading.systolic)), 8, 8)
+        labelled: list[QRectF] = []
+        for reading in above:
             centre = QPointF(frame.x(reading.when), frame.y(reading.systolic))
-            painter.setPen(QPen(_HOLD_COLOUR, 2))
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawEllipse(centre, 8, 8)
-            painter.drawText(
-                QPointF(centre.x() + 9, centre.y() - 9), f"{reading.systolic}/{reading.diastolic}"
-            )
+            text = f"{reading.systolic}/{reading.diastolic}"
+            width = metrics.horizontalAdvance(text)
+            # Beside the ring; a reading at the right edge has its value over the ring instead,
+            # inside the plot (beside it, it ran off the chart or onto the hold labels).
+            left = min(centre.x() + 9, plot.right() - width - 2)
+            rise = 9 if left == centre.x() + 9 else 12
+            at = QPointF(left, max(centre.y() - rise, metrics.ascent() + 1))
+            rect = QRectF(at.x(), at.y() - metrics.ascent(), width, metrics.height())
+            if any(rect.intersects(other) for other in labelled):
+                continue
+            labelled.append(rect)
+            painter.fillRect(rect, QColor(255, 255, 255, 210))  # rings and lines stay behind
+            painter.drawText(at, text)
+            self._note_text("value", text, rect)
 
         self._draw_legend(painter)
 

@@ -69,6 +69,29 @@ def _item(text: str, tooltip: str = "") -> QTableWidgetItem:
     return cell
 
 
+# A row shows at most this many lines; longer text ends in "…" and is whole in the tooltip
+# (a 2,000-character telephone note made one row 400 px tall).
+_MAX_ROW_LINES = 3
+
+
+def _long_text_item(text: str) -> QTableWidgetItem:
+    """A cell for free text of any length: the row stays short, the tooltip has it all."""
+    cell = _item(text)
+    if text.strip():  # the column may be too narrow for even a short text
+        # Rich text wraps in the tooltip; plain text would be one line as wide as the screen.
+        cell.setToolTip(f"<p style='white-space: pre-wrap'>{escape(text)}</p>")
+    return cell
+
+
+def _fit_rows(table: QTableWidget) -> None:
+    """Rows as tall as their text, up to ``_MAX_ROW_LINES`` lines (the rest is elided)."""
+    table.resizeRowsToContents()
+    most = _MAX_ROW_LINES * table.fontMetrics().lineSpacing() + 8
+    for row in range(table.rowCount()):
+        if table.rowHeight(row) > most:
+            table.setRowHeight(row, most)
+
+
 def _table(headers: Sequence[str]) -> QTableWidget:
     table = QTableWidget(0, len(headers))
     table.setHorizontalHeaderLabels(list(headers))
@@ -177,6 +200,12 @@ class CheckInsTab(QWidget):
             ("Date", "Form", "Total", "Severity", "Item 9 (suicide risk)")
         )
         self.checkin_table = _table(("Date", "How", "Side effects", "Adherence", "Notes"))
+        # Free text wraps in the room there is (sized to its contents, a long note pushed the
+        # Notes column off to the right of a 1,280 px screen).
+        for column in (2, 4):
+            self.checkin_table.horizontalHeader().setSectionResizeMode(
+                column, QHeaderView.ResizeMode.Stretch
+            )
         self.dose_table = _table(
             ("Taken", "Dose", "BP before", "BP after", "HR", "Sitter", "Check")
         )
@@ -359,7 +388,7 @@ class CheckInsTab(QWidget):
             cell = _item(text, "" if ack is None else ack.note)
             cell.setIcon(warning)
             table.setItem(row, 4, cell)
-        table.resizeRowsToContents()
+        _fit_rows(table)
 
     def _fill_checkins(self, outcomes: PatientOutcomes) -> None:
         table = self.checkin_table
@@ -367,10 +396,10 @@ class CheckInsTab(QWidget):
         for row, checkin in enumerate(outcomes.checkins):
             table.setItem(row, 0, _item(checkin.checked_on.isoformat()))
             table.setItem(row, 1, _item(checkin.mode_label, f"Recorded by {checkin.recorded_by}"))
-            table.setItem(row, 2, _item(checkin.symptoms_text()))
+            table.setItem(row, 2, _long_text_item(checkin.symptoms_text()))
             table.setItem(row, 3, _item(checkin.adherence_label))
-            table.setItem(row, 4, _item(checkin.notes))
-        table.resizeRowsToContents()
+            table.setItem(row, 4, _long_text_item(checkin.notes))
+        _fit_rows(table)
 
     def _fill_doses(self, outcomes: PatientOutcomes) -> None:
         rules = outcomes.monitoring.dose_rules
@@ -409,7 +438,7 @@ class CheckInsTab(QWidget):
             sitter = {True: "Yes", False: "No", None: "Not asked"}[entry.sitter_present]
             table.setItem(row, 5, _item(sitter))
             table.setItem(row, 6, self._flag_cell(item, has_rules, icons))
-        table.resizeRowsToContents()
+        _fit_rows(table)
 
     @staticmethod
     def _flag_cell(item: DoseLogItem, has_rules: bool, icons: dict[str, Any]) -> QTableWidgetItem:

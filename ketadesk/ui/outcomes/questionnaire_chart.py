@@ -35,6 +35,8 @@ _PHQ9_COLOUR = QColor("#0072B2")
 _GAD7_COLOUR = QColor("#D55E00")
 _ALERT_COLOUR = QColor("#B00020")
 _ALERT_LABEL = "item 9 alert"
+# Labels written next to points, which must not cover one another.
+_POINT_LABEL_KINDS = frozenset({"value", "outcome label", "alert label"})
 _BAND_SHADES = ("#F3F8F3", "#FBF8E6", "#FCEFE0", "#FADDD5", "#F5C9C4")
 
 
@@ -91,6 +93,9 @@ class QuestionnaireChart(ChartBase):
 
     def chart_data(self) -> OutcomeChartData:
         return self._data
+
+    def _chart_markers(self) -> tuple[ChartMarker, ...]:
+        return self._data.markers
 
     def is_empty(self) -> bool:
         return not (self._data.phq9 or self._data.gad7)
@@ -150,6 +155,10 @@ class QuestionnaireChart(ChartBase):
 
         painter.setFont(self._font(8.5, bold=True))
         phq_pen, gad_pen = _phq9_pen(), _gad7_pen()
+        # Where both forms were taken on one day, the higher total is labelled above its point
+        # and the lower below, so neither label lands on the other's point.
+        phq_by_day = {p.when: p.total for p in data.phq9}
+        gad_by_day = {p.when: p.total for p in data.gad7}
         draw_series(
             painter,
             frame,
@@ -157,7 +166,8 @@ class QuestionnaireChart(ChartBase):
             gad_pen,
             "square",
             label_values=True,
-            label_above=False,
+            label_above=lambda when, total: when in phq_by_day and total > phq_by_day[when],
+            notes=self.painted_text,
         )
         draw_series(
             painter,
@@ -166,6 +176,8 @@ class QuestionnaireChart(ChartBase):
             phq_pen,
             "circle",
             label_values=True,
+            label_above=lambda when, total: total >= gad_by_day.get(when, -1),
+            notes=self.painted_text,
         )
         self._draw_safety_alerts(painter, frame)
 
@@ -178,11 +190,11 @@ class QuestionnaireChart(ChartBase):
             "Shading = PHQ-9 severity bands.\n"
             "GAD-7: 0–4 minimal, 5–9 mild,\n10–14 moderate, 15–21 severe."
         )
-        painter.drawText(
-            QRectF(plot.right() + 8, plot.bottom() + 22, self._margin_right - 10, 44),
-            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap,
-            note,
-        )
+        flags = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap
+        box = QRectF(plot.right() + 8, plot.bottom() + 22, self._margin_right - 10, 44)
+        painter.drawText(box, flags, note)
+        used = QFontMetricsF(painter.font()).boundingRect(box, int(flags), note)
+        self._note_text("note", note, used)
 
     def _legend_entries(self) -> list[LegendEntry]:
         data = self._data
@@ -207,7 +219,11 @@ class QuestionnaireChart(ChartBase):
             # Above the marker, centred, so it never covers the point's own value label.
             width = painter.fontMetrics().horizontalAdvance(_ALERT_LABEL)
             left = label_left(centre.x() - width / 2, _ALERT_LABEL, painter, frame.plot)
-            painter.drawText(QPointF(left, centre.y() - 9), _ALERT_LABEL)
+            at = QPointF(left, centre.y() - 9)
+            painter.drawText(at, _ALERT_LABEL)
+            metrics = QFontMetricsF(painter.font())
+            self._note_text("alert label", _ALERT_LABEL, QRectF(
+                at.x(), at.y() - metrics.ascent(), width, metrics.height()))
 
     def _draw_outcome_points(self, painter: QPainter, frame: ChartFrame) -> None:
         """Label the first PHQ-9 that meets response and the first that meets remission."""
@@ -224,20 +240,48 @@ class QuestionnaireChart(ChartBase):
             shown.update(new)
             centre = QPointF(frame.x(point.when), frame.y(point.total))
             painter.setPen(QColor("#1B5E20"))
-            for row, name in enumerate(new):
+            metrics = QFontMetricsF(painter.font())
+            for name in new:
                 text = f"✓ {name}"
                 left = label_left(centre.x() + 6, text, painter, frame.plot)
-                painter.drawText(QPointF(left, centre.y() - 22 - 14 * row), text)
+                # The first height above the point where it covers no value or other label
+                # (the response line under the chart says it in words as well).
+                for rise in (22.0, 36.0, 50.0, 64.0):
+                    at = QPointF(left, centre.y() - rise)
+                    rect = QRectF(at.x(), at.y() - metrics.ascent(),
+                                  metrics.horizontalAdvance(text), metrics.height())
+                    if rect.top() >= frame.plot.top() and not any(
+                        p.kind in _POINT_LABEL_KINDS and p.rect.intersects(rect)
+                        for p in self.painted_text
+                    ):
+                        painter.drawText(at, text)
+                        self._note_text("outcome label", text, rect)
+                        break
+
+    def _response_banner_size(self, plot_width: float) -> QRectF:
+        """The response line's box (at 0, 0) for a plot ``plot_width`` pixels wide."""
+        metrics = QFontMetricsF(self._font(9, bold=True))
+        flags = Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap
+        text = self.response_text()
+        bounds = metrics.boundingRect(QRectF(0, 0, plot_width - 12, 200), int(flags), text)
+        return QRectF(0, 0, bounds.width() + 12, bounds.height() + 4)
+
+    def _bottom_margin(self) -> float:
+        """Date labels and axis title, then the response line, however many lines it wraps
+        to (a fixed margin cut its second line on a short chart)."""
+        if self.is_empty():
+            return self._margin_bottom
+        return max(self._margin_bottom, 44 + self._response_banner_size(
+            self._plot_width()).height() + 4)
 
     def _draw_response_banner(self, painter: QPainter, plot: QRectF) -> None:
         text = self.response_text()
         status = self.phq9_response()
         painter.setFont(self._font(9, bold=True))
-        metrics = QFontMetricsF(painter.font())
         flags = Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap
-        bounds = metrics.boundingRect(QRectF(0, 0, plot.width() - 12, 200), int(flags), text)
-        box = QRectF(plot.left(), plot.bottom() + 44, bounds.width() + 12, bounds.height() + 4)
+        box = self._response_banner_size(plot.width()).translated(plot.left(), plot.bottom() + 44)
         is_good = status is not None and (status.is_response or status.is_remission)
         painter.fillRect(box, QColor("#E3F2E6") if is_good else QColor("#F2F2F2"))
         painter.setPen(QColor("#1B5E20") if is_good else AXIS_COLOUR)
         painter.drawText(box.adjusted(6, 2, -6, -2), flags, text)
+        self._note_text("response line", text, box)

@@ -14,12 +14,14 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -52,7 +54,18 @@ class ProtocolSignPanel(QWidget):
         super().__init__(parent)
         self._acknowledged: set[str] = set()
         self._updating_list = False
-        layout = QVBoxLayout(self)
+        outer = QVBoxLayout(self)
+        # Doses, sig and checks scroll together: at 1,280 × 800 a long sig was cut off.
+        self.details = QScrollArea(self)
+        self.details.setObjectName("signPanelDetails")
+        self.details.setWidgetResizable(True)
+        self.details.setFrameShape(QFrame.Shape.NoFrame)
+        self.details.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        content = QWidget(self.details)
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.details.setWidget(content)
+        outer.addWidget(self.details, 1)
         dose_box = QGroupBox("Doses")
         dose_layout = QVBoxLayout(dose_box)
         self.dose_label = QLabel()
@@ -81,7 +94,7 @@ class ProtocolSignPanel(QWidget):
         self.message_list = QListWidget()
         self.message_list.setWordWrap(True)
         self.message_list.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.message_list.setMinimumHeight(150)
+        self.message_list.setMinimumHeight(110)
         self.message_list.setSpacing(2)
         messages_layout.addWidget(self.message_list)
         self.limits_link = QLabel(
@@ -102,7 +115,7 @@ class ProtocolSignPanel(QWidget):
         self.sign_reason_label = QLabel()
         self.sign_reason_label.setObjectName("signReason")
         self.sign_reason_label.setWordWrap(True)
-        layout.addWidget(self.sign_reason_label)
+        outer.addWidget(self.sign_reason_label)
         buttons = QHBoxLayout()
         buttons.addWidget(self.limits_link)  # beside the buttons: it costs no height
         buttons.addStretch(1)
@@ -111,7 +124,7 @@ class ProtocolSignPanel(QWidget):
         self.sign_button.setStyleSheet("font-weight: 600;")
         buttons.addWidget(self.save_button)
         buttons.addWidget(self.sign_button)
-        layout.addLayout(buttons)
+        outer.addLayout(buttons)
         self._connect_signals()
 
     def _connect_signals(self) -> None:

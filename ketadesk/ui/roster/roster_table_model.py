@@ -336,13 +336,19 @@ class RosterTableModel(QAbstractTableModel):
         keys = self._column_keys
         if role == _FOREGROUND:
             return tuple(self._foreground(row, k) if k else None for k in keys)
+        if role == _TOOLTIP:
+            # A column too narrow for its text elides it; the tooltip always has it whole.
+            return tuple(
+                SAFETY_ALERT_TOOLTIP if k == rc.SAFETY_ALERT and alert else self._display(row, c)
+                for c, k in enumerate(keys)
+            )
         if not alert:
             return self._no_values
         if role == _DECORATION:
             return tuple(self._warning_icon() if k == rc.SAFETY_ALERT else None for k in keys)
         if role == _FONT:
             return tuple(_bold_font() if k == rc.SAFETY_ALERT else None for k in keys)
-        return tuple(SAFETY_ALERT_TOOLTIP if k == rc.SAFETY_ALERT else None for k in keys)
+        return self._no_values
 
     def _warning_icon(self) -> QIcon:
         if self._alert_icon is None:

@@ -34,7 +34,7 @@ SEARCH_DELAY_MS = 60  # coalesces fast typing when searches are slow: one query 
 # queued are still coalesced): waiting 60 ms for a 10 ms search only makes typing feel slow.
 FAST_SEARCH_MS = 50.0
 # Name, DOB (age), MRN, phone, state, status, last visit, safety, review, protocol, next check-in.
-DEFAULT_WIDTHS = (180, 130, 100, 112, 44, 84, 86, 90, 128, 82, 200)  # fits 1,280 px
+DEFAULT_WIDTHS = (176, 130, 100, 106, 44, 84, 86, 112, 132, 76, 190)  # fits 1,280 px
 FLAG_FILTERS = (
     (rc.REVIEW_STALE, "Review stale"),
     (rc.CHECKIN_OVERDUE, "Check-in overdue"),

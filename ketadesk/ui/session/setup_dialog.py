@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PySide6.QtGui import QFont, QGuiApplication
@@ -35,8 +36,10 @@ class SetupDialog(QDialog):
         self.database: PracticeDatabase | None = None
         self.actor: Actor | None = None
         self.recovery_key = ""
+        # A zero-width space after each separator lets a long path wrap instead of being cut.
+        shown_path = str(db_path).replace(os.sep, os.sep + "\u200b")
         intro = QLabel(
-            f"No practice database was found at {db_path}. Create one now: the first user is "
+            f"No practice database was found at {shown_path}. Create one now: the first user is "
             "a physician who can add other users. Everything is encrypted with a key that only "
             "your users' passwords (and a recovery key) can open."
         )
