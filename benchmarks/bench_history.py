@@ -195,8 +195,11 @@ def run() -> list[BenchResult]:
             extra=f"+{unlock - kdf:.0f} ms; {size_mb:.0f} MB file; background full walk "
             f"{walk_ms / 1000:.1f} s, peak RSS {rss_before:.0f} -> {rss_after:.0f} MB",
         ))
-        for file in Path(folder).iterdir():
-            file.unlink()
+        for file in Path(folder).iterdir():  # a cache of an older schema leaves a backup
+            if file.is_dir():
+                shutil.rmtree(file)
+            else:
+                file.unlink()
         path = _working_copy(large_source, Path(folder))
         unlock, kdf = _unlock_beside_kdf(path, check_pages_later=True)
         key = KeySlotFile.load(path).unwrap_for_user(USER, PASSWORD)
