@@ -474,6 +474,22 @@ class PracticeDatabase:
         error when a page failed. Returns at once when the pages were checked at opening."""
         self.gate.wait()
 
+    def record_event_when_writable(
+        self, actor: Actor, action: str, *, patient_id: int | None = None, detail: str = ""
+    ) -> None:
+        """Record one audit event without waiting for the page check: at once when it has
+        passed; while it runs, held in memory (with the time of the action) and written in
+        order right after it; never when it fails (the damage message says what happened).
+        For events that only record what the user looked at (a chart opened), so the GUI
+        thread never waits for the check of a large file."""
+        at = datetime.now(UTC)
+
+        def write() -> None:
+            with self.session() as session:
+                record_event(session, actor, action, patient_id=patient_id, detail=detail, at=at)
+
+        self.gate.when_passed(write)
+
     def _check_identity(self) -> None:
         with self.session() as session:
             stored = session.get(PracticeMeta, "database_id")
