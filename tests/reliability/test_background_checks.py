@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import random
 import shutil
@@ -25,7 +26,12 @@ from ketadesk.core import audit_actions
 from ketadesk.models.audit import AuditEvent
 from ketadesk.storage.roster.roster_columns import install_roster_columns
 from ketadesk.storage.roster.roster_query import prepare_roster
-from ketadesk.storage.security.audit_checkpoint import latest_checkpoint
+from ketadesk.storage.security.audit_checkpoint import (
+    WalkStopped,
+    latest_checkpoint,
+    walk_whole_chain,
+    walk_whole_chain_apart,
+)
 from ketadesk.storage.security.audit_log import record_event
 from ketadesk.storage.security.database import (
     DatabaseDamagedError,
@@ -302,6 +308,27 @@ def test_tampering_before_the_checkpoint_is_named_by_the_background_walk(
     assert actions[-1] == audit_actions.AUDIT_CHECK_FAILED
     assert audit_actions.AUDIT_VERIFIED not in actions[checkpoint + 1 :]  # no new checkpoint
     window.close()
+
+
+def test_the_walk_in_a_process_of_its_own_finds_what_the_walk_here_finds(
+    checkpointed_practice, tmp_path
+) -> None:
+    path, key, checkpoint, _count = checkpointed_practice
+    anchor = KeySlotFile.load(path).audit_anchor
+    intact = _copy(path, tmp_path / "intact")
+    assert walk_whole_chain_apart(intact, key, anchor) == walk_whole_chain(intact, key, anchor)
+    tampered = _copy(path, tmp_path / "tampered")
+    _tamper(tampered, key, [f"DELETE FROM audit_events WHERE seq = {checkpoint - 3}"])
+    apart = walk_whole_chain_apart(tampered, key, anchor)
+    assert apart == walk_whole_chain(tampered, key, anchor)
+    assert not apart.verdict.is_intact and apart.through is None
+
+
+def test_a_walk_stopped_by_the_lock_ends_its_process(checkpointed_practice) -> None:
+    path, key, _checkpoint, _count = checkpointed_practice
+    with pytest.raises(WalkStopped):
+        walk_whole_chain_apart(path, key, None, keep_going=lambda: False)
+    assert multiprocessing.active_children() == []  # the child holding the key is gone
 
 
 def test_an_intact_walk_moves_the_checkpoint_forward(qtbot, checkpointed_practice, tmp_path):

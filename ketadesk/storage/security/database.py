@@ -39,6 +39,7 @@ from ketadesk.storage.security.audit_checkpoint import (
     record_walk_result,
     verify_since_checkpoint,
     walk_whole_chain,
+    walk_whole_chain_apart,
 )
 from ketadesk.storage.security.audit_log import latest_event, record_event
 from ketadesk.storage.security.audit_receipts import (
@@ -717,9 +718,10 @@ class PracticeDatabase:
     def check_whole_audit_trail(self, actor: Actor) -> ChainVerdict:
         """The background walk after log-in: the whole chain, then its result recorded (a new
         checkpoint when intact, the same ``audit_check_failed`` event as at log-in when not).
-        Run it on a worker; it holds no lock while it reads."""
+        Run it on a worker; it holds no lock while it reads, and the hashing runs in a process
+        of its own, so it never holds the GIL against the GUI thread."""
         try:
-            result = walk_whole_chain(
+            result = walk_whole_chain_apart(
                 self.path, self.database_key(), self.audit_anchor(), lambda: not self.is_locked
             )
         except WalkStopped:
