@@ -2,9 +2,11 @@
 
 ``IntegrityGate.start`` runs SQLCipher's ``cipher_integrity_check`` (every page's HMAC) on a
 thread of its own. Until it passes, no write reaches the database: writes the caller wants made
-as soon as it passes (the log-in events) are held in memory by ``when_passed``, and
-``guard(engine)`` makes any other data-changing statement wait for the check (a few seconds at
-most, and only for an action taken in the first moments after log-in). When it fails, held
+as soon as it passes (the log-in events, and audit events of what the user looked at, such as
+a chart opened: ``PracticeDatabase.record_event_when_writable``) are held in memory by
+``when_passed``, so the GUI thread never waits for them, and ``guard(engine)`` makes any other
+data-changing statement wait for the check (a few seconds at most, and only for a change saved
+in the first moments after log-in). When it fails, held
 writes are dropped and later ones refused with the damage error, so a damaged file is never
 written to.
 """
