@@ -37,6 +37,7 @@ from ketadesk.storage.security.database import (
     DatabaseDamagedError,
     PracticeDatabase,
     backups_dir,
+    damaged_database_error,
 )
 from ketadesk.storage.security.engine import raw_connection
 from ketadesk.storage.security.integrity_gate import IntegrityGate
@@ -126,7 +127,7 @@ def test_a_sound_database_opened_this_way_writes_the_log_in_after_the_check(
 def _hold_page_check(db: PracticeDatabase) -> IntegrityGate:
     """Give ``db`` a real page check that has not started yet: the gate stays closed (writes
     guarded) until the test calls ``start()``, however long the test needs."""
-    gate = IntegrityGate(db.path, db.database_key(), lambda: DatabaseDamagedError(DAMAGED))
+    gate = IntegrityGate(db.path, db.database_key(), lambda: damaged_database_error(db.path))
     gate.guard(db.engine)
     db.gate = gate
     return gate
@@ -180,7 +181,7 @@ def window_with_page_check_held(qtbot, demo_practice_files, tmp_path):
 
 
 def test_a_chart_opened_before_the_page_check_passes_is_audited_after_it(
-    qtbot, window_with_page_check_held
+    qtbot, window_with_page_check_held, tmp_path
 ) -> None:
     window, db, gate, fallback = window_with_page_check_held
     since = _newest_seq(db)
@@ -193,6 +194,7 @@ def test_a_chart_opened_before_the_page_check_passes_is_audited_after_it(
     assert not fallback.finished.is_set() and not gate.is_done
     assert _viewed_events(db, since) == []  # held in memory, not yet written
     assert window.audit_status.text() == "Checking the database…"
+    window.grab().save(str(tmp_path / "chart-while-checking.png"))
     checked_at = datetime.now(UTC)
     gate.start()
     qtbot.waitUntil(lambda: window.audit_status.text().startswith("Audit trail"), timeout=30_000)
@@ -218,7 +220,8 @@ def test_a_chart_opened_before_a_failed_page_check_is_never_written(
     gate.start()
     qtbot.waitUntil(lambda: window.is_damaged, timeout=30_000)
     window.grab().save(str(tmp_path / "damaged-after-chart.png"))
-    assert window.damage_notice.text().startswith(f"⚠ {DAMAGED}")
+    assert window.damage_notice.text() == f"⚠ {damaged_database_error(db.path).message}"
+    assert "No backup was found beside it" in window.damage_notice.text()
     assert not window.tabs.isVisible() and db.is_locked
     assert changed_files(before, folder_hashes(db.path.parent)) == set()
 

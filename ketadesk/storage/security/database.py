@@ -124,7 +124,8 @@ def _refuse_while_backing_off(path: Path, user_name: str, now: datetime | None =
         )
 
 
-def _damaged(path: Path) -> DatabaseDamagedError:
+def damaged_database_error(path: Path) -> DatabaseDamagedError:
+    """The damage message for ``path``, naming the newest backup beside it."""
     backup = newest_good_backup(path)
     hint = f" The newest backup is {backup}." if backup else " No backup was found beside it."
     return DatabaseDamagedError(
@@ -448,14 +449,14 @@ class PracticeDatabase:
             if size >= MIN_DATABASE_BYTES:
                 failing = len(cipher_damaged_pages(path, key))
                 if 0 < failing < size // MIN_DATABASE_BYTES:
-                    raise _damaged(path) from None
+                    raise damaged_database_error(path) from None
             raise
         gate = None
         if check_pages_later:
-            gate = IntegrityGate(path, key, lambda: _damaged(path))
+            gate = IntegrityGate(path, key, lambda: damaged_database_error(path))
             gate.start()
         elif cipher_damaged_pages(path, key):
-            raise _damaged(path)
+            raise damaged_database_error(path)
         database = cls(path, key, slots, gate)
         database._signer = signer
         try:
