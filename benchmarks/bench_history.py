@@ -23,13 +23,20 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from benchmarks._harness import BenchResult
+from benchmarks._harness import BenchResult, percentile
 from ketadesk.core.audit_chain import event_hash
+from ketadesk.storage.security.audit_checkpoint import (
+    WalkStopped,
+    walk_whole_chain,
+    walk_whole_chain_apart,
+)
 from ketadesk.storage.security.database import PracticeDatabase
 from ketadesk.storage.security.engine import cipher_damaged_pages, raw_connection
 from ketadesk.storage.security.keyslots import KdfParams, KeySlotFile
@@ -160,18 +167,62 @@ started = time.perf_counter()
 verdict = db.check_whole_audit_trail(outcome.actor)
 took = (time.perf_counter() - started) * 1000
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+walker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the walk's own process
 db.close()
 assert verdict.is_intact, verdict.describe()
-print(took, before / 1024, after / 1024)
+print(took, before / 1024, after / 1024, walker / 1024)
 """
 
 
-def _background_walk(path: Path) -> tuple[float, float, float]:
-    """(ms, peak RSS MB before the walk, peak RSS MB after it) in a process of its own."""
+def _background_walk(path: Path) -> tuple[float, float, float, float]:
+    """(ms, peak RSS MB before the walk, after it, of the walk's own process) in a process of
+    its own (the app's, logged in)."""
     out = subprocess.run([sys.executable, "-c", _WALK, str(path), USER, PASSWORD],
                          capture_output=True, text=True, check=True)
-    took, before, after = (float(x) for x in out.stdout.split())
-    return took, before, after
+    took, before, after, walker = (float(x) for x in out.stdout.split())
+    return took, before, after, walker
+
+
+def _reads_ms(connection: Any, count: int) -> list[float]:
+    """``count`` keystroke-sized read bursts (ten small statements, rows turned into tuples
+    in Python, as a roster page is), a short pause between them; each burst's milliseconds."""
+    took = []
+    for number in range(count):
+        started = time.perf_counter()
+        for offset in range(10):
+            rows = connection.execute(
+                "SELECT seq, occurred_at, user_name, action FROM audit_events WHERE seq > ? "
+                "ORDER BY seq LIMIT 100", ((number * 10 + offset) * 997 % EVENTS,)
+            ).fetchall()
+            _cells = [tuple(str(v) for v in row) for row in rows]
+        took.append((time.perf_counter() - started) * 1000)
+        time.sleep(0.01)
+    return took
+
+
+def _reads_beside_walk(path: Path, walk: Callable[..., object] | None) -> list[float]:
+    """Read bursts on this thread while ``walk`` (a whole-chain walk) runs on another."""
+    key = KeySlotFile.load(path).unwrap_for_user(USER, PASSWORD)
+    connection = raw_connection(path, key)
+    stop = threading.Event()
+    thread = None
+    if walk is not None:
+        def run_walk() -> None:
+            try:
+                walk(path, key, None, lambda: not stop.is_set())
+            except WalkStopped:
+                pass
+
+        thread = threading.Thread(target=run_walk, daemon=True)
+        thread.start()
+        time.sleep(3.0)  # the walk is well under way (a process of its own has started)
+    try:
+        return _reads_ms(connection, 150)
+    finally:
+        stop.set()
+        if thread is not None:
+            thread.join()
+        connection.close()
 
 
 def _timed_ms(fn: Callable[[], object]) -> float:
@@ -181,22 +232,41 @@ def _timed_ms(fn: Callable[[], object]) -> float:
 
 
 def run() -> list[BenchResult]:
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     audit_source = _cached(f"audit-{EVENTS}", _build_audit)
     large_source = _cached(f"large-{GIGABYTES:g}gb", _build_large)
     rows: list[BenchResult] = []
     with tempfile.TemporaryDirectory(prefix="ketadesk-bench-history-", dir=CACHE) as folder:
         path = _working_copy(audit_source, Path(folder))
         unlock, kdf = _unlock_beside_kdf(path, check_pages_later=True)
-        walk_ms, rss_before, rss_after = _background_walk(path)
+        walk_ms, rss_before, rss_after, rss_walker = _background_walk(path)
         size_mb = path.stat().st_size / 1e6
         rows.append(BenchResult(
             f"audit: unlock with {EVENTS:,} events", unlock, "argon2id KDF alone", kdf,
             goal=GOAL,
             extra=f"+{unlock - kdf:.0f} ms; {size_mb:.0f} MB file; background full walk "
-            f"{walk_ms / 1000:.1f} s, peak RSS {rss_before:.0f} -> {rss_after:.0f} MB",
+            f"{walk_ms / 1000:.1f} s, peak RSS {rss_before:.0f} -> {rss_after:.0f} MB (the "
+            f"walk's own process {rss_walker:.0f} MB); load average {load}",
         ))
-        for file in Path(folder).iterdir():
-            file.unlink()
+        alone = _reads_beside_walk(path, None)
+        beside_thread = _reads_beside_walk(path, walk_whole_chain)
+        beside_process = _reads_beside_walk(path, walk_whole_chain_apart)
+        rows.append(BenchResult(
+            "audit: reads on the GUI thread during the full walk", percentile(beside_process, 50),
+            "the same reads with no walk (p50)", percentile(alone, 50),
+            goal="as without the walk",
+            extra=f"walk in a process of its own (now): p50 {percentile(beside_process, 50):.1f}"
+            f", p95 {percentile(beside_process, 95):.1f} ms; walk on a thread (before): p50 "
+            f"{percentile(beside_thread, 50):.1f}, p95 {percentile(beside_thread, 95):.1f} ms; "
+            f"no walk: p95 {percentile(alone, 95):.1f} ms; 150 bursts of 10 reads of 100 rows; "
+            f"load average {load}",
+            p95_ms=percentile(beside_process, 95),
+        ))
+        for file in Path(folder).iterdir():  # a cache of an older schema leaves a backup
+            if file.is_dir():
+                shutil.rmtree(file)
+            else:
+                file.unlink()
         path = _working_copy(large_source, Path(folder))
         unlock, kdf = _unlock_beside_kdf(path, check_pages_later=True)
         key = KeySlotFile.load(path).unwrap_for_user(USER, PASSWORD)
@@ -208,6 +278,6 @@ def run() -> list[BenchResult]:
             kdf, goal=GOAL,
             extra=f"+{unlock - kdf:.0f} ms; {size_gb:.2f} GB file; page check on its worker "
             f"{check_ms / 1000:.1f} s; unlock checking pages first (the commands) "
-            f"{before_ms / 1000:.1f} s",
+            f"{before_ms / 1000:.1f} s; load average {load}",
         ))
     return rows

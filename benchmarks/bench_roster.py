@@ -6,10 +6,13 @@ p95 ≤ 30 ms; process RSS with the roster open ≤ 250 MB. Floors measured in t
 bare argon2id KDF (``KdfParams().derive``) for the unlock, and the roster's SQL alone (the same
 two statements, no Qt, no model) for the search.
 
-Keystrokes are real key events (``QTest.keyClick``) into the search box; each is timed from the
-key event to the table's next paint after the model was reset, so the debounce timer, the SQL,
-the model and the repaint are all inside. More than 40 prefixes, broad ones included (one and
-two digits, "555", the MRN prefix "KD-0000").
+The unlock is the desktop's own path (``SessionFlow``): the log-in dialog with the user name and
+password filled in and Log in clicked, the unlock on a worker, the main window, then its
+background checks (the page check, then the whole audit walk); "during start-up" keys are typed
+while those run. Keystrokes are real key events (``QTest.keyClick``) into the search box; each
+is timed from the key event to the table's next paint after the model was reset, so the
+debounce timer, the SQL, the model and the repaint are all inside. More than 40 prefixes,
+broad ones included (one and two digits, "555", the MRN prefix "KD-0000").
 
 The database is made once with ``python -m ketadesk demo --patients N`` and cached under the
 system temp folder (``ketadesk-bench/``; keyed by the patient count and the migration files, so
@@ -105,6 +108,19 @@ def _cached_demo() -> tuple[Path, str]:
     return path, f"demo built in {seconds:.0f} s and cached ({path.parent})"
 
 
+def _as_in_use(path: Path) -> None:
+    """Log in once and let the background audit walk finish, as on any earlier day: a
+    practice in use has a checkpoint, so the measured log-in walks only the events after it
+    (the demo's own 5,000-odd events are never walked at log-in)."""
+    from ketadesk.storage.security.database import PracticeDatabase
+
+    db, outcome = PracticeDatabase.unlock(path, USER, PASSWORD)
+    try:
+        assert db.check_whole_audit_trail(outcome.actor).is_intact
+    finally:
+        db.close()
+
+
 def _kdf_ms(path: Path) -> float:
     from ketadesk.storage.security.keyslots import KdfParams, KeySlotFile
 
@@ -115,15 +131,12 @@ def _kdf_ms(path: Path) -> float:
 
 def _measure(path: Path) -> dict[str, object]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QEvent, QObject, Qt
+    from PySide6.QtCore import QEvent, QObject, Qt, QTimer
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
     from ketadesk.storage.roster import roster_query as rq
     from ketadesk.storage.roster.roster_status import install_status_tracking
-    from ketadesk.storage.security.database import PracticeDatabase
-    from ketadesk.ui.common.context import AppContext
-    from ketadesk.ui.roster.roster_view import RosterView
 
     install_status_tracking()
     app = QApplication.instance() or QApplication([])
@@ -142,17 +155,40 @@ def _measure(path: Path) -> dict[str, object]:
         while not condition() and time.perf_counter() < deadline:  # type: ignore[operator]
             app.processEvents()
 
-    started = time.perf_counter()
-    db, outcome = PracticeDatabase.unlock(path, USER, PASSWORD)
-    unlocked_ms = (time.perf_counter() - started) * 1000
-    context = AppContext(db, outcome.actor)
-    view = RosterView(context)
+    # The desktop's own path: the log-in dialog (user name and password typed, Log in clicked),
+    # the unlock on a worker with the page check after it, the main window, its background
+    # checks (page check, then the whole audit walk) running while the user types.
+    from ketadesk.storage.security.secret_store import MemorySecretStore
+    from ketadesk.ui.app import SessionFlow
+    from ketadesk.ui.session.login_dialog import LoginDialog
+
+    flow = SessionFlow(path, MemorySecretStore(available=False))
+    marks: dict[str, float] = {}
+
+    def log_in() -> None:
+        dialogs = [w for w in app.topLevelWidgets() if isinstance(w, LoginDialog)]
+        if not dialogs or not dialogs[0].isVisible():
+            QTimer.singleShot(20, log_in)
+            return
+        dialog = dialogs[0]
+        dialog.logged_in.connect(lambda: marks.setdefault("unlocked", time.perf_counter()))
+        dialog.user_edit.setText(USER)
+        dialog.password_edit.setText(PASSWORD)
+        marks["started"] = time.perf_counter()
+        dialog.login_button.click()
+
+    QTimer.singleShot(0, log_in)
+    assert flow.start(), "the log-in was refused"
+    window = flow.window
+    assert window is not None
+    view = window.roster
     watch = PaintWatch()
     view.table.viewport().installEventFilter(watch)
-    view.resize(1400, 800)
-    view.show()
     wait_for(lambda: watch.painted)
+    started = marks["started"]
     painted_ms = (time.perf_counter() - started) * 1000
+    unlocked_ms = (marks["unlocked"] - started) * 1000
+    db = window.context.db
     rows_painted = view.model.rowCount()
     rss_open, rss_kind = _rss_mb()
 
@@ -179,6 +215,10 @@ def _measure(path: Path) -> dict[str, object]:
     view.search.setFocus()
     startup = [type_key(char) for char in STARTUP_TYPED]
     startup_within_s = (time.perf_counter() - started) - painted_ms / 1000
+    checks_running = not window.audit_status.text().startswith("Audit trail")
+    wait_for(lambda: window.audit_status.text().startswith("Audit trail"), limit_s=300)
+    checks_s = time.perf_counter() - started - painted_ms / 1000
+    checks_result = window.audit_status.text()
     clear_search()
 
     keystrokes: list[float] = []
@@ -208,8 +248,7 @@ def _measure(path: Path) -> dict[str, object]:
         view.model.sort(column)
         sorts[label] = (time.perf_counter() - t0) * 1000
     rss_end, _ = _rss_mb()
-    view.close()
-    db.close()
+    window.close()  # writes the log-out event and closes the database
     return {
         "painted_ms": painted_ms,
         "unlocked_ms": unlocked_ms,
@@ -221,6 +260,9 @@ def _measure(path: Path) -> dict[str, object]:
         "floors": floors,
         "startup": startup,
         "startup_within_s": startup_within_s,
+        "startup_beside_checks": checks_running,
+        "checks_s": checks_s,
+        "checks_result": checks_result,
         "broad": broad,
         "sorts": sorts,
     }
@@ -240,6 +282,7 @@ def run() -> list[BenchResult]:
             source = Path(f"{path}{suffix}")
             if source.exists():
                 shutil.copy2(source, Path(f"{copy}{suffix}"))
+        _as_in_use(copy)
         kdf = _kdf_ms(copy)
         m = _measure(copy)
     keystrokes, floors, startup = m["keystrokes"], m["floors"], m["startup"]
@@ -256,8 +299,8 @@ def run() -> list[BenchResult]:
             "argon2id KDF alone",
             kdf,
             goal="≤ KDF + 150 ms",
-            extra=f"unlock alone {unlocked:.0f} ms (KDF, integrity check, audit chain), roster "
-            f"{painted - unlocked:.0f} ms more; "
+            extra=f"from Log in clicked: unlocked (KDF, log-in audit check) {unlocked:.0f} ms, "
+            f"main window and roster painted {painted - unlocked:.0f} ms more; "
             f"{PATIENTS} patients, {m['rows_painted']} rows in the first page; {built}; "
             f"load average {load}",
         ),
@@ -277,7 +320,10 @@ def run() -> list[BenchResult]:
             percentile(startup, 50),
             goal="p95 ≤ 30 ms",
             extra=f"slowest {max(startup):.1f} ms; {len(startup)} keys typed within "
-            f"{float(m['startup_within_s']):.2f} s of the roster painting",  # type: ignore[arg-type]
+            f"{float(m['startup_within_s']):.2f} s of the roster painting, "  # type: ignore[arg-type]
+            f"{'while' if m['startup_beside_checks'] else 'after'} the page check and the "
+            f"audit walk ran (done {float(m['checks_s']):.1f} s after the paint: "  # type: ignore[arg-type]
+            f"{m['checks_result']}); load average {load}",
             p95_ms=max(startup),
         ),
         BenchResult(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+import threading
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -242,9 +243,18 @@ def default_kb_dir() -> Path:
     return resource_path("kb")
 
 
-@functools.cache
+_loading_shipped = threading.Lock()
+
+
 def load_knowledge_base() -> KnowledgeBase:
-    """Load, validate and index the shipped knowledge base once per process."""
+    """Load, validate and index the shipped knowledge base once per process (a caller that
+    comes while another thread loads it waits for that load instead of repeating it)."""
+    with _loading_shipped:
+        return _shipped_knowledge_base()
+
+
+@functools.cache
+def _shipped_knowledge_base() -> KnowledgeBase:
     return load_knowledge_base_from(default_kb_dir())
 
 

@@ -13,13 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.protocols import Route
 from ketadesk.resources import load_resource_json, resource_schema_validator
+
+if TYPE_CHECKING:  # jsonschema loads only when a file is validated (ketadesk.resources)
+    import jsonschema
 
 LIMITS_FORMAT = "ketadesk-practice-limits"
 LIMITS_FORMAT_VERSION = 1

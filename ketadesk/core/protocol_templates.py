@@ -14,14 +14,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.protocol_serialization import protocol_from_dict, protocol_to_dict
 from ketadesk.core.protocols import Protocol
 from ketadesk.resources import load_resource_json, resource_schema_validator
+
+if TYPE_CHECKING:  # jsonschema loads only when a file is validated (ketadesk.resources)
+    import jsonschema
 
 TEMPLATES_FORMAT = "ketadesk-protocol-templates"
 TEMPLATES_FORMAT_VERSION = 1

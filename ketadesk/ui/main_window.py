@@ -30,7 +30,6 @@ from ketadesk.ui.chart.patient_chart import PatientChart
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.ops import OpRunner
 from ketadesk.ui.outcomes.checkins_tab import CheckInsTab
-from ketadesk.ui.plans.plan_export_dialog import PlanExportDialog
 from ketadesk.ui.protocol.protocol_editor import ProtocolEditor
 from ketadesk.ui.review.interaction_review import ReviewScreen
 from ketadesk.ui.roster.roster_view import RosterView
@@ -511,12 +510,17 @@ class MainWindow(QMainWindow):
             chart is not None and self.context.can(Permission.EDIT_CLINICAL)
         )
 
+    # Plan export loads reportlab and pypdf (≈ 0.3–0.5 s): only when a plan is exported.
     def _export_current(self) -> None:
+        from ketadesk.ui.plans.plan_export_dialog import PlanExportDialog
+
         chart = self.current_chart()
         if chart is not None and chart.patient_id is not None:
             PlanExportDialog.for_patient(self.context, chart.patient_id, self).exec()
 
     def _export_selected(self) -> None:
+        from ketadesk.ui.plans.plan_export_dialog import PlanExportDialog
+
         patient_id = self.roster.selected_patient_id()
         if patient_id is None:
             QMessageBox.information(self, APP_NAME, "Choose a patient on the roster first.")
@@ -524,6 +528,8 @@ class MainWindow(QMainWindow):
         PlanExportDialog.for_patients(self.context, [patient_id], self).exec()
 
     def _export_all(self) -> None:
+        from ketadesk.ui.plans.plan_export_dialog import PlanExportDialog
+
         PlanExportDialog.for_all_signed(self.context, self).exec()
 
     def _preview_draft(self) -> None:

@@ -10,24 +10,37 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import random
 import shutil
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from PySide6.QtCore import Qt
+from sqlalchemy import func, select
 
 from ketadesk.core import audit_actions
 from ketadesk.models.audit import AuditEvent
-from ketadesk.storage.security.audit_checkpoint import latest_checkpoint
+from ketadesk.storage.roster.roster_columns import install_roster_columns
+from ketadesk.storage.roster.roster_query import prepare_roster
+from ketadesk.storage.security.audit_checkpoint import (
+    WalkStopped,
+    latest_checkpoint,
+    walk_whole_chain,
+    walk_whole_chain_apart,
+)
 from ketadesk.storage.security.audit_log import record_event
 from ketadesk.storage.security.database import (
     DatabaseDamagedError,
     PracticeDatabase,
     backups_dir,
+    damaged_database_error,
 )
 from ketadesk.storage.security.engine import raw_connection
+from ketadesk.storage.security.integrity_gate import IntegrityGate
 from ketadesk.storage.security.keyslots import KeySlotFile
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.main_window import MainWindow
@@ -108,6 +121,109 @@ def test_a_sound_database_opened_this_way_writes_the_log_in_after_the_check(
         assert newest == audit_actions.LOGIN
     finally:
         db.close()
+
+
+# --- writes made while the page check runs ----------------------------------------------------
+def _hold_page_check(db: PracticeDatabase) -> IntegrityGate:
+    """Give ``db`` a real page check that has not started yet: the gate stays closed (writes
+    guarded) until the test calls ``start()``, however long the test needs."""
+    gate = IntegrityGate(db.path, db.database_key(), lambda: damaged_database_error(db.path))
+    gate.guard(db.engine)
+    db.gate = gate
+    return gate
+
+
+def _viewed_events(db: PracticeDatabase, after_seq: int) -> list[tuple[int | None, datetime]]:
+    with db.read_session() as session:
+        rows = session.execute(
+            select(AuditEvent.patient_id, AuditEvent.occurred_at)
+            .where(AuditEvent.seq > after_seq, AuditEvent.action == audit_actions.PATIENT_VIEWED)
+            .order_by(AuditEvent.seq)
+        ).all()
+    return [(patient_id, at) for patient_id, at in rows]
+
+
+def _newest_seq(db: PracticeDatabase) -> int:
+    with db.read_session() as session:
+        return int(session.execute(select(func.max(AuditEvent.seq))).scalar_one())
+
+
+def _open_first_roster_row(qtbot, window: MainWindow) -> int:
+    """Select the roster's first patient and press Enter, as a user does; the patient's id."""
+    table = window.roster.table
+    table.setFocus()
+    table.setCurrentIndex(window.roster.model.index(0, 0))
+    patient_id = window.roster.selected_patient_id()
+    assert patient_id is not None
+    qtbot.keyClick(table, Qt.Key.Key_Return)
+    return patient_id
+
+
+@pytest.fixture
+def window_with_page_check_held(qtbot, demo_practice_files, tmp_path):
+    """A logged-in main window over a sound demo practice whose page check is held closed.
+    A timer opens the gate after a minute, so a GUI thread that waits for it still ends."""
+    path = copy_practice(demo_practice_files, tmp_path / "practice")
+    db, outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)
+    install_roster_columns()
+    with db.session() as session:  # as in a practice in use: statuses stored, indexes built
+        prepare_roster(session)
+    gate = _hold_page_check(db)
+    fallback = threading.Timer(60, gate.start)
+    fallback.start()
+    window = MainWindow(AppContext(db, outcome.actor), outcome.audit)
+    qtbot.addWidget(window)
+    window.show()
+    window.start_background_checks()
+    yield window, db, gate, fallback
+    fallback.cancel()
+    window.close()
+
+
+def test_a_chart_opened_before_the_page_check_passes_is_audited_after_it(
+    qtbot, window_with_page_check_held, tmp_path
+) -> None:
+    window, db, gate, fallback = window_with_page_check_held
+    since = _newest_seq(db)
+    opened_at = datetime.now(UTC)
+    patient_id = _open_first_roster_row(qtbot, window)
+    charts = window.patient_tabs()
+    # The chart is on screen and the GUI thread never waited: the check has not even started.
+    assert [chart.patient_id for chart in charts] == [patient_id]  # type: ignore[attr-defined]
+    assert window.tabs.currentWidget() is charts[0]
+    assert not fallback.finished.is_set() and not gate.is_done
+    assert _viewed_events(db, since) == []  # held in memory, not yet written
+    assert window.audit_status.text() == "Checking the database…"
+    window.grab().save(str(tmp_path / "chart-while-checking.png"))
+    checked_at = datetime.now(UTC)
+    gate.start()
+    qtbot.waitUntil(lambda: window.audit_status.text().startswith("Audit trail"), timeout=30_000)
+    viewed = _viewed_events(db, since)
+    assert [who for who, _at in viewed] == [patient_id]
+    # The event keeps the moment the chart was opened, not the moment it was written.
+    assert opened_at <= viewed[0][1].replace(tzinfo=UTC) <= checked_at
+    assert window.audit_status.text().startswith("Audit trail intact")
+
+
+def test_a_chart_opened_before_a_failed_page_check_is_never_written(
+    qtbot, window_with_page_check_held, tmp_path
+) -> None:
+    window, db, gate, _fallback = window_with_page_check_held
+    _open_first_roster_row(qtbot, window)
+    assert len(window.patient_tabs()) == 1 and not gate.is_done
+    # The file is damaged after it was opened (a page the roster and the chart never read).
+    db.engine.dispose()
+    data = bytearray(db.path.read_bytes())
+    data[len(data) - PAGE // 2] ^= 0x5A
+    db.path.write_bytes(bytes(data))
+    before = folder_hashes(db.path.parent)
+    gate.start()
+    qtbot.waitUntil(lambda: window.is_damaged, timeout=30_000)
+    window.grab().save(str(tmp_path / "damaged-after-chart.png"))
+    assert window.damage_notice.text() == f"⚠ {damaged_database_error(db.path).message}"
+    assert "No backup was found beside it" in window.damage_notice.text()
+    assert not window.tabs.isVisible() and db.is_locked
+    assert changed_files(before, folder_hashes(db.path.parent)) == set()
 
 
 # --- audit checkpoint ---------------------------------------------------------------------------
@@ -195,6 +311,27 @@ def test_tampering_before_the_checkpoint_is_named_by_the_background_walk(
     assert actions[-1] == audit_actions.AUDIT_CHECK_FAILED
     assert audit_actions.AUDIT_VERIFIED not in actions[checkpoint + 1 :]  # no new checkpoint
     window.close()
+
+
+def test_the_walk_in_a_process_of_its_own_finds_what_the_walk_here_finds(
+    checkpointed_practice, tmp_path
+) -> None:
+    path, key, checkpoint, _count = checkpointed_practice
+    anchor = KeySlotFile.load(path).audit_anchor
+    intact = _copy(path, tmp_path / "intact")
+    assert walk_whole_chain_apart(intact, key, anchor) == walk_whole_chain(intact, key, anchor)
+    tampered = _copy(path, tmp_path / "tampered")
+    _tamper(tampered, key, [f"DELETE FROM audit_events WHERE seq = {checkpoint - 3}"])
+    apart = walk_whole_chain_apart(tampered, key, anchor)
+    assert apart == walk_whole_chain(tampered, key, anchor)
+    assert not apart.verdict.is_intact and apart.through is None
+
+
+def test_a_walk_stopped_by_the_lock_ends_its_process(checkpointed_practice) -> None:
+    path, key, _checkpoint, _count = checkpointed_practice
+    with pytest.raises(WalkStopped):
+        walk_whole_chain_apart(path, key, None, keep_going=lambda: False)
+    assert multiprocessing.active_children() == []  # the child holding the key is gone
 
 
 def test_an_intact_walk_moves_the_checkpoint_forward(qtbot, checkpointed_practice, tmp_path):

@@ -3,9 +3,11 @@ picked), with a clear message for a date that cannot be read or is in the future
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
@@ -18,14 +20,23 @@ from ketadesk.ui.outcomes.checkins_tab import CheckInsTab
 from ketadesk.ui.outcomes.questionnaire_dialog import QuestionnaireDialog
 
 
-def open_tab(qtbot: QtBot, practice: Any) -> tuple[CheckInsTab, int]:
+@pytest.fixture
+def context(practice: Any) -> Iterator[AppContext]:
+    context = AppContext(practice.db, practice.physician)
+    yield context
+    # The tab reloads on a worker after a save: that must end before the practice closes,
+    # or it fails on the closed database and its error dialog opens during teardown.
+    context.ops.wait_for_done()
+
+
+def open_tab(qtbot: QtBot, practice: Any, context: AppContext) -> tuple[CheckInsTab, int]:
     with practice.db.session() as s:
         patient = Patient(mrn="KD-00000031", first_name="Ivo", last_name="Example",
                           dob=date(1981, 1, 2), state="NJ", status="active")
         s.add(patient)
         s.flush()
         patient_id = patient.id
-    tab = CheckInsTab(AppContext(practice.db, practice.physician), patient_id)
+    tab = CheckInsTab(context, patient_id)
     qtbot.addWidget(tab)
     tab.resize(1200, 800)
     tab.show()
@@ -39,8 +50,10 @@ def retype(qtbot: QtBot, field: Any, text: str) -> None:
     qtbot.keyClicks(field, text)
 
 
-def test_check_in_date_typed_us_short_form(qtbot: QtBot, practice: Any) -> None:
-    tab, patient_id = open_tab(qtbot, practice)
+def test_check_in_date_typed_us_short_form(
+    qtbot: QtBot, practice: Any, context: AppContext
+) -> None:
+    tab, patient_id = open_tab(qtbot, practice, context)
     qtbot.mouseClick(tab.new_checkin_button, Qt.MouseButton.LeftButton)
     dialog = tab.open_dialog
     assert isinstance(dialog, CheckInDialog)
@@ -62,8 +75,10 @@ def test_check_in_date_typed_us_short_form(qtbot: QtBot, practice: Any) -> None:
         assert [c.checked_on for c in list_checkins(s, patient_id)] == [earlier]
 
 
-def test_questionnaire_date_typed_iso_or_refused(qtbot: QtBot, practice: Any) -> None:
-    tab, patient_id = open_tab(qtbot, practice)
+def test_questionnaire_date_typed_iso_or_refused(
+    qtbot: QtBot, practice: Any, context: AppContext
+) -> None:
+    tab, patient_id = open_tab(qtbot, practice, context)
     qtbot.mouseClick(tab.gad7_button, Qt.MouseButton.LeftButton)
     dialog = tab.open_dialog
     assert isinstance(dialog, QuestionnaireDialog)

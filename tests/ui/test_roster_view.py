@@ -220,3 +220,49 @@ def test_broad_search_shows_a_lower_bound_count(context, qtbot) -> None:
     while view.model.canFetchMore():
         view.model.fetchMore()
     assert view.model.rowCount() == 450
+
+
+def _drag_column_border(header, column: int, by: int) -> None:
+    """Press on the right border of ``column``'s header, move ``by`` pixels, release."""
+    from PySide6.QtCore import QEvent, QPoint, QPointF
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    x = header.sectionViewportPosition(column) + header.sectionSize(column) - 1
+    start = QPoint(x, header.height() // 2)
+    QTest.mousePress(header.viewport(), Qt.MouseButton.LeftButton, pos=start)
+    for step in range(1, by + 1, 5):
+        here = QPointF(start.x() + step, start.y())
+        move = QMouseEvent(
+            QEvent.Type.MouseMove, here, header.viewport().mapToGlobal(here),
+            Qt.MouseButton.NoButton, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+        )  # fmt: skip
+        QApplication.sendEvent(header.viewport(), move)
+    QTest.mouseRelease(
+        header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(start.x() + by, start.y())
+    )
+
+
+def test_showing_the_roster_writes_no_widths_and_a_dragged_width_is_kept(context, qtbot) -> None:
+    from PySide6.QtCore import QSettings
+
+    from ketadesk.ui.roster.roster_view import SETTINGS_KEY
+
+    QSettings().remove(SETTINGS_KEY)
+    view = RosterView(context)
+    qtbot.addWidget(view)
+    view.resize(1280, 700)
+    view.show()
+    qtbot.waitExposed(view)
+    qtbot.wait(50)  # the first layout and paint, and the posted connection
+    assert QSettings().value(SETTINGS_KEY) is None  # laying the columns out saved nothing
+    header = view.table.horizontalHeader()
+    before = header.sectionSize(RosterColumn.MRN)
+    _drag_column_border(header, RosterColumn.MRN, 41)
+    assert header.sectionSize(RosterColumn.MRN) > before
+    saved = [int(w) for w in QSettings().value(SETTINGS_KEY)]
+    assert saved[RosterColumn.MRN] == header.sectionSize(RosterColumn.MRN)
+    again = RosterView(context)
+    qtbot.addWidget(again)
+    assert again.table.columnWidth(RosterColumn.MRN) == saved[RosterColumn.MRN]

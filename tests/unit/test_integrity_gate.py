@@ -71,3 +71,21 @@ def test_held_writes_run_once_the_check_passes(prepared_practice, tmp_path):
     assert gate.passed and held == ["first"]
     gate.when_passed(lambda: held.append("after"))  # already passed: made at once
     assert held == ["first", "after"]
+
+
+def test_a_write_given_while_the_held_ones_are_made_goes_after_them(prepared_practice, tmp_path):
+    """The audit chain keeps the order of actions: a chart opened while the log-in events
+    are being written is recorded after them, never between or before."""
+    path = copy_practice(prepared_practice, tmp_path / "db")
+    key = KeySlotFile.load(path).unwrap_for_user(PHYSICIAN, PASSWORD)
+    gate = IntegrityGate(path, key, lambda: UserFacingError("damaged (test)"))
+    made: list[str] = []
+
+    def log_in_events() -> None:
+        gate.when_passed(lambda: made.append("chart viewed"))  # given meanwhile
+        made.append("log-in")
+
+    gate.when_passed(log_in_events)
+    gate.start()
+    gate.wait()
+    assert made == ["log-in", "chart viewed"]

@@ -232,10 +232,16 @@ def create_patient(
 
 def get_patient_record(session: Session, actor: Actor, patient_id: int) -> PatientRecord:
     """Return the whole chart and record that ``actor`` viewed it."""
-    require(actor, Permission.VIEW_ROSTER, "open patient charts")
-    patient = load_patient(session, patient_id)
+    record = patient_record_unaudited(session, actor, patient_id)
     record_event(session, actor, audit_actions.PATIENT_VIEWED, patient_id=patient_id)
-    return patient_record(patient)
+    return record
+
+
+def patient_record_unaudited(session: Session, actor: Actor, patient_id: int) -> PatientRecord:
+    """Return the whole chart without recording the view: the caller records
+    ``PATIENT_VIEWED`` itself (the desktop does it without waiting for the page check)."""
+    require(actor, Permission.VIEW_ROSTER, "open patient charts")
+    return patient_record(load_patient(session, patient_id))
 
 
 def changed_demographic_fields(old: PatientDemographics, new: PatientDemographics) -> list[str]:

@@ -14,10 +14,12 @@ named at log-in; one *before* it is named by the background walk, which raises t
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +191,53 @@ def walk_whole_chain(
         connection.close()
     through = AuditCheckpoint(last[0].seq, last[0].row_hash) if verdict.is_intact and last else None
     return WalkResult(verdict, through)
+
+
+def _walk_in_child(sender: Connection, path: Path, key: bytes, anchor: AuditAnchor | None) -> None:
+    try:
+        sender.send(("done", walk_whole_chain(path, key, anchor)))
+    except BaseException as error:  # the parent names it; no row content is ever sent
+        sender.send(("failed", type(error).__name__))
+    finally:
+        sender.close()
+
+
+def walk_whole_chain_apart(
+    path: Path,
+    key: bytes,
+    anchor: AuditAnchor | None,
+    keep_going: Callable[[], bool] = lambda: True,
+) -> WalkResult:
+    """``walk_whole_chain`` in a process of its own (the key goes through a pipe, never a
+    file or the command line): hashing every event (seconds, or minutes at a million events)
+    never holds this process's GIL, so a GUI thread beside it keeps its pace. ``keep_going``
+    is asked every quarter second; when it says no, the child is ended and ``WalkStopped``
+    raised. Run it on a worker thread."""
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_walk_in_child,
+        args=(sender, path, key, anchor),
+        name="ketadesk-audit-walk",
+        daemon=True,  # never outlives the app
+    )
+    child.start()
+    sender.close()
+    try:
+        while not receiver.poll(0.25):
+            if not keep_going():
+                raise WalkStopped
+            if not child.is_alive() and not receiver.poll(0):
+                raise RuntimeError(f"the audit walk ended early (exit code {child.exitcode})")
+        outcome, value = receiver.recv()
+    finally:
+        if child.is_alive():
+            child.terminate()
+        child.join(5)
+        receiver.close()
+    if outcome != "done" or not isinstance(value, WalkResult):
+        raise RuntimeError(f"the audit walk failed ({value})")
+    return value
 
 
 def record_walk_result(session: Session, actor: Actor, result: WalkResult) -> None:

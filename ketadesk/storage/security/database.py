@@ -39,6 +39,7 @@ from ketadesk.storage.security.audit_checkpoint import (
     record_walk_result,
     verify_since_checkpoint,
     walk_whole_chain,
+    walk_whole_chain_apart,
 )
 from ketadesk.storage.security.audit_log import latest_event, record_event
 from ketadesk.storage.security.audit_receipts import (
@@ -123,7 +124,8 @@ def _refuse_while_backing_off(path: Path, user_name: str, now: datetime | None =
         )
 
 
-def _damaged(path: Path) -> DatabaseDamagedError:
+def damaged_database_error(path: Path) -> DatabaseDamagedError:
+    """The damage message for ``path``, naming the newest backup beside it."""
     backup = newest_good_backup(path)
     hint = f" The newest backup is {backup}." if backup else " No backup was found beside it."
     return DatabaseDamagedError(
@@ -447,14 +449,14 @@ class PracticeDatabase:
             if size >= MIN_DATABASE_BYTES:
                 failing = len(cipher_damaged_pages(path, key))
                 if 0 < failing < size // MIN_DATABASE_BYTES:
-                    raise _damaged(path) from None
+                    raise damaged_database_error(path) from None
             raise
         gate = None
         if check_pages_later:
-            gate = IntegrityGate(path, key, lambda: _damaged(path))
+            gate = IntegrityGate(path, key, lambda: damaged_database_error(path))
             gate.start()
         elif cipher_damaged_pages(path, key):
-            raise _damaged(path)
+            raise damaged_database_error(path)
         database = cls(path, key, slots, gate)
         database._signer = signer
         try:
@@ -473,6 +475,22 @@ class PracticeDatabase:
         """Block until the page check (and the writes held for it) are done; raise the damage
         error when a page failed. Returns at once when the pages were checked at opening."""
         self.gate.wait()
+
+    def record_event_when_writable(
+        self, actor: Actor, action: str, *, patient_id: int | None = None, detail: str = ""
+    ) -> None:
+        """Record one audit event without waiting for the page check: at once when it has
+        passed; while it runs, held in memory (with the time of the action) and written in
+        order right after it; never when it fails (the damage message says what happened).
+        For events that only record what the user looked at (a chart opened), so the GUI
+        thread never waits for the check of a large file."""
+        at = datetime.now(UTC)
+
+        def write() -> None:
+            with self.session() as session:
+                record_event(session, actor, action, patient_id=patient_id, detail=detail, at=at)
+
+        self.gate.when_passed(write)
 
     def _check_identity(self) -> None:
         with self.session() as session:
@@ -701,9 +719,10 @@ class PracticeDatabase:
     def check_whole_audit_trail(self, actor: Actor) -> ChainVerdict:
         """The background walk after log-in: the whole chain, then its result recorded (a new
         checkpoint when intact, the same ``audit_check_failed`` event as at log-in when not).
-        Run it on a worker; it holds no lock while it reads."""
+        Run it on a worker; it holds no lock while it reads, and the hashing runs in a process
+        of its own, so it never holds the GIL against the GUI thread."""
         try:
-            result = walk_whole_chain(
+            result = walk_whole_chain_apart(
                 self.path, self.database_key(), self.audit_anchor(), lambda: not self.is_locked
             )
         except WalkStopped:

@@ -2,9 +2,11 @@
 
 ``IntegrityGate.start`` runs SQLCipher's ``cipher_integrity_check`` (every page's HMAC) on a
 thread of its own. Until it passes, no write reaches the database: writes the caller wants made
-as soon as it passes (the log-in events) are held in memory by ``when_passed``, and
-``guard(engine)`` makes any other data-changing statement wait for the check (a few seconds at
-most, and only for an action taken in the first moments after log-in). When it fails, held
+as soon as it passes (the log-in events, and audit events of what the user looked at, such as
+a chart opened: ``PracticeDatabase.record_event_when_writable``) are held in memory by
+``when_passed``, so the GUI thread never waits for them, and ``guard(engine)`` makes any other
+data-changing statement wait for the check (a few seconds at most, and only for a change saved
+in the first moments after log-in). When it fails, held
 writes are dropped and later ones refused with the damage error, so a damaged file is never
 written to.
 """
@@ -78,16 +80,23 @@ class IntegrityGate:
         self._key = b""
         with self._lock:
             self.problems = problems
-            held, self._held = self._held, []
             self._checked.set()
         try:
-            for write in [] if problems else held:
-                write()
+            while not problems:  # writes held while earlier ones were made go after them
+                with self._lock:
+                    held, self._held = self._held, []
+                    if not held:
+                        self._done.set()
+                        break
+                for write in held:
+                    write()
         except BaseException as error:  # reported by wait()
             log.error("a held write failed after the page check: %s", type(error).__name__)
             self._error = error
         finally:
-            self._done.set()
+            with self._lock:
+                self._held = []
+                self._done.set()
 
     @property
     def is_done(self) -> bool:
@@ -112,12 +121,14 @@ class IntegrityGate:
             raise error
 
     def when_passed(self, write: Callable[[], None]) -> None:
-        """Make ``write`` now if the check passed, right after it if it is still running
-        (held in memory meanwhile), never if it failed (``wait`` reports the damage, however
-        fast the check was)."""
+        """Make ``write`` now if the check passed and the writes held for it are made, right
+        after them if it is still running (held in memory meanwhile: the caller never waits),
+        never if it failed (``wait`` reports the damage, however fast the check was). Held
+        writes are made in the order they were given, on the check's thread."""
         with self._lock:
-            if not self._checked.is_set():
-                self._held.append(write)
+            if not self._done.is_set():
+                if not self._checked.is_set() or not self.problems:
+                    self._held.append(write)
                 return
         if not self.problems:
             write()

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ketadesk.core.audit_actions import PATIENT_VIEWED
 from ketadesk.core.demographics import (
     PatientDemographics,
     validate_demographics,
@@ -261,10 +262,13 @@ class PatientChart(QWidget):
     def reload(self) -> None:
         """Read the chart again (audited as a view) and show it; unsaved edits are replaced."""
         assert self.patient_id is not None
-        with self._context.db.session() as session:
-            self.record = service.get_patient_record(session, self._context.actor, self.patient_id)
+        db, actor = self._context.db, self._context.actor
+        with db.read_session() as session:
+            self.record = service.patient_record_unaudited(session, actor, self.patient_id)
             suggestions = service.condition_suggestions(session)
             external_id = external_id_for(session, self.patient_id)
+        # Written now, or held until the page check after log-in passes: never waited for.
+        db.record_event_when_writable(actor, PATIENT_VIEWED, patient_id=self.patient_id)
         # Kept from a roster import, for reference only (KetaDesk's MRN is the record number).
         self.external_id_label.setText(
             f"Previous system's ID: {external_id}" if external_id else ""

@@ -7,7 +7,7 @@ import time
 from datetime import datetime, timedelta
 
 from PySide6.QtCore import QModelIndex, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -125,6 +125,7 @@ class RosterView(QWidget):
         self._midnight_timer = QTimer(self)
         self._midnight_timer.setSingleShot(True)
         self._find = QShortcut(QKeySequence.StandardKey.Find, self)
+        self._saving_widths = False
         self._restore_widths()
         self._connect_signals()
         self.apply_filter()
@@ -139,7 +140,6 @@ class RosterView(QWidget):
             box.toggled.connect(self.apply_filter)
         self.table.doubleClicked.connect(lambda index: self._open_row(index.row()))
         self.table.activated_row.connect(self._open_row)
-        self.table.horizontalHeader().sectionResized.connect(self._save_widths)
         self._midnight_timer.timeout.connect(self._on_new_day)
         self._find.activated.connect(self.focus_search)
         self._context.data_changed.connect(self._on_data_changed)
@@ -233,6 +233,18 @@ class RosterView(QWidget):
             if self.model.patient_id_at(row) == patient_id:
                 self.table.selectRow(row)
                 return
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._saving_widths:
+            # After the first show has laid the columns out (the stretched last column is
+            # resized then): only the user's own resizing is remembered, and showing the
+            # roster writes no settings.
+            self._saving_widths = True
+            QTimer.singleShot(0, self, self._start_saving_widths)
+
+    def _start_saving_widths(self) -> None:
+        self.table.horizontalHeader().sectionResized.connect(self._save_widths)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._midnight_timer.stop()
