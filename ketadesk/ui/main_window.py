@@ -29,6 +29,7 @@ from ketadesk.storage.security.audit_log import record_event
 from ketadesk.ui.chart.patient_chart import PatientChart
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.ops import OpRunner
+from ketadesk.ui.compliance.compliance_tab import ComplianceTab
 from ketadesk.ui.outcomes.checkins_tab import CheckInsTab
 from ketadesk.ui.plans.plan_export_dialog import PlanExportDialog
 from ketadesk.ui.protocol.protocol_editor import ProtocolEditor
@@ -316,6 +317,7 @@ class MainWindow(QMainWindow):
         chart.add_tab("Interaction review", review)
         chart.add_tab("Protocol", protocol)
         chart.add_tab("Check-ins && outcomes", checkins)
+        chart.add_tab("Prescriptions && compliance", ComplianceTab(self.context, patient_id))
 
     def _open_alert_patients(self, patient_ids: list[int]) -> None:
         for patient_id in patient_ids[:_MAX_CHARTS_AT_ONCE]:
