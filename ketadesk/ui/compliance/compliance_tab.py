@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QPushButton,
     QTableWidget,
@@ -235,6 +236,9 @@ class ComplianceTab(QWidget):
                 "—" if rx.is_void else window, rx.pharmacy, rx.prescriber_full_name, status,
             ))
         fill_table(self.rx_table, rows, [rx.id for rx in view.prescriptions])
+        header = self.rx_table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         fill_table(self.pdmp_table, [
             (local_time_text(c.checked_at), c.state,
              c.checked_by + (" (designee)" if c.is_designee else ""),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -212,8 +212,9 @@ class PrescriptionDialog(QDialog):
         else:
             p = version.protocol
             self.protocol_label.setText(
-                f"<b>{escape(p.formulation)}</b>, {number_text(p.strength_mg_per_unit)} mg per "
-                f"{escape(p.unit_name)}<br>Directions: {escape(sig_text(p))}"
+                f"<b>{escape(p.formulation, quote=False)}</b>, "
+                f"{number_text(p.strength_mg_per_unit)} mg per {escape(p.unit_name, quote=False)}"
+                f"<br>Directions: {escape(sig_text(p), quote=False)}"
             )
         self._update_issue_button()
         self.checklist_shown.emit()
@@ -227,12 +228,13 @@ class PrescriptionDialog(QDialog):
         colour = LEVEL_COLOURS[result.level]
         text = QLabel(
             f"<span style='color:{colour}; font-weight:bold'>{LEVEL_WORDS[result.level]}</span>"
-            f" — {escape(result.message)}"
+            f" — {escape(result.message, quote=False)}"
         )
         text.setWordWrap(True)
         layout.addWidget(text)
         if result.source:
-            source = QLabel(f"Source: {escape(result.source)}")
+            source = QLabel(f"Source: {result.source}")
+            source.setTextFormat(Qt.TextFormat.PlainText)
             source.setWordWrap(True)
             source.setStyleSheet("color: #555; font-size: 9pt;")
             layout.addWidget(source)
