@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from datetime import datetime
 
 from PySide6.QtCore import QSettings, Signal
@@ -154,6 +155,8 @@ class MainWindow(QMainWindow):
         self.settings_action = QAction("Practice &settings…", self)
         self.limits_action = QAction("Practice &limits for protocols…", self)
         self.templates_action = QAction("Protocol &templates…", self)
+        self.credentials_action = QAction("Licences and &DEA registrations…", self)
+        self.worklist_action = QAction("&Compliance worklist…", self)
         for action in (
             self.password_action,
             self.users_action,
@@ -161,6 +164,8 @@ class MainWindow(QMainWindow):
             self.settings_action,
             self.limits_action,
             self.templates_action,
+            self.credentials_action,
+            self.worklist_action,
         ):
             self.practice_menu.addAction(action)
 
@@ -174,6 +179,8 @@ class MainWindow(QMainWindow):
         self.settings_action.triggered.connect(self._open_settings)
         self.limits_action.triggered.connect(self._open_limits)
         self.templates_action.triggered.connect(self._open_templates)
+        self.credentials_action.triggered.connect(self._open_credentials)
+        self.worklist_action.triggered.connect(self.save_compliance_worklist)
         self.new_patient_action.triggered.connect(self.new_patient)
         self.import_action.triggered.connect(self._import_patients)
         self.export_current_action.triggered.connect(self._export_current)
@@ -198,6 +205,7 @@ class MainWindow(QMainWindow):
         self.import_action.setEnabled(actor.can(Permission.EDIT_DEMOGRAPHICS))
         self._update_plan_actions()
         self.audit_action.setVisible(manages)
+        self.credentials_action.setVisible(manages or actor.is_physician)
         self.setWindowTitle(f"{APP_NAME} — {actor.full_name}")
 
     def _on_data_changed(self, what: str) -> None:
@@ -492,6 +500,19 @@ class MainWindow(QMainWindow):
         from ketadesk.ui.admin.settings_dialog import SettingsDialog
 
         SettingsDialog(self.context, self).exec()
+
+    def _open_credentials(self) -> None:
+        from ketadesk.ui.compliance.credentials_dialog import CredentialsDialog
+
+        CredentialsDialog(self.context, self).exec()
+
+    def save_compliance_worklist(self, target: Path | None = None) -> None:
+        """Save the compliance worklist as a PDF (asking where unless ``target`` is given)."""
+        from ketadesk.ui.compliance.compliance_tab import ask_pdf_path, save_worklist_pdf
+
+        target = target or ask_pdf_path(self, "compliance-worklist.pdf")
+        if target is not None:
+            save_worklist_pdf(self.context, target, self)
 
     def _import_patients(self) -> None:
         from ketadesk.ui.roster.import_dialog import ImportDialog

@@ -38,6 +38,7 @@ from ketadesk.storage.compliance.compliance_records import (
     PrescriptionInfo,
     TelemedicineInfo,
 )
+from ketadesk.storage.compliance.compliance_worklist import worklist_pdf
 from ketadesk.storage.compliance.consent import (
     consent_templates,
     consents_of,
@@ -91,6 +92,19 @@ def ask_pdf_path(parent: QWidget, suggested: str) -> Path | None:
     """Where to save a printout (the system's save dialog); None when cancelled."""
     chosen, _ = QFileDialog.getSaveFileName(parent, "Save the PDF", suggested, "PDF (*.pdf)")
     return Path(chosen) if chosen else None
+
+
+def save_worklist_pdf(context: AppContext, target: Path, parent: QWidget) -> None:
+    """Write the practice's compliance worklist (today) to ``target``, off the GUI thread."""
+    actor = context.actor
+
+    def work() -> str:
+        with context.db.session() as s:
+            data = worklist_pdf(s, actor, local_today())
+        write_private_bytes(target, data)
+        return str(target)
+
+    context.ops.run(work, None, changes="worklist_saved", parent_widget=parent)
 
 
 class ComplianceTab(QWidget):
