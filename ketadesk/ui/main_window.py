@@ -157,6 +157,7 @@ class MainWindow(QMainWindow):
         self.templates_action = QAction("Protocol &templates…", self)
         self.credentials_action = QAction("Licences and &DEA registrations…", self)
         self.worklist_action = QAction("&Compliance worklist…", self)
+        self.consent_texts_action = QAction("Informed &consent texts…", self)
         for action in (
             self.password_action,
             self.users_action,
@@ -166,6 +167,7 @@ class MainWindow(QMainWindow):
             self.templates_action,
             self.credentials_action,
             self.worklist_action,
+            self.consent_texts_action,
         ):
             self.practice_menu.addAction(action)
 
@@ -180,7 +182,8 @@ class MainWindow(QMainWindow):
         self.limits_action.triggered.connect(self._open_limits)
         self.templates_action.triggered.connect(self._open_templates)
         self.credentials_action.triggered.connect(self._open_credentials)
-        self.worklist_action.triggered.connect(self.save_compliance_worklist)
+        self.worklist_action.triggered.connect(lambda: self.save_compliance_worklist())
+        self.consent_texts_action.triggered.connect(self._open_consent_texts)
         self.new_patient_action.triggered.connect(self.new_patient)
         self.import_action.triggered.connect(self._import_patients)
         self.export_current_action.triggered.connect(self._export_current)
@@ -505,6 +508,11 @@ class MainWindow(QMainWindow):
         from ketadesk.ui.compliance.credentials_dialog import CredentialsDialog
 
         CredentialsDialog(self.context, self).exec()
+
+    def _open_consent_texts(self) -> None:
+        from ketadesk.ui.compliance.consent_templates_dialog import ConsentTemplatesDialog
+
+        ConsentTemplatesDialog(self.context, self).exec()
 
     def save_compliance_worklist(self, target: Path | None = None) -> None:
         """Save the compliance worklist as a PDF (asking where unless ``target`` is given)."""
