@@ -61,7 +61,7 @@ def test_a_physician_adds_a_consent_version_and_signed_patients_must_consent_aga
     with qtbot.waitSignal(dialog.loaded, timeout=10_000):
         qtbot.mouseClick(dialog.add_button, Qt.MouseButton.LeftButton)
     assert dialog.versions.count() == 2
-    assert dialog.versions.item(0).text().startswith("Version 2 (current)")
+    assert dialog.versions.item(0).text().startswith("Version 2 (current)\nadded ")
     assert "Second paragraph." in dialog.text_view.toPlainText()
     with practice.db.session() as s:
         assert consent_templates(s)[-1].paragraphs == ("First paragraph in our words.",

@@ -61,7 +61,8 @@ class ConsentTemplatesDialog(QDialog):
         splitter = QSplitter()
         splitter.addWidget(self.versions)
         splitter.addWidget(self.text_view)
-        splitter.setSizes([240, 580])
+        splitter.setSizes([260, 560])
+        self.versions.setWordWrap(True)
         self.new_title = QLineEdit()
         self.new_title.setAccessibleName("Title of the new version")
         self.new_title.setPlaceholderText("Title, e.g. Consent to at-home ketamine treatment")
@@ -88,7 +89,7 @@ class ConsentTemplatesDialog(QDialog):
         layout.addWidget(splitter, 3)
         layout.addWidget(QLabel("New version:"))
         layout.addWidget(self.new_title)
-        layout.addWidget(self.new_text, 2)
+        layout.addWidget(self.new_text, 1)
         layout.addWidget(self.note)
         layout.addWidget(self.problem)
         layout.addLayout(buttons)
@@ -116,8 +117,8 @@ class ConsentTemplatesDialog(QDialog):
         for i, t in enumerate(self.templates):
             state = "current" if i == 0 else "older"
             example = ", example text" if t.is_example else ""
-            self.versions.addItem(f"Version {t.version} ({state}{example}) — "
-                                  f"{local_date_text(t.added_at)}, {t.added_by}")
+            self.versions.addItem(f"Version {t.version} ({state}{example})\n"
+                                  f"added {local_date_text(t.added_at)} by {t.added_by}")
         if self.templates:
             self.versions.setCurrentRow(0)
         self.loaded.emit()

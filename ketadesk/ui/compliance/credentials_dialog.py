@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QFormLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -144,6 +145,9 @@ class CredentialsDialog(QDialog):
         fill_table(self.table, [
             (c.state, CREDENTIAL_LABELS[c.kind], c.number, date_text(c.expires_on),
              expiry_text(c.expires_on, today)) for c in credentials], [c.id for c in credentials])
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
         due = [f"{c.state} {CREDENTIAL_LABELS[c.kind]} {c.number}: "
                f"{expiry_text(c.expires_on, today).lower()}"
                for c in credentials if expiry_text(c.expires_on, today) != "Valid"]
