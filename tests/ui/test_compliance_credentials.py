@@ -15,9 +15,9 @@ from pytestqt.qtbot import QtBot
 from ketadesk.core.prescription_checks import CredentialKind
 from ketadesk.storage.compliance.credentials import credentials_of, save_credential
 from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.common.qdate_conversion import local_today
 from ketadesk.ui.compliance.compliance_tab import save_worklist_pdf
 from ketadesk.ui.compliance.credentials_dialog import CredentialsDialog
-from tests.unit.test_prescription_storage import TODAY
 
 
 def open_dialog(qtbot: QtBot, context: AppContext) -> CredentialsDialog:
@@ -33,10 +33,11 @@ def open_dialog(qtbot: QtBot, context: AppContext) -> CredentialsDialog:
 def test_a_physician_adds_a_registration_and_sees_the_60_day_warning(
     qtbot: QtBot, practice: Any
 ) -> None:
+    today = local_today()  # the dialog's own day (the test may run across midnight)
     with practice.db.session() as s:
         save_credential(s, practice.physician, user_name=practice.physician.user_name,
                         kind=CredentialKind.STATE_LICENCE, state="FL", number="ME99881",
-                        expires_on=TODAY + timedelta(days=400))
+                        expires_on=today + timedelta(days=400))
     dialog = open_dialog(qtbot, AppContext(practice.db, practice.physician))
     qtbot.waitUntil(lambda: dialog.table.rowCount() == 1, timeout=10_000)
     assert not dialog.expiry_warning.isVisible()
@@ -45,7 +46,7 @@ def test_a_physician_adds_a_registration_and_sees_the_60_day_warning(
     qtbot.mouseClick(dialog.number, Qt.MouseButton.LeftButton)
     qtbot.keyClicks(dialog.number, "AD1234564")
     qtbot.keyClick(dialog.number, Qt.Key.Key_Tab)
-    qtbot.keyClicks(dialog.expires, (TODAY + timedelta(days=30)).strftime("%m/%d/%Y"))
+    qtbot.keyClicks(dialog.expires, (today + timedelta(days=30)).strftime("%m/%d/%Y"))
     qtbot.keyClick(dialog.expires, Qt.Key.Key_Return)
     qtbot.waitUntil(dialog.problem.isVisible, timeout=10_000)
     assert "check digit" in dialog.problem.text()
@@ -76,7 +77,7 @@ def test_the_worklist_prints_to_a_pdf_that_reads_back(
     with practice.db.session() as s:
         save_credential(s, practice.physician, user_name=practice.physician.user_name,
                         kind=CredentialKind.STATE_LICENCE, state="NJ", number="25MA0001",
-                        expires_on=TODAY + timedelta(days=20))
+                        expires_on=local_today() + timedelta(days=20))
     context = AppContext(practice.db, practice.physician)
     target = tmp_path / "worklist.pdf"
     with qtbot.waitSignal(context.data_changed, timeout=10_000):
