@@ -16,6 +16,8 @@ class SettingSpec:
     minimum: int | None = None
     maximum: int | None = None
     manage_users_only: bool = True
+    # Clinical choices any physician may change (not admins), whether or not they manage users.
+    physicians_edit: bool = False
     # For text settings: the only values accepted (empty = any text).
     choices: tuple[str, ...] = ()
     # What the settings screen shows for each choice (same order; empty = the choices as is).
@@ -69,7 +71,7 @@ SETTINGS: dict[str, SettingSpec] = {
         SettingSpec(
             "consent_valid_months",
             "Informed consent: ask the patient to consent again after this many months",
-            12, 1, 60,
+            12, 1, 60, manage_users_only=False, physicians_edit=True,
         ),
         SettingSpec(
             "nj_ketamine_pdmp_lookup",
@@ -77,6 +79,7 @@ SETTINGS: dict[str, SettingSpec] = {
             "is suspected; first_and_quarterly; every_prescription)",
             "first_and_quarterly",
             choices=("rule_only", "first_and_quarterly", "every_prescription"),
+            manage_users_only=False, physicians_edit=True,
         ),
     )
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from pathlib import Path
 
 from PySide6.QtCore import QSettings, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -29,6 +30,7 @@ from ketadesk.storage.security.audit_log import record_event
 from ketadesk.ui.chart.patient_chart import PatientChart
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.ops import OpRunner
+from ketadesk.ui.compliance.compliance_tab import ComplianceTab
 from ketadesk.ui.outcomes.checkins_tab import CheckInsTab
 from ketadesk.ui.protocol.protocol_editor import ProtocolEditor
 from ketadesk.ui.review.interaction_review import ReviewScreen
@@ -152,6 +154,9 @@ class MainWindow(QMainWindow):
         self.settings_action = QAction("Practice &settings…", self)
         self.limits_action = QAction("Practice &limits for protocols…", self)
         self.templates_action = QAction("Protocol &templates…", self)
+        self.credentials_action = QAction("Licences and &DEA registrations…", self)
+        self.worklist_action = QAction("&Compliance worklist…", self)
+        self.consent_texts_action = QAction("Informed &consent texts…", self)
         for action in (
             self.password_action,
             self.users_action,
@@ -159,6 +164,9 @@ class MainWindow(QMainWindow):
             self.settings_action,
             self.limits_action,
             self.templates_action,
+            self.credentials_action,
+            self.worklist_action,
+            self.consent_texts_action,
         ):
             self.practice_menu.addAction(action)
 
@@ -172,6 +180,9 @@ class MainWindow(QMainWindow):
         self.settings_action.triggered.connect(self._open_settings)
         self.limits_action.triggered.connect(self._open_limits)
         self.templates_action.triggered.connect(self._open_templates)
+        self.credentials_action.triggered.connect(self._open_credentials)
+        self.worklist_action.triggered.connect(lambda: self.save_compliance_worklist())
+        self.consent_texts_action.triggered.connect(self._open_consent_texts)
         self.new_patient_action.triggered.connect(self.new_patient)
         self.import_action.triggered.connect(self._import_patients)
         self.export_current_action.triggered.connect(self._export_current)
@@ -196,6 +207,7 @@ class MainWindow(QMainWindow):
         self.import_action.setEnabled(actor.can(Permission.EDIT_DEMOGRAPHICS))
         self._update_plan_actions()
         self.audit_action.setVisible(manages)
+        self.credentials_action.setVisible(manages or actor.is_physician)
         self.setWindowTitle(f"{APP_NAME} — {actor.full_name}")
 
     def _on_data_changed(self, what: str) -> None:
@@ -312,9 +324,10 @@ class MainWindow(QMainWindow):
         protocol = ProtocolEditor(self.context, patient_id)
         protocol.practice_limits_requested.connect(self._open_limits)
         checkins = CheckInsTab(self.context, patient_id)
-        chart.add_tab("Interaction &review", review)  # Alt+R, Alt+T, Alt+K (see PatientChart)
+        chart.add_tab("Interaction &review", review)  # Alt+R, Alt+T, Alt+K, Alt+X (see PatientChart)
         chart.add_tab("Pro&tocol", protocol)
         chart.add_tab("Chec&k-ins && outcomes", checkins)
+        chart.add_tab("Prescriptions && compliance (&X)", ComplianceTab(self.context, patient_id))
 
     def _open_alert_patients(self, patient_ids: list[int]) -> None:
         for patient_id in patient_ids[:_MAX_CHARTS_AT_ONCE]:
@@ -489,6 +502,24 @@ class MainWindow(QMainWindow):
         from ketadesk.ui.admin.settings_dialog import SettingsDialog
 
         SettingsDialog(self.context, self).exec()
+
+    def _open_credentials(self) -> None:
+        from ketadesk.ui.compliance.credentials_dialog import CredentialsDialog
+
+        CredentialsDialog(self.context, self).exec()
+
+    def _open_consent_texts(self) -> None:
+        from ketadesk.ui.compliance.consent_templates_dialog import ConsentTemplatesDialog
+
+        ConsentTemplatesDialog(self.context, self).exec()
+
+    def save_compliance_worklist(self, target: Path | None = None) -> None:
+        """Save the compliance worklist as a PDF (asking where unless ``target`` is given)."""
+        from ketadesk.ui.compliance.compliance_tab import ask_pdf_path, save_worklist_pdf
+
+        target = target or ask_pdf_path(self, "compliance-worklist.pdf")
+        if target is not None:
+            save_worklist_pdf(self.context, target, self)
 
     def _import_patients(self) -> None:
         from ketadesk.ui.roster.import_dialog import ImportDialog

@@ -151,7 +151,10 @@ def test_roster_opens_a_chart_with_every_feature_tab(qtbot, window):
         window.roster.patient_opened.emit(patient_id)
     chart = window.patient_tabs()[0]
     titles = [chart.tabs.tabText(i) for i in range(chart.tabs.count())]
-    assert titles[-3:] == ["Interaction &review", "Pro&tocol", "Chec&k-ins && outcomes"]
+    assert titles[-4:] == [
+        "Interaction &review", "Pro&tocol", "Chec&k-ins && outcomes",
+        "Prescriptions && compliance (&X)",
+    ]
     assert window.tabs.tabText(1) == chart.windowTitle()
     # Opening the same patient again brings the same tab forward.
     assert window.open_patient(patient_id) is chart

@@ -26,6 +26,8 @@ def set_setting(session: Session, actor: Actor, key: str, value: Any) -> Any:
     spec = SETTINGS.get(key)
     if spec is not None and spec.manage_users_only:
         require(actor, Permission.MANAGE_USERS, f"change '{spec.label}'")
+    if spec is not None and spec.physicians_edit:
+        require(actor, Permission.EDIT_CLINICAL, f"change '{spec.label}'")
     stored = validate_setting(key, value)
     before = get_setting(session, key)
     row = session.get(PracticeSetting, key)

@@ -1,6 +1,7 @@
 """The roster's clinical columns and filters: review status, protocol status, next check-in due,
 open safety alerts (PHQ-9 item 9, home-dose breaches); filters "Review stale", "Check-in
-overdue", "Safety alert open".
+overdue", "Safety alert open", "Compliance due" (the patients on the compliance
+worklist).
 
 Call ``install_roster_columns()`` once before querying the roster (the roster table model and
 the ``roster`` command do); it registers everything here with ``roster_query``'s hooks.
@@ -13,6 +14,7 @@ from-scratch SQL that ``roster_status`` stores.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from sqlalchemy import (
@@ -33,6 +35,7 @@ from ketadesk.models.outcomes import DoseBreachAlert, QuestionnaireResponse, Saf
 from ketadesk.models.patients import Patient
 from ketadesk.models.protocols import PatientProtocol, ProtocolVersion
 from ketadesk.models.roster_status import PatientRosterStatus
+from ketadesk.storage.compliance.compliance_worklist import patients_on_worklist
 from ketadesk.storage.roster import roster_query
 from ketadesk.storage.roster.roster_status import ensure_roster_status, local_today
 
@@ -45,6 +48,7 @@ SAFETY_ALERT = "safety_alert"
 REVIEW_STALE = "review_stale"
 CHECKIN_OVERDUE = "checkin_overdue"
 SAFETY_ALERT_OPEN = "safety_alert_open"
+COMPLIANCE_DUE = "compliance_due"  # PDMP, consent, licence or refill-window work due
 
 REVIEW_STATES = ("none", "current", "stale")
 PROTOCOL_STATES = ("none", "draft", "signed", "discontinued")
@@ -190,6 +194,20 @@ COLUMNS: tuple[roster_query.RosterColumn, ...] = (
 )
 
 
+class _WorklistIds(threading.local):
+    """The patient ids on the compliance worklist, read by the filter's ``prepare`` hook just
+    before its condition is built, in the same thread (each query runs on one worker)."""
+
+    ids: tuple[int, ...] = ()
+
+
+_WORKLIST = _WorklistIds()
+
+
+def _prepare_worklist(session: Session) -> None:
+    _WORKLIST.ids = tuple(sorted(patients_on_worklist(session, local_today())))
+
+
 def _stored_ids(condition: ColumnElement[bool]) -> ColumnElement[bool]:
     return Patient.id.in_(select(_STORED.patient_id).where(condition))
 
@@ -212,6 +230,12 @@ FILTERS: tuple[roster_query.RosterFilterOption, ...] = (
         "Safety alert open",
         lambda: _stored_ids(_STORED.safety_alert.is_(True)),
         prepare=_prepare,
+    ),
+    roster_query.RosterFilterOption(
+        COMPLIANCE_DUE,
+        "Compliance due",
+        lambda: Patient.id.in_(_WORKLIST.ids),
+        prepare=_prepare_worklist,
     ),
 )
 

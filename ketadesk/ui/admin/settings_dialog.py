@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from ketadesk.core.errors import UserFacingError
+from ketadesk.core.permissions import Permission
 from ketadesk.core.settings import SETTINGS, SettingSpec
 from ketadesk.storage.practice.settings_store import get_setting, set_setting
 from ketadesk.ui.common.context import AppContext
@@ -76,10 +77,15 @@ class SettingsDialog(QDialog):
                     continue  # structured settings have their own pages
                 value = get_setting(session, key)
                 editor = _editor_for(spec, value)
-                allowed = context.actor.can_manage_users or not spec.manage_users_only
+                if spec.physicians_edit:
+                    allowed = context.can(Permission.EDIT_CLINICAL)
+                    why = "Only physicians may change this."
+                else:
+                    allowed = context.actor.can_manage_users or not spec.manage_users_only
+                    why = "Only users who manage users may change this."
                 editor.setEnabled(allowed)
                 if not allowed:
-                    editor.setToolTip("Only users who manage users may change this.")
+                    editor.setToolTip(why)
                 self.editors[key] = editor
                 self._initial[key] = value
                 label = QLabel(spec.label)

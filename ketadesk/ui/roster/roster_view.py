@@ -39,6 +39,7 @@ FLAG_FILTERS = (
     (rc.REVIEW_STALE, "Review stale"),
     (rc.CHECKIN_OVERDUE, "Check-in overdue"),
     (rc.SAFETY_ALERT_OPEN, "Safety alert open"),
+    (rc.COMPLIANCE_DUE, "Compliance due"),
 )
 
 

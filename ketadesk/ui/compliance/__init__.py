@@ -1,0 +1,1 @@
+"""Prescriptions and Florida/New Jersey compliance: the chart tab, the checklist before issuing."""
