@@ -1,0 +1,227 @@
+"""Patients' charts out of the database as FHIR R4 bundles, one JSON file per patient.
+
+Charts are read in batches with one query per table (never one query per patient), mapped by
+``core.fhir_export_mapping`` and written as private files. Each export is audited as one
+event carrying only counts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketadesk.core import audit_actions
+from ketadesk.core.errors import UserFacingError
+from ketadesk.core.fhir_export_mapping import (
+    ConditionLine,
+    ExportContext,
+    MedicationLine,
+    PatientSnapshot,
+    QuestionnaireLine,
+    SignedPlanLine,
+    VitalsLine,
+    bundle_json,
+    patient_bundle,
+)
+from ketadesk.core.permissions import Actor, Permission, require
+from ketadesk.core.private_files import make_private_folder, write_private_bytes
+from ketadesk.core.protocol_serialization import protocol_from_dict
+from ketadesk.models.outcomes import QuestionnaireResponse
+from ketadesk.models.patients import Patient, PatientCondition, PatientMedication, VitalSign
+from ketadesk.models.protocols import PatientProtocol, ProtocolVersion
+from ketadesk.storage.patients.patient_records import demographics_of
+from ketadesk.storage.plans.plan_document_builder import practice_database_id
+from ketadesk.storage.security.audit_log import record_event
+
+BATCH = 500
+Progress = Callable[[int, int], bool | None]
+"""Called as progress(done, total); returning False stops the export (files so far stay)."""
+
+
+class ExportCancelledError(UserFacingError):
+    def __init__(self, written: int) -> None:
+        self.written = written
+        super().__init__(
+            f"The export was stopped; {written} bundle{'s' if written != 1 else ''} had been "
+            "written and are complete."
+        )
+
+
+@dataclass(frozen=True)
+class FhirExportSummary:
+    """What an export wrote: counts only (patients, resources, files)."""
+
+    patients: int
+    resources: int
+    files: tuple[Path, ...]
+
+
+def export_context(session: Session, now: datetime | None = None) -> ExportContext:
+    """The practice's id (it names the MRN system) and the export time."""
+    return ExportContext(practice_database_id(session), now or datetime.now(UTC))
+
+
+def patient_id_for_mrn(session: Session, mrn: str) -> int:
+    """The patient with this MRN; a clear error when there is none."""
+    found = session.execute(
+        select(Patient.id).where(Patient.mrn == mrn.strip().upper())
+    ).scalar_one_or_none()
+    if found is None:
+        raise UserFacingError(f"There is no patient with MRN {mrn.strip()} in this practice.")
+    return found
+
+
+def all_patient_ids(session: Session) -> list[int]:
+    return list(session.execute(select(Patient.id).order_by(Patient.id)).scalars())
+
+
+def _plans(session: Session, ids: Sequence[int]) -> dict[int, list[SignedPlanLine]]:
+    rows = session.execute(
+        select(ProtocolVersion, PatientProtocol.patient_id, PatientProtocol.status)
+        .join(PatientProtocol)
+        .where(PatientProtocol.patient_id.in_(ids), ProtocolVersion.status == "signed")
+        .order_by(PatientProtocol.patient_id, ProtocolVersion.signed_at, ProtocolVersion.number)
+    ).all()
+    newest: dict[int, int] = {}
+    for version, _patient_id, protocol_status in rows:
+        if protocol_status == "active":
+            newest[version.protocol_id] = version.id  # rows come oldest first
+    found: dict[int, list[SignedPlanLine]] = defaultdict(list)
+    for version, patient_id, _status in rows:
+        assert version.signed_by is not None and version.signed_at is not None
+        found[patient_id].append(
+            SignedPlanLine(
+                version_id=version.id,
+                number=version.number,
+                protocol=protocol_from_dict(json.loads(version.protocol_json)),
+                start_date=version.start_date,
+                weight_kg=version.weight_kg,
+                signed_by=version.signed_by,
+                signed_by_full_name=version.signed_by_full_name or "",
+                signed_at=version.signed_at,
+                is_current=newest.get(version.protocol_id) == version.id,
+            )
+        )
+    return found
+
+
+def patient_snapshots(session: Session, ids: Sequence[int]) -> list[PatientSnapshot]:
+    """The charts of these patients as plain snapshots, in the order of ``ids``."""
+    ids = list(ids)
+    meds: dict[int, list[MedicationLine]] = defaultdict(list)
+    for med in session.execute(
+        select(PatientMedication).where(PatientMedication.patient_id.in_(ids))
+        .order_by(PatientMedication.id)
+    ).scalars():
+        meds[med.patient_id].append(MedicationLine(
+            med.id, med.entered_text, med.dose_text or "", med.frequency_text or "",
+            med.start_date, med.is_active, med.created_at,
+        ))
+    conditions: dict[int, list[ConditionLine]] = defaultdict(list)
+    for cond in session.execute(
+        select(PatientCondition).where(PatientCondition.patient_id.in_(ids))
+        .order_by(PatientCondition.id)
+    ).scalars():
+        conditions[cond.patient_id].append(
+            ConditionLine(cond.id, cond.entered_text, cond.icd10, cond.is_active, cond.created_at)
+        )
+    vitals: dict[int, list[VitalsLine]] = defaultdict(list)
+    for vital in session.execute(
+        select(VitalSign).where(VitalSign.patient_id.in_(ids))
+        .order_by(VitalSign.measured_at, VitalSign.id)
+    ).scalars():
+        vitals[vital.patient_id].append(VitalsLine(
+            vital.id, vital.measured_at, vital.systolic, vital.diastolic, vital.heart_rate,
+            vital.weight_kg,
+        ))
+    forms: dict[int, list[QuestionnaireLine]] = defaultdict(list)
+    for form in session.execute(
+        select(QuestionnaireResponse).where(QuestionnaireResponse.patient_id.in_(ids))
+        .order_by(QuestionnaireResponse.taken_on, QuestionnaireResponse.id)
+    ).scalars():
+        answers = tuple(json.loads(form.answers_json))
+        forms[form.patient_id].append(
+            QuestionnaireLine(form.id, form.instrument, form.taken_on, answers, form.total)
+        )
+    plans = _plans(session, ids)
+    patients = {
+        p.id: p for p in session.execute(select(Patient).where(Patient.id.in_(ids))).scalars()
+    }
+    return [
+        PatientSnapshot(
+            patient_id=pid,
+            mrn=patients[pid].mrn,
+            external_id=patients[pid].external_id,
+            demographics=demographics_of(patients[pid]),
+            medications=tuple(meds[pid]),
+            conditions=tuple(conditions[pid]),
+            vitals=tuple(vitals[pid]),
+            questionnaires=tuple(forms[pid]),
+            plans=tuple(plans[pid]),
+        )
+        for pid in ids
+        if pid in patients
+    ]
+
+
+def iter_patient_bundles(
+    session: Session, ids: Sequence[int], context: ExportContext
+) -> Iterator[tuple[PatientSnapshot, bytes, int]]:
+    """(snapshot, bundle JSON, resource count) per patient, read ``BATCH`` patients at a time."""
+    for start in range(0, len(ids), BATCH):
+        for snapshot in patient_snapshots(session, ids[start : start + BATCH]):
+            bundle = patient_bundle(snapshot, context)
+            yield snapshot, bundle_json(bundle), len(bundle.entry or ())
+
+
+def bundle_file_name(mrn: str) -> str:
+    return f"{mrn}.fhir.json"
+
+
+def export_patient_bundles(
+    session: Session,
+    actor: Actor,
+    ids: Sequence[int],
+    folder: Path,
+    *,
+    progress: Progress | None = None,
+    audit: bool = True,
+) -> FhirExportSummary:
+    """Write one bundle file per patient into ``folder`` (MRN.fhir.json); audited with counts.
+
+    ``progress`` returning False stops after the bundle being written (every file written is
+    complete); the stop is audited with the counts so far and raised as ExportCancelledError.
+    """
+    require(actor, Permission.VIEW_ROSTER, "export patient records")
+    make_private_folder(folder)
+    context = export_context(session)
+    files: list[Path] = []
+    resources = 0
+    total = len(ids)
+    try:
+        for done, (snapshot, data, count) in enumerate(
+            iter_patient_bundles(session, ids, context), start=1
+        ):
+            target = folder / bundle_file_name(snapshot.mrn)
+            write_private_bytes(target, data)
+            files.append(target)
+            resources += count
+            if progress is not None and progress(done, total) is False:
+                raise ExportCancelledError(len(files))
+    finally:
+        if audit and (files or total == 0):
+            record_event(
+                session,
+                actor,
+                audit_actions.FHIR_EXPORTED,
+                patient_id=ids[0] if len(ids) == 1 else None,
+                detail=f"{len(files)} of {total} patients, {resources} resources",
+            )
+    return FhirExportSummary(len(files), resources, tuple(files))
