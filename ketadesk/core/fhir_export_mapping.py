@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from fhir.resources.R4B.address import Address
@@ -57,6 +58,12 @@ CONTACT_ROLE_SYSTEM = "urn:ketadesk:fhir:contact-role"
 QUESTIONNAIRE_PREFIX = "urn:ketadesk:questionnaire:"
 EXTERNAL_ID_SYSTEM = "urn:ketadesk:external-record-number"
 _GENDER = {"female": "female", "male": "male", "intersex": "other", "other": "other"}
+
+
+def day(value: date) -> Any:
+    """A calendar date where FHIR takes a dateTime: FHIR allows a date alone there, while the
+    library's type hints name only datetime."""
+    return value
 
 
 def mrn_system(practice_id: str) -> str:
@@ -182,7 +189,8 @@ class _Builder:
     def quantity(self, value: float, unit_key: str) -> Quantity:
         unit = self.codes.units[unit_key]
         return Quantity(
-            value=value, unit=unit.display, system=self.codes.systems["ucum"], code=unit.code
+            value=Decimal(str(value)), unit=unit.display, system=self.codes.systems["ucum"],
+            code=unit.code,
         )
 
 
@@ -222,13 +230,13 @@ def _patient(b: _Builder) -> Patient:
         identifiers.append(
             Identifier(use="secondary", system=EXTERNAL_ID_SYSTEM, value=b.snapshot.external_id)
         )
-    given = [d.first_name] + ([d.middle_name] if d.middle_name else [])
+    given: list[str | None] = [d.first_name, *([d.middle_name] if d.middle_name else [])]
     telecom = []
     if d.phone:
         telecom.append(ContactPoint(system="phone", value=d.phone, use="home"))
     if d.email:
         telecom.append(ContactPoint(system="email", value=d.email))
-    lines = [line for line in (d.address_line1, d.address_line2) if line]
+    lines: list[str | None] = [line for line in (d.address_line1, d.address_line2) if line]
     address = Address(
         use="home", line=lines or None, city=d.city or None, district=d.county or None,
         state=d.state, postalCode=d.zip or None, country="US",
@@ -295,7 +303,7 @@ def _medication(b: _Builder, line: MedicationLine) -> MedicationStatement:
         status="active" if line.is_active else "stopped",
         medicationCodeableConcept=CodeableConcept(text=line.entered_text),
         subject=b.subject(),
-        effectivePeriod=Period(start=line.start_date) if line.start_date else None,
+        effectivePeriod=Period(start=day(line.start_date)) if line.start_date else None,
         dateAsserted=line.recorded_at,
         dosage=dosage,
     )
@@ -364,7 +372,7 @@ def _questionnaire(b: _Builder, form: QuestionnaireLine) -> None:
         questionnaire=QUESTIONNAIRE_PREFIX + form.instrument_id,
         status="completed" if form.total is not None else "in-progress",
         subject=b.subject(),
-        authored=form.taken_on,
+        authored=day(form.taken_on),
         item=items,
     ))
     survey = [b.coded("observation_category", "survey", "Survey")]
@@ -373,7 +381,7 @@ def _questionnaire(b: _Builder, form: QuestionnaireLine) -> None:
         total_url = b.url("questionnaire-total", form.row_id)
         b.add(total_url, Observation(
             meta=b.meta("screening_assessment"), status="final", category=survey,
-            code=b.loinc(codes.total), subject=b.subject(), effectiveDateTime=form.taken_on,
+            code=b.loinc(codes.total), subject=b.subject(), effectiveDateTime=day(form.taken_on),
             valueQuantity=b.quantity(form.total, "score"),
             derivedFrom=[Reference(reference=response_url)],
         ))
@@ -388,7 +396,7 @@ def _questionnaire(b: _Builder, form: QuestionnaireLine) -> None:
     ]
     b.add(b.url("questionnaire-panel", form.row_id), Observation(
         meta=b.meta("screening_assessment"), status="final", category=survey,
-        code=b.loinc(codes.panel), subject=b.subject(), effectiveDateTime=form.taken_on,
+        code=b.loinc(codes.panel), subject=b.subject(), effectiveDateTime=day(form.taken_on),
         hasMember=members, component=components or None,
         derivedFrom=[Reference(reference=response_url)],
     ))
@@ -409,7 +417,7 @@ def _care_plan(b: _Builder, plan: SignedPlanLine) -> None:
             kind="MedicationRequest",
             status="scheduled",
             description=_session_words(protocol, s.number, s.dose_mg, s.units, s.events),
-            scheduledPeriod=Period(start=s.date, end=s.date),
+            scheduledPeriod=Period(start=day(s.date), end=day(s.date)),
             productCodeableConcept=CodeableConcept(text=f"ketamine {protocol.formulation}"),
             dailyAmount=b.quantity(s.dose_mg, "dose"),
         ))
@@ -426,7 +434,7 @@ def _care_plan(b: _Builder, plan: SignedPlanLine) -> None:
         title=f"Ketamine protocol, version {plan.number}",
         description=sig_text(protocol),
         subject=b.subject(),
-        period=Period(start=plan.start_date, end=end),
+        period=Period(start=day(plan.start_date), end=day(end)),
         created=plan.signed_at,
         author=signer,
         activity=activities or None,
