@@ -30,6 +30,7 @@ from ketadesk.core.fhir_export_mapping import (
     bundle_json,
     patient_bundle,
 )
+from ketadesk.core.output_paths import check_output_path
 from ketadesk.core.permissions import Actor, Permission, require
 from ketadesk.core.private_files import make_private_folder, write_private_bytes
 from ketadesk.core.protocol_serialization import protocol_from_dict
@@ -225,3 +226,20 @@ def export_patient_bundles(
                 detail=f"{len(files)} of {total} patients, {resources} resources",
             )
     return FhirExportSummary(len(files), resources, tuple(files))
+
+
+def export_patient_file(
+    session: Session, actor: Actor, patient_id: int, target: Path, *,
+    protected_databases: Sequence[Path] = (),
+) -> FhirExportSummary:
+    """Write one patient's bundle to ``target`` (replaced if it exists); audited with counts."""
+    require(actor, Permission.VIEW_ROSTER, "export patient records")
+    target = check_output_path(target, protected_databases=protected_databases, overwrite=True,
+                               what="FHIR export", make_folder=True)
+    [snapshot] = patient_snapshots(session, [patient_id])
+    bundle = patient_bundle(snapshot, export_context(session))
+    write_private_bytes(target, bundle_json(bundle))
+    count = len(bundle.entry or ())
+    record_event(session, actor, audit_actions.FHIR_EXPORTED, patient_id=patient_id,
+                 detail=f"1 of 1 patients, {count} resources")
+    return FhirExportSummary(1, count, (target,))
