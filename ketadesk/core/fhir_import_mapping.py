@@ -176,7 +176,7 @@ def read_patient(resource: Any, where: str, today: date) -> ImportedPatient:
         raise UserFacingError("the birth date is missing or not a full date (year, month, day)")
     problems = blocking_problems(validate_demographics(draft, today, confirmed_minor=True))
     if problems:
-        raise UserFacingError("; ".join(p.message for p in problems))
+        raise UserFacingError(" ".join(p.message for p in problems))
     identifiers = [i.value for i in resource.identifier or [] if i.value]
     return ImportedPatient(where, normalise_demographics(draft), identifiers[0] if identifiers
                            else None)

@@ -228,7 +228,8 @@ def test_export_and_import_are_audited_with_counts_only(
 
     db, physician = _open(copy_practice(demo_practice_file, tmp_path / "db"))
     with db.session() as session:
-        patient = session.execute(select(Patient).where(Patient.middle_name == "Marie Anne")).scalar_one()
+        chosen = select(Patient).where(Patient.middle_name == "Marie Anne")
+        patient = session.execute(chosen).scalar_one()
         export_patient_bundles(session, physician, [patient.id], tmp_path / "out")
         event = session.execute(
             select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)
@@ -240,7 +241,7 @@ def test_export_and_import_are_audited_with_counts_only(
     files = [(p.name, p.read_bytes()) for p in (tmp_path / "out").iterdir()]
     db, physician = _open(copy_practice(prepared_practice, tmp_path / "fresh"))
     with db.session() as session:
-        import_fhir_reading(session, physician, read_fhir_files(files, today=date.today()))
+        import_fhir_reading(session, physician, read_fhir_files(files, today=datetime.now(UTC).date()))
         event = session.execute(
             select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)
         ).scalar_one()
