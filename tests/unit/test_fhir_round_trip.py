@@ -241,7 +241,8 @@ def test_export_and_import_are_audited_with_counts_only(
     files = [(p.name, p.read_bytes()) for p in (tmp_path / "out").iterdir()]
     db, physician = _open(copy_practice(prepared_practice, tmp_path / "fresh"))
     with db.session() as session:
-        import_fhir_reading(session, physician, read_fhir_files(files, today=datetime.now(UTC).date()))
+        reading = read_fhir_files(files, today=datetime.now(UTC).date())
+        import_fhir_reading(session, physician, reading)
         event = session.execute(
             select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)
         ).scalar_one()
