@@ -11,6 +11,7 @@ Units: blood pressure in mmHg, heart rate in beats per minute, weight in kg, dos
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from fhir.resources.R4B.timing import Timing
 from ketadesk.core.demographics import PatientDemographics
 from ketadesk.core.dosing_calendar import dosing_calendar
 from ketadesk.core.fhir_codes import CodedConcept, FhirCodes, fhir_codes
+from ketadesk.core.fhir_json import fhir_json_bytes, shared
 from ketadesk.core.icd10cm import icd10cm_code
 from ketadesk.core.protocols import Protocol, sig_text
 from ketadesk.core.questionnaires import load_instrument
@@ -164,6 +166,7 @@ class _Builder:
         self.codes: FhirCodes = fhir_codes()
         self.entries: list[BundleEntry] = []
         self.patient_url = self.url("patient", snapshot.patient_id)
+        self._subject: Reference | None = None
 
     def url(self, kind: str, row_id: int | str) -> str:
         name = f"ketadesk:{self.context.practice_id}:{kind}:{row_id}"
@@ -173,18 +176,20 @@ class _Builder:
         self.entries.append(BundleEntry(fullUrl=url, resource=resource))
 
     def subject(self) -> Reference:
-        return Reference(reference=self.patient_url)
+        if self._subject is None:
+            self._subject = Reference(reference=self.patient_url)
+        return self._subject
 
+    # Codes, categories and profiles are the same in every resource: each is built (and
+    # validated) once per process and shared, as the library's models are never changed here.
     def loinc(self, concept: CodedConcept) -> CodeableConcept:
-        coding = Coding(system=self.codes.loinc, code=concept.code, display=concept.display)
-        return CodeableConcept(coding=[coding], text=concept.display)
+        return _loinc_concept(self.codes.loinc, concept.code, concept.display)
 
     def coded(self, system_key: str, code: str, display: str | None = None) -> CodeableConcept:
-        coding = Coding(system=self.codes.systems[system_key], code=code, display=display)
-        return CodeableConcept(coding=[coding])
+        return _coded_concept(self.codes.systems[system_key], code, display)
 
     def meta(self, profile_key: str) -> Meta:
-        return Meta(profile=[self.codes.profiles[profile_key]])
+        return _meta(self.codes.profiles[profile_key])
 
     def quantity(self, value: float, unit_key: str) -> Quantity:
         unit = self.codes.units[unit_key]
@@ -192,6 +197,32 @@ class _Builder:
             value=Decimal(str(value)), unit=unit.display, system=self.codes.systems["ucum"],
             code=unit.code,
         )
+
+
+@functools.cache
+def _loinc_concept(system: str, code: str, display: str) -> CodeableConcept:
+    return shared(CodeableConcept(coding=[Coding(system=system, code=code, display=display)],
+                                  text=display))
+
+
+@functools.cache
+def _coded_concept(system: str, code: str, display: str | None) -> CodeableConcept:
+    return shared(CodeableConcept(coding=[Coding(system=system, code=code, display=display)]))
+
+
+@functools.cache
+def _bare_concept(system: str, code: str) -> CodeableConcept:
+    return shared(CodeableConcept(coding=[Coding(system=system, code=code)]))
+
+
+@functools.cache
+def _meta(profile: str) -> Meta:
+    return shared(Meta(profile=[profile]))
+
+
+@functools.cache
+def _answer(system: str, code: str, display: str) -> Coding:
+    return shared(Coding(system=system, code=code, display=display))
 
 
 def patient_bundle(snapshot: PatientSnapshot, context: ExportContext) -> Bundle:
@@ -219,7 +250,7 @@ def patient_bundle(snapshot: PatientSnapshot, context: ExportContext) -> Bundle:
 
 def bundle_json(bundle: Bundle) -> bytes:
     """The bundle as compact UTF-8 JSON (FHIR's own field order, no empty elements)."""
-    return bundle.model_dump_json(exclude_none=True).encode("utf-8")
+    return fhir_json_bytes(bundle)
 
 
 def _patient(b: _Builder) -> Patient:
@@ -354,7 +385,17 @@ def _vitals(b: _Builder, line: VitalsLine) -> None:
 
 def _answer_coding(b: _Builder, points: int) -> Coding:
     answer = b.codes.answer_codes[points]
-    return Coding(system=b.codes.loinc, code=answer.code, display=answer.display)
+    return _answer(b.codes.loinc, answer.code, answer.display)
+
+
+def _answer_concept(b: _Builder, points: int) -> CodeableConcept:
+    return _answer_concepts(b.codes.loinc, points)
+
+
+@functools.cache
+def _answer_concepts(system: str, points: int) -> CodeableConcept:
+    answer = fhir_codes().answer_codes[points]
+    return shared(CodeableConcept(coding=[_answer(system, answer.code, answer.display)]))
 
 
 def _questionnaire(b: _Builder, form: QuestionnaireLine) -> None:
@@ -388,8 +429,8 @@ def _questionnaire(b: _Builder, form: QuestionnaireLine) -> None:
         members = [Reference(reference=total_url)]
     components = [
         ObservationComponent(
-            code=CodeableConcept(coding=[Coding(system=b.codes.loinc, code=link_id)]),
-            valueCodeableConcept=CodeableConcept(coding=[_answer_coding(b, points)]),
+            code=_bare_concept(b.codes.loinc, link_id),
+            valueCodeableConcept=_answer_concept(b, points),
         )
         for link_id, points in zip(codes.items, form.answers, strict=True)
         if points is not None

@@ -309,3 +309,28 @@ def test_practice_export_has_bundles_plans_audit_users_and_a_true_manifest(
             export_practice(db2, physician2, out)
         finally:
             db2.close()
+
+
+def test_fast_json_writer_gives_the_librarys_own_document(
+    demo_practice_file: Path, tmp_path: Path
+) -> None:
+    """KetaDesk writes bundles with core.fhir_json (the library's serializer is slow); for
+    every patient of the demo practice the document must equal the library's own output."""
+    from ketadesk.core.fhir_export_mapping import patient_bundle
+    from ketadesk.core.fhir_json import fhir_json_bytes
+    from ketadesk.storage.interchange.fhir_export import (
+        all_patient_ids,
+        export_context,
+        patient_snapshots,
+    )
+
+    db, _physician = _open(copy_practice(demo_practice_file, tmp_path / "db"))
+    with db.session() as session:
+        context = export_context(session)
+        snapshots = patient_snapshots(session, all_patient_ids(session))
+    db.close()
+    for snapshot in snapshots:
+        bundle = patient_bundle(snapshot, context)
+        ours = json.loads(fhir_json_bytes(bundle))
+        library = json.loads(bundle.model_dump_json(exclude_none=True))
+        assert ours == library, snapshot.mrn
