@@ -334,3 +334,34 @@ def test_fast_json_writer_gives_the_librarys_own_document(
         ours = json.loads(fhir_json_bytes(bundle))
         library = json.loads(bundle.model_dump_json(exclude_none=True))
         assert ours == library, snapshot.mrn
+
+
+def test_a_stopped_export_keeps_the_complete_bundles_and_audits_the_count(
+    demo_practice_file: Path, tmp_path: Path
+) -> None:
+    from ketadesk.storage.interchange.fhir_export import all_patient_ids, export_patient_bundles
+
+    db, physician = _open(copy_practice(demo_practice_file, tmp_path / "db"))
+    seen: list[tuple[int, int]] = []
+
+    def progress(done: int, total: int) -> bool:
+        seen.append((done, total))
+        return done < 3
+
+    with db.session() as session:
+        ids = all_patient_ids(session)
+        summary = export_patient_bundles(
+            session, physician, ids, tmp_path / "out", progress=progress
+        )
+    assert summary.stopped and summary.patients == 3
+    with db.session() as session:
+        event = session.execute(
+            select(AuditEvent).where(AuditEvent.action == "fhir_exported")
+        ).scalar_one()
+    db.close()
+    assert seen == [(1, len(ids)), (2, len(ids)), (3, len(ids))]
+    files = sorted((tmp_path / "out").iterdir())
+    assert len(files) == 3
+    for path in files:
+        Bundle.model_validate_json(path.read_bytes())
+    assert event.detail.startswith(f"3 of {len(ids)} patients, ")

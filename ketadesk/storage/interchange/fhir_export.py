@@ -47,22 +47,15 @@ Progress = Callable[[int, int], bool | None]
 """Called as progress(done, total); returning False stops the export (files so far stay)."""
 
 
-class ExportCancelledError(UserFacingError):
-    def __init__(self, written: int) -> None:
-        self.written = written
-        super().__init__(
-            f"The export was stopped; {written} bundle{'s' if written != 1 else ''} had been "
-            "written and are complete."
-        )
-
-
 @dataclass(frozen=True)
 class FhirExportSummary:
-    """What an export wrote: counts only (patients, resources, files)."""
+    """What an export wrote: counts only (patients, resources, files); ``stopped`` when the
+    progress callback stopped it early (every file listed is complete)."""
 
     patients: int
     resources: int
     files: tuple[Path, ...]
+    stopped: bool = False
 
 
 def export_context(session: Session, now: datetime | None = None) -> ExportContext:
@@ -218,8 +211,8 @@ def export_patient_bundles(
 ) -> FhirExportSummary:
     """Write one bundle file per patient into ``folder`` (MRN.fhir.json); audited with counts.
 
-    ``progress`` returning False stops after the bundle being written (every file written is
-    complete); the stop is audited with the counts so far and raised as ExportCancelledError.
+    ``progress`` returning False stops after the bundle just written (every file written is
+    complete); the summary then says ``stopped`` and the audit event counts what was written.
     """
     require(actor, Permission.VIEW_ROSTER, "export patient records")
     make_private_folder(folder)
@@ -227,27 +220,27 @@ def export_patient_bundles(
     files: list[Path] = []
     resources = 0
     total = len(ids)
-    try:
-        for done, (snapshot, data, count) in enumerate(
-            iter_patient_bundles(session, ids, context), start=1
-        ):
-            target = folder / bundle_file_name(snapshot.mrn)
-            _write_bundle(target, data)
-            files.append(target)
-            resources += count
-            if progress is not None and progress(done, total) is False:
-                raise ExportCancelledError(len(files))
-    finally:
-        _sync_folder(folder)
-        if audit and (files or total == 0):
-            record_event(
-                session,
-                actor,
-                audit_actions.FHIR_EXPORTED,
-                patient_id=ids[0] if len(ids) == 1 else None,
-                detail=f"{len(files)} of {total} patients, {resources} resources",
-            )
-    return FhirExportSummary(len(files), resources, tuple(files))
+    stopped = False
+    for done, (snapshot, data, count) in enumerate(
+        iter_patient_bundles(session, ids, context), start=1
+    ):
+        target = folder / bundle_file_name(snapshot.mrn)
+        _write_bundle(target, data)
+        files.append(target)
+        resources += count
+        if progress is not None and progress(done, total) is False:
+            stopped = done < total
+            break
+    _sync_folder(folder)
+    if audit:
+        record_event(
+            session,
+            actor,
+            audit_actions.FHIR_EXPORTED,
+            patient_id=ids[0] if len(ids) == 1 else None,
+            detail=f"{len(files)} of {total} patients, {resources} resources",
+        )
+    return FhirExportSummary(len(files), resources, tuple(files), stopped)
 
 
 def export_patient_file(
