@@ -12,8 +12,6 @@ from typing import Any
 from ketadesk.commands._common import new_command, open_database_as, print_json
 from ketadesk.core.errors import UserFacingError
 
-MAX_FILES = 200_000
-
 
 def register(subparsers: Any) -> None:
     export = new_command(
@@ -100,39 +98,12 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_inputs(names: list[str]) -> list[tuple[str, bytes]]:
-    from ketadesk.core.fhir_reading import MAX_FILE_BYTES
-
-    paths: list[Path] = []
-    for name in names:
-        path = Path(name).expanduser()
-        if path.is_dir():
-            paths.extend(sorted(p for p in path.iterdir()
-                                if p.is_file() and p.suffix.lower() in (".json", ".ndjson")))
-        elif path.exists():
-            paths.append(path)
-        else:
-            raise UserFacingError(f"There is no file {path.name} there.")
-    if not paths:
-        raise UserFacingError("There are no .json or .ndjson files to import there.")
-    if len(paths) > MAX_FILES:
-        raise UserFacingError(f"{len(paths)} files is more than the {MAX_FILES} read at once.")
-    files = []
-    for path in paths:
-        try:
-            with open(path, "rb") as handle:  # one byte past the cap is enough to refuse it
-                files.append((path.name, handle.read(MAX_FILE_BYTES + 1)))
-        except OSError:
-            raise UserFacingError(f"The file {path.name} could not be read.") from None
-    return files
-
-
 def _import(args: argparse.Namespace) -> int:
-    from ketadesk.core.fhir_reading import read_fhir_files
+    from ketadesk.core.fhir_reading import load_fhir_paths, read_fhir_files
     from ketadesk.storage.interchange.fhir_import import import_fhir_reading
 
     reading = read_fhir_files(
-        _read_inputs(args.files), today=datetime.now(UTC).astimezone().date()
+        load_fhir_paths([Path(n) for n in args.files]), today=datetime.now(UTC).astimezone().date()
     )
     for problem in reading.problems:
         print(f"Not readable: {problem.describe()}", file=sys.stderr)

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from ketadesk.core.errors import UserFacingError
@@ -34,6 +35,7 @@ from ketadesk.core.fhir_import_mapping import (
 
 #: Largest file read (bytes): one practice's export is one small bundle per patient.
 MAX_FILE_BYTES = 25 * 1024 * 1024
+MAX_FILES = 200_000
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,36 @@ class _Raw:
     where: str
     full_url: str | None
     data: dict[str, Any]
+
+
+def load_fhir_paths(paths: Sequence[Path]) -> list[tuple[str, bytes]]:
+    """(name, bytes) of each file, a folder meaning its .json and .ndjson files. A file over
+    MAX_FILE_BYTES is refused (reading stops one byte past the limit)."""
+    found: list[Path] = []
+    for path in paths:
+        path = path.expanduser()
+        if path.is_dir():
+            found.extend(sorted(p for p in path.iterdir()
+                                if p.is_file() and p.suffix.lower() in (".json", ".ndjson")))
+        elif path.exists():
+            found.append(path)
+        else:
+            raise UserFacingError(f"There is no file {path.name} there.")
+    if not found:
+        raise UserFacingError("There are no .json or .ndjson files to import there.")
+    if len(found) > MAX_FILES:
+        raise UserFacingError(f"{len(found):,} files are more than the {MAX_FILES:,} read at once.")
+    files = []
+    for path in found:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_FILE_BYTES + 1)
+        except OSError:
+            raise UserFacingError(f"The file {path.name} could not be read.") from None
+        if len(data) > MAX_FILE_BYTES:
+            raise UserFacingError(file_too_large_message(path.name, path.stat().st_size))
+        files.append((path.name, data))
+    return files
 
 
 def file_too_large_message(name: str, size: int) -> str:
