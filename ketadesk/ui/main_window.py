@@ -29,6 +29,7 @@ from ketadesk.storage.security.audit_log import record_event
 from ketadesk.ui.chart.patient_chart import PatientChart
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.ops import OpRunner
+from ketadesk.ui.interchange.interchange_menu import InterchangeActions
 from ketadesk.ui.outcomes.checkins_tab import CheckInsTab
 from ketadesk.ui.plans.plan_export_dialog import PlanExportDialog
 from ketadesk.ui.protocol.protocol_editor import ProtocolEditor
@@ -162,6 +163,7 @@ class MainWindow(QMainWindow):
             self.templates_action,
         ):
             self.practice_menu.addAction(action)
+        self.interchange = InterchangeActions(self)
 
     def _connect_signals(self) -> None:
         self.lock_action.triggered.connect(self.lock)
