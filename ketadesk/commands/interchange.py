@@ -12,6 +12,8 @@ from typing import Any
 from ketadesk.commands._common import new_command, open_database_as, print_json
 from ketadesk.core.errors import UserFacingError
 
+EXPORT_WORKERS = 2  # the practice laptops have two cores or more
+
 
 def register(subparsers: Any) -> None:
     export = new_command(
@@ -58,9 +60,9 @@ def register(subparsers: Any) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from ketadesk.storage.interchange.fhir_bundle_files import bundle_file_name
     from ketadesk.storage.interchange.fhir_export import (
         all_patient_ids,
-        bundle_file_name,
         export_patient_bundles,
         export_patient_file,
         patient_id_for_mrn,
@@ -79,7 +81,8 @@ def _export(args: argparse.Namespace) -> int:
                         print(f"{done} of {total} patients", file=sys.stderr)
 
                 summary = export_patient_bundles(
-                    session, actor, all_patient_ids(session), out, progress=progress
+                    session, actor, all_patient_ids(session), out, progress=progress,
+                    workers=EXPORT_WORKERS,
                 )
             else:
                 patient_id = patient_id_for_mrn(session, args.patient)

@@ -365,3 +365,36 @@ def test_a_stopped_export_keeps_the_complete_bundles_and_audits_the_count(
     for path in files:
         Bundle.model_validate_json(path.read_bytes())
     assert event.detail.startswith(f"3 of {len(ids)} patients, ")
+
+
+def test_bundles_written_on_worker_processes_equal_those_written_here(
+    demo_practice_file: Path, tmp_path: Path
+) -> None:
+    from ketadesk.storage.interchange.fhir_bundle_files import write_all
+    from ketadesk.storage.interchange.fhir_export import (
+        all_patient_ids,
+        export_context,
+        patient_snapshots,
+    )
+
+    db, _physician = _open(copy_practice(demo_practice_file, tmp_path / "db"))
+    with db.session() as session:
+        context = export_context(session)
+        snapshots = patient_snapshots(session, all_patient_ids(session))
+    db.close()
+    here = write_all([snapshots], context, _made(tmp_path / "here"), total=len(snapshots),
+                     workers=1, progress=None)
+    seen: list[int] = []
+    there = write_all([snapshots[:9], snapshots[9:]], context, _made(tmp_path / "there"),
+                      total=len(snapshots), workers=2,
+                      progress=lambda done, total: seen.append(done) is None)
+    assert (here.resources, here.stopped) == (there.resources, there.stopped)
+    assert sorted(p.name for p in here.files) == sorted(p.name for p in there.files)
+    for path in here.files:
+        assert path.read_bytes() == (tmp_path / "there" / path.name).read_bytes()
+    assert seen[-1] == len(snapshots)
+
+
+def _made(folder: Path) -> Path:
+    folder.mkdir(mode=0o700)
+    return folder

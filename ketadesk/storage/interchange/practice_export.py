@@ -76,7 +76,8 @@ def _check_folder(folder: Path) -> None:
 
 
 def export_practice(
-    database: PracticeDatabase, actor: Actor, folder: Path, *, progress: Progress | None = None
+    database: PracticeDatabase, actor: Actor, folder: Path, *, progress: Progress | None = None,
+    workers: int = 2,
 ) -> PracticeExportSummary:
     """Write the practice export into ``folder`` (new or empty); see the module docstring."""
     require(actor, Permission.MANAGE_USERS, "export the whole practice")
@@ -86,7 +87,7 @@ def export_practice(
     with database.session() as session:
         ids = all_patient_ids(session)
         bundles = export_patient_bundles(
-            session, actor, ids, folder / "fhir", progress=progress, audit=False
+            session, actor, ids, folder / "fhir", progress=progress, audit=False, workers=workers
         )
         written.extend(bundles.files)
         plans = session.execute(

@@ -130,7 +130,8 @@ class FhirExportDialog(QDialog):
         def work() -> FhirExportSummary:
             with db.session() as session:
                 chosen = ids if ids is not None else all_patient_ids(session)
-                return export_patient_bundles(session, actor, chosen, folder, progress=advanced)
+                return export_patient_bundles(session, actor, chosen, folder, progress=advanced,
+                                              workers=2)
 
         self.context.ops.run(work, self._finished, on_failure=self._failed)
 
