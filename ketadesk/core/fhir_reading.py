@@ -242,6 +242,9 @@ def _read_into(patient: ImportedPatient, model: Any) -> str | None:
         vitals = patient.vitals.get(moment) or ImportedVitals(moment)
         if not read_vital_observation(model, vitals):
             return "KetaDesk keeps blood pressure, heart rate and weight observations only"
+        if all(v is None for v in (vitals.systolic, vitals.diastolic, vitals.heart_rate,
+                                   vitals.weight_kg)):
+            return "it carries no value (the other system recorded why it is absent)"
         patient.vitals[moment] = vitals
     elif kind == "QuestionnaireResponse":
         form = read_questionnaire(model)

@@ -205,3 +205,18 @@ def test_dry_run_writes_nothing(practice) -> None:
     assert result.patients == 1 and result.vitals == 1 and result.dry_run
     with practice.db.session() as session:
         assert _count(session, Patient) == 0
+
+
+def test_a_blood_pressure_without_values_is_skipped_with_the_reason() -> None:
+    absent = heart_rate() | {
+        "code": {"coding": [{"system": LOINC, "code": "85354-9"}]},
+        "component": [{"code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
+                       "dataAbsentReason": {"text": "patient refused"}}],
+    }
+    absent.pop("valueQuantity")
+    reading = read(bundle(patient(), absent))
+    assert reading.problems == ()
+    assert [p.reason for p in reading.skipped] == [
+        "not imported: it carries no value (the other system recorded why it is absent)"
+    ]
+    assert reading.patients[0].vitals == {}
