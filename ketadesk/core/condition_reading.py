@@ -466,6 +466,11 @@ def _longest_term(
     return best
 
 
+def concept_for_icd10(code: str, kb: KnowledgeBase | None = None) -> str | None:
+    """The knowledge-base concept an ICD-10-CM code (or its nearest parent code) maps to."""
+    return _concept_for_code(code.strip().upper(), kb or load_knowledge_base())
+
+
 def _concept_for_code(code: str, kb: KnowledgeBase) -> str | None:
     candidate = code
     while candidate:

@@ -31,6 +31,7 @@ from ketadesk.ui.chart.patient_chart import PatientChart
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.ops import OpRunner
 from ketadesk.ui.compliance.compliance_tab import ComplianceTab
+from ketadesk.ui.interchange.interchange_menu import InterchangeActions
 from ketadesk.ui.outcomes.checkins_tab import CheckInsTab
 from ketadesk.ui.protocol.protocol_editor import ProtocolEditor
 from ketadesk.ui.review.interaction_review import ReviewScreen
@@ -169,6 +170,7 @@ class MainWindow(QMainWindow):
             self.consent_texts_action,
         ):
             self.practice_menu.addAction(action)
+        self.interchange = InterchangeActions(self)
 
     def _connect_signals(self) -> None:
         self.lock_action.triggered.connect(self.lock)

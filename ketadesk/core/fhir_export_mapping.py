@@ -1,0 +1,490 @@
+"""One patient's chart as a FHIR R4 Bundle (type ``collection``), built with fhir.resources.
+
+Pure mapping from plain snapshots (filled by ``storage/interchange``) to the library's R4B
+models, so every resource passes the library's validation as it is built; no dictionaries are
+assembled by hand. Codes come from ``core.fhir_codes`` (data with sources). Text is always
+kept as typed; a code is added only where the chart holds one (ICD-10-CM on problem-list
+entries). The knowledge base carries no RxNorm codes, so medications travel as text only.
+
+Units: blood pressure in mmHg, heart rate in beats per minute, weight in kg, doses in mg.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from fhir.resources.R4B.address import Address
+from fhir.resources.R4B.bundle import Bundle, BundleEntry
+from fhir.resources.R4B.careplan import CarePlan, CarePlanActivity, CarePlanActivityDetail
+from fhir.resources.R4B.codeableconcept import CodeableConcept
+from fhir.resources.R4B.coding import Coding
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.contactpoint import ContactPoint
+from fhir.resources.R4B.dosage import Dosage
+from fhir.resources.R4B.extension import Extension
+from fhir.resources.R4B.humanname import HumanName
+from fhir.resources.R4B.identifier import Identifier
+from fhir.resources.R4B.medicationstatement import MedicationStatement
+from fhir.resources.R4B.meta import Meta
+from fhir.resources.R4B.observation import Observation, ObservationComponent
+from fhir.resources.R4B.patient import Patient, PatientContact
+from fhir.resources.R4B.period import Period
+from fhir.resources.R4B.provenance import Provenance, ProvenanceAgent
+from fhir.resources.R4B.quantity import Quantity
+from fhir.resources.R4B.questionnaireresponse import (
+    QuestionnaireResponse,
+    QuestionnaireResponseItem,
+    QuestionnaireResponseItemAnswer,
+)
+from fhir.resources.R4B.reference import Reference
+from fhir.resources.R4B.resource import Resource
+from fhir.resources.R4B.timing import Timing
+
+from ketadesk.core.demographics import PatientDemographics
+from ketadesk.core.dosing_calendar import dosing_calendar
+from ketadesk.core.fhir_codes import CodedConcept, FhirCodes, fhir_codes
+from ketadesk.core.fhir_json import fhir_json_bytes, shared
+from ketadesk.core.icd10cm import icd10cm_code
+from ketadesk.core.protocols import Protocol, sig_text
+from ketadesk.core.questionnaires import load_instrument
+
+# KetaDesk's own identifier systems and extension (URNs: no web address is implied).
+SEX_EXTENSION = "urn:ketadesk:fhir:recorded-sex"
+CONTACT_ROLE_SYSTEM = "urn:ketadesk:fhir:contact-role"
+QUESTIONNAIRE_PREFIX = "urn:ketadesk:questionnaire:"
+EXTERNAL_ID_SYSTEM = "urn:ketadesk:external-record-number"
+_GENDER = {"female": "female", "male": "male", "intersex": "other", "other": "other"}
+
+
+def day(value: date) -> Any:
+    """A calendar date where FHIR takes a dateTime: FHIR allows a date alone there, while the
+    library's type hints name only datetime."""
+    return value
+
+
+def mrn_system(practice_id: str) -> str:
+    """The identifier system of one practice's MRNs."""
+    return f"urn:ketadesk:practice:{practice_id}:mrn"
+
+
+def user_system(practice_id: str) -> str:
+    """The identifier system of one practice's user names (signing physicians)."""
+    return f"urn:ketadesk:practice:{practice_id}:user"
+
+
+@dataclass(frozen=True)
+class MedicationLine:
+    row_id: int
+    entered_text: str
+    dose_text: str
+    frequency_text: str
+    start_date: date | None
+    is_active: bool
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class ConditionLine:
+    row_id: int
+    entered_text: str
+    icd10: str | None
+    is_active: bool
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class VitalsLine:
+    """One set of vitals: mmHg, beats per minute, kg (any may be missing)."""
+
+    row_id: int
+    measured_at: datetime
+    systolic: int | None
+    diastolic: int | None
+    heart_rate: int | None
+    weight_kg: float | None
+
+
+@dataclass(frozen=True)
+class QuestionnaireLine:
+    """A PHQ-9 or GAD-7: points per item (None = left blank), total only when complete."""
+
+    row_id: int
+    instrument_id: str
+    taken_on: date
+    answers: tuple[int | None, ...]
+    total: int | None
+
+
+@dataclass(frozen=True)
+class SignedPlanLine:
+    """One signed protocol version; ``is_current`` when it is the one in force."""
+
+    version_id: int
+    number: int
+    protocol: Protocol
+    start_date: date
+    weight_kg: float | None
+    signed_by: str
+    signed_by_full_name: str
+    signed_at: datetime
+    is_current: bool
+
+
+@dataclass(frozen=True)
+class PatientSnapshot:
+    """Everything one patient's bundle carries, as plain values."""
+
+    patient_id: int
+    mrn: str
+    external_id: str | None
+    demographics: PatientDemographics
+    medications: tuple[MedicationLine, ...] = ()
+    conditions: tuple[ConditionLine, ...] = ()
+    vitals: tuple[VitalsLine, ...] = ()
+    questionnaires: tuple[QuestionnaireLine, ...] = ()
+    plans: tuple[SignedPlanLine, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExportContext:
+    """The practice the export comes from (its database id names the identifier systems)."""
+
+    practice_id: str
+    exported_at: datetime
+
+
+class _Builder:
+    def __init__(self, context: ExportContext, snapshot: PatientSnapshot) -> None:
+        self.context = context
+        self.snapshot = snapshot
+        self.codes: FhirCodes = fhir_codes()
+        self.entries: list[BundleEntry] = []
+        self.patient_url = self.url("patient", snapshot.patient_id)
+        self._subject: Reference | None = None
+
+    def url(self, kind: str, row_id: int | str) -> str:
+        name = f"ketadesk:{self.context.practice_id}:{kind}:{row_id}"
+        return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, name)}"
+
+    def add(self, url: str, resource: Resource) -> None:
+        self.entries.append(BundleEntry(fullUrl=url, resource=resource))
+
+    def subject(self) -> Reference:
+        if self._subject is None:
+            self._subject = Reference(reference=self.patient_url)
+        return self._subject
+
+    # Codes, categories and profiles are the same in every resource: each is built (and
+    # validated) once per process and shared, as the library's models are never changed here.
+    def loinc(self, concept: CodedConcept) -> CodeableConcept:
+        return _loinc_concept(self.codes.loinc, concept.code, concept.display)
+
+    def coded(self, system_key: str, code: str, display: str | None = None) -> CodeableConcept:
+        return _coded_concept(self.codes.systems[system_key], code, display)
+
+    def meta(self, profile_key: str) -> Meta:
+        return _meta(self.codes.profiles[profile_key])
+
+    def quantity(self, value: float, unit_key: str) -> Quantity:
+        unit = self.codes.units[unit_key]
+        return Quantity(
+            value=Decimal(str(value)), unit=unit.display, system=self.codes.systems["ucum"],
+            code=unit.code,
+        )
+
+
+@functools.cache
+def _loinc_concept(system: str, code: str, display: str) -> CodeableConcept:
+    return shared(CodeableConcept(coding=[Coding(system=system, code=code, display=display)],
+                                  text=display))
+
+
+@functools.cache
+def _coded_concept(system: str, code: str, display: str | None) -> CodeableConcept:
+    return shared(CodeableConcept(coding=[Coding(system=system, code=code, display=display)]))
+
+
+@functools.cache
+def _bare_concept(system: str, code: str) -> CodeableConcept:
+    return shared(CodeableConcept(coding=[Coding(system=system, code=code)]))
+
+
+@functools.cache
+def _meta(profile: str) -> Meta:
+    return shared(Meta(profile=[profile]))
+
+
+@functools.cache
+def _answer(system: str, code: str, display: str) -> Coding:
+    return shared(Coding(system=system, code=code, display=display))
+
+
+def patient_bundle(snapshot: PatientSnapshot, context: ExportContext) -> Bundle:
+    """One patient's chart as a FHIR R4 collection Bundle (validated as it is built)."""
+    builder = _Builder(context, snapshot)
+    builder.add(builder.patient_url, _patient(builder))
+    for condition in snapshot.conditions:
+        builder.add(builder.url("condition", condition.row_id), _condition(builder, condition))
+    for medication in snapshot.medications:
+        url = builder.url("medication", medication.row_id)
+        builder.add(url, _medication(builder, medication))
+    for vitals in snapshot.vitals:
+        _vitals(builder, vitals)
+    for form in snapshot.questionnaires:
+        _questionnaire(builder, form)
+    for plan in snapshot.plans:
+        _care_plan(builder, plan)
+    return Bundle(
+        id=str(uuid.uuid5(uuid.NAMESPACE_URL, builder.patient_url)),
+        type="collection",
+        timestamp=context.exported_at,
+        entry=builder.entries,
+    )
+
+
+def bundle_json(bundle: Bundle) -> bytes:
+    """The bundle as compact UTF-8 JSON (FHIR's own field order, no empty elements)."""
+    return fhir_json_bytes(bundle)
+
+
+def _patient(b: _Builder) -> Patient:
+    d = b.snapshot.demographics
+    identifiers = [Identifier(use="usual", system=mrn_system(b.context.practice_id),
+                              value=b.snapshot.mrn)]
+    if b.snapshot.external_id:
+        identifiers.append(
+            Identifier(use="secondary", system=EXTERNAL_ID_SYSTEM, value=b.snapshot.external_id)
+        )
+    given: list[str | None] = [d.first_name, *([d.middle_name] if d.middle_name else [])]
+    telecom = []
+    if d.phone:
+        telecom.append(ContactPoint(system="phone", value=d.phone, use="home"))
+    if d.email:
+        telecom.append(ContactPoint(system="email", value=d.email))
+    lines: list[str | None] = [line for line in (d.address_line1, d.address_line2) if line]
+    address = Address(
+        use="home", line=lines or None, city=d.city or None, district=d.county or None,
+        state=d.state, postalCode=d.zip or None, country="US",
+    )
+    contacts = []
+    if d.emergency_contact_name or d.emergency_contact_phone:
+        contacts.append(_contact(b, "C", "Emergency Contact", d.emergency_contact_name,
+                                 d.emergency_contact_phone, system_key="contact_role"))
+    if d.sitter_name or d.sitter_phone:
+        contacts.append(_contact(b, "sitter", "Sitter for home sessions", d.sitter_name,
+                                 d.sitter_phone))
+    extension = None
+    if d.sex == "intersex":  # FHIR's gender has no such value; keep the chart's own word
+        extension = [Extension(url=SEX_EXTENSION, valueCode="intersex")]
+    return Patient(
+        meta=b.meta("patient"),
+        extension=extension,
+        identifier=identifiers,
+        name=[HumanName(use="official", family=d.last_name, given=given)],
+        telecom=telecom or None,
+        gender=_GENDER.get(d.sex, "unknown"),
+        birthDate=d.dob,
+        address=[address],
+        contact=contacts or None,
+    )
+
+
+def _contact(
+    b: _Builder, code: str, display: str, name: str, phone: str, *, system_key: str = ""
+) -> PatientContact:
+    system = b.codes.systems[system_key] if system_key else CONTACT_ROLE_SYSTEM
+    return PatientContact(
+        relationship=[CodeableConcept(coding=[Coding(system=system, code=code, display=display)])],
+        name=HumanName(text=name) if name else None,
+        telecom=[ContactPoint(system="phone", value=phone)] if phone else None,
+    )
+
+
+def _condition(b: _Builder, line: ConditionLine) -> Condition:
+    codings = None
+    known = icd10cm_code(line.icd10) if line.icd10 else None
+    if line.icd10:
+        codings = [Coding(system=b.codes.systems["icd10cm"], code=line.icd10,
+                          display=known.description if known else None)]
+    status = "active" if line.is_active else "inactive"
+    return Condition(
+        meta=b.meta("condition"),
+        clinicalStatus=b.coded("condition_clinical", status),
+        category=[b.coded("condition_category", "problem-list-item", "Problem List Item")],
+        code=CodeableConcept(coding=codings, text=line.entered_text),
+        subject=b.subject(),
+        recordedDate=line.recorded_at,
+    )
+
+
+def _medication(b: _Builder, line: MedicationLine) -> MedicationStatement:
+    dosage = None
+    if line.dose_text or line.frequency_text:
+        timing = (
+            Timing(code=CodeableConcept(text=line.frequency_text)) if line.frequency_text else None
+        )
+        dosage = [Dosage(text=line.dose_text or None, timing=timing)]
+    return MedicationStatement(
+        status="active" if line.is_active else "stopped",
+        medicationCodeableConcept=CodeableConcept(text=line.entered_text),
+        subject=b.subject(),
+        effectivePeriod=Period(start=day(line.start_date)) if line.start_date else None,
+        dateAsserted=line.recorded_at,
+        dosage=dosage,
+    )
+
+
+def _vital_sign(b: _Builder, profile: str, concept: CodedConcept, when: datetime,
+                **value: Any) -> Observation:
+    return Observation(
+        meta=b.meta(profile),
+        status="final",
+        category=[b.coded("observation_category", "vital-signs", "Vital Signs")],
+        code=b.loinc(concept),
+        subject=b.subject(),
+        effectiveDateTime=when,
+        **value,
+    )
+
+
+def _vitals(b: _Builder, line: VitalsLine) -> None:
+    codes = b.codes
+    if line.systolic is not None or line.diastolic is not None:
+        components = []
+        for concept, value in ((codes.systolic, line.systolic), (codes.diastolic, line.diastolic)):
+            if value is None:
+                absent = b.coded("data_absent_reason", "unknown", "Unknown")
+                components.append(
+                    ObservationComponent(code=b.loinc(concept), dataAbsentReason=absent)
+                )
+            else:
+                quantity = b.quantity(value, "blood_pressure")
+                components.append(
+                    ObservationComponent(code=b.loinc(concept), valueQuantity=quantity)
+                )
+        b.add(b.url("bp", line.row_id), _vital_sign(
+            b, "blood_pressure", codes.blood_pressure, line.measured_at, component=components
+        ))
+    if line.heart_rate is not None:
+        b.add(b.url("hr", line.row_id), _vital_sign(
+            b, "heart_rate", codes.heart_rate, line.measured_at,
+            valueQuantity=b.quantity(line.heart_rate, "heart_rate"),
+        ))
+    if line.weight_kg is not None:
+        b.add(b.url("weight", line.row_id), _vital_sign(
+            b, "body_weight", codes.body_weight, line.measured_at,
+            valueQuantity=b.quantity(line.weight_kg, "body_weight"),
+        ))
+
+
+def _answer_coding(b: _Builder, points: int) -> Coding:
+    answer = b.codes.answer_codes[points]
+    return _answer(b.codes.loinc, answer.code, answer.display)
+
+
+def _answer_concept(b: _Builder, points: int) -> CodeableConcept:
+    return _answer_concepts(b.codes.loinc, points)
+
+
+@functools.cache
+def _answer_concepts(system: str, points: int) -> CodeableConcept:
+    answer = fhir_codes().answer_codes[points]
+    return shared(CodeableConcept(coding=[_answer(system, answer.code, answer.display)]))
+
+
+def _questionnaire(b: _Builder, form: QuestionnaireLine) -> None:
+    codes = b.codes.instruments[form.instrument_id]
+    instrument = load_instrument(form.instrument_id)
+    response_url = b.url("questionnaire", form.row_id)
+    items = []
+    for item, link_id, points in zip(instrument.items, codes.items, form.answers, strict=True):
+        answer = None
+        if points is not None:
+            answer = [QuestionnaireResponseItemAnswer(valueCoding=_answer_coding(b, points))]
+        items.append(QuestionnaireResponseItem(linkId=link_id, text=item.prompt, answer=answer))
+    b.add(response_url, QuestionnaireResponse(
+        meta=b.meta("questionnaire_response"),
+        questionnaire=QUESTIONNAIRE_PREFIX + form.instrument_id,
+        status="completed" if form.total is not None else "in-progress",
+        subject=b.subject(),
+        authored=day(form.taken_on),
+        item=items,
+    ))
+    survey = [b.coded("observation_category", "survey", "Survey")]
+    members = None
+    if form.total is not None:
+        total_url = b.url("questionnaire-total", form.row_id)
+        b.add(total_url, Observation(
+            meta=b.meta("screening_assessment"), status="final", category=survey,
+            code=b.loinc(codes.total), subject=b.subject(), effectiveDateTime=day(form.taken_on),
+            valueQuantity=b.quantity(form.total, "score"),
+            derivedFrom=[Reference(reference=response_url)],
+        ))
+        members = [Reference(reference=total_url)]
+    components = [
+        ObservationComponent(
+            code=_bare_concept(b.codes.loinc, link_id),
+            valueCodeableConcept=_answer_concept(b, points),
+        )
+        for link_id, points in zip(codes.items, form.answers, strict=True)
+        if points is not None
+    ]
+    b.add(b.url("questionnaire-panel", form.row_id), Observation(
+        meta=b.meta("screening_assessment"), status="final", category=survey,
+        code=b.loinc(codes.panel), subject=b.subject(), effectiveDateTime=day(form.taken_on),
+        hasMember=members, component=components or None,
+        derivedFrom=[Reference(reference=response_url)],
+    ))
+
+
+def _session_words(protocol: Protocol, number: int, dose_mg: float, units: float,
+                   events: Sequence[str]) -> str:
+    amount = f"{units:g} {protocol.unit_name}"
+    extra = f"; also due: {', '.join(events)}" if events else ""
+    return f"Session {number}: ketamine {dose_mg:g} mg ({amount}){extra}"
+
+
+def _care_plan(b: _Builder, plan: SignedPlanLine) -> None:
+    protocol = plan.protocol
+    url = b.url("careplan", plan.version_id)
+    activities = [
+        CarePlanActivity(detail=CarePlanActivityDetail(
+            kind="MedicationRequest",
+            status="scheduled",
+            description=_session_words(protocol, s.number, s.dose_mg, s.units, s.events),
+            scheduledPeriod=Period(start=day(s.date), end=day(s.date)),
+            productCodeableConcept=CodeableConcept(text=f"ketamine {protocol.formulation}"),
+            dailyAmount=b.quantity(s.dose_mg, "dose"),
+        ))
+        for s in dosing_calendar(protocol, plan.start_date, plan.weight_kg)
+    ]
+    signer = Reference(
+        identifier=Identifier(system=user_system(b.context.practice_id), value=plan.signed_by),
+        display=plan.signed_by_full_name or plan.signed_by,
+    )
+    end = plan.start_date + timedelta(days=7 * protocol.duration_weeks)
+    b.add(url, CarePlan(
+        status="active" if plan.is_current else "revoked",
+        intent="plan",
+        title=f"Ketamine protocol, version {plan.number}",
+        description=sig_text(protocol),
+        subject=b.subject(),
+        period=Period(start=day(plan.start_date), end=day(end)),
+        created=plan.signed_at,
+        author=signer,
+        activity=activities or None,
+    ))
+    b.add(b.url("provenance", plan.version_id), Provenance(
+        target=[Reference(reference=url)],
+        recorded=plan.signed_at,
+        agent=[ProvenanceAgent(
+            type=b.coded("provenance_participant", "author", "Author"),
+            who=signer,
+        )],
+    ))

@@ -1,0 +1,1 @@
+"""FHIR record export (one patient or all, with progress and cancel) and the FHIR import wizard."""
