@@ -52,6 +52,14 @@ SETTINGS: dict[str, SettingSpec] = {
         SettingSpec(
             "plan_calendar_weeks", "Treatment plans: weeks of the dosing calendar printed", 4, 1, 52
         ),
+        # Home visits: how long a visit pack may be out, and how long after that it still opens
+        # (to finish the day's notes) before it opens only to be returned.
+        SettingSpec("visit_lease_days", "Home-visit packs: lease length in days", 3, 1, 30),
+        SettingSpec(
+            "visit_grace_days",
+            "Home-visit packs: days after the lease ends that a pack still opens",
+            1, 0, 14,
+        ),
     )
 }
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ketadesk.models.base import Base, TimestampMixin, UTCDateTime
+from ketadesk.models.base import Base, RecordUidMixin, TimestampMixin, UTCDateTime, VersionedMixin
 
 REVIEW_STATUSES = ("draft", "signed")
 DECISIONS = (
@@ -29,7 +29,7 @@ DECISIONS = (
 )
 
 
-class InteractionReview(TimestampMixin, Base):
+class InteractionReview(RecordUidMixin, VersionedMixin, TimestampMixin, Base):
     """One interaction review of one patient; ``snapshot_json`` is filled when signed."""
 
     __tablename__ = "interaction_reviews"
@@ -59,7 +59,7 @@ class InteractionReview(TimestampMixin, Base):
     )
 
 
-class ReviewDecision(Base):
+class ReviewDecision(RecordUidMixin, VersionedMixin, Base):
     """A physician's decision on one flag of a review.
 
     A decision carried forward from an earlier review keeps its original ``decided_by`` and
