@@ -93,6 +93,12 @@ def safety_ack_hash(row: QuestionnaireResponse) -> str:
     )
 
 
+def current_content_hash(session: Session, kind: str, subject_id: int) -> str | None:
+    """What a signature of ``kind`` over record ``subject_id`` covers as stored now (None when
+    the record is gone)."""
+    return _current_hash(session, kind, subject_id)
+
+
 def _current_hash(session: Session, kind: str, subject_id: int) -> str | None:
     if kind == PROTOCOL_VERSION:
         version = session.get(ProtocolVersion, subject_id)
