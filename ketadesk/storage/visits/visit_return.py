@@ -639,15 +639,29 @@ class _Merger:
         office_row: dict[str, Any] | None,
         visit_content: dict[str, Any] | None,
     ) -> int | None:
+        """The practice's patient a record belongs to (through its parent for a child)."""
         if spec.name == "patients":
-            if office_row is not None:
-                return int(office_row["id"])
-            return None
+            return None if office_row is None else int(office_row["id"])
         if office_row is not None and "patient_id" in office_row:
             return int(office_row["patient_id"])
-        if visit_content is not None and visit_content.get("patient_id") is not None:
-            return self.office_ids["patients"].get(visit_content["patient_id"])
-        return None
+        if visit_content is not None and "patient_id" in visit_content:
+            uid = visit_content["patient_id"]
+            return self.office_ids["patients"].get(uid) or self._office_id_of_uid("patients", uid)
+        parent = spec.links.get(spec.via)
+        if parent is None:
+            return None
+        parent_id: int | None = None
+        if office_row is not None:
+            parent_id = office_row[spec.via]
+        elif visit_content is not None and visit_content.get(spec.via) is not None:
+            parent_id = self._office_id_of_uid(parent, visit_content[spec.via])
+        if parent_id is None:
+            return None
+        table = BY_NAME[parent].table
+        found = self.session.execute(
+            select(table.c.patient_id).where(table.c.id == parent_id)
+        ).scalar_one_or_none()
+        return None if found is None else int(found)
 
     def _count(self, bucket: dict[str, int], spec: TravellingTable, patient_id: int | None) -> None:
         bucket[spec.name] = bucket.get(spec.name, 0) + 1
