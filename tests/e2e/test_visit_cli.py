@@ -35,31 +35,16 @@ from ketadesk.storage.patients.patients import (
 )
 from ketadesk.storage.security.database import PracticeDatabase
 from ketadesk.storage.visits.visit_leases import patients_on_visit
-from tests.conftest import PASSWORD, PHYSICIAN, copy_practice
+from tests.conftest import PASSWORD, PHYSICIAN
 from tests.reliability._cli_in_process import CliRun, run_in_process
 from tests.visit_pack_data import (
     an_open_dose_alert,
-    make_visit_practice,
     opened,
     patient_id,
     sign_fresh_review,
     sign_new_protocol_version,
     today,
 )
-
-
-@pytest.fixture(scope="module")
-def visit_practice_files(prepared_practice: Path, tmp_path_factory: Any) -> tuple[Path, list[str]]:
-    path = copy_practice(prepared_practice, tmp_path_factory.mktemp("visit-practice"))
-    return path, make_visit_practice(path)
-
-
-@pytest.fixture
-def visit_practice(
-    visit_practice_files: tuple[Path, list[str]], tmp_path: Path
-) -> tuple[Path, list[str]]:
-    path, mrns = visit_practice_files
-    return copy_practice(path, tmp_path / "practice"), mrns
 
 
 def cli(mp: pytest.MonkeyPatch, capsys: Any, db: Path, *args: str, stdin: str = "") -> CliRun:
