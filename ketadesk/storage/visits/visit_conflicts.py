@@ -251,7 +251,9 @@ def _apply_resolution(
     after = session.execute(
         select(table).where(table.c.uid == row.record_uid)
     ).mappings().one_or_none()
-    if visit_version is not None and after is not None:
+    # Keeping the office's copy moves nothing forward: the laptop's version stays unmerged,
+    # so a later edit on the laptop (made without seeing the office's) is asked about again.
+    if choice != "office" and visit_version is not None and after is not None:
         synced = session.get(VisitSyncedRecord, (row.pack_id, row.record_uid))
         if synced is None:
             session.add(

@@ -221,22 +221,39 @@ def return_visit_pack(
     release_revoked: bool = False,
     now: datetime | None = None,
 ) -> ReturnReport:
-    """Verify and merge a visit pack into the practice (see the module docstring)."""
+    """Open the pack with its user's password, verify it and merge it into the practice."""
     refuse_in_visit_pack(practice.visit_pack, "Returning a visit pack")
-    now = now or datetime.now(UTC)
     pack = open_pack_for_return(pack_path, actor.user_name, pack_password)
     try:
-        identity = pack.visit_pack
-        assert identity is not None
-        if identity.practice_database_id != practice.database_id:
-            raise UserFacingError(
-                "This visit pack was checked out of another practice database; it cannot be "
-                "returned here. Nothing was changed."
-            )
-        refuse_tampered_pack(practice, actor, pack, record=not dry_run)
-        contents = _read_pack(pack)
+        return merge_visit_pack(
+            practice, actor, pack, dry_run=dry_run, release_revoked=release_revoked, now=now
+        )
     finally:
         pack.close()
+
+
+def merge_visit_pack(
+    practice: PracticeDatabase,
+    actor: Actor,
+    pack: PracticeDatabase,
+    *,
+    dry_run: bool = False,
+    release_revoked: bool = False,
+    now: datetime | None = None,
+) -> ReturnReport:
+    """Verify an open pack and merge it into the practice (see the module docstring)."""
+    refuse_in_visit_pack(practice.visit_pack, "Returning a visit pack")
+    now = now or datetime.now(UTC)
+    identity = pack.visit_pack
+    if identity is None:
+        raise UserFacingError(f"{pack.path} is a practice database, not a visit pack.")
+    if identity.practice_database_id != practice.database_id:
+        raise UserFacingError(
+            "This visit pack was checked out of another practice database; it cannot be "
+            "returned here. Nothing was changed."
+        )
+    refuse_tampered_pack(practice, actor, pack, record=not dry_run)
+    contents = _read_pack(pack)
     if release_revoked and actor.role != Role.PHYSICIAN:
         raise UserFacingError("Only a physician can release a revoked visit pack's return.")
     with practice.session() as session:
@@ -550,6 +567,9 @@ class _Merger:
                 continue
             if decision.action is MergeAction.CONFLICT:
                 assert decision.reason is not None
+                if self._office_was_kept(uid, visit_side):
+                    self.unchanged += visit_row is not None
+                    continue
                 self._queue(spec, uid, decision.reason, patient_id, office_row, office_content,
                             visit_side, visit_content, synced.get(uid))
                 continue
@@ -725,6 +745,26 @@ class _Merger:
         self._remember_synced(uid, visit_side.version, new_version)
         self._count(self.applied, spec, patient_id)
 
+    def _office_was_kept(self, uid: str, visit_side: Side | None) -> bool:
+        """A physician already kept the office's copy over this very version of the
+        laptop's: it is not asked again (a newer laptop edit is)."""
+        decided = self.session.execute(
+            select(VisitConflict).where(
+                VisitConflict.pack_id == self.pack_id,
+                VisitConflict.record_uid == uid,
+                VisitConflict.status == "resolved",
+                VisitConflict.resolution == "office",
+            )
+        ).scalar_one_or_none()
+        if decided is None:
+            return False
+        kept_over = json.loads(decided.visit_json or "{}")
+        return (
+            visit_side is not None
+            and kept_over.get("version") == visit_side.version
+            and kept_over.get("content") == visit_side.content
+        ) or (visit_side is None and kept_over.get("values") is None)
+
     def _remember_synced(self, uid: str, visit_version: int, office_version: int) -> None:
         row = self.session.get(VisitSyncedRecord, (self.pack_id, uid))
         if row is None:
@@ -775,6 +815,7 @@ class _Merger:
             {
                 "version": None if visit_side is None else visit_side.version,
                 "values": None if visit_content is None else _plain(visit_content),
+                "content": None if visit_side is None else visit_side.content,
             },
             sort_keys=True,
         )
