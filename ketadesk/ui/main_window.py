@@ -82,6 +82,8 @@ class MainWindow(QMainWindow):
         )
         self.audit_warning.hide()
         self.banners.addWidget(self.audit_warning)
+        self.visit_pack_bar = self._build_visit_pack_bar()
+        self.banners.addWidget(self.visit_pack_bar)
         self.safety_banner = SafetyBanner(context)
         self.banners.addWidget(self.safety_banner)
         self.safety_banner.refresh()
@@ -111,6 +113,23 @@ class MainWindow(QMainWindow):
         self._checks = OpRunner(self)
 
     # --- construction -----------------------------------------------------------------------
+    def _build_visit_pack_bar(self) -> QLabel:
+        """On a visit pack: what it is, who took it and until when (hidden on a practice)."""
+        bar = QLabel()
+        bar.setAccessibleName("Visit pack")
+        bar.setWordWrap(True)
+        bar.setStyleSheet("background: #e5f1fb; border: 1px solid #0063b1; padding: 6px;")
+        pack = self.context.db.visit_pack
+        if pack is None:
+            bar.hide()
+            return bar
+        words = pack.describe()
+        bar.setText(
+            f"{words[0].upper()}{words[1:]}. Everything recorded here goes back to the "
+            "practice when the pack is returned there."
+        )
+        return bar
+
     def _build_roster(self) -> RosterView:
         return RosterView(self.context)
 
