@@ -108,7 +108,7 @@ def database_path(args: argparse.Namespace) -> Path:
 NEEDS_WHOLE_PRACTICE = {
     "user": "Managing users",
     "backup": "A backup of the practice",
-    "import": "Importing patients",
+    "import-patients": "Importing patients",
     "visit": "Managing visit packs",
 }
 

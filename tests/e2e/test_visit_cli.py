@@ -222,10 +222,15 @@ def test_a_pack_refuses_what_needs_the_whole_practice(
     practice, mrns = visit_practice
     pack = tmp_path / "visit.db"
     check_out(monkeypatch, capsys, practice, mrns[:1], pack)
+    (tmp_path / "roster.csv").write_text(
+        "first_name,last_name,dob,sex,state,county\nAna,Test,1980-01-02,female,FL,Hillsborough\n",
+        encoding="utf-8",
+    )
     for args in (
         ("backup", "--out", str(tmp_path / "copy.db")),
         ("visit", "checkout", "--patients", mrns[0], "--out", str(tmp_path / "p2.db")),
         ("user", "list"),
+        ("import-patients", str(tmp_path / "roster.csv")),
     ):
         done = cli(monkeypatch, capsys, pack, *args)
         assert done.code != 0, args
