@@ -431,6 +431,16 @@ class _Merger:
         self.conflicts: list[ReturnItem] = []
         self.touched_patients: set[int] = set()
         self.waiting: set[str] = set()  # unique ids of records in the queue
+        # This pack's records waiting in the queue before this return (one query).
+        self.open_waiting: set[str] = set(
+            session.execute(
+                select(VisitConflict.record_uid).where(
+                    VisitConflict.pack_id == pack_id, VisitConflict.status == "open"
+                )
+            ).scalars()
+        )
+        # Sync points to write at the end, in bulk (None: forget it, the record is gone).
+        self.synced_writes: dict[str, tuple[int, int] | None] = {}
 
     # --- reading the practice side -----------------------------------------------------
     def _office_rows(self, spec: TravellingTable, uids: list[str]) -> dict[str, dict[str, Any]]:
@@ -528,6 +538,26 @@ class _Merger:
     def merge_all(self) -> None:
         for spec in TRAVELLING:
             self._merge_table(spec)
+        self._write_synced()
+
+    def _write_synced(self) -> None:
+        uids = list(self.synced_writes)
+        for start in range(0, len(uids), _IN_CHUNK):
+            self.session.execute(
+                delete(VisitSyncedRecord).where(
+                    VisitSyncedRecord.pack_id == self.pack_id,
+                    VisitSyncedRecord.record_uid.in_(uids[start : start + _IN_CHUNK]),
+                )
+            )
+        rows = [
+            {"pack_id": self.pack_id, "record_uid": uid, "visit_version": point[0],
+             "office_version": point[1]}
+            for uid, point in self.synced_writes.items()
+            if point is not None
+        ]
+        if rows:
+            self.session.execute(insert(VisitSyncedRecord), rows)
+        self.synced_writes.clear()
 
     def _merge_table(self, spec: TravellingTable) -> None:
         visit_rows = {r["uid"]: r for r in self.contents.rows.get(spec.name, [])}
@@ -556,15 +586,17 @@ class _Merger:
                 else Side(office_row["version"] if editable else 0, content_key(office_content))
             )
             decision = merge_decision(synced.get(uid), office_side, visit_side)
-            patient_id = self._patient_of(spec, office_row, visit_content)
             if decision.action is MergeAction.NOTHING:
                 self.unchanged += visit_row is not None
                 if visit_side is not None and office_side is not None and (
                     visit_side.content == office_side.content
                 ):
-                    self._remember_synced(uid, visit_side.version, office_side.version)
+                    agreed = Synced(visit_side.version, office_side.version)
+                    if synced.get(uid) != agreed:
+                        self._remember_synced(uid, agreed.visit_version, agreed.office_version)
                     self._close_waiting(uid)
                 continue
+            patient_id = self._patient_of(spec, office_row, visit_content)
             if decision.action is MergeAction.CONFLICT:
                 assert decision.reason is not None
                 if self._office_was_kept(uid, visit_side):
@@ -576,12 +608,7 @@ class _Merger:
             if decision.action is MergeAction.DELETE:
                 assert office_row is not None
                 self.session.execute(delete(spec.table).where(spec.table.c.id == office_row["id"]))
-                self.session.execute(
-                    delete(VisitSyncedRecord).where(
-                        VisitSyncedRecord.pack_id == self.pack_id,
-                        VisitSyncedRecord.record_uid == uid,
-                    )
-                )
+                self.synced_writes[uid] = None
                 self._count(self.deleted, spec, patient_id)
                 continue
             assert visit_content is not None and visit_side is not None
@@ -766,21 +793,14 @@ class _Merger:
         ) or (visit_side is None and kept_over.get("values") is None)
 
     def _remember_synced(self, uid: str, visit_version: int, office_version: int) -> None:
-        row = self.session.get(VisitSyncedRecord, (self.pack_id, uid))
-        if row is None:
-            self.session.add(
-                VisitSyncedRecord(
-                    pack_id=self.pack_id, record_uid=uid, visit_version=visit_version,
-                    office_version=office_version,
-                )
-            )
-        else:
-            row.visit_version, row.office_version = visit_version, office_version
-        self.session.flush()
+        self.synced_writes[uid] = (visit_version, office_version)
 
     def _close_waiting(self, uid: str) -> None:
         """A conflict that a later return finds settled (the same on both sides, or its
         parent now in the practice) is closed as merged."""
+        if uid not in self.open_waiting:
+            return
+        self.open_waiting.discard(uid)
         self.session.execute(
             update(VisitConflict)
             .where(
