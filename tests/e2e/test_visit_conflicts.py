@@ -161,6 +161,17 @@ def test_a_conflict_on_each_editable_type_waits_and_is_resolved(
             fields = [column] if choice == "fields" else []
             resolve_conflict(s, physician, by_table[model.__tablename__]["id"], choice, fields)
             expected = office_value if choice == "office" else visit_value
+            if model is ProtocolVersion:
+                # A signed version is never replaced: the laptop's is kept beside it.
+                assert choice == "visit"
+                assert getattr(_row_of(s, model, pid), column) == office_value
+                newest = s.execute(
+                    select(ProtocolVersion).join(PatientProtocol)
+                    .where(PatientProtocol.patient_id == pid)
+                    .order_by(ProtocolVersion.number.desc())
+                ).scalars().first()
+                assert (newest.template_name, newest.status) == (visit_value, "signed")
+                continue
             assert getattr(_row_of(s, model, pid), column) == expected, model
         assert s.get(Patient, pid).phone == "(813) 555-0199"
         assert list_conflicts(s) == ()
@@ -259,3 +270,53 @@ def test_an_edit_on_the_laptop_of_a_record_removed_at_the_office_waits(
         assert _row_of(s, PatientAllergy, pid) is None
         resolve_conflict(s, physician, list_conflicts(s)[0].id, "visit")
         assert _row_of(s, PatientAllergy, pid).reaction == "swelling"
+
+
+def test_one_draft_signed_at_the_office_and_on_the_laptop_keeps_both(
+    conflict_practice: tuple[Path, str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: Any,
+) -> None:
+    from ketadesk.storage.protocols import protocols as protocol_store
+    from ketadesk.storage.protocols.protocol_versions import get_version
+    from tests.visit_pack_data import sign_fresh_review, today
+
+    practice, mrn = conflict_practice
+    with opened(practice) as (db, physician), db.session() as s:
+        draft_id = protocol_store.create_draft_from_previous(
+            s, physician, patient_id(s, mrn)
+        ).version_id
+    pack = tmp_path / "visit.db"
+    check_out(monkeypatch, capsys, practice, [mrn], pack)
+    for path in (practice, pack):
+        with opened(path) as (db, physician), db.session() as s:
+            pid = patient_id(s, mrn)
+            sign_fresh_review(s, physician, pid)
+            draft = s.execute(
+                select(ProtocolVersion).where(ProtocolVersion.status == "draft")
+                .join(PatientProtocol).where(PatientProtocol.patient_id == pid)
+            ).scalar_one()
+            if path == practice:
+                assert draft.id == draft_id
+            protocol = get_version(s, draft.id).protocol
+            check = protocol_store.signing_check(s, physician, pid, protocol, today())
+            protocol_store.sign_version(
+                s, physician, draft.id,
+                acknowledged_warnings=[m.code for m in check.warnings], today=today(),
+            )
+    report = return_pack(monkeypatch, capsys, practice, pack)
+    reasons = {(c["table"], c["reason"]) for c in report["in_conflict"]}
+    assert ("protocol_versions", "both_changed") in reasons
+    # The laptop's signature is not carried over the office's signed copy.
+    assert ("content_signatures", "parent_waiting") in reasons
+    with opened(practice) as (db, physician), db.session() as s:
+        pid = patient_id(s, mrn)
+        before = _signed_numbers(s, pid)
+        entry = next(c for c in list_conflicts(s) if c.table == "protocol_versions")
+        with pytest.raises(UserFacingError, match="signed and cannot be changed field by field"):
+            resolve_conflict(s, physician, entry.id, "fields", ["template_name"])
+        resolve_conflict(s, physician, entry.id, "visit")
+        after = _signed_numbers(s, pid)
+        assert after[2] == before[2]  # the office's signed version is untouched
+        assert set(after) == {1, 2, 3}
+    verified = cli(monkeypatch, capsys, practice, "verify-audit")
+    assert verified.code == 0, verified.out + verified.err

@@ -17,6 +17,8 @@ from ketadesk.core import audit_actions
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Actor, Role
 from ketadesk.core.visit_merge import CONFLICT_WORDS, ConflictReason
+from ketadesk.models.base import new_record_uid
+from ketadesk.models.interaction_reviews import InteractionReview
 from ketadesk.models.patients import Patient
 from ketadesk.models.protocols import ProtocolVersion
 from ketadesk.models.visits import VisitConflict, VisitSyncedRecord
@@ -224,8 +226,24 @@ def _apply_resolution(
             "The office's copy changed again since this conflict was queued; return the pack "
             "again to see both sides as they are now. Nothing was changed."
         )
+    signed_at_office = (
+        current is not None
+        and spec.model in (ProtocolVersion, InteractionReview)
+        and current.get("status") == "signed"
+    )
     if choice == "office":
         pass
+    elif signed_at_office and visit is not None:
+        # A signed record is never replaced (its signature covers it): the laptop's copy is
+        # kept beside it as a record of its own (a protocol version under the next number).
+        if choice == "fields":
+            raise UserFacingError(
+                f"The office's {spec.label} is signed and cannot be changed field by field; "
+                "keep the office's copy or keep the visit's beside it."
+            )
+        values = _office_values(session, spec, visit)
+        values["uid"] = new_record_uid()
+        _insert(session, spec, values, row.reason)
     elif visit is None:
         # Removed on the laptop, changed at the office: keeping the visit removes it.
         if current is not None:

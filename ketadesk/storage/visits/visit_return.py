@@ -431,6 +431,8 @@ class _Merger:
         self.conflicts: list[ReturnItem] = []
         self.touched_patients: set[int] = set()
         self.waiting: set[str] = set()  # unique ids of records in the queue
+        # Records the practice now holds exactly as the laptop does.
+        self.merged: set[str] = set()
         # This pack's records waiting in the queue before this return (one query).
         self.open_waiting: set[str] = set(
             session.execute(
@@ -591,6 +593,7 @@ class _Merger:
                 if visit_side is not None and office_side is not None and (
                     visit_side.content == office_side.content
                 ):
+                    self.merged.add(uid)
                     agreed = Synced(visit_side.version, office_side.version)
                     if synced.get(uid) != agreed:
                         self._remember_synced(uid, agreed.visit_version, agreed.office_version)
@@ -649,7 +652,9 @@ class _Merger:
             )
             content = self._visit_content(spec, row)
             side = Side(0, content_key(content))
-            if office_id is None:
+            if office_id is None or subject_uid not in self.merged:
+                # What was signed on the laptop is not what the practice holds (it waits in
+                # the queue): the signature is not carried over anything else.
                 self._queue(spec, row["uid"], ConflictReason.PARENT_WAITING, None, None, None,
                             side, content, None)
                 continue
@@ -749,6 +754,7 @@ class _Merger:
         if spec.name == "patients":
             patient_id = new_id
         self._remember_synced(uid, visit_side.version, visit_side.version)
+        self.merged.add(uid)
         self._close_waiting(uid)
         self._count(self.added, spec, patient_id)
 
@@ -770,6 +776,7 @@ class _Merger:
             update(spec.table).where(spec.table.c.id == office_row["id"]).values(**changes)
         )
         self._remember_synced(uid, visit_side.version, new_version)
+        self.merged.add(uid)
         self._count(self.applied, spec, patient_id)
 
     def _office_was_kept(self, uid: str, visit_side: Side | None) -> bool:
