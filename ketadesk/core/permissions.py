@@ -22,6 +22,13 @@ class Permission(StrEnum):
     SIGN = "sign"
     EXPORT_PLANS = "export_plans"
     MANAGE_USERS = "manage_users"
+    # Compliance: PDMP look-ups (a physician or an admin as designee), consent forms and
+    # records, prescriptions (physicians only: they hold EDIT_CLINICAL and SIGN).
+    RECORD_PDMP_CHECK = "record_pdmp_check"
+    PRINT_CONSENT_FORM = "print_consent_form"
+    RECORD_CONSENT = "record_consent"
+    ISSUE_PRESCRIPTION = "issue_prescription"
+    RECORD_DISPENSING = "record_dispensing"
 
 
 _ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -32,6 +39,10 @@ _ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.EDIT_DEMOGRAPHICS,
             Permission.RECORD_REPORTED_MEDICATION,
             Permission.EXPORT_PLANS,
+            Permission.RECORD_PDMP_CHECK,
+            Permission.PRINT_CONSENT_FORM,
+            Permission.RECORD_CONSENT,
+            Permission.RECORD_DISPENSING,
         }
     ),
 }
@@ -65,7 +76,12 @@ def require(actor: Actor, permission: Permission, doing: str) -> None:
         who = (
             "physicians"
             if permission
-            in (Permission.SIGN, Permission.EDIT_CLINICAL, Permission.VERIFY_MEDICATION)
+            in (
+                Permission.SIGN,
+                Permission.EDIT_CLINICAL,
+                Permission.VERIFY_MEDICATION,
+                Permission.ISSUE_PRESCRIPTION,
+            )
             else "users who manage users"
             if permission is Permission.MANAGE_USERS
             else "other users"

@@ -60,6 +60,20 @@ SETTINGS: dict[str, SettingSpec] = {
             "Home-visit packs: days after the lease ends that a pack still opens",
             1, 0, 14,
         ),
+        # Compliance (resources/compliance/rules.json holds the rules; these are the
+        # practice's own choices on top of them).
+        SettingSpec(
+            "consent_valid_months",
+            "Informed consent: ask the patient to consent again after this many months",
+            12, 1, 60,
+        ),
+        SettingSpec(
+            "nj_ketamine_pdmp_lookup",
+            "New Jersey: also require a PMP look-up for ketamine (rule_only = only when misuse "
+            "is suspected; first_and_quarterly; every_prescription)",
+            "first_and_quarterly",
+            choices=("rule_only", "first_and_quarterly", "every_prescription"),
+        ),
     )
 }
 

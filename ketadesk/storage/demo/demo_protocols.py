@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketadesk.core.permissions import Actor, Role
+from ketadesk.core.permissions import Actor
 from ketadesk.core.practice_limits import LimitValue, PracticeLimits, RouteLimits
 from ketadesk.core.protocol_templates import (
     ProtocolTemplate,
@@ -37,7 +37,6 @@ from ketadesk.storage.protocols.protocol_versions import (
 )
 from ketadesk.storage.reviews.interaction_reviews import review_states_for
 from ketadesk.storage.security.database import PracticeDatabase
-from ketadesk.storage.security.users import list_users
 
 DEMO_SOURCE = "Demo values for trying KetaDesk — not clinical guidance"
 #: Share of eligible active patients who get a signed protocol.
@@ -76,19 +75,24 @@ def demo_templates() -> tuple[ProtocolTemplate, ...]:
 
 
 def populate(database: PracticeDatabase, physician: Actor) -> None:
-    """The ``demo`` step: limits, templates and signed protocols, then a few medications
-    recorded at the front desk after signing (so some reviews are stale under a signed
-    protocol, and exporting their plans is refused or asked about)."""
+    """Limits, templates and signed protocols, then a few medications recorded after signing
+    (so some reviews are stale under a signed protocol). The ``demo`` command records those
+    medications as the admin logged in (:func:`populate_front_desk`), so each audit event is
+    signed by the person it names; this all-in-one form is for tests."""
+    populate_signed(database, physician)
+    with database.session() as session:
+        make_demo_reviews_stale(session, physician)
+
+
+def populate_signed(database: PracticeDatabase, physician: Actor) -> None:
+    """The ``demo`` step: limits, templates and signed protocols."""
     with database.session() as session:
         populate_demo_protocols(session, physician)
-    front_desk = next(
-        (
-            Actor(u.user_id, u.user_name, u.full_name, Role.ADMIN, False)
-            for u in list_users(database)
-            if u.role is Role.ADMIN
-        ),
-        physician,
-    )
+
+
+def populate_front_desk(database: PracticeDatabase, front_desk: Actor) -> None:
+    """The front desk's part of the demo, run with the admin logged in: a few medications
+    recorded after the physician signed, so exporting their plans is refused or asked about."""
     with database.session() as session:
         make_demo_reviews_stale(session, front_desk)
 

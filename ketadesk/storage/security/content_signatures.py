@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketadesk.core.permissions import Actor
+from ketadesk.models.compliance import ConsentTemplate, Prescription
 from ketadesk.models.interaction_reviews import InteractionReview
 from ketadesk.models.outcomes import QuestionnaireResponse
 from ketadesk.models.protocols import ProtocolVersion
@@ -24,6 +25,8 @@ from ketadesk.storage.security.signing_keys import Signer, content_message, sign
 PROTOCOL_VERSION = "protocol_version"
 INTERACTION_REVIEW = "interaction_review"
 SAFETY_ALERT_ACK = "safety_alert_ack"
+PRESCRIPTION = "prescription"
+CONSENT_TEMPLATE = "consent_template"
 
 
 def content_hash_of(*parts: object) -> str:
@@ -99,6 +102,25 @@ def current_content_hash(session: Session, kind: str, subject_id: int) -> str | 
     return _current_hash(session, kind, subject_id)
 
 
+def prescription_hash(row: Prescription) -> str:
+    """What issuing a prescription signs: everything on it but the void fields (voiding with a
+    reason is the only change a prescription ever takes)."""
+    return content_hash_of(
+        "prescription", row.id, row.patient_id, row.protocol_version_id, row.product,
+        row.strength_mg_per_unit, row.unit_name, row.quantity, row.directions, row.refills,
+        row.pharmacy, row.issued_at.isoformat(), row.issued_on.isoformat(), row.prescriber,
+        row.prescriber_dea_number, row.prescriber_licence_number, row.remote,
+        row.checklist_json, row.acknowledged_warnings_json,
+    )
+
+
+def consent_template_hash(
+    version: int, title: str, paragraphs: list[str], is_example: bool
+) -> str:
+    """What adding a consent template version signs: its number, title and text."""
+    return content_hash_of("consent_template", version, title, paragraphs, is_example)
+
+
 def _current_hash(session: Session, kind: str, subject_id: int) -> str | None:
     if kind == PROTOCOL_VERSION:
         version = session.get(ProtocolVersion, subject_id)
@@ -109,6 +131,15 @@ def _current_hash(session: Session, kind: str, subject_id: int) -> str | None:
     if kind == SAFETY_ALERT_ACK:
         response = session.get(QuestionnaireResponse, subject_id)
         return None if response is None else safety_ack_hash(response)
+    if kind == PRESCRIPTION:
+        prescription = session.get(Prescription, subject_id)
+        return None if prescription is None else prescription_hash(prescription)
+    if kind == CONSENT_TEMPLATE:
+        template = session.get(ConsentTemplate, subject_id)
+        return None if template is None else consent_template_hash(
+            template.version, template.title, json.loads(template.paragraphs_json),
+            template.is_example,
+        )
     return None
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ketadesk.core import audit_actions
+from ketadesk.core.dea_number import dea_number_problem
 from ketadesk.core.display_names import check_full_name
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Actor, Permission, Role, require
@@ -63,10 +64,10 @@ def _info(user: User) -> UserInfo:
 def _check_credentials(npi: str | None, dea_number: str | None, states: tuple[str, ...]) -> None:
     if npi and not is_valid_npi(npi):
         raise UserFacingError("The NPI must be 10 digits with a valid check digit.")
-    if dea_number and not (
-        len(dea_number) == 9 and dea_number[:2].isalpha() and dea_number[2:].isdigit()
-    ):
-        raise UserFacingError("A DEA number is two letters followed by seven digits.")
+    if dea_number:
+        problem = dea_number_problem(dea_number)
+        if problem:
+            raise UserFacingError(problem)
     unknown = set(states) - set(LICENCE_STATES)
     if unknown:
         raise UserFacingError("Licence states are FL and NJ only for this practice.")

@@ -2,7 +2,7 @@
 leases of checked-out patients, the conflict queue, and (in a pack) the versions it started from
 
 Revision ID: c3e4f5a60014
-Revises: 7c14e2a9d0b1
+Revises: b2d3f4e50013
 Create Date: 2026-12-02 22:20:00.000000
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "c3e4f5a60014"
-down_revision = "7c14e2a9d0b1"
+down_revision = "b2d3f4e50013"
 branch_labels = None
 depends_on = None
 
