@@ -104,13 +104,29 @@ def database_path(args: argparse.Namespace) -> Path:
     return path
 
 
+# Commands that need the whole practice, refused on a visit pack (what they do, in words).
+NEEDS_WHOLE_PRACTICE = {
+    "user": "Managing users",
+    "backup": "A backup of the practice",
+    "import-patients": "Importing patients",
+    "visit": "Managing visit packs",
+}
+
+
 def open_database_as(args: argparse.Namespace) -> tuple[PracticeDatabase, Actor]:
     """Unlock the database as ``--as NAME`` with the first password from stdin or the TTY."""
     from ketadesk.storage.security.database import PracticeDatabase
+    from ketadesk.storage.security.visit_pack_identity import refuse_in_visit_pack
 
     reader = password_reader(args)
     password = reader.read(f"Password for {args.as_user}: ")
     database, outcome = PracticeDatabase.unlock(database_path(args), args.as_user, password)
+    needs_practice = NEEDS_WHOLE_PRACTICE.get(str(getattr(args, "command", "")))
+    if needs_practice is not None and database.visit_pack is not None:
+        try:
+            refuse_in_visit_pack(database.visit_pack, needs_practice)
+        finally:
+            database.close()
     if not outcome.audit.is_intact and outcome.actor.can_manage_users:
         print(f"ketadesk: warning: {outcome.audit.describe()}", file=sys.stderr)
     return database, outcome.actor

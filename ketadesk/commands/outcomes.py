@@ -28,6 +28,7 @@ def _outcomes(args: argparse.Namespace) -> int:
         patient_id_for_mrn,
         patient_outcomes,
     )
+    from ketadesk.storage.patients.patients import list_vitals
     from ketadesk.storage.security.audit_log import record_event
 
     database, actor = open_database_as(args)
@@ -35,6 +36,7 @@ def _outcomes(args: argparse.Namespace) -> int:
         with database.session() as session:
             patient_id = patient_id_for_mrn(session, args.patient)
             result = patient_outcomes(session, patient_id, datetime.now(UTC).date())
+            vitals = list_vitals(session, patient_id)
             record_event(
                 session,
                 actor,
@@ -45,6 +47,17 @@ def _outcomes(args: argparse.Namespace) -> int:
     finally:
         database.close()
     data = outcomes_json(result)
+    data["vitals"] = [
+        {
+            "measured_at": v.measured_at.isoformat(),
+            "systolic": v.systolic,
+            "diastolic": v.diastolic,
+            "heart_rate": v.heart_rate,
+            "weight_kg": v.weight_kg,
+            "entered_by": v.entered_by,
+        }
+        for v in vitals
+    ]
     if args.json:
         print_json(data)
         return 0
@@ -78,6 +91,13 @@ def _print_text(data: dict[str, Any]) -> None:
         mode = LABELS.get(checkin["mode"], checkin["mode"])
         adherence = LABELS.get(checkin["adherence"], checkin["adherence"])
         print(f"  {checkin['date']}  {mode:<11} {adherence}")
+    print("Vitals")
+    if not data["vitals"]:
+        print("  none")
+    for v in data["vitals"]:
+        bp = f"{v['systolic']}/{v['diastolic']} mmHg" if v["systolic"] is not None else ""
+        hr = f"  HR {v['heart_rate']}/min" if v["heart_rate"] is not None else ""
+        print(f"  {v['measured_at'][:16]}  {bp}{hr}")
     monitoring = data["monitoring"]
     print(
         f"Monitoring ({monitoring['source']}): check-in every "

@@ -296,6 +296,13 @@ def _restore(args: argparse.Namespace) -> int:
     password = password_reader(args).read(f"Password for {args.as_user}: ")
     # Prove the backup opens and is intact before anything is replaced.
     backup_db, backup_outcome = PracticeDatabase.unlock(source, args.as_user, password)
+    if backup_db.visit_pack is not None:
+        from ketadesk.storage.security.visit_pack_identity import refuse_in_visit_pack
+
+        try:
+            refuse_in_visit_pack(backup_db.visit_pack, "Restoring a practice from it")
+        finally:
+            backup_db.close()
     try:
         with backup_db.session() as session:
             in_backup = practice_contents(session)

@@ -66,6 +66,14 @@ SETTINGS: dict[str, SettingSpec] = {
             choices=tuple(DATE_STYLE_LABELS),
             choice_labels=tuple(DATE_STYLE_LABELS.values()),
         ),
+        # Home visits: how long a visit pack may be out, and how long after that it still opens
+        # (to finish the day's notes) before it opens only to be returned.
+        SettingSpec("visit_lease_days", "Home-visit packs: lease length in days", 3, 1, 30),
+        SettingSpec(
+            "visit_grace_days",
+            "Home-visit packs: days after the lease ends that a pack still opens",
+            1, 0, 14,
+        ),
         # Compliance (resources/compliance/rules.json holds the rules; these are the
         # practice's own choices on top of them).
         SettingSpec(

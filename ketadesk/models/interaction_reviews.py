@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ketadesk.models.base import Base, TimestampMixin, UTCDateTime
+from ketadesk.models.base import Base, RecordUidMixin, TimestampMixin, UTCDateTime, VersionedMixin
 
 REVIEW_STATUSES = ("draft", "signed")
 DECISIONS = (
@@ -37,7 +37,7 @@ DECISIONS = (
 )
 
 
-class InteractionReview(TimestampMixin, Base):
+class InteractionReview(RecordUidMixin, VersionedMixin, TimestampMixin, Base):
     """One interaction review of one patient; ``snapshot_json`` is filled when signed."""
 
     __tablename__ = "interaction_reviews"
@@ -67,7 +67,7 @@ class InteractionReview(TimestampMixin, Base):
     )
 
 
-class ReviewDecision(Base):
+class ReviewDecision(RecordUidMixin, VersionedMixin, Base):
     """A physician's decision on one flag of a review.
 
     A decision carried forward from an earlier review keeps its original ``decided_by`` and

@@ -7,10 +7,10 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ketadesk.models.base import Base, TimestampMixin, UTCDateTime
+from ketadesk.models.base import Base, RecordUidMixin, TimestampMixin, UTCDateTime, VersionedMixin
 
 
-class CheckIn(TimestampMixin, Base):
+class CheckIn(RecordUidMixin, TimestampMixin, Base):
     """One contact with the patient: how it was done, side effects, adherence, notes."""
 
     __tablename__ = "checkins"
@@ -36,7 +36,7 @@ class CheckIn(TimestampMixin, Base):
     )
 
 
-class CheckInSymptom(Base):
+class CheckInSymptom(RecordUidMixin, Base):
     """One side effect asked about at a check-in, with its severity."""
 
     __tablename__ = "checkin_symptoms"
@@ -52,7 +52,7 @@ class CheckInSymptom(Base):
     checkin: Mapped[CheckIn] = relationship(back_populates="symptoms")
 
 
-class QuestionnaireResponse(TimestampMixin, Base):
+class QuestionnaireResponse(RecordUidMixin, TimestampMixin, Base):
     """A PHQ-9 or GAD-7 form. ``answers_json`` is a JSON list (``null`` = left blank).
 
     ``total`` and ``band`` are NULL for an incomplete form; ``safety_alert`` is true when
@@ -82,7 +82,7 @@ class QuestionnaireResponse(TimestampMixin, Base):
     )
 
 
-class SafetyAlertAck(Base):
+class SafetyAlertAck(RecordUidMixin, Base):
     """A physician's acknowledgement of an item-9 alert (who, when, short note)."""
 
     __tablename__ = "safety_alert_acks"
@@ -98,7 +98,7 @@ class SafetyAlertAck(Base):
     response: Mapped[QuestionnaireResponse] = relationship(back_populates="acknowledgement")
 
 
-class DoseLogRecord(TimestampMixin, Base):
+class DoseLogRecord(RecordUidMixin, TimestampMixin, Base):
     """One home session as reported by the patient: dose (mg), BP (mmHg), HR (beats/min)."""
 
     __tablename__ = "dose_log"
@@ -122,7 +122,7 @@ class DoseLogRecord(TimestampMixin, Base):
     entered_by: Mapped[str] = mapped_column(String(64))
 
 
-class DoseBreachAlert(TimestampMixin, Base):
+class DoseBreachAlert(RecordUidMixin, VersionedMixin, TimestampMixin, Base):
     """A home dose that broke a safety rule of the protocol (BP above the hold limit, dose
     above the maximum, doses too close together), open until a physician acknowledges it.
 

@@ -7,13 +7,13 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ketadesk.models.base import Base, TimestampMixin, UTCDateTime
+from ketadesk.models.base import Base, RecordUidMixin, TimestampMixin, UTCDateTime, VersionedMixin
 
 PATIENT_STATUSES = ("screening", "active", "paused", "discharged")
 MEDICATION_SOURCES = ("patient_reported", "verified")
 
 
-class Patient(TimestampMixin, Base):
+class Patient(RecordUidMixin, VersionedMixin, TimestampMixin, Base):
     __tablename__ = "patients"
     __table_args__ = (
         CheckConstraint("state IN ('FL', 'NJ')", name="state_served"),
@@ -74,7 +74,7 @@ class Patient(TimestampMixin, Base):
     )
 
 
-class PatientMedication(TimestampMixin, Base):
+class PatientMedication(RecordUidMixin, VersionedMixin, TimestampMixin, Base):
     """A current medication exactly as typed ("Ativan 1 mg at bedtime"), plus optional structure."""
 
     __tablename__ = "patient_medications"
@@ -105,7 +105,7 @@ class PatientMedication(TimestampMixin, Base):
     patient: Mapped[Patient] = relationship(back_populates="medications")
 
 
-class PatientCondition(TimestampMixin, Base):
+class PatientCondition(RecordUidMixin, VersionedMixin, TimestampMixin, Base):
     __tablename__ = "patient_conditions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -122,7 +122,7 @@ class PatientCondition(TimestampMixin, Base):
     patient: Mapped[Patient] = relationship(back_populates="conditions")
 
 
-class PatientAllergy(TimestampMixin, Base):
+class PatientAllergy(RecordUidMixin, VersionedMixin, TimestampMixin, Base):
     __tablename__ = "patient_allergies"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -135,7 +135,7 @@ class PatientAllergy(TimestampMixin, Base):
     patient: Mapped[Patient] = relationship(back_populates="allergies")
 
 
-class VitalSign(Base):
+class VitalSign(RecordUidMixin, Base):
     """One set of vitals: blood pressure (mmHg), heart rate (beats/min), weight (kg)."""
 
     __tablename__ = "vital_signs"
@@ -154,7 +154,7 @@ class VitalSign(Base):
     patient: Mapped[Patient] = relationship(back_populates="vitals")
 
 
-class PatientStatusChange(Base):
+class PatientStatusChange(RecordUidMixin, Base):
     __tablename__ = "patient_status_changes"
 
     id: Mapped[int] = mapped_column(primary_key=True)

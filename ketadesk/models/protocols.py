@@ -16,10 +16,10 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ketadesk.models.base import Base, TimestampMixin, UTCDateTime
+from ketadesk.models.base import Base, RecordUidMixin, TimestampMixin, UTCDateTime, VersionedMixin
 
 
-class PatientProtocol(TimestampMixin, Base):
+class PatientProtocol(RecordUidMixin, VersionedMixin, TimestampMixin, Base):
     """One course of treatment for a patient; at most one is active at a time."""
 
     __tablename__ = "patient_protocols"
@@ -44,7 +44,7 @@ class PatientProtocol(TimestampMixin, Base):
     )
 
 
-class ProtocolVersion(TimestampMixin, Base):
+class ProtocolVersion(RecordUidMixin, VersionedMixin, TimestampMixin, Base):
     """One numbered version of a protocol. Doses live in ``protocol_json`` (mg); the weight
     (kg) and its date are the chart weight mg/kg was computed from when it was saved."""
 

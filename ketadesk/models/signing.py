@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ketadesk.models.base import Base, UTCDateTime
+from ketadesk.models.base import Base, RecordUidMixin, UTCDateTime
 
 
 class UserGrant(Base):
@@ -50,7 +50,7 @@ class SlotGrant(Base):
     signature: Mapped[str] = mapped_column(String(100))
 
 
-class ContentSignature(Base):
+class ContentSignature(RecordUidMixin, Base):
     """A physician's Ed25519 signature over signed clinical content (its SHA-256 hash)."""
 
     __tablename__ = "content_signatures"

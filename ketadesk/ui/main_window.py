@@ -84,6 +84,8 @@ class MainWindow(QMainWindow):
         )
         self.audit_warning.hide()
         self.banners.addWidget(self.audit_warning)
+        self.visit_pack_bar = self._build_visit_pack_bar()
+        self.banners.addWidget(self.visit_pack_bar)
         self.safety_banner = SafetyBanner(context)
         self.banners.addWidget(self.safety_banner)
         self.safety_banner.refresh()
@@ -113,6 +115,23 @@ class MainWindow(QMainWindow):
         self._checks = OpRunner(self)
 
     # --- construction -----------------------------------------------------------------------
+    def _build_visit_pack_bar(self) -> QLabel:
+        """On a visit pack: what it is, who took it and until when (hidden on a practice)."""
+        bar = QLabel()
+        bar.setAccessibleName("Visit pack")
+        bar.setWordWrap(True)
+        bar.setStyleSheet("background: #e5f1fb; border: 1px solid #0063b1; padding: 6px;")
+        pack = self.context.db.visit_pack
+        if pack is None:
+            bar.hide()
+            return bar
+        words = pack.describe()
+        bar.setText(
+            f"{words[0].upper()}{words[1:]}. Everything recorded here goes back to the "
+            "practice when the pack is returned there."
+        )
+        return bar
+
     def _build_roster(self) -> RosterView:
         return RosterView(self.context)
 
@@ -326,7 +345,7 @@ class MainWindow(QMainWindow):
         protocol = ProtocolEditor(self.context, patient_id)
         protocol.practice_limits_requested.connect(self._open_limits)
         checkins = CheckInsTab(self.context, patient_id)
-        chart.add_tab("Interaction &review", review)  # Alt+R, Alt+T, Alt+K, Alt+X (see PatientChart)
+        chart.add_tab("Interaction &review", review)  # Alt+R, T, K, X (see PatientChart)
         chart.add_tab("Pro&tocol", protocol)
         chart.add_tab("Chec&k-ins && outcomes", checkins)
         chart.add_tab("Prescriptions && compliance (&X)", ComplianceTab(self.context, patient_id))

@@ -478,6 +478,16 @@ def add_vitals(
     return vitals_entry(vitals)
 
 
+def list_vitals(session: Session, patient_id: int) -> tuple[VitalsEntry, ...]:
+    """Every set of vitals of a patient, oldest first (mmHg, beats per minute, kg)."""
+    rows = session.execute(
+        select(VitalSign)
+        .where(VitalSign.patient_id == patient_id)
+        .order_by(VitalSign.measured_at, VitalSign.id)
+    ).scalars()
+    return tuple(vitals_entry(v) for v in rows)
+
+
 def field_label(name: str) -> str:
     """The form label for a demographics field name ("dob" -> "Date of birth")."""
     return FIELD_LABELS.get(name, name)

@@ -96,6 +96,12 @@ def safety_ack_hash(row: QuestionnaireResponse) -> str:
     )
 
 
+def current_content_hash(session: Session, kind: str, subject_id: int) -> str | None:
+    """What a signature of ``kind`` over record ``subject_id`` covers as stored now (None when
+    the record is gone)."""
+    return _current_hash(session, kind, subject_id)
+
+
 def prescription_hash(row: Prescription) -> str:
     """What issuing a prescription signs: everything on it but the void fields (voiding with a
     reason is the only change a prescription ever takes)."""

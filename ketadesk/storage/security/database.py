@@ -105,6 +105,11 @@ from ketadesk.storage.security.migrate import (
 from ketadesk.storage.security.orm_warmup import start_orm_warm_up
 from ketadesk.storage.security.password_rules import check_new_password
 from ketadesk.storage.security.signing_keys import Signer, new_private_key, public_key_of
+from ketadesk.storage.security.visit_pack_identity import (
+    VisitPackIdentity,
+    refuse_closed_pack,
+    visit_pack_identity,
+)
 
 
 class DatabaseDamagedError(UserFacingError):
@@ -230,6 +235,8 @@ class PracticeDatabase:
         self._signer: Signer | None = None
         self.trust_root: str | None = None
         self._signing_tables_just_created = False
+        # Set when this database is a visit pack (read at opening).
+        self.visit_pack: VisitPackIdentity | None = None
 
     def _keyed_engine(self, key: bytes) -> Engine:
         engine = create_keyed_engine(self.path, key)
@@ -247,10 +254,12 @@ class PracticeDatabase:
         full_name: str,
         password: str,
         kdf: KdfParams | None = None,
+        role: str = "physician",
     ) -> tuple[PracticeDatabase, Actor, str]:
         """Create an encrypted database and its first physician (who manages users).
 
-        Returns the open database, the first user, and the one-time recovery key.
+        Returns the open database, the first user, and the one-time recovery key. ``role``
+        is "admin" only for a visit pack taken by an admin (who stays an admin in it).
         """
         path = Path(path)
         if path.exists() or KeySlotFile.path_for(path).exists():
@@ -283,7 +292,7 @@ class PracticeDatabase:
                     slots.database_id,
                     signer,
                     user_name=user_name,
-                    role="physician",
+                    role=role,
                     can_manage_users=True,
                     public_key=root,
                 )
@@ -293,7 +302,7 @@ class PracticeDatabase:
                 user = User(
                     user_name=user_name,
                     full_name=full_name.strip(),
-                    role="physician",
+                    role=role,
                     can_manage_users=True,
                     password_changed_at=datetime.now(UTC),
                 )
@@ -305,7 +314,7 @@ class PracticeDatabase:
                     session,
                     actor,
                     audit_actions.USER_ADDED,
-                    detail=f"user {user_name} role physician, manages users",
+                    detail=f"user {user_name} role {role}, manages users",
                 )
             slots.save(path)
         except BaseException:
@@ -324,10 +333,12 @@ class PracticeDatabase:
         *,
         now: datetime | None = None,
         check_pages_later: bool = False,
+        returning_visit_pack: bool = False,
     ) -> tuple[PracticeDatabase, UnlockOutcome]:
         """Open the database as ``user_name``. A wrong password changes no database file.
 
-        ``check_pages_later``: see ``open_with_key``."""
+        ``check_pages_later``: see ``open_with_key``. A visit pack whose lease and grace
+        period are over opens only with ``returning_visit_pack``."""
         path = Path(path)
         if not path.exists():
             raise UserFacingError(
@@ -348,6 +359,8 @@ class PracticeDatabase:
         database, outcome = cls._open_as(
             path, slots, user_name, _UsedSlot(slot, opened, password), check_pages_later
         )
+        if not returning_visit_pack:
+            database._refuse_closed_pack(now)
         # Re-read: the log-in itself may have rewritten this user's slot (signing key added).
         rewrap_weak_user_slot(path, KeySlotFile.load(path), database.database_key(), user_name,
                               password)
@@ -391,9 +404,18 @@ class PracticeDatabase:
             raise UserFacingError(
                 "This computer no longer remembers you for this database; enter your password."
             )
-        return cls._open_as(
+        database, outcome = cls._open_as(
             path, slots, user_name, _UsedSlot(found[0], found[1], None), check_pages_later
         )
+        database._refuse_closed_pack(None)
+        return database, outcome
+
+    def _refuse_closed_pack(self, now: datetime | None) -> None:
+        try:
+            refuse_closed_pack(self.visit_pack, now or datetime.now(UTC))
+        except UserFacingError:
+            self.close()
+            raise
 
     def remember_on_this_computer(self, actor: Actor) -> bytes:
         """Add a device slot for ``actor``; returns the secret to keep in the OS keyring."""
@@ -495,6 +517,7 @@ class PracticeDatabase:
     def _check_identity(self) -> None:
         with self.session() as session:
             stored = session.get(PracticeMeta, "database_id")
+            self.visit_pack = visit_pack_identity(session)
         if stored is None or stored.value != self.database_id:
             raise UserFacingError(
                 "The key file beside the database belongs to a different practice database. "

@@ -1,0 +1,1 @@
+"""Home visits offline: check patients out to a visit pack, return it, leases and conflicts."""
