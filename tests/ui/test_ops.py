@@ -49,3 +49,45 @@ def test_a_result_for_a_closed_widget_is_dropped_not_raised(qtbot):
     with qtbot.waitSignal(runner.data_changed, timeout=5000):
         release.set()
     assert not shiboken6.isValid(label)
+
+
+def test_an_op_stopped_by_the_page_check_opens_no_dialog(qtbot, monkeypatch):
+    """The main window answers a failed page check with one notice; views that were loading
+    must not each open a modal dialog on top of it."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from ketadesk.storage.security.database import DatabaseDamagedError
+
+    dialogs: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *args: dialogs.append(args[2]))
+    monkeypatch.setattr(QMessageBox, "critical", lambda *args: dialogs.append(args[2]))
+    runner = OpRunner()
+
+    def damaged() -> None:
+        raise DatabaseDamagedError("The practice database is damaged.")
+
+    def refused() -> None:
+        raise UserFacingError("Nothing was saved.")
+
+    for work in (damaged, refused):
+        runner.run(work)
+    qtbot.waitUntil(lambda: runner.wait_for_done(0) and dialogs == ["Nothing was saved."],
+                    timeout=5000)
+
+
+def test_errors_arriving_while_an_error_dialog_is_open_do_not_stack(qtbot, monkeypatch):
+    """A modal dialog keeps delivering other ops' results; each used to open a dialog on top."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from ketadesk.ui.common.ops import show_error
+
+    dialogs: list[str] = []
+
+    def modal(_parent, _title, text):
+        dialogs.append(text)
+        show_error(None, UserFacingError("second, while the first is open"))
+
+    monkeypatch.setattr(QMessageBox, "warning", modal)
+    show_error(None, UserFacingError("first"))
+    show_error(None, UserFacingError("after the first was closed"))
+    assert dialogs == ["first", "after the first was closed"]

@@ -17,8 +17,14 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from ketadesk.core.errors import UserFacingError
+from ketadesk.storage.security.database import DatabaseDamagedError
 
 log = logging.getLogger(__name__)
+
+# An error dialog is modal: while one is open, Qt keeps delivering the results of other ops, and
+# each failure would open another dialog on top (and, at shutdown, recurse until Qt aborts). The
+# first dialog is shown; the ones that arrive while it is open are logged and dropped.
+_dialog_open = False
 
 
 class _Relay(QObject):
@@ -51,6 +57,18 @@ class _Job(QRunnable):
 
 def show_error(parent: QWidget | None, error: BaseException) -> None:
     """The one place errors become a dialog. Unexpected errors never show patient data."""
+    global _dialog_open
+    if _dialog_open:
+        log.warning("%s while an error dialog was open: not shown", type(error).__name__)
+        return
+    _dialog_open = True
+    try:
+        _show_error_dialog(parent, error)
+    finally:
+        _dialog_open = False
+
+
+def _show_error_dialog(parent: QWidget | None, error: BaseException) -> None:
     if isinstance(error, UserFacingError):
         QMessageBox.warning(parent, "KetaDesk", error.message)
         return
@@ -112,6 +130,11 @@ class OpRunner(QObject):
             self._finish(relay)
             if on_failure is not None:
                 _call_if_receiver_alive(on_failure, error)
+            elif isinstance(error, DatabaseDamagedError):
+                # Only the page check raises this to an op, and the main window answers that
+                # check by hiding the data behind one notice; a dialog for every view that was
+                # loading would bury it.
+                log.warning("an op stopped: the database failed its page check")
             else:
                 show_error(parent_widget or QApplication.activeWindow(), error)
 
