@@ -118,6 +118,8 @@ def _import(args: argparse.Namespace) -> int:
         "patients_in_file": len(reading.patients),
         "problems": [{"where": p.where, "problem": p.reason} for p in reading.problems],
         "skipped": [{"where": p.where, "reason": p.reason} for p in reading.skipped],
+        "skipped_by_kind": reading.skipped_by_kind(),
+        "prescriptions_not_imported": reading.prescriptions_not_imported,
     }
     if reading.has_problems:
         report["imported"] = 0
@@ -157,6 +159,10 @@ def _import(args: argparse.Namespace) -> int:
         f"sets of vitals and {result.questionnaires} questionnaires.",
         file=sys.stderr,
     )
+    if result.prescriptions_not_imported:
+        count = result.prescriptions_not_imported
+        print(f"{count} prescription{'s' if count != 1 else ''} not imported: prescriptions "
+              "are issued and signed in KetaDesk.", file=sys.stderr)
     report.update(
         imported=0 if args.dry_run else result.patients,
         would_import=result.patients,

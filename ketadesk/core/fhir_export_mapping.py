@@ -4,7 +4,8 @@ Pure mapping from plain snapshots (filled by ``storage/interchange``) to the lib
 models, so every resource passes the library's validation as it is built; no dictionaries are
 assembled by hand. Codes come from ``core.fhir_codes`` (data with sources). Text is always
 kept as typed; a code is added only where the chart holds one (ICD-10-CM on problem-list
-entries). The knowledge base carries no RxNorm codes, so medications travel as text only.
+entries). The knowledge base carries no RxNorm codes, so medications and prescriptions travel
+as text only.
 
 Units: blood pressure in mmHg, heart rate in beats per minute, weight in kg, doses in mg.
 """
@@ -30,6 +31,10 @@ from fhir.resources.R4B.dosage import Dosage
 from fhir.resources.R4B.extension import Extension
 from fhir.resources.R4B.humanname import HumanName
 from fhir.resources.R4B.identifier import Identifier
+from fhir.resources.R4B.medicationrequest import (
+    MedicationRequest,
+    MedicationRequestDispenseRequest,
+)
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.meta import Meta
 from fhir.resources.R4B.observation import Observation, ObservationComponent
@@ -76,6 +81,17 @@ def mrn_system(practice_id: str) -> str:
 def user_system(practice_id: str) -> str:
     """The identifier system of one practice's user names (signing physicians)."""
     return f"urn:ketadesk:practice:{practice_id}:user"
+
+
+def prescription_system(practice_id: str) -> str:
+    """The identifier system of one practice's prescription numbers."""
+    return f"urn:ketadesk:practice:{practice_id}:prescription"
+
+
+def is_ketadesk_prescription_system(system: str | None) -> bool:
+    """True for the prescription identifier system of any KetaDesk practice."""
+    return bool(system) and str(system).startswith("urn:ketadesk:practice:") and str(
+        system).endswith(":prescription")
 
 
 @dataclass(frozen=True)
@@ -137,6 +153,27 @@ class SignedPlanLine:
 
 
 @dataclass(frozen=True)
+class PrescriptionLine:
+    """One issued and signed prescription: strength in mg per unit, quantity in units;
+    ``status`` is "issued" or "void"; ``fills`` counts the dispensings recorded (first fill
+    and refills)."""
+
+    row_id: int
+    protocol_version_id: int
+    product: str
+    strength_mg_per_unit: float
+    unit_name: str
+    quantity: float
+    directions: str
+    refills: int
+    issued_at: datetime
+    prescriber: str
+    prescriber_full_name: str
+    status: str
+    fills: int
+
+
+@dataclass(frozen=True)
 class PatientSnapshot:
     """Everything one patient's bundle carries, as plain values."""
 
@@ -149,6 +186,7 @@ class PatientSnapshot:
     vitals: tuple[VitalsLine, ...] = ()
     questionnaires: tuple[QuestionnaireLine, ...] = ()
     plans: tuple[SignedPlanLine, ...] = ()
+    prescriptions: tuple[PrescriptionLine, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -240,6 +278,9 @@ def patient_bundle(snapshot: PatientSnapshot, context: ExportContext) -> Bundle:
         _questionnaire(builder, form)
     for plan in snapshot.plans:
         _care_plan(builder, plan)
+    signed_versions = {plan.version_id for plan in snapshot.plans}
+    for prescription in snapshot.prescriptions:
+        _prescription(builder, prescription, signed_versions)
     return Bundle(
         id=str(uuid.uuid5(uuid.NAMESPACE_URL, builder.patient_url)),
         type="collection",
@@ -450,6 +491,59 @@ def _session_words(protocol: Protocol, number: int, dose_mg: float, units: float
     return f"Session {number}: ketamine {dose_mg:g} mg ({amount}){extra}"
 
 
+def _signer(b: _Builder, user_name: str, full_name: str) -> Reference:
+    """A physician by user name and full name (the export carries no Practitioner)."""
+    return Reference(
+        identifier=Identifier(system=user_system(b.context.practice_id), value=user_name),
+        display=full_name or user_name,
+    )
+
+
+def prescription_status(status: str, refills: int, fills: int) -> str:
+    """The MedicationRequest status of a prescription: a voided one is "cancelled" when
+    nothing was dispensed and "stopped" when some of it was; an issued one is "completed"
+    once the first fill and every refill were dispensed, else "active"."""
+    if status == "void":
+        return "stopped" if fills else "cancelled"
+    return "completed" if fills > refills else "active"
+
+
+def prescription_medication_text(line: PrescriptionLine) -> str:
+    """The drug as the prescription names it: product and strength (mg per unit)."""
+    return f"{line.product}, {line.strength_mg_per_unit:g} mg per {line.unit_name}"
+
+
+def _prescription(b: _Builder, line: PrescriptionLine, signed_versions: set[int]) -> None:
+    url = b.url("prescription", line.row_id)
+    requester = _signer(b, line.prescriber, line.prescriber_full_name)
+    based_on = None
+    if line.protocol_version_id in signed_versions:
+        based_on = [Reference(reference=b.url("careplan", line.protocol_version_id))]
+    b.add(url, MedicationRequest(
+        identifier=[Identifier(use="official", system=prescription_system(b.context.practice_id),
+                               value=str(line.row_id))],
+        status=prescription_status(line.status, line.refills, line.fills),
+        intent="order",
+        medicationCodeableConcept=CodeableConcept(text=prescription_medication_text(line)),
+        subject=b.subject(),
+        authoredOn=line.issued_at,
+        requester=requester,
+        basedOn=based_on,
+        dosageInstruction=[Dosage(text=line.directions)],
+        dispenseRequest=MedicationRequestDispenseRequest(
+            quantity=Quantity(value=Decimal(str(line.quantity)), unit=line.unit_name),
+            numberOfRepeatsAllowed=line.refills,
+        ),
+    ))
+    b.add(b.url("prescription-provenance", line.row_id), Provenance(
+        target=[Reference(reference=url)],
+        recorded=line.issued_at,
+        agent=[ProvenanceAgent(
+            type=b.coded("provenance_participant", "author", "Author"), who=requester,
+        )],
+    ))
+
+
 def _care_plan(b: _Builder, plan: SignedPlanLine) -> None:
     protocol = plan.protocol
     url = b.url("careplan", plan.version_id)
@@ -464,10 +558,7 @@ def _care_plan(b: _Builder, plan: SignedPlanLine) -> None:
         ))
         for s in dosing_calendar(protocol, plan.start_date, plan.weight_kg)
     ]
-    signer = Reference(
-        identifier=Identifier(system=user_system(b.context.practice_id), value=plan.signed_by),
-        display=plan.signed_by_full_name or plan.signed_by,
-    )
+    signer = _signer(b, plan.signed_by, plan.signed_by_full_name)
     end = plan.start_date + timedelta(days=7 * protocol.duration_weeks)
     b.add(url, CarePlan(
         status="active" if plan.is_current else "revoked",

@@ -26,7 +26,11 @@ from ketadesk.core.demographics import (
 )
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.fhir_codes import fhir_codes
-from ketadesk.core.fhir_export_mapping import CONTACT_ROLE_SYSTEM, SEX_EXTENSION
+from ketadesk.core.fhir_export_mapping import (
+    CONTACT_ROLE_SYSTEM,
+    SEX_EXTENSION,
+    is_ketadesk_prescription_system,
+)
 from ketadesk.core.icd10cm import icd10cm_code
 from ketadesk.core.measurements import blood_pressure_problems, heart_rate_problem, weight_problem
 from ketadesk.core.questionnaires import load_instrument, score_questionnaire
@@ -43,6 +47,8 @@ SKIPPED_REASONS = {
     "Practitioner": "users are added in KetaDesk by a user manager",
 }
 DEFAULT_SKIP_REASON = "KetaDesk does not keep {type} records"
+#: Why a prescription KetaDesk issued (in any practice) is listed and not imported.
+PRESCRIPTION_NOT_IMPORTED = "prescriptions are issued and signed in KetaDesk, not imported"
 _ACTIVE_MED = {"active", "intended", "on-hold", "unknown", "draft"}
 _SEX_OF_GENDER = {"female": "female", "male": "male", "other": "other"}
 _INACTIVE_CONDITION = {"inactive", "remission", "resolved"}
@@ -55,6 +61,7 @@ class ResourceProblem:
     where: str
     reason: str
     blocks: bool = True
+    kind: str = ""  # the resource type, when the file said it
 
     def describe(self) -> str:
         return f"{self.where}: {self.reason}"
@@ -231,6 +238,16 @@ def read_condition(resource: Any) -> ImportedCondition:
     if resource.clinicalStatus is not None:
         status = next((c.code for c in resource.clinicalStatus.coding or [] if c.code), "")
     return ImportedCondition(text[:300], code, status not in _INACTIVE_CONDITION)
+
+
+def is_ketadesk_prescription(resource: Any) -> bool:
+    """True for a MedicationRequest that is a prescription a KetaDesk practice issued (its
+    identifier is in a KetaDesk prescription system). Such a prescription is never imported:
+    neither as a live prescription (those are issued and signed here) nor as a medication
+    line (the signed protocol it follows is not copied either)."""
+    return resource.get_resource_type() == "MedicationRequest" and any(
+        is_ketadesk_prescription_system(i.system) for i in resource.identifier or []
+    )
 
 
 def read_medication(resource: Any) -> ImportedMedication | None:

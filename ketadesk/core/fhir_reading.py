@@ -18,11 +18,13 @@ from typing import Any
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.fhir_import_mapping import (
     DEFAULT_SKIP_REASON,
+    PRESCRIPTION_NOT_IMPORTED,
     READ_TYPES,
     SKIPPED_REASONS,
     ImportedPatient,
     ImportedVitals,
     ResourceProblem,
+    is_ketadesk_prescription,
     is_questionnaire_observation,
     observation_moment,
     read_condition,
@@ -51,6 +53,18 @@ class FhirReading:
     @property
     def has_problems(self) -> bool:
         return bool(self.problems)
+
+    @property
+    def prescriptions_not_imported(self) -> int:
+        """How many KetaDesk prescriptions the files hold (listed, never imported)."""
+        return sum(1 for p in self.skipped if p.reason.endswith(PRESCRIPTION_NOT_IMPORTED))
+
+    def skipped_by_kind(self) -> dict[str, int]:
+        """How many resources of each type were skipped on purpose."""
+        counts: dict[str, int] = {}
+        for problem in self.skipped:
+            counts[problem.kind] = counts.get(problem.kind, 0) + 1
+        return counts
 
 
 @dataclass(frozen=True)
@@ -176,7 +190,8 @@ def read_fhir_files(files: Sequence[tuple[str, bytes]], *, today: date) -> FhirR
             continue
         if kind not in READ_TYPES:
             reason = SKIPPED_REASONS.get(kind, DEFAULT_SKIP_REASON.format(type=kind))
-            skipped.append(ResourceProblem(raw.where, f"not imported: {reason}", blocks=False))
+            skipped.append(ResourceProblem(raw.where, f"not imported: {reason}", blocks=False,
+                                           kind=kind))
             continue
         if kind == "Patient":
             try:
@@ -204,7 +219,8 @@ def read_fhir_files(files: Sequence[tuple[str, bytes]], *, today: date) -> FhirR
             problems.append(ResourceProblem(raw.where, str(error)))
             continue
         if note:
-            skipped.append(ResourceProblem(raw.where, f"not imported: {note}", blocks=False))
+            skipped.append(ResourceProblem(raw.where, f"not imported: {note}", blocks=False,
+                                           kind=model.get_resource_type()))
     unique = list({id(p): p for p in patients.values()}.values())
     return FhirReading(tuple(unique), tuple(problems), tuple(skipped), len(raws))
 
@@ -228,6 +244,8 @@ def _read_into(patient: ImportedPatient, model: Any) -> str | None:
     kind = model.get_resource_type()
     if kind == "Condition":
         patient.conditions.append(read_condition(model))
+    elif is_ketadesk_prescription(model):
+        return PRESCRIPTION_NOT_IMPORTED
     elif kind in ("MedicationStatement", "MedicationRequest"):
         medication = read_medication(model)
         if medication is None:

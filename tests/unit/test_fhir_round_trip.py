@@ -19,6 +19,7 @@ from ketadesk.core.demographics import PatientDemographics
 from ketadesk.core.fhir_codes import fhir_codes
 from ketadesk.core.fhir_reading import read_fhir_files
 from ketadesk.models.audit import AuditEvent
+from ketadesk.models.compliance import Prescription
 from ketadesk.models.outcomes import QuestionnaireResponse
 from ketadesk.models.patients import Patient
 from tests.conftest import PASSWORD, PHYSICIAN, copy_practice
@@ -114,6 +115,9 @@ def test_round_trip_through_fhir_keeps_every_patient_field_by_field(
             p.mrn: _chart(session, p.id)
             for p in session.execute(select(Patient)).scalars()
         }
+        prescriptions = session.execute(
+            select(func.count()).select_from(Prescription)
+        ).scalar_one()
     db.close()
     assert summary.patients == len(ids) == DEMO_PATIENTS + 1
 
@@ -124,7 +128,9 @@ def test_round_trip_through_fhir_keeps_every_patient_field_by_field(
         "not imported: questionnaire answers are read from the QuestionnaireResponse",
         "not imported: a treatment plan is signed again in KetaDesk, never copied from a file",
         "not imported: who signed what in the other system stays with that system's record",
+        "not imported: prescriptions are issued and signed in KetaDesk, not imported",
     }
+    assert reading.prescriptions_not_imported == prescriptions > 0  # the demo issues some
 
     target = copy_practice(prepared_practice, tmp_path / "target")
     db, physician = _open(target)
@@ -176,7 +182,7 @@ def test_every_exported_resource_passes_the_library_and_uses_checked_codes(
                 if coding.get("system") == codes.loinc:
                     assert coding["code"] in known_loinc, text[:200]
     assert kinds == {"Patient", "Condition", "MedicationStatement", "Observation",
-                     "QuestionnaireResponse", "CarePlan", "Provenance"}
+                     "QuestionnaireResponse", "CarePlan", "Provenance", "MedicationRequest"}
 
 
 def _codings(value: object):

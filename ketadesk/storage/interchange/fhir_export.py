@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ketadesk.core import audit_actions
@@ -24,6 +24,7 @@ from ketadesk.core.fhir_export_mapping import (
     ExportContext,
     MedicationLine,
     PatientSnapshot,
+    PrescriptionLine,
     QuestionnaireLine,
     SignedPlanLine,
     VitalsLine,
@@ -34,13 +35,16 @@ from ketadesk.core.output_paths import check_output_path
 from ketadesk.core.permissions import Actor, Permission, require
 from ketadesk.core.private_files import make_private_folder, write_private_bytes
 from ketadesk.core.protocol_serialization import protocol_from_dict
+from ketadesk.models.compliance import Prescription, PrescriptionFill
 from ketadesk.models.outcomes import QuestionnaireResponse
 from ketadesk.models.patients import Patient, PatientCondition, PatientMedication, VitalSign
 from ketadesk.models.protocols import PatientProtocol, ProtocolVersion
+from ketadesk.models.signing import ContentSignature
 from ketadesk.storage.interchange.fhir_bundle_files import sync_folder, write_all
 from ketadesk.storage.patients.patient_records import demographics_of
 from ketadesk.storage.plans.plan_document_builder import practice_database_id
 from ketadesk.storage.security.audit_log import record_event
+from ketadesk.storage.security.content_signatures import PRESCRIPTION
 
 BATCH = 500
 PARALLEL_FROM = 200  # fewer patients are exported sooner than worker processes start
@@ -108,6 +112,40 @@ def _plans(session: Session, ids: Sequence[int]) -> dict[int, list[SignedPlanLin
     return found
 
 
+def _prescriptions(session: Session, ids: Sequence[int]) -> dict[int, list[PrescriptionLine]]:
+    """Issued prescriptions (voided ones too) that carry their physician's signature over
+    the content as stored; one without it is not a prescription to send anywhere."""
+    fills = (
+        select(PrescriptionFill.prescription_id, func.count().label("fills"))
+        .group_by(PrescriptionFill.prescription_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Prescription, func.coalesce(fills.c.fills, 0))
+        .join(ContentSignature, (ContentSignature.subject_kind == PRESCRIPTION)
+              & (ContentSignature.subject_id == Prescription.id)
+              & (ContentSignature.content_hash == Prescription.content_hash))
+        .outerjoin(fills, fills.c.prescription_id == Prescription.id)
+        .where(Prescription.patient_id.in_(ids))
+        .order_by(Prescription.patient_id, Prescription.issued_at, Prescription.id)
+    ).all()
+    found: dict[int, list[PrescriptionLine]] = defaultdict(list)
+    seen: set[int] = set()
+    for row, fill_count in rows:
+        if row.id in seen:  # a prescription signed twice is still one prescription
+            continue
+        seen.add(row.id)
+        found[row.patient_id].append(PrescriptionLine(
+            row_id=row.id, protocol_version_id=row.protocol_version_id, product=row.product,
+            strength_mg_per_unit=row.strength_mg_per_unit, unit_name=row.unit_name,
+            quantity=row.quantity, directions=row.directions, refills=row.refills,
+            issued_at=row.issued_at, prescriber=row.prescriber,
+            prescriber_full_name=row.prescriber_full_name, status=row.status,
+            fills=int(fill_count),
+        ))
+    return found
+
+
 def patient_snapshots(session: Session, ids: Sequence[int]) -> list[PatientSnapshot]:
     """The charts of these patients as plain snapshots, in the order of ``ids``."""
     ids = list(ids)
@@ -147,6 +185,7 @@ def patient_snapshots(session: Session, ids: Sequence[int]) -> list[PatientSnaps
             QuestionnaireLine(form.id, form.instrument, form.taken_on, answers, form.total)
         )
     plans = _plans(session, ids)
+    prescriptions = _prescriptions(session, ids)
     patients = {
         p.id: p for p in session.execute(select(Patient).where(Patient.id.in_(ids))).scalars()
     }
@@ -161,6 +200,7 @@ def patient_snapshots(session: Session, ids: Sequence[int]) -> list[PatientSnaps
             vitals=tuple(vitals[pid]),
             questionnaires=tuple(forms[pid]),
             plans=tuple(plans[pid]),
+            prescriptions=tuple(prescriptions[pid]),
         )
         for pid in ids
         if pid in patients

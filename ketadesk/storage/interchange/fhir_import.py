@@ -70,6 +70,7 @@ class FhirImportResult:
     new_mrns: tuple[str, ...]
     skipped_resources: int
     dry_run: bool = False
+    prescriptions_not_imported: int = 0  # KetaDesk prescriptions in the file, never imported
 
 
 def _condition_codes(condition: ImportedCondition) -> tuple[str | None, str | None]:
@@ -175,6 +176,7 @@ def import_fhir_reading(
         new_mrns=tuple(mrns),
         skipped_resources=len(reading.skipped),
         dry_run=dry_run,
+        prescriptions_not_imported=reading.prescriptions_not_imported,
         **counts,
     )
 

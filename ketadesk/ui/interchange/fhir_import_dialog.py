@@ -45,6 +45,9 @@ def _counts(result: FhirImportResult) -> str:
         f"{result.patients} patient(s) with {result.medications} medications, "
         f"{result.conditions} conditions, {result.vitals} sets of vitals and "
         f"{result.questionnaires} questionnaires"
+    ) + (
+        f"; {result.prescriptions_not_imported} prescription(s) not imported (prescriptions "
+        "are issued and signed in KetaDesk)" if result.prescriptions_not_imported else ""
     )
 
 
