@@ -316,7 +316,8 @@ def _patient(b: _Builder) -> Patient:
     contacts = []
     if d.emergency_contact_name or d.emergency_contact_phone:
         contacts.append(_contact(b, "C", "Emergency Contact", d.emergency_contact_name,
-                                 d.emergency_contact_phone, system_key="contact_role"))
+                                 d.emergency_contact_phone, system_key="contact_role",
+                                 relationship=d.emergency_contact_relationship))
     if d.sitter_name or d.sitter_phone:
         contacts.append(_contact(b, "sitter", "Sitter for home sessions", d.sitter_name,
                                  d.sitter_phone))
@@ -337,11 +338,17 @@ def _patient(b: _Builder) -> Patient:
 
 
 def _contact(
-    b: _Builder, code: str, display: str, name: str, phone: str, *, system_key: str = ""
+    b: _Builder, code: str, display: str, name: str, phone: str, *, system_key: str = "",
+    relationship: str = "",
 ) -> PatientContact:
+    """A contact by role (a code); the relationship as typed ("parent") rides beside it as
+    a text-only concept."""
     system = b.codes.systems[system_key] if system_key else CONTACT_ROLE_SYSTEM
+    roles = [CodeableConcept(coding=[Coding(system=system, code=code, display=display)])]
+    if relationship:
+        roles.append(CodeableConcept(text=relationship))
     return PatientContact(
-        relationship=[CodeableConcept(coding=[Coding(system=system, code=code, display=display)])],
+        relationship=roles,
         name=HumanName(text=name) if name else None,
         telecom=[ContactPoint(system="phone", value=phone)] if phone else None,
     )

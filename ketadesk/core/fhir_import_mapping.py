@@ -176,6 +176,7 @@ def read_patient(resource: Any, where: str, today: date) -> ImportedPatient:
         zip=(address.postalCode or "") if address else "",
         emergency_contact_name=emergency[0],
         emergency_contact_phone=emergency[1],
+        emergency_contact_relationship=emergency[2],
         sitter_name=sitter[0],
         sitter_phone=sitter[1],
     )
@@ -189,8 +190,10 @@ def read_patient(resource: Any, where: str, today: date) -> ImportedPatient:
                            else None)
 
 
-def _contacts(resource: Any) -> tuple[tuple[str, str], tuple[str, str]]:
-    emergency, sitter = ("", ""), ("", "")
+def _contacts(resource: Any) -> tuple[tuple[str, str, str], tuple[str, str]]:
+    """(name, phone, relationship as typed) of the emergency contact; (name, phone) of the
+    sitter."""
+    emergency, sitter = ("", "", ""), ("", "")
     roles = fhir_codes().systems["contact_role"]
     for contact in resource.contact or []:
         codes = {
@@ -202,7 +205,11 @@ def _contacts(resource: Any) -> tuple[tuple[str, str], tuple[str, str]]:
         if (CONTACT_ROLE_SYSTEM, "sitter") in codes:
             sitter = (name, phone)
         elif (roles, "C") in codes and not any(emergency):
-            emergency = (name, phone)
+            relationship = next(
+                (str(r.text).strip() for r in contact.relationship or []
+                 if not r.coding and r.text and str(r.text).strip()), "",
+            )
+            emergency = (name, phone, relationship)
     return emergency, sitter
 
 
