@@ -79,7 +79,9 @@ def test_import_wizard_previews_duplicates_and_problems_before_writing(
     with qtbot.waitSignal(export.records_exported, timeout=60_000):
         export.start_export()
     export.close()
-    one = sorted((tmp_path / "fhir").iterdir())[0]
+    # a patient with an issued prescription (the demo issues some)
+    one = next(p for p in sorted((tmp_path / "fhir").iterdir())
+               if b'"resourceType":"MedicationRequest"' in p.read_bytes())
     before = _patient_count(window)
 
     wizard = window.interchange.import_records()
@@ -97,6 +99,11 @@ def test_import_wizard_previews_duplicates_and_problems_before_writing(
     qtbot.mouseClick(wizard.check_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(wizard.import_button.isEnabled, timeout=30_000)
     assert wizard.summary_label.text().startswith("Ready to import 1 patient(s)")
+    assert "prescription(s) not imported (prescriptions are issued and signed in KetaDesk)" in (
+        wizard.summary_label.text())
+    texts = [wizard.preview.item(i).text() for i in range(wizard.preview.count())]
+    assert any(t.endswith("resource(s) not imported: prescriptions are issued and signed in "
+                          "KetaDesk, not imported") for t in texts)
     _save(wizard, "fhir-import-preview.png")
     with qtbot.waitSignal(wizard.records_imported, timeout=30_000) as blocker:
         qtbot.mouseClick(wizard.import_button, Qt.MouseButton.LeftButton)
