@@ -275,7 +275,8 @@ def _patient(b: _Builder) -> Patient:
     contacts = []
     if d.emergency_contact_name or d.emergency_contact_phone:
         contacts.append(_contact(b, "C", "Emergency Contact", d.emergency_contact_name,
-                                 d.emergency_contact_phone, system_key="contact_role"))
+                                 d.emergency_contact_phone, system_key="contact_role",
+                                 relationship=d.emergency_contact_relationship))
     if d.sitter_name or d.sitter_phone:
         contacts.append(_contact(b, "sitter", "Sitter for home sessions", d.sitter_name,
                                  d.sitter_phone))
@@ -296,11 +297,16 @@ def _patient(b: _Builder) -> Patient:
 
 
 def _contact(
-    b: _Builder, code: str, display: str, name: str, phone: str, *, system_key: str = ""
+    b: _Builder, code: str, display: str, name: str, phone: str, *, system_key: str = "",
+    relationship: str = "",
 ) -> PatientContact:
+    """The role as a code; the relationship as the chart has it ("husband"), as text only."""
     system = b.codes.systems[system_key] if system_key else CONTACT_ROLE_SYSTEM
+    concepts = [CodeableConcept(coding=[Coding(system=system, code=code, display=display)])]
+    if relationship:
+        concepts.append(CodeableConcept(text=relationship))
     return PatientContact(
-        relationship=[CodeableConcept(coding=[Coding(system=system, code=code, display=display)])],
+        relationship=concepts,
         name=HumanName(text=name) if name else None,
         telecom=[ContactPoint(system="phone", value=phone)] if phone else None,
     )

@@ -169,6 +169,7 @@ def read_patient(resource: Any, where: str, today: date) -> ImportedPatient:
         zip=(address.postalCode or "") if address else "",
         emergency_contact_name=emergency[0],
         emergency_contact_phone=emergency[1],
+        emergency_contact_relationship=emergency[2],
         sitter_name=sitter[0],
         sitter_phone=sitter[1],
     )
@@ -182,8 +183,9 @@ def read_patient(resource: Any, where: str, today: date) -> ImportedPatient:
                            else None)
 
 
-def _contacts(resource: Any) -> tuple[tuple[str, str], tuple[str, str]]:
-    emergency, sitter = ("", ""), ("", "")
+def _contacts(resource: Any) -> tuple[tuple[str, str, str], tuple[str, str]]:
+    """(name, phone, relationship) of the emergency contact; (name, phone) of the sitter."""
+    emergency, sitter = ("", "", ""), ("", "")
     roles = fhir_codes().systems["contact_role"]
     for contact in resource.contact or []:
         codes = {
@@ -195,7 +197,8 @@ def _contacts(resource: Any) -> tuple[tuple[str, str], tuple[str, str]]:
         if (CONTACT_ROLE_SYSTEM, "sitter") in codes:
             sitter = (name, phone)
         elif (roles, "C") in codes and not any(emergency):
-            emergency = (name, phone)
+            words = [r.text for r in contact.relationship or [] if r.text and not r.coding]
+            emergency = (name, phone, words[0] if words else "")
     return emergency, sitter
 
 
