@@ -341,14 +341,13 @@ def _contact(
     b: _Builder, code: str, display: str, name: str, phone: str, *, system_key: str = "",
     relationship: str = "",
 ) -> PatientContact:
-    """A contact by role (a code); the relationship as typed ("parent") rides beside it as
-    a text-only concept."""
+    """The role as a code; the relationship as the chart has it ("husband"), as text only."""
     system = b.codes.systems[system_key] if system_key else CONTACT_ROLE_SYSTEM
-    roles = [CodeableConcept(coding=[Coding(system=system, code=code, display=display)])]
+    concepts = [CodeableConcept(coding=[Coding(system=system, code=code, display=display)])]
     if relationship:
-        roles.append(CodeableConcept(text=relationship))
+        concepts.append(CodeableConcept(text=relationship))
     return PatientContact(
-        relationship=roles,
+        relationship=concepts,
         name=HumanName(text=name) if name else None,
         telecom=[ContactPoint(system="phone", value=phone)] if phone else None,
     )

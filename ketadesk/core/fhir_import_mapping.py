@@ -191,8 +191,7 @@ def read_patient(resource: Any, where: str, today: date) -> ImportedPatient:
 
 
 def _contacts(resource: Any) -> tuple[tuple[str, str, str], tuple[str, str]]:
-    """(name, phone, relationship as typed) of the emergency contact; (name, phone) of the
-    sitter."""
+    """(name, phone, relationship) of the emergency contact; (name, phone) of the sitter."""
     emergency, sitter = ("", "", ""), ("", "")
     roles = fhir_codes().systems["contact_role"]
     for contact in resource.contact or []:
@@ -205,11 +204,8 @@ def _contacts(resource: Any) -> tuple[tuple[str, str, str], tuple[str, str]]:
         if (CONTACT_ROLE_SYSTEM, "sitter") in codes:
             sitter = (name, phone)
         elif (roles, "C") in codes and not any(emergency):
-            relationship = next(
-                (str(r.text).strip() for r in contact.relationship or []
-                 if not r.coding and r.text and str(r.text).strip()), "",
-            )
-            emergency = (name, phone, relationship)
+            words = [r.text for r in contact.relationship or [] if r.text and not r.coding]
+            emergency = (name, phone, words[0] if words else "")
     return emergency, sitter
 
 

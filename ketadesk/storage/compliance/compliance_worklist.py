@@ -45,8 +45,6 @@ from ketadesk.models.compliance import (
     PrescriptionFill,
 )
 from ketadesk.models.patients import Patient
-from ketadesk.reports.compliance_pdf import WorklistLine, render_worklist_pdf
-from ketadesk.storage.compliance.compliance_printouts import practice_heading
 from ketadesk.storage.compliance.credentials import all_credentials
 from ketadesk.storage.compliance.prescriptions import nj_lookup_setting
 from ketadesk.storage.practice.settings_store import get_setting
@@ -292,6 +290,10 @@ def worklist_json(items: Sequence[WorkItem]) -> list[dict[str, Any]]:
 
 def worklist_pdf(session: Session, actor: Actor, today: date) -> bytes:
     """The worklist as a printable PDF; audited like reading it (the count only)."""
+    # reportlab loads here, not at import: the roster imports this module at log-in.
+    from ketadesk.reports.compliance_pdf import WorklistLine, render_worklist_pdf
+    from ketadesk.storage.compliance.compliance_printouts import practice_heading
+
     items = compliance_worklist(session, today)
     lines = [
         WorklistLine(

@@ -30,7 +30,6 @@ from ketadesk.core.compliance_rules import last_fill_day, load_compliance_rules
 from ketadesk.core.permissions import Permission
 from ketadesk.core.private_files import write_private_bytes
 from ketadesk.storage.compliance.compliance_input import require_patient
-from ketadesk.storage.compliance.compliance_printouts import consent_form_pdf, prescription_pdf
 from ketadesk.storage.compliance.compliance_records import (
     ConsentRecordInfo,
     ConsentTemplateInfo,
@@ -38,7 +37,6 @@ from ketadesk.storage.compliance.compliance_records import (
     PrescriptionInfo,
     TelemedicineInfo,
 )
-from ketadesk.storage.compliance.compliance_worklist import worklist_pdf
 from ketadesk.storage.compliance.consent import (
     consent_templates,
     consents_of,
@@ -99,6 +97,9 @@ def save_worklist_pdf(context: AppContext, target: Path, parent: QWidget) -> Non
     actor = context.actor
 
     def work() -> str:
+        # Imported here, on the worker: reportlab costs the log-in ~0.3 s otherwise.
+        from ketadesk.storage.compliance.compliance_worklist import worklist_pdf
+
         with context.db.session() as s:
             data = worklist_pdf(s, actor, local_today())
         write_private_bytes(target, data)
@@ -379,6 +380,8 @@ class ComplianceTab(QWidget):
         context, actor = self._context, self._context.actor
 
         def render() -> bytes:
+            from ketadesk.storage.compliance.compliance_printouts import prescription_pdf
+
             with context.db.session() as s:
                 return prescription_pdf(s, actor, rx.id)
 
@@ -388,6 +391,8 @@ class ComplianceTab(QWidget):
         context, actor, pid = self._context, self._context.actor, self._patient_id
 
         def render() -> bytes:
+            from ketadesk.storage.compliance.compliance_printouts import consent_form_pdf
+
             with context.db.session() as s:
                 return consent_form_pdf(s, actor, pid, today=local_today())
 

@@ -6,13 +6,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QAction
 
 from ketadesk.core.permissions import Permission
-from ketadesk.ui.interchange.fhir_export_dialog import FhirExportDialog
-from ketadesk.ui.interchange.fhir_import_dialog import FhirImportDialog
+
+if TYPE_CHECKING:  # the dialogs load reportlab and fhir.resources: only when first opened
+    from ketadesk.ui.interchange.fhir_export_dialog import FhirExportDialog
+    from ketadesk.ui.interchange.fhir_import_dialog import FhirImportDialog
 
 
 class InterchangeActions:
@@ -49,17 +51,23 @@ class InterchangeActions:
         patient_id = self._current_patient_id()
         if patient_id is None:
             return None
+        from ketadesk.ui.interchange.fhir_export_dialog import FhirExportDialog
+
         dialog = FhirExportDialog(self.window.context, [patient_id], self.window,
                                   scope="The patient whose chart is showing")
         dialog.open()
         return dialog
 
     def export_all(self) -> FhirExportDialog:
+        from ketadesk.ui.interchange.fhir_export_dialog import FhirExportDialog
+
         dialog = FhirExportDialog(self.window.context, None, self.window)
         dialog.open()
         return dialog
 
     def import_records(self) -> FhirImportDialog:
+        from ketadesk.ui.interchange.fhir_import_dialog import FhirImportDialog
+
         dialog = FhirImportDialog(self.window.context, self.window)
         dialog.open()
         return dialog
