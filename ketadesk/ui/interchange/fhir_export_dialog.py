@@ -142,12 +142,15 @@ class FhirExportDialog(QDialog):
             self._progress.setLabelText("Stopping after the file being written…")
 
     def _show_progress(self, done: int, total: int) -> None:
-        if self._progress is None:
+        progress = self._progress
+        if progress is None:
             return
-        self._progress.setMaximum(total)
-        self._progress.setValue(done)
+        # A modal progress dialog's setValue runs the event loop, which may deliver the end
+        # of the export and close it: label first, and stop if it closed meanwhile.
         if not self._cancel.is_set():
-            self._progress.setLabelText(f"Exported {done:,} of {total:,} patients…")
+            progress.setLabelText(f"Exported {done:,} of {total:,} patients…")
+        progress.setMaximum(total)
+        progress.setValue(done)
 
     def _close_progress(self) -> None:
         if self._progress is not None:
