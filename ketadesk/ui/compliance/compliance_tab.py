@@ -37,6 +37,7 @@ from ketadesk.storage.compliance.compliance_records import (
     PrescriptionInfo,
     TelemedicineInfo,
 )
+from ketadesk.storage.compliance.compliance_worklist import worklist_pdf
 from ketadesk.storage.compliance.consent import (
     consent_templates,
     consents_of,
@@ -97,9 +98,6 @@ def save_worklist_pdf(context: AppContext, target: Path, parent: QWidget) -> Non
     actor = context.actor
 
     def work() -> str:
-        # Imported here, on the worker: reportlab costs the log-in ~0.3 s otherwise.
-        from ketadesk.storage.compliance.compliance_worklist import worklist_pdf
-
         with context.db.session() as s:
             data = worklist_pdf(s, actor, local_today())
         write_private_bytes(target, data)

@@ -146,7 +146,7 @@ class FhirExportDialog(QDialog):
         if progress is None:
             return
         # A modal progress dialog's setValue runs the event loop, which may deliver the end
-        # of the export and close it: label first, and stop if it closed meanwhile.
+        # of the export and close it: setValue comes last, on a reference held here.
         if not self._cancel.is_set():
             progress.setLabelText(f"Exported {done:,} of {total:,} patients…")
         progress.setMaximum(total)
