@@ -283,6 +283,7 @@ class MainWindow(QMainWindow):
         self.idle.stop()
         self.audit_status.setText("")
         self.statusBar().showMessage("The database was closed without any change.")
+        self.context.ops.closed_for_damage()
         self.context.db.close()  # drops the key; the failed check lets nothing be written
 
     def _audit_walked(self, verdict: ChainVerdict) -> None:

@@ -91,3 +91,24 @@ def test_errors_arriving_while_an_error_dialog_is_open_do_not_stack(qtbot, monke
     show_error(None, UserFacingError("first"))
     show_error(None, UserFacingError("after the first was closed"))
     assert dialogs == ["first", "after the first was closed"]
+
+
+def test_after_the_practice_is_closed_for_damage_failing_reads_open_no_dialog(qtbot, monkeypatch):
+    """Reads under way when the page check fails break on the damaged pages (disk I/O
+    errors); the main window's one notice already says why."""
+    from PySide6.QtWidgets import QMessageBox
+
+    dialogs: list[str] = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda *args: dialogs.append(args[2]))
+    runner = OpRunner()
+    runner.closed_for_damage()
+
+    def read_of_a_damaged_page() -> None:
+        raise OSError("disk I/O error")
+
+    runner.run(read_of_a_damaged_page)
+    qtbot.waitUntil(lambda: runner.wait_for_done(0) and not runner._running, timeout=5000)
+    assert dialogs == []
+    fresh = OpRunner()
+    fresh.run(read_of_a_damaged_page)
+    qtbot.waitUntil(lambda: bool(dialogs), timeout=5000)

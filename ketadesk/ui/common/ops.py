@@ -105,6 +105,7 @@ class OpRunner(QObject):
         super().__init__(parent)
         self._pool = QThreadPool.globalInstance()
         self._running: set[_Relay] = set()
+        self._closed_for_damage = False
 
     def run(
         self,
@@ -130,17 +131,25 @@ class OpRunner(QObject):
             self._finish(relay)
             if on_failure is not None:
                 _call_if_receiver_alive(on_failure, error)
-            elif isinstance(error, DatabaseDamagedError):
+            elif self._closed_for_damage or isinstance(error, DatabaseDamagedError):
                 # Only the page check raises this to an op, and the main window answers that
                 # check by hiding the data behind one notice; a dialog for every view that was
                 # loading would bury it.
-                log.warning("an op stopped: the database failed its page check")
+                # Once the practice is closed for damage, reads that were under way fail on the
+                # damaged pages (disk I/O errors): the same notice already says why.
+                log.warning("an op stopped: the database failed its page check (%s)",
+                            type(error).__name__)
             else:
                 show_error(parent_widget or QApplication.activeWindow(), error)
 
         relay.finished.connect(done)
         relay.failed.connect(failed)
         self._pool.start(_Job(fn, relay))
+
+    def closed_for_damage(self) -> None:
+        """The practice was closed because its pages failed the check: ops still under way
+        fail without a dialog of their own (the main window shows one notice)."""
+        self._closed_for_damage = True
 
     def _finish(self, relay: _Relay) -> None:
         self._running.discard(relay)
