@@ -93,9 +93,7 @@ def prepare_practice_database(
                 admin.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(group)))
         for group in (PHYSICIAN_GROUP, ADMIN_GROUP):
             admin.execute(
-                sql.SQL("GRANT {} TO {}").format(
-                    sql.Identifier(STAFF_GROUP), sql.Identifier(group)
-                )
+                sql.SQL("GRANT {} TO {}").format(sql.Identifier(STAFF_GROUP), sql.Identifier(group))
             )
         has_database = admin.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
