@@ -39,8 +39,18 @@ def new_database(cluster: Any) -> ServerAddress:
 
 
 def drop_database(cluster: Any, address: Any) -> None:
+    """Drop the database and the login roles of its users (roles belong to the whole cluster)."""
+    with owner_connection(cluster, address.database) as practice:
+        has_users = practice.execute("SELECT to_regclass('public.users')").fetchone()[0]
+        users = (
+            [r[0] for r in practice.execute("SELECT user_name FROM users").fetchall()]
+            if has_users
+            else []
+        )
     with owner_connection(cluster) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{address.database}" WITH (FORCE)')
+        for user in users:
+            admin.execute(f'DROP ROLE IF EXISTS "{user}"')
 
 
 def owner_engine(cluster: Any, address: ServerAddress) -> Engine:
