@@ -74,6 +74,37 @@ def test_server_init_creates_the_practice_and_its_physician_logs_in(
     assert "already holds a practice; nothing was changed" in again.stderr
 
 
+def test_server_init_refuses_a_user_name_the_server_already_has_before_changing_anything(
+    practice_server, server_database
+):
+    from tests.server_practice import owner_connection
+
+    with owner_connection(practice_server) as owner:
+        owner.execute('CREATE ROLE "drtaken" NOLOGIN')
+    try:
+        taken = run_ketadesk(
+            "server",
+            "init",
+            "--db",
+            server_database.url,
+            "--ca",
+            str(practice_server.ca_certificate),
+            "--user",
+            "drtaken",
+            "--full-name",
+            "Dr Tak En",
+            "--password-stdin",
+            stdin=f"{practice_server.owner_password()}\ncorrect horse battery\n",
+        )
+        assert taken.returncode != 0
+        assert "already has a database role named drtaken" in taken.stderr
+        with owner_connection(practice_server, server_database.database) as practice:
+            assert practice.execute("SELECT to_regclass('public.users')").fetchone() == (None,)
+    finally:
+        with owner_connection(practice_server) as owner:
+            owner.execute('DROP ROLE "drtaken"')
+
+
 def test_commands_not_yet_on_a_server_say_so_and_a_bad_address_is_named(tmp_path):
     roster = run_ketadesk(
         "--db",

@@ -119,18 +119,19 @@ class ServerPractice:
                     f"The database {address.database} on {address.host} already holds a "
                     "practice; nothing was changed."
                 )
+            with engine.connect() as connection:
+                exists = connection.execute(
+                    text("SELECT 1 FROM pg_roles WHERE rolname = :name"), {"name": user_name}
+                ).first()
+            if exists:
+                raise UserFacingError(
+                    f"The server already has a database role named {user_name}; choose "
+                    "another user name. Nothing was changed."
+                )
             upgrade_to_head(engine)
             verifier = _scram_verifier(engine, user_name, password)
             with engine.begin() as connection:
                 apply_practice_grants(connection)
-                exists = connection.execute(
-                    text("SELECT 1 FROM pg_roles WHERE rolname = :name"), {"name": user_name}
-                ).first()
-                if exists:
-                    raise UserFacingError(
-                        f"The server already has a database role named {user_name}; choose "
-                        "another user name. Nothing was changed."
-                    )
                 connection.exec_driver_sql(
                     f"CREATE ROLE \"{user_name}\" LOGIN PASSWORD '{verifier}' "
                     "IN ROLE ketadesk_physician, ketadesk_user_manager"
