@@ -163,6 +163,64 @@ def test_only_a_user_manager_adds_users(server_practice):
         physician.close()
 
 
+def _groups_of(server_practice, user: str) -> list[str]:
+    cluster, address = server_practice
+    with owner_connection(cluster, address.database) as owner:
+        rows = owner.execute(
+            "SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
+            "WHERE m.member = (SELECT oid FROM pg_roles WHERE rolname = %s) ORDER BY 1",
+            (user,),
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_a_manager_re_roles_and_removes_a_user_on_the_server(server_practice):
+    physician = _log_in(server_practice, PHYSICIAN, PHYSICIAN_PASSWORD)
+    try:
+        physician.add_user("temp.desk", "Tem Porary", Role.ADMIN, "temporary desk lighthouse")
+        physician.set_role("temp.desk", Role.PHYSICIAN, manage_users=True)
+        assert _groups_of(server_practice, "temp.desk") == [
+            "ketadesk_physician",
+            "ketadesk_user_manager",
+        ]
+        promoted = _log_in(server_practice, "temp.desk", "temporary desk lighthouse")
+        assert (promoted.actor.role, promoted.actor.can_manage_users) == (Role.PHYSICIAN, True)
+        promoted.close()
+        physician.set_role("temp.desk", Role.ADMIN, manage_users=False)
+        assert _groups_of(server_practice, "temp.desk") == ["ketadesk_admin"]
+
+        physician.remove_user("temp.desk")
+        assert _groups_of(server_practice, "temp.desk") == []
+        with pytest.raises(UserFacingError, match=r"^Wrong user name or password\.$"):
+            _log_in(server_practice, "temp.desk", "temporary desk lighthouse")
+        with physician.session() as session:
+            details = [
+                (e.action, e.detail)
+                for e in session.execute(select(AuditEvent).order_by(AuditEvent.seq)).scalars()
+                if "temp.desk" in e.detail
+            ]
+        assert details == [
+            ("user_added", "user temp.desk role admin"),
+            ("role_changed", "user temp.desk: admin -> physician +manage_users"),
+            ("role_changed", "user temp.desk: physician +manage_users -> admin"),
+            ("user_removed", "user temp.desk"),
+        ]
+
+        # The server keeps one active manager and refuses a manager removing themselves.
+        with pytest.raises(UserFacingError, match="At least one active user must keep the right"):
+            physician.set_role(PHYSICIAN, Role.PHYSICIAN, manage_users=False)
+        with pytest.raises(UserFacingError, match="You cannot remove yourself"):
+            physician.remove_user(PHYSICIAN)
+        with pytest.raises(UserFacingError, match="There is no user called nobody"):
+            physician.set_role("nobody", Role.ADMIN, manage_users=False)
+        assert _groups_of(server_practice, PHYSICIAN) == [
+            "ketadesk_physician",
+            "ketadesk_user_manager",
+        ]
+    finally:
+        physician.close()
+
+
 def _raw(server_practice, user: str, password: str) -> psycopg.Connection:
     """A raw connection with the user's own password, as ``psql`` would open one."""
     cluster, address = server_practice
@@ -194,6 +252,8 @@ ADMIN_FORBIDDEN = [
     "GRANT ketadesk_user_manager TO frontdesk",
     "ALTER ROLE frontdesk CREATEROLE",
     "SELECT ketadesk_add_user('sneaky', 'Sneaky', 'physician', true, 'SCRAM-SHA-256$4096:x')",
+    "SELECT ketadesk_set_user_role('frontdesk', 'physician', true)",
+    "SELECT ketadesk_remove_user('drquill')",
     # signing
     "UPDATE protocol_versions SET signed_by = 'frontdesk', signed_by_full_name = 'Frank Desk'",
     "INSERT INTO protocol_versions SELECT * FROM protocol_versions",

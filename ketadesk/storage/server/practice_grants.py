@@ -6,7 +6,8 @@ refused what the app would refuse: signing, clinical decisions, changing a role,
 audit trail. Every table is named below exactly once, so a new table cannot be forgotten
 (``tests/unit/test_practice_grants.py`` checks the lists against the models).
 
-Users are added through ``ketadesk_add_user``, a ``SECURITY DEFINER`` function that checks the
+Users are added, re-roled and removed through ``SECURITY DEFINER`` functions
+(``ketadesk_add_user``, ``ketadesk_set_user_role``, ``ketadesk_remove_user``) that check the
 caller manages users; nobody writes the ``users`` table directly.
 """
 
@@ -128,6 +129,88 @@ END $$
 """
 
 
+# Both check the caller manages users and keep at least one active manager; the group
+# memberships and the users row change together, in the caller's transaction (which also
+# appends the audit event).
+SET_USER_ROLE_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION ketadesk_set_user_role(
+    p_user_name text, p_role text, p_manage_users boolean
+) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    target users%ROWTYPE;
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM users
+        WHERE user_name = session_user AND is_active AND can_manage_users
+    ) THEN
+        RAISE EXCEPTION 'only users who manage users may change roles'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF p_role NOT IN ('physician', 'admin') THEN
+        RAISE EXCEPTION 'There is no KetaDesk role called %.', p_role;
+    END IF;
+    SELECT * INTO target FROM users WHERE user_name = p_user_name FOR UPDATE;
+    IF NOT FOUND OR NOT target.is_active THEN
+        RAISE EXCEPTION 'There is no user called %.', p_user_name;
+    END IF;
+    IF target.can_manage_users AND NOT p_manage_users AND NOT EXISTS (
+        SELECT 1 FROM users WHERE can_manage_users AND is_active AND user_name <> p_user_name
+    ) THEN
+        RAISE EXCEPTION 'At least one active user must keep the right to manage users.';
+    END IF;
+    EXECUTE format('REVOKE %I, %I, %I FROM %I', '{PHYSICIAN_GROUP}', '{ADMIN_GROUP}',
+                   '{USER_MANAGER_GROUP}', p_user_name);
+    EXECUTE format('GRANT %I TO %I', 'ketadesk_' || p_role, p_user_name);
+    IF p_manage_users THEN
+        EXECUTE format('GRANT %I TO %I', '{USER_MANAGER_GROUP}', p_user_name);
+    END IF;
+    UPDATE users SET role = p_role, can_manage_users = p_manage_users,
+                     updated_at = now() AT TIME ZONE 'UTC'
+    WHERE id = target.id;
+END $$
+"""
+
+REMOVE_USER_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION ketadesk_remove_user(p_user_name text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    target users%ROWTYPE;
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM users
+        WHERE user_name = session_user AND is_active AND can_manage_users
+    ) THEN
+        RAISE EXCEPTION 'only users who manage users may remove users'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF p_user_name = session_user THEN
+        RAISE EXCEPTION 'You cannot remove yourself.';
+    END IF;
+    SELECT * INTO target FROM users WHERE user_name = p_user_name FOR UPDATE;
+    IF NOT FOUND OR NOT target.is_active THEN
+        RAISE EXCEPTION 'There is no user called %.', p_user_name;
+    END IF;
+    IF target.can_manage_users AND NOT EXISTS (
+        SELECT 1 FROM users WHERE can_manage_users AND is_active AND user_name <> p_user_name
+    ) THEN
+        RAISE EXCEPTION 'At least one active user must keep the right to manage users.';
+    END IF;
+    EXECUTE format('ALTER ROLE %I NOLOGIN', p_user_name);
+    EXECUTE format('REVOKE %I, %I, %I FROM %I', '{PHYSICIAN_GROUP}', '{ADMIN_GROUP}',
+                   '{USER_MANAGER_GROUP}', p_user_name);
+    UPDATE users SET is_active = false, updated_at = now() AT TIME ZONE 'UTC'
+    WHERE id = target.id;
+END $$
+"""
+
+USER_FUNCTIONS = (
+    (ADD_USER_FUNCTION, "ketadesk_add_user(text, text, text, boolean, text)"),
+    (SET_USER_ROLE_FUNCTION, "ketadesk_set_user_role(text, text, boolean)"),
+    (REMOVE_USER_FUNCTION, "ketadesk_remove_user(text)"),
+)
+
+
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -150,14 +233,13 @@ def grant_statements(existing_tables: set[str]) -> list[str]:
     for table in PHYSICIAN_WRITABLE_TABLES:
         if table in existing_tables:
             statements.append(f"GRANT INSERT, UPDATE, DELETE ON {_quoted(table)} TO {physician}")
-    statements += [
-        ADD_USER_FUNCTION,
-        f"ALTER FUNCTION ketadesk_add_user(text, text, text, boolean, text) "
-        f"OWNER TO {_quoted(OWNER_ROLE)}",
-        "REVOKE ALL ON FUNCTION ketadesk_add_user(text, text, text, boolean, text) FROM PUBLIC",
-        f"GRANT EXECUTE ON FUNCTION ketadesk_add_user(text, text, text, boolean, text) "
-        f"TO {_quoted(USER_MANAGER_GROUP)}",
-    ]
+    for body, signature in USER_FUNCTIONS:
+        statements += [
+            body,
+            f"ALTER FUNCTION {signature} OWNER TO {_quoted(OWNER_ROLE)}",
+            f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC",
+            f"GRANT EXECUTE ON FUNCTION {signature} TO {_quoted(USER_MANAGER_GROUP)}",
+        ]
     return statements
 
 

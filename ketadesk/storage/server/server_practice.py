@@ -62,7 +62,8 @@ def _connect_or_explain(engine: Engine, address: ServerAddress, user_name: str) 
     except OperationalError as error:
         engine.dispose()
         detail = str(error.orig) if error.orig is not None else str(error)
-        if "password authentication failed" in detail:
+        # A removed user's role may no longer log in: refused as on a file practice.
+        if "password authentication failed" in detail or "is not permitted to log in" in detail:
             raise UserFacingError(WRONG_CREDENTIALS) from None
         raise UserFacingError(
             connection_problem(detail, user_name, address.host, address.port)
@@ -209,11 +210,15 @@ class ServerPractice:
             session.commit()
         except DBAPIError as error:
             session.rollback()
-            if getattr(error.orig, "sqlstate", None) == "42501":  # insufficient_privilege
+            sqlstate = getattr(error.orig, "sqlstate", None)
+            if sqlstate == "42501":  # insufficient_privilege
                 raise UserFacingError(
                     "The practice server refused this change: your role may not make it. "
                     "Nothing was saved."
                 ) from error
+            if sqlstate == "P0001":  # a sentence raised by KetaDesk's own server functions
+                message = error.orig.diag.message_primary  # type: ignore[union-attr]
+                raise UserFacingError(f"{message} Nothing was changed.") from error
             raise
         except BaseException:
             session.rollback()
@@ -255,6 +260,39 @@ class ServerPractice:
                 detail=detail + (", manages users" if manage_users else ""),
             )
         return int(new_id)
+
+    def set_role(self, user_name: str, role: Role, *, manage_users: bool) -> None:
+        """Change a user's role and right to manage users (their groups on the server too)."""
+        require(self.actor, Permission.MANAGE_USERS, "change roles")
+        with self.session() as session:
+            user = session.execute(
+                select(User).where(User.user_name == user_name)
+            ).scalar_one_or_none()
+            before = (
+                ""
+                if user is None
+                else f"{user.role}{' +manage_users' if user.can_manage_users else ''}"
+            )
+            session.execute(
+                text("SELECT ketadesk_set_user_role(:name, :role, :manage)"),
+                {"name": user_name, "role": role.value, "manage": manage_users},
+            )
+            after = f"{role.value}{' +manage_users' if manage_users else ''}"
+            record_event(
+                session,
+                self.actor,
+                audit_actions.ROLE_CHANGED,
+                detail=f"user {user_name}: {before} -> {after}",
+            )
+
+    def remove_user(self, user_name: str) -> None:
+        """Deactivate the user and their login role (their audit history stays)."""
+        require(self.actor, Permission.MANAGE_USERS, "remove users")
+        with self.session() as session:
+            session.execute(text("SELECT ketadesk_remove_user(:name)"), {"name": user_name})
+            record_event(
+                session, self.actor, audit_actions.USER_REMOVED, detail=f"user {user_name}"
+            )
 
     def close(self) -> None:
         self.engine.dispose()
