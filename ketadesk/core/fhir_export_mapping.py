@@ -592,6 +592,18 @@ def _prescription(b: _Builder, line: PrescriptionLine, signed_versions: set[int]
     ))
 
 
+# Session days (a few thousand calendar days at most) and products repeat across a
+# practice's plans: each is built once.
+@functools.cache
+def _one_day(when: date) -> Period:
+    return shared(Period(start=day(when), end=day(when)))
+
+
+@functools.cache
+def _text_concept(text: str) -> CodeableConcept:
+    return shared(CodeableConcept(text=text))
+
+
 def _care_plan(b: _Builder, plan: SignedPlanLine) -> None:
     protocol = plan.protocol
     url = b.url("careplan", plan.version_id)
@@ -600,8 +612,8 @@ def _care_plan(b: _Builder, plan: SignedPlanLine) -> None:
             kind="MedicationRequest",
             status="scheduled",
             description=_session_words(protocol, s.number, s.dose_mg, s.units, s.events),
-            scheduledPeriod=Period(start=day(s.date), end=day(s.date)),
-            productCodeableConcept=CodeableConcept(text=f"ketamine {protocol.formulation}"),
+            scheduledPeriod=_one_day(s.date),
+            productCodeableConcept=_text_concept(f"ketamine {protocol.formulation}"),
             dailyAmount=b.quantity(s.dose_mg, "dose"),
         ))
         for s in dosing_calendar(protocol, plan.start_date, plan.weight_kg)
