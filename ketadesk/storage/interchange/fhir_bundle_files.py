@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -78,6 +79,12 @@ def sync_folder(folder: Path) -> None:
             os.close(fd)
 
 
+def _leave_interrupts_to_the_parent() -> None:
+    """Workers ignore Ctrl-C: the process that started them decides whether it stops the
+    export (after the files under way) or ends, and then shuts them down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def write_bundles(
     context: ExportContext, snapshots: Sequence[PatientSnapshot], folder: Path
 ) -> list[tuple[Path, int]]:
@@ -126,7 +133,8 @@ def write_all(
     chunk = chunk or CHUNK
     spawn = multiprocessing.get_context("spawn")
     pending: set[Future[list[tuple[Path, int]]]] = set()
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=spawn)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=spawn,
+                               initializer=_leave_interrupts_to_the_parent)
     try:
         for batch in batches:
             for start in range(0, len(batch), chunk):
