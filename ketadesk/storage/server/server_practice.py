@@ -40,6 +40,7 @@ from ketadesk.storage.server.practice_grants import (
 )
 from ketadesk.storage.server.practice_roles import OWNER_ROLE, connection_problem
 from ketadesk.storage.server.server_engine import ServerAddress, create_server_engine
+from ketadesk.storage.server.signed_records import apply_signed_record_guards
 
 # One write at a time per practice, as SQLite's write lock gives a file practice: the audit
 # chain's "read the last event, append the next" must not fork between two workstations.
@@ -108,7 +109,8 @@ class ServerPractice:
         password: str,
         owner: str = OWNER_ROLE,
     ) -> ServerPracticeCreated:
-        """Make the schema, the grants and the first physician (who manages users)."""
+        """Make the schema, the grants, the triggers freezing signed records and the first
+        physician (who manages users)."""
         check_server_user_name(user_name)
         full_name = check_full_name(full_name, whose="the physician's")
         check_new_password(password, user_name)
@@ -133,6 +135,7 @@ class ServerPractice:
             verifier = _scram_verifier(engine, user_name, password)
             with engine.begin() as connection:
                 apply_practice_grants(connection)
+                apply_signed_record_guards(connection)
                 connection.exec_driver_sql(
                     f"CREATE ROLE \"{user_name}\" LOGIN PASSWORD '{verifier}' "
                     "IN ROLE ketadesk_physician, ketadesk_user_manager"
