@@ -26,7 +26,11 @@ from ketadesk.storage.compliance.prescriptions import (
 )
 from ketadesk.storage.outcomes.outcomes import acknowledge_safety_alert, record_questionnaire
 from ketadesk.storage.protocols import protocols as protocol_store
-from ketadesk.storage.reviews.interaction_reviews import run_review, sign_review
+from ketadesk.storage.reviews.interaction_reviews import (
+    record_decision,
+    run_review,
+    sign_review,
+)
 from ketadesk.storage.server.dev_cluster import HOST
 from ketadesk.storage.server.server_practice import ServerPractice
 from tests.server_practice import drop_database, new_database, owner_connection
@@ -313,6 +317,37 @@ def _warnings(session, physician, draft) -> list[str]:
     check = protocol_store.signing_check(session, physician.actor, draft.patient_id,
                                          draft.protocol, TODAY)
     return [m.code for m in check.warnings]
+
+
+def test_a_physician_with_psql_cannot_sign_a_draft_in_another_name(signed_practice):
+    physician = _log_in(signed_practice)
+    try:
+        with physician.session() as session:
+            draft = protocol_store.create_draft_from_previous(session, physician.actor,
+                                                              signed_practice.patient_id)
+            reviewed = add_patient(session, mrn="KD-SIGNED-3")
+            run_review(session, reviewed)
+            record_decision(session, physician.actor, reviewed,
+                            decide_all(run_review(session, reviewed))[0])
+    finally:
+        physician.close()
+    with _physician(signed_practice) as raw:
+        review_id = raw.execute(
+            "SELECT id FROM interaction_reviews WHERE status = 'draft' ORDER BY id DESC LIMIT 1"
+        ).fetchone()[0]
+        for table, row_id, what in (
+            ("protocol_versions", draft.version_id, "A protocol version is signed only"),
+            ("interaction_reviews", review_id, "An interaction review is signed only"),
+        ):
+            with pytest.raises(psycopg.errors.RaiseException, match=what):
+                raw.execute(
+                    f"UPDATE {table} SET status = 'signed', signed_by = 'drother', "
+                    "signed_by_full_name = 'Dr Other', signed_at = now() WHERE id = %s",
+                    (row_id,),
+                )
+            assert raw.execute(
+                f"SELECT status FROM {table} WHERE id = %s", (row_id,)
+            ).fetchone() == ("draft",)
 
 
 def test_a_draft_review_keeps_taking_decisions_and_is_signed(signed_practice):

@@ -6,7 +6,8 @@ physician's signature, a consent); on a server a physician who connects with ``p
 UPDATE on those tables (``practice_grants``) and could. These triggers refuse it to everyone,
 the schema's owner included, except the transitions the services themselves make:
 
-- a draft protocol version or interaction review is signed (and drafts stay editable);
+- a draft protocol version or interaction review is signed, in the name of the user
+  signing it (and drafts stay editable);
 - a questionnaire stays editable until a physician acknowledges its item-9 alert;
 - an active protocol is discontinued with a reason (``discontinue_protocol``);
 - a prescription just issued gets its content hash, once (``issue_prescription``); an issued
@@ -42,7 +43,8 @@ BEGIN
 END $$
 """
 
-# A signed version is never changed (editing a signed protocol starts a new draft).
+# A signed version is never changed (editing a signed protocol starts a new draft); a draft
+# is signed in the name of the user signing it.
 _PROTOCOL_VERSION_FUNCTION = """
 CREATE OR REPLACE FUNCTION ketadesk_guard_protocol_version() RETURNS trigger
 LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
@@ -53,6 +55,10 @@ BEGIN
     END IF;
     IF TG_OP = 'DELETE' THEN
         RETURN OLD;
+    END IF;
+    IF NEW.status = 'signed' AND NEW.signed_by IS DISTINCT FROM session_user THEN
+        RAISE EXCEPTION 'A protocol version is signed only in the name of the physician '
+            'signing it.';
     END IF;
     RETURN NEW;
 END $$
@@ -89,6 +95,10 @@ BEGIN
     END IF;
     IF TG_OP = 'DELETE' THEN
         RETURN OLD;
+    END IF;
+    IF NEW.status = 'signed' AND NEW.signed_by IS DISTINCT FROM session_user THEN
+        RAISE EXCEPTION 'An interaction review is signed only in the name of the physician '
+            'signing it.';
     END IF;
     RETURN NEW;
 END $$
