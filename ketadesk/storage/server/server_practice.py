@@ -33,6 +33,7 @@ from ketadesk.storage.security.database import actor_from_user, check_user_name
 from ketadesk.storage.security.keyslots import WRONG_CREDENTIALS
 from ketadesk.storage.security.migrate import PACKAGED_HEAD, current_revision, upgrade_to_head
 from ketadesk.storage.security.password_rules import check_new_password
+from ketadesk.storage.server.clinical_columns import apply_clinical_column_guards
 from ketadesk.storage.server.practice_grants import (
     RESERVED_ROLE_NAMES,
     RESERVED_ROLE_PREFIXES,
@@ -109,8 +110,8 @@ class ServerPractice:
         password: str,
         owner: str = OWNER_ROLE,
     ) -> ServerPracticeCreated:
-        """Make the schema, the grants, the triggers freezing signed records and the first
-        physician (who manages users)."""
+        """Make the schema, the grants, the triggers freezing signed records and keeping
+        clinical columns to physicians, and the first physician (who manages users)."""
         check_server_user_name(user_name)
         full_name = check_full_name(full_name, whose="the physician's")
         check_new_password(password, user_name)
@@ -136,6 +137,7 @@ class ServerPractice:
             with engine.begin() as connection:
                 apply_practice_grants(connection)
                 apply_signed_record_guards(connection)
+                apply_clinical_column_guards(connection)
                 connection.exec_driver_sql(
                     f"CREATE ROLE \"{user_name}\" LOGIN PASSWORD '{verifier}' "
                     "IN ROLE ketadesk_physician, ketadesk_user_manager"
