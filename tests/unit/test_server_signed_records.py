@@ -350,6 +350,44 @@ def test_a_physician_with_psql_cannot_sign_a_draft_in_another_name(signed_practi
             ).fetchone() == ("draft",)
 
 
+def _copy_of(table: str, changes: str, where: str = "") -> str:
+    """An INSERT of a copy of the table's first row (``where``) with ``changes`` (JSON)."""
+    return (
+        f"INSERT INTO {table} SELECT (jsonb_populate_record(NULL::{table}, to_jsonb(t) || "
+        f"jsonb_build_object('id', 90000 + t.id, 'uid', md5(random()::text), "
+        f"'content_hash', md5(random()::text) || md5(random()::text)) || "
+        f"'{changes}'::jsonb)).* FROM {table} t {where} ORDER BY t.id LIMIT 1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("statement", "answer"),
+    [
+        (_copy_of("protocol_versions", '{"number": 99, "signed_by": "drother"}',
+                  "WHERE t.status = 'signed'"),
+         "A protocol version is signed only in the name"),
+        (_copy_of("interaction_reviews", '{"signed_by": "drother"}',
+                  "WHERE t.status = 'signed'"),
+         "An interaction review is signed only in the name"),
+        (_copy_of("prescriptions", '{"prescriber": "drother"}'),
+         "A prescription is issued only in the name"),
+        (_copy_of("content_signatures", '{"signed_by": "drother"}'),
+         "A signature is added only in the name"),
+    ],
+)
+def test_a_physician_with_psql_cannot_add_a_record_signed_in_another_name(
+    signed_practice, statement, answer
+):
+    with _physician(signed_practice) as physician:
+        with pytest.raises(psycopg.errors.RaiseException, match=answer):
+            physician.execute(statement)
+        # The same copy in their own name is only refused by what the table itself checks.
+        own = statement.replace("drother", PHYSICIAN)
+        with physician.transaction():
+            assert physician.execute(own).rowcount == 1
+            raise psycopg.Rollback()
+
+
 def test_a_draft_review_keeps_taking_decisions_and_is_signed(signed_practice):
     physician = _log_in(signed_practice)
     try:

@@ -6,8 +6,9 @@ physician's signature, a consent); on a server a physician who connects with ``p
 UPDATE on those tables (``practice_grants``) and could. These triggers refuse it to everyone,
 the schema's owner included, except the transitions the services themselves make:
 
-- a draft protocol version or interaction review is signed, in the name of the user
-  signing it (and drafts stay editable);
+- a draft protocol version or interaction review is signed, a prescription issued and a
+  signature added, each in the name of the user doing it (only the schema's owner, moving a
+  practice's records, puts them in another name); drafts stay editable;
 - a questionnaire stays editable until a physician acknowledges its item-9 alert;
 - an active protocol is discontinued with a reason (``discontinue_protocol``);
 - a prescription just issued gets its content hash, once (``issue_prescription``); an issued
@@ -43,6 +44,35 @@ BEGIN
 END $$
 """
 
+# Who may put a record in another user's name: the schema's owner alone (moving a practice's
+# records, already signed, onto the server).
+_IS_OWNER_FUNCTION = """
+CREATE OR REPLACE FUNCTION ketadesk_is_owner() RETURNS boolean
+LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
+    SELECT rolsuper FROM pg_roles WHERE rolname = session_user
+$$
+"""
+
+# A physician's signature is added in the name of the user signing (TG_ARGV[0] names the
+# column holding the signer, TG_ARGV[1] is the refusal).
+_OWN_NAME_FUNCTION = """
+CREATE OR REPLACE FUNCTION ketadesk_signed_in_own_name() RETURNS trigger
+LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+BEGIN
+    IF to_jsonb(NEW) ->> TG_ARGV[0] IS DISTINCT FROM session_user
+       AND NOT ketadesk_is_owner() THEN
+        RAISE EXCEPTION '%', TG_ARGV[1];
+    END IF;
+    RETURN NEW;
+END $$
+"""
+
+SIGNER_COLUMNS = {
+    "content_signatures": (
+        "signed_by", "A signature is added only in the name of the physician signing."
+    ),
+}
+
 # A signed version is never changed (editing a signed protocol starts a new draft); a draft
 # is signed in the name of the user signing it.
 _PROTOCOL_VERSION_FUNCTION = """
@@ -56,7 +86,8 @@ BEGIN
     IF TG_OP = 'DELETE' THEN
         RETURN OLD;
     END IF;
-    IF NEW.status = 'signed' AND NEW.signed_by IS DISTINCT FROM session_user THEN
+    IF NEW.status = 'signed' AND OLD.status IS DISTINCT FROM 'signed'
+       AND NEW.signed_by IS DISTINCT FROM session_user AND NOT ketadesk_is_owner() THEN
         RAISE EXCEPTION 'A protocol version is signed only in the name of the physician '
             'signing it.';
     END IF;
@@ -72,6 +103,9 @@ DECLARE
     discontinuing constant text[] := ARRAY['status', 'discontinued_reason', 'discontinued_by',
                                            'discontinued_at', 'updated_at', 'version'];
 BEGIN
+    IF TG_OP = 'INSERT' THEN
+        RETURN NEW;
+    END IF;
     IF OLD.status = 'discontinued' THEN
         RAISE EXCEPTION 'A discontinued protocol cannot be changed or removed.';
     END IF;
@@ -96,7 +130,8 @@ BEGIN
     IF TG_OP = 'DELETE' THEN
         RETURN OLD;
     END IF;
-    IF NEW.status = 'signed' AND NEW.signed_by IS DISTINCT FROM session_user THEN
+    IF NEW.status = 'signed' AND OLD.status IS DISTINCT FROM 'signed'
+       AND NEW.signed_by IS DISTINCT FROM session_user AND NOT ketadesk_is_owner() THEN
         RAISE EXCEPTION 'An interaction review is signed only in the name of the physician '
             'signing it.';
     END IF;
@@ -134,6 +169,13 @@ DECLARE
                                      'updated_at'];
     sealing constant text[] := ARRAY['content_hash', 'updated_at'];
 BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.prescriber IS DISTINCT FROM session_user AND NOT ketadesk_is_owner() THEN
+            RAISE EXCEPTION 'A prescription is issued only in the name of the physician '
+                'issuing it.';
+        END IF;
+        RETURN NEW;
+    END IF;
     IF TG_OP = 'DELETE' THEN
         RAISE EXCEPTION 'An issued prescription is never removed; void it with a reason.';
     END IF;
@@ -162,6 +204,9 @@ _QUESTIONNAIRE_FUNCTION = """
 CREATE OR REPLACE FUNCTION ketadesk_guard_questionnaire_response() RETURNS trigger
 LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
 BEGIN
+    IF TG_OP = 'INSERT' THEN
+        RETURN NEW;
+    END IF;
     IF EXISTS (SELECT 1 FROM safety_alert_acks WHERE response_id = OLD.id) THEN
         RAISE EXCEPTION 'A questionnaire whose item-9 alert a physician acknowledged cannot '
             'be changed or removed.';
@@ -195,7 +240,14 @@ def _literal(text: str) -> str:
 
 def signed_record_statements(existing_tables: set[str]) -> list[str]:
     """The trigger functions and triggers for the tables that exist (run as the owner)."""
-    statements = [_FROZEN_FUNCTION]
+    statements = [_IS_OWNER_FUNCTION, _FROZEN_FUNCTION, _OWN_NAME_FUNCTION]
+    for table, (column, message) in SIGNER_COLUMNS.items():
+        if table in existing_tables:
+            statements.append(
+                f"CREATE OR REPLACE TRIGGER {table}_signer BEFORE INSERT ON {_quoted(table)} "
+                f"FOR EACH ROW EXECUTE FUNCTION "
+                f"ketadesk_signed_in_own_name({_literal(column)}, {_literal(message)})"
+            )
     for table, message in FROZEN_TABLES.items():
         if table in existing_tables:
             statements.append(
@@ -206,12 +258,10 @@ def signed_record_statements(existing_tables: set[str]) -> list[str]:
     for table, function, body in GUARDED_TABLES:
         if table not in existing_tables:
             continue
-        events = "INSERT OR UPDATE OR DELETE" if table == "review_decisions" else (
-            "UPDATE OR DELETE"
-        )
         statements += [
             body,
-            f"CREATE OR REPLACE TRIGGER {table}_signed BEFORE {events} ON {_quoted(table)} "
+            f"CREATE OR REPLACE TRIGGER {table}_signed BEFORE INSERT OR UPDATE OR DELETE ON "
+            f"{_quoted(table)} "
             f"FOR EACH ROW EXECUTE FUNCTION {function}()",
         ]
     return statements
