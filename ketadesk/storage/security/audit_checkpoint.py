@@ -25,6 +25,7 @@ log-in; one *before* it is named by the background walk, which raises the same a
 from __future__ import annotations
 
 import multiprocessing
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -293,6 +294,8 @@ def _walk_in_child(
     anchor: AuditAnchor | None,
     signatures: SignatureKeys | None,
 ) -> None:
+    if hasattr(os, "nice"):  # behind the app's own process on a small machine (POSIX)
+        os.nice(10)
     try:
         sender.send(("done", walk_whole_chain(path, key, anchor, signatures=signatures)))
     except BaseException as error:  # the parent names it; no row content is ever sent
