@@ -9,7 +9,8 @@ peak memory of a process doing the full walk.
 The databases take minutes to build, so they are cached between runs under
 ``$KETADESK_BENCH_CACHE`` (default: ``<temp>/ketadesk-bench-cache``), never in the repository;
 each run measures a fresh copy. The events are written with bulk SQL (a valid chain, five years
-of synthetic, non-clinical events); the 1 GB file is a practice plus a filler table of random
+of synthetic, non-clinical events, each signed by the practice's physician, since the full walk
+checks every signature); the 1 GB file is a practice plus a filler table of random
 bytes (the page check reads every page whatever it holds). Sizes:
 ``KETADESK_BENCH_EVENTS`` (default 1,000,000), ``KETADESK_BENCH_GB`` (default 1).
 """
@@ -40,6 +41,7 @@ from ketadesk.storage.security.audit_checkpoint import (
 from ketadesk.storage.security.database import PracticeDatabase
 from ketadesk.storage.security.engine import cipher_damaged_pages, raw_connection
 from ketadesk.storage.security.keyslots import KdfParams, KeySlotFile
+from ketadesk.storage.security.signing_keys import Signer, audit_event_message
 
 EVENTS = int(os.environ.get("KETADESK_BENCH_EVENTS", "1000000"))
 GIGABYTES = float(os.environ.get("KETADESK_BENCH_GB", "1"))
@@ -70,16 +72,22 @@ def _cached(name: str, build: Callable[[Path], None]) -> Path:
 
 
 def _new_practice(path: Path) -> bytes:
+    return _new_signed_practice(path)[0]
+
+
+def _new_signed_practice(path: Path) -> tuple[bytes, Signer, str]:
+    """(database key, the physician's signing key, the database's id) of a new practice."""
     db, _actor, _recovery = PracticeDatabase.create(
         path, user_name=USER, full_name="Dr. Bench Mark", password=PASSWORD
     )
-    key = db.database_key()
+    key, signer, database_id = db.database_key(), db.signer(), db.database_id
     db.close()
-    return key
+    assert signer is not None
+    return key, signer, database_id
 
 
 def _build_audit(path: Path) -> None:
-    key = _new_practice(path)
+    key, signer, database_id = _new_signed_practice(path)
     connection = raw_connection(path, key)
     seq, prev = connection.execute(
         "SELECT seq, row_hash FROM audit_events ORDER BY seq DESC LIMIT 1"
@@ -92,13 +100,17 @@ def _build_audit(path: Path) -> None:
         action = _ACTIONS[number % len(_ACTIONS)]
         patient = None if action == "login" else number % 5000 + 1
         row_hash = event_hash(prev, number, at, USER, "physician", patient, action, "")
+        signature = signer.sign(
+            audit_event_message(database_id, seq=number, row_hash=row_hash, signed_by=USER)
+        )
         batch.append((number, number, at.strftime("%Y-%m-%d %H:%M:%S.%f"), USER, "physician",
-                      patient, action, "", prev, row_hash))
+                      patient, action, "", prev, row_hash, USER, signature))
         prev = row_hash
         if len(batch) == 50_000 or number == EVENTS:
             connection.executemany(
                 "INSERT INTO audit_events (id, seq, occurred_at, user_name, role, patient_id, "
-                "action, detail, prev_hash, row_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "action, detail, prev_hash, row_hash, signed_by, signature) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 batch,
             )
             connection.commit()
@@ -233,7 +245,7 @@ def _timed_ms(fn: Callable[[], object]) -> float:
 
 def run() -> list[BenchResult]:
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
-    audit_source = _cached(f"audit-{EVENTS}", _build_audit)
+    audit_source = _cached(f"audit-signed-{EVENTS}", _build_audit)
     large_source = _cached(f"large-{GIGABYTES:g}gb", _build_large)
     rows: list[BenchResult] = []
     with tempfile.TemporaryDirectory(prefix="ketadesk-bench-history-", dir=CACHE) as folder:

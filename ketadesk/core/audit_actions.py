@@ -19,7 +19,9 @@ RECOVERY_KEY_USED = "recovery_key_used"
 REMEMBER_DEVICE = "remember_device"
 SETTING_CHANGED = "setting_changed"
 AUDIT_CHECK_FAILED = "audit_check_failed"
-AUDIT_VERIFIED = "audit_verified"  # a full walk found the chain intact: the next checkpoint
+# A checkpoint: a full walk found the chain intact (events 1-N), or a long log-in check found
+# the events after the previous checkpoint intact (events K+1-N). The next log-in starts there.
+AUDIT_VERIFIED = "audit_verified"
 SIGNING_KEYS_ENROLLED = "signing_keys_enrolled"
 SIGNING_KEY_GRANTED = "signing_key_granted"
 DATABASE_KEY_ROTATED = "database_key_rotated"

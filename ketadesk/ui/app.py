@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QDialog
 
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
     from ketadesk.ui.common.context import AppContext
     from ketadesk.ui.main_window import MainWindow
 from ketadesk.ui.session.login_dialog import LoginDialog
+
+log = logging.getLogger(__name__)
 
 
 def default_database_path() -> Path:
@@ -68,6 +72,7 @@ class SessionFlow(QObject):
             return True
         login = LoginDialog(self.db_path, self.secret_store)
         login.unlock_started.connect(self._prepare_window)
+        QTimer.singleShot(0, _start_main_window_preload)  # once the dialog is on screen
         if login.exec() != QDialog.DialogCode.Accepted or login.database is None:
             return False
         assert login.outcome is not None
@@ -77,8 +82,9 @@ class SessionFlow(QObject):
 
     @staticmethod
     def _prepare_window() -> None:
-        """Load the main window's modules (≈ 0.5–2 s of imports) on the GUI thread while the
-        key is derived on a worker, instead of after it."""
+        """The main window's modules, loaded on the GUI thread while the key is derived on a
+        worker, instead of after it (usually already loaded while the user typed; when the
+        preload is still under way this waits for it)."""
         import ketadesk.ui.main_window  # noqa: F401
 
     def _open_window(self, context: AppContext, audit: object) -> None:
@@ -96,6 +102,25 @@ class SessionFlow(QObject):
         logging_out = window is not None and window.is_logging_out
         if not logging_out or not self.start():
             QApplication.quit()
+
+
+def _preload_main_window_modules() -> None:
+    try:
+        import ketadesk.ui.main_window  # noqa: F401
+    except Exception as error:  # the GUI thread's own import raises it again, where it is shown
+        log.warning("main window preload failed (%s)", type(error).__name__)
+
+
+def _start_main_window_preload() -> None:
+    """Import the main window's modules (≈ 0.5–2 s) on a thread of its own while the log-in
+    dialog waits for the user's password, so Log in is followed by the KDF and the log-in
+    checks only. Imports only: no widget is made off the GUI thread. Python's module locks
+    make the GUI thread's own import wait for a module still loading here."""
+    if "ketadesk.ui.main_window" in sys.modules:
+        return
+    threading.Thread(
+        target=_preload_main_window_modules, name="ketadesk-main-window-preload", daemon=True
+    ).start()
 
 
 def run_app(db_path: str | None = None) -> int:

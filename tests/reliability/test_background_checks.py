@@ -291,8 +291,8 @@ def test_tampering_before_the_checkpoint_is_named_by_the_background_walk(
     path, key, checkpoint, _count = checkpointed_practice
     copy = _copy(path, tmp_path / "before")
     target = checkpoint // 2
-    # The detail is covered by the chain's hash, not checked against the signer's name (a changed
-    # user name is named at log-in by the signature check of the newest events).
+    # The detail is covered by the chain's hash only (its signature covers that hash, which the
+    # edit leaves as it was): the walk names it from the hash.
     _tamper(copy, key, [f"UPDATE audit_events SET detail = 'nothing here' WHERE seq = {target}"])
     db, outcome = PracticeDatabase.unlock(copy, PHYSICIAN, PASSWORD)
     # Log-in walked only the events after the checkpoint, so it did not see this one ...

@@ -236,6 +236,7 @@ FILTERS: tuple[roster_query.RosterFilterOption, ...] = (
         "Compliance due",
         lambda: Patient.id.in_(_WORKLIST.ids),
         prepare=_prepare_worklist,
+        prepare_at_open=False,  # 1.9 s at 50,000 patients: only when the filter is chosen
     ),
 )
 

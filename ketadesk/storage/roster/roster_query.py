@@ -239,6 +239,10 @@ class RosterFilterOption:
     label: str
     condition: Callable[[], ColumnElement[bool]]
     prepare: Callable[[Session], None] | None = None
+    # False for a ``prepare`` that only reads and costs time at any size (the compliance
+    # worklist reads every active patient): it runs when the filter is chosen, not when the
+    # roster opens after log-in.
+    prepare_at_open: bool = True
 
 
 _COLUMNS: dict[str, RosterColumn] = {}
@@ -283,7 +287,8 @@ def prepare_roster(session: Session) -> None:
     a session that may write; cheap after the first call per database engine. After it, the
     roster reads in read-only sessions."""
     ensure_search_index(session)
-    _prepare_extras(session, RosterFilter(flags=frozenset(_FILTERS)), columns=True)
+    at_open = frozenset(key for key, option in _FILTERS.items() if option.prepare_at_open)
+    _prepare_extras(session, RosterFilter(flags=at_open), columns=True)
 
 
 def registered_filters() -> tuple[RosterFilterOption, ...]:

@@ -83,20 +83,91 @@ class SignatureReport:
         return lines
 
 
-LOGIN_CHECKED_EVENTS = 2000
+@dataclass(frozen=True)
+class SignatureKeys:
+    """What checking events' signatures needs, as plain data (it crosses a process pipe):
+    the practice's id and every validly granted signer's keys (current first)."""
+
+    database_id: str
+    keys: dict[str, tuple[str, ...]]
+
+
+class EventSignatureCheck:
+    """Checks one event's signature at a time, in seq order (rows streamed from anywhere)."""
+
+    def __init__(self, keys: SignatureKeys, *, signing_started: bool = False) -> None:
+        self._keys = keys
+        self.counts: Counter[str] = Counter()
+        self.problems: list[tuple[int, str]] = []
+        self.legacy = 0
+        # Once one signed event is seen, an unsigned one after it was written outside KetaDesk.
+        self._seen_signed = signing_started
+
+    def check(
+        self,
+        seq: int,
+        user_name: str,
+        role: str,
+        action: str,
+        row_hash: str,
+        signed_by: str | None,
+        signature: str | None,
+    ) -> None:
+        problem = self._problem(seq, user_name, role, action, row_hash, signed_by, signature)
+        if problem is not None:
+            self.problems.append((seq, problem))
+
+    def _problem(
+        self,
+        seq: int,
+        user_name: str,
+        role: str,
+        action: str,
+        row_hash: str,
+        signed_by: str | None,
+        signature: str | None,
+    ) -> str | None:
+        if not signed_by or not signature:
+            if self._seen_signed:
+                return "it is not signed (written outside KetaDesk)"
+            self.legacy += 1
+            return None
+        self._seen_signed = True
+        candidates = self._keys.keys.get(signed_by, ())
+        if not candidates:
+            return (
+                f"it is signed by {signed_by}, who holds no key granted by a user who "
+                "manages users"
+            )
+        message = audit_event_message(
+            self._keys.database_id, seq=seq, row_hash=row_hash, signed_by=signed_by
+        )
+        if not any(signature_is_valid(key, message, signature) for key in candidates):
+            return (
+                f"its signature does not verify against {signed_by}'s granted key (the "
+                "event or an earlier one was rewritten)"
+            )
+        if signed_by == SYSTEM_SIGNER:
+            if role not in ("system", "unknown") and action not in PRACTICE_SIGNED_ACTIONS:
+                return f"it names {user_name} but only the practice key signed it"
+        elif signed_by != user_name:
+            return f"it names {user_name} but was signed by {signed_by}"
+        self.counts[signed_by] += 1
+        return None
+
+    def report(self) -> SignatureReport:
+        return SignatureReport(dict(self.counts), self.legacy, tuple(self.problems))
+
+
+def signature_keys(session: Session, check: GrantCheck) -> SignatureKeys:
+    return SignatureKeys(_database_id(session), check.verifying_keys())
 
 
 def check_event_signatures(
-    session: Session, check: GrantCheck, newest: int | None = None
+    session: Session, check: GrantCheck, after_seq: int | None = None
 ) -> SignatureReport:
-    """Check every event's signature (or only the ``newest`` ones) against its signer's
-    granted key(s), in seq order."""
-    database_id = _database_id(session)
-    keys = check.verifying_keys()
-    counts: Counter[str] = Counter()
-    problems: list[tuple[int, str]] = []
-    legacy = 0
-    seen_signed = False
+    """Check every event's signature (or only those after event ``after_seq``) against its
+    signer's granted key(s), in seq order."""
     query = select(
         AuditEvent.seq,
         AuditEvent.user_name,
@@ -106,44 +177,15 @@ def check_event_signatures(
         AuditEvent.signed_by,
         AuditEvent.signature,
     ).order_by(AuditEvent.seq)
-    if newest is not None:
-        top = session.execute(
-            select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1)
-        ).scalar_one_or_none()
-        query = query.where(AuditEvent.seq > (top or 0) - newest)
-    rows = session.execute(query)
-    for seq, user_name, role, action, row_hash, signed_by, signature in rows:
-        if not signed_by or not signature:
-            if seen_signed:
-                problems.append((seq, "it is not signed (written outside KetaDesk)"))
-            else:
-                legacy += 1
-            continue
-        seen_signed = True
-        message = audit_event_message(
-            database_id, seq=seq, row_hash=row_hash, signed_by=signed_by
-        )
-        candidates = keys.get(signed_by, ())
-        if not candidates:
-            problems.append(
-                (seq, f"it is signed by {signed_by}, who holds no key granted by a user who "
-                 "manages users")
-            )
-            continue
-        if not any(signature_is_valid(key, message, signature) for key in candidates):
-            problems.append(
-                (seq, f"its signature does not verify against {signed_by}'s granted key (the "
-                 "event or an earlier one was rewritten)")
-            )
-            continue
-        if signed_by == SYSTEM_SIGNER:
-            if role not in ("system", "unknown") and action not in PRACTICE_SIGNED_ACTIONS:
-                problems.append(
-                    (seq, f"it names {user_name} but only the practice key signed it")
-                )
-                continue
-        elif signed_by != user_name:
-            problems.append((seq, f"it names {user_name} but was signed by {signed_by}"))
-            continue
-        counts[signed_by] += 1
-    return SignatureReport(dict(counts), legacy, tuple(problems))
+    signing_started = False
+    if after_seq is not None:
+        query = query.where(AuditEvent.seq > after_seq)
+        # Signing had begun when the event checked last time was signed: an unsigned event
+        # after it is refused, never counted as one from before signing keys.
+        signing_started = bool(session.execute(
+            select(AuditEvent.signature).where(AuditEvent.seq == after_seq)
+        ).scalar_one_or_none())
+    checker = EventSignatureCheck(signature_keys(session, check), signing_started=signing_started)
+    for row in session.execute(query):
+        checker.check(*row)
+    return checker.report()

@@ -36,8 +36,9 @@ from ketadesk.storage.security import attempts
 from ketadesk.storage.security.attempts_kept import failed_attempts_kept, keep_failed_attempts
 from ketadesk.storage.security.audit_checkpoint import (
     WalkStopped,
+    latest_checkpoint,
     record_walk_result,
-    verify_since_checkpoint,
+    verify_tail,
     walk_whole_chain,
     walk_whole_chain_apart,
 )
@@ -52,10 +53,10 @@ from ketadesk.storage.security.audit_receipts import (
 )
 from ketadesk.storage.security.audit_signatures import (
     DATABASE_ID_KEY,
-    LOGIN_CHECKED_EVENTS,
     SIGNER_KEY,
     SignatureReport,
     check_event_signatures,
+    signature_keys,
 )
 from ketadesk.storage.security.content_signatures import (
     ContentSignatureCheck,
@@ -167,6 +168,9 @@ def actor_from_user(user: User) -> Actor:
 
 
 TRUST_ROOT_META = "trust_root"
+# A practice whose audit trail was never walked in full (no checkpoint yet): log-in checks the
+# signatures of this many newest events; the background walk checks them all.
+NO_CHECKPOINT_SIGNATURES = 2000
 
 
 def _key_that_opens(path: Path, held: SlotSecrets) -> bytes:
@@ -555,14 +559,19 @@ class PracticeDatabase:
                 attempts.record_failure(self.path, user_name)
                 raise UserFacingError(WRONG_CREDENTIALS)
             actor = self._check_signed_identity(session, user, used)
-            # At log-in only the events after the newest checkpoint are walked, and only the
-            # newest signatures checked (a bounded wait); the background walk, verify-audit and
-            # the audit viewer check the whole chain and every signature.
-            verdict = self._verify_beyond_chain(
-                session,
-                verify_since_checkpoint(session, KeySlotFile.load(self.path).audit_anchor),
-                newest_signatures=LOGIN_CHECKED_EVENTS,
-            )
+            # At log-in only the events after the newest checkpoint are walked and their
+            # signatures checked (a bounded wait: a long walk records a checkpoint of its own
+            # below); the background walk, verify-audit and the audit viewer check the whole
+            # chain and every signature.
+            checkpoint = latest_checkpoint(session)
+            tail = verify_tail(session, KeySlotFile.load(self.path).audit_anchor, checkpoint)
+            if checkpoint is not None:
+                signatures_after = checkpoint.seq
+            else:  # never walked in full yet: the newest signatures, as before checkpoints
+                newest_seq = (latest_event(session) or (0, ""))[0]
+                signatures_after = max(0, newest_seq - NO_CHECKPOINT_SIGNATURES)
+            verdict = self._verify_beyond_chain(session, tail.verdict, signatures_after)
+        login_checkpoint = tail.checkpoint_to_record() if verdict.is_intact else None
 
         def write_login_events() -> None:
             with self.session() as session:
@@ -588,6 +597,13 @@ class PracticeDatabase:
                         actor,
                         audit_actions.AUDIT_CHECK_FAILED,
                         detail=verdict.describe()[:200],
+                    )
+                if login_checkpoint is not None:
+                    # Signed by this user; the next log-in walks from here, and checks this
+                    # event's own hash and signature.
+                    record_event(
+                        session, actor, audit_actions.AUDIT_VERIFIED,
+                        detail=login_checkpoint.detail(),
                     )
             snapshot = attempts.settle_after_unlock(self.path, user_name, carried)
             with self.session() as session:
@@ -740,13 +756,22 @@ class PracticeDatabase:
             return self._verify_beyond_chain(session, verdict)
 
     def check_whole_audit_trail(self, actor: Actor) -> ChainVerdict:
-        """The background walk after log-in: the whole chain, then its result recorded (a new
-        checkpoint when intact, the same ``audit_check_failed`` event as at log-in when not).
+        """The background walk after log-in: the whole chain and every event's signature, then
+        its result recorded (a new checkpoint when intact, the same ``audit_check_failed``
+        event as at log-in when not).
         Run it on a worker; it holds no lock while it reads, and the hashing runs in a process
         of its own, so it never holds the GIL against the GUI thread."""
+        with self.session() as session:
+            keys = signature_keys(
+                session, check_grants(session, self.database_id, self._pinned_root(session))
+            )
         try:
             result = walk_whole_chain_apart(
-                self.path, self.database_key(), self.audit_anchor(), lambda: not self.is_locked
+                self.path,
+                self.database_key(),
+                self.audit_anchor(),
+                lambda: not self.is_locked,
+                signatures=keys,
             )
         except WalkStopped:
             raise UserFacingError("The practice database is locked; log in again.") from None
@@ -777,10 +802,10 @@ class PracticeDatabase:
         return None if stored is None else stored.value
 
     def _verify_beyond_chain(
-        self, session: Session, verdict: ChainVerdict, newest_signatures: int | None = None
+        self, session: Session, verdict: ChainVerdict, signatures_after: int | None = None
     ) -> ChainVerdict:
         """``verdict`` (the hash chain's), then the audit receipt and the events' signatures
-        (only the newest ``newest_signatures`` when given)."""
+        (only those after event ``signatures_after`` when given)."""
         if not verdict.is_intact:
             return verdict
         slots = KeySlotFile.load(self.path)
@@ -790,7 +815,7 @@ class PracticeDatabase:
         report = check_event_signatures(
             session,
             check_grants(session, self.database_id, self._pinned_root(session)),
-            newest_signatures,
+            signatures_after,
         )
         if report.problems:
             seq, problem = report.problems[0]
