@@ -58,8 +58,8 @@ def visit_practice(visit_practice_files: tuple[Path, list[str]], tmp_path: Path)
 
 
 def _window(qtbot, db: PracticeDatabase, actor: Any) -> MainWindow:
+    # Closed by _close, not by qtbot (its close comes first and would ask about typed work).
     window = MainWindow(AppContext(db, actor))
-    qtbot.addWidget(window)
     window.resize(*SIZE)
     window.show()
     qtbot.waitExposed(window)
@@ -82,6 +82,7 @@ def _close(window: MainWindow) -> None:
         if isinstance(chart, PatientChart):
             chart.ask_unsaved_changes = lambda: QMessageBox.StandardButton.Discard
     window.close()
+    window.deleteLater()
     window.context.ops.wait_for_done(10_000)
     if not window.context.db.is_locked:
         window.context.db.close()
@@ -232,6 +233,27 @@ def test_a_checked_out_chart_warns_and_an_office_edit_is_kept(
     other = window.open_patient(home)
     qtbot.waitUntil(lambda: other.record is not None, timeout=10_000)
     assert not other.visit_notice.isVisible()
+    # Checked out while its chart is open with typed, unsaved work: the notice appears and
+    # the typed words stay.
+    qtbot.keyClicks(other.form.editors["city"], "Palatka")
+    check_out_patients(db, physician, [mrns[1]], tmp_path / "second.db", PASSWORD)
+    window.context.data_changed.emit("visits")
+    assert other.visit_notice.isVisible() and other.is_dirty
+    assert other.form.value("city").endswith("Palatka")
+
+
+def test_lease_words_say_when_the_lease_has_ended() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from ketadesk.storage.visits.visit_leases import VisitMarker
+    from ketadesk.ui.visits.visit_words import lease_words, on_visit_words
+
+    now = datetime(2026, 3, 4, 12, tzinfo=UTC)
+    marker = VisitMarker("p1", "drquill", now - timedelta(days=4), now - timedelta(days=1), False)
+    assert lease_words(marker, now).startswith("lease ended ")
+    assert lease_words(marker, now - timedelta(days=2)).startswith("lease until ")
+    revoked = VisitMarker("p1", "drquill", now, now + timedelta(days=3), True)
+    assert "(lease revoked)" in on_visit_words("Active", revoked)
 
 
 # --- conflicts ----------------------------------------------------------------------------

@@ -49,6 +49,7 @@ from ketadesk.ui.chart.chart_vitals_tab import VitalsTab
 from ketadesk.ui.chart.stop_medication_dialog import StopMedicationDialog
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.elided_label import ElidedLabel
+from ketadesk.ui.visits.visit_words import lease_words
 
 PHYSICIANS_ONLY = "Only physicians may do this."
 SAVE_FIRST = "Save the new patient first (Ctrl+S); then this can be added."
@@ -297,9 +298,8 @@ class PatientChart(QWidget):
             self.visit_notice.clear()
             return
         words = marker.words()
-        until = marker.until.astimezone().strftime("%Y-%m-%d %H:%M")
         self.visit_notice.setText(
-            f"{words[0].upper()}{words[1:]}, lease until {until}. You can still edit here and "
+            f"{words[0].upper()}{words[1:]}, {lease_words(marker)}. You can still edit here and "
             "what you save is kept. If the laptop changes the same record, both copies wait "
             "side by side for a physician when the pack is returned; neither replaces the other."
         )
@@ -320,6 +320,11 @@ class PatientChart(QWidget):
     def _on_data_changed(self, what: str) -> None:
         if self.patient_id is not None and what == f"patient:{self.patient_id}" and not self._dirty:
             self.reload()
+        elif self.patient_id is not None and what == "visits":
+            # Checked out or returned meanwhile: only the notice changes; typed work stays.
+            with self._context.db.read_session() as session:
+                marker = patients_on_visit(session, [self.patient_id]).get(self.patient_id)
+            self._show_visit_notice(marker)
 
     # --- dirty state and closing ---------------------------------------------------------
     @property

@@ -32,6 +32,7 @@ from ketadesk.storage.roster.roster_query import (
 )
 from ketadesk.storage.security.database import PracticeDatabase
 from ketadesk.storage.visits.visit_leases import VisitMarker, patients_on_visit
+from ketadesk.ui.visits.visit_words import on_visit_words
 
 PatientIdRole = Qt.ItemDataRole.UserRole + 1
 SortKeyRole = Qt.ItemDataRole.UserRole + 2
@@ -133,17 +134,6 @@ def next_due_text(due: date | None, overdue_days: int | None) -> str:
         days = f"{overdue_days} day{'s' if overdue_days != 1 else ''}"
         return f"Overdue {days}; check-in {due.strftime('%m/%d/%Y')}"
     return due.strftime("%m/%d/%Y")
-
-
-def on_visit_words(status_label: str, marker: VisitMarker) -> str:
-    """The status cell's tooltip for a patient checked out to a visit pack."""
-    until = marker.until.astimezone().strftime("%Y-%m-%d %H:%M")
-    words = marker.words()
-    return (
-        f"{words[0].upper()}{words[1:]}, lease until {until}. Status: {status_label}. Edits made "
-        "here are kept; a record also changed on the laptop waits for a physician when the "
-        "pack is returned."
-    )
 
 
 class RosterTableModel(QAbstractTableModel):
