@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian/Ubuntu system libraries Qt (offscreen and X11) and the PDF tools need.
+# Installs the Debian/Ubuntu system libraries Qt (offscreen and X11) and the PDF tools need, and
+# PostgreSQL (its server and contrib modules: pg_trgm, unaccent) for the practice-server tests.
 # As root it installs what is missing with apt-get; otherwise it lists what to install and stops.
 set -euo pipefail
 PKGS=(
@@ -7,6 +8,7 @@ PKGS=(
   libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxcb-image0 libxcb-render-util0 libxcb-shape0
   libxcb-randr0 libxcb-xinerama0 libxcb-xfixes0 libxcb-xkb1 libx11-xcb1
   fonts-dejavu-core poppler-utils xvfb xauth
+  postgresql
 )
 missing=()
 for p in "${PKGS[@]}"; do
@@ -14,7 +16,7 @@ for p in "${PKGS[@]}"; do
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then
-  echo "Installing system libraries for Qt: ${missing[*]}"
+  echo "Installing system packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

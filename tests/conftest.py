@@ -94,3 +94,37 @@ def practice(prepared_practice: Path, tmp_path: Path) -> Iterator[OpenPractice]:
     admin = Actor(admin_info.user_id, ADMIN, admin_info.full_name, Role.ADMIN, False)
     yield OpenPractice(db, outcome.actor, admin, path)
     db.close()
+
+
+# --- The practice server (PostgreSQL) ---------------------------------------------------------
+# One real dev cluster for the whole run, started the first time a test asks for it. If it
+# cannot start, every test that needs it fails with PostgreSQL's reason; none is skipped.
+
+
+@pytest.fixture(scope="session")
+def practice_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from ketadesk.core.errors import UserFacingError
+    from ketadesk.storage.server.dev_cluster import remove_dev_cluster, start_dev_cluster
+
+    folder = tmp_path_factory.mktemp("practice-server")
+    try:
+        cluster = start_dev_cluster(folder)
+    except UserFacingError as error:
+        remove_dev_cluster(folder)
+        pytest.fail(f"The PostgreSQL test server could not start: {error.message}")
+    try:
+        yield cluster
+    finally:
+        remove_dev_cluster(folder)
+
+
+@pytest.fixture
+def server_database(practice_server: object) -> Iterator[object]:
+    """A new, empty practice database on the test server (its ServerAddress), dropped after."""
+    from tests.server_practice import drop_database, new_database
+
+    address = new_database(practice_server)
+    try:
+        yield address
+    finally:
+        drop_database(practice_server, address)

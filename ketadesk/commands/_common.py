@@ -90,6 +90,12 @@ def print_json(value: Any) -> None:
 def database_path(args: argparse.Namespace) -> Path:
     """The ``--db`` path, or the default practice database in the user data folder."""
     given = getattr(args, "db", None)
+    if given and given.startswith(("postgresql://", "postgres://")):
+        raise UserFacingError(
+            "This command works on a practice database file only, not yet on a practice "
+            "server (postgresql://...). On a server, 'server init' and 'server login' work "
+            "so far."
+        )
     if given:
         path = Path(given).expanduser()
     else:

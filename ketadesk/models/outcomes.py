@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, column, or_, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ketadesk.models.base import Base, RecordUidMixin, TimestampMixin, UTCDateTime, VersionedMixin
@@ -61,7 +61,11 @@ class QuestionnaireResponse(RecordUidMixin, TimestampMixin, Base):
 
     __tablename__ = "questionnaire_responses"
     __table_args__ = (
-        CheckConstraint("complete = 1 OR total IS NULL", name="incomplete_has_no_total"),
+        # An expression, not text: SQLite renders ``complete = 1``, PostgreSQL ``complete = true``.
+        CheckConstraint(
+            or_(column("complete") == true(), column("total").is_(None)),
+            name="incomplete_has_no_total",
+        ),
         Index("ix_questionnaire_responses_patient_instr", "patient_id", "instrument", "taken_on"),
         Index("ix_questionnaire_responses_alert", "safety_alert"),
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 if TYPE_CHECKING:  # alembic is imported only when a migration check runs
     from alembic.config import Config
@@ -52,8 +52,9 @@ def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         try:
             rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
-        except OperationalError as error:
-            if "no such table" in str(error):
+        except (OperationalError, ProgrammingError) as error:
+            # SQLite: "no such table"; PostgreSQL: relation "alembic_version" does not exist
+            if "no such table" in str(error) or "does not exist" in str(error):
                 return None
             raise
     if len(rows) > 1:

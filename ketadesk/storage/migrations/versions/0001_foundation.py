@@ -241,6 +241,27 @@ def upgrade() -> None:
 
     # ### end Alembic commands ###
     # The audit trail is append-only: the database itself refuses to change or remove a row.
+    if op.get_bind().dialect.name == "postgresql":
+        # The same rule on a practice server, for every role including the schema's owner
+        # (grants alone would not bind the owner); TRUNCATE is refused as well.
+        op.execute(
+            "CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN RAISE EXCEPTION 'audit events are append-only' "
+            "USING ERRCODE = 'insufficient_privilege'; END $$"
+        )
+        op.execute(
+            "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events "
+            "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()"
+        )
+        op.execute(
+            "CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events "
+            "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()"
+        )
+        op.execute(
+            "CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events "
+            "FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()"
+        )
+        return
     op.execute(
         "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events "
         "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END"

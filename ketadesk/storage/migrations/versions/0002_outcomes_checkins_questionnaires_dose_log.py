@@ -91,7 +91,8 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.CheckConstraint(
-            "complete = 1 OR total IS NULL",
+            # SQLite renders ``complete = 1``, PostgreSQL ``complete = true``.
+            sa.or_(sa.column("complete") == sa.true(), sa.column("total").is_(None)),
             name=op.f("ck_questionnaire_responses_incomplete_has_no_total"),
         ),
         sa.ForeignKeyConstraint(

@@ -1,0 +1,139 @@
+"""Practice server commands: ``server dev`` (a throwaway local PostgreSQL cluster), ``server
+init`` (create the practice on a server) and ``server login`` (check a log-in)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ketadesk.commands._common import add_login_options, new_command, password_reader
+from ketadesk.core.errors import UserFacingError
+
+
+def register(subparsers: Any) -> None:
+    server = subparsers.add_parser(
+        "server",
+        help="practice server on PostgreSQL",
+        description="practice server on PostgreSQL",
+    )
+    server_commands = server.add_subparsers(dest="server_command", metavar="ACTION", required=True)
+    dev = server_commands.add_parser(
+        "dev",
+        help="start (or stop) a throwaway local PostgreSQL server configured as in production",
+        description=(
+            "Start a throwaway local PostgreSQL server (TLS with its own CA, SCRAM passwords, "
+            "loopback only) kept in DIR, print its URL and CA certificate, and return."
+        ),
+    )
+    dev.add_argument("--data", metavar="DIR", required=True, type=Path)
+    dev.add_argument("--port", type=int, help="TCP port on 127.0.0.1 (default: a free one)")
+    dev.add_argument("--stop", action="store_true", help="stop the server kept in DIR")
+    dev.set_defaults(handler=_dev)
+
+    init = new_command(
+        server_commands,
+        "init",
+        help=(
+            "create the practice and its first physician on a server (stdin with "
+            "--password-stdin: the server owner's password, then the physician's)"
+        ),
+        handler=_init,
+    )
+    _add_ca_option(init)
+    init.add_argument("--user", required=True, help="user name of the first physician")
+    init.add_argument("--full-name", required=True)
+    init.add_argument(
+        "--owner", default=None, help="the server role that owns the schema (ketadesk_owner)"
+    )
+    init.add_argument("--password-stdin", action="store_true")
+
+    login = new_command(
+        server_commands,
+        "login",
+        help="log in to a practice server and say who you are there",
+        handler=_login,
+    )
+    _add_ca_option(login)
+    add_login_options(login)
+
+
+def _add_ca_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ca",
+        metavar="FILE",
+        required=True,
+        type=Path,
+        help="the practice CA certificate (ca.crt) that the server's certificate is checked with",
+    )
+
+
+def _server_address(args: argparse.Namespace) -> Any:
+    from ketadesk.storage.server.server_engine import is_server_url, parse_server_url
+
+    given = getattr(args, "db", None)
+    if not given or not is_server_url(given):
+        raise UserFacingError(
+            "This command needs the practice server's address: --db "
+            "postgresql://HOST[:PORT]/DBNAME (as 'server dev' prints it)."
+        )
+    return parse_server_url(given)
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from ketadesk.core.errors import UserFacingError
+    from ketadesk.storage.server.dev_cluster import start_dev_cluster, stop_dev_cluster
+
+    if args.port is not None and not 1024 <= args.port <= 65535:
+        raise UserFacingError("--port must be a number between 1024 and 65535.")
+    if args.stop:
+        if stop_dev_cluster(args.data):
+            print(f"Stopped the dev server kept in {args.data}.")
+        else:
+            print(f"No dev server was running from {args.data}.")
+        return 0
+    cluster = start_dev_cluster(args.data, args.port)
+    print(cluster.url)
+    print(f"CA certificate: {cluster.ca_certificate}")
+    return 0
+
+
+def _init(args: argparse.Namespace) -> int:
+    from ketadesk.storage.server.practice_roles import OWNER_ROLE
+    from ketadesk.storage.server.server_practice import ServerPractice
+
+    address = _server_address(args)
+    owner = args.owner or OWNER_ROLE
+    reader = password_reader(args)
+    owner_password = reader.read(f"Password of the server role {owner}: ")
+    password = reader.read_new(f"New password for {args.user}: ")
+    made = ServerPractice.create(
+        address,
+        args.ca,
+        owner_password=owner_password,
+        user_name=args.user,
+        full_name=args.full_name,
+        password=password,
+        owner=owner,
+    )
+    print(f"Created the practice at {made.address.url} with physician {made.actor.user_name}.")
+    print(
+        "Each user logs in with their own password, checked by the server; there is no "
+        "recovery key on a practice server (the server's administrator resets passwords)."
+    )
+    return 0
+
+
+def _login(args: argparse.Namespace) -> int:
+    from ketadesk.storage.server.server_practice import ServerPractice
+
+    address = _server_address(args)
+    password = password_reader(args).read(f"Password for {args.as_user}: ")
+    practice = ServerPractice.log_in(address, args.ca, args.as_user, password)
+    try:
+        actor = practice.actor
+        manages = ", manages users" if actor.can_manage_users else ""
+        print(f"Logged in to {address.url} as {actor.user_name} ({actor.role.value}{manages}).")
+    finally:
+        practice.close()
+    return 0

@@ -1,0 +1,87 @@
+"""SQLAlchemy engines on a practice server: the only module that builds a PostgreSQL URL.
+
+Every connection is TLS, verified against the practice CA (``sslmode=verify-full``); the
+password is handed to libpq, never written into a URL string that could be logged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import URL
+
+from ketadesk.core.errors import UserFacingError
+
+DEFAULT_PORT = 5432
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    """Where a practice database is: ``postgresql://HOST[:PORT]/DBNAME`` (no user, no password)."""
+
+    host: str
+    port: int
+    database: str
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{self.host}:{self.port}/{self.database}"
+
+
+def is_server_url(text: str) -> bool:
+    return text.startswith(("postgresql://", "postgres://"))
+
+
+def parse_server_url(text: str) -> ServerAddress:
+    """Read ``postgresql://HOST[:PORT]/DBNAME``; a user or password in it is refused."""
+    parts = urlsplit(text)
+    problem = None
+    if parts.scheme not in ("postgresql", "postgres"):
+        problem = "it must start with postgresql://"
+    elif parts.username or parts.password:
+        problem = "it must not name a user or a password (give the user with --user or --as)"
+    elif not parts.hostname:
+        problem = "it names no server"
+    elif not parts.path.strip("/") or "/" in parts.path.strip("/"):
+        problem = "it must end with the database name, as in postgresql://server/ketadesk"
+    elif parts.query or parts.fragment:
+        problem = "it must not carry options after the database name"
+    if problem is None:
+        try:
+            port = parts.port or DEFAULT_PORT
+        except ValueError:
+            problem = "its port is not a number between 1 and 65535"
+    if problem is not None:
+        raise UserFacingError(
+            f"The practice server address {text[:200]!r} is not usable: {problem}."
+        )
+    return ServerAddress(str(parts.hostname), port, parts.path.strip("/"))
+
+
+def create_server_engine(
+    address: ServerAddress, user: str, password: str, ca_certificate: Path
+) -> Engine:
+    """An engine whose connections log in as ``user`` over verified TLS."""
+    url = URL.create(
+        "postgresql+psycopg",
+        username=user,
+        host=address.host,
+        port=address.port,
+        database=address.database,
+    )
+    return create_engine(
+        url,
+        connect_args={
+            "password": password,
+            "sslmode": "verify-full",
+            "sslrootcert": str(ca_certificate),
+            "connect_timeout": 10,
+            "application_name": "KetaDesk",
+        },
+        pool_size=4,
+        max_overflow=4,
+        pool_pre_ping=True,
+    )

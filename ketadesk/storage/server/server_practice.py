@@ -1,0 +1,298 @@
+"""A practice on a PostgreSQL server: create it (``server init``), log in, sessions.
+
+Each KetaDesk user is a PostgreSQL login role of the same name whose SCRAM password is their
+KetaDesk password, so logging in *is* connecting: the server checks the password, and every
+statement afterwards runs with that user's grants (``practice_grants``). The same models and
+services as on a file practice run on the sessions given out here.
+
+Not yet on a server (file practices only): key slots and recovery keys, per-user signing keys
+(events are written unsigned), failed-attempt back-off (the server's own log records refused
+log-ins), visit packs, backup and restore.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ketadesk.core import audit_actions
+from ketadesk.core.display_names import check_full_name
+from ketadesk.core.errors import UserFacingError
+from ketadesk.core.permissions import Actor, Permission, Role, require
+from ketadesk.models.practice import PracticeMeta
+from ketadesk.models.users import User
+from ketadesk.storage.security.audit_log import record_event
+from ketadesk.storage.security.database import actor_from_user, check_user_name
+from ketadesk.storage.security.keyslots import WRONG_CREDENTIALS
+from ketadesk.storage.security.migrate import PACKAGED_HEAD, current_revision, upgrade_to_head
+from ketadesk.storage.security.password_rules import check_new_password
+from ketadesk.storage.server.practice_grants import (
+    RESERVED_ROLE_NAMES,
+    RESERVED_ROLE_PREFIXES,
+    apply_practice_grants,
+)
+from ketadesk.storage.server.practice_roles import OWNER_ROLE, connection_problem
+from ketadesk.storage.server.server_engine import ServerAddress, create_server_engine
+
+# One write at a time per practice, as SQLite's write lock gives a file practice: the audit
+# chain's "read the last event, append the next" must not fork between two workstations.
+_WRITE_LOCK_ID = 0x4B455441  # "KETA"
+
+
+def check_server_user_name(user_name: str) -> None:
+    """A KetaDesk user name that can also be a PostgreSQL role of the same name."""
+    check_user_name(user_name)
+    if user_name in RESERVED_ROLE_NAMES or user_name.startswith(RESERVED_ROLE_PREFIXES):
+        raise UserFacingError(
+            f"The user name {user_name} is kept for the database server itself; choose another."
+        )
+
+
+def _connect_or_explain(engine: Engine, address: ServerAddress, user_name: str) -> None:
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as error:
+        engine.dispose()
+        detail = str(error.orig) if error.orig is not None else str(error)
+        # A removed user's role may no longer log in: refused as on a file practice.
+        if "password authentication failed" in detail or "is not permitted to log in" in detail:
+            raise UserFacingError(WRONG_CREDENTIALS) from None
+        raise UserFacingError(
+            connection_problem(detail, user_name, address.host, address.port)
+        ) from None
+
+
+def _scram_verifier(engine: Engine, user_name: str, password: str) -> str:
+    """The SCRAM-SHA-256 verifier libpq makes for ``password`` (the server never sees it)."""
+    raw = engine.raw_connection()
+    try:
+        pgconn = raw.driver_connection.pgconn  # type: ignore[union-attr]
+        verifier = pgconn.encrypt_password(password.encode(), user_name.encode(), b"scram-sha-256")
+        return bytes(verifier).decode()
+    finally:
+        raw.close()
+
+
+@dataclass(frozen=True)
+class ServerPracticeCreated:
+    actor: Actor
+    address: ServerAddress
+
+
+class ServerPractice:
+    """A practice on a server, open as one user (their own database role)."""
+
+    def __init__(self, address: ServerAddress, engine: Engine, actor: Actor) -> None:
+        self.address = address
+        self.engine = engine
+        self.actor = actor
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    # --- creating ----------------------------------------------------------------------------
+    @staticmethod
+    def create(
+        address: ServerAddress,
+        ca_certificate: Path,
+        *,
+        owner_password: str,
+        user_name: str,
+        full_name: str,
+        password: str,
+        owner: str = OWNER_ROLE,
+    ) -> ServerPracticeCreated:
+        """Make the schema, the grants and the first physician (who manages users)."""
+        check_server_user_name(user_name)
+        full_name = check_full_name(full_name, whose="the physician's")
+        check_new_password(password, user_name)
+        engine = create_server_engine(address, owner, owner_password, ca_certificate)
+        try:
+            _connect_or_explain(engine, address, owner)
+            if current_revision(engine) is not None:
+                raise UserFacingError(
+                    f"The database {address.database} on {address.host} already holds a "
+                    "practice; nothing was changed."
+                )
+            with engine.connect() as connection:
+                exists = connection.execute(
+                    text("SELECT 1 FROM pg_roles WHERE rolname = :name"), {"name": user_name}
+                ).first()
+            if exists:
+                raise UserFacingError(
+                    f"The server already has a database role named {user_name}; choose "
+                    "another user name. Nothing was changed."
+                )
+            upgrade_to_head(engine)
+            verifier = _scram_verifier(engine, user_name, password)
+            with engine.begin() as connection:
+                apply_practice_grants(connection)
+                connection.exec_driver_sql(
+                    f"CREATE ROLE \"{user_name}\" LOGIN PASSWORD '{verifier}' "
+                    "IN ROLE ketadesk_physician, ketadesk_user_manager"
+                )
+            with Session(engine) as session, session.begin():
+                import uuid
+
+                session.add(PracticeMeta(key="database_id", value=uuid.uuid4().hex))
+                user = User(
+                    user_name=user_name,
+                    full_name=full_name.strip(),
+                    role=Role.PHYSICIAN.value,
+                    can_manage_users=True,
+                    password_changed_at=datetime.now(UTC),
+                )
+                session.add(user)
+                session.flush()
+                actor = actor_from_user(user)
+                session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _WRITE_LOCK_ID})
+                record_event(session, actor, audit_actions.DATABASE_CREATED)
+                record_event(
+                    session,
+                    actor,
+                    audit_actions.USER_ADDED,
+                    detail=f"user {user_name} role physician, manages users",
+                )
+        finally:
+            engine.dispose()
+        return ServerPracticeCreated(actor, address)
+
+    # --- logging in ---------------------------------------------------------------------------
+    @classmethod
+    def log_in(
+        cls, address: ServerAddress, ca_certificate: Path, user_name: str, password: str
+    ) -> ServerPractice:
+        """Connect as ``user_name``: the server checks the password (SCRAM over TLS)."""
+        if not ca_certificate.is_file():
+            raise UserFacingError(
+                f"The practice certificate {ca_certificate} is missing; it is installed once "
+                "per workstation and needed to check the server is the practice's."
+            )
+        engine = create_server_engine(address, user_name, password, ca_certificate)
+        _connect_or_explain(engine, address, user_name)
+        try:
+            revision = current_revision(engine)
+            if revision != PACKAGED_HEAD:
+                raise UserFacingError(
+                    f"The practice database on {address.host} is at schema {revision}, and "
+                    f"this KetaDesk needs {PACKAGED_HEAD}. Ask whoever runs the server to "
+                    "upgrade it, or use the matching KetaDesk version."
+                )
+            with Session(engine) as session:
+                user = session.execute(
+                    select(User).where(User.user_name == user_name)
+                ).scalar_one_or_none()
+                if user is None or not user.is_active:
+                    raise UserFacingError(WRONG_CREDENTIALS)
+                actor = actor_from_user(user)
+        except BaseException:
+            engine.dispose()
+            raise
+        practice = cls(address, engine, actor)
+        with practice.session() as session:
+            record_event(session, actor, audit_actions.LOGIN)
+        return practice
+
+    # --- sessions -----------------------------------------------------------------------------
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One session per user action: commits on success, rolls back on any error."""
+        session = self._sessions()
+        try:
+            session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _WRITE_LOCK_ID})
+            yield session
+            session.commit()
+        except DBAPIError as error:
+            session.rollback()
+            sqlstate = getattr(error.orig, "sqlstate", None)
+            if sqlstate == "42501":  # insufficient_privilege
+                raise UserFacingError(
+                    "The practice server refused this change: your role may not make it. "
+                    "Nothing was saved."
+                ) from error
+            if sqlstate == "P0001":  # a sentence raised by KetaDesk's own server functions
+                message = error.orig.diag.message_primary  # type: ignore[union-attr]
+                raise UserFacingError(f"{message} Nothing was changed.") from error
+            raise
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def add_user(
+        self,
+        user_name: str,
+        full_name: str,
+        role: Role,
+        password: str,
+        *,
+        manage_users: bool = False,
+    ) -> int:
+        """Add a user (a login role with ``password``) through ``ketadesk_add_user``."""
+        require(self.actor, Permission.MANAGE_USERS, "add users")
+        check_server_user_name(user_name)
+        full_name = check_full_name(full_name, whose="the new user's")
+        check_new_password(password, user_name)
+        verifier = _scram_verifier(self.engine, user_name, password)
+        with self.session() as session:
+            new_id = session.execute(
+                text("SELECT ketadesk_add_user(:name, :full, :role, :manage, :verifier)"),
+                {
+                    "name": user_name,
+                    "full": full_name.strip(),
+                    "role": role.value,
+                    "manage": manage_users,
+                    "verifier": verifier,
+                },
+            ).scalar_one()
+            detail = f"user {user_name} role {role.value}"
+            record_event(
+                session,
+                self.actor,
+                audit_actions.USER_ADDED,
+                detail=detail + (", manages users" if manage_users else ""),
+            )
+        return int(new_id)
+
+    def set_role(self, user_name: str, role: Role, *, manage_users: bool) -> None:
+        """Change a user's role and right to manage users (their groups on the server too)."""
+        require(self.actor, Permission.MANAGE_USERS, "change roles")
+        with self.session() as session:
+            user = session.execute(
+                select(User).where(User.user_name == user_name)
+            ).scalar_one_or_none()
+            before = (
+                ""
+                if user is None
+                else f"{user.role}{' +manage_users' if user.can_manage_users else ''}"
+            )
+            session.execute(
+                text("SELECT ketadesk_set_user_role(:name, :role, :manage)"),
+                {"name": user_name, "role": role.value, "manage": manage_users},
+            )
+            after = f"{role.value}{' +manage_users' if manage_users else ''}"
+            record_event(
+                session,
+                self.actor,
+                audit_actions.ROLE_CHANGED,
+                detail=f"user {user_name}: {before} -> {after}",
+            )
+
+    def remove_user(self, user_name: str) -> None:
+        """Deactivate the user and their login role (their audit history stays)."""
+        require(self.actor, Permission.MANAGE_USERS, "remove users")
+        with self.session() as session:
+            session.execute(text("SELECT ketadesk_remove_user(:name)"), {"name": user_name})
+            record_event(
+                session, self.actor, audit_actions.USER_REMOVED, detail=f"user {user_name}"
+            )
+
+    def close(self) -> None:
+        self.engine.dispose()

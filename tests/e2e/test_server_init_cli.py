@@ -1,0 +1,146 @@
+"""``server init`` and ``server login`` from the command line, on the real test server."""
+
+from __future__ import annotations
+
+from tests.e2e.cli_runner import run_ketadesk
+
+
+def test_server_init_creates_the_practice_and_its_physician_logs_in(
+    practice_server, server_database
+):
+    url, ca = server_database.url, str(practice_server.ca_certificate)
+    created = run_ketadesk(
+        "server",
+        "init",
+        "--db",
+        url,
+        "--ca",
+        ca,
+        "--user",
+        "drlin",
+        "--full-name",
+        "Dr Mei Lin",
+        "--password-stdin",
+        stdin=f"{practice_server.owner_password()}\ncorrect horse battery\n",
+    )
+    assert created.returncode == 0, created.stderr
+    assert f"Created the practice at {url} with physician drlin." in created.stdout
+
+    login = run_ketadesk(
+        "server",
+        "login",
+        "--db",
+        url,
+        "--ca",
+        ca,
+        "--as",
+        "drlin",
+        "--password-stdin",
+        stdin="correct horse battery\n",
+    )
+    assert login.returncode == 0, login.stderr
+    assert login.stdout.strip() == f"Logged in to {url} as drlin (physician, manages users)."
+
+    refused = run_ketadesk(
+        "server",
+        "login",
+        "--db",
+        url,
+        "--ca",
+        ca,
+        "--as",
+        "drlin",
+        "--password-stdin",
+        stdin="correct horse staple\n",
+    )
+    assert refused.returncode != 0
+    assert refused.stderr.strip() == "ketadesk: Wrong user name or password."
+
+    again = run_ketadesk(
+        "server",
+        "init",
+        "--db",
+        url,
+        "--ca",
+        ca,
+        "--user",
+        "drlin2",
+        "--full-name",
+        "Dr Mei Lin",
+        "--password-stdin",
+        stdin=f"{practice_server.owner_password()}\ncorrect horse battery\n",
+    )
+    assert again.returncode != 0
+    assert "already holds a practice; nothing was changed" in again.stderr
+
+
+def test_server_init_refuses_a_user_name_the_server_already_has_before_changing_anything(
+    practice_server, server_database
+):
+    from tests.server_practice import owner_connection
+
+    with owner_connection(practice_server) as owner:
+        owner.execute('CREATE ROLE "drtaken" NOLOGIN')
+    try:
+        taken = run_ketadesk(
+            "server",
+            "init",
+            "--db",
+            server_database.url,
+            "--ca",
+            str(practice_server.ca_certificate),
+            "--user",
+            "drtaken",
+            "--full-name",
+            "Dr Tak En",
+            "--password-stdin",
+            stdin=f"{practice_server.owner_password()}\ncorrect horse battery\n",
+        )
+        assert taken.returncode != 0
+        assert "already has a database role named drtaken" in taken.stderr
+        with owner_connection(practice_server, server_database.database) as practice:
+            assert practice.execute("SELECT to_regclass('public.users')").fetchone() == (None,)
+    finally:
+        with owner_connection(practice_server) as owner:
+            owner.execute('DROP ROLE "drtaken"')
+
+
+def test_commands_not_yet_on_a_server_say_so_and_a_bad_address_is_named(tmp_path):
+    roster = run_ketadesk(
+        "--db",
+        "postgresql://127.0.0.1:5999/ketadesk",
+        "roster",
+        "--as",
+        "drlin",
+        "--password-stdin",
+        stdin="x\n",
+    )
+    assert roster.returncode != 0
+    assert "works on a practice database file only, not yet on a practice server" in (roster.stderr)
+    with_user = run_ketadesk(
+        "server",
+        "login",
+        "--db",
+        "postgresql://drlin@127.0.0.1/ketadesk",
+        "--ca",
+        str(tmp_path / "ca.crt"),
+        "--as",
+        "drlin",
+        "--password-stdin",
+        stdin="x\n",
+    )
+    assert with_user.returncode != 0
+    assert "must not name a user or a password" in with_user.stderr
+    not_a_server = run_ketadesk(
+        "server",
+        "login",
+        "--db",
+        str(tmp_path / "p.db"),
+        "--ca",
+        str(tmp_path / "ca.crt"),
+        "--as",
+        "drlin",
+        "--password-stdin",
+        stdin="x\n",
+    )
+    assert "needs the practice server's address: --db postgresql://" in not_a_server.stderr

@@ -1,0 +1,60 @@
+"""Helpers for tests on the practice server (a real PostgreSQL dev cluster, see conftest)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import Engine
+
+from ketadesk.storage.server.dev_cluster import HOST, DevCluster
+from ketadesk.storage.server.practice_roles import OWNER_ROLE, connect, prepare_practice_database
+from ketadesk.storage.server.server_engine import ServerAddress, create_server_engine
+
+
+def owner_connection(cluster: Any, database: str = "postgres") -> Any:
+    assert isinstance(cluster, DevCluster)
+    return connect(
+        host=HOST,
+        port=cluster.port,
+        database=database,
+        user=OWNER_ROLE,
+        password=cluster.owner_password(),
+        ca_certificate=cluster.ca_certificate,
+        autocommit=True,
+    )
+
+
+def new_database(cluster: Any) -> ServerAddress:
+    assert isinstance(cluster, DevCluster)
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    prepare_practice_database(
+        host=HOST,
+        port=cluster.port,
+        database=name,
+        owner_password=cluster.owner_password(),
+        ca_certificate=cluster.ca_certificate,
+    )
+    return ServerAddress(HOST, cluster.port, name)
+
+
+def drop_database(cluster: Any, address: Any) -> None:
+    """Drop the database and the login roles of its users (roles belong to the whole cluster)."""
+    with owner_connection(cluster, address.database) as practice:
+        has_users = practice.execute("SELECT to_regclass('public.users')").fetchone()[0]
+        users = (
+            [r[0] for r in practice.execute("SELECT user_name FROM users").fetchall()]
+            if has_users
+            else []
+        )
+    with owner_connection(cluster) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{address.database}" WITH (FORCE)')
+        for user in users:
+            admin.execute(f'DROP ROLE IF EXISTS "{user}"')
+
+
+def owner_engine(cluster: Any, address: ServerAddress) -> Engine:
+    assert isinstance(cluster, DevCluster)
+    return create_server_engine(
+        address, OWNER_ROLE, cluster.owner_password(), cluster.ca_certificate
+    )
