@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -76,14 +80,18 @@ def _export(args: argparse.Namespace) -> int:
                 if out.exists() and not out.is_dir():
                     raise UserFacingError(f"{out.name} is a file; --all needs a folder.")
 
-                def progress(done: int, total: int) -> None:
+                stop = threading.Event()
+
+                def progress(done: int, total: int) -> bool:
                     if done % 1000 == 0 or done == total:
                         print(f"{done} of {total} patients", file=sys.stderr)
+                    return not stop.is_set()
 
-                summary = export_patient_bundles(
-                    session, actor, all_patient_ids(session), out, progress=progress,
-                    workers=EXPORT_WORKERS,
-                )
+                with _ctrl_c_stops(stop):
+                    summary = export_patient_bundles(
+                        session, actor, all_patient_ids(session), out, progress=progress,
+                        workers=EXPORT_WORKERS,
+                    )
             else:
                 patient_id = patient_id_for_mrn(session, args.patient)
                 target = out
@@ -98,7 +106,33 @@ def _export(args: argparse.Namespace) -> int:
     where = summary.files[0] if len(summary.files) == 1 and not args.all else out
     print(f"Exported {summary.patients} {noun} ({summary.resources} resources) to {where}",
           file=sys.stderr)
+    if summary.stopped:
+        print("Stopped before the end (Ctrl-C); every file written is complete.",
+              file=sys.stderr)
+        return 130
     return 0
+
+
+@contextmanager
+def _ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
+    """The first Ctrl-C stops the export after the files under way (counted and audited);
+    a second one interrupts at once."""
+
+    def handle(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("Stopping after the files being written (Ctrl-C again to interrupt)…",
+              file=sys.stderr)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _import(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ Units: blood pressure in mmHg, heart rate in beats per minute, weight in kg, dos
 from __future__ import annotations
 
 import functools
+import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -65,6 +66,19 @@ CONTACT_ROLE_SYSTEM = "urn:ketadesk:fhir:contact-role"
 QUESTIONNAIRE_PREFIX = "urn:ketadesk:questionnaire:"
 EXTERNAL_ID_SYSTEM = "urn:ketadesk:external-record-number"
 _GENDER = {"female": "female", "male": "male", "intersex": "other", "other": "other"}
+
+
+_URL_NAMESPACE = uuid.NAMESPACE_URL.bytes
+
+
+def name_uuid(name: str) -> str:
+    """``str(uuid.uuid5(uuid.NAMESPACE_URL, name))`` without building UUID objects (a large
+    export names a million resources)."""
+    digest = bytearray(hashlib.sha1(_URL_NAMESPACE + name.encode("utf-8")).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def day(value: date) -> Any:
@@ -207,8 +221,7 @@ class _Builder:
         self._subject: Reference | None = None
 
     def url(self, kind: str, row_id: int | str) -> str:
-        name = f"ketadesk:{self.context.practice_id}:{kind}:{row_id}"
-        return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, name)}"
+        return f"urn:uuid:{name_uuid(f'ketadesk:{self.context.practice_id}:{kind}:{row_id}')}"
 
     def add(self, url: str, resource: Resource) -> None:
         self.entries.append(BundleEntry(fullUrl=url, resource=resource))
@@ -231,10 +244,15 @@ class _Builder:
 
     def quantity(self, value: float, unit_key: str) -> Quantity:
         unit = self.codes.units[unit_key]
-        return Quantity(
-            value=Decimal(str(value)), unit=unit.display, system=self.codes.systems["ucum"],
-            code=unit.code,
-        )
+        return _quantity(value, unit.display, self.codes.systems["ucum"], unit.code)
+
+
+# Measured values repeat across a practice (a systolic of 120 mmHg, a score of 14, a 35 mg
+# dose): each distinct quantity is built and validated once. ``typed``: 72 and 72.0 are
+# written differently ("72" and "72.0"), so they are different quantities.
+@functools.lru_cache(maxsize=None, typed=True)
+def _quantity(value: float, unit: str, system: str, code: str) -> Quantity:
+    return shared(Quantity(value=Decimal(str(value)), unit=unit, system=system, code=code))
 
 
 @functools.cache
@@ -282,7 +300,7 @@ def patient_bundle(snapshot: PatientSnapshot, context: ExportContext) -> Bundle:
     for prescription in snapshot.prescriptions:
         _prescription(builder, prescription, signed_versions)
     return Bundle(
-        id=str(uuid.uuid5(uuid.NAMESPACE_URL, builder.patient_url)),
+        id=name_uuid(builder.patient_url),
         type="collection",
         timestamp=context.exported_at,
         entry=builder.entries,
@@ -343,7 +361,7 @@ def _contact(
 ) -> PatientContact:
     """The role as a code; the relationship as the chart has it ("husband"), as text only."""
     system = b.codes.systems[system_key] if system_key else CONTACT_ROLE_SYSTEM
-    concepts = [CodeableConcept(coding=[Coding(system=system, code=code, display=display)])]
+    concepts = [_coded_concept(system, code, display)]
     if relationship:
         concepts.append(CodeableConcept(text=relationship))
     return PatientContact(
@@ -400,21 +418,36 @@ def _vital_sign(b: _Builder, profile: str, concept: CodedConcept, when: datetime
     )
 
 
+def _pressure_component(
+    b: _Builder, concept: CodedConcept, value: int | None
+) -> ObservationComponent:
+    """A systolic or diastolic part (mmHg), "unknown" when missing; each distinct one is
+    built once (pressures repeat across a practice)."""
+    return _pressure_components(b.codes.loinc, concept, value)
+
+
+@functools.lru_cache(maxsize=None, typed=True)
+def _pressure_components(
+    system: str, concept: CodedConcept, value: int | None
+) -> ObservationComponent:
+    codes = fhir_codes()
+    code = _loinc_concept(system, concept.code, concept.display)
+    if value is None:
+        absent = _coded_concept(codes.systems["data_absent_reason"], "unknown", "Unknown")
+        return shared(ObservationComponent(code=code, dataAbsentReason=absent))
+    unit = codes.units["blood_pressure"]
+    quantity = _quantity(value, unit.display, codes.systems["ucum"], unit.code)
+    return shared(ObservationComponent(code=code, valueQuantity=quantity))
+
+
 def _vitals(b: _Builder, line: VitalsLine) -> None:
     codes = b.codes
     if line.systolic is not None or line.diastolic is not None:
-        components = []
-        for concept, value in ((codes.systolic, line.systolic), (codes.diastolic, line.diastolic)):
-            if value is None:
-                absent = b.coded("data_absent_reason", "unknown", "Unknown")
-                components.append(
-                    ObservationComponent(code=b.loinc(concept), dataAbsentReason=absent)
-                )
-            else:
-                quantity = b.quantity(value, "blood_pressure")
-                components.append(
-                    ObservationComponent(code=b.loinc(concept), valueQuantity=quantity)
-                )
+        components = [
+            _pressure_component(b, concept, value)
+            for concept, value in ((codes.systolic, line.systolic),
+                                   (codes.diastolic, line.diastolic))
+        ]
         b.add(b.url("bp", line.row_id), _vital_sign(
             b, "blood_pressure", codes.blood_pressure, line.measured_at, component=components
         ))
@@ -430,31 +463,42 @@ def _vitals(b: _Builder, line: VitalsLine) -> None:
         ))
 
 
-def _answer_coding(b: _Builder, points: int) -> Coding:
-    answer = b.codes.answer_codes[points]
-    return _answer(b.codes.loinc, answer.code, answer.display)
-
-
-def _answer_concept(b: _Builder, points: int) -> CodeableConcept:
-    return _answer_concepts(b.codes.loinc, points)
-
-
 @functools.cache
 def _answer_concepts(system: str, points: int) -> CodeableConcept:
     answer = fhir_codes().answer_codes[points]
     return shared(CodeableConcept(coding=[_answer(system, answer.code, answer.display)]))
 
 
+@functools.cache
+def _response_item(
+    system: str, link_id: str, prompt: str, points: int | None
+) -> QuestionnaireResponseItem:
+    """One answered (or blank) item: the same few dozen in every practice, built once."""
+    answer = None
+    if points is not None:
+        coding = fhir_codes().answer_codes[points]
+        answer = [QuestionnaireResponseItemAnswer(
+            valueCoding=_answer(system, coding.code, coding.display)
+        )]
+    return shared(QuestionnaireResponseItem(linkId=link_id, text=prompt, answer=answer))
+
+
+@functools.cache
+def _answer_component(system: str, link_id: str, points: int) -> ObservationComponent:
+    return shared(ObservationComponent(
+        code=_bare_concept(system, link_id), valueCodeableConcept=_answer_concepts(system, points),
+    ))
+
+
 def _questionnaire(b: _Builder, form: QuestionnaireLine) -> None:
     codes = b.codes.instruments[form.instrument_id]
     instrument = load_instrument(form.instrument_id)
     response_url = b.url("questionnaire", form.row_id)
-    items = []
-    for item, link_id, points in zip(instrument.items, codes.items, form.answers, strict=True):
-        answer = None
-        if points is not None:
-            answer = [QuestionnaireResponseItemAnswer(valueCoding=_answer_coding(b, points))]
-        items.append(QuestionnaireResponseItem(linkId=link_id, text=item.prompt, answer=answer))
+    loinc = b.codes.loinc
+    items = [
+        _response_item(loinc, link_id, item.prompt, points)
+        for item, link_id, points in zip(instrument.items, codes.items, form.answers, strict=True)
+    ]
     b.add(response_url, QuestionnaireResponse(
         meta=b.meta("questionnaire_response"),
         questionnaire=QUESTIONNAIRE_PREFIX + form.instrument_id,
@@ -464,6 +508,7 @@ def _questionnaire(b: _Builder, form: QuestionnaireLine) -> None:
         item=items,
     ))
     survey = [b.coded("observation_category", "survey", "Survey")]
+    derived_from = [Reference(reference=response_url)]  # never changed: both may hold it
     members = None
     if form.total is not None:
         total_url = b.url("questionnaire-total", form.row_id)
@@ -471,14 +516,11 @@ def _questionnaire(b: _Builder, form: QuestionnaireLine) -> None:
             meta=b.meta("screening_assessment"), status="final", category=survey,
             code=b.loinc(codes.total), subject=b.subject(), effectiveDateTime=day(form.taken_on),
             valueQuantity=b.quantity(form.total, "score"),
-            derivedFrom=[Reference(reference=response_url)],
+            derivedFrom=derived_from,
         ))
         members = [Reference(reference=total_url)]
     components = [
-        ObservationComponent(
-            code=_bare_concept(b.codes.loinc, link_id),
-            valueCodeableConcept=_answer_concept(b, points),
-        )
+        _answer_component(loinc, link_id, points)
         for link_id, points in zip(codes.items, form.answers, strict=True)
         if points is not None
     ]
@@ -486,7 +528,7 @@ def _questionnaire(b: _Builder, form: QuestionnaireLine) -> None:
         meta=b.meta("screening_assessment"), status="final", category=survey,
         code=b.loinc(codes.panel), subject=b.subject(), effectiveDateTime=day(form.taken_on),
         hasMember=members, component=components or None,
-        derivedFrom=[Reference(reference=response_url)],
+        derivedFrom=derived_from,
     ))
 
 
@@ -550,6 +592,18 @@ def _prescription(b: _Builder, line: PrescriptionLine, signed_versions: set[int]
     ))
 
 
+# Session days (a few thousand calendar days at most) and products repeat across a
+# practice's plans: each is built once.
+@functools.cache
+def _one_day(when: date) -> Period:
+    return shared(Period(start=day(when), end=day(when)))
+
+
+@functools.cache
+def _text_concept(text: str) -> CodeableConcept:
+    return shared(CodeableConcept(text=text))
+
+
 def _care_plan(b: _Builder, plan: SignedPlanLine) -> None:
     protocol = plan.protocol
     url = b.url("careplan", plan.version_id)
@@ -558,8 +612,8 @@ def _care_plan(b: _Builder, plan: SignedPlanLine) -> None:
             kind="MedicationRequest",
             status="scheduled",
             description=_session_words(protocol, s.number, s.dose_mg, s.units, s.events),
-            scheduledPeriod=Period(start=day(s.date), end=day(s.date)),
-            productCodeableConcept=CodeableConcept(text=f"ketamine {protocol.formulation}"),
+            scheduledPeriod=_one_day(s.date),
+            productCodeableConcept=_text_concept(f"ketamine {protocol.formulation}"),
             dailyAmount=b.quantity(s.dose_mg, "dose"),
         ))
         for s in dosing_calendar(protocol, plan.start_date, plan.weight_kg)

@@ -404,3 +404,100 @@ def test_bundles_written_on_worker_processes_equal_those_written_here(
 def _made(folder: Path) -> Path:
     folder.mkdir(mode=0o700)
     return folder
+
+
+def _resources_in(folder: Path) -> int:
+    return sum(len(Bundle.model_validate_json(p.read_bytes()).entry) for p in folder.iterdir())
+
+
+def test_export_on_worker_processes_equals_the_export_here_file_for_file(
+    demo_practice_file: Path, tmp_path: Path
+) -> None:
+    """The export itself (reads, workers, audit) on two processes and in this one.
+    (``test_bundles_written_on_worker_processes_equal_those_written_here`` compares the
+    bytes for one export time.)"""
+    from ketadesk.storage.interchange.fhir_export import all_patient_ids, export_patient_bundles
+
+    db, physician = _open(copy_practice(demo_practice_file, tmp_path / "db"))
+    with db.session() as session:
+        ids = all_patient_ids(session)
+        here = export_patient_bundles(session, physician, ids, tmp_path / "here")
+        there = export_patient_bundles(session, physician, ids, tmp_path / "there", workers=2,
+                                       parallel_from=1)
+    db.close()
+    assert (here.patients, here.resources, here.stopped) == (
+        there.patients, there.resources, there.stopped) == (len(ids), here.resources, False)
+    names = sorted(p.name for p in (tmp_path / "here").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "there").iterdir())
+    for name in names:  # resource for resource; only the export time differs
+        ours, theirs = (json.loads((tmp_path / side / name).read_bytes())
+                        for side in ("here", "there"))
+        assert ours.pop("timestamp") <= theirs.pop("timestamp")
+        assert ours == theirs, name
+
+
+def test_a_stopped_worker_export_leaves_only_whole_files_and_audits_true_counts(
+    demo_practice_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancel on the worker path: the jobs not started are dropped, nothing is left
+    half-written, and the audit event counts exactly the files and resources on disk."""
+    from ketadesk.storage.interchange import fhir_bundle_files
+    from ketadesk.storage.interchange.fhir_export import all_patient_ids, export_patient_bundles
+
+    db, physician = _open(copy_practice(demo_practice_file, tmp_path / "db"))
+    out = tmp_path / "out"
+    with db.session() as session:
+        ids = all_patient_ids(session)
+        # Many small jobs, so most are still waiting when Cancel is pressed.
+        monkeypatch.setattr(fhir_bundle_files, "CHUNK", 2)
+        summary = export_patient_bundles(
+            session, physician, ids, out, workers=2, parallel_from=1,
+            progress=lambda done, total: False,  # Cancel pressed at the first progress
+        )
+    with db.session() as session:
+        event = session.execute(
+            select(AuditEvent).where(AuditEvent.action == "fhir_exported")
+        ).scalar_one()
+    db.close()
+    assert summary.stopped and 0 < summary.patients < len(ids)
+    on_disk = sorted(out.iterdir())
+    assert not [p for p in on_disk if not p.name.endswith(".fhir.json")]  # no .partial left
+    assert sorted(summary.files) == on_disk
+    assert _resources_in(out) == summary.resources
+    assert event.detail == (
+        f"{summary.patients} of {len(ids)} patients, {summary.resources} resources"
+    )
+
+
+def test_a_failing_worker_export_removes_half_written_files_and_reports_the_error(
+    demo_practice_file: Path, tmp_path: Path
+) -> None:
+    import dataclasses
+
+    from ketadesk.storage.interchange.fhir_bundle_files import write_all
+    from ketadesk.storage.interchange.fhir_export import (
+        all_patient_ids,
+        export_context,
+        patient_snapshots,
+    )
+
+    db, _physician = _open(copy_practice(demo_practice_file, tmp_path / "db"))
+    with db.session() as session:
+        context = export_context(session)
+        snapshots = patient_snapshots(session, all_patient_ids(session))
+    db.close()
+    with_form = next(i for i, s in enumerate(snapshots) if s.questionnaires)
+    form = snapshots[with_form].questionnaires[0]
+    snapshots[with_form] = dataclasses.replace(snapshots[with_form], questionnaires=(
+        dataclasses.replace(form, instrument_id="no-such-instrument"),
+    ))
+    folder = _made(tmp_path / "out")
+    stale = folder / "OLD-1.fhir.json.partial"  # as a worker killed mid-file leaves it
+    stale.write_bytes(b'{"resourceType": "Bun')
+    with pytest.raises(KeyError):
+        write_all([snapshots], context, folder, total=len(snapshots), workers=2,
+                  progress=None, chunk=2)
+    left = sorted(folder.iterdir())
+    assert all(p.name.endswith(".fhir.json") for p in left)
+    for path in left:
+        Bundle.model_validate_json(path.read_bytes())

@@ -216,13 +216,15 @@ def export_patient_bundles(
     progress: Progress | None = None,
     audit: bool = True,
     workers: int = 1,
+    parallel_from: int = PARALLEL_FROM,
 ) -> FhirExportSummary:
     """Write one bundle file per patient into ``folder`` (MRN.fhir.json); audited with counts.
 
-    ``workers`` > 1 builds the bundles on that many processes (worth it from a few hundred
-    patients). ``progress`` returning False stops after the bundles under way (every file
-    written is complete); the summary then says ``stopped`` and the audit event counts what
-    was written.
+    ``workers`` > 1 builds the bundles on that many processes when there are at least
+    ``parallel_from`` patients (fewer are done sooner than the processes start).
+    ``progress`` returning False stops after the bundles under way (every file written is
+    complete, none is left half-written); the summary then says ``stopped`` and the audit
+    event counts what was written.
     """
     require(actor, Permission.VIEW_ROSTER, "export patient records")
     make_private_folder(folder)
@@ -232,7 +234,7 @@ def export_patient_bundles(
         patient_snapshots(session, ids[start : start + BATCH]) for start in range(0, total, BATCH)
     )
     written = write_all(batches, context, folder, total=total,
-                        workers=workers if total >= PARALLEL_FROM else 1, progress=progress)
+                        workers=workers if total >= parallel_from else 1, progress=progress)
     files, resources, stopped = list(written.files), written.resources, written.stopped
     sync_folder(folder)
     if audit:
