@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -27,6 +27,7 @@ from ketadesk.core.permissions import Actor, Permission
 from ketadesk.storage.outcomes.outcomes import OpenSafetyAlerts
 from ketadesk.storage.practice.settings_store import get_setting
 from ketadesk.storage.security.audit_log import record_event
+from ketadesk.storage.security.visit_pack_identity import refuse_in_visit_pack
 from ketadesk.ui.chart.patient_chart import PatientChart
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.ops import OpRunner
@@ -177,6 +178,8 @@ class MainWindow(QMainWindow):
         self.credentials_action = QAction("Licences and &DEA registrations…", self)
         self.worklist_action = QAction("&Compliance worklist…", self)
         self.consent_texts_action = QAction("Informed &consent texts…", self)
+        self.visit_checkout_action = QAction("Check out for a home &visit…", self)
+        self.visit_conflicts_action = QAction("Visit co&nflicts to review…", self)
         for action in (
             self.password_action,
             self.users_action,
@@ -189,6 +192,9 @@ class MainWindow(QMainWindow):
             self.consent_texts_action,
         ):
             self.practice_menu.addAction(action)
+        self.practice_menu.addSeparator()
+        self.practice_menu.addAction(self.visit_checkout_action)
+        self.practice_menu.addAction(self.visit_conflicts_action)
         self.interchange = InterchangeActions(self)
 
     def _connect_signals(self) -> None:
@@ -204,6 +210,8 @@ class MainWindow(QMainWindow):
         self.credentials_action.triggered.connect(self._open_credentials)
         self.worklist_action.triggered.connect(lambda: self.save_compliance_worklist())
         self.consent_texts_action.triggered.connect(self._open_consent_texts)
+        self.visit_checkout_action.triggered.connect(lambda: self.check_out_for_visit())
+        self.visit_conflicts_action.triggered.connect(lambda: self.open_visit_conflicts())
         self.new_patient_action.triggered.connect(self.new_patient)
         self.import_action.triggered.connect(self._import_patients)
         self.export_current_action.triggered.connect(self._export_current)
@@ -224,8 +232,14 @@ class MainWindow(QMainWindow):
     def _apply_permissions(self) -> None:
         actor = self.context.actor
         manages = actor.can(Permission.MANAGE_USERS)
-        self.users_action.setVisible(manages)
+        # On a visit pack, what needs the whole practice is not offered (as the commands
+        # refuse it there): users, importing patients, checking out and conflicts.
+        at_practice = not self.is_visit_pack
+        self.users_action.setVisible(manages and at_practice)
+        self.import_action.setVisible(at_practice)
         self.import_action.setEnabled(actor.can(Permission.EDIT_DEMOGRAPHICS))
+        self.visit_checkout_action.setVisible(at_practice)
+        self.visit_conflicts_action.setVisible(at_practice)
         self._update_plan_actions()
         self.audit_action.setVisible(manages)
         self.credentials_action.setVisible(manages or actor.is_physician)
@@ -510,9 +524,25 @@ class MainWindow(QMainWindow):
             self.resize(1280, 820)
 
     # --- admin screens ------------------------------------------------------------------------
+    @property
+    def is_visit_pack(self) -> bool:
+        return self.context.db.visit_pack is not None
+
+    def _refused_in_visit_pack(self, what: str) -> bool:
+        """Say so and return True when ``what`` needs the whole practice and this is a pack."""
+        pack = self.context.db.visit_pack
+        try:
+            refuse_in_visit_pack(pack, what)
+        except UserFacingError as error:
+            QMessageBox.information(self, APP_NAME, error.message)
+            return True
+        return False
+
     def _open_users(self) -> None:
         from ketadesk.ui.admin.users_dialog import UsersDialog
 
+        if self._refused_in_visit_pack("Managing users"):
+            return
         UsersDialog(self.context, self).exec()
 
     def _open_audit(self) -> None:
@@ -546,7 +576,62 @@ class MainWindow(QMainWindow):
     def _import_patients(self) -> None:
         from ketadesk.ui.roster.import_dialog import ImportDialog
 
+        if self._refused_in_visit_pack("Importing patients"):
+            return
         ImportDialog(self.context, self).exec()
+
+    # --- home visits ---------------------------------------------------------------------------
+    def _visit_choices(self) -> list[object]:
+        """The patients to offer: the open chart's, else the roster's selected rows."""
+        from ketadesk.ui.visits.checkout_dialog import PatientChoice
+
+        chart = self.current_chart()
+        if chart is not None and chart.record is not None:
+            d = chart.record.demographics
+            return [PatientChoice(chart.record.mrn, f"{d.last_name}, {d.first_name} · "
+                                  f"{chart.record.mrn}")]
+        model = self.roster.model
+        wanted = set(self.roster.selected_patient_ids())
+        choices: list[object] = []
+        for number in range(model.rowCount()):
+            row = model.row_at(number)
+            if row is None or row.patient_id not in wanted:
+                continue
+            words = f"{row.last_name}, {row.first_name} · {row.mrn}"
+            marker = model.visit_marker(number)
+            if marker is not None:
+                words += f" (already on a visit laptop, by {marker.checked_out_by})"
+            choices.append(PatientChoice(row.mrn, words))
+        return choices
+
+    def check_out_for_visit(self, suggested_path: Path | None = None) -> QWidget | None:
+        """Open the check-out dialog for the chosen patients (not on a visit pack)."""
+        from ketadesk.ui.visits.checkout_dialog import CheckOutDialog
+
+        if self._refused_in_visit_pack("Checking patients out"):
+            return None
+        dialog = CheckOutDialog(
+            self.context, self._visit_choices(), self,  # type: ignore[arg-type]
+            suggested_path=suggested_path,
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def open_visit_conflicts(self) -> QWidget | None:
+        """The conflict review tab (one at a time)."""
+        from ketadesk.ui.visits.conflict_review import ConflictReview
+
+        if self._refused_in_visit_pack("Reviewing what visit packs brought back"):
+            return None
+        for widget in self.patient_tabs():
+            if isinstance(widget, ConflictReview):
+                self.tabs.setCurrentWidget(widget)
+                widget.reload()
+                return widget
+        review = ConflictReview(self.context)
+        self.open_tab(review, "Visit conflicts")
+        return review
 
     # --- plans ---------------------------------------------------------------------------------
     def current_chart(self) -> PatientChart | None:

@@ -320,3 +320,46 @@ def test_one_draft_signed_at_the_office_and_on_the_laptop_keeps_both(
         assert set(after) == {1, 2, 3}
     verified = cli(monkeypatch, capsys, practice, "verify-audit")
     assert verified.code == 0, verified.out + verified.err
+
+
+def test_merged_wording_for_a_text_field_and_what_it_refuses(
+    conflict_practice: tuple[Path, str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: Any,
+) -> None:
+    """A physician may take a ticked text field with wording merged from both copies; the
+    wording is kept in the record and the audit names only the field."""
+    from ketadesk.models.audit import AuditEvent
+
+    practice, mrn = conflict_practice
+    pack = tmp_path / "visit.db"
+    check_out(monkeypatch, capsys, practice, [mrn], pack)
+    edit_each(practice, mrn, 0)
+    edit_each(pack, mrn, 1)
+    return_pack(monkeypatch, capsys, practice, pack)
+    merged = "twice daily; at bedtime when nauseous"
+    with opened(practice) as (db, physician), db.session() as s:
+        by_table = {c.table: c for c in list_conflicts(s)}
+        medication = by_table[PatientMedication.__tablename__].id
+        demographics = by_table[Patient.__tablename__].id
+        with pytest.raises(UserFacingError, match="Tick 'frequency_text'"):
+            resolve_conflict(s, physician, medication, "fields", ["dose_text"],
+                             merged_text={"frequency_text": merged})
+        with pytest.raises(UserFacingError, match="Only text can be merged by hand"):
+            resolve_conflict(s, physician, medication, "fields", ["is_active"],
+                             merged_text={"is_active": "no"})
+        with pytest.raises(UserFacingError, match="Name the fields"):
+            resolve_conflict(s, physician, medication, "fields", ["nonsense"])
+    with opened(practice) as (db, physician), db.session() as s:
+        resolve_conflict(s, physician, medication, "fields", ["frequency_text"],
+                         merged_text={"frequency_text": merged})
+        resolve_conflict(s, physician, demographics, "fields", ["phone"],
+                         merged_text={"phone": "(813) 555-0142"})
+    with opened(practice) as (db, _), db.session() as s:
+        pid = patient_id(s, mrn)
+        assert _row_of(s, PatientMedication, pid).frequency_text == merged
+        assert s.get(Patient, pid).phone == "(813) 555-0142"
+        details = [
+            e.detail for e in s.execute(select(AuditEvent)).scalars()
+            if e.detail and "merged wording" in e.detail
+        ]
+        assert len(details) == 2 and all(merged not in d and "555" not in d for d in details)

@@ -85,6 +85,7 @@ def all_screens(qtbot, window: MainWindow, tmp_path: Path) -> Iterator[Screen]:
     from ketadesk.ui.outcomes.questionnaire_dialog import QuestionnaireDialog
     from ketadesk.ui.plans.plan_export_dialog import PlanExportDialog
     from ketadesk.ui.roster.import_dialog import ImportDialog
+    from ketadesk.ui.visits.checkout_dialog import CheckOutDialog, PatientChoice
 
     context = window.context
     window.tabs.setCurrentIndex(0)
@@ -108,7 +109,14 @@ def all_screens(qtbot, window: MainWindow, tmp_path: Path) -> Iterator[Screen]:
     yield Screen("Protocol templates", window, templates)
     window.audit_action.trigger()
     yield Screen("Audit log", window, window.tabs.currentWidget())
+    window.visit_conflicts_action.trigger()
+    yield Screen("Visit conflicts", window, window.tabs.currentWidget())
 
+    rows = [window.roster.model.row_at(n) for n in range(2)]
+    choices = [PatientChoice(r.mrn, f"{r.last_name}, {r.first_name} · {r.mrn}") for r in rows if r]
+    yield from dialog_screen(
+        qtbot, "Check out for a home visit", CheckOutDialog(context, choices, window)
+    )
     yield from dialog_screen(qtbot, "Practice settings", SettingsDialog(context, window))
     yield from dialog_screen(qtbot, "Users", UsersDialog(context, window))
     yield from dialog_screen(qtbot, "New user", UserFormDialog(context, window))

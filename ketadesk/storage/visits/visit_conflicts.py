@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -160,6 +160,7 @@ def resolve_conflict(
     choice: str,
     fields: Sequence[str] = (),
     *,
+    merged_text: Mapping[str, str] | None = None,
     now: datetime | None = None,
 ) -> ConflictInfo:
     """Settle one conflict (physicians only; audited with the choice and field names).
@@ -167,7 +168,9 @@ def resolve_conflict(
     ``office``: the practice's copy stands. ``visit``: the laptop's copy replaces it (a
     record removed at the office comes back; a second signed protocol version is added with
     the next number, so neither signed version replaces the other). ``fields``: only the
-    named fields are taken from the laptop's copy.
+    named fields are taken from the laptop's copy; ``merged_text`` gives, for some of those
+    fields that hold text on both sides, the wording the physician merged from the two (its
+    words stay in the record; the audit names only the fields).
     """
     if actor.role != Role.PHYSICIAN:
         raise UserFacingError("Only a physician can resolve what a visit pack brought back.")
@@ -187,7 +190,7 @@ def resolve_conflict(
                 "set its changes aside."
             )
     else:
-        _apply_resolution(session, row, choice, fields, now)
+        _apply_resolution(session, row, choice, fields, merged_text or {}, now)
     row.status = "resolved"
     row.resolution = choice
     row.resolved_by = actor.user_name
@@ -195,6 +198,8 @@ def resolve_conflict(
     detail = f"conflict {row.id} ({row.table_name}): kept {choice}"
     if choice == "fields":
         detail += " for " + ", ".join(fields)
+        if merged_text:
+            detail += " (merged wording: " + ", ".join(sorted(merged_text)) + ")"
     record_event(
         session, actor, audit_actions.VISIT_CONFLICT_RESOLVED, patient_id=row.patient_id,
         detail=detail,
@@ -211,11 +216,16 @@ def resolve_conflict(
 
 
 def _apply_resolution(
-    session: Session, row: VisitConflict, choice: str, fields: Sequence[str], now: datetime
+    session: Session,
+    row: VisitConflict,
+    choice: str,
+    fields: Sequence[str],
+    merged_text: Mapping[str, str],
+    now: datetime,
 ) -> None:
     spec = BY_NAME[row.table_name]
     table = spec.table
-    office_version, _office = _side(row.office_json)
+    office_version, office = _side(row.office_json)
     visit_version, visit = _side(row.visit_json)
     current = session.execute(
         select(table).where(table.c.uid == row.record_uid)
@@ -258,7 +268,9 @@ def _apply_resolution(
             raise UserFacingError(
                 "The office removed this record; keep the visit's copy or the office's."
             )
-        values = _office_values(session, spec, {f: visit[f] for f in fields})
+        _check_merged_text(merged_text, fields, visit, office)
+        taken = {f: merged_text.get(f, visit[f]) for f in fields}
+        values = _office_values(session, spec, taken)
         _update(session, spec, current, values, now)
     else:
         values = _office_values(session, spec, visit)
@@ -283,6 +295,28 @@ def _apply_resolution(
         else:
             synced.visit_version = visit_version
             synced.office_version = after.get("version", 0)
+
+
+def _check_merged_text(
+    merged_text: Mapping[str, str],
+    fields: Sequence[str],
+    visit: dict[str, Any],
+    office: dict[str, Any] | None,
+) -> None:
+    """Merged wording only for chosen fields that hold text on both sides."""
+    for name, text in merged_text.items():
+        if name not in fields:
+            raise UserFacingError(f"Tick {name!r} to take its merged wording.")
+        sides = (visit.get(name), None if office is None else office.get(name))
+        if (
+            not isinstance(text, str)
+            or not all(isinstance(v, str | None) for v in sides)
+            or not any(isinstance(v, str) for v in sides)
+        ):
+            raise UserFacingError(
+                f"Only text can be merged by hand; {name!r} is not text. Take the office's "
+                "value or the laptop's."
+            )
 
 
 def _update(

@@ -40,6 +40,7 @@ from ketadesk.storage.patients.patient_medications import (
 from ketadesk.storage.patients.patient_records import (
     PatientRecord,
 )
+from ketadesk.storage.visits.visit_leases import VisitMarker, patients_on_visit
 from ketadesk.ui.chart.chart_conditions_tab import ConditionsTab
 from ketadesk.ui.chart.chart_demographics_tab import DemographicsTab
 from ketadesk.ui.chart.chart_medications_tab import MedicationsTab
@@ -48,6 +49,7 @@ from ketadesk.ui.chart.chart_vitals_tab import VitalsTab
 from ketadesk.ui.chart.stop_medication_dialog import StopMedicationDialog
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.elided_label import ElidedLabel
+from ketadesk.ui.visits.visit_words import lease_words
 
 PHYSICIANS_ONLY = "Only physicians may do this."
 SAVE_FIRST = "Save the new patient first (Ctrl+S); then this can be added."
@@ -86,6 +88,13 @@ class PatientChart(QWidget):
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("color: #b00020;")
         self.banner.setVisible(False)
+        self.visit_notice = QLabel()
+        self.visit_notice.setWordWrap(True)
+        self.visit_notice.setAccessibleName("On a visit laptop")
+        self.visit_notice.setStyleSheet(
+            "background: #e5f1fb; border: 1px solid #0063b1; padding: 6px;"
+        )
+        self.visit_notice.setVisible(False)
         self.new_patient_note = QLabel(NEW_PATIENT_NOTE)
         self.new_patient_note.setWordWrap(True)
         self.new_patient_note.setAccessibleName("Why the lists are not open yet")
@@ -118,6 +127,7 @@ class PatientChart(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.banner)
+        layout.addWidget(self.visit_notice)
         layout.addWidget(self.new_patient_note)
         layout.addWidget(self.tabs, 1)
         self._save_shortcut = QShortcut(QKeySequence.StandardKey.Save, self)
@@ -267,6 +277,7 @@ class PatientChart(QWidget):
             self.record = service.patient_record_unaudited(session, actor, self.patient_id)
             suggestions = service.condition_suggestions(session)
             external_id = external_id_for(session, self.patient_id)
+            on_visit = patients_on_visit(session, [self.patient_id]).get(self.patient_id)
         # Written now, or held until the page check after log-in passes: never waited for.
         db.record_event_when_writable(actor, PATIENT_VIEWED, patient_id=self.patient_id)
         # Kept from a roster import, for reference only (KetaDesk's MRN is the record number).
@@ -275,7 +286,23 @@ class PatientChart(QWidget):
         )
         self.external_id_label.setVisible(bool(external_id))
         self.conditions_tab.set_condition_suggestions(suggestions)
+        self._show_visit_notice(on_visit)
         self._show_record(self.record)
+
+    def _show_visit_notice(self, marker: VisitMarker | None) -> None:
+        """A patient checked out to a visit pack: editing here is allowed and kept; the return
+        applies the laptop's change only where the office left a record as it was, and a
+        record changed on both sides waits for a physician (storage/visits, core/visit_merge)."""
+        self.visit_notice.setVisible(marker is not None)
+        if marker is None:
+            self.visit_notice.clear()
+            return
+        words = marker.words()
+        self.visit_notice.setText(
+            f"{words[0].upper()}{words[1:]}, {lease_words(marker)}. You can still edit here and "
+            "what you save is kept. If the laptop changes the same record, both copies wait "
+            "side by side for a physician when the pack is returned; neither replaces the other."
+        )
 
     def _show_record(self, record: PatientRecord) -> None:
         d = record.demographics
@@ -293,6 +320,11 @@ class PatientChart(QWidget):
     def _on_data_changed(self, what: str) -> None:
         if self.patient_id is not None and what == f"patient:{self.patient_id}" and not self._dirty:
             self.reload()
+        elif self.patient_id is not None and what == "visits":
+            # Checked out or returned meanwhile: only the notice changes; typed work stays.
+            with self._context.db.read_session() as session:
+                marker = patients_on_visit(session, [self.patient_id]).get(self.patient_id)
+            self._show_visit_notice(marker)
 
     # --- dirty state and closing ---------------------------------------------------------
     @property

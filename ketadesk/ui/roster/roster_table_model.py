@@ -31,6 +31,8 @@ from ketadesk.storage.roster.roster_query import (
     visible_columns,
 )
 from ketadesk.storage.security.database import PracticeDatabase
+from ketadesk.storage.visits.visit_leases import VisitMarker, patients_on_visit
+from ketadesk.ui.visits.visit_words import on_visit_words
 
 PatientIdRole = Qt.ItemDataRole.UserRole + 1
 SortKeyRole = Qt.ItemDataRole.UserRole + 2
@@ -83,6 +85,8 @@ SAFETY_ALERT_TOOLTIP = (
     "maximum, doses too close together). Open the chart's check-ins, review and acknowledge. "
     "Crisis line: call or text 988."
 )
+ON_VISIT_TEXT = "On visit"  # the status in words is in the cell's tooltip
+_ON_VISIT = QColor("#0063b1")
 _URGENT = QColor("#b00020")
 _ATTENTION = QColor("#8a4b00")
 
@@ -101,6 +105,11 @@ _SORT_KEY = int(SortKeyRole)
 _CACHED_ROLES = frozenset({_DISPLAY, _DECORATION, _FOREGROUND, _FONT, _TOOLTIP})
 _ROLES_ANSWERED_INT = frozenset({_PATIENT_ID, _SORT_KEY, _ACCESSIBLE})
 _NAME_COLUMN = int(RosterColumn.NAME)
+_STATUS_COLUMN = int(RosterColumn.STATUS)
+
+
+def _with(cells: tuple[Any, ...], column: int, value: Any) -> tuple[Any, ...]:
+    return (*cells[:column], value, *cells[column + 1 :])
 
 
 def _bold_font() -> QFont:
@@ -157,6 +166,7 @@ class RosterTableModel(QAbstractTableModel):
         self._cells: dict[tuple[int, int], tuple[Any, ...]] = {}  # by (row, role)
         self._no_values: tuple[None, ...] = ()
         self._fetching = False  # fetchMore re-entered from a rowsInserted slot must do nothing
+        self._on_visit: dict[int, VisitMarker] = {}  # patients on a visit laptop, by id
 
     # --- queries -----------------------------------------------------------------------
     @property
@@ -190,7 +200,10 @@ class RosterTableModel(QAbstractTableModel):
                 limit=self._page_size,
                 count_cap=self.count_cap,
             )
+            # Few patients are ever out at once: one small query for all of them.
+            on_visit = patients_on_visit(session)
         self.beginResetModel()
+        self._on_visit = on_visit
         self._extras = visible_columns()
         self._column_keys = (None,) * len(RosterColumn) + tuple(c.key for c in self._extras)
         self._today = _local_today()
@@ -322,6 +335,8 @@ class RosterTableModel(QAbstractTableModel):
             return row.patient_id
         if role == _SORT_KEY:
             return self._sort_key(row, column)
+        if column == _STATUS_COLUMN and row.patient_id in self._on_visit:
+            return self._status_tooltip(row)
         if column == _NAME_COLUMN:
             return f"{row.first_name} {row.last_name}"
         if self.extra_key(column) == rc.SAFETY_ALERT:
@@ -334,14 +349,24 @@ class RosterTableModel(QAbstractTableModel):
             return tuple(self._display(row, c) for c in columns)
         alert = bool(row.extras.get(rc.SAFETY_ALERT))
         keys = self._column_keys
+        on_visit = row.patient_id in self._on_visit
         if role == _FOREGROUND:
-            return tuple(self._foreground(row, k) if k else None for k in keys)
+            cells = tuple(self._foreground(row, k) if k else None for k in keys)
+            if on_visit:
+                cells = _with(cells, _STATUS_COLUMN, QBrush(_ON_VISIT))
+            return cells
         if role == _TOOLTIP:
             # A column too narrow for its text elides it; the tooltip always has it whole.
-            return tuple(
+            cells = tuple(
                 SAFETY_ALERT_TOOLTIP if k == rc.SAFETY_ALERT and alert else self._display(row, c)
                 for c, k in enumerate(keys)
             )
+            if on_visit:
+                cells = _with(cells, _STATUS_COLUMN, self._status_tooltip(row))
+            return cells
+        if on_visit and role == _FONT:
+            fonts = tuple(_bold_font() if k == rc.SAFETY_ALERT and alert else None for k in keys)
+            return _with(fonts, _STATUS_COLUMN, _bold_font())
         if not alert:
             return self._no_values
         if role == _DECORATION:
@@ -349,6 +374,15 @@ class RosterTableModel(QAbstractTableModel):
         if role == _FONT:
             return tuple(_bold_font() if k == rc.SAFETY_ALERT else None for k in keys)
         return self._no_values
+
+    def _status_tooltip(self, row: RosterRow) -> str:
+        label = STATUS_LABELS.get(row.status, row.status)
+        return on_visit_words(label, self._on_visit[row.patient_id])
+
+    def visit_marker(self, row: int) -> VisitMarker | None:
+        """The lease of the patient in ``row`` when they are on a visit laptop."""
+        found = self.row_at(row)
+        return None if found is None else self._on_visit.get(found.patient_id)
 
     def _warning_icon(self) -> QIcon:
         if self._alert_icon is None:
@@ -379,7 +413,8 @@ class RosterTableModel(QAbstractTableModel):
         if column == RosterColumn.STATE:
             return row.state
         if column == RosterColumn.STATUS:
-            return STATUS_LABELS.get(row.status, row.status)
+            label = STATUS_LABELS.get(row.status, row.status)
+            return ON_VISIT_TEXT if row.patient_id in self._on_visit else label
         if column == RosterColumn.LAST_VISIT:
             return row.last_visit_on.strftime("%m/%d/%Y") if row.last_visit_on else "—"
         key = self.extra_key(column)

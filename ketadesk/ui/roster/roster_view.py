@@ -95,7 +95,9 @@ class RosterView(QWidget):
         self.table.setAccessibleName("Patient roster")
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # Shift/Ctrl pick several patients (checking out a home visit's patients); Enter and a
+        # double click still open the current one.
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
         self.table.setSortingEnabled(True)
@@ -211,9 +213,8 @@ class RosterView(QWidget):
             self._open_row(index.row() if index.isValid() else 0)
 
     def _on_data_changed(self, what: str) -> None:
-        if what in ("patients", "reviews", "protocols", "checkins", "settings") or what.startswith(
-            "patient:"
-        ):
+        refreshing = ("patients", "reviews", "protocols", "checkins", "settings", "visits")
+        if what in refreshing or what.startswith("patient:"):
             self.refresh_keeping_selection()
 
     def refresh_keeping_selection(self) -> None:
@@ -226,6 +227,14 @@ class RosterView(QWidget):
     def selected_patient_id(self) -> int | None:
         index: QModelIndex = self.table.currentIndex()
         return self.model.patient_id_at(index.row()) if index.isValid() else None
+
+    def selected_patient_ids(self) -> list[int]:
+        """The patients of the selected rows, top to bottom (the current one if none)."""
+        rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
+        if not rows and self.table.currentIndex().isValid():
+            rows = [self.table.currentIndex().row()]
+        found = (self.model.patient_id_at(row) for row in rows)
+        return [pid for pid in found if pid is not None]
 
     def _select_patient(self, patient_id: int | None) -> None:
         if patient_id is None:

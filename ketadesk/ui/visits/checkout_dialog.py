@@ -1,0 +1,306 @@
+"""Check patients out for a home visit: a visit pack of only them, for a laptop with no network.
+
+The same service as ``visit checkout`` (storage/visits/visit_checkout.py) does the work, off the
+GUI thread; the dialog asks what the command asks (the patients, the pack file, the lease, the
+user's own password, which opens the pack) and says what happened, or why nothing was done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ketadesk.core.errors import UserFacingError
+from ketadesk.core.mrn import normalise_mrn
+from ketadesk.storage.practice.settings_store import get_setting
+from ketadesk.storage.security.keyslots import WRONG_CREDENTIALS
+from ketadesk.storage.visits.visit_checkout import (
+    MAX_PATIENTS_PER_PACK,
+    CheckoutResult,
+    check_out_patients,
+)
+from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.common.dialog_parts import ProblemLabel, make_enter_press, password_field
+
+_MrnRole = Qt.ItemDataRole.UserRole + 1
+INTRO = (
+    "A visit pack is an encrypted copy of these patients only, for a laptop with no network. "
+    "It opens with your password. The fewer patients and days it holds, the less a lost "
+    "laptop exposes. Until the pack is returned, the roster shows these patients as on a "
+    "visit."
+)
+
+
+@dataclass(frozen=True)
+class PatientChoice:
+    """A patient offered for check-out: the MRN the service takes and the words shown."""
+
+    mrn: str
+    words: str
+
+
+def checkout_summary(result: CheckoutResult) -> str:
+    """The dialog's words once the pack is written."""
+    until = result.expires_at.astimezone().strftime("%Y-%m-%d %H:%M")
+    noun = "patient" if result.patient_count == 1 else "patients"
+    return (
+        f"Checked out {result.patient_count} {noun} ({result.record_count:,} records) to "
+        f"{result.path}. The lease runs until {until}. Copy the file to the visit laptop and "
+        "open it there with KetaDesk and your password; bring it back and return it to the "
+        f"practice when the visits are done. Pack number: {result.pack_id}."
+    )
+
+
+class CheckOutDialog(QDialog):
+    """Pick patients, a pack file, the lease and your password; writes the pack on a worker.
+    ``checked_out`` is emitted with the result once the pack is written."""
+
+    checked_out = Signal(object)
+
+    def __init__(
+        self,
+        context: AppContext,
+        patients: list[PatientChoice],
+        parent: QWidget | None = None,
+        *,
+        suggested_path: Path | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._context = context
+        self.result_: CheckoutResult | None = None
+        self._running = False
+        self.setWindowTitle("Check out for a home visit")
+        self.setMinimumWidth(620)
+        intro = QLabel(INTRO)
+        intro.setWordWrap(True)
+
+        self.patient_list = QListWidget()
+        self.patient_list.setAccessibleName("Patients to check out")
+        self.patient_list.setMinimumHeight(120)
+        for choice in patients:
+            self._add_item(choice)
+        self.mrn_edit = QLineEdit()
+        self.mrn_edit.setAccessibleName("Add a patient by MRN")
+        self.mrn_edit.setPlaceholderText("Type an MRN and press Enter to add that patient")
+        self.path_edit = QLineEdit(str(suggested_path or _default_pack_path()))
+        self.path_edit.setAccessibleName("Visit pack file")
+        self.browse_button = QPushButton("Choose…")
+        self.browse_button.setAccessibleName("Choose the visit pack file")
+        self.days = QSpinBox()
+        self.days.setAccessibleName("Lease in days")
+        self.days.setRange(1, 30)
+        self.days.setSuffix(" days")
+        with context.db.read_session() as session:
+            self.days.setValue(int(get_setting(session, "visit_lease_days")))
+        self.password = password_field("Your password")
+        self.password.setPlaceholderText(f"the password of {context.actor.user_name}")
+
+        path_row = QHBoxLayout()
+        path_row.addWidget(self.path_edit, 1)
+        path_row.addWidget(self.browse_button)
+        form = QFormLayout()
+        form.addRow("Patients (untick to leave out):", self.patient_list)
+        form.addRow("Add a patient:", self.mrn_edit)
+        form.addRow("Visit pack file:", path_row)
+        form.addRow("Lease:", self.days)
+        form.addRow("Your password:", self.password)
+
+        self.progress = QProgressBar()
+        self.progress.setAccessibleName("Writing the visit pack")
+        self.progress.setRange(0, 0)  # busy: the service reports no steps
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.status.setAccessibleName("What happened")
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status.hide()
+        self.problem = ProblemLabel()
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.check_out_button = self.buttons.addButton(
+            "Check out", QDialogButtonBox.ButtonRole.ActionRole
+        )
+        self.check_out_button.setAccessibleName("Check out for a home visit")
+        make_enter_press(self.check_out_button, self.buttons)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addLayout(form)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.problem)
+        layout.addWidget(self.buttons)
+        self._connect_signals()
+        self.password.setFocus()
+
+    def _connect_signals(self) -> None:
+        self.buttons.rejected.connect(self.reject)
+        self.check_out_button.clicked.connect(self.check_out)
+        self.browse_button.clicked.connect(self._browse)
+        self.mrn_edit.returnPressed.connect(self._add_typed_mrn)
+
+    # --- patients ------------------------------------------------------------------------
+    def _add_item(self, choice: PatientChoice) -> None:
+        item = QListWidgetItem(choice.words)
+        item.setData(_MrnRole, choice.mrn)
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        item.setCheckState(Qt.CheckState.Checked)
+        self.patient_list.addItem(item)
+
+    def chosen_mrns(self) -> list[str]:
+        items = (self.patient_list.item(i) for i in range(self.patient_list.count()))
+        return [
+            str(item.data(_MrnRole)) for item in items
+            if item.checkState() == Qt.CheckState.Checked
+        ]
+
+    def _add_typed_mrn(self) -> None:
+        typed = self.mrn_edit.text().strip()
+        if not typed:
+            return
+        try:
+            mrn = normalise_mrn(typed)
+        except UserFacingError as error:
+            self.problem.say(error.message)
+            return
+        known = [
+            self.patient_list.item(i).data(_MrnRole) for i in range(self.patient_list.count())
+        ]
+        if mrn not in known:
+            self._add_item(PatientChoice(mrn, f"MRN {mrn}"))
+        self.mrn_edit.clear()
+        self.problem.hide()
+
+    def _browse(self) -> None:
+        chosen, _filter = QFileDialog.getSaveFileName(
+            self, "Save the visit pack", self.path_edit.text(), "KetaDesk database (*.db)"
+        )
+        if chosen:
+            self.path_edit.setText(chosen)
+
+    # --- checking out --------------------------------------------------------------------
+    @property
+    def is_running(self) -> bool:
+        return self._running
+
+    def check_out(self) -> None:
+        """Check the answers, then write the pack on a worker (the practice is unchanged if
+        anything is refused or fails)."""
+        if self._running or self.result_ is not None:
+            return
+        mrns = self.chosen_mrns()
+        path_text = self.path_edit.text().strip()
+        password = self.password.text()
+        if not mrns:
+            self.problem.say("Tick at least one patient to check out.")
+            return
+        if len(mrns) > MAX_PATIENTS_PER_PACK:
+            self.problem.say(f"A visit pack holds at most {MAX_PATIENTS_PER_PACK} patients.")
+            return
+        if not path_text:
+            self.problem.say("Choose where to save the visit pack.")
+            return
+        if not password:
+            self.problem.say("Type your password: the visit pack opens with it.")
+            self.password.setFocus()
+            return
+        path = Path(path_text).expanduser()
+        if not path.parent.is_dir():
+            self.problem.say(f"The folder {path.parent} does not exist; choose another place.")
+            return
+        db, actor, days = self._context.db, self._context.actor, self.days.value()
+
+        def work() -> CheckoutResult:
+            db.key_slots().open_user_slot(actor.user_name, password)  # a wrong one raises
+            return check_out_patients(db, actor, mrns, path, password, days=days)
+
+        self._set_running(True)
+        self._context.ops.run(work, self._done, on_failure=self._failed, changes="visits")
+
+    def _set_running(self, running: bool) -> None:
+        self._running = running
+        self.progress.setVisible(running)
+        for widget in (self.check_out_button, self.patient_list, self.mrn_edit, self.path_edit,
+                       self.browse_button, self.days, self.password):
+            widget.setEnabled(not running)
+        if running:
+            self.problem.hide()
+            self.status.setText("Writing the visit pack…")
+            self.status.show()
+
+    def _done(self, result: CheckoutResult) -> None:
+        self._set_running(False)
+        self.result_ = result
+        self.password.clear()
+        self.status.setText(checkout_summary(result))
+        self._fit_height()
+        self.check_out_button.setEnabled(False)
+        for widget in (self.patient_list, self.mrn_edit, self.path_edit, self.browse_button,
+                       self.days, self.password):
+            widget.setEnabled(False)
+        close = self.buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        close.setText("Close")
+        close.setDefault(True)
+        close.setFocus()
+        self.checked_out.emit(result)
+
+    def _failed(self, error: BaseException) -> None:
+        self._set_running(False)
+        self.status.hide()
+        if isinstance(error, UserFacingError) and error.message == WRONG_CREDENTIALS:
+            self.problem.say(
+                f"That is not the password of {self._context.actor.user_name}; nothing was "
+                "checked out."
+            )
+        elif isinstance(error, UserFacingError):
+            words = error.message
+            if "nothing" not in words.lower():
+                words += " Nothing was checked out."
+            self.problem.say(words)
+        else:
+            self.problem.say(
+                f"The visit pack could not be written ({type(error).__name__}); nothing was "
+                "checked out."
+            )
+        self._fit_height()
+        self.password.selectAll()
+        self.password.setFocus()
+
+    def _fit_height(self) -> None:
+        """Grow to show the whole of a wrapped summary or problem (never shrink)."""
+        layout = self.layout()
+        layout.activate()
+        needed = layout.totalHeightForWidth(self.width())
+        if needed > self.height():
+            self.resize(self.width(), needed)
+
+    def reject(self) -> None:
+        if self._running:  # the pack is being written: closing now would hide its outcome
+            return
+        super().reject()
+
+
+def _default_pack_path() -> Path:
+    folder = Path.home() / "Documents"
+    if not folder.is_dir():
+        folder = Path.home()
+    return folder / f"visit-pack-{datetime.now().astimezone().date().isoformat()}.db"
