@@ -180,6 +180,8 @@ class MainWindow(QMainWindow):
         self.consent_texts_action = QAction("Informed &consent texts…", self)
         self.visit_checkout_action = QAction("Check out for a home &visit…", self)
         self.visit_conflicts_action = QAction("Visit co&nflicts to review…", self)
+        self.visit_return_action = QAction("&Return a visit pack…", self)
+        self.visit_leases_action = QAction("Visit packs &out…", self)
         for action in (
             self.password_action,
             self.users_action,
@@ -194,7 +196,9 @@ class MainWindow(QMainWindow):
             self.practice_menu.addAction(action)
         self.practice_menu.addSeparator()
         self.practice_menu.addAction(self.visit_checkout_action)
+        self.practice_menu.addAction(self.visit_return_action)
         self.practice_menu.addAction(self.visit_conflicts_action)
+        self.practice_menu.addAction(self.visit_leases_action)
         self.interchange = InterchangeActions(self)
 
     def _connect_signals(self) -> None:
@@ -212,6 +216,8 @@ class MainWindow(QMainWindow):
         self.consent_texts_action.triggered.connect(self._open_consent_texts)
         self.visit_checkout_action.triggered.connect(lambda: self.check_out_for_visit())
         self.visit_conflicts_action.triggered.connect(lambda: self.open_visit_conflicts())
+        self.visit_return_action.triggered.connect(lambda: self.return_visit_pack())
+        self.visit_leases_action.triggered.connect(lambda: self.open_visit_leases())
         self.new_patient_action.triggered.connect(self.new_patient)
         self.import_action.triggered.connect(self._import_patients)
         self.export_current_action.triggered.connect(self._export_current)
@@ -233,13 +239,16 @@ class MainWindow(QMainWindow):
         actor = self.context.actor
         manages = actor.can(Permission.MANAGE_USERS)
         # On a visit pack, what needs the whole practice is not offered (as the commands
-        # refuse it there): users, importing patients, checking out and conflicts.
+        # refuse it there): users, importing patients, checking out, returning, conflicts
+        # and the packs out.
         at_practice = not self.is_visit_pack
         self.users_action.setVisible(manages and at_practice)
         self.import_action.setVisible(at_practice)
         self.import_action.setEnabled(actor.can(Permission.EDIT_DEMOGRAPHICS))
         self.visit_checkout_action.setVisible(at_practice)
         self.visit_conflicts_action.setVisible(at_practice)
+        self.visit_return_action.setVisible(at_practice)
+        self.visit_leases_action.setVisible(at_practice)
         self._update_plan_actions()
         self.audit_action.setVisible(manages)
         self.credentials_action.setVisible(manages or actor.is_physician)
@@ -614,6 +623,29 @@ class MainWindow(QMainWindow):
             self.context, self._visit_choices(), self,  # type: ignore[arg-type]
             suggested_path=suggested_path,
         )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def return_visit_pack(self, suggested_path: Path | None = None) -> QWidget | None:
+        """Open the return dialog (not on a visit pack); its conflicts button opens the review."""
+        from ketadesk.ui.visits.return_dialog import ReturnDialog
+
+        if self._refused_in_visit_pack("Returning a visit pack"):
+            return None
+        dialog = ReturnDialog(self.context, self, suggested_path=suggested_path)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.conflicts_requested.connect(lambda: self.open_visit_conflicts())
+        dialog.open()
+        return dialog
+
+    def open_visit_leases(self) -> QWidget | None:
+        """The visit packs out, and revoking one (not on a visit pack)."""
+        from ketadesk.ui.visits.leases_dialog import LeasesDialog
+
+        if self._refused_in_visit_pack("Revoking a visit pack"):
+            return None
+        dialog = LeasesDialog(self.context, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog

@@ -86,6 +86,8 @@ def all_screens(qtbot, window: MainWindow, tmp_path: Path) -> Iterator[Screen]:
     from ketadesk.ui.plans.plan_export_dialog import PlanExportDialog
     from ketadesk.ui.roster.import_dialog import ImportDialog
     from ketadesk.ui.visits.checkout_dialog import CheckOutDialog, PatientChoice
+    from ketadesk.ui.visits.leases_dialog import LeasesDialog
+    from ketadesk.ui.visits.return_dialog import ReturnDialog
 
     context = window.context
     window.tabs.setCurrentIndex(0)
@@ -117,6 +119,8 @@ def all_screens(qtbot, window: MainWindow, tmp_path: Path) -> Iterator[Screen]:
     yield from dialog_screen(
         qtbot, "Check out for a home visit", CheckOutDialog(context, choices, window)
     )
+    yield from dialog_screen(qtbot, "Return a visit pack", ReturnDialog(context, window))
+    yield from dialog_screen(qtbot, "Visit packs out", LeasesDialog(context, window))
     yield from dialog_screen(qtbot, "Practice settings", SettingsDialog(context, window))
     yield from dialog_screen(qtbot, "Users", UsersDialog(context, window))
     yield from dialog_screen(qtbot, "New user", UserFormDialog(context, window))

@@ -18,8 +18,10 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication, QLineEdit, QMessageBox, QWidget
 from sqlalchemy import select
 
+from ketadesk.core import audit_actions
+from ketadesk.models.audit import AuditEvent
 from ketadesk.models.patients import Patient, PatientMedication
-from ketadesk.models.visits import VisitConflict
+from ketadesk.models.visits import VisitConflict, VisitLease
 from ketadesk.storage.security.database import PracticeDatabase
 from ketadesk.storage.security.users import get_user
 from ketadesk.storage.visits.visit_checkout import check_out_patients
@@ -30,6 +32,8 @@ from ketadesk.ui.main_window import MainWindow
 from ketadesk.ui.roster.roster_table_model import RosterColumn
 from ketadesk.ui.visits.checkout_dialog import CheckOutDialog
 from ketadesk.ui.visits.conflict_review import PHYSICIANS_RESOLVE, ConflictReview
+from ketadesk.ui.visits.leases_dialog import REVOKE_CANNOT, WHO_REVOKES, LeasesDialog
+from ketadesk.ui.visits.return_dialog import ReturnDialog
 from tests.conftest import ADMIN, PASSWORD, PHYSICIAN, copy_practice
 from tests.ui.layout_check import layout_problems
 from tests.visit_pack_data import make_visit_practice, opened, patient_id
@@ -410,7 +414,8 @@ def test_a_visit_pack_hides_and_refuses_what_needs_the_whole_practice(
     try:
         assert outcome.actor.can_manage_users  # a manager at the practice, not on the laptop
         for action in (window.users_action, window.import_action, window.visit_checkout_action,
-                       window.visit_conflicts_action):
+                       window.visit_conflicts_action, window.visit_return_action,
+                       window.visit_leases_action):
             assert not action.isVisible(), action.text()
         assert window.settings_action.isVisible()  # practice settings stay readable
 
@@ -431,5 +436,211 @@ def test_a_visit_pack_hides_and_refuses_what_needs_the_whole_practice(
         QTimer.singleShot(50, answer)
         assert window.open_visit_conflicts() is None
         assert "Reviewing what visit packs brought back needs the whole practice" in said[1]
+    finally:
+        _close(window)
+
+
+# --- returning a pack and revoking one ------------------------------------------------------
+def _open_return(qtbot, window: MainWindow) -> ReturnDialog:
+    window.visit_return_action.trigger()
+    dialog = window.findChild(ReturnDialog)
+    assert dialog is not None
+    qtbot.waitExposed(dialog)
+    dialog.activateWindow()
+    return dialog
+
+
+def _return_with(qtbot, dialog: ReturnDialog, password: str) -> None:
+    dialog.password.setFocus()
+    dialog.password.selectAll()
+    qtbot.keyClicks(dialog.password, password)
+    qtbot.keyClick(dialog.password, Qt.Key.Key_Return)
+    assert dialog.is_running
+    qtbot.waitUntil(lambda: not dialog.is_running, timeout=30_000)
+
+
+def _lease_status(db: PracticeDatabase) -> set[str]:
+    with db.read_session() as s:
+        return {lease.status for lease in s.execute(select(VisitLease)).scalars()}
+
+
+def test_returning_a_pack_checks_applies_and_says_when_nothing_changed(
+    qtbot, practice_window, tmp_path: Path
+) -> None:
+    window, mrns, _path = practice_window
+    db = window.context.db
+    pack = tmp_path / "visit.db"
+    check_out_patients(db, window.context.actor, [mrns[0]], pack, PASSWORD)
+    with opened(pack) as (pack_db, _), pack_db.session() as s:
+        s.get(Patient, patient_id(s, mrns[0])).phone = "(813) 555-0142"
+    dialog = _open_return(qtbot, window)
+    assert dialog.focusWidget() is dialog.path_edit
+    dialog.path_edit.setFocus()
+    qtbot.keyClicks(dialog.path_edit, str(pack))
+    qtbot.keyClick(dialog.path_edit, Qt.Key.Key_Tab)  # on to "Choose…"
+
+    _return_with(qtbot, dialog, "not the pack's password")
+    assert dialog.problem.isVisible() and dialog.problem.text().startswith(
+        f"The visit pack did not open for {PHYSICIAN} with that password"
+    )
+    assert "Nothing was changed." in dialog.problem.text()
+    assert _lease_status(db) == {"out"}
+
+    dialog.check_only.setFocus()
+    qtbot.keyClick(dialog.check_only, Qt.Key.Key_Space)
+    assert dialog.check_only.isChecked()
+    _return_with(qtbot, dialog, PASSWORD)
+    assert dialog.status.text().startswith("Check only, nothing was changed. Visit pack ")
+    assert "1 edit applied" in dialog.status.text()
+    assert _lease_status(db) == {"out"} and not dialog.review_button.isVisible()
+    with db.read_session() as s:
+        assert s.get(Patient, patient_id(s, mrns[0])).phone != "(813) 555-0142"
+
+    dialog.check_only.setFocus()
+    qtbot.keyClick(dialog.check_only, Qt.Key.Key_Space)
+    with qtbot.waitSignal(dialog.returned, timeout=30_000):
+        _return_with(qtbot, dialog, PASSWORD)
+    summary = dialog.status.text()
+    assert "1 edit applied" in summary and "Nothing waits for a physician." in summary
+    assert not dialog.problem.isVisible() and dialog.password.text() == ""
+    assert _lease_status(db) == {"returned"}
+    with db.read_session() as s:
+        assert s.get(Patient, patient_id(s, mrns[0])).phone == "(813) 555-0142"
+    _screenshot(dialog, "visit-return-done")
+    problems = layout_problems("Return dialog (done)", dialog, dialog, SIZE)
+    assert not problems, "\n".join(problems)
+
+    # The same pack again: nothing changes, and the dialog says so.
+    assert dialog.return_button.text() == "Return again"
+    _return_with(qtbot, dialog, PASSWORD)
+    assert not dialog.problem.isVisible(), dialog.problem.text()
+    assert dialog.status.text().startswith("Nothing changed: every record of visit pack ")
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: window.findChild(ReturnDialog) is None, timeout=5_000)
+
+
+def test_a_return_that_queues_conflicts_opens_the_review(
+    qtbot, visit_practice, tmp_path: Path
+) -> None:
+    path, mrns = visit_practice
+    pack = tmp_path / "visit.db"
+    with opened(path) as (db, physician):
+        check_out_patients(db, physician, [mrns[0]], pack, PASSWORD)
+    for where, phone in ((pack, "(813) 555-0199"), (path, "(813) 555-0100")):
+        with opened(where) as (db, _), db.session() as s:
+            s.get(Patient, patient_id(s, mrns[0])).phone = phone
+    db, outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)
+    window = _window(qtbot, db, outcome.actor)
+    try:
+        dialog = window.return_visit_pack(suggested_path=pack)
+        assert isinstance(dialog, ReturnDialog)
+        qtbot.waitExposed(dialog)
+        dialog.activateWindow()
+        assert dialog.focusWidget() is dialog.password
+        _return_with(qtbot, dialog, PASSWORD)
+        summary = dialog.status.text()
+        assert "1 record waits for a physician" in summary
+        assert "patient demographics: changed both at the office and on the visit laptop" in summary
+        assert dialog.review_button.isVisible() and dialog.review_button.hasFocus()
+        _screenshot(dialog, "visit-return-conflict")
+        qtbot.keyClick(dialog.review_button, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: window.findChild(ReturnDialog) is None, timeout=5_000)
+        review = window.tabs.currentWidget()
+        assert isinstance(review, ConflictReview)
+        assert review.queue.rowCount() == 1 and review.queue.item(0, 0).text() == mrns[0]
+    finally:
+        _close(window)
+
+
+def _answer_confirmation(qtbot, key: str, seen: list[str]) -> None:
+    """Answer the revoke confirmation with real keys: Enter takes its default (Cancel);
+    "revoke" moves to the Revoke button and presses Space."""
+
+    def answer() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(50, answer)
+            return
+        seen.append(f"{box.text()}\n{box.informativeText()}")
+        if key == "revoke":
+            button = next(b for b in box.buttons() if b.text() == "Revoke")
+            button.setFocus()
+            qtbot.keyClick(button, Qt.Key.Key_Space)
+        else:
+            qtbot.keyClick(box, Qt.Key.Key_Return)
+
+    QTimer.singleShot(50, answer)
+
+
+def _open_leases(qtbot, window: MainWindow) -> LeasesDialog:
+    window.visit_leases_action.trigger()
+    dialog = window.findChild(LeasesDialog)
+    assert dialog is not None
+    qtbot.waitExposed(dialog)
+    dialog.activateWindow()
+    return dialog
+
+
+def test_a_physician_revokes_a_pack_after_saying_what_revoking_cannot_do(
+    qtbot, practice_window, tmp_path: Path
+) -> None:
+    window, mrns, _path = practice_window
+    db, physician = window.context.db, window.context.actor
+    first = check_out_patients(db, physician, mrns, tmp_path / "one.db", PASSWORD)
+    dialog = _open_leases(qtbot, window)
+    table = dialog.table
+    assert table.rowCount() == 1 and dialog.summary.text().startswith("1 visit pack is out")
+    cells = [table.item(0, c).text() for c in range(table.columnCount())]
+    assert cells[0] == first.pack_id and cells[1] == "2" and cells[2] == PHYSICIAN
+    assert cells[5] == "out" and not dialog.role_note.isVisible()
+    assert dialog.revoke_button.isEnabled()
+    _screenshot(dialog, "visit-leases")
+    problems = layout_problems("Visit packs out", dialog, dialog, SIZE)
+    assert not problems, "\n".join(problems)
+
+    seen: list[str] = []
+    _answer_confirmation(qtbot, "cancel", seen)
+    dialog.revoke_button.setFocus()
+    qtbot.keyClick(dialog.revoke_button, Qt.Key.Key_Space)
+    assert seen and first.pack_id in seen[0] and REVOKE_CANNOT in seen[0]
+    assert "no remote wipe" in seen[0]
+    assert _lease_status(db) == {"out"} and dialog.done_label.text() == ""
+
+    _answer_confirmation(qtbot, "revoke", seen)
+    with qtbot.waitSignal(dialog.lease_revoked, timeout=10_000):
+        qtbot.keyClick(dialog.revoke_button, Qt.Key.Key_Space)
+    assert _lease_status(db) == {"revoked"}
+    assert dialog.done_label.text().startswith(f"Visit pack {first.pack_id} revoked")
+    assert table.item(0, 5).text() == f"revoked by {PHYSICIAN}"
+    assert not dialog.revoke_button.isEnabled()
+    with db.read_session() as s:
+        events = s.execute(
+            select(AuditEvent).where(AuditEvent.action == audit_actions.VISIT_PACK_REVOKED)
+        ).scalars().all()
+        assert [(e.user_name, e.detail) for e in events] == [
+            (PHYSICIAN, f"visit pack {first.pack_id}")]
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: window.findChild(LeasesDialog) is None, timeout=5_000)
+
+
+def test_an_admin_sees_the_packs_out_but_cannot_revoke(
+    qtbot, visit_practice, tmp_path: Path
+) -> None:
+    path, mrns = visit_practice
+    with opened(path) as (db, physician):
+        check_out_patients(db, physician, [mrns[0]], tmp_path / "one.db", PASSWORD)
+    db, outcome = PracticeDatabase.unlock(path, ADMIN, PASSWORD)
+    window = _window(qtbot, db, outcome.actor)
+    try:
+        assert window.visit_leases_action.isVisible() and window.visit_return_action.isVisible()
+        dialog = _open_leases(qtbot, window)
+        assert dialog.table.rowCount() == 1 and dialog.role_note.isVisible()
+        assert dialog.role_note.text() == WHO_REVOKES
+        assert not dialog.revoke_button.isEnabled()
+        dialog.revoke_current()  # even asked directly, nothing is revoked
+        assert dialog.problem.text() == WHO_REVOKES
+        assert _lease_status(db) == {"out"}
+        _screenshot(dialog, "visit-leases-admin")
+        dialog.reject()
     finally:
         _close(window)
