@@ -66,7 +66,7 @@ class LeasesDialog(QDialog):
         self._context = context
         self._leases: list[LeaseInfo] = []
         self.setWindowTitle("Visit packs out")
-        self.setMinimumSize(760, 420)
+        self.setMinimumSize(880, 420)  # the six columns without a scroll bar
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setAccessibleName("Visit packs")

@@ -222,6 +222,7 @@ class ReturnDialog(QDialog):
         else:
             self.password.clear()
             self.return_button.setText("Return again")
+            self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText("Close")
             if waits:
                 make_enter_press(self.review_button, self.buttons)
                 self.review_button.setFocus()
