@@ -73,27 +73,35 @@ SIGNER_COLUMNS = {
     ),
 }
 
-# A signed version is never changed (editing a signed protocol starts a new draft); a draft
-# is signed in the name of the user signing it.
-_PROTOCOL_VERSION_FUNCTION = """
-CREATE OR REPLACE FUNCTION ketadesk_guard_protocol_version() RETURNS trigger
+
+def _signed_row_guard(function: str, frozen: str, signer: str) -> str:
+    """A row with status 'signed' is never changed or removed, and a draft is signed only in
+    the name of the user signing it (the owner excepted, for moving records)."""
+    return f"""
+CREATE OR REPLACE FUNCTION {function}() RETURNS trigger
 LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
 BEGIN
     IF OLD.status = 'signed' THEN
-        RAISE EXCEPTION 'A signed protocol version cannot be changed or removed; edit the '
-            'protocol as a new draft.';
+        RAISE EXCEPTION '{frozen}';
     END IF;
     IF TG_OP = 'DELETE' THEN
         RETURN OLD;
     END IF;
     IF NEW.status = 'signed' AND OLD.status IS DISTINCT FROM 'signed'
        AND NEW.signed_by IS DISTINCT FROM session_user AND NOT ketadesk_is_owner() THEN
-        RAISE EXCEPTION 'A protocol version is signed only in the name of the physician '
-            'signing it.';
+        RAISE EXCEPTION '{signer}';
     END IF;
     RETURN NEW;
 END $$
 """
+
+
+# A signed version is never changed (editing a signed protocol starts a new draft).
+_PROTOCOL_VERSION_FUNCTION = _signed_row_guard(
+    "ketadesk_guard_protocol_version",
+    "A signed protocol version cannot be changed or removed; edit the protocol as a new draft.",
+    "A protocol version is signed only in the name of the physician signing it.",
+)
 
 # Only the discontinuing columns change, once: an active protocol is discontinued with a reason.
 _PATIENT_PROTOCOL_FUNCTION = """
@@ -119,25 +127,11 @@ BEGIN
 END $$
 """
 
-_INTERACTION_REVIEW_FUNCTION = """
-CREATE OR REPLACE FUNCTION ketadesk_guard_interaction_review() RETURNS trigger
-LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
-BEGIN
-    IF OLD.status = 'signed' THEN
-        RAISE EXCEPTION 'A signed interaction review cannot be changed or removed; run a '
-            'new review.';
-    END IF;
-    IF TG_OP = 'DELETE' THEN
-        RETURN OLD;
-    END IF;
-    IF NEW.status = 'signed' AND OLD.status IS DISTINCT FROM 'signed'
-       AND NEW.signed_by IS DISTINCT FROM session_user AND NOT ketadesk_is_owner() THEN
-        RAISE EXCEPTION 'An interaction review is signed only in the name of the physician '
-            'signing it.';
-    END IF;
-    RETURN NEW;
-END $$
-"""
+_INTERACTION_REVIEW_FUNCTION = _signed_row_guard(
+    "ketadesk_guard_interaction_review",
+    "A signed interaction review cannot be changed or removed; run a new review.",
+    "An interaction review is signed only in the name of the physician signing it.",
+)
 
 # A decision belongs to its review: none is added to, changed on or removed from a signed one.
 _REVIEW_DECISION_FUNCTION = """
