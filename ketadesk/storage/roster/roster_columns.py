@@ -15,10 +15,12 @@ from-scratch SQL that ``roster_status`` stores.
 from __future__ import annotations
 
 import threading
+from datetime import date
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Date,
     and_,
     case,
     exists,
@@ -145,7 +147,7 @@ def _safety_sort() -> ColumnElement[Any]:
 
 def _next_due_sort() -> ColumnElement[Any]:
     # Patients not being monitored go last whichever way is "ascending" for dates.
-    return func.coalesce(_stored("next_checkin_due"), literal("9999-12-31"))
+    return func.coalesce(_stored("next_checkin_due"), literal(date(9999, 12, 31), Date))
 
 
 def _prepare(session: Session) -> None:

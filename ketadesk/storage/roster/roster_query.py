@@ -553,6 +553,8 @@ def count_roster(
     (more than ``cap``: counting stops there). ``strategy``: see ``search_strategy``."""
     ensure_search_index(session)
     _prepare_extras(session, roster_filter, columns=False)
+    if is_server(session):
+        strategy = ROWS  # no FTS5 indexes on a server
     query = parse_search_query(roster_filter.search_text)
     only_names = not is_server(session) and query.name_terms and not (
         query.dob
@@ -687,6 +689,8 @@ def fetch_roster_page(
     _prepare_extras(session, roster_filter, columns=True)
     if strategy is None:
         strategy, _estimate = search_strategy(session, roster_filter)
+    elif is_server(session):
+        strategy = ROWS  # no FTS5 indexes on a server
     statement = page_ids_statement(
         roster_filter, sort, ascending, offset, limit, strategy=strategy
     )
