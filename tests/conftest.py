@@ -151,6 +151,11 @@ class PracticeOn(OpenPractice):
     url: str = ""
     ca: Path | None = None
 
+    def name_of(self, user: str) -> str:
+        """This back end's user name for ``PHYSICIAN`` or ``ADMIN`` (a server's differ)."""
+        names = {PHYSICIAN: self.physician, ADMIN: self.admin}
+        return names[user].user_name if user in names else user  # type: ignore[attr-defined]
+
     @property
     def db_option(self) -> list[str]:
         """The command-line options that name this practice."""

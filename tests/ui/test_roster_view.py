@@ -19,7 +19,9 @@ def context(practice_on, qapp):
     practice = practice_on
     qapp.setOrganizationName("KetaDeskTests")
     with practice.db.session() as s:
-        populate_demo_patients(s, 450, entered_by=practice.physician.user_name, today=date(2026, 3, 15))
+        populate_demo_patients(
+            s, 450, entered_by=practice.physician.user_name, today=date(2026, 3, 15)
+        )
     context = AppContext(practice.db, practice.physician)
     yield context
     context.ops.wait_for_done()  # the roster's status computation, before the database closes
@@ -98,7 +100,9 @@ def test_refreshes_when_patients_change(context, qtbot) -> None:
     view = RosterView(context)
     qtbot.addWidget(view)
     with context.db.session() as s:
-        populate_demo_patients(s, 5, entered_by=context.actor.user_name, today=date(2026, 3, 15), seed=1)
+        populate_demo_patients(
+            s, 5, entered_by=context.actor.user_name, today=date(2026, 3, 15), seed=1
+        )
     context.data_changed.emit("patients")
     assert view.count_label.text() == "455 patients"
 
