@@ -132,13 +132,16 @@ def server_database(practice_server: object) -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 def server_template(practice_server: object) -> Iterator[object]:
-    """The practice every ``practice_on[server]`` test starts from (its ServerAddress)."""
-    from tests.both_back_ends import drop_template, make_template
+    """The practice every ``practice_on[server]`` test starts from (its ServerAddress), and
+    the ``CopyDropper`` that removes the copies."""
+    from tests.both_back_ends import CopyDropper, drop_template, make_template
 
     template = make_template(practice_server, PASSWORD)
+    dropper = CopyDropper(practice_server)
     try:
-        yield template
+        yield template, dropper
     finally:
+        dropper.finish()
         drop_template(practice_server, template)
 
 
@@ -183,10 +186,11 @@ def practice_on(
         db.close()
         return
     from ketadesk.storage.server.server_practice import ServerPractice
-    from tests.both_back_ends import SERVER_ADMIN, SERVER_PHYSICIAN, copy_of, drop_copy
+    from tests.both_back_ends import SERVER_ADMIN, SERVER_PHYSICIAN, copy_of
 
     cluster = request.getfixturevalue("practice_server")
-    address = copy_of(cluster, request.getfixturevalue("server_template"))
+    template, dropper = request.getfixturevalue("server_template")
+    address = copy_of(cluster, template)
     try:
         ca = cluster.ca_certificate
         server = ServerPractice.log_in(address, ca, SERVER_PHYSICIAN, PASSWORD)
@@ -197,4 +201,4 @@ def practice_on(
         )
         server.close()
     finally:
-        drop_copy(cluster, address)
+        dropper.drop_later(address)

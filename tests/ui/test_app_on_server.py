@@ -26,7 +26,7 @@ Key = Qt.Key
 @pytest.fixture
 def server_practice(practice_server, server_template):
     """A copy of the template practice with 40 patients, its CA installed on this computer."""
-    address = copy_of(practice_server, server_template)
+    address = copy_of(practice_server, server_template[0])
     ca = practice_server.ca_certificate
     QSettings().remove(SERVER_SETTINGS)
     QSettings().setValue(f"{SERVER_SETTINGS}/ca_certificate", str(ca))

@@ -22,7 +22,7 @@ Key = Qt.Key
 
 @pytest.fixture(scope="module")
 def server_copy(practice_server, server_template):
-    address = copy_of(practice_server, server_template)
+    address = copy_of(practice_server, server_template[0])
     yield practice_server, address
     drop_copy(practice_server, address)
 
