@@ -1,0 +1,110 @@
+"""The everyday commands with ``--db postgresql://…`` (in process: the same parser and
+handlers): the same results on a practice file and a practice server, and the commands that
+cannot run on a server yet refuse in words that name them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.conftest import ADMIN, PASSWORD, PHYSICIAN
+from tests.reliability._cli_in_process import CliRun, run_in_process
+
+HEADER = "Last Name,First Name,DOB,sex,state,county,phone"
+ROWS = (
+    "Ñúñez-Łukasiewicz,Zoë,02/01/1980,F,FL,Alachua,(352) 555-0101",
+    "Quillon,Mateo,1975-07-04,M,NJ,Cape May,",
+)
+ON_A_SERVER = pytest.mark.parametrize("practice_on", ["server"], indirect=True)
+
+
+def run_on(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any, practice: Any, *args: str, stdin: str = ""
+) -> CliRun:
+    named = [practice.name_of(a) if a in (PHYSICIAN, ADMIN) else a for a in args]
+    return run_in_process(monkeypatch, capsys, None, *practice.db_option, *named, stdin=stdin)
+
+
+def test_import_then_search_the_roster(practice_on, tmp_path, monkeypatch, capsys) -> None:
+    csv = tmp_path / "roster.csv"
+    csv.write_text("\n".join([HEADER, *ROWS]) + "\n", encoding="utf-8")
+    imported = run_on(
+        monkeypatch, capsys, practice_on, "import-patients", str(csv), "--as", ADMIN,
+        "--password-stdin", stdin=PASSWORD + "\n",
+    )
+    assert imported.code == 0, imported.err
+    assert "Imported 2 patients" in imported.err
+    found = {}
+    for text in ("zoe", "ŁUKASIEWICZ", "nunez zo", "02/01/1980", "555-0101", "mat quil"):
+        listed = run_on(
+            monkeypatch, capsys, practice_on, "roster", "--as", ADMIN, "--password-stdin",
+            "--search", text, "--json", stdin=PASSWORD + "\n",
+        )
+        assert listed.code == 0, listed.err
+        found[text] = [(r["first_name"], r["state"]) for r in json.loads(listed.out)]
+    assert found == {
+        "zoe": [("Zoë", "FL")],
+        "ŁUKASIEWICZ": [("Zoë", "FL")],
+        "nunez zo": [("Zoë", "FL")],
+        "02/01/1980": [("Zoë", "FL")],
+        "555-0101": [("Zoë", "FL")],
+        "mat quil": [("Mateo", "NJ")],
+    }
+
+
+def test_verify_audit(practice_on, monkeypatch, capsys) -> None:
+    checked = run_on(
+        monkeypatch, capsys, practice_on, "verify-audit", "--as", PHYSICIAN, "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
+    assert checked.code == 0, checked.err
+    assert "intact" in checked.out.lower()
+    unsigned = "On a practice server events are not signed yet" in checked.out
+    assert unsigned == (practice_on.back_end == "server")
+
+
+@ON_A_SERVER
+def test_a_wrong_password_is_refused_as_on_a_file(practice_on, monkeypatch, capsys) -> None:
+    refused = run_on(
+        monkeypatch, capsys, practice_on, "roster", "--as", ADMIN, "--password-stdin",
+        stdin="not my password\n",
+    )
+    assert refused.code == 1
+    assert refused.err.strip() == "ketadesk: Wrong user name or password."
+
+
+@ON_A_SERVER
+def test_a_server_needs_the_practice_certificate(practice_on, monkeypatch, capsys) -> None:
+    refused = run_in_process(
+        monkeypatch, capsys, None, "--db", practice_on.url, "roster", "--as", ADMIN,
+        "--password-stdin", stdin=PASSWORD + "\n",
+    )
+    assert refused.code == 1
+    assert "needs the practice certificate: add --ca FILE" in refused.err
+
+
+@ON_A_SERVER
+@pytest.mark.parametrize(
+    ("command", "named"),
+    [
+        (["backup", "--out", "b.db", "--as", PHYSICIAN, "--password-stdin"], "'backup'"),
+        (["user", "list", "--as", PHYSICIAN, "--password-stdin"], "'user list'"),
+        (["user", "passwd", "--as", PHYSICIAN, "--password-stdin"], "'user passwd'"),
+        (["visit", "leases", "--as", PHYSICIAN, "--password-stdin"], "'visit leases'"),
+        (["export-practice", "--out", "x", "--as", PHYSICIAN, "--password-stdin"],
+         "'export-practice'"),
+        (["init", "--user", "drnew", "--full-name", "Dr New", "--password-stdin"], "'init'"),
+        (["demo", "--password-stdin"], "'demo'"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else value[0],
+)
+def test_commands_not_yet_on_a_server_refuse_naming_themselves(
+    practice_on, monkeypatch, capsys, command, named
+) -> None:
+    refused = run_on(monkeypatch, capsys, practice_on, *command, stdin=PASSWORD + "\n" * 3)
+    assert refused.code == 1, refused.err
+    assert named in refused.err
+    assert "works on a practice database file only, not yet on a practice server" in refused.err
+    assert "Traceback" not in refused.err
