@@ -108,3 +108,43 @@ def test_commands_not_yet_on_a_server_refuse_naming_themselves(
     assert named in refused.err
     assert "works on a practice database file only, not yet on a practice server" in refused.err
     assert "Traceback" not in refused.err
+
+
+def test_compliance_consent_prescriptions_and_fhir_export(
+    practice_on, tmp_path, monkeypatch, capsys
+) -> None:
+    """The compliance commands and the FHIR record export read the same answers on both."""
+    from datetime import UTC, date, datetime
+
+    from ketadesk.core.demographics import PatientDemographics
+    from ketadesk.storage.patients.patients import create_patient
+
+    with practice_on.db.session() as s:
+        mrn = create_patient(
+            s,
+            practice_on.physician,
+            PatientDemographics(
+                first_name="Zoë", last_name="Compliance", dob=date(1981, 4, 5), sex="female",
+                state="NJ", county="Ocean",
+            ),
+            today=datetime.now(UTC).date(),
+        ).mrn
+    login = ("--as", PHYSICIAN, "--password-stdin")
+    worklist = run_on(monkeypatch, capsys, practice_on, "compliance", *login, "--json",
+                      stdin=PASSWORD + "\n")
+    assert worklist.code == 0, worklist.err
+    json.loads(worklist.out)
+    templates = run_on(monkeypatch, capsys, practice_on, "consent", "templates", *login,
+                       stdin=PASSWORD + "\n")
+    assert templates.code == 0, templates.err
+    prescriptions = run_on(monkeypatch, capsys, practice_on, "rx", "list", *login,
+                           "--patient", mrn, "--json", stdin=PASSWORD + "\n")
+    assert prescriptions.code == 0, prescriptions.err
+    assert json.loads(prescriptions.out) == []
+    out = tmp_path / "record.json"
+    exported = run_on(monkeypatch, capsys, practice_on, "export-fhir", *login,
+                      "--patient", mrn, "--out", str(out), stdin=PASSWORD + "\n")
+    assert exported.code == 0, exported.err
+    bundle = json.loads(out.read_text(encoding="utf-8"))
+    names = [r["resource"] for r in bundle["entry"] if r["resource"]["resourceType"] == "Patient"]
+    assert names[0]["name"][0]["family"] == "Compliance"
