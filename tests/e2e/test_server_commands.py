@@ -90,7 +90,6 @@ def test_a_server_needs_the_practice_certificate(practice_on, monkeypatch, capsy
     ("command", "named"),
     [
         (["backup", "--out", "b.db", "--as", PHYSICIAN, "--password-stdin"], "'backup'"),
-        (["user", "list", "--as", PHYSICIAN, "--password-stdin"], "'user list'"),
         (["user", "passwd", "--as", PHYSICIAN, "--password-stdin"], "'user passwd'"),
         (["visit", "leases", "--as", PHYSICIAN, "--password-stdin"], "'visit leases'"),
         (["export-practice", "--out", "x", "--as", PHYSICIAN, "--password-stdin"],
@@ -148,3 +147,33 @@ def test_compliance_consent_prescriptions_and_fhir_export(
     bundle = json.loads(out.read_text(encoding="utf-8"))
     names = [r["resource"] for r in bundle["entry"] if r["resource"]["resourceType"] == "Patient"]
     assert names[0]["name"][0]["family"] == "Compliance"
+
+
+@ON_A_SERVER
+def test_a_user_manager_adds_a_user_who_then_logs_in(
+    practice_on, practice_server, monkeypatch, capsys
+) -> None:
+    login = ("--as", PHYSICIAN, "--password-stdin")
+    new_user = ("user", "add", *login, "--user", "drwren.pg", "--role", "physician",
+                "--full-name", "Dr. Ada Wren")
+    refused = run_on(monkeypatch, capsys, practice_on, *new_user, "--npi", "1234567893",
+                     stdin=f"{PASSWORD}\nwren feather lantern\n")
+    assert refused.code == 1 and "cannot be recorded yet" in refused.err
+    added = run_on(monkeypatch, capsys, practice_on, *new_user,
+                   stdin=f"{PASSWORD}\nwren feather lantern\n")
+    try:
+        assert added.code == 0, added.err
+        assert "Added drwren.pg (physician)" in added.out
+        listed = run_on(monkeypatch, capsys, practice_on, "user", "list", *login,
+                        stdin=PASSWORD + "\n")
+        assert listed.code == 0, listed.err
+        assert "drwren.pg" in listed.out and "Dr. Ada Wren" in listed.out
+        as_new = run_on(monkeypatch, capsys, practice_on, "verify-audit", "--as", "drwren.pg",
+                        "--password-stdin", stdin="wren feather lantern\n")
+        assert as_new.code == 0, as_new.err
+        assert "On a practice server events are not signed yet" in as_new.out
+    finally:
+        from tests.server_practice import owner_connection
+
+        with owner_connection(practice_server) as admin:  # roles belong to the whole cluster
+            admin.execute('DROP ROLE IF EXISTS "drwren.pg"')
