@@ -19,7 +19,9 @@ from fhir_core.fhirabstractmodel import FHIRAbstractModel
 from pydantic_core import to_json
 
 _Model = TypeVar("_Model", bound=FHIRAbstractModel)
-_FIELDS: dict[type, tuple[dict[str, int], dict[str, str]]] = {}
+# Per model class: its resource type (None for an element) and its written fields, with their
+# place in FHIR order and their JSON names.
+_KINDS: dict[type, tuple[str | None, dict[str, int], dict[str, str]]] = {}
 # JSON data of models built once and shared by many resources (codes, categories, profiles),
 # keyed by the model's id: ``shared`` keeps each model alive for the life of the process.
 _SHARED: dict[int, tuple[FHIRAbstractModel, dict[str, Any]]] = {}
@@ -32,48 +34,65 @@ def shared(model: _Model) -> _Model:
     return model
 
 
-def _fields(kind: type) -> tuple[dict[str, int], dict[str, str]]:
-    """A model class's written fields: their place in FHIR order, and their JSON names."""
-    found = _FIELDS.get(kind)
+def _kind(kind: type) -> tuple[str | None, dict[str, int], dict[str, str]]:
+    """A model class's resource type and written fields (worked out once per class)."""
+    found = _KINDS.get(kind)
     if found is None:
         names = [
             (name, info.alias or name)
             for name, info in kind.model_fields.items()  # type: ignore[attr-defined]
             if name != "fhir_comments" and not name.endswith("__ext")
         ]
-        found = ({name: i for i, (name, _alias) in enumerate(names)}, dict(names))
-        _FIELDS[kind] = found
+        resource_type = kind.get_resource_type() if issubclass(kind, Resource) else None
+        found = (resource_type, {name: i for i, (name, _alias) in enumerate(names)},
+                 dict(names))
+        _KINDS[kind] = found
     return found
 
 
+def _instant(value: datetime) -> str:
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _decimal(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() and "." not in str(value) else (
+        float(value)
+    )
+
+
+# Values other than text, lists and models, by their exact type (bool, int and float are
+# written as they are).
+_CONVERT: dict[type, Any] = {datetime: _instant, date: date.isoformat, Decimal: _decimal}
+
+
 def _plain(value: Any) -> Any:
-    if type(value) is str:
+    kind = type(value)
+    if kind is str:
         return value
-    if isinstance(value, FHIRAbstractModel):
-        known = _SHARED.get(id(value))
-        return known[1] if known is not None else fhir_dict(value)
-    if isinstance(value, list):
+    if kind is list:
         items = [_plain(item) for item in value if item is not None]
         return items or None
-    if isinstance(value, datetime):
-        text = value.isoformat()
-        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    convert = _CONVERT.get(kind)
+    if convert is not None:
+        return convert(value)
+    if kind in _KINDS or isinstance(value, FHIRAbstractModel):
+        known = _SHARED.get(id(value))
+        return known[1] if known is not None else fhir_dict(value)
+    if isinstance(value, datetime):  # a subclass of datetime or date (not met so far)
+        return _instant(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() and "." not in str(value) else (
-            float(value)
-        )
+        return _decimal(value)
     return value
 
 
 def fhir_dict(model: FHIRAbstractModel) -> dict[str, Any]:
     """The model as FHIR JSON data: JSON element names, empty elements left out."""
-    out: dict[str, Any] = {}
-    if isinstance(model, Resource):
-        out["resourceType"] = model.get_resource_type()
+    resource_type, order, aliases = _kind(type(model))
+    out: dict[str, Any] = {} if resource_type is None else {"resourceType": resource_type}
     values = model.__dict__
-    order, aliases = _fields(type(model))
     # Only the fields given when the model was built can hold a value (FHIR elements have no
     # defaults), so a resource with 7 of its 40 elements walks 7, in FHIR's order.
     names = [name for name in model.__pydantic_fields_set__ if name in order]
@@ -81,6 +100,9 @@ def fhir_dict(model: FHIRAbstractModel) -> dict[str, Any]:
     for name in names:
         value = values.get(name)
         if value is None:
+            continue
+        if type(value) is str:
+            out[aliases[name]] = value
             continue
         plain = _plain(value)
         if plain is not None and plain != {}:
