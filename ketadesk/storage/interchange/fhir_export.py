@@ -152,30 +152,31 @@ def patient_snapshots(session: Session, ids: Sequence[int]) -> list[PatientSnaps
     # Plain column rows, not ORM objects: a chart's lines are only read here, and building
     # tracked objects cost more than the query itself (about 13 lines a patient).
     meds: dict[int, list[MedicationLine]] = defaultdict(list)
-    for pid, *med in session.execute(
+    for pid, row_id, text, dose, frequency, start, is_active, recorded_at in session.execute(
         select(PatientMedication.patient_id, PatientMedication.id, PatientMedication.entered_text,
                PatientMedication.dose_text, PatientMedication.frequency_text,
                PatientMedication.start_date, PatientMedication.is_active,
                PatientMedication.created_at)
         .where(PatientMedication.patient_id.in_(ids)).order_by(PatientMedication.id)
     ).tuples():
-        row_id, text, dose, frequency, start, is_active, recorded_at = med
         meds[pid].append(MedicationLine(row_id, text, dose or "", frequency or "", start,
                                         is_active, recorded_at))
     conditions: dict[int, list[ConditionLine]] = defaultdict(list)
-    for pid, *cond in session.execute(
+    for pid, row_id, text, icd10, is_active, recorded_at in session.execute(
         select(PatientCondition.patient_id, PatientCondition.id, PatientCondition.entered_text,
                PatientCondition.icd10, PatientCondition.is_active, PatientCondition.created_at)
         .where(PatientCondition.patient_id.in_(ids)).order_by(PatientCondition.id)
     ).tuples():
-        conditions[pid].append(ConditionLine(*cond))
+        conditions[pid].append(ConditionLine(row_id, text, icd10, is_active, recorded_at))
     vitals: dict[int, list[VitalsLine]] = defaultdict(list)
-    for pid, *vital in session.execute(
+    for pid, row_id, measured_at, systolic, diastolic, heart_rate, weight in session.execute(
         select(VitalSign.patient_id, VitalSign.id, VitalSign.measured_at, VitalSign.systolic,
                VitalSign.diastolic, VitalSign.heart_rate, VitalSign.weight_kg)
         .where(VitalSign.patient_id.in_(ids)).order_by(VitalSign.measured_at, VitalSign.id)
     ).tuples():
-        vitals[pid].append(VitalsLine(*vital))
+        vitals[pid].append(
+            VitalsLine(row_id, measured_at, systolic, diastolic, heart_rate, weight)
+        )
     forms: dict[int, list[QuestionnaireLine]] = defaultdict(list)
     for pid, form_id, instrument, taken_on, answers_json, total in session.execute(
         select(QuestionnaireResponse.patient_id, QuestionnaireResponse.id,
