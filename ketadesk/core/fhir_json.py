@@ -19,9 +19,9 @@ from fhir_core.fhirabstractmodel import FHIRAbstractModel
 from pydantic_core import to_json
 
 _Model = TypeVar("_Model", bound=FHIRAbstractModel)
-# Per model class: its resource type (None for an element) and its written fields, with their
-# place in FHIR order and their JSON names.
-_KINDS: dict[type, tuple[str | None, dict[str, int], dict[str, str]]] = {}
+# Per model class: its resource type (None for an element) and the JSON names of its written
+# fields.
+_KINDS: dict[type, tuple[str | None, dict[str, str]]] = {}
 # JSON data of models built once and shared by many resources (codes, categories, profiles),
 # keyed by the model's id: ``shared`` keeps each model alive for the life of the process.
 _SHARED: dict[int, tuple[FHIRAbstractModel, dict[str, Any]]] = {}
@@ -34,18 +34,17 @@ def shared(model: _Model) -> _Model:
     return model
 
 
-def _kind(kind: type) -> tuple[str | None, dict[str, int], dict[str, str]]:
+def _kind(kind: type) -> tuple[str | None, dict[str, str]]:
     """A model class's resource type and written fields (worked out once per class)."""
     found = _KINDS.get(kind)
     if found is None:
-        names = [
-            (name, info.alias or name)
+        aliases = {
+            name: info.alias or name
             for name, info in kind.model_fields.items()  # type: ignore[attr-defined]
             if name != "fhir_comments" and not name.endswith("__ext")
-        ]
+        }
         resource_type = kind.get_resource_type() if issubclass(kind, Resource) else None
-        found = (resource_type, {name: i for i, (name, _alias) in enumerate(names)},
-                 dict(names))
+        found = (resource_type, aliases)
         _KINDS[kind] = found
     return found
 
@@ -90,23 +89,22 @@ def _plain(value: Any) -> Any:
 
 def fhir_dict(model: FHIRAbstractModel) -> dict[str, Any]:
     """The model as FHIR JSON data: JSON element names, empty elements left out."""
-    resource_type, order, aliases = _kind(type(model))
+    resource_type, aliases = _kind(type(model))
     out: dict[str, Any] = {} if resource_type is None else {"resourceType": resource_type}
-    values = model.__dict__
-    # Only the fields given when the model was built can hold a value (FHIR elements have no
-    # defaults), so a resource with 7 of its 40 elements walks 7, in FHIR's order.
-    names = [name for name in model.__pydantic_fields_set__ if name in order]
-    names.sort(key=order.__getitem__)
-    for name in names:
-        value = values.get(name)
+    # A validated model holds every field of its class, in declaration order (FHIR's order);
+    # an element not given is None (FHIR elements have no defaults).
+    for name, value in model.__dict__.items():
         if value is None:
             continue
+        alias = aliases.get(name)
+        if alias is None:  # fhir_comments and the primitive extensions, never set here
+            continue
         if type(value) is str:
-            out[aliases[name]] = value
+            out[alias] = value
             continue
         plain = _plain(value)
         if plain is not None and plain != {}:
-            out[aliases[name]] = plain
+            out[alias] = plain
     return out
 
 

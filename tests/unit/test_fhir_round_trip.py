@@ -321,7 +321,8 @@ def test_fast_json_writer_gives_the_librarys_own_document(
     demo_practice_file: Path, tmp_path: Path
 ) -> None:
     """KetaDesk writes bundles with core.fhir_json (the library's serializer is slow); for
-    every patient of the demo practice the document must equal the library's own output."""
+    every patient of the demo practice the document must equal the library's own output (and
+    each resource's elements come in the order the model declares them)."""
     from ketadesk.core.fhir_export_mapping import patient_bundle
     from ketadesk.core.fhir_json import fhir_json_bytes
     from ketadesk.storage.interchange.fhir_export import (
@@ -340,6 +341,12 @@ def test_fast_json_writer_gives_the_librarys_own_document(
         ours = json.loads(fhir_json_bytes(bundle))
         library = json.loads(bundle.model_dump_json(exclude_none=True))
         assert ours == library, snapshot.mrn
+        for entry, written in zip(bundle.entry, ours["entry"], strict=True):
+            # Elements in the order the library's model declares them (FHIR's own order).
+            declared = [info.alias or name
+                        for name, info in type(entry.resource).model_fields.items()]
+            keys = list(written["resource"])[1:]
+            assert keys == sorted(keys, key=declared.index), snapshot.mrn
 
 
 def test_a_stopped_export_keeps_the_complete_bundles_and_audits_the_count(
