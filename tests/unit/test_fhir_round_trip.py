@@ -508,3 +508,17 @@ def test_a_failing_worker_export_removes_half_written_files_and_reports_the_erro
     assert all(p.name.endswith(".fhir.json") for p in left)
     for path in left:
         Bundle.model_validate_json(path.read_bytes())
+
+
+def test_resource_ids_are_the_standard_name_based_uuids() -> None:
+    """The export names each resource with a version 5 UUID worked out without the uuid
+    module (a million a large export); it must equal the standard one for any name."""
+    import uuid
+
+    from ketadesk.core.fhir_export_mapping import name_uuid
+
+    names = ["", "ketadesk:0f3a:patient:1", "ketadesk:0f3a:questionnaire-panel:48213",
+             "Sørensen ✓", *(f"ketadesk:practice:{kind}:{n}" for kind in ("bp", "hr")
+                            for n in range(0, 5000, 7))]
+    for name in names:
+        assert name_uuid(name) == str(uuid.uuid5(uuid.NAMESPACE_URL, name)), name
