@@ -65,19 +65,27 @@ def _decimal(value: Decimal) -> int | float:
 _CONVERT: dict[type, Any] = {datetime: _instant, date: date.isoformat, Decimal: _decimal}
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, seen: dict[int, Any]) -> Any:
     kind = type(value)
     if kind is str:
         return value
     if kind is list:
-        items = [_plain(item) for item in value if item is not None]
+        items = [_plain(item, seen) for item in value if item is not None]
         return items or None
     convert = _CONVERT.get(kind)
     if convert is not None:
         return convert(value)
     if kind in _KINDS or isinstance(value, FHIRAbstractModel):
-        known = _SHARED.get(id(value))
-        return known[1] if known is not None else fhir_dict(value)
+        # A model met again in the same document (a bundle's patient reference appears in
+        # each of its resources) is worked out once; the models live as long as the walk,
+        # so their ids stay theirs.
+        key = id(value)
+        data = seen.get(key)
+        if data is None:
+            known = _SHARED.get(key)
+            data = known[1] if known is not None else _fhir_dict(value, seen)
+            seen[key] = data
+        return data
     if isinstance(value, datetime):  # a subclass of datetime or date (not met so far)
         return _instant(value)
     if isinstance(value, date):
@@ -89,6 +97,10 @@ def _plain(value: Any) -> Any:
 
 def fhir_dict(model: FHIRAbstractModel) -> dict[str, Any]:
     """The model as FHIR JSON data: JSON element names, empty elements left out."""
+    return _fhir_dict(model, {})
+
+
+def _fhir_dict(model: FHIRAbstractModel, seen: dict[int, Any]) -> dict[str, Any]:
     resource_type, aliases = _kind(type(model))
     out: dict[str, Any] = {} if resource_type is None else {"resourceType": resource_type}
     # A validated model holds every field of its class, in declaration order (FHIR's order);
@@ -102,7 +114,7 @@ def fhir_dict(model: FHIRAbstractModel) -> dict[str, Any]:
         if type(value) is str:
             out[alias] = value
             continue
-        plain = _plain(value)
+        plain = _plain(value, seen)
         if plain is not None and plain != {}:
             out[alias] = plain
     return out
