@@ -158,7 +158,7 @@ def patient_snapshots(session: Session, ids: Sequence[int]) -> list[PatientSnaps
                PatientMedication.start_date, PatientMedication.is_active,
                PatientMedication.created_at)
         .where(PatientMedication.patient_id.in_(ids)).order_by(PatientMedication.id)
-    ).tuples():
+    ):
         meds[pid].append(MedicationLine(row_id, text, dose or "", frequency or "", start,
                                         is_active, recorded_at))
     conditions: dict[int, list[ConditionLine]] = defaultdict(list)
@@ -166,14 +166,14 @@ def patient_snapshots(session: Session, ids: Sequence[int]) -> list[PatientSnaps
         select(PatientCondition.patient_id, PatientCondition.id, PatientCondition.entered_text,
                PatientCondition.icd10, PatientCondition.is_active, PatientCondition.created_at)
         .where(PatientCondition.patient_id.in_(ids)).order_by(PatientCondition.id)
-    ).tuples():
+    ):
         conditions[pid].append(ConditionLine(row_id, text, icd10, is_active, recorded_at))
     vitals: dict[int, list[VitalsLine]] = defaultdict(list)
     for pid, row_id, measured_at, systolic, diastolic, heart_rate, weight in session.execute(
         select(VitalSign.patient_id, VitalSign.id, VitalSign.measured_at, VitalSign.systolic,
                VitalSign.diastolic, VitalSign.heart_rate, VitalSign.weight_kg)
         .where(VitalSign.patient_id.in_(ids)).order_by(VitalSign.measured_at, VitalSign.id)
-    ).tuples():
+    ):
         vitals[pid].append(
             VitalsLine(row_id, measured_at, systolic, diastolic, heart_rate, weight)
         )
@@ -184,7 +184,7 @@ def patient_snapshots(session: Session, ids: Sequence[int]) -> list[PatientSnaps
                QuestionnaireResponse.answers_json, QuestionnaireResponse.total)
         .where(QuestionnaireResponse.patient_id.in_(ids))
         .order_by(QuestionnaireResponse.taken_on, QuestionnaireResponse.id)
-    ).tuples():
+    ):
         answers = tuple(json.loads(answers_json))
         forms[pid].append(QuestionnaireLine(form_id, instrument, taken_on, answers, total))
     plans = _plans(session, ids)
