@@ -148,7 +148,8 @@ def open_pack_for_return(pack_path: Path, user_name: str, password: str) -> Prac
     except UserFacingError:
         raise UserFacingError(
             f"The visit pack did not open for {user_name[:64]} with that password (it opens "
-            "with the password the pack was checked out with). Nothing was changed."
+            "with the password of the user who checked it out, or of the physician chosen to "
+            "open it too, as it was then). Nothing was changed."
         ) from None
     pack = PracticeDatabase.open_with_key(pack_path, opened.database_key, slots)
     if pack.visit_pack is None:
