@@ -191,9 +191,14 @@ def _return(args: argparse.Namespace) -> int:
 def _print_report(report: Any) -> None:
     prefix = "Dry run (nothing was changed): " if report.dry_run else ""
     if report.held_for_review:
+        when = (
+            "an unknown time" if report.revoked_at is None
+            else report.revoked_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        )
         print(
-            f"{prefix}Visit pack {report.pack_id} was revoked: nothing was applied; it waits "
-            "for a physician's review ('visit conflicts')."
+            f"{prefix}Visit pack {report.pack_id} was revoked by {report.revoked_by} on {when}: "
+            "nothing was applied; it waits for a physician's review ('visit conflicts'), who "
+            "may release it with 'visit return --release-revoked'."
         )
         return
     added = sum(report.added.values())

@@ -12,22 +12,39 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog
+from sqlalchemy import select
 
+from ketadesk.core import audit_actions
+from ketadesk.models.audit import AuditEvent
+from ketadesk.models.visits import VisitConflict
+from ketadesk.storage.patients.patients import add_vitals
 from ketadesk.storage.security.database import PracticeDatabase
 from ketadesk.storage.security.keyslots import KeySlotFile
 from ketadesk.storage.security.users import change_own_password
+from ketadesk.storage.visits.visit_checkout import check_out_patients
+from ketadesk.storage.visits.visit_leases import revoke_lease
 from ketadesk.ui.visits.checkout_dialog import NO_PHYSICIAN
+from ketadesk.ui.visits.return_dialog import (
+    HOW_TO_RELEASE,
+    ONLY_PHYSICIANS_RELEASE,
+    RELEASE_WORDS,
+    ReturnDialog,
+)
 from tests.conftest import ADMIN, PASSWORD, PHYSICIAN
 from tests.ui.layout_check import layout_problems
 from tests.ui.test_visit_screens import (  # the fixtures and helpers of the first screens
     SIZE,
     _close,
+    _lease_status,
     _open_checkout,
+    _open_return,
+    _return_with,
     _screenshot,
     _window,
     visit_practice,
     visit_practice_files,
 )
+from tests.visit_pack_data import opened, patient_id
 
 __all__ = ["visit_practice", "visit_practice_files"]  # fixtures, used by name
 
@@ -158,5 +175,103 @@ def test_the_physician_list_leaves_out_the_user_and_no_one_else_writes_one_slot(
         slots = KeySlotFile.load(pack)
         assert [s.user_name for s in slots.slots if s.kind == "user"] == [PHYSICIAN]
         dialog.reject()
+    finally:
+        _close(window)
+
+
+# --- a revoked pack's held return, released by a physician ------------------------------------
+def _revoked_pack(path: Path, mrn: str, pack: Path) -> str:
+    """A pack the admin took for the physician, a vitals reading on it, its lease revoked."""
+    from datetime import UTC, datetime
+
+    db, outcome = PracticeDatabase.unlock(path, ADMIN, PASSWORD)
+    try:
+        result = check_out_patients(db, outcome.actor, [mrn], pack, PASSWORD,
+                                    physician=PHYSICIAN, physician_password=PASSWORD)
+    finally:
+        db.close()
+    with opened(pack) as (pack_db, physician), pack_db.session() as s:
+        add_vitals(s, physician, patient_id(s, mrn), measured_at=datetime.now(UTC),
+                   systolic=122, diastolic=78)
+    with opened(path) as (db, physician), db.session() as s:
+        revoke_lease(s, physician, result.pack_id)
+    return result.pack_id
+
+
+def _return_pack_at(qtbot, window, pack: Path, password: str) -> ReturnDialog:
+    dialog = _open_return(qtbot, window)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog, timeout=5_000)
+    dialog.path_edit.setFocus()
+    qtbot.keyClicks(dialog.path_edit, str(pack))
+    _return_with(qtbot, dialog, password)
+    return dialog
+
+
+def test_a_physician_releases_a_revoked_pack_that_an_admin_cannot(
+    qtbot, visit_practice, tmp_path: Path
+) -> None:
+    path, mrns = visit_practice
+    pack = tmp_path / "visit.db"
+    pack_id = _revoked_pack(path, mrns[0], pack)
+
+    # The admin's return is held; they are told who revoked it and who may release it.
+    db, outcome = PracticeDatabase.unlock(path, ADMIN, PASSWORD)
+    window = _window(qtbot, db, outcome.actor)
+    try:
+        dialog = _return_pack_at(qtbot, window, pack, PASSWORD)
+        summary = dialog.status.text()
+        assert summary.startswith(
+            f"Visit pack {pack_id} is held: its lease was revoked by {PHYSICIAN} on "
+        ), summary
+        assert "Nothing in it was applied" in summary
+        assert not dialog.release_check.isVisible()
+        assert dialog.release_note.isVisible()
+        assert dialog.release_note.text() == ONLY_PHYSICIANS_RELEASE
+        assert _lease_status(db) == {"revoked"}
+        _screenshot(dialog, "visit-return-held-admin")
+        qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    finally:
+        _close(window)
+
+    db, outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)
+    window = _window(qtbot, db, outcome.actor)
+    try:
+        dialog = _return_pack_at(qtbot, window, pack, PASSWORD)
+        assert dialog.status.text().startswith(f"Visit pack {pack_id} is held: its lease was ")
+        assert dialog.release_check.isVisible() and not dialog.release_check.isChecked()
+        assert dialog.release_check.text() == RELEASE_WORDS
+        assert dialog.release_note.text() == HOW_TO_RELEASE
+        assert dialog.password.hasFocus() and dialog.password.text() == ""
+        assert _lease_status(db) == {"revoked"}
+        _screenshot(dialog, "visit-return-held")
+        assert layout_problems("Return dialog (held)", dialog, dialog, SIZE) == []
+
+        # The tick (Space), the pack's password again and Enter release it.
+        dialog.release_check.setFocus()
+        qtbot.keyClick(dialog.release_check, Qt.Key.Key_Space)
+        assert dialog.release_check.isChecked()
+        assert dialog.return_button.text() == "Release and return"
+        with qtbot.waitSignal(dialog.returned, timeout=30_000):
+            _return_with(qtbot, dialog, PASSWORD)
+        summary = dialog.status.text()
+        assert "1 new record added" in summary, summary
+        assert f"Its lease had been revoked by {PHYSICIAN} on " in summary
+        assert "a physician released it, as the audit trail records." in summary
+        assert not dialog.release_check.isVisible() and not dialog.release_note.isVisible()
+        assert _lease_status(db) == {"returned"}
+        with db.read_session() as s:
+            returned = s.execute(
+                select(AuditEvent).where(AuditEvent.action == audit_actions.VISIT_PACK_RETURNED)
+            ).scalar_one()
+            assert returned.user_name == PHYSICIAN
+            assert returned.detail.endswith("(revoked pack released by a physician)")
+            held = s.execute(select(AuditEvent.user_name).where(
+                AuditEvent.action == audit_actions.VISIT_PACK_HELD)).scalars().all()
+            assert held == [ADMIN, PHYSICIAN]
+            hold = s.execute(select(VisitConflict).where(
+                VisitConflict.pack_id == pack_id)).scalar_one()
+            assert (hold.status, hold.resolution, hold.resolved_by) == (
+                "resolved", "visit", PHYSICIAN)
+        _screenshot(dialog, "visit-return-released")
     finally:
         _close(window)

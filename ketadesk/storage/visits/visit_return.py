@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -95,6 +95,10 @@ class ReturnReport:
     conflicts: tuple[ReturnItem, ...] = ()
     audit_events_appended: int = 0
     returned_after_lease: bool = False
+    # Who revoked the lease and when (a held return, or one a physician released).
+    revoked_by: str | None = None
+    revoked_at: datetime | None = None
+    released_revoked: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -120,6 +124,9 @@ class ReturnReport:
             "refused": [],
             "audit_events_appended": self.audit_events_appended,
             "returned_after_lease": self.returned_after_lease,
+            "revoked_by": self.revoked_by,
+            "revoked_at": None if self.revoked_at is None else self.revoked_at.isoformat(),
+            "released_revoked": self.released_revoked,
         }
 
 
@@ -264,16 +271,21 @@ def merge_visit_pack(
                 "This practice has no lease for that visit pack (was it checked out of a "
                 "restored copy?). Nothing was changed."
             )
-        if lease.status == "revoked" and not release_revoked:
+        was_revoked = lease.status == "revoked"
+        if was_revoked and not release_revoked:
             report = _hold_revoked(session, actor, lease, contents, dry_run)
         else:
             merger = _Merger(session, identity.pack_id, contents, now)
             merger.merge_all()
             merger.carry_signatures(actor)
             appended = _append_audit_block(session, actor, lease, contents)
-            _close_lease(session, actor, lease, now, merger, release_revoked)
-            report = merger.report(
-                dry_run, appended, returned_after_lease=now > lease.expires_at
+            released = was_revoked and release_revoked
+            _close_lease(session, actor, lease, now, merger, released)
+            report = replace(
+                merger.report(dry_run, appended, returned_after_lease=now > lease.expires_at),
+                revoked_by=lease.revoked_by if was_revoked else None,
+                revoked_at=lease.revoked_at if was_revoked else None,
+                released_revoked=released,
             )
         if dry_run:
             session.rollback()
@@ -314,7 +326,10 @@ def _hold_revoked(
     item = ReturnItem(
         PACK_HOLD_TABLE, "the whole visit pack", lease.pack_id, None, ConflictReason.REVOKED
     )
-    return ReturnReport(lease.pack_id, dry_run, True, conflicts=(item,))
+    return ReturnReport(
+        lease.pack_id, dry_run, True, conflicts=(item,), revoked_by=lease.revoked_by,
+        revoked_at=lease.revoked_at,
+    )
 
 
 def _close_lease(
