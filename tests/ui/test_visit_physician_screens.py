@@ -1,7 +1,8 @@
 """Home visits in the app, continued: a pack that a physician may also open (chosen in the
 check-out dialog, their password checked before anything is written), Enter in the check-out
-dialog, and a physician releasing a revoked pack's held return. Real encrypted practices, a
-real pack, real keys.
+dialog, a physician releasing a revoked pack's held return, and the audit viewer showing the
+practice's patient and record ids for the laptop's events. Real encrypted practices, a real
+pack, real keys.
 
 KETADESK_SCREENSHOTS=folder keeps a PNG of each new screen at 1,280 × 800.
 """
@@ -275,3 +276,47 @@ def test_a_physician_releases_a_revoked_pack_that_an_admin_cannot(
         _screenshot(dialog, "visit-return-released")
     finally:
         _close(window)
+
+
+def test_the_audit_viewer_shows_the_practices_patient_for_a_laptop_event(
+    qtbot, visit_practice, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from ketadesk.models.patients import VitalSign
+    from ketadesk.storage.visits.visit_return import return_visit_pack
+    from ketadesk.ui.admin.audit_table_model import AuditColumn
+    from ketadesk.ui.admin.audit_viewer import AuditViewer
+    from ketadesk.ui.common.context import AppContext
+
+    path, mrns = visit_practice
+    pack = tmp_path / "visit.db"
+    with opened(path) as (db, physician):
+        check_out_patients(db, physician, [mrns[0]], pack, PASSWORD)
+    with opened(pack) as (pack_db, physician), pack_db.session() as s:
+        add_vitals(s, physician, patient_id(s, mrns[0]), measured_at=datetime.now(UTC),
+                   systolic=131, diastolic=84)
+    db, outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)
+    try:
+        return_visit_pack(db, outcome.actor, pack, PASSWORD)
+        with db.read_session() as s:
+            office_vitals = s.execute(
+                select(VitalSign.id).where(VitalSign.systolic == 131)
+            ).scalar_one()
+        viewer = AuditViewer(AppContext(db, outcome.actor))
+        qtbot.addWidget(viewer)
+        viewer.show()
+        qtbot.waitExposed(viewer)
+        viewer.patient_edit.setFocus()
+        qtbot.keyClicks(viewer.patient_edit, mrns[0].lower())
+        qtbot.keyClick(viewer.patient_edit, Qt.Key.Key_Return)
+        rows = viewer.model.rows()
+        laptop = [r for r in rows if r.detail.startswith("laptop #")]
+        assert laptop and {r.patient_mrn for r in rows} == {mrns[0]}
+        added = [r for r in laptop if r.detail.endswith(f"vitals {office_vitals} added")]
+        assert len(added) == 1, [r.detail for r in laptop]
+        shown = viewer.model.index(rows.index(added[0]), AuditColumn.PATIENT).data()
+        assert shown == mrns[0]
+        viewer.close()
+    finally:
+        db.close()
