@@ -136,3 +136,30 @@ def test_a_wrong_physician_password_writes_nothing(
     assert not pack.exists()
     with opened(practice) as (db, _), db.session() as s:
         assert s.execute(select(func.count()).select_from(VisitLease)).scalar_one() == 0
+
+
+def test_returned_by_the_admin_the_physicians_laptop_signature_waits_for_them(
+    visit_practice: tuple[Path, list[str]], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: Any,
+) -> None:
+    """Only the physician who signed can sign again with their practice key: returned by the
+    admin who took the pack, the review arrives and its laptop signature waits in the queue."""
+    practice, mrns = visit_practice
+    _admin_with_own_password(practice)
+    pack = tmp_path / "visit.db"
+    done = _as(monkeypatch, capsys, practice, ADMIN, f"{ADMIN_PASSWORD}\n{PASSWORD}\n",
+               "visit", "checkout", "--patients", mrns[0], "--out", str(pack),
+               "--physician", PHYSICIAN)
+    assert done.code == 0, done.err
+    assert f"It opens with your password and {PHYSICIAN}'s." in done.out
+    with opened(pack) as (db, physician), db.session() as s:
+        sign_fresh_review(s, physician, patient_id(s, mrns[0]))
+    back = _as(monkeypatch, capsys, practice, ADMIN, ADMIN_PASSWORD + "\n",
+               "visit", "return", str(pack), "--json")
+    assert back.code == 0, back.err
+    report = json.loads(back.out)
+    assert report["applied"]["added"]["interaction_reviews"] == 1
+    assert "content_signatures" not in report["applied"]["added"]
+    assert [(c["table"], c["reason"]) for c in report["in_conflict"]] == [
+        ("content_signatures", "signature_not_carried")
+    ]
