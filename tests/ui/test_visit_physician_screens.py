@@ -247,6 +247,17 @@ def test_a_physician_releases_a_revoked_pack_that_an_admin_cannot(
         _screenshot(dialog, "visit-return-held")
         assert layout_problems("Return dialog (held)", dialog, dialog, SIZE) == []
 
+        # Another file withdraws the offer; the held pack's again brings it back after a
+        # check (nothing applied).
+        dialog.path_edit.setFocus()
+        qtbot.keyClick(dialog.path_edit, Qt.Key.Key_Backspace)
+        assert not dialog.release_check.isVisible() and not dialog.release_note.isVisible()
+        qtbot.keyClicks(dialog.path_edit, "b")
+        dialog.check_only.setChecked(True)
+        _return_with(qtbot, dialog, PASSWORD)
+        assert dialog.release_check.isVisible() and _lease_status(db) == {"revoked"}
+        dialog.check_only.setChecked(False)
+
         # The tick (Space), the pack's password again and Enter release it.
         dialog.release_check.setFocus()
         qtbot.keyClick(dialog.release_check, Qt.Key.Key_Space)

@@ -207,9 +207,16 @@ class ReturnDialog(QDialog):
         self.review_button.clicked.connect(self._review)
         self.browse_button.clicked.connect(self._browse)
         self.release_check.toggled.connect(self._release_toggled)
+        self.path_edit.textChanged.connect(self._withdraw_release)
 
     def _release_toggled(self, checked: bool) -> None:
         self.return_button.setText("Release and return" if checked else "Return")
+
+    def _withdraw_release(self) -> None:
+        """A release is offered for the pack whose hold was shown, never for another file."""
+        self.release_check.setChecked(False)
+        self.release_check.hide()
+        self.release_note.hide()
 
     def _browse(self) -> None:
         chosen, _filter = QFileDialog.getOpenFileName(
