@@ -73,7 +73,6 @@ def test_an_admin_checks_out_a_pack_that_the_physician_also_opens(
     window = _admin_window(qtbot, path)
     try:
         dialog = _open_checkout(qtbot, window)
-        qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog, timeout=5_000)
         dialog.patient_list.clear()
         dialog.mrn_edit.setFocus()
         qtbot.keyClicks(dialog.mrn_edit, mrns[0])
@@ -91,7 +90,7 @@ def test_an_admin_checks_out_a_pack_that_the_physician_also_opens(
         dialog.path_edit.selectAll()
         qtbot.keyClicks(dialog.path_edit, str(pack))
         qtbot.keyClick(dialog.path_edit, Qt.Key.Key_Tab)
-        assert dialog.browse_button.hasFocus()
+        assert dialog.focusWidget() is dialog.browse_button
         opened: list[str] = []
         watcher = QTimer(dialog)
         watcher.timeout.connect(lambda: _close_any_file_dialog(opened))
@@ -100,11 +99,11 @@ def test_an_admin_checks_out_a_pack_that_the_physician_also_opens(
         watcher.stop()
         assert opened == []
         assert dialog.problem.text() == "Type your password: the visit pack opens with it."
-        assert dialog.password.hasFocus() and dialog.result_ is None
+        assert dialog.focusWidget() is dialog.password and dialog.result_ is None
 
         qtbot.keyClicks(dialog.password, ADMIN_PASSWORD)
         qtbot.keyClick(dialog.password, Qt.Key.Key_Tab)
-        assert dialog.physician_choice.hasFocus()
+        assert dialog.focusWidget() is dialog.physician_choice
         qtbot.keyClick(dialog.physician_choice, Qt.Key.Key_Down)
         assert dialog.chosen_physician() == PHYSICIAN and dialog.physician_password.isEnabled()
         qtbot.keyClick(dialog.physician_choice, Qt.Key.Key_Return)
@@ -112,7 +111,7 @@ def test_an_admin_checks_out_a_pack_that_the_physician_also_opens(
             f"Ask {PHYSICIAN} to type their password: the visit pack opens with it too "
             f"(or choose \u201c{NO_PHYSICIAN}\u201d)."
         )
-        assert dialog.physician_password.hasFocus()
+        assert dialog.focusWidget() is dialog.physician_password
 
         qtbot.keyClicks(dialog.physician_password, "not the physician's")
         qtbot.keyClick(dialog.physician_password, Qt.Key.Key_Return)
@@ -123,7 +122,7 @@ def test_an_admin_checks_out_a_pack_that_the_physician_also_opens(
             "pack); nothing was checked out."
         )
         assert not pack.exists() and not KeySlotFile.path_for(pack).exists()
-        assert dialog.physician_password.hasFocus()
+        assert dialog.focusWidget() is dialog.physician_password
 
         qtbot.keyClicks(dialog.physician_password, PASSWORD)  # the wrong one was selected
         _screenshot(dialog, "visit-checkout-physician")
@@ -201,7 +200,6 @@ def _revoked_pack(path: Path, mrn: str, pack: Path) -> str:
 
 def _return_pack_at(qtbot, window, pack: Path, password: str) -> ReturnDialog:
     dialog = _open_return(qtbot, window)
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog, timeout=5_000)
     dialog.path_edit.setFocus()
     qtbot.keyClicks(dialog.path_edit, str(pack))
     _return_with(qtbot, dialog, password)
@@ -242,7 +240,7 @@ def test_a_physician_releases_a_revoked_pack_that_an_admin_cannot(
         assert dialog.release_check.isVisible() and not dialog.release_check.isChecked()
         assert dialog.release_check.text() == RELEASE_WORDS
         assert dialog.release_note.text() == HOW_TO_RELEASE
-        assert dialog.password.hasFocus() and dialog.password.text() == ""
+        assert dialog.focusWidget() is dialog.password and dialog.password.text() == ""
         assert _lease_status(db) == {"revoked"}
         _screenshot(dialog, "visit-return-held")
         assert layout_problems("Return dialog (held)", dialog, dialog, SIZE) == []
