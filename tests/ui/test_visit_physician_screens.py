@@ -24,7 +24,7 @@ from ketadesk.storage.security.keyslots import KeySlotFile
 from ketadesk.storage.security.users import change_own_password
 from ketadesk.storage.visits.visit_checkout import check_out_patients
 from ketadesk.storage.visits.visit_leases import revoke_lease
-from ketadesk.ui.visits.checkout_dialog import NO_PHYSICIAN
+from ketadesk.ui.visits.checkout_dialog import NO_OTHER_PHYSICIAN, NO_PHYSICIAN
 from ketadesk.ui.visits.return_dialog import (
     HOW_TO_RELEASE,
     ONLY_PHYSICIANS_RELEASE,
@@ -153,14 +153,16 @@ def test_the_physician_list_leaves_out_the_user_and_no_one_else_writes_one_slot(
     qtbot, visit_practice, tmp_path: Path
 ) -> None:
     """A physician checking out sees no other physician here (the practice has one): the
-    pack opens with their password only, as before."""
+    choice says so and is not offered (nor a wheel target); the pack opens with their
+    password only, as before."""
     path, mrns = visit_practice
     db, outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)
     window = _window(qtbot, db, outcome.actor)
     try:
         dialog = _open_checkout(qtbot, window)
         assert [dialog.physician_choice.itemText(i)
-                for i in range(dialog.physician_choice.count())] == [NO_PHYSICIAN]
+                for i in range(dialog.physician_choice.count())] == [NO_OTHER_PHYSICIAN]
+        assert not dialog.physician_choice.isEnabled()
         dialog.patient_list.clear()
         dialog.mrn_edit.setFocus()
         qtbot.keyClicks(dialog.mrn_edit, mrns[1])

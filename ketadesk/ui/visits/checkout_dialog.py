@@ -56,6 +56,7 @@ INTRO = (
     "these patients as on a visit."
 )
 NO_PHYSICIAN = "No one else"
+NO_OTHER_PHYSICIAN = "No other physician in this practice"
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,9 @@ class CheckOutDialog(QDialog):
                 self.physician_choice.addItem(
                     f"{user.full_name} ({user.user_name})", user.user_name
                 )
+        if self.physician_choice.count() == 1:  # nothing to choose: said, and not offered
+            self.physician_choice.setItemText(0, NO_OTHER_PHYSICIAN)
+            self.physician_choice.setEnabled(False)
         self.physician_password = password_field("The physician's password")
         self.physician_password.setPlaceholderText("choose a physician above first")
         self.physician_password.setEnabled(False)
@@ -305,8 +309,9 @@ class CheckOutDialog(QDialog):
         self._running = running
         self.progress.setVisible(running)
         for widget in (self.check_out_button, self.patient_list, self.mrn_edit, self.path_edit,
-                       self.browse_button, self.days, self.password, self.physician_choice):
+                       self.browse_button, self.days, self.password):
             widget.setEnabled(not running)
+        self.physician_choice.setEnabled(not running and self.physician_choice.count() > 1)
         self.physician_password.setEnabled(not running and self.chosen_physician() is not None)
         if running:
             self.problem.hide()
