@@ -49,9 +49,12 @@ def create_application(argv: list[str] | None = None) -> QApplication:
 class SessionFlow(QObject):
     """Log in → main window → (log out) → log in again, until the user quits."""
 
-    def __init__(self, db_path: Path, secret_store: SecretStore) -> None:
+    def __init__(
+        self, db_path: Path, secret_store: SecretStore, server_url: str | None = None
+    ) -> None:
         super().__init__()
         self.db_path = db_path
+        self.server_url = server_url
         self.secret_store = secret_store
         self.window: MainWindow | None = None
 
@@ -60,7 +63,7 @@ class SessionFlow(QObject):
         # The database layers load only after the log-in dialog is on screen.
         from ketadesk.ui.common.context import AppContext
 
-        if not self.db_path.exists():
+        if not self.db_path.exists() and not self.server_url and not _server_remembered():
             from ketadesk.ui.session.setup_dialog import SetupDialog
 
             setup = SetupDialog(self.db_path)
@@ -70,14 +73,15 @@ class SessionFlow(QObject):
             context = AppContext(setup.database, setup.actor)
             self._open_window(context, None)
             return True
-        login = LoginDialog(self.db_path, self.secret_store)
+        login = LoginDialog(self.db_path, self.secret_store, server_url=self.server_url)
+        self.server_url = None  # after a log-out, the dialog shows what was last chosen
         login.unlock_started.connect(self._prepare_window)
         QTimer.singleShot(0, _start_main_window_preload)  # once the dialog is on screen
         if login.exec() != QDialog.DialogCode.Accepted or login.database is None:
             return False
-        assert login.outcome is not None
-        context = AppContext(login.database, login.outcome.actor)
-        self._open_window(context, login.outcome.audit)
+        assert login.actor is not None
+        context = AppContext(login.database, login.actor)
+        self._open_window(context, login.audit)
         return True
 
     @staticmethod
@@ -102,6 +106,16 @@ class SessionFlow(QObject):
         logging_out = window is not None and window.is_logging_out
         if not logging_out or not self.start():
             QApplication.quit()
+
+
+def _server_remembered() -> bool:
+    """True when this workstation last logged in to a practice server (QSettings)."""
+    from PySide6.QtCore import QSettings
+
+    from ketadesk.ui.session.login_dialog import SERVER_SETTINGS
+
+    chosen = QSettings().value(f"{SERVER_SETTINGS}/chosen", "false")
+    return str(chosen).lower() == "true"
 
 
 def _preload_main_window_modules() -> None:
@@ -133,9 +147,11 @@ def run_app(db_path: str | None = None) -> int:
 
     install_status_tracking()  # every write keeps the roster's stored statuses current
     app = create_application(sys.argv[:1])
-    flow = SessionFlow(
-        Path(db_path).expanduser() if db_path else default_database_path(), KeyringSecretStore()
-    )
+    # A practice server's address (the dialog checks it); the storage layers load later.
+    is_server = bool(db_path) and str(db_path).startswith(("postgresql://", "postgres://"))
+    server_url = db_path if is_server else None
+    path = Path(db_path).expanduser() if db_path and not server_url else default_database_path()
+    flow = SessionFlow(path, KeyringSecretStore(), server_url)
     if not flow.start():
         return 0
     app.setQuitOnLastWindowClosed(False)  # log out closes the window but not the app

@@ -242,13 +242,18 @@ class MainWindow(QMainWindow):
         # refuse it there): users, importing patients, checking out, returning, conflicts
         # and the packs out.
         at_practice = not self.is_visit_pack
-        self.users_action.setVisible(manages and at_practice)
+        # On a practice server, what still lives in the practice file (users' key slots and
+        # passwords, visit packs) is not offered yet: the server's administrator manages
+        # users and passwords there (README "Practice server").
+        on_file = not self.is_on_server
+        self.users_action.setVisible(manages and at_practice and on_file)
+        self.password_action.setVisible(on_file)
         self.import_action.setVisible(at_practice)
         self.import_action.setEnabled(actor.can(Permission.EDIT_DEMOGRAPHICS))
-        self.visit_checkout_action.setVisible(at_practice)
-        self.visit_conflicts_action.setVisible(at_practice)
-        self.visit_return_action.setVisible(at_practice)
-        self.visit_leases_action.setVisible(at_practice)
+        self.visit_checkout_action.setVisible(at_practice and on_file)
+        self.visit_conflicts_action.setVisible(at_practice and on_file)
+        self.visit_return_action.setVisible(at_practice and on_file)
+        self.visit_leases_action.setVisible(at_practice and on_file)
         self._update_plan_actions()
         self.audit_action.setVisible(manages)
         self.credentials_action.setVisible(manages or actor.is_physician)
@@ -533,6 +538,11 @@ class MainWindow(QMainWindow):
             self.resize(1280, 820)
 
     # --- admin screens ------------------------------------------------------------------------
+    @property
+    def is_on_server(self) -> bool:
+        """True on a practice server (PostgreSQL): no practice file on this computer."""
+        return self.context.db.path is None
+
     @property
     def is_visit_pack(self) -> bool:
         return self.context.db.visit_pack is not None
