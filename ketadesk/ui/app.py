@@ -90,6 +90,11 @@ class SessionFlow(QObject):
         self._open_window(context, login.outcome.audit, window)
         return True
 
+    @property
+    def prepared_window(self) -> MainWindow | None:
+        """The main window built after Log in while the key is derived, not yet shown."""
+        return self._prebuilt
+
     def _prepare_window(self) -> None:
         """Build the main window on the GUI thread while the key is derived on a worker
         (argon2id holds no GIL), instead of after it: its modules (usually loaded already
