@@ -64,17 +64,16 @@ BANNER_AFTER_MS = 250  # the safety banner's first read, at the latest (see load
 
 
 class _FirstPaint(QObject):
-    """Calls ``then`` at the first paint of the widget it watches."""
+    """Calls ``then`` at each paint of the widget it watches until it returns True."""
 
-    def __init__(self, parent: QObject, then: Callable[[], object]) -> None:
+    def __init__(self, parent: QObject, then: Callable[[], bool]) -> None:
         super().__init__(parent)
-        self._then: Callable[[], object] | None = then
+        self._then: Callable[[], bool] | None = then
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Paint and self._then is not None:
-            then, self._then = self._then, None
+        if event.type() == QEvent.Type.Paint and self._then is not None and self._then():
+            self._then = None
             watched.removeEventFilter(self)
-            then()
         return False
 
 
@@ -127,6 +126,9 @@ class MainWindow(QMainWindow):
         self.banners.addWidget(self.visit_pack_bar)
         self.safety_banner = SafetyBanner(context)
         self.banners.addWidget(self.safety_banner)
+        self._banner_read_started = False
+        viewport = self.roster.table.viewport()
+        viewport.installEventFilter(_FirstPaint(viewport, self._painted_once_loaded))
         self._build_menus()
         self._restore_geometry()
         self._connect_signals()
@@ -155,7 +157,7 @@ class MainWindow(QMainWindow):
         self.roster.load()  # first: the rest waits on the GUI thread behind the first page
         self.setWindowTitle(f"{APP_NAME} — {context.actor.full_name}")
         self._show_visit_pack(self.context.db.visit_pack)
-        self._refresh_banner_after_first_paint()
+        QTimer.singleShot(BANNER_AFTER_MS, self, self._first_banner_read)
         if audit is not None and not audit.is_intact and context.actor.can_manage_users:
             self.show_audit_warning(audit)
         with context.db.read_session() as session:
@@ -168,21 +170,22 @@ class MainWindow(QMainWindow):
             f"Logged in as {context.actor.full_name} ({context.actor.role})"
         )
 
-    def _refresh_banner_after_first_paint(self) -> None:
+    def _painted_once_loaded(self) -> bool:
+        """At a paint of the roster's rows: the first one after ``load`` starts the banner's
+        first read (True: done watching)."""
+        if not self._loaded:
+            return False  # the off-screen paint while the key is derived
+        QTimer.singleShot(0, self, self._first_banner_read)
+        return True
+
+    def _first_banner_read(self) -> None:
         """Read the safety alerts once the roster has painted (its worker would share the
-        GIL with the first paint), or after ``BANNER_AFTER_MS`` when nothing paints."""
-        viewport = self.roster.table.viewport()
-        started: list[bool] = []
-
-        def refresh() -> None:
-            if not started:
-                started.append(True)
-                if not self.context.db.is_locked:  # else read when unlocked (``_unlock``)
-                    self.safety_banner.refresh()
-
-        first_paint = _FirstPaint(viewport, lambda: QTimer.singleShot(0, self, refresh))
-        viewport.installEventFilter(first_paint)
-        QTimer.singleShot(BANNER_AFTER_MS, self, refresh)
+        GIL with the first paint), or ``BANNER_AFTER_MS`` after ``load`` when nothing paints."""
+        if self._banner_read_started:
+            return
+        self._banner_read_started = True
+        if not self.context.db.is_locked:  # else read when unlocked (``_unlock``)
+            self.safety_banner.refresh()
 
     # --- construction -----------------------------------------------------------------------
     def _build_visit_pack_bar(self) -> QLabel:
