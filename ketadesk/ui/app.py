@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 import threading
@@ -57,6 +58,7 @@ class SessionFlow(QObject):
         self.server_url = server_url
         self.secret_store = secret_store
         self.window: MainWindow | None = None
+        self._prebuilt: MainWindow | None = None  # built while the key is derived
 
     def start(self) -> bool:
         """Show set-up or log-in; open the main window. False when the user cancels."""
@@ -78,27 +80,61 @@ class SessionFlow(QObject):
         login.unlock_started.connect(self._prepare_window)
         QTimer.singleShot(0, _start_main_window_preload)  # once the dialog is on screen
         if login.exec() != QDialog.DialogCode.Accepted or login.database is None:
+            if self._prebuilt is not None:
+                self._prebuilt.deleteLater()
+                self._prebuilt = None
             return False
         assert login.actor is not None
-        context = AppContext(login.database, login.actor)
-        self._open_window(context, login.audit)
+        window, self._prebuilt = self._prebuilt, None
+        if window is None:
+            context = AppContext(login.database, login.actor)
+        else:
+            context = window.context
+            context.attach(login.database, login.actor)
+        self._open_window(context, login.audit, window)
         return True
 
-    @staticmethod
-    def _prepare_window() -> None:
-        """The main window's modules, loaded on the GUI thread while the key is derived on a
-        worker, instead of after it (usually already loaded while the user typed; when the
-        preload is still under way this waits for it)."""
-        import ketadesk.ui.main_window  # noqa: F401
+    @property
+    def prepared_window(self) -> MainWindow | None:
+        """The main window built after Log in while the key is derived, not yet shown."""
+        return self._prebuilt
 
-    def _open_window(self, context: AppContext, audit: object) -> None:
+    def _prepare_window(self) -> None:
+        """Build the main window on the GUI thread while the key is derived on a worker
+        (argon2id holds no GIL), instead of after it: its modules (usually loaded already
+        while the user typed; when the preload is still under way this waits for it), its
+        widgets, menus, the roster's empty table and remembered sizes. After unlock only
+        the database's part is left (``MainWindow.load``). The chart's modules wait until
+        the roster is on screen."""
+        _chart_preload_allowed.clear()
+        from ketadesk.ui.common.context import AppContext
+        from ketadesk.ui.main_window import MainWindow
+
+        if self._prebuilt is None:  # a second try after a wrong password reuses it
+            self._prebuilt = MainWindow(AppContext())
+            # Styles, fonts, layout and the paint path met once, off screen, while the key
+            # is derived: the first real paint after unlock finds them ready.
+            self._prebuilt.grab()
+
+    def _open_window(
+        self, context: AppContext, audit: object, window: MainWindow | None = None
+    ) -> None:
         from ketadesk.core.audit_chain import ChainVerdict
         from ketadesk.ui.main_window import MainWindow
 
-        self.window = MainWindow(context, audit if isinstance(audit, ChainVerdict) else None)
+        verdict = audit if isinstance(audit, ChainVerdict) else None
+        if window is None:
+            self.window = MainWindow(context, verdict)
+        else:
+            self.window = window
+            window.load(verdict)
         self.window.logged_out.connect(self._after_logout)
         self.window.show()
         self.window.start_background_checks()
+        # The chart's modules load on the preload thread once start-up is over (typing in
+        # the search box meanwhile does not share the GIL with them); a chart opened before
+        # that loads them itself.
+        QTimer.singleShot(CHART_PRELOAD_AFTER_MS, _chart_preload_allowed.set)
 
     def _after_logout(self) -> None:
         window = self.window
@@ -118,9 +154,22 @@ def _server_remembered() -> bool:
     return str(chosen).lower() == "true"
 
 
+CHART_PRELOAD_AFTER_MS = 1500  # after the main window shows: start-up typing is over
+# Set while the preload thread may import the chart's modules: while the log-in dialog waits
+# for the password, and again once the roster is on screen; cleared while the database is
+# unlocked and the main window is built (the GUI thread needs the GIL then).
+_chart_preload_allowed = threading.Event()
+_chart_preload_allowed.set()
+_preload_started = threading.Event()
+
+
 def _preload_main_window_modules() -> None:
     try:
-        import ketadesk.ui.main_window  # noqa: F401
+        from ketadesk.ui.main_window import CHART_MODULES
+
+        for name in CHART_MODULES:
+            _chart_preload_allowed.wait()  # between modules: no import lock is held
+            importlib.import_module(name)
     except Exception as error:  # the GUI thread's own import raises it again, where it is shown
         log.warning("main window preload failed (%s)", type(error).__name__)
 
@@ -128,10 +177,12 @@ def _preload_main_window_modules() -> None:
 def _start_main_window_preload() -> None:
     """Import the main window's modules (≈ 0.5–2 s) on a thread of its own while the log-in
     dialog waits for the user's password, so Log in is followed by the KDF and the log-in
-    checks only. Imports only: no widget is made off the GUI thread. Python's module locks
-    make the GUI thread's own import wait for a module still loading here."""
-    if "ketadesk.ui.main_window" in sys.modules:
+    checks only; then the chart's modules, paused from Log in until the roster is on screen.
+    Imports only: no widget is made off the GUI thread. Python's module locks make the GUI
+    thread's own import wait for a module still loading here."""
+    if "ketadesk.ui.main_window" in sys.modules or _preload_started.is_set():
         return
+    _preload_started.set()
     threading.Thread(
         target=_preload_main_window_modules, name="ketadesk-main-window-preload", daemon=True
     ).start()

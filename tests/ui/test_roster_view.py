@@ -272,3 +272,58 @@ def test_showing_the_roster_writes_no_widths_and_a_dragged_width_is_kept(context
     again = RosterView(context)
     qtbot.addWidget(again)
     assert again.table.columnWidth(RosterColumn.MRN) == saved[RosterColumn.MRN]
+
+
+def _post_key(widget, char: str) -> None:
+    """A key as the window system delivers it: queued, handled at the next turn of the loop."""
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QKeyEvent
+    from PySide6.QtWidgets import QApplication
+
+    key = Qt.Key(ord(char.upper()))
+    for kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
+        QApplication.postEvent(widget, QKeyEvent(kind, key, Qt.KeyboardModifier.NoModifier, char))
+
+
+def test_keys_queued_together_make_one_search_for_the_final_text(context, qtbot) -> None:
+    view = RosterView(context)
+    qtbot.addWidget(view)
+    view.show()
+    view.search.setFocus()
+    searched: list[str] = []
+    view.model.modelReset.connect(lambda: searched.append(view.model.roster_filter.search_text))
+    for char in "zoe":  # typed while the GUI thread was busy: all three wait in the queue
+        _post_key(view.search, char)
+    qtbot.waitUntil(lambda: bool(searched), timeout=2000)
+    qtbot.wait(100)
+    assert view.search.text() == "zoe"
+    assert searched == ["zoe"]
+    names = [view.model.data(view.model.index(r, RosterColumn.NAME))
+             for r in range(view.model.rowCount())]
+    assert names and all("Zoë" in name for name in names)
+
+
+def test_a_key_typed_while_a_search_runs_is_searched_for_next(context, qtbot) -> None:
+    view = RosterView(context)
+    qtbot.addWidget(view)
+    view.show()
+    view.search.setFocus()
+    searched: list[str] = []
+
+    def on_reset() -> None:
+        searched.append(view.model.roster_filter.search_text)
+        if len(searched) == 1:  # the search for "zo" is still on the GUI thread: "e" arrives
+            _post_key(view.search, "e")
+
+    view.model.modelReset.connect(on_reset)
+    _post_key(view.search, "z")
+    _post_key(view.search, "o")
+    qtbot.waitUntil(lambda: len(searched) == 2, timeout=2000)
+    qtbot.wait(100)
+    assert searched == ["zo", "zoe"]  # nothing lost, nothing searched twice
+    assert view.search.text() == "zoe"
+    expected = RosterTableModel(context.db)
+    expected.set_filter(view.current_filter())
+    shown = [view.model.patient_id_at(r) for r in range(view.model.rowCount())]
+    assert shown == [expected.patient_id_at(r) for r in range(expected.rowCount())]
+    assert view.model.total == expected.total
