@@ -609,7 +609,7 @@ class MainWindow(QMainWindow):
             self.tabs.removeTab(0)
             widget.hide()
             widget.deleteLater()
-        from ketadesk.storage.outcomes.outcomes import OpenSafetyAlerts
+        from ketadesk.storage.outcomes.safety_alerts import OpenSafetyAlerts
 
         self.safety_banner.set_alerts(OpenSafetyAlerts())
         self.safety_banner.message_label.clear()

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from ketadesk.core import audit_actions
 from ketadesk.models.audit import AuditEvent
 from ketadesk.models.patients import Patient
-from ketadesk.storage.outcomes.outcomes import open_safety_alerts
+from ketadesk.storage.outcomes.safety_alerts import open_safety_alerts
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.outcomes.checkins_tab import CheckInsTab
 from ketadesk.ui.outcomes.questionnaire_dialog import QuestionnaireDialog

@@ -88,3 +88,37 @@ def test_the_main_window_modules_load_while_the_log_in_dialog_waits(
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             check=True, cwd=ROOT, env=env)
     assert result.stdout.strip().splitlines()[-1] == "False True"
+
+
+def test_the_safety_banners_first_read_loads_only_the_alert_queries(
+    prepared_practice, tmp_path
+) -> None:
+    """The banner's first read starts right after the roster paints, while the user may be
+    typing a search: it loads the safety-alert queries, not the check-in and questionnaire
+    services (``outcomes``), which only a chart needs."""
+    path = copy_practice(prepared_practice, tmp_path / "db")
+    script = textwrap.dedent(f"""
+        import sys, time
+        from PySide6.QtWidgets import QApplication
+        from ketadesk.storage.security.database import PracticeDatabase
+        from ketadesk.ui.common.context import AppContext
+        from ketadesk.ui.main_window import MainWindow
+
+        app = QApplication([])
+        db, outcome = PracticeDatabase.unlock({str(path)!r}, {PHYSICIAN!r}, {PASSWORD!r})
+        window = MainWindow(AppContext(db, outcome.actor), outcome.audit)
+        window.show()
+        deadline = time.monotonic() + 20
+        while window.safety_banner.alerts_seen is None and time.monotonic() < deadline:
+            app.processEvents()
+            time.sleep(0.01)
+        assert window.safety_banner.alerts_seen is not None, "the banner never read"
+        print(sorted(m for m in sys.modules if m.startswith("ketadesk.storage.outcomes.")))
+        window.close()
+    """)
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=True, cwd=ROOT, env=env)
+    loaded = result.stdout.strip().splitlines()[-1]
+    assert "ketadesk.storage.outcomes.safety_alerts" in loaded
+    assert "ketadesk.storage.outcomes.outcomes'" not in loaded

@@ -11,7 +11,7 @@ import pytest
 from ketadesk.core.dose_log import DoseFlagKind, DoseLogEntry
 from ketadesk.core.errors import UserFacingError
 from ketadesk.models.patients import Patient
-from ketadesk.storage.outcomes import outcomes
+from ketadesk.storage.outcomes import outcomes, safety_alerts
 from ketadesk.storage.outcomes.monitoring_plans import (
     PRACTICE_DEFAULT_SOURCE,
     due_by_patient,
@@ -97,10 +97,10 @@ def test_a_blood_pressure_breach_raises_an_alert_that_reaches_the_roster(
     rc.install_roster_columns()
     with practice.db.session() as s:
         outcomes.record_dose(s, practice.admin, screening_patient, _dose(100))  # within limits
-        assert outcomes.open_safety_alerts(s) == set()
+        assert safety_alerts.open_safety_alerts(s) == set()
         outcomes.record_dose(s, practice.admin, screening_patient, _dose(2, bp=(168, 102)))
     with practice.db.session() as s:
-        kinds = outcomes.open_safety_alert_kinds(s)
+        kinds = safety_alerts.open_safety_alert_kinds(s)
         [alert] = open_dose_alerts(s, screening_patient)
         flagged = rq.fetch_roster_page(
             s, rq.RosterFilter(flags=frozenset({rc.SAFETY_ALERT_OPEN})), limit=100
@@ -150,7 +150,7 @@ def test_a_physician_acknowledges_a_dose_alert_with_a_note_and_it_is_audited(
     with practice.db.session() as s:
         done = acknowledge_dose_alert(s, practice.physician, alert.id, note)
         assert done.acknowledged_by == "drquill" and done.note == note
-        assert outcomes.open_safety_alerts(s) == set()
+        assert safety_alerts.open_safety_alerts(s) == set()
         with pytest.raises(UserFacingError, match="already acknowledged"):
             acknowledge_dose_alert(s, practice.physician, alert.id, "again")
     with practice.db.session() as s:

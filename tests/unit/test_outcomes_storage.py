@@ -14,7 +14,7 @@ from ketadesk.core.dose_log import DoseFlagKind, DoseLogEntry, DoseRules
 from ketadesk.core.errors import UserFacingError
 from ketadesk.models.audit import AuditEvent
 from ketadesk.models.patients import Patient, PatientStatusChange
-from ketadesk.storage.outcomes import outcomes
+from ketadesk.storage.outcomes import outcomes, safety_alerts
 from ketadesk.storage.outcomes.monitoring_plans import (
     PRACTICE_DEFAULT_SOURCE,
     due_by_patient,
@@ -177,11 +177,11 @@ def test_item9_alert_open_until_a_physician_acknowledges(practice: Any) -> None:
         )
     assert form.safety_alert and form.needs_acknowledgement
     with practice.db.session() as s:
-        assert outcomes.open_safety_alerts(s) == {pid}
+        assert safety_alerts.open_safety_alerts(s) == {pid}
     with practice.db.session() as s, pytest.raises(UserFacingError, match="Only physicians"):
         outcomes.acknowledge_safety_alert(s, practice.admin, form.id, "called patient")
     with practice.db.session() as s:
-        assert outcomes.open_safety_alerts(s) == {pid}
+        assert safety_alerts.open_safety_alerts(s) == {pid}
         acked = outcomes.acknowledge_safety_alert(
             s, practice.physician, form.id, "Called; safe plan"
         )
@@ -189,7 +189,7 @@ def test_item9_alert_open_until_a_physician_acknowledges(practice: Any) -> None:
     assert acked.acknowledgement.acknowledged_by == practice.physician.user_name
     assert acked.needs_acknowledgement is False
     with practice.db.session() as s:
-        assert outcomes.open_safety_alerts(s) == set()
+        assert safety_alerts.open_safety_alerts(s) == set()
         assert audit_actions_for(s, pid) == [
             audit_actions.QUESTIONNAIRE_RECORDED,
             audit_actions.SAFETY_ALERT_ACKNOWLEDGED,
@@ -217,7 +217,7 @@ def test_item9_acknowledgement_needs_a_note_of_what_was_done(practice: Any) -> N
         with practice.db.session() as s, pytest.raises(UserFacingError, match="what was done"):
             outcomes.acknowledge_safety_alert(s, practice.physician, form.id, empty)
     with practice.db.session() as s:
-        assert outcomes.open_safety_alerts(s) == {pid}
+        assert safety_alerts.open_safety_alerts(s) == {pid}
         acked = outcomes.acknowledge_safety_alert(s, practice.physician, form.id, "  Called  ")
     assert acked.acknowledgement is not None and acked.acknowledgement.note == "Called"
 
@@ -239,7 +239,7 @@ def test_incomplete_phq9_still_raises_item9_alert(practice: Any) -> None:
             s, practice.admin, pid, "PHQ-9", [None] * 8 + [3], TODAY, today=TODAY
         )
         assert form.complete is False and form.safety_alert is True
-        assert outcomes.open_safety_alerts(s) == {pid}
+        assert safety_alerts.open_safety_alerts(s) == {pid}
 
 
 def test_dose_log_round_trip_with_flags(practice: Any) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -43,7 +42,6 @@ from ketadesk.models.outcomes import (
 from ketadesk.models.patients import Patient
 from ketadesk.storage.outcomes.dose_alerts import (
     open_dose_alerts,
-    patients_with_open_dose_alerts,
     raise_dose_alerts,
 )
 from ketadesk.storage.outcomes.monitoring_plans import (
@@ -298,39 +296,6 @@ def acknowledge_safety_alert(
     )
     sign_content(session, actor, SAFETY_ALERT_ACK, row.id, safety_ack_hash(row))
     return questionnaire_record(row)
-
-
-@dataclass(frozen=True)
-class OpenSafetyAlerts:
-    """Patients with an open safety alert, by kind: an unacknowledged PHQ-9 item-9 answer
-    (``suicide_risk``) or an unacknowledged home-dose breach (``dose_breach``)."""
-
-    suicide_risk: frozenset[int] = frozenset()
-    dose_breach: frozenset[int] = frozenset()
-
-    @property
-    def patient_ids(self) -> set[int]:
-        return set(self.suicide_risk | self.dose_breach)
-
-
-def open_safety_alert_kinds(session: Session) -> OpenSafetyAlerts:
-    """Which patients have which kind of open safety alert (for the main-window banner)."""
-    query = (
-        select(QuestionnaireResponse.patient_id)
-        .outerjoin(SafetyAlertAck, SafetyAlertAck.response_id == QuestionnaireResponse.id)
-        .where(QuestionnaireResponse.safety_alert.is_(True), SafetyAlertAck.id.is_(None))
-        .distinct()
-    )
-    return OpenSafetyAlerts(
-        suicide_risk=frozenset(session.execute(query).scalars()),
-        dose_breach=frozenset(patients_with_open_dose_alerts(session)),
-    )
-
-
-def open_safety_alerts(session: Session) -> set[int]:
-    """Ids of patients with at least one open safety alert: an unacknowledged PHQ-9 item-9
-    answer or an unacknowledged home-dose breach."""
-    return open_safety_alert_kinds(session).patient_ids
 
 
 # --------------------------------------------------------------------------- reading

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 from ketadesk.ui.common.context import AppContext
 
 if TYPE_CHECKING:
-    from ketadesk.storage.outcomes.outcomes import OpenSafetyAlerts
+    from ketadesk.storage.outcomes.safety_alerts import OpenSafetyAlerts
 
 CRISIS_LINE_TEXT = "988 Suicide & Crisis Lifeline: call or text 988"
 
@@ -96,7 +96,7 @@ class SafetyBanner(QFrame):
         def load() -> OpenSafetyAlerts:
             # Imported here, on the worker: the outcomes modules are not needed to show
             # the roster, and loading them on the GUI thread would delay its first paint.
-            from ketadesk.storage.outcomes.outcomes import open_safety_alert_kinds
+            from ketadesk.storage.outcomes.safety_alerts import open_safety_alert_kinds
 
             with db.session() as session:
                 return open_safety_alert_kinds(session)
