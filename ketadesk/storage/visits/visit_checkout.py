@@ -39,7 +39,7 @@ from ketadesk.storage.security.visit_pack_identity import (
     write_visit_pack_identity,
 )
 from ketadesk.storage.visits.visit_leases import OUTSTANDING
-from ketadesk.storage.visits.visit_tables import TRAVELLING
+from ketadesk.storage.visits.visit_tables import READ_ONLY, TRAVELLING, read_only_fingerprint
 
 MAX_PATIENTS_PER_PACK = 200
 _IN_CHUNK = 500
@@ -101,6 +101,17 @@ def carried_rows(session: Session, patient_ids: Sequence[int]) -> dict[str, list
     return rows
 
 
+def read_only_rows(session: Session) -> dict[str, list[dict[str, Any]]]:
+    """The practice's records a home visit needs as they are (``visit_tables.READ_ONLY``)."""
+    return {
+        spec.name: [
+            dict(r)
+            for r in session.execute(select(spec.table).order_by(spec.table.c.id)).mappings()
+        ]
+        for spec in READ_ONLY
+    }
+
+
 def _refuse_patients_already_out(session: Session, patient_ids: Sequence[int]) -> None:
     taken = session.execute(
         select(Patient.mrn, VisitLease.checked_out_by)
@@ -143,6 +154,7 @@ def check_out_patients(
         lease_days = days if days is not None else int(get_setting(session, "visit_lease_days"))
         grace_days = int(get_setting(session, "visit_grace_days"))
         rows = carried_rows(session, patient_ids)
+        reference = read_only_rows(session)
         settings = [
             {c.name: getattr(s, c.name) for c in PracticeSetting.__table__.c}
             for s in session.execute(select(PracticeSetting)).scalars()
@@ -173,7 +185,9 @@ def check_out_patients(
     # The recovery key is not kept: only the users' passwords open a pack.
     del _recovery_key
     try:
-        record_count = _fill_pack(pack, pack_actor, identity, rows, settings, templates)
+        record_count = _fill_pack(
+            pack, pack_actor, identity, rows, reference, settings, templates
+        )
         with practice.session() as session:
             _refuse_patients_already_out(session, patient_ids)  # another desk, meanwhile
             session.add(
@@ -217,6 +231,7 @@ def _fill_pack(
     pack_actor: Actor,
     identity: VisitPackIdentity,
     rows: dict[str, list[dict[str, Any]]],
+    reference: dict[str, list[dict[str, Any]]],
     settings: list[dict[str, Any]],
     templates: list[dict[str, Any]],
 ) -> int:
@@ -228,6 +243,16 @@ def _fill_pack(
         if templates:
             session.execute(insert(PracticeTemplate), templates)
         bases: list[dict[str, Any]] = []
+        for spec in READ_ONLY:
+            table_rows = reference[spec.name]
+            if not table_rows:
+                continue
+            session.execute(insert(spec.table), table_rows)
+            bases += [
+                {"record_uid": read_only_fingerprint(spec, r), "table_name": spec.name,
+                 "version": r["id"]}  # a read-only row is known by its id and fingerprint
+                for r in table_rows
+            ]
         for spec in TRAVELLING:
             table_rows = rows[spec.name]
             if not table_rows:
