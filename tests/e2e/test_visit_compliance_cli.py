@@ -211,3 +211,63 @@ def test_a_plan_printed_on_both_sides_is_one_plan(
     verified = cli(monkeypatch, capsys, practice, "verify-plan", str(tmp_path / "laptop.pdf"))
     assert verified.code == 0, verified.err
 
+
+
+def test_a_prescription_voided_on_both_sides_and_a_fill_recorded_on_both_wait(
+    visit_practice: tuple[Path, list[str]], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: Any,
+) -> None:
+    """The prescription is the one compliance record edited after it is made (voided): voided
+    at the office and on the laptop it waits for a physician, who keeps one side whole (a
+    prescription is signed as a whole: never merged field by field). A refill recorded on
+    both sides under one number waits too; nothing is decided silently."""
+    practice, mrns = visit_practice
+    mrn = mrns[0]
+    with opened(practice) as (db, physician), db.session() as s:
+        pid = patient_id(s, mrn)
+        sign_fresh_review(s, physician, pid)
+        rx_id = add_compliance_history(s, physician, pid)
+        rx_uid = s.get(Prescription, rx_id).uid
+    pack = tmp_path / "visit.db"
+    check_out(monkeypatch, capsys, practice, [mrn], pack)
+    with opened(pack) as (db, physician), db.session() as s:
+        pack_rx = s.execute(select(Prescription.id).where(Prescription.uid == rx_uid)).scalar_one()
+        record_fill(s, physician, pack_rx, filled_on=today(), today=today())
+        void_prescription(s, physician, pack_rx, "Stopped at the home visit.")
+    with opened(practice) as (db, physician), db.session() as s:
+        record_fill(s, physician, rx_id, filled_on=today(), today=today())
+        void_prescription(s, physician, rx_id, "Pharmacy reported a problem.")
+
+    report = return_pack(monkeypatch, capsys, practice, pack)
+    waiting = sorted((c["table"], c["reason"]) for c in report["in_conflict"])
+    assert waiting == [("prescription_fills", "clashes"), ("prescriptions", "both_changed")]
+    listed = cli(monkeypatch, capsys, practice, "visit", "conflicts", "--json")
+    assert listed.code == 0, listed.err
+    queue = {c["table"]: c for c in json.loads(listed.out)}
+    rx_conflict = queue["prescriptions"]
+    assert rx_conflict["record"] == "prescription" and rx_conflict["patient_mrn"] == mrn
+    assert set(rx_conflict["differing_fields"]) >= {"void_reason"}
+
+    fields = cli(monkeypatch, capsys, practice, "visit", "resolve", str(rx_conflict["id"]),
+                 "--keep", "fields", "--fields", "void_reason")
+    assert fields.code != 0 and "field by field" in fields.err
+    kept = cli(monkeypatch, capsys, practice, "visit", "resolve", str(rx_conflict["id"]),
+               "--keep", "visit")
+    assert kept.code == 0, kept.err
+    office = cli(monkeypatch, capsys, practice, "visit", "resolve",
+                 str(queue["prescription_fills"]["id"]), "--keep", "office")
+    assert office.code == 0, office.err
+    with opened(practice) as (db, _), db.session() as s:
+        rx = _by_uid(s, Prescription)[rx_uid]
+        assert rx.void_reason == "Stopped at the home visit." and rx.status == "void"
+        assert rx.content_hash == prescription_hash(rx)  # the signed part is unchanged
+        assert [f.fill_number for f in rx.fills] == [0, 1]
+        before = _counts(s)
+    # Returned again: the physician's decisions stand; nothing is asked twice.
+    again = return_pack(monkeypatch, capsys, practice, pack)
+    assert again["in_conflict"] == [] and again["applied"] == {
+        "added": {}, "edited": {}, "removed": {}}
+    with opened(practice) as (db, _), db.session() as s:
+        assert _counts(s) == before
+    with opened(practice) as (db, _):
+        assert all(c.is_valid for c in db.content_signatures())

@@ -776,6 +776,10 @@ class _Merger:
                     self.session.execute(insert(spec.table).values(**values)),
                 )
         except IntegrityError:
+            if self._office_was_kept(uid, visit_side):
+                # A physician already kept the office's record over this one.
+                self.unchanged += 1
+                return
             reason = (
                 ConflictReason.BOTH_SIGNED
                 if spec.name == "protocol_versions"
