@@ -593,8 +593,8 @@ def test_a_consent_signed_at_home_returns_through_the_app_and_a_credential_is_re
     summary = dialog.status.text()
     assert "2 new records added" in summary and "Nothing waits for a physician." in summary
     assert "1 change was not brought back:" in summary
-    assert "prescriber credential: changed on the visit laptop, but the practice keeps this "
-    "at the office" in summary
+    assert ("prescriber credential: changed on the visit laptop, but the practice keeps this "
+            "at the office") in summary
     _screenshot(dialog, "visit-return-refused")
     problems = layout_problems("Return dialog (refused)", dialog, dialog, SIZE)
     assert not problems, "\n".join(problems)
