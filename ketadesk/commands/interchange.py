@@ -122,7 +122,7 @@ def _ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
-        print("Stopping after the files being written (Ctrl-C again to interrupt)…",
+        print("Finishing the files being written, then stopping (Ctrl-C again to interrupt)…",
               file=sys.stderr)
 
     if threading.current_thread() is not threading.main_thread():

@@ -4,7 +4,7 @@ The app checks permissions (``ketadesk.core.permissions``) before every write; o
 database checks them again, so an admin who connects with ``psql`` and their own password is
 refused what the app would refuse: signing, clinical decisions, changing a role, touching the
 audit trail. Every table is named below exactly once, so a new table cannot be forgotten
-(``tests/unit/test_practice_grants.py`` checks the lists against the models).
+(``tests/unit/test_server_practice.py`` checks the lists against the models).
 
 Users are added, re-roled and removed through ``SECURITY DEFINER`` functions
 (``ketadesk_add_user``, ``ketadesk_set_user_role``, ``ketadesk_remove_user``) that check the

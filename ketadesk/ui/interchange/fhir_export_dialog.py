@@ -139,7 +139,7 @@ class FhirExportDialog(QDialog):
         """Stop after the bundle being written (as the progress dialog's Cancel does)."""
         self._cancel.set()
         if self._progress is not None:
-            self._progress.setLabelText("Stopping after the file being written…")
+            self._progress.setLabelText("Finishing the file being written, then stopping…")
 
     def _show_progress(self, done: int, total: int) -> None:
         progress = self._progress
