@@ -208,17 +208,60 @@ class TableDecision:
 
 
 # Every table holding a patient's records (a ``patient_id``, or a link to such a table).
+_CHART = "the chart a home visit reads, and changes when the patient's situation changed"
+_RECORDED_AT_HOME = "recorded in the patient's home as often as at the office"
 PATIENT_TABLES: dict[str, TableDecision] = {
-    **{
-        spec.name: TableDecision(
-            Journey.TRAVELS, f"a home visit reads and records {spec.label}s"
-        )
-        for spec in TRAVELLING
-    },
+    "patients": TableDecision(Journey.TRAVELS, _CHART),
+    "patient_medications": TableDecision(Journey.TRAVELS, _CHART),
+    "patient_conditions": TableDecision(Journey.TRAVELS, _CHART),
+    "patient_allergies": TableDecision(Journey.TRAVELS, _CHART),
+    "vital_signs": TableDecision(Journey.TRAVELS, _RECORDED_AT_HOME),
+    "patient_status_changes": TableDecision(Journey.TRAVELS, _CHART),
+    "interaction_reviews": TableDecision(
+        Journey.TRAVELS,
+        "a protocol and a prescription rest on a signed review; a chart changed at home "
+        "needs a fresh one",
+    ),
+    "review_decisions": TableDecision(Journey.TRAVELS, "part of their interaction review"),
+    "patient_protocols": TableDecision(
+        Journey.TRAVELS, "what the visit follows, and may sign a new version of"
+    ),
+    "protocol_versions": TableDecision(
+        Journey.TRAVELS, "what the visit follows, and may sign a new version of"
+    ),
     "signed_plan_contents": TableDecision(
         Journey.TRAVELS,
         "a plan printed at the office is verified on the laptop, and one printed on the "
         "laptop is in the practice's record after return (its content and hash)",
+    ),
+    "checkins": TableDecision(Journey.TRAVELS, _RECORDED_AT_HOME),
+    "checkin_symptoms": TableDecision(Journey.TRAVELS, "part of their check-in"),
+    "questionnaire_responses": TableDecision(Journey.TRAVELS, _RECORDED_AT_HOME),
+    "safety_alert_acks": TableDecision(
+        Journey.TRAVELS, "an item-9 alert raised at home is acknowledged there"
+    ),
+    "dose_log": TableDecision(Journey.TRAVELS, _RECORDED_AT_HOME),
+    "dose_breach_alerts": TableDecision(
+        Journey.TRAVELS, "a dose over a limit at home is acknowledged there"
+    ),
+    "consent_records": TableDecision(
+        Journey.TRAVELS,
+        "a consent signed in the patient's home belongs in the practice's record; the "
+        "laptop shows what was signed at the office",
+    ),
+    "pdmp_checks": TableDecision(
+        Journey.TRAVELS,
+        "a prescription issued at home needs the look-up, or the reason it could not be done",
+    ),
+    "telemedicine_records": TableDecision(
+        Journey.TRAVELS, "what a remote prescription relies on, recorded where it is learnt"
+    ),
+    "prescriptions": TableDecision(
+        Journey.TRAVELS,
+        "issued or voided at home; the laptop shows what was issued at the office",
+    ),
+    "prescription_fills": TableDecision(
+        Journey.TRAVELS, "a dispensing reported at home; refills count them"
     ),
     "content_signatures": TableDecision(
         Journey.STAYS,
