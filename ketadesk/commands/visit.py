@@ -26,7 +26,8 @@ def register(subparsers: Any) -> None:
     checkout = new_command(
         actions,
         "checkout",
-        help="write a visit pack of these patients (it opens with your password)",
+        help="write a visit pack of these patients (it opens with your password, and with "
+        "the physician's if you name one; stdin: your password, then the physician's)",
         handler=_checkout,
         needs_login=True,
     )
@@ -34,6 +35,12 @@ def register(subparsers: Any) -> None:
     checkout.add_argument("--out", required=True, metavar="PACK", help="the pack file to write")
     checkout.add_argument(
         "--days", type=int, metavar="N", help="lease length (default: the practice setting)"
+    )
+    checkout.add_argument(
+        "--physician",
+        metavar="NAME",
+        help="a physician whose own password also opens the pack (asked after yours; with "
+        "--password-stdin, the second line)",
     )
     checkout.add_argument("--json", action="store_true")
 
@@ -99,6 +106,10 @@ def _checkout(args: argparse.Namespace) -> int:
 
     reader = password_reader(args)
     password = reader.read(f"Password for {args.as_user}: ")
+    physician_password = (
+        None if args.physician is None
+        else reader.read(f"Password for {args.physician} (also opens the pack): ")
+    )
     from ketadesk.storage.security.database import PracticeDatabase
 
     database, outcome = PracticeDatabase.unlock(
@@ -112,6 +123,8 @@ def _checkout(args: argparse.Namespace) -> int:
             Path(args.out).expanduser(),
             password,
             days=args.days,
+            physician=args.physician,
+            physician_password=physician_password,
         )
     finally:
         database.close()
@@ -123,14 +136,18 @@ def _checkout(args: argparse.Namespace) -> int:
                 "patients": result.patient_count,
                 "records": result.record_count,
                 "expires_at": result.expires_at.isoformat(),
+                "opens_for": [args.as_user, *([result.physician] if result.physician else [])],
             }
         )
     else:
         until = result.expires_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        opens = "your password" + (
+            f" and {result.physician}'s" if result.physician else ""
+        )
         print(
             f"Visit pack {result.pack_id} written to {result.path}: {result.patient_count} "
             f"patients, {result.record_count} records, lease until {until}. It opens with "
-            f"your password."
+            f"{opens}."
         )
     return 0
 
@@ -174,9 +191,14 @@ def _return(args: argparse.Namespace) -> int:
 def _print_report(report: Any) -> None:
     prefix = "Dry run (nothing was changed): " if report.dry_run else ""
     if report.held_for_review:
+        when = (
+            "an unknown time" if report.revoked_at is None
+            else report.revoked_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        )
         print(
-            f"{prefix}Visit pack {report.pack_id} was revoked: nothing was applied; it waits "
-            "for a physician's review ('visit conflicts')."
+            f"{prefix}Visit pack {report.pack_id} was revoked by {report.revoked_by} on {when}: "
+            "nothing was applied; it waits for a physician's review ('visit conflicts'), who "
+            "may release it with 'visit return --release-revoked'."
         )
         return
     added = sum(report.added.values())

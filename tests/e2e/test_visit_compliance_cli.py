@@ -25,6 +25,7 @@ from ketadesk.models.compliance import (
     TelemedicineRecord,
 )
 from ketadesk.models.plan_exports import SignedPlanContent
+from ketadesk.models.protocols import ProtocolVersion
 from ketadesk.storage.compliance.consent import consent_templates, consents_of
 from ketadesk.storage.compliance.credentials import save_credential
 from ketadesk.storage.compliance.pdmp_checks import pdmp_checks_of
@@ -165,8 +166,17 @@ def test_compliance_records_and_printed_plans_travel_both_ways(
         assert {c.method for c in s.execute(select(ConsentRecord).where(
             ConsentRecord.patient_id == pid)).scalars()} == {"paper", "on_screen"}
         assert any(not c.consulted for c in pdmp_checks_of(s, pid))
-        laptop_block = {e.action for e in s.execute(
-            select(AuditEvent).where(AuditEvent.detail.like("laptop #%"))).scalars()}
+        block = list(s.execute(
+            select(AuditEvent).where(AuditEvent.detail.like("laptop #%"))).scalars())
+        laptop_block = {e.action for e in block}
+        # The laptop's plan and prescription events name the practice's protocol version.
+        newest_version = s.execute(
+            select(func.max(ProtocolVersion.id)).where(ProtocolVersion.status == "signed")
+        ).scalar_one()
+        printed = [e.detail for e in block if e.action == "plan_exported"]
+        assert printed and f"(protocol version id {newest_version})" in printed[-1]
+        issued = [e.detail for e in block if e.action == "prescription_issued"]
+        assert issued and f"from protocol version {newest_version};" in issued[-1]
         assert laptop_block >= {"plan_exported", "consent_recorded", "pdmp_check_recorded",
                                 "prescription_issued", "prescription_voided",
                                 "prescription_fill_recorded", "telemedicine_recorded"}

@@ -1,7 +1,9 @@
 """Check patients out to a visit pack: a new encrypted KetaDesk database holding only them.
 
 The pack is made by the same code that creates a practice (a fresh database key, a key slot
-opened by the checking-out user's password, their signed grant) and then filled with the
+opened by the checking-out user's password, their signed grant), given a second slot for a
+physician when one is chosen (added as a user adds another: their own password, a fresh
+signing key granted by the pack's first user), and then filled with the
 patients' records, exactly as the practice holds them (same ids, unique ids and versions),
 the practice's settings and limits, the knowledge-base version, the pack's identity and
 lease, and the version each record started from. The practice records the lease.
@@ -22,17 +24,19 @@ from sqlalchemy.orm import Session
 from ketadesk.core import audit_actions
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.mrn import normalise_mrn
-from ketadesk.core.permissions import Actor
+from ketadesk.core.permissions import Actor, Role
 from ketadesk.models.patients import Patient
 from ketadesk.models.practice import PracticeSetting
 from ketadesk.models.protocols import PracticeTemplate
 from ketadesk.models.visits import VisitLease, VisitLeasePatient, VisitPackBase
 from ketadesk.storage.practice.settings_store import get_setting
 from ketadesk.storage.roster.roster_status import rebuild_roster_status
+from ketadesk.storage.security import attempts
 from ketadesk.storage.security.audit_log import record_event
 from ketadesk.storage.security.audit_receipts import RECEIPT_FOLDER_SETTING
 from ketadesk.storage.security.database import PracticeDatabase
 from ketadesk.storage.security.keyslots import KeySlotFile
+from ketadesk.storage.security.users import UserInfo, add_user, list_users
 from ketadesk.storage.security.visit_pack_identity import (
     VisitPackIdentity,
     refuse_in_visit_pack,
@@ -52,6 +56,8 @@ class CheckoutResult:
     patient_count: int
     record_count: int
     expires_at: datetime
+    # The physician whose own password also opens the pack (None: only the checking-out user).
+    physician: str | None = None
 
 
 def _chunks(ids: Sequence[int]) -> list[Sequence[int]]:
@@ -135,13 +141,21 @@ def check_out_patients(
     password: str,
     *,
     days: int | None = None,
+    physician: str | None = None,
+    physician_password: str | None = None,
     now: datetime | None = None,
 ) -> CheckoutResult:
     """Write a visit pack of these patients to ``out_path`` (opened by ``password``, the
-    checking-out user's) and record its lease. Nothing is left behind if anything fails."""
+    checking-out user's, and by ``physician_password`` when a ``physician`` is chosen) and
+    record its lease. Both passwords are checked before anything is written; nothing is left
+    behind if anything fails."""
     from ketadesk.core.knowledge_base import load_knowledge_base
 
     refuse_in_visit_pack(practice.visit_pack, "Checking patients out")
+    second = (
+        None if physician is None
+        else check_pack_physician(practice, actor, physician, physician_password or "", now)
+    )
     now = now or datetime.now(UTC)
     out_path = Path(out_path)
     if out_path.exists() or KeySlotFile.path_for(out_path).exists():
@@ -185,6 +199,8 @@ def check_out_patients(
     # The recovery key is not kept: only the users' passwords open a pack.
     del _recovery_key
     try:
+        if second is not None:
+            _add_pack_physician(pack, pack_actor, second, physician_password or "")
         record_count = _fill_pack(
             pack, pack_actor, identity, rows, reference, settings, templates
         )
@@ -208,7 +224,8 @@ def check_out_patients(
                     audit_actions.VISIT_PACK_CHECKED_OUT,
                     patient_id=pid,
                     detail=f"visit pack {identity.pack_id} until "
-                    f"{identity.expires_at.date().isoformat()}",
+                    f"{identity.expires_at.date().isoformat()}"
+                    + ("" if second is None else f", also opens for {second.user_name}"),
                 )
     except BaseException:
         pack.close()
@@ -222,7 +239,70 @@ def check_out_patients(
         raise
     pack.close()
     return CheckoutResult(
-        identity.pack_id, out_path, len(patient_ids), record_count, identity.expires_at
+        identity.pack_id, out_path, len(patient_ids), record_count, identity.expires_at,
+        None if second is None else second.user_name,
+    )
+
+
+def check_pack_physician(
+    practice: PracticeDatabase,
+    actor: Actor,
+    physician: str,
+    password: str,
+    now: datetime | None = None,
+) -> UserInfo:
+    """The physician who may also open the pack, once their password is checked against
+    their own key slot in the practice (a wrong one counts as a failed log-in of theirs)."""
+    name = physician.strip()
+    if name == actor.user_name:
+        raise UserFacingError(
+            "The pack already opens with your own password; choose another physician, or "
+            "none. Nothing was checked out."
+        )
+    found = {u.user_name: u for u in list_users(practice)}.get(name)
+    if found is None or not found.is_active or found.role != Role.PHYSICIAN:
+        raise UserFacingError(
+            f"{name[:64]!r} is not an active physician of this practice; only a physician "
+            "may also open a visit pack. Nothing was checked out."
+        )
+    wait = attempts.seconds_to_wait(practice.path, name, now)
+    if wait:
+        raise UserFacingError(
+            f"Too many wrong passwords in a row for {name}. Wait {wait} seconds before trying "
+            "again; nothing was checked out."
+        )
+    if not password:
+        raise UserFacingError(
+            f"Type {name}'s password: the pack opens with it too. Nothing was checked out."
+        )
+    try:
+        practice.key_slots().open_user_slot(name, password)
+    except UserFacingError:
+        attempts.record_failure(practice.path, name, now)
+        raise UserFacingError(
+            f"That is not the password of {name} (the physician who would also open the "
+            "pack); nothing was checked out."
+        ) from None
+    return found
+
+
+def _add_pack_physician(
+    pack: PracticeDatabase, pack_actor: Actor, physician: UserInfo, password: str
+) -> None:
+    """The physician's own slot and signed grant in the pack, as any user added there: a
+    signing key of the pack's (their practice key never leaves the practice), so what they
+    sign on the laptop is checked there and signed again at return, as for the user who
+    took the pack."""
+    add_user(
+        pack,
+        pack_actor,
+        user_name=physician.user_name,
+        full_name=physician.full_name,
+        role=Role.PHYSICIAN,
+        password=password,
+        npi=physician.npi,
+        dea_number=physician.dea_number,
+        licence_states=physician.licence_states,
     )
 
 

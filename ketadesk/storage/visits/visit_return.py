@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -51,6 +51,7 @@ from ketadesk.storage.security.database import PracticeDatabase
 from ketadesk.storage.security.keyslots import KeySlotFile
 from ketadesk.storage.security.signing_keys import Signer, content_message
 from ketadesk.storage.security.visit_pack_identity import VisitPackIdentity, refuse_in_visit_pack
+from ketadesk.storage.visits.visit_audit_ids import pack_patient_words, practice_detail
 from ketadesk.storage.visits.visit_leases import lease_row
 from ketadesk.storage.visits.visit_tables import (
     BY_NAME,
@@ -104,6 +105,10 @@ class ReturnReport:
     refused: tuple[ReturnItem, ...] = ()
     audit_events_appended: int = 0
     returned_after_lease: bool = False
+    # Who revoked the lease and when (a held return, or one a physician released).
+    revoked_by: str | None = None
+    revoked_at: datetime | None = None
+    released_revoked: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -132,6 +137,9 @@ class ReturnReport:
             ],
             "audit_events_appended": self.audit_events_appended,
             "returned_after_lease": self.returned_after_lease,
+            "revoked_by": self.revoked_by,
+            "revoked_at": None if self.revoked_at is None else self.revoked_at.isoformat(),
+            "released_revoked": self.released_revoked,
         }
 
 
@@ -162,7 +170,8 @@ def open_pack_for_return(pack_path: Path, user_name: str, password: str) -> Prac
     except UserFacingError:
         raise UserFacingError(
             f"The visit pack did not open for {user_name[:64]} with that password (it opens "
-            "with the password the pack was checked out with). Nothing was changed."
+            "with the password of the user who checked it out, or of the physician chosen to "
+            "open it too, as it was then). Nothing was changed."
         ) from None
     pack = PracticeDatabase.open_with_key(pack_path, opened.database_key, slots)
     if pack.visit_pack is None:
@@ -284,17 +293,22 @@ def merge_visit_pack(
                 "This practice has no lease for that visit pack (was it checked out of a "
                 "restored copy?). Nothing was changed."
             )
-        if lease.status == "revoked" and not release_revoked:
+        was_revoked = lease.status == "revoked"
+        if was_revoked and not release_revoked:
             report = _hold_revoked(session, actor, lease, contents, dry_run)
         else:
             merger = _Merger(session, identity.pack_id, contents, now)
             merger.merge_all()
             merger.carry_signatures(actor)
             merger.refuse_read_only_changes()
-            appended = _append_audit_block(session, actor, lease, contents)
-            _close_lease(session, actor, lease, now, merger, release_revoked)
-            report = merger.report(
-                dry_run, appended, returned_after_lease=now > lease.expires_at
+            appended = _append_audit_block(session, actor, lease, contents, merger)
+            released = was_revoked and release_revoked
+            _close_lease(session, actor, lease, now, merger, released)
+            report = replace(
+                merger.report(dry_run, appended, returned_after_lease=now > lease.expires_at),
+                revoked_by=lease.revoked_by if was_revoked else None,
+                revoked_at=lease.revoked_at if was_revoked else None,
+                released_revoked=released,
             )
         if dry_run:
             session.rollback()
@@ -335,7 +349,10 @@ def _hold_revoked(
     item = ReturnItem(
         PACK_HOLD_TABLE, "the whole visit pack", lease.pack_id, None, ConflictReason.REVOKED
     )
-    return ReturnReport(lease.pack_id, dry_run, True, conflicts=(item,))
+    return ReturnReport(
+        lease.pack_id, dry_run, True, conflicts=(item,), revoked_by=lease.revoked_by,
+        revoked_at=lease.revoked_at,
+    )
 
 
 def _close_lease(
@@ -375,23 +392,15 @@ def _close_lease(
 
 
 def _append_audit_block(
-    session: Session, actor: Actor, lease: VisitLease, contents: _PackContents
+    session: Session, actor: Actor, lease: VisitLease, contents: _PackContents,
+    merger: _Merger,
 ) -> int:
-    """The pack's events not yet in the practice's trail, appended as the laptop's block
-    (each keeps its time, user and action; its patient is the practice's patient)."""
+    """The pack's events not yet in the practice's trail (the pack's chain was verified as it
+    is, before this), appended as the laptop's block: each keeps its time, user and action;
+    its patient and the records its detail names are the practice's (``visit_audit_ids``)."""
     events = [e for e in contents.audit if e.seq > lease.audit_seq_returned]
     if not events:
         return 0
-    patients = {
-        r["id"]: r["uid"] for r in contents.rows.get("patients", [])
-    }
-    office_patient = dict(
-        session.execute(
-            select(BY_NAME["patients"].table.c.uid, BY_NAME["patients"].table.c.id).where(
-                BY_NAME["patients"].table.c.uid.in_(list(patients.values()))
-            )
-        ).all()
-    )
     pack_tag = f"visit pack {lease.pack_id}"
     record_event(
         session,
@@ -401,8 +410,13 @@ def _append_audit_block(
         f"(hash {events[-1].row_hash[:16]})",
     )
     for event in events:
-        uid = patients.get(event.patient_id) if event.patient_id is not None else None
-        patient_id = office_patient.get(uid) if uid is not None else None
+        patient_id = (
+            None if event.patient_id is None
+            else merger.office_id_for_pack_id("patients", event.patient_id)
+        )
+        detail = practice_detail(event.detail, merger.office_id_for_pack_id)
+        if event.patient_id is not None and patient_id is None:
+            detail += pack_patient_words(event.patient_id)
         who: Actor | tuple[str, str]
         note = ""
         if event.user_name == actor.user_name:
@@ -416,7 +430,7 @@ def _append_audit_block(
             who,
             event.action,
             patient_id=patient_id,
-            detail=f"laptop #{event.seq}{note}: {event.detail}",
+            detail=f"laptop #{event.seq}{note}: {detail}",
             at=event.occurred_at,
         )
     record_event(
@@ -468,6 +482,28 @@ class _Merger:
         )
         # Sync points to write at the end, in bulk (None: forget it, the record is gone).
         self.synced_writes: dict[str, tuple[int, int] | None] = {}
+        # Practice ids of carried records this return removed (the laptop removed them).
+        self.removed_ids: dict[str, set[int]] = {spec.name: set() for spec in TRAVELLING}
+
+    def office_id_for_pack_id(self, table_name: str, pack_id: int) -> int | None:
+        """The practice's id of the record the pack knows as ``pack_id`` (None: it has none).
+
+        A record still in the pack is found through its unique id. One the laptop removed is
+        no longer there: if it was carried out, its id was the practice's own (a pack keeps
+        the ids it was given), which this return removed or the practice still holds."""
+        if table_name not in self.removed_ids:
+            return None  # a table that does not travel: the id is the pack's alone
+        uid = self.pack_uids.get(table_name, {}).get(pack_id)
+        if uid is not None:
+            return self.office_ids[table_name].get(uid) or self._office_id_of_uid(
+                table_name, uid
+            )
+        if pack_id in self.removed_ids[table_name]:
+            return pack_id
+        office_uid = self._office_uid(table_name, pack_id)
+        if office_uid is not None and office_uid in self.contents.bases:
+            return pack_id
+        return None
 
     # --- reading the practice side -----------------------------------------------------
     def _office_rows(self, spec: TravellingTable, uids: list[str]) -> dict[str, dict[str, Any]]:
@@ -638,6 +674,7 @@ class _Merger:
             if decision.action is MergeAction.DELETE:
                 assert office_row is not None
                 self.session.execute(delete(spec.table).where(spec.table.c.id == office_row["id"]))
+                self.removed_ids[spec.name].add(int(office_row["id"]))
                 self.synced_writes[uid] = None
                 self._count(self.deleted, spec, patient_id)
                 continue

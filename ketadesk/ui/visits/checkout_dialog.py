@@ -2,7 +2,9 @@
 
 The same service as ``visit checkout`` (storage/visits/visit_checkout.py) does the work, off the
 GUI thread; the dialog asks what the command asks (the patients, the pack file, the lease, the
-user's own password, which opens the pack) and says what happened, or why nothing was done.
+user's own password, which opens the pack, and optionally a physician who may also open it with
+their own password) and says what happened, or why nothing was done. Enter checks out (when the
+form is complete; otherwise it says what is missing); in the MRN field it adds the patient.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -31,8 +35,10 @@ from PySide6.QtWidgets import (
 
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.mrn import normalise_mrn
+from ketadesk.core.permissions import Role
 from ketadesk.storage.practice.settings_store import get_setting
 from ketadesk.storage.security.keyslots import WRONG_CREDENTIALS
+from ketadesk.storage.security.users import list_users
 from ketadesk.storage.visits.visit_checkout import (
     MAX_PATIENTS_PER_PACK,
     CheckoutResult,
@@ -44,10 +50,13 @@ from ketadesk.ui.common.dialog_parts import ProblemLabel, make_enter_press, pass
 _MrnRole = Qt.ItemDataRole.UserRole + 1
 INTRO = (
     "A visit pack is an encrypted copy of these patients only, for a laptop with no network. "
-    "It opens with your password. The fewer patients and days it holds, the less a lost "
-    "laptop exposes. Until the pack is returned, the roster shows these patients as on a "
-    "visit."
+    "It opens with your password, and with a physician's own password if you choose one "
+    "below (they can then open it, sign there and return it). The fewer patients and days it "
+    "holds, the less a lost laptop exposes. Until the pack is returned, the roster shows "
+    "these patients as on a visit."
 )
+NO_PHYSICIAN = "No one else"
+NO_OTHER_PHYSICIAN = "No other physician in this practice"
 
 
 @dataclass(frozen=True)
@@ -62,10 +71,13 @@ def checkout_summary(result: CheckoutResult) -> str:
     """The dialog's words once the pack is written."""
     until = result.expires_at.astimezone().strftime("%Y-%m-%d %H:%M")
     noun = "patient" if result.patient_count == 1 else "patients"
+    opens = "your password" + (
+        f" or {result.physician}'s" if result.physician else ""
+    )
     return (
         f"Checked out {result.patient_count} {noun} ({result.record_count:,} records) to "
         f"{result.path}. The lease runs until {until}. Copy the file to the visit laptop and "
-        "open it there with KetaDesk and your password; bring it back and return it to the "
+        f"open it there with KetaDesk and {opens}; bring it back and return it to the "
         f"practice when the visits are done. Pack number: {result.pack_id}."
     )
 
@@ -105,6 +117,7 @@ class CheckOutDialog(QDialog):
         self.path_edit.setAccessibleName("Visit pack file")
         self.browse_button = QPushButton("Choose…")
         self.browse_button.setAccessibleName("Choose the visit pack file")
+        self.browse_button.setAutoDefault(False)  # Enter checks out, never opens a file dialog
         self.days = QSpinBox()
         self.days.setAccessibleName("Lease in days")
         self.days.setRange(1, 30)
@@ -113,6 +126,21 @@ class CheckOutDialog(QDialog):
             self.days.setValue(int(get_setting(session, "visit_lease_days")))
         self.password = password_field("Your password")
         self.password.setPlaceholderText(f"the password of {context.actor.user_name}")
+        self.physician_choice = QComboBox()
+        self.physician_choice.setAccessibleName("Also open by physician")
+        self.physician_choice.addItem(NO_PHYSICIAN, None)
+        for user in list_users(context.db):
+            if (user.role == Role.PHYSICIAN and user.is_active and not user.is_row_unsigned
+                    and user.user_name != context.actor.user_name):
+                self.physician_choice.addItem(
+                    f"{user.full_name} ({user.user_name})", user.user_name
+                )
+        if self.physician_choice.count() == 1:  # nothing to choose: said, and not offered
+            self.physician_choice.setItemText(0, NO_OTHER_PHYSICIAN)
+            self.physician_choice.setEnabled(False)
+        self.physician_password = password_field("The physician's password")
+        self.physician_password.setPlaceholderText("choose a physician above first")
+        self.physician_password.setEnabled(False)
 
         path_row = QHBoxLayout()
         path_row.addWidget(self.path_edit, 1)
@@ -123,6 +151,8 @@ class CheckOutDialog(QDialog):
         form.addRow("Visit pack file:", path_row)
         form.addRow("Lease:", self.days)
         form.addRow("Your password:", self.password)
+        form.addRow("Also open by physician:", self.physician_choice)
+        form.addRow("Their password:", self.physician_password)
 
         self.progress = QProgressBar()
         self.progress.setAccessibleName("Writing the visit pack")
@@ -156,7 +186,34 @@ class CheckOutDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         self.check_out_button.clicked.connect(self.check_out)
         self.browse_button.clicked.connect(self._browse)
-        self.mrn_edit.returnPressed.connect(self._add_typed_mrn)
+        # Enter in the MRN field adds the patient and goes no further (not a check-out).
+        self.mrn_edit.installEventFilter(self)
+        self.physician_choice.currentIndexChanged.connect(self._physician_chosen)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            watched is self.mrn_edit
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        ):
+            self._add_typed_mrn()
+            return True
+        return super().eventFilter(watched, event)
+
+    # --- the physician who may also open the pack ------------------------------------------
+    def chosen_physician(self) -> str | None:
+        chosen = self.physician_choice.currentData()
+        return None if chosen is None else str(chosen)
+
+    def _physician_chosen(self) -> None:
+        name = self.chosen_physician()
+        self.physician_password.clear()
+        self.physician_password.setEnabled(name is not None)
+        self.physician_password.setPlaceholderText(
+            "choose a physician above first" if name is None
+            else f"the password of {name}, typed by them"
+        )
 
     # --- patients ------------------------------------------------------------------------
     def _add_item(self, choice: PatientChoice) -> None:
@@ -223,6 +280,15 @@ class CheckOutDialog(QDialog):
             self.problem.say("Type your password: the visit pack opens with it.")
             self.password.setFocus()
             return
+        physician = self.chosen_physician()
+        physician_password = self.physician_password.text() if physician else None
+        if physician is not None and not physician_password:
+            self.problem.say(
+                f"Ask {physician} to type their password: the visit pack opens with it too "
+                f"(or choose “{NO_PHYSICIAN}”)."
+            )
+            self.physician_password.setFocus()
+            return
         path = Path(path_text).expanduser()
         if not path.parent.is_dir():
             self.problem.say(f"The folder {path.parent} does not exist; choose another place.")
@@ -231,7 +297,10 @@ class CheckOutDialog(QDialog):
 
         def work() -> CheckoutResult:
             db.key_slots().open_user_slot(actor.user_name, password)  # a wrong one raises
-            return check_out_patients(db, actor, mrns, path, password, days=days)
+            return check_out_patients(
+                db, actor, mrns, path, password, days=days, physician=physician,
+                physician_password=physician_password,
+            )
 
         self._set_running(True)
         self._context.ops.run(work, self._done, on_failure=self._failed, changes="visits")
@@ -242,6 +311,8 @@ class CheckOutDialog(QDialog):
         for widget in (self.check_out_button, self.patient_list, self.mrn_edit, self.path_edit,
                        self.browse_button, self.days, self.password):
             widget.setEnabled(not running)
+        self.physician_choice.setEnabled(not running and self.physician_choice.count() > 1)
+        self.physician_password.setEnabled(not running and self.chosen_physician() is not None)
         if running:
             self.problem.hide()
             self.status.setText("Writing the visit pack…")
@@ -251,11 +322,13 @@ class CheckOutDialog(QDialog):
         self._set_running(False)
         self.result_ = result
         self.password.clear()
+        self.physician_password.clear()
         self.status.setText(checkout_summary(result))
         self._fit_height()
         self.check_out_button.setEnabled(False)
         for widget in (self.patient_list, self.mrn_edit, self.path_edit, self.browse_button,
-                       self.days, self.password):
+                       self.days, self.password, self.physician_choice,
+                       self.physician_password):
             widget.setEnabled(False)
         close = self.buttons.button(QDialogButtonBox.StandardButton.Cancel)
         close.setText("Close")
@@ -282,8 +355,15 @@ class CheckOutDialog(QDialog):
                 "checked out."
             )
         self._fit_height()
-        self.password.selectAll()
-        self.password.setFocus()
+        physician = self.chosen_physician()
+        wrong_field = (
+            self.physician_password
+            if physician is not None and isinstance(error, UserFacingError)
+            and f"password of {physician}" in error.message
+            else self.password
+        )
+        wrong_field.selectAll()
+        wrong_field.setFocus()
 
     def _fit_height(self) -> None:
         """Grow to show the whole of a wrapped summary or problem (never shrink)."""

@@ -3,11 +3,14 @@
 
 The dialog asks what the command asks (the pack file and the password it was checked out
 with), offers a check that changes nothing, and says what was applied, what waits for a
-physician (with the way to the conflict review) and what was refused and why.
+physician (with the way to the conflict review) and what was refused and why. A pack whose
+lease was revoked is held: the dialog says who revoked it and when, and a physician may release
+it there (tick, the pack's password again, Return), as ``visit return --release-revoked`` does.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -27,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from ketadesk.core.errors import UserFacingError
+from ketadesk.core.permissions import Role
 from ketadesk.storage.visits.visit_return import ReturnReport, return_visit_pack
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.dialog_parts import ProblemLabel, make_enter_press, password_field
@@ -40,6 +44,35 @@ INTRO = (
 )
 
 
+RELEASE_WORDS = "Release this revoked pack and apply its records"
+ONLY_PHYSICIANS_RELEASE = (
+    "Only a physician can release a revoked pack; it waits for one under Visit conflicts."
+)
+HOW_TO_RELEASE = (
+    "If the laptop is back in the practice's hands and you have gone through the pack with "
+    "the person who took it, tick \u201c" + RELEASE_WORDS + "\u201d, type the pack's password "
+    "again and press Return: its records are then merged as any return's, and the release is "
+    "recorded in the audit trail."
+)
+
+
+def _when(moment: datetime | None) -> str:
+    return "an unknown time" if moment is None else moment.astimezone().strftime(
+        "%Y-%m-%d %H:%M"
+    )
+
+
+def held_words(report: ReturnReport) -> str:
+    """Why a revoked pack's return is held: who revoked the lease and when."""
+    would = "would be" if report.dry_run else "was"
+    return (
+        f"Visit pack {report.pack_id} is held: its lease was revoked by "
+        f"{report.revoked_by or 'a user'} on {_when(report.revoked_at)} (a pack is revoked "
+        f"when its laptop is lost or stolen). Nothing in it {would} applied; it waits, whole, "
+        "for a physician's review under Visit conflicts."
+    )
+
+
 def _count(number: int, one: str, many: str) -> str:
     return f"{number:,} {one if number == 1 else many}"
 
@@ -47,12 +80,8 @@ def _count(number: int, one: str, many: str) -> str:
 def return_summary(report: ReturnReport) -> str:
     """The report the command prints, in the dialog's words."""
     prefix = "Check only, nothing was changed. " if report.dry_run else ""
-    would = "would be" if report.dry_run else "were"
     if report.held_for_review:
-        return (
-            f"{prefix}Visit pack {report.pack_id} was revoked: nothing in it {would} applied. "
-            "It waits, whole, for a physician's review under Visit conflicts."
-        )
+        return prefix + held_words(report)
     added = sum(report.added.values())
     applied = sum(report.applied.values())
     removed = sum(report.deleted.values())
@@ -86,6 +115,12 @@ def return_summary(report: ReturnReport) -> str:
         lines.extend(f"  \u2022 {item.words}" for item in report.refused)
     if report.returned_after_lease:
         lines.append("The pack came back after its lease had ended.")
+    if report.released_revoked:
+        lines.append(
+            f"Its lease had been revoked by {report.revoked_by or 'a user'} on "
+            f"{_when(report.revoked_at)}; a physician released it"
+            + (" (check only: not yet)." if report.dry_run else ", as the audit trail records.")
+        )
     return "\n".join(lines)
 
 
@@ -116,10 +151,18 @@ class ReturnDialog(QDialog):
         self.browse_button.setAutoDefault(False)  # Enter returns the pack, never browses
         self.password = password_field("Password for the visit pack")
         self.password.setPlaceholderText(
-            f"the password {context.actor.user_name} checked the pack out with"
+            f"the password that opens the pack for {context.actor.user_name}"
         )
         self.check_only = QCheckBox("Check only (change nothing)")
         self.check_only.setAccessibleName("Check only, change nothing")
+        # Shown once a return was held because the pack's lease was revoked.
+        self.release_check = QCheckBox(RELEASE_WORDS)
+        self.release_check.setAccessibleName("Release the revoked visit pack (physicians)")
+        self.release_check.hide()
+        self.release_note = QLabel()
+        self.release_note.setWordWrap(True)
+        self.release_note.setAccessibleName("Releasing a revoked visit pack")
+        self.release_note.hide()
         path_row = QHBoxLayout()
         path_row.addWidget(self.path_edit, 1)
         path_row.addWidget(self.browse_button)
@@ -127,6 +170,7 @@ class ReturnDialog(QDialog):
         form.addRow("Visit pack file:", path_row)
         form.addRow("Password for the pack:", self.password)
         form.addRow("", self.check_only)
+        form.addRow("", self.release_check)
 
         self.progress = QProgressBar()
         self.progress.setAccessibleName("Returning the visit pack")
@@ -156,6 +200,7 @@ class ReturnDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
+        layout.addWidget(self.release_note)
         layout.addWidget(self.problem)
         layout.addWidget(self.buttons)
         self._connect_signals()
@@ -166,6 +211,17 @@ class ReturnDialog(QDialog):
         self.return_button.clicked.connect(self.return_pack)
         self.review_button.clicked.connect(self._review)
         self.browse_button.clicked.connect(self._browse)
+        self.release_check.toggled.connect(self._release_toggled)
+        self.path_edit.textChanged.connect(self._withdraw_release)
+
+    def _release_toggled(self, checked: bool) -> None:
+        self.return_button.setText("Release and return" if checked else "Return")
+
+    def _withdraw_release(self) -> None:
+        """A release is offered for the pack whose hold was shown, never for another file."""
+        self.release_check.setChecked(False)
+        self.release_check.hide()
+        self.release_note.hide()
 
     def _browse(self) -> None:
         chosen, _filter = QFileDialog.getOpenFileName(
@@ -195,9 +251,15 @@ class ReturnDialog(QDialog):
             return
         path = Path(path_text).expanduser()
         db, actor, dry_run = self._context.db, self._context.actor, self.check_only.isChecked()
+        release = self.release_check.isVisible() and self.release_check.isChecked()
+        if release and actor.role != Role.PHYSICIAN:
+            self.problem.say(ONLY_PHYSICIANS_RELEASE)
+            return
 
         def work() -> ReturnReport:
-            return return_visit_pack(db, actor, path, password, dry_run=dry_run)
+            return return_visit_pack(
+                db, actor, path, password, dry_run=dry_run, release_revoked=release
+            )
 
         self._set_running(True)
         self._context.ops.run(
@@ -209,7 +271,7 @@ class ReturnDialog(QDialog):
         self._running = running
         self.progress.setVisible(running)
         for widget in (self.return_button, self.path_edit, self.browse_button, self.password,
-                       self.check_only, self.review_button):
+                       self.check_only, self.review_button, self.release_check):
             widget.setEnabled(not running)
         if running:
             self.problem.hide()
@@ -222,18 +284,35 @@ class ReturnDialog(QDialog):
         self.status.setText(return_summary(report))
         waits = not report.dry_run and (bool(report.conflicts) or report.held_for_review)
         self.review_button.setVisible(waits)
+        may_release = report.held_for_review and self._context.actor.role == Role.PHYSICIAN
+        self._offer_release(report)
         if report.dry_run:
             self.password.setFocus()  # a real return may follow
         else:
             self.password.clear()
-            self.return_button.setText("Return again")
+            if not self.release_check.isChecked():
+                self.return_button.setText("Return again")
             self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText("Close")
-            if waits:
+            if may_release:
+                self.password.setFocus()  # the release needs the pack's password again
+            elif waits:
                 make_enter_press(self.review_button, self.buttons)
                 self.review_button.setFocus()
         self._fit_height()
         if not report.dry_run:
             self.returned.emit(report)
+
+    def _offer_release(self, report: ReturnReport) -> None:
+        """After a held return: a physician may release the pack; others are told who can."""
+        held = report.held_for_review
+        is_physician = self._context.actor.role == Role.PHYSICIAN
+        # A check-only release is followed by the real one: the tick stays.
+        offered = is_physician and (held or (report.dry_run and report.released_revoked))
+        self.release_check.setVisible(offered)
+        if not offered:
+            self.release_check.setChecked(False)
+        self.release_note.setText(HOW_TO_RELEASE if is_physician else ONLY_PHYSICIANS_RELEASE)
+        self.release_note.setVisible(held)
 
     def _failed(self, error: BaseException) -> None:
         self._set_running(False)
