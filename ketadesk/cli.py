@@ -12,6 +12,7 @@ import importlib
 import pkgutil
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ketadesk import __version__
 from ketadesk.core.errors import UserFacingError
@@ -25,12 +26,23 @@ class _Parser(argparse.ArgumentParser):
 
 
 def add_db_option(parser: argparse.ArgumentParser, *, is_subcommand: bool) -> None:
-    """``--db PATH`` is accepted before or after the command name."""
+    """``--db PATH`` (and ``--ca FILE`` for a server) is accepted before or after the command
+    name."""
     parser.add_argument(
         "--db",
         metavar="PATH",
         default=argparse.SUPPRESS if is_subcommand else None,
-        help="practice database file (default: in your user data folder)",
+        help=(
+            "practice database file (default: in your user data folder), or a practice "
+            "server: postgresql://HOST[:PORT]/DBNAME"
+        ),
+    )
+    parser.add_argument(
+        "--ca",
+        metavar="FILE",
+        type=Path,
+        default=argparse.SUPPRESS if is_subcommand else None,
+        help="on a practice server: the practice CA certificate the server is checked with",
     )
 
 

@@ -128,3 +128,77 @@ def server_database(practice_server: object) -> Iterator[object]:
         yield address
     finally:
         drop_database(practice_server, address)
+
+
+@pytest.fixture(scope="session")
+def server_template(practice_server: object) -> Iterator[object]:
+    """The practice every ``practice_on[server]`` test starts from (its ServerAddress), and
+    the ``CopyDropper`` that removes the copies."""
+    from tests.both_back_ends import CopyDropper, drop_template, make_template
+
+    template = make_template(practice_server, PASSWORD)
+    dropper = CopyDropper(practice_server)
+    try:
+        yield template, dropper
+    finally:
+        dropper.finish()
+        drop_template(practice_server, template)
+
+
+@dataclass
+class PracticeOn(OpenPractice):
+    """An ``OpenPractice`` on one back end; ``url`` and ``ca`` are set on a server (for
+    ``--db`` and ``--ca``), ``back_end`` is "file" or "server"."""
+
+    back_end: str = "file"
+    url: str = ""
+    ca: Path | None = None
+
+    def name_of(self, user: str) -> str:
+        """This back end's user name for ``PHYSICIAN`` or ``ADMIN`` (a server's differ)."""
+        names = {PHYSICIAN: self.physician, ADMIN: self.admin}
+        return names[user].user_name if user in names else user  # type: ignore[attr-defined]
+
+    @property
+    def db_option(self) -> list[str]:
+        """The command-line options that name this practice."""
+        if self.back_end == "file":
+            return ["--db", str(self.path)]
+        return ["--db", self.url, "--ca", str(self.ca)]
+
+
+@pytest.fixture(params=("file", "server"))
+def practice_on(
+    request: pytest.FixtureRequest, prepared_practice: Path, tmp_path: Path
+) -> Iterator[PracticeOn]:
+    """A fresh practice on each back end, open as the physician: a copy of the prepared file,
+    or a copy of the template practice on the test server."""
+    from ketadesk.core.permissions import Actor, Role
+    from ketadesk.storage.security.database import PracticeDatabase
+    from ketadesk.storage.security.users import get_user
+
+    if request.param == "file":
+        path = copy_practice(prepared_practice, tmp_path / "db")
+        db, outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)
+        admin_info = get_user(db, ADMIN)
+        admin = Actor(admin_info.user_id, ADMIN, admin_info.full_name, Role.ADMIN, False)
+        yield PracticeOn(db, outcome.actor, admin, path)
+        db.close()
+        return
+    from ketadesk.storage.server.server_practice import ServerPractice
+    from tests.both_back_ends import SERVER_ADMIN, SERVER_PHYSICIAN, copy_of
+
+    cluster = request.getfixturevalue("practice_server")
+    template, dropper = request.getfixturevalue("server_template")
+    address = copy_of(cluster, template)
+    try:
+        ca = cluster.ca_certificate
+        server = ServerPractice.log_in(address, ca, SERVER_PHYSICIAN, PASSWORD)
+        admin_info = get_user(server, SERVER_ADMIN)
+        admin = Actor(admin_info.user_id, SERVER_ADMIN, admin_info.full_name, Role.ADMIN, False)
+        yield PracticeOn(
+            server, server.actor, admin, tmp_path, back_end="server", url=address.url, ca=ca
+        )
+        server.close()
+    finally:
+        dropper.drop_later(address)

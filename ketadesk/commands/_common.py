@@ -15,6 +15,7 @@ from ketadesk.core.errors import UserFacingError
 if TYPE_CHECKING:
     from ketadesk.core.permissions import Actor
     from ketadesk.storage.security.database import PracticeDatabase
+    from ketadesk.storage.server.server_practice import ServerPractice
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -87,14 +88,28 @@ def print_json(value: Any) -> None:
     sys.stdout.write("\n")
 
 
-def database_path(args: argparse.Namespace) -> Path:
-    """The ``--db`` path, or the default practice database in the user data folder."""
+def command_words(args: argparse.Namespace) -> str:
+    """The command as typed (``checkin add``, ``user passwd``), for messages."""
+    words = [str(getattr(args, "command", "") or "")]
+    for name, value in sorted(vars(args).items()):
+        if name.endswith(("_command", "_action")) and isinstance(value, str) and value:
+            words.append(value)
+    return " ".join(w for w in words if w)
+
+
+def is_server_database(args: argparse.Namespace) -> bool:
     given = getattr(args, "db", None)
-    if given and given.startswith(("postgresql://", "postgres://")):
+    return bool(given) and str(given).startswith(("postgresql://", "postgres://"))
+
+
+def database_path(args: argparse.Namespace) -> Path:
+    """The ``--db`` path, or the default practice database in the user data folder. A practice
+    server's address is refused here, naming the command: it works on a file only."""
+    given = getattr(args, "db", None)
+    if is_server_database(args):
         raise UserFacingError(
-            "This command works on a practice database file only, not yet on a practice "
-            "server (postgresql://...). On a server, 'server init' and 'server login' work "
-            "so far."
+            f"'{command_words(args)}' works on a practice database file only, not yet on a "
+            "practice server (postgresql://...); nothing was changed."
         )
     if given:
         path = Path(given).expanduser()
@@ -110,6 +125,28 @@ def database_path(args: argparse.Namespace) -> Path:
     return path
 
 
+# Commands that open the database with ``open_database_as`` but cannot run on a server yet.
+NOT_YET_ON_A_SERVER = frozenset({"backup", "visit", "export-practice", "import-fhir"})
+
+
+def _log_in_to_server(
+    args: argparse.Namespace, reader: PasswordReader
+) -> tuple[ServerPractice, Actor]:
+    from ketadesk.storage.server.server_engine import parse_server_url
+    from ketadesk.storage.server.server_practice import ServerPractice
+
+    if str(getattr(args, "command", "")) in NOT_YET_ON_A_SERVER:
+        raise UserFacingError(
+            f"'{command_words(args)}' works on a practice database file only, not yet on a "
+            "practice server (postgresql://...); nothing was changed."
+        )
+    address = parse_server_url(str(args.db))
+    certificate = ca_certificate(args)
+    password = reader.read(f"Password for {args.as_user}: ")
+    practice = ServerPractice.log_in(address, certificate, args.as_user, password)
+    return practice, practice.actor
+
+
 # Commands that need the whole practice, refused on a visit pack (what they do, in words).
 NEEDS_WHOLE_PRACTICE = {
     "user": "Managing users",
@@ -119,12 +156,28 @@ NEEDS_WHOLE_PRACTICE = {
 }
 
 
-def open_database_as(args: argparse.Namespace) -> tuple[PracticeDatabase, Actor]:
-    """Unlock the database as ``--as NAME`` with the first password from stdin or the TTY."""
+def ca_certificate(args: argparse.Namespace) -> Path:
+    """``--ca FILE``: the practice CA certificate a server is checked with (required there)."""
+    given = getattr(args, "ca", None)
+    if given is None:
+        raise UserFacingError(
+            "A practice server needs the practice certificate: add --ca FILE (the ca.crt "
+            "installed on this workstation; 'server dev' prints where it is)."
+        )
+    return Path(given).expanduser()
+
+
+def open_database_as(
+    args: argparse.Namespace,
+) -> tuple[PracticeDatabase | ServerPractice, Actor]:
+    """Unlock the database as ``--as NAME`` with the first password from stdin or the TTY; on
+    a practice server (``--db postgresql://...``), log in to it as that user's own role."""
     from ketadesk.storage.security.database import PracticeDatabase
     from ketadesk.storage.security.visit_pack_identity import refuse_in_visit_pack
 
     reader = password_reader(args)
+    if is_server_database(args):
+        return _log_in_to_server(args, reader)
     password = reader.read(f"Password for {args.as_user}: ")
     database, outcome = PracticeDatabase.unlock(database_path(args), args.as_user, password)
     needs_practice = NEEDS_WHOLE_PRACTICE.get(str(getattr(args, "command", "")))

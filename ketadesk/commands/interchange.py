@@ -98,7 +98,8 @@ def _export(args: argparse.Namespace) -> int:
                 if out.is_dir():
                     target = out / bundle_file_name(args.patient.strip().upper())
                 summary = export_patient_file(
-                    session, actor, patient_id, target, protected_databases=[database.path]
+                    session, actor, patient_id, target,
+                    protected_databases=[] if database.path is None else [database.path],
                 )
     finally:
         database.close()

@@ -22,6 +22,7 @@ from ketadesk.core.permissions import Permission, Role, require
 
 if TYPE_CHECKING:
     from ketadesk.storage.security.restore_check import PracticeContents
+    from ketadesk.storage.server.server_practice import ServerPractice
 
 
 def register(subparsers: Any) -> None:
@@ -130,6 +131,8 @@ def _user_add(args: argparse.Namespace) -> int:
         require(actor, Permission.MANAGE_USERS, "add users")
         new_password = password_reader(args).read_new(f"Initial password for {args.new_user}: ")
         states = tuple(s.strip().upper() for s in args.licence_states.split(",") if s.strip())
+        if database.path is None:  # a practice server
+            return _server_user_add(database, args, new_password, states)
         info = add_user(
             database,
             actor,
@@ -145,6 +148,25 @@ def _user_add(args: argparse.Namespace) -> int:
     finally:
         database.close()
     print(f"Added {info.user_name} ({info.role})")
+    return 0
+
+
+def _server_user_add(
+    practice: ServerPractice, args: argparse.Namespace, password: str, states: tuple[str, ...]
+) -> int:
+    """On a server the new user is a login role whose password the server checks."""
+    if args.npi or args.dea or states:
+        # The server's grants do not let anyone change a users row yet (credentials included).
+        raise UserFacingError(
+            "On a practice server a user's NPI, DEA registration and licence states cannot be "
+            "recorded yet; add the user without --npi, --dea and --licence-states. Nothing "
+            "was changed."
+        )
+    role = Role(args.role)
+    practice.add_user(
+        args.new_user, args.full_name, role, password, manage_users=args.manage_users
+    )
+    print(f"Added {args.new_user} ({role})")
     return 0
 
 
@@ -190,6 +212,8 @@ def _verify_audit(args: argparse.Namespace) -> int:
         database.close()
     if verdict.is_intact:
         print(verdict.describe())
+    if database.path is None:
+        print("On a practice server events are not signed yet: no signatures were checked.")
     for line in signatures.describe():
         print(line)
     bad_contents = [c for c in contents if not c.is_valid]

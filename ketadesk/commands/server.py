@@ -7,7 +7,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ketadesk.commands._common import add_login_options, new_command, password_reader
+from ketadesk.commands._common import (
+    add_login_options,
+    ca_certificate,
+    new_command,
+    password_reader,
+)
 from ketadesk.core.errors import UserFacingError
 
 
@@ -40,7 +45,6 @@ def register(subparsers: Any) -> None:
         ),
         handler=_init,
     )
-    _add_ca_option(init)
     init.add_argument("--user", required=True, help="user name of the first physician")
     init.add_argument("--full-name", required=True)
     init.add_argument(
@@ -54,18 +58,7 @@ def register(subparsers: Any) -> None:
         help="log in to a practice server and say who you are there",
         handler=_login,
     )
-    _add_ca_option(login)
     add_login_options(login)
-
-
-def _add_ca_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--ca",
-        metavar="FILE",
-        required=True,
-        type=Path,
-        help="the practice CA certificate (ca.crt) that the server's certificate is checked with",
-    )
 
 
 def _server_address(args: argparse.Namespace) -> Any:
@@ -77,7 +70,9 @@ def _server_address(args: argparse.Namespace) -> Any:
             "This command needs the practice server's address: --db "
             "postgresql://HOST[:PORT]/DBNAME (as 'server dev' prints it)."
         )
-    return parse_server_url(given)
+    address = parse_server_url(given)
+    ca_certificate(args)
+    return address
 
 
 def _dev(args: argparse.Namespace) -> int:
@@ -109,7 +104,7 @@ def _init(args: argparse.Namespace) -> int:
     password = reader.read_new(f"New password for {args.user}: ")
     made = ServerPractice.create(
         address,
-        args.ca,
+        ca_certificate(args),
         owner_password=owner_password,
         user_name=args.user,
         full_name=args.full_name,
@@ -129,7 +124,7 @@ def _login(args: argparse.Namespace) -> int:
 
     address = _server_address(args)
     password = password_reader(args).read(f"Password for {args.as_user}: ")
-    practice = ServerPractice.log_in(address, args.ca, args.as_user, password)
+    practice = ServerPractice.log_in(address, ca_certificate(args), args.as_user, password)
     try:
         actor = practice.actor
         manages = ", manages users" if actor.can_manage_users else ""

@@ -69,16 +69,16 @@ _GENDER = {"female": "female", "male": "male", "intersex": "other", "other": "ot
 
 
 _URL_NAMESPACE = uuid.NAMESPACE_URL.bytes
+# The RFC 4122 variant bits (10xx) over the first hex digit of the clock sequence.
+_VARIANT = {f"{n:x}": f"{0x8 | (n & 0x3):x}" for n in range(16)}
 
 
 def name_uuid(name: str) -> str:
     """``str(uuid.uuid5(uuid.NAMESPACE_URL, name))`` without building UUID objects (a large
     export names a million resources)."""
-    digest = bytearray(hashlib.sha1(_URL_NAMESPACE + name.encode("utf-8")).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = hashlib.sha1(_URL_NAMESPACE + name.encode("utf-8")).hexdigest()
+    # version 5 in the 13th hex digit, the variant in the 17th
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def day(value: date) -> Any:

@@ -19,7 +19,9 @@ from fhir_core.fhirabstractmodel import FHIRAbstractModel
 from pydantic_core import to_json
 
 _Model = TypeVar("_Model", bound=FHIRAbstractModel)
-_FIELDS: dict[type, tuple[dict[str, int], dict[str, str]]] = {}
+# Per model class: its resource type (None for an element) and the JSON names of its written
+# fields.
+_KINDS: dict[type, tuple[str | None, dict[str, str]]] = {}
 # JSON data of models built once and shared by many resources (codes, categories, profiles),
 # keyed by the model's id: ``shared`` keeps each model alive for the life of the process.
 _SHARED: dict[int, tuple[FHIRAbstractModel, dict[str, Any]]] = {}
@@ -32,59 +34,89 @@ def shared(model: _Model) -> _Model:
     return model
 
 
-def _fields(kind: type) -> tuple[dict[str, int], dict[str, str]]:
-    """A model class's written fields: their place in FHIR order, and their JSON names."""
-    found = _FIELDS.get(kind)
+def _kind(kind: type) -> tuple[str | None, dict[str, str]]:
+    """A model class's resource type and written fields (worked out once per class)."""
+    found = _KINDS.get(kind)
     if found is None:
-        names = [
-            (name, info.alias or name)
+        aliases = {
+            name: info.alias or name
             for name, info in kind.model_fields.items()  # type: ignore[attr-defined]
             if name != "fhir_comments" and not name.endswith("__ext")
-        ]
-        found = ({name: i for i, (name, _alias) in enumerate(names)}, dict(names))
-        _FIELDS[kind] = found
+        }
+        resource_type = kind.get_resource_type() if issubclass(kind, Resource) else None
+        found = (resource_type, aliases)
+        _KINDS[kind] = found
     return found
 
 
-def _plain(value: Any) -> Any:
-    if type(value) is str:
+def _instant(value: datetime) -> str:
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _decimal(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() and "." not in str(value) else (
+        float(value)
+    )
+
+
+# Values other than text, lists and models, by their exact type (bool, int and float are
+# written as they are).
+_CONVERT: dict[type, Any] = {datetime: _instant, date: date.isoformat, Decimal: _decimal}
+
+
+def _plain(value: Any, seen: dict[int, Any]) -> Any:
+    kind = type(value)
+    if kind is str:
         return value
-    if isinstance(value, FHIRAbstractModel):
-        known = _SHARED.get(id(value))
-        return known[1] if known is not None else fhir_dict(value)
-    if isinstance(value, list):
-        items = [_plain(item) for item in value if item is not None]
+    if kind is list:
+        items = [_plain(item, seen) for item in value if item is not None]
         return items or None
-    if isinstance(value, datetime):
-        text = value.isoformat()
-        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    convert = _CONVERT.get(kind)
+    if convert is not None:
+        return convert(value)
+    if kind in _KINDS or isinstance(value, FHIRAbstractModel):
+        # A model met again in the same document (a bundle's patient reference appears in
+        # each of its resources) is worked out once; the models live as long as the walk,
+        # so their ids stay theirs.
+        key = id(value)
+        data = seen.get(key)
+        if data is None:
+            known = _SHARED.get(key)
+            data = known[1] if known is not None else _fhir_dict(value, seen)
+            seen[key] = data
+        return data
+    if isinstance(value, datetime):  # a subclass of datetime or date (not met so far)
+        return _instant(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() and "." not in str(value) else (
-            float(value)
-        )
+        return _decimal(value)
     return value
 
 
 def fhir_dict(model: FHIRAbstractModel) -> dict[str, Any]:
     """The model as FHIR JSON data: JSON element names, empty elements left out."""
-    out: dict[str, Any] = {}
-    if isinstance(model, Resource):
-        out["resourceType"] = model.get_resource_type()
-    values = model.__dict__
-    order, aliases = _fields(type(model))
-    # Only the fields given when the model was built can hold a value (FHIR elements have no
-    # defaults), so a resource with 7 of its 40 elements walks 7, in FHIR's order.
-    names = [name for name in model.__pydantic_fields_set__ if name in order]
-    names.sort(key=order.__getitem__)
-    for name in names:
-        value = values.get(name)
+    return _fhir_dict(model, {})
+
+
+def _fhir_dict(model: FHIRAbstractModel, seen: dict[int, Any]) -> dict[str, Any]:
+    resource_type, aliases = _kind(type(model))
+    out: dict[str, Any] = {} if resource_type is None else {"resourceType": resource_type}
+    # A validated model holds every field of its class, in declaration order (FHIR's order);
+    # an element not given is None (FHIR elements have no defaults).
+    for name, value in model.__dict__.items():
         if value is None:
             continue
-        plain = _plain(value)
+        alias = aliases.get(name)
+        if alias is None:  # fhir_comments and the primitive extensions, never set here
+            continue
+        if type(value) is str:
+            out[alias] = value
+            continue
+        plain = _plain(value, seen)
         if plain is not None and plain != {}:
-            out[aliases[name]] = plain
+            out[alias] = plain
     return out
 
 

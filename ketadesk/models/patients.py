@@ -10,6 +10,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ketadesk.models.base import Base, RecordUidMixin, TimestampMixin, UTCDateTime, VersionedMixin
 
 PATIENT_STATUSES = ("screening", "active", "paused", "discharged")
+STATUS_LABELS = {
+    "screening": "Screening",
+    "active": "Active",
+    "paused": "Paused",
+    "discharged": "Discharged",
+}
 MEDICATION_SOURCES = ("patient_reported", "verified")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 import threading
@@ -49,18 +50,22 @@ def create_application(argv: list[str] | None = None) -> QApplication:
 class SessionFlow(QObject):
     """Log in → main window → (log out) → log in again, until the user quits."""
 
-    def __init__(self, db_path: Path, secret_store: SecretStore) -> None:
+    def __init__(
+        self, db_path: Path, secret_store: SecretStore, server_url: str | None = None
+    ) -> None:
         super().__init__()
         self.db_path = db_path
+        self.server_url = server_url
         self.secret_store = secret_store
         self.window: MainWindow | None = None
+        self._prebuilt: MainWindow | None = None  # built while the key is derived
 
     def start(self) -> bool:
         """Show set-up or log-in; open the main window. False when the user cancels."""
         # The database layers load only after the log-in dialog is on screen.
         from ketadesk.ui.common.context import AppContext
 
-        if not self.db_path.exists():
+        if not self.db_path.exists() and not self.server_url and not _server_remembered():
             from ketadesk.ui.session.setup_dialog import SetupDialog
 
             setup = SetupDialog(self.db_path)
@@ -70,31 +75,66 @@ class SessionFlow(QObject):
             context = AppContext(setup.database, setup.actor)
             self._open_window(context, None)
             return True
-        login = LoginDialog(self.db_path, self.secret_store)
+        login = LoginDialog(self.db_path, self.secret_store, server_url=self.server_url)
+        self.server_url = None  # after a log-out, the dialog shows what was last chosen
         login.unlock_started.connect(self._prepare_window)
         QTimer.singleShot(0, _start_main_window_preload)  # once the dialog is on screen
         if login.exec() != QDialog.DialogCode.Accepted or login.database is None:
+            if self._prebuilt is not None:
+                self._prebuilt.deleteLater()
+                self._prebuilt = None
             return False
-        assert login.outcome is not None
-        context = AppContext(login.database, login.outcome.actor)
-        self._open_window(context, login.outcome.audit)
+        assert login.actor is not None
+        window, self._prebuilt = self._prebuilt, None
+        if window is None:
+            context = AppContext(login.database, login.actor)
+        else:
+            context = window.context
+            context.attach(login.database, login.actor)
+        self._open_window(context, login.audit, window)
         return True
 
-    @staticmethod
-    def _prepare_window() -> None:
-        """The main window's modules, loaded on the GUI thread while the key is derived on a
-        worker, instead of after it (usually already loaded while the user typed; when the
-        preload is still under way this waits for it)."""
-        import ketadesk.ui.main_window  # noqa: F401
+    @property
+    def prepared_window(self) -> MainWindow | None:
+        """The main window built after Log in while the key is derived, not yet shown."""
+        return self._prebuilt
 
-    def _open_window(self, context: AppContext, audit: object) -> None:
+    def _prepare_window(self) -> None:
+        """Build the main window on the GUI thread while the key is derived on a worker
+        (argon2id holds no GIL), instead of after it: its modules (usually loaded already
+        while the user typed; when the preload is still under way this waits for it), its
+        widgets, menus, the roster's empty table and remembered sizes. After unlock only
+        the database's part is left (``MainWindow.load``). The chart's modules wait until
+        the roster is on screen."""
+        _chart_preload_allowed.clear()
+        from ketadesk.ui.common.context import AppContext
+        from ketadesk.ui.main_window import MainWindow
+
+        if self._prebuilt is None:  # a second try after a wrong password reuses it
+            self._prebuilt = MainWindow(AppContext())
+            # Styles, fonts, layout and the paint path met once, off screen, while the key
+            # is derived: the first real paint after unlock finds them ready.
+            self._prebuilt.grab()
+
+    def _open_window(
+        self, context: AppContext, audit: object, window: MainWindow | None = None
+    ) -> None:
         from ketadesk.core.audit_chain import ChainVerdict
         from ketadesk.ui.main_window import MainWindow
 
-        self.window = MainWindow(context, audit if isinstance(audit, ChainVerdict) else None)
+        verdict = audit if isinstance(audit, ChainVerdict) else None
+        if window is None:
+            self.window = MainWindow(context, verdict)
+        else:
+            self.window = window
+            window.load(verdict)
         self.window.logged_out.connect(self._after_logout)
         self.window.show()
         self.window.start_background_checks()
+        # The chart's modules load on the preload thread once start-up is over (typing in
+        # the search box meanwhile does not share the GIL with them); a chart opened before
+        # that loads them itself.
+        QTimer.singleShot(CHART_PRELOAD_AFTER_MS, _chart_preload_allowed.set)
 
     def _after_logout(self) -> None:
         window = self.window
@@ -104,9 +144,32 @@ class SessionFlow(QObject):
             QApplication.quit()
 
 
+def _server_remembered() -> bool:
+    """True when this workstation last logged in to a practice server (QSettings)."""
+    from PySide6.QtCore import QSettings
+
+    from ketadesk.ui.session.login_dialog import SERVER_SETTINGS
+
+    chosen = QSettings().value(f"{SERVER_SETTINGS}/chosen", "false")
+    return str(chosen).lower() == "true"
+
+
+CHART_PRELOAD_AFTER_MS = 1500  # after the main window shows: start-up typing is over
+# Set while the preload thread may import the chart's modules: while the log-in dialog waits
+# for the password, and again once the roster is on screen; cleared while the database is
+# unlocked and the main window is built (the GUI thread needs the GIL then).
+_chart_preload_allowed = threading.Event()
+_chart_preload_allowed.set()
+_preload_started = threading.Event()
+
+
 def _preload_main_window_modules() -> None:
     try:
-        import ketadesk.ui.main_window  # noqa: F401
+        from ketadesk.ui.main_window import CHART_MODULES
+
+        for name in CHART_MODULES:
+            _chart_preload_allowed.wait()  # between modules: no import lock is held
+            importlib.import_module(name)
     except Exception as error:  # the GUI thread's own import raises it again, where it is shown
         log.warning("main window preload failed (%s)", type(error).__name__)
 
@@ -114,10 +177,12 @@ def _preload_main_window_modules() -> None:
 def _start_main_window_preload() -> None:
     """Import the main window's modules (≈ 0.5–2 s) on a thread of its own while the log-in
     dialog waits for the user's password, so Log in is followed by the KDF and the log-in
-    checks only. Imports only: no widget is made off the GUI thread. Python's module locks
-    make the GUI thread's own import wait for a module still loading here."""
-    if "ketadesk.ui.main_window" in sys.modules:
+    checks only; then the chart's modules, paused from Log in until the roster is on screen.
+    Imports only: no widget is made off the GUI thread. Python's module locks make the GUI
+    thread's own import wait for a module still loading here."""
+    if "ketadesk.ui.main_window" in sys.modules or _preload_started.is_set():
         return
+    _preload_started.set()
     threading.Thread(
         target=_preload_main_window_modules, name="ketadesk-main-window-preload", daemon=True
     ).start()
@@ -133,9 +198,11 @@ def run_app(db_path: str | None = None) -> int:
 
     install_status_tracking()  # every write keeps the roster's stored statuses current
     app = create_application(sys.argv[:1])
-    flow = SessionFlow(
-        Path(db_path).expanduser() if db_path else default_database_path(), KeyringSecretStore()
-    )
+    # A practice server's address (the dialog checks it); the storage layers load later.
+    is_server = bool(db_path) and str(db_path).startswith(("postgresql://", "postgres://"))
+    server_url = db_path if is_server else None
+    path = Path(db_path).expanduser() if db_path and not server_url else default_database_path()
+    flow = SessionFlow(path, KeyringSecretStore(), server_url)
     if not flow.start():
         return 0
     app.setQuitOnLastWindowClosed(False)  # log out closes the window but not the app

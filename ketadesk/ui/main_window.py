@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -24,26 +26,55 @@ from ketadesk.core import audit_actions
 from ketadesk.core.audit_chain import ChainVerdict
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Actor, Permission
-from ketadesk.storage.outcomes.outcomes import OpenSafetyAlerts
 from ketadesk.storage.practice.settings_store import get_setting
 from ketadesk.storage.security.audit_log import record_event
-from ketadesk.storage.security.visit_pack_identity import refuse_in_visit_pack
-from ketadesk.ui.chart.patient_chart import PatientChart
+from ketadesk.storage.security.visit_pack_identity import (
+    VisitPackIdentity,
+    refuse_in_visit_pack,
+)
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.ops import OpRunner
-from ketadesk.ui.compliance.compliance_tab import ComplianceTab
 from ketadesk.ui.interchange.interchange_menu import InterchangeActions
-from ketadesk.ui.outcomes.checkins_tab import CheckInsTab
-from ketadesk.ui.protocol.protocol_editor import ProtocolEditor
-from ketadesk.ui.review.interaction_review import ReviewScreen
 from ketadesk.ui.roster.roster_view import RosterView
 from ketadesk.ui.roster.safety_banner import SafetyBanner
 from ketadesk.ui.session.idle_watcher import IdleWatcher
 from ketadesk.ui.session.lock_screen import LockScreen
 
+if TYPE_CHECKING:
+    from ketadesk.ui.chart.patient_chart import PatientChart
+
 log = logging.getLogger(__name__)
 
+# The chart and its feature tabs (≈ 0.5 s of imports): not needed to show the roster, so they
+# load when the first chart opens, or before on a thread (``ketadesk.ui.app``) once the
+# roster is on screen.
+CHART_MODULES = (
+    "ketadesk.storage.patients.patients",
+    "ketadesk.storage.outcomes.outcomes",
+    "ketadesk.storage.compliance.compliance_worklist",
+    "ketadesk.ui.chart.patient_chart",
+    "ketadesk.ui.review.interaction_review",
+    "ketadesk.ui.protocol.protocol_editor",
+    "ketadesk.ui.outcomes.checkins_tab",
+    "ketadesk.ui.compliance.compliance_tab",
+)
+
 _MAX_CHARTS_AT_ONCE = 8
+BANNER_AFTER_MS = 250  # the safety banner's first read, at the latest (see load)
+
+
+class _FirstPaint(QObject):
+    """Calls ``then`` at each paint of the widget it watches until it returns True."""
+
+    def __init__(self, parent: QObject, then: Callable[[], bool]) -> None:
+        super().__init__(parent)
+        self._then: Callable[[], bool] | None = then
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint and self._then is not None and self._then():
+            self._then = None
+            watched.removeEventFilter(self)
+        return False
 
 
 class MainWindow(QMainWindow):
@@ -54,11 +85,17 @@ class MainWindow(QMainWindow):
     unlocked = Signal()
 
     def __init__(self, context: AppContext, audit: ChainVerdict | None = None) -> None:
+        """Build the window; with a context that has its database, load it too (``load``).
+
+        The desktop builds it from a context without a database while the key is derived
+        (widgets, menus, the roster's empty table, remembered sizes), then calls ``load``
+        after unlock: only the first page of the roster and what needs the user is left."""
         super().__init__()
         self.context = context
         self._hidden_windows: list[QWidget] = []
         self._logging_out = False
-        self.setWindowTitle(f"{APP_NAME} — {context.actor.full_name}")
+        self._loaded = False
+        self.setWindowTitle(APP_NAME)
         self.stack = QStackedWidget()
         self.workspace = QWidget()
         self.banners = QVBoxLayout()
@@ -89,19 +126,12 @@ class MainWindow(QMainWindow):
         self.banners.addWidget(self.visit_pack_bar)
         self.safety_banner = SafetyBanner(context)
         self.banners.addWidget(self.safety_banner)
-        self.safety_banner.refresh()
-        if audit is not None and not audit.is_intact and context.actor.can_manage_users:
-            self.show_audit_warning(audit)
+        self._banner_read_started = False
+        viewport = self.roster.table.viewport()
+        viewport.installEventFilter(_FirstPaint(viewport, self._painted_once_loaded))
         self._build_menus()
-        with context.db.session() as session:
-            minutes = int(get_setting(session, "auto_lock_minutes"))
-        self.idle = IdleWatcher(minutes * 60_000, self)
         self._restore_geometry()
         self._connect_signals()
-        self._apply_permissions()
-        self.statusBar().showMessage(
-            f"Logged in as {context.actor.full_name} ({context.actor.role})"
-        )
         self.audit_status = QLabel()
         self.audit_status.setAccessibleName("Audit trail check")
         self.statusBar().addPermanentWidget(self.audit_status)
@@ -114,6 +144,48 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.damage_notice)
         # Own runner: the lock screen waits for context.ops, never for these long checks.
         self._checks = OpRunner(self)
+        if context.is_attached:
+            self.load(audit)
+
+    def load(self, audit: ChainVerdict | None = None) -> None:
+        """After unlock (the context has its database and user): the roster's first page,
+        the banners, the lock timer, the user's permissions and name. Once."""
+        if self._loaded:
+            return
+        self._loaded = True
+        context = self.context
+        self.roster.load()  # first: the rest waits on the GUI thread behind the first page
+        self.setWindowTitle(f"{APP_NAME} — {context.actor.full_name}")
+        self._show_visit_pack(self.context.db.visit_pack)
+        QTimer.singleShot(BANNER_AFTER_MS, self, self._first_banner_read)
+        if audit is not None and not audit.is_intact and context.actor.can_manage_users:
+            self.show_audit_warning(audit)
+        with context.db.read_session() as session:
+            minutes = int(get_setting(session, "auto_lock_minutes"))
+        self.idle = IdleWatcher(minutes * 60_000, self)
+        self.idle.idle_timed_out.connect(self.lock)
+        self._apply_permissions()
+        self.interchange.update_enabled()
+        self.statusBar().showMessage(
+            f"Logged in as {context.actor.full_name} ({context.actor.role})"
+        )
+
+    def _painted_once_loaded(self) -> bool:
+        """At a paint of the roster's rows: the first one after ``load`` starts the banner's
+        first read (True: done watching)."""
+        if not self._loaded:
+            return False  # the off-screen paint while the key is derived
+        QTimer.singleShot(0, self, self._first_banner_read)
+        return True
+
+    def _first_banner_read(self) -> None:
+        """Read the safety alerts once the roster has painted (its worker would share the
+        GIL with the first paint), or ``BANNER_AFTER_MS`` after ``load`` when nothing paints."""
+        if self._banner_read_started:
+            return
+        self._banner_read_started = True
+        if not self.context.db.is_locked:  # else read when unlocked (``_unlock``)
+            self.safety_banner.refresh()
 
     # --- construction -----------------------------------------------------------------------
     def _build_visit_pack_bar(self) -> QLabel:
@@ -122,16 +194,18 @@ class MainWindow(QMainWindow):
         bar.setAccessibleName("Visit pack")
         bar.setWordWrap(True)
         bar.setStyleSheet("background: #e5f1fb; border: 1px solid #0063b1; padding: 6px;")
-        pack = self.context.db.visit_pack
+        bar.hide()
+        return bar
+
+    def _show_visit_pack(self, pack: VisitPackIdentity | None) -> None:
         if pack is None:
-            bar.hide()
-            return bar
+            return
         words = pack.describe()
-        bar.setText(
+        self.visit_pack_bar.setText(
             f"{words[0].upper()}{words[1:]}. Everything recorded here goes back to the "
             "practice when the pack is returned there."
         )
-        return bar
+        self.visit_pack_bar.show()
 
     def _build_roster(self) -> RosterView:
         return RosterView(self.context)
@@ -229,7 +303,6 @@ class MainWindow(QMainWindow):
         self.roster.new_patient_requested.connect(self.new_patient)
         self.safety_banner.patients_requested.connect(self._open_alert_patients)
         self.password_action.triggered.connect(self._change_password)
-        self.idle.idle_timed_out.connect(self.lock)
         self.lock_screen.unlock_requested.connect(self._unlock)
         self.tabs.tabCloseRequested.connect(self._close_tab)
         self.context.actor_changed.connect(self._apply_permissions)
@@ -242,20 +315,25 @@ class MainWindow(QMainWindow):
         # refuse it there): users, importing patients, checking out, returning, conflicts
         # and the packs out.
         at_practice = not self.is_visit_pack
-        self.users_action.setVisible(manages and at_practice)
+        # On a practice server, what still lives in the practice file (users' key slots and
+        # passwords, visit packs) is not offered yet: the server's administrator manages
+        # users and passwords there (README "Practice server").
+        on_file = not self.is_on_server
+        self.users_action.setVisible(manages and at_practice and on_file)
+        self.password_action.setVisible(on_file)
         self.import_action.setVisible(at_practice)
         self.import_action.setEnabled(actor.can(Permission.EDIT_DEMOGRAPHICS))
-        self.visit_checkout_action.setVisible(at_practice)
-        self.visit_conflicts_action.setVisible(at_practice)
-        self.visit_return_action.setVisible(at_practice)
-        self.visit_leases_action.setVisible(at_practice)
+        self.visit_checkout_action.setVisible(at_practice and on_file)
+        self.visit_conflicts_action.setVisible(at_practice and on_file)
+        self.visit_return_action.setVisible(at_practice and on_file)
+        self.visit_leases_action.setVisible(at_practice and on_file)
         self._update_plan_actions()
         self.audit_action.setVisible(manages)
         self.credentials_action.setVisible(manages or actor.is_physician)
         self.setWindowTitle(f"{APP_NAME} — {actor.full_name}")
 
     def _on_data_changed(self, what: str) -> None:
-        if what == "settings":
+        if what == "settings" and self._loaded:
             with self.context.db.session() as session:
                 minutes = int(get_setting(session, "auto_lock_minutes"))
             self.idle.set_timeout_ms(minutes * 60_000)
@@ -333,6 +411,8 @@ class MainWindow(QMainWindow):
 
     def open_patient(self, patient_id: int) -> PatientChart:
         """Open (or bring forward) a patient's chart with every feature's tab."""
+        from ketadesk.ui.chart.patient_chart import PatientChart
+
         for widget in self.patient_tabs():
             if isinstance(widget, PatientChart) and widget.patient_id == patient_id:
                 self.tabs.setCurrentWidget(widget)
@@ -343,6 +423,8 @@ class MainWindow(QMainWindow):
         return chart
 
     def new_patient(self) -> PatientChart:
+        from ketadesk.ui.chart.patient_chart import PatientChart
+
         chart = PatientChart(self.context, None)
         chart.patient_saved.connect(lambda pid, c=chart: self._first_save(c, pid))
         self._show_chart(chart)
@@ -361,10 +443,17 @@ class MainWindow(QMainWindow):
             self.tabs.setTabToolTip(index, title)
 
     def _first_save(self, chart: PatientChart, patient_id: int) -> None:
+        from ketadesk.ui.review.interaction_review import ReviewScreen
+
         if chart.findChild(ReviewScreen) is None:
             self._attach_feature_tabs(chart, patient_id)
 
     def _attach_feature_tabs(self, chart: PatientChart, patient_id: int) -> None:
+        from ketadesk.ui.compliance.compliance_tab import ComplianceTab
+        from ketadesk.ui.outcomes.checkins_tab import CheckInsTab
+        from ketadesk.ui.protocol.protocol_editor import ProtocolEditor
+        from ketadesk.ui.review.interaction_review import ReviewScreen
+
         review = ReviewScreen(self.context, patient_id)
         protocol = ProtocolEditor(self.context, patient_id)
         protocol.practice_limits_requested.connect(self._open_limits)
@@ -375,6 +464,8 @@ class MainWindow(QMainWindow):
         chart.add_tab("Prescriptions && compliance (&X)", ComplianceTab(self.context, patient_id))
 
     def _open_alert_patients(self, patient_ids: list[int]) -> None:
+        from ketadesk.ui.outcomes.checkins_tab import CheckInsTab
+
         for patient_id in patient_ids[:_MAX_CHARTS_AT_ONCE]:
             chart = self.open_patient(patient_id)
             for index in range(chart.tabs.count()):
@@ -446,6 +537,8 @@ class MainWindow(QMainWindow):
                     widget.deleteLater()
                 self._hidden_windows = []
             self.context.set_actor(actor)
+            if self.safety_banner.alerts_seen is None:  # locked before its first read
+                self.safety_banner.refresh()
             self.stack.setCurrentWidget(self.workspace)
             self.menuBar().setEnabled(True)
             for window in self._hidden_windows:
@@ -481,6 +574,9 @@ class MainWindow(QMainWindow):
         return True
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._loaded:  # built while the key was derived, never used: nothing open
+            event.accept()
+            return
         if not self.is_locked and not self._logging_out and not self._confirm_close_charts():
             event.ignore()
             return
@@ -513,6 +609,8 @@ class MainWindow(QMainWindow):
             self.tabs.removeTab(0)
             widget.hide()
             widget.deleteLater()
+        from ketadesk.storage.outcomes.outcomes import OpenSafetyAlerts
+
         self.safety_banner.set_alerts(OpenSafetyAlerts())
         self.safety_banner.message_label.clear()
         self.safety_banner.hide()
@@ -533,6 +631,11 @@ class MainWindow(QMainWindow):
             self.resize(1280, 820)
 
     # --- admin screens ------------------------------------------------------------------------
+    @property
+    def is_on_server(self) -> bool:
+        """True on a practice server (PostgreSQL): no practice file on this computer."""
+        return self.context.db.path is None
+
     @property
     def is_visit_pack(self) -> bool:
         return self.context.db.visit_pack is not None
@@ -668,6 +771,10 @@ class MainWindow(QMainWindow):
     # --- plans ---------------------------------------------------------------------------------
     def current_chart(self) -> PatientChart | None:
         widget = self.tabs.currentWidget()
+        if widget is None or widget is self.roster:  # no chart module loaded to say so
+            return None
+        from ketadesk.ui.chart.patient_chart import PatientChart
+
         return widget if isinstance(widget, PatientChart) and widget.patient_id else None
 
     def _update_plan_actions(self) -> None:

@@ -5,47 +5,50 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ketadesk.core.demographics import PatientDemographics
 from ketadesk.storage.patients.patients import create_patient
-from ketadesk.storage.security.database import PracticeDatabase
-from tests.conftest import ADMIN, PASSWORD, PHYSICIAN, copy_practice
-from tests.reliability._cli_in_process import run_in_process
+from tests.conftest import ADMIN, PASSWORD, PHYSICIAN
+from tests.reliability._cli_in_process import CliRun, run_in_process
 
 
 @pytest.fixture
-def closed_practice(prepared_practice: Path, tmp_path: Path) -> Path:
-    return copy_practice(prepared_practice, tmp_path / "db")
+def closed_practice(practice_on: Any) -> Any:
+    """A practice file and a practice server (the commands log in on their own)."""
+    return practice_on
 
 
-def add_patient(path: Path) -> str:
-    db, outcome = PracticeDatabase.unlock(path, PHYSICIAN, PASSWORD)
-    try:
-        with db.session() as s:
-            record = create_patient(
-                s,
-                outcome.actor,
-                PatientDemographics(
-                    first_name="Zoë", last_name="Checkin", dob=date(1980, 5, 6), sex="female",
-                    state="FL", county="Hillsborough",
-                ),
-                today=datetime.now(UTC).date(),
-            )
-        return record.mrn
-    finally:
-        db.close()
+def add_patient(practice: Any) -> str:
+    with practice.db.session() as s:
+        record = create_patient(
+            s,
+            practice.physician,
+            PatientDemographics(
+                first_name="Zoë", last_name="Checkin", dob=date(1980, 5, 6), sex="female",
+                state="FL", county="Hillsborough",
+            ),
+            today=datetime.now(UTC).date(),
+        )
+    return record.mrn
+
+
+def run_on(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any, practice: Any, *args: str, stdin: str = ""
+) -> CliRun:
+    """One command on this practice, ``--as`` naming this back end's user."""
+    named = [practice.name_of(a) if a in (PHYSICIAN, ADMIN) else a for a in args]
+    return run_in_process(monkeypatch, capsys, None, *practice.db_option, *named, stdin=stdin)
 
 
 def test_checkin_add_appears_in_outcomes(
-    closed_practice: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+    closed_practice: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
     mrn = add_patient(closed_practice)
     at = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
-    done = run_in_process(
+    done = run_on(
         monkeypatch, capsys, closed_practice,
         "checkin", "add", "--patient", mrn.lower(), "--as", PHYSICIAN, "--password-stdin",
         "--systolic", "132", "--diastolic", "84", "--heart-rate", "71",
@@ -54,7 +57,7 @@ def test_checkin_add_appears_in_outcomes(
     )
     assert done.code == 0, done.err
     assert "BP 132/84 mmHg" in done.out
-    shown = run_in_process(
+    shown = run_on(
         monkeypatch, capsys, closed_practice,
         "outcomes", "--patient", mrn, "--as", PHYSICIAN, "--password-stdin", "--json",
         stdin=PASSWORD + "\n",
@@ -68,7 +71,7 @@ def test_checkin_add_appears_in_outcomes(
     [vitals] = data["vitals"]
     assert (vitals["systolic"], vitals["diastolic"], vitals["heart_rate"]) == (132, 84, 71)
     assert datetime.fromisoformat(vitals["measured_at"]) == at
-    text = run_in_process(
+    text = run_on(
         monkeypatch, capsys, closed_practice,
         "outcomes", "--patient", mrn, "--as", PHYSICIAN, "--password-stdin",
         stdin=PASSWORD + "\n",
@@ -86,11 +89,11 @@ def test_checkin_add_appears_in_outcomes(
     ],
 )
 def test_checkin_add_refuses_bad_input_and_saves_nothing(
-    closed_practice: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any,
+    closed_practice: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any,
     extra: list[str], words: str,
 ) -> None:
     mrn = add_patient(closed_practice)
-    done = run_in_process(
+    done = run_on(
         monkeypatch, capsys, closed_practice,
         "checkin", "add", "--patient", mrn, "--as", PHYSICIAN, "--password-stdin", *extra,
         stdin=PASSWORD + "\n",
@@ -98,7 +101,7 @@ def test_checkin_add_refuses_bad_input_and_saves_nothing(
     assert done.code != 0
     assert words in done.err.lower() or words in done.err
     assert "Traceback" not in done.err
-    shown = run_in_process(
+    shown = run_on(
         monkeypatch, capsys, closed_practice,
         "outcomes", "--patient", mrn, "--as", PHYSICIAN, "--password-stdin", "--json",
         stdin=PASSWORD + "\n",
@@ -108,10 +111,10 @@ def test_checkin_add_refuses_bad_input_and_saves_nothing(
 
 
 def test_checkin_add_needs_a_physician(
-    closed_practice: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+    closed_practice: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
     mrn = add_patient(closed_practice)
-    done = run_in_process(
+    done = run_on(
         monkeypatch, capsys, closed_practice,
         "checkin", "add", "--patient", mrn, "--as", ADMIN, "--password-stdin",
         "--systolic", "120", "--diastolic", "80",

@@ -1,4 +1,5 @@
-"""``python -m ketadesk outcomes`` as a real subprocess against a real encrypted database."""
+"""``python -m ketadesk outcomes`` as a real subprocess against a real encrypted database and a
+practice server."""
 
 from __future__ import annotations
 
@@ -6,12 +7,20 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from ketadesk.core.checkins import CheckInDraft, SymptomReport
 from ketadesk.core.mrn import format_mrn
 from ketadesk.models.patients import Patient
 from ketadesk.storage.outcomes import outcomes
 from tests.conftest import PASSWORD, PHYSICIAN
 from tests.e2e.cli_runner import run_ketadesk
+
+
+@pytest.fixture
+def practice(practice_on: Any) -> Any:
+    """Each test on a practice file and on a practice server."""
+    return practice_on
 
 
 def add_patient_with_outcomes(practice: Any) -> str:
@@ -55,13 +64,12 @@ def add_patient_with_outcomes(practice: Any) -> str:
 def test_outcomes_json(practice: Any) -> None:
     mrn = add_patient_with_outcomes(practice)
     result = run_ketadesk(
-        "--db",
-        str(practice.path),
+        *practice.db_option,
         "outcomes",
         "--patient",
         mrn.lower(),
         "--as",
-        PHYSICIAN,
+        practice.name_of(PHYSICIAN),
         "--password-stdin",
         "--json",
         stdin=PASSWORD + "\n",
@@ -86,13 +94,12 @@ def test_outcomes_json(practice: Any) -> None:
 def test_outcomes_text_shows_the_urgent_alert(practice: Any) -> None:
     mrn = add_patient_with_outcomes(practice)
     result = run_ketadesk(
-        "--db",
-        str(practice.path),
+        *practice.db_option,
         "outcomes",
         "--patient",
         mrn,
         "--as",
-        PHYSICIAN,
+        practice.name_of(PHYSICIAN),
         "--password-stdin",
         stdin=PASSWORD + "\n",
     )
@@ -105,13 +112,12 @@ def test_outcomes_text_shows_the_urgent_alert(practice: Any) -> None:
 def test_unknown_or_mistyped_mrn_is_one_line_error(practice: Any) -> None:
     for mrn, message in ((format_mrn(999), "No patient has the MRN"), ("KD-00000019", "mistyped")):
         result = run_ketadesk(
-            "--db",
-            str(practice.path),
+            *practice.db_option,
             "outcomes",
             "--patient",
             mrn,
             "--as",
-            PHYSICIAN,
+            practice.name_of(PHYSICIAN),
             "--password-stdin",
             stdin=PASSWORD + "\n",
         )

@@ -1,4 +1,5 @@
-"""``export-plan`` and ``verify-plan`` run as real subprocesses against an encrypted database."""
+"""``export-plan`` and ``verify-plan`` run as real subprocesses against an encrypted database
+and against a practice server."""
 
 from __future__ import annotations
 
@@ -21,6 +22,16 @@ from tests.unit.test_plan_export import (
     set_up_practice,
     sign_everything,
 )
+
+
+@pytest.fixture
+def practice(practice_on: Any) -> Any:
+    """A practice file and a practice server; the longest tests (many processes, each paying
+    Python's start-up) run on the file only."""
+    return practice_on
+
+
+ON_A_FILE_ONLY = pytest.mark.parametrize("practice_on", ["file"], indirect=True)
 
 
 @pytest.fixture
@@ -53,8 +64,8 @@ def _mrn(session: Any, patient_id: int) -> str:
 
 
 def cli(practice: Any, *args: str, user: str = ADMIN, stdin: str = "") -> Any:
-    return run_ketadesk(*args, "--db", str(practice.path), "--as", user, "--password-stdin",
-                        stdin=f"{PASSWORD}\n{stdin}")
+    return run_ketadesk(*args, *practice.db_option, "--as", practice.name_of(user),
+                        "--password-stdin", stdin=f"{PASSWORD}\n{stdin}")
 
 
 def test_export_one_plan_then_verify_it(
@@ -74,6 +85,7 @@ def test_export_one_plan_then_verify_it(
     assert again.returncode == 1 and "already exists" in again.stderr
 
 
+@ON_A_FILE_ONLY
 def test_verify_plan_exits_1_for_a_tampered_plan(
     practice: Any, patients: dict[str, str], tmp_path: Path
 ) -> None:
@@ -107,6 +119,7 @@ def test_a_patient_without_a_signed_protocol_exits_1_with_the_message(
     assert "Traceback" not in result.stderr and not out.exists()
 
 
+@ON_A_FILE_ONLY
 def test_export_all_writes_one_encrypted_plan_per_signed_patient(
     practice: Any, patients: dict[str, str], tmp_path: Path
 ) -> None:
@@ -133,7 +146,7 @@ def test_export_all_writes_one_encrypted_plan_per_signed_patient(
 
 
 def test_bad_arguments_are_refused_in_words(practice: Any, tmp_path: Path) -> None:
-    both = run_ketadesk("export-plan", "--db", str(practice.path), "--as", ADMIN, "--all",
+    both = run_ketadesk("export-plan", *practice.db_option, "--as", ADMIN, "--all",
                         "--patient", "KD-00000018", "--out", str(tmp_path))
     assert both.returncode == 2 and "not allowed with" in both.stderr
     pattern = cli(practice, "export-plan", "--all", "--out", str(tmp_path),
@@ -151,6 +164,7 @@ def _make_review_stale(practice: Any, mrn: str) -> None:
                        dose_text="50 mg", frequency_text="daily")
 
 
+@ON_A_FILE_ONLY
 def test_export_plan_refuses_a_stale_review_unless_a_physician_allows_it(
     practice: Any, patients: dict[str, str], tmp_path: Path
 ) -> None:
@@ -189,5 +203,8 @@ def test_export_plan_refuses_a_stale_review_unless_a_physician_allows_it(
             .where(AuditEvent.action == audit_actions.PLAN_STALE_REVIEW_CONFIRMED)
         ).all()
     assert confirmed_events == [
-        (PHYSICIAN, "plan exported with the interaction review stale; confirmed by a physician")
+        (
+            practice.physician.user_name,
+            "plan exported with the interaction review stale; confirmed by a physician",
+        )
     ]

@@ -106,17 +106,21 @@ def test_server_init_refuses_a_user_name_the_server_already_has_before_changing_
 
 
 def test_commands_not_yet_on_a_server_say_so_and_a_bad_address_is_named(tmp_path):
-    roster = run_ketadesk(
+    backup = run_ketadesk(
         "--db",
         "postgresql://127.0.0.1:5999/ketadesk",
-        "roster",
+        "backup",
+        "--out",
+        str(tmp_path / "b.db"),
         "--as",
         "drlin",
         "--password-stdin",
         stdin="x\n",
     )
-    assert roster.returncode != 0
-    assert "works on a practice database file only, not yet on a practice server" in (roster.stderr)
+    assert backup.returncode != 0
+    assert "'backup' works on a practice database file only, not yet on a practice server" in (
+        backup.stderr
+    )
     with_user = run_ketadesk(
         "server",
         "login",

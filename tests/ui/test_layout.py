@@ -190,6 +190,24 @@ def test_log_in_fits(qtbot, prepared_demo_practice, size):
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_log_in_to_a_practice_server_fits(qtbot, prepared_demo_practice, size):
+    dialog = LoginDialog(
+        prepared_demo_practice,
+        MemorySecretStore(available=True),
+        server_url="postgresql://ketadesk-server.long-practice-name.example.org:5432/ketadesk",
+    )
+    qtbot.addWidget(dialog)
+    dialog.ca_edit.setText("/etc/ketadesk/practice-ca.crt")
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.keyring_available is not None, timeout=5_000)
+    dialog.show_error("Wrong user name or password.")
+    qtbot.wait(20)
+    problems = layout_problems("Log in (server)", dialog, dialog, size)
+    _screenshot(dialog, "Log in (server)", size)
+    assert not problems, "\n".join(problems)
+
+
 @pytest.mark.parametrize("weeks", [3, 8, 30, 104], ids=lambda w: f"{w}-weeks")
 def test_outcome_charts_at_their_smallest_keep_every_label_whole_and_apart(qtbot, weeks):
     """Dense data over short and long spans, markers close together, a reading above the hold

@@ -146,3 +146,43 @@ def test_escape_in_the_log_in_dialog_cancels(qtbot, prepared_practice, tmp_path)
     _when_modal(LoginDialog, press_escape, qtbot)
     assert not flow.start()
     assert flow.window is None
+
+
+def test_the_main_window_is_built_while_the_key_is_derived_and_loaded_after(
+    qtbot, prepared_practice, tmp_path, monkeypatch
+):
+    """Log in builds the main window (no database, no rows, no user) while the key is
+    derived; a wrong password keeps it for the next try; after unlock the same window gets
+    the database, the roster's rows and the user's name."""
+    path = copy_practice(prepared_practice, tmp_path / "db")
+    monkeypatch.setattr(QApplication, "quit", staticmethod(lambda: None))
+    built: list[object] = []
+    flow = SessionFlow(path, MemorySecretStore(available=False))
+
+    def wrong_then_right(dialog: LoginDialog) -> None:
+        _type_and_press_enter(dialog, qtbot, PHYSICIAN, "not my password")
+        window = flow.prepared_window
+        assert window is not None and not window.isVisible()
+        assert not window.context.is_attached
+        assert window.roster.model.rowCount() == 0
+        assert window.roster.count_label.text() == ""  # no query yet
+        assert PHYSICIAN not in window.windowTitle()
+        built.append(window)
+        qtbot.waitUntil(lambda: dialog.error_label.isVisible(), timeout=20_000)
+        assert flow.prepared_window is window  # kept for the next try
+        qtbot.keyClicks(dialog.password_edit, PASSWORD)
+        qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
+
+    _when_modal(LoginDialog, wrong_then_right, qtbot)
+    assert flow.start()
+    window = flow.window
+    assert window is not None and window.isVisible()
+    qtbot.addWidget(window)
+    assert built == [window] and flow.prepared_window is None
+    assert window.context.actor.user_name == PHYSICIAN
+    assert window.context.actor.full_name in window.windowTitle()
+    assert window.roster.model.has_database
+    assert window.roster.count_label.text() == "0 patients"  # asked SQL (an empty practice)
+    qtbot.waitUntil(lambda: window.safety_banner.alerts_seen is not None, timeout=5_000)
+    window.context.ops.wait_for_done()
+    window.context.db.close()

@@ -321,7 +321,8 @@ def test_fast_json_writer_gives_the_librarys_own_document(
     demo_practice_file: Path, tmp_path: Path
 ) -> None:
     """KetaDesk writes bundles with core.fhir_json (the library's serializer is slow); for
-    every patient of the demo practice the document must equal the library's own output."""
+    every patient of the demo practice the document must equal the library's own output (and
+    each resource's elements come in the order the model declares them)."""
     from ketadesk.core.fhir_export_mapping import patient_bundle
     from ketadesk.core.fhir_json import fhir_json_bytes
     from ketadesk.storage.interchange.fhir_export import (
@@ -340,6 +341,12 @@ def test_fast_json_writer_gives_the_librarys_own_document(
         ours = json.loads(fhir_json_bytes(bundle))
         library = json.loads(bundle.model_dump_json(exclude_none=True))
         assert ours == library, snapshot.mrn
+        for entry, written in zip(bundle.entry, ours["entry"], strict=True):
+            # Elements in the order the library's model declares them (FHIR's own order).
+            declared = [info.alias or name
+                        for name, info in type(entry.resource).model_fields.items()]
+            keys = list(written["resource"])[1:]
+            assert keys == sorted(keys, key=declared.index), snapshot.mrn
 
 
 def test_a_stopped_export_keeps_the_complete_bundles_and_audits_the_count(
@@ -501,3 +508,17 @@ def test_a_failing_worker_export_removes_half_written_files_and_reports_the_erro
     assert all(p.name.endswith(".fhir.json") for p in left)
     for path in left:
         Bundle.model_validate_json(path.read_bytes())
+
+
+def test_resource_ids_are_the_standard_name_based_uuids() -> None:
+    """The export names each resource with a version 5 UUID worked out without the uuid
+    module (a million a large export); it must equal the standard one for any name."""
+    import uuid
+
+    from ketadesk.core.fhir_export_mapping import name_uuid
+
+    names = ["", "ketadesk:0f3a:patient:1", "ketadesk:0f3a:questionnaire-panel:48213",
+             "Sørensen ✓", *(f"ketadesk:practice:{kind}:{n}" for kind in ("bp", "hr")
+                            for n in range(0, 5000, 7))]
+    for name in names:
+        assert name_uuid(name) == str(uuid.uuid5(uuid.NAMESPACE_URL, name)), name

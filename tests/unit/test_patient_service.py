@@ -20,6 +20,13 @@ from ketadesk.storage.patients.patient_medications import (
     verify_medication,
 )
 
+
+@pytest.fixture
+def practice(practice_on):
+    """Each test on a practice file and on a practice server (``tests/conftest.py``)."""
+    return practice_on
+
+
 TODAY = date(2026, 3, 15)
 DRAFT = PatientDemographics(
     first_name="Zoë",
@@ -140,14 +147,14 @@ def test_medications_kept_as_typed_and_permissions(practice) -> None:
     with practice.db.session() as s:
         med = add_medication(s, practice.admin, record.id, typed, dose_text="1 mg")
     assert med.entered_text == typed
-    assert med.source == "patient_reported" and med.entered_by == "frontdesk"
+    assert med.source == "patient_reported" and med.entered_by == practice.admin.user_name
     with practice.db.session() as s, pytest.raises(UserFacingError, match="physicians"):
         add_medication(s, practice.admin, record.id, "sertraline", source="verified")
     with practice.db.session() as s, pytest.raises(UserFacingError, match="physicians"):
         verify_medication(s, practice.admin, med.id)
     with practice.db.session() as s:
         verified = verify_medication(s, practice.physician, med.id)
-    assert verified.is_verified and verified.verified_by == "drquill"
+    assert verified.is_verified and verified.verified_by == practice.physician.user_name
     with practice.db.session() as s, pytest.raises(UserFacingError, match="physicians"):
         stop_medication(s, practice.admin, med.id, reason="patient_stopped")
     with practice.db.session() as s:
@@ -200,7 +207,7 @@ def test_vitals_checks_ranges_and_time(practice) -> None:
             weight_kg=70.2,
             now=now,
         )
-    assert (v.systolic, v.diastolic, v.entered_by) == (128, 82, "drquill")
+    assert (v.systolic, v.diastolic, v.entered_by) == (128, 82, practice.physician.user_name)
     with practice.db.session() as s, pytest.raises(UserFacingError, match="swapped"):
         svc.add_vitals(
             s, practice.physician, record.id, measured_at=now, systolic=80, diastolic=120, now=now
@@ -248,13 +255,13 @@ def test_stopping_a_medication_records_who_when_why_and_audits_no_free_text(prac
         )
         stop_medication(s, practice.admin, odd.id, reason="other", note="Lina stopped it")
     assert (stopped.stopped_by, stopped.stopped_at, stopped.stop_reason) == (
-        "frontdesk", moment, "entered_in_error"
+        practice.admin.user_name, moment, "entered_in_error"
     )
     with practice.db.session() as s:
         saved = {m.id: m for m in svc.get_patient_record(s, practice.physician, record.id)
                  .medications}
     assert saved[ativan.id].stop_note == "Pt says never took it; ask Dr Q"
-    assert saved[odd.id].stopped_by == "frontdesk" and not saved[odd.id].is_active
+    assert saved[odd.id].stopped_by == practice.admin.user_name and not saved[odd.id].is_active
     details = [d for a, _, d in audit_rows(practice) if "stopped" in d]
     assert details == [
         "medication stopped: lorazepam (reason: entered in error)",

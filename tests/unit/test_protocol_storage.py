@@ -49,6 +49,13 @@ from ketadesk.storage.protocols.protocol_versions import (
 )
 from ketadesk.storage.security.audit_log import verify_audit
 
+
+@pytest.fixture
+def practice(practice_on):
+    """Each test on a practice file and on a practice server (``tests/conftest.py``)."""
+    return practice_on
+
+
 TODAY = datetime.now(UTC).date()
 SOURCE = "Test practice policy 2026-01 (synthetic)"
 
@@ -374,9 +381,10 @@ def test_protocol_check_reads_the_practice_limits_from_the_database(practice: An
 
     with practice.db.session() as s:
         set_practice_limits(s, practice.physician, full_limits(mg=20.0))
-    args = ("--db", str(practice.path), "protocol", "check", "--template",
+    args = (*practice.db_option, "protocol", "check", "--template",
             "Microdose, sublingual", "--weight-kg", "70")
-    result = run_ketadesk(*args, "--as", PHYSICIAN, "--password-stdin", stdin=PASSWORD + "\n")
+    result = run_ketadesk(*args, "--as", practice.name_of(PHYSICIAN), "--password-stdin",
+                          stdin=PASSWORD + "\n")
     assert result.returncode == 1, result.stderr
     assert "Dose 25 mg exceeds the practice maximum of 20 mg for sublingual." in result.stdout
     assert "has not set" not in result.stdout

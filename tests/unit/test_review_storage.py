@@ -29,6 +29,13 @@ from ketadesk.storage.reviews.interaction_reviews import (
     sign_review,
 )
 
+
+@pytest.fixture
+def practice(practice_on):
+    """Each test on a practice file and on a practice server (``tests/conftest.py``)."""
+    return practice_on
+
+
 NOW = datetime.now(UTC)
 
 
@@ -100,7 +107,7 @@ def test_no_review_then_current_after_signing(practice, patient_id) -> None:
     status = status_of(practice, patient_id)
     assert status.state == "current"
     assert status.review_id == signed.review_id
-    assert status.signed_by == "drquill"
+    assert status.signed_by == practice.physician.user_name
     assert status.signed_by_full_name == "Dr. Rowan Quill"
     assert status.stale_reason is None
     assert [line.entered_as for line in signed.medication_lines] == ["Ativan 1 mg bid"]
@@ -357,7 +364,7 @@ def test_signing_and_decisions_are_audited_without_clinical_text(practice, patie
     assert actions[-1] == audit_actions.INTERACTION_REVIEW_SIGNED
     signed_event = events[-1]
     assert f"review {signed.review_id}" in signed_event.detail
-    assert signed_event.user_name == "drquill"
+    assert signed_event.user_name == practice.physician.user_name
     for event in events:
         text = event.detail.casefold()
         for clinical in ("ativan", "lorazepam", "anxiety", "watch sedation", "zoë"):

@@ -12,10 +12,11 @@ from ketadesk.storage.demo.demo_data import populate_demo_patients
 from ketadesk.storage.roster import roster_query as rq
 
 
-@pytest.fixture
-def roster(practice):
+def _with_patients(practice):
     with practice.db.session() as s:
-        populate_demo_patients(s, 300, entered_by="drquill", today=date(2026, 3, 15))
+        populate_demo_patients(
+            s, 300, entered_by=practice.physician.user_name, today=date(2026, 3, 15)
+        )
         # Known rows to search for.
         s.execute(
             update(Patient)
@@ -33,6 +34,18 @@ def roster(practice):
             )
         )
     return practice
+
+
+@pytest.fixture
+def roster(practice_on):
+    """300 demo patients and patient 7 to find, on a practice file and on a practice server."""
+    return _with_patients(practice_on)
+
+
+@pytest.fixture
+def file_roster(practice):
+    """The same on a practice file only (its FTS5 indexes and SQLite's locks)."""
+    return _with_patients(practice)
 
 
 def ids(practice, text="", **kw):
@@ -127,9 +140,10 @@ def test_registered_column_and_filter(roster) -> None:
         rq.register_column(rq.RosterColumn("mrn", "MRN", lambda: literal(1)))
 
 
-def test_index_rebuilt_when_triggers_went_missing(roster) -> None:
+def test_index_rebuilt_when_triggers_went_missing(file_roster) -> None:
     from sqlalchemy import text
 
+    roster = file_roster
     with roster.db.session() as s:
         rq.ensure_search_index(s)
         s.execute(text("DROP TRIGGER patients_search_au2"))
@@ -152,11 +166,12 @@ def clinical_columns():
 
 
 @pytest.fixture
-def clinical(practice, clinical_columns):
+def clinical(practice_on, clinical_columns):
     from ketadesk.storage.demo import demo_outcomes, demo_protocols, demo_reviews
 
+    practice = practice_on
     with practice.db.session() as s:
-        populate_demo_patients(s, 80, entered_by="drquill")
+        populate_demo_patients(s, 80, entered_by=practice.physician.user_name)
     demo_reviews.populate(practice.db, practice.physician)
     demo_protocols.populate(practice.db, practice.physician)
     demo_outcomes.populate(practice.db, practice.physician)

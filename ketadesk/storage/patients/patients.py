@@ -37,6 +37,7 @@ from ketadesk.core.permissions import Actor, Permission, require
 from ketadesk.core.search_text import fold_for_search
 from ketadesk.models.patients import (
     PATIENT_STATUSES,
+    STATUS_LABELS,
     Patient,
     PatientAllergy,
     PatientCondition,
@@ -67,12 +68,6 @@ from ketadesk.storage.security.audit_log import record_event
 # A clock a few minutes fast on another workstation must not block recording vitals.
 FUTURE_TOLERANCE = timedelta(minutes=10)
 
-STATUS_LABELS = {
-    "screening": "Screening",
-    "active": "Active",
-    "paused": "Paused",
-    "discharged": "Discharged",
-}
 SOURCE_LABELS = {"patient_reported": "Patient-reported", "verified": "Verified"}
 
 

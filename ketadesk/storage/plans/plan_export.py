@@ -76,7 +76,7 @@ from ketadesk.storage.security.audit_log import record_event
 from ketadesk.storage.security.password_rules import check_new_password
 
 if TYPE_CHECKING:
-    from ketadesk.storage.security.database import PracticeDatabase
+    from ketadesk.storage.security.open_practice import OpenPractice
 
 __all__ = [
     "CALENDAR_WEEKS_KEY",
@@ -183,7 +183,7 @@ def record_plan_exports(
 
 
 def check_pdf_password(
-    database: PracticeDatabase, actor: Actor, password: str | None
+    database: OpenPractice, actor: Actor, password: str | None
 ) -> None:
     """A PDF password follows the same strength rule as a log-in password (None = no
     password, allowed)."""
@@ -196,7 +196,7 @@ def check_pdf_password(
 
 
 def export_plans(
-    database: PracticeDatabase,
+    database: OpenPractice,
     actor: Actor,
     patient_ids: Sequence[int] | None,
     folder: Path,
@@ -241,7 +241,7 @@ def export_plans(
 
 
 def export_plan_to_file(
-    database: PracticeDatabase,
+    database: OpenPractice,
     actor: Actor,
     patient_id: int,
     path: Path,
@@ -258,7 +258,10 @@ def export_plan_to_file(
     ``allow_stale_review`` (then audited).
     """
     path = check_output_path(
-        Path(path), protected_databases=[database.path], overwrite=overwrite, what="plan"
+        Path(path),
+        protected_databases=[] if database.path is None else [database.path],
+        overwrite=overwrite,
+        what="plan",
     )
     check_pdf_password(database, actor, password)
     with database.session() as session:
@@ -285,7 +288,7 @@ def export_plan_to_file(
 
 
 def export_draft_preview(
-    database: PracticeDatabase, actor: Actor, patient_id: int, path: Path
+    database: OpenPractice, actor: Actor, patient_id: int, path: Path
 ) -> Path:
     """Write a watermarked draft preview (physicians only) to ``path``; audited, never
     recorded as a plan and never verifiable."""

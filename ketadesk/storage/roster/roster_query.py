@@ -36,7 +36,6 @@ from weakref import WeakSet
 
 from sqlalchemy import (
     ColumnElement,
-    Date,
     Engine,
     String,
     and_,
@@ -54,6 +53,7 @@ from sqlalchemy.sql import Select
 from ketadesk.core.search_text import SearchQuery, parse_search_query
 from ketadesk.models.patients import PATIENT_STATUSES, Patient
 from ketadesk.models.roster_status import PatientRosterStatus
+from ketadesk.storage.roster.roster_sql import is_server, unindexed
 from ketadesk.storage.roster.roster_status import require_writable
 
 NAME_INDEX = "patient_name_fts"
@@ -167,7 +167,8 @@ def ensure_search_index(session: Session) -> bool:
     engine = session.get_bind().engine
     if engine in _indexed_engines:
         return False
-    built = build_search_index(session)
+    # A server's trigram indexes are made with its schema (``roster_sql``), not here.
+    built = False if is_server(session) else build_search_index(session)
     _indexed_engines.add(engine)
     return built
 
@@ -442,8 +443,8 @@ def _set_conditions(query: SearchQuery, *, walk: bool) -> list[ColumnElement[boo
 
 # Unary plus: the same value, but SQLite will not use an index for it, so a broad search
 # walks the sort index (and stops after the page) instead of collecting every match first.
-_MRN_VALUE = literal_column("+patients.mrn", String)
-_EXTERNAL_ID_VALUE = literal_column("+patients.external_id", String)
+_MRN_VALUE: ColumnElement[str] = unindexed(Patient.mrn)
+_EXTERNAL_ID_VALUE: ColumnElement[str] = unindexed(Patient.external_id)
 
 
 def _row_conditions(query: SearchQuery) -> list[ColumnElement[bool]]:
@@ -451,12 +452,14 @@ def _row_conditions(query: SearchQuery) -> list[ColumnElement[bool]]:
     rows stops after one page, where looking every match up in an FTS index first (then
     sorting them) reads all of them."""
     conditions: list[ColumnElement[bool]] = []
-    words = " " + Patient.first_name_folded + " " + Patient.last_name_folded
+    # The space is literal SQL, so the expression is the one the server's trigram index holds.
+    space = literal_column("' '", String)
+    words = space + Patient.first_name_folded + space + Patient.last_name_folded
     for term in query.name_terms:  # folded terms are letters and digits: nothing to escape
         conditions.append(words.like(f"% {term}%"))
     alternatives: list[ColumnElement[bool]] = []
     if query.dob is not None:
-        alternatives.append(literal_column("+patients.dob", Date) == query.dob)
+        alternatives.append(unindexed(Patient.dob) == query.dob)
     if query.phone_digits:
         alternatives.append(Patient.phone_digits.contains(query.phone_digits, autoescape=True))
     if query.mrn_prefix:
@@ -510,6 +513,14 @@ def candidate_estimate(session: Session, query: SearchQuery, cap: int) -> int:
     return min(cap + 1, sum(found)) if query.digits_only else min(found)
 
 
+def _row_estimate(session: Session, query: SearchQuery, cap: int) -> int:
+    """On a server: the search's matches counted up to ``cap + 1`` by testing rows."""
+    conditions = _row_conditions(query)
+    if query.is_empty or not conditions:
+        return cap + 1
+    return int(session.execute(_capped(select(Patient.id).where(*conditions), cap)).scalar_one())
+
+
 def _estimate_is_exact(query: SearchQuery) -> bool:
     """True when ``candidate_estimate`` counted exactly the search's matches: one index
     answered it (a name search, or a single reading of the digits)."""
@@ -542,8 +553,10 @@ def count_roster(
     (more than ``cap``: counting stops there). ``strategy``: see ``search_strategy``."""
     ensure_search_index(session)
     _prepare_extras(session, roster_filter, columns=False)
+    if is_server(session):
+        strategy = ROWS  # no FTS5 indexes on a server
     query = parse_search_query(roster_filter.search_text)
-    only_names = query.name_terms and not (
+    only_names = not is_server(session) and query.name_terms and not (
         query.dob
         or query.mrn_prefix
         or query.mrn_suffix
@@ -617,6 +630,9 @@ def search_strategy(
     """How to run this search (``LOOKUP``, ``WALK`` or ``ROWS``) and the estimate it rests
     on (matches of the search alone, counted up to ``cap + 1``)."""
     query = parse_search_query(roster_filter.search_text)
+    if is_server(session):
+        # No FTS5 on a server: every search tests rows (the trigram indexes answer the LIKEs).
+        return ROWS, _row_estimate(session, query, cap)
     estimate = candidate_estimate(session, query, cap)
     if estimate > cap:
         return ROWS, estimate
@@ -673,6 +689,8 @@ def fetch_roster_page(
     _prepare_extras(session, roster_filter, columns=True)
     if strategy is None:
         strategy, _estimate = search_strategy(session, roster_filter)
+    elif is_server(session):
+        strategy = ROWS  # no FTS5 indexes on a server
     statement = page_ids_statement(
         roster_filter, sort, ascending, offset, limit, strategy=strategy
     )
@@ -752,3 +770,21 @@ def query_roster(
     if count_cap is not None and total > count_cap:
         return RosterResult(count_cap, tuple(rows), total_is_lower_bound=True, strategy=strategy)
     return RosterResult(total, tuple(rows), strategy=strategy)
+
+
+def warm_up_roster_sql() -> None:
+    """Compile the statements of the roster's first page once, with no database: SQLAlchemy
+    builds its compiler dispatch and ORM compile state once per process (≈ 20-30 ms the
+    first time), so the app does it while the key is derived and the first page after
+    unlock only pays its own engine's compile. Reads and writes nothing."""
+    from sqlalchemy.dialects import sqlite
+
+    dialect = sqlite.dialect()
+    everyone = RosterFilter()
+    statements: list[Any] = [
+        page_ids_statement(everyone, RosterSort.NAME, True, 0, DEFAULT_PAGE_SIZE),
+        rows_statement([0]),
+        select(func.count()).select_from(Patient),
+    ]
+    for statement in statements:
+        statement.compile(dialect=dialect)

@@ -5,6 +5,10 @@ KetaDesk password, so logging in *is* connecting: the server checks the password
 statement afterwards runs with that user's grants (``practice_grants``). The same models and
 services as on a file practice run on the sessions given out here.
 
+``ServerPractice`` answers what the app and the everyday commands ask of an open practice
+(``session``, ``read_session``, ``lock``, ``unlock_again``, ``verify_audit_trail``...) as
+``PracticeDatabase`` does for a file, so the same screens and commands run on either.
+
 Not yet on a server (file practices only): key slots and recovery keys, per-user signing keys
 (events are written unsigned), failed-attempt back-off (the server's own log records refused
 log-ins), visit packs, backup and restore.
@@ -23,12 +27,16 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ketadesk.core import audit_actions
+from ketadesk.core.audit_chain import ChainVerdict
 from ketadesk.core.display_names import check_full_name
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Actor, Permission, Role, require
 from ketadesk.models.practice import PracticeMeta
 from ketadesk.models.users import User
-from ketadesk.storage.security.audit_log import record_event
+from ketadesk.storage.roster.roster_sql import SERVER_SEARCH_INDEXES
+from ketadesk.storage.security.audit_log import record_event, verify_audit
+from ketadesk.storage.security.audit_signatures import DATABASE_ID_KEY, SignatureReport
+from ketadesk.storage.security.content_signatures import ContentSignatureCheck
 from ketadesk.storage.security.database import actor_from_user, check_user_name
 from ketadesk.storage.security.keyslots import WRONG_CREDENTIALS
 from ketadesk.storage.security.migrate import PACKAGED_HEAD, current_revision, upgrade_to_head
@@ -83,6 +91,39 @@ def _scram_verifier(engine: Engine, user_name: str, password: str) -> str:
         raw.close()
 
 
+def _connect_as(
+    address: ServerAddress, ca_certificate: Path, user_name: str, password: str
+) -> tuple[Engine, Actor]:
+    """An engine logged in as ``user_name`` (the server checks the password) and who they are
+    in the practice; a wrong password, a removed user or another server is refused in words."""
+    if not ca_certificate.is_file():
+        raise UserFacingError(
+            f"The practice certificate {ca_certificate} is missing; it is installed once "
+            "per workstation and needed to check the server is the practice's."
+        )
+    engine = create_server_engine(address, user_name, password, ca_certificate)
+    _connect_or_explain(engine, address, user_name)
+    try:
+        revision = current_revision(engine)
+        if revision != PACKAGED_HEAD:
+            raise UserFacingError(
+                f"The practice database on {address.host} is at schema {revision}, and "
+                f"this KetaDesk needs {PACKAGED_HEAD}. Ask whoever runs the server to "
+                "upgrade it, or use the matching KetaDesk version."
+            )
+        with Session(engine) as session:
+            user = session.execute(
+                select(User).where(User.user_name == user_name)
+            ).scalar_one_or_none()
+            if user is None or not user.is_active:
+                raise UserFacingError(WRONG_CREDENTIALS)
+            actor = actor_from_user(user)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine, actor
+
+
 @dataclass(frozen=True)
 class ServerPracticeCreated:
     actor: Actor
@@ -92,11 +133,22 @@ class ServerPracticeCreated:
 class ServerPractice:
     """A practice on a server, open as one user (their own database role)."""
 
-    def __init__(self, address: ServerAddress, engine: Engine, actor: Actor) -> None:
+    # What ``PracticeDatabase`` has and a server practice has not (yet).
+    visit_pack = None
+    path: Path | None = None  # no database file on this workstation
+
+    def __init__(
+        self, address: ServerAddress, engine: Engine, actor: Actor, ca_certificate: Path
+    ) -> None:
         self.address = address
         self.engine = engine
         self.actor = actor
+        self.ca_certificate = ca_certificate
+        self._locked = False
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        with Session(engine) as session:
+            stored = session.get(PracticeMeta, "database_id")
+        self.database_id = "" if stored is None else stored.value
 
     # --- creating ----------------------------------------------------------------------------
     @staticmethod
@@ -138,6 +190,8 @@ class ServerPractice:
                 apply_practice_grants(connection)
                 apply_signed_record_guards(connection)
                 apply_clinical_column_guards(connection)
+                for statement in SERVER_SEARCH_INDEXES:
+                    connection.exec_driver_sql(statement)
                 connection.exec_driver_sql(
                     f"CREATE ROLE \"{user_name}\" LOGIN PASSWORD '{verifier}' "
                     "IN ROLE ketadesk_physician, ketadesk_user_manager"
@@ -174,32 +228,8 @@ class ServerPractice:
         cls, address: ServerAddress, ca_certificate: Path, user_name: str, password: str
     ) -> ServerPractice:
         """Connect as ``user_name``: the server checks the password (SCRAM over TLS)."""
-        if not ca_certificate.is_file():
-            raise UserFacingError(
-                f"The practice certificate {ca_certificate} is missing; it is installed once "
-                "per workstation and needed to check the server is the practice's."
-            )
-        engine = create_server_engine(address, user_name, password, ca_certificate)
-        _connect_or_explain(engine, address, user_name)
-        try:
-            revision = current_revision(engine)
-            if revision != PACKAGED_HEAD:
-                raise UserFacingError(
-                    f"The practice database on {address.host} is at schema {revision}, and "
-                    f"this KetaDesk needs {PACKAGED_HEAD}. Ask whoever runs the server to "
-                    "upgrade it, or use the matching KetaDesk version."
-                )
-            with Session(engine) as session:
-                user = session.execute(
-                    select(User).where(User.user_name == user_name)
-                ).scalar_one_or_none()
-                if user is None or not user.is_active:
-                    raise UserFacingError(WRONG_CREDENTIALS)
-                actor = actor_from_user(user)
-        except BaseException:
-            engine.dispose()
-            raise
-        practice = cls(address, engine, actor)
+        engine, actor = _connect_as(address, ca_certificate, user_name, password)
+        practice = cls(address, engine, actor, ca_certificate)
         with practice.session() as session:
             record_event(session, actor, audit_actions.LOGIN)
         return practice
@@ -208,7 +238,9 @@ class ServerPractice:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One session per user action: commits on success, rolls back on any error."""
+        self._refuse_when_locked()
         session = self._sessions()
+        session.info[DATABASE_ID_KEY] = self.database_id
         try:
             session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _WRITE_LOCK_ID})
             yield session
@@ -299,5 +331,86 @@ class ServerPractice:
                 session, self.actor, audit_actions.USER_REMOVED, detail=f"user {user_name}"
             )
 
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session that only reads (a search keystroke): a read-only transaction that takes
+        no write lock; always rolled back at the end."""
+        self._refuse_when_locked()
+        session = self._sessions()
+        try:
+            session.execute(text("SET TRANSACTION READ ONLY"))
+            yield session
+        finally:
+            session.rollback()
+            session.close()
+
+    def _refuse_when_locked(self) -> None:
+        if self._locked:
+            raise UserFacingError("The practice is locked on this workstation; log in again.")
+
+    # --- lock, re-authenticate, close -------------------------------------------------------
+    @property
+    def is_locked(self) -> bool:
+        return self._locked
+
+    def lock(self, actor: Actor) -> None:
+        """Record the lock, then close every connection (the password is not kept)."""
+        if self._locked:
+            return
+        try:
+            with self.session() as session:
+                record_event(session, actor, audit_actions.LOCK)
+        finally:
+            self._locked = True
+            self.engine.dispose()
+
+    def unlock_again(self, user_name: str, password: str) -> Actor:
+        """Log in again after a lock (the same or another user: "switch user"): the server
+        checks the password, and the connections are that user's from now on."""
+        engine, actor = _connect_as(self.address, self.ca_certificate, user_name, password)
+        self.engine.dispose()
+        self.engine, self.actor = engine, actor
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._locked = False
+        with self.session() as session:
+            record_event(session, actor, audit_actions.UNLOCK)
+        return actor
+
+    def wait_for_page_check(self) -> None:
+        """Nothing to wait for: the server checks its own pages (a file practice checks its
+        file after log-in)."""
+
+    def signer(self) -> None:
+        """No per-user signing keys on a server yet: events and signatures are unsigned."""
+        return None
+
+    # --- the audit trail ---------------------------------------------------------------------
+    def verify_audit_trail(self) -> ChainVerdict:
+        """The whole hash chain, read from the server (events there are not signed yet)."""
+        with self.read_session() as session:
+            return verify_audit(session)
+
+    def check_whole_audit_trail(self, actor: Actor) -> ChainVerdict:
+        """The background walk after log-in; a broken chain is recorded as at log-in."""
+        verdict = self.verify_audit_trail()
+        if not verdict.is_intact:
+            with self.session() as session:
+                record_event(
+                    session,
+                    actor,
+                    audit_actions.AUDIT_CHECK_FAILED,
+                    detail=verdict.describe()[:200],
+                )
+        return verdict
+
+    def audit_signatures(self) -> SignatureReport:
+        """Nothing to check: events on a server are not signed yet (``verify-audit`` says so)."""
+        return SignatureReport()
+
+    def content_signatures(self) -> list[ContentSignatureCheck]:
+        """None: physicians' signatures over content need per-user keys, not on a server yet."""
+        return []
+
     def close(self) -> None:
+        self._locked = True
         self.engine.dispose()

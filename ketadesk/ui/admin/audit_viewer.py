@@ -204,7 +204,9 @@ class AuditViewer(QWidget):
         # The save dialog already asked before replacing a file; the database's own files
         # and devices are still refused.
         target = check_output_path(
-            Path(path), protected_databases=[self.context.db.path], overwrite=True,
+            Path(path),
+            protected_databases=[p for p in [self.context.db.path] if p is not None],
+            overwrite=True,
             what="audit export",
         )
         handle = io.StringIO(newline="")

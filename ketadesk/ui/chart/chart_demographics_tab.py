@@ -25,11 +25,9 @@ from ketadesk.core.demographics import (
 )
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.measurements import cm_to_in, kg_to_lb, parse_height, parse_weight
+from ketadesk.models.patients import STATUS_LABELS
 from ketadesk.storage.patients.patient_records import (
     PatientRecord,
-)
-from ketadesk.storage.patients.patients import (
-    STATUS_LABELS,
 )
 from ketadesk.ui.common.date_entry import DateEntry, date_text
 from ketadesk.ui.common.forms import FieldSpec, FormFields

@@ -30,7 +30,8 @@ class InterchangeActions:
         for action in (self.export_patient_action, self.export_all_action, self.import_action):
             menu.addAction(action)
         self._connect_signals()
-        self.update_enabled()
+        if window.context.is_attached:  # else the window's ``load`` calls it
+            self.update_enabled()
 
     def _connect_signals(self) -> None:
         self.export_patient_action.triggered.connect(self.export_current_patient)

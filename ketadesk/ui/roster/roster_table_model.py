@@ -17,7 +17,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon
 from PySide6.QtWidgets import QApplication, QStyle
 
-from ketadesk.storage.patients.patients import STATUS_LABELS
+from ketadesk.models.patients import STATUS_LABELS
 from ketadesk.storage.roster import roster_columns as rc
 from ketadesk.storage.roster.roster_query import (
     COUNT_CAP,
@@ -29,6 +29,7 @@ from ketadesk.storage.roster.roster_query import (
     prepare_roster,
     query_roster,
     visible_columns,
+    warm_up_roster_sql,
 )
 from ketadesk.storage.security.database import PracticeDatabase
 from ketadesk.storage.visits.visit_leases import VisitMarker, patients_on_visit
@@ -141,9 +142,12 @@ class RosterTableModel(QAbstractTableModel):
     the built-in ones. ``PatientIdRole`` gives the patient id; ``SortKeyRole`` a sortable value.
     """
 
-    def __init__(self, db: PracticeDatabase, page_size: int = DEFAULT_PAGE_SIZE) -> None:
+    def __init__(
+        self, db: PracticeDatabase | None, page_size: int = DEFAULT_PAGE_SIZE
+    ) -> None:
+        """``db`` None: a model with no rows (built before unlock) until ``attach``."""
         super().__init__()
-        self._db = db
+        self._db_or_none = db
         self._page_size = page_size
         self.count_cap: int | None = COUNT_CAP  # broad searches are counted up to this
         self._filter = RosterFilter()
@@ -167,8 +171,31 @@ class RosterTableModel(QAbstractTableModel):
         self._no_values: tuple[None, ...] = ()
         self._fetching = False  # fetchMore re-entered from a rowsInserted slot must do nothing
         self._on_visit: dict[int, VisitMarker] = {}  # patients on a visit laptop, by id
+        # Made once, with the model (built while the key is derived): the first paint of the
+        # rows makes no brush, font or icon (and PySide6 sets up their types then, not now).
+        self._on_visit_brush = QBrush(_ON_VISIT)
+        self._urgent_brush = QBrush(_URGENT)
+        self._attention_brush = QBrush(_ATTENTION)
+        _bold_font()
+        self._warning_icon()
+        if db is None:  # built while the key is derived: the first page's SQL compiled once
+            warm_up_roster_sql()
 
     # --- queries -----------------------------------------------------------------------
+    @property
+    def has_database(self) -> bool:
+        return self._db_or_none is not None
+
+    def attach(self, db: PracticeDatabase) -> None:
+        """The database to read (a model made before unlock); ``refresh`` loads the rows."""
+        self._db_or_none = db
+
+    @property
+    def _db(self) -> PracticeDatabase:
+        if self._db_or_none is None:
+            raise RuntimeError("the roster has no database yet")
+        return self._db_or_none
+
     @property
     def roster_filter(self) -> RosterFilter:
         return self._filter
@@ -353,7 +380,7 @@ class RosterTableModel(QAbstractTableModel):
         if role == _FOREGROUND:
             cells = tuple(self._foreground(row, k) if k else None for k in keys)
             if on_visit:
-                cells = _with(cells, _STATUS_COLUMN, QBrush(_ON_VISIT))
+                cells = _with(cells, _STATUS_COLUMN, self._on_visit_brush)
             return cells
         if role == _TOOLTIP:
             # A column too narrow for its text elides it; the tooltip always has it whole.
@@ -393,11 +420,11 @@ class RosterTableModel(QAbstractTableModel):
     def _foreground(self, row: RosterRow, key: str) -> QBrush | None:
         # Colour repeats what the words say; it never carries the meaning alone.
         if key == rc.SAFETY_ALERT and row.extras.get(rc.SAFETY_ALERT):
-            return QBrush(_URGENT)
+            return self._urgent_brush
         if key == rc.NEXT_CHECKIN_DUE and row.extras.get(rc.OVERDUE_DAYS):
-            return QBrush(_ATTENTION)
+            return self._attention_brush
         if key == rc.REVIEW_STATUS and row.extras.get(rc.REVIEW_STATUS) == "stale":
-            return QBrush(_ATTENTION)
+            return self._attention_brush
         return None
 
     def _display(self, row: RosterRow, column: int) -> str | None:

@@ -3,11 +3,15 @@ unacknowledged PHQ-9 item 9 answer, or a home dose outside the protocol's safety
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from ketadesk.storage.outcomes.outcomes import OpenSafetyAlerts, open_safety_alert_kinds
 from ketadesk.ui.common.context import AppContext
+
+if TYPE_CHECKING:
+    from ketadesk.storage.outcomes.outcomes import OpenSafetyAlerts
 
 CRISIS_LINE_TEXT = "988 Suicide & Crisis Lifeline: call or text 988"
 
@@ -90,6 +94,10 @@ class SafetyBanner(QFrame):
         db = self._context.db
 
         def load() -> OpenSafetyAlerts:
+            # Imported here, on the worker: the outcomes modules are not needed to show
+            # the roster, and loading them on the GUI thread would delay its first paint.
+            from ketadesk.storage.outcomes.outcomes import open_safety_alert_kinds
+
             with db.session() as session:
                 return open_safety_alert_kinds(session)
 

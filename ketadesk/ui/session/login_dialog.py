@@ -1,19 +1,30 @@
-"""Log in: user name and password, then the database is unlocked off the GUI thread."""
+"""Log in: user name and password, then the database is unlocked off the GUI thread.
+
+The practice is this computer's database file, or a practice server (PostgreSQL): the server's
+address and the practice certificate it is checked with are remembered per workstation in
+QSettings (never a password); logging in to a server is connecting as the user's own role.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
+    QButtonGroup,
     QCheckBox,
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -25,17 +36,33 @@ from ketadesk.ui.common.dialog_parts import make_enter_press
 from ketadesk.ui.common.ops import OpRunner
 
 if TYPE_CHECKING:
+    from ketadesk.core.audit_chain import ChainVerdict
+    from ketadesk.core.permissions import Actor
     from ketadesk.storage.security.database import PracticeDatabase, UnlockOutcome
+    from ketadesk.storage.server.server_practice import ServerPractice
+
+# QSettings keys of the practice server this workstation uses (never a password).
+SERVER_SETTINGS = "practice_server"
+DEFAULT_SERVER_PORT = 5432
 
 
 class LoginDialog(QDialog):
-    """Asks for a user name and password; on success ``database`` and ``outcome`` are set."""
+    """Asks for a user name and password; on success ``database`` (the file or the server
+    practice), ``actor`` and, on a file, ``outcome`` are set.
+
+    ``server_url`` (``--db postgresql://…``) opens it with the practice server chosen and that
+    address filled in."""
 
     logged_in = Signal()
     unlock_started = Signal()  # the key is being derived: a moment to prepare the next screen
 
     def __init__(
-        self, db_path: Path, secret_store: SecretStore, parent: QWidget | None = None
+        self,
+        db_path: Path,
+        secret_store: SecretStore,
+        parent: QWidget | None = None,
+        *,
+        server_url: str | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"{APP_NAME} — log in")
@@ -43,13 +70,18 @@ class LoginDialog(QDialog):
         self._db_path = db_path
         self._secrets = secret_store
         self._ops = OpRunner(self)
-        self.database: PracticeDatabase | None = None
+        self.database: PracticeDatabase | ServerPractice | None = None
         self.outcome: UnlockOutcome | None = None
+        self.actor: Actor | None = None
 
         title = QLabel(f"<h2>{APP_NAME}</h2>")
-        where = QLabel(f"Practice database: {db_path.name}")
-        where.setToolTip(str(db_path))
-        where.setStyleSheet("color: palette(mid);")
+        self.file_choice = QRadioButton(f"This computer's practice file ({db_path.name})")
+        self.file_choice.setToolTip(str(db_path))
+        self.server_choice = QRadioButton("Practice server")
+        self._choices = QButtonGroup(self)
+        self._choices.addButton(self.file_choice)
+        self._choices.addButton(self.server_choice)
+        self._make_server_fields()
         self.user_edit = QLineEdit()
         self.user_edit.setAccessibleName("User name")
         self.user_edit.setAutoFillBackground(True)
@@ -76,6 +108,19 @@ class LoginDialog(QDialog):
         self.error_label.hide()
 
         form = QFormLayout()
+        self.form = form
+        # The server's rows (hidden for a file) share the columns of the user's rows.
+        self._server_rows = []
+        for text, field in (
+            ("&Server", self.host_edit),
+            ("P&ort", self.port_spin),
+            ("&Database", self.database_edit),
+            ("&Certificate", self.certificate_row),
+        ):
+            label = QLabel(text)
+            label.setBuddy(self.ca_edit if field is self.certificate_row else field)
+            form.addRow(label, field)
+            self._server_rows.append(field)
         form.addRow("&User name", self.user_edit)
         form.addRow("&Password", self.password_edit)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
@@ -84,25 +129,132 @@ class LoginDialog(QDialog):
 
         layout = QVBoxLayout(self)
         layout.addWidget(title)
-        layout.addWidget(where)
+        layout.addWidget(self.file_choice)
+        layout.addWidget(self.server_choice)
         layout.addLayout(form)
         layout.addWidget(self.remember_box)
         layout.addWidget(self.keyring_note)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
+        self._load_server_settings(server_url)
+        self.setTabOrder(self.file_choice, self.server_choice)
+        self.setTabOrder(self.server_choice, self.host_edit)
+        self.setTabOrder(self.host_edit, self.port_spin)
+        self.setTabOrder(self.port_spin, self.database_edit)
+        self.setTabOrder(self.database_edit, self.ca_edit)
+        self.setTabOrder(self.ca_edit, self.ca_button)
+        self.setTabOrder(self.ca_button, self.user_edit)
+        self.setTabOrder(self.user_edit, self.password_edit)
+        self.setTabOrder(self.password_edit, self.remember_box)
         self._connect_signals()
+        self.user_edit.setFocus()
+
+    def _make_server_fields(self) -> None:
+        self.host_edit = QLineEdit()
+        self.host_edit.setAccessibleName("Server")
+        self.host_edit.setPlaceholderText("server name or address")
+        self.port_spin = QSpinBox()
+        self.port_spin.setRange(1, 65535)
+        self.port_spin.setValue(DEFAULT_SERVER_PORT)
+        self.port_spin.setAccessibleName("Port")
+        self.port_spin.setMaximumWidth(110)
+        self.database_edit = QLineEdit("ketadesk")
+        self.database_edit.setAccessibleName("Database")
+        self.ca_edit = QLineEdit()
+        self.ca_edit.setAccessibleName("Practice certificate")
+        self.ca_edit.setPlaceholderText("the practice's ca.crt on this computer")
+        self.ca_button = QPushButton("Choose…")
+        self.ca_button.setAccessibleName("Choose the practice certificate")
+        self.certificate_row = QWidget()
+        certificate = QHBoxLayout(self.certificate_row)
+        certificate.setContentsMargins(0, 0, 0, 0)
+        certificate.addWidget(self.ca_edit, 1)
+        certificate.addWidget(self.ca_button)
 
     def _connect_signals(self) -> None:
         self.buttons.accepted.connect(self.try_login)
         self.buttons.rejected.connect(self.reject)
+        self.server_choice.toggled.connect(self._show_choice)
+        self.ca_button.clicked.connect(self._choose_certificate)
+        for edit in (self.host_edit, self.database_edit, self.ca_edit):
+            edit.returnPressed.connect(self.try_login)
         self._ops.run(self._secrets.availability, self._keyring_checked)
+
+    # --- the practice server -------------------------------------------------------------------
+    @property
+    def uses_server(self) -> bool:
+        return self.server_choice.isChecked()
+
+    def _load_server_settings(self, server_url: str | None) -> None:
+        settings = QSettings()
+        settings.beginGroup(SERVER_SETTINGS)
+        self.host_edit.setText(str(settings.value("host", "") or ""))
+        self.port_spin.setValue(int(settings.value("port", DEFAULT_SERVER_PORT) or 5432))
+        self.database_edit.setText(str(settings.value("database", "ketadesk") or "ketadesk"))
+        self.ca_edit.setText(str(settings.value("ca_certificate", "") or ""))
+        chosen = str(settings.value("chosen", "false")).lower() == "true"
+        settings.endGroup()
+        if server_url:
+            chosen = True
+            try:
+                from ketadesk.storage.server.server_engine import parse_server_url
+
+                address = parse_server_url(server_url)
+            except UserFacingError as error:
+                self.show_error(error.message)
+            else:
+                self.host_edit.setText(address.host)
+                self.port_spin.setValue(address.port)
+                self.database_edit.setText(address.database)
+        (self.server_choice if chosen else self.file_choice).setChecked(True)
+        self._show_choice()
+
+    def _save_server_settings(self) -> None:
+        settings = QSettings()
+        settings.beginGroup(SERVER_SETTINGS)
+        settings.setValue("chosen", self.uses_server)
+        if self.uses_server:
+            settings.setValue("host", self.host_edit.text().strip())
+            settings.setValue("port", self.port_spin.value())
+            settings.setValue("database", self.database_edit.text().strip())
+            settings.setValue("ca_certificate", self.ca_edit.text().strip())
+        settings.endGroup()
+
+    def _show_choice(self) -> None:
+        server = self.uses_server
+        for field in self._server_rows:
+            self.form.setRowVisible(field, server)
+        # "Remember me" keeps a key to this computer's file; a server checks every log-in.
+        self.remember_box.setVisible(bool(self.keyring_available) and not server)
+        self.keyring_note.setVisible(self.keyring_available is False and not server)
+        self.adjustSize()
+
+    def _choose_certificate(self) -> None:
+        path, _filter = QFileDialog.getOpenFileName(
+            self, "The practice certificate", self.ca_edit.text(), "Certificates (*.crt *.pem)"
+        )
+        if path:
+            self.ca_edit.setText(path)
+
+    def _server_problem(self) -> tuple[str, QWidget] | None:
+        """What is missing to reach the server, and the field to fix, or None."""
+        if not self.host_edit.text().strip():
+            return "Enter the practice server's name or address.", self.host_edit
+        if not self.database_edit.text().strip():
+            return "Enter the practice database's name on the server.", self.database_edit
+        if not self.ca_edit.text().strip():
+            return (
+                "Choose the practice certificate (ca.crt) installed on this computer: it "
+                "proves the server is the practice's.",
+                self.ca_edit,
+            )
+        return None
 
     def _keyring_checked(self, result: tuple[bool, str]) -> None:
         available, reason = result
         self.keyring_available = available
-        self.remember_box.setVisible(available)
         self.keyring_note.setText("" if available else f"“Remember me” is off: {reason}")
-        self.keyring_note.setVisible(not available)
+        self._show_choice()
 
     def show_error(self, message: str) -> None:
         self.error_label.setText(message)
@@ -116,6 +268,9 @@ class LoginDialog(QDialog):
         if not user_name:
             self.show_error("Enter your user name.")
             self.user_edit.setFocus()
+            return
+        if self.uses_server:
+            self._log_in_to_server(user_name, password)
             return
         remembered = None
         if not password:
@@ -153,6 +308,48 @@ class LoginDialog(QDialog):
         self._ops.run(unlock, self._unlocked, on_failure=self._failed)
         self.unlock_started.emit()
 
+    def _log_in_to_server(self, user_name: str, password: str) -> None:
+        problem = self._server_problem()
+        if problem is None and not password:
+            problem = ("Enter your password.", self.password_edit)
+        if problem is not None:
+            message, field = problem
+            self.show_error(message)
+            field.setFocus()
+            return
+        from ketadesk.storage.server.server_engine import ServerAddress
+
+        address = ServerAddress(
+            self.host_edit.text().strip(),
+            self.port_spin.value(),
+            self.database_edit.text().strip(),
+        )
+        certificate = Path(self.ca_edit.text().strip()).expanduser()
+        self._save_server_settings()  # what was typed is kept even when the log-in fails
+        self.login_button.setEnabled(False)
+        self.error_label.hide()
+        self.setCursor(Qt.CursorShape.WaitCursor)
+
+        def connect() -> ServerPractice:
+            from ketadesk.storage.server.server_practice import ServerPractice
+
+            return ServerPractice.log_in(address, certificate, user_name, password)
+
+        self._ops.run(connect, self._connected, on_failure=self._failed)
+        self.unlock_started.emit()
+
+    def _connected(self, practice: ServerPractice) -> None:
+        self.unsetCursor()
+        self.database, self.actor = practice, practice.actor
+        self.password_edit.clear()
+        self.logged_in.emit()
+        self.accept()
+
+    @property
+    def audit(self) -> ChainVerdict | None:
+        """The audit check made while logging in to a file (a server's runs after)."""
+        return None if self.outcome is None else self.outcome.audit
+
     def _remembered_secret(self, user_name: str) -> bytes | None:
         if not self.keyring_available:
             return None
@@ -167,6 +364,8 @@ class LoginDialog(QDialog):
     def _unlocked(self, result: tuple[PracticeDatabase, UnlockOutcome]) -> None:
         self.unsetCursor()
         self.database, self.outcome = result
+        self.actor = self.outcome.actor
+        self._save_server_settings()
         self.password_edit.clear()
         self.logged_in.emit()
         self.accept()
