@@ -120,3 +120,58 @@ def sign_new_protocol_version(session: Any, physician: Any, pid: int) -> int:
         acknowledged_warnings=[m.code for m in check.warnings], today=today(),
     )
     return int(draft.version_id)
+
+
+def add_compliance_history(session: Any, physician: Any, pid: int) -> int:
+    """What the office holds before a visit: a signed consent, the physician's FL licence and
+    DEA registration, a PDMP look-up, a telemedicine record, and a prescription with its first
+    fill; the prescription's id."""
+    from ketadesk.core.prescription_checks import CredentialKind, TelemedicineBasis
+    from ketadesk.storage.compliance.consent import (
+        consent_templates,
+        ensure_consent_template,
+        record_consent,
+    )
+    from ketadesk.storage.compliance.credentials import save_credential
+    from ketadesk.storage.compliance.pdmp_checks import record_pdmp_check
+    from ketadesk.storage.compliance.prescriptions import record_fill
+    from ketadesk.storage.compliance.telemedicine import record_telemedicine
+
+    ensure_consent_template(session, physician)
+    template = consent_templates(session)[-1]
+    record_consent(session, physician, pid, template_id=template.id, signed_on=today(),
+                   method="paper", today=today())
+    for kind, number in ((CredentialKind.STATE_LICENCE, "ME99881"),
+                         (CredentialKind.DEA_REGISTRATION, "AD1234563")):
+        if not any(c.number == number for c in _credentials(session, physician)):
+            save_credential(session, physician, user_name=physician.user_name, kind=kind,
+                            state="FL", number=number,
+                            expires_on=today() + timedelta(days=400))
+    record_pdmp_check(session, physician, pid, state="FL", result="Nothing of concern.",
+                      checked_at=datetime.now(UTC) - timedelta(hours=1))
+    record_telemedicine(session, physician, pid, basis=TelemedicineBasis.IN_PERSON_EVALUATION,
+                        in_person_evaluation_on=today() - timedelta(days=30), today=today())
+    rx_id = issue_a_prescription(session, physician, pid)
+    record_fill(session, physician, rx_id, filled_on=today(), today=today())
+    return rx_id
+
+
+def _credentials(session: Any, physician: Any) -> Any:
+    from ketadesk.storage.compliance.credentials import credentials_of
+
+    return credentials_of(session, physician.user_name)
+
+
+def issue_a_prescription(session: Any, physician: Any, pid: int) -> int:
+    """A prescription from the signed protocol, its warnings acknowledged; its id."""
+    from ketadesk.storage.compliance.prescriptions import (
+        PrescriptionRequest,
+        issue_prescription,
+        prescription_checklist_for,
+    )
+
+    request = PrescriptionRequest(quantity=30, refills=2, pharmacy="Demo Compounding")
+    checklist = prescription_checklist_for(session, physician, pid, request)
+    issued = issue_prescription(session, physician, pid, request,
+                                acknowledged=[str(w.code) for w in checklist.warnings])
+    return int(issued.id)

@@ -212,6 +212,8 @@ def _print_report(report: Any) -> None:
     )
     for item in report.conflicts:
         print(f"  waits: {item.words}")
+    for item in report.refused:
+        print(f"  refused: {item.words}")
     if report.returned_after_lease:
         print("  (returned after its lease ended)")
 

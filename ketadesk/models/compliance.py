@@ -15,7 +15,13 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ketadesk.models.base import Base, TimestampMixin, UTCDateTime
+from ketadesk.models.base import (
+    Base,
+    RecordUidMixin,
+    TimestampMixin,
+    UTCDateTime,
+    VersionedMixin,
+)
 
 
 class PrescriberCredential(TimestampMixin, Base):
@@ -38,7 +44,7 @@ class PrescriberCredential(TimestampMixin, Base):
     recorded_by: Mapped[str] = mapped_column(String(64))
 
 
-class PdmpCheck(TimestampMixin, Base):
+class PdmpCheck(RecordUidMixin, TimestampMixin, Base):
     """One consultation of a state's prescription drug monitoring programme (or the reason it
     could not be consulted). ``checked_by_role`` tells a physician from an admin designee."""
 
@@ -77,7 +83,7 @@ class ConsentTemplate(TimestampMixin, Base):
     added_by: Mapped[str] = mapped_column(String(64))
 
 
-class ConsentRecord(TimestampMixin, Base):
+class ConsentRecord(RecordUidMixin, TimestampMixin, Base):
     """A patient's signed consent: which template version, the day signed, paper or screen."""
 
     __tablename__ = "consent_records"
@@ -96,7 +102,7 @@ class ConsentRecord(TimestampMixin, Base):
     template: Mapped[ConsentTemplate] = relationship()
 
 
-class TelemedicineRecord(TimestampMixin, Base):
+class TelemedicineRecord(RecordUidMixin, TimestampMixin, Base):
     """What a remote prescription relies on: the in-person evaluation date, the DEA
     flexibilities (their end date lives in the rules file), or a registration or exception
     with its own end date."""
@@ -125,7 +131,7 @@ class TelemedicineRecord(TimestampMixin, Base):
     recorded_by: Mapped[str] = mapped_column(String(64))
 
 
-class Prescription(TimestampMixin, Base):
+class Prescription(RecordUidMixin, VersionedMixin, TimestampMixin, Base):
     """A ketamine prescription issued from a signed protocol version. Amounts: strength in mg
     per unit, quantity in units. ``checklist_json`` keeps the checklist as it was at issue."""
 
@@ -169,7 +175,7 @@ class Prescription(TimestampMixin, Base):
     )
 
 
-class PrescriptionFill(TimestampMixin, Base):
+class PrescriptionFill(RecordUidMixin, TimestampMixin, Base):
     """One dispensing of a prescription: fill 0 is the first fill, 1, 2 ... are refills."""
 
     __tablename__ = "prescription_fills"

@@ -14,10 +14,10 @@ from __future__ import annotations
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ketadesk.models.base import Base, TimestampMixin
+from ketadesk.models.base import Base, RecordUidMixin, TimestampMixin
 
 
-class SignedPlanContent(TimestampMixin, Base):
+class SignedPlanContent(RecordUidMixin, TimestampMixin, Base):
     """One distinct printed plan of a signed protocol version (by content hash)."""
 
     __tablename__ = "signed_plan_contents"

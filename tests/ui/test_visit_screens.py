@@ -552,6 +552,64 @@ def test_a_return_that_queues_conflicts_opens_the_review(
         _close(window)
 
 
+def test_a_consent_signed_at_home_returns_through_the_app_and_a_credential_is_refused(
+    qtbot, practice_window, tmp_path: Path
+) -> None:
+    """The app's return brings a consent signed in the patient's home (on screen) and a PDMP
+    look-up into the practice, and names the change it did not bring back (a credential typed
+    in on the laptop is the practice's own record)."""
+    from ketadesk.core.prescription_checks import CredentialKind
+    from ketadesk.models.compliance import ConsentRecord, PrescriberCredential
+    from ketadesk.storage.compliance.consent import (
+        consent_templates,
+        ensure_consent_template,
+        record_consent,
+    )
+    from ketadesk.storage.compliance.credentials import save_credential
+    from ketadesk.storage.compliance.pdmp_checks import pdmp_checks_of, record_pdmp_check
+    from tests.visit_pack_data import today
+
+    window, mrns, _path = practice_window
+    db = window.context.db
+    with db.session() as s:
+        ensure_consent_template(s, window.context.actor)
+    pack = tmp_path / "visit.db"
+    check_out_patients(db, window.context.actor, [mrns[0]], pack, PASSWORD)
+    with opened(pack) as (pack_db, physician), pack_db.session() as s:
+        pid = patient_id(s, mrns[0])
+        record_consent(s, physician, pid, template_id=consent_templates(s)[-1].id,
+                       signed_on=today(), method="on_screen", today=today())
+        record_pdmp_check(s, physician, pid, state="FL",
+                          not_checked_reason="No network at the patient's home.")
+        save_credential(s, physician, user_name=physician.user_name,
+                        kind=CredentialKind.STATE_LICENCE, state="FL", number="ME12345",
+                        expires_on=today().replace(year=today().year + 1))
+    dialog = window.return_visit_pack(suggested_path=pack)
+    assert isinstance(dialog, ReturnDialog)
+    qtbot.waitExposed(dialog)
+    dialog.activateWindow()
+    with qtbot.waitSignal(dialog.returned, timeout=30_000):
+        _return_with(qtbot, dialog, PASSWORD)
+    summary = dialog.status.text()
+    assert "2 new records added" in summary and "Nothing waits for a physician." in summary
+    assert "1 change was not brought back:" in summary
+    assert ("prescriber credential: changed on the visit laptop, but the practice keeps this "
+            "at the office") in summary
+    _screenshot(dialog, "visit-return-refused")
+    problems = layout_problems("Return dialog (refused)", dialog, dialog, SIZE)
+    assert not problems, "\n".join(problems)
+    with db.read_session() as s:
+        pid = patient_id(s, mrns[0])
+        methods = s.execute(
+            select(ConsentRecord.method).where(ConsentRecord.patient_id == pid)
+        ).scalars().all()
+        assert methods == ["on_screen"]
+        assert [c.consulted for c in pdmp_checks_of(s, pid)] == [False]
+        assert s.execute(select(PrescriberCredential)).first() is None
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: window.findChild(ReturnDialog) is None, timeout=5_000)
+
+
 def _answer_confirmation(qtbot, key: str, seen: list[str]) -> None:
     """Answer the revoke confirmation with real keys: Enter takes its default (Cancel);
     "revoke" moves to the Revoke button and presses Space."""

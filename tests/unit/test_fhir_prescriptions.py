@@ -102,7 +102,7 @@ def test_voided_filled_and_unsigned_prescriptions(practice, tmp_path) -> None:  
         assert row is not None
         unsigned = Prescription(**{
             c.name: getattr(row, c.name) for c in Prescription.__table__.columns
-            if c.name not in ("id", "created_at", "updated_at")
+            if c.name not in ("id", "uid", "version", "created_at", "updated_at")
         })
         unsigned.content_hash = "0" * 64
         s.add(unsigned)

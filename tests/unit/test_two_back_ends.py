@@ -93,3 +93,44 @@ def test_the_database_refuses_to_change_or_remove_an_audit_event(empty_engine, s
     with empty_engine.connect() as connection:
         rows = connection.execute(text("SELECT action, detail FROM audit_events")).all()
     assert [tuple(r) for r in rows] == [("login", "")]
+
+
+def test_the_visit_pack_uids_are_given_to_frozen_rows_on_a_guarded_server(
+    practice_server, server_database
+) -> None:
+    """Migration 0016 gives a unique id to rows the server freezes (a printed plan, a recorded
+    dispensing): it sets the guards aside for its own transaction only, and they hold again
+    after it."""
+    from alembic import command
+
+    from ketadesk.storage.security.migrate import alembic_config
+    from ketadesk.storage.server.signed_records import apply_signed_record_guards
+
+    engine = owner_engine(practice_server, server_database)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "c3e4f5a60014")
+        with engine.begin() as connection:
+            # Rows as an older version wrote them (their parents are not needed here).
+            connection.execute(text("SET LOCAL session_replication_role = replica"))
+            connection.execute(text(
+                "INSERT INTO signed_plan_contents (id, protocol_version_id, content_hash, "
+                "document_json, calendar_weeks_shown, first_exported_by, created_at, "
+                "updated_at) VALUES (1, 1, 'h1', '{}', 4, 'drquill', now(), now())"
+            ))
+            connection.execute(text(
+                "INSERT INTO prescription_fills (id, prescription_id, fill_number, filled_on, "
+                "quantity, pharmacy, recorded_by, created_at, updated_at) "
+                "VALUES (1, 1, 0, current_date, 30, '', 'drquill', now(), now())"
+            ))
+        with engine.begin() as connection:
+            apply_signed_record_guards(connection)
+        upgrade_to_head(engine)
+        with engine.connect() as connection:
+            for table in ("signed_plan_contents", "prescription_fills"):
+                [uid] = connection.execute(text(f"SELECT uid FROM {table}")).scalars()
+                assert isinstance(uid, str) and len(uid) == 32
+        with pytest.raises(DBAPIError, match="kept as it was printed"), engine.begin() as c:
+            c.execute(text("UPDATE signed_plan_contents SET document_json = '[]'"))
+    finally:
+        engine.dispose()

@@ -1,6 +1,7 @@
 """The merge of a returned visit pack, checked against a reference model (hypothesis).
 
-Random interleavings of office edits, laptop edits, laptop check-ins, returns and a physician's
+Random interleavings of office edits, laptop edits, records added on the laptop (check-ins,
+PDMP look-ups, telemedicine records, in turn), returns and a physician's
 resolutions run on a real practice and a real pack. The reference tracks, for each side, every
 edit its current copy of the record stands on (its lineage): a return applies the laptop's copy
 only when it stands on everything the office's does, leaves the office's when it already holds
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +28,7 @@ from sqlalchemy import select
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Actor, Role
 from ketadesk.core.visit_merge import MergeAction, Side, Synced, merge_decision
+from ketadesk.models.compliance import PdmpCheck, TelemedicineRecord
 from ketadesk.models.outcomes import CheckIn
 from ketadesk.models.patients import Patient
 from ketadesk.models.visits import VisitConflict
@@ -38,6 +41,40 @@ from tests.conftest import PASSWORD, PHYSICIAN, copy_practice
 from tests.visit_pack_data import make_visit_practice, opened
 
 OPERATIONS = ("office_edit", "visit_edit", "visit_add", "return", "keep_office", "keep_visit")
+
+
+@dataclass(frozen=True)
+class AddedKind:
+    """A kind of record a home visit adds: how to make one carrying a token, and the column
+    that carries it."""
+
+    make: Callable[[int, str], Any]
+    text: Any
+
+
+ADDED_KINDS = (
+    AddedKind(
+        lambda pid, token: CheckIn(
+            patient_id=pid, checked_on=datetime.now(UTC).date(), mode="home_visit",
+            recorded_by="Dr. Rowan Quill", adherence="as_prescribed", notes=token,
+        ),
+        CheckIn.notes,
+    ),
+    AddedKind(
+        lambda pid, token: PdmpCheck(
+            patient_id=pid, state="FL", checked_at=datetime.now(UTC), checked_by=PHYSICIAN,
+            checked_by_role="physician", not_checked_reason=token,
+        ),
+        PdmpCheck.not_checked_reason,
+    ),
+    AddedKind(
+        lambda pid, token: TelemedicineRecord(
+            patient_id=pid, basis="dea_flexibilities", description=token,
+            recorded_by=PHYSICIAN,
+        ),
+        TelemedicineRecord.description,
+    ),
+)
 
 
 @dataclass
@@ -157,10 +194,11 @@ def _run(
         model.visit = token
         model.visit_lineage.add(token)
     elif operation == "visit_add":
+        # The kinds of record a visit adds take turns (a check-in, a PDMP look-up, a
+        # telemedicine record), each carrying the token in its text.
+        kind = ADDED_KINDS[len(model.added) % len(ADDED_KINDS)]
         with pack_db.session() as s:
-            s.add(CheckIn(patient_id=_patient(s).id, checked_on=datetime.now(UTC).date(),
-                          mode="home_visit", recorded_by="Dr. Rowan Quill",
-                          adherence="as_prescribed", notes=token))
+            s.add(kind.make(_patient(s).id, token))
         model.added.append(token)
     elif operation == "return":
         merge_visit_pack(practice_db, actor, pack_db)
@@ -189,7 +227,9 @@ def _check(practice_db: PracticeDatabase, model: Reference) -> None:
         assert len(waiting) == (model.queued is not None)
         if model.queued is not None:
             assert f'"phone": "{model.queued[0]}"' in waiting[0]
-        notes = s.execute(select(CheckIn.notes)).scalars().all()
+        notes = [
+            text for kind in ADDED_KINDS for text in s.execute(select(kind.text)).scalars()
+        ]
         for token in model.added:
             assert notes.count(token) == (token in model.returned_adds)
 

@@ -51,7 +51,9 @@ from ketadesk.core.protocols import (
 from ketadesk.models.interaction_reviews import InteractionReview, ReviewDecision
 from ketadesk.models.patients import Patient
 from ketadesk.models.practice import PracticeMeta
+from ketadesk.models.protocols import PatientProtocol
 from ketadesk.models.users import User
+from ketadesk.models.visits import VisitPackBase
 from ketadesk.reports.plan_document import (
     CalendarRow,
     MonitoringPlanText,
@@ -72,6 +74,7 @@ from ketadesk.storage.protocols.protocol_versions import (
 )
 from ketadesk.storage.reviews.interaction_review_snapshot import stored_snapshot
 from ketadesk.storage.reviews.interaction_review_views import UNREAD_PART_MARK
+from ketadesk.storage.security.visit_pack_identity import visit_pack_identity
 
 PLAN_TITLE = "Home ketamine treatment plan"
 NO_SIGNED_PROTOCOL = (
@@ -468,16 +471,38 @@ class PlanBatchContext:
     weeks: int
     prescribers: dict[tuple[str, str | None], PrescriberBlock]
     date_style: str = DEFAULT_DATE_STYLE
+    # In a visit pack: the practice's database id and the protocols checked out of it, whose
+    # plans are the practice's plans (printed on the laptop or at the office, one plan id).
+    office_database_id: str = ""
+    office_protocol_ids: frozenset[int] = frozenset()
 
     @classmethod
     def read(cls, session: Session, weeks_shown: int | None) -> PlanBatchContext:
+        identity = visit_pack_identity(session)
+        office_protocols: frozenset[int] = frozenset()
+        if identity is not None:
+            office_protocols = frozenset(
+                session.execute(
+                    select(PatientProtocol.id).join(
+                        VisitPackBase, VisitPackBase.record_uid == PatientProtocol.uid
+                    )
+                ).scalars()
+            )
         return cls(
             practice_database_id(session),
             _practice(session),
             weeks_shown or _weeks_shown(session),
             {},
             _date_style(session),
+            "" if identity is None else identity.practice_database_id,
+            office_protocols,
         )
+
+    def plan_id(self, protocol_id: int) -> str:
+        """The printed plan id of a protocol (a visit pack prints the practice's own)."""
+        if protocol_id in self.office_protocol_ids and self.office_database_id:
+            return plan_id_for(self.office_database_id, protocol_id)
+        return plan_id_for(self.database_id, protocol_id)
 
     def prescriber(self, session: Session, user_name: str, name: str | None) -> PrescriberBlock:
         key = (user_name, name)
@@ -512,7 +537,7 @@ def plan_for_version(
     summary = _summary(protocol, version, shared.date_style)
     signed_name = (version.signed_by_full_name or version.signed_by) if not is_draft else None
     return PlanDocument(
-        plan_id=plan_id_for(shared.database_id, version.protocol_id),
+        plan_id=shared.plan_id(version.protocol_id),
         version=version.number,
         title=PLAN_TITLE,
         practice=shared.practice,

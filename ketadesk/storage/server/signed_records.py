@@ -160,8 +160,8 @@ CREATE OR REPLACE FUNCTION ketadesk_guard_prescription() RETURNS trigger
 LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
 DECLARE
     voiding constant text[] := ARRAY['status', 'void_reason', 'voided_by', 'voided_at',
-                                     'updated_at'];
-    sealing constant text[] := ARRAY['content_hash', 'updated_at'];
+                                     'updated_at', 'version'];
+    sealing constant text[] := ARRAY['content_hash', 'updated_at', 'version'];
 BEGIN
     IF TG_OP = 'INSERT' THEN
         IF NEW.prescriber IS DISTINCT FROM session_user AND NOT ketadesk_is_owner() THEN

@@ -27,6 +27,9 @@ RECORD_NOUNS: dict[str, str] = {
     "consent": "consent_records",
     "PDMP look-up": "pdmp_checks",
     "telemedicine record": "telemedicine_records",
+    # "plan … (protocol version id 12)", "prescription 4 from protocol version 12".
+    "protocol version id": "protocol_versions",
+    "protocol version": "protocol_versions",
 }
 PACK_ID_MARK = "pack#"
 

@@ -43,7 +43,7 @@ from ketadesk.storage.security.visit_pack_identity import (
     write_visit_pack_identity,
 )
 from ketadesk.storage.visits.visit_leases import OUTSTANDING
-from ketadesk.storage.visits.visit_tables import TRAVELLING
+from ketadesk.storage.visits.visit_tables import READ_ONLY, TRAVELLING, read_only_fingerprint
 
 MAX_PATIENTS_PER_PACK = 200
 _IN_CHUNK = 500
@@ -107,6 +107,17 @@ def carried_rows(session: Session, patient_ids: Sequence[int]) -> dict[str, list
     return rows
 
 
+def read_only_rows(session: Session) -> dict[str, list[dict[str, Any]]]:
+    """The practice's records a home visit needs as they are (``visit_tables.READ_ONLY``)."""
+    return {
+        spec.name: [
+            dict(r)
+            for r in session.execute(select(spec.table).order_by(spec.table.c.id)).mappings()
+        ]
+        for spec in READ_ONLY
+    }
+
+
 def _refuse_patients_already_out(session: Session, patient_ids: Sequence[int]) -> None:
     taken = session.execute(
         select(Patient.mrn, VisitLease.checked_out_by)
@@ -157,6 +168,7 @@ def check_out_patients(
         lease_days = days if days is not None else int(get_setting(session, "visit_lease_days"))
         grace_days = int(get_setting(session, "visit_grace_days"))
         rows = carried_rows(session, patient_ids)
+        reference = read_only_rows(session)
         settings = [
             {c.name: getattr(s, c.name) for c in PracticeSetting.__table__.c}
             for s in session.execute(select(PracticeSetting)).scalars()
@@ -189,7 +201,9 @@ def check_out_patients(
     try:
         if second is not None:
             _add_pack_physician(pack, pack_actor, second, physician_password or "")
-        record_count = _fill_pack(pack, pack_actor, identity, rows, settings, templates)
+        record_count = _fill_pack(
+            pack, pack_actor, identity, rows, reference, settings, templates
+        )
         with practice.session() as session:
             _refuse_patients_already_out(session, patient_ids)  # another desk, meanwhile
             session.add(
@@ -297,6 +311,7 @@ def _fill_pack(
     pack_actor: Actor,
     identity: VisitPackIdentity,
     rows: dict[str, list[dict[str, Any]]],
+    reference: dict[str, list[dict[str, Any]]],
     settings: list[dict[str, Any]],
     templates: list[dict[str, Any]],
 ) -> int:
@@ -308,6 +323,16 @@ def _fill_pack(
         if templates:
             session.execute(insert(PracticeTemplate), templates)
         bases: list[dict[str, Any]] = []
+        for spec in READ_ONLY:
+            table_rows = reference[spec.name]
+            if not table_rows:
+                continue
+            session.execute(insert(spec.table), table_rows)
+            bases += [
+                {"record_uid": read_only_fingerprint(spec, r), "table_name": spec.name,
+                 "version": r["id"]}  # a read-only row is known by its id and fingerprint
+                for r in table_rows
+            ]
         for spec in TRAVELLING:
             table_rows = rows[spec.name]
             if not table_rows:

@@ -7,11 +7,14 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from sqlalchemy import CursorResult
 
 from ketadesk.core import audit_actions
 from ketadesk.core.errors import UserFacingError
@@ -29,6 +32,7 @@ from ketadesk.storage.visits.visit_tables import (
     TravellingTable,
     from_plain,
     link_target,
+    store_recomputed,
 )
 
 RESOLUTIONS = ("office", "visit", "fields")
@@ -139,10 +143,12 @@ def _office_values(
     for column, value in content.items():
         target = link_target(spec, column, content)
         if target is not None and value is not None:
-            table = BY_NAME[target].table
+            parent = BY_NAME[target]
             found = session.execute(
-                select(table.c.id).where(table.c.uid == value)
-            ).scalar_one_or_none()
+                select(parent.table.c.id)
+                .where(parent.table.c[parent.key] == value)
+                .order_by(parent.table.c.id)
+            ).scalar()
             if found is None:
                 raise UserFacingError(
                     f"This {spec.label} belongs to a record that is not in the practice yet "
@@ -241,6 +247,11 @@ def _apply_resolution(
         and spec.model in (ProtocolVersion, InteractionReview)
         and current.get("status") == "signed"
     )
+    if choice == "fields" and spec.recomputed:
+        raise UserFacingError(
+            f"A {spec.label} is signed as a whole when it is issued and cannot be merged field "
+            "by field; keep the office's copy or the visit's."
+        )
     if choice == "office":
         pass
     elif signed_at_office and visit is not None:
@@ -345,7 +356,12 @@ def _insert(session: Session, spec: TravellingTable, values: dict[str, Any], rea
         values = {**values, "number": int(newest or 0) + 1}
     try:
         with session.begin_nested():
-            session.execute(insert(spec.table).values(**values))
+            added = session.execute(
+                insert(spec.table).values(**values, **dict.fromkeys(spec.recomputed, ""))
+            )
+            key = cast("CursorResult[Any]", added).inserted_primary_key
+            assert key is not None
+            store_recomputed(session, spec, int(key[0]))
     except IntegrityError:
         raise UserFacingError(
             f"The visit's {spec.label} cannot sit beside the office's "

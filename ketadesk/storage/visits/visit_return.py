@@ -55,6 +55,9 @@ from ketadesk.storage.visits.visit_audit_ids import pack_patient_words, practice
 from ketadesk.storage.visits.visit_leases import lease_row
 from ketadesk.storage.visits.visit_tables import (
     BY_NAME,
+    READ_ONLY,
+    READ_ONLY_REFUSAL,
+    READ_ONLY_WORDS,
     SIGNATURES,
     SIGNED_SUBJECTS,
     TRAVELLING,
@@ -62,6 +65,8 @@ from ketadesk.storage.visits.visit_tables import (
     content_columns,
     content_key,
     link_target,
+    read_only_fingerprint,
+    store_recomputed,
     to_plain,
 )
 
@@ -81,6 +86,8 @@ class ReturnItem:
 
     @property
     def words(self) -> str:
+        if self.reason == READ_ONLY_REFUSAL:
+            return f"{self.label}: {READ_ONLY_WORDS}"
         return f"{self.label}: {CONFLICT_WORDS.get(self.reason, self.reason)}"
 
 
@@ -94,6 +101,8 @@ class ReturnReport:
     deleted: dict[str, int] = field(default_factory=dict)
     unchanged: int = 0
     conflicts: tuple[ReturnItem, ...] = ()
+    # Changes the laptop made to what it holds read-only: not brought back (the reason each).
+    refused: tuple[ReturnItem, ...] = ()
     audit_events_appended: int = 0
     returned_after_lease: bool = False
     # Who revoked the lease and when (a held return, or one a physician released).
@@ -122,7 +131,10 @@ class ReturnReport:
                 }
                 for c in self.conflicts
             ],
-            "refused": [],
+            "refused": [
+                {"table": r.table, "record": r.record_uid, "reason": r.reason, "words": r.words}
+                for r in self.refused
+            ],
             "audit_events_appended": self.audit_events_appended,
             "returned_after_lease": self.returned_after_lease,
             "revoked_by": self.revoked_by,
@@ -139,6 +151,8 @@ class _PackContents:
     audit: list[AuditEvent]
     # The physicians' signatures made on the laptop, each with whether it verified there.
     signatures: list[tuple[dict[str, Any], bool]]
+    # The practice's records the pack held read-only, as the pack holds them now.
+    reference: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def open_pack_for_return(pack_path: Path, user_name: str, password: str) -> PracticeDatabase:
@@ -184,6 +198,13 @@ def _read_pack(pack: PracticeDatabase) -> _PackContents:
                 dict(r)
                 for r in session.execute(select(spec.table).order_by(spec.table.c.id)).mappings()
             ]
+        reference = {
+            spec.name: [
+                dict(r)
+                for r in session.execute(select(spec.table).order_by(spec.table.c.id)).mappings()
+            ]
+            for spec in READ_ONLY
+        }
         bases = {
             uid: (table, version)
             for uid, table, version in session.execute(
@@ -192,7 +213,7 @@ def _read_pack(pack: PracticeDatabase) -> _PackContents:
         }
         audit = list(session.execute(select(AuditEvent).order_by(AuditEvent.seq)).scalars())
         session.expunge_all()
-    return _PackContents(pack.visit_pack, rows, bases, audit, signatures)
+    return _PackContents(pack.visit_pack, rows, bases, audit, signatures, reference)
 
 
 def refuse_tampered_pack(
@@ -279,6 +300,7 @@ def merge_visit_pack(
             merger = _Merger(session, identity.pack_id, contents, now)
             merger.merge_all()
             merger.carry_signatures(actor)
+            merger.refuse_read_only_changes()
             appended = _append_audit_block(session, actor, lease, contents, merger)
             released = was_revoked and release_revoked
             _close_lease(session, actor, lease, now, merger, released)
@@ -364,7 +386,7 @@ def _close_lease(
         audit_actions.VISIT_PACK_RETURNED,
         detail=f"visit pack {lease.pack_id}: {sum(merger.added.values())} added, "
         f"{sum(merger.applied.values())} edited, {sum(merger.deleted.values())} removed, "
-        f"{len(merger.conflicts)} in conflict"
+        f"{len(merger.conflicts)} in conflict, {len(merger.refused)} refused"
         + (" (revoked pack released by a physician)" if release_revoked else ""),
     )
 
@@ -431,13 +453,16 @@ class _Merger:
         self.pack_id = pack_id
         self.contents = contents
         self.now = now
-        # Pack id -> unique id, per table (the pack's own ids).
+        # Pack id -> unique id (or a read-only table's key), per table (the pack's own ids).
         self.pack_uids: dict[str, dict[int, str]] = {
-            name: {r["id"]: r["uid"] for r in rows} for name, rows in contents.rows.items()
+            name: {r["id"]: r[BY_NAME[name].key] for r in rows}
+            for name, rows in (*contents.rows.items(), *contents.reference.items())
+            if BY_NAME[name].key
         }
         # Unique id -> practice id and practice id -> unique id, filled as needed.
-        self.office_ids: dict[str, dict[str, int]] = {spec.name: {} for spec in TRAVELLING}
-        self.office_uids: dict[str, dict[int, str]] = {spec.name: {} for spec in TRAVELLING}
+        self.office_ids: dict[str, dict[str, int]] = {name: {} for name in BY_NAME}
+        self.office_uids: dict[str, dict[int, str]] = {name: {} for name in BY_NAME}
+        self.refused: list[ReturnItem] = []
         self.added: dict[str, int] = {}
         self.applied: dict[str, int] = {}
         self.deleted: dict[str, int] = {}
@@ -466,7 +491,7 @@ class _Merger:
         A record still in the pack is found through its unique id. One the laptop removed is
         no longer there: if it was carried out, its id was the practice's own (a pack keeps
         the ids it was given), which this return removed or the practice still holds."""
-        if table_name not in self.office_ids:
+        if table_name not in self.removed_ids:
             return None  # a table that does not travel: the id is the pack's alone
         uid = self.pack_uids.get(table_name, {}).get(pack_id)
         if uid is not None:
@@ -497,9 +522,9 @@ class _Merger:
     def _office_uid(self, table_name: str, office_id: int) -> str | None:
         known = self.office_uids[table_name].get(office_id)
         if known is None:
-            table = BY_NAME[table_name].table
+            spec = BY_NAME[table_name]
             known = self.session.execute(
-                select(table.c.uid).where(table.c.id == office_id)
+                select(spec.table.c[spec.key]).where(spec.table.c.id == office_id)
             ).scalar_one_or_none()
             if known is not None:
                 self.office_uids[table_name][office_id] = known
@@ -563,10 +588,12 @@ class _Merger:
         return values
 
     def _office_id_of_uid(self, table_name: str, uid: str) -> int | None:
-        table = BY_NAME[table_name].table
+        spec = BY_NAME[table_name]
         found = self.session.execute(
-            select(table.c.id).where(table.c.uid == uid)
-        ).scalar_one_or_none()
+            select(spec.table.c.id).where(spec.table.c[spec.key] == uid).order_by(
+                spec.table.c.id
+            )
+        ).scalar()
         if found is not None:
             self.office_ids[table_name][uid] = found
             self.office_uids[table_name][found] = uid
@@ -744,13 +771,20 @@ class _Merger:
             parent_id = office_row[spec.via]
         elif visit_content is not None and visit_content.get(spec.via) is not None:
             parent_id = self._office_id_of_uid(parent, visit_content[spec.via])
-        if parent_id is None:
-            return None
-        table = BY_NAME[parent].table
+        return None if parent_id is None else self._patient_of_office_row(parent, parent_id)
+
+    def _patient_of_office_row(self, table_name: str, office_id: int) -> int | None:
+        """The patient of a practice row, up through its parents (a printed plan belongs to
+        a protocol version, which belongs to a protocol, which belongs to the patient)."""
+        spec = BY_NAME[table_name]
+        table = spec.table
+        column = "patient_id" if "patient_id" in table.c else spec.via
         found = self.session.execute(
-            select(table.c.patient_id).where(table.c.id == parent_id)
+            select(table.c[column]).where(table.c.id == office_id)
         ).scalar_one_or_none()
-        return None if found is None else int(found)
+        if found is None or column == "patient_id":
+            return None if found is None else int(found)
+        return self._patient_of_office_row(spec.links[column], int(found))
 
     def _count(self, bucket: dict[str, int], spec: TravellingTable, patient_id: int | None) -> None:
         bucket[spec.name] = bucket.get(spec.name, 0) + 1
@@ -768,6 +802,10 @@ class _Merger:
     ) -> None:
         if spec.is_editable:
             values = {**values, "version": visit_side.version}
+        if spec.same_when and self._same_office_record(spec, uid, values):
+            self.unchanged += 1
+            return
+        values = {**values, **dict.fromkeys(spec.recomputed, "")}
         try:
             with self.session.begin_nested():
                 result = cast(
@@ -775,6 +813,10 @@ class _Merger:
                     self.session.execute(insert(spec.table).values(**values)),
                 )
         except IntegrityError:
+            if self._office_was_kept(uid, visit_side):
+                # A physician already kept the office's record over this one.
+                self.unchanged += 1
+                return
             reason = (
                 ConflictReason.BOTH_SIGNED
                 if spec.name == "protocol_versions"
@@ -786,6 +828,7 @@ class _Merger:
         key = result.inserted_primary_key
         assert key is not None
         new_id = int(key[0])
+        store_recomputed(self.session, spec, new_id)
         self.office_ids[spec.name][uid] = new_id
         self.office_uids[spec.name][new_id] = uid
         if spec.name == "patients":
@@ -794,6 +837,22 @@ class _Merger:
         self.merged.add(uid)
         self._close_waiting(uid)
         self._count(self.added, spec, patient_id)
+
+    def _same_office_record(
+        self, spec: TravellingTable, uid: str, values: dict[str, Any]
+    ) -> bool:
+        """The practice already holds this new record under its own unique id (the same
+        signed plan printed on both sides): nothing to add, and nothing to ask."""
+        table = spec.table
+        found = self.session.execute(
+            select(table.c.id).where(*(table.c[c] == values[c] for c in spec.same_when))
+        ).scalar()
+        if found is None:
+            return False
+        self.office_ids[spec.name][uid] = int(found)
+        self.merged.add(uid)
+        self._close_waiting(uid)
+        return True
 
     def _apply(
         self,
@@ -917,6 +976,29 @@ class _Merger:
             self.touched_patients.add(patient_id)
         self.conflicts.append(ReturnItem(spec.name, spec.label, uid, patient_id, reason.value))
 
+    def refuse_read_only_changes(self) -> None:
+        """What the laptop added, changed or removed in the practice's own records it held
+        read-only is not brought back; each is named in the report."""
+        for spec in READ_ONLY:
+            # Fingerprint -> row id, as checked out.
+            started = {
+                uid: row_id
+                for uid, (table, row_id) in self.contents.bases.items()
+                if table == spec.name
+            }
+            rows = self.contents.reference[spec.name]
+            changed = [
+                fingerprint
+                for r in rows
+                if (fingerprint := read_only_fingerprint(spec, r)) not in started
+            ]
+            kept_ids = {r["id"] for r in rows}
+            changed += [uid for uid, row_id in started.items() if row_id not in kept_ids]
+            self.refused += [
+                ReturnItem(spec.name, spec.label, fingerprint, None, READ_ONLY_REFUSAL)
+                for fingerprint in changed
+            ]
+
     def report(
         self, dry_run: bool, appended: int, *, returned_after_lease: bool
     ) -> ReturnReport:
@@ -929,6 +1011,7 @@ class _Merger:
             deleted=dict(self.deleted),
             unchanged=self.unchanged,
             conflicts=tuple(self.conflicts),
+            refused=tuple(self.refused),
             audit_events_appended=appended,
             returned_after_lease=returned_after_lease,
         )

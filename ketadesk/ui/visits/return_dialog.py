@@ -108,6 +108,11 @@ def return_summary(report: ReturnReport) -> str:
         lines.extend(f"  \u2022 {item.words}" for item in report.conflicts)
     else:
         lines.append("Nothing waits for a physician.")
+    if report.refused:
+        lines.append(
+            f"{_count(len(report.refused), 'change was', 'changes were')} not brought back:"
+        )
+        lines.extend(f"  \u2022 {item.words}" for item in report.refused)
     if report.returned_after_lease:
         lines.append("The pack came back after its lease had ended.")
     if report.released_revoked:
