@@ -195,7 +195,7 @@ def test_clinical_columns_agree_with_the_feature_services(clinical, clinical_col
     from ketadesk.storage.outcomes.monitoring_plans import (
         due_by_patient,
     )
-    from ketadesk.storage.outcomes.outcomes import (
+    from ketadesk.storage.outcomes.safety_alerts import (
         open_safety_alerts,
     )
     from ketadesk.storage.protocols.protocol_versions import (
