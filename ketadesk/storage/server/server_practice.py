@@ -405,6 +405,14 @@ class ServerPractice:
         """Nothing to wait for: the server checks its own pages (a file practice checks its
         file after log-in)."""
 
+    def record_event_when_writable(
+        self, actor: Actor, action: str, *, patient_id: int | None = None, detail: str = ""
+    ) -> None:
+        """Record one audit event at once (a chart opened): a server has no page check to
+        wait for, so nothing is held back as on a file practice."""
+        with self.session() as session:
+            record_event(session, actor, action, patient_id=patient_id, detail=detail)
+
     def signer(self) -> None:
         """No per-user signing keys on a server yet: events and signatures are unsigned."""
         return None
