@@ -26,6 +26,7 @@ from ketadesk.storage.patients.patient_medications import add_medication
 from ketadesk.storage.server.server_practice import ServerPractice
 from ketadesk.ui.chart.outside_change_notice import OutsideChangeNotice
 from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.common.live_updates import THROTTLE_MS
 from ketadesk.ui.main_window import MainWindow
 from tests.both_back_ends import SERVER_ADMIN, SERVER_PHYSICIAN, copy_of
 from tests.conftest import PASSWORD
@@ -141,6 +142,59 @@ def test_the_roster_shows_a_patient_added_at_the_front_desk(qtbot, two_desks) ->
         service.create_patient(session, front_desk.actor, second, today=TODAY)
     qtbot.waitUntil(lambda: model.total == 2, timeout=WITHIN_MS)
     assert window.roster.count_label.text() == "2 patients"
+
+
+def test_a_burst_at_the_front_desk_refreshes_the_roster_once_or_twice(qtbot, two_desks) -> None:
+    window, front_desk, _ = two_desks
+    model = window.roster.model
+    qtbot.waitUntil(lambda: model.total == 1, timeout=10_000)
+    batches: list[object] = []
+    window.live_updates.changes_arrived.connect(batches.append)
+    started = time.monotonic()
+    for number in range(25):  # an import: one transaction per patient, as fast as it goes
+        with front_desk.session() as session:
+            service.create_patient(
+                session,
+                front_desk.actor,
+                PatientDemographics(
+                    first_name="Burst", last_name="Patient" + "abcdefghijklmnopqrstuvwxy"[number],
+                    dob=date(1980, 1, 2), sex="male", state="FL", county="Alachua",
+                    phone="(352) 555-0100",
+                ),
+                today=TODAY,
+            )
+    qtbot.waitUntil(
+        lambda: sum(len(b.by_patient) for b in batches) == 25, timeout=WITHIN_MS
+    )
+    took_s = time.monotonic() - started
+    assert model.total == 26
+    # One refresh per throttle interval (the first at once), not one per patient, however
+    # slowly the loaded machine ran the 25 transactions.
+    assert len(batches) <= int(took_s / (THROTTLE_MS / 1000)) + 2 < 25
+
+
+def test_the_workstations_own_changes_show_no_notice(qtbot, two_desks) -> None:
+    window, front_desk, patient_id = two_desks
+    chart = window.open_patient(patient_id)
+    chart.med_text.setFocus()
+    qtbot.keyClicks(chart.med_text, "Zoloft 50 mg daily")
+    qtbot.keyClick(chart.med_text, Qt.Key.Key_Return)
+    assert chart.med_table.rowCount() == 1
+    heard: list[object] = []
+    window.live_updates.changes_arrived.connect(heard.append)
+    with front_desk.session() as session:  # afterwards, to another patient
+        other = service.create_patient(
+            session, front_desk.actor,
+            PatientDemographics(
+                first_name="Ana", last_name="Quintero", dob=date(1981, 2, 3), sex="female",
+                state="NJ", county="Essex", phone="(973) 555-0111",
+            ),
+            today=TODAY,
+        ).id
+    qtbot.waitUntil(lambda: bool(heard), timeout=WITHIN_MS)
+    # Notes arrive in commit order: the physician's own medication would have come first.
+    assert [set(b.by_patient) for b in heard] == [{other}]
+    assert not chart.findChild(OutsideChangeNotice).isVisible()
 
 
 def test_the_window_hears_again_after_the_server_drops_its_listener(
