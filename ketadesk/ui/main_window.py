@@ -356,7 +356,9 @@ class MainWindow(QMainWindow):
         touched = [pid for pid in batch.by_patient if pid in charts]
         for pid in touched:
             note = batch.by_patient[pid]
-            charts[pid].show_outside_change(note.by_name, note.at)
+            charts[pid].show_outside_change(
+                note.by_name, note.at, batch.kinds_by_patient.get(pid, frozenset())
+            )
         # Each chart's tabs, the roster and the banner answer "patient:<id>" as they do for a
         # change made here; with no chart open, the roster and the banner read once.
         for pid in touched:

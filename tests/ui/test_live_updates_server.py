@@ -28,6 +28,7 @@ from ketadesk.ui.chart.outside_change_notice import OutsideChangeNotice
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.live_updates import THROTTLE_MS
 from ketadesk.ui.main_window import MainWindow
+from ketadesk.ui.outcomes.checkins_tab import CheckInsTab
 from tests.both_back_ends import SERVER_ADMIN, SERVER_PHYSICIAN, copy_of
 from tests.conftest import PASSWORD
 from tests.server_practice import owner_connection
@@ -113,6 +114,29 @@ def test_a_change_to_a_chart_with_unsaved_edits_shows_who_and_keeps_the_edits(
     qtbot.mouseClick(notice.reload_button, Qt.MouseButton.LeftButton)
     assert not notice.isVisible() and not chart.is_dirty
     assert city.text() == "" and chart.med_table.rowCount() == 1
+
+
+def test_an_alert_for_a_chart_with_unsaved_edits_is_shown_and_keeps_them(
+    qtbot, two_desks, tmp_path: Path
+) -> None:
+    window, front_desk, patient_id = two_desks
+    chart = window.open_patient(patient_id)
+    checkins = chart.findChild(CheckInsTab)
+    qtbot.waitUntil(lambda: checkins.questionnaire_table.rowCount() == 0, timeout=10_000)
+    city = chart.form.editors["city"]
+    city.setFocus()
+    qtbot.keyClicks(city, "Gainesville")
+    _front_desk_item9(front_desk, patient_id)
+    notice = chart.findChild(OutsideChangeNotice)
+    qtbot.waitUntil(notice.isVisible, timeout=WITHIN_MS)
+    # The questionnaire is shown in its own tab; the typed details were not touched, so
+    # there is nothing to reload over them.
+    assert "(check-ins, questionnaires or home doses)" in notice.message_label.text()
+    assert not notice.reload_button.isVisible()
+    assert city.text() == "Gainesville" and chart.is_dirty
+    qtbot.waitUntil(lambda: checkins.questionnaire_table.rowCount() == 1, timeout=WITHIN_MS)
+    qtbot.waitUntil(window.safety_banner.isVisible, timeout=WITHIN_MS)
+    _keep_screenshot(window, tmp_path / "outside-change-alert.png")
 
 
 def test_a_chart_with_nothing_edited_reloads_and_says_so(qtbot, two_desks, tmp_path) -> None:

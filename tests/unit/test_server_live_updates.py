@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import text
 
 from ketadesk.storage.outcomes.outcomes import acknowledge_safety_alert, record_questionnaire
 from ketadesk.storage.server.live_updates import (
@@ -167,6 +168,30 @@ def test_a_rolled_back_change_sends_nothing_and_psql_changes_are_heard(
             psql.execute("UPDATE patients SET city = 'Ocala' WHERE id = %s", (patient_id,))
         batch = heard.next_batch()
         assert [(n.kind, n.patient_id, n.origin) for n in batch] == [(PATIENT, patient_id, None)]
+    finally:
+        listener.stop()
+
+
+def test_a_copied_origin_does_not_hide_another_users_change(two_desks) -> None:
+    physician, front_desk = two_desks
+    with physician.session() as session:
+        patient_id = add_patient(session, mrn="KD-LIVE-5")
+    heard = Heard()
+    listener = physician.change_listener(heard.notes, heard.reconnected)
+    listener.start()
+    try:
+        _wait_listening(listener)
+        # Anyone may set ketadesk.origin, and every listener sees the physician's token.
+        with front_desk.session() as session:
+            session.execute(
+                text("SELECT set_config('ketadesk.origin', :origin, true)"),
+                {"origin": physician.origin},
+            )
+            record_questionnaire(
+                session, front_desk.actor, patient_id, "PHQ-9", PHQ_ITEM9, TODAY, today=TODAY
+            )
+        batch = heard.next_batch()
+        assert [(n.by_user, n.origin) for n in batch] == [(SERVER_ADMIN, physician.origin)]
     finally:
         listener.stop()
 

@@ -27,6 +27,7 @@ import json
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -160,10 +161,17 @@ def read_note(payload: str, at: datetime) -> ChangeNote | None:
     )
 
 
+_TAGGED: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
 def tag_connections(engine: Any, origin: str) -> None:
     """Set ``ketadesk.origin`` on each connection ``engine`` hands out (once per connection),
     so the triggers can say which workstation made a change."""
     from sqlalchemy import event
+
+    if _TAGGED.get(engine) == origin:
+        return
+    _TAGGED[engine] = origin
 
     def tag(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         if record.info.get(ORIGIN_SETTING) == origin:
@@ -178,8 +186,7 @@ def tag_connections(engine: Any, origin: str) -> None:
         dbapi_connection.commit()
         record.info[ORIGIN_SETTING] = origin
 
-    if not event.contains(engine, "checkout", tag):
-        event.listen(engine, "checkout", tag)
+    event.listen(engine, "checkout", tag)
 
 
 @dataclass
@@ -197,9 +204,10 @@ class ChangeListener:
 
     ``connect()`` returns a new psycopg connection (the listener owns and closes it);
     ``on_notes(notes)`` gets each batch of other workstations' changes (never this one's:
-    notes whose origin is ``origin`` are dropped); ``on_reconnected()`` is called after the
-    connection was lost and made again, since what was sent meanwhile is not repeated. Both
-    are called on the listener's thread.
+    notes whose origin is ``origin`` and whose user is the connection's are dropped; anyone
+    can set the origin, so a copied token does not hide another user's change);
+    ``on_reconnected()`` is called after the connection was lost and made again, since what
+    was sent meanwhile is not repeated. Both are called on the listener's thread.
     """
 
     def __init__(
@@ -221,6 +229,7 @@ class ChangeListener:
     def start(self) -> None:
         if self._thread is not None:
             return
+        self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="ketadesk-live-updates",
                                         daemon=True)
         self._thread.start()
@@ -261,6 +270,7 @@ class ChangeListener:
 
     def _listen(self, connection: Any) -> None:
         connection.autocommit = True
+        user = connection.info.user
         connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
         self.state.backend_pid = connection.info.backend_pid
         self.state.connections += 1
@@ -278,7 +288,8 @@ class ChangeListener:
                 notes = [
                     note
                     for payload, at in arrived
-                    if (note := read_note(payload, at)) is not None and note.origin != self._origin
+                    if (note := read_note(payload, at)) is not None
+                    and not (note.origin == self._origin and note.by_user == user)
                 ]
                 if notes:
                     self._on_notes(self._named(connection, notes))

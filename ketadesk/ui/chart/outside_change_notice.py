@@ -12,23 +12,37 @@ from datetime import datetime
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
+from ketadesk.storage.server.live_updates import ALERT, CHANGE_KINDS, PATIENT, PROTOCOL, REVIEW
+
 _STYLE = (
     "#outsideChange { background: #fff4ce; border: 1px solid #c19c00; border-radius: 4px; }"
 )
 
 
-def outside_change_words(by_name: str, at: datetime, *, has_unsaved_edits: bool) -> str:
+# What each kind of change touched, in the chart's words (live_updates.CHANGE_KINDS).
+_WHAT = {
+    PATIENT: "details, medications, conditions or vitals",
+    ALERT: "check-ins, questionnaires or home doses",
+    REVIEW: "the interaction review",
+    PROTOCOL: "the protocol",
+}
+
+
+def outside_change_words(
+    by_name: str, at: datetime, kinds: frozenset[str], *, has_unsaved_edits: bool
+) -> str:
     """The notice's sentence (``at`` is shown as local hours and minutes)."""
     when = at.astimezone().strftime("%H:%M")
+    what = "; ".join(_WHAT[k] for k in CHANGE_KINDS if k in kinds) or "this chart"
+    said = f"Changed by {by_name} at {when} on another computer ({what})."
     if has_unsaved_edits:
         return (
-            f"Changed by {by_name} at {when} on another computer. Your unsaved changes are "
-            "still here and were not replaced; Reload shows theirs instead of yours."
+            f"{said} Your unsaved changes are still here and were not replaced; Reload "
+            "shows theirs instead of yours."
         )
-    return (
-        f"Changed by {by_name} at {when} on another computer. Nothing was being edited "
-        "here, so the chart was reloaded to show it."
-    )
+    if PATIENT in kinds:
+        return f"{said} Nothing was being edited here, so the chart was reloaded to show it."
+    return f"{said} Shown here now; nothing you were editing was replaced."
 
 
 class OutsideChangeNotice(QFrame):
@@ -58,9 +72,11 @@ class OutsideChangeNotice(QFrame):
         self.reload_button.clicked.connect(self.reload_requested)
         self.dismiss_button.clicked.connect(self.hide)
 
-    def show_change(self, by_name: str, at: datetime, *, has_unsaved_edits: bool) -> None:
+    def show_change(
+        self, by_name: str, at: datetime, kinds: frozenset[str], *, has_unsaved_edits: bool
+    ) -> None:
         self.message_label.setText(
-            outside_change_words(by_name, at, has_unsaved_edits=has_unsaved_edits)
+            outside_change_words(by_name, at, kinds, has_unsaved_edits=has_unsaved_edits)
         )
         self.reload_button.setVisible(has_unsaved_edits)
         self.setVisible(True)

@@ -40,6 +40,7 @@ from ketadesk.storage.patients.patient_medications import (
 from ketadesk.storage.patients.patient_records import (
     PatientRecord,
 )
+from ketadesk.storage.server.live_updates import PATIENT
 from ketadesk.storage.visits.visit_leases import VisitMarker, patients_on_visit
 from ketadesk.ui.chart.chart_conditions_tab import ConditionsTab
 from ketadesk.ui.chart.chart_demographics_tab import DemographicsTab
@@ -318,11 +319,17 @@ class PatientChart(QWidget):
         self.vitals_tab.show_vitals(record.vitals)
         self._set_dirty(False)
 
-    def show_outside_change(self, by_name: str, at: datetime) -> None:
+    def show_outside_change(
+        self, by_name: str, at: datetime, kinds: frozenset[str] = frozenset({PATIENT})
+    ) -> None:
         """Someone at another computer changed this patient (live updates on a server): say
         who and when. The chart reloads on the ``data_changed`` that follows only when nothing
-        is being edited here; unsaved edits are never replaced without Reload."""
-        self.outside_change.show_change(by_name, at, has_unsaved_edits=self._dirty)
+        is being edited here; unsaved edits are never replaced without Reload. ``kinds``
+        (``live_updates.CHANGE_KINDS``) says what changed: the other tabs keep their own
+        unsaved work as they do for a change made here."""
+        self.outside_change.show_change(
+            by_name, at, kinds, has_unsaved_edits=self._dirty and PATIENT in kinds
+        )
 
     def _reload_theirs(self) -> None:
         self.reload()

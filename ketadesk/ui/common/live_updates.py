@@ -11,7 +11,7 @@ still within 2 s. A practice file has no listener: ``start`` returns False and n
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -26,6 +26,7 @@ class ChangeBatch:
 
     by_patient: dict[int, ChangeNote]  # the latest note for each patient
     kinds: frozenset[str]
+    kinds_by_patient: dict[int, frozenset[str]] = field(default_factory=dict)
     has_unknown_patient: bool = False  # a row whose patient was already gone
     is_resync: bool = False  # the connection was lost and made again: anything may have changed
 
@@ -105,10 +106,14 @@ class LiveUpdates(QObject):
             return
         self._last_delivery = time.monotonic()
         by_patient = {n.patient_id: n for n in notes if n.patient_id is not None}
+        kinds_by_patient = {
+            pid: frozenset(n.kind for n in notes if n.patient_id == pid) for pid in by_patient
+        }
         self.changes_arrived.emit(
             ChangeBatch(
                 by_patient=by_patient,
                 kinds=frozenset(n.kind for n in notes),
+                kinds_by_patient=kinds_by_patient,
                 has_unknown_patient=any(n.patient_id is None for n in notes),
                 is_resync=resync,
             )
