@@ -75,7 +75,9 @@ class LiveUpdates(QObject):
     def stop(self) -> None:
         """Stop listening (at lock and log-out); what is pending is dropped."""
         if self._listener is not None:
-            self._listener.stop()
+            # Not a long wait on the GUI thread: a listener still connecting to a server that
+            # is away finishes on its own (its thread is a daemon) and delivers nothing.
+            self._listener.stop(timeout=1.0)
             self._listener = None
         self._timer.stop()
         self._pending = []
