@@ -1,5 +1,6 @@
 """Practice server commands: ``server dev`` (a throwaway local PostgreSQL cluster), ``server
-init`` (create the practice on a server) and ``server login`` (check a log-in)."""
+init`` (create the practice on a server), ``server upgrade`` (migrations, grants and triggers
+again), ``server import-practice`` (move a file practice there) and ``server login``."""
 
 from __future__ import annotations
 
@@ -51,6 +52,20 @@ def register(subparsers: Any) -> None:
         "--owner", default=None, help="the server role that owns the schema (ketadesk_owner)"
     )
     init.add_argument("--password-stdin", action="store_true")
+
+    upgrade = new_command(
+        server_commands,
+        "upgrade",
+        help=(
+            "run the migrations and apply the grants and triggers again (idempotent; stdin "
+            "with --password-stdin: the server owner's password)"
+        ),
+        handler=_upgrade,
+    )
+    upgrade.add_argument(
+        "--owner", default=None, help="the server role that owns the schema (ketadesk_owner)"
+    )
+    upgrade.add_argument("--password-stdin", action="store_true")
 
     login = new_command(
         server_commands,
@@ -117,6 +132,13 @@ def _init(args: argparse.Namespace) -> int:
         "recovery key on a practice server (the server's administrator resets passwords)."
     )
     return 0
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    from ketadesk.commands._server_backup import upgrade_server
+
+    _server_address(args)
+    return upgrade_server(args)
 
 
 def _login(args: argparse.Namespace) -> int:
