@@ -67,6 +67,25 @@ def register(subparsers: Any) -> None:
     )
     upgrade.add_argument("--password-stdin", action="store_true")
 
+    move = new_command(
+        server_commands,
+        "import-practice",
+        help=(
+            "move a practice file onto an empty server database (stdin with --password-stdin: "
+            "the server owner's password, your password for the file (also your server "
+            "password), then an initial server password for each other active user, in "
+            "user-name order)"
+        ),
+        handler=_import_practice,
+    )
+    move.add_argument("file", metavar="FILE", type=Path, help="the practice database file")
+    move.add_argument("--as", dest="as_user", metavar="NAME", required=True,
+                      help="a user of the file who manages users")
+    move.add_argument(
+        "--owner", default=None, help="the server role that owns the schema (ketadesk_owner)"
+    )
+    move.add_argument("--password-stdin", action="store_true")
+
     login = new_command(
         server_commands,
         "login",
@@ -139,6 +158,13 @@ def _upgrade(args: argparse.Namespace) -> int:
 
     _server_address(args)
     return upgrade_server(args)
+
+
+def _import_practice(args: argparse.Namespace) -> int:
+    from ketadesk.commands._server_backup import import_practice_file
+
+    _server_address(args)
+    return import_practice_file(args)
 
 
 def _login(args: argparse.Namespace) -> int:
