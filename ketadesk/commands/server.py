@@ -53,6 +53,23 @@ def register(subparsers: Any) -> None:
     )
     init.add_argument("--password-stdin", action="store_true")
 
+    certificates = server_commands.add_parser(
+        "certificates",
+        help="make the practice CA and the server's certificate for a production server",
+        description=(
+            "Write ca.crt and ca.key (the practice CA, made once) and server.crt and "
+            "server.key for the host names given into DIR; with a CA already in DIR, only "
+            "a new server certificate is issued."
+        ),
+    )
+    certificates.add_argument("--out", metavar="DIR", required=True, type=Path)
+    certificates.add_argument(
+        "--host", action="append", required=True, metavar="NAME",
+        help="a name or IP address workstations use to reach the server (repeat for more)",
+    )
+    certificates.add_argument("--practice", default="KetaDesk practice", metavar="NAME")
+    certificates.set_defaults(handler=_certificates)
+
     upgrade = new_command(
         server_commands,
         "upgrade",
@@ -149,6 +166,23 @@ def _init(args: argparse.Namespace) -> int:
     print(
         "Each user logs in with their own password, checked by the server; there is no "
         "recovery key on a practice server (the server's administrator resets passwords)."
+    )
+    return 0
+
+
+def _certificates(args: argparse.Namespace) -> int:
+    from ketadesk.storage.server.certificate_files import make_server_certificates
+
+    made = make_server_certificates(args.out, args.host, args.practice)
+    if made.is_new_ca:
+        print(f"Made the practice CA: {made.folder / 'ca.crt'} (install it on every "
+              f"workstation) and {made.folder / 'ca.key'} (keep it offline).")
+    else:
+        print(f"Kept the practice CA in {made.folder}.")
+    print(
+        f"Server certificate for {', '.join(made.host_names)}, valid until {made.expires_on}: "
+        f"{made.folder / 'server.crt'} and {made.folder / 'server.key'} (copy both to "
+        "PostgreSQL's data folder, owned by postgres, the key 0600)."
     )
     return 0
 
