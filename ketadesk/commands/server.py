@@ -146,6 +146,7 @@ def _dev(args: argparse.Namespace) -> int:
 
 def _init(args: argparse.Namespace) -> int:
     from ketadesk.storage.server.practice_roles import OWNER_ROLE
+    from ketadesk.storage.server.server_backup import prepare_empty_database
     from ketadesk.storage.server.server_practice import ServerPractice
 
     address = _server_address(args)
@@ -153,6 +154,8 @@ def _init(args: argparse.Namespace) -> int:
     reader = password_reader(args)
     owner_password = reader.read(f"Password of the server role {owner}: ")
     password = reader.read_new(f"New password for {args.user}: ")
+    # On a new server: the database, the group roles and the extensions (as 'server dev').
+    prepare_empty_database(address, ca_certificate(args), owner, owner_password)
     made = ServerPractice.create(
         address,
         ca_certificate(args),

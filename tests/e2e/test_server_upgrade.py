@@ -142,3 +142,32 @@ def test_upgrade_refuses_a_database_without_a_practice_and_a_wrong_owner_passwor
     )
     assert wrong.code == 1
     assert "refused the password for ketadesk_owner" in wrong.err
+
+
+def test_server_init_makes_a_missing_database_as_on_a_new_server(
+    practice_server, monkeypatch, capsys
+) -> None:
+    import uuid
+
+    from ketadesk.storage.server.server_engine import ServerAddress
+    from tests.server_practice import drop_database
+
+    address = ServerAddress(HOST, practice_server.port, f"n_{uuid.uuid4().hex[:12]}")
+    user = f"drnew{uuid.uuid4().hex[:6]}"
+    options = ["--db", address.url, "--ca", str(practice_server.ca_certificate)]
+    try:
+        made = run_in_process(
+            monkeypatch, capsys, None, "server", "init", *options, "--user", user,
+            "--full-name", "Dr New Server", "--password-stdin",
+            stdin=f"{practice_server.owner_password()}\n{PASSWORD}\n",
+        )
+        assert made.code == 0, made.err
+        assert f"Created the practice at {address.url} with physician {user}." in made.out
+        upgraded = run_in_process(
+            monkeypatch, capsys, None, "server", "upgrade", *options, "--password-stdin",
+            stdin=practice_server.owner_password() + "\n",
+        )
+        assert upgraded.code == 0, upgraded.err
+        assert "already at schema" in upgraded.out
+    finally:
+        drop_database(practice_server, address)

@@ -214,7 +214,7 @@ def prepare_empty_database(
     address: ServerAddress, ca_certificate: Path, owner: str, owner_password: str
 ) -> None:
     """Create the database (when missing), the group roles and extensions, as ``server dev``
-    does; a database that exists is left as it is."""
+    does; in a database that exists only what is missing is made."""
     if owner != OWNER_ROLE:
         return  # another owner prepares their own databases
     prepare_practice_database(
