@@ -161,7 +161,24 @@ def test_a_wrong_passphrase_a_cut_or_altered_backup_change_nothing(
     assert changed.code == 1
     assert "The backup file has been altered or damaged" in changed.err
     assert _no_tables(practice_server, empty_target.database)
-    for run in (wrong, truncated, changed):
+    stranger = _cli(
+        monkeypatch, capsys, practice_on, "restore", str(out), "--db", empty_target.url,
+        "--ca", str(practice_on.ca), "--as", "nobody.here", "--password-stdin",
+        stdin=f"{practice_server.owner_password()}\n{PASSPHRASE}\n{PASSWORD}\n",
+    )
+    assert stranger.code == 1
+    assert "The practice server refused the password for nobody.here" in stranger.err
+    assert "Login roles belong to the server, not to a backup" in stranger.err
+    assert _no_tables(practice_server, empty_target.database)
+    admin = _cli(
+        monkeypatch, capsys, practice_on, "restore", str(out), "--db", empty_target.url,
+        "--ca", str(practice_on.ca), "--as", practice_on.admin.user_name, "--password-stdin",
+        stdin=f"{practice_server.owner_password()}\n{PASSPHRASE}\n{PASSWORD}\n",
+    )
+    assert admin.code == 1
+    assert "does not manage users on this server" in admin.err
+    assert _no_tables(practice_server, empty_target.database)
+    for run in (wrong, truncated, changed, stranger, admin):
         assert "Traceback" not in run.err
 
 

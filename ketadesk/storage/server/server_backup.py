@@ -231,15 +231,23 @@ def check_user_manager_role(
 ) -> None:
     """``user_name`` is a login role on this server, its password is right, and it manages
     users: checked before anything changes."""
-    with connect(
-        host=address.host,
-        port=address.port,
-        database=address.database,
-        user=user_name,
-        password=password,
-        ca_certificate=ca_certificate,
-        autocommit=True,
-    ) as connection:
+    try:
+        connection = connect(
+            host=address.host,
+            port=address.port,
+            database=address.database,
+            user=user_name,
+            password=password,
+            ca_certificate=ca_certificate,
+            autocommit=True,
+        )
+    except UserFacingError as error:
+        raise UserFacingError(
+            f"{error.message} (Login roles belong to the server, not to a backup: on a new "
+            f"server make {user_name[:64]}'s role first, as the README's Backups section "
+            "says.) Nothing was restored."
+        ) from None
+    with connection:
         manages = connection.execute(
             "SELECT pg_has_role(session_user, %s, 'MEMBER')", (USER_MANAGER_GROUP,)
         ).fetchone()
@@ -288,7 +296,14 @@ def restore_server_backup(
             without = _users_without_login(session)
     finally:
         engine.dispose()
-    practice = ServerPractice.log_in(address, ca_certificate, user_name, password)
+    try:
+        practice = ServerPractice.log_in(address, ca_certificate, user_name, password)
+    except UserFacingError:
+        raise UserFacingError(
+            f"The backup was restored into {address.url} ({verdict.describe()}), but "
+            f"{user_name[:64]} is not an active user of the practice in it, so the restore "
+            "was not recorded in its audit trail. Log in as one of its users to check it."
+        ) from None
     try:
         with practice.session() as session:
             record_event(
