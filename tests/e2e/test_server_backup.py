@@ -195,3 +195,60 @@ def test_only_a_user_who_manages_users_backs_up(
     assert refused.code == 3  # refused for want of a permission
     assert refused.err == "ketadesk: Only users who manage users may back up the practice server.\n"
     assert not out.exists()
+
+
+def test_restoring_on_a_server_without_the_users_roles_follows_the_readme(
+    practice_server, empty_target, tmp_path, monkeypatch, capsys
+) -> None:
+    """The disaster case: the backup's users have no login roles on the server it goes to."""
+    from ketadesk.core.permissions import Role
+    from ketadesk.storage.server.server_practice import ServerPractice
+    from tests.server_practice import drop_database, new_database
+
+    server_database = new_database(practice_server)
+    suffix = uuid.uuid4().hex[:6]
+    physician, admin = f"drlost{suffix}", f"desklost{suffix}"
+    ca = practice_server.ca_certificate
+    ServerPractice.create(
+        server_database, ca, owner_password=practice_server.owner_password(),
+        user_name=physician, full_name="Dr Lost Server", password=PASSWORD,
+    )
+    practice = ServerPractice.log_in(server_database, ca, physician, PASSWORD)
+    try:
+        practice.add_user(admin, "Desk Lost", Role.ADMIN, PASSWORD)
+    finally:
+        practice.close()
+    out = tmp_path / "practice.kdbackup"
+    made = run_in_process(
+        monkeypatch, capsys, None, "backup", "--db", server_database.url, "--ca", str(ca),
+        "--out", str(out), "--as", physician, "--password-stdin",
+        stdin=f"{PASSWORD}\n{PASSPHRASE}\n",
+    )
+    assert made.code == 0, made.err
+    drop_database(practice_server, server_database)  # the server is lost, and its roles
+
+    def restore() -> CliRun:
+        return run_in_process(
+            monkeypatch, capsys, None, "restore", str(out), "--db", empty_target.url,
+            "--ca", str(ca), "--as", physician, "--password-stdin",
+            stdin=f"{practice_server.owner_password()}\n{PASSPHRASE}\n{PASSWORD}\n",
+        )
+
+    first = restore()
+    assert first.code == 1
+    assert "Login roles belong to the server, not to a backup" in first.err
+    with owner_connection(practice_server) as owner:  # as the README says, by hand
+        owner.execute(f"CREATE ROLE \"{physician}\" LOGIN PASSWORD '{PASSWORD}'")
+        owner.execute(f'GRANT ketadesk_physician, ketadesk_user_manager TO "{physician}"')
+    try:
+        second = restore()
+        assert second.code == 0, second.err
+        assert "audit chain intact" in second.out
+        assert second.out.strip().endswith(
+            "These users have no login role on this server yet (roles belong to the server, "
+            f"not to the backup): {admin}"
+        )
+    finally:
+        with owner_connection(practice_server) as owner:
+            owner.execute(f'DROP DATABASE IF EXISTS "{empty_target.database}" WITH (FORCE)')
+            owner.execute(f'DROP ROLE IF EXISTS "{physician}"')
