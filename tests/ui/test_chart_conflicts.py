@@ -187,3 +187,24 @@ def test_conflict_screen_at_1280_by_800(practice_on, qtbot, chart, tmp_path) -> 
     assert chart.window().grab().save(str(tmp_path / "chart.png"))
     assert dialog.grab().save(str(tmp_path / "conflict.png"))  # looked at when it changes
     assert dialog.width() <= 1280 and dialog.height() <= 800
+
+
+def test_adding_a_medication_while_editing_still_compares_on_save(
+    practice_on, qtbot, chart
+) -> None:
+    """The list entry reloads the chart under the unsaved details: their change must not
+    become the base those details are saved over."""
+    pid = chart.patient_id
+    _front_desk_saves(practice_on, pid, city="Gainesville")
+    _type_into(qtbot, chart.form.editors["phone"], "(352) 555-0123")
+    _type_into(qtbot, chart.med_text, "sertraline 50 mg daily")
+    qtbot.keyClick(chart.med_text, Qt.Key.Key_Return)
+    assert [m.entered_text for m in chart.record.medications] == ["sertraline 50 mg daily"]
+    assert chart.form.value("phone") == "(352) 555-0123" and chart.form.value("city") == ""
+    _press_ctrl_s(qtbot, chart)
+    dialog = _wait_for_conflict_screen(qtbot, chart)
+    assert dialog.choices() == {"phone": "mine", "city": "theirs"}
+    with qtbot.waitSignal(chart.patient_saved):
+        qtbot.keyClick(dialog.save_button, Qt.Key.Key_Return)
+    d = _stored(practice_on, pid).demographics
+    assert (d.phone, d.city) == ("(352) 555-0123", "Gainesville")
