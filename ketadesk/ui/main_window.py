@@ -33,6 +33,7 @@ from ketadesk.storage.security.visit_pack_identity import (
     refuse_in_visit_pack,
 )
 from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.common.live_updates import ChangeBatch, LiveUpdates
 from ketadesk.ui.common.ops import OpRunner
 from ketadesk.ui.interchange.interchange_menu import InterchangeActions
 from ketadesk.ui.roster.roster_view import RosterView
@@ -144,6 +145,8 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.damage_notice)
         # Own runner: the lock screen waits for context.ops, never for these long checks.
         self._checks = OpRunner(self)
+        self.live_updates = LiveUpdates(self)  # started on a practice server only (``load``)
+        self.live_updates.changes_arrived.connect(self._apply_outside_changes)
         if context.is_attached:
             self.load(audit)
 
@@ -166,6 +169,7 @@ class MainWindow(QMainWindow):
         self.idle.idle_timed_out.connect(self.lock)
         self._apply_permissions()
         self.interchange.update_enabled()
+        self.live_updates.start(context.db)
         self.statusBar().showMessage(
             f"Logged in as {context.actor.full_name} ({context.actor.role})"
         )
@@ -338,6 +342,37 @@ class MainWindow(QMainWindow):
                 minutes = int(get_setting(session, "auto_lock_minutes"))
             self.idle.set_timeout_ms(minutes * 60_000)
 
+    def _apply_outside_changes(self, batch: ChangeBatch) -> None:
+        """Other workstations' changes (live updates on a server): an open chart of a changed
+        patient says who changed it and reloads only if nothing is edited there; the roster
+        and the safety banner read again."""
+        if self.is_locked or self.context.db.is_locked:
+            return  # read again at unlock
+        charts = {
+            getattr(w, "patient_id", None): w
+            for w in self.patient_tabs()
+            if hasattr(w, "show_outside_change")
+        }
+        touched = [pid for pid in batch.by_patient if pid in charts]
+        for pid in touched:
+            note = batch.by_patient[pid]
+            charts[pid].show_outside_change(
+                note.by_name, note.at, batch.kinds_by_patient.get(pid, frozenset())
+            )
+        # Each chart's tabs, the roster and the banner answer "patient:<id>" as they do for a
+        # change made here; with no chart open, the roster and the banner read once.
+        for pid in touched:
+            self.context.data_changed.emit(f"patient:{pid}")
+        if not touched:
+            self.roster.refresh_keeping_selection()
+            if batch.touches_alerts:
+                self.safety_banner.refresh()
+        if batch.is_resync:
+            self.statusBar().showMessage(
+                "The practice server's connection was lost and made again; the roster and "
+                "the alerts were read again.", 10_000
+            )
+
     def show_audit_warning(self, verdict: ChainVerdict) -> None:
         self.audit_warning.setText(
             "⚠ The audit trail failed its integrity check: "
@@ -498,6 +533,7 @@ class MainWindow(QMainWindow):
         if self.is_locked:
             return
         actor = self.context.actor
+        self.live_updates.stop()
         self.context.ops.wait_for_done(10_000)
         try:
             self.context.db.lock(actor)  # drops the key even when the audit write fails
@@ -537,7 +573,10 @@ class MainWindow(QMainWindow):
                     widget.deleteLater()
                 self._hidden_windows = []
             self.context.set_actor(actor)
-            if self.safety_banner.alerts_seen is None:  # locked before its first read
+            if self.live_updates.start(self.context.db):  # what changed while locked
+                self.roster.refresh_keeping_selection()
+                self.safety_banner.refresh()
+            elif self.safety_banner.alerts_seen is None:  # locked before its first read
                 self.safety_banner.refresh()
             self.stack.setCurrentWidget(self.workspace)
             self.menuBar().setEnabled(True)
@@ -581,6 +620,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.idle.stop()
+        self.live_updates.stop()
         self.context.ops.wait_for_done(10_000)
         db = self.context.db
         if not db.is_locked:

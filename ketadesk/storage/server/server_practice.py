@@ -16,7 +16,8 @@ log-ins), visit packs, backup and restore.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +41,11 @@ from ketadesk.storage.security.database import actor_from_user, check_user_name
 from ketadesk.storage.security.keyslots import WRONG_CREDENTIALS
 from ketadesk.storage.security.migrate import PACKAGED_HEAD, current_revision, upgrade_to_head
 from ketadesk.storage.security.password_rules import check_new_password
+from ketadesk.storage.server.live_updates import (
+    ChangeListener,
+    ChangeNote,
+    tag_connections,
+)
 from ketadesk.storage.server.practice_grants import RESERVED_ROLE_NAMES, RESERVED_ROLE_PREFIXES
 from ketadesk.storage.server.practice_roles import OWNER_ROLE, connection_problem
 from ketadesk.storage.server.server_engine import ServerAddress, create_server_engine
@@ -140,6 +146,7 @@ class ServerPractice:
         self.ca_certificate = ca_certificate
         self._locked = False
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self.origin = uuid.uuid4().hex  # this workstation's changes, in live updates
         with Session(engine) as session:
             stored = session.get(PracticeMeta, "database_id")
         self.database_id = "" if stored is None else stored.value
@@ -187,8 +194,6 @@ class ServerPractice:
                     "IN ROLE ketadesk_physician, ketadesk_user_manager"
                 )
             with Session(engine) as session, session.begin():
-                import uuid
-
                 session.add(PracticeMeta(key="database_id", value=uuid.uuid4().hex))
                 user = User(
                     user_name=user_name,
@@ -365,6 +370,24 @@ class ServerPractice:
         with self.session() as session:
             record_event(session, actor, audit_actions.UNLOCK)
         return actor
+
+    # --- live updates -------------------------------------------------------------------------
+    def change_listener(
+        self,
+        on_notes: Callable[[list[ChangeNote]], None],
+        on_reconnected: Callable[[], None],
+    ) -> ChangeListener:
+        """A listener for the other workstations' changes (``live_updates``), on a connection
+        of its own as this user; this workstation's own changes are marked and skipped."""
+        tag_connections(self.engine, self.origin)
+        return ChangeListener(self._listening_connection, self.origin, on_notes, on_reconnected)
+
+    def _listening_connection(self) -> object:
+        self._refuse_when_locked()
+        raw = self.engine.raw_connection()
+        connection = raw.driver_connection
+        raw.detach()  # the listener's own, out of the sessions' pool
+        return connection
 
     def wait_for_page_check(self) -> None:
         """Nothing to wait for: the server checks its own pages (a file practice checks its

@@ -3,7 +3,8 @@
 ``apply_server_objects`` is everything a practice server holds besides the tables Alembic makes:
 the group roles' grants and the user functions (``practice_grants``), the triggers freezing
 signed records (``signed_records``) and keeping clinical columns to physicians
-(``clinical_columns``), and the trigram search indexes. Every statement is ``CREATE OR
+(``clinical_columns``), the triggers notifying workstations of changes (``live_updates``), and
+the trigram search indexes. Every statement is ``CREATE OR
 REPLACE``, ``IF NOT EXISTS`` or a REVOKE-then-GRANT, so running it again changes nothing and
 running it after a new KetaDesk brings the server's rules to that version's. ``server init``,
 ``server upgrade``, ``restore`` and ``server import-practice`` all run it, as the schema's
@@ -22,6 +23,7 @@ from ketadesk.core.errors import UserFacingError
 from ketadesk.storage.roster.roster_sql import SERVER_SEARCH_INDEXES
 from ketadesk.storage.security.migrate import PACKAGED_HEAD, current_revision, upgrade_to_head
 from ketadesk.storage.server.clinical_columns import apply_clinical_column_guards
+from ketadesk.storage.server.live_updates import apply_live_update_triggers
 from ketadesk.storage.server.practice_grants import apply_practice_grants
 from ketadesk.storage.server.practice_roles import connection_problem
 from ketadesk.storage.server.server_engine import ServerAddress, create_server_engine
@@ -29,10 +31,12 @@ from ketadesk.storage.server.signed_records import apply_signed_record_guards
 
 
 def apply_server_objects(connection: Any) -> None:
-    """Grants, user functions, guards and search indexes, on a connection of the owner."""
+    """Grants, user functions, guards, live-update triggers and search indexes, on a
+    connection of the owner."""
     apply_practice_grants(connection)
     apply_signed_record_guards(connection)
     apply_clinical_column_guards(connection)
+    apply_live_update_triggers(connection)
     for statement in SERVER_SEARCH_INDEXES:
         connection.exec_driver_sql(statement)
 

@@ -42,6 +42,7 @@ from ketadesk.storage.patients.patient_medications import (
 from ketadesk.storage.patients.patient_records import (
     PatientRecord,
 )
+from ketadesk.storage.server.live_updates import PATIENT
 from ketadesk.storage.visits.visit_leases import VisitMarker, patients_on_visit
 from ketadesk.ui.chart.chart_conditions_tab import ConditionsTab
 from ketadesk.ui.chart.chart_conflict_dialog import ChartConflictDialog
@@ -49,6 +50,7 @@ from ketadesk.ui.chart.chart_demographics_tab import DemographicsTab
 from ketadesk.ui.chart.chart_medications_tab import MedicationsTab
 from ketadesk.ui.chart.chart_record_table import selected_entry_id
 from ketadesk.ui.chart.chart_vitals_tab import VitalsTab
+from ketadesk.ui.chart.outside_change_notice import OutsideChangeNotice
 from ketadesk.ui.chart.stop_medication_dialog import StopMedicationDialog
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.elided_label import ElidedLabel
@@ -105,6 +107,7 @@ class PatientChart(QWidget):
             "background: #e5f1fb; border: 1px solid #0063b1; padding: 6px;"
         )
         self.visit_notice.setVisible(False)
+        self.outside_change = OutsideChangeNotice()
         self.new_patient_note = QLabel(NEW_PATIENT_NOTE)
         self.new_patient_note.setWordWrap(True)
         self.new_patient_note.setAccessibleName("Why the lists are not open yet")
@@ -137,6 +140,7 @@ class PatientChart(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.banner)
+        layout.addWidget(self.outside_change)
         layout.addWidget(self.visit_notice)
         layout.addWidget(self.new_patient_note)
         layout.addWidget(self.tabs, 1)
@@ -227,6 +231,7 @@ class PatientChart(QWidget):
         self.allergy_remove.clicked.connect(self._remove_allergy)
         self.vitals_add.clicked.connect(self._add_vitals)
         self._context.data_changed.connect(self._on_data_changed)
+        self.outside_change.reload_requested.connect(self._reload_theirs)
 
     def _apply_permissions(self) -> None:
         can = self._context.can
@@ -326,6 +331,22 @@ class PatientChart(QWidget):
         self.conditions_tab.show_entries(record.conditions, record.allergies)
         self.vitals_tab.show_vitals(record.vitals)
         self._set_dirty(False)
+
+    def show_outside_change(
+        self, by_name: str, at: datetime, kinds: frozenset[str] = frozenset({PATIENT})
+    ) -> None:
+        """Someone at another computer changed this patient (live updates on a server): say
+        who and when. The chart reloads on the ``data_changed`` that follows only when nothing
+        is being edited here; unsaved edits are never replaced without Reload. ``kinds``
+        (``live_updates.CHANGE_KINDS``) says what changed: the other tabs keep their own
+        unsaved work as they do for a change made here."""
+        self.outside_change.show_change(
+            by_name, at, kinds, has_unsaved_edits=self._dirty and PATIENT in kinds
+        )
+
+    def _reload_theirs(self) -> None:
+        self.reload()
+        self.outside_change.hide()
 
     def _state_changed(self) -> None:
         self.demographics_tab.state_changed()
@@ -467,6 +488,7 @@ class PatientChart(QWidget):
                 return False
             break
         self.banner.setVisible(False)
+        self.outside_change.hide()  # what it said about unsaved edits no longer holds
         created = self.patient_id is None
         self.patient_id = record.id
         self.record = record
