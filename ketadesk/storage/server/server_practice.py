@@ -48,7 +48,12 @@ from ketadesk.storage.server.practice_grants import (
     apply_practice_grants,
 )
 from ketadesk.storage.server.practice_roles import OWNER_ROLE, connection_problem
-from ketadesk.storage.server.server_engine import ServerAddress, create_server_engine
+from ketadesk.storage.server.server_engine import (
+    ServerAddress,
+    create_server_engine,
+    is_connection_lost,
+    lost_connection_message,
+)
 from ketadesk.storage.server.signed_records import apply_signed_record_guards
 
 # One write at a time per practice, as SQLite's write lock gives a file practice: the audit
@@ -241,12 +246,18 @@ class ServerPractice:
         self._refuse_when_locked()
         session = self._sessions()
         session.info[DATABASE_ID_KEY] = self.database_id
+        committing = False
         try:
             session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _WRITE_LOCK_ID})
             yield session
+            committing = True
             session.commit()
         except DBAPIError as error:
             session.rollback()
+            if is_connection_lost(error):
+                raise UserFacingError(
+                    lost_connection_message(self.address, in_doubt=committing)
+                ) from error
             sqlstate = getattr(error.orig, "sqlstate", None)
             if sqlstate == "42501":  # insufficient_privilege
                 raise UserFacingError(
@@ -340,6 +351,10 @@ class ServerPractice:
         try:
             session.execute(text("SET TRANSACTION READ ONLY"))
             yield session
+        except DBAPIError as error:
+            if is_connection_lost(error):
+                raise UserFacingError(lost_connection_message(self.address)) from error
+            raise
         finally:
             session.rollback()
             session.close()
@@ -379,6 +394,14 @@ class ServerPractice:
     def wait_for_page_check(self) -> None:
         """Nothing to wait for: the server checks its own pages (a file practice checks its
         file after log-in)."""
+
+    def record_event_when_writable(
+        self, actor: Actor, action: str, *, patient_id: int | None = None, detail: str = ""
+    ) -> None:
+        """Record one audit event at once (a chart opened): a server has no page check to
+        wait for, so nothing is held back as on a file practice."""
+        with self.session() as session:
+            record_event(session, actor, action, patient_id=patient_id, detail=detail)
 
     def signer(self) -> None:
         """No per-user signing keys on a server yet: events and signatures are unsigned."""
