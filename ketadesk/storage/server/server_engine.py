@@ -62,10 +62,37 @@ def parse_server_url(text: str) -> ServerAddress:
     return ServerAddress(str(parts.hostname), port, parts.path.strip("/"))
 
 
+@dataclass(frozen=True)
+class WorkstationCertificate:
+    """This workstation's own certificate and key, where the practice requires them
+    (``server enrol-workstation`` issues them)."""
+
+    certificate: Path
+    key: Path
+
+
+def check_workstation_files(workstation: WorkstationCertificate) -> None:
+    """Refuse in words a workstation certificate or key that is not there."""
+    for what, path in (("certificate", workstation.certificate), ("key", workstation.key)):
+        if not path.is_file():
+            raise UserFacingError(
+                f"This workstation's {what} {path} is missing; the practice issues it once "
+                "per workstation ('server enrol-workstation')."
+            )
+
+
 def create_server_engine(
-    address: ServerAddress, user: str, password: str, ca_certificate: Path
+    address: ServerAddress,
+    user: str,
+    password: str,
+    ca_certificate: Path,
+    workstation: WorkstationCertificate | None = None,
 ) -> Engine:
-    """An engine whose connections log in as ``user`` over verified TLS."""
+    """An engine whose connections log in as ``user`` over verified TLS (presenting this
+    workstation's certificate when one is given)."""
+    tls = {"sslmode": "verify-full", "sslrootcert": str(ca_certificate)}
+    if workstation is not None:
+        tls |= {"sslcert": str(workstation.certificate), "sslkey": str(workstation.key)}
     url = URL.create(
         "postgresql+psycopg",
         username=user,
@@ -77,8 +104,7 @@ def create_server_engine(
         url,
         connect_args={
             "password": password,
-            "sslmode": "verify-full",
-            "sslrootcert": str(ca_certificate),
+            **tls,
             "connect_timeout": 10,
             "application_name": "KetaDesk",
         },
