@@ -29,7 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks._harness import BenchResult, median_ms, percentile
