@@ -89,7 +89,6 @@ def test_a_server_needs_the_practice_certificate(practice_on, monkeypatch, capsy
 @pytest.mark.parametrize(
     ("command", "named"),
     [
-        (["backup", "--out", "b.db", "--as", PHYSICIAN, "--password-stdin"], "'backup'"),
         (["user", "passwd", "--as", PHYSICIAN, "--password-stdin"], "'user passwd'"),
         (["visit", "leases", "--as", PHYSICIAN, "--password-stdin"], "'visit leases'"),
         (["export-practice", "--out", "x", "--as", PHYSICIAN, "--password-stdin"],

@@ -33,7 +33,6 @@ from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Actor, Permission, Role, require
 from ketadesk.models.practice import PracticeMeta
 from ketadesk.models.users import User
-from ketadesk.storage.roster.roster_sql import SERVER_SEARCH_INDEXES
 from ketadesk.storage.security.audit_log import record_event, verify_audit
 from ketadesk.storage.security.audit_signatures import DATABASE_ID_KEY, SignatureReport
 from ketadesk.storage.security.content_signatures import ContentSignatureCheck
@@ -41,12 +40,7 @@ from ketadesk.storage.security.database import actor_from_user, check_user_name
 from ketadesk.storage.security.keyslots import WRONG_CREDENTIALS
 from ketadesk.storage.security.migrate import PACKAGED_HEAD, current_revision, upgrade_to_head
 from ketadesk.storage.security.password_rules import check_new_password
-from ketadesk.storage.server.clinical_columns import apply_clinical_column_guards
-from ketadesk.storage.server.practice_grants import (
-    RESERVED_ROLE_NAMES,
-    RESERVED_ROLE_PREFIXES,
-    apply_practice_grants,
-)
+from ketadesk.storage.server.practice_grants import RESERVED_ROLE_NAMES, RESERVED_ROLE_PREFIXES
 from ketadesk.storage.server.practice_roles import OWNER_ROLE, connection_problem
 from ketadesk.storage.server.server_engine import (
     ServerAddress,
@@ -56,7 +50,7 @@ from ketadesk.storage.server.server_engine import (
     is_connection_lost,
     lost_connection_message,
 )
-from ketadesk.storage.server.signed_records import apply_signed_record_guards
+from ketadesk.storage.server.server_upgrade import apply_server_objects
 
 # One write at a time per practice, as SQLite's write lock gives a file practice: the audit
 # chain's "read the last event, append the next" must not fork between two workstations.
@@ -206,11 +200,7 @@ class ServerPractice:
             upgrade_to_head(engine)
             verifier = _scram_verifier(engine, user_name, password)
             with engine.begin() as connection:
-                apply_practice_grants(connection)
-                apply_signed_record_guards(connection)
-                apply_clinical_column_guards(connection)
-                for statement in SERVER_SEARCH_INDEXES:
-                    connection.exec_driver_sql(statement)
+                apply_server_objects(connection)
                 connection.exec_driver_sql(
                     f"CREATE ROLE \"{user_name}\" LOGIN PASSWORD '{verifier}' "
                     "IN ROLE ketadesk_physician, ketadesk_user_manager"
