@@ -409,8 +409,7 @@ class ServerPractice:
     def record_event_when_writable(
         self, actor: Actor, action: str, *, patient_id: int | None = None, detail: str = ""
     ) -> None:
-        """Record one audit event at once (a chart opened): a server has no page check to
-        wait for, so nothing is held back as on a file practice."""
+        """Record one audit event (a chart opened) at once: no page check to wait for."""
         with self.session() as session:
             record_event(session, actor, action, patient_id=patient_id, detail=detail)
 
