@@ -133,7 +133,11 @@ def _kdf_ms(path: Path) -> float:
     return median_ms(lambda: KdfParams().derive(PASSWORD.encode(), salt), repeat=3, warmup=0)
 
 
-def _measure(path: Path) -> dict[str, object]:
+def _measure(
+    path: Path, *, server_url: str | None = None, user: str = USER, password: str = PASSWORD
+) -> dict[str, object]:
+    """The desktop's own log-in and roster on ``path``, or on the practice server at
+    ``server_url`` (its CA remembered in QSettings by the caller; ``bench_server.py``)."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QEvent, QObject, Qt, QTimer
     from PySide6.QtTest import QTest
@@ -172,7 +176,7 @@ def _measure(path: Path) -> dict[str, object]:
     from ketadesk.ui.app import SessionFlow
     from ketadesk.ui.session.login_dialog import LoginDialog
 
-    flow = SessionFlow(path, MemorySecretStore(available=False))
+    flow = SessionFlow(path, MemorySecretStore(available=False), server_url)
     marks: dict[str, float] = {}
 
     def log_in() -> None:
@@ -183,11 +187,11 @@ def _measure(path: Path) -> dict[str, object]:
         dialog = dialogs[0]
         dialog.logged_in.connect(lambda: marks.setdefault("unlocked", time.perf_counter()))
         if TYPING_MS:  # a person typing: real key events, the dialog answering meanwhile
-            QTest.keyClicks(dialog.user_edit, USER, delay=TYPING_MS)
-            QTest.keyClicks(dialog.password_edit, PASSWORD, delay=TYPING_MS)
+            QTest.keyClicks(dialog.user_edit, user, delay=TYPING_MS)
+            QTest.keyClicks(dialog.password_edit, password, delay=TYPING_MS)
         else:
-            dialog.user_edit.setText(USER)
-            dialog.password_edit.setText(PASSWORD)
+            dialog.user_edit.setText(user)
+            dialog.password_edit.setText(password)
         marks["started"] = time.perf_counter()
         dialog.login_button.click()
 

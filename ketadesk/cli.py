@@ -44,6 +44,14 @@ def add_db_option(parser: argparse.ArgumentParser, *, is_subcommand: bool) -> No
         default=argparse.SUPPRESS if is_subcommand else None,
         help="on a practice server: the practice CA certificate the server is checked with",
     )
+    for option, what in (("--cert", "certificate"), ("--key", "key")):
+        parser.add_argument(
+            option,
+            metavar="FILE",
+            type=Path,
+            default=argparse.SUPPRESS if is_subcommand else None,
+            help=f"on a practice server that requires it: this workstation's {what}",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:

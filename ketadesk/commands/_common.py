@@ -15,6 +15,7 @@ from ketadesk.core.errors import UserFacingError
 if TYPE_CHECKING:
     from ketadesk.core.permissions import Actor
     from ketadesk.storage.security.database import PracticeDatabase
+    from ketadesk.storage.server.server_engine import WorkstationCertificate
     from ketadesk.storage.server.server_practice import ServerPractice
 
 Handler = Callable[[argparse.Namespace], int]
@@ -143,7 +144,9 @@ def _log_in_to_server(
     address = parse_server_url(str(args.db))
     certificate = ca_certificate(args)
     password = reader.read(f"Password for {args.as_user}: ")
-    practice = ServerPractice.log_in(address, certificate, args.as_user, password)
+    practice = ServerPractice.log_in(
+        address, certificate, args.as_user, password, workstation_certificate(args)
+    )
     return practice, practice.actor
 
 
@@ -165,6 +168,21 @@ def ca_certificate(args: argparse.Namespace) -> Path:
             "installed on this workstation; 'server dev' prints where it is)."
         )
     return Path(given).expanduser()
+
+
+def workstation_certificate(args: argparse.Namespace) -> WorkstationCertificate | None:
+    """``--cert FILE --key FILE``: this workstation's certificate, given both or neither."""
+    from ketadesk.storage.server.server_engine import WorkstationCertificate
+
+    certificate, key = getattr(args, "cert", None), getattr(args, "key", None)
+    if certificate is None and key is None:
+        return None
+    if certificate is None or key is None:
+        raise UserFacingError(
+            "A workstation certificate needs both --cert FILE and --key FILE (the two files "
+            "'server enrol-workstation' wrote for this workstation)."
+        )
+    return WorkstationCertificate(Path(certificate).expanduser(), Path(key).expanduser())
 
 
 def open_database_as(

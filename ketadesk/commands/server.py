@@ -1,6 +1,8 @@
 """Practice server commands: ``server dev`` (a throwaway local PostgreSQL cluster), ``server
 init`` (create the practice on a server), ``server upgrade`` (migrations, grants and triggers
-again), ``server import-practice`` (move a file practice there) and ``server login``."""
+again), ``server import-practice`` (move a file practice there), ``server login``, and the
+optional workstation certificates: ``server enrol-workstation``, ``server revoke-workstation``
+and ``server require-workstation-certificates``."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from ketadesk.commands._common import (
     ca_certificate,
     new_command,
     password_reader,
+    workstation_certificate,
 )
 from ketadesk.core.errors import UserFacingError
 
@@ -110,6 +113,45 @@ def register(subparsers: Any) -> None:
         handler=_login,
     )
     add_login_options(login)
+
+    enrol = server_commands.add_parser(
+        "enrol-workstation",
+        help="issue a workstation its own certificate, signed by the practice CA",
+        description=(
+            "Issue workstation NAME a certificate and key signed by the practice CA kept in "
+            "DIR (written to --out, the key readable by its owner only). A server that "
+            "requires workstation certificates accepts only enrolled, unrevoked workstations."
+        ),
+    )
+    enrol.add_argument("name", metavar="NAME")
+    enrol.add_argument("--data", metavar="DIR", required=True, type=Path,
+                       help="the folder holding the practice CA (ca.crt, ca.key)")
+    enrol.add_argument("--out", metavar="DIR", type=Path,
+                       help="where to write NAME.crt and NAME.key (default DIR/workstations)")
+    enrol.set_defaults(handler=_enrol)
+
+    revoke = server_commands.add_parser(
+        "revoke-workstation",
+        help="revoke a workstation's certificate (a lost laptop): the server refuses it",
+        description="Revoke workstation NAME's certificate and give the server the new list.",
+    )
+    revoke.add_argument("name", metavar="NAME")
+    revoke.add_argument("--data", metavar="DIR", required=True, type=Path,
+                        help="the folder holding the practice CA (ca.crt, ca.key)")
+    revoke.set_defaults(handler=_revoke)
+
+    require = server_commands.add_parser(
+        "require-workstation-certificates",
+        help="accept only enrolled workstations on the dev server kept in DIR (--off: any)",
+        description=(
+            "Have the dev server kept in DIR accept only workstations with a certificate the "
+            "practice issued and did not revoke (pg_hba.conf clientcert=verify-ca), on top "
+            "of each user's password; --off accepts any workstation again."
+        ),
+    )
+    require.add_argument("--data", metavar="DIR", required=True, type=Path)
+    require.add_argument("--off", action="store_true")
+    require.set_defaults(handler=_require)
 
 
 def _server_address(args: argparse.Namespace) -> Any:
@@ -209,11 +251,77 @@ def _login(args: argparse.Namespace) -> int:
 
     address = _server_address(args)
     password = password_reader(args).read(f"Password for {args.as_user}: ")
-    practice = ServerPractice.log_in(address, ca_certificate(args), args.as_user, password)
+    practice = ServerPractice.log_in(
+        address, ca_certificate(args), args.as_user, password, workstation_certificate(args)
+    )
     try:
         actor = practice.actor
         manages = ", manages users" if actor.can_manage_users else ""
         print(f"Logged in to {address.url} as {actor.user_name} ({actor.role.value}{manages}).")
     finally:
         practice.close()
+    return 0
+
+
+def _give_server_the_list(folder: Path, revocation_list: Path) -> None:
+    from ketadesk.storage.server.dev_cluster import holds_dev_cluster, use_workstation_certificates
+
+    if holds_dev_cluster(folder):
+        use_workstation_certificates(folder, revocation_list)
+        print("The dev server has read the new revocation list.")
+    else:
+        print(
+            f"Copy {revocation_list} to the server, name it in postgresql.conf "
+            "(ssl_crl_file, with ssl_ca_file the practice's ca.crt) and reload PostgreSQL."
+        )
+
+
+def _enrol(args: argparse.Namespace) -> int:
+    from ketadesk.storage.server.workstation_certificates import (
+        enrol_workstation,
+        write_revocation_list,
+    )
+
+    out = args.out or args.data / "workstations"
+    enrolled = enrol_workstation(args.data, args.name, out)
+    print(f"Enrolled workstation {enrolled.name}.")
+    print(f"Certificate: {enrolled.certificate}")
+    print(f"Key: {enrolled.key}")
+    print(
+        "Copy both to that workstation only (the key is its own; keep it private) and give "
+        "them when logging in (--cert FILE --key FILE, or in the log-in dialog)."
+    )
+    _give_server_the_list(args.data, write_revocation_list(args.data))
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    from ketadesk.storage.server.workstation_certificates import revoke_workstation
+
+    revocation_list = revoke_workstation(args.data, args.name)
+    print(f"Revoked workstation {args.name}: the server refuses its certificate from now on.")
+    _give_server_the_list(args.data, revocation_list)
+    return 0
+
+
+def _require(args: argparse.Namespace) -> int:
+    from ketadesk.storage.server.dev_cluster import holds_dev_cluster, use_workstation_certificates
+    from ketadesk.storage.server.workstation_certificates import write_revocation_list
+
+    if not holds_dev_cluster(args.data):
+        raise UserFacingError(
+            f"No dev server was made in {args.data}. On a production server, add "
+            "clientcert=verify-ca to the hostssl line of pg_hba.conf, set ssl_ca_file and "
+            "ssl_crl_file, and reload PostgreSQL."
+        )
+    use_workstation_certificates(
+        args.data, write_revocation_list(args.data), required=not args.off
+    )
+    if args.off:
+        print("The dev server accepts any workstation again (each user still needs a password).")
+    else:
+        print(
+            "The dev server now accepts only enrolled workstations whose certificate was not "
+            "revoked, on top of each user's password."
+        )
     return 0

@@ -93,7 +93,8 @@ def test_tab_walks_the_server_fields_then_the_user(qtbot, tmp_path):
     qtbot.keyClick(dialog.server_choice, Key.Key_Space)
     assert dialog.host_edit.isVisible()
     order = [dialog.host_edit, dialog.port_spin, dialog.database_edit, dialog.ca_edit,
-             dialog.ca_button, dialog.user_edit, dialog.password_edit]
+             dialog.ca_button, dialog.workstation_edit, dialog.workstation_button,
+             dialog.user_edit, dialog.password_edit]
     for expected in order:
         qtbot.keyClick(QApplication.focusWidget(), Key.Key_Tab)
         focused = QApplication.focusWidget()

@@ -188,6 +188,15 @@ def _hand_over(path: Path, run_as: str | None) -> None:
         os.chown(path, account.pw_uid, account.pw_gid)
 
 
+def _hba_rules(client_certificates: bool) -> str:
+    option = " clientcert=verify-ca" if client_certificates else ""
+    return (
+        "# KetaDesk: TLS only, SCRAM-SHA-256 passwords, loopback only.\n"
+        "# TYPE   DATABASE USER ADDRESS       METHOD\n"
+        f"hostssl  all      all  {HOST}/32  scram-sha-256{option}\n"
+    )
+
+
 def _write_configuration(cluster: DevCluster, server: IssuedCertificate) -> None:
     data = cluster.data_dir
     for name, content in (("server.crt", server.certificate_pem), ("server.key", server.key_pem)):
@@ -213,12 +222,7 @@ def _write_configuration(cluster: DevCluster, server: IssuedCertificate) -> None
         conf.write("\n# KetaDesk practice server (dev cluster)\n")
         for key, value in settings.items():
             conf.write(f"{key} = {value}\n")
-    (data / "pg_hba.conf").write_text(
-        "# KetaDesk: TLS only, SCRAM-SHA-256 passwords, loopback only.\n"
-        "# TYPE   DATABASE USER ADDRESS       METHOD\n"
-        f"hostssl  all      all  {HOST}/32  scram-sha-256\n",
-        encoding="utf-8",
-    )
+    (data / "pg_hba.conf").write_text(_hba_rules(False), encoding="utf-8")
 
 
 def _initialise(folder: Path, port: int) -> DevCluster:
@@ -375,3 +379,65 @@ def remove_dev_cluster(folder: Path) -> None:
     if state is not None:
         shutil.rmtree(Path(str(state["data_dir"])), ignore_errors=True)
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def use_workstation_certificates(
+    folder: Path, revocation_list: Path, *, required: bool | None = None
+) -> DevCluster:
+    """Have the dev cluster check workstation certificates against the practice CA and
+    ``revocation_list`` (``ssl_ca_file``, ``ssl_crl_file``) and, when ``required`` is given,
+    require one (``clientcert=verify-ca``) or not; then reload it if it runs."""
+    folder = Path(folder).expanduser().resolve()
+    state = _read_state(folder)
+    if state is None:
+        raise UserFacingError(f"No dev server was made in {folder}.")
+    cluster = _cluster_of(folder, state)
+    data = cluster.data_dir
+    (data / "root.crl").write_bytes(revocation_list.read_bytes())
+    _hand_over(data / "root.crl", cluster.run_as)
+    conf = data / "postgresql.conf"
+    marker = "# KetaDesk workstation certificates\n"
+    if marker not in conf.read_text(encoding="utf-8"):
+        with open(conf, "a", encoding="utf-8") as handle:
+            handle.write(f"\n{marker}ssl_ca_file = 'root.crt'\nssl_crl_file = 'root.crl'\n")
+    if required is not None:
+        (data / "pg_hba.conf").write_text(_hba_rules(required), encoding="utf-8")
+    if is_running(cluster):
+        _reload(cluster)
+    return cluster
+
+
+def _reload(cluster: DevCluster) -> None:
+    """Reload the configuration and wait until the server says it did (pg_ctl does not)."""
+    import time
+
+    log = cluster.data_dir / "server.log"
+
+    def reloads() -> int:
+        text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+        return text.count("reloading configuration files")
+
+    before = reloads()
+    _run(
+        [str(postgres_bin_dir() / "pg_ctl"), "reload", "--pgdata", str(cluster.data_dir)],
+        cluster.run_as,
+        "reload its configuration",
+    )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while reloads() == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)  # the log line comes first; the new settings right after it
+
+
+def requires_workstation_certificates(folder: Path) -> bool:
+    """True when the dev cluster kept in ``folder`` accepts only enrolled workstations."""
+    state = _read_state(Path(folder).expanduser().resolve())
+    if state is None:
+        return False
+    hba = Path(str(state["data_dir"])) / "pg_hba.conf"
+    return hba.exists() and "clientcert=verify-ca" in hba.read_text(encoding="utf-8")
+
+
+def holds_dev_cluster(folder: Path) -> bool:
+    """True when ``folder`` is one ``start_dev_cluster`` made (not only a practice CA)."""
+    return _read_state(Path(folder).expanduser().resolve()) is not None

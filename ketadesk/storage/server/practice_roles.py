@@ -59,6 +59,23 @@ def connection_problem(detail: str, user: str, host: str, port: int) -> str:
             f"The practice server refused the password for {user[:64]}. Check the user name "
             "and password and try again."
         )
+    if "certificate revoked" in detail:
+        return (
+            f"The practice server at {host}:{port} refused this workstation: its certificate "
+            "has been revoked. Ask whoever runs the server to enrol this workstation again."
+        )
+    if "requires a valid client certificate" in detail:
+        return (
+            f"The practice server at {host}:{port} accepts only enrolled workstations, and "
+            "this one gave no workstation certificate. Ask whoever runs the server to enrol "
+            "it ('server enrol-workstation') and give that certificate when logging in."
+        )
+    if "alert unknown ca" in detail or "alert bad certificate" in detail:
+        return (
+            f"The practice server at {host}:{port} refused this workstation's certificate: "
+            "the practice did not issue it. Ask whoever runs the server to enrol this "
+            "workstation."
+        )
     if "certificate verify failed" in detail or "server certificate" in detail:
         return (
             f"The practice server at {host}:{port} could not be verified with the practice "

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ketadesk.core.errors import UserFacingError
 
@@ -61,10 +62,37 @@ def parse_server_url(text: str) -> ServerAddress:
     return ServerAddress(str(parts.hostname), port, parts.path.strip("/"))
 
 
+@dataclass(frozen=True)
+class WorkstationCertificate:
+    """This workstation's own certificate and key, where the practice requires them
+    (``server enrol-workstation`` issues them)."""
+
+    certificate: Path
+    key: Path
+
+
+def check_workstation_files(workstation: WorkstationCertificate) -> None:
+    """Refuse in words a workstation certificate or key that is not there."""
+    for what, path in (("certificate", workstation.certificate), ("key", workstation.key)):
+        if not path.is_file():
+            raise UserFacingError(
+                f"This workstation's {what} {path} is missing; the practice issues it once "
+                "per workstation ('server enrol-workstation')."
+            )
+
+
 def create_server_engine(
-    address: ServerAddress, user: str, password: str, ca_certificate: Path
+    address: ServerAddress,
+    user: str,
+    password: str,
+    ca_certificate: Path,
+    workstation: WorkstationCertificate | None = None,
 ) -> Engine:
-    """An engine whose connections log in as ``user`` over verified TLS."""
+    """An engine whose connections log in as ``user`` over verified TLS (presenting this
+    workstation's certificate when one is given)."""
+    tls = {"sslmode": "verify-full", "sslrootcert": str(ca_certificate)}
+    if workstation is not None:
+        tls |= {"sslcert": str(workstation.certificate), "sslkey": str(workstation.key)}
     url = URL.create(
         "postgresql+psycopg",
         username=user,
@@ -76,12 +104,38 @@ def create_server_engine(
         url,
         connect_args={
             "password": password,
-            "sslmode": "verify-full",
-            "sslrootcert": str(ca_certificate),
+            **tls,
             "connect_timeout": 10,
             "application_name": "KetaDesk",
         },
         pool_size=4,
         max_overflow=4,
         pool_pre_ping=True,
+    )
+
+
+def is_connection_lost(error: DBAPIError) -> bool:
+    """True when ``error`` is the connection failing (the server stopped, restarted or cannot
+    be reached), not the server refusing a statement."""
+    if error.connection_invalidated:
+        return True
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate is None:  # psycopg gives no SQLSTATE when there is no server to answer
+        return isinstance(error, OperationalError)
+    # 08: connection exceptions; 57P01-57P03: the server shutting down or not yet started
+    return sqlstate.startswith("08") or sqlstate in ("57P01", "57P02", "57P03")
+
+
+def lost_connection_message(address: ServerAddress, *, in_doubt: bool = False) -> str:
+    """Words for a workstation that lost its server: what happened to the action."""
+    where = f"The practice server at {address.host}:{address.port}"
+    if in_doubt:
+        return (
+            f"{where} stopped answering while this was being saved, so KetaDesk cannot tell "
+            "whether it was saved. What you typed is still here: when the server is back, "
+            "check the record and save again if needed."
+        )
+    return (
+        f"{where} does not answer, so nothing was saved or read. What you typed is still "
+        "here: check that the server is running and try again; KetaDesk reconnects by itself."
     )

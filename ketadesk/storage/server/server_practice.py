@@ -48,7 +48,14 @@ from ketadesk.storage.server.live_updates import (
 )
 from ketadesk.storage.server.practice_grants import RESERVED_ROLE_NAMES, RESERVED_ROLE_PREFIXES
 from ketadesk.storage.server.practice_roles import OWNER_ROLE, connection_problem
-from ketadesk.storage.server.server_engine import ServerAddress, create_server_engine
+from ketadesk.storage.server.server_engine import (
+    ServerAddress,
+    WorkstationCertificate,
+    check_workstation_files,
+    create_server_engine,
+    is_connection_lost,
+    lost_connection_message,
+)
 from ketadesk.storage.server.server_upgrade import apply_server_objects
 
 # One write at a time per practice, as SQLite's write lock gives a file practice: the audit
@@ -92,7 +99,11 @@ def _scram_verifier(engine: Engine, user_name: str, password: str) -> str:
 
 
 def _connect_as(
-    address: ServerAddress, ca_certificate: Path, user_name: str, password: str
+    address: ServerAddress,
+    ca_certificate: Path,
+    user_name: str,
+    password: str,
+    workstation: WorkstationCertificate | None = None,
 ) -> tuple[Engine, Actor]:
     """An engine logged in as ``user_name`` (the server checks the password) and who they are
     in the practice; a wrong password, a removed user or another server is refused in words."""
@@ -101,7 +112,9 @@ def _connect_as(
             f"The practice certificate {ca_certificate} is missing; it is installed once "
             "per workstation and needed to check the server is the practice's."
         )
-    engine = create_server_engine(address, user_name, password, ca_certificate)
+    if workstation is not None:
+        check_workstation_files(workstation)
+    engine = create_server_engine(address, user_name, password, ca_certificate, workstation)
     _connect_or_explain(engine, address, user_name)
     try:
         revision = current_revision(engine)
@@ -138,12 +151,18 @@ class ServerPractice:
     path: Path | None = None  # no database file on this workstation
 
     def __init__(
-        self, address: ServerAddress, engine: Engine, actor: Actor, ca_certificate: Path
+        self,
+        address: ServerAddress,
+        engine: Engine,
+        actor: Actor,
+        ca_certificate: Path,
+        workstation: WorkstationCertificate | None = None,
     ) -> None:
         self.address = address
         self.engine = engine
         self.actor = actor
         self.ca_certificate = ca_certificate
+        self.workstation = workstation
         self._locked = False
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self.origin = uuid.uuid4().hex  # this workstation's changes, in live updates
@@ -220,11 +239,16 @@ class ServerPractice:
     # --- logging in ---------------------------------------------------------------------------
     @classmethod
     def log_in(
-        cls, address: ServerAddress, ca_certificate: Path, user_name: str, password: str
+        cls,
+        address: ServerAddress,
+        ca_certificate: Path,
+        user_name: str,
+        password: str,
+        workstation: WorkstationCertificate | None = None,
     ) -> ServerPractice:
         """Connect as ``user_name``: the server checks the password (SCRAM over TLS)."""
-        engine, actor = _connect_as(address, ca_certificate, user_name, password)
-        practice = cls(address, engine, actor, ca_certificate)
+        engine, actor = _connect_as(address, ca_certificate, user_name, password, workstation)
+        practice = cls(address, engine, actor, ca_certificate, workstation)
         with practice.session() as session:
             record_event(session, actor, audit_actions.LOGIN)
         return practice
@@ -236,12 +260,18 @@ class ServerPractice:
         self._refuse_when_locked()
         session = self._sessions()
         session.info[DATABASE_ID_KEY] = self.database_id
+        committing = False
         try:
             session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _WRITE_LOCK_ID})
             yield session
+            committing = True
             session.commit()
         except DBAPIError as error:
             session.rollback()
+            if is_connection_lost(error):
+                raise UserFacingError(
+                    lost_connection_message(self.address, in_doubt=committing)
+                ) from error
             sqlstate = getattr(error.orig, "sqlstate", None)
             if sqlstate == "42501":  # insufficient_privilege
                 raise UserFacingError(
@@ -335,6 +365,10 @@ class ServerPractice:
         try:
             session.execute(text("SET TRANSACTION READ ONLY"))
             yield session
+        except DBAPIError as error:
+            if is_connection_lost(error):
+                raise UserFacingError(lost_connection_message(self.address)) from error
+            raise
         finally:
             session.rollback()
             session.close()
@@ -362,7 +396,9 @@ class ServerPractice:
     def unlock_again(self, user_name: str, password: str) -> Actor:
         """Log in again after a lock (the same or another user: "switch user"): the server
         checks the password, and the connections are that user's from now on."""
-        engine, actor = _connect_as(self.address, self.ca_certificate, user_name, password)
+        engine, actor = _connect_as(
+            self.address, self.ca_certificate, user_name, password, self.workstation
+        )
         self.engine.dispose()
         self.engine, self.actor = engine, actor
         self._sessions = sessionmaker(engine, expire_on_commit=False)

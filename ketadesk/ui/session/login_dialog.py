@@ -116,9 +116,14 @@ class LoginDialog(QDialog):
             ("P&ort", self.port_spin),
             ("&Database", self.database_edit),
             ("&Certificate", self.certificate_row),
+            ("&Workstation", self.workstation_row),
         ):
             label = QLabel(text)
-            label.setBuddy(self.ca_edit if field is self.certificate_row else field)
+            buddies = {
+                self.certificate_row: self.ca_edit,
+                self.workstation_row: self.workstation_edit,
+            }
+            label.setBuddy(buddies.get(field, field))
             form.addRow(label, field)
             self._server_rows.append(field)
         form.addRow("&User name", self.user_edit)
@@ -143,7 +148,9 @@ class LoginDialog(QDialog):
         self.setTabOrder(self.port_spin, self.database_edit)
         self.setTabOrder(self.database_edit, self.ca_edit)
         self.setTabOrder(self.ca_edit, self.ca_button)
-        self.setTabOrder(self.ca_button, self.user_edit)
+        self.setTabOrder(self.ca_button, self.workstation_edit)
+        self.setTabOrder(self.workstation_edit, self.workstation_button)
+        self.setTabOrder(self.workstation_button, self.user_edit)
         self.setTabOrder(self.user_edit, self.password_edit)
         self.setTabOrder(self.password_edit, self.remember_box)
         self._connect_signals()
@@ -170,13 +177,26 @@ class LoginDialog(QDialog):
         certificate.setContentsMargins(0, 0, 0, 0)
         certificate.addWidget(self.ca_edit, 1)
         certificate.addWidget(self.ca_button)
+        # Only where the practice enrols workstations: this computer's own certificate
+        # (NAME.crt from 'server enrol-workstation'), its key NAME.key beside it.
+        self.workstation_edit = QLineEdit()
+        self.workstation_edit.setAccessibleName("Workstation certificate")
+        self.workstation_edit.setPlaceholderText("only where the practice requires one")
+        self.workstation_button = QPushButton("Choose…")
+        self.workstation_button.setAccessibleName("Choose this workstation's certificate")
+        self.workstation_row = QWidget()
+        workstation = QHBoxLayout(self.workstation_row)
+        workstation.setContentsMargins(0, 0, 0, 0)
+        workstation.addWidget(self.workstation_edit, 1)
+        workstation.addWidget(self.workstation_button)
 
     def _connect_signals(self) -> None:
         self.buttons.accepted.connect(self.try_login)
         self.buttons.rejected.connect(self.reject)
         self.server_choice.toggled.connect(self._show_choice)
         self.ca_button.clicked.connect(self._choose_certificate)
-        for edit in (self.host_edit, self.database_edit, self.ca_edit):
+        self.workstation_button.clicked.connect(self._choose_workstation_certificate)
+        for edit in (self.host_edit, self.database_edit, self.ca_edit, self.workstation_edit):
             edit.returnPressed.connect(self.try_login)
         self._ops.run(self._secrets.availability, self._keyring_checked)
 
@@ -192,6 +212,7 @@ class LoginDialog(QDialog):
         self.port_spin.setValue(int(settings.value("port", DEFAULT_SERVER_PORT) or 5432))
         self.database_edit.setText(str(settings.value("database", "ketadesk") or "ketadesk"))
         self.ca_edit.setText(str(settings.value("ca_certificate", "") or ""))
+        self.workstation_edit.setText(str(settings.value("workstation_certificate", "") or ""))
         chosen = str(settings.value("chosen", "false")).lower() == "true"
         settings.endGroup()
         if server_url:
@@ -218,6 +239,7 @@ class LoginDialog(QDialog):
             settings.setValue("port", self.port_spin.value())
             settings.setValue("database", self.database_edit.text().strip())
             settings.setValue("ca_certificate", self.ca_edit.text().strip())
+            settings.setValue("workstation_certificate", self.workstation_edit.text().strip())
         settings.endGroup()
 
     def _show_choice(self) -> None:
@@ -235,6 +257,16 @@ class LoginDialog(QDialog):
         )
         if path:
             self.ca_edit.setText(path)
+
+    def _choose_workstation_certificate(self) -> None:
+        path, _filter = QFileDialog.getOpenFileName(
+            self,
+            "This workstation's certificate",
+            self.workstation_edit.text(),
+            "Certificates (*.crt *.pem)",
+        )
+        if path:
+            self.workstation_edit.setText(path)
 
     def _server_problem(self) -> tuple[str, QWidget] | None:
         """What is missing to reach the server, and the field to fix, or None."""
@@ -317,7 +349,7 @@ class LoginDialog(QDialog):
             self.show_error(message)
             field.setFocus()
             return
-        from ketadesk.storage.server.server_engine import ServerAddress
+        from ketadesk.storage.server.server_engine import ServerAddress, WorkstationCertificate
 
         address = ServerAddress(
             self.host_edit.text().strip(),
@@ -325,6 +357,12 @@ class LoginDialog(QDialog):
             self.database_edit.text().strip(),
         )
         certificate = Path(self.ca_edit.text().strip()).expanduser()
+        own = Path(self.workstation_edit.text().strip()).expanduser()
+        workstation = (
+            WorkstationCertificate(own, own.with_suffix(".key"))
+            if self.workstation_edit.text().strip()
+            else None
+        )
         self._save_server_settings()  # what was typed is kept even when the log-in fails
         self.login_button.setEnabled(False)
         self.error_label.hide()
@@ -333,7 +371,7 @@ class LoginDialog(QDialog):
         def connect() -> ServerPractice:
             from ketadesk.storage.server.server_practice import ServerPractice
 
-            return ServerPractice.log_in(address, certificate, user_name, password)
+            return ServerPractice.log_in(address, certificate, user_name, password, workstation)
 
         self._ops.run(connect, self._connected, on_failure=self._failed)
         self.unlock_started.emit()
