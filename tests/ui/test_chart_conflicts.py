@@ -35,7 +35,8 @@ def chart(practice_on, qtbot):
     qtbot.addWidget(chart)
     chart.show()
     chart.activateWindow()
-    qtbot.waitActive(chart)
+    # Activation arrives later (an event); Ctrl+S only works in the active window.
+    qtbot.waitUntil(chart.isActiveWindow)
     return chart
 
 
@@ -62,6 +63,7 @@ def _stored(practice, patient_id):
 
 
 def _press_ctrl_s(qtbot, chart):
+    assert chart.isActiveWindow(), "Ctrl+S only works in the active window"
     qtbot.keyClick(chart.focusWidget() or chart, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
 
 

@@ -29,7 +29,7 @@ def test_admin_stops_a_physician_entered_line_only_with_a_reason(practice, qtbot
     qtbot.addWidget(chart)
     chart.show()
     chart.activateWindow()
-    qtbot.waitActive(chart)
+    qtbot.waitUntil(chart.isActiveWindow)  # waitActive only waits as a context manager
     chart.tabs.setCurrentWidget(chart.medications_tab)
     chart.med_table.selectRow(0)
     qtbot.mouseClick(chart.med_stop, Qt.MouseButton.LeftButton)
