@@ -130,5 +130,8 @@ def test_the_app_runs_on_the_server_and_locks_and_unlocks(
     assert quits == [True] and window.context.db.is_locked
     actions = _actions(server_practice, practice_server.ca_certificate)
     assert actions.count("login") >= 2  # the template's, then this log-in
-    # ... then this test's own log-in to read them.
-    assert actions[-6:] == ["lock", "unlock", "lock", "unlock", "logout", "login"]
+    # ... then this test's own log-in to read them; the admin's first log-in (switching user
+    # at the lock screen) made their signing key on the server.
+    assert actions[-7:] == [
+        "lock", "unlock", "lock", "signing_key_granted", "unlock", "logout", "login"
+    ]
