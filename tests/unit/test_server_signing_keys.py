@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from sqlalchemy import select
 
+from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Role
 from ketadesk.models.audit import AuditEvent
 from ketadesk.models.server_keys import ServerSigningKey
@@ -178,10 +179,17 @@ def test_the_same_key_opens_at_each_log_in_and_a_reset_password_gets_a_new_one(
         again.close()
         assert [row.user_name for row in stored] == [name]
         assert first_key not in stored[0].wrapped_key
-        # A password set without the old one (as a manager's reset does) cannot open the
-        # stored key: a new key is made, and the old one still checks the old events.
+        # A manager's reset cannot wrap the key again (only its user can open it): the server
+        # drops it, the next log-in makes a new one, and the old one still checks old events.
+        with pytest.raises(UserFacingError, match="own password with your current one"):
+            manager.reset_password(SERVER_PHYSICIAN, "owl sparrow kestrel")
+        manager.reset_password(name, "owl sparrow kestrel")
         with owner_connection(practice_server, server_copy.database) as owner:
-            owner.execute(f"ALTER ROLE \"{name}\" PASSWORD 'owl sparrow kestrel'")
+            assert owner.execute(
+                "SELECT count(*) FROM server_signing_keys WHERE user_name = %s", (name,)
+            ).fetchone() == (0,)
+        with pytest.raises(UserFacingError, match=r"^Wrong user name or password\.$"):
+            _log_in(practice_server, server_copy, name, "wren feather lantern")
         after = _log_in(practice_server, server_copy, name, "owl sparrow kestrel")
         try:
             assert after.signer().public_key != first_key
@@ -196,7 +204,33 @@ def test_the_same_key_opens_at_each_log_in_and_a_reset_password_gets_a_new_one(
         assert verdict.is_intact, verdict.describe()
         assert report.signed_by[name] == 5  # key, log-in, log-in, new key, log-in
         assert granted.count(name) == 2
+        with manager.read_session() as session:
+            reset = session.execute(
+                select(AuditEvent.user_name, AuditEvent.signed_by).where(
+                    AuditEvent.action == "password_reset", AuditEvent.detail == f"user {name}"
+                )
+            ).all()
+        assert reset == [(SERVER_PHYSICIAN, SERVER_PHYSICIAN)]
     finally:
         manager.close()
         with owner_connection(practice_server) as admin:  # roles belong to the whole cluster
             admin.execute(f'DROP ROLE IF EXISTS "{name}"')
+
+
+def test_only_the_user_or_a_manager_sets_a_password(practice_server, server_copy):
+    with _raw(practice_server, server_copy, SERVER_ADMIN) as admin:
+        verifier = admin.pgconn.encrypt_password(
+            b"owl sparrow kestrel", SERVER_PHYSICIAN.encode(), b"scram-sha-256"
+        ).decode()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="manages users"):
+            admin.execute(
+                "SELECT ketadesk_set_password(%s, %s)", (SERVER_PHYSICIAN, verifier)
+            )
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            admin.execute(f"ALTER ROLE \"{SERVER_PHYSICIAN}\" PASSWORD '{verifier}'")
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="SCRAM"):
+            admin.execute(
+                "SELECT ketadesk_set_password(%s, 'owl sparrow kestrel')", (SERVER_ADMIN,)
+            )
+    # The physician's password is unchanged.
+    _log_in(practice_server, server_copy, SERVER_PHYSICIAN).close()
