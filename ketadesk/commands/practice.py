@@ -79,7 +79,12 @@ def register(subparsers: Any) -> None:
         handler=_backup,
         needs_login=True,
     )
-    backup.add_argument("--out", required=True, metavar="FILE")
+    backup.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="on a practice server, stdin also gives the backup's passphrase after your password",
+    )
     backup.add_argument(
         "--overwrite", action="store_true", help="replace a backup of the same name"
     )
@@ -104,6 +109,9 @@ def register(subparsers: Any) -> None:
         "--other-practice",
         action="store_true",
         help="allow restoring a backup made from a different practice database",
+    )
+    restore.add_argument(
+        "--owner", default=None, help="on a practice server: the schema's owner (ketadesk_owner)"
     )
 
 
@@ -257,6 +265,10 @@ def _verify_audit(args: argparse.Namespace) -> int:
 
 
 def _backup(args: argparse.Namespace) -> int:
+    if is_server_database(args):
+        from ketadesk.commands._server_backup import backup_on_server
+
+        return backup_on_server(args)
     from ketadesk.core.output_paths import check_output_path
     from ketadesk.storage.security.audit_log import record_event
     from ketadesk.storage.security.keyslots import KeySlotFile
@@ -322,6 +334,10 @@ def _restore(args: argparse.Namespace) -> int:
     from ketadesk.storage.security.keyslots import KeySlotFile
     from ketadesk.storage.security.restore_check import practice_contents, restore_losses
 
+    if is_server_database(args):
+        from ketadesk.commands._server_backup import restore_on_server
+
+        return restore_on_server(args)
     source = Path(args.file).expanduser()
     target = database_path(args)
     if not source.is_file():

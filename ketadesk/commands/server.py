@@ -1,5 +1,6 @@
 """Practice server commands: ``server dev`` (a throwaway local PostgreSQL cluster), ``server
-init`` (create the practice on a server) and ``server login`` (check a log-in)."""
+init`` (create the practice on a server), ``server upgrade`` (migrations, grants and triggers
+again), ``server import-practice`` (move a file practice there) and ``server login``."""
 
 from __future__ import annotations
 
@@ -52,6 +53,56 @@ def register(subparsers: Any) -> None:
     )
     init.add_argument("--password-stdin", action="store_true")
 
+    certificates = server_commands.add_parser(
+        "certificates",
+        help="make the practice CA and the server's certificate for a production server",
+        description=(
+            "Write ca.crt and ca.key (the practice CA, made once) and server.crt and "
+            "server.key for the host names given into DIR; with a CA already in DIR, only "
+            "a new server certificate is issued."
+        ),
+    )
+    certificates.add_argument("--out", metavar="DIR", required=True, type=Path)
+    certificates.add_argument(
+        "--host", action="append", required=True, metavar="NAME",
+        help="a name or IP address workstations use to reach the server (repeat for more)",
+    )
+    certificates.add_argument("--practice", default="KetaDesk practice", metavar="NAME")
+    certificates.set_defaults(handler=_certificates)
+
+    upgrade = new_command(
+        server_commands,
+        "upgrade",
+        help=(
+            "run the migrations and apply the grants and triggers again (idempotent; stdin "
+            "with --password-stdin: the server owner's password)"
+        ),
+        handler=_upgrade,
+    )
+    upgrade.add_argument(
+        "--owner", default=None, help="the server role that owns the schema (ketadesk_owner)"
+    )
+    upgrade.add_argument("--password-stdin", action="store_true")
+
+    move = new_command(
+        server_commands,
+        "import-practice",
+        help=(
+            "move a practice file onto an empty server database (stdin with --password-stdin: "
+            "the server owner's password, your password for the file (also your server "
+            "password), then an initial server password for each other active user, in "
+            "user-name order)"
+        ),
+        handler=_import_practice,
+    )
+    move.add_argument("file", metavar="FILE", type=Path, help="the practice database file")
+    move.add_argument("--as", dest="as_user", metavar="NAME", required=True,
+                      help="a user of the file who manages users")
+    move.add_argument(
+        "--owner", default=None, help="the server role that owns the schema (ketadesk_owner)"
+    )
+    move.add_argument("--password-stdin", action="store_true")
+
     login = new_command(
         server_commands,
         "login",
@@ -95,6 +146,7 @@ def _dev(args: argparse.Namespace) -> int:
 
 def _init(args: argparse.Namespace) -> int:
     from ketadesk.storage.server.practice_roles import OWNER_ROLE
+    from ketadesk.storage.server.server_backup import prepare_empty_database
     from ketadesk.storage.server.server_practice import ServerPractice
 
     address = _server_address(args)
@@ -102,6 +154,8 @@ def _init(args: argparse.Namespace) -> int:
     reader = password_reader(args)
     owner_password = reader.read(f"Password of the server role {owner}: ")
     password = reader.read_new(f"New password for {args.user}: ")
+    # On a new server: the database, the group roles and the extensions (as 'server dev').
+    prepare_empty_database(address, ca_certificate(args), owner, owner_password)
     made = ServerPractice.create(
         address,
         ca_certificate(args),
@@ -117,6 +171,37 @@ def _init(args: argparse.Namespace) -> int:
         "recovery key on a practice server (the server's administrator resets passwords)."
     )
     return 0
+
+
+def _certificates(args: argparse.Namespace) -> int:
+    from ketadesk.storage.server.certificate_files import make_server_certificates
+
+    made = make_server_certificates(args.out, args.host, args.practice)
+    if made.is_new_ca:
+        print(f"Made the practice CA: {made.folder / 'ca.crt'} (install it on every "
+              f"workstation) and {made.folder / 'ca.key'} (keep it offline).")
+    else:
+        print(f"Kept the practice CA in {made.folder}.")
+    print(
+        f"Server certificate for {', '.join(made.host_names)}, valid until {made.expires_on}: "
+        f"{made.folder / 'server.crt'} and {made.folder / 'server.key'} (copy both to "
+        "PostgreSQL's data folder, owned by postgres, the key 0600)."
+    )
+    return 0
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    from ketadesk.commands._server_backup import upgrade_server
+
+    _server_address(args)
+    return upgrade_server(args)
+
+
+def _import_practice(args: argparse.Namespace) -> int:
+    from ketadesk.commands._server_backup import import_practice_file
+
+    _server_address(args)
+    return import_practice_file(args)
 
 
 def _login(args: argparse.Namespace) -> int:

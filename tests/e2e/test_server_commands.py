@@ -90,7 +90,6 @@ def test_a_server_needs_the_practice_certificate(practice_on, monkeypatch, capsy
 @pytest.mark.parametrize(
     ("command", "named"),
     [
-        (["backup", "--out", "b.db", "--as", PHYSICIAN, "--password-stdin"], "'backup'"),
         (["visit", "leases", "--as", PHYSICIAN, "--password-stdin"], "'visit leases'"),
         (["export-practice", "--out", "x", "--as", PHYSICIAN, "--password-stdin"],
          "'export-practice'"),

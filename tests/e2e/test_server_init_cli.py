@@ -106,20 +106,21 @@ def test_server_init_refuses_a_user_name_the_server_already_has_before_changing_
 
 
 def test_commands_not_yet_on_a_server_say_so_and_a_bad_address_is_named(tmp_path):
-    backup = run_ketadesk(
+    export = run_ketadesk(
         "--db",
         "postgresql://127.0.0.1:5999/ketadesk",
-        "backup",
+        "export-practice",
         "--out",
-        str(tmp_path / "b.db"),
+        str(tmp_path / "p.zip"),
         "--as",
         "drlin",
         "--password-stdin",
         stdin="x\n",
     )
-    assert backup.returncode != 0
-    assert "'backup' works on a practice database file only, not yet on a practice server" in (
-        backup.stderr
+    assert export.returncode != 0
+    assert (
+        "'export-practice' works on a practice database file only, not yet on a practice server"
+        in export.stderr
     )
     with_user = run_ketadesk(
         "server",

@@ -35,7 +35,6 @@ from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Actor, Permission, Role, require
 from ketadesk.models.practice import PracticeMeta
 from ketadesk.models.users import User
-from ketadesk.storage.roster.roster_sql import SERVER_SEARCH_INDEXES
 from ketadesk.storage.security.audit_log import record_event, verify_audit
 from ketadesk.storage.security.audit_signatures import (
     DATABASE_ID_KEY,
@@ -52,12 +51,7 @@ from ketadesk.storage.security.keyslots import WRONG_CREDENTIALS
 from ketadesk.storage.security.migrate import PACKAGED_HEAD, current_revision, upgrade_to_head
 from ketadesk.storage.security.password_rules import check_new_password
 from ketadesk.storage.security.signing_keys import Signer
-from ketadesk.storage.server.clinical_columns import apply_clinical_column_guards
-from ketadesk.storage.server.practice_grants import (
-    RESERVED_ROLE_NAMES,
-    RESERVED_ROLE_PREFIXES,
-    apply_practice_grants,
-)
+from ketadesk.storage.server.practice_grants import RESERVED_ROLE_NAMES, RESERVED_ROLE_PREFIXES
 from ketadesk.storage.server.practice_roles import OWNER_ROLE, connection_problem
 from ketadesk.storage.server.server_engine import ServerAddress, create_server_engine
 from ketadesk.storage.server.server_signing import (
@@ -65,7 +59,7 @@ from ketadesk.storage.server.server_signing import (
     signer_at_log_in,
     store_signing_key,
 )
-from ketadesk.storage.server.signed_records import apply_signed_record_guards
+from ketadesk.storage.server.server_upgrade import apply_server_objects
 
 # One write transaction at a time per practice, as SQLite's write lock gives a file practice,
 # taken first so that row locks and the audit chain's lock never wait on each other (a
@@ -206,11 +200,7 @@ class ServerPractice:
             upgrade_to_head(engine)
             verifier = _scram_verifier(engine, user_name, password)
             with engine.begin() as connection:
-                apply_practice_grants(connection)
-                apply_signed_record_guards(connection)
-                apply_clinical_column_guards(connection)
-                for statement in SERVER_SEARCH_INDEXES:
-                    connection.exec_driver_sql(statement)
+                apply_server_objects(connection)
                 connection.exec_driver_sql(
                     f"CREATE ROLE \"{user_name}\" LOGIN PASSWORD '{verifier}' "
                     "IN ROLE ketadesk_physician, ketadesk_user_manager"
@@ -475,7 +465,7 @@ class ServerPractice:
             verdict = verify_audit(session)
             if not verdict.is_intact:
                 return verdict
-            report = check_event_signatures(session, server_grant_check(session))
+            report = check_event_signatures(session, server_grant_check(session, self.database_id))
         if not report.problems:
             return verdict
         seq, problem = report.problems[0]
@@ -503,13 +493,13 @@ class ServerPractice:
     def audit_signatures(self) -> SignatureReport:
         """Who signed how many events, and every event whose signature is refused."""
         with self.read_session() as session:
-            return check_event_signatures(session, server_grant_check(session))
+            return check_event_signatures(session, server_grant_check(session, self.database_id))
 
     def content_signatures(self) -> list[ContentSignatureCheck]:
         """Every physician signature over clinical content, and whether it still holds."""
         with self.read_session() as session:
             return check_content_signatures(
-                session, self.database_id, server_grant_check(session)
+                session, self.database_id, server_grant_check(session, self.database_id)
             )
 
     def close(self) -> None:

@@ -31,7 +31,7 @@ from ketadesk.models.server_keys import ServerPublicKey, ServerSigningKey
 from ketadesk.models.users import User
 from ketadesk.storage.security.audit_log import record_event
 from ketadesk.storage.security.audit_signatures import SIGNER_KEY
-from ketadesk.storage.security.grants import GrantCheck, GrantInfo
+from ketadesk.storage.security.grants import GrantCheck, GrantInfo, check_grants
 from ketadesk.storage.security.kdf_bounds import ALLOWED
 from ketadesk.storage.security.keyslots import KdfParams
 from ketadesk.storage.security.signing_keys import Signer, new_private_key, public_key_of
@@ -155,20 +155,28 @@ def signer_at_log_in(session: Session, database_id: str, actor: Actor, password:
     return signer
 
 
-def server_grant_check(session: Session) -> GrantCheck:
-    """Every user's registered public keys (newest first) as the grants ``verify-audit``
-    checks signatures against; on a server the database's roles vouch for them."""
+def server_grant_check(session: Session, database_id: str) -> GrantCheck:
+    """Every user's public keys (newest first) as the grants ``verify-audit`` checks signatures
+    against: those registered on the server, where the database's roles vouch for them, then
+    those of a practice moved from a file (``server import-practice``), whose grants count
+    only when signed back to the file's pinned first physician, as on the file."""
+    from ketadesk.models.practice import PracticeMeta
+    from ketadesk.storage.security.database import TRUST_ROOT_META
+
+    root = session.get(PracticeMeta, TRUST_ROOT_META)
+    from_file = check_grants(session, database_id, None if root is None else root.value)
     users = {u.user_name: u for u in session.execute(select(User)).scalars()}
     keys: dict[str, list[str]] = {}
     for row in session.execute(
         select(ServerPublicKey).order_by(ServerPublicKey.id.desc())
     ).scalars():
         keys.setdefault(row.user_name, []).append(row.public_key)
-    valid = {}
+    valid = dict(from_file.valid)
     for name, held in keys.items():
         user = users.get(name)
         if user is None:
             continue
+        earlier = from_file.verifying_keys().get(name, ())
         valid[name] = GrantInfo(
             name,
             user.role,
@@ -176,6 +184,6 @@ def server_grant_check(session: Session) -> GrantCheck:
             user.is_active,
             held[0],
             GRANTED_BY_SERVER,
-            tuple(held[1:]),
+            tuple(held[1:]) + tuple(k for k in earlier if k not in held),
         )
-    return GrantCheck(valid, (), bool(keys))
+    return GrantCheck(valid, from_file.refused, bool(keys) or from_file.has_grants)
