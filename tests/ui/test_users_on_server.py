@@ -69,7 +69,8 @@ def _select(dialog: UsersDialog, user_name: str) -> None:
         if f"“{user_name}”" in dialog.list.item(row).text():
             dialog.list.setCurrentRow(row)
             return
-    raise AssertionError(f"{user_name} is not listed")
+    listed = [dialog.list.item(row).text() for row in range(dialog.list.count())]
+    raise AssertionError(f"{user_name} is not listed: {listed}")
 
 
 def test_a_manager_adds_resets_re_roles_and_removes_a_user_on_the_server(
@@ -98,6 +99,8 @@ def test_a_manager_adds_resets_re_roles_and_removes_a_user_on_the_server(
         if form.isVisible():  # refused: say why instead of waiting on the open form
             problems.append(form.error.text())
             form.reject()
+        elif form.result() != form.DialogCode.Accepted:
+            problems.append(f"closed without saving: {form.user_edit.text()!r}")
 
     problems: list[str] = []
     _when_modal(UserFormDialog, fill_form)
