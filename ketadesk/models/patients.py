@@ -62,6 +62,8 @@ class Patient(RecordUidMixin, VersionedMixin, TimestampMixin, Base):
     pregnant: Mapped[bool] = mapped_column(default=False)
     height_cm: Mapped[float | None]
     last_visit_on: Mapped[date | None]
+    # Who last saved the details (user name): named when a save meets their change.
+    updated_by: Mapped[str | None] = mapped_column(String(64))
 
     medications: Mapped[list[PatientMedication]] = relationship(
         back_populates="patient", cascade="all, delete-orphan", order_by="PatientMedication.id"

@@ -113,6 +113,10 @@ class PatientRecord:
     allergies: tuple[AllergyEntry, ...]
     vitals: tuple[VitalsEntry, ...]
     status_changes: tuple[StatusChangeEntry, ...]
+    # The stored version (one more at each save) and who saved last: a save that names an
+    # older version meets someone else's change (storage/patients/chart_versions).
+    version: int = 1
+    updated_by: str | None = None
 
     @property
     def active_medications(self) -> tuple[MedicationEntry, ...]:
@@ -231,6 +235,8 @@ def patient_record(p: Patient) -> PatientRecord:
             StatusChangeEntry(s.from_status, s.to_status, s.reason, s.changed_by, s.changed_at)
             for s in p.status_changes
         ),
+        version=p.version,
+        updated_by=p.updated_by,
     )
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from ketadesk.core import audit_actions
 from ketadesk.core.condition_reading import ConditionMention, read_condition_line
@@ -44,6 +45,7 @@ from ketadesk.models.patients import (
     PatientStatusChange,
     VitalSign,
 )
+from ketadesk.storage.patients.chart_versions import chart_changed, refuse_if_changed
 from ketadesk.storage.patients.patient_chart_edits import (
     MAX_ENTRY_CHARS,
     MAX_REASON_CHARS,
@@ -205,7 +207,10 @@ def create_patient(
             raise UserFacingError("That MRN is not a valid KetaDesk MRN.")
         if session.execute(select(Patient.id).where(Patient.mrn == mrn)).first():
             raise UserFacingError(f"MRN {mrn} already belongs to another patient.")
-    patient = Patient(mrn=mrn or next_mrn(session), status="screening", pregnant=False)
+    patient = Patient(
+        mrn=mrn or next_mrn(session), status="screening", pregnant=False,
+        updated_by=actor.user_name,
+    )
     apply_demographics(patient, clean)
     patient.height_cm = height_cm
     session.add(patient)
@@ -256,14 +261,19 @@ def update_demographics(
     confirmed_minor: bool = False,
     allow_duplicate: bool = False,
     height_cm: float | None = None,
+    expected_version: int | None = None,
 ) -> PatientRecord:
     """Validate and store changed demographics and height (cm; None clears it).
 
     Raises DemographicsInvalidError or PossibleDuplicateError as ``create_patient`` does.
+    ``expected_version`` is the version the form showed: if someone saved the chart since,
+    ChartChangedError (storage/patients/chart_versions) refuses the save, and rolls the
+    session back when the other save wins the race between reading and writing.
     The audit detail lists the changed field names, never their values.
     """
     require(actor, Permission.EDIT_DEMOGRAPHICS, "change patient details")
     patient = load_patient(session, patient_id)
+    refuse_if_changed(session, patient, expected_version)
     clean = _checked(draft, today, confirmed_minor)
     _check_height(height_cm)
     assert clean.dob is not None
@@ -282,8 +292,13 @@ def update_demographics(
     if changed:
         apply_demographics(patient, clean)
         patient.height_cm = height_cm
-        audit_chart_update(session, actor, patient_id, "demographics: " + ", ".join(changed))
-        session.flush()
+        patient.updated_by = actor.user_name
+        try:  # the audit event's query may flush the row first
+            audit_chart_update(session, actor, patient_id, "demographics: " + ", ".join(changed))
+            session.flush()
+        except StaleDataError:
+            session.rollback()
+            raise chart_changed(session, patient_id) from None
     return patient_record(patient)
 
 
@@ -316,6 +331,7 @@ def change_status(
     )
     audit_chart_update(session, actor, patient_id, f"status: {patient.status} -> {new_status}")
     patient.status = new_status
+    patient.updated_by = actor.user_name
     session.flush()
     session.refresh(patient)
     return patient_record(patient)

@@ -453,6 +453,13 @@ class ServerPractice:
         """Nothing to wait for: the server checks its own pages (a file practice checks its
         file after log-in)."""
 
+    def record_event_when_writable(
+        self, actor: Actor, action: str, *, patient_id: int | None = None, detail: str = ""
+    ) -> None:
+        """Record one audit event (a chart opened) at once: no page check to wait for."""
+        with self.session() as session:
+            record_event(session, actor, action, patient_id=patient_id, detail=detail)
+
     def signer(self) -> Signer | None:
         """The logged-in user's signing key (None when locked)."""
         return self._signer

@@ -157,10 +157,12 @@ class DemographicsTab(QScrollArea):
                 problems["weight"] = error.message
         return height_cm, weight_kg, problems
 
-    def show_record(self, record: PatientRecord) -> None:
-        """Replace the forms' contents with the saved ``record`` and clear any problems."""
+    def record_values(self, record: PatientRecord) -> dict[str, str]:
+        """The text each compared field shows for ``record`` (height in the unit chosen now)."""
         d = record.demographics
-        values = {
+        unit = self.body.value("height_unit")
+        height = record.height_cm
+        return {
             "first_name": d.first_name,
             "middle_name": d.middle_name,
             "last_name": d.last_name,
@@ -172,32 +174,51 @@ class DemographicsTab(QScrollArea):
             "address_line2": d.address_line2,
             "city": d.city,
             "state": d.state,
+            "county": d.county,
             "zip": d.zip,
+            "emergency_contact_name": d.emergency_contact_name,
+            "emergency_contact_relationship": d.emergency_contact_relationship,
+            "emergency_contact_phone": d.emergency_contact_phone,
+            "sitter_name": d.sitter_name,
+            "sitter_phone": d.sitter_phone,
+            "height": ""
+            if height is None
+            else f"{height:.1f}"
+            if unit == "cm"
+            else f"{cm_to_in(height):.1f}",
         }
+
+    def compared_fields(self) -> list[tuple[str, str]]:
+        """(name, label) of every stored field, in form order: what two saves can differ in
+        (the new weight is an entry of its own, and the units are this screen's choice)."""
+        height = f"Height ({self.body.value('height_unit')})"
+        return [
+            *((f.name, f.label) for f in DEMOGRAPHIC_FIELDS + CONTACT_FIELDS),
+            ("height", height),
+        ]
+
+    def shown_words(self) -> dict[str, dict[str, str]]:
+        """The words shown for stored codes of choice fields ("FL" -> "Florida")."""
+        return {
+            f.name: {value: label for value, label in f.choices if value}
+            for f in DEMOGRAPHIC_FIELDS
+            if f.choices and f.name != "county"
+        }
+
+    def compared_values(self) -> dict[str, str]:
+        """What is typed now in each compared field."""
+        typed = self.typed_values()
+        return {name: typed.get(name, "") for name, _ in self.compared_fields()}
+
+    def show_record(self, record: PatientRecord) -> None:
+        """Replace the forms' contents with the saved ``record`` and clear any problems."""
+        values = self.record_values(record)
+        county = values.pop("county")
         self.form.set_values(values)
         self.state_changed()
-        self.form.set_value("county", d.county)
-        self.contacts.set_values(
-            {
-                "emergency_contact_name": d.emergency_contact_name,
-                "emergency_contact_phone": d.emergency_contact_phone,
-                "emergency_contact_relationship": d.emergency_contact_relationship,
-                "sitter_name": d.sitter_name,
-                "sitter_phone": d.sitter_phone,
-            }
-        )
-        unit = self.body.value("height_unit")
-        height = record.height_cm
-        self.body.set_values(
-            {
-                "height": ""
-                if height is None
-                else f"{height:.1f}"
-                if unit == "cm"
-                else f"{cm_to_in(height):.1f}",
-                "weight": "",
-            }
-        )
+        self.form.set_value("county", county)
+        self.contacts.set_values(values)
+        self.body.set_values({"height": values["height"], "weight": ""})
         weight = record.latest_weight_kg
         self.body.editors["weight"].setToolTip(
             "" if weight is None else f"Last recorded: {weight:.1f} kg ({kg_to_lb(weight):.0f} lb)"

@@ -28,9 +28,11 @@ from ketadesk.core.demographics import (
     PatientDemographics,
     validate_demographics,
 )
+from ketadesk.core.edit_conflicts import differing_fields, merged_values
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Permission
 from ketadesk.storage.patients import patients as service
+from ketadesk.storage.patients.chart_versions import ChartChangedError
 from ketadesk.storage.patients.patient_import import external_id_for
 from ketadesk.storage.patients.patient_medications import (
     add_medication,
@@ -42,6 +44,7 @@ from ketadesk.storage.patients.patient_records import (
 )
 from ketadesk.storage.visits.visit_leases import VisitMarker, patients_on_visit
 from ketadesk.ui.chart.chart_conditions_tab import ConditionsTab
+from ketadesk.ui.chart.chart_conflict_dialog import ChartConflictDialog
 from ketadesk.ui.chart.chart_demographics_tab import DemographicsTab
 from ketadesk.ui.chart.chart_medications_tab import MedicationsTab
 from ketadesk.ui.chart.chart_record_table import selected_entry_id
@@ -75,6 +78,13 @@ class PatientChart(QWidget):
         self._dirty = False
         #: The open "Stop this medication?" dialog, if any.
         self.stop_dialog: StopMedicationDialog | None = None
+        #: The open "Someone else saved this chart" dialog, if any.
+        self.conflict_dialog: ChartConflictDialog | None = None
+        # What the details showed when loaded: the stored text, the text the form showed for
+        # it, and the version; a save names the version, and meeting a newer one compares.
+        self._base_stored: dict[str, str] = {}
+        self._base_shown: dict[str, str] = {}
+        self._base_version: int | None = None
         self.setWindowTitle("New patient" if patient_id is None else "Patient chart")
 
         self.title = ElidedLabel("New patient")
@@ -309,6 +319,9 @@ class PatientChart(QWidget):
         self.title.set_full_text(f"{d.last_name}, {d.first_name}  ·  {record.mrn}")
         self.setWindowTitle(f"{d.last_name}, {d.first_name} — {record.mrn}")
         self.demographics_tab.show_record(record)
+        self._base_stored = self.demographics_tab.record_values(record)
+        self._base_shown = self.demographics_tab.compared_values()
+        self._base_version = record.version
         self.medications_tab.show_medications(record.medications)
         self.conditions_tab.show_entries(record.conditions, record.allergies)
         self.vitals_tab.show_vitals(record.vitals)
@@ -441,6 +454,8 @@ class PatientChart(QWidget):
                 record = self._store(
                     draft, today, confirmed_minor, allow_duplicate, height_cm, weight_kg
                 )
+            except ChartChangedError as error:
+                return self._compare_with_stored(error)
             except service.PossibleDuplicateError as error:
                 if allow_duplicate or not self.ask_create_duplicate(error):
                     self._show_banner(error.message)
@@ -492,6 +507,7 @@ class PatientChart(QWidget):
                 confirmed_minor=confirmed_minor,
                 allow_duplicate=allow_duplicate,
                 height_cm=height_cm,
+                expected_version=self._base_version,
             )
             if weight_kg is not None:
                 service.add_vitals(
@@ -509,6 +525,64 @@ class PatientChart(QWidget):
         self.banner.setText(message)
         self.banner.setVisible(True)
 
+    # --- someone else saved meanwhile ----------------------------------------------------
+    def _compare_with_stored(self, error: ChartChangedError) -> bool:
+        """Show what differs between what is typed and what is stored now, and let the user
+        choose field by field; nothing is saved until they do (False: not saved yet)."""
+        tab = self.demographics_tab
+        stored = tab.record_values(error.current)
+        # A field they left alone shows as it was shown here (the form's own spelling).
+        theirs = {
+            name: self._base_shown.get(name, "")
+            if stored.get(name, "") == self._base_stored.get(name, "")
+            else stored.get(name, "")
+            for name, _ in tab.compared_fields()
+        }
+        mine = tab.compared_values()
+        differences = differing_fields(self._base_shown, mine, theirs, tab.compared_fields())
+        if not any(d.changed_by_them for d in differences):
+            # They changed nothing on this form (the status, say): saving loses nothing of theirs.
+            self._adopt_stored(error.current)
+            return self.save()
+        dialog = ChartConflictDialog(
+            error.current.display_name, error.changed_by, error.changed_at, differences,
+            tab.shown_words(), self,
+        )
+        self.conflict_dialog = dialog
+        dialog.accepted.connect(lambda: self._save_merged(error, mine))
+        dialog.rejected.connect(lambda: self._keep_typing(error))
+        self._show_banner(error.message)
+        dialog.open()
+        return False
+
+    def _adopt_stored(self, current: PatientRecord) -> None:
+        """Take ``current`` as the version the form now edits, keeping what is typed."""
+        self._base_stored = self.demographics_tab.record_values(current)
+        self._base_shown = {
+            name: self._base_stored.get(name, "")
+            for name, _ in self.demographics_tab.compared_fields()
+        }
+        self._base_version = current.version
+
+    def _save_merged(self, error: ChartChangedError, mine: dict[str, str]) -> None:
+        dialog = self.conflict_dialog
+        assert dialog is not None
+        self.conflict_dialog = None
+        merged = merged_values(mine, dialog.differences, dialog.choices())
+        typed = self.demographics_tab.typed_values()  # the new weight, the units
+        self._show_record(error.current)  # the lists and status as stored now
+        self.demographics_tab.restore_values({**typed, **merged})
+        self._set_dirty(True)
+        self.save()
+
+    def _keep_typing(self, error: ChartChangedError) -> None:
+        self.conflict_dialog = None
+        who = error.changed_by or "Someone else"
+        self._show_banner(
+            f"Not saved: {who} saved this patient's details meanwhile. What you typed is still "
+            "here; press Save (Ctrl+S) to compare again."
+        )
+
     # --- list entries (saved at once) ----------------------------------------------------
     def _run(self, action: object) -> bool:
         """Run ``action(session)`` in one transaction; show a problem in the banner."""
@@ -522,8 +596,13 @@ class PatientChart(QWidget):
         self.banner.setVisible(False)
         dirty = self._dirty
         keep = self.demographics_tab.typed_values()
+        base = (self._base_stored, self._base_shown, self._base_version)
         self.reload()
         if dirty:  # adding a medication must not throw away demographics being edited
+            if self._base_stored != base[0]:
+                # Someone changed the details meanwhile: the edits still stand on what was
+                # shown before, so saving them compares with the stored chart.
+                self._base_stored, self._base_shown, self._base_version = base
             self.demographics_tab.restore_values(keep)
             self._set_dirty(True)
         self._context.data_changed.emit(f"patient:{self.patient_id}")

@@ -13,7 +13,7 @@ user has signed with is listed for all, never changed or removed. The two tables
 practice file too, empty (its key slots hold the keys).
 
 Revision ID: e5f6a7b80017
-Revises: d4e5f6a70016
+Revises: f6a7b8c90018
 Create Date: 2026-12-03 15:00:00.000000
 """
 
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "e5f6a7b80017"
-down_revision = "d4e5f6a70016"
+down_revision = "f6a7b8c90018"  # chained after 0018 (issue 17f), merged first
 branch_labels = None
 depends_on = None
 
