@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ketadesk.commands._common import (
+    PasswordReader,
+    ca_certificate,
     database_path,
     is_server_database,
     new_command,
@@ -185,12 +187,33 @@ def _user_passwd(args: argparse.Namespace) -> int:
 
     reader = password_reader(args)
     old_password = reader.read(f"Current password for {args.as_user}: ")
+    if is_server_database(args):
+        return _server_user_passwd(args, reader, old_password)
     database, outcome = PracticeDatabase.unlock(database_path(args), args.as_user, old_password)
     try:
         new_password = reader.read_new("New password: ")
         change_own_password(database, outcome.actor, old_password, new_password)
     finally:
         database.close()
+    print("Password changed.")
+    return 0
+
+
+def _server_user_passwd(
+    args: argparse.Namespace, reader: PasswordReader, old_password: str
+) -> int:
+    """On a server the password is the login role's: the server checks the old one."""
+    from ketadesk.storage.server.server_engine import parse_server_url
+    from ketadesk.storage.server.server_practice import ServerPractice
+
+    practice = ServerPractice.log_in(
+        parse_server_url(str(args.db)), ca_certificate(args), args.as_user, old_password
+    )
+    try:
+        new_password = reader.read_new("New password: ")
+        practice.change_own_password(old_password, new_password)
+    finally:
+        practice.close()
     print("Password changed.")
     return 0
 
@@ -221,8 +244,6 @@ def _verify_audit(args: argparse.Namespace) -> int:
         database.close()
     if verdict.is_intact:
         print(verdict.describe())
-    if database.path is None:
-        print("On a practice server events are not signed yet: no signatures were checked.")
     for line in signatures.describe():
         print(line)
     bad_contents = [c for c in contents if not c.is_valid]

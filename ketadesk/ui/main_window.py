@@ -319,12 +319,11 @@ class MainWindow(QMainWindow):
         # refuse it there): users, importing patients, checking out, returning, conflicts
         # and the packs out.
         at_practice = not self.is_visit_pack
-        # On a practice server, what still lives in the practice file (users' key slots and
-        # passwords, visit packs) is not offered yet: the server's administrator manages
-        # users and passwords there (README "Practice server").
+        # On a practice server visit packs still live in a practice file only and are not
+        # offered yet; users and passwords are the server's login roles (README "Practice
+        # server").
         on_file = not self.is_on_server
-        self.users_action.setVisible(manages and at_practice and on_file)
-        self.password_action.setVisible(on_file)
+        self.users_action.setVisible(manages and at_practice)
         self.import_action.setVisible(at_practice)
         self.import_action.setEnabled(actor.can(Permission.EDIT_DEMOGRAPHICS))
         self.visit_checkout_action.setVisible(at_practice and on_file)

@@ -61,8 +61,9 @@ def test_verify_audit(practice_on, monkeypatch, capsys) -> None:
     )
     assert checked.code == 0, checked.err
     assert "intact" in checked.out.lower()
-    unsigned = "On a practice server events are not signed yet" in checked.out
-    assert unsigned == (practice_on.back_end == "server")
+    # Signed on both: by a key slot's key on a file, by the key kept on the server there.
+    assert f"signed by {practice_on.name_of(PHYSICIAN)}: " in checked.out
+    assert "not signed" not in checked.out.replace("(not signed)", "")
 
 
 @ON_A_SERVER
@@ -89,7 +90,6 @@ def test_a_server_needs_the_practice_certificate(practice_on, monkeypatch, capsy
 @pytest.mark.parametrize(
     ("command", "named"),
     [
-        (["user", "passwd", "--as", PHYSICIAN, "--password-stdin"], "'user passwd'"),
         (["visit", "leases", "--as", PHYSICIAN, "--password-stdin"], "'visit leases'"),
         (["export-practice", "--out", "x", "--as", PHYSICIAN, "--password-stdin"],
          "'export-practice'"),
@@ -170,9 +170,50 @@ def test_a_user_manager_adds_a_user_who_then_logs_in(
         as_new = run_on(monkeypatch, capsys, practice_on, "verify-audit", "--as", "drwren.pg",
                         "--password-stdin", stdin="wren feather lantern\n")
         assert as_new.code == 0, as_new.err
-        assert "On a practice server events are not signed yet" in as_new.out
+        assert "signed by drwren.pg: 2 events" in as_new.out  # their new key, their log-in
     finally:
         from tests.server_practice import owner_connection
 
         with owner_connection(practice_server) as admin:  # roles belong to the whole cluster
             admin.execute('DROP ROLE IF EXISTS "drwren.pg"')
+
+
+@ON_A_SERVER
+def test_user_passwd_changes_the_login_roles_password_and_keeps_the_signing_key(
+    practice_on, practice_server, monkeypatch, capsys
+) -> None:
+    # A user of this test's own: login roles belong to the whole cluster, the template's too.
+    name, old, new = "drlark.pg", "lark meadow lantern", "heron willow compass"
+    added = run_on(
+        monkeypatch, capsys, practice_on, "user", "add", "--as", PHYSICIAN, "--password-stdin",
+        "--user", name, "--role", "physician", "--full-name", "Dr. Ida Lark",
+        stdin=f"{PASSWORD}\n{old}\n",
+    )
+    try:
+        assert added.code == 0, added.err
+        first = run_on(monkeypatch, capsys, practice_on, "verify-audit", "--as", name,
+                       "--password-stdin", stdin=old + "\n")
+        assert first.code == 0, first.err
+        wrong = run_on(monkeypatch, capsys, practice_on, "user", "passwd", "--as", name,
+                       "--password-stdin", stdin=f"not my password\n{new}\n")
+        assert wrong.code == 1
+        assert wrong.err.strip() == "ketadesk: Wrong user name or password."
+        changed = run_on(monkeypatch, capsys, practice_on, "user", "passwd", "--as", name,
+                         "--password-stdin", stdin=f"{old}\n{new}\n")
+        assert changed.code == 0, changed.err
+        assert "Password changed." in changed.out
+        refused = run_on(monkeypatch, capsys, practice_on, "verify-audit", "--as", name,
+                         "--password-stdin", stdin=old + "\n")
+        assert refused.code == 1
+        assert refused.err.strip() == "ketadesk: Wrong user name or password."
+        checked = run_on(monkeypatch, capsys, practice_on, "verify-audit", "--as", name,
+                         "--password-stdin", stdin=new + "\n")
+        assert checked.code == 0, checked.err
+        # One key all along, wrapped again under the new password, not replaced: the key
+        # made at the first log-in, that log-in, passwd's log-in and change, this log-in.
+        assert f"signed by {name}: 5 events" in checked.out
+    finally:
+        from tests.server_practice import owner_connection
+
+        with owner_connection(practice_server) as admin:  # roles belong to the whole cluster
+            admin.execute(f'DROP ROLE IF EXISTS "{name}"')

@@ -104,12 +104,16 @@ def test_a_demo_practice_moves_with_every_row_its_users_and_its_audit_chain(
     assert "the same in the file and on the server" in moved.out
     # Counted after the import: the file holds the import's log-in (copied) and this count's
     # own log-in; the server holds the import's log-in (copied) and the importing user's first
-    # log-in to the server. One event more on each side; every other row equal.
+    # log-in to the server, which first made their signing key there (an event, a wrapped key
+    # and a public key of the server's own). Every other row equal.
     in_file = _file_counts(path)
     on_server = _server_counts(practice_server, moved_to.database, list(in_file))
     for table in ("patients", "interaction_reviews", "patient_protocols", "checkins",
                   "content_signatures", "users"):
         assert in_file[table] > 0, table  # the demo file holds them, so the move is tested
+    assert on_server.pop("audit_events") == in_file.pop("audit_events") + 1
+    for table in ("server_signing_keys", "server_public_keys"):
+        assert (in_file.pop(table), on_server.pop(table)) == (0, 1)
     assert on_server == in_file
 
     with owner_connection(practice_server, moved_to.database) as connection:
@@ -125,6 +129,7 @@ def test_a_demo_practice_moves_with_every_row_its_users_and_its_audit_chain(
             "SELECT row_hash FROM audit_events ORDER BY seq DESC OFFSET 1 LIMIT 1"
         ).fetchone()[0]
     assert last[0][:2] == ("login", "physician")
+    assert last[1][:2] == ("signing_key_granted", "physician")
     assert last[0][2] == hash_before  # the server's chain continues from the file's last event
     assert roles == [("admin", True, False, False), ("physician", True, True, True)]
 

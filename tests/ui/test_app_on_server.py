@@ -90,11 +90,13 @@ def test_the_app_runs_on_the_server_and_locks_and_unlocks(
     qtbot.waitUntil(lambda: "Audit trail intact" in window.audit_status.text(), timeout=20_000)
     roster = window.roster
     qtbot.waitUntil(lambda: roster.count_label.text() == "40 patients", timeout=10_000)
-    # What still lives in a practice file is not offered on a server.
+    # What still lives in a practice file (visit packs) is not offered on a server; users and
+    # passwords (the server's login roles) are.
     assert window.is_on_server
-    for action in (window.users_action, window.password_action, window.visit_checkout_action,
-                   window.visit_return_action, window.visit_leases_action):
+    for action in (window.visit_checkout_action, window.visit_return_action,
+                   window.visit_leases_action):
         assert not action.isVisible(), action.text()
+    assert window.users_action.isVisible() and window.password_action.isVisible()
     assert window.audit_action.isVisible() and window.settings_action.isVisible()
 
     scratch = QLineEdit(window.tabs.widget(0))
@@ -130,5 +132,8 @@ def test_the_app_runs_on_the_server_and_locks_and_unlocks(
     assert quits == [True] and window.context.db.is_locked
     actions = _actions(server_practice, practice_server.ca_certificate)
     assert actions.count("login") >= 2  # the template's, then this log-in
-    # ... then this test's own log-in to read them.
-    assert actions[-6:] == ["lock", "unlock", "lock", "unlock", "logout", "login"]
+    # ... then this test's own log-in to read them; the admin's first log-in (switching user
+    # at the lock screen) made their signing key on the server.
+    assert actions[-7:] == [
+        "lock", "unlock", "lock", "signing_key_granted", "unlock", "logout", "login"
+    ]

@@ -7,7 +7,9 @@ Ctrl+N, shown in the File menu, did nothing because the roster bound it too.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 
+import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QApplication, QDialog, QWidget
@@ -44,8 +46,23 @@ def press(qtbot, window: QWidget, sequence: str) -> None:
     qtbot.keyClick(target, combination.key(), combination.keyboardModifiers())
 
 
+# Bumped after each test: a poller left waiting (most keys open no dialog) stops, instead of
+# rejecting the next dialog a later test opens.
+_TEST_GENERATION = [0]
+
+
+@pytest.fixture(autouse=True)
+def _stop_pollers_after_the_test() -> Iterator[None]:
+    yield
+    _TEST_GENERATION[0] += 1
+
+
 def close_next_dialog() -> None:
+    generation = _TEST_GENERATION[0]
+
     def attempt() -> None:
+        if _TEST_GENERATION[0] != generation:
+            return
         dialog = QApplication.activeModalWidget()
         if isinstance(dialog, QDialog):
             dialog.reject()

@@ -69,13 +69,24 @@ def test_the_physician_and_the_admin_log_in_with_their_own_passwords(server_prac
             events = session.execute(select(AuditEvent).order_by(AuditEvent.seq)).scalars().all()
             actions = [(e.user_name, e.action) for e in events]
             assert verify_audit(session).is_intact
-        assert actions[:4] == [
+            signed = [(e.action, e.signed_by) for e in events if e.signature]
+        assert actions[:5] == [
             (PHYSICIAN, "database_created"),
             (PHYSICIAN, "user_added"),
+            (PHYSICIAN, "signing_key_granted"),  # made at the first log-in, kept on the server
             (PHYSICIAN, "login"),
             (PHYSICIAN, "user_added"),
         ]
-        assert actions[-2:] == [(PHYSICIAN, "login"), (ADMIN, "login")]
+        # Signed from the first log-in on, each by its own user (server init writes as the
+        # server's owner, before anyone holds a key).
+        assert len(signed) == len(events) - 2
+        assert signed[:2] == [("signing_key_granted", PHYSICIAN), ("login", PHYSICIAN)]
+        assert signed[-1] == ("login", ADMIN)
+        assert actions[-3:] == [
+            (PHYSICIAN, "login"),
+            (ADMIN, "signing_key_granted"),  # the admin's first log-in
+            (ADMIN, "login"),
+        ]
     finally:
         physician.close()
         admin.close()
@@ -202,6 +213,10 @@ def test_a_manager_re_roles_and_removes_a_user_on_the_server(server_practice):
         assert details == [
             ("user_added", "user temp.desk role admin"),
             ("role_changed", "user temp.desk: admin -> physician +manage_users"),
+            (
+                "signing_key_granted",
+                "user temp.desk: new signing key stored on the practice server",
+            ),
             ("role_changed", "user temp.desk: physician +manage_users -> admin"),
             ("user_removed", "user temp.desk"),
         ]

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
+from ketadesk.core.audit_chain import event_hash
 from ketadesk.storage.security.engine import create_keyed_engine
 from ketadesk.storage.security.keyslots import new_database_key
 from ketadesk.storage.security.migrate import (
@@ -73,7 +74,16 @@ def _insert_event(engine: Engine) -> None:
                 "prev_hash, row_hash) VALUES (1, :at, 'drquill', 'physician', 'login', '', "
                 ":zero, :hash)"
             ),
-            {"at": datetime(2026, 1, 2, 9, 0, tzinfo=UTC), "zero": "0" * 64, "hash": "a" * 64},
+            # The real hash: a practice server refuses an event that does not hash to what it
+            # says (migration 0017).
+            {
+                "at": datetime(2026, 1, 2, 9, 0, tzinfo=UTC).replace(tzinfo=None),  # as stored
+                "zero": "0" * 64,
+                "hash": event_hash(
+                    "0" * 64, 1, datetime(2026, 1, 2, 9, 0, tzinfo=UTC), "drquill",
+                    "physician", None, "login", "",
+                ),
+            },
         )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from ketadesk.core.audit_chain import (
@@ -38,12 +38,8 @@ def record_event(
     ``actor`` is the logged-in user, or ``(user_name, role)`` for events before log-in.
     """
     user_name, role = (actor.user_name, str(actor.role)) if isinstance(actor, Actor) else actor
-    last = session.execute(
-        select(AuditEvent.seq, AuditEvent.row_hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
-    seq = 1 if last is None else last[0] + 1
-    prev_hash = GENESIS_HASH if last is None else last[1]
-    occurred_at = (at or datetime.now(UTC)).astimezone(UTC)
+    seq, prev_hash, now = _next_in_chain(session)
+    occurred_at = (at or now).astimezone(UTC)
     detail = detail[:DETAIL_MAX]
     row = AuditEvent(
         seq=seq,
@@ -62,6 +58,27 @@ def record_event(
     session.add(row)
     session.flush()
     return row
+
+
+def _next_in_chain(session: Session) -> tuple[int, str, datetime]:
+    """The next event's number, the hash it follows, and the time to record.
+
+    On a practice file the caller's write transaction (``BEGIN IMMEDIATE``) keeps other writers
+    out. On a practice server the database hands them out under the chain's own lock, held
+    until this transaction ends, and its trigger checks the hash computed here (migration
+    0017): two workstations never fork the chain, whatever lock their client takes.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        seq, prev_hash, now = session.execute(
+            text("SELECT next_seq, prev_hash, now_utc FROM ketadesk_audit_next()")
+        ).one()
+        return int(seq), str(prev_hash), now.replace(tzinfo=UTC)
+    last = session.execute(
+        select(AuditEvent.seq, AuditEvent.row_hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    if last is None:
+        return 1, GENESIS_HASH, datetime.now(UTC)
+    return last[0] + 1, last[1], datetime.now(UTC)
 
 
 def _sign(session: Session, row: AuditEvent, actor: Actor | tuple[str, str]) -> None:

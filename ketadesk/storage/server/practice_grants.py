@@ -73,13 +73,16 @@ PHYSICIAN_WRITABLE_TABLES = (
 )
 
 # Written only by the schema's owner (migrations, ``server init``) and SECURITY DEFINER
-# functions: who the users are, their roles and keys, the practice's identity.
+# functions: who the users are, their roles and keys, the practice's identity. Each user reads
+# only their own wrapped signing key (row-level security, migration 0017).
 OWNER_ONLY_TABLES = (
     "users",
     "user_grants",
     "slot_grants",
     "practice_meta",
     "alembic_version",
+    "server_signing_keys",
+    "server_public_keys",
 )
 
 ALL_CLASSIFIED_TABLES = (

@@ -141,7 +141,12 @@ def backup_server_practice(
             os.fdopen(fd, "wb") as sealed,
             tempfile.TemporaryFile() as errors,
             subprocess.Popen(
-                [str(pg_dump), "--format=custom", "--no-password"],
+                # Users' wrapped signing keys stay out: row-level security shows the dumping
+                # user only their own (pg_dump refuses a filtered table). After a restore
+                # each user's next log-in makes a new key; server_public_keys keeps the old
+                # ones, so every signed event still verifies.
+                [str(pg_dump), "--format=custom", "--no-password",
+                 "--exclude-table-data=server_signing_keys"],
                 stdout=subprocess.PIPE,
                 stderr=errors,
                 stdin=subprocess.DEVNULL,

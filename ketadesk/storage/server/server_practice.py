@@ -9,9 +9,11 @@ services as on a file practice run on the sessions given out here.
 (``session``, ``read_session``, ``lock``, ``unlock_again``, ``verify_audit_trail``...) as
 ``PracticeDatabase`` does for a file, so the same screens and commands run on either.
 
-Not yet on a server (file practices only): key slots and recovery keys, per-user signing keys
-(events are written unsigned), failed-attempt back-off (the server's own log records refused
-log-ins), visit packs, backup and restore.
+Each user's signing key is kept on the server wrapped by their password (``server_signing``):
+unwrapped at log-in, it signs audit events and content signatures as on a file practice.
+
+Not yet on a server (file practices only): key slots and recovery keys, failed-attempt back-off
+(the server's own log records refused log-ins), visit packs, backup and restore.
 """
 
 from __future__ import annotations
@@ -35,12 +37,21 @@ from ketadesk.core.permissions import Actor, Permission, Role, require
 from ketadesk.models.practice import PracticeMeta
 from ketadesk.models.users import User
 from ketadesk.storage.security.audit_log import record_event, verify_audit
-from ketadesk.storage.security.audit_signatures import DATABASE_ID_KEY, SignatureReport
-from ketadesk.storage.security.content_signatures import ContentSignatureCheck
+from ketadesk.storage.security.audit_signatures import (
+    DATABASE_ID_KEY,
+    SIGNER_KEY,
+    SignatureReport,
+    check_event_signatures,
+)
+from ketadesk.storage.security.content_signatures import (
+    ContentSignatureCheck,
+    check_content_signatures,
+)
 from ketadesk.storage.security.database import actor_from_user, check_user_name
 from ketadesk.storage.security.keyslots import WRONG_CREDENTIALS
 from ketadesk.storage.security.migrate import PACKAGED_HEAD, current_revision, upgrade_to_head
 from ketadesk.storage.security.password_rules import check_new_password
+from ketadesk.storage.security.signing_keys import Signer
 from ketadesk.storage.server.live_updates import (
     ChangeListener,
     ChangeNote,
@@ -56,10 +67,17 @@ from ketadesk.storage.server.server_engine import (
     is_connection_lost,
     lost_connection_message,
 )
+from ketadesk.storage.server.server_signing import (
+    server_grant_check,
+    signer_at_log_in,
+    store_signing_key,
+)
 from ketadesk.storage.server.server_upgrade import apply_server_objects
 
-# One write at a time per practice, as SQLite's write lock gives a file practice: the audit
-# chain's "read the last event, append the next" must not fork between two workstations.
+# One write transaction at a time per practice, as SQLite's write lock gives a file practice,
+# taken first so that row locks and the audit chain's lock never wait on each other (a
+# deadlock). The chain itself does not rely on it: the database's own trigger takes the same
+# lock and computes it (migration 0017), for any client.
 _WRITE_LOCK_ID = 0x4B455441  # "KETA"
 
 
@@ -164,6 +182,7 @@ class ServerPractice:
         self.ca_certificate = ca_certificate
         self.workstation = workstation
         self._locked = False
+        self._signer: Signer | None = None
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self.origin = uuid.uuid4().hex  # this workstation's changes, in live updates
         with Session(engine) as session:
@@ -224,7 +243,6 @@ class ServerPractice:
                 session.add(user)
                 session.flush()
                 actor = actor_from_user(user)
-                session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _WRITE_LOCK_ID})
                 record_event(session, actor, audit_actions.DATABASE_CREATED)
                 record_event(
                     session,
@@ -249,9 +267,19 @@ class ServerPractice:
         """Connect as ``user_name``: the server checks the password (SCRAM over TLS)."""
         engine, actor = _connect_as(address, ca_certificate, user_name, password, workstation)
         practice = cls(address, engine, actor, ca_certificate, workstation)
-        with practice.session() as session:
-            record_event(session, actor, audit_actions.LOGIN)
+        try:
+            practice._open_signer(actor, password)
+            with practice.session() as session:
+                record_event(session, actor, audit_actions.LOGIN)
+        except BaseException:
+            practice.close()
+            raise
         return practice
+
+    def _open_signer(self, actor: Actor, password: str) -> None:
+        """Unwrap (or make, the first time) the user's signing key with their password."""
+        with self.session() as session:
+            self._signer = signer_at_log_in(session, self.database_id, actor, password)
 
     # --- sessions -----------------------------------------------------------------------------
     @contextmanager
@@ -261,6 +289,8 @@ class ServerPractice:
         session = self._sessions()
         session.info[DATABASE_ID_KEY] = self.database_id
         committing = False
+        if self._signer is not None:
+            session.info[SIGNER_KEY] = self._signer
         try:
             session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _WRITE_LOCK_ID})
             yield session
@@ -356,6 +386,57 @@ class ServerPractice:
                 session, self.actor, audit_actions.USER_REMOVED, detail=f"user {user_name}"
             )
 
+    def change_own_password(self, old_password: str, new_password: str) -> None:
+        """The logged-in user's password: the server checks the old one, sets the new one
+        through ``ketadesk_set_password`` and the signing key is wrapped again under it, with
+        the audit event, in one transaction."""
+        user_name = self.actor.user_name
+        with self.read_session() as session:
+            check_new_password(new_password, user_name, session=session)
+        if new_password == old_password:
+            raise UserFacingError("The new password must be different from the current one.")
+        checked, _actor = _connect_as(self.address, self.ca_certificate, user_name, old_password)
+        checked.dispose()
+        verifier = _scram_verifier(self.engine, user_name, new_password)
+        with self.session() as session:
+            session.execute(
+                text("SELECT ketadesk_set_password(:name, :verifier)"),
+                {"name": user_name, "verifier": verifier},
+            )
+            if self._signer is not None:
+                store_signing_key(
+                    session, self.database_id, user_name, self._signer.private_raw, new_password
+                )
+            record_event(
+                session, self.actor, audit_actions.PASSWORD_CHANGED, detail=f"user {user_name}"
+            )
+        # Connections opened from now on log in with the new password.
+        engine = create_server_engine(self.address, user_name, new_password, self.ca_certificate)
+        self.engine.dispose()
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def reset_password(self, user_name: str, new_password: str) -> None:
+        """A manager sets another user's password. Their signing key cannot be wrapped again
+        (only they can open it): the server drops it and their next log-in makes a new one."""
+        require(self.actor, Permission.MANAGE_USERS, "reset other users' passwords")
+        if user_name == self.actor.user_name:
+            raise UserFacingError(
+                "Change your own password with your current one (Change password), not by a "
+                "reset. Nothing was changed."
+            )
+        with self.read_session() as session:
+            check_new_password(new_password, user_name, session=session)
+        verifier = _scram_verifier(self.engine, user_name, new_password)
+        with self.session() as session:
+            session.execute(
+                text("SELECT ketadesk_set_password(:name, :verifier)"),
+                {"name": user_name, "verifier": verifier},
+            )
+            record_event(
+                session, self.actor, audit_actions.PASSWORD_RESET, detail=f"user {user_name}"
+            )
+
     @contextmanager
     def read_session(self) -> Iterator[Session]:
         """A session that only reads (a search keystroke): a read-only transaction that takes
@@ -391,6 +472,7 @@ class ServerPractice:
                 record_event(session, actor, audit_actions.LOCK)
         finally:
             self._locked = True
+            self._signer = None
             self.engine.dispose()
 
     def unlock_again(self, user_name: str, password: str) -> Actor:
@@ -403,6 +485,7 @@ class ServerPractice:
         self.engine, self.actor = engine, actor
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._locked = False
+        self._open_signer(actor, password)
         with self.session() as session:
             record_event(session, actor, audit_actions.UNLOCK)
         return actor
@@ -436,15 +519,29 @@ class ServerPractice:
         with self.session() as session:
             record_event(session, actor, action, patient_id=patient_id, detail=detail)
 
-    def signer(self) -> None:
-        """No per-user signing keys on a server yet: events and signatures are unsigned."""
-        return None
+    def signer(self) -> Signer | None:
+        """The logged-in user's signing key (None when locked)."""
+        return self._signer
 
     # --- the audit trail ---------------------------------------------------------------------
     def verify_audit_trail(self) -> ChainVerdict:
-        """The whole hash chain, read from the server (events there are not signed yet)."""
+        """The whole hash chain, read from the server, then every event's signature (the
+        first problem is named, as on a file practice)."""
         with self.read_session() as session:
-            return verify_audit(session)
+            verdict = verify_audit(session)
+            if not verdict.is_intact:
+                return verdict
+            report = check_event_signatures(session, server_grant_check(session, self.database_id))
+        if not report.problems:
+            return verdict
+        seq, problem = report.problems[0]
+        more = len(report.problems) - 1
+        return ChainVerdict(
+            False,
+            verdict.event_count,
+            seq,
+            problem + (f" ({more} more events with signature problems)" if more else ""),
+        )
 
     def check_whole_audit_trail(self, actor: Actor) -> ChainVerdict:
         """The background walk after log-in; a broken chain is recorded as at log-in."""
@@ -460,13 +557,18 @@ class ServerPractice:
         return verdict
 
     def audit_signatures(self) -> SignatureReport:
-        """Nothing to check: events on a server are not signed yet (``verify-audit`` says so)."""
-        return SignatureReport()
+        """Who signed how many events, and every event whose signature is refused."""
+        with self.read_session() as session:
+            return check_event_signatures(session, server_grant_check(session, self.database_id))
 
     def content_signatures(self) -> list[ContentSignatureCheck]:
-        """None: physicians' signatures over content need per-user keys, not on a server yet."""
-        return []
+        """Every physician signature over clinical content, and whether it still holds."""
+        with self.read_session() as session:
+            return check_content_signatures(
+                session, self.database_id, server_grant_check(session, self.database_id)
+            )
 
     def close(self) -> None:
         self._locked = True
+        self._signer = None
         self.engine.dispose()

@@ -1,6 +1,13 @@
-"""Managing users (manage_users only) and changing one's own password."""
+"""Managing users (manage_users only) and changing one's own password.
+
+On a practice server the same dialogs act on the server's login roles through
+``ServerPractice`` (its own functions check who may do what); a practice file's key slots and
+signed grants go through ``storage.security.users``.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -23,6 +30,17 @@ from ketadesk.core.permissions import Role
 from ketadesk.storage.security import users as user_service
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.dialog_parts import ProblemLabel, form_of, lay_out_dialog, password_field
+
+if TYPE_CHECKING:
+    from ketadesk.storage.server.server_practice import ServerPractice
+
+
+def practice_server_of(context: AppContext) -> ServerPractice | None:
+    """The open practice server, or None for a practice file."""
+    from ketadesk.storage.server.server_practice import ServerPractice
+
+    db = context.db
+    return db if isinstance(db, ServerPractice) else None
 
 
 class UserFormDialog(QDialog):
@@ -58,9 +76,15 @@ class UserFormDialog(QDialog):
         form.addRow("Role", self.role_combo)
         form.addRow("", self.manage_box)
         form.addRow("Initial password", self.password_edit)
-        form.addRow("NPI (physicians)", self.npi_edit)
-        form.addRow("DEA number (physicians)", self.dea_edit)
-        form.addRow("Licensed in", states)
+        self.server = practice_server_of(context)
+        if self.server is None:
+            form.addRow("NPI (physicians)", self.npi_edit)
+            form.addRow("DEA number (physicians)", self.dea_edit)
+            form.addRow("Licensed in", states)
+        else:
+            # A server's users rows take no credentials yet (its grants let nobody write them).
+            for widget in (self.npi_edit, self.dea_edit, self.fl_box, self.nj_box):
+                widget.hide()
         self.error = lay_out_dialog(self, form, self.save)
 
     def save(self) -> None:
@@ -68,6 +92,17 @@ class UserFormDialog(QDialog):
             s for s, box in (("FL", self.fl_box), ("NJ", self.nj_box)) if box.isChecked()
         )
         try:
+            if self.server is not None:
+                self.server.add_user(
+                    self.user_edit.text().strip().lower(),
+                    self.name_edit.text(),
+                    Role(self.role_combo.currentData()),
+                    self.password_edit.text(),
+                    manage_users=self.manage_box.isChecked(),
+                )
+                self.context.data_changed.emit("users")
+                self.accept()
+                return
             user_service.add_user(
                 self.context.db,
                 self.context.actor,
@@ -168,12 +203,17 @@ class UsersDialog(QDialog):
             self.error.say("Choose a user first.")
             return
         dialog = _NewPasswordDialog(f"New password for {user_name}", self)
-        if dialog.exec():
-            self._run(
-                lambda: user_service.reset_password(
-                    self.context.db, self.context.actor, user_name, dialog.password()
-                )
+        if not dialog.exec():
+            return
+        server = practice_server_of(self.context)
+        if server is not None:
+            self._run(lambda: server.reset_password(user_name, dialog.password()))
+            return
+        self._run(
+            lambda: user_service.reset_password(
+                self.context.db, self.context.actor, user_name, dialog.password()
             )
+        )
 
     def _role(self) -> None:
         user_name = self.selected_user()
@@ -182,12 +222,19 @@ class UsersDialog(QDialog):
             return
         info = user_service.get_user(self.context.db, user_name)
         dialog = _RoleDialog(info.role, info.can_manage_users, self)
-        if dialog.exec():
+        if not dialog.exec():
+            return
+        server = practice_server_of(self.context)
+        if server is not None:
             self._run(
-                lambda: user_service.set_role(
-                    self.context.db, self.context.actor, user_name, dialog.role(), dialog.manages()
-                )
+                lambda: server.set_role(user_name, dialog.role(), manage_users=dialog.manages())
             )
+            return
+        self._run(
+            lambda: user_service.set_role(
+                self.context.db, self.context.actor, user_name, dialog.role(), dialog.manages()
+            )
+        )
 
     def _remove(self) -> None:
         user_name = self.selected_user()
@@ -200,10 +247,13 @@ class UsersDialog(QDialog):
             f"Remove {user_name}? They will no longer be able to log in; "
             "their history in the audit trail stays.",
         )
-        if answer == QMessageBox.StandardButton.Yes:
-            self._run(
-                lambda: user_service.remove_user(self.context.db, self.context.actor, user_name)
-            )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        server = practice_server_of(self.context)
+        if server is not None:
+            self._run(lambda: server.remove_user(user_name))
+            return
+        self._run(lambda: user_service.remove_user(self.context.db, self.context.actor, user_name))
 
 
 class _NewPasswordDialog(QDialog):
@@ -253,7 +303,8 @@ class _RoleDialog(QDialog):
 
 
 class ChangePasswordDialog(QDialog):
-    """Change one's own password (rewraps only this user's key slot)."""
+    """Change one's own password (rewraps only this user's key slot, or on a server the
+    signing key kept there, and sets the login role's password)."""
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -275,10 +326,14 @@ class ChangePasswordDialog(QDialog):
         if self.new.text() != self.repeat.text():
             self.error.say("The two new passwords do not match.")
             return
+        server = practice_server_of(self.context)
         try:
-            user_service.change_own_password(
-                self.context.db, self.context.actor, self.old.text(), self.new.text()
-            )
+            if server is not None:  # the server checks the current password
+                server.change_own_password(self.old.text(), self.new.text())
+            else:
+                user_service.change_own_password(
+                    self.context.db, self.context.actor, self.old.text(), self.new.text()
+                )
         except UserFacingError as error:
             self.error.say(error.message)
             return
