@@ -41,7 +41,13 @@ SERVER_ROLES = (
 )
 # SECURITY DEFINER functions an admin may call: each runs with the owner's rights, so one is
 # added here only after checking it refuses what the admin's grants refuse.
-ADMIN_CALLABLE_DEFINERS: tuple[str, ...] = ()
+# Checked: storing a signing key writes only the caller's own row in the caller's name and
+# refuses another user's public key (test_server_signing_keys); setting a password is the
+# caller's own unless they manage users (an admin setting another's: test_server_signing_keys).
+ADMIN_CALLABLE_DEFINERS: tuple[str, ...] = (
+    "ketadesk_set_password(text,text)",
+    "ketadesk_store_signing_key(text,text,text,text)",
+)
 ROLE_ATTRIBUTES = ("SUPERUSER", "CREATEROLE", "CREATEDB", "REPLICATION", "BYPASSRLS")
 
 

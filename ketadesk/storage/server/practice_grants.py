@@ -236,6 +236,15 @@ def grant_statements(existing_tables: set[str]) -> list[str]:
     for table in PHYSICIAN_WRITABLE_TABLES:
         if table in existing_tables:
             statements.append(f"GRANT INSERT, UPDATE, DELETE ON {_quoted(table)} TO {physician}")
+    # The migrations' own SECURITY DEFINER functions (0017): each checks it is the caller's
+    # own key or password (or a user manager's reset) itself; only staff may call them, never
+    # PUBLIC (a definer open to every role would be a way around every grant).
+    if "server_signing_keys" in existing_tables:
+        for signature in STAFF_DEFINER_FUNCTIONS:
+            statements += [
+                f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC",
+                f"GRANT EXECUTE ON FUNCTION {signature} TO {staff}",
+            ]
     for body, signature in USER_FUNCTIONS:
         statements += [
             body,
@@ -244,6 +253,12 @@ def grant_statements(existing_tables: set[str]) -> list[str]:
             f"GRANT EXECUTE ON FUNCTION {signature} TO {_quoted(USER_MANAGER_GROUP)}",
         ]
     return statements
+
+
+STAFF_DEFINER_FUNCTIONS = (
+    "ketadesk_store_signing_key(text, text, text, text)",
+    "ketadesk_set_password(text, text)",
+)
 
 
 def apply_practice_grants(connection: Any) -> None:
