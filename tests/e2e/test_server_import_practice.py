@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from ketadesk.storage.security.grants import PRACTICE_KEY_META
 from ketadesk.storage.server.dev_cluster import HOST
 from ketadesk.storage.server.server_engine import ServerAddress
 from tests.reliability._cli_in_process import CliRun, run_in_process
@@ -114,6 +115,9 @@ def test_a_demo_practice_moves_with_every_row_its_users_and_its_audit_chain(
     assert on_server.pop("audit_events") == in_file.pop("audit_events") + 1
     for table in ("server_signing_keys", "server_public_keys"):
         assert (in_file.pop(table), on_server.pop(table)) == (0, 1)
+    # The practice's own signing key stays behind: every staff role reads practice_meta on a
+    # server, so any of them could sign as "system" with it.
+    assert on_server.pop("practice_meta") == in_file.pop("practice_meta") - 1
     assert on_server == in_file
 
     with owner_connection(practice_server, moved_to.database) as connection:
@@ -131,6 +135,11 @@ def test_a_demo_practice_moves_with_every_row_its_users_and_its_audit_chain(
     assert last[0][:2] == ("login", "physician")
     assert last[1][:2] == ("signing_key_granted", "physician")
     assert last[0][2] == hash_before  # the server's chain continues from the file's last event
+    with owner_connection(practice_server, moved_to.database) as connection:
+        keys = connection.execute(
+            "SELECT count(*) FROM practice_meta WHERE key = %s", (PRACTICE_KEY_META,)
+        ).fetchone()[0]
+    assert keys == 0
     assert roles == [("admin", True, False, False), ("physician", True, True, True)]
 
     # Both users log in to the server with their passwords; the audit chain is intact there.

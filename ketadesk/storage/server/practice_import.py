@@ -29,16 +29,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Integer, func, inspect, select, text
+from sqlalchemy import Engine, Integer, delete, func, inspect, select, text
 from sqlalchemy.orm import Session
 
 from ketadesk.core.audit_chain import ChainVerdict
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Actor, Permission, require
 from ketadesk.models.base import Base
+from ketadesk.models.practice import PracticeMeta
 from ketadesk.models.users import User
 from ketadesk.storage.security.audit_log import latest_event, verify_audit
 from ketadesk.storage.security.database import PracticeDatabase
+from ketadesk.storage.security.grants import PRACTICE_KEY_META
 from ketadesk.storage.security.password_rules import check_new_password
 from ketadesk.storage.server.practice_roles import USER_MANAGER_GROUP
 from ketadesk.storage.server.server_backup import (
@@ -253,6 +255,14 @@ def import_practice(
                     + ", ".join(differing[:10])
                     + "); nothing was changed."
                 )
+            # A file keeps the practice's own signing key in practice_meta, behind the file's
+            # encryption; every staff role reads that table on a server, so any of them could
+            # sign as "system" with it. A server practice has no such key (each user's own is
+            # wrapped by their password): the copy drops it; its public key stays granted, so
+            # the events it signed in the file still verify.
+            connection.execute(
+                delete(PracticeMeta).where(PracticeMeta.key == PRACTICE_KEY_META)
+            )
         with Session(engine) as session:
             copied = verify_audit(session)
             last_on_server = latest_event(session)
