@@ -7,6 +7,7 @@ the shipped example is installed as version 1 when the practice has none.
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,9 @@ def _templates(args: argparse.Namespace) -> int:
             templates = consent_templates(session)
     finally:
         database.close()
+    if not templates:  # on a practice server, until a physician has opened the consents
+        print("ketadesk: the practice has no consent text yet; a physician adds the example "
+              "text by opening the consents ('consent templates').", file=sys.stderr)
     for t in templates:
         example = "  EXAMPLE - confirm with counsel" if t.is_example else ""
         print(f"{t.id}\tversion {t.version}\t{t.added_at.astimezone():%Y-%m-%d}\t{t.title}"

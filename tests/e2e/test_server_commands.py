@@ -217,3 +217,97 @@ def test_user_passwd_changes_the_login_roles_password_and_keeps_the_signing_key(
 
         with owner_connection(practice_server) as admin:  # roles belong to the whole cluster
             admin.execute(f'DROP ROLE IF EXISTS "{name}"')
+
+
+@ON_A_SERVER
+def test_pdmp_consent_record_and_rx_issue_write_their_rows_and_events(
+    practice_on, monkeypatch, capsys
+) -> None:
+    """The three commands that write compliance records, run on a server as the file test
+    (tests/e2e/test_compliance_cli.py) runs them on a file: the admin records the look-up
+    and the consent as designee and is refused a prescription; the physician issues it."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select
+
+    from ketadesk.core import audit_actions
+    from ketadesk.core.prescription_checks import CredentialKind
+    from ketadesk.models.audit import AuditEvent
+    from ketadesk.models.compliance import ConsentRecord, PdmpCheck, Prescription
+    from ketadesk.models.patients import Patient
+    from ketadesk.storage.compliance.credentials import save_credential
+    from tests.unit.signed_protocol_patients import patient_with_signed_protocol
+
+    today = datetime.now(UTC).astimezone().date()
+    physician, admin = practice_on.name_of(PHYSICIAN), practice_on.name_of(ADMIN)
+    with practice_on.db.session() as s:
+        pid = patient_with_signed_protocol(s, practice_on.physician, today)
+        mrn = s.get(Patient, pid).mrn
+
+    def run_as(user: str, *args: str) -> CliRun:
+        return run_on(monkeypatch, capsys, practice_on, *args, "--as", user,
+                      "--password-stdin", stdin=PASSWORD + "\n")
+
+    def events(action: str) -> list[tuple[str, int | None]]:
+        with practice_on.db.session() as s:
+            found = s.scalars(select(AuditEvent).where(AuditEvent.action == action))
+            return [(e.user_name, e.patient_id) for e in found]
+
+    as_admin = run_as(ADMIN, "rx", "issue", "--patient", mrn, "--quantity", "30",
+                      "--refills", "1")
+    assert as_admin.code == 3 and "Only physicians" in as_admin.err, as_admin.err
+    refused = run_as(PHYSICIAN, "rx", "issue", "--patient", mrn, "--quantity", "30",
+                     "--refills", "6", "--remote")
+    assert refused.code == 4, refused.err
+    for code in ("pdmp", "consent", "state_licence", "dea_registration", "refills",
+                 "telemedicine"):
+        assert f"  - {code}" in refused.err, code
+    assert events(audit_actions.PRESCRIPTION_ISSUED) == []
+
+    looked_up = run_as(ADMIN, "pdmp", "record", "--patient", mrn, "--state", "FL",
+                       "--result", "Nothing unexpected")
+    assert looked_up.code == 0 and "as designee" in looked_up.out, looked_up.err
+    bad_time = run_as(ADMIN, "pdmp", "record", "--patient", mrn, "--state", "FL",
+                      "--result", "ok", "--at", "yesterday")
+    assert bad_time.code == 1 and "YYYY-MM-DDTHH:MM" in bad_time.err
+    # Only a physician may add consent text on a server: the admin is told to wait for one.
+    none_yet = run_as(ADMIN, "consent", "templates")
+    assert none_yet.code == 0 and none_yet.out == "", none_yet.err
+    assert "no consent text yet; a physician adds the example" in none_yet.err
+    templates = run_as(PHYSICIAN, "consent", "templates")
+    assert templates.code == 0, templates.err
+    assert "EXAMPLE" in templates.out
+    assert events(audit_actions.CONSENT_TEMPLATE_ADDED) == [(physician, None)]
+    version_id = templates.out.splitlines()[0].split("\t")[0]
+    recorded = run_as(ADMIN, "consent", "record", "--patient", mrn, "--template", version_id,
+                      "--signed-on", today.isoformat())
+    assert recorded.code == 0, recorded.err
+    no_version = run_as(ADMIN, "consent", "record", "--patient", mrn, "--template", "999",
+                        "--signed-on", today.isoformat())
+    assert no_version.code == 1 and "no consent template version 999" in no_version.err
+    with practice_on.db.session() as s:
+        checks = s.scalars(select(PdmpCheck).where(PdmpCheck.patient_id == pid)).all()
+        assert [(c.state, c.checked_by, c.checked_by_role, c.result_text) for c in checks] == [
+            ("FL", admin, "admin", "Nothing unexpected")
+        ]
+        consents = s.scalars(select(ConsentRecord).where(ConsentRecord.patient_id == pid)).all()
+        assert [(c.signed_on, c.recorded_by) for c in consents] == [(today, admin)]
+    assert events(audit_actions.PDMP_CHECK_RECORDED) == [(admin, pid)]
+    assert events(audit_actions.CONSENT_RECORDED) == [(admin, pid)]
+
+    with practice_on.db.session() as s:
+        for kind, number in ((CredentialKind.STATE_LICENCE, "ME42"),
+                             (CredentialKind.DEA_REGISTRATION, "AD1234563")):
+            save_credential(s, practice_on.physician, user_name=physician, kind=kind,
+                            state="FL", number=number, expires_on=today + timedelta(days=365))
+    issued = run_as(PHYSICIAN, "rx", "issue", "--patient", mrn, "--quantity", "30",
+                    "--refills", "5", "--pharmacy", "Demo Compounding", "--json")
+    assert issued.code == 0, issued.err
+    data = json.loads(issued.out)
+    assert data["issued"] and data["prescription"]["refills"] == 5
+    with practice_on.db.session() as s:
+        rows = s.scalars(select(Prescription).where(Prescription.patient_id == pid)).all()
+        assert [(r.id, r.prescriber, r.refills, r.pharmacy, r.status) for r in rows] == [
+            (data["prescription"]["id"], physician, 5, "Demo Compounding", "issued")
+        ]
+    assert events(audit_actions.PRESCRIPTION_ISSUED) == [(physician, pid)]

@@ -27,6 +27,7 @@ from ketadesk.storage.compliance.compliance_records import (
     consent_record_info,
     consent_template_info,
 )
+from ketadesk.storage.roster.roster_sql import is_server
 from ketadesk.storage.security.audit_log import record_event
 from ketadesk.storage.security.content_signatures import (
     CONSENT_TEMPLATE,
@@ -63,7 +64,12 @@ def _add(session: Session, actor: Actor, text: ConsentText) -> ConsentTemplate:
 
 
 def ensure_consent_template(session: Session, actor: Actor) -> None:
-    """Install the shipped example as version 1 when the practice has no consent template."""
+    """Install the shipped example as version 1 when the practice has no consent template.
+
+    On a practice server only physicians may add consent text (the server refuses an admin's
+    insert), so there the example waits for a physician to open the consents."""
+    if not actor.is_physician and is_server(session):
+        return
     if session.execute(select(ConsentTemplate.id).limit(1)).first() is None:
         _add(session, actor, example_consent_text())
 
