@@ -648,11 +648,7 @@ class MainWindow(QMainWindow):
             self.tabs.removeTab(0)
             widget.hide()
             widget.deleteLater()
-        from ketadesk.storage.outcomes.safety_alerts import OpenSafetyAlerts
-
-        self.safety_banner.set_alerts(OpenSafetyAlerts())
-        self.safety_banner.message_label.clear()
-        self.safety_banner.hide()
+        self.safety_banner.clear()
         screen = self.lock_screen
         for field in (screen.who, screen.user_edit, screen.switch_note):
             field.clear()

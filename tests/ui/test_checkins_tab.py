@@ -269,3 +269,24 @@ def _save_shot(widget: Any, name: str) -> None:
     folder = os.environ.get("KETADESK_SHOTS")
     if folder:
         widget.grab().save(str(Path(folder) / name))
+
+
+def test_a_banner_read_still_under_way_at_log_out_does_not_come_back(
+    qtbot: QtBot, practice: Any
+) -> None:
+    """Log-out clears the banner while a read may still be on a worker: its late answer is
+    dropped, so no item-9 alert reappears on the window behind the log-in dialog."""
+    patient_id = add_patient(practice)
+    context = AppContext(practice.db, practice.physician)
+    tab = make_tab(qtbot, context, patient_id)
+    enter_phq9(qtbot, tab, PHQ9_ITEM9_ONE)
+    banner = SafetyBanner(context)
+    qtbot.addWidget(banner)
+    banner.refresh()  # answered on the GUI thread only once the event loop runs again
+    banner.clear()
+    assert context.ops.wait_for_done(10_000)
+    qtbot.wait(100)  # the worker's queued answer is delivered here
+    assert banner.patient_ids() == [] and banner.message_label.text() == ""
+    assert banner.isHidden()
+    banner.refresh()  # a read started after the clear is shown as usual
+    qtbot.waitUntil(lambda: banner.patient_ids() == [patient_id], timeout=10000)

@@ -65,6 +65,9 @@ class SafetyBanner(QFrame):
         self._context = context
         self._patient_ids: list[int] = []
         self.alerts_seen: OpenSafetyAlerts | None = None  # the last read (None before it)
+        # Bumped by ``clear``: a read started before it (still on a worker when the user logs
+        # out) must not put the alerts back on the window behind the log-in dialog.
+        self._generation = 0
         self.setObjectName("urgentBanner")
         self.setStyleSheet(BANNER_STYLE)
         self.setAccessibleName("Urgent safety alert")
@@ -93,15 +96,30 @@ class SafetyBanner(QFrame):
         """Re-read which patients have an open safety alert (worker thread)."""
         db = self._context.db
 
-        def load() -> OpenSafetyAlerts:
+        def load() -> tuple[int, OpenSafetyAlerts]:
             # Imported here, on the worker: the outcomes modules are not needed to show
             # the roster, and loading them on the GUI thread would delay its first paint.
             from ketadesk.storage.outcomes.safety_alerts import open_safety_alert_kinds
 
             with db.session() as session:
-                return open_safety_alert_kinds(session)
+                return generation, open_safety_alert_kinds(session)
 
-        self._context.ops.run(load, self.set_alerts, parent_widget=self)
+        generation = self._generation
+        self._context.ops.run(load, self._read_done, parent_widget=self)
+
+    def _read_done(self, result: tuple[int, OpenSafetyAlerts]) -> None:
+        generation, alerts = result
+        if generation == self._generation:  # else: cleared (logged out) while it read
+            self.set_alerts(alerts)
+
+    def clear(self) -> None:
+        """Empty and hide the banner, and drop any read still under way (log-out)."""
+        from ketadesk.storage.outcomes.safety_alerts import OpenSafetyAlerts
+
+        self._generation += 1
+        self.set_alerts(OpenSafetyAlerts())
+        self.message_label.clear()
+        self.hide()
 
     def set_alerts(self, alerts: OpenSafetyAlerts) -> None:
         """Show the banner for these patients (hide it when there are none)."""
