@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
-from ketadesk.storage.server.dev_cluster import HOST, DevCluster
+from ketadesk.storage.server.dev_cluster import (
+    HOST,
+    DevCluster,
+    remove_dev_cluster,
+    start_dev_cluster,
+)
 from ketadesk.storage.server.practice_roles import OWNER_ROLE, connect, prepare_practice_database
 from ketadesk.storage.server.server_engine import ServerAddress, create_server_engine
 
@@ -58,3 +66,28 @@ def owner_engine(cluster: Any, address: ServerAddress) -> Engine:
     return create_server_engine(
         address, OWNER_ROLE, cluster.owner_password(), cluster.ca_certificate
     )
+
+
+@contextmanager
+def cluster_of_its_own(
+    folder: Path, user_name: str, full_name: str, password: str
+) -> Iterator[tuple[ServerAddress, Path]]:
+    """A throwaway cluster in ``folder`` (for tests that restart it or change its access
+    rules, which the shared one must never see) holding one practice whose first physician
+    is ``user_name``; yields its address and CA certificate, and removes the cluster after."""
+    from ketadesk.storage.server.server_practice import ServerPractice
+
+    try:
+        cluster = start_dev_cluster(folder)
+        address = ServerAddress(HOST, cluster.port, cluster.database)
+        ServerPractice.create(
+            address,
+            cluster.ca_certificate,
+            owner_password=cluster.owner_password(),
+            user_name=user_name,
+            full_name=full_name,
+            password=password,
+        )
+        yield address, cluster.ca_certificate
+    finally:
+        remove_dev_cluster(folder)

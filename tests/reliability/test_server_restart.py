@@ -20,16 +20,14 @@ from ketadesk.core.errors import UserFacingError
 from ketadesk.models.patients import Patient
 from ketadesk.storage.patients import patients as service
 from ketadesk.storage.server.dev_cluster import (
-    HOST,
-    remove_dev_cluster,
     start_dev_cluster,
     stop_dev_cluster,
 )
-from ketadesk.storage.server.server_engine import ServerAddress
 from ketadesk.storage.server.server_practice import ServerPractice
 from ketadesk.ui.chart.patient_chart import PatientChart
 from ketadesk.ui.common.context import AppContext
 from tests.conftest import PASSWORD
+from tests.server_practice import cluster_of_its_own
 
 pytestmark = pytest.mark.slow
 
@@ -49,20 +47,8 @@ DRAFT = PatientDemographics(
 def restartable(tmp_path_factory):
     """A cluster of this module's own, holding one practice; yields (folder, address, ca)."""
     folder = tmp_path_factory.mktemp("restartable-server")
-    try:
-        cluster = start_dev_cluster(folder)
-        address = ServerAddress(HOST, cluster.port, cluster.database)
-        ServerPractice.create(
-            address,
-            cluster.ca_certificate,
-            owner_password=cluster.owner_password(),
-            user_name=PHYSICIAN,
-            full_name="Dr Rena Quill",
-            password=PASSWORD,
-        )
-        yield folder, address, cluster.ca_certificate
-    finally:
-        remove_dev_cluster(folder)
+    with cluster_of_its_own(folder, PHYSICIAN, "Dr Rena Quill", PASSWORD) as (address, ca):
+        yield folder, address, ca
 
 
 @pytest.fixture

@@ -21,8 +21,7 @@ from PySide6.QtCore import QSettings, Qt
 from ketadesk.core.errors import UserFacingError
 from ketadesk.storage.security.secret_store import MemorySecretStore
 from ketadesk.storage.server.certificates import new_practice_ca, write_private
-from ketadesk.storage.server.dev_cluster import HOST, remove_dev_cluster, start_dev_cluster
-from ketadesk.storage.server.server_engine import ServerAddress, WorkstationCertificate
+from ketadesk.storage.server.server_engine import WorkstationCertificate
 from ketadesk.storage.server.server_practice import ServerPractice
 from ketadesk.storage.server.workstation_certificates import (
     enrolled_workstations,
@@ -31,6 +30,7 @@ from ketadesk.storage.server.workstation_certificates import (
 from ketadesk.ui.session.login_dialog import SERVER_SETTINGS, LoginDialog
 from tests.conftest import PASSWORD
 from tests.reliability._cli_in_process import run_in_process
+from tests.server_practice import cluster_of_its_own
 
 pytestmark = pytest.mark.slow
 
@@ -43,20 +43,8 @@ NOT_ENROLLED = "accepts only enrolled workstations, and this one gave no worksta
 def practice(tmp_path_factory):
     """A cluster of this module's own (its access rules change), holding one practice."""
     folder = tmp_path_factory.mktemp("enrolling-server")
-    try:
-        cluster = start_dev_cluster(folder)
-        address = ServerAddress(HOST, cluster.port, cluster.database)
-        ServerPractice.create(
-            address,
-            cluster.ca_certificate,
-            owner_password=cluster.owner_password(),
-            user_name=PHYSICIAN,
-            full_name="Dr Enid Quill",
-            password=PASSWORD,
-        )
-        yield folder, address, cluster.ca_certificate
-    finally:
-        remove_dev_cluster(folder)
+    with cluster_of_its_own(folder, PHYSICIAN, "Dr Enid Quill", PASSWORD) as (address, ca):
+        yield folder, address, ca
 
 
 def _cli(monkeypatch, capsys, *args: str):
