@@ -7,13 +7,37 @@ choice keeps every field this user changed and takes every field they did not to
 merge loses nobody's work unless both changed the same field (then the user decides).
 
 Values are the form's text, exactly as shown or typed (no units are converted here).
+
+Every editable record works this way (patient details, protocol drafts, practice settings):
+storage refuses a save over a newer version with a ``RecordChangedError`` naming who saved it
+and when; the form compares, merges and saves again over the version it was shown.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+
+from ketadesk.core.errors import UserFacingError
+
+
+class RecordChangedError(UserFacingError):
+    """Someone saved this record after it was shown here; nothing of this save was stored.
+
+    ``changed_by`` is the full name of whoever saved last (None: not recorded), ``changed_at``
+    when (UTC). Each kind of record adds the record as stored now (``current``)."""
+
+    def __init__(self, message: str, changed_by: str | None, changed_at: datetime) -> None:
+        self.changed_by = changed_by
+        self.changed_at = changed_at
+        super().__init__(message)
+
+    @property
+    def who(self) -> str:
+        """The saver's name for a sentence ("Someone else" when not recorded)."""
+        return self.changed_by or "Someone else"
 
 
 class Choice(StrEnum):
@@ -68,6 +92,21 @@ def differing_fields(
                 FieldDifference(name, label, base.get(name, ""), mine_value, theirs_value)
             )
     return tuple(found)
+
+
+def theirs_as_shown(
+    base_stored: Mapping[str, str], base_shown: Mapping[str, str], stored: Mapping[str, str]
+) -> dict[str, str]:
+    """The stored values in the form's own spelling: a field they left alone (its stored text
+    is the one this form loaded) shows as the form showed it, so a form that tidies a value
+    on display (a phone number, a number's decimals) never counts as their change."""
+    names = set(base_stored) | set(stored)
+    return {
+        name: base_shown.get(name, "")
+        if stored.get(name, "") == base_stored.get(name, "")
+        else stored.get(name, "")
+        for name in names
+    }
 
 
 def suggested_choices(differences: Sequence[FieldDifference]) -> dict[str, Choice]:

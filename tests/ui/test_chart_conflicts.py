@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from ketadesk.core.demographics import PatientDemographics
 from ketadesk.storage.patients import patients as service
-from ketadesk.ui.chart.chart_conflict_dialog import BOTH_CHANGED
+from ketadesk.ui.common.edit_conflict_dialog import BOTH_CHANGED
 from ketadesk.ui.chart.patient_chart import PatientChart
 from ketadesk.ui.common.context import AppContext
 from tests.conftest import PASSWORD

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketadesk.core.errors import UserFacingError
+from ketadesk.core.edit_conflicts import RecordChangedError
 from ketadesk.models.patients import Patient
-from ketadesk.models.users import User
 from ketadesk.storage.patients.patient_records import PatientRecord, load_patient, patient_record
+from ketadesk.storage.security.record_authors import full_name_of
 
 
-class ChartChangedError(UserFacingError):
+class ChartChangedError(RecordChangedError):
     """Someone saved this chart after it was opened here; ``current`` is the chart as stored
     now, ``changed_by`` the full name of whoever saved last (None: not recorded)."""
 
@@ -29,23 +28,13 @@ class ChartChangedError(UserFacingError):
         self, current: PatientRecord, changed_by: str | None, changed_at: datetime
     ) -> None:
         self.current = current
-        self.changed_by = changed_by
-        self.changed_at = changed_at
-        who = changed_by or "Someone else"
         super().__init__(
-            f"{who} saved this patient's details while you were editing them. Nothing you "
-            "typed was saved yet; compare the two and choose what to keep."
+            f"{changed_by or 'Someone else'} saved this patient's details while you were "
+            "editing them. Nothing you typed was saved yet; compare the two and choose what "
+            "to keep.",
+            changed_by,
+            changed_at,
         )
-
-
-def full_name_of(session: Session, user_name: str | None) -> str | None:
-    """The full name of the user ``user_name`` (their user name if not found; None for None)."""
-    if not user_name:
-        return None
-    name = session.execute(
-        select(User.full_name).where(User.user_name == user_name)
-    ).scalar_one_or_none()
-    return name or user_name
 
 
 def chart_changed(session: Session, patient_id: int) -> ChartChangedError:

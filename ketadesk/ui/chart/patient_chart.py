@@ -28,7 +28,6 @@ from ketadesk.core.demographics import (
     PatientDemographics,
     validate_demographics,
 )
-from ketadesk.core.edit_conflicts import differing_fields, merged_values
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Permission
 from ketadesk.storage.patients import patients as service
@@ -45,7 +44,7 @@ from ketadesk.storage.patients.patient_records import (
 from ketadesk.storage.server.live_updates import PATIENT
 from ketadesk.storage.visits.visit_leases import VisitMarker, patients_on_visit
 from ketadesk.ui.chart.chart_conditions_tab import ConditionsTab
-from ketadesk.ui.chart.chart_conflict_dialog import ChartConflictDialog
+from ketadesk.ui.chart.chart_conflicts import ChartConflicts
 from ketadesk.ui.chart.chart_demographics_tab import DemographicsTab
 from ketadesk.ui.chart.chart_medications_tab import MedicationsTab
 from ketadesk.ui.chart.chart_record_table import selected_entry_id
@@ -53,6 +52,7 @@ from ketadesk.ui.chart.chart_vitals_tab import VitalsTab
 from ketadesk.ui.chart.outside_change_notice import OutsideChangeNotice
 from ketadesk.ui.chart.stop_medication_dialog import StopMedicationDialog
 from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.common.edit_conflict_dialog import EditConflictDialog
 from ketadesk.ui.common.elided_label import ElidedLabel
 from ketadesk.ui.visits.visit_words import lease_words
 
@@ -80,13 +80,9 @@ class PatientChart(QWidget):
         self._dirty = False
         #: The open "Stop this medication?" dialog, if any.
         self.stop_dialog: StopMedicationDialog | None = None
-        #: The open "Someone else saved this chart" dialog, if any.
-        self.conflict_dialog: ChartConflictDialog | None = None
-        # What the details showed when loaded: the stored text, the text the form showed for
-        # it, and the version; a save names the version, and meeting a newer one compares.
-        self._base_stored: dict[str, str] = {}
-        self._base_shown: dict[str, str] = {}
-        self._base_version: int | None = None
+        # What the details showed when loaded; a save names its version, and meeting a
+        # newer one compares (the "Someone else saved this chart" screen).
+        self.conflicts = ChartConflicts(self)
         self.setWindowTitle("New patient" if patient_id is None else "Patient chart")
 
         self.title = ElidedLabel("New patient")
@@ -302,7 +298,7 @@ class PatientChart(QWidget):
         self.external_id_label.setVisible(bool(external_id))
         self.conditions_tab.set_condition_suggestions(suggestions)
         self._show_visit_notice(on_visit)
-        self._show_record(self.record)
+        self.show_record(self.record)
 
     def _show_visit_notice(self, marker: VisitMarker | None) -> None:
         """A patient checked out to a visit pack: editing here is allowed and kept; the return
@@ -319,14 +315,18 @@ class PatientChart(QWidget):
             "side by side for a physician when the pack is returned; neither replaces the other."
         )
 
-    def _show_record(self, record: PatientRecord) -> None:
+    @property
+    def conflict_dialog(self) -> EditConflictDialog | None:
+        """The open "Someone else saved this chart" screen, if any."""
+        return self.conflicts.dialog
+
+    def show_record(self, record: PatientRecord) -> None:
+        """Show ``record`` (the details become the base of the next save; not dirty)."""
         d = record.demographics
         self.title.set_full_text(f"{d.last_name}, {d.first_name}  ·  {record.mrn}")
         self.setWindowTitle(f"{d.last_name}, {d.first_name} — {record.mrn}")
         self.demographics_tab.show_record(record)
-        self._base_stored = self.demographics_tab.record_values(record)
-        self._base_shown = self.demographics_tab.compared_values()
-        self._base_version = record.version
+        self.conflicts.remember(record)
         self.medications_tab.show_medications(record.medications)
         self.conditions_tab.show_entries(record.conditions, record.allergies)
         self.vitals_tab.show_vitals(record.vitals)
@@ -364,6 +364,10 @@ class PatientChart(QWidget):
     @property
     def is_dirty(self) -> bool:
         return self._dirty
+
+    def mark_dirty(self) -> None:
+        """The details hold edits not saved yet (a merge put back)."""
+        self._set_dirty(True)
 
     def _set_dirty(self, dirty: bool) -> None:
         self._dirty = dirty
@@ -446,7 +450,7 @@ class PatientChart(QWidget):
         self.body.keep_problems({k: (v, False) for k, v in body_problems.items()})
         shown = sum(f.shown_message_count() for f in (self.form, self.contacts, self.body))
         if shown:
-            self._show_banner(_needs_attention(shown))
+            self.show_banner(_needs_attention(shown))
         else:
             self.banner.setVisible(False)
 
@@ -461,12 +465,12 @@ class PatientChart(QWidget):
         self.body.show_problems({k: (v, False) for k, v in body_problems.items()})
         errors = [k for k, (_, confirm) in problems.items() if not confirm]
         if errors or body_problems:
-            self._show_banner(_needs_attention(len(errors) + len(body_problems)))
+            self.show_banner(_needs_attention(len(errors) + len(body_problems)))
             return False
         confirmed_minor = False
         if problems:  # only "confirm" problems remain: the patient is under 18
             if not self.ask_confirm_minor():
-                self._show_banner("Not saved: the patient is under 18 and was not confirmed.")
+                self.show_banner("Not saved: the patient is under 18 and was not confirmed.")
                 return False
             confirmed_minor = True
         allow_duplicate = False
@@ -476,15 +480,15 @@ class PatientChart(QWidget):
                     draft, today, confirmed_minor, allow_duplicate, height_cm, weight_kg
                 )
             except ChartChangedError as error:
-                return self._compare_with_stored(error)
+                return self.conflicts.compare_with_stored(error)
             except service.PossibleDuplicateError as error:
                 if allow_duplicate or not self.ask_create_duplicate(error):
-                    self._show_banner(error.message)
+                    self.show_banner(error.message)
                     return False
                 allow_duplicate = True
                 continue
             except UserFacingError as error:
-                self._show_banner(error.message)
+                self.show_banner(error.message)
                 return False
             break
         self.banner.setVisible(False)
@@ -492,7 +496,7 @@ class PatientChart(QWidget):
         created = self.patient_id is None
         self.patient_id = record.id
         self.record = record
-        self._show_record(record)
+        self.show_record(record)
         self._apply_permissions()
         self.patient_saved.emit(record.id)
         self._context.data_changed.emit("patients" if created else f"patient:{record.id}")
@@ -529,7 +533,7 @@ class PatientChart(QWidget):
                 confirmed_minor=confirmed_minor,
                 allow_duplicate=allow_duplicate,
                 height_cm=height_cm,
-                expected_version=self._base_version,
+                expected_version=self.conflicts.version,
             )
             if weight_kg is not None:
                 service.add_vitals(
@@ -543,67 +547,9 @@ class PatientChart(QWidget):
                 record = service.get_patient_record(session, actor, self.patient_id)
             return record
 
-    def _show_banner(self, message: str) -> None:
+    def show_banner(self, message: str) -> None:
         self.banner.setText(message)
         self.banner.setVisible(True)
-
-    # --- someone else saved meanwhile ----------------------------------------------------
-    def _compare_with_stored(self, error: ChartChangedError) -> bool:
-        """Show what differs between what is typed and what is stored now, and let the user
-        choose field by field; nothing is saved until they do (False: not saved yet)."""
-        tab = self.demographics_tab
-        stored = tab.record_values(error.current)
-        # A field they left alone shows as it was shown here (the form's own spelling).
-        theirs = {
-            name: self._base_shown.get(name, "")
-            if stored.get(name, "") == self._base_stored.get(name, "")
-            else stored.get(name, "")
-            for name, _ in tab.compared_fields()
-        }
-        mine = tab.compared_values()
-        differences = differing_fields(self._base_shown, mine, theirs, tab.compared_fields())
-        if not any(d.changed_by_them for d in differences):
-            # They changed nothing on this form (the status, say): saving loses nothing of theirs.
-            self._adopt_stored(error.current)
-            return self.save()
-        dialog = ChartConflictDialog(
-            error.current.display_name, error.changed_by, error.changed_at, differences,
-            tab.shown_words(), self,
-        )
-        self.conflict_dialog = dialog
-        dialog.accepted.connect(lambda: self._save_merged(error, mine))
-        dialog.rejected.connect(lambda: self._keep_typing(error))
-        self._show_banner(error.message)
-        dialog.open()
-        return False
-
-    def _adopt_stored(self, current: PatientRecord) -> None:
-        """Take ``current`` as the version the form now edits, keeping what is typed."""
-        self._base_stored = self.demographics_tab.record_values(current)
-        self._base_shown = {
-            name: self._base_stored.get(name, "")
-            for name, _ in self.demographics_tab.compared_fields()
-        }
-        self._base_version = current.version
-
-    def _save_merged(self, error: ChartChangedError, mine: dict[str, str]) -> None:
-        dialog = self.conflict_dialog
-        assert dialog is not None
-        self.conflict_dialog = None
-        merged = merged_values(mine, dialog.differences, dialog.choices())
-        typed = self.demographics_tab.typed_values()  # the new weight, the units
-        self._show_record(error.current)  # the lists and status as stored now
-        self.demographics_tab.restore_values({**typed, **merged})
-        self._set_dirty(True)
-        self.save()
-
-    def _keep_typing(self, error: ChartChangedError) -> None:
-        self.conflict_dialog = None
-        who = error.changed_by or "Someone else"
-        self._show_banner(
-            f"Not saved: {who} saved this patient's details meanwhile. What you typed is still "
-            "here; press Save (Ctrl+S) to compare again."
-        )
 
     # --- list entries (saved at once) ----------------------------------------------------
     def _run(self, action: object) -> bool:
@@ -613,18 +559,18 @@ class PatientChart(QWidget):
             with self._context.db.session() as session:
                 action(session)
         except UserFacingError as error:
-            self._show_banner(error.message)
+            self.show_banner(error.message)
             return False
         self.banner.setVisible(False)
         dirty = self._dirty
         keep = self.demographics_tab.typed_values()
-        base = (self._base_stored, self._base_shown, self._base_version)
+        base = self.conflicts.base
         self.reload()
         if dirty:  # adding a medication must not throw away demographics being edited
-            if self._base_stored != base[0]:
+            if self.conflicts.base[0] != base[0]:
                 # Someone changed the details meanwhile: the edits still stand on what was
                 # shown before, so saving them compares with the stored chart.
-                self._base_stored, self._base_shown, self._base_version = base
+                self.conflicts.base = base
             self.demographics_tab.restore_values(keep)
             self._set_dirty(True)
         self._context.data_changed.emit(f"patient:{self.patient_id}")
@@ -635,7 +581,7 @@ class PatientChart(QWidget):
         try:
             start = self.med_start.date_value()
         except UserFacingError as error:
-            self._show_banner(f"{self.med_start.label}: {error.message}")
+            self.show_banner(f"{self.med_start.label}: {error.message}")
             return
         pid = self.patient_id
         source = str(self.med_source.currentData())
@@ -661,12 +607,12 @@ class PatientChart(QWidget):
     def _stop_medication(self) -> None:
         med_id = selected_entry_id(self.med_table)
         if med_id is None:
-            self._show_banner("Select the medication to stop.")
+            self.show_banner("Select the medication to stop.")
             return
         medications = self.record.medications if self.record else ()
         entry = next((m for m in medications if m.id == med_id), None)
         if entry is None or not entry.is_active:
-            self._show_banner(
+            self.show_banner(
                 "That medication entry no longer exists."
                 if entry is None
                 else "That medication is already stopped."
@@ -688,7 +634,7 @@ class PatientChart(QWidget):
     def _verify_medication(self) -> None:
         med_id = selected_entry_id(self.med_table)
         if med_id is None:
-            self._show_banner("Select the medication to mark verified.")
+            self.show_banner("Select the medication to mark verified.")
             return
         self._run(lambda s: verify_medication(s, self._context.actor, med_id))
 
@@ -706,7 +652,7 @@ class PatientChart(QWidget):
     def _resolve_condition(self) -> None:
         cid = selected_entry_id(self.condition_table)
         if cid is None:
-            self._show_banner("Select the condition to mark resolved.")
+            self.show_banner("Select the condition to mark resolved.")
             return
         self._run(lambda s: service.resolve_condition(s, self._context.actor, cid))
 
@@ -722,7 +668,7 @@ class PatientChart(QWidget):
     def _remove_allergy(self) -> None:
         aid = selected_entry_id(self.allergy_table)
         if aid is None:
-            self._show_banner("Select the allergy to remove.")
+            self.show_banner("Select the allergy to remove.")
             return
         self._run(lambda s: service.remove_allergy(s, self._context.actor, aid))
 
@@ -730,7 +676,7 @@ class PatientChart(QWidget):
         try:
             typed = self.vitals_tab.typed()
         except UserFacingError as error:
-            self._show_banner(error.message)
+            self.show_banner(error.message)
             return
         pid = self.patient_id
         if self._run(

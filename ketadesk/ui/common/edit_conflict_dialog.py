@@ -1,9 +1,10 @@
-"""The conflict screen: someone saved this chart while it was being edited here.
+"""The conflict screen: someone saved a record (a chart, a protocol draft, the practice
+settings) while it was being edited here.
 
 Each field where what was typed here differs from what is stored now is shown side by side,
 one choice per field (yours or theirs), starting on ``core/edit_conflicts``' suggestion: keep
 what you changed, take what they changed that you left alone. Fields you both changed are
-marked. Enter saves the chosen values; Escape (Cancel) goes back to the chart with everything
+marked. Enter saves the chosen values; Escape (Cancel) goes back to the form with everything
 typed still there and nothing saved.
 """
 
@@ -44,16 +45,20 @@ def when_words(moment: datetime, now: datetime | None = None) -> str:
     )
 
 
-class ChartConflictDialog(QDialog):
+class EditConflictDialog(QDialog):
     """Choose, field by field, between the values typed here and those saved by someone else.
 
-    ``shown`` maps a field's stored text to the words shown for it (a choice's label, e.g.
-    "FL" -> "Florida"); ``choices()`` is the answer once accepted.
+    ``what`` names the record in a sentence ("Quillon, Zoë's details", "this protocol draft"),
+    ``back_to`` the place Cancel goes back to ("the chart"); ``shown`` maps a field's stored text
+    to the words shown for it (a choice's label, e.g. "FL" -> "Florida"); ``choices()`` is the
+    answer once accepted.
     """
 
     def __init__(
         self,
-        patient_name: str,
+        title: str,
+        what: str,
+        back_to: str,
         changed_by: str | None,
         changed_at: datetime,
         differences: Sequence[FieldDifference],
@@ -61,23 +66,22 @@ class ChartConflictDialog(QDialog):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Someone else saved this chart")
+        self.setWindowTitle(title)
         self.setModal(True)
         self.differences = tuple(differences)
         self._shown = shown or {}
         who = changed_by or "Someone else"
         headline = QLabel(
-            f"{who} saved {patient_name}'s details {when_words(changed_at)}, while you were "
-            "editing them."
+            f"{who} saved {what} {when_words(changed_at)}, while you were editing it here."
         )
         headline.setWordWrap(True)
         headline.setStyleSheet("font-size: 13pt; font-weight: 600;")
-        headline.setAccessibleName("Who changed the chart")
+        headline.setAccessibleName("Who changed it")
         self.headline = headline
         explain = QLabel(
             "Nothing you typed has been saved yet, and nothing is lost. For each field below, "
             "choose the value to keep, then press Save chosen values (Enter). Cancel (Esc) goes "
-            "back to the chart with what you typed."
+            f"back to {back_to} with what you typed."
         )
         explain.setWordWrap(True)
 
