@@ -12,9 +12,9 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from ketadesk.core.demographics import PatientDemographics
 from ketadesk.storage.patients import patients as service
-from ketadesk.ui.common.edit_conflict_dialog import BOTH_CHANGED
 from ketadesk.ui.chart.patient_chart import PatientChart
 from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.common.edit_conflict_dialog import BOTH_CHANGED
 from tests.conftest import PASSWORD
 from tests.workstations import front_desk_workstation
 
