@@ -60,6 +60,8 @@ class ProtocolVersionInfo:
     signed_at: datetime | None
     interaction_review_id: int | None
     acknowledged_warnings: tuple[str, ...]
+    #: The row's version (one more at each save): a form names it when saving over it.
+    row_version: int = 1
 
     @property
     def is_signed(self) -> bool:
@@ -137,6 +139,7 @@ def version_info(row: ProtocolVersion, patient_id: int) -> ProtocolVersionInfo:
         signed_at=row.signed_at,
         interaction_review_id=row.interaction_review_id,
         acknowledged_warnings=tuple(str(code) for code in acknowledged),
+        row_version=row.version,
     )
 
 

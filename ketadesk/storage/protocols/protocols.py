@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from ketadesk.core import audit_actions
 from ketadesk.core.dose_log import DoseRules
@@ -49,6 +50,11 @@ from ketadesk.models.patients import Patient
 from ketadesk.models.protocols import PatientProtocol, ProtocolVersion
 from ketadesk.storage.practice.practice_limits_store import (
     get_practice_limits,
+)
+from ketadesk.storage.protocols.draft_versions import (
+    VersionMark,
+    draft_changed,
+    refuse_if_changed,
 )
 from ketadesk.storage.protocols.protocol_versions import (
     PatientProtocolInfo,
@@ -150,13 +156,19 @@ def save_draft(
     start_date: date,
     *,
     template_name: str = "",
+    expected: VersionMark | None = None,
 ) -> ProtocolVersionInfo:
     """Save ``protocol`` as the patient's draft: the active protocol's open draft is updated,
     or a new draft version is added (a new protocol is started when none is active). Signed
-    versions are never touched. Physicians only. The chart's latest weight is stored with it."""
+    versions are never touched. Physicians only. The chart's latest weight is stored with it.
+
+    ``expected`` is the version the form showed (``draft_versions.version_mark``): if someone
+    saved, signed or started the protocol since, DraftChangedError refuses the save (also when
+    the other save wins the race between reading and writing)."""
     require(actor, Permission.EDIT_CLINICAL, "edit a protocol")
     _require_patient(session, patient_id)
     parent = active_protocol_row(session, patient_id)
+    refuse_if_changed(session, patient_id, parent, expected)
     created = False
     if parent is None:
         parent = PatientProtocol(patient_id=patient_id, status="active",
@@ -175,7 +187,14 @@ def save_draft(
     draft.template_name = template_name or draft.template_name or ""
     _set_weight(draft, chart_weight(session, patient_id))
     draft.updated_at = _now()
-    session.flush()
+    try:
+        session.flush()
+    except StaleDataError:
+        session.rollback()
+        latest = active_protocol_row(session, patient_id)
+        if latest is None or not latest.versions:
+            raise
+        raise draft_changed(session, patient_id, latest.versions[-1]) from None
     record_event(
         session, actor,
         audit_actions.PROTOCOL_DRAFT_CREATED if created else audit_actions.PROTOCOL_DRAFT_SAVED,

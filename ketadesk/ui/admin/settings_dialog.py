@@ -1,4 +1,9 @@
-"""Practice settings, built from the one registry of settings and their defaults."""
+"""Practice settings, built from the one registry of settings and their defaults.
+
+Save stores the settings changed here over the values shown; one changed on another
+workstation meanwhile opens the conflict screen (``ui/common/edit_conflict_flow``) for the
+settings this user may change. Those they may not change simply show the stored value.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +23,15 @@ from PySide6.QtWidgets import (
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Permission
 from ketadesk.core.settings import SETTINGS, SettingSpec
-from ketadesk.storage.practice.settings_store import get_setting, set_setting
+from ketadesk.storage.practice.settings_store import (
+    SettingsChangedError,
+    get_setting,
+    set_settings,
+)
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.dialog_parts import lay_out_dialog
+from ketadesk.ui.common.edit_conflict_dialog import EditConflictDialog
+from ketadesk.ui.common.edit_conflict_flow import ConflictScreen, not_saved_words
 
 READ_ONLY_NOTE = (
     "You can read the practice settings here; only users who manage users (the practice's "
@@ -49,6 +60,16 @@ def _editor_for(spec: SettingSpec, value: Any) -> QWidget:
     edit = QLineEdit("" if value is None else str(value))
     edit.setAccessibleName(spec.label)
     return edit
+
+
+def _show_value(widget: QWidget, value: Any) -> None:
+    if isinstance(widget, QComboBox):
+        widget.setCurrentIndex(max(widget.findData(str(value)), 0))
+    elif isinstance(widget, QSpinBox):
+        widget.setValue(int(value))
+    else:
+        assert isinstance(widget, QLineEdit)
+        widget.setText("" if value is None else str(value))
 
 
 def _value_of(widget: QWidget) -> Any:
@@ -114,6 +135,13 @@ class SettingsDialog(QDialog):
         if not may_change:
             buttons.button(QDialogButtonBox.StandardButton.Cancel).setText("Close")
 
+        self._conflicts = ConflictScreen(self, "Someone else changed the settings", "the settings")
+
+    @property
+    def conflict_dialog(self) -> EditConflictDialog | None:
+        """The open "Someone else changed the settings" screen, if any."""
+        return self._conflicts.dialog
+
     def save(self) -> None:
         changed = {
             k: _value_of(w)
@@ -122,11 +150,45 @@ class SettingsDialog(QDialog):
         }
         try:
             with self.context.db.session() as session:
-                for key, value in changed.items():
-                    set_setting(session, self.context.actor, key, value)
+                set_settings(session, self.context.actor, changed, self._initial)
+        except SettingsChangedError as error:
+            self._compare_with_stored(error)
+            return
         except UserFacingError as error:
             self.error.say(error.message)
             return
         if changed:
             self.context.data_changed.emit("settings")
         self.accept()
+
+    def _compare_with_stored(self, error: SettingsChangedError) -> None:
+        """The settings this user may change, side by side with those stored now."""
+        editable = [k for k, w in self.editors.items() if w.isEnabled()]
+        labels = [(k, SETTINGS[k].label) for k in editable]
+        words = {
+            k: dict(zip(SETTINGS[k].choices, SETTINGS[k].choice_labels, strict=True))
+            for k in editable
+            if SETTINGS[k].choice_labels
+        }
+        base = {k: str(self._initial[k]) for k in editable}
+        mine = {k: str(_value_of(self.editors[k])) for k in editable}
+        theirs = {k: str(error.current[k]) for k in editable}
+        opened = self._conflicts.compare(
+            error, "the practice settings", (base, mine, theirs), labels, words,
+            lambda merged: self._save_merged(error, merged),
+            lambda: self.error.say(
+                not_saved_words(error, "the practice settings", "press Save")
+            ),
+        )
+        if not opened:  # they chose what was typed here: saving loses nothing of theirs
+            self._save_merged(error, mine)
+            return
+        self.error.say(error.message)
+
+    def _save_merged(self, error: SettingsChangedError, merged: dict[str, str]) -> None:
+        """Show the stored values with the chosen ones of this user's on top, and save them
+        over the stored version (every change checked and audited again)."""
+        for key, editor in self.editors.items():
+            _show_value(editor, merged.get(key, error.current[key]))
+        self._initial = dict(error.current)
+        self.save()

@@ -22,6 +22,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractButton,
     QInputDialog,
+    QLabel,
     QMessageBox,
     QSplitter,
     QTabWidget,
@@ -44,6 +45,7 @@ from ketadesk.storage.practice.practice_templates import (
     all_templates,
 )
 from ketadesk.storage.protocols import protocols as store
+from ketadesk.storage.protocols.draft_versions import DraftChangedError
 from ketadesk.storage.protocols.protocol_versions import (
     PatientProtocolInfo,
     ProtocolVersionInfo,
@@ -51,8 +53,10 @@ from ketadesk.storage.protocols.protocol_versions import (
     patient_protocols,
 )
 from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.common.edit_conflict_dialog import EditConflictDialog
 from ketadesk.ui.common.ops import show_error
 from ketadesk.ui.protocol.protocol_calendar_table import ProtocolCalendarTable
+from ketadesk.ui.protocol.protocol_conflicts import ProtocolConflicts
 from ketadesk.ui.protocol.protocol_example_banner import ExampleValuesBanner
 from ketadesk.ui.protocol.protocol_form import ProtocolForm
 from ketadesk.ui.protocol.protocol_header import ProtocolHeader
@@ -114,6 +118,8 @@ class ProtocolEditor(QWidget):
         self._revalidate_timer.setSingleShot(True)
         self._revalidate_timer.setInterval(120)
         self._build()
+        # The version the form was loaded from; a save over a newer one compares.
+        self.conflicts = ProtocolConflicts(self)
         self._connect_signals()
         self.reload()
 
@@ -126,6 +132,12 @@ class ProtocolEditor(QWidget):
         outer.addWidget(self.header)
         self.example_banner = ExampleValuesBanner()
         outer.addWidget(self.example_banner)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.note.setAccessibleName("Why the protocol was not saved")
+        self.note.setStyleSheet("color: #b00020;")
+        self.note.hide()
+        outer.addWidget(self.note)
 
         self.form = ProtocolForm()
         self.sign_panel = ProtocolSignPanel()
@@ -258,6 +270,7 @@ class ProtocolEditor(QWidget):
                 self._load_protocol(first.protocol, _today(), first.name)
             self._editable = self.can_edit
         self._dirty = False
+        self.conflicts.remember(self._shown)
         self._apply_state()
         self.history.show_history(loaded.course or loaded.last_course,
                                   offer_form=self._editable)
@@ -413,17 +426,41 @@ class ProtocolEditor(QWidget):
         patient_id, template_name, actor = self.patient_id, self._template_name, \
             self.context.actor
 
+        expected = self.conflicts.mark
+
         def work() -> ProtocolVersionInfo:
             with self.context.db.session() as session:
                 return store.save_draft(session, actor, patient_id, protocol, start,
-                                        template_name=template_name)
+                                        template_name=template_name, expected=expected)
 
-        def done(_version: ProtocolVersionInfo) -> None:
-            self._dirty = False
+        def done(version: ProtocolVersionInfo) -> None:
+            self._saved(version)
             self.protocol_saved.emit(patient_id)
             self.reload()
 
-        self.context.ops.run(work, done, changes="protocols", parent_widget=self)
+        self.context.ops.run(work, done, on_failure=self._save_failed, changes="protocols",
+                             parent_widget=self)
+
+    def _saved(self, version: ProtocolVersionInfo) -> None:
+        self._dirty = False
+        self.note.hide()
+        self.conflicts.remember(version)
+
+    def _save_failed(self, error: BaseException) -> None:
+        if isinstance(error, DraftChangedError):
+            self.conflicts.compare_with_stored(error)
+        else:
+            show_error(self, error)
+
+    @property
+    def conflict_dialog(self) -> EditConflictDialog | None:
+        """The open "Someone else saved this protocol" screen, if any."""
+        return self.conflicts.dialog
+
+    def show_note(self, message: str) -> None:
+        """Say, above the form, why what is typed was not saved."""
+        self.note.setText(message)
+        self.note.show()
 
     def sign(self) -> None:
         """Save the form as the draft and sign it, in one step (refused with a dialog when a
@@ -439,24 +476,26 @@ class ProtocolEditor(QWidget):
         today = _today()
         if not self._confirm_interruptive_flags():
             return
+        expected = self.conflicts.mark
 
         def work() -> tuple[ProtocolVersionInfo, str]:
             with self.context.db.session() as session:
                 draft = store.save_draft(session, actor, patient_id, protocol, start,
-                                         template_name=template_name)
+                                         template_name=template_name, expected=expected)
                 signed = store.sign_version(session, actor, draft.version_id,
                                             acknowledged_warnings=acknowledged, today=today)
                 return signed, load_patient(session, patient_id).status
 
         def done(result: tuple[ProtocolVersionInfo, str]) -> None:
             version, status = result
-            self._dirty = False
+            self._saved(version)
             self.protocol_signed.emit(patient_id)
             self.reload()
             if status == "screening":
                 self._offer_activation(version)
 
-        self.context.ops.run(work, done, changes="protocols", parent_widget=self)
+        self.context.ops.run(work, done, on_failure=self._save_failed, changes="protocols",
+                             parent_widget=self)
 
     def _offer_activation(self, version: ProtocolVersionInfo) -> None:
         """A protocol was signed for a patient still marked Screening: offer to make them

@@ -231,6 +231,27 @@ class ProtocolForm(QScrollArea):
         except UserFacingError as error:
             return None, start, [("", error.message)]
 
+    def texts(self) -> dict[str, str]:
+        """Every field as text (``FieldForm.texts``), to compare with someone else's save."""
+        return {path: text for form in self.forms for path, text in form.texts().items()}
+
+    def set_texts(self, texts: dict[str, str]) -> None:
+        """Put back texts from ``texts()``: merged values after someone else's save."""
+        for form in self.forms:
+            form.set_texts(texts)
+        self._update_row_visibility()
+
+    def labels(self) -> list[tuple[str, str]]:
+        """(path, "Section: label") of each field, in the form's order."""
+        return [
+            (path, f"{title}: {label}")
+            for (title, _), form in zip(SECTIONS, self.forms, strict=True)
+            for path, label in form.labels()
+        ]
+
+    def shown_words(self) -> dict[str, dict[str, str]]:
+        return {path: w for form in self.forms for path, w in form.shown_words().items()}
+
     def set_read_only(self, read_only: bool) -> None:
         for form in self.forms:
             form.set_read_only(read_only)

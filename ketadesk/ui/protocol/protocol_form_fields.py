@@ -234,9 +234,63 @@ class FieldForm(QWidget):
             row.message.show()
         return shown
 
+    def texts(self) -> dict[str, str]:
+        """Every field as its text: what is typed, a choice's stored value, a tick "yes"/"no"
+        (compared and merged when someone else saved meanwhile, ``core/edit_conflicts``)."""
+        return {path: _text(row.editor) for path, row in self._rows.items()}
+
+    def set_texts(self, texts: dict[str, str]) -> None:
+        """Put back texts from ``texts()`` (fields not named keep theirs); ``changed`` fires."""
+        for path, text in texts.items():
+            row = self._rows.get(path)
+            if row is not None:
+                _set_text(row.editor, text)
+
+    def labels(self) -> list[tuple[str, str]]:
+        """(path, "label (unit)") of each field, in the form's order."""
+        return [
+            (path, row.spec.label.strip() + (f" ({row.spec.unit})" if row.spec.unit else ""))
+            for path, row in self._rows.items()
+        ]
+
+    def shown_words(self) -> dict[str, dict[str, str]]:
+        """For each choice and tick: its text -> the words the form shows for it."""
+        words: dict[str, dict[str, str]] = {}
+        for path, row in self._rows.items():
+            if row.spec.kind == "choice":
+                words[path] = {str(value): label for value, label in row.spec.choices}
+            elif row.spec.kind == "flag":
+                words[path] = {"yes": "Yes", "no": "No"}
+        return words
+
     def message_text(self, path: str) -> str:
         row = self._rows[path]
         return row.message.text() if row.message.isVisible() or row.message.text() else ""
+
+
+def _text(editor: QWidget) -> str:
+    if isinstance(editor, QComboBox):
+        return str(editor.currentData())
+    if isinstance(editor, QCheckBox):
+        return "yes" if editor.isChecked() else "no"
+    if isinstance(editor, QPlainTextEdit):
+        return editor.toPlainText()
+    assert isinstance(editor, QLineEdit)
+    return editor.text()
+
+
+def _set_text(editor: QWidget, text: str) -> None:
+    if isinstance(editor, QComboBox):
+        index = next((i for i in range(editor.count()) if str(editor.itemData(i)) == text), -1)
+        if index >= 0:
+            editor.setCurrentIndex(index)
+    elif isinstance(editor, QCheckBox):
+        editor.setChecked(text == "yes")
+    elif isinstance(editor, QPlainTextEdit):
+        if editor.toPlainText() != text:
+            editor.setPlainText(text)
+    elif isinstance(editor, QLineEdit) and editor.text() != text:
+        editor.setText(text)
 
 
 def _number_text(value: Any) -> str:
