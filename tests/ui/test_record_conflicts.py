@@ -113,7 +113,7 @@ def test_protocol_draft_saved_elsewhere_is_merged_field_by_field(
     assert [d.name for d in dialog.differences] == [
         "ladder.start_dose_mg", "supply.refills", "notes",
     ]
-    assert [d.label for d in dialog.differences][0] == "Titration ladder: Start dose (mg)"
+    assert dialog.differences[0].label == "Titration ladder: Start dose (mg)"
     assert dialog.choices() == {"ladder.start_dose_mg": "theirs", "supply.refills": "mine",
                                 "notes": "mine"}
     assert (dialog.mine_buttons["notes"].text(), dialog.theirs_buttons["notes"].text()) == (
