@@ -8,14 +8,22 @@ base) or "unrecognised line", and the reason by its category, never the note.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.medication_names import read_medication_line
 from ketadesk.core.permissions import Actor, Permission, require
 from ketadesk.models.patients import MEDICATION_SOURCES, PatientMedication
+from ketadesk.storage.patients.entry_versions import (
+    ACTIVE,
+    STOPPED,
+    medication_changed,
+    refuse_if_medication_changed,
+)
 from ketadesk.storage.patients.patient_chart_edits import (
     audit_chart_update,
     optional_text,
@@ -104,14 +112,18 @@ def stop_medication(
     reason: str,
     note: str = "",
     now: datetime | None = None,
+    expected_version: int | None = None,
 ) -> MedicationEntry:
     """Mark a medication as no longer taken (kept in the history, not deleted), recording who
     stopped it, when, and why (``reason`` is a key of ``STOP_REASONS``; ``note`` is required
     for "other").
 
     Admins may stop patient-reported lines; verified lines need a physician.
+    ``expected_version`` is the version the chart showed: a line changed since is refused
+    with EntryChangedError (storage/patients/entry_versions).
     """
     medication = _load_medication(session, medication_id)
+    refuse_if_medication_changed(session, medication, expected_version)
     if medication.source == "verified":
         require(actor, Permission.VERIFY_MEDICATION, "stop a verified medication")
     else:
@@ -135,16 +147,23 @@ def stop_medication(
         f"medication stopped: {medication_audit_name(medication.entered_text)} "
         f"(reason: {reason.replace('_', ' ')})",
     )
-    session.flush()
+    _flush_or_refuse(session, medication_id)
     return medication_entry(medication)
 
 
 def verify_medication(
-    session: Session, actor: Actor, medication_id: int, *, now: datetime | None = None
+    session: Session,
+    actor: Actor,
+    medication_id: int,
+    *,
+    now: datetime | None = None,
+    expected_version: int | None = None,
 ) -> MedicationEntry:
-    """Mark a patient-reported medication as verified by this physician."""
+    """Mark a patient-reported medication as verified by this physician (``expected_version``
+    as for ``stop_medication``)."""
     require(actor, Permission.VERIFY_MEDICATION, "mark medications verified")
     medication = _load_medication(session, medication_id)
+    refuse_if_medication_changed(session, medication, expected_version)
     if medication.source == "verified":
         raise UserFacingError("That medication is already verified.")
     medication.source = "verified"
@@ -153,5 +172,57 @@ def verify_medication(
     audit_chart_update(
         session, actor, medication.patient_id, f"medication {medication.id} verified"
     )
-    session.flush()
+    _flush_or_refuse(session, medication_id)
     return medication_entry(medication)
+
+
+def _flush_or_refuse(session: Session, medication_id: int) -> None:
+    """Write the change; another workstation's change that won the race is named."""
+    try:
+        session.flush()
+    except StaleDataError:
+        session.rollback()
+        raise medication_changed(session, _load_medication(session, medication_id)) from None
+
+
+def settle_medication(
+    session: Session,
+    actor: Actor,
+    medication_id: int,
+    values: Mapping[str, str],
+    *,
+    expected_version: int,
+) -> MedicationEntry:
+    """Bring a medication line to ``values`` (``entry_versions.medication_values`` after a
+    field-by-field choice) over the version stored now, through the same permission checks
+    and audit events as stopping and verifying it: admins cannot verify a line, nor stop or
+    re-word the stop of a verified one. A stopped line is never taken up again here."""
+    medication = _load_medication(session, medication_id)
+    refuse_if_medication_changed(session, medication, expected_version)
+    if values.get("source") == "verified" and medication.source != "verified":
+        verify_medication(session, actor, medication_id)
+    elif values.get("source") != "verified" and medication.source == "verified":
+        raise UserFacingError(
+            "A verified medication stays verified; stop it and add the line again if it was "
+            "wrong."
+        )
+    wanted = values.get("status", ACTIVE)
+    if wanted == ACTIVE and not medication.is_active:
+        raise UserFacingError(
+            "This medication was stopped; if the patient takes it again, add it as a new line."
+        )
+    if wanted == STOPPED:
+        reason, note = values.get("stop_reason", ""), values.get("stop_note", "")
+        if medication.is_active:
+            return stop_medication(session, actor, medication_id, reason=reason, note=note)
+        if (reason, note) != (medication.stop_reason or "", medication.stop_note or ""):
+            _restop(session, actor, medication, reason, note)
+    return medication_entry(medication)
+
+
+def _restop(
+    session: Session, actor: Actor, medication: PatientMedication, reason: str, note: str
+) -> None:
+    """Record another reason (and note) for a line already stopped, under the stop's rules."""
+    medication.is_active = True  # stopped again, through every check (a refusal rolls back)
+    stop_medication(session, actor, medication.id, reason=reason, note=note)

@@ -38,6 +38,8 @@ class MedicationEntry:
     stopped_at: datetime | None = None
     stop_reason: str | None = None
     stop_note: str = ""
+    #: The row's version (one more at each save): a change names the version it was shown.
+    version: int = 1
 
     @property
     def is_verified(self) -> bool:
@@ -52,6 +54,7 @@ class ConditionEntry:
     is_active: bool
     entered_by: str
     concept_id: str | None = None
+    version: int = 1
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,7 @@ def medication_entry(m: PatientMedication) -> MedicationEntry:
         stopped_at=m.stopped_at,
         stop_reason=m.stop_reason,
         stop_note=m.stop_note or "",
+        version=m.version,
     )
 
 
@@ -226,7 +230,9 @@ def patient_record(p: Patient) -> PatientRecord:
         updated_at=p.updated_at,
         medications=tuple(medication_entry(m) for m in p.medications),
         conditions=tuple(
-            ConditionEntry(c.id, c.entered_text, c.icd10, c.is_active, c.entered_by, c.concept_id)
+            ConditionEntry(
+                c.id, c.entered_text, c.icd10, c.is_active, c.entered_by, c.concept_id, c.version
+            )
             for c in p.conditions
         ),
         allergies=tuple(AllergyEntry(a.id, a.substance, a.reaction or "") for a in p.allergies),

@@ -46,6 +46,10 @@ from ketadesk.models.patients import (
     VitalSign,
 )
 from ketadesk.storage.patients.chart_versions import chart_changed, refuse_if_changed
+from ketadesk.storage.patients.entry_versions import (
+    condition_changed,
+    refuse_if_condition_changed,
+)
 from ketadesk.storage.patients.patient_chart_edits import (
     MAX_ENTRY_CHARS,
     MAX_REASON_CHARS,
@@ -377,7 +381,7 @@ def add_condition(
     audit_chart_update(session, actor, patient_id, f"condition {condition.id} added")
     return ConditionEntry(
         condition.id, condition.entered_text, condition.icd10, True, actor.user_name,
-        condition.concept_id,
+        condition.concept_id, condition.version,
     )
 
 
@@ -389,14 +393,27 @@ def _typed_code(mentions: Sequence[ConditionMention]) -> tuple[str | None, str |
     return None, None
 
 
-def resolve_condition(session: Session, actor: Actor, condition_id: int) -> None:
-    """Mark a condition as no longer current (kept in the history)."""
+def resolve_condition(
+    session: Session, actor: Actor, condition_id: int, *, expected_version: int | None = None
+) -> None:
+    """Mark a condition as no longer current (kept in the history). ``expected_version`` is
+    the version the chart showed: a line changed since is refused with EntryChangedError
+    (storage/patients/entry_versions)."""
     require(actor, Permission.EDIT_CLINICAL, "change conditions")
     condition = session.get(PatientCondition, condition_id)
     if condition is None:
         raise UserFacingError("That condition entry no longer exists.")
+    refuse_if_condition_changed(session, condition, expected_version)
     condition.is_active = False
     audit_chart_update(session, actor, condition.patient_id, f"condition {condition.id} resolved")
+    try:
+        session.flush()
+    except StaleDataError:
+        session.rollback()
+        stored = session.get(PatientCondition, condition_id)
+        if stored is None:
+            raise UserFacingError("That condition entry no longer exists.") from None
+        raise condition_changed(session, stored) from None
 
 
 def condition_suggestions(session: Session, *, limit: int = 200) -> list[str]:

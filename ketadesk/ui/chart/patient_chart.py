@@ -8,6 +8,7 @@ own module (``chart_*_tab.py``); this widget saves, loads and applies permission
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 from PySide6.QtCore import Qt, Signal
@@ -29,16 +30,19 @@ from ketadesk.core.demographics import (
     validate_demographics,
 )
 from ketadesk.core.errors import UserFacingError
-from ketadesk.core.permissions import Permission
+from ketadesk.core.permissions import Actor, Permission
 from ketadesk.storage.patients import patients as service
 from ketadesk.storage.patients.chart_versions import ChartChangedError
+from ketadesk.storage.patients.entry_versions import EntryChangedError
 from ketadesk.storage.patients.patient_import import external_id_for
 from ketadesk.storage.patients.patient_medications import (
     add_medication,
+    settle_medication,
     stop_medication,
     verify_medication,
 )
 from ketadesk.storage.patients.patient_records import (
+    MedicationEntry,
     PatientRecord,
 )
 from ketadesk.storage.server.live_updates import PATIENT
@@ -46,6 +50,7 @@ from ketadesk.storage.visits.visit_leases import VisitMarker, patients_on_visit
 from ketadesk.ui.chart.chart_conditions_tab import ConditionsTab
 from ketadesk.ui.chart.chart_conflicts import ChartConflicts
 from ketadesk.ui.chart.chart_demographics_tab import DemographicsTab
+from ketadesk.ui.chart.chart_entry_conflicts import EntryConflicts, stopped, verified
 from ketadesk.ui.chart.chart_medications_tab import MedicationsTab
 from ketadesk.ui.chart.chart_record_table import selected_entry_id
 from ketadesk.ui.chart.chart_vitals_tab import VitalsTab
@@ -83,6 +88,8 @@ class PatientChart(QWidget):
         # What the details showed when loaded; a save names its version, and meeting a
         # newer one compares (the "Someone else saved this chart" screen).
         self.conflicts = ChartConflicts(self)
+        # A list line changed elsewhere meanwhile ("Someone else changed this line").
+        self.entry_conflicts = EntryConflicts(self)
         self.setWindowTitle("New patient" if patient_id is None else "Patient chart")
 
         self.title = ElidedLabel("New patient")
@@ -552,16 +559,40 @@ class PatientChart(QWidget):
         self.banner.setVisible(True)
 
     # --- list entries (saved at once) ----------------------------------------------------
+    @property
+    def actor(self) -> Actor:
+        return self._context.actor
+
     def _run(self, action: object) -> bool:
         """Run ``action(session)`` in one transaction; show a problem in the banner."""
+        return self.run_entry_change(action, None)
+
+    def run_entry_change(
+        self, action: object, on_changed: Callable[[EntryChangedError], None] | None
+    ) -> bool:
+        """Run ``action(session)`` in one transaction; a line changed elsewhere meanwhile goes
+        to ``on_changed``, another problem to the banner. True when saved."""
         assert self.patient_id is not None and callable(action)
         try:
             with self._context.db.session() as session:
                 action(session)
+        except EntryChangedError as error:
+            if on_changed is None:
+                self.show_banner(error.message)
+            else:
+                on_changed(error)
+            return False
         except UserFacingError as error:
             self.show_banner(error.message)
             return False
         self.banner.setVisible(False)
+        self.refresh_lists()
+        self._context.data_changed.emit(f"patient:{self.patient_id}")
+        return True
+
+    def refresh_lists(self) -> None:
+        """Read the chart again, keeping patient details being edited (and what they stand
+        on, so saving them still compares with a change made elsewhere)."""
         dirty = self._dirty
         keep = self.demographics_tab.typed_values()
         base = self.conflicts.base
@@ -573,8 +604,6 @@ class PatientChart(QWidget):
                 self.conflicts.base = base
             self.demographics_tab.restore_values(keep)
             self._set_dirty(True)
-        self._context.data_changed.emit(f"patient:{self.patient_id}")
-        return True
 
     def _add_medication(self) -> None:
         text = self.med_text.text()
@@ -611,7 +640,8 @@ class PatientChart(QWidget):
             return
         medications = self.record.medications if self.record else ()
         entry = next((m for m in medications if m.id == med_id), None)
-        if entry is None or not entry.is_active:
+        restop = entry is not None and med_id in self.entry_conflicts.unsaved_stops
+        if entry is None or not (entry.is_active or restop):
             self.show_banner(
                 "That medication entry no longer exists."
                 if entry is None
@@ -619,24 +649,42 @@ class PatientChart(QWidget):
             )
             return
         self.stop_dialog = StopMedicationDialog(entry, self)
-        self.stop_dialog.accepted.connect(lambda: self._stop_with_reason(med_id))
+        typed = self.entry_conflicts.unsaved_stops.get(med_id)
+        if typed is not None:
+            self.stop_dialog.show_typed(*typed)
+        self.stop_dialog.accepted.connect(lambda: self._stop_with_reason(entry))
         self.stop_dialog.open()
 
-    def _stop_with_reason(self, med_id: int) -> None:
+    def _stop_with_reason(self, entry: MedicationEntry) -> None:
         dialog = self.stop_dialog
         assert dialog is not None
         reason, note = dialog.reason, dialog.note
         self.stop_dialog = None
-        self._run(
-            lambda s: stop_medication(s, self._context.actor, med_id, reason=reason, note=note)
-        )
+        mine = stopped(entry, reason, note)
+        if self.run_entry_change(
+            lambda s: stop_medication(
+                s, self.actor, entry.id, reason=reason, note=note,
+                expected_version=entry.version,
+            )
+            if entry.is_active  # else: stopped elsewhere, and this user's stop was kept
+            else settle_medication(s, self.actor, entry.id, mine, expected_version=entry.version),
+            lambda error: self.entry_conflicts.medication(error, entry, mine),
+        ):
+            self.entry_conflicts.unsaved_stops.pop(entry.id, None)
 
     def _verify_medication(self) -> None:
         med_id = selected_entry_id(self.med_table)
-        if med_id is None:
+        medications = self.record.medications if self.record else ()
+        entry = next((m for m in medications if m.id == med_id), None)
+        if entry is None:
             self.show_banner("Select the medication to mark verified.")
             return
-        self._run(lambda s: verify_medication(s, self._context.actor, med_id))
+        self.run_entry_change(
+            lambda s: verify_medication(
+                s, self.actor, entry.id, expected_version=entry.version
+            ),
+            lambda error: self.entry_conflicts.medication(error, entry, verified(entry)),
+        )
 
     def _add_condition(self) -> None:
         text = self.condition_text.text()
@@ -651,10 +699,17 @@ class PatientChart(QWidget):
 
     def _resolve_condition(self) -> None:
         cid = selected_entry_id(self.condition_table)
-        if cid is None:
+        conditions = self.record.conditions if self.record else ()
+        entry = next((c for c in conditions if c.id == cid), None)
+        if entry is None:
             self.show_banner("Select the condition to mark resolved.")
             return
-        self._run(lambda s: service.resolve_condition(s, self._context.actor, cid))
+        self.run_entry_change(
+            lambda s: service.resolve_condition(
+                s, self.actor, entry.id, expected_version=entry.version
+            ),
+            lambda error: self.entry_conflicts.condition(error, entry),
+        )
 
     def _add_allergy(self) -> None:
         substance, reaction = self.allergy_substance.text(), self.allergy_reaction.text()

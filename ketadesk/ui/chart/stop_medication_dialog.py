@@ -61,6 +61,11 @@ class StopMedicationDialog(QDialog):
         self.stop_button.setText("Stop medication")
         self.reason_combo.setFocus()
 
+    def show_typed(self, reason: str, note: str) -> None:
+        """Put back a reason and note typed before (a stop that was not saved)."""
+        self.reason_combo.setCurrentIndex(max(self.reason_combo.findData(reason), 0))
+        self.note_edit.setText(note)
+
     def _accept_if_complete(self) -> None:
         reason = str(self.reason_combo.currentData() or "")
         note = self.note_edit.text().strip()
