@@ -40,6 +40,7 @@ def patient_id(practice_on):
         pid = service.create_patient(s, practice_on.physician, DRAFT, today=TODAY).id
         add_medication(s, practice_on.physician, pid, LINE)
         service.add_condition(s, practice_on.physician, pid, "Major depressive disorder")
+        service.add_allergy(s, practice_on.physician, pid, "Penicillin", "hives")
     return pid
 
 
@@ -195,3 +196,16 @@ def test_resolving_a_condition_resolved_elsewhere_asks_nothing_and_says_who(
             )
         ).scalars().all()
     assert len(resolved) == 1  # not recorded twice
+
+
+def test_removing_an_allergy_removed_elsewhere_says_who(practice_on, qtbot, patient_id) -> None:
+    chart = _open_chart(qtbot, practice_on, practice_on.physician, patient_id)
+    allergy_id = chart.record.allergies[0].id
+    with _elsewhere(practice_on, physician=True) as (db, physician), db.session() as s:
+        service.remove_allergy(s, physician, allergy_id)
+    chart.tabs.setCurrentWidget(chart.conditions_tab)
+    chart.allergy_table.selectRow(0)
+    _click(qtbot, chart.allergy_remove)
+    assert chart.banner.text() == (
+        "Dr. Rowan Quill removed this allergy meanwhile; nothing else was changed.")
+    assert _stored(practice_on, patient_id).allergies == ()

@@ -70,6 +70,7 @@ from ketadesk.storage.patients.patient_records import (
     vitals_entry,
 )
 from ketadesk.storage.security.audit_log import record_event
+from ketadesk.storage.security.record_authors import last_saver
 
 # A clock a few minutes fast on another workstation must not block recording vitals.
 FUTURE_TOLERANCE = timedelta(minutes=10)
@@ -444,12 +445,23 @@ def add_allergy(
     return AllergyEntry(allergy.id, allergy.substance, allergy.reaction or "")
 
 
-def remove_allergy(session: Session, actor: Actor, allergy_id: int) -> None:
-    """Delete an allergy entered by mistake."""
+def remove_allergy(
+    session: Session, actor: Actor, allergy_id: int, *, patient_id: int | None = None
+) -> None:
+    """Delete an allergy entered by mistake. An allergy is never edited, only added or
+    removed: one removed elsewhere meanwhile is refused naming who removed it (from the audit
+    trail of ``patient_id``, when given)."""
     require(actor, Permission.EDIT_CLINICAL, "change allergies")
     allergy = session.get(PatientAllergy, allergy_id)
     if allergy is None:
-        raise UserFacingError("That allergy entry no longer exists.")
+        who = None if patient_id is None else last_saver(
+            session, patient_id, (audit_actions.PATIENT_UPDATED,),
+            f"allergy {allergy_id} removed",
+        )
+        raise UserFacingError(
+            f"{who} removed this allergy meanwhile; nothing else was changed."
+            if who else "That allergy entry no longer exists."
+        )
     audit_chart_update(session, actor, allergy.patient_id, f"allergy {allergy.id} removed")
     session.delete(allergy)
 

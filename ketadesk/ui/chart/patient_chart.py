@@ -725,7 +725,8 @@ class PatientChart(QWidget):
         if aid is None:
             self.show_banner("Select the allergy to remove.")
             return
-        self._run(lambda s: service.remove_allergy(s, self._context.actor, aid))
+        pid = self.patient_id
+        self._run(lambda s: service.remove_allergy(s, self.actor, aid, patient_id=pid))
 
     def _add_vitals(self) -> None:
         try:
