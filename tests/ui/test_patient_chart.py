@@ -116,12 +116,12 @@ def test_medication_as_typed_and_admin_cannot_verify(practice, qtbot, patient_id
     assert not chart.med_verify.isEnabled() and chart.med_verify.toolTip() == PHYSICIANS_ONLY
     assert not chart.vitals_add.isEnabled() and not chart.status_button.isEnabled()
     chart.med_text.setText("Ativan 1 mg at bedtime")
-    chart._add_medication()
+    chart.entries.add_medication()
     assert chart.med_table.item(0, 0).text() == "Ativan 1 mg at bedtime"
     assert chart.med_table.item(0, 3).text() == "Patient-reported"
     physician = chart_for(practice, qtbot, patient_id)
     physician.med_table.selectRow(0)
-    physician._verify_medication()
+    physician.entries.verify_medication()
     assert physician.med_table.item(0, 3).text().startswith("Verified")
 
 
@@ -130,13 +130,13 @@ def test_vitals_and_status_change(practice, qtbot, patient_id) -> None:
     chart.vitals_systolic.setText("128")
     chart.vitals_diastolic.setText("82")
     chart.vitals_heart_rate.setText("70")
-    chart._add_vitals()
+    chart.entries.add_vitals()
     assert chart.vitals_table.item(0, 1).text() == "128/82"
     chart.status_combo.setCurrentIndex(chart.status_combo.findData("active"))
-    chart._change_status()
+    chart.entries.change_status()
     assert "reason" in chart.banner.text()
     chart.status_reason.setText("screening complete")
-    chart._change_status()
+    chart.entries.change_status()
     assert chart.status_label.text() == "Active"
 
 

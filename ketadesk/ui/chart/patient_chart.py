@@ -35,14 +35,7 @@ from ketadesk.storage.patients import patients as service
 from ketadesk.storage.patients.chart_versions import ChartChangedError
 from ketadesk.storage.patients.entry_versions import EntryChangedError
 from ketadesk.storage.patients.patient_import import external_id_for
-from ketadesk.storage.patients.patient_medications import (
-    add_medication,
-    settle_medication,
-    stop_medication,
-    verify_medication,
-)
 from ketadesk.storage.patients.patient_records import (
-    MedicationEntry,
     PatientRecord,
 )
 from ketadesk.storage.server.live_updates import PATIENT
@@ -50,9 +43,9 @@ from ketadesk.storage.visits.visit_leases import VisitMarker, patients_on_visit
 from ketadesk.ui.chart.chart_conditions_tab import ConditionsTab
 from ketadesk.ui.chart.chart_conflicts import ChartConflicts
 from ketadesk.ui.chart.chart_demographics_tab import DemographicsTab
-from ketadesk.ui.chart.chart_entry_conflicts import EntryConflicts, stopped, verified
+from ketadesk.ui.chart.chart_entries import ChartEntries
+from ketadesk.ui.chart.chart_entry_conflicts import EntryConflicts
 from ketadesk.ui.chart.chart_medications_tab import MedicationsTab
-from ketadesk.ui.chart.chart_record_table import selected_entry_id
 from ketadesk.ui.chart.chart_vitals_tab import VitalsTab
 from ketadesk.ui.chart.outside_change_notice import OutsideChangeNotice
 from ketadesk.ui.chart.stop_medication_dialog import StopMedicationDialog
@@ -90,6 +83,7 @@ class PatientChart(QWidget):
         self.conflicts = ChartConflicts(self)
         # A list line changed elsewhere meanwhile ("Someone else changed this line").
         self.entry_conflicts = EntryConflicts(self)
+        self.entries = ChartEntries(self)
         self.setWindowTitle("New patient" if patient_id is None else "Patient chart")
 
         self.title = ElidedLabel("New patient")
@@ -207,8 +201,8 @@ class PatientChart(QWidget):
         state.currentIndexChanged.connect(self._state_changed)
         self.save_button.clicked.connect(self.save)
         self._save_shortcut.activated.connect(self.save)
-        self.status_button.clicked.connect(self._change_status)
-        self.med_add.clicked.connect(self._add_medication)
+        self.status_button.clicked.connect(self.entries.change_status)
+        self.med_add.clicked.connect(self.entries.add_medication)
         # Enter in any field of an entry line adds the entry, as the Add button would (a
         # disabled button ignores the click, so Enter obeys the same permissions).
         for line, button in (
@@ -225,14 +219,14 @@ class PatientChart(QWidget):
         ):
             line.returnPressed.connect(button.click)
         self.vitals_tab.enter_pressed_in_time.connect(self.vitals_add.click)
-        self.condition_text.returnPressed.connect(self._condition_enter)
-        self.med_stop.clicked.connect(self._stop_medication)
-        self.med_verify.clicked.connect(self._verify_medication)
-        self.condition_add.clicked.connect(self._add_condition)
-        self.condition_resolve.clicked.connect(self._resolve_condition)
-        self.allergy_add.clicked.connect(self._add_allergy)
-        self.allergy_remove.clicked.connect(self._remove_allergy)
-        self.vitals_add.clicked.connect(self._add_vitals)
+        self.condition_text.returnPressed.connect(self.entries.condition_enter)
+        self.med_stop.clicked.connect(self.entries.stop_medication)
+        self.med_verify.clicked.connect(self.entries.verify_medication)
+        self.condition_add.clicked.connect(self.entries.add_condition)
+        self.condition_resolve.clicked.connect(self.entries.resolve_condition)
+        self.allergy_add.clicked.connect(self.entries.add_allergy)
+        self.allergy_remove.clicked.connect(self.entries.remove_allergy)
+        self.vitals_add.clicked.connect(self.entries.add_vitals)
         self._context.data_changed.connect(self._on_data_changed)
         self.outside_change.reload_requested.connect(self._reload_theirs)
 
@@ -563,7 +557,7 @@ class PatientChart(QWidget):
     def actor(self) -> Actor:
         return self._context.actor
 
-    def _run(self, action: object) -> bool:
+    def save_entry(self, action: object) -> bool:
         """Run ``action(session)`` in one transaction; show a problem in the banner."""
         return self.run_entry_change(action, None)
 
@@ -604,159 +598,6 @@ class PatientChart(QWidget):
                 self.conflicts.base = base
             self.demographics_tab.restore_values(keep)
             self._set_dirty(True)
-
-    def _add_medication(self) -> None:
-        text = self.med_text.text()
-        try:
-            start = self.med_start.date_value()
-        except UserFacingError as error:
-            self.show_banner(f"{self.med_start.label}: {error.message}")
-            return
-        pid = self.patient_id
-        source = str(self.med_source.currentData())
-        if self._run(
-            lambda s: add_medication(
-                s,
-                self._context.actor,
-                pid,
-                text,
-                dose_text=self.med_dose.text(),
-                frequency_text=self.med_frequency.text(),
-                start_date=start,
-                source=source,
-            )
-        ):
-            self.medications_tab.clear_entry()
-
-    def _condition_enter(self) -> None:
-        # Enter on the suggestion list picks an entry; the next Enter adds the condition.
-        if not self.conditions_tab.enter_picks_a_suggestion():
-            self.condition_add.click()
-
-    def _stop_medication(self) -> None:
-        med_id = selected_entry_id(self.med_table)
-        if med_id is None:
-            self.show_banner("Select the medication to stop.")
-            return
-        medications = self.record.medications if self.record else ()
-        entry = next((m for m in medications if m.id == med_id), None)
-        restop = entry is not None and med_id in self.entry_conflicts.unsaved_stops
-        if entry is None or not (entry.is_active or restop):
-            self.show_banner(
-                "That medication entry no longer exists."
-                if entry is None
-                else "That medication is already stopped."
-            )
-            return
-        self.stop_dialog = StopMedicationDialog(entry, self)
-        typed = self.entry_conflicts.unsaved_stops.get(med_id)
-        if typed is not None:
-            self.stop_dialog.show_typed(*typed)
-        self.stop_dialog.accepted.connect(lambda: self._stop_with_reason(entry))
-        self.stop_dialog.open()
-
-    def _stop_with_reason(self, entry: MedicationEntry) -> None:
-        dialog = self.stop_dialog
-        assert dialog is not None
-        reason, note = dialog.reason, dialog.note
-        self.stop_dialog = None
-        mine = stopped(entry, reason, note)
-        if self.run_entry_change(
-            lambda s: stop_medication(
-                s, self.actor, entry.id, reason=reason, note=note,
-                expected_version=entry.version,
-            )
-            if entry.is_active  # else: stopped elsewhere, and this user's stop was kept
-            else settle_medication(s, self.actor, entry.id, mine, expected_version=entry.version),
-            lambda error: self.entry_conflicts.medication(error, entry, mine),
-        ):
-            self.entry_conflicts.unsaved_stops.pop(entry.id, None)
-
-    def _verify_medication(self) -> None:
-        med_id = selected_entry_id(self.med_table)
-        medications = self.record.medications if self.record else ()
-        entry = next((m for m in medications if m.id == med_id), None)
-        if entry is None:
-            self.show_banner("Select the medication to mark verified.")
-            return
-        self.run_entry_change(
-            lambda s: verify_medication(
-                s, self.actor, entry.id, expected_version=entry.version
-            ),
-            lambda error: self.entry_conflicts.medication(error, entry, verified(entry)),
-        )
-
-    def _add_condition(self) -> None:
-        text = self.condition_text.text()
-        pid = self.patient_id
-        picked = self.conditions_tab.picked_for_line()
-        code = None if picked is None else picked.code
-        concept = None if picked is None else picked.concept_id
-        if self._run(
-            lambda s: service.add_condition(s, self._context.actor, pid, text, code, concept)
-        ):
-            self.conditions_tab.clear_condition_entry()
-
-    def _resolve_condition(self) -> None:
-        cid = selected_entry_id(self.condition_table)
-        conditions = self.record.conditions if self.record else ()
-        entry = next((c for c in conditions if c.id == cid), None)
-        if entry is None:
-            self.show_banner("Select the condition to mark resolved.")
-            return
-        self.run_entry_change(
-            lambda s: service.resolve_condition(
-                s, self.actor, entry.id, expected_version=entry.version
-            ),
-            lambda error: self.entry_conflicts.condition(error, entry),
-        )
-
-    def _add_allergy(self) -> None:
-        substance, reaction = self.allergy_substance.text(), self.allergy_reaction.text()
-        pid = self.patient_id
-        if self._run(
-            lambda s: service.add_allergy(s, self._context.actor, pid, substance, reaction)
-        ):
-            self.allergy_substance.clear()
-            self.allergy_reaction.clear()
-
-    def _remove_allergy(self) -> None:
-        aid = selected_entry_id(self.allergy_table)
-        if aid is None:
-            self.show_banner("Select the allergy to remove.")
-            return
-        pid = self.patient_id
-        self._run(lambda s: service.remove_allergy(s, self.actor, aid, patient_id=pid))
-
-    def _add_vitals(self) -> None:
-        try:
-            typed = self.vitals_tab.typed()
-        except UserFacingError as error:
-            self.show_banner(error.message)
-            return
-        pid = self.patient_id
-        if self._run(
-            lambda s: service.add_vitals(
-                s,
-                self._context.actor,
-                pid,
-                measured_at=typed.measured_at,
-                systolic=typed.systolic,
-                diastolic=typed.diastolic,
-                heart_rate=typed.heart_rate,
-                weight_kg=typed.weight_kg,
-            )
-        ):
-            self.vitals_tab.clear_entry()
-
-    def _change_status(self) -> None:
-        new_status = str(self.status_combo.currentData())
-        reason = self.status_reason.text()
-        pid = self.patient_id
-        if self._run(
-            lambda s: service.change_status(s, self._context.actor, pid, new_status, reason)
-        ):
-            self.status_reason.clear()
 
 
 def _needs_attention(count: int) -> str:
