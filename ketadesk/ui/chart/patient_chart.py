@@ -3,7 +3,9 @@
 Later features add their own tabs with ``add_tab(title, widget)``. Demographics are edited in
 place and saved with Ctrl+S; list entries (medications, conditions, vitals) are saved as soon
 as they are added, each in its own transaction and audit event. Each tab's widgets live in its
-own module (``chart_*_tab.py``); this widget saves, loads and applies permissions.
+own module (``chart_*_tab.py``), the list-entry actions in ``chart_entries``, and what happens
+when another workstation saved first in ``chart_conflicts`` (the details) and
+``chart_entry_conflicts`` (a list line); this widget saves, loads and applies permissions.
 """
 
 from __future__ import annotations
