@@ -31,6 +31,8 @@ from ketadesk.storage.patients.patient_records import demographics_of
 from ketadesk.storage.patients.patients import update_demographics
 from ketadesk.storage.security.database import PracticeDatabase
 from ketadesk.storage.security.keyslots import KeySlotFile
+from ketadesk.storage.visits.visit_checkout import check_out_patients
+from ketadesk.storage.visits.visit_leases import revoke_lease
 from tests.conftest import PASSWORD
 from tests.reliability._cli_in_process import CliRun, run_in_process
 from tests.unit.signed_protocol_patients import patient_with_signed_protocol
@@ -219,3 +221,35 @@ def test_an_admin_returns_a_physicians_laptop_prescription_which_waits_for_the_p
     assert not [c for c in practice.db.content_signatures() if not c.is_valid]
     verified = _run(monkeypatch, capsys, practice, physician, PASSWORD + "\n", "verify-audit")
     assert verified.code == 0, verified.out + verified.err
+
+
+def test_a_revoked_pack_is_held_on_the_server_until_a_physician_releases_it(
+    practice_on: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any,
+) -> None:
+    practice = practice_on
+    physician = practice.physician.user_name
+    mrn = _a_patient(practice, "Serverheld")
+    pack = tmp_path / "visit.db"
+    taken = check_out_patients(practice.db, practice.physician, [mrn], pack, PASSWORD)
+    laptop, at_home = _on_the_laptop(pack, physician)
+    try:
+        with laptop.session() as s:
+            _set_phone(s, at_home, patient_id(s, mrn), "(305) 555-0303")
+    finally:
+        laptop.close()
+    with practice.db.session() as s:
+        revoke_lease(s, practice.physician, taken.pack_id)
+
+    held = _run(monkeypatch, capsys, practice, physician, PASSWORD + "\n",
+                "visit", "return", str(pack))
+    assert held.code == 0, held.err
+    assert f"was revoked by {physician}" in held.out and "nothing was applied" in held.out
+    released = _run(monkeypatch, capsys, practice, physician, PASSWORD + "\n",
+                    "visit", "return", str(pack), "--release-revoked", "--json")
+    assert released.code == 0, released.err
+    report = json.loads(released.out)
+    assert report["released_revoked"] and report["applied"]["edited"] == {"patients": 1}
+    with practice.db.read_session() as s:
+        assert s.get(Patient, patient_id(s, mrn)).phone.endswith("555-0303")
+        assert s.execute(select(VisitLease.status)).scalar_one() == "returned"
+    assert practice.db.verify_audit_trail().is_intact
