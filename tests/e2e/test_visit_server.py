@@ -188,7 +188,7 @@ def test_an_admin_returns_a_physicians_laptop_prescription_which_waits_for_the_p
     back = _run(monkeypatch, capsys, practice, admin, PASSWORD + "\n", "visit", "return",
                 str(pack))
     assert back.code == 0, back.err
-    assert "waits: prescription: the practice server lets only a physician" in back.out
+    assert "waits: prescription: the practice server accepts this only from a physician" in back.out
     with practice.db.read_session() as s:
         assert s.execute(select(Prescription.id)).scalars().all() == [office_rx]
         assert s.execute(select(VisitLease.status)).scalar_one() == "returned"
@@ -251,5 +251,9 @@ def test_a_revoked_pack_is_held_on_the_server_until_a_physician_releases_it(
     assert report["released_revoked"] and report["applied"]["edited"] == {"patients": 1}
     with practice.db.read_session() as s:
         assert s.get(Patient, patient_id(s, mrn)).phone.endswith("555-0303")
-        assert s.execute(select(VisitLease.status)).scalar_one() == "returned"
+    leases = _run(monkeypatch, capsys, practice, physician, PASSWORD + "\n",
+                  "visit", "leases", "--json")
+    assert leases.code == 0, leases.err
+    [lease] = json.loads(leases.out)
+    assert (lease["pack_id"], lease["status"]) == (taken.pack_id, "returned")
     assert practice.db.verify_audit_trail().is_intact

@@ -1,7 +1,8 @@
-"""The check-out and return dialogs on a practice server, at 1,280 × 800: the user's password is
-checked by the server (a wrong one says so and writes nothing), the pack is written on this
-computer, the roster marks the patient, and the pack comes back into the server with a
-summary in words. Real cluster, real encrypted pack, real keys.
+"""The check-out and return dialogs on a practice server, at 1,280 × 800: a front-desk admin
+checks a patient out for the physician (both passwords checked by the server; a wrong one says
+so and writes nothing), the pack is written on this computer, the roster marks the patient, and
+the pack comes back into the server: what the server lets only a physician write waits for one,
+in words. Real cluster, real encrypted pack, real keys.
 
 KETADESK_SCREENSHOTS=folder keeps a PNG of each screen.
 """
@@ -20,9 +21,11 @@ from sqlalchemy import select
 
 from ketadesk.core.checkins import CheckInDraft
 from ketadesk.models.outcomes import CheckIn
-from ketadesk.models.visits import VisitLease
+from ketadesk.models.visits import VisitConflict, VisitLease
 from ketadesk.storage.outcomes import outcomes
 from ketadesk.storage.security.database import PracticeDatabase
+from ketadesk.storage.server.server_engine import parse_server_url
+from ketadesk.storage.server.server_practice import ServerPractice
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.main_window import MainWindow
 from ketadesk.ui.roster.roster_table_model import RosterColumn
@@ -60,7 +63,7 @@ def _type_password(qtbot, field: Any, password: str) -> None:
     qtbot.keyClick(field, Qt.Key.Key_Return)
 
 
-def test_check_out_and_return_through_the_dialogs_on_a_server(
+def test_an_admin_checks_out_for_a_physician_and_returns_through_the_dialogs_on_a_server(
     qtbot, practice_on: Any, tmp_path: Path
 ) -> None:
     practice = practice_on
@@ -68,7 +71,10 @@ def test_check_out_and_return_through_the_dialogs_on_a_server(
     start = datetime.now(UTC).date() - timedelta(days=15)
     with practice.db.session() as s:
         patient_with_signed_protocol(s, practice.physician, start, last_name="Serverdialog")
-    window = MainWindow(AppContext(practice.db, practice.physician))
+    desk = ServerPractice.log_in(
+        parse_server_url(practice.url), practice.ca, practice.admin.user_name, PASSWORD
+    )
+    window = MainWindow(AppContext(desk, desk.actor))
     window.resize(*SIZE)
     window.show()
     qtbot.waitExposed(window)
@@ -83,17 +89,23 @@ def test_check_out_and_return_through_the_dialogs_on_a_server(
         pack = tmp_path / "laptop" / "visit.db"
         pack.parent.mkdir()
         dialog.path_edit.setText(str(pack))
+        dialog.physician_choice.setFocus()
+        qtbot.keyClick(dialog.physician_choice, Qt.Key.Key_Down)
+        assert dialog.chosen_physician() == physician
+        qtbot.keyClicks(dialog.physician_password, PASSWORD)
 
+        # The server checks the admin's own password: a wrong one writes nothing.
         _type_password(qtbot, dialog.password, "not my password")
         qtbot.waitUntil(lambda: dialog.problem.isVisible(), timeout=20_000)
         assert dialog.problem.text() == (
-            f"That is not the password of {physician}; nothing was checked out."
+            f"That is not the password of {desk.actor.user_name}; nothing was checked out."
         )
         assert not pack.exists()
 
         _type_password(qtbot, dialog.password, PASSWORD)
         qtbot.waitUntil(lambda: dialog.result_ is not None, timeout=30_000)
         assert dialog.status.text().startswith("Checked out 1 patient (")
+        assert f"your password or {physician}'s" in dialog.status.text()
         assert pack.exists() and not dialog.problem.isVisible()
         _screenshot(dialog, "visit-checkout-server-done")
         problems = layout_problems("Check-out dialog on a server", dialog, dialog, SIZE)
@@ -103,6 +115,7 @@ def test_check_out_and_return_through_the_dialogs_on_a_server(
         qtbot.waitUntil(lambda: model.visit_marker(0) is not None, timeout=10_000)
         assert model.data(model.index(0, RosterColumn.STATUS)) == "On visit"
 
+        # At the patient's home the physician opens the pack with their own password.
         laptop, outcome = PracticeDatabase.unlock(pack, physician, PASSWORD)
         try:
             with laptop.session() as s:
@@ -114,20 +127,26 @@ def test_check_out_and_return_through_the_dialogs_on_a_server(
         finally:
             laptop.close()
 
+        # The admin brings it back: the server lets only physicians record a check-in, so it
+        # waits for one, said in words; the return itself goes through.
         back = _dialog(qtbot, window, window.visit_return_action, ReturnDialog)
         back.path_edit.setText(str(pack))
         with qtbot.waitSignal(back.returned, timeout=30_000):
             _type_password(qtbot, back.password, PASSWORD)
         qtbot.waitUntil(lambda: not back.is_running, timeout=10_000)
         summary = back.status.text()
-        assert "1 new record added" in summary and "Nothing waits for a physician." in summary
-        assert not back.problem.isVisible()
-        _screenshot(back, "visit-return-server-done")
+        assert "1 record waits for a physician" in summary, summary
+        assert "check-in: the practice server accepts this only from a physician" in summary
+        assert not back.problem.isVisible() and back.review_button.isVisible()
+        _screenshot(back, "visit-return-server-waits")
         problems = layout_problems("Return dialog on a server", back, back, SIZE)
         assert not problems, "\n".join(problems)
         with practice.db.read_session() as s:
             assert s.execute(select(VisitLease.status)).scalar_one() == "returned"
-            assert s.execute(select(CheckIn.notes)).scalars().all() == ["Seen at home."]
+            assert s.execute(select(CheckIn.id)).first() is None
+            assert s.execute(select(VisitConflict.reason)).scalars().all() == [
+                "server_refused"
+            ]
         qtbot.keyClick(back, Qt.Key.Key_Escape)
         qtbot.waitUntil(lambda: window.findChild(ReturnDialog) is None, timeout=5_000)
         qtbot.waitUntil(lambda: model.visit_marker(0) is None, timeout=10_000)
@@ -135,3 +154,4 @@ def test_check_out_and_return_through_the_dialogs_on_a_server(
         window.close()
         window.deleteLater()
         window.context.ops.wait_for_done(10_000)
+        desk.close()

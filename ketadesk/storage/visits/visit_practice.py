@@ -4,7 +4,7 @@ The pack itself is always an encrypted file on the laptop. Only the practice sid
 on a file, a user's password opens their key slot; on a server, it is checked by logging in
 as them (SCRAM), and every write of a return runs under the returning user's own grants, so
 the server's guards may refuse one record (a laptop prescription returned by an admin). Such
-a refusal is read here as the server's own sentence, so the record can wait for a physician
+a refusal is told apart here from any other error, so the record can wait for a physician
 instead of failing the whole return.
 """
 
@@ -14,9 +14,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from sqlalchemy.exc import DBAPIError
 
-from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Actor
-from ketadesk.storage.security.keyslots import WRONG_CREDENTIALS
 
 if TYPE_CHECKING:
     from ketadesk.storage.security.database import PracticeDatabase
@@ -35,19 +33,15 @@ def is_practice_server(practice: VisitPractice) -> bool:
 
 
 def check_own_password(practice: VisitPractice, actor: Actor, password: str) -> None:
-    """Raise ``WRONG_CREDENTIALS`` unless ``password`` is ``actor``'s own (the pack opens
-    with it): their key slot on a file, a log-in as them on a server."""
+    """Raise (``WRONG_CREDENTIALS``, or why the server could not be asked) unless
+    ``password`` is ``actor``'s own (the pack opens with it): their key slot on a file, a
+    log-in as them on a server."""
     from ketadesk.storage.security.database import PracticeDatabase
 
     if isinstance(practice, PracticeDatabase):
         practice.key_slots().open_user_slot(actor.user_name, password)
         return
-    try:
-        practice.confirm_password_of(actor.user_name, password)
-    except UserFacingError as error:
-        if error.message == WRONG_CREDENTIALS:
-            raise
-        raise UserFacingError(error.message) from None
+    practice.confirm_password_of(actor.user_name, password)
 
 
 def is_server_refusal(error: DBAPIError) -> bool:
