@@ -730,6 +730,7 @@ class _Merger:
             ).first()
             if exists is not None:
                 self.unchanged += 1
+                self._close_waiting(row["uid"])
                 continue
             target = SIGNED_SUBJECTS.get(str(row["subject_kind"]))
             subject_uid = (
@@ -768,6 +769,9 @@ class _Merger:
                     signed_at=row["signed_at"], signature=signer.sign(message),
                 )
             )
+            # Queued at an earlier return (by someone else, or before its record came back):
+            # carried now, so it no longer waits.
+            self._close_waiting(row["uid"])
             self._count(self.added, spec, None)
 
     def _base_uids_of(self, spec: TravellingTable) -> list[str]:
