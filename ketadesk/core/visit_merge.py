@@ -51,9 +51,9 @@ CONFLICT_WORDS: dict[str, str] = {
     ConflictReason.REVOKED: "the visit pack's lease was revoked",
     ConflictReason.SIGNATURE_NOT_CARRIED: "signed on the visit laptop by another user or with a "
     "signature that does not verify there; a physician signs it again at the office",
-    ConflictReason.SERVER_REFUSED: "the practice server accepts this only from a physician (a "
-    "prescription or signature: from the physician named on it); it waits until they return the "
-    "pack again or settle it",
+    ConflictReason.SERVER_REFUSED: "refused by the practice server to the user who returned the "
+    "pack: it accepts this only from a physician (a prescription or signature: from the "
+    "physician named on it), who returns the same pack again or settles it here",
 }
 
 

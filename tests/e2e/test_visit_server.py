@@ -182,7 +182,7 @@ def test_an_admin_returns_a_physicians_laptop_prescription_which_waits_for_the_p
     back = _run(monkeypatch, capsys, practice, admin, PASSWORD + "\n", "visit", "return",
                 str(pack))
     assert back.code == 0, back.err
-    assert "waits: prescription: the practice server accepts this only from a physician" in back.out
+    assert "waits: prescription: refused by the practice server to the user who" in back.out
     with practice.db.read_session() as s:
         assert s.execute(select(Prescription.id)).scalars().all() == [office_rx]
         assert s.execute(select(VisitLease.status)).scalar_one() == "returned"

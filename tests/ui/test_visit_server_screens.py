@@ -30,6 +30,7 @@ from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.main_window import MainWindow
 from ketadesk.ui.roster.roster_table_model import RosterColumn
 from ketadesk.ui.visits.checkout_dialog import CheckOutDialog
+from ketadesk.ui.visits.conflict_review import ConflictReview
 from ketadesk.ui.visits.return_dialog import ReturnDialog
 from tests.conftest import PASSWORD
 from tests.ui.layout_check import layout_problems
@@ -136,7 +137,7 @@ def test_an_admin_checks_out_for_a_physician_and_returns_through_the_dialogs_on_
         qtbot.waitUntil(lambda: not back.is_running, timeout=10_000)
         summary = back.status.text()
         assert "1 record waits for a physician" in summary, summary
-        assert "check-in: the practice server accepts this only from a physician" in summary
+        assert "check-in: refused by the practice server to the user who returned" in summary
         assert not back.problem.isVisible() and back.review_button.isVisible()
         _screenshot(back, "visit-return-server-waits")
         problems = layout_problems("Return dialog on a server", back, back, SIZE)
@@ -147,8 +148,15 @@ def test_an_admin_checks_out_for_a_physician_and_returns_through_the_dialogs_on_
             assert s.execute(select(VisitConflict.reason)).scalars().all() == [
                 "server_refused"
             ]
-        qtbot.keyClick(back, Qt.Key.Key_Escape)
+        # Enter opens the review: the check-in waits there, with the reason, for a physician.
+        assert back.review_button.hasFocus()
+        qtbot.keyClick(back.review_button, Qt.Key.Key_Return)
         qtbot.waitUntil(lambda: window.findChild(ReturnDialog) is None, timeout=5_000)
+        review = window.tabs.currentWidget()
+        assert isinstance(review, ConflictReview)
+        assert review.queue.rowCount() == 1 and review.queue.item(0, 0).text() == mrn
+        assert review.role_note.isVisible() and not review.take_visit_button.isEnabled()
+        _screenshot(window, "visit-conflicts-server-admin")
         qtbot.waitUntil(lambda: model.visit_marker(0) is None, timeout=10_000)
     finally:
         window.close()
