@@ -61,7 +61,7 @@ def _info(user: User) -> UserInfo:
     )
 
 
-def _check_credentials(npi: str | None, dea_number: str | None, states: tuple[str, ...]) -> None:
+def check_credentials(npi: str | None, dea_number: str | None, states: tuple[str, ...]) -> None:
     if npi and not is_valid_npi(npi):
         raise UserFacingError("The NPI must be 10 digits with a valid check digit.")
     if dea_number:
@@ -143,7 +143,7 @@ def add_user(
     require(actor, Permission.MANAGE_USERS, "add users")
     check_user_name(user_name)
     check_full_name(full_name)
-    _check_credentials(npi, dea_number, licence_states)
+    check_credentials(npi, dea_number, licence_states)
     with db.session() as session:
         check_new_password(password, user_name, session=session)
     slots = db.key_slots()
@@ -410,7 +410,7 @@ def set_credentials(
 ) -> None:
     if actor.user_name != user_name:
         require(actor, Permission.MANAGE_USERS, "change another user's credentials")
-    _check_credentials(npi, dea_number, licence_states)
+    check_credentials(npi, dea_number, licence_states)
     with db.session() as session:
         user = session.execute(select(User).where(User.user_name == user_name)).scalar_one()
         user.npi, user.dea_number = npi or None, dea_number or None

@@ -1,0 +1,123 @@
+"""Users' NPI, DEA number and licence states on a practice server: recorded through the
+server's own function under the file practice's rule (one's own, or anyone's for a user who
+manages users), never without the audit event in the same transaction, even from ``psql``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from sqlalchemy import select
+
+from ketadesk.core import audit_actions
+from ketadesk.core.errors import UserFacingError
+from ketadesk.models.audit import AuditEvent
+from ketadesk.storage.security.users import get_user
+from ketadesk.storage.server.server_credentials import set_credentials_on_server
+from ketadesk.storage.server.server_engine import ServerAddress
+from ketadesk.storage.server.server_practice import ServerPractice
+from tests.both_back_ends import SERVER_ADMIN, SERVER_PHYSICIAN, copy_of
+from tests.conftest import PASSWORD
+
+SET = "SELECT ketadesk_set_user_credentials(%s, %s, %s, %s)"
+
+
+@pytest.fixture
+def server_copy(practice_server, server_template) -> Iterator[ServerAddress]:
+    template, dropper = server_template
+    address = copy_of(practice_server, template)
+    try:
+        yield address
+    finally:
+        dropper.drop_later(address)
+
+
+def _log_in(cluster, address: ServerAddress, user: str) -> ServerPractice:
+    return ServerPractice.log_in(address, cluster.ca_certificate, user, PASSWORD)
+
+
+def _raw(cluster, address: ServerAddress, user: str) -> psycopg.Connection:
+    return psycopg.connect(
+        host=address.host, port=address.port, dbname=address.database, user=user,
+        password=PASSWORD, sslmode="verify-full", sslrootcert=str(cluster.ca_certificate),
+    )
+
+
+def _credentials(practice: ServerPractice, user: str) -> tuple[object, ...]:
+    info = get_user(practice, user)
+    return info.npi, info.dea_number, info.licence_states
+
+
+def test_a_manager_records_anyones_a_user_their_own_and_nobody_else_s(
+    practice_server, server_copy
+):
+    manager = _log_in(practice_server, server_copy, SERVER_PHYSICIAN)
+    try:
+        set_credentials_on_server(manager, SERVER_PHYSICIAN, npi="1234567893",
+                                  dea_number="aq1234563", licence_states=("FL", "NJ"))
+        set_credentials_on_server(manager, SERVER_ADMIN, npi=None, dea_number=None,
+                                  licence_states=("FL",))
+        with pytest.raises(UserFacingError, match="10 digits"):
+            set_credentials_on_server(manager, SERVER_ADMIN, npi="1234567890",
+                                      dea_number=None, licence_states=())
+        assert _credentials(manager, SERVER_PHYSICIAN) == ("1234567893", "AQ1234563",
+                                                           ("FL", "NJ"))
+    finally:
+        manager.close()
+    admin = _log_in(practice_server, server_copy, SERVER_ADMIN)
+    try:
+        with pytest.raises(UserFacingError, match="Only users who manage users"):
+            set_credentials_on_server(admin, SERVER_PHYSICIAN, npi=None, dea_number=None,
+                                      licence_states=())
+        set_credentials_on_server(admin, SERVER_ADMIN, npi=None, dea_number=None,
+                                  licence_states=("NJ",))  # their own, as on a file
+        assert _credentials(admin, SERVER_ADMIN) == (None, None, ("NJ",))
+        assert _credentials(admin, SERVER_PHYSICIAN)[0] == "1234567893"
+        verdict = admin.verify_audit_trail()
+        assert verdict.is_intact, verdict.describe()
+        with admin.read_session() as s:
+            events = s.execute(
+                select(AuditEvent.user_name, AuditEvent.detail)
+                .where(AuditEvent.action == audit_actions.USER_UPDATED).order_by(AuditEvent.seq)
+            ).all()
+    finally:
+        admin.close()
+    assert [tuple(e) for e in events] == [
+        (SERVER_PHYSICIAN, f"user {SERVER_PHYSICIAN} credentials"),
+        (SERVER_PHYSICIAN, f"user {SERVER_ADMIN} credentials"),
+        (SERVER_ADMIN, f"user {SERVER_ADMIN} credentials"),
+    ]
+
+
+def test_psql_callers_meet_the_same_rule_and_need_the_audit_event(
+    practice_server, server_copy
+):
+    event = (
+        "INSERT INTO audit_events (user_name, role, action, detail) "
+        "VALUES (session_user, 'admin', %s, %s)"
+    )
+    with _raw(practice_server, server_copy, SERVER_ADMIN) as admin:
+        # Another user's, even with an event of its own in the same transaction: refused.
+        admin.execute(event, (audit_actions.USER_UPDATED, f"user {SERVER_PHYSICIAN} credentials"))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            admin.execute(SET, (SERVER_PHYSICIAN, "1234567893", None, ""))
+        admin.rollback()
+        # Their own without the event: refused; with it, in one transaction: recorded.
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="audit event"):
+            admin.execute(SET, (SERVER_ADMIN, None, None, "FL"))
+        admin.rollback()
+        admin.execute(event, (audit_actions.USER_UPDATED, f"user {SERVER_ADMIN} credentials"))
+        admin.execute(SET, (SERVER_ADMIN, None, None, "FL"))
+        admin.commit()
+    with _raw(practice_server, server_copy, SERVER_PHYSICIAN) as manager:
+        for bad in (("12345", None, ""), (None, "A11234563", ""), (None, None, "FL,NY")):
+            manager.execute(event, (audit_actions.USER_UPDATED,
+                                    f"user {SERVER_ADMIN} credentials"))
+            with pytest.raises(psycopg.errors.RaiseException):
+                manager.execute(SET, (SERVER_ADMIN, *bad))
+            manager.rollback()
+        stored = manager.execute(
+            "SELECT user_name, npi, dea_number, licence_states FROM users ORDER BY user_name"
+        ).fetchall()
+    assert stored == [(SERVER_PHYSICIAN, None, None, ""), (SERVER_ADMIN, None, None, "FL")]
