@@ -4,6 +4,7 @@ manages users), never without the audit event in the same transaction, even from
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import psycopg
@@ -121,3 +122,89 @@ def test_psql_callers_meet_the_same_rule_and_need_the_audit_event(
             "SELECT user_name, npi, dea_number, licence_states FROM users ORDER BY user_name"
         ).fetchall()
     assert stored == [(SERVER_PHYSICIAN, None, None, ""), (SERVER_ADMIN, None, None, "FL")]
+
+
+def test_licences_and_registrations_follow_the_file_rule_row_by_row(
+    practice_server, server_copy
+):
+    """A physician keeps their own; a user manager (an admin among them) anyone's; a
+    physician at ``psql`` cannot write another's, whatever the statement."""
+    from datetime import date
+
+    from ketadesk.core.permissions import Role
+    from ketadesk.core.prescription_checks import CredentialKind
+    from ketadesk.models.compliance import PrescriberCredential
+    from ketadesk.storage.compliance.credentials import save_credential
+    from tests.server_practice import owner_connection
+
+    # Users of this test's own (login roles and memberships belong to the whole cluster).
+    other, keeper = (f"{n}{uuid.uuid4().hex[:6]}.pg" for n in ("ash", "keeper"))
+    expires = date(2030, 1, 31)
+    licence = {"kind": CredentialKind.STATE_LICENCE, "state": "FL", "expires_on": expires}
+    manager = _log_in(practice_server, server_copy, SERVER_PHYSICIAN)
+    try:
+        manager.add_user(other, "Dr. Ash Vale", Role.PHYSICIAN, "ash vale lantern")
+        with manager.session() as s:
+            save_credential(s, manager.actor, user_name=SERVER_PHYSICIAN, number="ME1", **licence)
+        manager.add_user(keeper, "Kim Keeper", Role.ADMIN, "kim keeper lantern",
+                         manage_users=True)
+        physician = ServerPractice.log_in(
+            server_copy, practice_server.ca_certificate, other, "ash vale lantern"
+        )
+        try:
+            with physician.session() as s:
+                save_credential(s, physician.actor, user_name=other, number="ME2", **licence)
+            with pytest.raises(UserFacingError), physician.session() as s:
+                save_credential(s, physician.actor, user_name=SERVER_PHYSICIAN, number="X",
+                                **licence)
+        finally:
+            physician.close()
+        with psycopg.connect(
+            host=server_copy.host, port=server_copy.port, dbname=server_copy.database,
+            user=other, password="ash vale lantern", sslmode="verify-full",
+            sslrootcert=str(practice_server.ca_certificate), autocommit=True,
+        ) as raw:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                raw.execute(
+                    "INSERT INTO prescriber_credentials (user_name, kind, state, number, "
+                    "expires_on, recorded_by, created_at, updated_at) VALUES (%s, "
+                    "'state_licence', 'NJ', 'X', '2031-01-01', %s, now(), now())",
+                    (SERVER_PHYSICIAN, other),
+                )
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):  # another's name, own row
+                raw.execute("UPDATE prescriber_credentials SET recorded_by = %s", ("x",))
+            changed = raw.execute(
+                "UPDATE prescriber_credentials SET expires_on = '2040-01-01' "
+                "WHERE user_name = %s", (SERVER_PHYSICIAN,)
+            ).rowcount
+            removed = raw.execute(
+                "DELETE FROM prescriber_credentials WHERE user_name <> %s", (other,)
+            ).rowcount
+            assert (changed, removed) == (0, 0)
+        admin = ServerPractice.log_in(
+            server_copy, practice_server.ca_certificate, keeper, "kim keeper lantern"
+        )
+        try:  # an admin who manages users: keeps any physician's, in their own name
+            with admin.session() as s:
+                save_credential(s, admin.actor, user_name=other, number="ME3", **licence)
+            with pytest.raises(UserFacingError, match="physicians only"), admin.session() as s:
+                save_credential(s, admin.actor, user_name=keeper, number="ME4",
+                                **licence)
+        finally:
+            admin.close()
+        with manager.read_session() as s:
+            rows = s.execute(
+                select(PrescriberCredential.user_name, PrescriberCredential.number,
+                       PrescriberCredential.expires_on, PrescriberCredential.recorded_by)
+                .order_by(PrescriberCredential.number)
+            ).all()
+    finally:
+        manager.close()
+        with owner_connection(practice_server) as owner:
+            for name in (other, keeper):
+                owner.execute(f'DROP ROLE IF EXISTS "{name}"')
+    assert [tuple(r) for r in rows] == [
+        (SERVER_PHYSICIAN, "ME1", expires, SERVER_PHYSICIAN),
+        (other, "ME2", expires, other),
+        (other, "ME3", expires, keeper),
+    ]

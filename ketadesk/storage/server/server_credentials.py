@@ -1,4 +1,5 @@
-"""Users' NPI, DEA number and licence states on a practice server.
+"""Users' NPI, DEA number and licence states on a practice server, and the row rules of
+physicians' licences and DEA registrations there.
 
 Nobody writes the ``users`` table directly on a server (``practice_grants``); credentials go
 through ``ketadesk_set_user_credentials``, a ``SECURITY DEFINER`` function that applies the
@@ -76,14 +77,43 @@ END $$
 """
 
 
+# Physicians' licences and DEA registrations (``prescriber_credentials``, which staff may
+# write: ``practice_grants``) follow the same rule as on a file
+# (``storage.compliance.credentials``), row by row: a physician's own, or any physician's for
+# a user who manages users, recorded in the caller's own name. Every staff member reads them.
+_MAY_KEEP = """
+    EXISTS (SELECT 1 FROM users t WHERE t.user_name = prescriber_credentials.user_name
+            AND t.role = 'physician')
+    AND (prescriber_credentials.user_name = session_user OR EXISTS (
+        SELECT 1 FROM users m WHERE m.user_name = session_user AND m.is_active
+        AND m.can_manage_users))
+"""
+PRESCRIBER_CREDENTIAL_POLICIES = {
+    "credentials_read": "FOR SELECT USING (true)",
+    "credentials_add": f"FOR INSERT WITH CHECK ({_MAY_KEEP} AND recorded_by = session_user)",
+    "credentials_change": (
+        f"FOR UPDATE USING ({_MAY_KEEP}) WITH CHECK ({_MAY_KEEP} AND recorded_by = session_user)"
+    ),
+    "credentials_remove": f"FOR DELETE USING ({_MAY_KEEP})",
+}
+
+
 def credentials_function_statements() -> list[str]:
-    """Create the function as the owner's; staff may call it (it checks who, row by row)."""
-    return [
+    """Create the function as the owner's (staff may call it: it checks who, row by row) and
+    the row rules of ``prescriber_credentials``."""
+    statements = [
         SET_CREDENTIALS_FUNCTION,
         f'ALTER FUNCTION {SET_CREDENTIALS_SIGNATURE} OWNER TO "{OWNER_ROLE}"',
         f"REVOKE ALL ON FUNCTION {SET_CREDENTIALS_SIGNATURE} FROM PUBLIC",
         f'GRANT EXECUTE ON FUNCTION {SET_CREDENTIALS_SIGNATURE} TO "{STAFF_GROUP}"',
+        "ALTER TABLE prescriber_credentials ENABLE ROW LEVEL SECURITY",
     ]
+    for name, rule in PRESCRIBER_CREDENTIAL_POLICIES.items():
+        statements += [
+            f"DROP POLICY IF EXISTS {name} ON prescriber_credentials",
+            f"CREATE POLICY {name} ON prescriber_credentials {rule}",
+        ]
+    return statements
 
 
 def apply_credentials_function(connection: Any) -> None:
