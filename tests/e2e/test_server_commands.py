@@ -91,10 +91,7 @@ def test_a_server_needs_the_practice_certificate(practice_on, monkeypatch, capsy
     ("command", "named"),
     [
         (["visit", "leases", "--as", PHYSICIAN, "--password-stdin"], "'visit leases'"),
-        (["export-practice", "--out", "x", "--as", PHYSICIAN, "--password-stdin"],
-         "'export-practice'"),
         (["init", "--user", "drnew", "--full-name", "Dr New", "--password-stdin"], "'init'"),
-        (["demo", "--password-stdin"], "'demo'"),
     ],
     ids=lambda value: value if isinstance(value, str) else value[0],
 )
@@ -106,6 +103,15 @@ def test_commands_not_yet_on_a_server_refuse_naming_themselves(
     assert named in refused.err
     assert "works on a practice database file only, not yet on a practice server" in refused.err
     assert "Traceback" not in refused.err
+
+
+@ON_A_SERVER
+def test_demo_on_a_server_names_the_way_there(practice_on, monkeypatch, capsys) -> None:
+    refused = run_on(monkeypatch, capsys, practice_on, "demo", "--patients", "2",
+                     "--password-stdin", stdin=PASSWORD + "\n")
+    assert refused.code == 1, refused.err
+    assert "A demo practice is made in a file, not on a practice server" in refused.err
+    assert "server import-practice demo.db" in refused.err and "Nothing was changed." in refused.err
 
 
 def test_compliance_consent_prescriptions_and_fhir_export(

@@ -88,11 +88,17 @@ def is_valid_npi(npi: str) -> bool:
     return total % 10 == 0
 
 
+def users_as_stored(session: Session) -> list[UserInfo]:
+    """Every user as the users table has them, by user name (on a practice server the
+    database's own roles are the grants, so this is the whole answer there)."""
+    return [_info(u) for u in session.execute(select(User).order_by(User.user_name)).scalars()]
+
+
 def list_users(db: PracticeDatabase) -> list[UserInfo]:
     """Every user, with role and manage_users as their signed grant says (once the practice
     signs grants); a row edited outside KetaDesk is flagged, never believed."""
     with db.session() as session:
-        users = [_info(u) for u in session.execute(select(User).order_by(User.user_name)).scalars()]
+        users = users_as_stored(session)
         if db.signer() is None or db.path is None:
             # Before signing keys; on a practice server the database's roles are the grants.
             return users
