@@ -172,15 +172,16 @@ def test_licences_and_registrations_follow_the_file_rule_row_by_row(
                     (SERVER_PHYSICIAN, other),
                 )
             with pytest.raises(psycopg.errors.InsufficientPrivilege):  # another's name, own row
-                raw.execute("UPDATE prescriber_credentials SET recorded_by = %s", ("x",))
-            changed = raw.execute(
+                raw.execute("UPDATE prescriber_credentials SET recorded_by = %s "
+                            "WHERE user_name = session_user", ("x",))
+            for statement in (
                 "UPDATE prescriber_credentials SET expires_on = '2040-01-01' "
-                "WHERE user_name = %s", (SERVER_PHYSICIAN,)
-            ).rowcount
-            removed = raw.execute(
-                "DELETE FROM prescriber_credentials WHERE user_name <> %s", (other,)
-            ).rowcount
-            assert (changed, removed) == (0, 0)
+                "WHERE user_name = %s",
+                "DELETE FROM prescriber_credentials WHERE user_name = %s",
+                "UPDATE prescriber_credentials SET user_name = %s, recorded_by = session_user",
+            ):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    raw.execute(statement, (SERVER_PHYSICIAN,))
         admin = ServerPractice.log_in(
             server_copy, practice_server.ca_certificate, keeper, "kim keeper lantern"
         )

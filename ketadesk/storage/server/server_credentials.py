@@ -80,40 +80,56 @@ END $$
 # Physicians' licences and DEA registrations (``prescriber_credentials``, which staff may
 # write: ``practice_grants``) follow the same rule as on a file
 # (``storage.compliance.credentials``), row by row: a physician's own, or any physician's for
-# a user who manages users, recorded in the caller's own name. Every staff member reads them.
-_MAY_KEEP = """
-    EXISTS (SELECT 1 FROM users t WHERE t.user_name = prescriber_credentials.user_name
-            AND t.role = 'physician')
-    AND (prescriber_credentials.user_name = session_user OR EXISTS (
-        SELECT 1 FROM users m WHERE m.user_name = session_user AND m.is_active
-        AND m.can_manage_users))
+# a user who manages users, recorded in the caller's own name. A trigger, not row-level
+# security: pg_dump refuses to back up a table with policies rather than risk leaving rows out.
+CREDENTIALS_GUARD_FUNCTION = """
+CREATE OR REPLACE FUNCTION ketadesk_prescriber_credentials_guard() RETURNS trigger
+LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+DECLARE
+    is_manager boolean;
+    checked prescriber_credentials%ROWTYPE;
+BEGIN
+    IF (SELECT rolsuper FROM pg_roles WHERE rolname = session_user) THEN
+        RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;  -- the owner's own work
+    END IF;
+    SELECT EXISTS (SELECT 1 FROM users WHERE user_name = session_user AND is_active
+                   AND can_manage_users) INTO is_manager;
+    FOREACH checked IN ARRAY CASE TG_OP WHEN 'INSERT' THEN ARRAY[NEW]
+                                        WHEN 'DELETE' THEN ARRAY[OLD]
+                                        ELSE ARRAY[OLD, NEW] END LOOP
+        IF NOT EXISTS (SELECT 1 FROM users WHERE user_name = checked.user_name
+                       AND role = 'physician') THEN
+            RAISE EXCEPTION 'Licences and DEA registrations are kept for physicians only.'
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        IF checked.user_name <> session_user AND NOT is_manager THEN
+            RAISE EXCEPTION 'only users who manage users may change another user''s licences'
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
+    END LOOP;
+    IF TG_OP <> 'DELETE' AND NEW.recorded_by <> session_user THEN
+        RAISE EXCEPTION 'a licence or registration is recorded in the recorder''s own name'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END $$
 """
-PRESCRIBER_CREDENTIAL_POLICIES = {
-    "credentials_read": "FOR SELECT USING (true)",
-    "credentials_add": f"FOR INSERT WITH CHECK ({_MAY_KEEP} AND recorded_by = session_user)",
-    "credentials_change": (
-        f"FOR UPDATE USING ({_MAY_KEEP}) WITH CHECK ({_MAY_KEEP} AND recorded_by = session_user)"
-    ),
-    "credentials_remove": f"FOR DELETE USING ({_MAY_KEEP})",
-}
 
 
 def credentials_function_statements() -> list[str]:
     """Create the function as the owner's (staff may call it: it checks who, row by row) and
-    the row rules of ``prescriber_credentials``."""
-    statements = [
+    the guard of ``prescriber_credentials``."""
+    return [
         SET_CREDENTIALS_FUNCTION,
         f'ALTER FUNCTION {SET_CREDENTIALS_SIGNATURE} OWNER TO "{OWNER_ROLE}"',
         f"REVOKE ALL ON FUNCTION {SET_CREDENTIALS_SIGNATURE} FROM PUBLIC",
         f'GRANT EXECUTE ON FUNCTION {SET_CREDENTIALS_SIGNATURE} TO "{STAFF_GROUP}"',
-        "ALTER TABLE prescriber_credentials ENABLE ROW LEVEL SECURITY",
+        CREDENTIALS_GUARD_FUNCTION,
+        "DROP TRIGGER IF EXISTS prescriber_credentials_guard ON prescriber_credentials",
+        "CREATE TRIGGER prescriber_credentials_guard BEFORE INSERT OR UPDATE OR DELETE ON "
+        "prescriber_credentials FOR EACH ROW EXECUTE FUNCTION "
+        "ketadesk_prescriber_credentials_guard()",
     ]
-    for name, rule in PRESCRIBER_CREDENTIAL_POLICIES.items():
-        statements += [
-            f"DROP POLICY IF EXISTS {name} ON prescriber_credentials",
-            f"CREATE POLICY {name} ON prescriber_credentials {rule}",
-        ]
-    return statements
 
 
 def apply_credentials_function(connection: Any) -> None:
