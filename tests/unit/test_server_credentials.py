@@ -39,6 +39,8 @@ def _log_in(cluster, address: ServerAddress, user: str) -> ServerPractice:
 
 
 def _raw(cluster, address: ServerAddress, user: str) -> psycopg.Connection:
+    """As ``psql`` would connect, but in explicit transactions (the audit event and the call
+    must share one): ``tests.server_practice.psql_connection`` autocommits."""
     return psycopg.connect(
         host=address.host, port=address.port, dbname=address.database, user=user,
         password=PASSWORD, sslmode="verify-full", sslrootcert=str(cluster.ca_certificate),
@@ -135,7 +137,7 @@ def test_licences_and_registrations_follow_the_file_rule_row_by_row(
     from ketadesk.core.prescription_checks import CredentialKind
     from ketadesk.models.compliance import PrescriberCredential
     from ketadesk.storage.compliance.credentials import save_credential
-    from tests.server_practice import owner_connection
+    from tests.server_practice import owner_connection, psql_connection
 
     # Users of this test's own (login roles and memberships belong to the whole cluster).
     other, keeper = (f"{n}{uuid.uuid4().hex[:6]}.pg" for n in ("ash", "keeper"))
@@ -159,11 +161,7 @@ def test_licences_and_registrations_follow_the_file_rule_row_by_row(
                                 **licence)
         finally:
             physician.close()
-        with psycopg.connect(
-            host=server_copy.host, port=server_copy.port, dbname=server_copy.database,
-            user=other, password="ash vale lantern", sslmode="verify-full",
-            sslrootcert=str(practice_server.ca_certificate), autocommit=True,
-        ) as raw:
+        with psql_connection(practice_server, server_copy, other, "ash vale lantern") as raw:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 raw.execute(
                     "INSERT INTO prescriber_credentials (user_name, kind, state, number, "
