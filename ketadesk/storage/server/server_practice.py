@@ -54,6 +54,7 @@ from ketadesk.storage.security.keyslots import WRONG_CREDENTIALS
 from ketadesk.storage.security.migrate import PACKAGED_HEAD, current_revision, upgrade_to_head
 from ketadesk.storage.security.password_rules import check_new_password
 from ketadesk.storage.security.signing_keys import Signer
+from ketadesk.storage.security.users import check_credentials
 from ketadesk.storage.server.live_updates import (
     ChangeListener,
     ChangeNote,
@@ -61,6 +62,7 @@ from ketadesk.storage.server.live_updates import (
 )
 from ketadesk.storage.server.practice_grants import RESERVED_ROLE_NAMES, RESERVED_ROLE_PREFIXES
 from ketadesk.storage.server.practice_roles import OWNER_ROLE, connection_problem
+from ketadesk.storage.server.server_credentials import set_credentials_in_session
 from ketadesk.storage.server.server_engine import (
     ServerAddress,
     WorkstationCertificate,
@@ -337,12 +339,19 @@ class ServerPractice:
         password: str,
         *,
         manage_users: bool = False,
+        npi: str | None = None,
+        dea_number: str | None = None,
+        licence_states: tuple[str, ...] = (),
     ) -> int:
-        """Add a user (a login role with ``password``) through ``ketadesk_add_user``."""
+        """Add a user (a login role with ``password``) through ``ketadesk_add_user``, with
+        their credentials (``server_credentials``) in the same transaction."""
         require(self.actor, Permission.MANAGE_USERS, "add users")
         check_server_user_name(user_name)
         full_name = check_full_name(full_name, whose="the new user's")
         check_new_password(password, user_name)
+        has_credentials = bool(npi or dea_number or licence_states)
+        if has_credentials:
+            check_credentials(npi, dea_number, licence_states)
         verifier = _scram_verifier(self.engine, user_name, password)
         with self.session() as session:
             new_id = session.execute(
@@ -362,6 +371,11 @@ class ServerPractice:
                 audit_actions.USER_ADDED,
                 detail=detail + (", manages users" if manage_users else ""),
             )
+            if has_credentials:
+                set_credentials_in_session(
+                    session, self.actor, user_name, npi=npi, dea_number=dea_number,
+                    licence_states=licence_states,
+                )
         return int(new_id)
 
     def set_role(self, user_name: str, role: Role, *, manage_users: bool) -> None:
