@@ -61,7 +61,8 @@ def editor(practice_on, qtbot):
     qtbot.addWidget(editor)
     editor.resize(1280, 800)
     editor.show()
-    qtbot.waitUntil(lambda: editor.is_loaded and editor.save_button.isEnabled(), timeout=10000)
+    # A loaded machine (2 cores, xdist) can take seconds to run the first read off the GUI thread.
+    qtbot.waitUntil(lambda: editor.is_loaded and editor.save_button.isEnabled(), timeout=30000)
     return editor
 
 
