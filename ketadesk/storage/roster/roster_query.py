@@ -55,7 +55,13 @@ from sqlalchemy.sql import Select
 from ketadesk.core.search_text import SearchQuery, parse_search_query
 from ketadesk.models.patients import PATIENT_STATUSES, Patient
 from ketadesk.models.roster_status import PatientRosterStatus
-from ketadesk.storage.roster.roster_sql import is_server, name_words_match, unindexed
+from ketadesk.storage.roster.roster_sql import (
+    SHORT_MRN_ENDINGS,
+    is_server,
+    mrn_ending,
+    name_words_match,
+    unindexed,
+)
 from ketadesk.storage.roster.roster_status import require_writable
 
 NAME_INDEX = "patient_name_fts"
@@ -473,7 +479,9 @@ def _row_conditions(query: SearchQuery, *, server: bool = False) -> list[ColumnE
         alternatives.append(
             and_(_MRN_VALUE >= query.mrn_prefix, _MRN_VALUE < query.mrn_prefix + "~")
         )
-    if query.mrn_suffix:
+    if query.mrn_suffix and server and len(query.mrn_suffix) in SHORT_MRN_ENDINGS:
+        alternatives.append(mrn_ending(len(query.mrn_suffix)) == query.mrn_suffix)
+    elif query.mrn_suffix:
         alternatives.append(_MRN_VALUE.endswith(query.mrn_suffix, autoescape=True))
     if query.digits_only and len(alternatives) > 1:
         conditions.append(or_(*alternatives))
@@ -773,32 +781,28 @@ def server_first_page_statement(
     The matches are collected up to ``cap + 1`` through the server's indexes. When that is
     all of them they are sorted (the planner cannot walk the name order for them: they are
     MATERIALIZED); otherwise the search is broad and the sort order is walked, stopping
-    after the page. Each row carries the count in its first column. Name words are checked
-    against each row the full-text index finds (it is read anyway), so those matches carry
-    their sort keys; MRN, date-of-birth and short-digit matches are only ids, which their
-    indexes give without reading the rows."""
+    after the page. Each row carries the count in its first column. The matches carry their
+    sort keys: the indexes that find them (full-text, trigram, MRN endings) are checked
+    against each row, which is read anyway, and looking the keys up afterwards costs a read
+    of each row again."""
     query = parse_search_query(roster_filter.search_text)
     conditions = _conditions(query, roster_filter, strategy=ROWS, server=True)
     keys = [key.label(f"k{i}") for i, key in enumerate(_sort_keys(sort))]
-    carries_keys = bool(query.name_terms)
-    found = select(*keys).select_from(_WITH_STATUS) if carries_keys else select(Patient.id)
-    matches = found.where(*conditions).limit(cap + 1).cte("matches").prefix_with("MATERIALIZED")
+    matches = (
+        select(*keys)
+        .select_from(_WITH_STATUS)
+        .where(*conditions)
+        .limit(cap + 1)
+        .cte("matches")
+        .prefix_with("MATERIALIZED")
+    )
     counted = select(func.count().label("total")).select_from(matches).cte("counted")
     total = select(counted.c.total).scalar_subquery()
 
     def ordered(columns: Sequence[Any]) -> list[Any]:
         return [c.asc() if ascending else c.desc() for c in columns]
 
-    if carries_keys:
-        few = select(*matches.c).where(total <= cap).order_by(*ordered(list(matches.c)))
-    else:
-        few = (
-            select(*keys)
-            .select_from(_WITH_STATUS)
-            .where(total <= cap, Patient.id.in_(select(matches.c.id)))
-            .order_by(*_order_by(sort, ascending))
-        )
-    few = few.limit(limit)
+    few = select(*matches.c).where(total <= cap).order_by(*ordered(list(matches.c))).limit(limit)
     broad = (
         select(*keys)
         .select_from(_WITH_STATUS)

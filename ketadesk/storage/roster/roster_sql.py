@@ -14,8 +14,9 @@ Search: on a file practice the roster reads FTS5 indexes (``roster_query``); on 
 name words are matched with PostgreSQL full-text search (``name_words_match``: a ``tsvector``
 of the folded names under the ``ketadesk_search`` configuration, ``simple`` after
 ``unaccent``, each word a prefix as FTS5's ``"word"*``), and phone digits and MRN endings
-with ``LIKE``, which trigram (``pg_trgm``) indexes answer; all of them are made at server
-set-up (``SERVER_SEARCH_INDEXES``). Names are folded (accents and case removed) by KetaDesk
+with ``LIKE``, which trigram (``pg_trgm``) indexes answer (one- and two-digit MRN endings:
+``mrn_ending``, an index each, as the file's MRN-ending table); all are made at server set-up
+(``SERVER_SEARCH_INDEXES``). Names are folded (accents and case removed) by KetaDesk
 before they are stored, on both back ends, so the two find the same patients for the same
 words (``tests/unit/test_roster_search_parity.py`` checks every form on both).
 """
@@ -139,6 +140,18 @@ def name_words_match(terms: Sequence[str]) -> ColumnElement[bool]:
     return name_words_vector().bool_op("@@")(query)
 
 
+SHORT_MRN_ENDINGS = (1, 2)  # digits; longer endings are found through the trigram index
+
+
+def mrn_ending(digits: int) -> ColumnElement[str]:
+    """On a server: the MRN's last ``digits`` characters (one of ``SHORT_MRN_ENDINGS``), the
+    expression an index holds, so "8" typed alone reads the tenth of the practice whose MRN
+    ends in 8 from that index instead of testing every MRN."""
+    if digits not in SHORT_MRN_ENDINGS:
+        raise ValueError(f"no index of MRN endings of {digits} digits")
+    return func.right(Patient.mrn, literal_column(str(digits), Integer))
+
+
 # Made by ``server init`` and ``server upgrade`` (as the schema's owner, through
 # ``server_upgrade.apply_server_objects``): a full-text index of the folded names answers
 # name words as FTS5 does on a file; trigram indexes answer the phone digits and MRN endings
@@ -162,4 +175,8 @@ SERVER_SEARCH_INDEXES = (
     "CREATE INDEX IF NOT EXISTS ix_patients_phone_trgm ON patients USING gin "
     "(phone_digits gin_trgm_ops)",
     "CREATE INDEX IF NOT EXISTS ix_patients_mrn_trgm ON patients USING gin (mrn gin_trgm_ops)",
+    *(
+        f"CREATE INDEX IF NOT EXISTS ix_patients_mrn_end{n} ON patients (right(mrn, {n}))"
+        for n in SHORT_MRN_ENDINGS
+    ),
 )
