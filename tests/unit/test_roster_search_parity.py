@@ -64,6 +64,8 @@ def searchable(practice_on):
         # After them: the demo numbers its patients itself (a server's id sequence stays).
         populate_demo_patients(s, 120, entered_by=practice.physician.user_name, today=TODAY)
         s.execute(update(Patient).where(Patient.id == 31).values(external_id="ACME-00417"))
+    with practice.db.session() as s:
+        rq.prepare_roster(s)  # as the roster does once, before its reads (columns registered)
     return practice, named
 
 
