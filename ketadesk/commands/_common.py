@@ -126,21 +126,12 @@ def database_path(args: argparse.Namespace) -> Path:
     return path
 
 
-# Commands that open the database with ``open_database_as`` but cannot run on a server yet.
-NOT_YET_ON_A_SERVER = frozenset({"visit", "export-practice", "import-fhir"})
-
-
 def _log_in_to_server(
     args: argparse.Namespace, reader: PasswordReader
 ) -> tuple[ServerPractice, Actor]:
     from ketadesk.storage.server.server_engine import parse_server_url
     from ketadesk.storage.server.server_practice import ServerPractice
 
-    if str(getattr(args, "command", "")) in NOT_YET_ON_A_SERVER:
-        raise UserFacingError(
-            f"'{command_words(args)}' works on a practice database file only, not yet on a "
-            "practice server (postgresql://...); nothing was changed."
-        )
     address = parse_server_url(str(args.db))
     certificate = ca_certificate(args)
     password = reader.read(f"Password for {args.as_user}: ")

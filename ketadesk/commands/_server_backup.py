@@ -48,7 +48,8 @@ def backup_on_server(args: argparse.Namespace) -> int:
 
 def restore_on_server(args: argparse.Namespace) -> int:
     """stdin (--password-stdin): the server owner's password, the backup's passphrase, then
-    the password of --as NAME (a user who manages users)."""
+    the password of --as NAME (a user who manages users; on a server without NAME's login role,
+    the password it is made with)."""
     from ketadesk.storage.server.practice_roles import OWNER_ROLE
     from ketadesk.storage.server.server_backup import restore_server_backup
 
@@ -73,6 +74,18 @@ def restore_on_server(args: argparse.Namespace) -> int:
         f"Restored the backup made {done.made_at} by {done.made_by} into {address.url}."
     )
     print(done.verdict.describe())
+    made = done.roles_made
+    if made is not None and made.restorer:
+        print(f"Made the login role {made.restorer} on this server, with the password given "
+              "here.")
+    if made is not None and made.awaiting_password:
+        print(
+            "Made login roles with no password yet for: " + ", ".join(made.awaiting_password)
+            + ". Each logs in once a user who manages users sets their password (Users, "
+            "Reset password, in the app)."
+        )
+    if made is not None and made.cannot_log_in:
+        print("Removed users, with roles that cannot log in: " + ", ".join(made.cannot_log_in))
     if done.users_without_login:
         print(
             "These users have no login role on this server yet (roles belong to the server, "

@@ -8,7 +8,12 @@ import sys
 import time
 from typing import Any
 
-from ketadesk.commands._common import database_path, new_command, password_reader
+from ketadesk.commands._common import (
+    database_path,
+    is_server_database,
+    new_command,
+    password_reader,
+)
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Role
 
@@ -47,6 +52,17 @@ def _demo(args: argparse.Namespace) -> int:
     from ketadesk.storage.security.database import PracticeDatabase
     from ketadesk.storage.security.users import add_user
 
+    if is_server_database(args):
+        # Decided: no demo practice straight onto a server. Its users would be login roles of
+        # the whole cluster sharing one password; a demo file moved there is the same practice
+        # with each user's server password asked for one by one.
+        raise UserFacingError(
+            "A demo practice is made in a file, not on a practice server. Make one with "
+            "'python -m ketadesk demo --db demo.db', then move it onto an empty server "
+            "database with 'python -m ketadesk server import-practice demo.db --db "
+            "postgresql://… --ca FILE --as physician' ('server dev' starts a throwaway "
+            "server to try it on). Nothing was changed."
+        )
     if not 0 <= args.patients <= 200_000:
         raise UserFacingError("--patients must be between 0 and 200000.")
     password = password_reader(args).read_new("Password for the demo users: ")

@@ -165,17 +165,12 @@ def _user_add(args: argparse.Namespace) -> int:
 def _server_user_add(
     practice: ServerPractice, args: argparse.Namespace, password: str, states: tuple[str, ...]
 ) -> int:
-    """On a server the new user is a login role whose password the server checks."""
-    if args.npi or args.dea or states:
-        # The server's grants do not let anyone change a users row yet (credentials included).
-        raise UserFacingError(
-            "On a practice server a user's NPI, DEA registration and licence states cannot be "
-            "recorded yet; add the user without --npi, --dea and --licence-states. Nothing "
-            "was changed."
-        )
+    """On a server the new user is a login role whose password the server checks; their
+    credentials go through the server's own function, in the same transaction."""
     role = Role(args.role)
     practice.add_user(
-        args.new_user, args.full_name, role, password, manage_users=args.manage_users
+        args.new_user, args.full_name, role, password, manage_users=args.manage_users,
+        npi=args.npi, dea_number=args.dea, licence_states=states,
     )
     print(f"Added {args.new_user} ({role})")
     return 0

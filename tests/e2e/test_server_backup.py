@@ -172,8 +172,22 @@ def test_a_wrong_passphrase_a_cut_or_altered_backup_change_nothing(
         stdin=f"{practice_server.owner_password()}\n{PASSPHRASE}\n{PASSWORD}\n",
     )
     assert stranger.code == 1
-    assert "The practice server refused the password for nobody.here" in stranger.err
-    assert "Login roles belong to the server, not to a backup" in stranger.err
+    # No role of that name here: the backup is opened, and it has no such user manager; the
+    # database is left as empty as it was, and no role is made.
+    assert "nobody.here is not an active user of the practice in the backup" in stranger.err
+    assert _no_tables(practice_server, empty_target.database)
+    with owner_connection(practice_server) as owner:
+        assert owner.execute("SELECT 1 FROM pg_roles WHERE rolname = 'nobody.here'"
+                             ).fetchone() is None
+    physician = practice_on.physician.user_name
+    mistyped = _cli(
+        monkeypatch, capsys, practice_on, "restore", str(out), "--db", empty_target.url,
+        "--ca", str(practice_on.ca), "--as", physician, "--password-stdin",
+        stdin=f"{practice_server.owner_password()}\n{PASSPHRASE}\nnot my password\n",
+    )
+    assert mistyped.code == 1
+    assert f"The practice server refused the password for {physician}" in mistyped.err
+    assert "Nothing was restored." in mistyped.err
     assert _no_tables(practice_server, empty_target.database)
     admin = _cli(
         monkeypatch, capsys, practice_on, "restore", str(out), "--db", empty_target.url,
@@ -183,7 +197,7 @@ def test_a_wrong_passphrase_a_cut_or_altered_backup_change_nothing(
     assert admin.code == 1
     assert "does not manage users on this server" in admin.err
     assert _no_tables(practice_server, empty_target.database)
-    for run in (wrong, truncated, changed, stranger, admin):
+    for run in (wrong, truncated, changed, stranger, mistyped, admin):
         assert "Traceback" not in run.err
 
 
@@ -202,17 +216,20 @@ def test_only_a_user_who_manages_users_backs_up(
     assert not out.exists()
 
 
-def test_restoring_on_a_server_without_the_users_roles_follows_the_readme(
+def test_restoring_on_a_server_without_the_users_roles_makes_them(
     practice_server, empty_target, tmp_path, monkeypatch, capsys
 ) -> None:
-    """The disaster case: the backup's users have no login roles on the server it goes to."""
+    """The disaster case: the backup's users have no login roles on the server it goes to.
+    The restore makes them: the restorer's (a user manager of the backup) with the password
+    given, the others' with none until a user manager sets one."""
+    from ketadesk.core.errors import UserFacingError
     from ketadesk.core.permissions import Role
     from ketadesk.storage.server.server_practice import ServerPractice
     from tests.server_practice import drop_database, new_database
 
     server_database = new_database(practice_server)
     suffix = uuid.uuid4().hex[:6]
-    physician, admin = f"drlost{suffix}", f"desklost{suffix}"
+    physician, admin, gone = f"drlost{suffix}", f"desklost{suffix}", f"gone{suffix}"
     ca = practice_server.ca_certificate
     ServerPractice.create(
         server_database, ca, owner_password=practice_server.owner_password(),
@@ -221,6 +238,8 @@ def test_restoring_on_a_server_without_the_users_roles_follows_the_readme(
     practice = ServerPractice.log_in(server_database, ca, physician, PASSWORD)
     try:
         practice.add_user(admin, "Desk Lost", Role.ADMIN, PASSWORD)
+        practice.add_user(gone, "Gone Away", Role.ADMIN, PASSWORD)
+        practice.remove_user(gone)
     finally:
         practice.close()
     out = tmp_path / "practice.kdbackup"
@@ -232,28 +251,51 @@ def test_restoring_on_a_server_without_the_users_roles_follows_the_readme(
     assert made.code == 0, made.err
     drop_database(practice_server, server_database)  # the server is lost, and its roles
 
-    def restore() -> CliRun:
+    def restore(as_user: str, password: str) -> CliRun:
         return run_in_process(
             monkeypatch, capsys, None, "restore", str(out), "--db", empty_target.url,
-            "--ca", str(ca), "--as", physician, "--password-stdin",
-            stdin=f"{practice_server.owner_password()}\n{PASSPHRASE}\n{PASSWORD}\n",
+            "--ca", str(ca), "--as", as_user, "--password-stdin",
+            stdin=f"{practice_server.owner_password()}\n{PASSPHRASE}\n{password}\n",
         )
 
-    first = restore()
-    assert first.code == 1
-    assert "Login roles belong to the server, not to a backup" in first.err
-    with owner_connection(practice_server) as owner:  # as the README says, by hand
-        owner.execute(f"CREATE ROLE \"{physician}\" LOGIN PASSWORD '{PASSWORD}'")
-        owner.execute(f'GRANT ketadesk_physician, ketadesk_user_manager TO "{physician}"')
+    def roles() -> list[tuple[str, bool, bool]]:
+        with owner_connection(practice_server) as owner:
+            return [tuple(r) for r in owner.execute(
+                "SELECT rolname, rolcanlogin, rolpassword IS NOT NULL FROM pg_authid "
+                "WHERE rolname = ANY(%s) ORDER BY rolname", ([physician, admin, gone],)
+            ).fetchall()]
+
     try:
-        second = restore()
-        assert second.code == 0, second.err
-        assert "audit chain intact" in second.out
-        assert second.out.strip().endswith(
-            "These users have no login role on this server yet (roles belong to the server, "
-            f"not to the backup): {admin}"
-        )
+        refused = restore(admin, "a new admin password 1")
+        assert refused.code == 1
+        assert f"{admin} does not manage users in the practice in the backup" in refused.err
+        assert "nothing was restored from practice.kdbackup" in refused.err
+        assert _no_tables(practice_server, empty_target.database) and roles() == []
+
+        restored = restore(physician, "a new server password 2")
+        assert restored.code == 0, restored.err
+        assert "audit chain intact" in restored.out
+        assert f"Made the login role {physician} on this server" in restored.out
+        assert f"Made login roles with no password yet for: {admin}." in restored.out
+        assert f"Removed users, with roles that cannot log in: {gone}" in restored.out
+        assert "have no login role" not in restored.out
+        assert roles() == sorted([(physician, True, True), (admin, True, False),
+                                  (gone, False, False)])
+        with pytest.raises(UserFacingError, match="Wrong user name or password"):
+            ServerPractice.log_in(empty_target, ca, admin, PASSWORD)
+        manager = ServerPractice.log_in(empty_target, ca, physician, "a new server password 2")
+        try:
+            assert manager.actor.can_manage_users
+            manager.reset_password(admin, "desk reset password 3")
+            verdict = manager.verify_audit_trail()
+            assert verdict.is_intact, verdict.describe()
+        finally:
+            manager.close()
+        desk = ServerPractice.log_in(empty_target, ca, admin, "desk reset password 3")
+        assert desk.actor.role is Role.ADMIN and not desk.actor.can_manage_users
+        desk.close()
     finally:
         with owner_connection(practice_server) as owner:
             owner.execute(f'DROP DATABASE IF EXISTS "{empty_target.database}" WITH (FORCE)')
-            owner.execute(f'DROP ROLE IF EXISTS "{physician}"')
+            for name in (physician, admin, gone):
+                owner.execute(f'DROP ROLE IF EXISTS "{name}"')

@@ -90,11 +90,7 @@ def test_a_server_needs_the_practice_certificate(practice_on, monkeypatch, capsy
 @pytest.mark.parametrize(
     ("command", "named"),
     [
-        (["visit", "leases", "--as", PHYSICIAN, "--password-stdin"], "'visit leases'"),
-        (["export-practice", "--out", "x", "--as", PHYSICIAN, "--password-stdin"],
-         "'export-practice'"),
         (["init", "--user", "drnew", "--full-name", "Dr New", "--password-stdin"], "'init'"),
-        (["demo", "--password-stdin"], "'demo'"),
     ],
     ids=lambda value: value if isinstance(value, str) else value[0],
 )
@@ -106,6 +102,15 @@ def test_commands_not_yet_on_a_server_refuse_naming_themselves(
     assert named in refused.err
     assert "works on a practice database file only, not yet on a practice server" in refused.err
     assert "Traceback" not in refused.err
+
+
+@ON_A_SERVER
+def test_demo_on_a_server_names_the_way_there(practice_on, monkeypatch, capsys) -> None:
+    refused = run_on(monkeypatch, capsys, practice_on, "demo", "--patients", "2",
+                     "--password-stdin", stdin=PASSWORD + "\n")
+    assert refused.code == 1, refused.err
+    assert "A demo practice is made in a file, not on a practice server" in refused.err
+    assert "server import-practice demo.db" in refused.err and "Nothing was changed." in refused.err
 
 
 def test_compliance_consent_prescriptions_and_fhir_export(
@@ -155,10 +160,11 @@ def test_a_user_manager_adds_a_user_who_then_logs_in(
     login = ("--as", PHYSICIAN, "--password-stdin")
     new_user = ("user", "add", *login, "--user", "drwren.pg", "--role", "physician",
                 "--full-name", "Dr. Ada Wren")
-    refused = run_on(monkeypatch, capsys, practice_on, *new_user, "--npi", "1234567893",
-                     stdin=f"{PASSWORD}\nwren feather lantern\n")
-    assert refused.code == 1 and "cannot be recorded yet" in refused.err
-    added = run_on(monkeypatch, capsys, practice_on, *new_user,
+    credentials = ("--npi", "1234567893", "--dea", "AW1234563", "--licence-states", "fl,NJ")
+    refused = run_on(monkeypatch, capsys, practice_on, *new_user, *credentials[:-2],
+                     "--licence-states", "FL,NY", stdin=f"{PASSWORD}\nwren feather lantern\n")
+    assert refused.code == 1 and "FL and NJ only" in refused.err, refused.err
+    added = run_on(monkeypatch, capsys, practice_on, *new_user, *credentials,
                    stdin=f"{PASSWORD}\nwren feather lantern\n")
     try:
         assert added.code == 0, added.err
@@ -167,6 +173,19 @@ def test_a_user_manager_adds_a_user_who_then_logs_in(
                         stdin=PASSWORD + "\n")
         assert listed.code == 0, listed.err
         assert "drwren.pg" in listed.out and "Dr. Ada Wren" in listed.out
+        from sqlalchemy import select
+
+        from ketadesk.models.audit import AuditEvent
+        from ketadesk.storage.security.users import get_user
+
+        wren = get_user(practice_on.db, "drwren.pg")
+        assert (wren.npi, wren.dea_number, wren.licence_states) == (
+            "1234567893", "AW1234563", ("FL", "NJ")
+        )
+        with practice_on.db.session() as s:
+            details = s.scalars(select(AuditEvent.detail).order_by(AuditEvent.seq)).all()
+        added_at = details.index("user drwren.pg role physician")
+        assert details[added_at + 1] == "user drwren.pg credentials"  # the same transaction
         as_new = run_on(monkeypatch, capsys, practice_on, "verify-audit", "--as", "drwren.pg",
                         "--password-stdin", stdin="wren feather lantern\n")
         assert as_new.code == 0, as_new.err

@@ -109,17 +109,17 @@ def test_commands_not_yet_on_a_server_say_so_and_a_bad_address_is_named(tmp_path
     export = run_ketadesk(
         "--db",
         "postgresql://127.0.0.1:5999/ketadesk",
-        "export-practice",
-        "--out",
-        str(tmp_path / "p.zip"),
-        "--as",
+        "init",
+        "--user",
         "drlin",
+        "--full-name",
+        "Dr Lin",
         "--password-stdin",
         stdin="x\n",
     )
     assert export.returncode != 0
     assert (
-        "'export-practice' works on a practice database file only, not yet on a practice server"
+        "'init' works on a practice database file only, not yet on a practice server"
         in export.stderr
     )
     with_user = run_ketadesk(

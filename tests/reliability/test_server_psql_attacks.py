@@ -42,9 +42,12 @@ SERVER_ROLES = (
 # added here only after checking it refuses what the admin's grants refuse.
 # Checked: storing a signing key writes only the caller's own row in the caller's name and
 # refuses another user's public key (test_server_signing_keys); setting a password is the
-# caller's own unless they manage users (an admin setting another's: test_server_signing_keys).
+# caller's own unless they manage users (an admin setting another's: test_server_signing_keys);
+# credentials are the caller's own unless they manage users, and only with the audit event in
+# the same transaction (below, and test_server_credentials).
 ADMIN_CALLABLE_DEFINERS: tuple[str, ...] = (
     "ketadesk_set_password(text,text)",
+    "ketadesk_set_user_credentials(text,text,text,text)",
     "ketadesk_store_signing_key(text,text,text,text)",
 )
 ROLE_ATTRIBUTES = ("SUPERUSER", "CREATEROLE", "CREATEDB", "REPLICATION", "BYPASSRLS")
@@ -252,3 +255,21 @@ def test_no_role_no_attribute_and_nothing_of_the_servers_own(attacked, role):
     statements += [f"SET ROLE {group}" for group in (OWNER_ROLE, *not_a_member)]
     with _raw(attacked, role) as raw, _raw(attacked, other_role):  # the other is logged in
         assert _not_refused(raw, statements) == []
+
+
+def test_an_admin_cannot_record_anyone_elses_credentials(attacked):
+    """Not another user's, even with the audit event written first; not their own without
+    the event in the same transaction (what an admin may do is in test_server_credentials)."""
+    others = (f"SELECT ketadesk_set_user_credentials('{SERVER_PHYSICIAN}', '1234567893', "
+              "'AQ1234563', 'FL')")
+    own = f"SELECT ketadesk_set_user_credentials('{SERVER_ADMIN}', NULL, NULL, 'FL')"
+    with _raw(attacked, "admin") as raw:
+        assert _not_refused(raw, [others, own]) == []
+        with raw.transaction():
+            raw.execute(
+                "INSERT INTO audit_events (user_name, role, action, detail) "
+                "VALUES (session_user, 'admin', 'user_updated', %s)",
+                (f"user {SERVER_PHYSICIAN} credentials",),
+            )
+            assert _not_refused(raw, [others]) == []
+            raise psycopg.Rollback()  # the event goes too: the module checks nothing changed

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Role
+from ketadesk.storage.security import users as user_service
 from ketadesk.storage.server.server_practice import ServerPractice
 from ketadesk.ui.admin.users_dialog import (
     ChangePasswordDialog,
@@ -85,12 +86,15 @@ def test_a_manager_adds_resets_re_roles_and_removes_a_user_on_the_server(
     assert any(SERVER_PHYSICIAN in t and "manages users" in t for t in texts)
 
     def fill_form(form: UserFormDialog) -> None:
-        # A server's users take no credentials yet: the form does not offer them.
-        assert not form.npi_edit.isVisible() and not form.fl_box.isVisible()
+        # Credentials are recorded on a server too (through its own function).
+        assert form.npi_edit.isVisible() and form.fl_box.isVisible()
         form.user_edit.setFocus()
         qtbot.keyClicks(form.user_edit, name)
         qtbot.keyClick(form.user_edit, Key.Key_Tab)
         qtbot.keyClicks(form.name_edit, "Dr. Ida Lark")
+        qtbot.keyClicks(form.npi_edit, "1234567893")
+        qtbot.keyClicks(form.dea_edit, "al1234563")
+        qtbot.mouseClick(form.nj_box, Qt.MouseButton.LeftButton)
         form.password_edit.setFocus()
         qtbot.keyClicks(form.password_edit, "lark meadow lantern")
         if os.environ.get("KETADESK_SCREENSHOTS"):
@@ -108,6 +112,11 @@ def test_a_manager_adds_resets_re_roles_and_removes_a_user_on_the_server(
     assert not problems
     _select(dialog, name)
     assert "Admin" not in dialog.list.currentItem().text()  # the form's first role: physician
+    assert "licensed NJ" in dialog.list.currentItem().text()
+    stored = user_service.get_user(practice, name)
+    assert (stored.npi, stored.dea_number, stored.licence_states) == (
+        "1234567893", "AL1234563", ("NJ",)
+    )
     _log_in(practice, name, "lark meadow lantern").close()  # a login role of its own
     if os.environ.get("KETADESK_SCREENSHOTS"):
         dialog.grab().save(str(Path(os.environ["KETADESK_SCREENSHOTS"]) / "users-server.png"))

@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -38,7 +39,10 @@ from ketadesk.storage.plans.plan_document_builder import practice_database_id
 from ketadesk.storage.plans.plan_document_json import plan_document_from_json
 from ketadesk.storage.security.audit_log import record_event
 from ketadesk.storage.security.database import PracticeDatabase
-from ketadesk.storage.security.users import list_users
+from ketadesk.storage.security.users import list_users, users_as_stored
+
+if TYPE_CHECKING:
+    from ketadesk.storage.server.server_practice import ServerPractice
 
 AUDIT_HEADERS = ("seq", "occurred_at", "user_name", "role", "patient_mrn", "action", "detail",
                  "prev_hash", "row_hash", "signed_by", "signature")
@@ -76,10 +80,11 @@ def _check_folder(folder: Path) -> None:
 
 
 def export_practice(
-    database: PracticeDatabase, actor: Actor, folder: Path, *, progress: Progress | None = None,
-    workers: int = 2,
+    database: PracticeDatabase | ServerPractice, actor: Actor, folder: Path, *,
+    progress: Progress | None = None, workers: int = 2,
 ) -> PracticeExportSummary:
-    """Write the practice export into ``folder`` (new or empty); see the module docstring."""
+    """Write the practice export into ``folder`` (new or empty); see the module docstring.
+    On a practice server everything is read with the user's own grants."""
     require(actor, Permission.MANAGE_USERS, "export the whole practice")
     _check_folder(folder)
     make_private_folder(folder)
@@ -118,7 +123,11 @@ def export_practice(
     target = folder / "audit-trail.csv"
     write_private_bytes(target, _csv_bytes(AUDIT_HEADERS, audit_rows))
     written.append(target)
-    users = list_users(database)
+    if isinstance(database, PracticeDatabase):
+        users = list_users(database)
+    else:
+        with database.read_session() as session:
+            users = users_as_stored(session)
     user_rows: list[tuple[object, ...]] = [
         (u.user_name, u.full_name, str(u.role), u.can_manage_users, u.is_active, u.npi or "",
          u.dea_number or "", " ".join(u.licence_states))

@@ -61,7 +61,7 @@ def _info(user: User) -> UserInfo:
     )
 
 
-def _check_credentials(npi: str | None, dea_number: str | None, states: tuple[str, ...]) -> None:
+def check_credentials(npi: str | None, dea_number: str | None, states: tuple[str, ...]) -> None:
     if npi and not is_valid_npi(npi):
         raise UserFacingError("The NPI must be 10 digits with a valid check digit.")
     if dea_number:
@@ -88,11 +88,17 @@ def is_valid_npi(npi: str) -> bool:
     return total % 10 == 0
 
 
+def users_as_stored(session: Session) -> list[UserInfo]:
+    """Every user as the users table has them, by user name (on a practice server the
+    database's own roles are the grants, so this is the whole answer there)."""
+    return [_info(u) for u in session.execute(select(User).order_by(User.user_name)).scalars()]
+
+
 def list_users(db: PracticeDatabase) -> list[UserInfo]:
     """Every user, with role and manage_users as their signed grant says (once the practice
     signs grants); a row edited outside KetaDesk is flagged, never believed."""
     with db.session() as session:
-        users = [_info(u) for u in session.execute(select(User).order_by(User.user_name)).scalars()]
+        users = users_as_stored(session)
         if db.signer() is None or db.path is None:
             # Before signing keys; on a practice server the database's roles are the grants.
             return users
@@ -143,7 +149,7 @@ def add_user(
     require(actor, Permission.MANAGE_USERS, "add users")
     check_user_name(user_name)
     check_full_name(full_name)
-    _check_credentials(npi, dea_number, licence_states)
+    check_credentials(npi, dea_number, licence_states)
     with db.session() as session:
         check_new_password(password, user_name, session=session)
     slots = db.key_slots()
@@ -410,7 +416,7 @@ def set_credentials(
 ) -> None:
     if actor.user_name != user_name:
         require(actor, Permission.MANAGE_USERS, "change another user's credentials")
-    _check_credentials(npi, dea_number, licence_states)
+    check_credentials(npi, dea_number, licence_states)
     with db.session() as session:
         user = session.execute(select(User).where(User.user_name == user_name)).scalar_one()
         user.npi, user.dea_number = npi or None, dea_number or None

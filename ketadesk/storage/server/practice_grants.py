@@ -47,6 +47,9 @@ STAFF_WRITABLE_TABLES = (
     "visit_pack_base",
     "visit_synced_records",
     "visit_conflicts",
+    # Physicians' licences and DEA registrations: one's own, or anyone's for a user manager
+    # (an admin among them), row by row (``server_credentials``).
+    "prescriber_credentials",
 )
 
 # Clinical records, decisions and signatures (Permission: EDIT_CLINICAL, SIGN,
@@ -66,7 +69,6 @@ PHYSICIAN_WRITABLE_TABLES = (
     "protocol_versions",
     "content_signatures",
     "prescriptions",
-    "prescriber_credentials",
     "practice_templates",
     "practice_settings",
     "consent_templates",

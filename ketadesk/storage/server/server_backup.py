@@ -17,7 +17,9 @@ A restore goes into an empty database only, so nothing is ever overwritten: the 
 is opened and checked first (a wrong passphrase, a file cut short or altered are refused before
 anything changes), then ``pg_restore --single-transaction`` (a failure leaves the database
 empty), then the migrations and the server's grants and triggers (``server_upgrade``), then
-the audit chain is walked.
+the audit chain is walked. On a server without the practice's login roles (a new one, after a
+disaster) the restore makes them (``restore_roles``): the restorer's with their password, the
+others' with none until a user manager sets one.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from ketadesk.core.audit_chain import ChainVerdict
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Permission, require
 from ketadesk.storage.security.audit_log import record_event, verify_audit
+from ketadesk.storage.security.password_rules import check_new_password
 from ketadesk.storage.server.encrypted_dump import (
     check_backup,
     decrypted_chunks,
@@ -50,8 +53,21 @@ from ketadesk.storage.server.practice_roles import (
     connect,
     prepare_practice_database,
 )
+from ketadesk.storage.server.restore_roles import (
+    RolesMade,
+    create_missing_roles,
+    empty_again,
+    login_role_exists,
+    refused_restorer,
+    restored_users,
+    restorer_problem,
+)
 from ketadesk.storage.server.server_engine import ServerAddress
-from ketadesk.storage.server.server_practice import ServerPractice
+from ketadesk.storage.server.server_practice import (
+    ServerPractice,
+    _scram_verifier,
+    check_server_user_name,
+)
 from ketadesk.storage.server.server_upgrade import owner_engine, upgrade_engine
 
 POSTGRESQL_ROOT = Path("/usr/lib/postgresql")
@@ -185,6 +201,7 @@ class RestoreDone:
     made_by: str
     verdict: ChainVerdict
     users_without_login: tuple[str, ...]
+    roles_made: RolesMade | None = None  # on a server without the restorer's role
 
 
 def _tables_in(engine: Engine) -> int:
@@ -247,11 +264,7 @@ def check_user_manager_role(
             autocommit=True,
         )
     except UserFacingError as error:
-        raise UserFacingError(
-            f"{error.message} (Login roles belong to the server, not to a backup: on a new "
-            f"server make {user_name[:64]}'s role first, as the README's Backups section "
-            "says.) Nothing was restored."
-        ) from None
+        raise UserFacingError(f"{error.message} Nothing was restored.") from None
     with connection:
         manages = connection.execute(
             "SELECT pg_has_role(session_user, %s, 'MEMBER')", (USER_MANAGER_GROUP,)
@@ -292,12 +305,31 @@ def restore_server_backup(
                 "was changed."
             )
         pg_restore = client_tool("pg_restore", major)
-        check_user_manager_role(address, ca_certificate, user_name, password)
+        # A new server (after a disaster) has none of the practice's login roles: the restore
+        # makes them (restore_roles), the restorer's with the password given here.
+        has_role = login_role_exists(engine, user_name)
+        if has_role:
+            check_user_manager_role(address, ca_certificate, user_name, password)
+        else:
+            check_server_user_name(user_name)
+            check_new_password(password, user_name)
         _run_pg_restore(pg_restore, source, passphrase, address, ca_certificate, owner,
                         owner_password)
         upgrade_engine(engine)
         with Session(engine) as session:
             verdict = verify_audit(session)
+            users = restored_users(session)
+        if not has_role:
+            problem = restorer_problem(users, user_name)
+            if problem is not None:
+                empty_again(engine)
+                prepare_empty_database(address, ca_certificate, owner, owner_password)
+                raise refused_restorer(problem, source)
+            verifier: str | None = _scram_verifier(engine, user_name, password)
+        else:
+            verifier = None
+        made = create_missing_roles(engine, users, user_name, verifier)
+        with Session(engine) as session:
             without = _users_without_login(session)
     finally:
         engine.dispose()
@@ -316,7 +348,7 @@ def restore_server_backup(
             )
     finally:
         practice.close()
-    return RestoreDone(header.made_at, header.made_by, verdict, without)
+    return RestoreDone(header.made_at, header.made_by, verdict, without, made)
 
 
 def _run_pg_restore(

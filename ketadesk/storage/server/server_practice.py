@@ -13,7 +13,9 @@ Each user's signing key is kept on the server wrapped by their password (``serve
 unwrapped at log-in, it signs audit events and content signatures as on a file practice.
 
 Not yet on a server (file practices only): key slots and recovery keys, failed-attempt back-off
-(the server's own log records refused log-ins), visit packs, backup and restore.
+(the server's own log records refused log-ins), backup and restore. Visit packs stay encrypted
+files on the laptop (``storage/visits``), checked out of and returned to a server as the user
+logged in here.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from ketadesk.storage.security.keyslots import WRONG_CREDENTIALS
 from ketadesk.storage.security.migrate import PACKAGED_HEAD, current_revision, upgrade_to_head
 from ketadesk.storage.security.password_rules import check_new_password
 from ketadesk.storage.security.signing_keys import Signer
+from ketadesk.storage.security.users import check_credentials
 from ketadesk.storage.server.live_updates import (
     ChangeListener,
     ChangeNote,
@@ -59,6 +62,7 @@ from ketadesk.storage.server.live_updates import (
 )
 from ketadesk.storage.server.practice_grants import RESERVED_ROLE_NAMES, RESERVED_ROLE_PREFIXES
 from ketadesk.storage.server.practice_roles import OWNER_ROLE, connection_problem
+from ketadesk.storage.server.server_credentials import set_credentials_in_session
 from ketadesk.storage.server.server_engine import (
     ServerAddress,
     WorkstationCertificate,
@@ -318,6 +322,15 @@ class ServerPractice:
         finally:
             session.close()
 
+    def confirm_password_of(self, user_name: str, password: str) -> Actor:
+        """Check ``user_name``'s password by logging in as them (SCRAM; the server checks it)
+        and log out at once: nothing of theirs is kept, not even their signing key."""
+        engine, actor = _connect_as(
+            self.address, self.ca_certificate, user_name, password, self.workstation
+        )
+        engine.dispose()
+        return actor
+
     def add_user(
         self,
         user_name: str,
@@ -326,12 +339,19 @@ class ServerPractice:
         password: str,
         *,
         manage_users: bool = False,
+        npi: str | None = None,
+        dea_number: str | None = None,
+        licence_states: tuple[str, ...] = (),
     ) -> int:
-        """Add a user (a login role with ``password``) through ``ketadesk_add_user``."""
+        """Add a user (a login role with ``password``) through ``ketadesk_add_user``, with
+        their credentials (``server_credentials``) in the same transaction."""
         require(self.actor, Permission.MANAGE_USERS, "add users")
         check_server_user_name(user_name)
         full_name = check_full_name(full_name, whose="the new user's")
         check_new_password(password, user_name)
+        has_credentials = bool(npi or dea_number or licence_states)
+        if has_credentials:
+            check_credentials(npi, dea_number, licence_states)
         verifier = _scram_verifier(self.engine, user_name, password)
         with self.session() as session:
             new_id = session.execute(
@@ -351,6 +371,11 @@ class ServerPractice:
                 audit_actions.USER_ADDED,
                 detail=detail + (", manages users" if manage_users else ""),
             )
+            if has_credentials:
+                set_credentials_in_session(
+                    session, self.actor, user_name, npi=npi, dea_number=dea_number,
+                    licence_states=licence_states,
+                )
         return int(new_id)
 
     def set_role(self, user_name: str, role: Role, *, manage_users: bool) -> None:

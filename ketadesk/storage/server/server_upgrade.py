@@ -26,6 +26,7 @@ from ketadesk.storage.server.clinical_columns import apply_clinical_column_guard
 from ketadesk.storage.server.live_updates import apply_live_update_triggers
 from ketadesk.storage.server.practice_grants import apply_practice_grants
 from ketadesk.storage.server.practice_roles import connection_problem
+from ketadesk.storage.server.server_credentials import apply_credentials_function
 from ketadesk.storage.server.server_engine import ServerAddress, create_server_engine
 from ketadesk.storage.server.signed_records import apply_signed_record_guards
 
@@ -34,6 +35,7 @@ def apply_server_objects(connection: Any) -> None:
     """Grants, user functions, guards, live-update triggers and search indexes, on a
     connection of the owner."""
     apply_practice_grants(connection)
+    apply_credentials_function(connection)
     apply_signed_record_guards(connection)
     apply_clinical_column_guards(connection)
     apply_live_update_triggers(connection)

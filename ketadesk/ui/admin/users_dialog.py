@@ -76,15 +76,10 @@ class UserFormDialog(QDialog):
         form.addRow("Role", self.role_combo)
         form.addRow("", self.manage_box)
         form.addRow("Initial password", self.password_edit)
+        form.addRow("NPI (physicians)", self.npi_edit)
+        form.addRow("DEA number (physicians)", self.dea_edit)
+        form.addRow("Licensed in", states)
         self.server = practice_server_of(context)
-        if self.server is None:
-            form.addRow("NPI (physicians)", self.npi_edit)
-            form.addRow("DEA number (physicians)", self.dea_edit)
-            form.addRow("Licensed in", states)
-        else:
-            # A server's users rows take no credentials yet (its grants let nobody write them).
-            for widget in (self.npi_edit, self.dea_edit, self.fl_box, self.nj_box):
-                widget.hide()
         self.error = lay_out_dialog(self, form, self.save)
 
     def save(self) -> None:
@@ -99,6 +94,9 @@ class UserFormDialog(QDialog):
                     Role(self.role_combo.currentData()),
                     self.password_edit.text(),
                     manage_users=self.manage_box.isChecked(),
+                    npi=self.npi_edit.text().strip() or None,
+                    dea_number=self.dea_edit.text().strip().upper() or None,
+                    licence_states=states,
                 )
                 self.context.data_changed.emit("users")
                 self.accept()
