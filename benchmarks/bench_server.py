@@ -17,7 +17,8 @@
 
 The server is a dev cluster (configured as production) with the demo patients, made once and
 kept under the system temp folder (``ketadesk-bench/server-N-<schema>``), started for the run
-and stopped after it. Patients: ``KETADESK_BENCH_PATIENTS`` (default 50,000); saves per
+(its grants, triggers and search indexes brought to this KetaDesk's, as ``server upgrade``
+does) and stopped after it. Patients: ``KETADESK_BENCH_PATIENTS`` (default 50,000); saves per
 workstation: ``KETADESK_BENCH_SAVES`` (default 40).
 """
 
@@ -61,6 +62,14 @@ def _server() -> tuple[object, object, str]:
     cluster = start_dev_cluster(folder)
     address = ServerAddress(HOST, cluster.port, cluster.database)
     if ready.exists():
+        # The cache is keyed by the migrations only: bring the server objects (the search
+        # indexes among them) to this KetaDesk's, as ``server upgrade`` does.
+        from ketadesk.storage.server.practice_roles import OWNER_ROLE
+        from ketadesk.storage.server.server_upgrade import upgrade_server_practice
+
+        upgrade_server_practice(
+            address, cluster.ca_certificate, OWNER_ROLE, cluster.owner_password()
+        )
         return cluster, address, f"cached server ({folder.parent})"
     started = time.perf_counter()
     ServerPractice.create(

@@ -9,7 +9,9 @@ is why the FTS5 indexes exist.
 
 A page is two statements: the ids (conditions and sort only, stopping after the page), then
 the columns and the clinical extras for those ids. Broad searches are counted only up to
-``COUNT_CAP``.
+``COUNT_CAP``. On a practice server a new search is one statement (one round trip over the
+network: ``server_first_page_statement``): the count, then the first page with its columns
+and extras, the matches sorted when they are few and the sort order walked when not.
 
 The FTS5 tables and their triggers are built at write time: by the migration that added them,
 the demo and the CSV import (``build_search_index``). Batch migrations that rebuild
@@ -53,7 +55,13 @@ from sqlalchemy.sql import Select
 from ketadesk.core.search_text import SearchQuery, parse_search_query
 from ketadesk.models.patients import PATIENT_STATUSES, Patient
 from ketadesk.models.roster_status import PatientRosterStatus
-from ketadesk.storage.roster.roster_sql import is_server, unindexed
+from ketadesk.storage.roster.roster_sql import (
+    SHORT_MRN_ENDINGS,
+    is_server,
+    mrn_ending,
+    name_words_match,
+    unindexed,
+)
 from ketadesk.storage.roster.roster_status import require_writable
 
 NAME_INDEX = "patient_name_fts"
@@ -365,11 +373,13 @@ WALK_AFTER = 400  # matches beyond which walking the (covering) sort index beats
 
 
 def _conditions(
-    query: SearchQuery, roster_filter: RosterFilter, *, strategy: str = LOOKUP
+    query: SearchQuery, roster_filter: RosterFilter, *, strategy: str = LOOKUP, server: bool = False
 ) -> list[ColumnElement[bool]]:
+    # A server has no FTS5 indexes: its conditions test rows, which its own indexes answer.
+    rows = strategy == ROWS or server
     external = _external_id_text(query.text)
-    sets = _id_sets(query) if strategy != ROWS else []
-    if strategy != ROWS and external is not None and len(sets) <= 1:
+    sets = _id_sets(query) if not rows else []
+    if not rows and external is not None and len(sets) <= 1:
         # Another system's number as one more set of ids: the sort index stays covering.
         others = select(Patient.id).where(_external_id_match(external))
         key: Any = Patient.id + 0 if strategy == WALK else Patient.id
@@ -377,12 +387,12 @@ def _conditions(
         parts = [p for ids in sets for p in (getattr(ids, "selects", None) or [ids])]
         conditions = [key.in_(union_all(*parts, others) if parts else others)]
     else:
-        if strategy == ROWS:
-            conditions = _row_conditions(query)
+        if rows:
+            conditions = _row_conditions(query, server=server)
         else:
             conditions = _set_conditions(query, walk=strategy == WALK)
         if external is not None:
-            matched = _external_id_match(external, walk=strategy == ROWS)
+            matched = _external_id_match(external, walk=rows)
             conditions = [or_(and_(*conditions), matched) if conditions else matched]
     conditions.extend(_filter_conditions(roster_filter))
     return conditions
@@ -447,16 +457,19 @@ _MRN_VALUE: ColumnElement[str] = unindexed(Patient.mrn)
 _EXTERNAL_ID_VALUE: ColumnElement[str] = unindexed(Patient.external_id)
 
 
-def _row_conditions(query: SearchQuery) -> list[ColumnElement[bool]]:
+def _row_conditions(query: SearchQuery, *, server: bool = False) -> list[ColumnElement[bool]]:
     """The search as tests on each row, for broad searches: walking the sort index and testing
     rows stops after one page, where looking every match up in an FTS index first (then
-    sorting them) reads all of them."""
+    sorting them) reads all of them. On a server, every search: its full-text and trigram
+    indexes answer these tests."""
     conditions: list[ColumnElement[bool]] = []
-    # The space is literal SQL, so the expression is the one the server's trigram index holds.
-    space = literal_column("' '", String)
-    words = space + Patient.first_name_folded + space + Patient.last_name_folded
-    for term in query.name_terms:  # folded terms are letters and digits: nothing to escape
-        conditions.append(words.like(f"% {term}%"))
+    if server and query.name_terms:
+        conditions.append(name_words_match(query.name_terms))
+    elif query.name_terms:
+        space = literal_column("' '", String)
+        words = space + Patient.first_name_folded + space + Patient.last_name_folded
+        for term in query.name_terms:  # folded terms are letters and digits: nothing to escape
+            conditions.append(words.like(f"% {term}%"))
     alternatives: list[ColumnElement[bool]] = []
     if query.dob is not None:
         alternatives.append(unindexed(Patient.dob) == query.dob)
@@ -466,7 +479,9 @@ def _row_conditions(query: SearchQuery) -> list[ColumnElement[bool]]:
         alternatives.append(
             and_(_MRN_VALUE >= query.mrn_prefix, _MRN_VALUE < query.mrn_prefix + "~")
         )
-    if query.mrn_suffix:
+    if query.mrn_suffix and server and len(query.mrn_suffix) in SHORT_MRN_ENDINGS:
+        alternatives.append(mrn_ending(len(query.mrn_suffix)) == query.mrn_suffix)
+    elif query.mrn_suffix:
         alternatives.append(_MRN_VALUE.endswith(query.mrn_suffix, autoescape=True))
     if query.digits_only and len(alternatives) > 1:
         conditions.append(or_(*alternatives))
@@ -513,11 +528,15 @@ def candidate_estimate(session: Session, query: SearchQuery, cap: int) -> int:
     return min(cap + 1, sum(found)) if query.digits_only else min(found)
 
 
-def _row_estimate(session: Session, query: SearchQuery, cap: int) -> int:
-    """On a server: the search's matches counted up to ``cap + 1`` by testing rows."""
-    conditions = _row_conditions(query)
-    if query.is_empty or not conditions:
+def _server_count(session: Session, roster_filter: RosterFilter, cap: int) -> int:
+    """On a server: the patients the roster shows (search, another system's number and the
+    filters) counted up to ``cap + 1`` through the server's indexes; nothing asked for: every
+    patient (``cap + 1``, not counted)."""
+    query = parse_search_query(roster_filter.search_text)
+    if query.is_empty and not _has_filters(roster_filter):
         return cap + 1
+    _prepare_extras(session, roster_filter, columns=False)
+    conditions = _conditions(query, roster_filter, strategy=ROWS, server=True)
     return int(session.execute(_capped(select(Patient.id).where(*conditions), cap)).scalar_one())
 
 
@@ -553,10 +572,9 @@ def count_roster(
     (more than ``cap``: counting stops there). ``strategy``: see ``search_strategy``."""
     ensure_search_index(session)
     _prepare_extras(session, roster_filter, columns=False)
-    if is_server(session):
-        strategy = ROWS  # no FTS5 indexes on a server
+    server = is_server(session)
     query = parse_search_query(roster_filter.search_text)
-    only_names = not is_server(session) and query.name_terms and not (
+    only_names = not server and query.name_terms and not (
         query.dob
         or query.mrn_prefix
         or query.mrn_suffix
@@ -576,7 +594,7 @@ def count_roster(
         return int(session.execute(statement, {"m": _fts_match(query.name_terms)}).scalar_one())
     # A count needs no order: look the matches up rather than walk the sort index.
     strategy = LOOKUP if strategy == WALK else strategy
-    conditions = _conditions(query, roster_filter, strategy=strategy)
+    conditions = _conditions(query, roster_filter, strategy=strategy, server=server)
     if cap is None or not conditions:
         counted = select(func.count()).select_from(Patient).where(*conditions)
     else:
@@ -612,7 +630,8 @@ _WITH_STATUS = Patient.__table__.outerjoin(
 )
 
 
-def _order_by(sort: str, ascending: bool) -> list[Any]:
+def _sort_keys(sort: str) -> tuple[Any, ...]:
+    """What the rows are ordered by, ties broken by id (so pages never overlap or skip)."""
     order = _builtin_sort(sort)
     if order is None:
         column = _COLUMNS.get(sort)
@@ -620,8 +639,11 @@ def _order_by(sort: str, ascending: bool) -> list[Any]:
             raise ValueError(f"unknown roster sort {sort!r}")
         by = column.sort_expression or column.expression
         order = (by(), Patient.last_name_folded, Patient.first_name_folded)
-    # Ties are broken by id so pages never overlap or skip rows.
-    return [o.asc() if ascending else o.desc() for o in (*order, Patient.id)]
+    return (*order, Patient.id)
+
+
+def _order_by(sort: str, ascending: bool) -> list[Any]:
+    return [o.asc() if ascending else o.desc() for o in _sort_keys(sort)]
 
 
 def search_strategy(
@@ -629,10 +651,14 @@ def search_strategy(
 ) -> tuple[str, int]:
     """How to run this search (``LOOKUP``, ``WALK`` or ``ROWS``) and the estimate it rests
     on (matches of the search alone, counted up to ``cap + 1``)."""
-    query = parse_search_query(roster_filter.search_text)
     if is_server(session):
-        # No FTS5 on a server: every search tests rows (the trigram indexes answer the LIKEs).
-        return ROWS, _row_estimate(session, query, cap)
+        # Everything the roster shows is counted (up to the cap) through the server's indexes:
+        # few enough matches are collected and sorted (LOOKUP); more walk the name order
+        # (ROWS) and stop after the page. The planner cannot tell the two apart: it walks the
+        # name order for "nunez" too, reading half the practice to reach the Ns.
+        estimate = _server_count(session, roster_filter, cap)
+        return (LOOKUP if estimate <= cap else ROWS), estimate
+    query = parse_search_query(roster_filter.search_text)
     estimate = candidate_estimate(session, query, cap)
     if estimate > cap:
         return ROWS, estimate
@@ -647,13 +673,34 @@ def page_ids_statement(
     limit: int,
     *,
     strategy: str = LOOKUP,
+    server: bool = False,
 ) -> Select[Any]:
-    """The ids of one page, in order: the sort index is walked and stops after the page."""
+    """The ids of one page, in order: the sort index is walked and stops after the page.
+    On a server (``server``) with ``LOOKUP``: the matches are collected first, then sorted."""
     query = parse_search_query(roster_filter.search_text)
+    conditions = _conditions(query, roster_filter, strategy=strategy, server=server)
+    if server and strategy == LOOKUP:
+        # MATERIALIZED: the matches are collected once, and no index order can be used to
+        # sort them, so the planner cannot choose to walk the name order instead.
+        keys = _sort_keys(sort)
+        matches = (
+            select(*(key.label(f"k{i}") for i, key in enumerate(keys)))
+            .select_from(_WITH_STATUS)
+            .where(*conditions)
+            .cte("matches")
+            .prefix_with("MATERIALIZED")
+        )
+        columns = list(matches.c)
+        return (
+            select(columns[-1])
+            .order_by(*(c.asc() if ascending else c.desc() for c in columns))
+            .offset(offset)
+            .limit(limit)
+        )
     return (
         select(Patient.id)
         .select_from(_WITH_STATUS)
-        .where(*_conditions(query, roster_filter, strategy=strategy))
+        .where(*conditions)
         .order_by(*_order_by(sort, ascending))
         .offset(offset)
         .limit(limit)
@@ -687,12 +734,13 @@ def fetch_roster_page(
     """
     ensure_search_index(session)
     _prepare_extras(session, roster_filter, columns=True)
+    server = is_server(session)
     if strategy is None:
         strategy, _estimate = search_strategy(session, roster_filter)
-    elif is_server(session):
-        strategy = ROWS  # no FTS5 indexes on a server
+    elif server and strategy != LOOKUP:
+        strategy = ROWS  # no FTS5 indexes on a server: collect and sort, or walk
     statement = page_ids_statement(
-        roster_filter, sort, ascending, offset, limit, strategy=strategy
+        roster_filter, sort, ascending, offset, limit, strategy=strategy, server=server
     )
     ids = list(session.execute(statement).scalars())
     if not ids:
@@ -701,22 +749,94 @@ def fetch_roster_page(
     by_id: dict[int, RosterRow] = {}
     for row in session.execute(rows_statement(ids)):
         values = tuple(row)
-        by_id[values[0]] = RosterRow(
-            patient_id=values[0],
-            mrn=values[1],
-            first_name=values[2],
-            middle_name=values[3] or "",
-            last_name=values[4],
-            dob=values[5],
-            sex=values[6],
-            phone=values[7] or "",
-            state=values[8],
-            county=values[9] or "",
-            status=values[10],
-            last_visit_on=values[11],
-            extras={c.key: values[12 + i] for i, c in enumerate(extras)},
-        )
+        by_id[values[0]] = _roster_row(values, extras)
     return [by_id[i] for i in ids if i in by_id]
+
+
+def _roster_row(values: Sequence[Any], extras: Sequence[RosterColumn]) -> RosterRow:
+    """A ``RosterRow`` from the columns of ``rows_statement`` (in its order)."""
+    return RosterRow(
+        patient_id=values[0],
+        mrn=values[1],
+        first_name=values[2],
+        middle_name=values[3] or "",
+        last_name=values[4],
+        dob=values[5],
+        sex=values[6],
+        phone=values[7] or "",
+        state=values[8],
+        county=values[9] or "",
+        status=values[10],
+        last_visit_on=values[11],
+        extras={c.key: values[12 + i] for i, c in enumerate(extras)},
+    )
+
+
+def server_first_page_statement(
+    roster_filter: RosterFilter, sort: str, ascending: bool, limit: int, cap: int
+) -> Select[Any]:
+    """On a server, a new search in one statement (one round trip): how many patients match,
+    counted up to ``cap + 1``, and the first page with every roster column and extra.
+
+    The matches are collected up to ``cap + 1`` through the server's indexes. When that is
+    all of them they are sorted (the planner cannot walk the name order for them: they are
+    MATERIALIZED); otherwise the search is broad and the sort order is walked, stopping
+    after the page. Each row carries the count in its first column. The matches carry their
+    sort keys: the indexes that find them (full-text, trigram, MRN endings) are checked
+    against each row, which is read anyway, and looking the keys up afterwards costs a read
+    of each row again."""
+    query = parse_search_query(roster_filter.search_text)
+    conditions = _conditions(query, roster_filter, strategy=ROWS, server=True)
+    keys = [key.label(f"k{i}") for i, key in enumerate(_sort_keys(sort))]
+    matches = (
+        select(*keys)
+        .select_from(_WITH_STATUS)
+        .where(*conditions)
+        .limit(cap + 1)
+        .cte("matches")
+        .prefix_with("MATERIALIZED")
+    )
+    counted = select(func.count().label("total")).select_from(matches).cte("counted")
+    total = select(counted.c.total).scalar_subquery()
+
+    def ordered(columns: Sequence[Any]) -> list[Any]:
+        return [c.asc() if ascending else c.desc() for c in columns]
+
+    few = select(*matches.c).where(total <= cap).order_by(*ordered(list(matches.c))).limit(limit)
+    broad = (
+        select(*keys)
+        .select_from(_WITH_STATUS)
+        .where(total > cap, *conditions)
+        .order_by(*_order_by(sort, ascending))
+        .limit(limit)
+    )
+    page = union_all(few, broad).subquery("page")
+    page_keys = list(page.c)
+    extras = registered_columns()
+    columns: list[Any] = [total.label("total"), *_ROW_COLUMNS]
+    columns.extend(c.expression().label(f"extra_{i}") for i, c in enumerate(extras))
+    rows = Patient.__table__.join(page, Patient.id == page_keys[-1]).outerjoin(
+        PatientRosterStatus.__table__, PatientRosterStatus.patient_id == Patient.id
+    )
+    return select(*columns).select_from(rows).order_by(*ordered(page_keys))
+
+
+def _server_first_page(
+    session: Session, roster_filter: RosterFilter, sort: str, ascending: bool, limit: int, cap: int
+) -> RosterResult:
+    _prepare_extras(session, roster_filter, columns=True)
+    statement = server_first_page_statement(roster_filter, sort, ascending, limit, cap)
+    extras = registered_columns()
+    total = 0
+    rows: list[RosterRow] = []
+    for row in session.execute(statement):
+        values = tuple(row)
+        total = int(values[0])
+        rows.append(_roster_row(values[1:], extras))
+    strategy = LOOKUP if total <= cap else ROWS
+    if total > cap:
+        return RosterResult(cap, tuple(rows), total_is_lower_bound=True, strategy=strategy)
+    return RosterResult(total, tuple(rows), strategy=strategy)
 
 
 @dataclass(frozen=True)
@@ -745,6 +865,10 @@ def query_roster(
     """Return the count (exact up to ``count_cap``) and the first page for a new search,
     filter or sort."""
     ensure_search_index(session)
+    if is_server(session) and count_cap is not None:
+        query = parse_search_query(roster_filter.search_text)
+        if not query.is_empty or _has_filters(roster_filter):  # everyone: counted exactly
+            return _server_first_page(session, roster_filter, sort, ascending, limit, count_cap)
     strategy, estimate = search_strategy(session, roster_filter)
     rows = fetch_roster_page(
         session,

@@ -112,8 +112,8 @@ def _tables_to_copy(file_engine: Engine) -> list[str]:
 
 
 def _is_search_index(table: str) -> bool:
-    # The file's FTS5 search index and its shadow tables: rebuilt from the patients on a
-    # server by pg_trgm indexes, never copied.
+    # The file's FTS5 search index and its shadow tables: never copied; the server's own
+    # search indexes (full-text, trigram, MRN endings) are made over its patients.
     return table.startswith("patient_") and "_fts" in table
 
 

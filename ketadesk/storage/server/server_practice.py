@@ -469,7 +469,8 @@ class ServerPractice:
         self._refuse_when_locked()
         session = self._sessions()
         try:
-            session.execute(text("SET TRANSACTION READ ONLY"))
+            # psycopg opens the transaction with BEGIN READ ONLY: no round trip of its own.
+            session.connection(execution_options={"postgresql_readonly": True})
             yield session
         except DBAPIError as error:
             if is_connection_lost(error):
