@@ -40,8 +40,11 @@ typecheck: venv
 	$(PY) -m mypy
 
 # pytest-xvfb starts Xvfb and the tests run Qt on it (xcb): real focus, keys and wheel events.
+# pytest-xdist runs one worker per core (each with its own Xvfb and PostgreSQL test server),
+# a test module kept whole on one worker; TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= auto
 pytest: system venv
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=20
 
 test: system venv lint typecheck pytest
 

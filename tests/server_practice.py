@@ -61,6 +61,21 @@ def drop_database(cluster: Any, address: Any) -> None:
             admin.execute(f'DROP ROLE IF EXISTS "{user}"')
 
 
+def psql_connection(cluster: Any, address: Any, user: str, password: str) -> Any:
+    """A plain connection as ``user`` with their own password, as ``psql`` would open one
+    (verified TLS, autocommit): what an insider can do without the app."""
+    assert isinstance(cluster, DevCluster)
+    return connect(
+        host=HOST,
+        port=address.port,
+        database=address.database,
+        user=user,
+        password=password,
+        ca_certificate=cluster.ca_certificate,
+        autocommit=True,
+    )
+
+
 def owner_engine(cluster: Any, address: ServerAddress) -> Engine:
     assert isinstance(cluster, DevCluster)
     return create_server_engine(

@@ -127,7 +127,7 @@ def database_path(args: argparse.Namespace) -> Path:
 
 
 # Commands that open the database with ``open_database_as`` but cannot run on a server yet.
-NOT_YET_ON_A_SERVER = frozenset({"visit", "export-practice", "import-fhir"})
+NOT_YET_ON_A_SERVER = frozenset({"export-practice", "import-fhir"})
 
 
 def _log_in_to_server(

@@ -49,7 +49,7 @@ def _issue(args: argparse.Namespace) -> int:
     from ketadesk.storage.compliance.prescriptions import (
         PrescriptionRefused,
         PrescriptionRequest,
-        issue_prescription,
+        issue_prescription_recording_refusal,
         prescription_checklist_for,
     )
     from ketadesk.storage.outcomes.outcomes import patient_id_for_mrn
@@ -59,11 +59,12 @@ def _issue(args: argparse.Namespace) -> int:
                                   issue_at=datetime.now(UTC))
     database, actor = open_database_as(args)
     try:
+        with database.session() as session:
+            patient_id = patient_id_for_mrn(session, args.patient)
         try:
-            with database.session() as session:
-                patient_id = patient_id_for_mrn(session, args.patient)
-                rx = issue_prescription(session, actor, patient_id, request,
-                                        acknowledged=args.acknowledge)
+            rx = issue_prescription_recording_refusal(
+                database.session, actor, patient_id, request, acknowledged=args.acknowledge
+            )
         except PrescriptionRefused as refused:
             with database.session() as session:
                 checklist = prescription_checklist_for(session, actor, patient_id, request)

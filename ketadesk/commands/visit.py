@@ -5,15 +5,23 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ketadesk.commands._common import (
+    ca_certificate,
+    database_path,
+    is_server_database,
     new_command,
     open_database_as,
     password_reader,
     print_json,
+    workstation_certificate,
 )
 from ketadesk.core.errors import UserFacingError
+
+if TYPE_CHECKING:
+    from ketadesk.core.permissions import Actor
+    from ketadesk.storage.visits.visit_practice import VisitPractice
 
 
 def register(subparsers: Any) -> None:
@@ -110,15 +118,11 @@ def _checkout(args: argparse.Namespace) -> int:
         None if args.physician is None
         else reader.read(f"Password for {args.physician} (also opens the pack): ")
     )
-    from ketadesk.storage.security.database import PracticeDatabase
-
-    database, outcome = PracticeDatabase.unlock(
-        _practice_path(args), args.as_user, password
-    )
+    database, actor = _log_in(args, password)
     try:
         result = check_out_patients(
             database,
-            outcome.actor,
+            actor,
             args.patients.split(","),
             Path(args.out).expanduser(),
             password,
@@ -152,23 +156,35 @@ def _checkout(args: argparse.Namespace) -> int:
     return 0
 
 
-def _practice_path(args: argparse.Namespace) -> Path:
-    from ketadesk.commands._common import database_path
+def _log_in(args: argparse.Namespace, password: str) -> tuple[VisitPractice, Actor]:
+    """The practice the pack leaves from or comes back to, open as ``--as`` with the password
+    already read (the pack opens with it too): a practice file, or a practice server logged in
+    to as that user's own role."""
+    if is_server_database(args):
+        from ketadesk.storage.server.server_engine import parse_server_url
+        from ketadesk.storage.server.server_practice import ServerPractice
 
-    return database_path(args)
+        server = ServerPractice.log_in(
+            parse_server_url(str(args.db)), ca_certificate(args), args.as_user, password,
+            workstation_certificate(args),
+        )
+        return server, server.actor
+    from ketadesk.storage.security.database import PracticeDatabase
+
+    database, outcome = PracticeDatabase.unlock(database_path(args), args.as_user, password)
+    return database, outcome.actor
 
 
 def _return(args: argparse.Namespace) -> int:
-    from ketadesk.storage.security.database import PracticeDatabase
     from ketadesk.storage.visits.visit_return import return_visit_pack
 
     reader = password_reader(args)
     password = reader.read(f"Password for {args.as_user}: ")
-    database, outcome = PracticeDatabase.unlock(_practice_path(args), args.as_user, password)
+    database, actor = _log_in(args, password)
     try:
         try:
             report = return_visit_pack(
-                database, outcome.actor, Path(args.pack).expanduser(), password,
+                database, actor, Path(args.pack).expanduser(), password,
                 dry_run=args.dry_run, release_revoked=args.release_revoked,
             )
         except UserFacingError as error:
@@ -176,7 +192,7 @@ def _return(args: argparse.Namespace) -> int:
                 raise
             pack_password = reader.read("Password for the visit pack: ")
             report = return_visit_pack(
-                database, outcome.actor, Path(args.pack).expanduser(), pack_password,
+                database, actor, Path(args.pack).expanduser(), pack_password,
                 dry_run=args.dry_run, release_revoked=args.release_revoked,
             )
     finally:

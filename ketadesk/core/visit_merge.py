@@ -36,6 +36,8 @@ class ConflictReason(StrEnum):
     PARENT_WAITING = "parent_waiting"  # the record it belongs to waits in the queue
     REVOKED = "revoked"
     SIGNATURE_NOT_CARRIED = "signature_not_carried"
+    # The practice server's grants or guards refused it to the user returning the pack.
+    SERVER_REFUSED = "server_refused"
 
 
 CONFLICT_WORDS: dict[str, str] = {
@@ -49,6 +51,9 @@ CONFLICT_WORDS: dict[str, str] = {
     ConflictReason.REVOKED: "the visit pack's lease was revoked",
     ConflictReason.SIGNATURE_NOT_CARRIED: "signed on the visit laptop by another user or with a "
     "signature that does not verify there; a physician signs it again at the office",
+    ConflictReason.SERVER_REFUSED: "refused by the practice server to the user who returned the "
+    "pack: it accepts this only from a physician (a prescription or signature: from the "
+    "physician named on it), who returns the same pack again or settles it here",
 }
 
 

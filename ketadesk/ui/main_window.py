@@ -319,17 +319,14 @@ class MainWindow(QMainWindow):
         # refuse it there): users, importing patients, checking out, returning, conflicts
         # and the packs out.
         at_practice = not self.is_visit_pack
-        # On a practice server visit packs still live in a practice file only and are not
-        # offered yet; users and passwords are the server's login roles (README "Practice
-        # server").
-        on_file = not self.is_on_server
         self.users_action.setVisible(manages and at_practice)
         self.import_action.setVisible(at_practice)
         self.import_action.setEnabled(actor.can(Permission.EDIT_DEMOGRAPHICS))
-        self.visit_checkout_action.setVisible(at_practice and on_file)
-        self.visit_conflicts_action.setVisible(at_practice and on_file)
-        self.visit_return_action.setVisible(at_practice and on_file)
-        self.visit_leases_action.setVisible(at_practice and on_file)
+        # Packs leave from and come back to a practice file or a practice server alike.
+        self.visit_checkout_action.setVisible(at_practice)
+        self.visit_conflicts_action.setVisible(at_practice)
+        self.visit_return_action.setVisible(at_practice)
+        self.visit_leases_action.setVisible(at_practice)
         self._update_plan_actions()
         self.audit_action.setVisible(manages)
         self.credentials_action.setVisible(manages or actor.is_physician)

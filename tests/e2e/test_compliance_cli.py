@@ -11,8 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from pypdf import PdfReader
+from sqlalchemy import select
 
+from ketadesk.core import audit_actions
 from ketadesk.core.prescription_checks import CredentialKind
+from ketadesk.models.audit import AuditEvent
 from ketadesk.models.patients import Patient
 from ketadesk.storage.compliance.credentials import save_credential
 from tests.conftest import ADMIN, PASSWORD, PHYSICIAN
@@ -37,6 +40,16 @@ def test_prescribing_from_the_command_line(practice: Any, tmp_path: Path) -> Non
     for code in ("pdmp", "consent", "state_licence", "dea_registration", "refills",
                  "telemedicine"):
         assert f"  - {code}" in refused.stderr, code
+    with practice.db.session() as s:  # the refused attempt is audited, by check code only
+        attempts = s.execute(
+            select(AuditEvent.user_name, AuditEvent.patient_id, AuditEvent.detail).where(
+                AuditEvent.action == audit_actions.PRESCRIPTION_REFUSED
+            )
+        ).all()
+    assert attempts == [
+        (PHYSICIAN, pid, "failed checks: pdmp, consent, state_licence, dea_registration, "
+         "refills, telemedicine")
+    ]
 
     as_admin = run(practice, ADMIN, "rx", "issue", "--patient", mrn, "--quantity", "30",
                    "--refills", "1")

@@ -90,7 +90,6 @@ def test_a_server_needs_the_practice_certificate(practice_on, monkeypatch, capsy
 @pytest.mark.parametrize(
     ("command", "named"),
     [
-        (["visit", "leases", "--as", PHYSICIAN, "--password-stdin"], "'visit leases'"),
         (["export-practice", "--out", "x", "--as", PHYSICIAN, "--password-stdin"],
          "'export-practice'"),
         (["init", "--user", "drnew", "--full-name", "Dr New", "--password-stdin"], "'init'"),

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from ketadesk.models.signing import ContentSignature
-from ketadesk.models.visits import VisitLease
+from ketadesk.models.visits import VisitConflict, VisitLease
 from ketadesk.storage.security.database import PracticeDatabase
 from ketadesk.storage.security.keyslots import KeySlotFile
 from ketadesk.storage.security.users import change_own_password, list_users
@@ -163,3 +163,11 @@ def test_returned_by_the_admin_the_physicians_laptop_signature_waits_for_them(
     assert [(c["table"], c["reason"]) for c in report["in_conflict"]] == [
         ("content_signatures", "signature_not_carried")
     ]
+    # The physician returns the same pack: the signature is signed again with their key, and
+    # what waited for them no longer does.
+    again = _as(monkeypatch, capsys, practice, PHYSICIAN, PASSWORD + "\n",
+                "visit", "return", str(pack), "--json")
+    assert again.code == 0, again.err
+    assert json.loads(again.out)["applied"]["added"] == {"content_signatures": 1}
+    with opened(practice) as (db, _physician), db.read_session() as s:
+        assert set(s.execute(select(VisitConflict.status)).scalars()) == {"resolved"}

@@ -17,7 +17,6 @@ import psycopg
 import pytest
 
 from ketadesk.models import Base
-from ketadesk.storage.server.dev_cluster import HOST
 from ketadesk.storage.server.practice_grants import (
     ALL_CLASSIFIED_TABLES,
     APPEND_ONLY_TABLES,
@@ -27,7 +26,7 @@ from ketadesk.storage.server.practice_grants import (
 from ketadesk.storage.server.practice_roles import GROUP_ROLES, OWNER_ROLE
 from tests.both_back_ends import SERVER_ADMIN, SERVER_PHYSICIAN, copy_of, drop_copy
 from tests.conftest import PASSWORD
-from tests.server_practice import owner_connection
+from tests.server_practice import owner_connection, psql_connection
 
 ROWS = ("INSERT", "UPDATE", "DELETE")
 TABLE_WRITES = (*ROWS, "TRUNCATE", "TRIGGER")
@@ -135,16 +134,7 @@ def _snapshot(owner: psycopg.Connection) -> dict[str, object]:
 def _raw(attacked, role: str) -> psycopg.Connection:
     """A raw connection with the user's own password, as ``psql`` would open one."""
     cluster, address, _ = attacked
-    return psycopg.connect(
-        host=HOST,
-        port=address.port,
-        dbname=address.database,
-        user=ROLES[role],
-        password=PASSWORD,
-        sslmode="verify-full",
-        sslrootcert=str(cluster.ca_certificate),
-        autocommit=True,
-    )
+    return psql_connection(cluster, address, ROLES[role], PASSWORD)
 
 
 def _not_refused(connection: psycopg.Connection, statements: list[str]) -> list[str]:

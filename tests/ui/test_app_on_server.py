@@ -90,12 +90,11 @@ def test_the_app_runs_on_the_server_and_locks_and_unlocks(
     qtbot.waitUntil(lambda: "Audit trail intact" in window.audit_status.text(), timeout=20_000)
     roster = window.roster
     qtbot.waitUntil(lambda: roster.count_label.text() == "40 patients", timeout=10_000)
-    # What still lives in a practice file (visit packs) is not offered on a server; users and
-    # passwords (the server's login roles) are.
+    # Visit packs, users and passwords (the server's login roles) are offered on a server.
     assert window.is_on_server
     for action in (window.visit_checkout_action, window.visit_return_action,
-                   window.visit_leases_action):
-        assert not action.isVisible(), action.text()
+                   window.visit_leases_action, window.visit_conflicts_action):
+        assert action.isVisible(), action.text()
     assert window.users_action.isVisible() and window.password_action.isVisible()
     assert window.audit_action.isVisible() and window.settings_action.isVisible()
 

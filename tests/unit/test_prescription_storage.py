@@ -32,12 +32,15 @@ from ketadesk.storage.compliance.prescriptions import (
     PrescriptionRefused,
     PrescriptionRequest,
     issue_prescription,
+    issue_prescription_recording_refusal,
     prescription_checklist_for,
     prescriptions_of,
     record_fill,
     void_prescription,
 )
 from ketadesk.storage.compliance.telemedicine import record_telemedicine
+from ketadesk.storage.security.audit_log import verify_audit
+from tests.conftest import PHYSICIAN
 from tests.unit.signed_protocol_patients import patient_with_signed_protocol
 
 TODAY = datetime.now(UTC).astimezone().date()
@@ -89,6 +92,27 @@ def test_refusal_names_every_failed_check_and_saves_nothing(practice) -> None:  
                      "telemedicine"}
     with practice.db.session() as s:
         assert prescriptions_of(s, pid) == ()
+
+
+def test_a_refused_attempt_is_audited_in_its_own_transaction(practice) -> None:  # type: ignore[no-untyped-def]
+    """The refusal rolls back everything the attempt wrote, yet the attempt stays on record:
+    who, which patient, and the failed checks by code (no sentence, no free text)."""
+    with practice.db.session() as s:
+        pid = patient_with_signed_protocol(s, practice.physician, TODAY)
+    request = PrescriptionRequest(quantity=30, refills=6, remote=True, pharmacy=SECRET_RESULT)
+    with pytest.raises(PrescriptionRefused) as refused:
+        issue_prescription_recording_refusal(practice.db.session, practice.physician, pid, request)
+    assert refused.value.codes == ["pdmp", "consent", "state_licence", "dea_registration",
+                                   "refills", "telemedicine"]
+    with practice.db.session() as s:
+        assert prescriptions_of(s, pid) == ()
+        events = s.execute(select(AuditEvent).where(
+            AuditEvent.action == audit_actions.PRESCRIPTION_REFUSED)).scalars().all()
+        assert [(e.user_name, e.patient_id) for e in events] == [(PHYSICIAN, pid)]
+        assert events[0].detail == ("failed checks: pdmp, consent, state_licence, "
+                                    "dea_registration, refills, telemedicine")
+        assert SECRET_RESULT not in events[0].detail
+        assert verify_audit(s).is_intact
 
 
 def test_only_physicians_issue_admins_record_lookups_as_designees(practice) -> None:  # type: ignore[no-untyped-def]

@@ -24,6 +24,7 @@ from ketadesk.storage.security.audit_log import record_event, verify_audit
 from ketadesk.storage.server.server_engine import ServerAddress, create_server_engine
 from tests.both_back_ends import SERVER_ADMIN, SERVER_PHYSICIAN, copy_of
 from tests.conftest import PASSWORD
+from tests.server_practice import psql_connection
 
 EVENTS_EACH = 120
 
@@ -36,20 +37,6 @@ def server_copy(practice_server, server_template) -> Iterator[ServerAddress]:
         yield address
     finally:
         dropper.drop_later(address)
-
-
-def _raw(cluster, address: ServerAddress, user: str) -> psycopg.Connection:
-    """A plain connection as ``user`` (as psql would make), in autocommit."""
-    return psycopg.connect(
-        host=address.host,
-        port=address.port,
-        dbname=address.database,
-        user=user,
-        password=PASSWORD,
-        sslmode="verify-full",
-        sslrootcert=str(cluster.ca_certificate),
-        autocommit=True,
-    )
 
 
 def _verdict(cluster, address: ServerAddress):
@@ -78,7 +65,7 @@ AWKWARD_DETAILS = (
 def test_the_database_hashes_an_event_exactly_as_verify_audit_does(
     practice_server, server_copy
 ):
-    with _raw(practice_server, server_copy, SERVER_ADMIN) as admin:
+    with psql_connection(practice_server, server_copy, SERVER_ADMIN, PASSWORD) as admin:
         for index, detail in enumerate(AWKWARD_DETAILS):
             admin.execute(
                 "INSERT INTO audit_events (user_name, role, patient_id, action, detail) "
@@ -103,7 +90,7 @@ def test_the_database_hashes_an_event_exactly_as_verify_audit_does(
     ["seq", "prev_hash", "row_hash"],
 )
 def test_an_event_that_does_not_follow_the_chain_is_refused(practice_server, server_copy, change):
-    with _raw(practice_server, server_copy, SERVER_ADMIN) as admin:
+    with psql_connection(practice_server, server_copy, SERVER_ADMIN, PASSWORD) as admin:
         seq, prev, now = admin.execute(
             "SELECT next_seq, prev_hash, now_utc FROM ketadesk_audit_next()"
         ).fetchone()
@@ -147,7 +134,7 @@ def test_two_workstations_appending_at_once_never_fork_the_chain(practice_server
     def bare_inserts() -> None:
         # Another client entirely (psql, a script): the database numbers and hashes.
         try:
-            with _raw(cluster, address, SERVER_ADMIN) as admin:
+            with psql_connection(cluster, address, SERVER_ADMIN, PASSWORD) as admin:
                 start.wait()
                 for index in range(EVENTS_EACH):
                     admin.execute(

@@ -29,9 +29,8 @@ from ketadesk.storage.patients.patient_medications import (
 )
 from ketadesk.storage.patients.patients import change_status, create_patient
 from ketadesk.storage.server.clinical_columns import CLINICAL_COLUMN_TABLES
-from ketadesk.storage.server.dev_cluster import HOST
 from ketadesk.storage.server.server_practice import ServerPractice
-from tests.server_practice import drop_database, new_database
+from tests.server_practice import drop_database, new_database, psql_connection
 from tests.unit.test_outcomes_storage import PHQ_ITEM9
 
 PHYSICIAN, ADMIN = "drquill", "frontdesk"
@@ -84,15 +83,6 @@ def clinic(practice_server):
         yield SimpleNamespace(cluster=practice_server, address=address, patient_id=patient_id)
     finally:
         drop_database(practice_server, address)
-
-
-def _raw(clinic, user: str, password: str) -> psycopg.Connection:
-    """A raw connection with the user's own password, as ``psql`` would open one."""
-    return psycopg.connect(
-        host=HOST, port=clinic.address.port, dbname=clinic.address.database, user=user,
-        password=password, sslmode="verify-full", sslrootcert=str(clinic.cluster.ca_certificate),
-        autocommit=True,
-    )
 
 
 def _log_in(clinic, user: str, password: str) -> ServerPractice:
@@ -161,7 +151,7 @@ def _contents(connection: psycopg.Connection) -> dict[str, str]:
 
 @pytest.mark.parametrize(("table", "statement", "answer"), ADMIN_FORBIDDEN)
 def test_an_admin_with_psql_cannot_write_a_physicians_column(clinic, table, statement, answer):
-    with _raw(clinic, ADMIN, ADMIN_PASSWORD) as admin:
+    with psql_connection(clinic.cluster, clinic.address, ADMIN, ADMIN_PASSWORD) as admin:
         # The grant allows the write: it is the trigger, not a privilege, that refuses.
         assert admin.execute(
             "SELECT has_table_privilege(session_user, %s, 'INSERT, UPDATE, DELETE')", (table,)
@@ -176,7 +166,10 @@ def test_an_admin_with_psql_cannot_write_a_physicians_column(clinic, table, stat
 
 
 def test_the_physician_with_psql_is_not_limited_by_these_triggers(clinic):
-    with _raw(clinic, PHYSICIAN, PHYSICIAN_PASSWORD) as physician:
+    physician_session = psql_connection(
+        clinic.cluster, clinic.address, PHYSICIAN, PHYSICIAN_PASSWORD
+    )
+    with physician_session as physician:
         before = _contents(physician)
         with physician.transaction():
             for statement in (

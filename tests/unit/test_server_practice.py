@@ -18,10 +18,9 @@ from ketadesk.models.protocols import ProtocolVersion
 from ketadesk.storage.patients.patients import create_patient
 from ketadesk.storage.security.audit_log import verify_audit
 from ketadesk.storage.server.certificates import new_practice_ca
-from ketadesk.storage.server.dev_cluster import HOST
 from ketadesk.storage.server.practice_grants import ALL_CLASSIFIED_TABLES
 from ketadesk.storage.server.server_practice import ServerPractice
-from tests.server_practice import drop_database, new_database, owner_connection
+from tests.server_practice import drop_database, new_database, owner_connection, psql_connection
 from tests.unit.signed_protocol_patients import patient_with_signed_protocol
 
 PHYSICIAN, ADMIN = "drquill", "frontdesk"
@@ -236,21 +235,6 @@ def test_a_manager_re_roles_and_removes_a_user_on_the_server(server_practice):
         physician.close()
 
 
-def _raw(server_practice, user: str, password: str) -> psycopg.Connection:
-    """A raw connection with the user's own password, as ``psql`` would open one."""
-    cluster, address = server_practice
-    return psycopg.connect(
-        host=HOST,
-        port=address.port,
-        dbname=address.database,
-        user=user,
-        password=password,
-        sslmode="verify-full",
-        sslrootcert=str(cluster.ca_certificate),
-        autocommit=True,
-    )
-
-
 AUDIT_WRITES = [
     "UPDATE audit_events SET detail = 'changed'",
     "DELETE FROM audit_events WHERE seq > 1",
@@ -263,7 +247,7 @@ AUDIT_WRITES = [
 @pytest.mark.parametrize("statement", AUDIT_WRITES)
 def test_nobody_changes_or_removes_an_audit_event_not_even_the_owner(server_practice, statement):
     cluster, address = server_practice
-    with _raw(server_practice, PHYSICIAN, PHYSICIAN_PASSWORD) as physician:
+    with psql_connection(*server_practice, PHYSICIAN, PHYSICIAN_PASSWORD) as physician:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             physician.execute(statement)
     with owner_connection(cluster, address.database) as owner:
@@ -286,7 +270,7 @@ def test_the_physician_signed_through_the_services_and_the_admin_cannot_undo_it(
             session.flush()
     finally:
         admin.close()
-    with _raw(server_practice, ADMIN, ADMIN_PASSWORD) as raw:
+    with psql_connection(*server_practice, ADMIN, ADMIN_PASSWORD) as raw:
         assert raw.execute("SELECT status FROM protocol_versions").fetchone() == ("signed",)
 
 

@@ -31,9 +31,8 @@ from ketadesk.storage.reviews.interaction_reviews import (
     run_review,
     sign_review,
 )
-from ketadesk.storage.server.dev_cluster import HOST
 from ketadesk.storage.server.server_practice import ServerPractice
-from tests.server_practice import drop_database, new_database, owner_connection
+from tests.server_practice import drop_database, new_database, owner_connection, psql_connection
 from tests.unit.test_outcomes_storage import PHQ_ITEM9
 from tests.unit.test_prescription_storage import ready_patient
 from tests.unit.test_review_storage import add_patient, decide_all
@@ -86,7 +85,7 @@ def signed_practice(practice_server):
                         expected_fingerprint=view.fingerprint,
                         read_by_physician=view.not_checked)
         physician.close()
-        with _raw(practice_server, address, PHYSICIAN, PHYSICIAN_PASSWORD) as raw:
+        with psql_connection(practice_server, address, PHYSICIAN, PHYSICIAN_PASSWORD) as raw:
             raw.execute(
                 "INSERT INTO signed_plan_contents (protocol_version_id, content_hash, "
                 "document_json, calendar_weeks_shown, first_exported_by, created_at, "
@@ -112,22 +111,10 @@ def signed_practice(practice_server):
         drop_database(practice_server, address)
 
 
-def _raw(cluster, address, user: str, password: str) -> psycopg.Connection:
-    """A raw connection with the user's own password, as ``psql`` would open one."""
-    return psycopg.connect(
-        host=HOST,
-        port=address.port,
-        dbname=address.database,
-        user=user,
-        password=password,
-        sslmode="verify-full",
-        sslrootcert=str(cluster.ca_certificate),
-        autocommit=True,
-    )
-
-
 def _physician(signed_practice) -> psycopg.Connection:
-    return _raw(signed_practice.cluster, signed_practice.address, PHYSICIAN, PHYSICIAN_PASSWORD)
+    return psql_connection(
+        signed_practice.cluster, signed_practice.address, PHYSICIAN, PHYSICIAN_PASSWORD
+    )
 
 
 def _log_in(signed_practice, user: str = PHYSICIAN, password: str = PHYSICIAN_PASSWORD):

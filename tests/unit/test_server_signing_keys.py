@@ -20,7 +20,7 @@ from ketadesk.storage.server.server_engine import ServerAddress
 from ketadesk.storage.server.server_practice import ServerPractice
 from tests.both_back_ends import SERVER_ADMIN, SERVER_PHYSICIAN, copy_of
 from tests.conftest import PASSWORD
-from tests.server_practice import owner_connection
+from tests.server_practice import owner_connection, psql_connection
 from tests.unit.signed_protocol_patients import patient_with_signed_protocol
 
 
@@ -36,19 +36,6 @@ def server_copy(practice_server, server_template) -> Iterator[ServerAddress]:
 
 def _log_in(cluster, address: ServerAddress, user: str, password: str = PASSWORD):
     return ServerPractice.log_in(address, cluster.ca_certificate, user, password)
-
-
-def _raw(cluster, address: ServerAddress, user: str, password: str = PASSWORD):
-    return psycopg.connect(
-        host=address.host,
-        port=address.port,
-        dbname=address.database,
-        user=user,
-        password=password,
-        sslmode="verify-full",
-        sslrootcert=str(cluster.ca_certificate),
-        autocommit=True,
-    )
 
 
 def test_events_and_a_signed_protocol_are_signed_and_verify(practice_server, server_copy):
@@ -74,12 +61,12 @@ def test_each_role_reads_only_its_own_wrapped_key_and_every_public_key(
     practice_server, server_copy
 ):
     _log_in(practice_server, server_copy, SERVER_ADMIN).close()  # the admin's key is made
-    with _raw(practice_server, server_copy, SERVER_ADMIN) as admin:
+    with psql_connection(practice_server, server_copy, SERVER_ADMIN, PASSWORD) as admin:
         own = admin.execute("SELECT user_name, wrapped_key FROM server_signing_keys").fetchall()
         public = admin.execute("SELECT user_name FROM server_public_keys").fetchall()
     assert [row[0] for row in own] == [SERVER_ADMIN]
     assert {row[0] for row in public} == {SERVER_PHYSICIAN, SERVER_ADMIN}
-    with _raw(practice_server, server_copy, SERVER_PHYSICIAN) as physician:
+    with psql_connection(practice_server, server_copy, SERVER_PHYSICIAN, PASSWORD) as physician:
         own = physician.execute("SELECT user_name FROM server_signing_keys").fetchall()
     assert own == [(SERVER_PHYSICIAN,)]
 
@@ -98,7 +85,7 @@ FORBIDDEN_KEY_WRITES = [
 @pytest.mark.parametrize("statement", FORBIDDEN_KEY_WRITES)
 def test_an_admin_with_psql_cannot_touch_anyones_keys(practice_server, server_copy, statement):
     with (
-        _raw(practice_server, server_copy, SERVER_ADMIN) as admin,
+        psql_connection(practice_server, server_copy, SERVER_ADMIN, PASSWORD) as admin,
         pytest.raises(psycopg.errors.InsufficientPrivilege),
     ):
         admin.execute(statement)
@@ -118,7 +105,7 @@ def test_a_key_is_stored_only_in_the_callers_own_name(practice_server, server_co
         physician_key = physician.signer().public_key
     finally:
         physician.close()
-    with _raw(practice_server, server_copy, SERVER_ADMIN) as admin:
+    with psql_connection(practice_server, server_copy, SERVER_ADMIN, PASSWORD) as admin:
         # Claiming the physician's public key as the admin's own is refused...
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="another user"):
             admin.execute(
@@ -135,7 +122,7 @@ def test_a_key_is_stored_only_in_the_callers_own_name(practice_server, server_co
 def test_forged_events_in_a_physicians_name_are_named_by_verify_audit(
     practice_server, server_copy
 ):
-    with _raw(practice_server, server_copy, SERVER_ADMIN) as admin:
+    with psql_connection(practice_server, server_copy, SERVER_ADMIN, PASSWORD) as admin:
         # The chain is the database's, so it stays intact; only the signature can tell.
         admin.execute(
             "INSERT INTO audit_events (user_name, role, action, detail, signed_by, signature) "
@@ -218,7 +205,7 @@ def test_the_same_key_opens_at_each_log_in_and_a_reset_password_gets_a_new_one(
 
 
 def test_only_the_user_or_a_manager_sets_a_password(practice_server, server_copy):
-    with _raw(practice_server, server_copy, SERVER_ADMIN) as admin:
+    with psql_connection(practice_server, server_copy, SERVER_ADMIN, PASSWORD) as admin:
         verifier = admin.pgconn.encrypt_password(
             b"owl sparrow kestrel", SERVER_PHYSICIAN.encode(), b"scram-sha-256"
         ).decode()

@@ -8,13 +8,16 @@ Rules kept here (not in the UI):
 * Issuing needs no checklist error and an acknowledgement of every warning; the warnings
   acknowledged are stored with the prescription and audited (codes only).
 * The issuing physician signs the prescription's content (``content_signatures``).
+* A refused attempt is audited too (the codes of the failed checks only), in its own
+  transaction, by :func:`issue_prescription_recording_refusal`.
 * A fill is refused after the last refill or after the refill window (21 CFR 1306.22).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -118,13 +121,15 @@ class PrescriptionChecklist:
 
 
 class PrescriptionRefused(UserFacingError):
-    """Issuing was refused; ``reasons`` names every failed check."""
+    """Issuing was refused; ``reasons`` names every failed check (a sentence each) and
+    ``codes`` their check codes, in the same order."""
 
-    def __init__(self, reasons: list[str]) -> None:
+    def __init__(self, reasons: list[str], codes: list[str] | None = None) -> None:
         super().__init__(
             "The prescription was not issued: " + "; ".join(reasons), exit_code=4
         )
         self.reasons = reasons
+        self.codes = codes if codes is not None else [r.split(":")[0] for r in reasons]
 
 
 def nj_lookup_setting(session: Session) -> NjKetamineLookup:
@@ -216,7 +221,9 @@ def issue_prescription(
     ticked = sorted({str(code) for code in acknowledged})
     reasons = checklist.blockers(ticked)
     if reasons:
-        raise PrescriptionRefused(reasons)
+        codes = [str(r.code) for r in checklist.errors]
+        codes += [str(w.code) for w in checklist.warnings if str(w.code) not in ticked]
+        raise PrescriptionRefused(reasons, codes)
     version = checklist.protocol
     assert version is not None  # the protocol check is an error without one
     protocol = version.protocol
@@ -266,6 +273,31 @@ def issue_prescription(
             detail=f"prescription {row.id}: {', '.join(warned)}",
         )
     return prescription_info(row)
+
+
+def issue_prescription_recording_refusal(
+    open_session: Callable[[], AbstractContextManager[Session]],
+    actor: Actor,
+    patient_id: int,
+    request: PrescriptionRequest,
+    *,
+    acknowledged: Iterable[str] = (),
+) -> PrescriptionInfo:
+    """:func:`issue_prescription` in a transaction of its own; when the checks refuse it, the
+    attempt is recorded in a second transaction (the first rolled back), naming the failed
+    checks by code only, and :class:`PrescriptionRefused` is raised again. An auditor sees
+    every attempt to issue, not only the prescriptions that were issued."""
+    ticked = list(acknowledged)
+    try:
+        with open_session() as session:
+            return issue_prescription(session, actor, patient_id, request, acknowledged=ticked)
+    except PrescriptionRefused as refused:
+        with open_session() as session:
+            record_event(
+                session, actor, audit_actions.PRESCRIPTION_REFUSED, patient_id=patient_id,
+                detail="failed checks: " + ", ".join(refused.codes),
+            )
+        raise
 
 
 def _row(session: Session, prescription_id: int) -> Prescription:

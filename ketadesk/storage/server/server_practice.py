@@ -13,7 +13,9 @@ Each user's signing key is kept on the server wrapped by their password (``serve
 unwrapped at log-in, it signs audit events and content signatures as on a file practice.
 
 Not yet on a server (file practices only): key slots and recovery keys, failed-attempt back-off
-(the server's own log records refused log-ins), visit packs, backup and restore.
+(the server's own log records refused log-ins), backup and restore. Visit packs stay encrypted
+files on the laptop (``storage/visits``), checked out of and returned to a server as the user
+logged in here.
 """
 
 from __future__ import annotations
@@ -317,6 +319,15 @@ class ServerPractice:
             raise
         finally:
             session.close()
+
+    def confirm_password_of(self, user_name: str, password: str) -> Actor:
+        """Check ``user_name``'s password by logging in as them (SCRAM; the server checks it)
+        and log out at once: nothing of theirs is kept, not even their signing key."""
+        engine, actor = _connect_as(
+            self.address, self.ca_certificate, user_name, password, self.workstation
+        )
+        engine.dispose()
+        return actor
 
     def add_user(
         self,

@@ -7,6 +7,9 @@ signing key granted by the pack's first user), and then filled with the
 patients' records, exactly as the practice holds them (same ids, unique ids and versions),
 the practice's settings and limits, the knowledge-base version, the pack's identity and
 lease, and the version each record started from. The practice records the lease.
+
+From a practice server the same happens as the user checking out: the records are read with
+their grants and the lease is written in their name; the pack is the same encrypted file.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -35,7 +38,7 @@ from ketadesk.storage.security import attempts
 from ketadesk.storage.security.audit_log import record_event
 from ketadesk.storage.security.audit_receipts import RECEIPT_FOLDER_SETTING
 from ketadesk.storage.security.database import PracticeDatabase
-from ketadesk.storage.security.keyslots import KeySlotFile
+from ketadesk.storage.security.keyslots import WRONG_CREDENTIALS, KeySlotFile
 from ketadesk.storage.security.users import UserInfo, add_user, list_users
 from ketadesk.storage.security.visit_pack_identity import (
     VisitPackIdentity,
@@ -44,6 +47,10 @@ from ketadesk.storage.security.visit_pack_identity import (
 )
 from ketadesk.storage.visits.visit_leases import OUTSTANDING
 from ketadesk.storage.visits.visit_tables import READ_ONLY, TRAVELLING, read_only_fingerprint
+
+if TYPE_CHECKING:
+    from ketadesk.storage.server.server_practice import ServerPractice
+    from ketadesk.storage.visits.visit_practice import VisitPractice
 
 MAX_PATIENTS_PER_PACK = 200
 _IN_CHUNK = 500
@@ -134,7 +141,7 @@ def _refuse_patients_already_out(session: Session, patient_ids: Sequence[int]) -
 
 
 def check_out_patients(
-    practice: PracticeDatabase,
+    practice: VisitPractice,
     actor: Actor,
     mrns: Sequence[str],
     out_path: Path,
@@ -245,26 +252,30 @@ def check_out_patients(
 
 
 def check_pack_physician(
-    practice: PracticeDatabase,
+    practice: VisitPractice,
     actor: Actor,
     physician: str,
     password: str,
     now: datetime | None = None,
 ) -> UserInfo:
     """The physician who may also open the pack, once their password is checked against
-    their own key slot in the practice (a wrong one counts as a failed log-in of theirs)."""
+    their own key slot in the practice (a wrong one counts as a failed log-in of theirs), or
+    on a server by logging in as them (their signing key stays on the server)."""
     name = physician.strip()
     if name == actor.user_name:
         raise UserFacingError(
             "The pack already opens with your own password; choose another physician, or "
             "none. Nothing was checked out."
         )
-    found = {u.user_name: u for u in list_users(practice)}.get(name)
+    # ``list_users`` reads a server's users too (there the database's roles are the grants).
+    found = {u.user_name: u for u in list_users(cast("PracticeDatabase", practice))}.get(name)
     if found is None or not found.is_active or found.role != Role.PHYSICIAN:
         raise UserFacingError(
             f"{name[:64]!r} is not an active physician of this practice; only a physician "
             "may also open a visit pack. Nothing was checked out."
         )
+    if not isinstance(practice, PracticeDatabase):
+        return _check_physician_on_server(practice, name, password, found)
     wait = attempts.seconds_to_wait(practice.path, name, now)
     if wait:
         raise UserFacingError(
@@ -279,6 +290,27 @@ def check_pack_physician(
         practice.key_slots().open_user_slot(name, password)
     except UserFacingError:
         attempts.record_failure(practice.path, name, now)
+        raise UserFacingError(
+            f"That is not the password of {name} (the physician who would also open the "
+            "pack); nothing was checked out."
+        ) from None
+    return found
+
+
+def _check_physician_on_server(
+    practice: ServerPractice, name: str, password: str, found: UserInfo
+) -> UserInfo:
+    """The server checks the physician's password (SCRAM) and counts a wrong one in its own
+    log; nothing of theirs is kept here, not even the signing key it could unwrap."""
+    if not password:
+        raise UserFacingError(
+            f"Type {name}'s password: the pack opens with it too. Nothing was checked out."
+        )
+    try:
+        practice.confirm_password_of(name, password)
+    except UserFacingError as error:
+        if error.message != WRONG_CREDENTIALS:
+            raise
         raise UserFacingError(
             f"That is not the password of {name} (the physician who would also open the "
             "pack); nothing was checked out."

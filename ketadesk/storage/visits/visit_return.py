@@ -7,6 +7,13 @@ practice still holds the version the pack started from, and a record changed on 
 waits in the conflict queue. The pack's own hash-chained audit is verified first (a pack
 that fails is refused and left where it is) and then appended to the practice's trail as
 the laptop's block. A pack whose lease was revoked is held for a physician instead.
+
+On a practice server the return is one transaction of the server's, under the returning
+user's own grants: a record the server's guards refuse to this user (a laptop prescription or
+void returned by an admin, whose physician must sign) waits in the conflict queue for a
+physician instead of failing the return, and the laptop's events are appended in the
+returning user's name (each naming who did it on the laptop), signed with their key, so the
+server's chain and signatures verify.
 """
 
 from __future__ import annotations
@@ -18,12 +25,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Executable, delete, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
     from sqlalchemy import CursorResult
+
+    from ketadesk.storage.visits.visit_practice import VisitPractice
 
 from ketadesk.core import audit_actions
 from ketadesk.core.errors import UserFacingError
@@ -53,6 +62,7 @@ from ketadesk.storage.security.signing_keys import Signer, content_message
 from ketadesk.storage.security.visit_pack_identity import VisitPackIdentity, refuse_in_visit_pack
 from ketadesk.storage.visits.visit_audit_ids import pack_patient_words, practice_detail
 from ketadesk.storage.visits.visit_leases import lease_row
+from ketadesk.storage.visits.visit_practice import is_practice_server, is_server_refusal
 from ketadesk.storage.visits.visit_tables import (
     BY_NAME,
     READ_ONLY,
@@ -217,7 +227,7 @@ def _read_pack(pack: PracticeDatabase) -> _PackContents:
 
 
 def refuse_tampered_pack(
-    practice: PracticeDatabase, actor: Actor, pack: PracticeDatabase, *, record: bool
+    practice: VisitPractice, actor: Actor, pack: PracticeDatabase, *, record: bool
 ) -> None:
     """Raise (after auditing the refusal in the practice) when the pack's own audit trail
     does not verify: its chain, anchor and every signature."""
@@ -242,7 +252,7 @@ def refuse_tampered_pack(
 
 
 def return_visit_pack(
-    practice: PracticeDatabase,
+    practice: VisitPractice,
     actor: Actor,
     pack_path: Path,
     pack_password: str,
@@ -263,7 +273,7 @@ def return_visit_pack(
 
 
 def merge_visit_pack(
-    practice: PracticeDatabase,
+    practice: VisitPractice,
     actor: Actor,
     pack: PracticeDatabase,
     *,
@@ -301,7 +311,10 @@ def merge_visit_pack(
             merger.merge_all()
             merger.carry_signatures(actor)
             merger.refuse_read_only_changes()
-            appended = _append_audit_block(session, actor, lease, contents, merger)
+            appended = _append_audit_block(
+                session, actor, lease, contents, merger,
+                in_returning_users_name=is_practice_server(practice),
+            )
             released = was_revoked and release_revoked
             _close_lease(session, actor, lease, now, merger, released)
             report = replace(
@@ -393,11 +406,14 @@ def _close_lease(
 
 def _append_audit_block(
     session: Session, actor: Actor, lease: VisitLease, contents: _PackContents,
-    merger: _Merger,
+    merger: _Merger, *, in_returning_users_name: bool = False,
 ) -> int:
     """The pack's events not yet in the practice's trail (the pack's chain was verified as it
     is, before this), appended as the laptop's block: each keeps its time, user and action;
-    its patient and the records its detail names are the practice's (``visit_audit_ids``)."""
+    its patient and the records its detail names are the practice's (``visit_audit_ids``).
+
+    Another user's event is the practice key's on a file; a server has no practice key, so
+    there (``in_returning_users_name``) the returning user signs it, naming who did it."""
     events = [e for e in contents.audit if e.seq > lease.audit_seq_returned]
     if not events:
         return 0
@@ -421,6 +437,8 @@ def _append_audit_block(
         note = ""
         if event.user_name == actor.user_name:
             who = actor
+        elif in_returning_users_name:
+            who, note = actor, f" by {event.user_name}"
         elif event.role in ("system", "unknown"):
             who = (event.user_name, event.role)
         else:
@@ -673,7 +691,11 @@ class _Merger:
                 continue
             if decision.action is MergeAction.DELETE:
                 assert office_row is not None
-                self.session.execute(delete(spec.table).where(spec.table.c.id == office_row["id"]))
+                removal = delete(spec.table).where(spec.table.c.id == office_row["id"])
+                if self._refused_by_server(removal):
+                    self._queue(spec, uid, ConflictReason.SERVER_REFUSED, patient_id, office_row,
+                                office_content, None, None, synced.get(uid))
+                    continue
                 self.removed_ids[spec.name].add(int(office_row["id"]))
                 self.synced_writes[uid] = None
                 self._count(self.deleted, spec, patient_id)
@@ -688,7 +710,10 @@ class _Merger:
                 self._add(spec, uid, values, visit_side, visit_content, patient_id)
             else:
                 assert office_row is not None and office_side is not None
-                self._apply(spec, uid, office_row, values, visit_side, patient_id)
+                if not self._apply(spec, uid, office_row, values, visit_side, patient_id):
+                    self._queue(spec, uid, ConflictReason.SERVER_REFUSED, patient_id, office_row,
+                                office_content, visit_side, visit_content, synced.get(uid))
+                    continue
                 self._close_waiting(uid)
 
     def carry_signatures(self, actor: Actor) -> None:
@@ -705,6 +730,7 @@ class _Merger:
             ).first()
             if exists is not None:
                 self.unchanged += 1
+                self._close_waiting(row["uid"])
                 continue
             target = SIGNED_SUBJECTS.get(str(row["subject_kind"]))
             subject_uid = (
@@ -743,6 +769,9 @@ class _Merger:
                     signed_at=row["signed_at"], signature=signer.sign(message),
                 )
             )
+            # Queued at an earlier return (by someone else, or before its record came back):
+            # carried now, so it no longer waits.
+            self._close_waiting(row["uid"])
             self._count(self.added, spec, None)
 
     def _base_uids_of(self, spec: TravellingTable) -> list[str]:
@@ -812,6 +841,10 @@ class _Merger:
                     "CursorResult[Any]",
                     self.session.execute(insert(spec.table).values(**values)),
                 )
+                key = result.inserted_primary_key
+                assert key is not None
+                new_id = int(key[0])
+                store_recomputed(self.session, spec, new_id)
         except IntegrityError:
             if self._office_was_kept(uid, visit_side):
                 # A physician already kept the office's record over this one.
@@ -825,10 +858,12 @@ class _Merger:
             self._queue(spec, uid, reason, patient_id, None, None, visit_side, visit_content,
                         None)
             return
-        key = result.inserted_primary_key
-        assert key is not None
-        new_id = int(key[0])
-        store_recomputed(self.session, spec, new_id)
+        except DBAPIError as error:
+            if not is_server_refusal(error):
+                raise
+            self._queue(spec, uid, ConflictReason.SERVER_REFUSED, patient_id, None, None,
+                        visit_side, visit_content, None)
+            return
         self.office_ids[spec.name][uid] = new_id
         self.office_uids[spec.name][new_id] = uid
         if spec.name == "patients":
@@ -862,18 +897,33 @@ class _Merger:
         values: dict[str, Any],
         visit_side: Side,
         patient_id: int | None,
-    ) -> None:
+    ) -> bool:
+        """Apply the laptop's edit (False: the server refused it to this user; nothing done)."""
         new_version = int(office_row["version"]) + 1
         changes = {k: v for k, v in values.items() if k != "uid"}
         changes["version"] = new_version
         if "updated_at" in spec.table.c:
             changes["updated_at"] = self.now
-        self.session.execute(
+        if self._refused_by_server(
             update(spec.table).where(spec.table.c.id == office_row["id"]).values(**changes)
-        )
+        ):
+            return False
         self._remember_synced(uid, visit_side.version, new_version)
         self.merged.add(uid)
         self._count(self.applied, spec, patient_id)
+        return True
+
+    def _refused_by_server(self, statement: Executable) -> bool:
+        """Run one write in a savepoint; True (and nothing written) when a practice server's
+        grants or signed-row guards refuse it to the returning user."""
+        try:
+            with self.session.begin_nested():
+                self.session.execute(statement)
+        except DBAPIError as error:
+            if not is_server_refusal(error):
+                raise
+            return True
+        return False
 
     def _office_was_kept(self, uid: str, visit_side: Side | None) -> bool:
         """A physician already kept the office's copy over this very version of the

@@ -34,7 +34,7 @@ from ketadesk.storage.compliance.prescriptions import (
     PrescriptionInfo,
     PrescriptionRefused,
     PrescriptionRequest,
-    issue_prescription,
+    issue_prescription_recording_refusal,
     prescription_checklist_for,
 )
 from ketadesk.ui.common.context import AppContext
@@ -286,8 +286,9 @@ class PrescriptionDialog(QDialog):
         self.issue_button.setEnabled(False)
 
         def work() -> PrescriptionInfo:
-            with context.db.session() as s:
-                return issue_prescription(s, actor, pid, request, acknowledged=acknowledged)
+            return issue_prescription_recording_refusal(
+                context.db.session, actor, pid, request, acknowledged=acknowledged
+            )
 
         context.ops.run(work, self._issued, on_failure=self._refused,
                         changes=f"patient:{pid}", parent_widget=self)

@@ -44,6 +44,7 @@ from ketadesk.storage.visits.visit_checkout import (
     CheckoutResult,
     check_out_patients,
 )
+from ketadesk.storage.visits.visit_practice import check_own_password
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.dialog_parts import ProblemLabel, make_enter_press, password_field
 
@@ -296,7 +297,7 @@ class CheckOutDialog(QDialog):
         db, actor, days = self._context.db, self._context.actor, self.days.value()
 
         def work() -> CheckoutResult:
-            db.key_slots().open_user_slot(actor.user_name, password)  # a wrong one raises
+            check_own_password(db, actor, password)  # a wrong one raises
             return check_out_patients(
                 db, actor, mrns, path, password, days=days, physician=physician,
                 physician_password=physician_password,

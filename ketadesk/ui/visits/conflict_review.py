@@ -187,8 +187,8 @@ class ConflictReview(QWidget):
         if count:
             noun = "record waits" if count == 1 else "records wait"
             self.summary.setText(
-                f"{count} {noun} for a physician: changed both at the office and on a visit "
-                "laptop. Nothing was decided for you."
+                f"{count} {noun} for a physician (each says why on the right). Nothing was "
+                "decided for you."
             )
         else:
             self.summary.setText("Nothing waits: every returned visit pack was merged.")

@@ -102,8 +102,8 @@ def return_summary(report: ReturnReport) -> str:
     ]
     if waiting:
         lines.append(
-            f"{_count(waiting, 'record waits', 'records wait')} for a physician (changed both "
-            "here and on the laptop; nothing was decided for you):"
+            f"{_count(waiting, 'record waits', 'records wait')} for a physician (nothing was "
+            "decided for you; each says why):"
         )
         lines.extend(f"  \u2022 {item.words}" for item in report.conflicts)
     else:
