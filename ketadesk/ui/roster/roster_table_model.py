@@ -31,6 +31,9 @@ from ketadesk.storage.roster.roster_query import (
     visible_columns,
     warm_up_roster_sql,
 )
+from ketadesk.storage.roster.roster_query import (
+    RosterColumn as RegisteredColumn,
+)
 from ketadesk.storage.security.database import PracticeDatabase
 from ketadesk.storage.visits.visit_leases import VisitMarker, patients_on_visit
 from ketadesk.ui.visits.visit_words import on_visit_words
@@ -93,8 +96,8 @@ _ATTENTION = QColor("#8a4b00")
 
 
 _BOLD: list[QFont] = []
-# Plain ints: painting calls data() about 2,000 times a keystroke, and comparing with the enum
-# members costs an enum lookup each time.
+# Plain ints: painting calls data() about 1,800 times a keystroke (seven roles for each of
+# about 260 visible cells), and comparing with the enum members costs an enum lookup each time.
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
 _DECORATION = int(Qt.ItemDataRole.DecorationRole.value)
 _FOREGROUND = int(Qt.ItemDataRole.ForegroundRole.value)
@@ -103,14 +106,27 @@ _TOOLTIP = int(Qt.ItemDataRole.ToolTipRole.value)
 _ACCESSIBLE = int(Qt.ItemDataRole.AccessibleTextRole.value)
 _PATIENT_ID = int(PatientIdRole)
 _SORT_KEY = int(SortKeyRole)
-_CACHED_ROLES = frozenset({_DISPLAY, _DECORATION, _FOREGROUND, _FONT, _TOOLTIP})
+# The roles a cell is painted with that the roster styles; the others painting asks for
+# (alignment, background, check state) are answered None at once.
+_PAINTED_ROLES = frozenset({_DISPLAY, _DECORATION, _FOREGROUND, _FONT, _TOOLTIP})
 _ROLES_ANSWERED_INT = frozenset({_PATIENT_ID, _SORT_KEY, _ACCESSIBLE})
 _NAME_COLUMN = int(RosterColumn.NAME)
 _STATUS_COLUMN = int(RosterColumn.STATUS)
+_BUILT_IN_COLUMNS = len(RosterColumn)
+_HORIZONTAL = Qt.Orientation.Horizontal
+_BUILT_IN_HEADERS = tuple(_HEADERS[column] for column in RosterColumn)
+# One row's painted cells: by role, one value per table column; a role the row does not style
+# is absent.
+_RowCells = dict[int, tuple[Any, ...]]
 
 
 def _with(cells: tuple[Any, ...], column: int, value: Any) -> tuple[Any, ...]:
     return (*cells[:column], value, *cells[column + 1 :])
+
+
+def _us_date(day: date) -> str:
+    """MM/DD/YYYY, as ``strftime("%m/%d/%Y")`` but without its per-call format parsing."""
+    return f"{day.month:02d}/{day.day:02d}/{day.year}"
 
 
 def _bold_font() -> QFont:
@@ -133,8 +149,8 @@ def next_due_text(due: date | None, overdue_days: int | None) -> str:
         return NOT_MONITORED_TEXT
     if overdue_days:
         days = f"{overdue_days} day{'s' if overdue_days != 1 else ''}"
-        return f"Overdue {days}; check-in {due.strftime('%m/%d/%Y')}"
-    return due.strftime("%m/%d/%Y")
+        return f"Overdue {days}; check-in {_us_date(due)}"
+    return _us_date(due)
 
 
 class RosterTableModel(QAbstractTableModel):
@@ -156,19 +172,19 @@ class RosterTableModel(QAbstractTableModel):
         self._rows: list[RosterRow] = []
         self._total = 0
         rc.install_roster_columns()
-        self._extras = visible_columns()
+        self._extras: tuple[RegisteredColumn, ...] = ()
         self._today = _local_today()
         self._alert_icon: QIcon | None = None
         self._total_is_lower_bound = False
         self._strategy: str | None = None
         self._prepared_for: object = None
-        # Per table column: the registered key, None for built-ins (no enum work in data()).
-        self._column_keys: tuple[str | None, ...] = (None,) * len(RosterColumn) + tuple(
-            c.key for c in self._extras
-        )
+        self._column_keys: tuple[str | None, ...] = ()
+        self._header_labels: tuple[str, ...] = ()
+        self._set_extras(visible_columns())
         self._loaded = False  # sort() before the first refresh only records the order
-        self._cells: dict[tuple[int, int], tuple[Any, ...]] = {}  # by (row, role)
-        self._no_values: tuple[None, ...] = ()
+        # By row: the painted cells, made the first time the row is painted (None until then;
+        # a new page drops them).
+        self._painted: list[_RowCells | None] = []
         self._fetching = False  # fetchMore re-entered from a rowsInserted slot must do nothing
         self._on_visit: dict[int, VisitMarker] = {}  # patients on a visit laptop, by id
         # Made once, with the model (built while the key is derived): the first paint of the
@@ -231,17 +247,21 @@ class RosterTableModel(QAbstractTableModel):
             on_visit = patients_on_visit(session)
         self.beginResetModel()
         self._on_visit = on_visit
-        self._extras = visible_columns()
-        self._column_keys = (None,) * len(RosterColumn) + tuple(c.key for c in self._extras)
+        self._set_extras(visible_columns())
         self._today = _local_today()
         self._rows = list(result.rows)
         self._total = result.total
         self._total_is_lower_bound = result.total_is_lower_bound
         self._strategy = result.strategy
-        self._cells = {}
-        self._no_values = (None,) * len(self._column_keys)  # shared by rows without styling
+        self._painted = [None] * len(self._rows)
         self._loaded = True
         self.endResetModel()
+
+    def _set_extras(self, extras: tuple[RegisteredColumn, ...]) -> None:
+        self._extras = extras
+        # Per table column: the registered key, None for built-ins (no enum work in data()).
+        self._column_keys = (None,) * _BUILT_IN_COLUMNS + tuple(c.key for c in extras)
+        self._header_labels = _BUILT_IN_HEADERS + tuple(c.label for c in extras)
 
     def _prepare(self) -> None:
         # Once per engine (a new one after each unlock): indexes and stored statuses in place,
@@ -282,6 +302,7 @@ class RosterTableModel(QAbstractTableModel):
         try:
             self.beginInsertRows(QModelIndex(), first, first + len(more) - 1)
             self._rows.extend(more)
+            self._painted.extend([None] * len(more))
             self.endInsertRows()
         finally:
             self._fetching = False
@@ -306,19 +327,16 @@ class RosterTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self._rows)
 
     def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(RosterColumn) + len(self._extras)
+        # Asked twice for every painted cell (Qt checks each index it makes): no enum work.
+        return 0 if parent.isValid() else len(self._column_keys)
 
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
-        if orientation != Qt.Orientation.Horizontal or role != Qt.ItemDataRole.DisplayRole:
+        if role != _DISPLAY or orientation != _HORIZONTAL:
             return None
-        if 0 <= section < len(RosterColumn):
-            return _HEADERS[RosterColumn(section)]
-        extra = section - len(RosterColumn)
-        if 0 <= extra < len(self._extras):
-            return self._extras[extra].label
-        return None
+        labels = self._header_labels
+        return labels[section] if 0 <= section < len(labels) else None
 
     def row_at(self, row: int) -> RosterRow | None:
         return self._rows[row] if 0 <= row < len(self._rows) else None
@@ -339,22 +357,21 @@ class RosterTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        # Painting asks for every visible cell and role at each keystroke: answer the painted
-        # roles from per-row tuples made once per row (and dropped on reset).
-        role = int(role)
-        number = index.row()  # -1 for an invalid index
-        if role in _CACHED_ROLES:
-            if number < 0:
+        # Painting asks for seven roles of every visible cell at each keystroke: the painted
+        # ones come from one small dict per row, made the first time the row is painted (and
+        # dropped with the page); the others return None at once.
+        if role in _PAINTED_ROLES:
+            number = index.row()  # -1 for an invalid index
+            painted = self._painted
+            if not 0 <= number < len(painted):
                 return None
-            cells = self._cells.get((number, role))
-            if cells is None:
-                if number >= len(self._rows):
-                    return None
-                cells = self._row_cells(self._rows[number], role)
-                self._cells[(number, role)] = cells
-            column = index.column()
-            return cells[column] if 0 <= column < len(cells) else None
-        if role not in _ROLES_ANSWERED_INT or not 0 <= number < len(self._rows):
+            cells = painted[number] or self._paint_row(number)
+            values = cells.get(role)
+            return None if values is None else values[index.column()]
+        if role not in _ROLES_ANSWERED_INT:
+            return None
+        number = index.row()
+        if not 0 <= number < len(self._rows):
             return None
         row = self._rows[number]
         column = index.column()
@@ -370,37 +387,37 @@ class RosterTableModel(QAbstractTableModel):
             return SAFETY_ALERT_TOOLTIP if row.extras.get(rc.SAFETY_ALERT) else "No alert"
         return None
 
-    def _row_cells(self, row: RosterRow, role: int) -> tuple[Any, ...]:
-        columns = range(len(self._column_keys))
-        if role == _DISPLAY:
-            return tuple(self._display(row, c) for c in columns)
-        alert = bool(row.extras.get(rc.SAFETY_ALERT))
+    def _paint_row(self, number: int) -> _RowCells:
+        """Every painted role of row ``number``, kept until the next page."""
+        row = self._rows[number]
         keys = self._column_keys
+        display = self._display_row(row)
+        cells: _RowCells = {_DISPLAY: display}
+        alert = bool(row.extras.get(rc.SAFETY_ALERT))
         on_visit = row.patient_id in self._on_visit
-        if role == _FOREGROUND:
-            cells = tuple(self._foreground(row, k) if k else None for k in keys)
-            if on_visit:
-                cells = _with(cells, _STATUS_COLUMN, self._on_visit_brush)
-            return cells
-        if role == _TOOLTIP:
-            # A column too narrow for its text elides it; the tooltip always has it whole.
-            cells = tuple(
-                SAFETY_ALERT_TOOLTIP if k == rc.SAFETY_ALERT and alert else self._display(row, c)
-                for c, k in enumerate(keys)
+        foreground = tuple(self._foreground(row, k) if k else None for k in keys)
+        if on_visit:
+            foreground = _with(foreground, _STATUS_COLUMN, self._on_visit_brush)
+        if any(brush is not None for brush in foreground):
+            cells[_FOREGROUND] = foreground
+        # A column too narrow for its text elides it; the tooltip always has it whole.
+        tooltip = display
+        if alert:
+            tooltip = tuple(
+                SAFETY_ALERT_TOOLTIP if k == rc.SAFETY_ALERT else text
+                for k, text in zip(keys, display, strict=True)
             )
-            if on_visit:
-                cells = _with(cells, _STATUS_COLUMN, self._status_tooltip(row))
-            return cells
-        if on_visit and role == _FONT:
+            cells[_DECORATION] = tuple(
+                self._warning_icon() if k == rc.SAFETY_ALERT else None for k in keys
+            )
+        if on_visit:
+            tooltip = _with(tooltip, _STATUS_COLUMN, self._status_tooltip(row))
+        cells[_TOOLTIP] = tooltip
+        if alert or on_visit:
             fonts = tuple(_bold_font() if k == rc.SAFETY_ALERT and alert else None for k in keys)
-            return _with(fonts, _STATUS_COLUMN, _bold_font())
-        if not alert:
-            return self._no_values
-        if role == _DECORATION:
-            return tuple(self._warning_icon() if k == rc.SAFETY_ALERT else None for k in keys)
-        if role == _FONT:
-            return tuple(_bold_font() if k == rc.SAFETY_ALERT else None for k in keys)
-        return self._no_values
+            cells[_FONT] = _with(fonts, _STATUS_COLUMN, _bold_font()) if on_visit else fonts
+        self._painted[number] = cells
+        return cells
 
     def _status_tooltip(self, row: RosterRow) -> str:
         label = STATUS_LABELS.get(row.status, row.status)
@@ -427,26 +444,28 @@ class RosterTableModel(QAbstractTableModel):
             return self._attention_brush
         return None
 
+    def _display_row(self, row: RosterRow) -> tuple[str, ...]:
+        """The words of every column of ``row``, in table order."""
+        middle = f" {row.middle_name}" if row.middle_name else ""
+        label = STATUS_LABELS.get(row.status, row.status)
+        built_in = (
+            f"{row.last_name}, {row.first_name}{middle}",
+            f"{_us_date(row.dob)} ({row.age_on(self._today)})",
+            row.mrn,
+            row.phone,
+            row.state,
+            ON_VISIT_TEXT if row.patient_id in self._on_visit else label,
+            _us_date(row.last_visit_on) if row.last_visit_on else "—",
+        )
+        extras = self._column_keys[_BUILT_IN_COLUMNS:]
+        return built_in + tuple(self._extra_text(row, key or "") for key in extras)
+
     def _display(self, row: RosterRow, column: int) -> str | None:
-        if column == RosterColumn.NAME:
-            middle = f" {row.middle_name}" if row.middle_name else ""
-            return f"{row.last_name}, {row.first_name}{middle}"
-        if column == RosterColumn.DOB:
-            return f"{row.dob.strftime('%m/%d/%Y')} ({row.age_on(self._today)})"
-        if column == RosterColumn.MRN:
-            return row.mrn
-        if column == RosterColumn.PHONE:
-            return row.phone
-        if column == RosterColumn.STATE:
-            return row.state
-        if column == RosterColumn.STATUS:
-            label = STATUS_LABELS.get(row.status, row.status)
-            return ON_VISIT_TEXT if row.patient_id in self._on_visit else label
-        if column == RosterColumn.LAST_VISIT:
-            return row.last_visit_on.strftime("%m/%d/%Y") if row.last_visit_on else "—"
-        key = self.extra_key(column)
-        if key is None:
+        if not 0 <= column < len(self._column_keys):
             return None
+        return self._display_row(row)[column]
+
+    def _extra_text(self, row: RosterRow, key: str) -> str:
         value = row.extras.get(key)
         if key == rc.SAFETY_ALERT:
             return SAFETY_ALERT_TEXT if value else ""
