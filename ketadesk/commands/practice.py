@@ -97,7 +97,9 @@ def register(subparsers: Any) -> None:
         dest="as_user",
         metavar="NAME",
         required=True,
-        help="a user of the backup, to prove it opens",
+        help="a user of the backup, to prove it opens (on a new practice server, a user "
+        "manager of the backup: the users' login roles are made; yours gets the password you "
+        "give, the others wait for a reset)",
     )
     restore.add_argument("--password-stdin", action="store_true")
     restore.add_argument(
