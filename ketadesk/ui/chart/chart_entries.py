@@ -18,7 +18,7 @@ from ketadesk.storage.patients.patient_medications import (
 )
 from ketadesk.storage.patients.patient_records import MedicationEntry
 from ketadesk.ui.chart.chart_entry_conflicts import stopped, verified
-from ketadesk.ui.chart.chart_record_table import selected_entry_id
+from ketadesk.ui.chart.chart_record_table import selected_entry, selected_entry_id
 from ketadesk.ui.chart.stop_medication_dialog import StopMedicationDialog
 
 if TYPE_CHECKING:
@@ -67,8 +67,7 @@ class ChartEntries:
         if med_id is None:
             chart.show_banner("Select the medication to stop.")
             return
-        medications = chart.record.medications if chart.record else ()
-        entry = next((m for m in medications if m.id == med_id), None)
+        entry = selected_entry(chart.med_table, chart.record.medications if chart.record else ())
         restop = entry is not None and med_id in chart.entry_conflicts.unsaved_stops
         if entry is None or not (entry.is_active or restop):
             chart.show_banner(
@@ -104,9 +103,7 @@ class ChartEntries:
 
     def verify_medication(self) -> None:
         chart = self._chart
-        med_id = selected_entry_id(chart.med_table)
-        medications = chart.record.medications if chart.record else ()
-        entry = next((m for m in medications if m.id == med_id), None)
+        entry = selected_entry(chart.med_table, chart.record.medications if chart.record else ())
         if entry is None:
             chart.show_banner("Select the medication to mark verified.")
             return
@@ -131,9 +128,8 @@ class ChartEntries:
 
     def resolve_condition(self) -> None:
         chart = self._chart
-        cid = selected_entry_id(chart.condition_table)
         conditions = chart.record.conditions if chart.record else ()
-        entry = next((c for c in conditions if c.id == cid), None)
+        entry = selected_entry(chart.condition_table, conditions)
         if entry is None:
             chart.show_banner("Select the condition to mark resolved.")
             return

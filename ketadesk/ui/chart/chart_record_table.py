@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
@@ -37,6 +39,21 @@ def selected_entry_id(table: QTableWidget) -> int | None:
     """The id of the selected row's entry, or None when no row is selected."""
     item = table.item(table.currentRow(), 0) if table.currentRow() >= 0 else None
     return int(item.data(Qt.ItemDataRole.UserRole)) if item else None
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+EntryT = TypeVar("EntryT", bound=_HasId)
+
+
+def selected_entry(table: QTableWidget, entries: Iterable[EntryT]) -> EntryT | None:
+    """The entry (of those the table shows) on the selected row, or None when no row is
+    selected or the entry is no longer among ``entries``."""
+    entry_id = selected_entry_id(table)
+    return next((e for e in entries if e.id == entry_id), None) if entry_id is not None else None
 
 
 def local_time_text(moment: datetime) -> str:
