@@ -161,18 +161,24 @@ def warnings_of(results: Iterable[CheckResult]) -> tuple[CheckResult, ...]:
     return tuple(r for r in results if r.level is CheckLevel.WARNING)
 
 
+def blocking_checks(
+    results: Sequence[CheckResult], acknowledged: Iterable[str] = ()
+) -> list[CheckResult]:
+    """Every failed check: each error, then each warning not acknowledged."""
+    ticked = set(acknowledged)
+    return [*errors_of(results), *(r for r in warnings_of(results) if r.code not in ticked)]
+
+
 def blocking_reasons(
     results: Sequence[CheckResult], acknowledged: Iterable[str] = ()
 ) -> list[str]:
     """Sentences naming every failed check: each error, and each warning not acknowledged."""
-    ticked = set(acknowledged)
-    reasons = [f"{r.code}: {r.message}" for r in errors_of(results)]
-    reasons += [
-        f"{r.code} (warning not acknowledged): {r.message}"
-        for r in warnings_of(results)
-        if r.code not in ticked
+    return [
+        f"{r.code}: {r.message}"
+        if r.level is CheckLevel.ERROR
+        else f"{r.code} (warning not acknowledged): {r.message}"
+        for r in blocking_checks(results, acknowledged)
     ]
-    return reasons
 
 
 # --------------------------------------------------------------------------- the checks

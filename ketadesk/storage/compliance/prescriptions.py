@@ -41,6 +41,7 @@ from ketadesk.core.prescription_checks import (
     CredentialKind,
     PdmpFact,
     TelemedicineFact,
+    blocking_checks,
     blocking_reasons,
     errors_of,
     prescription_checklist,
@@ -124,12 +125,12 @@ class PrescriptionRefused(UserFacingError):
     """Issuing was refused; ``reasons`` names every failed check (a sentence each) and
     ``codes`` their check codes, in the same order."""
 
-    def __init__(self, reasons: list[str], codes: list[str] | None = None) -> None:
+    def __init__(self, reasons: list[str], codes: list[str]) -> None:
         super().__init__(
             "The prescription was not issued: " + "; ".join(reasons), exit_code=4
         )
         self.reasons = reasons
-        self.codes = codes if codes is not None else [r.split(":")[0] for r in reasons]
+        self.codes = codes
 
 
 def nj_lookup_setting(session: Session) -> NjKetamineLookup:
@@ -219,11 +220,9 @@ def issue_prescription(
     pharmacy = clean_text(request.pharmacy, "the pharmacy", PHARMACY_MAX)
     checklist = prescription_checklist_for(session, actor, patient_id, request, rules=rules)
     ticked = sorted({str(code) for code in acknowledged})
-    reasons = checklist.blockers(ticked)
-    if reasons:
-        codes = [str(r.code) for r in checklist.errors]
-        codes += [str(w.code) for w in checklist.warnings if str(w.code) not in ticked]
-        raise PrescriptionRefused(reasons, codes)
+    failed = blocking_checks(checklist.results, ticked)
+    if failed:
+        raise PrescriptionRefused(checklist.blockers(ticked), [str(r.code) for r in failed])
     version = checklist.protocol
     assert version is not None  # the protocol check is an error without one
     protocol = version.protocol
