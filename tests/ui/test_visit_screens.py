@@ -328,7 +328,7 @@ def test_a_physician_settles_each_conflict_side_by_side(qtbot, conflict_practice
         review.queue.setCurrentCell(medication, 0)
         fields = review.fields
         names = [fields.item(r, 0).text() for r in range(fields.rowCount())]
-        assert names == ["frequency text"]
+        assert names == ["Frequency text"]
         assert fields.item(0, 1).text() == OFFICE_NOTE
         assert fields.item(0, 2).text() == VISIT_NOTE
         assert "changed both at the office and on the visit laptop" in review.detail.text()
@@ -357,7 +357,7 @@ def test_a_physician_settles_each_conflict_side_by_side(qtbot, conflict_practice
 
         # The phone: the laptop's copy, by its Alt shortcut (Alt+Y: "Take the laptop's cop&y").
         shown = [review.fields.item(r, 0).text() for r in range(review.fields.rowCount())]
-        assert "phone" in shown
+        assert "Phone" in shown
         button = review.take_visit_button
         assert QKeySequence.mnemonic(button.text()) == QKeySequence("Alt+Y")
         button.setFocus()

@@ -156,6 +156,14 @@ def test_an_admin_checks_out_for_a_physician_and_returns_through_the_dialogs_on_
         assert isinstance(review, ConflictReview)
         assert review.queue.rowCount() == 1 and review.queue.item(0, 0).text() == mrn
         assert review.role_note.isVisible() and not review.take_visit_button.isEnabled()
+        # The laptop's check-in in the words of the form: no record ids, no stored codes.
+        fields = review.fields
+        shown = {
+            fields.item(r, 0).text(): fields.item(r, 2).text() for r in range(fields.rowCount())
+        }
+        assert shown["Adherence"] == "Taken as prescribed" and shown["Mode"] == "Home visit"
+        assert shown["Notes"] == "Seen at home."
+        assert not {"Uid", "Patient id"} & set(shown), shown
         _screenshot(window, "visit-conflicts-server-admin")
         qtbot.waitUntil(lambda: model.visit_marker(0) is None, timeout=10_000)
     finally:

@@ -9,6 +9,7 @@ it. Anyone else sees the queue but cannot settle a clinical record (the service'
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -25,10 +26,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ketadesk.core.checkins import LABELS as CHECKIN_LABELS
+from ketadesk.core.demographics import FIELD_LABELS, SEX_LABELS
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Role
 from ketadesk.storage.visits.visit_conflicts import ConflictInfo, list_conflicts, resolve_conflict
 from ketadesk.storage.visits.visit_leases import LeaseInfo, list_leases
+from ketadesk.storage.visits.visit_tables import BY_NAME
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.dialog_parts import ProblemLabel
 
@@ -43,17 +47,38 @@ QUEUE_HEADERS = ("Patient", "Record", "Checked out by", "Queued")
 FIELD_HEADERS = ("Field (tick to take the laptop's)", "At the office", "On the visit laptop")
 
 
-def value_words(value: Any) -> str:
-    """A stored value as a clinician reads it (empty values say so)."""
+# Stored codes shown in the words the forms use ("as_prescribed" -> "Taken as prescribed").
+_CODE_WORDS: dict[str, Mapping[str, str]] = {
+    "adherence": CHECKIN_LABELS,
+    "mode": CHECKIN_LABELS,
+    "symptom": CHECKIN_LABELS,
+    "severity": {"none": "None", "mild": "Mild", "moderate": "Moderate", "severe": "Severe"},
+    "sex": SEX_LABELS,
+}
+
+
+def value_words(value: Any, name: str = "") -> str:
+    """A stored value as a clinician reads it (empty values say so; codes in words)."""
     if value is None or value == "":
         return "(empty)"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, str) and name in _CODE_WORDS:
+        return _CODE_WORDS[name].get(value, value)
     return str(value)
 
 
 def field_words(name: str) -> str:
-    return name.replace("_", " ")
+    return FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+def identity_columns(table: str) -> frozenset[str]:
+    """Columns that only tie records together (a record's unique id, the patient or record it
+    belongs to): 32 hex digits that mean nothing to the physician choosing between copies."""
+    spec = BY_NAME.get(table)
+    if spec is None:
+        return frozenset()
+    return frozenset({spec.key, spec.via, *spec.links, "version"} - {""})
 
 
 def _local(when: Any) -> str:
@@ -246,11 +271,13 @@ class ConflictReview(QWidget):
             label.setData(_FieldRole, name)
             label.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable)
             label.setCheckState(Qt.CheckState.Unchecked)
-            office_item = QTableWidgetItem(value_words(office.get(name)))
+            office_item = QTableWidgetItem(value_words(office.get(name), name))
             office_item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
             visit_value = visit.get(name)
             visit_item = QTableWidgetItem(
-                visit_value if isinstance(visit_value, str) else value_words(visit_value)
+                visit_value
+                if isinstance(visit_value, str) and name not in _CODE_WORDS
+                else value_words(visit_value, name)
             )
             flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
             if self._is_text(conflict, name) and self.may_resolve:
@@ -263,13 +290,22 @@ class ConflictReview(QWidget):
 
     @staticmethod
     def _shown_fields(conflict: ConflictInfo) -> list[str]:
+        """The differing fields, or every field of a record only one side has; the columns
+        that only tie records together are left out unless nothing else differs."""
         if conflict.differing_fields:
-            return list(conflict.differing_fields)
-        side = conflict.office or (conflict.visit if isinstance(conflict.visit, dict) else {})
-        return sorted(side or {})
+            names = list(conflict.differing_fields)
+        else:
+            side = conflict.office or (conflict.visit if isinstance(conflict.visit, dict) else {})
+            names = sorted(side or {})
+        hidden = identity_columns(conflict.table)
+        return [n for n in names if n not in hidden] or names
 
     @staticmethod
     def _is_text(conflict: ConflictInfo, name: str) -> bool:
+        """A free-text field, whose wording may be merged by hand (a code is chosen, not
+        typed: it is shown in words and never edited here)."""
+        if name in _CODE_WORDS:
+            return False
         sides = [
             (conflict.office or {}).get(name),
             (conflict.visit if isinstance(conflict.visit, dict) else {}).get(name),
@@ -338,7 +374,9 @@ class ConflictReview(QWidget):
         said = {
             "office": "the office's copy was kept",
             "visit": "the laptop's copy was taken",
-            "fields": "the laptop's " + ", ".join(field_words(f) for f in fields) + " taken",
+            "fields": "the laptop's "
+            + ", ".join(field_words(f).lower() for f in fields)
+            + " taken",
         }[choice]
         self.done_label.setText(
             f"Settled: patient {conflict.patient_mrn or '—'}, {conflict.label}: {said}."
