@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import insert, select
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
 from ketadesk.core.mrn import format_mrn
@@ -221,6 +222,24 @@ def _phone(rng: random.Random, state: str) -> str:
     return f"({area}) 555-{rng.randrange(100, 200):04d}"  # 555-01xx: reserved fictional numbers
 
 
+def _new_patient_ids(session: Session, count: int) -> list[int]:
+    """Ids (and MRN numbers) for ``count`` new patients. On a practice server they are drawn
+    from the table's id sequence, so a patient added afterwards gets the next free id; a
+    practice file numbers on from the highest id."""
+    if session.get_bind().dialect.name == "postgresql":
+        return list(
+            session.execute(
+                sql_text("SELECT nextval(pg_get_serial_sequence('patients', 'id')) "
+                     "FROM generate_series(1, :n)"),
+                {"n": count},
+            ).scalars()
+        )
+    highest = session.execute(
+        select(Patient.id).order_by(Patient.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    return list(range((highest or 0) + 1, (highest or 0) + 1 + count))
+
+
 def populate_demo_patients(
     session: Session,
     count: int,
@@ -234,16 +253,11 @@ def populate_demo_patients(
     rng = random.Random(seed)
     today = today or datetime.now(UTC).date()
     now = datetime.now(UTC)
-    start = (
-        session.execute(
-            select(Patient.id).order_by(Patient.id.desc()).limit(1)
-        ).scalar_one_or_none()
-        or 0
-    ) + 1
+    numbers = _new_patient_ids(session, count)
     batch = 2000
     for offset in range(0, count, batch):
         patients, meds, conds, vitals, changes = [], [], [], [], []
-        for number in range(start + offset, start + min(offset + batch, count)):
+        for number in numbers[offset : offset + batch]:
             state = rng.choice(("FL", "NJ"))
             city, county = rng.choice(CITIES[state])
             first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
@@ -339,7 +353,7 @@ def populate_demo_patients(
         ):
             if rows:
                 session.execute(insert(model), rows)
-        mark_patients_changed(session, range(start + offset, start + min(offset + batch, count)))
+        mark_patients_changed(session, numbers[offset : offset + batch])
         if progress:
             progress(min(offset + batch, count))
     return count
