@@ -664,11 +664,6 @@ class MainWindow(QMainWindow):
 
     # --- admin screens ------------------------------------------------------------------------
     @property
-    def is_on_server(self) -> bool:
-        """True on a practice server (PostgreSQL): no practice file on this computer."""
-        return self.context.db.path is None
-
-    @property
     def is_visit_pack(self) -> bool:
         return self.context.db.visit_pack is not None
 
