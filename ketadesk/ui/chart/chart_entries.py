@@ -157,7 +157,13 @@ class ChartEntries:
             chart.show_banner("Select the allergy to remove.")
             return
         pid = chart.patient_id
-        chart.save_entry(lambda s: service.remove_allergy(s, chart.actor, aid, patient_id=pid))
+        if not chart.save_entry(
+            lambda s: service.remove_allergy(s, chart.actor, aid, patient_id=pid)
+        ):
+            # Removed elsewhere meanwhile: the banner says who; the list no longer shows it.
+            problem = chart.banner.text()
+            chart.refresh_lists()
+            chart.show_banner(problem)
 
     def add_vitals(self) -> None:
         chart = self._chart
