@@ -19,7 +19,10 @@ from ketadesk.storage.patients import patients as service
 from ketadesk.storage.practice.practice_templates import all_templates
 from ketadesk.storage.practice.settings_store import get_setting, set_settings
 from ketadesk.storage.protocols.draft_versions import version_mark
-from ketadesk.storage.protocols.protocol_versions import current_protocol
+from ketadesk.storage.protocols.protocol_versions import (
+    active_signed_protocol,
+    current_protocol,
+)
 from ketadesk.storage.protocols.protocols import create_draft_from_template, save_draft
 from ketadesk.ui.admin.settings_dialog import SettingsDialog
 from ketadesk.ui.common.context import AppContext
@@ -169,6 +172,59 @@ def test_escape_keeps_the_protocol_as_typed_then_keep_all_mine_saves_it(
     stored = _stored_draft(practice_on, pid).protocol
     assert (stored.ladder.start_dose_mg, stored.supply.refills, stored.notes) == (
         pytest.approx(float(typed["ladder.start_dose_mg"])), 3, "")
+
+
+def test_sign_over_a_draft_saved_elsewhere_signs_nothing_until_the_physician_has_seen_it(
+    practice_on, qtbot
+) -> None:
+    """Sign saves and signs in one step; when the draft moved on meanwhile nothing is signed:
+    the same screen compares, the merge is saved as a draft, and signing is asked again."""
+    from datetime import UTC, datetime, timedelta
+
+    from ketadesk.storage.practice.practice_limits_store import set_practice_limits
+    from ketadesk.storage.reviews.interaction_reviews import sign_review
+    from tests.ui.test_protocol_editor import limits
+
+    with practice_on.db.session() as s:
+        set_practice_limits(s, practice_on.physician, limits(2.0))
+        pid = service.create_patient(s, practice_on.physician, PATIENT, today=TODAY).id
+        service.add_vitals(s, practice_on.physician, pid, weight_kg=70.0, systolic=118,
+                           diastolic=76, measured_at=datetime.now(UTC) - timedelta(days=1))
+        sign_review(s, practice_on.physician, pid)
+        create_draft_from_template(s, practice_on.physician, pid, all_templates(s)[0], START)
+    editor = ProtocolEditor(AppContext(practice_on.db, practice_on.physician), pid)
+    qtbot.addWidget(editor)
+    editor.resize(1280, 800)
+    editor.show()
+    qtbot.waitUntil(lambda: editor.is_loaded and editor.save_button.isEnabled(), timeout=30000)
+    editor.confirm_example_values()
+    editor.acknowledge_all_warnings()
+    assert editor.sign_blockers() == []
+
+    _other_physician_saves_draft(practice_on, pid, start_dose=15, notes="Their note")
+    _type_over(qtbot, _field(editor, "supply.refills"), "2")
+    editor.acknowledge_all_warnings()
+    _click(qtbot, editor.sign_button)
+    dialog = _wait_for_screen(qtbot, editor)
+    assert "Dr. Rowan Quill saved version 1 of this protocol at" in dialog.headline.text()
+    with practice_on.db.read_session() as s:
+        assert active_signed_protocol(s, pid) is None  # nothing signed
+    assert _stored_draft(practice_on, pid).protocol.notes == "Their note"
+    with qtbot.waitSignal(editor.protocol_saved, timeout=10000):
+        _click(qtbot, dialog.save_button)  # their start dose and note, my refills
+    stored = _stored_draft(practice_on, pid)
+    assert (stored.protocol.ladder.start_dose_mg, stored.protocol.supply.refills,
+            stored.protocol.notes) == (15, 2, "Their note")
+    with practice_on.db.read_session() as s:
+        assert active_signed_protocol(s, pid) is None  # the merge is a draft, not signed
+    qtbot.waitUntil(lambda: editor.is_loaded, timeout=30000)
+    editor.confirm_example_values()
+    editor.acknowledge_all_warnings()
+    with qtbot.waitSignal(editor.protocol_signed, timeout=10000):
+        _click(qtbot, editor.sign_button)
+    with practice_on.db.read_session() as s:
+        signed = active_signed_protocol(s, pid)
+    assert signed is not None and signed.protocol.ladder.start_dose_mg == 15
 
 
 # --------------------------------------------------------------------------- practice settings
