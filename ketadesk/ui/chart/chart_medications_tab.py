@@ -11,8 +11,9 @@ from ketadesk.storage.patients.patient_records import (
 from ketadesk.storage.patients.patients import (
     SOURCE_LABELS,
 )
-from ketadesk.ui.chart.chart_record_table import fill_table, local_time_text, record_table
+from ketadesk.ui.chart.chart_record_table import fill_table, record_table
 from ketadesk.ui.common.date_entry import DateEntry, date_text
+from ketadesk.ui.common.qdate_conversion import local_time_text
 
 
 def stopped_text(medication: MedicationEntry) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Protocol, TypeVar
 
 from PySide6.QtCore import Qt
@@ -54,8 +53,3 @@ def selected_entry(table: QTableWidget, entries: Iterable[EntryT]) -> EntryT | N
     selected or the entry is no longer among ``entries``."""
     entry_id = selected_entry_id(table)
     return next((e for e in entries if e.id == entry_id), None) if entry_id is not None else None
-
-
-def local_time_text(moment: datetime) -> str:
-    """``moment`` in the computer's time zone, as MM/DD/YYYY HH:MM."""
-    return moment.astimezone().strftime("%m/%d/%Y %H:%M")

@@ -28,9 +28,9 @@ from ketadesk.core.time_of_day import parse_time_of_day
 from ketadesk.storage.patients.patient_records import (
     VitalsEntry,
 )
-from ketadesk.ui.chart.chart_record_table import fill_table, local_time_text, record_table
+from ketadesk.ui.chart.chart_record_table import fill_table, record_table
 from ketadesk.ui.common.date_entry import DateEntry
-from ketadesk.ui.common.qdate_conversion import local_today
+from ketadesk.ui.common.qdate_conversion import local_time_text, local_today
 
 
 @dataclass(frozen=True)

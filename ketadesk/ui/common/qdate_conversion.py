@@ -25,6 +25,11 @@ def local_date_text(moment: datetime) -> str:
     return moment.astimezone().strftime("%m/%d/%Y")
 
 
+def local_time_text(moment: datetime) -> str:
+    """An aware ``moment`` in this computer's time zone, as MM/DD/YYYY HH:MM."""
+    return moment.astimezone().strftime("%m/%d/%Y %H:%M")
+
+
 def to_qdate(value: date) -> QDate:
     """The same calendar day as a ``QDate``."""
     return QDate(value.year, value.month, value.day)

@@ -53,13 +53,12 @@ from ketadesk.storage.compliance.prescriptions import (
 from ketadesk.storage.compliance.telemedicine import record_telemedicine, telemedicine_records
 from ketadesk.ui.chart.chart_record_table import (
     fill_table,
-    local_time_text,
     record_table,
     selected_entry_id,
 )
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.date_entry import date_text
-from ketadesk.ui.common.qdate_conversion import local_today
+from ketadesk.ui.common.qdate_conversion import local_time_text, local_today
 from ketadesk.ui.compliance.compliance_dialogs import (
     BASIS_WORDS,
     METHOD_WORDS,

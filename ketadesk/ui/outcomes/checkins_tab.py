@@ -51,7 +51,8 @@ from ketadesk.storage.outcomes.outcomes import (
     record_questionnaire,
 )
 from ketadesk.ui.common.context import AppContext
-from ketadesk.ui.common.qdate_conversion import local_today
+from ketadesk.ui.common.date_entry import date_text
+from ketadesk.ui.common.qdate_conversion import local_time_text, local_today
 from ketadesk.ui.outcomes.acknowledgement_dialog import AcknowledgementDialog
 from ketadesk.ui.outcomes.checkin_dialog import CheckInDialog
 from ketadesk.ui.outcomes.dose_dialog import DoseDialog
@@ -306,7 +307,7 @@ class CheckInsTab(QWidget):
         labels = {o.value: o.label for o in instrument.response_options}
         answered = "; ".join(
             f"item {safety.number}: “{labels.get(q.answers[safety.number - 1] or 0, '?')}” "
-            f"on {q.taken_on.isoformat()}"
+            f"on {date_text(q.taken_on)}"
             for q in alerts
         )
         self.urgent_label.setText(
@@ -319,7 +320,7 @@ class CheckInsTab(QWidget):
         if not alerts:
             return
         doses = "; ".join(
-            f"{alert.dose_mg:g} mg on {alert.taken_at.astimezone().strftime('%Y-%m-%d %H:%M')}: "
+            f"{alert.dose_mg:g} mg on {local_time_text(alert.taken_at)}: "
             f"{alert.breach_words()}"
             for alert in alerts
         )
@@ -345,8 +346,8 @@ class CheckInsTab(QWidget):
         if due is None:
             text += " Not in active treatment, so nothing is due."
         else:
-            parts = [f"check-in {due.next_checkin_due.isoformat()}"] + [
-                f"{name} {when.isoformat()}" for name, when in due.questionnaires_due.items()
+            parts = [f"check-in {date_text(due.next_checkin_due)}"] + [
+                f"{name} {date_text(when)}" for name, when in due.questionnaires_due.items()
             ]
             text += " Next due: " + ", ".join(parts) + "."
             if due.is_overdue:
@@ -361,7 +362,7 @@ class CheckInsTab(QWidget):
         table.setRowCount(len(forms))
         warning = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
         for row, form in enumerate(forms):
-            table.setItem(row, 0, _item(form.taken_on.isoformat()))
+            table.setItem(row, 0, _item(date_text(form.taken_on)))
             table.setItem(row, 1, _item(form.instrument))
             if form.complete:
                 table.setItem(row, 2, _item(str(form.total)))
@@ -394,7 +395,7 @@ class CheckInsTab(QWidget):
         table = self.checkin_table
         table.setRowCount(len(outcomes.checkins))
         for row, checkin in enumerate(outcomes.checkins):
-            table.setItem(row, 0, _item(checkin.checked_on.isoformat()))
+            table.setItem(row, 0, _item(date_text(checkin.checked_on)))
             table.setItem(row, 1, _item(checkin.mode_label, f"Recorded by {checkin.recorded_by}"))
             table.setItem(row, 2, _long_text_item(checkin.symptoms_text()))
             table.setItem(row, 3, _item(checkin.adherence_label))
@@ -430,7 +431,7 @@ class CheckInsTab(QWidget):
         }
         for row, item in enumerate(outcomes.dose_log):
             entry = item.entry
-            table.setItem(row, 0, _item(entry.taken_at.astimezone().strftime("%Y-%m-%d %H:%M")))
+            table.setItem(row, 0, _item(local_time_text(entry.taken_at)))
             table.setItem(row, 1, _item(f"{entry.dose_mg:g} mg"))
             table.setItem(row, 2, _item(_bp(entry.bp_before_systolic, entry.bp_before_diastolic)))
             table.setItem(row, 3, _item(_bp(entry.bp_after_systolic, entry.bp_after_diastolic)))

@@ -47,6 +47,7 @@ from ketadesk.storage.visits.visit_checkout import (
 from ketadesk.storage.visits.visit_practice import check_own_password
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.dialog_parts import ProblemLabel, make_enter_press, password_field
+from ketadesk.ui.common.qdate_conversion import local_time_text
 
 _MrnRole = Qt.ItemDataRole.UserRole + 1
 INTRO = (
@@ -70,7 +71,7 @@ class PatientChoice:
 
 def checkout_summary(result: CheckoutResult) -> str:
     """The dialog's words once the pack is written."""
-    until = result.expires_at.astimezone().strftime("%Y-%m-%d %H:%M")
+    until = local_time_text(result.expires_at)
     noun = "patient" if result.patient_count == 1 else "patients"
     opens = "your password" + (
         f" or {result.physician}'s" if result.physician else ""

@@ -35,6 +35,7 @@ from ketadesk.storage.visits.visit_leases import LeaseInfo, list_leases
 from ketadesk.storage.visits.visit_tables import BY_NAME
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.dialog_parts import ProblemLabel
+from ketadesk.ui.common.qdate_conversion import local_time_text
 
 PHYSICIANS_RESOLVE = (
     "Only a physician can settle what a visit pack brought back. You can see what waits; ask "
@@ -79,10 +80,6 @@ def identity_columns(table: str) -> frozenset[str]:
     if spec is None:
         return frozenset()
     return frozenset({spec.key, spec.via, *spec.links, "version"} - {""})
-
-
-def _local(when: Any) -> str:
-    return when.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 class ConflictReview(QWidget):
@@ -225,7 +222,7 @@ class ConflictReview(QWidget):
                 conflict.patient_mrn or "—",
                 conflict.label,
                 who,
-                _local(conflict.created_at),
+                local_time_text(conflict.created_at),
             )
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -254,13 +251,14 @@ class ConflictReview(QWidget):
             return
         lease = self._leases.get(conflict.pack_id)
         taken = (
-            f" It was checked out by {lease.checked_out_by} on {_local(lease.checked_out_at)}."
+            f" It was checked out by {lease.checked_out_by} on "
+            f"{local_time_text(lease.checked_out_at)}."
             if lease else ""
         )
         self.detail.setText(
             f"Patient {conflict.patient_mrn or '—'}: the {conflict.label} was "
-            f"{conflict.reason_words}.{taken} Queued {_local(conflict.created_at)} from visit "
-            f"pack {conflict.pack_id[:8]}."
+            f"{conflict.reason_words}.{taken} Queued {local_time_text(conflict.created_at)} "
+            f"from visit pack {conflict.pack_id[:8]}."
         )
         names = self._shown_fields(conflict)
         self.fields.setRowCount(len(names))

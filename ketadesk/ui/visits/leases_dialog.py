@@ -24,6 +24,7 @@ from ketadesk.core.permissions import Role
 from ketadesk.storage.visits.visit_leases import LeaseInfo, list_leases, revoke_lease
 from ketadesk.ui.common.context import AppContext
 from ketadesk.ui.common.dialog_parts import ProblemLabel
+from ketadesk.ui.common.qdate_conversion import local_time_text
 
 LEASE_HEADERS = ("Pack", "Patients", "Checked out by", "Since", "Until", "State")
 WHO_REVOKES = (
@@ -49,10 +50,6 @@ STATE_WORDS = {
     "revoked": "revoked",
     "returned": "returned",
 }
-
-
-def _local(when: datetime) -> str:
-    return when.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 class LeasesDialog(QDialog):
@@ -136,8 +133,8 @@ class LeasesDialog(QDialog):
                 lease.pack_id,
                 str(len(lease.patient_ids)),
                 lease.checked_out_by,
-                _local(lease.checked_out_at),
-                _local(lease.expires_at),
+                local_time_text(lease.checked_out_at),
+                local_time_text(lease.expires_at),
                 state,
             )
             for column, text in enumerate(cells):
@@ -171,7 +168,7 @@ class LeasesDialog(QDialog):
         box.setWindowTitle("Revoke a visit pack")
         box.setText(
             f"Revoke visit pack {lease.pack_id} ({len(lease.patient_ids)} patients, checked "
-            f"out by {lease.checked_out_by} on {_local(lease.checked_out_at)})?"
+            f"out by {lease.checked_out_by} on {local_time_text(lease.checked_out_at)})?"
         )
         box.setInformativeText(f"{REVOKE_CAN}\n\n{REVOKE_CANNOT}")
         revoke = box.addButton("Revoke", QMessageBox.ButtonRole.DestructiveRole)

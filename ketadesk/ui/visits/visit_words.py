@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from ketadesk.storage.visits.visit_leases import VisitMarker
+from ketadesk.ui.common.qdate_conversion import local_time_text
 
 
 def lease_words(marker: VisitMarker, now: datetime | None = None) -> str:
     """"lease until …", or "lease ended …" once it has (the pack is overdue back)."""
-    until = marker.until.astimezone().strftime("%Y-%m-%d %H:%M")
+    until = local_time_text(marker.until)
     if (now or datetime.now(UTC)) > marker.until:
         return f"lease ended {until}; the pack is due back"
     return f"lease until {until}"
