@@ -2,13 +2,16 @@
 
 A practice server's recovery key is the password of a login role kept for it alone
 (``ketadesk_recovery_<database>``: roles belong to the whole cluster, so each practice
-database has its own). That role is a member of no group, may read and write no table, and
-may call exactly one function, ``ketadesk_recover_user_manager``, which sets a new password
-for an active user who manages users, drops their wrapped signing key (their next log-in makes
-a new one, as after a manager's reset) and appends the ``recovery_key_used`` audit event, all in
-one transaction. The event is signed by an Ed25519 key derived from the recovery key
-(``server_recovery``), whose public half is listed in ``server_public_keys`` under
-``ketadesk_recovery``, so ``verify-audit`` accepts it and refuses one forged in its name.
+database has its own). That role is a member of one group only, ``ketadesk_recovery``, which
+may read and write no table and may call exactly one function,
+``ketadesk_recover_user_manager``. (A group rather than a grant to the login role, so that a
+backup's grants name no login role a new server lacks.) The function refuses any caller but
+this database's recovery role; it sets a new password for an active user who manages users,
+drops their wrapped signing key (their next log-in makes a new one, as after a manager's reset)
+and appends the ``recovery_key_used`` audit event, all in one transaction. The event is signed
+by an Ed25519 key derived from the recovery key (``server_recovery``), whose public half is
+listed in ``server_public_keys`` under ``ketadesk_recovery``, so ``verify-audit`` accepts it and
+names one forged in its name.
 
 Signing needs the event's number and the hash it follows under the chain's lock: the client
 calls the function twice in one transaction, first without a signature (it checks everything,
@@ -26,6 +29,7 @@ from ketadesk.core.audit_actions import RECOVERY_KEY_USED
 from ketadesk.storage.server.practice_roles import (
     ADMIN_GROUP,
     PHYSICIAN_GROUP,
+    RECOVERY_GROUP,
     STAFF_GROUP,
     USER_MANAGER_GROUP,
 )
@@ -154,9 +158,8 @@ BEGIN
         EXECUTE format('CREATE ROLE %I LOGIN PASSWORD %L', role_name, p_password_verifier);
     END IF;
     EXECUTE format('REVOKE %I, %I, %I, %I FROM %I', {_GROUP_LITERALS}, role_name);
+    EXECUTE format('GRANT %I TO %I', '{RECOVERY_GROUP}', role_name);
     EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), role_name);
-    EXECUTE format('GRANT USAGE ON SCHEMA public TO %I', role_name);
-    EXECUTE format('GRANT EXECUTE ON FUNCTION {RECOVER_SIGNATURE} TO %I', role_name);
     INSERT INTO server_public_keys (user_name, public_key, registered_at)
     VALUES ('{RECOVERY_SIGNER}', p_public_key, now() AT TIME ZONE 'UTC');
     RETURN role_name;
@@ -165,9 +168,21 @@ END $$
 
 
 def recovery_role_grant_statements(role_name: str | None) -> list[str]:
-    """Keep the recovery function closed to all but the recovery role, and that role's rights
-    exact: no table, sequence or other function, no group (``server upgrade`` runs these)."""
-    statements = [f"REVOKE ALL ON FUNCTION {RECOVER_SIGNATURE} FROM PUBLIC"]
+    """Keep the recovery function closed to all but the recovery group, the group's rights
+    exact (that function, the schema's name space, nothing else) and the practice's recovery
+    role, when there is one, in that group and no other (``server upgrade`` runs these)."""
+    group = f'"{RECOVERY_GROUP}"'
+    statements = [
+        # A server prepared before recovery keys has no such group yet.
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{RECOVERY_GROUP}')"
+        f" THEN CREATE ROLE {group} NOLOGIN; END IF; END $$",
+        f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {group}",
+        f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {group}",
+        f"REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM {group}",
+        f"REVOKE ALL ON FUNCTION {RECOVER_SIGNATURE} FROM PUBLIC",
+        f"GRANT USAGE ON SCHEMA public TO {group}",
+        f"GRANT EXECUTE ON FUNCTION {RECOVER_SIGNATURE} TO {group}",
+    ]
     if role_name is None:
         return statements
     role = '"' + role_name.replace('"', '""') + '"'
@@ -178,6 +193,5 @@ def recovery_role_grant_statements(role_name: str | None) -> list[str]:
         f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {role}",
         f"REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM {role}",
         f"REVOKE {groups} FROM {role}",
-        f"GRANT USAGE ON SCHEMA public TO {role}",
-        f"GRANT EXECUTE ON FUNCTION {RECOVER_SIGNATURE} TO {role}",
+        f"GRANT {group} TO {role}",
     ]

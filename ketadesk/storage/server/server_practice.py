@@ -475,15 +475,20 @@ class ServerPractice:
     def replace_recovery_key(self) -> str:
         """A new recovery key for the practice (returned, to be shown once); the earlier one
         stops working at once. Audited; a user who manages users only."""
-        from ketadesk.storage.server.server_recovery import set_recovery_key
+        from ketadesk.storage.server.server_recovery import has_recovery_role, set_recovery_key
 
         require(self.actor, Permission.MANAGE_USERS, "replace the recovery key")
         recovery_key = new_recovery_key()
         with self.session() as session:
+            replacing = has_recovery_role(session, self.address.database)
             set_recovery_key(session, self.address.database, self.database_id, recovery_key)
             record_event(
                 session, self.actor, audit_actions.RECOVERY_KEY_SET,
-                detail="new recovery key; the earlier one no longer works",
+                detail=(
+                    "new recovery key; the earlier one no longer works"
+                    if replacing
+                    else "recovery key made"
+                ),
             )
         return recovery_key
 
