@@ -167,6 +167,19 @@ END $$
 """
 
 
+def _revoke_function_grants(role_name: str) -> str:
+    """Revoke every function grant ``role_name`` holds in the schema (only those: a blanket
+    REVOKE would write out the default rights of every other function, changing them)."""
+    literal = "'" + role_name.replace("'", "''") + "'"
+    return (
+        "DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure "
+        "FROM pg_proc p, aclexplode(p.proacl) a WHERE p.pronamespace = 'public'::regnamespace "
+        f"AND a.grantee = (SELECT oid FROM pg_roles WHERE rolname = {literal}) LOOP "
+        f"EXECUTE format('REVOKE ALL ON FUNCTION %s FROM %I', f, {literal}); "
+        "END LOOP; END $$"
+    )
+
+
 def recovery_role_grant_statements(role_name: str | None) -> list[str]:
     """Keep the recovery function closed to all but the recovery group, the group's rights
     exact (that function, the schema's name space, nothing else) and the practice's recovery
@@ -178,7 +191,7 @@ def recovery_role_grant_statements(role_name: str | None) -> list[str]:
         f" THEN CREATE ROLE {group} NOLOGIN; END IF; END $$",
         f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {group}",
         f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {group}",
-        f"REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM {group}",
+        _revoke_function_grants(RECOVERY_GROUP),
         f"REVOKE ALL ON FUNCTION {RECOVER_SIGNATURE} FROM PUBLIC",
         f"GRANT USAGE ON SCHEMA public TO {group}",
         f"GRANT EXECUTE ON FUNCTION {RECOVER_SIGNATURE} TO {group}",
@@ -191,7 +204,7 @@ def recovery_role_grant_statements(role_name: str | None) -> list[str]:
         *statements,
         f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}",
         f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {role}",
-        f"REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM {role}",
+        _revoke_function_grants(role_name),
         f"REVOKE {groups} FROM {role}",
         f"GRANT {group} TO {role}",
     ]
