@@ -257,7 +257,7 @@ def grant_statements(existing_tables: set[str], recovery_role: str | None = None
                 f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC",
                 f"GRANT EXECUTE ON FUNCTION {signature} TO {staff}",
             ]
-        # The recovery key's one function, for its role alone (``recovery_role``).
+        # The recovery key's one function, for the recovery group alone (``recovery_role``).
         statements += [
             RECOVER_FUNCTION,
             f"ALTER FUNCTION {RECOVER_SIGNATURE} OWNER TO {_quoted(OWNER_ROLE)}",

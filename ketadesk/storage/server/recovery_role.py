@@ -20,7 +20,9 @@ takes the lock and answers what to sign, changing nothing), then with the signat
 ``ketadesk_set_recovery_key`` makes (or replaces) the role's password and lists the new public
 key; the schema's owner calls it at ``server init``, a user who manages users at
 ``server recovery-key`` (the caller appends the audit event). The earlier key stops working at
-once: the role's password is replaced.
+once: the role's password is replaced. (Like every PostgreSQL role, the recovery role may set
+its own password: whoever holds the key can lock it to themselves, and nothing more; the next
+``server recovery-key`` takes it back.)
 """
 
 from __future__ import annotations

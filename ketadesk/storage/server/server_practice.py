@@ -16,10 +16,10 @@ A server practice has a recovery key of its own, made here at ``create`` and rep
 user manager (``replace_recovery_key``): it can only give a user who manages users a new
 password (``server_recovery``, ``recovery_role``). File practices only: key slots (a user
 manager resets a forgotten password on a server), failed-attempt back-off (the server's own
-log records refused log-ins). Backup
-and restore have their server forms (``server_backup``; ``restore_roles`` makes the login roles
-on a new server). Visit packs stay encrypted files on the laptop (``storage/visits``), checked
-out of and returned to a server as the user logged in here.
+log records refused log-ins). Backup and restore have their server forms (``server_backup``;
+``restore_roles`` makes the login roles on a new server). Visit packs stay encrypted files on
+the laptop (``storage/visits``), checked out of and returned to a server as the user logged in
+here.
 """
 
 from __future__ import annotations

@@ -177,7 +177,7 @@ def server_grant_check(session: Session, database_id: str) -> GrantCheck:
         user = users.get(name)
         if name == RECOVERY_SIGNER:
             # The recovery keys' own (listed by ketadesk_set_recovery_key, which only the
-            # owner and user managers may call): they sign the recovery_key_used events only.
+            # owner and user managers may call); they sign the recovery_key_used events.
             valid[name] = GrantInfo(
                 name, RECOVERY_EVENT_ROLE, False, True, held[0], GRANTED_BY_SERVER,
                 tuple(held[1:]),
