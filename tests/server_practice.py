@@ -47,7 +47,10 @@ def new_database(cluster: Any) -> ServerAddress:
 
 
 def drop_database(cluster: Any, address: Any) -> None:
-    """Drop the database and the login roles of its users (roles belong to the whole cluster)."""
+    """Drop the database, the login roles of its users and its recovery role (roles belong to
+    the whole cluster)."""
+    from ketadesk.storage.server.recovery_role import recovery_role_name
+
     with owner_connection(cluster, address.database) as practice:
         has_users = practice.execute("SELECT to_regclass('public.users')").fetchone()[0]
         users = (
@@ -57,7 +60,7 @@ def drop_database(cluster: Any, address: Any) -> None:
         )
     with owner_connection(cluster) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{address.database}" WITH (FORCE)')
-        for user in users:
+        for user in [*users, recovery_role_name(address.database)]:
             admin.execute(f'DROP ROLE IF EXISTS "{user}"')
 
 

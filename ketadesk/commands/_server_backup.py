@@ -91,6 +91,12 @@ def restore_on_server(args: argparse.Namespace) -> int:
             "These users have no login role on this server yet (roles belong to the server, "
             "not to the backup): " + ", ".join(done.users_without_login)
         )
+    if not done.has_recovery_key:
+        print(
+            "This practice has no recovery key on this server yet: a user who manages users "
+            f"makes one with 'server recovery-key --db {address.url} --as NAME' and keeps it "
+            "offline."
+        )
     return 0 if done.verdict.is_intact else 1
 
 
@@ -167,4 +173,11 @@ def import_practice_file(args: argparse.Namespace) -> int:
         "Keep the practice file as it is until every user has logged in to the server; "
         "from now on enter records on the server only."
     )
+    print()
+    print("The file's recovery key does not carry over: the server has its own.")
+    print("RECOVERY KEY (shown only once):")
+    print(f"    {done.recovery_key}")
+    print("Write it down and keep it offline, somewhere safe (like the backup passphrase). It")
+    print("gives a user who manages users a new password ('server recover') if they forget")
+    print("theirs; it cannot read any record.")
     return 0 if done.verdict_after.is_intact else 1

@@ -1,8 +1,10 @@
 """Practice server commands: ``server dev`` (a throwaway local PostgreSQL cluster), ``server
-init`` (create the practice on a server), ``server upgrade`` (migrations, grants and triggers
-again), ``server import-practice`` (move a file practice there), ``server login``, and the
-optional workstation certificates: ``server enrol-workstation``, ``server revoke-workstation``
-and ``server require-workstation-certificates``."""
+init`` (create the practice on a server and print its recovery key once), ``server upgrade``
+(migrations, grants and triggers again), ``server import-practice`` (move a file practice
+there), ``server login``, the recovery key (``server recover`` gives a user who manages users a
+new password with it, ``server recovery-key`` replaces it), and the optional workstation
+certificates: ``server enrol-workstation``, ``server revoke-workstation`` and ``server
+require-workstation-certificates``."""
 
 from __future__ import annotations
 
@@ -106,6 +108,30 @@ def register(subparsers: Any) -> None:
     )
     move.add_argument("--password-stdin", action="store_true")
 
+    recover = new_command(
+        server_commands,
+        "recover",
+        help=(
+            "give a user who manages users a new password with the practice's recovery key "
+            "(stdin with --password-stdin: the recovery key, then the new password)"
+        ),
+        handler=_recover,
+    )
+    recover.add_argument("--user", required=True, metavar="NAME",
+                         help="the user who manages users and forgot their password")
+    recover.add_argument("--password-stdin", action="store_true")
+
+    new_command(
+        server_commands,
+        "recovery-key",
+        help=(
+            "make a new recovery key for the practice and print it once; the earlier one "
+            "stops working (a user who manages users)"
+        ),
+        handler=_recovery_key,
+        needs_login=True,
+    )
+
     login = new_command(
         server_commands,
         "login",
@@ -208,10 +234,53 @@ def _init(args: argparse.Namespace) -> int:
         owner=owner,
     )
     print(f"Created the practice at {made.address.url} with physician {made.actor.user_name}.")
-    print(
-        "Each user logs in with their own password, checked by the server; there is no "
-        "recovery key on a practice server (the server's administrator resets passwords)."
+    print("Each user logs in with their own password, checked by the server.")
+    _print_recovery_key(made.recovery_key)
+    return 0
+
+
+def _print_recovery_key(recovery_key: str) -> None:
+    """The recovery key, once, in the layout of a practice file's ``init``."""
+    print()
+    print("RECOVERY KEY (shown only once):")
+    print(f"    {recovery_key}")
+    print("Write it down and keep it offline, somewhere safe (like the backup passphrase). It")
+    print("gives a user who manages users a new password ('server recover') if they forget")
+    print("theirs; it cannot read any record.")
+
+
+def _recover(args: argparse.Namespace) -> int:
+    from ketadesk.storage.server.server_recovery import recover_user_manager
+
+    address = _server_address(args)
+    reader = password_reader(args)
+    recovery_key = reader.read("Recovery key: ")
+    password = reader.read_new(f"New password for {args.user}: ")
+    recover_user_manager(
+        address, ca_certificate(args), recovery_key, args.user, password,
+        workstation_certificate(args),
     )
+    print(
+        f"{args.user} has a new password and logs in with it; their next log-in makes them "
+        "a new signing key. The reset is in the audit trail."
+    )
+    return 0
+
+
+def _recovery_key(args: argparse.Namespace) -> int:
+    from ketadesk.storage.server.server_practice import ServerPractice
+
+    address = _server_address(args)
+    password = password_reader(args).read(f"Password for {args.as_user}: ")
+    practice = ServerPractice.log_in(
+        address, ca_certificate(args), args.as_user, password, workstation_certificate(args)
+    )
+    try:
+        recovery_key = practice.replace_recovery_key()
+    finally:
+        practice.close()
+    print("Made a new recovery key; the earlier one no longer works.")
+    _print_recovery_key(recovery_key)
     return 0
 
 

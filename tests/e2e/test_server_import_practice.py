@@ -103,18 +103,21 @@ def test_a_demo_practice_moves_with_every_row_its_users_and_its_audit_chain(
     assert moved.code == 0, moved.err
     assert f"Moved the practice practice.db to {moved_to.url}" in moved.out
     assert "the same in the file and on the server" in moved.out
+    assert "The file's recovery key does not carry over: the server has its own." in moved.out
+    assert moved.out.count("RECOVERY KEY (shown only once):") == 1
     # Counted after the import: the file holds the import's log-in (copied) and this count's
     # own log-in; the server holds the import's log-in (copied) and the importing user's first
     # log-in to the server, which first made their signing key there (an event, a wrapped key
-    # and a public key of the server's own). Every other row equal.
+    # and a public key of the server's own), and the server's own recovery key (an event and
+    # its public key). Every other row equal.
     in_file = _file_counts(path)
     on_server = _server_counts(practice_server, moved_to.database, list(in_file))
     for table in ("patients", "interaction_reviews", "patient_protocols", "checkins",
                   "content_signatures", "users"):
         assert in_file[table] > 0, table  # the demo file holds them, so the move is tested
-    assert on_server.pop("audit_events") == in_file.pop("audit_events") + 1
-    for table in ("server_signing_keys", "server_public_keys"):
-        assert (in_file.pop(table), on_server.pop(table)) == (0, 1)
+    assert on_server.pop("audit_events") == in_file.pop("audit_events") + 2
+    assert (in_file.pop("server_signing_keys"), on_server.pop("server_signing_keys")) == (0, 1)
+    assert (in_file.pop("server_public_keys"), on_server.pop("server_public_keys")) == (0, 2)
     # The practice's own signing key stays behind: every staff role reads practice_meta on a
     # server, so any of them could sign as "system" with it.
     assert on_server.pop("practice_meta") == in_file.pop("practice_meta") - 1
@@ -122,7 +125,7 @@ def test_a_demo_practice_moves_with_every_row_its_users_and_its_audit_chain(
 
     with owner_connection(practice_server, moved_to.database) as connection:
         last = connection.execute(
-            "SELECT action, user_name, prev_hash FROM audit_events ORDER BY seq DESC LIMIT 2"
+            "SELECT action, user_name, prev_hash FROM audit_events ORDER BY seq DESC LIMIT 3"
         ).fetchall()
         roles = connection.execute(
             "SELECT r.rolname, r.rolcanlogin, pg_has_role(r.rolname, 'ketadesk_physician', "
@@ -132,8 +135,9 @@ def test_a_demo_practice_moves_with_every_row_its_users_and_its_audit_chain(
         hash_before = connection.execute(
             "SELECT row_hash FROM audit_events ORDER BY seq DESC OFFSET 1 LIMIT 1"
         ).fetchone()[0]
-    assert last[0][:2] == ("login", "physician")
-    assert last[1][:2] == ("signing_key_granted", "physician")
+    assert last[0][:2] == ("recovery_key_set", "physician")
+    assert last[1][:2] == ("login", "physician")
+    assert last[2][:2] == ("signing_key_granted", "physician")
     assert last[0][2] == hash_before  # the server's chain continues from the file's last event
     with owner_connection(practice_server, moved_to.database) as connection:
         keys = connection.execute(

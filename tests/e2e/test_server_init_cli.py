@@ -5,6 +5,16 @@ from __future__ import annotations
 from tests.e2e.cli_runner import run_ketadesk
 
 
+def printed_recovery_key(stdout: str) -> str:
+    """The recovery key, printed exactly once, on the line after the file's own heading."""
+    lines = stdout.splitlines()
+    assert lines.count("RECOVERY KEY (shown only once):") == 1, stdout
+    key = lines[lines.index("RECOVERY KEY (shown only once):") + 1].strip()
+    assert len(key) == 39 and key.count("-") == 7, key
+    assert stdout.count(key) == 1
+    return key
+
+
 def test_server_init_creates_the_practice_and_its_physician_logs_in(
     practice_server, server_database
 ):
@@ -25,6 +35,7 @@ def test_server_init_creates_the_practice_and_its_physician_logs_in(
     )
     assert created.returncode == 0, created.stderr
     assert f"Created the practice at {url} with physician drlin." in created.stdout
+    recovery_key = printed_recovery_key(created.stdout)
 
     login = run_ketadesk(
         "server",
@@ -41,6 +52,14 @@ def test_server_init_creates_the_practice_and_its_physician_logs_in(
     assert login.returncode == 0, login.stderr
     assert login.stdout.strip() == f"Logged in to {url} as drlin (physician, manages users)."
 
+    recovered = run_ketadesk(
+        "server", "recover", "--db", url, "--ca", ca, "--user", "drlin", "--password-stdin",
+        stdin=f"{recovery_key.lower()}\nanother horse entirely\n",
+    )
+    assert recovered.returncode == 0, recovered.stderr
+    assert "drlin has a new password" in recovered.stdout
+    assert recovery_key not in recovered.stdout + recovered.stderr
+
     refused = run_ketadesk(
         "server",
         "login",
@@ -55,6 +74,28 @@ def test_server_init_creates_the_practice_and_its_physician_logs_in(
     )
     assert refused.returncode != 0
     assert refused.stderr.strip() == "ketadesk: Wrong user name or password."
+    with_new = run_ketadesk(
+        "server", "login", "--db", url, "--ca", ca, "--as", "drlin", "--password-stdin",
+        stdin="another horse entirely\n",
+    )
+    assert with_new.returncode == 0, with_new.stderr
+    audit = run_ketadesk(
+        "verify-audit", "--db", url, "--ca", ca, "--as", "drlin", "--password-stdin",
+        stdin="another horse entirely\n",
+    )
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert "signed by ketadesk_recovery: 1 events" in audit.stdout
+    old_password = run_ketadesk(
+        "server", "login", "--db", url, "--ca", ca, "--as", "drlin", "--password-stdin",
+        stdin="correct horse battery\n",
+    )
+    assert old_password.stderr.strip() == "ketadesk: Wrong user name or password."
+    wrong_key = run_ketadesk(
+        "server", "recover", "--db", url, "--ca", ca, "--user", "drlin", "--password-stdin",
+        stdin="ABCD-EFGH-JKLM-NPQR-STUV-WXYZ-2345-6789\nyet another horse here\n",
+    )
+    assert wrong_key.returncode != 0
+    assert wrong_key.stderr.startswith("ketadesk: That recovery key does not open this practice")
 
     again = run_ketadesk(
         "server",

@@ -33,6 +33,15 @@ RULES = {
 }
 
 
+def no_key_yet(url: str) -> str:
+    """What upgrade adds for a practice without a recovery key (a copy of the template is
+    one: its recovery role is named after the template's database)."""
+    return (
+        " This practice has no recovery key yet: a user who manages users makes one with "
+        f"'server recovery-key --db {url} --as NAME' and keeps it offline."
+    )
+
+
 def server_rules(cluster: Any, database: str) -> dict[str, list[tuple[Any, ...]]]:
     with owner_connection(cluster, database) as connection:
         return {name: connection.execute(query).fetchall() for name, query in RULES.items()}
@@ -77,7 +86,7 @@ def test_upgrade_is_idempotent_and_the_grants_still_refuse_an_admin(
     assert first.code == 0, first.err
     assert first.out.strip() == (
         f"The practice at {practice_on.url} was already at schema {PACKAGED_HEAD}; its "
-        "grants and triggers were applied again."
+        "grants and triggers were applied again." + no_key_yet(practice_on.url)
     )
     second = upgrade(monkeypatch, capsys, practice_on, practice_server)
     assert second.code == 0, second.err
@@ -114,7 +123,7 @@ def test_upgrade_brings_an_older_practice_and_its_lost_rules_back(
     assert done.code == 0, done.err
     assert done.out.strip() == (
         f"Upgraded the practice at {practice_on.url} from schema {older} to {PACKAGED_HEAD}, "
-        "and applied its grants and triggers."
+        "and applied its grants and triggers." + no_key_yet(practice_on.url)
     )
     assert server_rules(practice_server, database) == before
     admin_is_refused_every_forbidden_write(practice_on)
@@ -171,3 +180,54 @@ def test_server_init_makes_a_missing_database_as_on_a_new_server(
         assert "already at schema" in upgraded.out
     finally:
         drop_database(practice_server, address)
+
+
+@ON_A_SERVER
+def test_upgrade_invents_no_recovery_key_and_keeps_the_recovery_role_to_its_function(
+    practice_on, practice_server, monkeypatch, capsys
+) -> None:
+    from ketadesk.storage.server.recovery_role import recovery_role_name
+    from tests.e2e.test_server_init_cli import printed_recovery_key
+
+    database = parse_server_url(practice_on.url).database
+    role = recovery_role_name(database)
+    practice_on.db.close()
+    try:
+        without = upgrade(monkeypatch, capsys, practice_on, practice_server)
+        assert without.code == 0, without.err
+        assert without.out.strip().endswith(no_key_yet(practice_on.url))
+        with owner_connection(practice_server) as owner:
+            assert owner.execute(
+                "SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)
+            ).fetchone() is None
+
+        made = run_in_process(
+            monkeypatch, capsys, None, "server", "recovery-key", *practice_on.db_option,
+            "--as", practice_on.physician.user_name, "--password-stdin",
+            stdin=PASSWORD + "\n",
+        )
+        assert made.code == 0, made.err
+        assert made.out.startswith("Made a new recovery key; the earlier one no longer works.")
+        printed_recovery_key(made.out)
+
+        # Someone gives the recovery role more than its function; upgrade takes it back.
+        with owner_connection(practice_server, database) as owner:
+            owner.execute(f'GRANT SELECT ON patients, audit_events TO "{role}"')
+            owner.execute(f'GRANT ketadesk_staff TO "{role}"')
+        again = upgrade(monkeypatch, capsys, practice_on, practice_server)
+        assert again.code == 0, again.err
+        assert "no recovery key" not in again.out
+        with owner_connection(practice_server, database) as owner:
+            assert owner.execute(
+                "SELECT has_table_privilege(%s, 'patients', 'SELECT'), "
+                "has_table_privilege(%s, 'audit_events', 'SELECT')", (role, role)
+            ).fetchone() == (False, False)
+            assert owner.execute(
+                "SELECT string_agg(roleid::regrole::text, ',') FROM pg_auth_members "
+                "WHERE member = %s::regrole", (role,)
+            ).fetchone() == ("ketadesk_recovery",)
+    finally:
+        with owner_connection(practice_server, database) as owner:
+            if owner.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                owner.execute(f'DROP OWNED BY "{role}"')  # its grants here, CONNECT too
+                owner.execute(f'DROP ROLE "{role}"')

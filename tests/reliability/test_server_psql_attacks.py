@@ -13,9 +13,12 @@ in ``tests/unit/test_server_clinical_columns.py`` and ``test_server_signed_recor
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import psycopg
 import pytest
 
+from ketadesk.core.errors import UserFacingError
 from ketadesk.models import Base
 from ketadesk.storage.server.practice_grants import (
     ALL_CLASSIFIED_TABLES,
@@ -273,3 +276,138 @@ def test_an_admin_cannot_record_anyone_elses_credentials(attacked):
             )
             assert _not_refused(raw, [others]) == []
             raise psycopg.Rollback()  # the event goes too: the module checks nothing changed
+
+
+# --- the recovery key's role -------------------------------------------------------------------
+
+RECOVER_CALL = "SELECT * FROM ketadesk_recover_user_manager(%s, %s, NULL, NULL)"
+A_VERIFIER = "SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy"
+REMOVED = "gone.pg"
+
+
+@pytest.fixture(scope="module")
+def recovery(practice_server, server_template):
+    """A copy of the template practice with a recovery key of its own (made by its physician,
+    who manages users) and a removed user; yields the cluster, the address, the recovery
+    role's name and the key (as the server knows it: no dashes)."""
+    from ketadesk.core.permissions import Role
+    from ketadesk.storage.server.recovery_role import recovery_role_name
+    from ketadesk.storage.server.server_practice import ServerPractice
+    from ketadesk.storage.server.server_recovery import normalised_recovery_key
+
+    address = copy_of(practice_server, server_template[0])
+    role = recovery_role_name(address.database)
+    try:
+        physician = ServerPractice.log_in(
+            address, practice_server.ca_certificate, SERVER_PHYSICIAN, PASSWORD
+        )
+        try:
+            physician.add_user(REMOVED, "Dr Gone", Role.PHYSICIAN, PASSWORD, manage_users=True)
+            physician.remove_user(REMOVED)
+            key = physician.replace_recovery_key()
+        finally:
+            physician.close()
+        yield practice_server, address, role, normalised_recovery_key(key)
+    finally:
+        drop_copy(practice_server, address)
+        with owner_connection(practice_server) as owner:
+            owner.execute(f"DROP ROLE IF EXISTS {_quoted(role)}")
+            owner.execute(f"DROP ROLE IF EXISTS {_quoted(REMOVED)}")
+
+
+def _as_recovery(recovery) -> psycopg.Connection:
+    cluster, address, role, key = recovery
+    return psql_connection(cluster, address, role, key)
+
+
+def test_the_recovery_role_reads_writes_and_calls_nothing_but_its_function(
+    recovery, server_template
+):
+    """Every table read or written, every other function called, every sequence, every
+    group and the schema itself: refused for lack of privilege."""
+    cluster, address, role, _ = recovery
+    with _as_recovery(recovery) as raw:
+        functions = raw.execute(
+            "SELECT p.oid::regproc::text, p.oid::regprocedure::text, "
+            "  coalesce((SELECT string_agg('NULL::' || format_type(t, NULL), ', ') "
+            "            FROM unnest(p.proargtypes) t), ''), "
+            "  has_function_privilege(session_user, p.oid, 'EXECUTE'), p.prosecdef "
+            "FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace "
+            "AND p.proowner = %s::regrole AND p.prokind = 'f' "
+            "AND p.prorettype <> 'trigger'::regtype",
+            (OWNER_ROLE,),
+        ).fetchall()
+        definers_it_may_call = sorted(
+            sig for _, sig, _, may, definer in functions if may and definer
+        )
+        assert definers_it_may_call == [
+            "ketadesk_recover_user_manager(text,text,timestamp without time zone,text)"
+        ]
+        groups = raw.execute(
+            "SELECT string_agg(roleid::regrole::text, ',') FROM pg_auth_members "
+            "WHERE member = session_user::regrole"
+        ).fetchone()
+        assert groups == ("ketadesk_recovery",)
+        sequences = [r[0] for r in raw.execute(
+            "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"
+        )]
+        statements = [
+            *(f"SELECT * FROM {_quoted(t)} LIMIT 1" for t in ALL_CLASSIFIED_TABLES),
+            *(sql for t in ALL_CLASSIFIED_TABLES for sql in forbidden_statements("admin", t)
+              if "OWNER TO" not in sql),
+            *(f"SELECT {name}({args})" for name, sig, args, may, _ in functions
+              if sig != definers_it_may_call[0] and (not may or name == "ketadesk_audit_next")),
+            *(f"SELECT setval('{seq}', 1)" for seq in sequences),
+            *(f"GRANT {group} TO {_quoted(role)}" for group in (*GROUP_ROLES, *SERVER_ROLES)),
+            *(f"SET ROLE {group}" for group in (*GROUP_ROLES[:4], OWNER_ROLE)),
+            f"ALTER ROLE {_quoted(SERVER_PHYSICIAN)} PASSWORD 'taken over'",
+            "CREATE TABLE shadow (seq integer)",
+            "SELECT pg_read_file('pg_hba.conf')",
+        ]
+        assert _not_refused(raw, statements) == []
+        # Not even a count of the patients.
+        assert raw.execute(
+            "SELECT has_table_privilege(session_user, 'patients', 'SELECT')"
+        ).fetchone() == (False,)
+    other_practice = replace(address, database=server_template[0].database)
+    with pytest.raises(UserFacingError, match="permission denied for database"):
+        psql_connection(cluster, other_practice, role, recovery[3])  # its own practice only
+
+
+@pytest.mark.parametrize(
+    "target", [SERVER_ADMIN, REMOVED, "nobody.pg", OWNER_ROLE, "ketadesk_recovery"]
+)
+def test_the_recovery_role_resets_no_one_but_an_active_user_manager(recovery, target):
+    with _as_recovery(recovery) as raw:
+        with pytest.raises(psycopg.errors.RaiseException, match="who manages users"):
+            raw.execute(RECOVER_CALL, (target, A_VERIFIER))
+
+
+def test_the_recovery_function_changes_nothing_without_a_verifier_or_a_current_time(recovery):
+    with _as_recovery(recovery) as raw:
+        with pytest.raises(psycopg.errors.InvalidParameterValue):
+            raw.execute(RECOVER_CALL, (SERVER_PHYSICIAN, "my new password"))
+        with pytest.raises(psycopg.errors.InvalidParameterValue):
+            raw.execute(
+                "SELECT * FROM ketadesk_recover_user_manager(%s, %s, "
+                "'2001-01-01 00:00:00', 'c2lnbmF0dXJl')",
+                (SERVER_PHYSICIAN, A_VERIFIER),
+            )
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_a_user_calling_the_recovery_function_is_refused(recovery, role):
+    """Even the physician who manages users: only the recovery key's role may."""
+    cluster, address, _, _ = recovery
+    with psql_connection(cluster, address, ROLES[role], PASSWORD) as raw:
+        assert _not_refused(raw, [
+            RECOVER_CALL.replace("%s", f"'{name}'", 1).replace("%s", f"'{A_VERIFIER}'")
+            for name in (SERVER_PHYSICIAN, SERVER_ADMIN)
+        ]) == []
+
+
+def test_a_wrong_recovery_key_cannot_log_in(recovery):
+    cluster, address, role, key = recovery
+    wrong = key[:-1] + ("A" if key[-1] != "A" else "B")
+    with pytest.raises(UserFacingError, match="refused the password"):
+        psql_connection(cluster, address, role, wrong)

@@ -69,16 +69,17 @@ def test_the_physician_and_the_admin_log_in_with_their_own_passwords(server_prac
             actions = [(e.user_name, e.action) for e in events]
             assert verify_audit(session).is_intact
             signed = [(e.action, e.signed_by) for e in events if e.signature]
-        assert actions[:5] == [
+        assert actions[:6] == [
             (PHYSICIAN, "database_created"),
             (PHYSICIAN, "user_added"),
+            (PHYSICIAN, "recovery_key_set"),
             (PHYSICIAN, "signing_key_granted"),  # made at the first log-in, kept on the server
             (PHYSICIAN, "login"),
             (PHYSICIAN, "user_added"),
         ]
         # Signed from the first log-in on, each by its own user (server init writes as the
         # server's owner, before anyone holds a key).
-        assert len(signed) == len(events) - 2
+        assert len(signed) == len(events) - 3
         assert signed[:2] == [("signing_key_granted", PHYSICIAN), ("login", PHYSICIAN)]
         assert signed[-1] == ("login", ADMIN)
         assert actions[-3:] == [

@@ -51,7 +51,8 @@ def test_events_and_a_signed_protocol_are_signed_and_verify(practice_server, ser
     assert verdict.is_intact, verdict.describe()
     assert report.is_valid, report.describe()
     assert report.signed_by[SERVER_PHYSICIAN] >= 5
-    assert report.unsigned_before_signing == 2  # server init, written before anyone's key
+    # server init (practice, physician, recovery key), written before anyone's key
+    assert report.unsigned_before_signing == 3
     kinds = {(c.subject_kind, c.signed_by, c.is_valid) for c in contents}
     assert ("protocol_version", SERVER_PHYSICIAN, True) in kinds
     assert ("interaction_review", SERVER_PHYSICIAN, True) in kinds
@@ -65,7 +66,8 @@ def test_each_role_reads_only_its_own_wrapped_key_and_every_public_key(
         own = admin.execute("SELECT user_name, wrapped_key FROM server_signing_keys").fetchall()
         public = admin.execute("SELECT user_name FROM server_public_keys").fetchall()
     assert [row[0] for row in own] == [SERVER_ADMIN]
-    assert {row[0] for row in public} == {SERVER_PHYSICIAN, SERVER_ADMIN}
+    # The recovery key's public half too, listed at server init.
+    assert {row[0] for row in public} == {SERVER_PHYSICIAN, SERVER_ADMIN, "ketadesk_recovery"}
     with psql_connection(practice_server, server_copy, SERVER_PHYSICIAN, PASSWORD) as physician:
         own = physician.execute("SELECT user_name FROM server_signing_keys").fetchall()
     assert own == [(SERVER_PHYSICIAN,)]

@@ -22,6 +22,14 @@ from ketadesk.storage.server.practice_roles import (
     STAFF_GROUP,
     USER_MANAGER_GROUP,
 )
+from ketadesk.storage.server.recovery_role import (
+    RECOVER_FUNCTION,
+    RECOVER_SIGNATURE,
+    SET_RECOVERY_KEY_FUNCTION,
+    SET_RECOVERY_KEY_SIGNATURE,
+    recovery_role_grant_statements,
+    recovery_role_name,
+)
 
 # Rows only ever appended (an audit event): staff insert, nobody updates or deletes (a trigger
 # refuses it even to the owner).
@@ -211,6 +219,7 @@ END $$
 
 USER_FUNCTIONS = (
     (ADD_USER_FUNCTION, "ketadesk_add_user(text, text, text, boolean, text)"),
+    (SET_RECOVERY_KEY_FUNCTION, SET_RECOVERY_KEY_SIGNATURE),
     (SET_USER_ROLE_FUNCTION, "ketadesk_set_user_role(text, text, boolean)"),
     (REMOVE_USER_FUNCTION, "ketadesk_remove_user(text)"),
 )
@@ -220,8 +229,9 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def grant_statements(existing_tables: set[str]) -> list[str]:
-    """The GRANT/REVOKE statements for the tables that exist (run as the owner)."""
+def grant_statements(existing_tables: set[str], recovery_role: str | None = None) -> list[str]:
+    """The GRANT/REVOKE statements for the tables that exist (run as the owner);
+    ``recovery_role`` is the practice's recovery role when the server has one."""
     staff, physician = _quoted(STAFF_GROUP), _quoted(PHYSICIAN_GROUP)
     statements = [
         f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC, {staff}, {physician}, "
@@ -247,6 +257,12 @@ def grant_statements(existing_tables: set[str]) -> list[str]:
                 f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC",
                 f"GRANT EXECUTE ON FUNCTION {signature} TO {staff}",
             ]
+        # The recovery key's one function, for the recovery group alone (``recovery_role``).
+        statements += [
+            RECOVER_FUNCTION,
+            f"ALTER FUNCTION {RECOVER_SIGNATURE} OWNER TO {_quoted(OWNER_ROLE)}",
+            *recovery_role_grant_statements(recovery_role),
+        ]
     for body, signature in USER_FUNCTIONS:
         statements += [
             body,
@@ -273,10 +289,18 @@ def apply_practice_grants(connection: Any) -> None:
         raise RuntimeError(
             "tables without a grant rule in practice_grants.py: " + ", ".join(sorted(unknown))
         )
+    recovery_role = recovery_role_name(
+        connection.exec_driver_sql("SELECT current_database()").scalar_one()
+    )
+    has_recovery_role = connection.exec_driver_sql(
+        "SELECT 1 FROM pg_roles WHERE rolname = %(name)s", {"name": recovery_role}
+    ).first()
     # Straight to psycopg without parameters, so '%' in the function body is not a placeholder.
     cursor = connection.connection.dbapi_connection.cursor()
     try:
-        for statement in grant_statements(existing):
+        for statement in grant_statements(
+            existing, recovery_role if has_recovery_role else None
+        ):
             cursor.execute(statement)
     finally:
         cursor.close()

@@ -25,7 +25,7 @@ Key slots, the recovery key and "remember me" stay with the file (a server has n
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,8 @@ class PracticeImported:
     users: tuple[FileUser, ...]
     verdict_before: ChainVerdict
     verdict_after: ChainVerdict
+    # The server's own (a file's recovery key cannot carry over): shown once.
+    recovery_key: str = field(default="", repr=False)
 
 
 def file_users(database: PracticeDatabase) -> tuple[FileUser, ...]:
@@ -278,10 +280,11 @@ def import_practice(
         address, ca_certificate, actor.user_name, passwords[actor.user_name]
     )
     try:
+        recovery_key = practice.replace_recovery_key()
         verdict_after = practice.verify_audit_trail()
     finally:
         practice.close()
-    return PracticeImported(counts, users, verdict_before, verdict_after)
+    return PracticeImported(counts, users, verdict_before, verdict_after, recovery_key)
 
 
 def upgrade_to_head_in(connection: Any) -> None:

@@ -19,7 +19,11 @@ STAFF_GROUP = "ketadesk_staff"
 PHYSICIAN_GROUP = "ketadesk_physician"
 ADMIN_GROUP = "ketadesk_admin"
 USER_MANAGER_GROUP = "ketadesk_user_manager"
-GROUP_ROLES = (STAFF_GROUP, PHYSICIAN_GROUP, ADMIN_GROUP, USER_MANAGER_GROUP)
+# The recovery keys' login roles (one per practice database) are its only members; it may call
+# one function and read nothing (``recovery_role``). A group, so that a backup's grants name no
+# login role a new server lacks.
+RECOVERY_GROUP = "ketadesk_recovery"
+GROUP_ROLES = (STAFF_GROUP, PHYSICIAN_GROUP, ADMIN_GROUP, USER_MANAGER_GROUP, RECOVERY_GROUP)
 EXTENSIONS = ("pg_trgm", "unaccent")
 
 

@@ -202,6 +202,8 @@ class RestoreDone:
     verdict: ChainVerdict
     users_without_login: tuple[str, ...]
     roles_made: RolesMade | None = None  # on a server without the restorer's role
+    # The recovery role belongs to the server, not to the backup: a new server has none.
+    has_recovery_key: bool = True
 
 
 def _tables_in(engine: Engine) -> int:
@@ -315,7 +317,7 @@ def restore_server_backup(
             check_new_password(password, user_name)
         _run_pg_restore(pg_restore, source, passphrase, address, ca_certificate, owner,
                         owner_password)
-        upgrade_engine(engine)
+        upgraded = upgrade_engine(engine)
         with Session(engine) as session:
             verdict = verify_audit(session)
             users = restored_users(session)
@@ -348,7 +350,9 @@ def restore_server_backup(
             )
     finally:
         practice.close()
-    return RestoreDone(header.made_at, header.made_by, verdict, without, made)
+    return RestoreDone(
+        header.made_at, header.made_by, verdict, without, made, upgraded.has_recovery_key
+    )
 
 
 def _run_pg_restore(

@@ -12,11 +12,14 @@ services as on a file practice run on the sessions given out here.
 Each user's signing key is kept on the server wrapped by their password (``server_signing``):
 unwrapped at log-in, it signs audit events and content signatures as on a file practice.
 
-File practices only: key slots and recovery keys (a user manager resets a forgotten password
-on a server), failed-attempt back-off (the server's own log records refused log-ins). Backup
-and restore have their server forms (``server_backup``; ``restore_roles`` makes the login roles
-on a new server). Visit packs stay encrypted files on the laptop (``storage/visits``), checked
-out of and returned to a server as the user logged in here.
+A server practice has a recovery key of its own, made here at ``create`` and replaced by a
+user manager (``replace_recovery_key``): it can only give a user who manages users a new
+password (``server_recovery``, ``recovery_role``). File practices only: key slots (a user
+manager resets a forgotten password on a server), failed-attempt back-off (the server's own
+log records refused log-ins). Backup and restore have their server forms (``server_backup``;
+``restore_roles`` makes the login roles on a new server). Visit packs stay encrypted files on
+the laptop (``storage/visits``), checked out of and returned to a server as the user logged in
+here.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,7 +54,7 @@ from ketadesk.storage.security.content_signatures import (
     check_content_signatures,
 )
 from ketadesk.storage.security.database import actor_from_user, check_user_name
-from ketadesk.storage.security.keyslots import WRONG_CREDENTIALS
+from ketadesk.storage.security.keyslots import WRONG_CREDENTIALS, new_recovery_key
 from ketadesk.storage.security.migrate import PACKAGED_HEAD, current_revision, upgrade_to_head
 from ketadesk.storage.security.password_rules import check_new_password
 from ketadesk.storage.security.signing_keys import Signer
@@ -164,6 +167,7 @@ def _connect_as(
 class ServerPracticeCreated:
     actor: Actor
     address: ServerAddress
+    recovery_key: str = field(repr=False)  # shown once (``server_recovery``)
 
 
 class ServerPractice:
@@ -207,7 +211,10 @@ class ServerPractice:
         owner: str = OWNER_ROLE,
     ) -> ServerPracticeCreated:
         """Make the schema, the grants, the triggers freezing signed records and keeping
-        clinical columns to physicians, and the first physician (who manages users)."""
+        clinical columns to physicians, the first physician (who manages users) and the
+        practice's recovery key (returned, to be shown once)."""
+        from ketadesk.storage.server.server_recovery import set_recovery_key
+
         check_server_user_name(user_name)
         full_name = check_full_name(full_name, whose="the physician's")
         check_new_password(password, user_name)
@@ -236,8 +243,10 @@ class ServerPractice:
                     f"CREATE ROLE \"{user_name}\" LOGIN PASSWORD '{verifier}' "
                     "IN ROLE ketadesk_physician, ketadesk_user_manager"
                 )
+            recovery_key = new_recovery_key()
+            database_id = uuid.uuid4().hex
             with Session(engine) as session, session.begin():
-                session.add(PracticeMeta(key="database_id", value=uuid.uuid4().hex))
+                session.add(PracticeMeta(key="database_id", value=database_id))
                 user = User(
                     user_name=user_name,
                     full_name=full_name.strip(),
@@ -255,9 +264,12 @@ class ServerPractice:
                     audit_actions.USER_ADDED,
                     detail=f"user {user_name} role physician, manages users",
                 )
+                set_recovery_key(session, address.database, database_id, recovery_key)
+                record_event(session, actor, audit_actions.RECOVERY_KEY_SET,
+                             detail="recovery key made")
         finally:
             engine.dispose()
-        return ServerPracticeCreated(actor, address)
+        return ServerPracticeCreated(actor, address, recovery_key)
 
     # --- logging in ---------------------------------------------------------------------------
     @classmethod
@@ -462,6 +474,26 @@ class ServerPractice:
             record_event(
                 session, self.actor, audit_actions.PASSWORD_RESET, detail=f"user {user_name}"
             )
+
+    def replace_recovery_key(self) -> str:
+        """A new recovery key for the practice (returned, to be shown once); the earlier one
+        stops working at once. Audited; a user who manages users only."""
+        from ketadesk.storage.server.server_recovery import has_recovery_role, set_recovery_key
+
+        require(self.actor, Permission.MANAGE_USERS, "replace the recovery key")
+        recovery_key = new_recovery_key()
+        with self.session() as session:
+            replacing = has_recovery_role(session, self.address.database)
+            set_recovery_key(session, self.address.database, self.database_id, recovery_key)
+            record_event(
+                session, self.actor, audit_actions.RECOVERY_KEY_SET,
+                detail=(
+                    "new recovery key; the earlier one no longer works"
+                    if replacing
+                    else "recovery key made"
+                ),
+            )
+        return recovery_key
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:

@@ -35,6 +35,7 @@ from ketadesk.storage.security.grants import GrantCheck, GrantInfo, check_grants
 from ketadesk.storage.security.kdf_bounds import ALLOWED
 from ketadesk.storage.security.keyslots import KdfParams
 from ketadesk.storage.security.signing_keys import Signer, new_private_key, public_key_of
+from ketadesk.storage.server.recovery_role import RECOVERY_EVENT_ROLE, RECOVERY_SIGNER
 
 WRAP_FORMAT = "ketadesk-server-signing-key-1"
 # Who vouches for a key on a server: the database role that stored it (no manager's signature).
@@ -174,6 +175,14 @@ def server_grant_check(session: Session, database_id: str) -> GrantCheck:
     valid = dict(from_file.valid)
     for name, held in keys.items():
         user = users.get(name)
+        if name == RECOVERY_SIGNER:
+            # The recovery keys' own (listed by ketadesk_set_recovery_key, which only the
+            # owner and user managers may call); they sign the recovery_key_used events.
+            valid[name] = GrantInfo(
+                name, RECOVERY_EVENT_ROLE, False, True, held[0], GRANTED_BY_SERVER,
+                tuple(held[1:]),
+            )
+            continue
         if user is None:
             continue
         earlier = from_file.verifying_keys().get(name, ())

@@ -26,6 +26,7 @@ from ketadesk.storage.server.clinical_columns import apply_clinical_column_guard
 from ketadesk.storage.server.live_updates import apply_live_update_triggers
 from ketadesk.storage.server.practice_grants import apply_practice_grants
 from ketadesk.storage.server.practice_roles import connection_problem
+from ketadesk.storage.server.recovery_role import recovery_role_name
 from ketadesk.storage.server.server_credentials import apply_credentials_function
 from ketadesk.storage.server.server_engine import ServerAddress, create_server_engine
 from ketadesk.storage.server.signed_records import apply_signed_record_guards
@@ -52,16 +53,26 @@ class ServerUpgrade:
 
     before: str | None
     after: str
+    # A practice made before servers had recovery keys has none: upgrade never invents one
+    # (it would have to be shown to someone), it says how a user manager makes one.
+    has_recovery_key: bool = True
 
     def describe(self, address: ServerAddress) -> str:
         if self.before == self.after:
-            return (
+            done = (
                 f"The practice at {address.url} was already at schema {self.after}; its "
                 "grants and triggers were applied again."
             )
+        else:
+            done = (
+                f"Upgraded the practice at {address.url} from schema {self.before} to "
+                f"{self.after}, and applied its grants and triggers."
+            )
+        if self.has_recovery_key:
+            return done
         return (
-            f"Upgraded the practice at {address.url} from schema {self.before} to "
-            f"{self.after}, and applied its grants and triggers."
+            f"{done} This practice has no recovery key yet: a user who manages users makes "
+            f"one with 'server recovery-key --db {address.url} --as NAME' and keeps it offline."
         )
 
 
@@ -86,7 +97,11 @@ def upgrade_engine(engine: Engine) -> ServerUpgrade:
             ) from None
     with engine.begin() as connection:
         apply_server_objects(connection)
-    return ServerUpgrade(before, PACKAGED_HEAD)
+        has_key = connection.exec_driver_sql(
+            "SELECT 1 FROM pg_roles WHERE rolname = %(name)s",
+            {"name": recovery_role_name(engine.url.database or "")},
+        ).first()
+    return ServerUpgrade(before, PACKAGED_HEAD, has_key is not None)
 
 
 def upgrade_server_practice(
