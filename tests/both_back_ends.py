@@ -15,7 +15,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ketadesk.core.permissions import Role
+from ketadesk.storage.security.engine import raw_connection
 from ketadesk.storage.server.dev_cluster import HOST, DevCluster
 from ketadesk.storage.server.practice_roles import OWNER_ROLE, STAFF_GROUP
 from ketadesk.storage.server.server_engine import ServerAddress
@@ -23,6 +26,10 @@ from ketadesk.storage.server.server_practice import ServerPractice
 from tests.server_practice import drop_database, new_database, owner_connection
 
 BACK_ENDS = ("file", "server")
+
+# A test in a module that runs on both back ends, about the encrypted file itself (its raw
+# SQLCipher connection, its key-slot file): ``practice_on`` is made on the file only.
+file_only = pytest.mark.parametrize("practice_on", ["file"], indirect=True)
 SERVER_PHYSICIAN = "drquill.pg"
 SERVER_ADMIN = "frontdesk.pg"
 
@@ -95,6 +102,25 @@ class CopyDropper:
         self._thread.join(timeout=120)
         if self._failures:
             raise self._failures[0]
+
+
+def edit_outside_ketadesk(practice: Any, *statements: str) -> None:
+    """Run SQL on a ``practice_on`` practice's stored data past the app and its guards, as
+    someone holding the file's key (a raw SQLCipher connection) or the server's owner password
+    (triggers off for the session) could: to move a record back in time, or to tamper."""
+    if practice.back_end == "file":
+        connection = raw_connection(practice.path, practice.db.database_key())
+        try:
+            for statement in statements:
+                connection.execute(statement)
+            connection.commit()
+        finally:
+            connection.close()
+        return
+    with owner_connection(practice.cluster, practice.database) as owner, owner.transaction():
+        owner.execute("SET LOCAL session_replication_role = replica")
+        for statement in statements:
+            owner.execute(statement)
 
 
 def server_url(address: ServerAddress) -> str:
