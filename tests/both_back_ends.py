@@ -23,6 +23,7 @@ from ketadesk.storage.server.dev_cluster import HOST, DevCluster
 from ketadesk.storage.server.practice_roles import OWNER_ROLE, STAFF_GROUP
 from ketadesk.storage.server.server_engine import ServerAddress
 from ketadesk.storage.server.server_practice import ServerPractice
+from tests.reliability._cli_in_process import CliRun, run_in_process
 from tests.server_practice import drop_database, new_database, owner_connection
 
 BACK_ENDS = ("file", "server")
@@ -121,6 +122,17 @@ def edit_outside_ketadesk(practice: Any, *statements: str) -> None:
         owner.execute("SET LOCAL session_replication_role = replica")
         for statement in statements:
             owner.execute(statement)
+
+
+def run_on(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any, practice: Any, *args: str, stdin: str = ""
+) -> CliRun:
+    """One command in process on a ``practice_on`` practice (``--db``, and ``--ca`` on a
+    server), ``PHYSICIAN`` and ``ADMIN`` among ``args`` named as this back end names them."""
+    from tests.conftest import ADMIN, PHYSICIAN
+
+    named = [practice.name_of(a) if a in (PHYSICIAN, ADMIN) else a for a in args]
+    return run_in_process(monkeypatch, capsys, None, *practice.db_option, *named, stdin=stdin)
 
 
 def server_url(address: ServerAddress) -> str:
