@@ -349,7 +349,8 @@ class ServerPractice:
         require(self.actor, Permission.MANAGE_USERS, "add users")
         check_server_user_name(user_name)
         full_name = check_full_name(full_name, whose="the new user's")
-        check_new_password(password, user_name)
+        with self.read_session() as session:  # the practice's name counts as an easy guess
+            check_new_password(password, user_name, session=session)
         has_credentials = bool(npi or dea_number or licence_states)
         if has_credentials:
             check_credentials(npi, dea_number, licence_states)
@@ -453,6 +454,8 @@ class ServerPractice:
             )
         with self.read_session() as session:
             check_new_password(new_password, user_name, session=session)
+        if self._password_opens(user_name, new_password):  # as a file's key slot tells
+            raise UserFacingError("The new password must be different from the current one.")
         verifier = _scram_verifier(self.engine, user_name, new_password)
         with self.session() as session:
             session.execute(
@@ -462,6 +465,17 @@ class ServerPractice:
             record_event(
                 session, self.actor, audit_actions.PASSWORD_RESET, detail=f"user {user_name}"
             )
+
+    def _password_opens(self, user_name: str, password: str) -> bool:
+        """Whether ``password`` is ``user_name``'s password now (only the server, holding its
+        SCRAM verifier, can tell: one log-in attempt, closed at once)."""
+        try:
+            self.confirm_password_of(user_name, password)
+        except UserFacingError as refused:
+            if refused.message == WRONG_CREDENTIALS:
+                return False
+            raise
+        return True
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:
