@@ -7,6 +7,9 @@
 - A slot with ``memory 4 GiB`` took 16 s, ``parallelism 0/-1/"3"`` crashed, ``raw`` opened a user
   slot: each is refused in words before any work; a slot of 8 KiB/1 pass opens once and is
   rewrapped with today's settings.
+
+The listing, password and name rules run on a practice file and a practice server (each back
+end's own user service); the key-slot tests are about the file's key-slot file, so file only.
 """
 
 from __future__ import annotations
@@ -143,6 +146,14 @@ def test_the_current_password_cannot_be_set_again(practice_on: Any) -> None:
             reset_password(practice.db, practice.physician, admin, PASSWORD)
     assert len(_events(practice.db, audit_actions.PASSWORD_CHANGED)) == before
     assert len(_events(practice.db, audit_actions.PASSWORD_RESET)) == resets
+
+
+def test_a_dotted_user_name_counts_as_an_easy_guess_word_by_word() -> None:
+    from ketadesk.core.password_strength import password_weakness
+
+    assert password_weakness("drquill123", user_name="drquill.pg")
+    assert password_weakness("rowan1980!", user_name="rowan_quill")
+    assert password_weakness("harbor lantern nine", user_name="rowan.quill") is None
 
 
 def test_weak_pdf_passwords_are_refused_with_the_same_rule(practice_on: Any) -> None:
