@@ -12,6 +12,8 @@ from __future__ import annotations
 import queue
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +124,27 @@ def edit_outside_ketadesk(practice: Any, *statements: str) -> None:
         owner.execute("SET LOCAL session_replication_role = replica")
         for statement in statements:
             owner.execute(statement)
+
+
+@contextmanager
+def holding_the_write_lock(practice: Any) -> Iterator[None]:
+    """Another connection holds the practice's write lock (an open write transaction on a
+    file; the practice's advisory lock on a server) until the block ends."""
+    if practice.back_end == "file":
+        connection = raw_connection(practice.path, practice.db.database_key())
+        connection.isolation_level = None
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            connection.execute("ROLLBACK")
+            connection.close()
+        return
+    from ketadesk.storage.server.server_practice import _WRITE_LOCK_ID
+
+    with owner_connection(practice.cluster, practice.database) as owner, owner.transaction():
+        owner.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK_ID,))
+        yield
 
 
 def run_on(
