@@ -29,10 +29,6 @@ from tests.reliability._cli_in_process import CliRun, run_in_process
 from tests.server_practice import drop_database, new_database, owner_connection
 
 BACK_ENDS = ("file", "server")
-
-# A test in a module that runs on both back ends, about the encrypted file itself (its raw
-# SQLCipher connection, its key-slot file): ``practice_on`` is made on the file only.
-file_only = pytest.mark.parametrize("practice_on", ["file"], indirect=True)
 SERVER_PHYSICIAN = "drquill.pg"
 SERVER_ADMIN = "frontdesk.pg"
 
