@@ -126,7 +126,9 @@ def test_a_session_on_a_server_leaves_no_patient_data_behind(
 ) -> None:
     """The same scan after a session on a practice server, whose failures are the server's
     own errors: psycopg's 'Failing row contains (…)' and 'Key (mrn)=(…)' details and
-    SQLAlchemy's '[parameters: …]' all hold the patient's data."""
+    SQLAlchemy's '[parameters: …]' all hold the patient's data; and the server's log."""
+    server_log = practice_on.cluster.data_dir / "server.log"
+    logged_before = server_log.stat().st_size
     work, result = _run_session(
         tmp_path, PASSWORD, practice_on.url, str(practice_on.ca), practice_on.physician.user_name
     )
@@ -142,6 +144,13 @@ def test_a_session_on_a_server_leaves_no_patient_data_behind(
     assert len(needles) > 200
     found = _leaks_left_behind(tmp_path, work, result, needles)
     assert not found, f"patient data found: {found}"
+    # Nor in the server's own log (configured as the README's guide says), which did hold the
+    # refused rows' values; the refusals themselves are logged.
+    with open(server_log, "rb") as log:
+        log.seek(logged_before)
+        logged = log.read()
+    assert b"null value in column" in logged and b"duplicate key value" in logged
+    assert not _leaks(logged, needles)
 
 
 @pytest.mark.slow
