@@ -12,14 +12,20 @@ from __future__ import annotations
 import queue
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ketadesk.core.permissions import Role
+from ketadesk.storage.security.engine import raw_connection
 from ketadesk.storage.server.dev_cluster import HOST, DevCluster
 from ketadesk.storage.server.practice_roles import OWNER_ROLE, STAFF_GROUP
 from ketadesk.storage.server.server_engine import ServerAddress
 from ketadesk.storage.server.server_practice import ServerPractice
+from tests.reliability._cli_in_process import CliRun, run_in_process
 from tests.server_practice import drop_database, new_database, owner_connection
 
 BACK_ENDS = ("file", "server")
@@ -95,6 +101,57 @@ class CopyDropper:
         self._thread.join(timeout=120)
         if self._failures:
             raise self._failures[0]
+
+
+def edit_outside_ketadesk(practice: Any, *statements: str) -> None:
+    """Run SQL on a ``practice_on`` practice's stored data past the app and its guards, as
+    someone holding the file's key (a raw SQLCipher connection) or the server's owner password
+    (triggers off for the session) could: to move a record back in time, or to tamper."""
+    if practice.back_end == "file":
+        connection = raw_connection(practice.path, practice.db.database_key())
+        try:
+            for statement in statements:
+                connection.execute(statement)
+            connection.commit()
+        finally:
+            connection.close()
+        return
+    with owner_connection(practice.cluster, practice.database) as owner, owner.transaction():
+        owner.execute("SET LOCAL session_replication_role = replica")
+        for statement in statements:
+            owner.execute(statement)
+
+
+@contextmanager
+def holding_the_write_lock(practice: Any) -> Iterator[None]:
+    """Another connection holds the practice's write lock (an open write transaction on a
+    file; the practice's advisory lock on a server) until the block ends."""
+    if practice.back_end == "file":
+        connection = raw_connection(practice.path, practice.db.database_key())
+        connection.isolation_level = None
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            connection.execute("ROLLBACK")
+            connection.close()
+        return
+    from ketadesk.storage.server.server_practice import _WRITE_LOCK_ID
+
+    with owner_connection(practice.cluster, practice.database) as owner, owner.transaction():
+        owner.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK_ID,))
+        yield
+
+
+def run_on(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any, practice: Any, *args: str, stdin: str = ""
+) -> CliRun:
+    """One command in process on a ``practice_on`` practice (``--db``, and ``--ca`` on a
+    server), ``PHYSICIAN`` and ``ADMIN`` among ``args`` named as this back end names them."""
+    from tests.conftest import ADMIN, PHYSICIAN
+
+    named = [practice.name_of(a) if a in (PHYSICIAN, ADMIN) else a for a in args]
+    return run_in_process(monkeypatch, capsys, None, *practice.db_option, *named, stdin=stdin)
 
 
 def server_url(address: ServerAddress) -> str:

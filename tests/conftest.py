@@ -153,6 +153,8 @@ class PracticeOn(OpenPractice):
     back_end: str = "file"
     url: str = ""
     ca: Path | None = None
+    cluster: object = None  # the test server (a DevCluster) on a server
+    database: str = ""  # the server's database of this practice
 
     def name_of(self, user: str) -> str:
         """This back end's user name for ``PHYSICIAN`` or ``ADMIN`` (a server's differ)."""
@@ -197,7 +199,8 @@ def practice_on(
         admin_info = get_user(server, SERVER_ADMIN)
         admin = Actor(admin_info.user_id, SERVER_ADMIN, admin_info.full_name, Role.ADMIN, False)
         yield PracticeOn(
-            server, server.actor, admin, tmp_path, back_end="server", url=address.url, ca=ca
+            server, server.actor, admin, tmp_path, back_end="server", url=address.url, ca=ca,
+            cluster=cluster, database=address.database,
         )
         server.close()
     finally:

@@ -8,6 +8,7 @@ own warning and suggestions.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from zxcvbn import zxcvbn
@@ -50,8 +51,9 @@ def password_weakness(
     if current_password is not None and password == current_password:
         return f"The new {what} must be different from the current one."
     inputs = [w for w in (user_name, practice_name, *PROGRAM_WORDS, *extra_words) if w]
-    # Names are also offered word by word ("Quill Family Practice" -> "quill", ...).
-    inputs += [part for w in list(inputs) for part in w.replace("-", " ").split() if part]
+    # Names are also offered word by word ("Quill Family Practice" -> "quill", ...; a user
+    # name "rowan.quill" or "r_quill" -> "rowan", "quill").
+    inputs += [part for w in list(inputs) for part in re.split(r"[\s._-]+", w) if part]
     result = zxcvbn(password[:SCORED_CHARACTERS], user_inputs=inputs)
     if int(result["score"]) >= MIN_SCORE:
         return None

@@ -11,8 +11,8 @@ import pytest
 
 from ketadesk.core.demographics import PatientDemographics
 from ketadesk.storage.patients.patients import create_patient
+from tests.both_back_ends import run_on
 from tests.conftest import ADMIN, PASSWORD, PHYSICIAN
-from tests.reliability._cli_in_process import CliRun, run_in_process
 
 
 @pytest.fixture
@@ -33,14 +33,6 @@ def add_patient(practice: Any) -> str:
             today=datetime.now(UTC).date(),
         )
     return record.mrn
-
-
-def run_on(
-    monkeypatch: pytest.MonkeyPatch, capsys: Any, practice: Any, *args: str, stdin: str = ""
-) -> CliRun:
-    """One command on this practice, ``--as`` naming this back end's user."""
-    named = [practice.name_of(a) if a in (PHYSICIAN, ADMIN) else a for a in args]
-    return run_in_process(monkeypatch, capsys, None, *practice.db_option, *named, stdin=stdin)
 
 
 def test_checkin_add_appears_in_outcomes(

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from ketadesk.core import audit_actions
 from ketadesk.models.audit import AuditEvent
 from ketadesk.models.patients import Patient, VitalSign
+from tests.both_back_ends import run_on
 from tests.conftest import ADMIN, PASSWORD, PHYSICIAN, copy_practice
-from tests.e2e.test_server_commands import run_on
 
 
 def _events(practice, action: str) -> list[tuple[str, str]]:

@@ -5,10 +5,10 @@ cannot run on a server yet refuse in words that name them."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
+from tests.both_back_ends import run_on
 from tests.conftest import ADMIN, PASSWORD, PHYSICIAN
 from tests.reliability._cli_in_process import CliRun, run_in_process
 
@@ -18,13 +18,6 @@ ROWS = (
     "Quillon,Mateo,1975-07-04,M,NJ,Cape May,",
 )
 ON_A_SERVER = pytest.mark.parametrize("practice_on", ["server"], indirect=True)
-
-
-def run_on(
-    monkeypatch: pytest.MonkeyPatch, capsys: Any, practice: Any, *args: str, stdin: str = ""
-) -> CliRun:
-    named = [practice.name_of(a) if a in (PHYSICIAN, ADMIN) else a for a in args]
-    return run_in_process(monkeypatch, capsys, None, *practice.db_option, *named, stdin=stdin)
 
 
 def test_import_then_search_the_roster(practice_on, tmp_path, monkeypatch, capsys) -> None:

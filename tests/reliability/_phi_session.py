@@ -1,6 +1,12 @@
 """A scripted KetaDesk session for the PHI-leak test (run as a script; see test_phi_leaks.py).
 
-    _phi_session.py WORK_DIR PASSWORD
+    _phi_session.py WORK_DIR PASSWORD [SERVER_URL CA USER]
+
+With a practice server (a copy of the test template, USER its physician) the practice is
+filled through the demo services instead of the ``demo`` command (which makes files only),
+and the two unhandled exceptions are the server's own: a duplicate record number and a
+missing state, whose psycopg and SQLAlchemy texts carry the row's names and the statement's
+parameters.
 
 Sets up logging exactly as the app does (``configure_logging`` at DEBUG) plus a raw Qt message
 log, installs the crash hook, then: creates a demo practice, opens charts through the patient
@@ -28,7 +34,7 @@ from ketadesk.crash_report import configure_logging, install_crash_hook  # noqa:
 MARKER = "phi-session-logging-is-live"
 
 
-def main(work: Path, password: str) -> int:
+def main(work: Path, password: str, server: list[str]) -> int:
     configure_logging(work / "logs", logging.DEBUG)
     install_crash_hook(work / "crash")
     log = logging.getLogger("ketadesk.phi_session")
@@ -54,24 +60,29 @@ def main(work: Path, password: str) -> int:
     from ketadesk.storage.patients.patients import get_patient_record
     from ketadesk.storage.security.database import PracticeDatabase
 
-    db_path = work / "db" / "practice.db"
-    stdin = sys.stdin
-    sys.stdin = io.StringIO(password + "\n")
-    try:
-        status = run_cli(["--db", str(db_path), "demo", "--patients", "60", "--password-stdin"])
-    finally:
-        sys.stdin = stdin
-    if status != 0:
-        return status
+    if server:
+        db, actor = _server_practice(server, password, log)
+    else:
+        db_path = work / "db" / "practice.db"
+        stdin = sys.stdin
+        sys.stdin = io.StringIO(password + "\n")
+        try:
+            status = run_cli(
+                ["--db", str(db_path), "demo", "--patients", "60", "--password-stdin"]
+            )
+        finally:
+            sys.stdin = stdin
+        if status != 0:
+            return status
 
-    # A failed log-in, handled the way the app and CLI do: the message is shown, and logged.
-    try:
-        PracticeDatabase.unlock(db_path, "physician", password + "-wrong")
-    except UserFacingError as error:
-        log.info("log-in refused: %s", error.message)
+        # A failed log-in, handled the way the app and CLI do: the message is shown, and logged.
+        try:
+            PracticeDatabase.unlock(db_path, "physician", password + "-wrong")
+        except UserFacingError as error:
+            log.info("log-in refused: %s", error.message)
 
-    db, outcome = PracticeDatabase.unlock(db_path, "physician", password)
-    actor = outcome.actor
+        db, outcome = PracticeDatabase.unlock(db_path, "physician", password)
+        actor = outcome.actor
     with db.session() as session:
         patient_ids = list(session.scalars(select(Patient.id).order_by(Patient.id)))
     for patient_id in patient_ids[:20]:  # charts through the patient service
@@ -83,6 +94,15 @@ def main(work: Path, password: str) -> int:
     exported = _export_plans(db, actor, patient_ids, work / "export")
     log.info("exported %d plans", exported)
 
+    if server:
+        worker = threading.Thread(
+            target=_save_without_a_state, args=(db, patient_ids[1]), name="worker"
+        )
+        worker.start()
+        worker.join()
+        qt_log.close()
+        _save_a_second_chart_with_the_same_mrn(db, patient_ids[0])  # raises, unhandled
+        return 0
     secret = _patient_words(db, patient_ids[0])
     worker = threading.Thread(target=_fail_in_worker, args=(secret,), name="worker")
     worker.start()
@@ -90,6 +110,57 @@ def main(work: Path, password: str) -> int:
     db.close()
     qt_log.close()
     raise RuntimeError(f"could not save the chart of {secret}")
+
+
+def _server_practice(
+    server: list[str], password: str, log: logging.Logger
+) -> tuple[object, object]:
+    """Log in to the server copy (after one wrong password) and fill it as ``demo`` would."""
+    import importlib
+
+    from ketadesk.commands.demo import DEMO_STEPS
+    from ketadesk.core.errors import UserFacingError
+    from ketadesk.storage.demo.demo_data import populate_demo_patients
+    from ketadesk.storage.server.server_engine import parse_server_url
+    from ketadesk.storage.server.server_practice import ServerPractice
+
+    url, ca, user = server
+    try:
+        ServerPractice.log_in(parse_server_url(url), Path(ca), user, password + "-wrong")
+    except UserFacingError as error:
+        log.info("log-in refused: %s", error.message)
+    practice = ServerPractice.log_in(parse_server_url(url), Path(ca), user, password)
+    with practice.session() as session:
+        populate_demo_patients(session, 60, entered_by=user)
+    for step in DEMO_STEPS:
+        module_name, function_name = step.split(":")
+        getattr(importlib.import_module(module_name), function_name)(practice, practice.actor)
+    return practice, practice.actor
+
+
+def _copy_of_patient(db: object, patient_id: int, **changes: object) -> object:
+    from ketadesk.models.patients import Patient
+
+    with db.session() as session:  # type: ignore[attr-defined]
+        p = session.get(Patient, patient_id)
+        fields = dict(mrn=p.mrn, first_name=p.first_name, last_name=p.last_name, dob=p.dob,
+                      state=p.state, email=p.email, phone=p.phone)
+    fields.update(changes)
+    return Patient(**fields)
+
+
+def _save_without_a_state(db: object, patient_id: int) -> None:
+    """A save the server refuses with 'Failing row contains (… the patient's names …)'."""
+    row = _copy_of_patient(db, patient_id, mrn="KD-99999990", state=None)
+    with db.session() as session:  # type: ignore[attr-defined]
+        session.add(row)
+
+
+def _save_a_second_chart_with_the_same_mrn(db: object, patient_id: int) -> None:
+    """A save the server refuses with 'Key (mrn)=(…) already exists' and the parameters."""
+    row = _copy_of_patient(db, patient_id)
+    with db.session() as session:  # type: ignore[attr-defined]
+        session.add(row)
 
 
 def _patient_words(db: object, patient_id: int) -> str:
@@ -148,4 +219,4 @@ def _export_plans(db: object, actor: object, ids: list[int], folder: Path) -> in
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]), sys.argv[2]))
+    sys.exit(main(Path(sys.argv[1]), sys.argv[2], sys.argv[3:6]))

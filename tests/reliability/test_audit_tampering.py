@@ -7,6 +7,9 @@ Trials: ``KETADESK_TAMPER_TRIALS`` in-process (default 120) plus a few through t
 
 Known limit of any hash chain without an outside anchor: deleting the newest events leaves a
 shorter chain that is still valid, so deletions here are never of the newest event.
+
+File only: it drops the file's SQLite triggers through the raw SQLCipher connection (a
+server's tampering attempts: test_server_psql_attacks, test_server_audit_chain).
 """
 
 from __future__ import annotations

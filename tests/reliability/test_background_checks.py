@@ -6,6 +6,8 @@
 - Audit: log-in walks only the events after the newest checkpoint; a tampered event after it is
   named at log-in, one before it by the background walk, which raises the same alarm (an
   ``audit_check_failed`` event and the banner for users who manage users).
+
+File only: the page check and the log-in checkpoint walk belong to the encrypted file.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Backups: consistent while another process writes, bound to their practice, encrypted."""
+"""Backups: consistent while another process writes, bound to their practice, encrypted.
+
+File only: these are the file's own backups (a server's: tests/e2e/test_server_backup.py).
+"""
 
 from __future__ import annotations
 

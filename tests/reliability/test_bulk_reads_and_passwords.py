@@ -7,6 +7,9 @@
 - A slot with ``memory 4 GiB`` took 16 s, ``parallelism 0/-1/"3"`` crashed, ``raw`` opened a user
   slot: each is refused in words before any work; a slot of 8 KiB/1 pass opens once and is
   rewrapped with today's settings.
+
+The listing, password and name rules run on a practice file and a practice server (each back
+end's own user service); the key-slot tests are about the file's key-slot file, so file only.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -27,6 +31,7 @@ from ketadesk.storage.plans.plan_export import check_pdf_password
 from ketadesk.storage.security.database import PracticeDatabase
 from ketadesk.storage.security.keyslots import KdfParams, KeySlot, KeySlotFile
 from ketadesk.storage.security.users import add_user, change_own_password, reset_password
+from tests.both_back_ends import run_on
 from tests.conftest import ADMIN, PASSWORD, PHYSICIAN, OpenPractice
 from tests.reliability._cli_in_process import run_in_process
 
@@ -41,31 +46,27 @@ def _events(db: PracticeDatabase, action: str) -> list[AuditEvent]:
 
 
 def test_roster_listing_from_the_cli_is_one_audit_event_with_the_count_only(
-    practice: OpenPractice, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    practice_on: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    practice = practice_on
     with practice.db.session() as session:
-        populate_demo_patients(session, 7, entered_by=PHYSICIAN)
-    practice.db.close()
+        populate_demo_patients(session, 7, entered_by=practice.physician.user_name)
 
-    listed = run_in_process(
-        monkeypatch, capsys, practice.path, "roster", "--as", ADMIN, "--password-stdin",
+    listed = run_on(
+        monkeypatch, capsys, practice, "roster", "--as", ADMIN, "--password-stdin",
         "--json", stdin=PASSWORD + "\n",
     )
     assert listed.code == 0, listed.err
     patients = json.loads(listed.out)
     assert len(patients) == 7
-    searched = run_in_process(
-        monkeypatch, capsys, practice.path, "roster", "--as", ADMIN, "--password-stdin",
+    searched = run_on(
+        monkeypatch, capsys, practice, "roster", "--as", ADMIN, "--password-stdin",
         "--search", patients[0]["last_name"], stdin=PASSWORD + "\n",
     )
     assert searched.code == 0, searched.err
 
-    db, _ = PracticeDatabase.unlock(practice.path, PHYSICIAN, PASSWORD)
-    try:
-        events = _events(db, audit_actions.ROSTER_LISTED)
-    finally:
-        db.close()
-    assert [e.user_name for e in events] == [ADMIN, ADMIN]
+    events = _events(practice.db, audit_actions.ROSTER_LISTED)
+    assert [e.user_name for e in events] == [practice.admin.user_name] * 2
     assert events[0].detail == "7 patients listed (json)"
     assert events[1].detail.endswith("patients listed (text)")
     for event in events:  # neither the search text nor any patient's name is in the trail
@@ -91,45 +92,72 @@ def test_an_absurd_limit_is_refused_in_words(
     assert len(floating.err.strip().splitlines()) == 1
 
 
+def _add_admin(practice: Any, user_name: str, full_name: str, password: str) -> None:
+    """Add an admin through the back end's own user service (a server adds a login role)."""
+    if practice.back_end == "server":
+        practice.db.add_user(user_name, full_name, Role.ADMIN, password)
+    else:
+        add_user(practice.db, practice.physician, user_name=user_name, full_name=full_name,
+                 role=Role.ADMIN, password=password)
+
+
 @pytest.mark.parametrize("weak", WEAK)
 def test_weak_passwords_are_refused_for_new_users_with_zxcvbn_advice(
-    practice: OpenPractice, weak: str
+    practice_on: Any, weak: str
 ) -> None:
     with pytest.raises(UserFacingError) as refused:
-        add_user(practice.db, practice.physician, user_name="admin", full_name="Pat Admin",
-                 role=Role.ADMIN, password=weak)
+        _add_admin(practice_on, "admin", "Pat Admin", weak)
     message = refused.value.message
     assert message.startswith("That password is too easy to guess.")
     assert "Traceback" not in message and len(message) < 400
-    assert _user_names(practice) == {PHYSICIAN, ADMIN}
+    assert _user_names(practice_on) == {practice_on.physician.user_name,
+                                        practice_on.admin.user_name}
 
 
-def _user_names(practice: OpenPractice) -> set[str]:
+def _user_names(practice: Any) -> set[str]:
     from ketadesk.storage.security.users import list_users
 
     return {u.user_name for u in list_users(practice.db)}
 
 
-def test_the_practice_name_counts_as_an_easy_guess(practice: OpenPractice) -> None:
+def test_the_practice_name_counts_as_an_easy_guess(practice_on: Any) -> None:
     from ketadesk.storage.practice.settings_store import set_setting
 
-    with practice.db.session() as session:
-        set_setting(session, practice.physician, "practice_name", "Quillfeather Wellness")
+    with practice_on.db.session() as session:
+        set_setting(session, practice_on.physician, "practice_name", "Quillfeather Wellness")
     with pytest.raises(UserFacingError, match="too easy to guess"):
-        add_user(practice.db, practice.physician, user_name="nurse.b", full_name="B Nurse",
-                 role=Role.ADMIN, password="Quillfeather2026!")
+        _add_admin(practice_on, "nurse.b", "B Nurse", "Quillfeather2026!")
 
 
-def test_the_current_password_cannot_be_set_again(practice: OpenPractice) -> None:
+def test_the_current_password_cannot_be_set_again(practice_on: Any) -> None:
+    practice = practice_on
     before = len(_events(practice.db, audit_actions.PASSWORD_CHANGED))
+    resets = len(_events(practice.db, audit_actions.PASSWORD_RESET))
+    admin = practice.admin.user_name
     with pytest.raises(UserFacingError, match="different from the current one"):
-        change_own_password(practice.db, practice.physician, PASSWORD, PASSWORD)
+        if practice.back_end == "server":
+            practice.db.change_own_password(PASSWORD, PASSWORD)
+        else:
+            change_own_password(practice.db, practice.physician, PASSWORD, PASSWORD)
     with pytest.raises(UserFacingError, match="different from the current one"):
-        reset_password(practice.db, practice.physician, ADMIN, PASSWORD)
+        if practice.back_end == "server":
+            practice.db.reset_password(admin, PASSWORD)
+        else:
+            reset_password(practice.db, practice.physician, admin, PASSWORD)
     assert len(_events(practice.db, audit_actions.PASSWORD_CHANGED)) == before
+    assert len(_events(practice.db, audit_actions.PASSWORD_RESET)) == resets
 
 
-def test_weak_pdf_passwords_are_refused_with_the_same_rule(practice: OpenPractice) -> None:
+def test_a_dotted_user_name_counts_as_an_easy_guess_word_by_word() -> None:
+    from ketadesk.core.password_strength import password_weakness
+
+    assert password_weakness("drquill123", user_name="drquill.pg")
+    assert password_weakness("rowan1980!", user_name="rowan_quill")
+    assert password_weakness("harbor lantern nine", user_name="rowan.quill") is None
+
+
+def test_weak_pdf_passwords_are_refused_with_the_same_rule(practice_on: Any) -> None:
+    practice = practice_on
     for weak in ("a", "1234567890", "drquill123"):
         with pytest.raises(UserFacingError) as refused:
             check_pdf_password(practice.db, practice.physician, weak)
@@ -138,14 +166,15 @@ def test_weak_pdf_passwords_are_refused_with_the_same_rule(practice: OpenPractic
     check_pdf_password(practice.db, practice.physician, None)
 
 
-def test_control_characters_in_a_full_name_are_refused(
-    practice: OpenPractice, tmp_path: Path
-) -> None:
+def test_control_characters_in_a_full_name_are_refused(practice_on: Any) -> None:
     for forged in ("Eve\nmallory    physician  Forged Line manages users", "Eve\x1b[2J",
                    "Eve\u202eevil", "Eve\ud800"):
         with pytest.raises(UserFacingError, match="control characters"):
-            add_user(practice.db, practice.physician, user_name="eve", full_name=forged,
-                     role=Role.ADMIN, password="lantern harbor ninety")
+            _add_admin(practice_on, "eve", forged, "lantern harbor ninety")
+    assert "eve" not in _user_names(practice_on)
+
+
+def test_control_characters_in_the_first_physicians_name_are_refused(tmp_path: Path) -> None:
     with pytest.raises(UserFacingError, match="control characters"):
         PracticeDatabase.create(tmp_path / "new.db", user_name="drnew",
                                 full_name="Dr\tNew", password=PASSWORD)

@@ -1,8 +1,11 @@
 """Two processes on one database: no corruption; a second writer waits, or is told "busy".
 
 SQLite allows one writer at a time (KetaDesk takes the write lock at BEGIN IMMEDIATE and waits
-up to ``BUSY_TIMEOUT_MS``). A blocked writer must either wait and succeed, or give the plain
-"The practice database is busy" message, never an error dump.
+up to ``BUSY_TIMEOUT_MS``); a practice server has one write lock too (an advisory lock, waited
+for as long). A blocked writer must either wait and succeed, or give the plain "busy" message,
+never an error dump. The busy tests run on both back ends; the two writer processes and the
+short-lock wait check the file's pages and SQLite's locking, so they stay on a file (a
+server's writers killed mid-save: test_server_workstation_killed).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -22,6 +26,7 @@ from ketadesk.storage.security.audit_log import verify_audit
 from ketadesk.storage.security.database import DatabaseBusyError, PracticeDatabase
 from ketadesk.storage.security.engine import BUSY_TIMEOUT_MS, cipher_damaged_pages, raw_connection
 from ketadesk.storage.security.keyslots import KeySlotFile
+from tests.both_back_ends import holding_the_write_lock
 from tests.conftest import PASSWORD, PHYSICIAN
 from tests.e2e.cli_runner import ROOT
 from tests.reliability.conftest import (
@@ -103,44 +108,43 @@ def test_a_second_writer_waits_for_a_short_lock(closed_practice: Path) -> None:
     _check_clean(closed_practice, key, set(output.patient_ids))
 
 
-def test_a_blocked_writer_gets_the_busy_message(closed_practice: Path) -> None:
-    key = KeySlotFile.load(closed_practice).unwrap_for_user(PHYSICIAN, PASSWORD)
-    db, outcome = PracticeDatabase.unlock(closed_practice, PHYSICIAN, PASSWORD)
-    holder = _hold_write_lock(closed_practice, key)
-    try:
+def _check_clean_on(practice: Any) -> None:
+    """Nothing half-written: the file's pages and constraints, and on both the audit chain."""
+    if practice.back_end == "file":
+        _check_clean(practice.path, practice.db.database_key(), set())
+        return
+    with practice.db.read_session() as session:
+        assert verify_audit(session).is_intact
+
+
+def test_a_blocked_writer_gets_the_busy_message(practice_on: Any) -> None:
+    with holding_the_write_lock(practice_on):
         started = time.perf_counter()
         with pytest.raises(DatabaseBusyError) as caught:
-            with db.session() as session:
+            with practice_on.db.session() as session:
                 session.add(
                     Patient(mrn="KD-00000026", first_name="Blocked", last_name="Writer",
                             dob=date(1990, 1, 1), state="FL")
                 )
         assert time.perf_counter() - started >= BUSY_TIMEOUT_MS / 1000 * 0.9  # it waited
-        assert caught.value.message.startswith("The practice database is busy")
-        assert caught.value.exit_code == 5
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
-        db.close()
-    _check_clean(closed_practice, key, set())
-    assert outcome.actor.user_name == PHYSICIAN
+    assert "is busy" in caught.value.message and "Nothing was saved" in caught.value.message
+    assert caught.value.exit_code == 5
+    with practice_on.db.session() as session:  # free again: the next save goes through
+        assert session.scalar(select(Patient.id).where(Patient.mrn == "KD-00000026")) is None
+    _check_clean_on(practice_on)
 
 
-def test_cli_blocked_by_another_writer_prints_one_busy_line(closed_practice: Path) -> None:
-    key = KeySlotFile.load(closed_practice).unwrap_for_user(PHYSICIAN, PASSWORD)
-    holder = _hold_write_lock(closed_practice, key)
-    try:
+def test_cli_blocked_by_another_writer_prints_one_busy_line(practice_on: Any) -> None:
+    with holding_the_write_lock(practice_on):
         result = subprocess.run(
-            [sys.executable, "-m", "ketadesk", "--db", str(closed_practice), "verify-audit",
-             "--as", PHYSICIAN, "--password-stdin"],
+            [sys.executable, "-m", "ketadesk", *practice_on.db_option, "verify-audit",
+             "--as", practice_on.physician.user_name, "--password-stdin"],
             input=PASSWORD + "\n", capture_output=True, text=True, timeout=120, cwd=ROOT,
             env=child_env(),
         )
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
     assert result.returncode == DatabaseBusyError.exit_code, result.stderr
     assert "Traceback" not in result.stderr
-    assert result.stderr.startswith("ketadesk: The practice database is busy")
+    assert result.stderr.startswith("ketadesk: The practice ")
+    assert "is busy" in result.stderr
     assert result.stderr.count("\n") == 1
-    _check_clean(closed_practice, key, set())
+    _check_clean_on(practice_on)

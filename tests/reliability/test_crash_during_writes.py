@@ -6,6 +6,9 @@ vitals per transaction) and 25-row roster CSV imports (one transaction each) in 
 printing each id after its commit. The test kills it at a random moment, then checks the
 database. Trials: ``KETADESK_CRASH_TRIALS`` (default 50). Plus a few trials of the full path:
 a fresh interpreter unlocking with the password.
+
+File only: SQLite's journal under SIGKILL (a server's killed workstation:
+test_server_workstation_killed).
 """
 
 from __future__ import annotations

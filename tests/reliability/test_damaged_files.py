@@ -3,6 +3,8 @@
 Opening must refuse with a plain message that names the newest good backup, never show a
 traceback, and never write to the damaged file (every file in the folder is hashed before and
 after). Trials: ``KETADESK_DAMAGE_TRIALS`` random offsets (default 60).
+
+File only: damaged pages are the encrypted file's (SQLCipher's page check).
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Observed before: a hand-written ``attempts.json`` put 60 back-dated ``login_fail
 physician" into the chain at the next log-in; deleting it erased 7 real failures and reset the
 backoff; one global counter let anyone lock everyone out; concurrent failures crashed on a
 shared ``.tmp`` name. Each is performed here and must be refused or named.
+
+File only: the failed-attempts file sits beside a practice file (a server checks passwords
+itself).
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ existing file is refused with nothing written. Faults: a read-only drive and a f
 real small tmpfs mounts (``mount -t tmpfs``, as root; the two tests are skipped where nothing
 can be mounted, e.g. an unprivileged container) and must give one plain line, non-zero, and
 leave no ``.partial`` behind; a closed pipe, ``--db FOLDER`` and restoring onto itself too.
+
+File only: the files, folders and drives here are a practice file's and its backups'.
 """
 
 from __future__ import annotations

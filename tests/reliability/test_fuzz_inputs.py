@@ -1,4 +1,5 @@
-"""Fuzzing the patient inputs: roster CSV files and chart form fields.
+"""Fuzzing the patient inputs: roster CSV files, chart form fields and the search box (the
+last also through the roster's own queries on a practice file and a practice server).
 
 Every target must either return a well-formed result or raise UserFacingError with a
 message; any other exception fails the test. The number of generated examples per target
@@ -17,7 +18,9 @@ import os
 import re
 import unicodedata
 from datetime import date
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -475,3 +478,43 @@ def test_fuzz_search_box(text: str) -> None:
     folded = fold_for_search(text)
     assert fold_for_search(folded) == folded
     assert all(ch.isalnum() or ch == " " for ch in folded)
+
+
+@pytest.fixture
+def searchable_roster(practice_on: Any) -> Any:
+    """A roster of demo patients on each back end, prepared as the roster screen does."""
+    from ketadesk.storage.demo.demo_data import populate_demo_patients
+    from ketadesk.storage.roster import roster_query as rq
+
+    with practice_on.db.session() as session:
+        populate_demo_patients(session, 30, entered_by=practice_on.physician.user_name)
+        rq.prepare_roster(session)
+    return practice_on
+
+
+@settings(
+    max_examples=min(FUZZ_EXAMPLES, 120),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(text=st.text(max_size=250))
+def test_fuzz_search_box_against_the_roster_on_both_back_ends(
+    searchable_roster: Any, text: str
+) -> None:
+    """Whatever is typed in the search box reaches the database's own search (FTS5 and LIKE
+    on a file, full-text and trigram indexes on a server) and comes back as rows or as a
+    refusal in words, never a database error."""
+    from ketadesk.storage.roster import roster_query as rq
+
+    roster_filter = rq.RosterFilter(search_text=text)
+    with searchable_roster.db.session() as session:
+        try:
+            result = rq.query_roster(session, roster_filter, limit=50)
+        except UserFacingError as error:
+            assert_clear_refusal(error)
+            return
+        found = {r.patient_id for r in result.rows}
+        assert result.total == len(found)  # 30 patients: every match is on the first page
+        for strategy in (rq.LOOKUP, rq.WALK, rq.ROWS):  # each way a page is fetched agrees
+            page = rq.fetch_roster_page(session, roster_filter, limit=50, strategy=strategy)
+            assert {r.patient_id for r in page} == found, strategy

@@ -1,7 +1,10 @@
 """Inputs that crashed the commands (issue 16), each performed and required to be one plain
 line on stderr with a non-zero exit: deeply nested JSON, lone surrogates, a million
 medications, ``--start 9999-12-31``, absurd weights for ``protocol``, ``import-patients
-/dev/zero`` (refused after reading one byte past the 50 MB cap, not 6.4 GB)."""
+/dev/zero`` (refused after reading one byte past the 50 MB cap, not 6.4 GB).
+
+One back end: every input here is refused before any practice is opened.
+"""
 
 from __future__ import annotations
 

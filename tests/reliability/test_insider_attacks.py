@@ -6,6 +6,9 @@ refused or named.
 What stays possible (no rekeying yet: a removed user's copy of the old key still decrypts; the
 newest stretch of events written only by the insider can still be rewritten) is stated in the
 README and in docs/reliability.md.
+
+File only: the key-slot file and raw SQL on the decrypted file are the attacks (a server's
+insiders at psql: test_server_psql_attacks).
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ A child process logs in as the physician and removes the admin, which re-encrypt
 under a new key. It is killed (``os._exit``, no clean-up) just before each file step of the
 rotation (and just after the last), or by SIGKILL after a random delay. Trials:
 ``KETADESK_ROTATION_CRASH_TRIALS`` random kills (default 4) plus every step.
+
+File only: key rotation re-encrypts the file (a server has no database key).
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ checked; everything older is checked by the background walk (chain and signature
 of its own), which raises the same alarm. A long log-in walk records a checkpoint of its own, so
 a practice always closed before the full walk ends does not see its log-in check grow. A
 checkpoint moved, edited or added by hand is refused.
+
+File only: the log-in checkpoint walk is the file's (a server's chain is kept by the server:
+test_server_audit_chain).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -35,35 +36,11 @@ from ketadesk.crash_report import (
 )
 from ketadesk.models.patients import Patient
 from ketadesk.storage.security.database import PracticeDatabase
+from tests.conftest import PASSWORD
 from tests.reliability.conftest import ROOT, child_env, record_figure
 
 SESSION = Path(__file__).with_name("_phi_session.py")
 DEMO_PASSWORD = "demo-password-1"
-
-
-def _needles(db_path: Path) -> set[str]:
-    """Every identifying string of every demo patient (names, DOBs, MRNs, e-mails, phones)."""
-    db, _outcome = PracticeDatabase.unlock(db_path, "physician", DEMO_PASSWORD)
-    needles: set[str] = set()
-    try:
-        with db.session() as session:
-            for p in session.scalars(select(Patient)):
-                needles |= {
-                    f"{p.first_name} {p.last_name}",
-                    f"{p.last_name}, {p.first_name}",
-                    p.mrn,
-                    p.dob.isoformat(),
-                    p.dob.strftime("%m/%d/%Y"),
-                    f"{p.dob.month}/{p.dob.day}/{p.dob.year}",
-                }
-                if len(p.last_name) >= 6:
-                    needles.add(p.last_name)
-                for optional in (p.email, p.phone, p.emergency_contact_name, p.sitter_name):
-                    if optional:
-                        needles.add(optional)
-    finally:
-        db.close()
-    return needles
 
 
 def _leaks(data: bytes, needles: set[str]) -> set[str]:
@@ -80,8 +57,38 @@ def _files(*folders: Path) -> Iterator[Path]:
             yield from (p for p in folder.rglob("*") if p.is_file())
 
 
-@pytest.mark.slow
-def test_scripted_session_leaves_no_patient_data_behind(tmp_path: Path) -> None:
+def _patient_needles(db: object) -> set[str]:
+    """Every identifying string of every patient of an open practice (either back end)."""
+    needles: set[str] = set()
+    with db.session() as session:  # type: ignore[attr-defined]
+        for p in session.scalars(select(Patient)):
+            needles |= {
+                f"{p.first_name} {p.last_name}",
+                f"{p.last_name}, {p.first_name}",
+                p.mrn,
+                p.dob.isoformat(),
+                p.dob.strftime("%m/%d/%Y"),
+                f"{p.dob.month}/{p.dob.day}/{p.dob.year}",
+            }
+            if len(p.last_name) >= 6:
+                needles.add(p.last_name)
+            for optional in (p.email, p.phone, p.emergency_contact_name, p.sitter_name):
+                if optional:
+                    needles.add(optional)
+    return needles
+
+
+def _needles(db_path: Path) -> set[str]:
+    """Every identifying string of every demo patient (names, DOBs, MRNs, e-mails, phones)."""
+    db, _outcome = PracticeDatabase.unlock(db_path, "physician", DEMO_PASSWORD)
+    try:
+        return _patient_needles(db)
+    finally:
+        db.close()
+
+
+def _run_session(tmp_path: Path, password: str, *server: str) -> tuple[Path, Any]:
+    """The scripted session in its own process, temp and home folders."""
     work, temp, home = tmp_path / "work", tmp_path / "temp", tmp_path / "home"
     for folder in (work, temp, home):
         folder.mkdir()
@@ -90,9 +97,65 @@ def test_scripted_session_leaves_no_patient_data_behind(tmp_path: Path) -> None:
     env["XDG_CACHE_HOME"] = str(home / ".cache")
     env["XDG_CONFIG_HOME"] = str(home / ".config")
     result = subprocess.run(
-        [sys.executable, str(SESSION), str(work), DEMO_PASSWORD],
+        [sys.executable, str(SESSION), str(work), password, *server],
         capture_output=True, timeout=600, cwd=ROOT, env=env,
     )
+    return work, result
+
+
+def _leaks_left_behind(
+    tmp_path: Path, work: Path, result: Any, needles: set[str]
+) -> dict[str, set[str]]:
+    """Patient data found in the session's logs, crash reports, temp and home, or output."""
+    found: dict[str, set[str]] = {}
+    folders = (work / "logs", work / "crash", tmp_path / "temp", tmp_path / "home")
+    for file in _files(*folders):
+        hits = _leaks(file.read_bytes(), needles)
+        if hits:
+            found[str(file.relative_to(tmp_path))] = hits
+    for name, stream in (("stdout", result.stdout), ("stderr", result.stderr)):
+        hits = _leaks(stream, needles)
+        if hits:
+            found[name] = hits
+    return found
+
+
+@pytest.mark.parametrize("practice_on", ["server"], indirect=True)
+def test_a_session_on_a_server_leaves_no_patient_data_behind(
+    practice_on: Any, tmp_path: Path
+) -> None:
+    """The same scan after a session on a practice server, whose failures are the server's
+    own errors: psycopg's 'Failing row contains (…)' and 'Key (mrn)=(…)' details and
+    SQLAlchemy's '[parameters: …]' all hold the patient's data; and the server's log."""
+    server_log = practice_on.cluster.data_dir / "server.log"
+    logged_before = server_log.stat().st_size
+    work, result = _run_session(
+        tmp_path, PASSWORD, practice_on.url, str(practice_on.ca), practice_on.physician.user_name
+    )
+    stderr = result.stderr.decode("utf-8", "replace")
+    assert result.returncode == 1, stderr
+    assert "stopped because of an unexpected sqlalchemy.exc.IntegrityError" in stderr
+    assert "Traceback" not in stderr
+    log_text = (work / "logs" / "ketadesk.log").read_text(encoding="utf-8")
+    assert "phi-session-logging-is-live" in log_text and "log-in refused" in log_text
+    assert len(list((work / "crash").glob("crash-*.txt"))) == 2  # the worker's, the last
+    assert list((work / "export").glob("*.pdf")), "the session should have exported plans"
+    needles = _patient_needles(practice_on.db)
+    assert len(needles) > 200
+    found = _leaks_left_behind(tmp_path, work, result, needles)
+    assert not found, f"patient data found: {found}"
+    # Nor in the server's own log (configured as the README's guide says), which did hold the
+    # refused rows' values; the refusals themselves are logged.
+    with open(server_log, "rb") as log:
+        log.seek(logged_before)
+        logged = log.read()
+    assert b"null value in column" in logged and b"duplicate key value" in logged
+    assert not _leaks(logged, needles)
+
+
+@pytest.mark.slow
+def test_scripted_session_leaves_no_patient_data_behind(tmp_path: Path) -> None:
+    work, result = _run_session(tmp_path, DEMO_PASSWORD)
     stderr = result.stderr.decode("utf-8", "replace")
     # The session ends with an unhandled exception: the hook reports it in one plain line.
     assert result.returncode == 1, stderr
@@ -114,17 +177,9 @@ def test_scripted_session_leaves_no_patient_data_behind(tmp_path: Path) -> None:
     sample = sorted(needles)[0]
     assert _leaks(f"x {sample} y".encode(), needles)
 
-    found: dict[str, set[str]] = {}
-    scanned = list(_files(work / "logs", work / "crash", temp, home))
-    for file in scanned:
-        hits = _leaks(file.read_bytes(), needles)
-        if hits:
-            found[str(file.relative_to(tmp_path))] = hits
-    for name, stream in (("stdout", result.stdout), ("stderr", result.stderr)):
-        hits = _leaks(stream, needles)
-        if hits:
-            found[name] = hits
+    found = _leaks_left_behind(tmp_path, work, result, needles)
     assert not found, f"patient data found: {found}"
+    scanned = list(_files(work / "logs", work / "crash", tmp_path / "temp", tmp_path / "home"))
     record_figure("phi_scan", needles=len(needles), files=len(scanned), streams=2, found=0)
 
 

@@ -1,6 +1,10 @@
 """A visit pack under faults: a tampered pack audit is refused with its reason and kept; a
 return killed in the middle leaves the practice unchanged, never half updated, and the pack
-can be returned again afterwards."""
+can be returned again afterwards.
+
+File only: packs and the office file they return to (a server's returns:
+tests/e2e/test_visit_server.py).
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,9 @@
 Every file in the practice folder is hashed before and after; the only file a refusal may add is
 the failed-attempts sidecar, and only when a password was actually tried against a key slot.
 Each case runs through the storage layer and through the CLI (one line on stderr, no traceback).
+
+File only: key slots and the key file are the file's (a server's wrong password:
+tests/e2e/test_server_commands.py).
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""The audit trail is append-only and hash-chained; tampering is named precisely."""
+"""The audit trail is append-only and hash-chained; tampering is named precisely.
+
+Normal use and the refused UPDATE/DELETE run on both back ends; the tampering tests edit the
+file through its raw SQLCipher connection and the key-slot file's anchor, so they stay on a
+file (a server's own tampering tests: test_server_audit_chain, test_server_psql_attacks)."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from sqlalchemy import exc
 
 from ketadesk.core import audit_actions
 from ketadesk.core.audit_chain import verify_chain
+from ketadesk.core.errors import UserFacingError
 from ketadesk.storage.security.audit_log import record_event, verify_audit
 from ketadesk.storage.security.engine import raw_connection
 
@@ -34,22 +39,29 @@ def _tamper(practice, *statements: str) -> None:
     connection.close()
 
 
-def test_chain_is_intact_after_normal_use(practice):
-    _add_events(practice)
-    with practice.db.session() as session:
+def test_chain_is_intact_after_normal_use(practice_on):
+    _add_events(practice_on)
+    with practice_on.db.session() as session:
         verdict = verify_audit(session)
     assert verdict.is_intact
     assert verdict.describe().startswith("audit chain intact (")
 
 
-def test_database_refuses_update_and_delete_of_audit_rows(practice):
-    _add_events(practice, 1)
+def test_database_refuses_update_and_delete_of_audit_rows(practice_on):
+    _add_events(practice_on, 1)
     from sqlalchemy import text
 
+    # A file's triggers refuse; a server grants no UPDATE or DELETE on the table at all.
+    refusal = (
+        (exc.DatabaseError, "append-only") if practice_on.back_end == "file"
+        else (UserFacingError, "your role may not make it. Nothing was saved.")
+    )
     for statement in ("UPDATE audit_events SET detail = 'x'", "DELETE FROM audit_events"):
-        with pytest.raises(exc.DatabaseError, match="append-only"):
-            with practice.db.session() as session:
+        with pytest.raises(refusal[0], match=refusal[1]):
+            with practice_on.db.session() as session:
                 session.execute(text(statement))
+    with practice_on.db.session() as session:
+        assert verify_audit(session).is_intact
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,13 @@ from ketadesk.storage.outcomes.monitoring_plans import (
 from ketadesk.storage.patients.patients import change_status
 from tests.unit.signed_protocol_patients import patient_with_signed_protocol
 
+
+@pytest.fixture
+def practice(practice_on: Any) -> Any:
+    """Each test on a practice file and on a practice server (``tests/conftest.py``)."""
+    return practice_on
+
+
 NOW = datetime.now(UTC)
 START = NOW.date() - timedelta(days=14)
 
@@ -149,7 +156,7 @@ def test_a_physician_acknowledges_a_dose_alert_with_a_note_and_it_is_audited(
     note = "Phoned Zoë: hold the next dose, recheck BP tomorrow"
     with practice.db.session() as s:
         done = acknowledge_dose_alert(s, practice.physician, alert.id, note)
-        assert done.acknowledged_by == "drquill" and done.note == note
+        assert done.acknowledged_by == practice.physician.user_name and done.note == note
         assert safety_alerts.open_safety_alerts(s) == set()
         with pytest.raises(UserFacingError, match="already acknowledged"):
             acknowledge_dose_alert(s, practice.physician, alert.id, "again")

@@ -1,4 +1,7 @@
-"""Proofs about the encrypted practice database and its key slots."""
+"""Proofs about the encrypted practice database and its key slots.
+
+File only: SQLCipher encryption and the key-slot file are the file's own.
+"""
 
 from __future__ import annotations
 

@@ -51,7 +51,8 @@ def _requests(bundle: dict[str, Any]) -> list[dict[str, Any]]:
             if e["resource"]["resourceType"] == "MedicationRequest"]
 
 
-def test_an_issued_prescription_is_a_valid_medication_request(practice, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_an_issued_prescription_is_a_valid_medication_request(practice_on, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    practice = practice_on
     with practice.db.session() as s:
         pid = ready_patient(practice, s)
         rx = issue_prescription(s, practice.physician, pid,
@@ -73,7 +74,7 @@ def test_an_issued_prescription_is_a_valid_medication_request(practice, tmp_path
     assert request["subject"] == {"reference": patient_url}
     assert datetime.fromisoformat(request["authoredOn"]) == rx.issued_at
     assert request["requester"]["display"] == practice.physician.full_name
-    assert request["requester"]["identifier"]["value"] == PHYSICIAN
+    assert request["requester"]["identifier"]["value"] == practice.physician.user_name
     assert request["dosageInstruction"] == [{"text": rx.directions}]
     assert request["dispenseRequest"] == {
         "numberOfRepeatsAllowed": 2, "quantity": {"value": 30.0, "unit": rx.unit_name},
@@ -84,10 +85,11 @@ def test_an_issued_prescription_is_a_valid_medication_request(practice, tmp_path
     [signer] = [e["resource"] for e in bundle["entry"]
                 if e["resource"]["resourceType"] == "Provenance"
                 and e["resource"]["target"][0]["reference"] == request_url]
-    assert signer["agent"][0]["who"]["identifier"]["value"] == PHYSICIAN
+    assert signer["agent"][0]["who"]["identifier"]["value"] == practice.physician.user_name
 
 
-def test_voided_filled_and_unsigned_prescriptions(practice, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_voided_filled_and_unsigned_prescriptions(practice_on, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    practice = practice_on
     with practice.db.session() as s:
         pid = ready_patient(practice, s)
         voided = _issue(s, practice, pid, 30, 0)

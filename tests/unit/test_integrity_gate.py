@@ -1,5 +1,8 @@
 """The write gate: reads pass at once, writes wait for the page check and never follow a
-failed one."""
+failed one.
+
+File only: the gate waits for SQLCipher's page check of the file.
+"""
 
 from __future__ import annotations
 

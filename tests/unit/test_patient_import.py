@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -12,6 +13,13 @@ from ketadesk.core.patient_csv import read_patient_csv
 from ketadesk.models.audit import AuditEvent
 from ketadesk.models.patients import Patient, VitalSign
 from ketadesk.storage.patients.patient_import import import_patients
+
+
+@pytest.fixture
+def practice(practice_on: Any) -> Any:
+    """Each test on a practice file and on a practice server (``tests/conftest.py``)."""
+    return practice_on
+
 
 TODAY = date(2026, 3, 15)
 HEADER = "Last Name,First Name,Date of Birth,sex,state,county,phone,weight_kg"

@@ -49,7 +49,15 @@ from ketadesk.storage.protocols.protocol_versions import (
 )
 from ketadesk.storage.reviews.interaction_reviews import DecisionInput, run_review, sign_review
 from ketadesk.storage.security.audit_log import verify_audit
+from tests.both_back_ends import edit_outside_ketadesk
 from tests.unit.signed_protocol_patients import generous_limits
+
+
+@pytest.fixture
+def practice(practice_on: Any) -> Any:
+    """Each test on a practice file and on a practice server (``tests/conftest.py``)."""
+    return practice_on
+
 
 TODAY = datetime.now(UTC).date()
 PATIENT_FIRST, PATIENT_LAST = "Zoë", "Ñúñez-Łukasiewicz"
@@ -506,20 +514,16 @@ def _save_pages(path: Path, name: str = "plan") -> None:
 def test_signing_stores_the_physicians_signature_over_the_signed_content(
     practice: Any, signed_patient: int
 ) -> None:
-    from ketadesk.storage.security.engine import raw_connection
-
     checks = practice.db.content_signatures()
     kinds = {c.subject_kind for c in checks}
     assert kinds == {"protocol_version", "interaction_review"}
     assert all(c.is_valid and c.signed_by == practice.physician.user_name for c in checks)
     # Someone with the database key changes the signed protocol's stored hash by SQL.
     version_id = next(c.subject_id for c in checks if c.subject_kind == "protocol_version")
-    connection = raw_connection(practice.path, practice.db.database_key())
-    connection.execute(
-        "UPDATE protocol_versions SET content_hash = ? WHERE id = ?", ("0" * 64, version_id)
+    edit_outside_ketadesk(
+        practice,
+        f"UPDATE protocol_versions SET content_hash = '{'0' * 64}' WHERE id = {version_id}",
     )
-    connection.commit()
-    connection.close()
     after = {(c.subject_kind, c.subject_id): c.is_valid for c in practice.db.content_signatures()}
     assert after[("protocol_version", version_id)] is False
     assert after[("interaction_review", next(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pypdf import PdfReader
@@ -16,7 +17,6 @@ from ketadesk.core import audit_actions
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.prescription_checks import CredentialKind, TelemedicineBasis
 from ketadesk.models.audit import AuditEvent
-from ketadesk.models.compliance import Prescription
 from ketadesk.models.patients import Patient
 from ketadesk.storage.compliance.compliance_printouts import consent_form_pdf, prescription_pdf
 from ketadesk.storage.compliance.compliance_worklist import WorkKind, compliance_worklist
@@ -40,11 +40,28 @@ from ketadesk.storage.compliance.prescriptions import (
 )
 from ketadesk.storage.compliance.telemedicine import record_telemedicine
 from ketadesk.storage.security.audit_log import verify_audit
-from tests.conftest import PHYSICIAN
+from tests.both_back_ends import edit_outside_ketadesk
 from tests.unit.signed_protocol_patients import patient_with_signed_protocol
+
+
+@pytest.fixture
+def practice(practice_on: Any) -> Any:
+    """Each test on a practice file and on a practice server (``tests/conftest.py``)."""
+    return practice_on
+
 
 TODAY = datetime.now(UTC).astimezone().date()
 SECRET_RESULT = "Zebra-result-words"
+
+
+def back_date(practice, prescription_id: int, issued_on: date) -> None:  # type: ignore[no-untyped-def]
+    """An old prescription: the test moves its issue day back in time, past the services
+    (a server refuses any change to an issued prescription)."""
+    edit_outside_ketadesk(
+        practice,
+        f"UPDATE prescriptions SET issued_on = '{issued_on.isoformat()}' "
+        f"WHERE id = {prescription_id}",
+    )
 
 
 def ready_patient(practice, session) -> int:  # type: ignore[no-untyped-def]
@@ -108,7 +125,8 @@ def test_a_refused_attempt_is_audited_in_its_own_transaction(practice) -> None: 
         assert prescriptions_of(s, pid) == ()
         events = s.execute(select(AuditEvent).where(
             AuditEvent.action == audit_actions.PRESCRIPTION_REFUSED)).scalars().all()
-        assert [(e.user_name, e.patient_id) for e in events] == [(PHYSICIAN, pid)]
+        assert [(e.user_name, e.patient_id) for e in events] == [
+            (practice.physician.user_name, pid)]
         assert events[0].detail == ("failed checks: pdmp, consent, state_licence, "
                                     "dea_registration, refills, telemedicine")
         assert SECRET_RESULT not in events[0].detail
@@ -178,11 +196,9 @@ def test_fills_stop_after_five_refills_and_after_day_180(practice) -> None:  # t
         pid = ready_patient(practice, s)
         rx = issue_prescription(s, practice.physician, pid,
                                 PrescriptionRequest(quantity=30, refills=5))
-        row = s.get(Prescription, rx.id)
-        assert row is not None
-        issued = TODAY - timedelta(days=200)
-        row.issued_on = issued  # an old prescription (the test moves it back in time)
-        s.flush()
+    issued = TODAY - timedelta(days=200)
+    back_date(practice, rx.id, issued)
+    with practice.db.session() as s:
         for n in range(6):  # the first fill and five refills, the last on day 180
             day = issued + timedelta(days=36 * n if n < 5 else 180)
             info = record_fill(s, practice.admin, rx.id, filled_on=day, today=TODAY)
@@ -197,11 +213,9 @@ def test_day_181_is_refused_and_the_worklist_lists_lapsed_refills(practice) -> N
         pid = ready_patient(practice, s)
         rx = issue_prescription(s, practice.physician, pid,
                                 PrescriptionRequest(quantity=30, refills=3))
-        row = s.get(Prescription, rx.id)
-        assert row is not None
-        row.issued_on = TODAY - timedelta(days=181)
         s.get(Patient, pid).status = "active"  # type: ignore[union-attr]
-        s.flush()
+    back_date(practice, rx.id, TODAY - timedelta(days=181))
+    with practice.db.session() as s:
         record_fill(s, practice.admin, rx.id, filled_on=TODAY - timedelta(days=181), today=TODAY)
         with pytest.raises(UserFacingError, match=r"1306\.22"):
             record_fill(s, practice.admin, rx.id, filled_on=TODAY, today=TODAY)
@@ -291,10 +305,7 @@ def test_issuing_signs_the_prescription_and_voiding_keeps_the_signature(practice
     with practice.db.session() as s:
         void_prescription(s, practice.physician, rx.id, "Duplicate")
     assert valid()[("prescription", rx.id)] is True
-    with practice.db.session() as s:
-        row = s.get(Prescription, rx.id)
-        assert row is not None
-        row.refills = 5  # changed outside KetaDesk
+    edit_outside_ketadesk(practice, f"UPDATE prescriptions SET refills = 5 WHERE id = {rx.id}")
     assert valid()[("prescription", rx.id)] is False
 
 

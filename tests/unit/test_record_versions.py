@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -37,6 +38,13 @@ from ketadesk.storage.protocols.protocols import (
     discontinue_protocol,
     save_draft,
 )
+
+
+@pytest.fixture
+def practice(practice_on: Any) -> Any:
+    """Each test on a practice file and on a practice server (``tests/conftest.py``)."""
+    return practice_on
+
 
 TODAY = date(2026, 3, 15)
 PATIENT = PatientDemographics(

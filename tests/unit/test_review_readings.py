@@ -24,6 +24,12 @@ from ketadesk.storage.reviews.interaction_reviews import (
 )
 
 
+@pytest.fixture
+def practice(practice_on):
+    """Each test on a practice file and on a practice server (``tests/conftest.py``)."""
+    return practice_on
+
+
 def add_patient(session, *, conditions=(), meds=(), dob=date(1980, 5, 4), mrn="KD-READ-1"):
     patient = Patient(mrn=mrn, first_name="Ines", last_name="Sample", dob=dob, state="NJ",
                       status="active", pregnant=False)

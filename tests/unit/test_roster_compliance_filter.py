@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
 from ketadesk.storage.compliance.compliance_worklist import patients_on_worklist
@@ -13,6 +14,12 @@ from ketadesk.storage.roster.roster_columns import COMPLIANCE_DUE, install_roste
 from ketadesk.storage.roster.roster_query import RosterFilter, count_roster, prepare_roster
 from tests.unit.signed_protocol_patients import patient_with_signed_protocol
 from tests.unit.test_prescription_storage import TODAY
+
+
+@pytest.fixture
+def practice(practice_on: Any) -> Any:
+    """Each test on a practice file and on a practice server (``tests/conftest.py``)."""
+    return practice_on
 
 
 def test_the_filter_keeps_the_patients_on_the_worklist(practice: Any) -> None:

@@ -4,6 +4,7 @@ of write, on a real encrypted database."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -34,6 +35,13 @@ from ketadesk.storage.roster.roster_status import (
     local_today,
     stored_roster_statuses,
 )
+
+
+@pytest.fixture
+def practice(practice_on: Any) -> Any:
+    """Each test on a practice file and on a practice server (``tests/conftest.py``)."""
+    return practice_on
+
 
 PATIENTS = 40
 

@@ -1,4 +1,8 @@
-"""A database made by an older KetaDesk is backed up, encrypted, before it is upgraded."""
+"""A database made by an older KetaDesk is backed up, encrypted, before it is upgraded.
+
+File only: the encrypted backup before an upgrade is the file's (a server's upgrade:
+tests/e2e/test_server_upgrade.py).
+"""
 
 from __future__ import annotations
 

@@ -351,9 +351,15 @@ def _fts_match(terms: Sequence[str]) -> str:
 
 
 def _external_id_text(search_text: str) -> str | None:
-    """The search text as a possible external record number (one word with a digit)."""
+    """The search text as a possible external record number (one word with a digit, no
+    control character: a server refuses a NUL in any text it is sent)."""
     stripped = search_text.strip()
-    if 2 <= len(stripped) <= 64 and " " not in stripped and any(c.isdigit() for c in stripped):
+    if (
+        2 <= len(stripped) <= 64
+        and " " not in stripped
+        and any(c.isdigit() for c in stripped)
+        and stripped.isprintable()
+    ):
         return stripped
     return None
 

@@ -217,6 +217,10 @@ def _write_configuration(cluster: DevCluster, server: IssuedCertificate) -> None
         "shared_buffers": "32MB",
         "fsync": "on",
         "log_connections": "off",
+        # A refused row's values ("Failing row contains (…)", "Key (mrn)=(…)") and the
+        # statement are patient data: the log keeps the error's sentence only.
+        "log_error_verbosity": "terse",
+        "log_min_error_statement": "panic",
     }
     with open(data / "postgresql.conf", "a", encoding="utf-8") as conf:
         conf.write("\n# KetaDesk practice server (dev cluster)\n")

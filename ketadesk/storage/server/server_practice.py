@@ -53,7 +53,12 @@ from ketadesk.storage.security.content_signatures import (
     ContentSignatureCheck,
     check_content_signatures,
 )
-from ketadesk.storage.security.database import actor_from_user, check_user_name
+from ketadesk.storage.security.database import (
+    DatabaseBusyError,
+    actor_from_user,
+    check_user_name,
+)
+from ketadesk.storage.security.engine import BUSY_TIMEOUT_MS
 from ketadesk.storage.security.keyslots import WRONG_CREDENTIALS, new_recovery_key
 from ketadesk.storage.security.migrate import PACKAGED_HEAD, current_revision, upgrade_to_head
 from ketadesk.storage.security.password_rules import check_new_password
@@ -87,6 +92,20 @@ from ketadesk.storage.server.server_upgrade import apply_server_objects
 # deadlock). The chain itself does not rely on it: the database's own trigger takes the same
 # lock and computes it (migration 0017), for any client.
 _WRITE_LOCK_ID = 0x4B455441  # "KETA"
+
+
+def _take_write_lock(session: Session) -> None:
+    """The practice's write lock, one writer at a time as on a file: at once when it is free
+    (one round trip); else waited for up to ``BUSY_TIMEOUT_MS`` as SQLite waits, then refused
+    (SQLSTATE 55P03), never waited for without end behind a workstation that hangs."""
+    taken = session.execute(
+        text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": _WRITE_LOCK_ID}
+    ).scalar_one()
+    if taken:
+        return
+    session.execute(text(f"SET LOCAL lock_timeout = {int(BUSY_TIMEOUT_MS)}"))
+    session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _WRITE_LOCK_ID})
+    session.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
 
 
 def check_server_user_name(user_name: str) -> None:
@@ -309,7 +328,7 @@ class ServerPractice:
         if self._signer is not None:
             session.info[SIGNER_KEY] = self._signer
         try:
-            session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _WRITE_LOCK_ID})
+            _take_write_lock(session)
             yield session
             committing = True
             session.commit()
@@ -320,6 +339,11 @@ class ServerPractice:
                     lost_connection_message(self.address, in_doubt=committing)
                 ) from error
             sqlstate = getattr(error.orig, "sqlstate", None)
+            if sqlstate == "55P03":  # lock_not_available: the write lock, after the wait
+                raise DatabaseBusyError(
+                    "The practice server is busy (another workstation is saving to it). "
+                    "Nothing was saved; try again in a moment."
+                ) from error
             if sqlstate == "42501":  # insufficient_privilege
                 raise UserFacingError(
                     "The practice server refused this change: your role may not make it. "
@@ -361,7 +385,8 @@ class ServerPractice:
         require(self.actor, Permission.MANAGE_USERS, "add users")
         check_server_user_name(user_name)
         full_name = check_full_name(full_name, whose="the new user's")
-        check_new_password(password, user_name)
+        with self.read_session() as session:  # the practice's name counts as an easy guess
+            check_new_password(password, user_name, session=session)
         has_credentials = bool(npi or dea_number or licence_states)
         if has_credentials:
             check_credentials(npi, dea_number, licence_states)
@@ -465,6 +490,8 @@ class ServerPractice:
             )
         with self.read_session() as session:
             check_new_password(new_password, user_name, session=session)
+        if self._password_opens(user_name, new_password):  # as a file's key slot tells
+            raise UserFacingError("The new password must be different from the current one.")
         verifier = _scram_verifier(self.engine, user_name, new_password)
         with self.session() as session:
             session.execute(
@@ -494,6 +521,17 @@ class ServerPractice:
                 ),
             )
         return recovery_key
+
+    def _password_opens(self, user_name: str, password: str) -> bool:
+        """Whether ``password`` is ``user_name``'s password now (only the server, holding its
+        SCRAM verifier, can tell: one log-in attempt, closed at once)."""
+        try:
+            self.confirm_password_of(user_name, password)
+        except UserFacingError as refused:
+            if refused.message == WRONG_CREDENTIALS:
+                return False
+            raise
+        return True
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:
