@@ -2,9 +2,10 @@
 
 A throwaway cluster of its own (the session's shared one must keep running for the other
 tests) holds one practice. A workstation logged in to it keeps working across a restart: the
-next action reconnects by itself (the pool checks each connection before use). While the server
-is down, each action says so in words and saves nothing; the chart keeps everything typed, and
-saving again once the server is back stores it.
+next action reconnects by itself (the pool sees on its own socket that the server closed a
+connection, without a round trip). While the server is down, each action says so in words and
+saves nothing; the chart keeps everything typed, and saving again once the server is back
+stores it.
 """
 
 from __future__ import annotations
