@@ -112,6 +112,21 @@ def _read_trace(text: str) -> tuple[int, Counter[str]]:
     return round_trips, statements
 
 
+def _plans(engine: Any) -> str:
+    """The statements psycopg prepared on the server (after ``prepare_threshold`` runs of the
+    same SQL) and how PostgreSQL planned their runs, on each pooled connection."""
+    from sqlalchemy import text
+
+    found = []
+    for _ in range(engine.pool.checkedin()):
+        with engine.connect() as connection:
+            found.append(tuple(connection.execute(text(
+                "SELECT count(*), coalesce(sum(generic_plans), 0), coalesce(sum(custom_plans), 0)"
+                " FROM pg_prepared_statements"
+            )).one()))  # fmt: skip
+    return "; ".join(f"{n} prepared, {g} generic plans, {c} custom plans" for n, g, c in found)
+
+
 def run() -> None:
     from PySide6.QtWidgets import QApplication
 
@@ -144,6 +159,7 @@ def run() -> None:
                     cpu.append((time.process_time() - started) * 1000)
                 trace.flush()
             round_trips, statements = _read_trace(_TRACE.read_text(encoding="utf-8"))
+            plans = _plans(practice.engine)
         finally:
             practice.close()
     finally:
@@ -155,6 +171,7 @@ def run() -> None:
     print(f"round trips: {round_trips} ({round_trips / keys:.2f} a key)")
     for words, count in statements.most_common():
         print(f"  {count:5d}  {words}")
+    print(f"prepared statements on the server: {plans}")
     print(f"client CPU a key: median {statistics.median(cpu):.2f} ms, "
           f"mean {statistics.fmean(cpu):.2f} ms")
 

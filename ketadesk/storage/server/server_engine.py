@@ -6,6 +6,7 @@ password is handed to libpq, never written into a URL string that could be logge
 
 from __future__ import annotations
 
+import re
 import select
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +110,11 @@ def create_server_engine(
             **tls,
             "connect_timeout": 10,
             "application_name": "KetaDesk",
+            # psycopg would prepare a statement run 5 times on a connection: a round trip of
+            # its own each time, all dropped at every ROLLBACK (each read session's, and
+            # again with DEALLOCATE ALL), and PostgreSQL then plans a search with unknown
+            # words generically. Each statement is planned for its own words instead.
+            "prepare_threshold": None,
         },
         pool_size=4,
         max_overflow=4,
@@ -117,7 +123,28 @@ def create_server_engine(
     # keystroke's). A connection the server dropped while it sat in the pool is found
     # without one, on its own socket (``_refuse_a_dropped_connection``).
     event.listen(engine, "checkout", _refuse_a_dropped_connection)
+    event.listen(engine, "before_cursor_execute", _refuse_writes_outside_a_transaction)
     return engine
+
+
+# An execution option: this connection runs reads outside a transaction (autocommit), where
+# the server would commit a write at once; only SELECTs may be sent on it.
+READS_ONLY = "ketadesk_reads_only"
+_READING = ("SELECT", "WITH")
+
+
+def _refuse_writes_outside_a_transaction(
+    connection: Any, _cursor: Any, statement: str, *_args: Any
+) -> None:
+    if connection.get_execution_options().get(READS_ONLY) and not (
+        statement.lstrip()[:6].upper().startswith(_READING)
+        and not _WRITES.search(statement)
+    ):
+        raise RuntimeError(f"only reads may run outside a transaction: {statement[:60]!r}")
+
+
+# A data-modifying WITH (``WITH x AS (DELETE ...)``) and row locks.
+_WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE)\b|\bFOR (UPDATE|SHARE|NO KEY|KEY)\b")
 
 
 def is_dropped(dbapi_connection: Any) -> bool:

@@ -233,7 +233,9 @@ class RosterTableModel(QAbstractTableModel):
     def refresh(self) -> None:
         """Ask SQL again for the first page (after a search, filter, sort or data change)."""
         self._prepare()
-        with self._db.read_session() as session:
+        # No transaction around it on a server: a new search is one statement there (the
+        # count and the first page), so BEGIN and ROLLBACK would be two round trips more.
+        with self._db.read_session(snapshot=False) as session:
             result = query_roster(
                 session,
                 self._filter,
