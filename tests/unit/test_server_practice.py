@@ -305,3 +305,26 @@ def test_a_read_outside_a_transaction_reads_and_may_not_write(server_practice):
             assert session.execute(select(Patient.last_name).order_by(Patient.id)).all() == names
     finally:
         physician.close()
+
+
+def test_a_connection_back_from_a_read_outside_a_transaction_writes_in_one_again(
+    server_practice,
+):
+    """The pool hands the same connection to the next save: it is transactional again, so a
+    save that fails half-way leaves nothing."""
+    physician = _log_in(server_practice, PHYSICIAN, PHYSICIAN_PASSWORD)
+    backend = text("SELECT pg_backend_pid()")
+    try:
+        physician.engine.dispose()  # the pool starts empty: one connection from here on
+        with physician.read_session(snapshot=False) as session:
+            reader = session.execute(backend).scalar_one()
+            names = session.execute(select(Patient.last_name).order_by(Patient.id)).all()
+        with pytest.raises(ZeroDivisionError), physician.session() as session:
+            assert session.execute(backend).scalar_one() == reader
+            session.execute(update(Patient).values(last_name="Half Saved"))
+            session.flush()
+            _ = 1 / 0
+        with physician.read_session() as session:
+            assert session.execute(select(Patient.last_name).order_by(Patient.id)).all() == names
+    finally:
+        physician.close()
