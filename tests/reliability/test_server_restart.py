@@ -2,9 +2,10 @@
 
 A throwaway cluster of its own (the session's shared one must keep running for the other
 tests) holds one practice. A workstation logged in to it keeps working across a restart: the
-next action reconnects by itself (the pool checks each connection before use). While the server
-is down, each action says so in words and saves nothing; the chart keeps everything typed, and
-saving again once the server is back stores it.
+next action reconnects by itself (the pool sees on its own socket that the server closed a
+connection, without a round trip). While the server is down, each action says so in words and
+saves nothing; the chart keeps everything typed, and saving again once the server is back
+stores it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from ketadesk.storage.server.dev_cluster import (
 from ketadesk.storage.server.server_practice import ServerPractice
 from ketadesk.ui.chart.patient_chart import PatientChart
 from ketadesk.ui.common.context import AppContext
+from ketadesk.ui.roster.roster_table_model import RosterColumn
+from ketadesk.ui.roster.roster_view import RosterView
 from tests.conftest import PASSWORD
 from tests.server_practice import cluster_of_its_own
 
@@ -167,3 +170,37 @@ def test_the_chart_saves_after_a_restart_without_a_word(qtbot, workstation):
         qtbot.mouseClick(chart.save_button, Qt.MouseButton.LeftButton)
     assert not chart.banner.isVisible()
     assert _saved_city(practice, chart.patient_id) == "Ocala"
+
+
+def test_a_search_right_after_a_restart_answers_without_a_word(qtbot, workstation, tmp_path):
+    """The roster's search reads outside a transaction on a connection the restart cut: the
+    pool replaces it before the search is sent, so the next key just finds the patients."""
+    folder, practice = workstation
+    _add_patient(practice)
+    context = AppContext(practice, practice.actor)
+    view = RosterView(context)
+    qtbot.addWidget(view)
+    view.resize(1280, 800)
+    view.show()
+    qtbot.waitExposed(view)
+    view.search.setFocus()
+    qtbot.keyClicks(view.search, "rest")
+    qtbot.waitUntil(lambda: view.model.roster_filter.search_text == "rest", timeout=5000)
+    found = view.model.rowCount()
+    assert found >= 1
+    stop_dev_cluster(folder)
+    start_dev_cluster(folder)
+    qtbot.keyClicks(view.search, "a")
+    qtbot.waitUntil(lambda: view.model.roster_filter.search_text == "resta", timeout=5000)
+    assert view.problem_label.isHidden()
+    assert view.model.rowCount() == found
+    assert all(
+        "Restart" in view.model.data(view.model.index(row, RosterColumn.NAME))
+        for row in range(found)
+    )
+    view.grab().save(str(tmp_path / "roster-after-restart.png"))
+    stop_dev_cluster(folder)
+    qtbot.keyClicks(view.search, "r")  # and while it is down, the roster says so in words
+    qtbot.waitUntil(lambda: not view.problem_label.isHidden(), timeout=5000)
+    assert DOES_NOT_ANSWER in view.problem_label.text()
+    context.ops.wait_for_done()

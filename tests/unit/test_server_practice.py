@@ -8,12 +8,13 @@ from datetime import UTC, date, datetime
 
 import psycopg
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 
 from ketadesk.core.demographics import PatientDemographics
 from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Role
 from ketadesk.models.audit import AuditEvent
+from ketadesk.models.patients import Patient
 from ketadesk.models.protocols import ProtocolVersion
 from ketadesk.storage.patients.patients import create_patient
 from ketadesk.storage.security.audit_log import verify_audit
@@ -280,3 +281,51 @@ def test_every_table_has_a_grant_rule():
 
     assert set(Base.metadata.tables) | {"alembic_version"} == set(ALL_CLASSIFIED_TABLES)
     assert len(ALL_CLASSIFIED_TABLES) == len(set(ALL_CLASSIFIED_TABLES))
+
+
+def test_a_read_outside_a_transaction_reads_and_may_not_write(server_practice):
+    """``read_session(snapshot=False)`` (a search keystroke's: no BEGIN, no ROLLBACK) runs
+    SELECTs; anything else is refused before it reaches the server, where it would commit."""
+    physician = _log_in(server_practice, PHYSICIAN, PHYSICIAN_PASSWORD)
+    try:
+        with physician.read_session() as session:
+            names = session.execute(select(Patient.last_name).order_by(Patient.id)).all()
+        with physician.read_session(snapshot=False) as session:
+            assert session.execute(select(Patient.last_name).order_by(Patient.id)).all() == names
+        for write in (
+            update(Patient).values(last_name="Changed"),
+            text("WITH gone AS (DELETE FROM patients RETURNING id) SELECT count(*) FROM gone"),
+            select(Patient.id).with_for_update(),
+        ):
+            with (
+                pytest.raises(RuntimeError, match="only reads"),
+                physician.read_session(snapshot=False) as session,
+            ):
+                session.execute(write)
+        with physician.read_session() as session:
+            assert session.execute(select(Patient.last_name).order_by(Patient.id)).all() == names
+    finally:
+        physician.close()
+
+
+def test_a_connection_back_from_a_read_outside_a_transaction_writes_in_one_again(
+    server_practice,
+):
+    """The pool hands the same connection to the next save: it is transactional again, so a
+    save that fails half-way leaves nothing."""
+    physician = _log_in(server_practice, PHYSICIAN, PHYSICIAN_PASSWORD)
+    backend = text("SELECT pg_backend_pid()")
+    try:
+        physician.engine.dispose()  # the pool starts empty: one connection from here on
+        with physician.read_session(snapshot=False) as session:
+            reader = session.execute(backend).scalar_one()
+            names = session.execute(select(Patient.last_name).order_by(Patient.id)).all()
+        with pytest.raises(ZeroDivisionError), physician.session() as session:
+            assert session.execute(backend).scalar_one() == reader
+            session.execute(update(Patient).values(last_name="Half Saved"))
+            session.flush()
+            _ = 1 / 0
+        with physician.read_session() as session:
+            assert session.execute(select(Patient.last_name).order_by(Patient.id)).all() == names
+    finally:
+        physician.close()

@@ -55,6 +55,7 @@ from sqlalchemy.sql import Select
 from ketadesk.core.search_text import SearchQuery, parse_search_query
 from ketadesk.models.patients import PATIENT_STATUSES, Patient
 from ketadesk.models.roster_status import PatientRosterStatus
+from ketadesk.models.visits import VisitLease, VisitLeasePatient
 from ketadesk.storage.roster.roster_sql import (
     SHORT_MRN_ENDINGS,
     is_server,
@@ -63,6 +64,7 @@ from ketadesk.storage.roster.roster_sql import (
     unindexed,
 )
 from ketadesk.storage.roster.roster_status import require_writable
+from ketadesk.storage.visits.visit_leases import OUTSTANDING, VisitMarker
 
 NAME_INDEX = "patient_name_fts"
 PHONE_INDEX = "patient_phone_fts"
@@ -338,6 +340,7 @@ class RosterRow:
     status: str
     last_visit_on: date | None
     extras: Mapping[str, Any] = field(default_factory=dict)
+    on_visit: VisitMarker | None = None  # on a visit laptop: the newest outstanding lease
 
     def age_on(self, today: date) -> int:
         """Completed years of age on ``today``."""
@@ -635,6 +638,31 @@ _WITH_STATUS = Patient.__table__.outerjoin(
     PatientRosterStatus.__table__, PatientRosterStatus.patient_id == Patient.id
 )
 
+# Each row's newest outstanding visit lease (``patients_on_visit``'s marker), read with the
+# row: one index lookup per row shown, in the same statement (no round trip of its own).
+_ON_VISIT = VisitLease.__table__.alias("on_visit")
+_NEWEST_LEASE = (
+    select(VisitLease.id)
+    .join(VisitLeasePatient, VisitLeasePatient.lease_id == VisitLease.id)
+    .where(VisitLeasePatient.patient_id == Patient.id, VisitLease.status.in_(OUTSTANDING))
+    .order_by(VisitLease.checked_out_at.desc(), VisitLease.id.desc())
+    .limit(1)
+    .correlate(Patient.__table__)
+    .scalar_subquery()
+)
+_VISIT_COLUMNS = (
+    _ON_VISIT.c.pack_id,
+    _ON_VISIT.c.checked_out_by,
+    _ON_VISIT.c.checked_out_at,
+    _ON_VISIT.c.expires_at,
+    _ON_VISIT.c.status,
+)
+
+
+def _with_visits(rows: Any) -> Any:
+    """``rows`` (a FROM holding ``patients``) with each patient's outstanding lease, if any."""
+    return rows.outerjoin(_ON_VISIT, _ON_VISIT.c.id == _NEWEST_LEASE)
+
 
 def _sort_keys(sort: str) -> tuple[Any, ...]:
     """What the rows are ordered by, ties broken by id (so pages never overlap or skip)."""
@@ -716,9 +744,13 @@ def page_ids_statement(
 def rows_statement(patient_ids: Sequence[int]) -> Select[Any]:
     """Every roster column, the registered extras included, for these patients only."""
     extras = registered_columns()
-    columns: list[Any] = list(_ROW_COLUMNS)
+    columns: list[Any] = [*_ROW_COLUMNS, *_VISIT_COLUMNS]
     columns.extend(c.expression().label(f"extra_{i}") for i, c in enumerate(extras))
-    return select(*columns).select_from(_WITH_STATUS).where(Patient.id.in_(patient_ids))
+    return (
+        select(*columns)
+        .select_from(_with_visits(_WITH_STATUS))
+        .where(Patient.id.in_(patient_ids))
+    )
 
 
 def fetch_roster_page(
@@ -774,7 +806,10 @@ def _roster_row(values: Sequence[Any], extras: Sequence[RosterColumn]) -> Roster
         county=values[9] or "",
         status=values[10],
         last_visit_on=values[11],
-        extras={c.key: values[12 + i] for i, c in enumerate(extras)},
+        extras={c.key: values[17 + i] for i, c in enumerate(extras)},
+        on_visit=None
+        if values[12] is None
+        else VisitMarker(values[12], values[13], values[14], values[15], values[16] == "revoked"),
     )
 
 
@@ -782,7 +817,8 @@ def server_first_page_statement(
     roster_filter: RosterFilter, sort: str, ascending: bool, limit: int, cap: int
 ) -> Select[Any]:
     """On a server, a new search in one statement (one round trip): how many patients match,
-    counted up to ``cap + 1``, and the first page with every roster column and extra.
+    counted up to ``cap + 1``, and the first page with every roster column, extra and visit
+    lease.
 
     The matches are collected up to ``cap + 1`` through the server's indexes. When that is
     all of them they are sorted (the planner cannot walk the name order for them: they are
@@ -819,10 +855,12 @@ def server_first_page_statement(
     page = union_all(few, broad).subquery("page")
     page_keys = list(page.c)
     extras = registered_columns()
-    columns: list[Any] = [total.label("total"), *_ROW_COLUMNS]
+    columns: list[Any] = [total.label("total"), *_ROW_COLUMNS, *_VISIT_COLUMNS]
     columns.extend(c.expression().label(f"extra_{i}") for i, c in enumerate(extras))
-    rows = Patient.__table__.join(page, Patient.id == page_keys[-1]).outerjoin(
-        PatientRosterStatus.__table__, PatientRosterStatus.patient_id == Patient.id
+    rows = _with_visits(
+        Patient.__table__.join(page, Patient.id == page_keys[-1]).outerjoin(
+            PatientRosterStatus.__table__, PatientRosterStatus.patient_id == Patient.id
+        )
     )
     return select(*columns).select_from(rows).order_by(*ordered(page_keys))
 

@@ -643,9 +643,11 @@ class PracticeDatabase:
             session.close()
 
     @contextmanager
-    def read_session(self) -> Iterator[Session]:
+    def read_session(self, *, snapshot: bool = True) -> Iterator[Session]:
         """A session that only reads (a search keystroke): a deferred transaction, no write
-        lock; always rolled back at the end, so anything written in it is discarded."""
+        lock; always rolled back at the end, so anything written in it is discarded.
+        ``snapshot`` is for a server (whether its reads need a transaction round trip); on a
+        file the transaction costs nothing, so every read session has one."""
         if self._key is None:
             raise UserFacingError("The practice database is locked; log in again.")
         session = self._read_sessions()

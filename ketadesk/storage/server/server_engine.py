@@ -6,13 +6,16 @@ password is handed to libpq, never written into a URL string that could be logge
 
 from __future__ import annotations
 
+import re
+import select
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 
 from ketadesk.core.errors import UserFacingError
 
@@ -100,18 +103,80 @@ def create_server_engine(
         port=address.port,
         database=address.database,
     )
-    return create_engine(
+    engine = create_engine(
         url,
         connect_args={
             "password": password,
             **tls,
             "connect_timeout": 10,
             "application_name": "KetaDesk",
+            # psycopg would prepare a statement run 5 times on a connection: a round trip of
+            # its own each time, all dropped at every ROLLBACK (each read session's, and
+            # again with DEALLOCATE ALL), and PostgreSQL then plans a search with unknown
+            # words generically. Each statement is planned for its own words instead.
+            "prepare_threshold": None,
         },
         pool_size=4,
         max_overflow=4,
-        pool_pre_ping=True,
     )
+    # No pool_pre_ping: its ``;`` was a round trip of its own before every session (a search
+    # keystroke's). A connection the server dropped while it sat in the pool is found
+    # without one, on its own socket (``_refuse_a_dropped_connection``).
+    event.listen(engine, "checkout", _refuse_a_dropped_connection)
+    event.listen(engine, "before_cursor_execute", _refuse_writes_outside_a_transaction)
+    return engine
+
+
+# An execution option: this connection runs reads outside a transaction (autocommit), where
+# the server would commit a write at once; only SELECTs may be sent on it.
+READS_ONLY = "ketadesk_reads_only"
+_READING = ("SELECT", "WITH")
+
+
+def _refuse_writes_outside_a_transaction(
+    connection: Any, _cursor: Any, statement: str, *_args: Any
+) -> None:
+    if connection.get_execution_options().get(READS_ONLY) and not (
+        statement.lstrip()[:6].upper().startswith(_READING)
+        and not _WRITES.search(statement)
+    ):
+        raise RuntimeError(f"only reads may run outside a transaction: {statement[:60]!r}")
+
+
+# A data-modifying WITH (``WITH x AS (DELETE ...)``) and row locks.
+_WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE)\b|\bFOR (UPDATE|SHARE|NO KEY|KEY)\b")
+
+
+def is_dropped(dbapi_connection: Any) -> bool:
+    """True when the server has closed this idle connection: restarted or stopped (it says
+    so and closes the socket), or ended it (``idle_session_timeout``, a terminated backend).
+
+    Looks at the idle socket without waiting and without sending anything: nothing arrived
+    is a live connection (the usual case costs one ``select``); what arrived is read (the
+    server's last words, then the socket's end). A connection cut silently on the way (a
+    cable, a NAT timeout) is not seen here: its first statement then fails and the action
+    says the server does not answer, as it did when the pool pinged first."""
+    from psycopg.pq import ConnStatus  # loaded with the engine's driver already
+
+    pgconn = dbapi_connection.pgconn
+    if dbapi_connection.closed or pgconn.status != ConnStatus.OK:
+        return True
+    try:
+        for _ in range(4):  # a notice, the server's last words, the socket's end
+            readable, _, _ = select.select([pgconn.socket], [], [], 0)
+            if not readable:
+                break
+            pgconn.consume_input()
+            pgconn.is_busy()  # parses what arrived (an idle connection's notices)
+    except Exception:  # psycopg's OperationalError: the socket is closed
+        return True
+    return bool(pgconn.status != ConnStatus.OK)
+
+
+def _refuse_a_dropped_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    # The pool then discards it and checks out another (a new one after a restart).
+    if is_dropped(dbapi_connection):
+        raise DisconnectionError("the practice server closed this connection")
 
 
 def is_connection_lost(error: DBAPIError) -> bool:

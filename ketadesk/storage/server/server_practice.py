@@ -73,6 +73,7 @@ from ketadesk.storage.server.practice_grants import RESERVED_ROLE_NAMES, RESERVE
 from ketadesk.storage.server.practice_roles import OWNER_ROLE, connection_problem
 from ketadesk.storage.server.server_credentials import set_credentials_in_session
 from ketadesk.storage.server.server_engine import (
+    READS_ONLY,
     ServerAddress,
     WorkstationCertificate,
     check_workstation_files,
@@ -534,14 +535,25 @@ class ServerPractice:
         return True
 
     @contextmanager
-    def read_session(self) -> Iterator[Session]:
-        """A session that only reads (a search keystroke): a read-only transaction that takes
-        no write lock; always rolled back at the end."""
+    def read_session(self, *, snapshot: bool = True) -> Iterator[Session]:
+        """A session that only reads and takes no write lock.
+
+        ``snapshot`` True: a read-only transaction (``BEGIN READ ONLY``, a round trip of its
+        own, and ``ROLLBACK`` another at the end), so that all its statements see the
+        database at one moment and the server refuses any write. False: no transaction
+        (autocommit), so no ``BEGIN`` or ``ROLLBACK`` round trip: each statement sees the
+        database as it is when it runs, and a statement that is not a ``SELECT`` is refused
+        here before it is sent (``server_engine.READS_ONLY``). For a read of one statement:
+        a search keystroke (its count and first page are one statement on a server)."""
         self._refuse_when_locked()
         session = self._sessions()
         try:
-            # psycopg opens the transaction with BEGIN READ ONLY: no round trip of its own.
-            session.connection(execution_options={"postgresql_readonly": True})
+            if snapshot:
+                session.connection(execution_options={"postgresql_readonly": True})
+            else:
+                session.connection(
+                    execution_options={"isolation_level": "AUTOCOMMIT", READS_ONLY: True}
+                )
             yield session
         except DBAPIError as error:
             if is_connection_lost(error):

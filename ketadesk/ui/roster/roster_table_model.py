@@ -35,7 +35,7 @@ from ketadesk.storage.roster.roster_query import (
     RosterColumn as RegisteredColumn,
 )
 from ketadesk.storage.security.database import PracticeDatabase
-from ketadesk.storage.visits.visit_leases import VisitMarker, patients_on_visit
+from ketadesk.storage.visits.visit_leases import VisitMarker
 from ketadesk.ui.visits.visit_words import on_visit_words
 
 PatientIdRole = Qt.ItemDataRole.UserRole + 1
@@ -186,7 +186,6 @@ class RosterTableModel(QAbstractTableModel):
         # a new page drops them).
         self._painted: list[_RowCells | None] = []
         self._fetching = False  # fetchMore re-entered from a rowsInserted slot must do nothing
-        self._on_visit: dict[int, VisitMarker] = {}  # patients on a visit laptop, by id
         # Made once, with the model (built while the key is derived): the first paint of the
         # rows makes no brush, font or icon (and PySide6 sets up their types then, not now).
         self._on_visit_brush = QBrush(_ON_VISIT)
@@ -234,7 +233,9 @@ class RosterTableModel(QAbstractTableModel):
     def refresh(self) -> None:
         """Ask SQL again for the first page (after a search, filter, sort or data change)."""
         self._prepare()
-        with self._db.read_session() as session:
+        # No transaction around it on a server: a new search is one statement there (the
+        # count and the first page), so BEGIN and ROLLBACK would be two round trips more.
+        with self._db.read_session(snapshot=False) as session:
             result = query_roster(
                 session,
                 self._filter,
@@ -243,10 +244,7 @@ class RosterTableModel(QAbstractTableModel):
                 limit=self._page_size,
                 count_cap=self.count_cap,
             )
-            # Few patients are ever out at once: one small query for all of them.
-            on_visit = patients_on_visit(session)
         self.beginResetModel()
-        self._on_visit = on_visit
         self._set_extras(visible_columns())
         self._today = _local_today()
         self._rows = list(result.rows)
@@ -379,7 +377,7 @@ class RosterTableModel(QAbstractTableModel):
             return row.patient_id
         if role == _SORT_KEY:
             return self._sort_key(row, column)
-        if column == _STATUS_COLUMN and row.patient_id in self._on_visit:
+        if column == _STATUS_COLUMN and row.on_visit is not None:
             return self._status_tooltip(row)
         if column == _NAME_COLUMN:
             return f"{row.first_name} {row.last_name}"
@@ -394,7 +392,7 @@ class RosterTableModel(QAbstractTableModel):
         display = self._display_row(row)
         cells: _RowCells = {_DISPLAY: display}
         alert = bool(row.extras.get(rc.SAFETY_ALERT))
-        on_visit = row.patient_id in self._on_visit
+        on_visit = row.on_visit is not None
         foreground = tuple(self._foreground(row, k) if k else None for k in keys)
         if on_visit:
             foreground = _with(foreground, _STATUS_COLUMN, self._on_visit_brush)
@@ -421,12 +419,12 @@ class RosterTableModel(QAbstractTableModel):
 
     def _status_tooltip(self, row: RosterRow) -> str:
         label = STATUS_LABELS.get(row.status, row.status)
-        return on_visit_words(label, self._on_visit[row.patient_id])
+        return label if row.on_visit is None else on_visit_words(label, row.on_visit)
 
     def visit_marker(self, row: int) -> VisitMarker | None:
         """The lease of the patient in ``row`` when they are on a visit laptop."""
         found = self.row_at(row)
-        return None if found is None else self._on_visit.get(found.patient_id)
+        return None if found is None else found.on_visit
 
     def _warning_icon(self) -> QIcon:
         if self._alert_icon is None:
@@ -454,7 +452,7 @@ class RosterTableModel(QAbstractTableModel):
             row.mrn,
             row.phone,
             row.state,
-            ON_VISIT_TEXT if row.patient_id in self._on_visit else label,
+            label if row.on_visit is None else ON_VISIT_TEXT,
             _us_date(row.last_visit_on) if row.last_visit_on else "—",
         )
         extras = self._column_keys[_BUILT_IN_COLUMNS:]
