@@ -20,6 +20,7 @@ from ketadesk.storage.security.database import PracticeDatabase, check_user_name
 from ketadesk.storage.security.grants import (
     check_grants,
     forget_slot_grants,
+    is_first_physician,
     write_grant,
     write_slot_grant,
 )
@@ -220,11 +221,11 @@ def reset_password(db: PracticeDatabase, actor: Actor, user_name: str, new_passw
     get_user(db, user_name)
     with db.session() as session:
         grant = session.get(UserGrant, user_name)
-        if grant is not None and grant.public_key is not None and grant.public_key == db.trust_root:
+        if is_first_physician(grant, db.trust_root):
             raise UserFacingError(
                 f"{user_name} is the first physician: their password is changed with their "
-                "own old password (or the recovery key), never reset, because every other "
-                "user's grant depends on their key."
+                "own old password (or the recovery key: 'python -m ketadesk recover'), never "
+                "reset, because every other user's grant depends on their key."
             )
     _set_password(
         db, actor, user_name, new_password, audit_actions.PASSWORD_RESET, db.key_slots(), None
@@ -356,11 +357,18 @@ def _grant_role(
     if signer is None:
         return  # before signing keys: the users table is all there is
     grant = session.get(UserGrant, user_name)
-    if grant is not None and grant.public_key is not None and grant.public_key == db.trust_root:
+    if is_first_physician(grant, db.trust_root):
         if not (can_manage_users and is_active):
             raise UserFacingError(
                 f"{user_name} is the first physician, whose signed grant anchors every other "
                 "user's; they keep the right to manage users and cannot be removed."
+            )
+        if signer.public_key != db.trust_root:
+            # Only the root key itself may sign this grant again (after a recovery it is the
+            # recovery key's): anyone else's signature would leave no grant anchored.
+            raise UserFacingError(
+                f"{user_name} is the first physician: their signed grant anchors every other "
+                "user's and is not signed again; nothing was changed."
             )
     write_grant(
         session,
