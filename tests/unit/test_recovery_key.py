@@ -219,7 +219,7 @@ def test_an_event_signed_with_the_recovery_key_for_anything_else_is_named(copy, 
         seq = row.seq
         assert row.signed_by == RECOVERY_SIGNER
     db.close()
-    db, outcome = PracticeDatabase.unlock(copy, PHYSICIAN, PASSWORD)
+    db, _outcome = PracticeDatabase.unlock(copy, PHYSICIAN, PASSWORD)
     try:
         report = db.audit_signatures()
         assert (seq, "the recovery key signed it, but it signs only its own use") in (
