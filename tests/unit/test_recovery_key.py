@@ -232,3 +232,15 @@ def test_an_event_signed_with_the_recovery_key_for_anything_else_is_named(copy, 
         assert events == [audit_actions.EXPORT]
     finally:
         db.close()
+
+
+def test_a_reset_of_a_second_manager_keeps_the_users_they_added_able_to_log_in(copy):
+    """The same loss without the recovery key: the first physician resets drsecond, whose key
+    had signed drthird's grant; it is signed again with drsecond's new key."""
+    db, outcome = PracticeDatabase.unlock(copy, PHYSICIAN, PASSWORD)
+    try:
+        reset_password(db, outcome.actor, SECOND, NEW_PASSWORD)
+    finally:
+        db.close()
+    PracticeDatabase.unlock(copy, THIRD, PASSWORD)[0].close()
+    assert _verify(copy, SECOND, NEW_PASSWORD)
