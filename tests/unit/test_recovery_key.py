@@ -197,7 +197,7 @@ def test_a_practice_made_before_recovery_signing_is_refused_in_words(copy, prepa
         session.execute(delete(UserGrant).where(UserGrant.user_name == RECOVERY_SIGNER))
     db.close()
     before = _file_hashes(copy)
-    with pytest.raises(UserFacingError, match="created before the recovery key could give"):
+    with pytest.raises(UserFacingError, match="before the recovery key could give"):
         recover_with_key(copy, prepared.recovery_key, PHYSICIAN, NEW_PASSWORD)
     assert _file_hashes(copy) == before
     PracticeDatabase.unlock(copy, PHYSICIAN, PASSWORD)[0].close()  # still works as before

@@ -119,11 +119,11 @@ def _recover(
         vouched = check.valid.get(RECOVERY_SIGNER)
         if vouched is None or vouched.public_key != recovery.public_key:
             raise UserFacingError(
-                "This practice was created before the recovery key could give a new password "
-                "(its recovery key opens the database but cannot vouch for a new signing key). "
-                "Nothing was changed. A user who manages users can still reset other users' "
-                "passwords; if the only one has forgotten theirs, restore a backup made while "
-                "a password was known, or contact KetaDesk support."
+                "This practice was created by an earlier KetaDesk, before the recovery key "
+                "could give a new password: the key opens the database but cannot vouch for a "
+                "new signing key. Nothing was changed. A user who manages users can reset "
+                "other users' passwords (Users, Reset password); if no one who manages users "
+                "remembers their password, this version cannot give one a new password."
             )
         user = session.execute(select(User).where(User.user_name == user_name)).scalar_one_or_none()
         grant = check.valid.get(user_name)
