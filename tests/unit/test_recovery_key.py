@@ -93,6 +93,7 @@ def test_a_wrong_recovery_key_is_refused_and_changes_no_file(copy):
         recover_with_key(copy, "AAAA-BBBB-CCCC-DDDD-EEEE-FFFF-GGGG-HHHH", PHYSICIAN,
                          NEW_PASSWORD)
     assert _file_hashes(copy) == before
+    assert "recovery key: never used (it has signed nothing)" in _verify(copy, PHYSICIAN, PASSWORD)
 
 
 def test_the_first_physician_recovers_and_everything_still_verifies(copy, prepared):

@@ -204,6 +204,8 @@ class RecoveryReport:
     slots_signed: int
 
     def describe(self) -> list[str]:
+        if not (self.uses or self.events_signed or self.grants_signed or self.slots_signed):
+            return ["recovery key: never used (it has signed nothing)"]
         lines = [
             f"recovery key used: event {use.seq} at {use.occurred_at:%Y-%m-%d %H:%M} UTC: "
             f"{use.detail}"
