@@ -245,3 +245,24 @@ def test_a_reset_of_a_second_manager_keeps_the_users_they_added_able_to_log_in(c
         db.close()
     PracticeDatabase.unlock(copy, THIRD, PASSWORD)[0].close()
     assert _verify(copy, SECOND, NEW_PASSWORD)
+
+
+def test_after_a_recovery_the_new_password_need_not_wait_out_the_wrong_ones(copy, prepared):
+    from ketadesk.storage.security import attempts
+
+    for _ in range(9):  # the forgotten password, tried and tried
+        attempts.record_failure(copy, PHYSICIAN)
+    assert attempts.seconds_to_wait(copy, PHYSICIAN) > 0
+    recover_with_key(copy, prepared.recovery_key, PHYSICIAN, NEW_PASSWORD)
+    assert attempts.seconds_to_wait(copy, PHYSICIAN) == 0
+    db, _outcome = PracticeDatabase.unlock(copy, PHYSICIAN, NEW_PASSWORD)
+    try:
+        with db.session() as session:
+            failed = session.execute(
+                select(AuditEvent.user_name).where(
+                    AuditEvent.action == audit_actions.LOGIN_FAILED
+                )
+            ).scalars().all()
+    finally:
+        db.close()
+    assert failed == [PHYSICIAN] * 9  # still carried into the audit trail

@@ -30,6 +30,7 @@ from ketadesk.core.errors import UserFacingError
 from ketadesk.models.audit import AuditEvent
 from ketadesk.models.signing import SlotGrant, UserGrant
 from ketadesk.models.users import User
+from ketadesk.storage.security import attempts
 from ketadesk.storage.security.audit_log import record_event
 from ketadesk.storage.security.audit_signatures import SIGNER_KEY
 from ketadesk.storage.security.database import (
@@ -182,6 +183,8 @@ def _recover(
     database.adopt_signer(recovered, root)
     # A copy of the old key file (the forgotten password's slot) must open nothing current.
     rotated = database.rotate_database_key(actor, f"recovery key used for {user_name}")
+    # The wrong passwords tried before are no reason to make them wait with the new one.
+    attempts.forget_backoff(database.path, user_name)
     return RecoveryOutcome(user_name, first, tuple(resigned), rotated)
 
 
