@@ -174,3 +174,19 @@ def test_the_link_is_hidden_for_a_practice_server(qtbot, practice):
     assert not login.forgot_button.isVisible()
     login.file_choice.setChecked(True)
     assert login.forgot_button.isVisible()
+
+
+def test_tab_reaches_the_link_after_the_log_in_button(qtbot, practice):
+    login = LoginDialog(practice.path, MemorySecretStore(available=False))
+    qtbot.addWidget(login)
+    login.show()
+    qtbot.waitExposed(login)
+    qtbot.waitUntil(lambda: login.keyring_available is not None, timeout=5_000)
+    login.activateWindow()
+    login.password_edit.setFocus()
+    seen = []
+    for _ in range(3):
+        qtbot.keyClick(login.focusWidget(), Qt.Key.Key_Tab)
+        seen.append(login.focusWidget())
+    assert seen[0] is login.login_button  # "remember me" is hidden without a keyring
+    assert login.forgot_button in seen
