@@ -1,4 +1,4 @@
-"""Practice database commands: init, user, verify-audit, backup, restore."""
+"""Practice database commands: init, recover, user, verify-audit, backup, restore."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Permission, Role, require
 
 if TYPE_CHECKING:
+    from ketadesk.storage.security.database import PracticeDatabase
+    from ketadesk.storage.security.recovery import RecoveryReport
     from ketadesk.storage.security.restore_check import PracticeContents
     from ketadesk.storage.server.server_practice import ServerPractice
 
@@ -35,6 +37,16 @@ def register(subparsers: Any) -> None:
     init.add_argument("--user", required=True, help="user name of the first physician")
     init.add_argument("--full-name", required=True)
     init.add_argument("--password-stdin", action="store_true")
+
+    recover = new_command(
+        subparsers,
+        "recover",
+        help="give a user who manages users a new password with the practice's recovery key "
+        "(stdin: the recovery key, then the new password)",
+        handler=_recover,
+    )
+    recover.add_argument("--user", required=True, help="the user manager who forgot it")
+    recover.add_argument("--password-stdin", action="store_true")
 
     user = subparsers.add_parser("user", help="manage users", description="manage users")
     user_commands = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
@@ -133,6 +145,35 @@ def _init(args: argparse.Namespace) -> int:
     print(f"    {recovery_key}")
     print("Write it down and keep it offline, somewhere safe. It opens the database if every")
     print("password is forgotten; anyone who has it and the database file can read it.")
+    return 0
+
+
+def _recover(args: argparse.Namespace) -> int:
+    from ketadesk.storage.security.recovery import recover_with_key
+
+    if is_server_database(args):
+        raise UserFacingError(
+            "A practice server has no recovery key: its administrator resets passwords there. "
+            "Nothing was changed."
+        )
+    path = database_path(args)
+    reader = password_reader(args)
+    recovery_key = reader.read("Recovery key (dashes and case do not matter): ")
+    new_password = reader.read_new(f"New password for {args.user}: ")
+    outcome = recover_with_key(path, recovery_key, args.user, new_password)
+    print(f"Recovery key accepted: {outcome.user_name} has a new password and a new signing key.")
+    if outcome.is_first_physician:
+        print("They stay the first physician; what they signed before still verifies.")
+    if outcome.resigned_grants:
+        print(f"The grants they had signed were signed again with their new key "
+              f"({', '.join(outcome.resigned_grants)}).")
+    if outcome.database_key_rotated:
+        print("The database was re-encrypted under a new key: an old copy of the key file "
+              "opens nothing current.")
+    else:
+        print("The database was not re-encrypted yet (a user has not logged in since signing "
+              "keys came); it will be at the next password reset or user removal.")
+    print("The recovery key still works: keep it offline. 'verify-audit' shows this recovery.")
     return 0
 
 
@@ -237,11 +278,14 @@ def _verify_audit(args: argparse.Namespace) -> int:
         verdict = database.verify_audit_trail()
         signatures = database.audit_signatures()
         contents = database.content_signatures()
+        recovery = _recovery_report(database)
     finally:
         database.close()
     if verdict.is_intact:
         print(verdict.describe())
     for line in signatures.describe():
+        print(line)
+    for line in recovery.describe():
         print(line)
     bad_contents = [c for c in contents if not c.is_valid]
     for kind in sorted({c.subject_kind for c in contents}):
@@ -259,6 +303,16 @@ def _verify_audit(args: argparse.Namespace) -> int:
     if not verdict.is_intact:
         print(verdict.describe(), file=sys.stderr)
     return 1
+
+
+def _recovery_report(database: PracticeDatabase | ServerPractice) -> RecoveryReport:
+    """Every use of the recovery key and all it signed (a practice server has none)."""
+    from ketadesk.storage.security.recovery import RecoveryReport, recovery_report
+
+    if database.path is None:
+        return RecoveryReport((), 0, (), 0)
+    with database.session() as session:
+        return recovery_report(session)
 
 
 def _backup(args: argparse.Namespace) -> int:

@@ -192,3 +192,51 @@ def test_backup_and_restore(tmp_path):
     )
     assert restored.returncode == 0, restored.stderr
     assert list(tmp_path.glob("p-before-restore-*.db"))
+
+
+def test_recover_with_the_printed_key_gives_a_new_password_and_verify_audit_shows_it(tmp_path):
+    db = tmp_path / "p.db"
+    printed = _init(db).stdout.split("RECOVERY KEY (shown only once):\n")[1].splitlines()[0]
+    key_file = tmp_path / "p.db.keys.json"
+    before = (db.read_bytes(), key_file.read_bytes())
+    wrong = run_ketadesk(
+        "recover", "--db", str(db), "--user", "drquill", "--password-stdin",
+        stdin="AAAA-BBBB-CCCC-DDDD-EEEE-FFFF-GGGG-HHHH\nviolet lantern orchard\n",
+    )
+    assert wrong.returncode != 0
+    assert "That recovery key does not open this practice database" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+    assert (db.read_bytes(), key_file.read_bytes()) == before
+    typed = printed.strip().lower().replace("-", "")  # as someone might type it from paper
+    recovered = run_ketadesk(
+        "recover", "--db", str(db), "--user", "drquill", "--password-stdin",
+        stdin=f"{typed}\nviolet lantern orchard\n",
+    )
+    assert recovered.returncode == 0, recovered.stderr
+    assert "drquill has a new password" in recovered.stdout
+    assert "re-encrypted under a new key" in recovered.stdout
+    old = run_ketadesk(
+        "verify-audit", "--db", str(db), "--as", "drquill", "--password-stdin", stdin=f"{PW}\n"
+    )
+    assert old.returncode != 0 and "Wrong user name or password" in old.stderr
+    verified = run_ketadesk(
+        "verify-audit", "--db", str(db), "--as", "drquill", "--password-stdin",
+        stdin="violet lantern orchard\n",
+    )
+    assert verified.returncode == 0, verified.stderr
+    assert "audit chain intact" in verified.stdout
+    assert "signed by recovery key: 1 events" in verified.stdout
+    assert "new password and signing key for drquill (the first physician)" in verified.stdout
+    assert (
+        "signed with the recovery key: 1 events, user grants: drquill, key slots: 0"
+        in verified.stdout
+    )
+
+
+def test_recover_refuses_a_practice_server_in_words(tmp_path):
+    result = run_ketadesk(
+        "recover", "--db", "postgresql://server.example/ketadesk", "--user", "drquill",
+        "--password-stdin", stdin="x\ny\n",
+    )
+    assert result.returncode != 0
+    assert "A practice server has no recovery key" in result.stderr

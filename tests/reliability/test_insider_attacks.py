@@ -646,3 +646,88 @@ def test_each_backup_carries_a_signed_checkpoint(closed_practice, tmp_path):
             assert rollback_problem(session, checkpoint, "the backup") is None
     finally:
         restored.close()
+
+
+# --- The recovery key: an insider with the key file but not the recovery key gains nothing ---
+
+
+def _file_hashes(path: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(path.parent.iterdir()) if p.is_file()}
+
+
+def test_an_insider_without_the_recovery_key_cannot_recover_anyone(closed_practice) -> None:
+    from ketadesk.storage.security.keyslots import new_recovery_key
+    from ketadesk.storage.security.recovery import recover_with_key
+
+    before = _file_hashes(closed_practice)
+    for guess in (new_recovery_key(), new_recovery_key(), "A" * 32):
+        for user in (PHYSICIAN, ADMIN):
+            with pytest.raises(UserFacingError, match="recovery key does not open"):
+                recover_with_key(closed_practice, guess, user, "violet lantern orchard")
+    assert _file_hashes(closed_practice) == before
+    _log_in_and_out(closed_practice, PHYSICIAN, PASSWORD)
+
+
+def test_a_recovery_slot_of_the_insiders_own_making_vouches_for_nothing(closed_practice) -> None:
+    """The insider holds the database key, so they can wrap it under a recovery key of their
+    own and put that slot in the key file; the recovery grant, signed by the first
+    physician's key, still names the real recovery key's signing key: refused, unchanged."""
+    from ketadesk.storage.security.recovery import recover_with_key
+
+    key, _signer, held = _insider(closed_practice, ADMIN, PASSWORD)
+    slots = KeySlotFile.load(closed_practice)
+    own_key = slots.add_recovery_slot(SlotSecrets(key, None, held.trust_root))
+    slots.save(closed_practice)
+    before = _file_hashes(closed_practice)
+    with pytest.raises(UserFacingError, match="cannot vouch for a new signing key"):
+        recover_with_key(closed_practice, own_key, PHYSICIAN, "violet lantern orchard")
+    assert _file_hashes(closed_practice) == before
+
+
+def test_a_forged_recovery_grant_gives_the_insider_nothing(closed_practice) -> None:
+    """The insider replaces the recovery key's grant with one for a key of their own, then
+    signs themselves the right to manage users with it: the recovery grant counts only when
+    the first physician's pinned key signed it, so their own grant is refused at log-in and
+    an event they sign as the recovery key is named by verify-audit."""
+    key, _signer, _held = _insider(closed_practice, ADMIN, PASSWORD)
+    database_id = KeySlotFile.load(closed_practice).database_id
+    forged = Signer("recovery key", new_private_key())
+
+    def grant(user: str, role: str, manages: bool, public: str, by: str) -> str:
+        return forged.sign(grant_message(
+            database_id, user_name=user, role=role, can_manage_users=manages, is_active=True,
+            public_key=public, retired_public_keys="", granted_by=by,
+        ))
+
+    admin_public = _insider(closed_practice, ADMIN, PASSWORD)[1].public_key
+    _sql(
+        closed_practice, key,
+        f"UPDATE user_grants SET public_key = '{forged.public_key}', signature = "
+        f"'{grant('recovery key', 'recovery', True, forged.public_key, PHYSICIAN)}' "
+        "WHERE user_name = 'recovery key'",
+        f"UPDATE user_grants SET can_manage_users = 1, granted_by = 'recovery key', "
+        f"signature = '{grant(ADMIN, 'admin', True, admin_public, 'recovery key')}' "
+        f"WHERE user_name = '{ADMIN}'",
+    )
+    assert "not signed by a user who manages users" in _refused(
+        closed_practice, ADMIN, PASSWORD
+    )
+    from ketadesk.storage.security.audit_signatures import SIGNER_KEY
+
+    opened = PracticeDatabase.open_with_key(
+        closed_practice, key, KeySlotFile.load(closed_practice)
+    )
+    with opened.session() as session:
+        session.info[SIGNER_KEY] = forged
+        seq = record_event(session, ("recovery key", "recovery"),
+                           audit_actions.RECOVERY_KEY_USED, detail=f"user {ADMIN}").seq
+    opened.close()
+    db, outcome = PracticeDatabase.unlock(closed_practice, PHYSICIAN, PASSWORD)
+    try:
+        assert outcome.actor.can_manage_users
+        users = {u.user_name: u for u in list_users(db)}
+        assert not users[ADMIN].can_manage_users and users[ADMIN].is_row_unsigned
+        problems = dict(db.audit_signatures().problems)
+        assert "signed by recovery key, who holds no key granted" in problems[seq]
+    finally:
+        db.close()

@@ -125,6 +125,7 @@ def _alert_screens(qtbot, window) -> Iterator[Screen]:
 def _more_screens(qtbot, window, tmp_path: Path) -> Iterator[Screen]:
     """Dialogs the shared walk (tests/ui/screens.py) does not open, and the lock screen."""
     from ketadesk.ui.plans.plan_export_dialog import PlanExportDialog
+    from ketadesk.ui.session.recovery_dialog import RecoveryDialog
     from ketadesk.ui.session.setup_dialog import RecoveryKeyDialog, SetupDialog
 
     context = window.context
@@ -134,6 +135,8 @@ def _more_screens(qtbot, window, tmp_path: Path) -> Iterator[Screen]:
         ("Export plans (all signed)", PlanExportDialog.for_all_signed(context, window)),
         ("First-run set-up", SetupDialog(tmp_path / "new-practice.db", window)),
         ("Recovery key", RecoveryKeyDialog("-".join(["ABCD2345"] * 8), window)),
+        ("Forgot password: recovery key", RecoveryDialog(
+            tmp_path / "practice.db", DEMO_PHYSICIAN, window)),
     ]
     for name, dialog in dialogs:
         yield from dialog_screen(qtbot, name, dialog)

@@ -236,6 +236,18 @@ def record_failure(db_path: Path, user_name: str, now: datetime | None = None) -
         write_state(db_path, state)
 
 
+def forget_backoff(db_path: Path, user_name: str) -> None:
+    """``user_name`` was given a new password another way (the recovery key): their count of
+    wrong passwords starts again. The failures themselves stay, for the audit trail."""
+    name = _printable_name(user_name)
+    with _locked(db_path):
+        state = read_state(db_path)
+        if state.verdict != "ok" or name not in state.users:
+            return
+        del state.users[name]
+        write_state(db_path, state)
+
+
 def pending_for_audit(db_path: Path, kept_in_database: dict[str, Any] | None) -> AttemptsState:
     """At a successful unlock: the failures to carry into the audit trail, the per-user counts,
     and whether the file was refused (edited, hand-written, deleted or rolled back).

@@ -19,6 +19,8 @@ from ketadesk.models.audit import AuditEvent
 from ketadesk.models.practice import PracticeMeta
 from ketadesk.storage.security.grants import GrantCheck, practice_signer
 from ketadesk.storage.security.signing_keys import (
+    RECOVERY_ROLE,
+    RECOVERY_SIGNER,
     SYSTEM_SIGNER,
     Signer,
     audit_event_message,
@@ -42,8 +44,15 @@ def _database_id(session: Session) -> str:
 
 def sign_event(session: Session, row: AuditEvent, actor: Actor | tuple[str, str]) -> None:
     signer = session.info.get(SIGNER_KEY)
-    if not (isinstance(signer, Signer) and isinstance(actor, Actor)
-            and signer.user_name == actor.user_name):
+    is_recovery = (
+        isinstance(signer, Signer)
+        and actor == (RECOVERY_SIGNER, RECOVERY_ROLE)
+        and signer.user_name == RECOVERY_SIGNER
+    )
+    if not is_recovery and not (
+        isinstance(signer, Signer) and isinstance(actor, Actor)
+        and signer.user_name == actor.user_name
+    ):
         signer = practice_signer(session)
     if signer is None:
         return  # a database from before signing keys, until its first physician logs in
@@ -152,6 +161,8 @@ class EventSignatureCheck:
                 return f"it names {user_name} but only the practice key signed it"
         elif signed_by != user_name:
             return f"it names {user_name} but was signed by {signed_by}"
+        elif signed_by == RECOVERY_SIGNER and action != audit_actions.RECOVERY_KEY_USED:
+            return "the recovery key signed it, but it signs only its own use"
         self.counts[signed_by] += 1
         return None
 

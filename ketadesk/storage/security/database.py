@@ -80,6 +80,7 @@ from ketadesk.storage.security.engine import (
 from ketadesk.storage.security.grants import (
     check_grants,
     create_practice_key,
+    grant_recovery_key,
     propose_public_key,
     sign_proposed_keys,
     slot_problem,
@@ -96,6 +97,7 @@ from ketadesk.storage.security.keyslots import (
     KeySlotFile,
     SlotSecrets,
     new_database_key,
+    recovery_signing_key,
 )
 from ketadesk.storage.security.migrate import (
     PACKAGED_HEAD,
@@ -173,7 +175,7 @@ TRUST_ROOT_META = "trust_root"
 NO_CHECKPOINT_SIGNATURES = 2000
 
 
-def _key_that_opens(path: Path, held: SlotSecrets) -> bytes:
+def key_that_opens(path: Path, held: SlotSecrets) -> bytes:
     """The newest key the slot's owner holds that opens ``path`` (an interrupted rotation can
     leave the database under the previous generation)."""
     if not held.older_keys:
@@ -301,6 +303,10 @@ class PracticeDatabase:
                     public_key=root,
                 )
                 create_practice_key(session, slots.database_id, signer)
+                grant_recovery_key(
+                    session, slots.database_id, signer,
+                    public_key_of(recovery_signing_key(recovery_key)),
+                )
                 for slot in slots.slots:
                     write_slot_grant(session, slots.database_id, signer, slot)
                 user = User(
@@ -381,7 +387,7 @@ class PracticeDatabase:
     ) -> tuple[PracticeDatabase, UnlockOutcome]:
         database = cls.open_with_key(
             path,
-            _key_that_opens(path, used.secrets),
+            key_that_opens(path, used.secrets),
             slots,
             check_pages_later=check_pages_later,
         )
@@ -686,7 +692,7 @@ class PracticeDatabase:
             attempts.record_failure(self.path, user_name)
             raise
         self.engine.dispose()
-        key = _key_that_opens(self.path, opened)
+        key = key_that_opens(self.path, opened)
         self._key = key
         self._signer = None
         self.engine = self._keyed_engine(key)
@@ -713,6 +719,10 @@ class PracticeDatabase:
             forget_key(self.engine)
             self._key = None
             self._signer = None
+
+    def adopt_signer(self, signer: Signer, trust_root: str) -> None:
+        """Sign from now on as ``signer`` (a key just granted to them, as by a recovery)."""
+        self._signer, self.trust_root = signer, trust_root
 
     def signer(self) -> Signer | None:
         """The logged-in user's signing key (None before signing keys or when locked)."""
@@ -881,9 +891,7 @@ class PracticeDatabase:
                     "slot expects them). Log-in refused; restore the newest good backup."
                 )
             return self._enrol_first_manager(session, user, used)
-        if pinned is not None and not any(
-            g.public_key == pinned and g.granted_by == g.user_name for g in check.valid.values()
-        ):
+        if pinned is not None and not check.is_rooted:
             raise UserFacingError(
                 "The practice's signed user grants were replaced: the first physician's grant "
                 "pinned in your key slot is missing or forged. Log-in refused."

@@ -5,6 +5,11 @@ own grant is valid and manages users; the first physician's grant is self-signed
 inside every key slot (``SlotSecrets.trust_root``). A key slot opens the database only when its
 id, owner and kind are on the allow-list, signed by its owner or by a user who manages users.
 Editing the users table, adding a slot to the key file or writing a grant by hand gains nothing.
+
+The recovery key is a second root: at ``init`` the first physician signs a grant for the key
+derived from it (``RECOVERY_SIGNER``), and that grant counts when the pinned root key signed it,
+even after the first physician's own key was replaced by a recovery. The recovery key may sign
+only a new key for an active user who manages users (and the event saying so).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from ketadesk.models.practice import PracticeMeta
 from ketadesk.models.signing import SlotGrant, UserGrant
 from ketadesk.storage.security.keyslots import KeySlot
 from ketadesk.storage.security.signing_keys import (
+    RECOVERY_ROLE,
+    RECOVERY_SIGNER,
     SYSTEM_SIGNER,
     Signer,
     grant_message,
@@ -49,6 +56,9 @@ class GrantCheck:
     # user names whose grant is unsigned, forged or signed by a non-manager
     refused: tuple[str, ...]
     has_grants: bool
+    # The pinned root key signed a grant here: the first physician's own, or the recovery
+    # key's (which then vouches for the first physician's recovered key).
+    is_rooted: bool = False
 
     def verifying_keys(self) -> dict[str, tuple[str, ...]]:
         """Every key each validly granted signer has signed with (current first)."""
@@ -153,6 +163,14 @@ def check_grants(session: Session, database_id: str, trust_root: str | None) -> 
             ):
                 valid[row.user_name] = info(row)
                 break
+        recovery = rows.get(RECOVERY_SIGNER)
+        if (
+            recovery is not None
+            and recovery.role == RECOVERY_ROLE
+            and signature_is_valid(trust_root, _message(database_id, recovery), recovery.signature)
+        ):
+            valid[RECOVERY_SIGNER] = info(recovery)
+    is_rooted = bool(valid)
     added = True
     while added:
         added = False
@@ -162,11 +180,70 @@ def check_grants(session: Session, database_id: str, trust_root: str | None) -> 
             signer = valid.get(row.granted_by)
             if signer is None or not signer.can_manage_users or signer.role == SYSTEM_SIGNER:
                 continue
+            if signer.role == RECOVERY_ROLE and not (row.can_manage_users and row.is_active):
+                continue  # the recovery key gives a new key only to an active user manager
             if signature_is_valid(signer.public_key, _message(database_id, row), row.signature):
                 valid[name] = info(row)
                 added = True
     refused = tuple(sorted(set(rows) - set(valid)))
-    return GrantCheck(valid, refused, bool(rows))
+    return GrantCheck(valid, refused, bool(rows), is_rooted)
+
+
+def is_first_physician(grant: UserGrant | GrantInfo | None, trust_root: str | None) -> bool:
+    """Whether ``grant`` is the first physician's: it holds the pinned root key, or held it
+    before a recovery gave them a new one."""
+    if grant is None or trust_root is None:
+        return False
+    retired = grant.retired_public_keys or ""
+    if isinstance(retired, str):
+        retired = tuple(retired.split())
+    return grant.public_key == trust_root or trust_root in retired
+
+
+def grant_recovery_key(
+    session: Session, database_id: str, root: Signer, recovery_public_key: str
+) -> None:
+    """The first physician (holding the root key) vouches for the recovery key's signing key."""
+    write_grant(
+        session,
+        database_id,
+        root,
+        user_name=RECOVERY_SIGNER,
+        role=RECOVERY_ROLE,
+        can_manage_users=True,
+        public_key=recovery_public_key,
+    )
+
+
+def resign_with_new_key(session: Session, database_id: str, signer: Signer) -> list[str]:
+    """Sign again, with ``signer``'s new key, every user grant and key-slot grant they signed
+    with the key they lost (content unchanged); returns the user names whose grant was
+    re-signed. A grant's signature is checked against its signer's current key only; the
+    recovery key's grant keeps the root key's signature, which is what it is checked by."""
+    resigned = []
+    for row in session.execute(
+        select(UserGrant).where(
+            UserGrant.granted_by == signer.user_name,
+            UserGrant.user_name.not_in((signer.user_name, RECOVERY_SIGNER)),  # root-signed
+        )
+    ).scalars():
+        row.signature = signer.sign(_message(database_id, row))
+        resigned.append(row.user_name)
+    for slot_row in session.execute(
+        select(SlotGrant).where(SlotGrant.signed_by == signer.user_name)
+    ).scalars():
+        slot_row.signature = signer.sign(
+            slot_grant_message(
+                database_id,
+                slot_id=slot_row.slot_id,
+                owner=slot_row.owner,
+                kind=slot_row.kind,
+                generation=slot_row.generation,
+                signed_by=slot_row.signed_by,
+            )
+        )
+    session.flush()
+    return sorted(resigned)
 
 
 def write_slot_grant(
@@ -215,6 +292,8 @@ def slot_problem(
     signer = check.valid.get(row.signed_by)
     if signer is None or not (signer.can_manage_users or row.signed_by == slot.user_name):
         return refused
+    if signer.role == RECOVERY_ROLE:
+        return refused  # the recovery key never puts a slot on the list
     message = slot_grant_message(
         database_id,
         slot_id=row.slot_id,

@@ -496,6 +496,27 @@ class KeySlotFile:
                     return key
         return None
 
+    def open_with_recovery_key(self, recovery_key: str) -> SlotSecrets:
+        """What the recovery key opens: the newest database key (from its envelopes; the
+        recovery slot's own key may be older) and the trust root its slot pins. A wrong key
+        raises and reads nothing else."""
+        secret = _recovery_secret(recovery_key)
+        from_envelopes = self.keys_for("", secret)
+        for slot in self.slots:
+            if slot.kind == "recovery":
+                opened = _open_slot(self.database_id, slot, secret)
+                if opened is None:
+                    continue
+                keys = [*from_envelopes, opened.database_key]
+                newest = keys[0]
+                older = tuple(dict.fromkeys(k for k in keys[1:] if k != newest))
+                return replace(opened, database_key=newest, older_keys=older)
+        raise UserFacingError(
+            "That recovery key does not open this practice database. Check it against the "
+            "one printed when the practice was created (letters and digits; dashes and case do "
+            "not matter). Nothing was changed."
+        )
+
     def unwrap_with_recovery_key(self, recovery_key: str) -> bytes:
         from_envelopes = self.keys_for("", _recovery_secret(recovery_key))
         if from_envelopes:
@@ -519,6 +540,12 @@ def new_recovery_key() -> str:
     """A 160-bit recovery key in groups of four, easy to write down."""
     chars = "".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(32))
     return "-".join(chars[i : i + 4] for i in range(0, 32, 4))
+
+
+def recovery_signing_key(recovery_key: str) -> bytes:
+    """The raw Ed25519 private key the recovery key signs a recovery with (derived, never
+    stored: only someone who holds the recovery key can make it)."""
+    return _hkdf(_recovery_secret(recovery_key), b"ketadesk recovery signing ed25519")
 
 
 def _recovery_secret(recovery_key: str) -> bytes:

@@ -17,6 +17,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 SIGNING_KEY_BYTES = 32
 SYSTEM_SIGNER = "system"  # the practice-held key: failed log-ins and events before any log-in
+# The key derived from the recovery key (never a user name: it has a space). Its grant is signed
+# by the first physician at ``init``; it may sign only a new key for a user who manages users
+# and the ``recovery_key_used`` event that says so.
+RECOVERY_SIGNER = "recovery key"
+RECOVERY_ROLE = "recovery"
 
 
 def _b64(data: bytes) -> str:

@@ -20,12 +20,14 @@ from ketadesk.storage.security.database import PracticeDatabase, check_user_name
 from ketadesk.storage.security.grants import (
     check_grants,
     forget_slot_grants,
+    is_first_physician,
+    resign_with_new_key,
     write_grant,
     write_slot_grant,
 )
 from ketadesk.storage.security.keyslots import KeySlot, KeySlotFile, SlotSecrets
 from ketadesk.storage.security.password_rules import check_new_password
-from ketadesk.storage.security.signing_keys import new_private_key, public_key_of
+from ketadesk.storage.security.signing_keys import Signer, new_private_key, public_key_of
 
 LICENCE_STATES = ("FL", "NJ")
 
@@ -215,16 +217,17 @@ def change_own_password(
 
 def reset_password(db: PracticeDatabase, actor: Actor, user_name: str, new_password: str) -> None:
     """A manager cannot read the user's signing key: the user gets a new key pair, granted by
-    the manager; the old public key is kept (retired) so their earlier events still verify."""
+    the manager; the old public key is kept (retired) so their earlier events still verify,
+    and what they had signed as a manager (grants, slots) is signed again with the new key."""
     require(actor, Permission.MANAGE_USERS, "reset other users' passwords")
     get_user(db, user_name)
     with db.session() as session:
         grant = session.get(UserGrant, user_name)
-        if grant is not None and grant.public_key is not None and grant.public_key == db.trust_root:
+        if is_first_physician(grant, db.trust_root):
             raise UserFacingError(
                 f"{user_name} is the first physician: their password is changed with their "
-                "own old password (or the recovery key), never reset, because every other "
-                "user's grant depends on their key."
+                "own old password (or the recovery key: 'python -m ketadesk recover'), never "
+                "reset, because every other user's grant depends on their key."
             )
     _set_password(
         db, actor, user_name, new_password, audit_actions.PASSWORD_RESET, db.key_slots(), None
@@ -278,6 +281,9 @@ def _set_password(
                 public_key=public_key_of(signing_key),
             )
             write_slot_grant(session, db.database_id, signer, new_slot)
+            # A manager's grants and slots were signed with the key they lost: signed again
+            # with their new one, or the users they added could no longer log in.
+            resign_with_new_key(session, db.database_id, Signer(user_name, signing_key))
             slots.envelopes = [e for e in slots.envelopes if e.owner != user_name]
             slots.seal_for(db.database_key(), user_name, signing_key)
     # Only once the audit event (and the new slot's place on the allow-list) is committed is
@@ -356,11 +362,18 @@ def _grant_role(
     if signer is None:
         return  # before signing keys: the users table is all there is
     grant = session.get(UserGrant, user_name)
-    if grant is not None and grant.public_key is not None and grant.public_key == db.trust_root:
+    if is_first_physician(grant, db.trust_root):
         if not (can_manage_users and is_active):
             raise UserFacingError(
                 f"{user_name} is the first physician, whose signed grant anchors every other "
                 "user's; they keep the right to manage users and cannot be removed."
+            )
+        if signer.public_key != db.trust_root:
+            # Only the root key itself may sign this grant again (after a recovery it is the
+            # recovery key's): anyone else's signature would leave no grant anchored.
+            raise UserFacingError(
+                f"{user_name} is the first physician: their signed grant anchors every other "
+                "user's and is not signed again; nothing was changed."
             )
     write_grant(
         session,

@@ -73,6 +73,7 @@ class LoginDialog(QDialog):
         self.database: PracticeDatabase | ServerPractice | None = None
         self.outcome: UnlockOutcome | None = None
         self.actor: Actor | None = None
+        self.recovery_dialog: QDialog | None = None
 
         title = QLabel(f"<h2>{APP_NAME}</h2>")
         self.file_choice = QRadioButton(f"This computer's practice file ({db_path.name})")
@@ -106,6 +107,15 @@ class LoginDialog(QDialog):
         self.error_label.setFont(bold)
         self.error_label.setStyleSheet("color: #a40000;")
         self.error_label.hide()
+        # A practice file's way back for a user manager; a server has no recovery key.
+        self.forgot_button = QPushButton("Forgot your password? Use the recovery key…")
+        self.forgot_button.setFlat(True)
+        self.forgot_button.setAutoDefault(False)
+        self.forgot_button.setAccessibleName("Forgot your password? Use the recovery key")
+        self.forgot_button.setStyleSheet("text-align: left; color: palette(link);")
+        self.notice_label = QLabel()
+        self.notice_label.setWordWrap(True)
+        self.notice_label.hide()
 
         form = QFormLayout()
         self.form = form
@@ -139,6 +149,8 @@ class LoginDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.remember_box)
         layout.addWidget(self.keyring_note)
+        layout.addWidget(self.forgot_button)
+        layout.addWidget(self.notice_label)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
         self._load_server_settings(server_url)
@@ -153,6 +165,8 @@ class LoginDialog(QDialog):
         self.setTabOrder(self.workstation_button, self.user_edit)
         self.setTabOrder(self.user_edit, self.password_edit)
         self.setTabOrder(self.password_edit, self.remember_box)
+        self.setTabOrder(self.remember_box, self.login_button)
+        self.setTabOrder(self.login_button, self.forgot_button)
         self._connect_signals()
         self.user_edit.setFocus()
 
@@ -195,6 +209,7 @@ class LoginDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         self.server_choice.toggled.connect(self._show_choice)
         self.ca_button.clicked.connect(self._choose_certificate)
+        self.forgot_button.clicked.connect(self.open_recovery)
         self.workstation_button.clicked.connect(self._choose_workstation_certificate)
         for edit in (self.host_edit, self.database_edit, self.ca_edit, self.workstation_edit):
             edit.returnPressed.connect(self.try_login)
@@ -248,6 +263,9 @@ class LoginDialog(QDialog):
             self.form.setRowVisible(field, server)
         # "Remember me" keeps a key to this computer's file; a server checks every log-in.
         self.remember_box.setVisible(bool(self.keyring_available) and not server)
+        self.forgot_button.setVisible(not server)
+        if server:
+            self.notice_label.hide()
         self.keyring_note.setVisible(self.keyring_available is False and not server)
         self.adjustSize()
 
@@ -281,6 +299,29 @@ class LoginDialog(QDialog):
                 self.ca_edit,
             )
         return None
+
+    def open_recovery(self) -> None:
+        """The recovery key dialog; when it worked, the user name is filled in and the new
+        password is asked for here."""
+        from ketadesk.ui.session.recovery_dialog import RecoveryDialog
+
+        dialog = RecoveryDialog(self._db_path, self.user_edit.text().strip().lower(), self)
+        self.recovery_dialog = dialog  # for tests, while it is open
+        dialog.recovered.connect(self._recovered)
+        dialog.exec()
+        self.recovery_dialog = None
+
+    def _recovered(self, user_name: str) -> None:
+        self.error_label.hide()
+        self.user_edit.setText(user_name)
+        self.password_edit.clear()
+        self.notice_label.setText(
+            f"{user_name} has a new password, set with the recovery key. Log in with it. "
+            "The recovery key still works: put it back somewhere safe."
+        )
+        self.notice_label.show()
+        self.adjustSize()
+        self.password_edit.setFocus()
 
     def _keyring_checked(self, result: tuple[bool, str]) -> None:
         available, reason = result
