@@ -84,7 +84,7 @@ def test_server_init_creates_the_practice_and_its_physician_logs_in(
         stdin="another horse entirely\n",
     )
     assert audit.returncode == 0, audit.stdout + audit.stderr
-    assert "signed by ketadesk_recovery: 1 events" in audit.stdout
+    assert "signed by recovery key: 1 events" in audit.stdout
     old_password = run_ketadesk(
         "server", "login", "--db", url, "--ca", ca, "--as", "drlin", "--password-stdin",
         stdin="correct horse battery\n",

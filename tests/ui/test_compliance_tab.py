@@ -124,6 +124,9 @@ def test_the_wheel_does_not_change_the_refills_unless_clicked(qtbot: QtBot, prac
     qtbot.mouseClick(dialog.refills, Qt.MouseButton.LeftButton)
     turn_wheel(dialog.refills, 120)
     assert dialog.refills.value() == 1
+    # The new refills start a checklist read: let it end before the practice is closed.
+    qtbot.waitUntil(lambda: dialog.checklist is not None and not dialog._recheck.isActive()
+                    and not dialog._loading, timeout=10_000)
 
 
 def test_acknowledged_warnings_let_the_physician_issue_then_print_and_void(

@@ -67,7 +67,7 @@ def test_each_role_reads_only_its_own_wrapped_key_and_every_public_key(
         public = admin.execute("SELECT user_name FROM server_public_keys").fetchall()
     assert [row[0] for row in own] == [SERVER_ADMIN]
     # The recovery key's public half too, listed at server init.
-    assert {row[0] for row in public} == {SERVER_PHYSICIAN, SERVER_ADMIN, "ketadesk_recovery"}
+    assert {row[0] for row in public} == {SERVER_PHYSICIAN, SERVER_ADMIN, "recovery key"}
     with psql_connection(practice_server, server_copy, SERVER_PHYSICIAN, PASSWORD) as physician:
         own = physician.execute("SELECT user_name FROM server_signing_keys").fetchall()
     assert own == [(SERVER_PHYSICIAN,)]

@@ -10,8 +10,8 @@ this database's recovery role; it sets a new password for an active user who man
 drops their wrapped signing key (their next log-in makes a new one, as after a manager's reset)
 and appends the ``recovery_key_used`` audit event, all in one transaction. The event is signed
 by an Ed25519 key derived from the recovery key (``server_recovery``), whose public half is
-listed in ``server_public_keys`` under ``ketadesk_recovery``, so ``verify-audit`` accepts it and
-names one forged in its name.
+listed in ``server_public_keys`` under ``recovery key`` (as on a file), so ``verify-audit``
+accepts it, names one forged in its name and refuses it on any other event.
 
 Signing needs the event's number and the hash it follows under the chain's lock: the client
 calls the function twice in one transaction, first without a signature (it checks everything,
@@ -28,6 +28,7 @@ its own password: whoever holds the key can lock it to themselves, and nothing m
 from __future__ import annotations
 
 from ketadesk.core.audit_actions import RECOVERY_KEY_USED
+from ketadesk.storage.security.signing_keys import RECOVERY_ROLE, RECOVERY_SIGNER
 from ketadesk.storage.server.practice_roles import (
     ADMIN_GROUP,
     PHYSICIAN_GROUP,
@@ -37,10 +38,10 @@ from ketadesk.storage.server.practice_roles import (
 )
 
 RECOVERY_ROLE_PREFIX = "ketadesk_recovery_"
-# Who signs the recovery event and whose public keys are the recovery keys' (a reserved name:
-# no KetaDesk user may be called ketadesk_...).
-RECOVERY_SIGNER = "ketadesk_recovery"
-RECOVERY_EVENT_ROLE = "recovery"
+# Who signs the recovery event and whose public keys are the recovery keys': the same name as
+# on a practice file ("recovery key", never a user name: it has a space), so verify-audit's one
+# rule (the recovery key signs only recovery_key_used events) holds on both back ends.
+RECOVERY_EVENT_ROLE = RECOVERY_ROLE
 _EVENT_WHO = f"'{RECOVERY_SIGNER}', '{RECOVERY_EVENT_ROLE}'"
 # The audit chain's lock (migration 0017), taken before reading the chain's end.
 _CHAIN_LOCK = 0x4B455441

@@ -11,8 +11,8 @@ server it is two things at once:
   password for an active user who manages users and nothing else. It cannot read a record;
 - the seed of an Ed25519 key (HKDF-SHA256 with the practice's id) that signs the
   ``recovery_key_used`` audit event; its public half is listed in ``server_public_keys`` under
-  ``ketadesk_recovery`` when the key is made, so ``verify-audit`` accepts that event and names
-  one forged in its name.
+  ``recovery key`` (the name a file uses too) when the key is made, so ``verify-audit``
+  accepts that event, names one forged in its name and refuses the key on any other event.
 
 The client makes both from the key; the server sees only the SCRAM verifier and the public
 key, never the key itself (nothing of it reaches the server's logs).
@@ -33,13 +33,14 @@ from ketadesk.core import audit_actions
 from ketadesk.core.audit_chain import event_hash
 from ketadesk.core.errors import UserFacingError
 from ketadesk.storage.security.password_rules import check_new_password
-from ketadesk.storage.security.signing_keys import Signer, audit_event_message, public_key_of
-from ketadesk.storage.server.practice_roles import connection_problem
-from ketadesk.storage.server.recovery_role import (
-    RECOVERY_EVENT_ROLE,
+from ketadesk.storage.security.signing_keys import (
     RECOVERY_SIGNER,
-    recovery_role_name,
+    Signer,
+    audit_event_message,
+    public_key_of,
 )
+from ketadesk.storage.server.practice_roles import connection_problem
+from ketadesk.storage.server.recovery_role import RECOVERY_EVENT_ROLE, recovery_role_name
 from ketadesk.storage.server.server_engine import (
     ServerAddress,
     WorkstationCertificate,

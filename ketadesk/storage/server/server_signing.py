@@ -34,8 +34,13 @@ from ketadesk.storage.security.audit_signatures import SIGNER_KEY
 from ketadesk.storage.security.grants import GrantCheck, GrantInfo, check_grants
 from ketadesk.storage.security.kdf_bounds import ALLOWED
 from ketadesk.storage.security.keyslots import KdfParams
-from ketadesk.storage.security.signing_keys import Signer, new_private_key, public_key_of
-from ketadesk.storage.server.recovery_role import RECOVERY_EVENT_ROLE, RECOVERY_SIGNER
+from ketadesk.storage.security.signing_keys import (
+    RECOVERY_SIGNER,
+    Signer,
+    new_private_key,
+    public_key_of,
+)
+from ketadesk.storage.server.recovery_role import RECOVERY_EVENT_ROLE
 
 WRAP_FORMAT = "ketadesk-server-signing-key-1"
 # Who vouches for a key on a server: the database role that stored it (no manager's signature).
@@ -177,10 +182,12 @@ def server_grant_check(session: Session, database_id: str) -> GrantCheck:
         user = users.get(name)
         if name == RECOVERY_SIGNER:
             # The recovery keys' own (listed by ketadesk_set_recovery_key, which only the
-            # owner and user managers may call); they sign the recovery_key_used events.
+            # owner and user managers may call); they sign the recovery_key_used events. A
+            # practice moved from a file keeps the file's recovery key for its earlier events.
+            earlier = from_file.verifying_keys().get(name, ())
             valid[name] = GrantInfo(
                 name, RECOVERY_EVENT_ROLE, False, True, held[0], GRANTED_BY_SERVER,
-                tuple(held[1:]),
+                tuple(held[1:]) + tuple(k for k in earlier if k not in held),
             )
             continue
         if user is None:

@@ -188,6 +188,10 @@ class PrescriptionDialog(QDialog):
 
     def _failed(self, error: BaseException) -> None:
         self._loading = False
+        if not self.isVisible():
+            # Closed while its checklist was read (nothing was issued): no box for a screen
+            # that is gone, which would also be parented to a dialog being deleted.
+            return
         show_error(self, error)
 
     def _show_checklist(self, checklist: PrescriptionChecklist) -> None:
