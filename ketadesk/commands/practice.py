@@ -152,10 +152,9 @@ def _recover(args: argparse.Namespace) -> int:
     from ketadesk.storage.security.recovery import recover_with_key
 
     if is_server_database(args):
-        raise UserFacingError(
-            "A practice server has no recovery key: its administrator resets passwords there. "
-            "Nothing was changed."
-        )
+        from ketadesk.commands.server import recover_on_server
+
+        return recover_on_server(args)
     path = database_path(args)
     reader = password_reader(args)
     recovery_key = reader.read("Recovery key (dashes and case do not matter): ")

@@ -115,7 +115,7 @@ def register(subparsers: Any) -> None:
             "give a user who manages users a new password with the practice's recovery key "
             "(stdin with --password-stdin: the recovery key, then the new password)"
         ),
-        handler=_recover,
+        handler=recover_on_server,
     )
     recover.add_argument("--user", required=True, metavar="NAME",
                          help="the user who manages users and forgot their password")
@@ -249,7 +249,9 @@ def _print_recovery_key(recovery_key: str) -> None:
     print("theirs; it cannot read any record.")
 
 
-def _recover(args: argparse.Namespace) -> int:
+def recover_on_server(args: argparse.Namespace) -> int:
+    """``server recover`` and ``recover --db postgresql://…``: the recovery key gives a user
+    who manages users a new password (checked by the server's recovery role)."""
     from ketadesk.storage.server.server_recovery import recover_user_manager
 
     address = _server_address(args)

@@ -90,8 +90,8 @@ def test_server_init_creates_the_practice_and_its_physician_logs_in(
         stdin="correct horse battery\n",
     )
     assert old_password.stderr.strip() == "ketadesk: Wrong user name or password."
-    wrong_key = run_ketadesk(
-        "server", "recover", "--db", url, "--ca", ca, "--user", "drlin", "--password-stdin",
+    wrong_key = run_ketadesk(  # the everyday command takes a server's address too
+        "recover", "--db", url, "--ca", ca, "--user", "drlin", "--password-stdin",
         stdin="ABCD-EFGH-JKLM-NPQR-STUV-WXYZ-2345-6789\nyet another horse here\n",
     )
     assert wrong_key.returncode != 0
