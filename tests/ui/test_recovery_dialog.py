@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from ketadesk.storage.security.database import PracticeDatabase
 from ketadesk.storage.security.secret_store import MemorySecretStore
 from ketadesk.ui.session.login_dialog import LoginDialog
-from ketadesk.ui.session.recovery_dialog import RecoveryDialog
+from ketadesk.ui.session.recovery_dialog import RecoveryDialog, file_recovery
 from tests.conftest import PASSWORD, PHYSICIAN, copy_practice
 from tests.ui.layout_check import layout_problems
 
@@ -74,7 +74,7 @@ def _fill_with_keys(qtbot, dialog: RecoveryDialog, key: str, password: str) -> N
 def test_a_wrong_key_is_said_in_words_and_changes_no_file_then_escape_cancels(
     qtbot, practice
 ):
-    dialog = RecoveryDialog(practice.path, PHYSICIAN)
+    dialog = RecoveryDialog(file_recovery(practice.path), PHYSICIAN)
     qtbot.addWidget(dialog)
     dialog.show()
     qtbot.waitExposed(dialog)
@@ -96,7 +96,7 @@ def test_a_wrong_key_is_said_in_words_and_changes_no_file_then_escape_cancels(
 
 
 def test_passwords_that_differ_are_caught_before_anything_runs(qtbot, practice):
-    dialog = RecoveryDialog(practice.path, "")
+    dialog = RecoveryDialog(file_recovery(practice.path), "")
     qtbot.addWidget(dialog)
     dialog.show()
     qtbot.waitExposed(dialog)
@@ -164,16 +164,68 @@ def test_forgot_password_from_the_log_in_dialog_then_log_in_with_the_new_one(
         database.close()
 
 
-def test_the_link_is_hidden_for_a_practice_server(qtbot, practice):
-    login = LoginDialog(practice.path, MemorySecretStore(available=False))
-    qtbot.addWidget(login)
-    login.show()
-    qtbot.waitExposed(login)
-    assert login.forgot_button.isVisible()
-    login.server_choice.setChecked(True)
-    assert not login.forgot_button.isVisible()
-    login.file_choice.setChecked(True)
-    assert login.forgot_button.isVisible()
+def _recover_through_the_link(qtbot, login: LoginDialog, key: str) -> list[str]:
+    """Click the link; in the dialog it opens, type the key and the new password twice."""
+    seen: list[str] = []
+
+    def attempt() -> None:
+        widget = QApplication.activeModalWidget()
+        if isinstance(widget, RecoveryDialog):
+            seen.append(widget.user_edit.text())
+            _fill_with_keys(qtbot, widget, key, NEW_PASSWORD)
+        else:
+            QTimer.singleShot(50, attempt)
+
+    QTimer.singleShot(50, attempt)
+    qtbot.mouseClick(login.forgot_button, Qt.MouseButton.LeftButton)  # returns when it closes
+    return seen
+
+
+def test_on_a_practice_server_the_link_uses_the_servers_recovery_key(
+    qtbot, tmp_path, practice_server
+):
+    """The server's own recovery key (printed by 'server init'), through the same link: the
+    server's recovery role sets the password; then the user logs in to the server with it."""
+    from ketadesk.storage.server.server_practice import ServerPractice
+    from ketadesk.ui.session.login_dialog import SERVER_SETTINGS
+    from tests.server_practice import drop_database, new_database
+
+    manager = "drrecui"
+    address = new_database(practice_server)
+    ca = practice_server.ca_certificate
+    QSettings().remove(SERVER_SETTINGS)
+    try:
+        made = ServerPractice.create(
+            address, ca, owner_password=practice_server.owner_password(), user_name=manager,
+            full_name="Dr Ria Cui", password=PASSWORD,
+        )
+        login = LoginDialog(tmp_path / "none.db", MemorySecretStore(available=False))
+        qtbot.addWidget(login)
+        login.show()
+        qtbot.waitExposed(login)
+        login.server_choice.setChecked(True)
+        assert login.forgot_button.isVisible()  # a server has its own recovery key
+        login.host_edit.setText(address.host)
+        login.port_spin.setValue(address.port)
+        login.database_edit.setText(address.database)
+        login.ca_edit.setText(str(ca))
+        qtbot.keyClicks(login.user_edit, manager)
+        assert _recover_through_the_link(qtbot, login, made.recovery_key.lower()) == [manager]
+        assert f"{manager} has a new password" in login.notice_label.text()
+        assert login.focusWidget() is login.password_edit
+        qtbot.keyClicks(login.password_edit, NEW_PASSWORD)
+        with qtbot.waitSignal(login.logged_in, timeout=30_000):
+            qtbot.keyClick(login.password_edit, Qt.Key.Key_Return)
+        server = login.database
+        assert isinstance(server, ServerPractice) and login.actor.user_name == manager
+        try:
+            assert server.verify_audit_trail().is_intact
+            assert server.audit_signatures().is_valid
+        finally:
+            server.close()
+    finally:
+        QSettings().remove(SERVER_SETTINGS)
+        drop_database(practice_server, address)
 
 
 def test_tab_reaches_the_link_after_the_log_in_button(qtbot, practice):

@@ -12,7 +12,8 @@ from ketadesk.core.errors import UserFacingError
 from ketadesk.core.permissions import Role
 from ketadesk.models.audit import AuditEvent
 from ketadesk.storage.security.keyslots import WRONG_CREDENTIALS
-from ketadesk.storage.server.recovery_role import RECOVERY_SIGNER, recovery_role_name
+from ketadesk.storage.security.signing_keys import RECOVERY_SIGNER
+from ketadesk.storage.server.recovery_role import recovery_role_name
 from ketadesk.storage.server.server_practice import ServerPractice
 from ketadesk.storage.server.server_recovery import (
     WRONG_RECOVERY_KEY,

@@ -7,6 +7,7 @@ QSettings (never a password); logging in to a server is connecting as the user's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from ketadesk.core.audit_chain import ChainVerdict
     from ketadesk.core.permissions import Actor
     from ketadesk.storage.security.database import PracticeDatabase, UnlockOutcome
+    from ketadesk.storage.server.server_engine import ServerAddress, WorkstationCertificate
     from ketadesk.storage.server.server_practice import ServerPractice
 
 # QSettings keys of the practice server this workstation uses (never a password).
@@ -107,7 +109,7 @@ class LoginDialog(QDialog):
         self.error_label.setFont(bold)
         self.error_label.setStyleSheet("color: #a40000;")
         self.error_label.hide()
-        # A practice file's way back for a user manager; a server has no recovery key.
+        # A user manager's way back, with the recovery key of the file or of the server.
         self.forgot_button = QPushButton("Forgot your password? Use the recovery key…")
         self.forgot_button.setFlat(True)
         self.forgot_button.setAutoDefault(False)
@@ -263,7 +265,6 @@ class LoginDialog(QDialog):
             self.form.setRowVisible(field, server)
         # "Remember me" keeps a key to this computer's file; a server checks every log-in.
         self.remember_box.setVisible(bool(self.keyring_available) and not server)
-        self.forgot_button.setVisible(not server)
         if server:
             self.notice_label.hide()
         self.keyring_note.setVisible(self.keyring_available is False and not server)
@@ -301,11 +302,19 @@ class LoginDialog(QDialog):
         return None
 
     def open_recovery(self) -> None:
-        """The recovery key dialog; when it worked, the user name is filled in and the new
-        password is asked for here."""
-        from ketadesk.ui.session.recovery_dialog import RecoveryDialog
+        """The recovery key dialog for the practice chosen (file or server); when it worked,
+        the user name is filled in and the new password is asked for here."""
+        from ketadesk.ui.session.recovery_dialog import RecoveryDialog, file_recovery
 
-        dialog = RecoveryDialog(self._db_path, self.user_edit.text().strip().lower(), self)
+        if self.uses_server:
+            problem = self._server_problem()
+            if problem is not None:
+                message, field = problem
+                self.show_error(message)
+                field.setFocus()
+                return
+        recover = self._server_recovery() if self.uses_server else file_recovery(self._db_path)
+        dialog = RecoveryDialog(recover, self.user_edit.text().strip().lower(), self)
         self.recovery_dialog = dialog  # for tests, while it is open
         dialog.recovered.connect(self._recovered)
         dialog.exec()
@@ -390,6 +399,23 @@ class LoginDialog(QDialog):
             self.show_error(message)
             field.setFocus()
             return
+        address, certificate, workstation = self._server_target()
+        self._save_server_settings()  # what was typed is kept even when the log-in fails
+        self.login_button.setEnabled(False)
+        self.error_label.hide()
+        self.setCursor(Qt.CursorShape.WaitCursor)
+
+        def connect() -> ServerPractice:
+            from ketadesk.storage.server.server_practice import ServerPractice
+
+            return ServerPractice.log_in(address, certificate, user_name, password, workstation)
+
+        self._ops.run(connect, self._connected, on_failure=self._failed)
+        self.unlock_started.emit()
+
+    def _server_target(self) -> tuple[ServerAddress, Path, WorkstationCertificate | None]:
+        """The server typed in: its address, the practice certificate and this workstation's
+        own certificate (when one is given)."""
         from ketadesk.storage.server.server_engine import ServerAddress, WorkstationCertificate
 
         address = ServerAddress(
@@ -404,18 +430,23 @@ class LoginDialog(QDialog):
             if self.workstation_edit.text().strip()
             else None
         )
-        self._save_server_settings()  # what was typed is kept even when the log-in fails
-        self.login_button.setEnabled(False)
-        self.error_label.hide()
-        self.setCursor(Qt.CursorShape.WaitCursor)
+        return address, certificate, workstation
 
-        def connect() -> ServerPractice:
-            from ketadesk.storage.server.server_practice import ServerPractice
+    def _server_recovery(self) -> Callable[[str, str, str], object]:
+        """The server's recovery, for the server typed in (its own recovery role checks the
+        key; nothing of the practice is read)."""
+        address, certificate, workstation = self._server_target()
+        self._save_server_settings()
 
-            return ServerPractice.log_in(address, certificate, user_name, password, workstation)
+        def recover(user_name: str, recovery_key: str, password: str) -> object:
+            from ketadesk.storage.server.server_recovery import recover_user_manager
 
-        self._ops.run(connect, self._connected, on_failure=self._failed)
-        self.unlock_started.emit()
+            recover_user_manager(
+                address, certificate, recovery_key, user_name, password, workstation
+            )
+            return None
+
+        return recover
 
     def _connected(self, practice: ServerPractice) -> None:
         self.unsetCursor()

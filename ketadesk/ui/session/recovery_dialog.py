@@ -1,12 +1,14 @@
 """Forgot your password: a user who manages users sets a new one with the recovery key.
 
-Reached from the log-in dialog (practice files only: a practice server has no recovery key).
-The work (two argon2id derivations and a re-encryption of the database) runs off the GUI
+Reached from the log-in dialog, for a practice file or a practice server (each has its own
+recovery key, printed once when it was made). The work (on a file two argon2id derivations and
+a re-encryption of the database; on a server a log-in as the recovery role) runs off the GUI
 thread; a wrong key, or a user the key may not recover, is said in words and changes nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -22,23 +24,39 @@ from PySide6.QtWidgets import (
 )
 
 from ketadesk.core.errors import UserFacingError
-from ketadesk.storage.security.recovery import RecoveryOutcome
 from ketadesk.ui.common.dialog_parts import ProblemLabel, make_enter_press, password_field
 from ketadesk.ui.common.ops import OpRunner
 
+# What sets the password: (user name, recovery key, new password) -> what the back end says.
+Recover = Callable[[str, str, str], object]
+
+
+def file_recovery(path: Path) -> Recover:
+    """The recovery of the practice file at ``path`` (``storage.security.recovery``)."""
+
+    def recover(user_name: str, recovery_key: str, password: str) -> object:
+        from ketadesk.storage.security.recovery import recover_with_key
+
+        return recover_with_key(path, recovery_key, user_name, password)
+
+    return recover
+
 
 class RecoveryDialog(QDialog):
-    """User name, recovery key, new password twice; ``outcome`` is set when it worked."""
+    """User name, recovery key, new password twice; ``outcome`` is set when it worked (on a
+    file the ``RecoveryOutcome``)."""
 
     recovered = Signal(str)  # the user name that has a new password
 
-    def __init__(self, db_path: Path, user_name: str = "", parent: QWidget | None = None) -> None:
+    def __init__(
+        self, recover: Recover, user_name: str = "", parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Set a new password with the recovery key")
         self.setMinimumWidth(460)
-        self._db_path = db_path
+        self._recover = recover
         self._ops = OpRunner(self)
-        self.outcome: RecoveryOutcome | None = None
+        self.outcome: object | None = None
         intro = QLabel(
             "For a user who manages users (such as the first physician) who has forgotten "
             "their password. Type the recovery key printed when the practice was created; "
@@ -106,22 +124,20 @@ class RecoveryDialog(QDialog):
         self.set_button.setEnabled(False)
         self.problem.hide()
         self.setCursor(Qt.CursorShape.WaitCursor)
-        path = self._db_path
+        recover = self._recover
 
-        def recover() -> RecoveryOutcome:
-            from ketadesk.storage.security.recovery import recover_with_key
+        def work() -> tuple[str, object]:
+            return user_name, recover(user_name, recovery_key, password)
 
-            return recover_with_key(path, recovery_key, user_name, password)
+        self._ops.run(work, self._done, on_failure=self._failed)
 
-        self._ops.run(recover, self._done, on_failure=self._failed)
-
-    def _done(self, outcome: RecoveryOutcome) -> None:
+    def _done(self, result: tuple[str, object]) -> None:
+        user_name, self.outcome = result
         self.unsetCursor()
-        self.outcome = outcome
         self.key_edit.clear()
         self.password_edit.clear()
         self.repeat_edit.clear()
-        self.recovered.emit(outcome.user_name)
+        self.recovered.emit(user_name)
         self.accept()
 
     def _failed(self, error: BaseException) -> None:
