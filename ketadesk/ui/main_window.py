@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -60,23 +59,10 @@ CHART_MODULES = (
     "ketadesk.ui.compliance.compliance_tab",
 )
 
+# Read by ``load`` before the roster's first paint (the safety banner): loaded while the
+# log-in dialog waits, or while the key is derived (``ketadesk.ui.app``).
+FIRST_READ_MODULES = ("ketadesk.storage.outcomes.safety_alerts",)
 _MAX_CHARTS_AT_ONCE = 8
-BANNER_AFTER_MS = 250  # the safety banner's first read, at the latest (see load)
-
-
-class _FirstPaint(QObject):
-    """Calls ``then`` at each paint of the widget it watches until it returns True."""
-
-    def __init__(self, parent: QObject, then: Callable[[], bool]) -> None:
-        super().__init__(parent)
-        self._then: Callable[[], bool] | None = then
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Paint and self._then is not None and self._then():
-            self._then = None
-            watched.removeEventFilter(self)
-        return False
-
 
 class MainWindow(QMainWindow):
     """One window per logged-in session. ``logged_out`` is emitted when the user logs out."""
@@ -127,9 +113,6 @@ class MainWindow(QMainWindow):
         self.banners.addWidget(self.visit_pack_bar)
         self.safety_banner = SafetyBanner(context)
         self.banners.addWidget(self.safety_banner)
-        self._banner_read_started = False
-        viewport = self.roster.table.viewport()
-        viewport.installEventFilter(_FirstPaint(viewport, self._painted_once_loaded))
         self._build_menus()
         self._restore_geometry()
         self._connect_signals()
@@ -160,7 +143,10 @@ class MainWindow(QMainWindow):
         self.roster.load()  # first: the rest waits on the GUI thread behind the first page
         self.setWindowTitle(f"{APP_NAME} — {context.actor.full_name}")
         self._show_visit_pack(self.context.db.visit_pack)
-        QTimer.singleShot(BANNER_AFTER_MS, self, self._first_banner_read)
+        # The safety alerts before the first paint (a few ms; the queries' module is loaded
+        # while the key is derived): an alert is on screen with the roster, and the banner
+        # never drops in a moment later, moving the rows under the user's mouse and keys.
+        self.safety_banner.read_now()
         if audit is not None and not audit.is_intact and context.actor.can_manage_users:
             self.show_audit_warning(audit)
         with context.db.read_session() as session:
@@ -173,23 +159,6 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(
             f"Logged in as {context.actor.full_name} ({context.actor.role})"
         )
-
-    def _painted_once_loaded(self) -> bool:
-        """At a paint of the roster's rows: the first one after ``load`` starts the banner's
-        first read (True: done watching)."""
-        if not self._loaded:
-            return False  # the off-screen paint while the key is derived
-        QTimer.singleShot(0, self, self._first_banner_read)
-        return True
-
-    def _first_banner_read(self) -> None:
-        """Read the safety alerts once the roster has painted (its worker would share the
-        GIL with the first paint), or ``BANNER_AFTER_MS`` after ``load`` when nothing paints."""
-        if self._banner_read_started:
-            return
-        self._banner_read_started = True
-        if not self.context.db.is_locked:  # else read when unlocked (``_unlock``)
-            self.safety_banner.refresh()
 
     # --- construction -----------------------------------------------------------------------
     def _build_visit_pack_bar(self) -> QLabel:
@@ -571,8 +540,6 @@ class MainWindow(QMainWindow):
             self.context.set_actor(actor)
             if self.live_updates.start(self.context.db):  # what changed while locked
                 self.roster.refresh_keeping_selection()
-                self.safety_banner.refresh()
-            elif self.safety_banner.alerts_seen is None:  # locked before its first read
                 self.safety_banner.refresh()
             self.stack.setCurrentWidget(self.workspace)
             self.menuBar().setEnabled(True)

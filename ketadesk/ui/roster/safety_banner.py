@@ -107,6 +107,17 @@ class SafetyBanner(QFrame):
         generation = self._generation
         self._context.ops.run(load, self._read_done, parent_widget=self)
 
+    def read_now(self) -> None:
+        """Read the open alerts on this thread and show them (the main window's first read,
+        before its first paint: the banner is in the first frame, so it never appears under
+        the user's eyes and mouse a moment later, moving the roster down)."""
+        from ketadesk.storage.outcomes.safety_alerts import open_safety_alert_kinds
+
+        self._generation += 1  # a refresh still under way must not overwrite this read
+        with self._context.db.read_session() as session:
+            alerts = open_safety_alert_kinds(session)
+        self.set_alerts(alerts)
+
     def _read_done(self, result: tuple[int, OpenSafetyAlerts]) -> None:
         generation, alerts = result
         if generation == self._generation:  # else: cleared (logged out) while it read
