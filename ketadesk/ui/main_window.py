@@ -112,6 +112,8 @@ class MainWindow(QMainWindow):
         self.visit_pack_bar = self._build_visit_pack_bar()
         self.banners.addWidget(self.visit_pack_bar)
         self.safety_banner = SafetyBanner(context)
+        # Appearing (or going) it moves the open screen down (or up): not under the pointer.
+        self.safety_banner.keeps_still = lambda: self.isVisible() and self.tabs.underMouse()
         self.banners.addWidget(self.safety_banner)
         self._build_menus()
         self._restore_geometry()
