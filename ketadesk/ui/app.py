@@ -198,7 +198,7 @@ def _start_main_window_preload() -> None:
 def _meet_qt_internal_classes() -> None:
     """PySide6 sets up the Python side of Qt's classes lazily. The first event of an object of
     a class Qt keeps to itself (an animation timer, just after the roster's first paint) that
-    passes a Python event filter (the idle watcher sees every event) makes it set up every
+    passes a Python event filter (the wheel guard sees every event) makes it set up every
     class it has not met yet, at once: ≈ 10-15 ms on the GUI thread, landing on the first key
     typed in the search box. Done here instead, while the log-in dialog waits for the
     password: a line edit's own internal objects are met the same way."""
