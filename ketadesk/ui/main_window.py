@@ -63,6 +63,7 @@ CHART_MODULES = (
 # log-in dialog waits, or while the key is derived (``ketadesk.ui.app``).
 FIRST_READ_MODULES = ("ketadesk.storage.outcomes.safety_alerts",)
 _MAX_CHARTS_AT_ONCE = 8
+USER_AT_WORK_MS = 2_000  # input this recent with the pointer on the open screen: at work there
 
 class MainWindow(QMainWindow):
     """One window per logged-in session. ``logged_out`` is emitted when the user logs out."""
@@ -112,8 +113,9 @@ class MainWindow(QMainWindow):
         self.visit_pack_bar = self._build_visit_pack_bar()
         self.banners.addWidget(self.visit_pack_bar)
         self.safety_banner = SafetyBanner(context)
-        # Appearing (or going) it moves the open screen down (or up): not under the pointer.
-        self.safety_banner.keeps_still = lambda: self.isVisible() and self.tabs.underMouse()
+        # Appearing (or going) it moves the open screen down (or up): not under the pointer
+        # while the user is at work there.
+        self.safety_banner.keeps_still = self._user_on_open_screen
         self.banners.addWidget(self.safety_banner)
         self._build_menus()
         self._restore_geometry()
@@ -160,6 +162,17 @@ class MainWindow(QMainWindow):
         self.live_updates.start(context.db)
         self.statusBar().showMessage(
             f"Logged in as {context.actor.full_name} ({context.actor.role})"
+        )
+
+    def _user_on_open_screen(self) -> bool:
+        """True while the pointer is on the open screen (roster or chart) and the user has
+        typed, clicked or moved the pointer in the last ``USER_AT_WORK_MS``: a pointer left
+        resting there does not keep a safety alert back."""
+        return (
+            self._loaded
+            and self.isVisible()
+            and self.tabs.underMouse()
+            and self.idle.ms_since_input() < USER_AT_WORK_MS
         )
 
     # --- construction -----------------------------------------------------------------------

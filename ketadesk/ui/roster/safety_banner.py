@@ -14,9 +14,9 @@ from ketadesk.ui.common.context import AppContext
 if TYPE_CHECKING:
     from ketadesk.storage.outcomes.safety_alerts import OpenSafetyAlerts
 
-# A banner that would appear (or go) while the pointer is on what it would move waits until
-# the pointer leaves, at most this long: a click meant for one patient's row must not land on
-# the next one's because the rows moved under it.
+# A banner that would appear (or go) while the user works with the pointer on what it would
+# move waits until that ends (the pointer leaves or rests), at most this long: a click meant
+# for one patient's row must not land on the next one's because the rows moved under it.
 HOLD_AT_MOST_MS = 15_000
 _HOLD_CHECK_MS = 150
 

@@ -47,6 +47,10 @@ class IdleWatcher(QObject):
         self._timeout_ms = timeout_ms
         self._poll.setInterval(min(1000, max(50, timeout_ms // 4)))
 
+    def ms_since_input(self) -> int:
+        """Milliseconds since the user last typed, clicked or moved the pointer."""
+        return int(self._since_input.elapsed())
+
     def reset(self) -> None:
         self._since_input.restart()
         self._fired = False
