@@ -65,6 +65,7 @@ FIRST_READ_MODULES = ("ketadesk.storage.outcomes.safety_alerts",)
 _MAX_CHARTS_AT_ONCE = 8
 USER_AT_WORK_MS = 2_000  # input this recent with the pointer on the open screen: at work there
 
+
 class MainWindow(QMainWindow):
     """One window per logged-in session. ``logged_out`` is emitted when the user logs out."""
 

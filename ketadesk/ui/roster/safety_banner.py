@@ -75,7 +75,8 @@ class SafetyBanner(QFrame):
         # Bumped by ``clear``: a read started before it (still on a worker when the user logs
         # out) must not put the alerts back on the window behind the log-in dialog.
         self._generation = 0
-        # Set by the window: True while the pointer is on what the banner would move.
+        # Set by the window: True while the user works with the pointer on what the banner
+        # would move (then showing or hiding it waits; see ``set_alerts``).
         self.keeps_still: Callable[[], bool] = lambda: False
         self._held: OpenSafetyAlerts | None = None  # read, not shown yet (``set_alerts``)
         self._held_for = QElapsedTimer()
