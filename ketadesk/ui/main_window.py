@@ -63,7 +63,7 @@ CHART_MODULES = (
 # log-in dialog waits, or while the key is derived (``ketadesk.ui.app``).
 FIRST_READ_MODULES = ("ketadesk.storage.outcomes.safety_alerts",)
 _MAX_CHARTS_AT_ONCE = 8
-USER_AT_WORK_MS = 2_000  # input this recent with the pointer on the open screen: at work there
+USER_AT_WORK_MS = 2_000  # the pointer used this recently on the open screen: at work there
 
 
 class MainWindow(QMainWindow):
@@ -167,14 +167,12 @@ class MainWindow(QMainWindow):
 
     def _user_on_open_screen(self) -> bool:
         """True while the pointer is on the open screen (roster or chart) and the user has
-        typed, clicked or moved the pointer in the last ``USER_AT_WORK_MS``: a pointer left
-        resting there does not keep a safety alert back."""
-        return (
-            self._loaded
-            and self.isVisible()
-            and self.tabs.underMouse()
-            and self.idle.ms_since_input() < USER_AT_WORK_MS
-        )
+        moved or clicked it in the last ``USER_AT_WORK_MS``: a pointer left resting there,
+        or keys typed, do not keep a safety alert back."""
+        if not (self._loaded and self.isVisible() and self.tabs.underMouse()):
+            return False
+        since = self.idle.ms_since_pointer_used()
+        return since is not None and since < USER_AT_WORK_MS
 
     # --- construction -----------------------------------------------------------------------
     def _build_visit_pack_bar(self) -> QLabel:

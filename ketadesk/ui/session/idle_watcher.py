@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QElapsedTimer, QEvent, QObject, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QWindow
 
+_POINTER = {QEvent.Type.MouseButtonPress, QEvent.Type.MouseMove, QEvent.Type.Wheel}
 _ACTIVITY = {
     QEvent.Type.KeyPress,
     QEvent.Type.MouseButtonPress,
@@ -32,6 +33,7 @@ class IdleWatcher(QObject):
         self._timeout_ms = timeout_ms
         self._since_input = QElapsedTimer()
         self._since_input.start()
+        self._since_pointer = QElapsedTimer()  # not valid until the pointer moves
         self._fired = False
         self._stopped = False
         self._poll = QTimer(self)
@@ -47,9 +49,10 @@ class IdleWatcher(QObject):
         self._timeout_ms = timeout_ms
         self._poll.setInterval(min(1000, max(50, timeout_ms // 4)))
 
-    def ms_since_input(self) -> int:
-        """Milliseconds since the user last typed, clicked or moved the pointer."""
-        return int(self._since_input.elapsed())
+    def ms_since_pointer_used(self) -> int | None:
+        """Milliseconds since the user last moved, clicked or wheeled the pointer in one of
+        the app's windows (None: not since the watcher started)."""
+        return int(self._since_pointer.elapsed()) if self._since_pointer.isValid() else None
 
     def reset(self) -> None:
         self._since_input.restart()
@@ -61,8 +64,11 @@ class IdleWatcher(QObject):
             window.installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() in _ACTIVITY and not self._fired:
+        kind = event.type()
+        if kind in _ACTIVITY and not self._fired:
             self._since_input.restart()
+        if kind in _POINTER:
+            self._since_pointer.start()
         return False
 
     def _check(self) -> None:
