@@ -116,6 +116,12 @@ class SessionFlow(QObject):
             # Styles, fonts, layout and the paint path met once, off screen, while the key
             # is derived: the first real paint after unlock finds them ready.
             self._prebuilt.grab()
+        # What ``load`` reads before the first paint (the safety alerts' queries), loaded
+        # while the key is still derived when the preload had not got to it.
+        from ketadesk.ui.main_window import FIRST_READ_MODULES
+
+        for name in FIRST_READ_MODULES:
+            importlib.import_module(name)
 
     def _open_window(
         self, context: AppContext, audit: object, window: MainWindow | None = None
@@ -166,9 +172,9 @@ _preload_started = threading.Event()
 
 def _preload_main_window_modules() -> None:
     try:
-        from ketadesk.ui.main_window import CHART_MODULES
+        from ketadesk.ui.main_window import CHART_MODULES, FIRST_READ_MODULES
 
-        for name in CHART_MODULES:
+        for name in (*FIRST_READ_MODULES, *CHART_MODULES):
             _chart_preload_allowed.wait()  # between modules: no import lock is held
             importlib.import_module(name)
     except Exception as error:  # the GUI thread's own import raises it again, where it is shown
@@ -192,7 +198,7 @@ def _start_main_window_preload() -> None:
 def _meet_qt_internal_classes() -> None:
     """PySide6 sets up the Python side of Qt's classes lazily. The first event of an object of
     a class Qt keeps to itself (an animation timer, just after the roster's first paint) that
-    passes a Python event filter (the idle watcher sees every event) makes it set up every
+    passes a Python event filter (the wheel guard sees every event) makes it set up every
     class it has not met yet, at once: ≈ 10-15 ms on the GUI thread, landing on the first key
     typed in the search box. Done here instead, while the log-in dialog waits for the
     password: a line edit's own internal objects are met the same way."""

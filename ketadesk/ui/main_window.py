@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -60,22 +59,11 @@ CHART_MODULES = (
     "ketadesk.ui.compliance.compliance_tab",
 )
 
+# Read by ``load`` before the roster's first paint (the safety banner): loaded while the
+# log-in dialog waits, or while the key is derived (``ketadesk.ui.app``).
+FIRST_READ_MODULES = ("ketadesk.storage.outcomes.safety_alerts",)
 _MAX_CHARTS_AT_ONCE = 8
-BANNER_AFTER_MS = 250  # the safety banner's first read, at the latest (see load)
-
-
-class _FirstPaint(QObject):
-    """Calls ``then`` at each paint of the widget it watches until it returns True."""
-
-    def __init__(self, parent: QObject, then: Callable[[], bool]) -> None:
-        super().__init__(parent)
-        self._then: Callable[[], bool] | None = then
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Paint and self._then is not None and self._then():
-            self._then = None
-            watched.removeEventFilter(self)
-        return False
+USER_AT_WORK_MS = 2_000  # the pointer used this recently on the open screen: at work there
 
 
 class MainWindow(QMainWindow):
@@ -126,10 +114,10 @@ class MainWindow(QMainWindow):
         self.visit_pack_bar = self._build_visit_pack_bar()
         self.banners.addWidget(self.visit_pack_bar)
         self.safety_banner = SafetyBanner(context)
+        # Appearing (or going) it moves the open screen down (or up): not under the pointer
+        # while the user is at work there.
+        self.safety_banner.keeps_still = self._user_on_open_screen
         self.banners.addWidget(self.safety_banner)
-        self._banner_read_started = False
-        viewport = self.roster.table.viewport()
-        viewport.installEventFilter(_FirstPaint(viewport, self._painted_once_loaded))
         self._build_menus()
         self._restore_geometry()
         self._connect_signals()
@@ -160,7 +148,10 @@ class MainWindow(QMainWindow):
         self.roster.load()  # first: the rest waits on the GUI thread behind the first page
         self.setWindowTitle(f"{APP_NAME} — {context.actor.full_name}")
         self._show_visit_pack(self.context.db.visit_pack)
-        QTimer.singleShot(BANNER_AFTER_MS, self, self._first_banner_read)
+        # The safety alerts before the first paint (a few ms; the queries' module is loaded
+        # while the key is derived): an alert is on screen with the roster, and the banner
+        # never drops in a moment later, moving the rows under the user's mouse and keys.
+        self.safety_banner.read_now()
         if audit is not None and not audit.is_intact and context.actor.can_manage_users:
             self.show_audit_warning(audit)
         with context.db.read_session() as session:
@@ -174,22 +165,14 @@ class MainWindow(QMainWindow):
             f"Logged in as {context.actor.full_name} ({context.actor.role})"
         )
 
-    def _painted_once_loaded(self) -> bool:
-        """At a paint of the roster's rows: the first one after ``load`` starts the banner's
-        first read (True: done watching)."""
-        if not self._loaded:
-            return False  # the off-screen paint while the key is derived
-        QTimer.singleShot(0, self, self._first_banner_read)
-        return True
-
-    def _first_banner_read(self) -> None:
-        """Read the safety alerts once the roster has painted (its worker would share the
-        GIL with the first paint), or ``BANNER_AFTER_MS`` after ``load`` when nothing paints."""
-        if self._banner_read_started:
-            return
-        self._banner_read_started = True
-        if not self.context.db.is_locked:  # else read when unlocked (``_unlock``)
-            self.safety_banner.refresh()
+    def _user_on_open_screen(self) -> bool:
+        """True while the pointer is on the open screen (roster or chart) and the user has
+        moved or clicked it in the last ``USER_AT_WORK_MS``: a pointer left resting there,
+        or keys typed, do not keep a safety alert back."""
+        if not (self._loaded and self.isVisible() and self.tabs.underMouse()):
+            return False
+        since = self.idle.ms_since_pointer_used()
+        return since is not None and since < USER_AT_WORK_MS
 
     # --- construction -----------------------------------------------------------------------
     def _build_visit_pack_bar(self) -> QLabel:
@@ -571,8 +554,6 @@ class MainWindow(QMainWindow):
             self.context.set_actor(actor)
             if self.live_updates.start(self.context.db):  # what changed while locked
                 self.roster.refresh_keeping_selection()
-                self.safety_banner.refresh()
-            elif self.safety_banner.alerts_seen is None:  # locked before its first read
                 self.safety_banner.refresh()
             self.stack.setCurrentWidget(self.workspace)
             self.menuBar().setEnabled(True)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLineEdit, QWidget
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QDialog, QLineEdit, QWidget
 
 from ketadesk.models.audit import AuditEvent
 from ketadesk.storage.security.database import PracticeDatabase
@@ -175,3 +178,45 @@ def test_plan_actions_follow_the_open_tab_and_the_role(qtbot, window):
     assert window.export_current_action.isEnabled()
     assert window.preview_draft_action.isEnabled()
     window.context.ops.wait_for_done()
+
+
+def _type_into_window(qtbot, window_handle, keys, every_ms: int) -> None:
+    """Keys as the keyboard sends them: to the window, which hands them to its focus widget."""
+    for key in keys:
+        QTest.keyClick(window_handle, key)
+        qtbot.wait(every_ms)
+
+
+def test_typing_defers_the_idle_lock_which_fires_once_typing_stops(qtbot, window):
+    window.activateWindow()
+    window.roster.search.setFocus()
+    qtbot.waitUntil(lambda: window.windowHandle() is not None and window.isActiveWindow())
+    window.idle.set_timeout_ms(700)
+    window.idle.reset()
+    locked_at: list[float] = []
+    window.locked.connect(lambda: locked_at.append(time.monotonic()))
+    keys = [Qt.Key.Key_M, Qt.Key.Key_A, Qt.Key.Key_R, Qt.Key.Key_Backspace] * 4
+    _type_into_window(qtbot, window.windowHandle(), keys, every_ms=150)  # 2.4 s > 700 ms
+    last_key = time.monotonic()
+    assert window.roster.search.text() == "ma" * 4  # each "r" was typed, then rubbed out
+    assert locked_at == [] and not window.is_locked
+    qtbot.waitUntil(lambda: bool(locked_at), timeout=5_000)
+    assert locked_at[0] - last_key >= 0.5  # idle for the timeout, less the last key's wait
+    assert window.is_locked and window.context.db.is_locked
+
+
+def test_typing_in_a_dialog_opened_later_defers_the_idle_lock(qtbot, window):
+    dialog = QDialog(window)
+    field = QLineEdit(dialog)
+    dialog.show()
+    dialog.activateWindow()
+    field.setFocus()
+    qtbot.waitUntil(lambda: dialog.windowHandle() is not None and dialog.isActiveWindow())
+    window.idle.set_timeout_ms(700)
+    window.idle.reset()
+    keys = [Qt.Key.Key_K, Qt.Key.Key_E, Qt.Key.Key_T, Qt.Key.Key_A] * 4
+    _type_into_window(qtbot, dialog.windowHandle(), keys, every_ms=150)
+    assert field.text() == "keta" * 4
+    assert not window.is_locked
+    with qtbot.waitSignal(window.locked, timeout=5_000):
+        pass

@@ -327,3 +327,36 @@ def test_a_key_typed_while_a_search_runs_is_searched_for_next(context, qtbot) ->
     shown = [view.model.patient_id_at(r) for r in range(view.model.rowCount())]
     assert shown == [expected.patient_id_at(r) for r in range(expected.rowCount())]
     assert view.model.total == expected.total
+
+
+def test_typing_a_search_keeps_the_search_box_and_filters_in_place(context, qtbot) -> None:
+    """The count beside the filters changes with each key ("450 patients", "1 patient",
+    "250+ patients"): the search box and the filters keep their place and size, so a key
+    repaints the count and the rows, not the whole bar."""
+    view = RosterView(context)
+    qtbot.addWidget(view)
+    view.resize(1280, 700)
+    view.show()
+    qtbot.waitExposed(view)
+    view.search.setFocus()
+    bar = [view.search, view.state_filter, view.status_filter, *view.flag_filters.values()]
+
+    def places() -> list[object]:
+        return [widget.geometry() for widget in bar]
+
+    first = places()
+    counts = {view.count_label.text()}
+    view.model.count_cap = 250
+    for char in "555":  # 450 -> 250+ patients
+        qtbot.keyClick(view.search, char)
+        qtbot.waitUntil(lambda: view.model.roster_filter.search_text == view.search.text())
+        counts.add(view.count_label.text())
+        assert places() == first
+    view.search.clear()
+    for char in "zoe":
+        qtbot.keyClick(view.search, char)
+        qtbot.waitUntil(lambda: view.model.roster_filter.search_text == view.search.text())
+        counts.add(view.count_label.text())
+        assert places() == first
+    assert {"450 patients", "250+ patients"} <= counts and len(counts) >= 4
+    assert view.count_label.width() >= view.count_label.sizeHint().width()  # never cut

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
+import pytest
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from ketadesk.storage.security.database import PracticeDatabase
@@ -12,6 +13,7 @@ from ketadesk.ui.app import SessionFlow
 from ketadesk.ui.session.login_dialog import LoginDialog
 from ketadesk.ui.session.setup_dialog import RecoveryKeyDialog, SetupDialog
 from tests.conftest import PASSWORD, PHYSICIAN, copy_practice
+from tests.ui.conftest import DEMO_PASSWORD, DEMO_PHYSICIAN
 
 
 def _when_modal(kind, act, qtbot):
@@ -184,5 +186,71 @@ def test_the_main_window_is_built_while_the_key_is_derived_and_loaded_after(
     assert window.roster.model.has_database
     assert window.roster.count_label.text() == "0 patients"  # asked SQL (an empty practice)
     qtbot.waitUntil(lambda: window.safety_banner.alerts_seen is not None, timeout=5_000)
+    window.context.ops.wait_for_done()
+    window.context.db.close()
+
+
+class _FirstOnScreenPaint(QObject):
+    """What the window looked like at the roster's first paint on screen (the paint of the
+    off-screen grab while the key is derived does not count): was the safety banner shown,
+    and where were the roster's rows (y in the window)."""
+
+    def __init__(self, window) -> None:
+        super().__init__(window)
+        self.window = window
+        self.seen: tuple[bool, int] | None = None
+        window.roster.table.viewport().installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint and self.seen is None and self.window.isVisible():
+            self.seen = _banner_and_rows(self.window)
+        return False
+
+
+def _banner_and_rows(window) -> tuple[bool, int]:
+    viewport = window.roster.table.viewport()
+    return window.safety_banner.isVisible(), viewport.mapTo(window, QPoint(0, 0)).y()
+
+
+@pytest.mark.parametrize("with_alert", [True, False], ids=["open alert", "no alert"])
+def test_the_safety_banner_is_in_the_first_frame_and_the_rows_never_move(
+    qtbot, prepared_demo_practice, prepared_practice, tmp_path, monkeypatch, with_alert
+):
+    """Log in with real keys and type a search at once: an open safety alert is on screen in
+    the roster's first frame (not dropped in a moment later, pushing the row under the mouse
+    down), and the rows stay where they were painted first while the user types."""
+    if with_alert:
+        path = copy_practice(prepared_demo_practice, tmp_path / "demo")
+        user, password = DEMO_PHYSICIAN, DEMO_PASSWORD
+    else:
+        path = copy_practice(prepared_practice, tmp_path / "db")
+        user, password = PHYSICIAN, PASSWORD
+    monkeypatch.setattr(QApplication, "quit", staticmethod(lambda: None))
+    flow = SessionFlow(path, MemorySecretStore(available=False))
+    watches: list[_FirstOnScreenPaint] = []
+
+    def log_in(dialog: LoginDialog) -> None:
+        _type_and_press_enter(dialog, qtbot, user, password)
+        assert flow.prepared_window is not None  # built while the key is derived
+        flow.prepared_window.resize(1280, 800)
+        watches.append(_FirstOnScreenPaint(flow.prepared_window))
+
+    _when_modal(LoginDialog, log_in, qtbot)
+    assert flow.start()
+    window = flow.window
+    assert window is not None and watches
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: watches[0].seen is not None, timeout=10_000)
+    first = watches[0].seen
+    assert first is not None and first[0] is with_alert
+    window.roster.search.setFocus()
+    for key in "ma":
+        qtbot.keyClick(window.roster.search, key)
+        assert _banner_and_rows(window) == first
+    qtbot.wait(600)  # longer than the banner's read used to take to arrive
+    window.context.ops.wait_for_done()
+    QApplication.processEvents()
+    assert _banner_and_rows(window) == first
+    assert bool(window.safety_banner.patient_ids()) is with_alert
     window.context.ops.wait_for_done()
     window.context.db.close()

@@ -93,9 +93,9 @@ def test_the_main_window_modules_load_while_the_log_in_dialog_waits(
 def test_the_safety_banners_first_read_loads_only_the_alert_queries(
     prepared_practice, tmp_path
 ) -> None:
-    """The banner's first read starts right after the roster paints, while the user may be
-    typing a search: it loads the safety-alert queries, not the check-in and questionnaire
-    services (``outcomes``), which only a chart needs."""
+    """The banner's first read is made before the roster's first paint, inside the unlock's
+    time: it loads the safety-alert queries, not the check-in and questionnaire services
+    (``outcomes``), which only a chart needs."""
     path = copy_practice(prepared_practice, tmp_path / "db")
     script = textwrap.dedent(f"""
         import sys, time

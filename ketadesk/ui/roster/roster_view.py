@@ -36,6 +36,7 @@ SETTINGS_KEY = "roster/column_widths_v3"  # v3: the phone column was added
 SEARCH_DELAY_MS = 0
 # Name, DOB (age), MRN, phone, state, status, last visit, safety, review, protocol, next check-in.
 DEFAULT_WIDTHS = (176, 130, 100, 106, 44, 84, 86, 112, 132, 76, 190)  # fits 1,280 px
+WIDEST_COUNT = "888,888+ patients"  # the count label keeps this width (see its set-up)
 FLAG_FILTERS = (
     (rc.REVIEW_STALE, "Review stale"),
     (rc.CHECKIN_OVERDUE, "Check-in overdue"),
@@ -88,6 +89,13 @@ class RosterView(QWidget):
             self.flag_filters[key] = box
         self.count_label = QLabel()
         self.count_label.setAccessibleName("Number of patients shown")
+        # As wide as the widest count from the first paint on: a count that changes width
+        # with a key ("50,000 patients" -> "12 patients") would move the search box, the
+        # filters beside it and re-lay out and repaint the whole bar on that key.
+        self.count_label.setMinimumWidth(
+            self.count_label.fontMetrics().horizontalAdvance(WIDEST_COUNT)
+        )
+        self.count_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.problem_label = QLabel()
         self.problem_label.setStyleSheet("color: #b00020;")
         self.problem_label.setVisible(False)

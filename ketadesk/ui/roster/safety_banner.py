@@ -3,15 +3,22 @@ unacknowledged PHQ-9 item 9 answer, or a home dose outside the protocol's safety
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QElapsedTimer, Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from ketadesk.ui.common.context import AppContext
 
 if TYPE_CHECKING:
     from ketadesk.storage.outcomes.safety_alerts import OpenSafetyAlerts
+
+# A banner that would appear (or go) while the user works with the pointer on what it would
+# move waits until that ends (the pointer leaves or rests), at most this long: a click meant
+# for one patient's row must not land on the next one's because the rows moved under it.
+HOLD_AT_MOST_MS = 15_000
+_HOLD_CHECK_MS = 150
 
 CRISIS_LINE_TEXT = "988 Suicide & Crisis Lifeline: call or text 988"
 
@@ -68,6 +75,13 @@ class SafetyBanner(QFrame):
         # Bumped by ``clear``: a read started before it (still on a worker when the user logs
         # out) must not put the alerts back on the window behind the log-in dialog.
         self._generation = 0
+        # Set by the window: True while the user works with the pointer on what the banner
+        # would move (then showing or hiding it waits; see ``set_alerts``).
+        self.keeps_still: Callable[[], bool] = lambda: False
+        self._held: OpenSafetyAlerts | None = None  # read, not shown yet (``set_alerts``)
+        self._held_for = QElapsedTimer()
+        self._hold_timer = QTimer(self)
+        self._hold_timer.setInterval(_HOLD_CHECK_MS)
         self.setObjectName("urgentBanner")
         self.setStyleSheet(BANNER_STYLE)
         self.setAccessibleName("Urgent safety alert")
@@ -87,6 +101,7 @@ class SafetyBanner(QFrame):
             lambda: self.patients_requested.emit(list(self._patient_ids))
         )
         self._context.data_changed.connect(self._on_data_changed)
+        self._hold_timer.timeout.connect(self._show_held)
 
     def _on_data_changed(self, what: str) -> None:
         if what in ("checkins", "patients") or what.startswith("patient:"):
@@ -107,6 +122,17 @@ class SafetyBanner(QFrame):
         generation = self._generation
         self._context.ops.run(load, self._read_done, parent_widget=self)
 
+    def read_now(self) -> None:
+        """Read the open alerts on this thread and show them (the main window's first read,
+        before its first paint: the banner is in the first frame, so it never appears under
+        the user's eyes and mouse a moment later, moving the roster down)."""
+        from ketadesk.storage.outcomes.safety_alerts import open_safety_alert_kinds
+
+        self._generation += 1  # a refresh still under way must not overwrite this read
+        with self._context.db.read_session() as session:
+            alerts = open_safety_alert_kinds(session)
+        self.set_alerts(alerts)
+
     def _read_done(self, result: tuple[int, OpenSafetyAlerts]) -> None:
         generation, alerts = result
         if generation == self._generation:  # else: cleared (logged out) while it read
@@ -117,12 +143,35 @@ class SafetyBanner(QFrame):
         from ketadesk.storage.outcomes.safety_alerts import OpenSafetyAlerts
 
         self._generation += 1
+        self._held = None
+        self._hold_timer.stop()
         self.set_alerts(OpenSafetyAlerts())
         self.message_label.clear()
         self.hide()
 
     def set_alerts(self, alerts: OpenSafetyAlerts) -> None:
-        """Show the banner for these patients (hide it when there are none)."""
+        """Show the banner for these patients (hide it when there are none). When that would
+        show or hide it while ``keeps_still()``, it waits until that ends (at most
+        ``HOLD_AT_MOST_MS``)."""
+        if bool(alerts.patient_ids) == self.isHidden() and self.keeps_still():
+            if self._held is None:
+                self._held_for.start()
+                self._hold_timer.start()
+            self._held = alerts
+            return
+        self._held = None
+        self._hold_timer.stop()
+        self._show(alerts)
+
+    def _show_held(self) -> None:
+        if self._held is None:
+            self._hold_timer.stop()
+        elif not self.keeps_still() or self._held_for.elapsed() >= HOLD_AT_MOST_MS:
+            alerts, self._held = self._held, None
+            self._hold_timer.stop()
+            self._show(alerts)
+
+    def _show(self, alerts: OpenSafetyAlerts) -> None:
         self.alerts_seen = alerts
         self._patient_ids = sorted(alerts.patient_ids)
         count = len(self._patient_ids)
