@@ -109,8 +109,10 @@ def database_path(args: argparse.Namespace) -> Path:
     given = getattr(args, "db", None)
     if is_server_database(args):
         raise UserFacingError(
-            f"'{command_words(args)}' works on a practice database file only, not yet on a "
-            "practice server (postgresql://...); nothing was changed."
+            f"'{command_words(args)}' works on a practice database file only, not on a "
+            "practice server (postgresql://...), which has commands of its own ('python -m "
+            "ketadesk server --help': 'server init' makes a practice there); nothing was "
+            "changed."
         )
     if given:
         path = Path(given).expanduser()

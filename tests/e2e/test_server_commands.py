@@ -87,13 +87,13 @@ def test_a_server_needs_the_practice_certificate(practice_on, monkeypatch, capsy
     ],
     ids=lambda value: value if isinstance(value, str) else value[0],
 )
-def test_commands_not_yet_on_a_server_refuse_naming_themselves(
+def test_commands_for_a_file_only_refuse_a_server_naming_themselves(
     practice_on, monkeypatch, capsys, command, named
 ) -> None:
     refused = run_on(monkeypatch, capsys, practice_on, *command, stdin=PASSWORD + "\n" * 3)
     assert refused.code == 1, refused.err
     assert named in refused.err
-    assert "works on a practice database file only, not yet on a practice server" in refused.err
+    assert "works on a practice database file only, not on a practice server" in refused.err
     assert "Traceback" not in refused.err
 
 
