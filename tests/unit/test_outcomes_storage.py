@@ -353,3 +353,19 @@ def test_patient_outcomes_and_json(practice: Any) -> None:
     assert data["checkins"][0]["mode"] == "video"
     assert data["monitoring"]["source"] == "practice default"
     assert result.due is not None and "GAD-7" in result.due.overdue
+
+
+def test_a_pasted_nul_in_a_note_is_refused_in_words_and_nothing_is_saved(practice: Any) -> None:
+    """A NUL byte (from pasting out of another program) cannot be stored on a server; it is
+    refused in words on both back ends, and the check-in is not half saved."""
+    with practice.db.session() as s:
+        pid = add_patient(s, "K-0003", activated=date(2026, 2, 1))
+    with pytest.raises(UserFacingError, match="cannot be stored") as refused:
+        with practice.db.session() as s:
+            outcomes.record_checkin(
+                s, practice.physician, pid, draft(date(2026, 2, 15), notes="Seen\x00 at home"),
+                today=TODAY,
+            )
+    assert "Nothing was saved" in refused.value.message
+    with practice.db.read_session() as s:
+        assert outcomes.list_checkins(s, pid) == ()

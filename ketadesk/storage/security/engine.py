@@ -50,6 +50,33 @@ READ_ONLY_OPTION = "ketadesk_read_only"
 transaction, so a read never waits for or blocks another process's write lock."""
 
 
+UNSTORABLE_TEXT = (
+    "The text holds an invisible character that cannot be stored (a NUL, usually pasted from "
+    "another program). Remove it (retype the words) and save again. Nothing was saved."
+)
+_WRITING = ("INSERT", "UPDATE")
+
+
+def _holds_nul(parameters: Any) -> bool:
+    if isinstance(parameters, str):
+        return "\x00" in parameters
+    if isinstance(parameters, dict):
+        return any(_holds_nul(value) for value in parameters.values())
+    if isinstance(parameters, list | tuple):
+        return any(_holds_nul(value) for value in parameters)
+    return False
+
+
+def refuse_unstorable_text(
+    _connection: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any
+) -> None:
+    """Before a write is sent: text holding a NUL is refused in words on both back ends
+    (PostgreSQL cannot store it and would answer with a driver error; SQLite would keep it and
+    hand it to every screen, PDF and export after)."""
+    if statement.lstrip()[:6].upper().startswith(_WRITING) and _holds_nul(parameters):
+        raise UserFacingError(UNSTORABLE_TEXT)
+
+
 def create_keyed_engine(path: Path, key: bytes) -> Engine:
     """An engine whose every connection is keyed; ``engine.dispose()`` drops them all."""
     key_holder: list[bytes] = [key]
@@ -68,6 +95,7 @@ def create_keyed_engine(path: Path, key: bytes) -> Engine:
         max_overflow=4,
     )
     engine.info_key_holder = key_holder  # type: ignore[attr-defined]
+    event.listen(engine, "before_cursor_execute", refuse_unstorable_text)
 
     @event.listens_for(engine, "connect")
     def _no_implicit_transactions(dbapi_connection: Any, _record: Any) -> None:

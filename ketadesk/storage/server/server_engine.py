@@ -18,6 +18,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 
 from ketadesk.core.errors import UserFacingError
+from ketadesk.storage.security.engine import refuse_unstorable_text
 
 DEFAULT_PORT = 5432
 
@@ -124,6 +125,7 @@ def create_server_engine(
     # without one, on its own socket (``_refuse_a_dropped_connection``).
     event.listen(engine, "checkout", _refuse_a_dropped_connection)
     event.listen(engine, "before_cursor_execute", _refuse_writes_outside_a_transaction)
+    event.listen(engine, "before_cursor_execute", refuse_unstorable_text)
     return engine
 
 
