@@ -68,6 +68,18 @@ class GrantCheck:
         }
 
 
+def _slot_message(database_id: str, row: SlotGrant) -> bytes:
+    """What a slot grant's signature covers, from its row (signing and checking alike)."""
+    return slot_grant_message(
+        database_id,
+        slot_id=row.slot_id,
+        owner=row.owner,
+        kind=row.kind,
+        generation=row.generation,
+        signed_by=row.signed_by,
+    )
+
+
 def _message(database_id: str, row: UserGrant) -> bytes:
     return grant_message(
         database_id,
@@ -232,16 +244,7 @@ def resign_with_new_key(session: Session, database_id: str, signer: Signer) -> l
     for slot_row in session.execute(
         select(SlotGrant).where(SlotGrant.signed_by == signer.user_name)
     ).scalars():
-        slot_row.signature = signer.sign(
-            slot_grant_message(
-                database_id,
-                slot_id=slot_row.slot_id,
-                owner=slot_row.owner,
-                kind=slot_row.kind,
-                generation=slot_row.generation,
-                signed_by=slot_row.signed_by,
-            )
-        )
+        slot_row.signature = signer.sign(_slot_message(database_id, slot_row))
     session.flush()
     return sorted(resigned)
 
@@ -259,16 +262,7 @@ def write_slot_grant(
         generation,
         signer.user_name,
     )
-    row.signature = signer.sign(
-        slot_grant_message(
-            database_id,
-            slot_id=slot.slot_id,
-            owner=slot.user_name,
-            kind=slot.kind,
-            generation=generation,
-            signed_by=signer.user_name,
-        )
-    )
+    row.signature = signer.sign(_slot_message(database_id, row))
     session.flush()
 
 
@@ -294,14 +288,7 @@ def slot_problem(
         return refused
     if signer.role == RECOVERY_ROLE:
         return refused  # the recovery key never puts a slot on the list
-    message = slot_grant_message(
-        database_id,
-        slot_id=row.slot_id,
-        owner=row.owner,
-        kind=row.kind,
-        generation=row.generation,
-        signed_by=row.signed_by,
-    )
+    message = _slot_message(database_id, row)
     return None if signature_is_valid(signer.public_key, message, row.signature) else refused
 
 
