@@ -189,6 +189,21 @@ def test_every_write_not_granted_is_refused(attacked, role, table):
         assert raw.execute(acl, (_quoted(table),)).fetchone() == before
 
 
+def _practice_functions(raw):
+    """The practice's own functions (not triggers), as the connected role sees them: name,
+    signature, NULL arguments to call it with, may it execute it, is it SECURITY DEFINER."""
+    return raw.execute(
+        "SELECT p.oid::regproc::text, p.oid::regprocedure::text, "
+        "  coalesce((SELECT string_agg('NULL::' || format_type(t, NULL), ', ') "
+        "            FROM unnest(p.proargtypes) t), ''), "
+        "  has_function_privilege(session_user, p.oid, 'EXECUTE'), p.prosecdef "
+        "FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace "
+        "AND p.proowner = %s::regrole AND p.prokind = 'f' "
+        "AND p.prorettype <> 'trigger'::regtype",
+        (OWNER_ROLE,),
+    ).fetchall()
+
+
 @pytest.mark.parametrize("role", sorted(ROLES))
 def test_every_sequence_function_and_the_schema_are_refused(attacked, role):
     with _raw(attacked, role) as raw:
@@ -196,16 +211,7 @@ def test_every_sequence_function_and_the_schema_are_refused(attacked, role):
             "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"
         )]
         assert sequences, "the practice has sequences (serial ids)"
-        functions = raw.execute(
-            "SELECT p.oid::regproc::text, p.oid::regprocedure::text, "
-            "  coalesce((SELECT string_agg('NULL::' || format_type(t, NULL), ', ') "
-            "            FROM unnest(p.proargtypes) t), ''), "
-            "  has_function_privilege(session_user, p.oid, 'EXECUTE'), p.prosecdef "
-            "FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace "
-            "AND p.proowner = %s::regrole AND p.prokind = 'f' "
-            "AND p.prorettype <> 'trigger'::regtype",
-            (OWNER_ROLE,),
-        ).fetchall()
+        functions = _practice_functions(raw)
         callable_definer = [sig for _, sig, _, may, definer in functions if may and definer]
         # SECURITY DEFINER functions open to everyone would be a way around every grant.
         with owner_connection(attacked[0], attacked[1].database) as owner:
@@ -327,16 +333,7 @@ def test_the_recovery_role_reads_writes_and_calls_nothing_but_its_function(
     group and the schema itself: refused for lack of privilege."""
     cluster, address, role, _ = recovery
     with _as_recovery(recovery) as raw:
-        functions = raw.execute(
-            "SELECT p.oid::regproc::text, p.oid::regprocedure::text, "
-            "  coalesce((SELECT string_agg('NULL::' || format_type(t, NULL), ', ') "
-            "            FROM unnest(p.proargtypes) t), ''), "
-            "  has_function_privilege(session_user, p.oid, 'EXECUTE'), p.prosecdef "
-            "FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace "
-            "AND p.proowner = %s::regrole AND p.prokind = 'f' "
-            "AND p.prorettype <> 'trigger'::regtype",
-            (OWNER_ROLE,),
-        ).fetchall()
+        functions = _practice_functions(raw)
         definers_it_may_call = sorted(
             sig for _, sig, _, may, definer in functions if may and definer
         )
